@@ -1,0 +1,306 @@
+//! Topic names, topic filters and how they match (MQTT 3.1.1 section 4.7).
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+use crate::string::{self, MqttString, StringError};
+
+/// The name a message is published to: non-empty, no wildcards (MQTT-4.7.1-1, MQTT-4.7.3-1).
+///
+/// ```
+/// use sansmq::TopicName;
+///
+/// let name = TopicName::try_from("sensors/kitchen/temp").unwrap();
+/// assert_eq!(name.as_str(), "sensors/kitchen/temp");
+/// assert!(TopicName::try_from("sensors/+/temp").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName(MqttString);
+
+/// A subscription pattern: levels separated by `/`, where `+` stands for exactly one level and a final
+/// `#` for any number of levels, including none (MQTT-4.7.1-2, MQTT-4.7.1-3).
+///
+/// ```
+/// use sansmq::{TopicFilter, TopicName};
+///
+/// let filter = TopicFilter::try_from("sensors/+/temp").unwrap();
+/// assert!(filter.matches(&TopicName::try_from("sensors/kitchen/temp").unwrap()));
+/// assert!(TopicFilter::try_from("sensors/#/temp").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicFilter(MqttString);
+
+impl TopicName {
+    /// Validates `bytes` as a topic name without copying them.
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
+        string::validate(&bytes).map_err(|error| TopicError::String {
+            topic: lossy(&bytes),
+            error,
+        })?;
+        check_name(&bytes)?;
+        Ok(Self(MqttString::from_validated(bytes)))
+    }
+
+    /// Validates an already valid MQTT string as a topic name.
+    pub fn from_string(s: MqttString) -> Result<Self, TopicError> {
+        check_name(s.as_bytes())?;
+        Ok(Self(s))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The name as an MQTT string.
+    pub fn as_mqtt_str(&self) -> &MqttString {
+        &self.0
+    }
+
+    /// The levels between the `/` separators.
+    pub fn levels(&self) -> std::str::Split<'_, char> {
+        self.as_str().split('/')
+    }
+}
+
+impl TopicFilter {
+    /// Validates `bytes` as a topic filter without copying them.
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
+        string::validate(&bytes).map_err(|error| TopicError::String {
+            topic: lossy(&bytes),
+            error,
+        })?;
+        check_filter(&bytes)?;
+        Ok(Self(MqttString::from_validated(bytes)))
+    }
+
+    /// Validates an already valid MQTT string as a topic filter.
+    pub fn from_string(s: MqttString) -> Result<Self, TopicError> {
+        check_filter(s.as_bytes())?;
+        Ok(Self(s))
+    }
+
+    /// The filter.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The filter as an MQTT string.
+    pub fn as_mqtt_str(&self) -> &MqttString {
+        &self.0
+    }
+
+    /// Whether the filter contains `+` or `#`.
+    pub fn has_wildcards(&self) -> bool {
+        self.0.as_bytes().iter().any(|&b| b == b'+' || b == b'#')
+    }
+
+    /// Whether a message published to `name` matches this filter; see [`matches`].
+    pub fn matches(&self, name: &TopicName) -> bool {
+        matches(self.as_str(), name.as_str())
+    }
+}
+
+/// Whether topic `name` matches topic `filter`, exactly per MQTT 3.1.1 section 4.7.
+///
+/// Both are taken as already valid (see [`TopicFilter`] and [`TopicName`]):
+/// - `+` matches exactly one level, which may be empty: `a/+` matches `a/`, not `a`;
+/// - `#` matches any number of levels including the parent: `a/#` matches `a`, `a/b` and `a/b/c`;
+/// - a filter starting with a wildcard never matches a name starting with `$` (MQTT-4.7.2-1), so
+///   `#` does not see `$SYS/...`, while `$SYS/#` does.
+///
+/// ```
+/// use sansmq::topic::matches;
+///
+/// assert!(matches("sport/tennis/#", "sport/tennis"));
+/// assert!(matches("+/+", "/finance"));
+/// assert!(!matches("#", "$SYS/uptime"));
+/// ```
+pub fn matches(filter: &str, name: &str) -> bool {
+    if name.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut filter_levels = filter.split('/');
+    let mut name_levels = name.split('/');
+    loop {
+        match (filter_levels.next(), name_levels.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(f), Some(n)) if f == n => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+fn check_name(bytes: &[u8]) -> Result<(), TopicError> {
+    if bytes.is_empty() {
+        return Err(TopicError::Empty); // MQTT-4.7.3-1
+    }
+    if let Some(position) = bytes.iter().position(|&b| b == b'+' || b == b'#') {
+        return Err(TopicError::WildcardInName {
+            topic: lossy(bytes),
+            position,
+        }); // MQTT-4.7.1-1
+    }
+    Ok(())
+}
+
+fn check_filter(bytes: &[u8]) -> Result<(), TopicError> {
+    if bytes.is_empty() {
+        return Err(TopicError::Empty); // MQTT-4.7.3-1
+    }
+    let mut levels = bytes.split(|&b| b == b'/').peekable();
+    while let Some(level) = levels.next() {
+        let has_hash = level.contains(&b'#');
+        if has_hash && (level != b"#" || levels.peek().is_some()) {
+            return Err(TopicError::MisplacedMultiLevelWildcard {
+                filter: lossy(bytes),
+            }); // MQTT-4.7.1-2
+        }
+        if level.contains(&b'+') && level != b"+" {
+            return Err(TopicError::MisplacedSingleLevelWildcard {
+                filter: lossy(bytes),
+            }); // MQTT-4.7.1-3
+        }
+    }
+    Ok(())
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+macro_rules! topic_conversions {
+    ($ty:ident) => {
+        impl TryFrom<&str> for $ty {
+            type Error = TopicError;
+
+            fn try_from(s: &str) -> Result<Self, TopicError> {
+                Self::from_bytes(Bytes::copy_from_slice(s.as_bytes()))
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = TopicError;
+
+            fn try_from(s: String) -> Result<Self, TopicError> {
+                Self::from_bytes(Bytes::from(s))
+            }
+        }
+
+        impl TryFrom<MqttString> for $ty {
+            type Error = TopicError;
+
+            fn try_from(s: MqttString) -> Result<Self, TopicError> {
+                Self::from_string(s)
+            }
+        }
+
+        impl From<$ty> for MqttString {
+            fn from(topic: $ty) -> MqttString {
+                topic.0
+            }
+        }
+
+        impl Deref for $ty {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+topic_conversions!(TopicName);
+topic_conversions!(TopicFilter);
+
+/// Why a string is not a valid topic name or filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// Topic names and filters are at least one character long (MQTT-4.7.3-1).
+    Empty,
+    /// Not a valid MQTT string.
+    String {
+        /// The topic, with invalid UTF-8 replaced by U+FFFD.
+        topic: String,
+        /// The rule it broke.
+        error: StringError,
+    },
+    /// A topic name contains `+` or `#` (MQTT-4.7.1-1, MQTT-3.3.2-2).
+    WildcardInName {
+        /// The topic name.
+        topic: String,
+        /// Byte offset of the wildcard.
+        position: usize,
+    },
+    /// `#` is not alone in the last level of a filter (MQTT-4.7.1-2).
+    MisplacedMultiLevelWildcard {
+        /// The filter.
+        filter: String,
+    },
+    /// `+` does not fill a whole level of a filter (MQTT-4.7.1-3).
+    MisplacedSingleLevelWildcard {
+        /// The filter.
+        filter: String,
+    },
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => {
+                f.write_str("topic is empty; it must be at least one character (MQTT-4.7.3-1)")
+            }
+            Self::String { topic, error } => write!(f, "topic {topic:?}: {error}"),
+            Self::WildcardInName { topic, position } => write!(
+                f,
+                "topic name {topic:?}: wildcard at byte {position}; '+' and '#' are only for subscriptions (MQTT-4.7.1-1)"
+            ),
+            Self::MisplacedMultiLevelWildcard { filter } => write!(
+                f,
+                "topic filter {filter:?}: '#' must be the last level and alone in it (MQTT-4.7.1-2)"
+            ),
+            Self::MisplacedSingleLevelWildcard { filter } => write!(
+                f,
+                "topic filter {filter:?}: '+' must fill a whole level (MQTT-4.7.1-3)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TopicError {}

@@ -1,0 +1,153 @@
+//! `cargo xtask ci`: the full CI pipeline, each step a child `cargo` run from the workspace root.
+//!
+//! Steps, in order, failing fast: fmt, clippy, test, doc, fuzz smoke. The last line printed is always
+//! `xtask ci: <passed> passed, <failed> failed`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+use crate::{cmd, tools};
+
+/// Flags of `cargo xtask ci`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CiArgs {
+    /// Skip the fuzz smoke step (which needs nightly and cargo-fuzz).
+    #[arg(long)]
+    skip_fuzz: bool,
+    /// How long to run each fuzz target after replaying its corpus, in seconds.
+    #[arg(long, default_value_t = 30)]
+    fuzz_seconds: u64,
+}
+
+/// One CI step: a name for the header and the summary, and what it runs.
+struct Step<'a> {
+    /// Short name, e.g. `clippy`.
+    name: &'static str,
+    /// Runs the step; an error means the step failed.
+    run: Box<dyn Fn() -> anyhow::Result<()> + 'a>,
+}
+
+/// Runs the pipeline and reports: a header per step, one line naming a failed step, then the summary.
+pub(crate) fn run(args: &CiArgs) -> ExitCode {
+    let root = match cmd::workspace_root() {
+        Ok(root) => root,
+        Err(err) => {
+            eprintln!("xtask ci: error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let steps = steps(&root, args);
+    let total = steps.len();
+    let mut passed = 0;
+    let mut failed = 0;
+    for (index, step) in steps.iter().enumerate() {
+        println!("\n==> [{}/{total}] {}", index + 1, step.name);
+        let start = Instant::now();
+        match (step.run)() {
+            Ok(()) => {
+                passed += 1;
+                println!(
+                    "--> {} passed in {:.1}s",
+                    step.name,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Err(err) => {
+                failed += 1;
+                eprintln!(
+                    "xtask ci: step {}/{total} `{}` failed: {err:#}",
+                    index + 1,
+                    step.name
+                );
+                break;
+            }
+        }
+    }
+    if args.skip_fuzz {
+        println!("xtask ci: fuzz smoke skipped (--skip-fuzz)");
+    }
+    println!("xtask ci: {passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The pipeline's steps, in order.
+fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
+    let mut steps = vec![
+        Step {
+            name: "fmt",
+            run: Box::new(|| cmd::run(cmd::cargo(root).args(["fmt", "--all", "--", "--check"]))),
+        },
+        Step {
+            name: "clippy",
+            run: Box::new(|| {
+                cmd::run(cmd::cargo(root).args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
+        },
+        Step {
+            name: "test",
+            run: Box::new(|| {
+                // The end-to-end tests will need a mosquitto binary; no test needs it yet, so only warn.
+                if let Err(err) = tools::ensure_mosquitto() {
+                    eprintln!("xtask ci: warning: {err:#}; continuing without mosquitto");
+                }
+                cmd::run(cmd::cargo(root).args(["test", "--workspace"]))
+            }),
+        },
+        Step {
+            name: "doc",
+            run: Box::new(|| {
+                cmd::run(
+                    cmd::cargo(root)
+                        .args(["doc", "--workspace", "--no-deps"])
+                        .env("RUSTDOCFLAGS", "-D warnings"),
+                )
+            }),
+        },
+    ];
+    if !args.skip_fuzz {
+        steps.push(Step {
+            name: "fuzz smoke",
+            run: Box::new(|| fuzz_smoke(root, args.fuzz_seconds)),
+        });
+    }
+    steps
+}
+
+/// For every fuzz target: build it, replay its committed corpus, then fuzz it for `seconds`.
+fn fuzz_smoke(root: &Path, seconds: u64) -> anyhow::Result<()> {
+    cmd::check_fuzz_dir(root)?;
+    tools::ensure_fuzz_tooling()?;
+    let list =
+        cmd::output(cmd::cargo_fuzz(root).arg("list")).context("cannot list fuzz targets")?;
+    let targets: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if targets.is_empty() {
+        bail!("`cargo +nightly fuzz list` in fuzz/ found no targets");
+    }
+    println!("fuzz targets: {}", targets.join(", "));
+    for target in targets {
+        println!("\n--- fuzz target `{target}`: build, replay corpus, run {seconds}s");
+        cmd::run(cmd::cargo_fuzz(root).args(["build", target]))?;
+        // With no corpus argument cargo-fuzz uses fuzz/corpus/<target>; `-runs=0` only replays it.
+        cmd::run(cmd::cargo_fuzz(root).args(["run", target, "--", "-runs=0"]))?;
+        cmd::run(&mut cmd::fuzz_run_for(root, target, seconds))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask ci`: the full CI pipeline (fmt, clippy, tests, docs, fuzz smoke).
+//! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
+//! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
+//!
+//! The alias lives in `.cargo/config.toml`.
+
+mod ci;
+mod cmd;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command line of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "sansmq project automation",
+    version
+)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The xtask subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the full CI pipeline: fmt, clippy, test, doc, fuzz smoke.
+    Ci(ci::CiArgs),
+    /// Run one fuzz target (nightly + cargo-fuzz, installed if missing).
+    Fuzz {
+        /// Fuzz target name, as listed by `cargo +nightly fuzz list` in fuzz/.
+        target: String,
+        /// How long to fuzz, in seconds.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+    },
+    /// Run the codec benches (`cargo bench -p sansmq-benches --bench codec`).
+    Bench {
+        /// Extra arguments passed to the bench binary (criterion), e.g. `-- --save-baseline main`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Ci(args) => ci::run(&args),
+        Command::Fuzz { target, seconds } => report(fuzz(&target, seconds)),
+        Command::Bench { args } => report(bench(&args)),
+    }
+}
+
+/// Turns a command's result into the exit code, printing an error as one line.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask fuzz`: ensure nightly and cargo-fuzz, then run `target` for `seconds`.
+fn fuzz(target: &str, seconds: u64) -> anyhow::Result<()> {
+    let root = cmd::workspace_root()?;
+    cmd::check_fuzz_dir(&root)?;
+    tools::ensure_fuzz_tooling()?;
+    cmd::run(&mut cmd::fuzz_run_for(&root, target, seconds))
+}
+
+/// `cargo xtask bench`: run the codec benches, forwarding `args` to the bench binary.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    let root = cmd::workspace_root()?;
+    let mut bench = cmd::cargo(&root);
+    bench.args(["bench", "-p", "sansmq-benches", "--bench", "codec"]);
+    if !args.is_empty() {
+        bench.arg("--").args(args);
+    }
+    cmd::run(&mut bench)
+}

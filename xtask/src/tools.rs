@@ -1,0 +1,87 @@
+//! Tooling setup, idempotent: each `ensure_*` checks first and installs only what is missing.
+
+use std::io::ErrorKind;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+
+use crate::cmd;
+
+/// Ensures everything `cargo +nightly fuzz` needs: the nightly toolchain, then cargo-fuzz.
+pub(crate) fn ensure_fuzz_tooling() -> anyhow::Result<()> {
+    ensure_nightly()?;
+    ensure_cargo_fuzz()
+}
+
+/// Ensures a nightly toolchain is installed (`rustup toolchain install nightly --profile minimal` if not).
+pub(crate) fn ensure_nightly() -> anyhow::Result<()> {
+    let list = cmd::output(Command::new("rustup").args(["toolchain", "list"]))
+        .context("cannot list rustup toolchains (is rustup installed?)")?;
+    if list
+        .lines()
+        .any(|line| line.trim_start().starts_with("nightly"))
+    {
+        return Ok(());
+    }
+    println!("xtask: nightly toolchain missing, installing it");
+    cmd::run(Command::new("rustup").args([
+        "toolchain",
+        "install",
+        "nightly",
+        "--profile",
+        "minimal",
+    ]))
+}
+
+/// Ensures cargo-fuzz is installed (`cargo install cargo-fuzz --locked` if `cargo +nightly fuzz` fails).
+pub(crate) fn ensure_cargo_fuzz() -> anyhow::Result<()> {
+    if cmd::succeeds(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+        return Ok(());
+    }
+    println!("xtask: cargo-fuzz missing, installing it");
+    cmd::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+}
+
+/// Ensures a `mosquitto` broker binary is on `PATH`, for the end-to-end tests.
+///
+/// If it is missing and we run as root, installs it with `apt-get`; otherwise fails with a hint.
+pub(crate) fn ensure_mosquitto() -> anyhow::Result<()> {
+    if mosquitto_on_path() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "mosquitto is not on PATH and we are not root; install it (e.g. `apt-get install mosquitto`)"
+        );
+    }
+    println!("xtask: mosquitto missing, installing it with apt-get");
+    cmd::run(Command::new("apt-get").arg("update"))?;
+    cmd::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "mosquitto"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if !mosquitto_on_path() {
+        bail!("mosquitto was installed but is still not on PATH (Debian puts it in /usr/sbin)");
+    }
+    Ok(())
+}
+
+/// Whether `mosquitto -h` can be started. Its exit status is ignored: `-h` exits non-zero on some versions.
+fn mosquitto_on_path() -> bool {
+    let spawned = Command::new("mosquitto")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match spawned {
+        Ok(_) => true,
+        Err(err) if err.kind() == ErrorKind::NotFound => false,
+        Err(_) => cmd::succeeds(Command::new("which").arg("mosquitto")),
+    }
+}
+
+/// Whether the current user is root (`id -u` prints 0).
+fn is_root() -> bool {
+    cmd::output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+}
