@@ -340,6 +340,32 @@ impl Packet {
     }
 }
 
+macro_rules! packet_from {
+    ($($variant:ident),*) => {
+        $(
+            impl From<$variant> for Packet {
+                fn from(packet: $variant) -> Self {
+                    Self::$variant(packet)
+                }
+            }
+        )*
+    };
+}
+
+packet_from!(
+    Connect,
+    ConnAck,
+    Publish,
+    PubAck,
+    PubRec,
+    PubRel,
+    PubComp,
+    Subscribe,
+    SubAck,
+    Unsubscribe,
+    UnsubAck
+);
+
 /// PINGREQ, PINGRESP and DISCONNECT have neither variable header nor payload.
 fn empty(packet_type: PacketType, body: &[u8], packet: Packet) -> Result<Packet, DecodeError> {
     if body.is_empty() {
