@@ -97,7 +97,7 @@ impl TopicFilter {
         self.0.as_bytes().iter().any(|&b| b == b'+' || b == b'#')
     }
 
-    /// Whether a message published to `name` matches this filter; see [`matches`].
+    /// Whether a message published to `name` matches this filter; see [`matches()`].
     pub fn matches(&self, name: &TopicName) -> bool {
         matches(self.as_str(), name.as_str())
     }
