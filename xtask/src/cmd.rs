@@ -37,11 +37,13 @@ pub(crate) fn cargo_fuzz(root: &Path) -> Command {
     cmd
 }
 
-/// `cargo +nightly fuzz run <target> -- -max_total_time=<seconds>`.
+/// `cargo +nightly fuzz run <target> -- -max_total_time=<seconds> -dict=mqtt.dict`.
 pub(crate) fn fuzz_run_for(root: &Path, target: &str, seconds: u64) -> Command {
     let mut cmd = cargo_fuzz(root);
     cmd.args(["run", target, "--"]);
     cmd.arg(format!("-max_total_time={seconds}"));
+    // The fuzzer runs in fuzz/ (see `cargo_fuzz`), where the dictionary lives.
+    cmd.arg("-dict=mqtt.dict");
     cmd
 }
 
