@@ -59,9 +59,11 @@
     clippy::indexing_slicing
 )]
 
+pub mod client;
 pub mod packet;
 mod string;
 pub mod topic;
 
+pub use client::{Client, CommandError, Config, DisconnectReason, Event};
 pub use string::{MAX_STRING_LEN, MqttString, StringError};
 pub use topic::{TopicError, TopicFilter, TopicName};

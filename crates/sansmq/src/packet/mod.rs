@@ -89,6 +89,9 @@ impl fmt::Display for QoS {
 pub struct PacketId(NonZeroU16);
 
 impl PacketId {
+    /// The smallest identifier, 1.
+    pub const MIN: Self = Self(NonZeroU16::MIN);
+
     /// The identifier for `value`, or `None` for 0.
     pub const fn new(value: u16) -> Option<Self> {
         match NonZeroU16::new(value) {

@@ -1,0 +1,113 @@
+//! [`Config`]: everything a [`Client`](super::Client) needs to know before it connects.
+
+use std::time::Duration;
+
+use crate::packet::{LastWill, Password, Protocol};
+use crate::string::MqttString;
+
+/// The default largest incoming packet: 1 MiB.
+///
+/// Big enough not to surprise anyone sending JSON documents, images or firmware chunks (rumqttc's
+/// 10 KiB default is a known complaint), small enough that one connection cannot be made to buffer
+/// hundreds of megabytes (MQTT allows 256 MiB). Raise it when your broker sends bigger messages.
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
+
+/// The default window of unacknowledged QoS 1/2 PUBLISHes: 20.
+///
+/// mosquitto (up to 2.0 at least) disconnects an MQTT 3.1.1 client with more than 20 incoming QoS 2
+/// messages awaiting PUBREL (`max_inflight_messages 20`); a larger default would break QoS 2 against
+/// a stock mosquitto. Brokers with larger limits go faster with a larger window.
+pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
+
+/// What to do with unacknowledged QoS 1/2 messages when the broker answers a (re)connect with
+/// `session_present = 0`, i.e. it has no record of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnackedPolicy {
+    /// Send unacknowledged PUBLISHes again as new messages (DUP = 0), so at-least-once holds. A QoS 2
+    /// message whose PUBREC had arrived is complete from the broker's side and is reported as
+    /// [`Published`](super::Event::Published) rather than sent again, which would duplicate it.
+    #[default]
+    Resend,
+    /// Drop them and report each as [`Event::Dropped`](super::Event::Dropped).
+    Discard,
+}
+
+/// Client session settings. Start from [`Config::new`] and change the fields you need.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The client identifier. May be empty with `clean_session`; the broker then assigns one
+    /// (MQTT-3.1.3-6).
+    pub client_id: MqttString,
+    /// Start with a fresh session and have the broker discard it at disconnect. With `false` the
+    /// broker keeps subscriptions and queued messages for this client id.
+    pub clean_session: bool,
+    /// Send a PINGREQ when nothing was sent for this long (MQTT-3.1.2-23); zero disables keep-alive.
+    /// Whole seconds, at most 65,535 (18 h 12 min 15 s).
+    pub keep_alive: Duration,
+    /// How long to wait for PINGRESP before giving the connection up.
+    pub ping_timeout: Duration,
+    /// How long to wait for CONNACK after CONNECT.
+    pub connack_timeout: Duration,
+    /// MQTT 3.1.1 (default) or 3.1.
+    pub protocol: Protocol,
+    /// User name.
+    pub username: Option<MqttString>,
+    /// Password (needs a user name; MQTT-3.1.2-22). Never shown by `Debug`.
+    pub password: Option<Password>,
+    /// The will message.
+    pub will: Option<LastWill>,
+    /// Window of QoS 1/2 PUBLISHes sent and not yet acknowledged; more wait in the queue.
+    pub max_inflight: u16,
+    /// Messages waiting to be sent (window full, disconnected, or the transmit buffer full); past
+    /// this, `publish` fails with [`CommandError::QueueFull`](super::CommandError::QueueFull).
+    pub max_queued: usize,
+    /// Largest incoming packet, fixed header included; a bigger one ends the connection with
+    /// [`DecodeError::PacketTooLarge`](crate::packet::DecodeError::PacketTooLarge) before its body
+    /// is buffered.
+    pub max_packet_size: usize,
+    /// Largest outgoing packet; `publish` refuses bigger ones up front.
+    pub max_outgoing_packet_size: usize,
+    /// Bytes encoded and not yet taken by the driver beyond which QoS 0 messages wait in the queue
+    /// instead of being encoded, so a stalled socket cannot grow memory.
+    pub max_transmit_buffer: usize,
+    /// The policy for unacknowledged messages after `session_present = 0`.
+    pub unacked_policy: UnackedPolicy,
+    /// The application acknowledges received QoS 1/2 messages with
+    /// [`Client::ack`](super::Client::ack); acks still go out in arrival order (MQTT-4.6.0-2).
+    pub manual_acks: bool,
+}
+
+impl Config {
+    /// Defaults: MQTT 3.1.1, clean session, keep-alive 60 s, ping timeout 10 s, CONNACK timeout
+    /// 10 s, window [`DEFAULT_MAX_INFLIGHT`], 1,000 queued messages, packets up to
+    /// [`DEFAULT_MAX_PACKET_SIZE`] both ways, automatic acks, [`UnackedPolicy::Resend`].
+    pub fn new(client_id: MqttString) -> Self {
+        Self {
+            client_id,
+            clean_session: true,
+            keep_alive: Duration::from_secs(60),
+            ping_timeout: Duration::from_secs(10),
+            connack_timeout: Duration::from_secs(10),
+            protocol: Protocol::Mqtt311,
+            username: None,
+            password: None,
+            will: None,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
+            max_queued: 1000,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_outgoing_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_transmit_buffer: 256 * 1024,
+            unacked_policy: UnackedPolicy::Resend,
+            manual_acks: false,
+        }
+    }
+
+    /// Keep-alive in the seconds CONNECT carries, rounded up so it never exceeds what the broker
+    /// is told.
+    pub(crate) fn keep_alive_secs(&self) -> Option<u16> {
+        let secs = self.keep_alive.as_secs() + u64::from(self.keep_alive.subsec_nanos() > 0);
+        u16::try_from(secs).ok()
+    }
+}

@@ -1,0 +1,163 @@
+//! [`Incoming`]: the broker's QoS 1/2 messages we have not finished with: QoS 2 identifiers awaiting
+//! PUBREL (so a re-sent message is not delivered twice) and, in manual-ack mode, acknowledgements
+//! held back until the application gives them, sent in arrival order (MQTT-4.6.0-2).
+
+use std::collections::VecDeque;
+
+use crate::packet::{PacketId, QoS};
+
+const WORDS: usize = 65_536 / 64;
+
+/// A received QoS 1/2 message whose acknowledgement (PUBACK or PUBREC) has not gone out yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingAck {
+    pub(crate) packet_id: PacketId,
+    pub(crate) qos: QoS,
+    /// The application acknowledged it; it waits only for those before it.
+    pub(crate) acked: bool,
+}
+
+/// Incoming QoS 1/2 state.
+#[derive(Clone)]
+pub(crate) struct Incoming {
+    /// QoS 2 identifiers delivered and PUBREC'd (or about to be), PUBREL not yet received.
+    awaiting_release: Box<[u64; WORDS]>,
+    /// Manual-ack mode: acknowledgements in arrival order.
+    pub(crate) pending_acks: VecDeque<PendingAck>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("awaiting_release", &self.awaiting_release().count())
+            .field("pending_acks", &self.pending_acks)
+            .finish()
+    }
+}
+
+impl Default for Incoming {
+    fn default() -> Self {
+        Self {
+            awaiting_release: Box::new([0; WORDS]),
+            pending_acks: VecDeque::new(),
+        }
+    }
+}
+
+fn slot(id: PacketId) -> (usize, u64) {
+    (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
+}
+
+impl Incoming {
+    /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
+    pub(crate) fn hold(&mut self, id: PacketId) -> bool {
+        let (word, bit) = slot(id);
+        match self.awaiting_release.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PUBREL: the QoS 2 identifier is free again.
+    pub(crate) fn release(&mut self, id: PacketId) {
+        let (word, bit) = slot(id);
+        if let Some(w) = self.awaiting_release.get_mut(word) {
+            *w &= !bit;
+        }
+    }
+
+    /// Whether the QoS 2 identifier awaits PUBREL.
+    pub(crate) fn is_held(&self, id: PacketId) -> bool {
+        let (word, bit) = slot(id);
+        self.awaiting_release
+            .get(word)
+            .is_some_and(|w| w & bit != 0)
+    }
+
+    /// The QoS 2 identifiers awaiting PUBREL, in increasing order.
+    pub(crate) fn awaiting_release(&self) -> impl Iterator<Item = PacketId> + '_ {
+        (1..=u16::MAX)
+            .filter_map(PacketId::new)
+            .filter(|&id| self.is_held(id))
+    }
+
+    /// The broker forgot the session: no PUBREL will come for what it sent before.
+    pub(crate) fn forget_releases(&mut self) {
+        self.awaiting_release.fill(0);
+    }
+
+    /// Whether an acknowledgement for `id` is still held back.
+    pub(crate) fn is_pending(&self, id: PacketId) -> bool {
+        self.pending_acks.iter().any(|p| p.packet_id == id)
+    }
+
+    /// The application acknowledged `id`; false if nothing with that id waits.
+    pub(crate) fn mark_acked(&mut self, id: PacketId) -> bool {
+        match self
+            .pending_acks
+            .iter_mut()
+            .find(|p| p.packet_id == id && !p.acked)
+        {
+            Some(p) => {
+                p.acked = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next acknowledgement that may go out: the oldest, once the application gave it.
+    pub(crate) fn pop_ready(&mut self) -> Option<PendingAck> {
+        if self.pending_acks.front().is_some_and(|p| p.acked) {
+            self.pending_acks.pop_front()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(v: u16) -> PacketId {
+        PacketId::new(v).unwrap()
+    }
+
+    #[test]
+    fn qos2_ids_are_held_until_released() {
+        let mut incoming = Incoming::default();
+        assert!(incoming.hold(id(65_535)));
+        assert!(!incoming.hold(id(65_535)));
+        assert_eq!(
+            incoming.awaiting_release().collect::<Vec<_>>(),
+            [id(65_535)]
+        );
+        incoming.release(id(65_535));
+        assert!(incoming.hold(id(65_535)));
+    }
+
+    #[test]
+    fn acks_leave_in_arrival_order() {
+        let mut incoming = Incoming::default();
+        for v in [5, 3, 9] {
+            incoming.pending_acks.push_back(PendingAck {
+                packet_id: id(v),
+                qos: QoS::AtLeastOnce,
+                acked: false,
+            });
+        }
+        assert!(incoming.mark_acked(id(9)));
+        assert!(incoming.mark_acked(id(3)));
+        assert_eq!(incoming.pop_ready(), None, "5 is not acknowledged yet");
+        assert!(incoming.mark_acked(id(5)));
+        let order: Vec<u16> = std::iter::from_fn(|| incoming.pop_ready())
+            .map(|p| p.packet_id.get())
+            .collect();
+        assert_eq!(order, [5, 3, 9]);
+        assert!(!incoming.mark_acked(id(5)));
+    }
+}

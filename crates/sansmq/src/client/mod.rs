@@ -1,0 +1,620 @@
+//! The client session: a state machine that turns commands, received bytes and the current time
+//! into bytes to send, [`Event`]s and the next deadline.
+//!
+//! See the crate root for the run loop a driver implements around [`Client`].
+
+mod config;
+mod error;
+mod event;
+mod incoming;
+mod outgoing;
+mod packet_id;
+mod receive;
+mod snapshot;
+mod subscriptions;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+pub use config::{Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, UnackedPolicy};
+pub use error::CommandError;
+pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
+pub use snapshot::{InflightMessage, SessionSnapshot};
+
+use crate::packet::{
+    Connect, EncodeError, Packet, PacketDecoder, PacketId, PubAck, PubRec, PubRel, Publish, QoS,
+    Subscribe, SubscribeFilter, Unsubscribe,
+};
+use crate::topic::{TopicFilter, TopicName};
+use incoming::Incoming;
+use outgoing::{Inflight, Outgoing, Stage};
+use packet_id::PacketIds;
+use subscriptions::Subscriptions;
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No connection; `connect` opens one. The session is kept.
+    Disconnected,
+    /// CONNECT sent, CONNACK awaited.
+    AwaitingConnAck,
+    /// CONNACK accepted.
+    Connected,
+    /// `disconnect` with a drain time: waiting for inflight messages before DISCONNECT.
+    Draining,
+}
+
+/// An MQTT 3.1/3.1.1 client session without IO.
+///
+/// The driver owns the transport and the clock. After every input (a command, bytes read, a
+/// timeout, the transport closing, bytes written) it drains the outputs:
+/// [`poll_transmit`](Self::poll_transmit) for bytes to write, [`poll_event`](Self::poll_event) for
+/// [`Event`]s, and [`poll_timeout`](Self::poll_timeout) for when to call
+/// [`handle_timeout`](Self::handle_timeout) next.
+///
+/// The session (unacknowledged QoS 1/2 messages, the queue, incoming QoS 2 state, subscriptions)
+/// outlives a connection: after [`Event::Disconnected`], call [`connect`](Self::connect) again on a
+/// new transport and it resumes.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    state: State,
+    decoder: PacketDecoder,
+    transmit: BytesMut,
+    events: VecDeque<Event>,
+    ids: PacketIds,
+    outgoing: Outgoing,
+    incoming: Incoming,
+    subscriptions: Subscriptions,
+    connack_deadline: Option<Instant>,
+    /// When the last packet was put into the transmit buffer (for keep-alive).
+    last_sent: Option<Instant>,
+    /// PINGREQ sent, PINGRESP due by then.
+    ping_deadline: Option<Instant>,
+    /// `disconnect` gives up waiting for inflight messages then.
+    drain_deadline: Option<Instant>,
+}
+
+impl Client {
+    /// A disconnected client with an empty session.
+    pub fn new(config: Config) -> Self {
+        let decoder = PacketDecoder::new(config.max_packet_size);
+        Self {
+            config,
+            state: State::Disconnected,
+            decoder,
+            transmit: BytesMut::new(),
+            events: VecDeque::new(),
+            ids: PacketIds::new(),
+            outgoing: Outgoing::default(),
+            incoming: Incoming::default(),
+            subscriptions: Subscriptions::default(),
+            connack_deadline: None,
+            last_sent: None,
+            ping_deadline: None,
+            drain_deadline: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Changes the configuration; it takes effect at the next [`connect`](Self::connect) (so a
+    /// driver can put fresh credentials in before every reconnect).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Whether CONNACK accepted the current connection (and `disconnect` was not asked for).
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// QoS 1/2 messages sent and not yet acknowledged.
+    pub fn inflight_len(&self) -> usize {
+        self.outgoing.inflight.len()
+    }
+
+    /// Messages waiting to be sent.
+    pub fn queued_len(&self) -> usize {
+        self.outgoing.queued.len()
+    }
+
+    /// The subscriptions the broker granted, with their QoS; for subscribing again after a
+    /// reconnect without a session (see [`resubscribe`](Self::resubscribe)).
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&TopicFilter, QoS)> {
+        self.subscriptions.active.iter().map(|(f, q)| (f, *q))
+    }
+
+    // ---- commands ----
+
+    /// Starts a connection: queues CONNECT and starts the CONNACK timer. The driver has just opened
+    /// a transport; drain [`poll_transmit`](Self::poll_transmit) into it.
+    ///
+    /// Credentials and other settings are read from [`config`](Self::config) now, so they may change
+    /// between connections.
+    pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
+        if self.state != State::Disconnected {
+            return Err(CommandError::AlreadyConnected);
+        }
+        let keep_alive = self.validate_config()?;
+        let connect = Connect {
+            protocol: self.config.protocol,
+            keep_alive,
+            clean_session: self.config.clean_session,
+            client_id: self.config.client_id.clone(),
+            will: self.config.will.clone(),
+            username: self.config.username.clone(),
+            password: self.config.password.clone(),
+        };
+        let mut transmit = BytesMut::with_capacity(connect.encoded_len());
+        connect.encode(&mut transmit)?;
+        self.transmit = transmit;
+        self.decoder = PacketDecoder::new(self.config.max_packet_size);
+        self.state = State::AwaitingConnAck;
+        self.connack_deadline = Some(now + self.config.connack_timeout);
+        self.last_sent = Some(now);
+        self.ping_deadline = None;
+        self.drain_deadline = None;
+        Ok(())
+    }
+
+    fn validate_config(&self) -> Result<u16, CommandError> {
+        let Some(keep_alive) = self.config.keep_alive_secs() else {
+            return Err(CommandError::InvalidConfig(
+                "keep_alive is over 65,535 seconds, the most CONNECT can carry",
+            ));
+        };
+        if self.config.max_inflight == 0 {
+            return Err(CommandError::InvalidConfig(
+                "max_inflight is 0: no QoS 1/2 message could ever be sent",
+            ));
+        }
+        if self.config.password.is_some() && self.config.username.is_none() {
+            return Err(CommandError::InvalidConfig(
+                "a password needs a user name (MQTT-3.1.2-22)",
+            ));
+        }
+        Ok(keep_alive)
+    }
+
+    /// Publishes a message. Returns the packet identifier of a QoS 1/2 message, which
+    /// [`Event::Published`] will carry once the broker has it.
+    ///
+    /// The message goes out at once when connected and the window has room; otherwise it waits in
+    /// the queue (also while disconnected: it goes out after the next CONNACK). Errors leave the
+    /// session unchanged: [`CommandError::QueueFull`] is backpressure,
+    /// [`CommandError::Encode`] a message over
+    /// [`max_outgoing_packet_size`](Config::max_outgoing_packet_size).
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+    ) -> Result<Option<PacketId>, CommandError> {
+        if self.state == State::Draining {
+            return Err(CommandError::NotConnected);
+        }
+        let mut publish = Publish {
+            dup: false,
+            qos,
+            retain,
+            topic,
+            // A stand-in until the real identifier is allocated, so the size counts it.
+            packet_id: (qos != QoS::AtMostOnce).then_some(PacketId::MIN),
+            payload,
+        };
+        self.check_size(publish.encoded_len())?;
+        let can_send_now = self.state == State::Connected
+            && self.outgoing.queued.is_empty()
+            && self.has_room_for(qos);
+        if !can_send_now && self.outgoing.queued.len() >= self.config.max_queued {
+            return Err(CommandError::QueueFull {
+                max_queued: self.config.max_queued,
+            });
+        }
+        if qos != QoS::AtMostOnce {
+            publish.packet_id = Some(
+                self.ids
+                    .allocate()
+                    .ok_or(CommandError::PacketIdsExhausted)?,
+            );
+        }
+        let packet_id = publish.packet_id;
+        if can_send_now {
+            self.send_publish(now, publish);
+        } else {
+            self.outgoing.queued.push_back(publish);
+        }
+        Ok(packet_id)
+    }
+
+    /// Subscribes to `filters`; returns the identifier [`Event::Subscribed`] will carry.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        filters: Vec<SubscribeFilter>,
+    ) -> Result<PacketId, CommandError> {
+        if self.state != State::Connected {
+            return Err(CommandError::NotConnected);
+        }
+        let mut subscribe = Subscribe {
+            packet_id: PacketId::MIN, // a stand-in until allocated below
+            filters,
+        };
+        if subscribe.filters.is_empty() {
+            return Err(EncodeError::NoTopicFilters {
+                packet_type: crate::packet::PacketType::Subscribe,
+            }
+            .into());
+        }
+        self.check_size(subscribe.encoded_len())?;
+        subscribe.packet_id = self
+            .ids
+            .allocate()
+            .ok_or(CommandError::PacketIdsExhausted)?;
+        self.send(now, &Packet::Subscribe(subscribe.clone()));
+        let packet_id = subscribe.packet_id;
+        self.subscriptions.pending_subscribe.push(subscribe);
+        Ok(packet_id)
+    }
+
+    /// Subscribes again to every filter the broker granted before, in one SUBSCRIBE; for a
+    /// reconnect with `session_present = 0`. `Ok(None)` if there is nothing to subscribe to.
+    pub fn resubscribe(&mut self, now: Instant) -> Result<Option<PacketId>, CommandError> {
+        let filters: Vec<SubscribeFilter> = self
+            .subscriptions()
+            .map(|(filter, qos)| SubscribeFilter {
+                filter: filter.clone(),
+                qos,
+            })
+            .collect();
+        if filters.is_empty() {
+            return Ok(None);
+        }
+        self.subscribe(now, filters).map(Some)
+    }
+
+    /// Unsubscribes from `filters`; returns the identifier [`Event::Unsubscribed`] will carry.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        filters: Vec<TopicFilter>,
+    ) -> Result<PacketId, CommandError> {
+        if self.state != State::Connected {
+            return Err(CommandError::NotConnected);
+        }
+        if filters.is_empty() {
+            return Err(EncodeError::NoTopicFilters {
+                packet_type: crate::packet::PacketType::Unsubscribe,
+            }
+            .into());
+        }
+        let mut unsubscribe = Unsubscribe {
+            packet_id: PacketId::MIN, // a stand-in until allocated below
+            filters,
+        };
+        self.check_size(unsubscribe.encoded_len())?;
+        unsubscribe.packet_id = self
+            .ids
+            .allocate()
+            .ok_or(CommandError::PacketIdsExhausted)?;
+        self.send(now, &Packet::Unsubscribe(unsubscribe.clone()));
+        let packet_id = unsubscribe.packet_id;
+        self.subscriptions.pending_unsubscribe.push(unsubscribe);
+        Ok(packet_id)
+    }
+
+    /// Manual-ack mode: the application is done with the received QoS 1/2 message `packet_id`.
+    /// Its PUBACK (or PUBREC) goes out once every message received before it is acknowledged too
+    /// (MQTT-4.6.0-2); while disconnected it waits for the next connection.
+    pub fn ack(&mut self, now: Instant, packet_id: PacketId) -> Result<(), CommandError> {
+        if !self.config.manual_acks || !self.incoming.mark_acked(packet_id) {
+            return Err(CommandError::UnknownAck(packet_id));
+        }
+        self.flush_acks(now);
+        Ok(())
+    }
+
+    /// Ends the connection with DISCONNECT. With a non-zero `drain`, first waits up to that long for
+    /// inflight and queued messages to be acknowledged (no new ones are accepted meanwhile), so QoS
+    /// 1/2 messages are not left behind. Then [`Event::Disconnected`] with
+    /// [`DisconnectReason::Requested`]: write out what [`poll_transmit`](Self::poll_transmit) holds
+    /// and close the transport. What is still unacknowledged stays in the session.
+    pub fn disconnect(&mut self, now: Instant, drain: Duration) -> Result<(), CommandError> {
+        match self.state {
+            State::Disconnected => Err(CommandError::NotConnected),
+            State::Connected if !drain.is_zero() && !self.outgoing.is_empty() => {
+                self.state = State::Draining;
+                self.drain_deadline = Some(now + drain);
+                Ok(())
+            }
+            State::Draining if !drain.is_zero() => {
+                self.drain_deadline = Some(now + drain);
+                Ok(())
+            }
+            _ => {
+                self.finish_disconnect(now);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Bytes read from the transport, cut anywhere. Drain every output afterwards.
+    pub fn handle_received(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state == State::Disconnected {
+            return; // bytes of a connection already given up
+        }
+        self.decoder.extend_from_slice(bytes);
+        self.process(now);
+    }
+
+    /// The buffer to read into directly, avoiding a copy; call
+    /// [`handle_read`](Self::handle_read) after adding bytes to it.
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        self.decoder.buffer_mut()
+    }
+
+    /// Bytes were read into [`read_buffer`](Self::read_buffer). Drain every output afterwards.
+    pub fn handle_read(&mut self, now: Instant) {
+        if self.state == State::Disconnected {
+            self.decoder.buffer_mut().clear();
+            return;
+        }
+        self.process(now);
+    }
+
+    /// The driver wrote the first `n` bytes of [`poll_transmit`](Self::poll_transmit); the rest
+    /// stays queued. Drain every output afterwards: room in the transmit buffer may release queued
+    /// messages.
+    pub fn handle_transmitted(&mut self, now: Instant, n: usize) {
+        self.transmit.advance(n.min(self.transmit.len()));
+        self.pump(now);
+    }
+
+    /// The time [`poll_timeout`](Self::poll_timeout) gave has come (calling it early, or twice, is
+    /// harmless). Sends PINGREQ when due, and gives the connection up when CONNACK or PINGRESP is
+    /// overdue. Drain every output afterwards.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Disconnected => {}
+            State::AwaitingConnAck => {
+                if self.connack_deadline.is_some_and(|d| now >= d) {
+                    self.fail(DisconnectReason::ConnAckTimeout);
+                }
+            }
+            State::Connected | State::Draining => {
+                if self.ping_deadline.is_some_and(|d| now >= d) {
+                    self.fail(DisconnectReason::KeepAliveTimeout);
+                    return;
+                }
+                if self.state == State::Draining && self.drain_deadline.is_some_and(|d| now >= d) {
+                    self.finish_disconnect(now);
+                    return;
+                }
+                if self.ping_deadline.is_none() && self.ping_due().is_some_and(|due| now >= due) {
+                    self.send(now, &Packet::PingReq);
+                    self.ping_deadline = Some(now + self.config.ping_timeout);
+                }
+            }
+        }
+    }
+
+    /// The transport closed (EOF, reset, or the driver gave up on it). Emits
+    /// [`Event::Disconnected`] unless the connection was already over. The session is kept.
+    pub fn handle_closed(&mut self, _now: Instant) {
+        if self.state != State::Disconnected {
+            self.fail(DisconnectReason::TransportClosed);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Bytes to write to the transport, if any. Write what you can, then report it with
+    /// [`handle_transmitted`](Self::handle_transmitted). Many packets are coalesced here, so one
+    /// write carries them all.
+    #[must_use]
+    pub fn poll_transmit(&self) -> Option<&[u8]> {
+        (!self.transmit.is_empty()).then_some(&self.transmit[..])
+    }
+
+    /// The next event, if any. Drain until `None` after every input.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next; `None` while there is
+    /// nothing to wait for. Ask again after every input: it changes as packets come and go.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Disconnected => None,
+            State::AwaitingConnAck => self.connack_deadline,
+            State::Connected | State::Draining => {
+                let keep_alive = self.ping_deadline.or_else(|| self.ping_due());
+                [keep_alive, self.drain_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        }
+    }
+
+    // ---- internals ----
+
+    fn ping_due(&self) -> Option<Instant> {
+        if self.config.keep_alive.is_zero() {
+            return None;
+        }
+        self.last_sent.map(|t| t + self.config.keep_alive)
+    }
+
+    fn check_size(&self, size: usize) -> Result<(), CommandError> {
+        let max = self.config.max_outgoing_packet_size;
+        if size > max {
+            return Err(EncodeError::PacketTooLarge { size, max }.into());
+        }
+        Ok(())
+    }
+
+    fn has_room_for(&self, qos: QoS) -> bool {
+        match qos {
+            QoS::AtMostOnce => self.transmit.len() < self.config.max_transmit_buffer,
+            _ => self.outgoing.inflight.len() < usize::from(self.config.max_inflight),
+        }
+    }
+
+    /// Encodes `packet` into the transmit buffer. Packets reaching here were validated (commands
+    /// check size and rules up front; acks cannot fail), so an error is impossible.
+    fn send(&mut self, now: Instant, packet: &Packet) {
+        if packet.encode(&mut self.transmit).is_ok() {
+            self.last_sent = Some(now);
+        }
+    }
+
+    fn send_publish(&mut self, now: Instant, publish: Publish) {
+        if publish.encode(&mut self.transmit).is_err() {
+            return; // size and rules were checked by `publish`
+        }
+        self.last_sent = Some(now);
+        if publish.qos != QoS::AtMostOnce {
+            self.outgoing.inflight.push_back(Inflight {
+                publish,
+                stage: Stage::Published,
+            });
+        }
+    }
+
+    /// Moves queued messages into the window while there is room.
+    fn pump(&mut self, now: Instant) {
+        if !matches!(self.state, State::Connected | State::Draining) {
+            return;
+        }
+        while let Some(front) = self.outgoing.queued.front() {
+            if !self.has_room_for(front.qos) {
+                break;
+            }
+            if let Some(publish) = self.outgoing.queued.pop_front() {
+                self.send_publish(now, publish);
+            }
+        }
+        if self.state == State::Draining && self.outgoing.is_empty() {
+            self.finish_disconnect(now);
+        }
+    }
+
+    /// Sends the acknowledgements the application has given, in arrival order.
+    fn flush_acks(&mut self, now: Instant) {
+        if !matches!(self.state, State::Connected | State::Draining) {
+            return;
+        }
+        while let Some(ack) = self.incoming.pop_ready() {
+            let packet = match ack.qos {
+                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(ack.packet_id)),
+                _ => Packet::PubAck(PubAck::new(ack.packet_id)),
+            };
+            self.send(now, &packet);
+        }
+    }
+
+    fn finish_disconnect(&mut self, now: Instant) {
+        self.send(now, &Packet::Disconnect);
+        self.close(DisconnectReason::Requested);
+    }
+
+    /// The connection is over for a fault: nothing more goes out on it.
+    fn fail(&mut self, reason: DisconnectReason) {
+        self.transmit.clear();
+        self.close(reason);
+    }
+
+    fn close(&mut self, reason: DisconnectReason) {
+        self.state = State::Disconnected;
+        self.connack_deadline = None;
+        self.ping_deadline = None;
+        self.drain_deadline = None;
+        self.events.push_back(Event::Disconnected { reason });
+    }
+
+    /// Puts the session back on a new connection after CONNACK: re-sends unacknowledged messages in
+    /// their original order (MQTT-4.4.0-1, MQTT-4.6.0-1), requests awaiting answers, held acks,
+    /// then the queue.
+    fn resume(&mut self, now: Instant, session_present: bool) {
+        if !session_present {
+            self.incoming.forget_releases();
+            self.apply_unacked_policy();
+        }
+        let mut transmit = std::mem::take(&mut self.transmit);
+        for message in &mut self.outgoing.inflight {
+            let result = match message.stage {
+                Stage::Published => {
+                    // DUP only where the broker may have seen it before (MQTT-3.3.1-1).
+                    message.publish.dup = session_present;
+                    message.publish.encode(&mut transmit)
+                }
+                Stage::Released => message
+                    .id()
+                    .map_or(Ok(()), |id| PubRel::new(id).encode(&mut transmit)),
+            };
+            debug_assert!(result.is_ok(), "stored messages were validated when sent");
+        }
+        for subscribe in &self.subscriptions.pending_subscribe {
+            let _ = subscribe.encode(&mut transmit);
+        }
+        for unsubscribe in &self.subscriptions.pending_unsubscribe {
+            let _ = unsubscribe.encode(&mut transmit);
+        }
+        self.transmit = transmit;
+        self.last_sent = Some(now);
+        self.flush_acks(now);
+        self.pump(now);
+    }
+
+    /// `session_present = 0`: the broker knows nothing of our unacknowledged messages.
+    fn apply_unacked_policy(&mut self) {
+        let policy = self.config.unacked_policy;
+        let ids = &mut self.ids;
+        let events = &mut self.events;
+        self.outgoing.inflight.retain(|m| {
+            let Some(id) = m.id() else { return false };
+            let keep = match (policy, m.stage) {
+                (UnackedPolicy::Resend, Stage::Published) => true,
+                (UnackedPolicy::Resend, Stage::Released) => {
+                    // The broker took it (PUBREC); re-sending would deliver it twice.
+                    events.push_back(Event::Published {
+                        packet_id: id,
+                        qos: QoS::ExactlyOnce,
+                    });
+                    false
+                }
+                (UnackedPolicy::Discard, _) => {
+                    events.push_back(Event::Dropped { packet_id: id });
+                    false
+                }
+            };
+            if !keep {
+                ids.free(id);
+            }
+            keep
+        });
+    }
+
+    fn process(&mut self, now: Instant) {
+        while self.state != State::Disconnected {
+            match self.decoder.next_packet() {
+                Ok(Some(packet)) => self.handle_packet(now, packet),
+                Ok(None) => break,
+                Err(e) => self.fail(DisconnectReason::Malformed(e)),
+            }
+        }
+    }
+}

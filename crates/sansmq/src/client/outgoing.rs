@@ -1,0 +1,113 @@
+//! [`Outgoing`]: our QoS 1/2 messages in flight, in the order they were first sent, and the queue of
+//! messages waiting behind the window.
+
+use std::collections::VecDeque;
+
+use crate::packet::{PacketId, Publish, QoS};
+
+/// Where an unacknowledged outgoing message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// PUBLISH sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Published,
+    /// QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP.
+    Released,
+}
+
+/// One message in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Inflight {
+    pub(crate) publish: Publish,
+    pub(crate) stage: Stage,
+}
+
+impl Inflight {
+    pub(crate) fn id(&self) -> Option<PacketId> {
+        self.publish.packet_id
+    }
+}
+
+/// Unacknowledged messages and the queue behind them.
+///
+/// Acknowledgements usually arrive in send order, so the one looked for is almost always at the
+/// front; a linear scan over the (small, bounded) window is the fallback.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Outgoing {
+    pub(crate) inflight: VecDeque<Inflight>,
+    pub(crate) queued: VecDeque<Publish>,
+}
+
+impl Outgoing {
+    fn position(&self, id: PacketId, qos: QoS, stage: Stage) -> Option<usize> {
+        self.inflight
+            .iter()
+            .position(|m| m.id() == Some(id) && m.publish.qos == qos && m.stage == stage)
+    }
+
+    /// PUBACK: the QoS 1 message with `id` is done.
+    pub(crate) fn acknowledge(&mut self, id: PacketId) -> Option<Inflight> {
+        let at = self.position(id, QoS::AtLeastOnce, Stage::Published)?;
+        self.inflight.remove(at)
+    }
+
+    /// PUBREC: the QoS 2 message with `id` moves to the release stage. True if it is ours (a repeated
+    /// PUBREC for a message already released counts too: PUBREL goes out again).
+    pub(crate) fn receive(&mut self, id: PacketId) -> bool {
+        if let Some(at) = self.position(id, QoS::ExactlyOnce, Stage::Published) {
+            if let Some(m) = self.inflight.get_mut(at) {
+                m.stage = Stage::Released;
+            }
+            return true;
+        }
+        self.position(id, QoS::ExactlyOnce, Stage::Released)
+            .is_some()
+    }
+
+    /// PUBCOMP: the QoS 2 message with `id` is done.
+    pub(crate) fn complete(&mut self, id: PacketId) -> Option<Inflight> {
+        let at = self.position(id, QoS::ExactlyOnce, Stage::Released)?;
+        self.inflight.remove(at)
+    }
+
+    /// Messages not yet acknowledged, in the window or queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inflight.is_empty() && self.queued.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::topic::TopicName;
+
+    fn message(id: u16, qos: QoS) -> Inflight {
+        let mut publish = Publish::new(TopicName::try_from("t").unwrap(), Bytes::new());
+        publish.qos = qos;
+        publish.packet_id = PacketId::new(id);
+        Inflight {
+            publish,
+            stage: Stage::Published,
+        }
+    }
+
+    #[test]
+    fn acks_match_id_qos_and_stage() {
+        let mut out = Outgoing::default();
+        out.inflight.push_back(message(1, QoS::AtLeastOnce));
+        out.inflight.push_back(message(2, QoS::ExactlyOnce));
+        let id = |v| PacketId::new(v).unwrap();
+        assert!(
+            out.acknowledge(id(2)).is_none(),
+            "PUBACK for a QoS 2 message"
+        );
+        assert!(out.complete(id(2)).is_none(), "PUBCOMP before PUBREC");
+        assert!(out.receive(id(2)));
+        assert!(out.receive(id(2)), "a repeated PUBREC still gets PUBREL");
+        assert!(!out.receive(id(1)));
+        assert_eq!(out.complete(id(2)).and_then(|m| m.id()), Some(id(2)));
+        assert_eq!(out.acknowledge(id(1)).and_then(|m| m.id()), Some(id(1)));
+        assert!(out.is_empty());
+    }
+}

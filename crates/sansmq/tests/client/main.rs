@@ -1,0 +1,14 @@
+//! The client session's behaviours, one named test each, against a scripted broker on a virtual
+//! clock.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod connect;
+mod disconnect;
+mod incoming;
+mod keep_alive;
+mod outgoing;
+mod peer_faults;
+mod session_resume;
+mod subscribe;

@@ -1,0 +1,124 @@
+use sansmq::client::{SessionSnapshot, UnackedPolicy};
+use sansmq::packet::{Packet, PubAck, PubComp, PubRec, PubRel, QoS};
+use sansmq::{Client, Event};
+
+use crate::util::{Scripted, config, id};
+
+/// Three QoS 1/2 messages in flight, the second already released (PUBREC received).
+fn three_in_flight(clean_session: bool) -> (Scripted, Vec<sansmq::packet::PacketId>) {
+    let mut cfg = config();
+    cfg.clean_session = clean_session;
+    let mut s = Scripted::connected(cfg);
+    let ids = vec![
+        s.publish("t", QoS::AtLeastOnce, b"1").unwrap(),
+        s.publish("t", QoS::ExactlyOnce, b"2").unwrap(),
+        s.publish("t", QoS::ExactlyOnce, b"3").unwrap(),
+    ];
+    let _ = s.sent();
+    s.deliver(PubRec::new(ids[1]));
+    assert_eq!(s.sent(), [Packet::PubRel(PubRel::new(ids[1]))]);
+    s.drop_connection();
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Disconnected { .. }]
+    ));
+    (s, ids)
+}
+
+#[test]
+fn resend_after_reconnect_sets_dup() {
+    let (mut s, ids) = three_in_flight(false);
+    let sent = s.connect(true);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    // Original order (MQTT-4.4.0-1, MQTT-4.6.0-1): PUBLISH 1 (DUP), PUBREL 2, PUBLISH 3 (DUP).
+    assert!(matches!(&sent[0], Packet::Publish(p) if p.dup && p.packet_id == Some(ids[0])));
+    assert_eq!(sent[1], Packet::PubRel(PubRel::new(ids[1])));
+    assert!(matches!(&sent[2], Packet::Publish(p) if p.dup && p.packet_id == Some(ids[2])));
+    s.deliver(PubAck::new(ids[0]));
+    s.deliver(PubComp::new(ids[1]));
+    s.deliver(PubRec::new(ids[2]));
+    s.deliver(PubComp::new(ids[2]));
+    let published: Vec<_> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Published { packet_id, .. } => Some(packet_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published, ids);
+}
+
+#[test]
+fn session_present_zero_policy_resends_as_new_by_default() {
+    let (mut s, ids) = three_in_flight(true);
+    s.client.connect(s.now).unwrap();
+    let _ = s.sent();
+    s.deliver(sansmq::packet::ConnAck::new(
+        sansmq::packet::ConnectReturnCode::Accepted,
+    ));
+    assert_eq!(
+        s.events(),
+        [
+            Event::Connected {
+                session_present: false
+            },
+            // The released QoS 2 message reached the broker: re-sending would duplicate it.
+            Event::Published {
+                packet_id: ids[1],
+                qos: QoS::ExactlyOnce
+            },
+        ]
+    );
+    let sent = s.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(matches!(&sent[0], Packet::Publish(p) if !p.dup && p.packet_id == Some(ids[0])));
+    assert!(matches!(&sent[1], Packet::Publish(p) if !p.dup && p.packet_id == Some(ids[2])));
+}
+
+#[test]
+fn session_present_zero_policy_discard_drops_and_reports() {
+    let (mut s, ids) = three_in_flight(true);
+    s.client.config_mut().unacked_policy = UnackedPolicy::Discard;
+    s.client.connect(s.now).unwrap();
+    let _ = s.sent();
+    s.deliver(sansmq::packet::ConnAck::new(
+        sansmq::packet::ConnectReturnCode::Accepted,
+    ));
+    assert_eq!(
+        s.events(),
+        [
+            Event::Connected {
+                session_present: false
+            },
+            Event::Dropped { packet_id: ids[0] },
+            Event::Dropped { packet_id: ids[1] },
+            Event::Dropped { packet_id: ids[2] },
+        ]
+    );
+    assert!(s.sent().is_empty());
+    assert_eq!(s.client.inflight_len(), 0);
+}
+
+#[test]
+fn snapshot_restores_a_session_in_a_new_client() {
+    let (s, ids) = three_in_flight(false);
+    let mut snapshot = s.client.snapshot();
+    assert_eq!(snapshot.inflight.len(), 3);
+    assert!(snapshot.inflight[1].released);
+
+    let mut restored = Scripted::new(config());
+    restored.client = Client::with_session(s.client.config().clone(), snapshot.clone()).unwrap();
+    assert_eq!(restored.client.snapshot(), snapshot);
+    let sent = restored.connect(true);
+    assert!(matches!(&sent[0], Packet::Publish(p) if p.dup && p.packet_id == Some(ids[0])));
+    assert_eq!(sent[1], Packet::PubRel(PubRel::new(ids[1])));
+    // A new message never takes an identifier the restored session holds.
+    let fresh = restored.publish("t", QoS::AtLeastOnce, b"4").unwrap();
+    assert!(!ids.contains(&fresh));
+
+    // Inconsistent snapshots are refused.
+    snapshot.inflight[0].publish.packet_id = Some(id(ids[2].get()));
+    assert!(Client::with_session(config(), snapshot).is_err());
+    assert!(Client::with_session(config(), SessionSnapshot::default()).is_ok());
+}

@@ -1,0 +1,149 @@
+use sansmq::client::SubscribeRefused;
+use sansmq::packet::{
+    Packet, QoS, SubAck, SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
+};
+use sansmq::{CommandError, Event, TopicFilter};
+
+use crate::util::{Scripted, config};
+
+fn filter(v: &str) -> TopicFilter {
+    TopicFilter::try_from(v).unwrap()
+}
+
+fn sub(v: &str, qos: QoS) -> SubscribeFilter {
+    SubscribeFilter {
+        filter: filter(v),
+        qos,
+    }
+}
+
+#[test]
+fn suback_reports_granted_qos_and_failures_per_filter() {
+    let mut s = Scripted::connected(config());
+    let pid = s
+        .client
+        .subscribe(
+            s.now,
+            vec![
+                sub("a/#", QoS::ExactlyOnce),
+                sub("forbidden", QoS::AtLeastOnce),
+            ],
+        )
+        .unwrap();
+    let Packet::Subscribe(subscribe) = s.sent_one() else {
+        panic!()
+    };
+    assert_eq!(subscribe.packet_id, pid);
+    assert_eq!(subscribe.filters.len(), 2);
+    s.deliver(SubAck {
+        packet_id: pid,
+        return_codes: vec![
+            SubscribeReturnCode::Success(QoS::AtLeastOnce),
+            SubscribeReturnCode::Failure,
+        ],
+    });
+    assert_eq!(
+        s.events(),
+        [Event::Subscribed {
+            packet_id: pid,
+            results: vec![
+                (filter("a/#"), Ok(QoS::AtLeastOnce)),
+                (filter("forbidden"), Err(SubscribeRefused)),
+            ],
+        }]
+    );
+    let active: Vec<_> = s
+        .client
+        .subscriptions()
+        .map(|(f, q)| (f.clone(), q))
+        .collect();
+    assert_eq!(active, [(filter("a/#"), QoS::AtLeastOnce)]);
+}
+
+#[test]
+fn unsubscribe_removes_from_the_registry() {
+    let mut s = Scripted::connected(config());
+    let pid = s
+        .client
+        .subscribe(
+            s.now,
+            vec![sub("a", QoS::AtMostOnce), sub("b", QoS::AtMostOnce)],
+        )
+        .unwrap();
+    let _ = s.sent();
+    s.deliver(SubAck {
+        packet_id: pid,
+        return_codes: vec![SubscribeReturnCode::Success(QoS::AtMostOnce); 2],
+    });
+    let _ = s.events();
+    let pid = s.client.unsubscribe(s.now, vec![filter("a")]).unwrap();
+    assert_eq!(
+        s.sent(),
+        [Packet::Unsubscribe(Unsubscribe {
+            packet_id: pid,
+            filters: vec![filter("a")]
+        })]
+    );
+    s.deliver(UnsubAck::new(pid));
+    assert_eq!(s.events(), [Event::Unsubscribed { packet_id: pid }]);
+    assert_eq!(s.client.subscriptions().count(), 1);
+}
+
+#[test]
+fn resubscribe_after_a_lost_session_asks_for_every_granted_filter() {
+    let mut s = Scripted::connected(config());
+    let pid = s
+        .client
+        .subscribe(s.now, vec![sub("x/+", QoS::AtLeastOnce)])
+        .unwrap();
+    let _ = s.sent();
+    s.deliver(SubAck {
+        packet_id: pid,
+        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    });
+    let _ = s.events();
+    s.drop_connection();
+    let _ = s.events();
+    s.connect(false);
+    let pid = s.client.resubscribe(s.now).unwrap().unwrap();
+    let Packet::Subscribe(subscribe) = s.sent_one() else {
+        panic!()
+    };
+    assert_eq!(subscribe.packet_id, pid);
+    assert_eq!(subscribe.filters, [sub("x/+", QoS::AtLeastOnce)]);
+}
+
+#[test]
+fn subscribe_needs_a_connection_and_a_filter() {
+    let mut s = Scripted::new(config());
+    assert_eq!(
+        s.client.subscribe(s.now, vec![sub("a", QoS::AtMostOnce)]),
+        Err(CommandError::NotConnected)
+    );
+    let mut s = Scripted::connected(config());
+    assert!(matches!(
+        s.client.subscribe(s.now, vec![]),
+        Err(CommandError::Encode(_))
+    ));
+    assert!(matches!(
+        s.client.unsubscribe(s.now, vec![]),
+        Err(CommandError::Encode(_))
+    ));
+}
+
+#[test]
+fn unanswered_subscribe_is_sent_again_after_reconnect() {
+    let mut s = Scripted::connected(config());
+    let pid = s
+        .client
+        .subscribe(s.now, vec![sub("a", QoS::AtMostOnce)])
+        .unwrap();
+    let _ = s.sent();
+    s.drop_connection();
+    let _ = s.events();
+    let sent = s.connect(false);
+    assert!(
+        matches!(sent.as_slice(), [Packet::Subscribe(x)] if x.packet_id == pid),
+        "{sent:?}"
+    );
+}
