@@ -1,54 +1,115 @@
 //! # sansmq: an MQTT 3.1/3.1.1 client engine without IO
 //!
-//! `sansmq` is the protocol half of an MQTT client: it turns bytes into packets and packets into
-//! bytes, and (as the session layer grows) commands, received bytes and the current time into bytes
-//! to send, events and the next deadline. It never opens a socket, spawns a thread or reads a clock:
-//! a driver does that, so the same engine serves a blocking client, an async one, an embedded loop or
-//! a fuzzer.
+//! `sansmq` is the protocol half of an MQTT client: a [`Client`] state machine that turns commands,
+//! bytes received and the current time into bytes to send, [`Event`]s and the next deadline. It never
+//! opens a socket, spawns a thread or reads a clock: a driver does that, so the same engine serves a
+//! blocking client, an async one, an embedded loop, a simulation or a fuzzer.
 //!
-//! ## The codec loop
+//! ## Run loop
 //!
-//! A driver reads into a [`PacketDecoder`](packet::PacketDecoder), drains whole packets from it,
-//! and encodes what it sends into one buffer it writes as a whole:
+//! A driver owns the transport and the clock, and repeats four steps. Inputs are `handle_*` methods
+//! and commands; after each, drain the outputs (`poll_*`).
+//!
+//! ```no_run
+//! use std::io::{ErrorKind, Read, Write};
+//! use std::net::TcpStream;
+//! use std::time::{Duration, Instant};
+//!
+//! use bytes::Bytes;
+//! use sansmq::packet::QoS;
+//! use sansmq::{Client, Config, Event, MqttString, TopicName};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut socket = TcpStream::connect("127.0.0.1:1883")?;
+//! let mut client = Client::new(Config::new(MqttString::try_from("sensor-17")?));
+//! client.connect(Instant::now())?; // queues CONNECT
+//! let mut buf = vec![0; 64 * 1024];
+//! loop {
+//!     // 1. Events: what happened, and the place to issue commands.
+//!     while let Some(event) = client.poll_event() {
+//!         match event {
+//!             Event::Connected { .. } => {
+//!                 let topic = TopicName::try_from("sensors/17/temp")?;
+//!                 let payload = Bytes::from_static(b"21.5");
+//!                 client.publish(Instant::now(), topic, QoS::AtLeastOnce, false, payload)?;
+//!             }
+//!             Event::Published { .. } => client.disconnect(Instant::now(), Duration::ZERO)?,
+//!             Event::Disconnected { reason } => {
+//!                 // Write out what is left (DISCONNECT after a requested disconnect), then close.
+//!                 if let Some(bytes) = client.poll_transmit() {
+//!                     socket.write_all(bytes)?;
+//!                 }
+//!                 println!("disconnected: {reason}");
+//!                 return Ok(());
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//!     // 2. Transmit: many packets coalesce into one write; partial writes are fine.
+//!     while let Some(bytes) = client.poll_transmit() {
+//!         let n = socket.write(bytes)?;
+//!         client.handle_transmitted(Instant::now(), n);
+//!     }
+//!     // 3. Wait for bytes, but no longer than the next deadline (keep-alive, CONNACK...).
+//!     let timeout = client.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
+//!     socket.set_read_timeout(timeout.map(|t| t.max(Duration::from_millis(1))))?;
+//!     // 4. Feed what happened back in.
+//!     match socket.read(&mut buf) {
+//!         Ok(0) => client.handle_closed(Instant::now()),
+//!         Ok(n) => client.handle_received(Instant::now(), &buf[..n]),
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+//!             client.handle_timeout(Instant::now())
+//!         }
+//!         Err(_) => client.handle_closed(Instant::now()),
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! After [`Event::Disconnected`] the session (unacknowledged QoS 1/2 messages, the queue,
+//! subscriptions) is still in the `Client`: open a new transport and call [`Client::connect`] again
+//! to resume it. `examples/tcp_driver.rs` is this loop as a complete program.
+//!
+//! ## The codec
+//!
+//! [`packet`] holds every MQTT 3.1.1 control packet (and CONNECT in 3.1 form) with a strict,
+//! zero-copy codec: a [`PacketDecoder`](packet::PacketDecoder) turns bytes cut anywhere into packets
+//! whose topics and payloads are slices of the read buffer, and each packet encodes in one pass:
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
-//! use sansmq::packet::{Connect, Packet, PacketDecoder, PacketId, PubAck, Publish, QoS};
-//! use sansmq::{MqttString, TopicName};
+//! use sansmq::packet::{Packet, PacketDecoder, PacketId, PubAck, Publish, QoS};
+//! use sansmq::TopicName;
 //!
-//! // Outgoing: encode packets back to back into one buffer, then write it in one call.
-//! let mut outgoing = BytesMut::new();
-//! Connect::new(MqttString::try_from("sensor-17").unwrap()).encode(&mut outgoing).unwrap();
-//!
-//! // Incoming: whatever the transport read, cut anywhere.
-//! let mut incoming = BytesMut::new();
+//! let mut wire = BytesMut::new();
 //! let mut publish = Publish::new(TopicName::try_from("cmd/led").unwrap(), Bytes::from_static(b"on"));
 //! publish.qos = QoS::AtLeastOnce;
 //! publish.packet_id = PacketId::new(1);
-//! publish.encode(&mut incoming).unwrap();
+//! publish.encode(&mut wire).unwrap();
+//! PubAck::new(PacketId::new(1).unwrap()).encode(&mut wire).unwrap();
 //!
 //! let mut decoder = PacketDecoder::new(256 * 1024);
-//! let (first, second) = incoming.split_at(3);
-//! for read in [first, second] {
+//! let mut packets = Vec::new();
+//! for read in wire.chunks(3) {
 //!     decoder.extend_from_slice(read);
 //!     while let Some(packet) = decoder.next_packet().expect("a broken stream closes the connection") {
-//!         if let Packet::Publish(p) = packet {
-//!             assert_eq!(&p.payload[..], b"on"); // a slice of the read buffer, not a copy
-//!             if let Some(id) = p.packet_id {
-//!                 PubAck::new(id).encode(&mut outgoing).unwrap();
-//!             }
-//!         }
+//!         packets.push(packet);
 //!     }
 //! }
-//! assert_eq!(outgoing.len(), 2 + 10 + 11 + 4);
+//! assert_eq!(packets, [Packet::Publish(publish), Packet::PubAck(PubAck::new(PacketId::new(1).unwrap()))]);
 //! ```
-//!
-//! ## Rules enforced
 //!
 //! Decoding refuses everything MQTT 3.1.1 calls malformed, with a [`DecodeError`](packet::DecodeError)
 //! naming the rule; encoding refuses to produce such a packet, with an
 //! [`EncodeError`](packet::EncodeError). Strings are [`MqttString`], topics [`TopicName`] and
 //! [`TopicFilter`], validated once when made.
+//!
+//! ## Errors say who failed
+//!
+//! A command returns [`CommandError`] only for local misuse (not connected, queue full, packet too
+//! large). Everything the broker does wrong (malformed bytes, protocol violations, silence past the
+//! keep-alive) ends the connection with one [`Event::Disconnected`] whose [`DisconnectReason`] says
+//! precisely why; nothing from the network can make the library panic.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
