@@ -34,7 +34,13 @@ pub struct TopicFilter(MqttString);
 
 impl TopicName {
     /// Validates `bytes` as a topic name without copying them.
+    #[inline]
     pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
+        // The usual topic is short plain ASCII: one pass accepts it; anything else takes the
+        // precise path below, which names the rule it breaks.
+        if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && plain_ascii_name(&bytes) {
+            return Ok(Self(MqttString::from_validated(bytes)));
+        }
         string::validate(&bytes).map_err(|error| TopicError::String {
             topic: lossy(&bytes),
             error,
@@ -59,6 +65,12 @@ impl TopicName {
         &self.0
     }
 
+    /// The encoded bytes (no length prefix); cheaper than `as_str().as_bytes()`, which checks the
+    /// UTF-8 again.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// The levels between the `/` separators.
     pub fn levels(&self) -> std::str::Split<'_, char> {
         self.as_str().split('/')
@@ -67,7 +79,12 @@ impl TopicName {
 
 impl TopicFilter {
     /// Validates `bytes` as a topic filter without copying them.
+    #[inline]
     pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
+        if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && plain_ascii_filter(&bytes)
+        {
+            return Ok(Self(MqttString::from_validated(bytes)));
+        }
         string::validate(&bytes).map_err(|error| TopicError::String {
             topic: lossy(&bytes),
             error,
@@ -92,6 +109,12 @@ impl TopicFilter {
         &self.0
     }
 
+    /// The encoded bytes (no length prefix); cheaper than `as_str().as_bytes()`, which checks the
+    /// UTF-8 again.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Whether the filter contains `+` or `#`.
     pub fn has_wildcards(&self) -> bool {
         self.0.as_bytes().iter().any(|&b| b == b'+' || b == b'#')
@@ -99,7 +122,7 @@ impl TopicFilter {
 
     /// Whether a message published to `name` matches this filter; see [`matches()`].
     pub fn matches(&self, name: &TopicName) -> bool {
-        matches(self.as_str(), name.as_str())
+        matches_bytes(self.as_bytes(), name.as_bytes())
     }
 }
 
@@ -119,15 +142,20 @@ impl TopicFilter {
 /// assert!(!matches("#", "$SYS/uptime"));
 /// ```
 pub fn matches(filter: &str, name: &str) -> bool {
-    if name.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
+    matches_bytes(filter.as_bytes(), name.as_bytes())
+}
+
+/// [`matches()`] on the encoded bytes: `/`, `+`, `#` and `$` are ASCII, so UTF-8 needs no decoding.
+fn matches_bytes(filter: &[u8], name: &[u8]) -> bool {
+    if name.first() == Some(&b'$') && matches!(filter.first(), Some(b'+' | b'#')) {
+        return false; // MQTT-4.7.2-1
     }
-    let mut filter_levels = filter.split('/');
-    let mut name_levels = name.split('/');
+    let mut filter_levels = filter.split(|&b| b == b'/');
+    let mut name_levels = name.split(|&b| b == b'/');
     loop {
         match (filter_levels.next(), name_levels.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
+            (Some(b"#"), _) => return true,
+            (Some(b"+"), Some(_)) => {}
             (Some(f), Some(n)) if f == n => {}
             (None, None) => return true,
             _ => return false,
@@ -167,6 +195,38 @@ fn check_filter(bytes: &[u8]) -> Result<(), TopicError> {
         }
     }
     Ok(())
+}
+
+/// Whether `bytes` are ASCII without U+0000, `+` or `#`: one branch-free pass the compiler can
+/// vectorise.
+#[inline]
+fn plain_ascii_name(bytes: &[u8]) -> bool {
+    let mut bad = false;
+    for &c in bytes {
+        bad |= (c >= 0x80) | (c == 0) | (c == b'+') | (c == b'#');
+    }
+    !bad
+}
+
+/// Whether `bytes` are ASCII without U+0000, with each `+` alone in its level and `#` alone in the
+/// last one.
+#[inline]
+fn plain_ascii_filter(bytes: &[u8]) -> bool {
+    let mut levels = bytes.split(|&b| b == b'/').peekable();
+    while let Some(level) = levels.next() {
+        let last = levels.peek().is_none();
+        let ok = match level {
+            b"+" => true,
+            b"#" => last,
+            _ => level
+                .iter()
+                .all(|&c| c != 0 && c < 0x80 && c != b'+' && c != b'#'),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 fn lossy(bytes: &[u8]) -> String {

@@ -60,6 +60,7 @@ impl PacketDecoder {
     ///
     /// After an error the stream cannot be resynchronised; the same error is returned from then on,
     /// and the connection should be closed.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());

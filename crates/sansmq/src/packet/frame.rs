@@ -26,6 +26,7 @@ impl FrameHeader {
     /// - `Err`: the stream is broken: a reserved type, wrong flags, a remaining length longer than
     ///   four bytes, or a frame bigger than `max_packet_size` (whole frame, header included). All of
     ///   these are known before the body arrives, so an oversized body is never buffered.
+    #[inline]
     pub fn parse(buf: &[u8], max_packet_size: usize) -> Result<Option<Self>, DecodeError> {
         let Some(&first) = buf.first() else {
             return Ok(None);
@@ -106,6 +107,7 @@ fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
 }
 
 /// Splits a whole frame off `buf` and returns its body.
+#[inline]
 pub(crate) fn split_body(buf: &mut BytesMut, header: &FrameHeader) -> Bytes {
     let mut frame = buf.split_to(header.frame_len());
     frame.advance(header.header_len());

@@ -246,12 +246,17 @@ pub enum Packet {
 impl Packet {
     /// Parses one frame's body. `header` comes from [`FrameHeader::parse`] and `body` is exactly
     /// `header.remaining_len()` bytes; strings and payloads in the result are slices of `body`.
+    #[inline]
     pub fn decode(header: &FrameHeader, body: Bytes) -> Result<Self, DecodeError> {
         let flags = header.flags();
+        if header.packet_type() == PacketType::Publish {
+            // The hot path, kept small so it inlines into the callers.
+            return Publish::decode(flags, body).map(Self::Publish);
+        }
         Ok(match header.packet_type() {
             PacketType::Connect => Self::Connect(Connect::decode(&body)?),
             PacketType::ConnAck => Self::ConnAck(ConnAck::decode(&body)?),
-            PacketType::Publish => Self::Publish(Publish::decode(flags, &body)?),
+            PacketType::Publish => Self::Publish(Publish::decode(flags, body)?),
             PacketType::PubAck => Self::PubAck(PubAck::decode(&body)?),
             PacketType::PubRec => Self::PubRec(PubRec::decode(&body)?),
             PacketType::PubRel => Self::PubRel(PubRel::decode(&body)?),
@@ -270,6 +275,7 @@ impl Packet {
     ///
     /// Returns `Ok(None)` and leaves `buf` alone while the frame is incomplete. Each call parses the
     /// fixed header again (at most five bytes); [`PacketDecoder`] remembers it instead.
+    #[inline]
     pub fn read(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Self>, DecodeError> {
         let Some(header) = FrameHeader::parse(buf, max_packet_size)? else {
             return Ok(None);
