@@ -119,6 +119,18 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+impl std::error::Error for DisconnectReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Malformed(e) => Some(e),
+            Self::ProtocolViolation(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for ProtocolViolation {}
+
 impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -196,8 +196,9 @@ impl Client {
         topic: TopicName,
         qos: QoS,
         retain: bool,
-        payload: Bytes,
+        payload: impl Into<Bytes>,
     ) -> Result<Option<PacketId>, CommandError> {
+        let payload = payload.into();
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
@@ -236,12 +237,16 @@ impl Client {
     }
 
     /// Subscribes to `filters`; returns the identifier [`Event::Subscribed`] will carry.
+    ///
+    /// Before CONNACK (or while disconnected) the request is kept and sent right after the next
+    /// CONNACK, so a driver may subscribe as soon as it has called [`connect`](Self::connect).
+    /// Fails with [`CommandError::NotConnected`] only during a graceful disconnect.
     pub fn subscribe(
         &mut self,
         now: Instant,
         filters: Vec<SubscribeFilter>,
     ) -> Result<PacketId, CommandError> {
-        if self.state != State::Connected {
+        if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
         let mut subscribe = Subscribe {
@@ -259,7 +264,9 @@ impl Client {
             .ids
             .allocate()
             .ok_or(CommandError::PacketIdsExhausted)?;
-        self.send(now, &Packet::Subscribe(subscribe.clone()));
+        if self.state == State::Connected {
+            self.send(now, &Packet::Subscribe(subscribe.clone()));
+        } // otherwise `resume` sends it after CONNACK
         let packet_id = subscribe.packet_id;
         self.subscriptions.pending_subscribe.push(subscribe);
         Ok(packet_id)
@@ -282,12 +289,13 @@ impl Client {
     }
 
     /// Unsubscribes from `filters`; returns the identifier [`Event::Unsubscribed`] will carry.
+    /// Like [`subscribe`](Self::subscribe), a request made before CONNACK goes out after it.
     pub fn unsubscribe(
         &mut self,
         now: Instant,
         filters: Vec<TopicFilter>,
     ) -> Result<PacketId, CommandError> {
-        if self.state != State::Connected {
+        if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
         if filters.is_empty() {
@@ -305,7 +313,9 @@ impl Client {
             .ids
             .allocate()
             .ok_or(CommandError::PacketIdsExhausted)?;
-        self.send(now, &Packet::Unsubscribe(unsubscribe.clone()));
+        if self.state == State::Connected {
+            self.send(now, &Packet::Unsubscribe(unsubscribe.clone()));
+        }
         let packet_id = unsubscribe.packet_id;
         self.subscriptions.pending_unsubscribe.push(unsubscribe);
         Ok(packet_id)
@@ -359,6 +369,11 @@ impl Client {
 
     /// The buffer to read into directly, avoiding a copy; call
     /// [`handle_read`](Self::handle_read) after adding bytes to it.
+    ///
+    /// Only append to it (`extend_from_slice`, `BufMut` writes, or `reserve` then a read into the
+    /// spare capacity); never remove or change bytes already in it: they may be the start of a
+    /// packet. With `std::io::Read`, [`handle_received`](Self::handle_received) and a stack buffer
+    /// is simpler.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         self.decoder.buffer_mut()
     }
@@ -410,10 +425,16 @@ impl Client {
 
     /// The transport closed (EOF, reset, or the driver gave up on it). Emits
     /// [`Event::Disconnected`] unless the connection was already over. The session is kept.
+    ///
+    /// Whatever was waiting to be written or parsed belonged to that transport and is discarded,
+    /// so [`poll_transmit`](Self::poll_transmit) returns `None` afterwards, even when the transport
+    /// failed while flushing the DISCONNECT of a requested disconnect.
     pub fn handle_closed(&mut self, _now: Instant) {
         if self.state != State::Disconnected {
             self.fail(DisconnectReason::TransportClosed);
         }
+        self.transmit.clear();
+        self.decoder.buffer_mut().clear();
     }
 
     // ---- outputs ----
@@ -434,6 +455,11 @@ impl Client {
 
     /// When [`handle_timeout`](Self::handle_timeout) should be called next; `None` while there is
     /// nothing to wait for. Ask again after every input: it changes as packets come and go.
+    ///
+    /// The instant may already have passed: call `handle_timeout` then, before waiting (a zero
+    /// read timeout is an error for `std::net`). Call it whenever `now >= poll_timeout()`, also
+    /// while reads keep returning data: keep-alive counts what the client *sent*, so a driver that
+    /// only checks the timer when a read times out never pings a broker that talks a lot.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {

@@ -79,3 +79,21 @@ fn graceful_disconnect_gives_up_at_its_deadline() {
     );
     assert_eq!(s.client.inflight_len(), 1);
 }
+
+#[test]
+fn a_transport_failing_while_flushing_disconnect_leaves_nothing_to_write() {
+    let mut s = Scripted::connected(config());
+    s.client.disconnect(s.now, Duration::ZERO).unwrap();
+    assert!(
+        s.client.poll_transmit().is_some(),
+        "DISCONNECT waits to be written"
+    );
+    s.client.handle_closed(s.now);
+    assert_eq!(s.client.poll_transmit(), None);
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Requested
+        }]
+    );
+}

@@ -114,12 +114,30 @@ fn resubscribe_after_a_lost_session_asks_for_every_granted_filter() {
 }
 
 #[test]
-fn subscribe_needs_a_connection_and_a_filter() {
+fn subscribe_before_connack_goes_out_after_it() {
     let mut s = Scripted::new(config());
-    assert_eq!(
-        s.client.subscribe(s.now, vec![sub("a", QoS::AtMostOnce)]),
-        Err(CommandError::NotConnected)
+    s.client.connect(s.now).unwrap();
+    let pid = s
+        .client
+        .subscribe(s.now, vec![sub("early", QoS::AtLeastOnce)])
+        .unwrap();
+    let sent = s.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Connect(_)]),
+        "nothing before CONNACK: {sent:?}"
     );
+    s.deliver(sansmq::packet::ConnAck::new(
+        sansmq::packet::ConnectReturnCode::Accepted,
+    ));
+    let Packet::Subscribe(subscribe) = s.sent_one() else {
+        panic!()
+    };
+    assert_eq!(subscribe.packet_id, pid);
+    assert_eq!(subscribe.filters, [sub("early", QoS::AtLeastOnce)]);
+}
+
+#[test]
+fn subscribe_needs_a_filter_and_no_disconnect_under_way() {
     let mut s = Scripted::connected(config());
     assert!(matches!(
         s.client.subscribe(s.now, vec![]),
@@ -129,6 +147,14 @@ fn subscribe_needs_a_connection_and_a_filter() {
         s.client.unsubscribe(s.now, vec![]),
         Err(CommandError::Encode(_))
     ));
+    s.publish("t", QoS::AtLeastOnce, b"x");
+    s.client
+        .disconnect(s.now, std::time::Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        s.client.subscribe(s.now, vec![sub("a", QoS::AtMostOnce)]),
+        Err(CommandError::NotConnected)
+    );
 }
 
 #[test]
