@@ -3,11 +3,13 @@
 //! - `cargo xtask ci`: the full CI pipeline (fmt, clippy, tests, docs, fuzz smoke).
 //! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
+//! - `cargo xtask sim --seeds N [--start S]`: run the client simulation over N seeds in release mode.
 //!
 //! The alias lives in `.cargo/config.toml`.
 
 mod ci;
 mod cmd;
+mod sim;
 mod tools;
 
 use std::process::ExitCode;
@@ -47,6 +49,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the deterministic client simulation over many seeds (release mode).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Ci(args) => ci::run(&args),
         Command::Fuzz { target, seconds } => report(fuzz(&target, seconds)),
         Command::Bench { args } => report(bench(&args)),
+        Command::Sim(args) => report(sim::run(&args)),
     }
 }
 

@@ -84,9 +84,12 @@ impl Incoming {
             .filter(|&id| self.is_held(id))
     }
 
-    /// The broker forgot the session: no PUBREL will come for what it sent before.
-    pub(crate) fn forget_releases(&mut self) {
+    /// The broker forgot the session (`session_present = 0`): no PUBREL will come for what it sent
+    /// before, and acks held for its messages would answer nothing, or worse, a new message the new
+    /// session sends under the same identifier (which a held ack would also hide as a re-send).
+    pub(crate) fn forget_session(&mut self) {
         self.awaiting_release.fill(0);
+        self.pending_acks.clear();
     }
 
     /// Whether an acknowledgement for `id` is still held back.

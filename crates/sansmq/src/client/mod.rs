@@ -324,6 +324,10 @@ impl Client {
     /// Manual-ack mode: the application is done with the received QoS 1/2 message `packet_id`.
     /// Its PUBACK (or PUBREC) goes out once every message received before it is acknowledged too
     /// (MQTT-4.6.0-2); while disconnected it waits for the next connection.
+    ///
+    /// [`Event::Connected`] with `session_present = false` voids the acks still held: the broker
+    /// forgot those messages and may reuse their identifiers for new ones, so do not acknowledge
+    /// messages received before it.
     pub fn ack(&mut self, now: Instant, packet_id: PacketId) -> Result<(), CommandError> {
         if !self.config.manual_acks || !self.incoming.mark_acked(packet_id) {
             return Err(CommandError::UnknownAck(packet_id));
@@ -576,7 +580,7 @@ impl Client {
     /// then the queue.
     fn resume(&mut self, now: Instant, session_present: bool) {
         if !session_present {
-            self.incoming.forget_releases();
+            self.incoming.forget_session();
             self.apply_unacked_policy();
         }
         let mut transmit = std::mem::take(&mut self.transmit);

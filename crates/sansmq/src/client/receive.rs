@@ -98,9 +98,18 @@ impl Client {
             (QoS::ExactlyOnce, Some(id)) => {
                 if self.incoming.is_held(id) {
                     // Re-sent before PUBREL: delivered already; repeat PUBREC unless the application
-                    // has not acknowledged it yet.
-                    if !(manual && self.incoming.is_pending(id)) {
+                    // has not acknowledged it yet (its PUBREC is still held).
+                    if !manual {
                         self.send(now, &Packet::PubRec(PubRec::new(id)));
+                    } else if !self.incoming.is_pending(id) {
+                        // Already acknowledged: the repeat queues behind acknowledgements held for
+                        // messages that arrived before it, so acks keep arrival order (MQTT-4.6.0-2/3).
+                        self.incoming.pending_acks.push_back(PendingAck {
+                            packet_id: id,
+                            qos: QoS::ExactlyOnce,
+                            acked: true,
+                        });
+                        self.flush_acks(now);
                     }
                     return;
                 }

@@ -132,3 +132,38 @@ fn ack_in_automatic_mode_is_refused() {
         Err(CommandError::UnknownAck(id(1)))
     );
 }
+
+/// Found by the simulation (seed 38): a QoS 2 message acknowledged by the application, re-sent by
+/// the broker (its PUBREC was lost, or the broker re-sends periodically) after a QoS 1 message the
+/// application has not acknowledged yet. The repeated PUBREC must wait behind that PUBACK.
+#[test]
+fn manual_acks_keep_arrival_order_for_a_resent_qos2() {
+    let mut cfg = config();
+    cfg.manual_acks = true;
+    let mut s = Scripted::connected(cfg);
+    s.deliver(incoming("a", QoS::ExactlyOnce, Some(2), b"2"));
+    assert_eq!(messages(s.events()), [b"2".to_vec()]);
+    s.client.ack(s.now, id(2)).unwrap();
+    assert_eq!(s.sent(), [Packet::PubRec(PubRec::new(id(2)))]);
+
+    s.deliver(incoming("a", QoS::AtLeastOnce, Some(1), b"1"));
+    let mut again = incoming("a", QoS::ExactlyOnce, Some(2), b"2");
+    if let Packet::Publish(p) = &mut again {
+        p.dup = true;
+    }
+    s.deliver(again);
+    assert_eq!(
+        messages(s.events()),
+        [b"1".to_vec()],
+        "2 is not delivered twice"
+    );
+    assert!(s.sent().is_empty(), "PUBREC 2 would overtake PUBACK 1");
+    s.client.ack(s.now, id(1)).unwrap();
+    assert_eq!(
+        s.sent(),
+        [
+            Packet::PubAck(PubAck::new(id(1))),
+            Packet::PubRec(PubRec::new(id(2))),
+        ]
+    );
+}

@@ -2,7 +2,7 @@ use sansmq::client::{SessionSnapshot, UnackedPolicy};
 use sansmq::packet::{Packet, PubAck, PubComp, PubRec, PubRel, QoS};
 use sansmq::{Client, Event};
 
-use crate::util::{Scripted, config, id};
+use crate::util::{Scripted, config, id, incoming};
 
 /// Three QoS 1/2 messages in flight, the second already released (PUBREC received).
 fn three_in_flight(clean_session: bool) -> (Scripted, Vec<sansmq::packet::PacketId>) {
@@ -121,4 +121,40 @@ fn snapshot_restores_a_session_in_a_new_client() {
     snapshot.inflight[0].publish.packet_id = Some(id(ids[2].get()));
     assert!(Client::with_session(config(), snapshot).is_err());
     assert!(Client::with_session(config(), SessionSnapshot::default()).is_ok());
+}
+
+/// Found by the simulation (seed 668): in manual-ack mode, acks held for messages of a session
+/// the broker has lost must not survive `session_present = 0`. The new session reuses identifiers:
+/// a new message under a held identifier was taken for a re-send and never delivered, and the old
+/// ack then acknowledged it to the broker.
+#[test]
+fn session_present_zero_drops_acks_held_for_the_lost_session() {
+    let mut cfg = config();
+    cfg.clean_session = false;
+    cfg.manual_acks = true;
+    let mut s = Scripted::connected(cfg);
+    s.deliver(incoming("t", QoS::AtLeastOnce, Some(1), b"old"));
+    assert_eq!(s.events().len(), 1);
+    s.drop_connection();
+    let _ = s.events();
+    assert!(
+        s.connect(false).is_empty(),
+        "no ack for the lost session's message"
+    );
+
+    s.deliver(incoming("t", QoS::AtLeastOnce, Some(1), b"new"));
+    assert!(
+        matches!(s.events().as_slice(), [Event::Message(p)] if &p.payload[..] == b"new"),
+        "the new session's message is delivered"
+    );
+    assert!(
+        s.sent().is_empty(),
+        "held until the application acknowledges it"
+    );
+    s.client.ack(s.now, id(1)).unwrap();
+    assert_eq!(s.sent(), [Packet::PubAck(PubAck::new(id(1)))]);
+    assert_eq!(
+        s.client.ack(s.now, id(1)),
+        Err(sansmq::CommandError::UnknownAck(id(1)))
+    );
 }

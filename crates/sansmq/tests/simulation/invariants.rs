@@ -1,0 +1,446 @@
+//! The ledger: what the application published, what the broker took (its ground truth), what the
+//! application received, and when the broker's session was lost; and the guarantees checked on it.
+//!
+//! # What MQTT promises here, and what it does not
+//!
+//! The client subscribes to its own topics, so each message travels two legs, both resting on the
+//! one broker session: client → broker (the *publish leg*) and broker → client (the *delivery
+//! leg*, a copy queued in the session at the granted QoS). While the session is kept, MQTT 3.1.1
+//! promises: QoS 1 at least once, QoS 2 exactly once, QoS 0 at most once, on both legs.
+//!
+//! When the broker loses the session (restart without it, or a clean session ending), everything
+//! the session held is gone by definition: the copies queued for the subscriber, the QoS 2
+//! identifiers awaiting PUBREL, the subscriptions (until the driver subscribes again). So:
+//!
+//! - Publish leg, QoS 1: the client's default [`UnackedPolicy::Resend`] sends unacknowledged
+//!   messages again, and a message is reported `Published` only on PUBACK, so every `Published`
+//!   QoS 1 message was taken by the broker at least once, session loss or not.
+//! - Publish leg, QoS 2 across a loss: exactly once cannot hold. A message whose PUBLISH reached
+//!   the broker but whose PUBREC did not reach the client looks, to the client, exactly like one
+//!   that never arrived; re-sending it (what `Resend` does) may make the broker take it twice, not
+//!   re-sending it (`Discard`) may lose it. And a message whose PUBREC arrived is reported
+//!   `Published` (the broker owns it from PUBREC, MQTT 4.3.3) although a "method A" broker, which
+//!   routes at PUBREL, lost it with the session. What still holds: each loss adds at most one
+//!   copy, so the broker takes a QoS 2 message at most `1 + losses` times, and exactly once when
+//!   no loss happened between `publish` and `Published`.
+//! - Delivery leg: a copy queued in a session that is then lost is gone; only copies whose
+//!   session lives on must be delivered. Each copy reaches the application at least once (QoS 1)
+//!   or at most once (QoS 0 and 2: the client's QoS 2 identifier set suppresses re-sends).
+//!
+//! End to end this gives: with no session loss from `publish` on, a QoS 1 message (at the granted
+//! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
+//! was not published, and a QoS 2 message arrives at most once per copy the broker took.
+
+use std::collections::BTreeMap;
+
+use sansmq::client::UnackedPolicy;
+use sansmq::packet::{PacketId, Publish, QoS};
+
+use crate::scenario::Scenario;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Done {
+    Published,
+    Dropped,
+}
+
+#[derive(Debug, Default)]
+struct Msg {
+    /// When `publish` accepted it, and the packet id it returned.
+    published: Option<(u64, Option<PacketId>)>,
+    /// The broker session the client was (last) attached to then.
+    epoch: u64,
+    done: Option<(Done, u64)>,
+    /// Each time the broker took it: when, in which session, at which QoS the copy for the
+    /// subscriber was queued (`None`: no subscription matched).
+    accepts: Vec<(u64, u64, Option<QoS>)>,
+    /// Sessions in which a copy was swallowed by a stale QoS 2 identifier (see
+    /// [`Ledger::swallowed`]).
+    swallowed: Vec<u64>,
+    /// When the application received it.
+    deliveries: Vec<u64>,
+}
+
+/// Totals over a run, to show the checks were not vacuous.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LedgerStats {
+    pub(crate) published: [u64; 3],
+    pub(crate) deliveries: u64,
+    pub(crate) duplicate_deliveries: u64,
+    pub(crate) session_losses: u64,
+    /// Copies the application had to receive (their session lived on).
+    pub(crate) obligations_kept: u64,
+    /// Copies lost with their session (allowed).
+    pub(crate) obligations_voided: u64,
+    pub(crate) exactly_once_checked: u64,
+    /// Messages whose first delivery was checked for order.
+    pub(crate) order_checked: u64,
+    /// Copies lost to an identifier the client still held from a session lost unnoticed.
+    pub(crate) swallowed: u64,
+    pub(crate) dropped: u64,
+}
+
+pub(crate) struct Ledger {
+    /// Orders everything the ledger hears.
+    tick: u64,
+    msgs: Vec<Msg>,
+    /// The client's QoS 1/2 identifiers in use by the workload, to the message's sequence number.
+    outstanding: BTreeMap<PacketId, usize>,
+    /// Session epoch → when it ended.
+    ended: BTreeMap<u64, u64>,
+    /// The session the client was last attached to (by an accepted CONNECT).
+    attached: u64,
+    /// Last sequence number first taken by the broker, per (topic, QoS).
+    first_accept: BTreeMap<(usize, QoS), usize>,
+    pub(crate) stats: LedgerStats,
+}
+
+pub(crate) type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(format!($($arg)*));
+        }
+    };
+}
+pub(crate) use ensure;
+
+impl Ledger {
+    pub(crate) fn new(messages: usize) -> Self {
+        Self {
+            tick: 0,
+            msgs: (0..messages).map(|_| Msg::default()).collect(),
+            outstanding: BTreeMap::new(),
+            ended: BTreeMap::new(),
+            attached: 0,
+            first_accept: BTreeMap::new(),
+            stats: LedgerStats::default(),
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// QoS 1/2 messages not yet `Published` or `Dropped`.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// `publish` returned `id` for message `seq`.
+    pub(crate) fn published(&mut self, sc: &Scenario, seq: usize, id: Option<PacketId>) -> Check {
+        let qos = sc.messages[seq].qos;
+        ensure!(
+            id.is_some() == (qos != QoS::AtMostOnce),
+            "publish of #{seq} at {qos} returned id {id:?}"
+        );
+        let tick = self.tick();
+        self.msgs[seq].published = Some((tick, id));
+        self.msgs[seq].epoch = self.attached;
+        self.stats.published[qos as usize] += 1;
+        if let Some(id) = id {
+            if let Some(other) = self.outstanding.insert(id, seq) {
+                return Err(format!(
+                    "publish of #{seq} got packet id {id}, still in use by #{other} (MQTT-2.3.1-2)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Event::Published`.
+    pub(crate) fn completed(&mut self, sc: &Scenario, id: PacketId, qos: QoS) -> Check {
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "Published for packet id {id}, which no message in flight has"
+            ));
+        };
+        let expected = sc.messages[seq].qos;
+        ensure!(
+            qos == expected,
+            "Published #{seq} (id {id}) as {qos}, published at {expected}"
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::Published, tick));
+        Ok(())
+    }
+
+    /// `Event::Dropped`.
+    pub(crate) fn dropped(&mut self, sc: &Scenario, id: PacketId) -> Check {
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "Dropped for packet id {id}, which no message in flight has"
+            ));
+        };
+        ensure!(
+            sc.policy == UnackedPolicy::Discard,
+            "#{seq} (id {id}) Dropped under {:?}: only UnackedPolicy::Discard drops",
+            sc.policy
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::Dropped, tick));
+        self.stats.dropped += 1;
+        Ok(())
+    }
+
+    /// An accepted CONNECT attached the client to the session of `epoch`.
+    pub(crate) fn attached(&mut self, epoch: u64) {
+        self.attached = epoch;
+    }
+
+    pub(crate) fn attached_epoch(&self) -> u64 {
+        self.attached
+    }
+
+    pub(crate) fn session_ended(&mut self, epoch: u64) {
+        let tick = self.tick();
+        self.ended.insert(epoch, tick);
+        self.stats.session_losses += 1;
+    }
+
+    /// The message a PUBLISH carries, checked against what was published.
+    fn identify(&self, sc: &Scenario, p: &Publish, what: &str) -> Result<usize, String> {
+        let seq = p
+            .payload
+            .get(..8)
+            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")) as usize)
+            .filter(|&s| s < sc.messages.len())
+            .ok_or_else(|| format!("{what}: a payload that no message has: {:?}", p.payload))?;
+        let m = &sc.messages[seq];
+        ensure!(
+            p.topic.as_str() == sc.topics[m.topic].name && p.payload[..] == sc.payload(seq)[..],
+            "{what} #{seq}: topic or payload corrupted: {:?} {:?}",
+            p.topic,
+            p.payload
+        );
+        ensure!(
+            !p.retain,
+            "{what} #{seq} has RETAIN set; nothing was retained"
+        );
+        Ok(seq)
+    }
+
+    /// The broker took a message (Note::Accepted).
+    pub(crate) fn accepted(
+        &mut self,
+        sc: &Scenario,
+        p: &Publish,
+        epoch: u64,
+        routed: Option<QoS>,
+    ) -> Check {
+        let seq = self.identify(sc, p, "broker took")?;
+        let m = &sc.messages[seq];
+        ensure!(
+            p.qos == m.qos,
+            "broker took #{seq} at {}, published at {}",
+            p.qos,
+            m.qos
+        );
+        ensure!(
+            self.msgs[seq].published.is_some(),
+            "broker took #{seq} before the application published it"
+        );
+        if self.msgs[seq].accepts.is_empty() {
+            // MQTT-4.6.0-1/-5/-6: the client sends (and re-sends) in order, so the broker first
+            // takes the messages of a topic and QoS in publish order.
+            let key = (m.topic, m.qos);
+            if let Some(&last) = self.first_accept.get(&key) {
+                ensure!(
+                    seq > last,
+                    "broker first took #{seq} after #{last} ({} {}): out of order",
+                    sc.topics[m.topic].name,
+                    m.qos
+                );
+            }
+            self.first_accept.insert(key, seq);
+        }
+        let tick = self.tick();
+        self.msgs[seq].accepts.push((tick, epoch, routed));
+        Ok(())
+    }
+
+    /// `Event::Message`.
+    pub(crate) fn delivered(&mut self, sc: &Scenario, p: &Publish) -> Check {
+        let seq = self.identify(sc, p, "delivered")?;
+        let m = &sc.messages[seq];
+        let expected = m.qos.min(sc.granted(m.topic));
+        ensure!(
+            p.qos == expected,
+            "#{seq} delivered at {}, expected min({}, granted {}) = {expected}",
+            p.qos,
+            m.qos,
+            sc.granted(m.topic)
+        );
+        ensure!(
+            self.msgs[seq].accepts.iter().any(|a| a.2.is_some()),
+            "#{seq} delivered but the broker never routed it"
+        );
+        if !self.msgs[seq].deliveries.is_empty() {
+            self.stats.duplicate_deliveries += 1;
+        }
+        self.stats.deliveries += 1;
+        let tick = self.tick();
+        self.msgs[seq].deliveries.push(tick);
+        Ok(())
+    }
+
+    /// A copy of `p` went to the client under an identifier the client still held from a session
+    /// the broker lost without the client knowing (the CONNACK with `session_present = 0` never
+    /// arrived, so the next `session_present = 1` was for the new, empty session): a QoS 2
+    /// identifier awaiting PUBREL (MQTT 4.3.3 makes the client take the new message for a re-send:
+    /// PUBREC, not delivered), or in manual-ack mode an ack still held (the same for QoS 1, and
+    /// the old ack then acknowledges the new message). The client cannot tell; the loss is the
+    /// protocol's, and is counted rather than failed.
+    pub(crate) fn swallowed(&mut self, sc: &Scenario, p: &Publish, epoch: u64) -> Check {
+        let seq = self.identify(sc, p, "swallowed")?;
+        self.msgs[seq].swallowed.push(epoch);
+        self.stats.swallowed += 1;
+        Ok(())
+    }
+
+    /// Sessions lost by `to` that message `m` depended on: the one the client was attached to
+    /// when it was published (the client may not know yet that it is gone) and any later one.
+    fn losses(&self, m: &Msg, to: u64) -> usize {
+        self.ended
+            .range(m.epoch..)
+            .filter(|(_, t)| **t <= to)
+            .count()
+    }
+
+    /// MQTT 4.6: the client sends in order and the broker forwards in order, so the first
+    /// deliveries of a topic and QoS come in publish order. Session loss breaks the chain (the
+    /// copies in the lost session are gone, re-sent messages come later), and so does a message
+    /// the broker first took with no subscription in place (the driver had not subscribed again
+    /// yet after a loss: a later re-send of it is delivered after newer messages). The order is
+    /// checked among the messages neither applies to; the publish leg's order is checked for all
+    /// in [`accepted`](Self::accepted).
+    fn check_delivery_order(&mut self, sc: &Scenario, end: u64) -> Check {
+        let mut last: BTreeMap<(usize, QoS), (usize, u64)> = BTreeMap::new();
+        for (seq, (m, plan)) in self.msgs.iter().zip(&sc.messages).enumerate() {
+            let Some(&first) = m.deliveries.first() else {
+                continue;
+            };
+            let routed_first = m.accepts.first().is_some_and(|a| a.2.is_some());
+            if !routed_first || self.losses(m, end) > 0 {
+                continue;
+            }
+            self.stats.order_checked += 1;
+            let key = (plan.topic, plan.qos);
+            if let Some(&(before, at)) = last.get(&key) {
+                ensure!(
+                    first > at,
+                    "#{seq} first delivered before #{before} ({} {}): out of order",
+                    sc.topics[plan.topic].name,
+                    plan.qos
+                );
+            }
+            last.insert(key, (seq, first));
+        }
+        Ok(())
+    }
+
+    /// Checks at the end of a run, once everything has settled.
+    pub(crate) fn finish(&mut self, sc: &Scenario) -> Check {
+        let end = self.tick();
+        ensure!(
+            self.outstanding.is_empty(),
+            "messages never Published nor Dropped: {:?}",
+            self.outstanding
+        );
+        self.check_delivery_order(sc, end)?;
+        for (seq, (m, plan)) in self.msgs.iter().zip(&sc.messages).enumerate() {
+            let Some(_) = m.published else {
+                return Err(format!("#{seq} was never published"));
+            };
+            let accepted = m.accepts.len();
+            let losses_to_end = self.losses(m, end);
+            match (plan.qos, m.done) {
+                (QoS::AtMostOnce, _) => {
+                    ensure!(
+                        accepted <= 1,
+                        "QoS 0 #{seq} taken by the broker {accepted} times"
+                    );
+                }
+                (_, None) => return Err(format!("#{seq} never completed")),
+                (_, Some((Done::Dropped, at))) => {
+                    let losses = self.losses(m, at);
+                    ensure!(losses > 0, "#{seq} Dropped without a session loss");
+                }
+                (QoS::AtLeastOnce, Some((Done::Published, _))) => {
+                    ensure!(
+                        accepted >= 1,
+                        "QoS 1 #{seq} Published but the broker never took it"
+                    );
+                }
+                (QoS::ExactlyOnce, Some((Done::Published, at))) => {
+                    let losses = self.losses(m, at);
+                    if losses == 0 {
+                        ensure!(
+                            accepted == 1,
+                            "QoS 2 #{seq} taken by the broker {accepted} times with the session kept"
+                        );
+                    } else {
+                        ensure!(
+                            accepted <= 1 + losses,
+                            "QoS 2 #{seq} taken by the broker {accepted} times across {losses} \
+                             session losses"
+                        );
+                    }
+                }
+            }
+
+            // Delivery leg: every copy queued in a session that lived on was delivered after it.
+            let mut swallowed = m.swallowed.clone();
+            for &(at, epoch, routed) in m.accepts.iter().rev() {
+                if routed.is_none_or(|q| q == QoS::AtMostOnce) {
+                    continue;
+                }
+                if self.ended.get(&epoch).is_some_and(|&t| t > at) {
+                    self.stats.obligations_voided += 1;
+                    continue;
+                }
+                if let Some(i) = swallowed.iter().position(|&e| e == epoch) {
+                    swallowed.swap_remove(i);
+                    continue;
+                }
+                self.stats.obligations_kept += 1;
+                ensure!(
+                    m.deliveries.iter().any(|&d| d > at),
+                    "#{seq} ({} {}) lost: the broker routed it at {routed:?} in session {epoch}, \
+                     which was kept, and it was never delivered after that",
+                    sc.topics[plan.topic].name,
+                    plan.qos
+                );
+            }
+            // QoS 0 and 2 copies arrive at most once each.
+            let routed = m.accepts.iter().filter(|a| a.2.is_some()).count();
+            let copies_at_most_once = m.accepts.iter().all(|a| a.2 != Some(QoS::AtLeastOnce));
+            if copies_at_most_once {
+                ensure!(
+                    m.deliveries.len() <= routed,
+                    "#{seq} ({}) delivered {} times from {routed} copies",
+                    plan.qos,
+                    m.deliveries.len()
+                );
+            }
+            let effective = plan.qos.min(sc.granted(plan.topic));
+            // A copy never routed (published while the subscription was missing after an earlier
+            // loss) has nothing to deliver.
+            if effective == QoS::ExactlyOnce
+                && losses_to_end == 0
+                && routed > 0
+                && m.swallowed.is_empty()
+            {
+                self.stats.exactly_once_checked += 1;
+                ensure!(
+                    m.deliveries.len() == 1,
+                    "QoS 2 #{seq} delivered {} times with the session kept",
+                    m.deliveries.len()
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! One seed's scenario: the client's configuration, the broker's and the network's behaviour, the
+//! workload and the faults, all drawn from the seed.
+
+use std::time::Duration;
+
+use sansmq::client::UnackedPolicy;
+use sansmq::packet::{Protocol, QoS};
+
+use crate::link::Dir;
+use crate::model_broker::BrokerParams;
+use crate::rng::Rng;
+
+/// A topic of the workload and the filter the client subscribes to it with.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicSpec {
+    pub(crate) name: String,
+    pub(crate) filter: String,
+    pub(crate) requested: QoS,
+}
+
+/// One publish of the workload; its sequence number is its index.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    /// When the application publishes it (after the first SUBACK).
+    pub(crate) at: Duration,
+    pub(crate) topic: usize,
+    pub(crate) qos: QoS,
+    /// Payload bytes after the 8-byte sequence number.
+    pub(crate) pad: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Fault {
+    /// Break the connection after this many more bytes in `dir` (anywhere: mid-packet too).
+    Cut { dir: Dir, after: usize },
+    /// The same on the next connection, from its first byte (CONNECT, CONNACK, the resume burst).
+    CutNext { dir: Dir, after: usize },
+    /// Reset the connection now; what is in flight is lost.
+    Reset,
+    /// Bytes vanish from now on and nobody is told (only keep-alive can tell).
+    Blackhole,
+    /// Traffic is slower for a while.
+    Spike { extra: Duration, lasting: Duration },
+    /// The broker goes down for `down`, keeping its sessions or losing them.
+    BrokerRestart { keep: bool, down: Duration },
+    /// The broker refuses the next CONNECTs (code 3, server unavailable).
+    Refuse { count: u32 },
+    /// The application disconnects (waiting up to `drain` for its messages), and reconnects later.
+    Disconnect { drain: Duration },
+    /// The application's process restarts: a new client from the old one's snapshot.
+    ClientRestart,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Scenario {
+    pub(crate) protocol: Protocol,
+    pub(crate) clean_session: bool,
+    pub(crate) keep_alive: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) connack_timeout: Duration,
+    pub(crate) max_inflight: u16,
+    pub(crate) max_queued: usize,
+    pub(crate) max_transmit_buffer: usize,
+    pub(crate) manual_acks: bool,
+    pub(crate) policy: UnackedPolicy,
+    pub(crate) topics: Vec<TopicSpec>,
+    pub(crate) messages: Vec<Planned>,
+    pub(crate) faults: Vec<(Duration, Fault)>,
+    /// When the application subscribes to or unsubscribes from an unrelated filter.
+    pub(crate) noise: Vec<Duration>,
+    pub(crate) broker: BrokerParams,
+    /// The client's socket: bytes in flight, largest write, percent of reads split.
+    pub(crate) net_capacity: usize,
+    pub(crate) net_max_write: usize,
+    pub(crate) net_split_percent: u64,
+    /// Faults and the workload happen before this; then a quiet period lets everything finish.
+    pub(crate) fault_phase: Duration,
+    /// Manual acks come this long (in ms) after the message.
+    pub(crate) ack_delay_ms: (u64, u64),
+    /// The client is fed reads that complete at most one packet each (bytes are still cut anywhere
+    /// inside packets); this makes the order of its acks against arrivals checkable.
+    pub(crate) one_packet_reads: bool,
+    /// Reconnect this long (in ms) after a disconnection.
+    pub(crate) backoff_ms: (u64, u64),
+}
+
+impl Scenario {
+    pub(crate) fn generate(rng: &mut Rng) -> Self {
+        let keep_alive = if rng.percent(15) {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(rng.range(2, 30))
+        };
+        let max_qos =
+            [QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtMostOnce][rng.weighted(&[85, 10, 5])];
+        let topics = (0..rng.usize(1, 4))
+            .map(|i| {
+                let name = format!("sim/{i}/m");
+                let filter = match rng.below(3) {
+                    0 => name.clone(),
+                    1 => format!("sim/{i}/+"),
+                    _ => format!("sim/{i}/#"),
+                };
+                let requested = [QoS::ExactlyOnce, QoS::AtLeastOnce, QoS::AtMostOnce]
+                    [rng.weighted(&[70, 20, 10])];
+                TopicSpec {
+                    name,
+                    filter,
+                    requested,
+                }
+            })
+            .collect::<Vec<_>>();
+        let fault_phase = Duration::from_secs(rng.range(20, 300));
+        let phase_ms = fault_phase.as_millis() as u64;
+        // QoS mix: some seeds lean on one level.
+        let qos_weights: [u64; 3] = match rng.below(4) {
+            0 => [1, 1, 1],
+            1 => [1, 6, 1],
+            2 => [1, 1, 6],
+            _ => [0, 1, 1],
+        };
+        let mut messages: Vec<Planned> = (0..rng.usize(5, 150))
+            .map(|_| Planned {
+                at: Duration::from_millis(rng.range(0, phase_ms)),
+                topic: rng.usize(0, topics.len() - 1),
+                qos: [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+                    [rng.weighted(&qos_weights)],
+                pad: if rng.percent(15) {
+                    rng.usize(100, 700)
+                } else {
+                    rng.usize(0, 40)
+                },
+            })
+            .collect();
+        if rng.percent(20) {
+            // A burst: everything at once, to fill the window and the queue.
+            let at = messages.first().map_or(Duration::ZERO, |m| m.at);
+            for m in &mut messages {
+                m.at = at;
+            }
+        }
+        messages.sort_by_key(|m| m.at);
+
+        let fault_count = if rng.percent(5) { 0 } else { rng.usize(1, 16) };
+        let mut faults: Vec<(Duration, Fault)> = (0..fault_count)
+            .map(|_| {
+                // Strictly inside the phase: the quiet period has no faults at all.
+                let at = Duration::from_millis(rng.range(0, phase_ms - 1));
+                let blackhole = if keep_alive.is_zero() { 0 } else { 5 };
+                let kind = rng.weighted(&[25, 10, 10, blackhole, 8, 12, 5, 5, 5]);
+                let dir = if rng.percent(50) {
+                    Dir::ToBroker
+                } else {
+                    Dir::ToClient
+                };
+                let fault = match kind {
+                    0 => Fault::Cut {
+                        dir,
+                        after: if rng.percent(80) {
+                            rng.usize(0, 120)
+                        } else {
+                            rng.usize(0, 3000)
+                        },
+                    },
+                    1 => Fault::CutNext {
+                        dir,
+                        after: rng.usize(0, 200),
+                    },
+                    2 => Fault::Reset,
+                    3 => Fault::Blackhole,
+                    4 => Fault::Spike {
+                        extra: rng.millis(100, 3000),
+                        lasting: rng.millis(100, 10_000),
+                    },
+                    5 => Fault::BrokerRestart {
+                        keep: rng.percent(60),
+                        down: rng.millis(0, 5000),
+                    },
+                    6 => Fault::Refuse {
+                        count: rng.range(1, 3) as u32,
+                    },
+                    7 => Fault::Disconnect {
+                        drain: if rng.percent(50) {
+                            Duration::ZERO
+                        } else {
+                            rng.millis(1, 5000)
+                        },
+                    },
+                    _ => Fault::ClientRestart,
+                };
+                (at, fault)
+            })
+            .collect();
+        faults.sort_by_key(|f| f.0);
+        let mut noise: Vec<Duration> = (0..rng.usize(0, 4))
+            .map(|_| Duration::from_millis(rng.range(0, phase_ms)))
+            .collect();
+        noise.sort();
+
+        Self {
+            protocol: if rng.percent(10) {
+                Protocol::Mqtt31
+            } else {
+                Protocol::Mqtt311
+            },
+            clean_session: rng.percent(15),
+            keep_alive,
+            ping_timeout: Duration::from_secs(rng.range(2, 5)),
+            connack_timeout: Duration::from_secs(rng.range(2, 10)),
+            max_inflight: rng.range(1, 30) as u16,
+            max_queued: if rng.percent(20) {
+                rng.usize(1, 5)
+            } else {
+                rng.usize(10, 200)
+            },
+            max_transmit_buffer: rng.usize(64, 8192),
+            manual_acks: rng.percent(25),
+            policy: if rng.percent(10) {
+                UnackedPolicy::Discard
+            } else {
+                UnackedPolicy::Resend
+            },
+            topics,
+            messages,
+            faults,
+            noise,
+            broker: BrokerParams {
+                max_qos,
+                window: rng.usize(1, 20),
+                route_on_pubrel: rng.percent(30),
+                resend_every: rng
+                    .percent(30)
+                    .then(|| Duration::from_secs(rng.range(5, 10))),
+            },
+            net_capacity: [1024, 4096, 65536][rng.usize(0, 2)],
+            net_max_write: rng.usize(1, 1500),
+            net_split_percent: rng.range(0, 50),
+            fault_phase,
+            ack_delay_ms: (0, rng.range(0, 1500)),
+            one_packet_reads: rng.percent(70),
+            backoff_ms: (0, rng.range(0, 3000)),
+        }
+    }
+
+    /// The QoS the broker grants for topic `t`.
+    pub(crate) fn granted(&self, t: usize) -> QoS {
+        self.topics[t].requested.min(self.broker.max_qos)
+    }
+
+    /// The payload of message `seq`: its sequence number, then a pattern.
+    pub(crate) fn payload(&self, seq: usize) -> Vec<u8> {
+        let pad = self.messages[seq].pad;
+        let mut payload = Vec::with_capacity(8 + pad);
+        payload.extend_from_slice(&(seq as u64).to_be_bytes());
+        payload.extend((0..pad).map(|i| (seq + i) as u8));
+        payload
+    }
+
+    /// The largest packet either side sends (a PUBLISH with the biggest payload).
+    pub(crate) fn max_packet(&self) -> usize {
+        let payload = self.messages.iter().map(|m| 8 + m.pad).max().unwrap_or(8);
+        // fixed header (≤ 5) + topic (2 + len) + id (2) + payload, with room for CONNECT/SUBSCRIBE.
+        (5 + 2 + 16 + 2 + payload).max(256)
+    }
+}
