@@ -1,0 +1,138 @@
+//! Callbacks as Paho's `MqttCallbackExtended`, per-subscription handlers and the pull receiver, all
+//! run on a thread of their own so a callback may call the client.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use sansmq::TopicFilter;
+use sansmq::packet::QoS;
+
+use crate::client::Shared;
+use crate::{DeliveryToken, Error, Message};
+
+/// What happens to a connection and its messages; every method has an empty default.
+///
+/// Methods run on the client's callback thread, one at a time, in order. They may call the client
+/// (publish from `message_arrived`, subscribe from `connect_complete`). A slow callback slows
+/// reading from the broker (the queue to this thread is bounded) but never keep-alive.
+pub trait Callback: Send + Sync + 'static {
+    /// A connection was made; `reconnect` is true for automatic reconnects. Subscribe here to have
+    /// subscriptions on every connection, as Alibaba's quick-start does.
+    fn connect_complete(&self, reconnect: bool, server_uri: &str) {
+        let _ = (reconnect, server_uri);
+    }
+
+    /// The connection was lost (not after `disconnect`).
+    fn connection_lost(&self, cause: &Error) {
+        let _ = cause;
+    }
+
+    /// A message arrived that no per-subscription handler took. Returning acknowledges it to the
+    /// broker (QoS 1/2): if the process dies inside, the broker delivers it again.
+    fn message_arrived(&self, topic: &str, message: &Message) {
+        let _ = (topic, message);
+    }
+
+    /// The broker acknowledged a QoS 1/2 message this client published.
+    fn delivery_complete(&self, token: &DeliveryToken) {
+        let _ = token;
+    }
+}
+
+/// A per-subscription message handler.
+pub(crate) type Handler = Arc<dyn Fn(&Message) + Send + Sync>;
+
+/// Work for the callback thread.
+pub(crate) enum CallbackEvent {
+    ConnectComplete { reconnect: bool, uri: String },
+    ConnectionLost(Error),
+    MessageArrived(Message),
+    DeliveryComplete(DeliveryToken),
+}
+
+/// Who receives what, set by the application at any time.
+#[derive(Default)]
+pub(crate) struct Dispatch {
+    pub(crate) callback: Option<Arc<dyn Callback>>,
+    pub(crate) handlers: Vec<(TopicFilter, Handler)>,
+    pub(crate) receiver: Option<SyncSender<Message>>,
+}
+
+/// Runs callbacks until the client closes; acknowledges each QoS 1/2 message once it was handled.
+pub(crate) fn run(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
+    while let Ok(event) = events.recv() {
+        let dispatch = shared
+            .dispatch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let callback = dispatch.callback.clone();
+        match event {
+            CallbackEvent::ConnectComplete { reconnect, uri } => {
+                drop(dispatch);
+                if let Some(cb) = callback {
+                    cb.connect_complete(reconnect, &uri);
+                }
+            }
+            CallbackEvent::ConnectionLost(cause) => {
+                drop(dispatch);
+                if let Some(cb) = callback {
+                    cb.connection_lost(&cause);
+                }
+            }
+            CallbackEvent::DeliveryComplete(token) => {
+                drop(dispatch);
+                if let Some(cb) = callback {
+                    cb.delivery_complete(&token);
+                }
+            }
+            CallbackEvent::MessageArrived(message) => {
+                let handlers: Vec<Handler> = dispatch
+                    .handlers
+                    .iter()
+                    .filter(|(filter, _)| filter.matches(&message.topic))
+                    .map(|(_, h)| Arc::clone(h))
+                    .collect();
+                let receiver = dispatch.receiver.clone();
+                drop(dispatch);
+                deliver(&message, &handlers, callback, receiver.as_ref(), shared);
+                if message.qos != QoS::AtMostOnce {
+                    if let Some(id) = message.id {
+                        shared.ack(Instant::now(), id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn deliver(
+    message: &Message,
+    handlers: &[Handler],
+    callback: Option<Arc<dyn Callback>>,
+    receiver: Option<&SyncSender<Message>>,
+    shared: &Arc<Shared>,
+) {
+    if !handlers.is_empty() {
+        for handler in handlers {
+            handler(message);
+        }
+        return;
+    }
+    if let Some(cb) = callback {
+        cb.message_arrived(message.topic.as_str(), message);
+    }
+    if let Some(tx) = receiver {
+        // A full receiver is backpressure: wait for the application (this thread only).
+        if let Err(TrySendError::Full(m)) = tx.try_send(message.clone()) {
+            if tx.send(m).is_err() {
+                shared.drop_receiver();
+            }
+        }
+    }
+}
+
+/// Takes the dispatch lock (a poisoned lock still holds valid data: callbacks run outside it).
+pub(crate) fn lock(dispatch: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Dispatch> {
+    dispatch.lock().unwrap_or_else(PoisonError::into_inner)
+}

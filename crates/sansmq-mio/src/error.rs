@@ -1,0 +1,80 @@
+//! [`Error`]: everything a blocking call can fail with, saying what failed and why.
+
+use std::time::Duration;
+
+use sansmq::packet::ConnectReturnCode;
+use sansmq::{CommandError, DisconnectReason, TopicError};
+
+/// Why an operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A server URI that cannot be used.
+    #[error("server URI {uri:?}: {reason}")]
+    InvalidUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A topic name or filter breaks MQTT's rules.
+    #[error(transparent)]
+    InvalidTopic(#[from] TopicError),
+    /// A client identifier, user name or other string is not a valid MQTT string.
+    #[error("{field}: {reason}")]
+    InvalidString {
+        /// Which setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The host name did not resolve.
+    #[error("cannot resolve {host:?}: {reason}")]
+    Dns {
+        /// The host.
+        host: String,
+        /// The resolver's message.
+        reason: String,
+    },
+    /// A socket operation failed.
+    #[error("{context}: {reason}")]
+    Io {
+        /// What was being done, e.g. `connecting to tcp://host:1883`.
+        context: String,
+        /// The operating system's message.
+        reason: String,
+    },
+    /// The TLS setup or handshake failed (unknown CA, wrong host name, bad certificate file...).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The broker refused the connection.
+    #[error("the broker refused the connection: {0}")]
+    Refused(ConnectReturnCode),
+    /// No answer within the time allowed.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection ended.
+    #[error("connection lost: {0}")]
+    ConnectionLost(DisconnectReason),
+    /// The broker refused to subscribe to a filter (SUBACK 0x80).
+    #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80)")]
+    SubscribeRefused {
+        /// The filter.
+        filter: String,
+    },
+    /// The client cannot do this now (not connected, queue full, message too large...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// `disconnect` was called or the client was dropped.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            reason: error.to_string(),
+        }
+    }
+}

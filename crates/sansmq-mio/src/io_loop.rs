@@ -1,0 +1,61 @@
+//! The IO thread: waits on the socket, the waker and the earliest deadline, and feeds the core.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use mio::{Events, Poll, Token};
+
+use crate::client::Shared;
+use crate::session::{Link, SOCKET};
+
+/// The token of the waker that application threads use to interrupt `poll`.
+pub(crate) const WAKER: Token = Token(0);
+
+/// Runs until the client is closed. No busy loop: between events it sleeps until the next deadline
+/// (keep-alive, CONNACK, reconnect), so an idle client costs nothing between pings.
+pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
+    let mut events = Events::with_capacity(16);
+    loop {
+        let timeout = {
+            let inner = shared.lock();
+            let deadline = inner
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            match (deadline, inner.callback_retry()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!(%e, "poll failed; the client stops");
+                break;
+            }
+        }
+        let mut inner = shared.lock();
+        if shared.closed.load(Ordering::SeqCst) {
+            inner.drop_socket();
+            inner.link = Link::Closed;
+            break;
+        }
+        let now = Instant::now();
+        let resumed = inner.release_callbacks();
+        for event in &events {
+            if event.token() == SOCKET {
+                if event.is_writable() {
+                    inner.on_writable(now);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    inner.on_readable(now);
+                }
+            }
+        }
+        if resumed {
+            // Reading may have paused for callbacks; edge-triggered readiness will not repeat.
+            inner.on_readable(now);
+        }
+        inner.on_timeout(now);
+        inner.process_events(now);
+    }
+}

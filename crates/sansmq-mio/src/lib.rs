@@ -1,0 +1,75 @@
+//! # sansmq-mio: a blocking MQTT client for people moving off Eclipse Paho
+//!
+//! The same concepts as Paho Java's `MqttClient` (connect options, callbacks, time-to-wait,
+//! automatic reconnect, delivery tokens) around the sans-IO [`sansmq`] core, on one `mio` IO
+//! thread, without an async runtime, and without Paho's pitfalls: durations are `Duration`s (no
+//! seconds-versus-milliseconds `connectionTimeout`), reconnect backoff has jitter and belongs to
+//! each client, credentials are computed again for every reconnect, QoS 1/2 messages in flight are
+//! kept across reconnects even with a clean session (they are sent again), and a received message
+//! is acknowledged only once your callback returned.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use sansmq::packet::QoS;
+//! use sansmq_mio::{Callback, Client, ConnectOptions, Message};
+//!
+//! struct Printer {
+//!     client: Client,
+//! }
+//!
+//! impl Callback for Printer {
+//!     fn connect_complete(&self, reconnect: bool, server_uri: &str) {
+//!         println!("connected to {server_uri} (reconnect: {reconnect})");
+//!         // Subscribe here: it then happens on every connection.
+//!         let _ = self.client.subscribe(&[("sensors/#", QoS::AtLeastOnce)]);
+//!     }
+//!
+//!     fn message_arrived(&self, topic: &str, message: &Message) {
+//!         println!("{topic}: {:?}", message.payload);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), sansmq_mio::Error> {
+//! let options = ConnectOptions::new("tcp://127.0.0.1:1883", "GID_demo@@@device-1")?
+//!     .keep_alive(Duration::from_secs(90))
+//!     .time_to_wait(Duration::from_secs(5))
+//!     .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(60));
+//! let client = Client::new(options)?;
+//! client.set_callback(Printer { client: client.clone() });
+//! client.connect()?;
+//! let token = client.publish("sensors/1", "21.5", QoS::AtLeastOnce, false)?;
+//! token.wait()?; // the broker has it
+//! client.disconnect(Duration::from_secs(5))?;
+//! client.close();
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backoff;
+mod callback;
+mod client;
+mod completion;
+mod error;
+mod io_loop;
+mod message;
+mod options;
+mod session;
+mod tls;
+mod token;
+mod transport;
+mod uri;
+
+pub use callback::Callback;
+pub use client::Client;
+pub use error::Error;
+pub use message::Message;
+pub use options::{
+    ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
+    Will,
+};
+pub use token::DeliveryToken;
+pub use uri::ServerUri;

@@ -1,0 +1,273 @@
+//! [`ConnectOptions`]: what Paho calls `MqttConnectOptions`, with durations as durations.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansmq::packet::QoS;
+
+use crate::{Error, ServerUri};
+
+/// A user name and password for CONNECT.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password; any bytes. Never shown by `Debug`.
+    pub password: Option<Bytes>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Where credentials come from: called before **every** connect and reconnect, so signatures and
+/// tokens can change (ApsaraMQ signs the client id; tokens are refreshed).
+pub trait CredentialsProvider: Send + Sync {
+    /// The credentials for the next CONNECT; an error stops this connection attempt.
+    fn credentials(&self) -> Result<Credentials, String>;
+}
+
+impl<F> CredentialsProvider for F
+where
+    F: Fn() -> Result<Credentials, String> + Send + Sync,
+{
+    fn credentials(&self) -> Result<Credentials, String> {
+        self()
+    }
+}
+
+/// The message the broker publishes if the client vanishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    /// Topic name.
+    pub topic: String,
+    /// Message.
+    pub payload: Bytes,
+    /// QoS.
+    pub qos: QoS,
+    /// Retained.
+    pub retain: bool,
+}
+
+/// Which trust anchors verify the broker's certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustRoots {
+    /// Mozilla's roots, compiled in (webpki-roots).
+    #[default]
+    WebPki,
+    /// The operating system's store (rustls-native-certs).
+    System,
+    /// Only the CA certificates in this PEM file (a private CA, a test broker).
+    CaFile(PathBuf),
+}
+
+/// TLS settings for `ssl://` and `mqtts://` URIs. The broker's certificate and host name are always
+/// verified; there is no switch to turn that off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Trust anchors.
+    pub roots: TrustRoots,
+    /// Client certificate chain and private key (PEM files) for mutual TLS.
+    pub client_auth: Option<(PathBuf, PathBuf)>,
+}
+
+/// What to do about subscriptions after a reconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ResubscribePolicy {
+    /// Subscribe again when the broker lost the session (`session_present = 0`).
+    #[default]
+    WhenSessionLost,
+    /// Subscribe again after every reconnect.
+    Always,
+    /// Never; do it yourself in `connect_complete`.
+    Never,
+}
+
+/// Connection settings. Start from [`ConnectOptions::new`] and chain the setters.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub(crate) server_uris: Vec<ServerUri>,
+    pub(crate) client_id: String,
+    pub(crate) clean_session: bool,
+    pub(crate) keep_alive: Duration,
+    pub(crate) credentials: Option<Arc<dyn CredentialsProvider>>,
+    pub(crate) will: Option<Will>,
+    pub(crate) time_to_wait: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_inflight: u16,
+    pub(crate) offline_queue: usize,
+    pub(crate) max_packet_size: usize,
+    pub(crate) automatic_reconnect: bool,
+    pub(crate) reconnect_delay: (Duration, Duration),
+    pub(crate) resubscribe: ResubscribePolicy,
+    pub(crate) tls: TlsOptions,
+    pub(crate) protocol: sansmq::packet::Protocol,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("server_uris", &self.server_uris)
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .field("keep_alive", &self.keep_alive)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "<provider>"),
+            )
+            .field("will", &self.will)
+            .field("time_to_wait", &self.time_to_wait)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("automatic_reconnect", &self.automatic_reconnect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectOptions {
+    /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`) and a
+    /// client id. Defaults: clean session, keep-alive 60 s, time-to-wait 30 s, connect timeout
+    /// 30 s, window 20, offline queue 1,000 messages, incoming packets up to 1 MiB, no automatic
+    /// reconnect (delays 1 s to 60 s with jitter once enabled), re-subscribe when the session was
+    /// lost, Mozilla's TLS roots.
+    pub fn new(server_uri: &str, client_id: impl Into<String>) -> Result<Self, Error> {
+        Ok(Self {
+            server_uris: vec![server_uri.parse()?],
+            client_id: client_id.into(),
+            clean_session: true,
+            keep_alive: Duration::from_secs(60),
+            credentials: None,
+            will: None,
+            time_to_wait: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            max_inflight: sansmq::client::DEFAULT_MAX_INFLIGHT,
+            offline_queue: 1000,
+            max_packet_size: sansmq::client::DEFAULT_MAX_PACKET_SIZE,
+            automatic_reconnect: false,
+            reconnect_delay: (Duration::from_secs(1), Duration::from_secs(60)),
+            resubscribe: ResubscribePolicy::WhenSessionLost,
+            tls: TlsOptions::default(),
+            protocol: sansmq::packet::Protocol::Mqtt311,
+        })
+    }
+
+    /// Several brokers, tried in order on every (re)connect, as Paho's `serverURIs`.
+    pub fn server_uris(mut self, uris: &[&str]) -> Result<Self, Error> {
+        let parsed = uris
+            .iter()
+            .map(|u| u.parse())
+            .collect::<Result<Vec<_>, _>>()?;
+        if parsed.is_empty() {
+            return Err(Error::InvalidUri {
+                uri: String::new(),
+                reason: "at least one server URI is needed".into(),
+            });
+        }
+        self.server_uris = parsed;
+        Ok(self)
+    }
+
+    /// Keep the session (subscriptions, queued QoS 1/2 messages) across connections: `false`.
+    pub fn clean_session(mut self, clean: bool) -> Self {
+        self.clean_session = clean;
+        self
+    }
+
+    /// Keep-alive interval; zero disables.
+    pub fn keep_alive(mut self, interval: Duration) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// A fixed user name and password.
+    pub fn credentials(self, username: impl Into<String>, password: impl Into<Bytes>) -> Self {
+        let credentials = Credentials {
+            username: username.into(),
+            password: Some(password.into()),
+        };
+        self.credentials_provider(move || Ok(credentials.clone()))
+    }
+
+    /// Credentials computed before every connect and reconnect.
+    pub fn credentials_provider(mut self, provider: impl CredentialsProvider + 'static) -> Self {
+        self.credentials = Some(Arc::new(provider));
+        self
+    }
+
+    /// The will message.
+    pub fn will(mut self, will: Will) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// How long blocking calls (`subscribe`, `unsubscribe`, token waits without a timeout) wait for
+    /// the broker; Paho's `setTimeToWait`.
+    pub fn time_to_wait(mut self, wait: Duration) -> Self {
+        self.time_to_wait = wait;
+        self
+    }
+
+    /// How long `connect` waits for TCP, TLS and CONNACK together.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The window of unacknowledged QoS 1/2 messages (Paho's `maxInflight`).
+    pub fn max_inflight(mut self, window: u16) -> Self {
+        self.max_inflight = window;
+        self
+    }
+
+    /// Messages held while disconnected or behind the window; past it `publish` fails.
+    pub fn offline_queue(mut self, messages: usize) -> Self {
+        self.offline_queue = messages;
+        self
+    }
+
+    /// The largest packet accepted from the broker.
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.max_packet_size = bytes;
+        self
+    }
+
+    /// Reconnect by itself after a lost connection, waiting between `min` and `max` (doubling, with
+    /// jitter) between attempts.
+    pub fn automatic_reconnect(mut self, min: Duration, max: Duration) -> Self {
+        self.automatic_reconnect = true;
+        self.reconnect_delay = (min, max.max(min));
+        self
+    }
+
+    /// Subscriptions after a reconnect.
+    pub fn resubscribe(mut self, policy: ResubscribePolicy) -> Self {
+        self.resubscribe = policy;
+        self
+    }
+
+    /// TLS settings for `ssl://` URIs.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Speak MQTT 3.1 (`MQIsdp`) instead of 3.1.1.
+    pub fn mqtt_v31(mut self) -> Self {
+        self.protocol = sansmq::packet::Protocol::Mqtt31;
+        self
+    }
+
+    /// The configured client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+}

@@ -1,0 +1,499 @@
+//! [`Inner`]: the core, the transport and what callers wait for, behind the client's one lock. Both
+//! the IO thread and application threads work on it, so a publish writes straight to the socket
+//! without handing off to another thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Registry, Token};
+use rustls::ClientConfig;
+use sansmq::client::DisconnectReason;
+use sansmq::packet::{PacketId, QoS};
+use sansmq::{Event, MqttString};
+
+use crate::backoff::Backoff;
+use crate::callback::CallbackEvent;
+use crate::completion::Completion;
+use crate::options::{ConnectOptions, ResubscribePolicy};
+use crate::transport::{ReadOutcome, Transport};
+use crate::{DeliveryToken, Error, ServerUri, tls};
+
+/// The mio token of the broker connection.
+pub(crate) const SOCKET: Token = Token(1);
+
+/// Where the link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Not connected and not trying.
+    Idle,
+    /// TCP, TLS and CONNACK under way; the core's CONNACK timer (started with CONNECT) bounds it.
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+    /// Lost; the next automatic attempt is due then.
+    Reconnecting { at: Instant },
+    /// `close` was called.
+    Closed,
+}
+
+/// An open socket to one broker.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) transport: Transport,
+    /// The non-blocking connect has completed.
+    pub(crate) established: bool,
+    pub(crate) uri: ServerUri,
+}
+
+/// Everything behind the client's lock.
+pub(crate) struct Inner {
+    pub(crate) core: sansmq::Client,
+    pub(crate) options: ConnectOptions,
+    pub(crate) link: Link,
+    pub(crate) connection: Option<Connection>,
+    pub(crate) tls: Option<Arc<ClientConfig>>,
+    registry: Registry,
+    /// The application's `connect` call, waiting for the first CONNACK or the final failure.
+    pub(crate) connect_waiter: Option<Completion<Result<bool, Error>>>,
+    pub(crate) subscribe_waiters: HashMap<PacketId, Completion<Result<Vec<QoS>, Error>>>,
+    pub(crate) unsubscribe_waiters: HashMap<PacketId, Completion<Result<(), Error>>>,
+    pub(crate) disconnect_waiter: Option<Completion<Result<(), Error>>>,
+    pub(crate) deliveries: HashMap<PacketId, DeliveryToken>,
+    callbacks: SyncSender<CallbackEvent>,
+    /// Callback work the bounded queue did not take yet; reading pauses until it drains.
+    pub(crate) held_callbacks: VecDeque<CallbackEvent>,
+    backoff: Backoff,
+    /// Which server URI the next attempt uses.
+    next_uri: usize,
+    /// Attempts left in the application's `connect` (one per server URI).
+    attempts_left: usize,
+    ever_connected: bool,
+    pub(crate) last_error: Option<Error>,
+    read_buf: Box<[u8]>,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        options: ConnectOptions,
+        registry: Registry,
+        callbacks: SyncSender<CallbackEvent>,
+    ) -> Result<Self, Error> {
+        let client_id =
+            MqttString::try_from(options.client_id.as_str()).map_err(|e| Error::InvalidString {
+                field: "client id",
+                reason: e.to_string(),
+            })?;
+        let mut config = sansmq::Config::new(client_id);
+        config.clean_session = options.clean_session;
+        config.keep_alive = options.keep_alive;
+        config.protocol = options.protocol;
+        config.max_inflight = options.max_inflight;
+        config.max_queued = options.offline_queue;
+        config.max_packet_size = options.max_packet_size;
+        config.connack_timeout = options.connect_timeout;
+        // Messages are acknowledged once the application handled them (see `Callback`).
+        config.manual_acks = true;
+        if let Some(will) = &options.will {
+            config.will = Some(sansmq::packet::LastWill {
+                topic: sansmq::TopicName::try_from(will.topic.as_str())?,
+                payload: will.payload.clone(),
+                qos: will.qos,
+                retain: will.retain,
+            });
+        }
+        let tls = if options.server_uris.iter().any(|u| u.tls) {
+            Some(tls::client_config(&options.tls)?)
+        } else {
+            None
+        };
+        let backoff = Backoff::new(options.reconnect_delay.0, options.reconnect_delay.1);
+        Ok(Self {
+            core: sansmq::Client::new(config),
+            options,
+            link: Link::Idle,
+            connection: None,
+            tls,
+            registry,
+            connect_waiter: None,
+            subscribe_waiters: HashMap::new(),
+            unsubscribe_waiters: HashMap::new(),
+            disconnect_waiter: None,
+            deliveries: HashMap::new(),
+            callbacks,
+            held_callbacks: VecDeque::new(),
+            backoff,
+            next_uri: 0,
+            attempts_left: 0,
+            ever_connected: false,
+            last_error: None,
+            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+        })
+    }
+
+    /// The application's `connect`: one attempt per server URI, in order.
+    pub(crate) fn start_connect(&mut self, now: Instant, waiter: Completion<Result<bool, Error>>) {
+        self.connect_waiter = Some(waiter);
+        self.attempts_left = self.options.server_uris.len();
+        self.next_uri = 0;
+        self.attempt(now);
+    }
+
+    /// Opens a connection to the next server URI and queues CONNECT.
+    pub(crate) fn attempt(&mut self, now: Instant) {
+        self.attempts_left = self.attempts_left.saturating_sub(1);
+        let count = self.options.server_uris.len().max(1);
+        let Some(uri) = self.options.server_uris.get(self.next_uri % count).cloned() else {
+            return;
+        };
+        self.next_uri = (self.next_uri + 1) % count;
+        self.link = Link::Connecting;
+        if let Err(error) = self.open(now, &uri) {
+            // Nothing reached the core: handle the failure here rather than through its events.
+            self.drop_socket();
+            self.after_failure(now, error);
+        }
+    }
+
+    fn open(&mut self, now: Instant, uri: &ServerUri) -> Result<(), Error> {
+        tracing::debug!(%uri, "connecting");
+        let addr = (uri.host.as_str(), uri.port)
+            .to_socket_addrs()
+            .map_err(|e| Error::Dns {
+                host: uri.host.clone(),
+                reason: e.to_string(),
+            })?
+            .next()
+            .ok_or_else(|| Error::Dns {
+                host: uri.host.clone(),
+                reason: "no address".into(),
+            })?;
+        let mut socket = mio::net::TcpStream::connect(addr)
+            .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
+        let _ = socket.set_nodelay(true);
+        self.registry
+            .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("registering the socket", &e))?;
+        let tls = match (&self.tls, uri.tls) {
+            (Some(config), true) => Some(tls::connect(config, &uri.host)?),
+            _ => None,
+        };
+        if let Some(provider) = &self.options.credentials {
+            let credentials = provider
+                .credentials()
+                .map_err(|reason| Error::InvalidString {
+                    field: "credentials",
+                    reason,
+                })?;
+            let username =
+                MqttString::try_from(credentials.username).map_err(|e| Error::InvalidString {
+                    field: "user name",
+                    reason: e.to_string(),
+                })?;
+            let config = self.core.config_mut();
+            config.username = Some(username);
+            config.password = credentials.password.map(sansmq::packet::Password);
+        }
+        self.connection = Some(Connection {
+            transport: Transport::new(socket, tls),
+            established: false,
+            uri: uri.clone(),
+        });
+        self.core.connect(now)?;
+        Ok(())
+    }
+
+    /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
+    /// it, or schedule an automatic reconnect.
+    fn after_failure(&mut self, now: Instant, error: Error) {
+        tracing::debug!(%error, "connection attempt failed");
+        if self.connect_waiter.is_some() {
+            if self.attempts_left > 0 {
+                self.attempt(now);
+                return;
+            }
+            if let Some(waiter) = self.connect_waiter.take() {
+                waiter.complete(Err(error.clone()));
+            }
+            self.link = Link::Idle;
+        } else {
+            self.schedule_reconnect(now, &error);
+        }
+        self.last_error = Some(error);
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant, cause: &Error) {
+        if !self.options.automatic_reconnect || self.link == Link::Closed {
+            self.link = Link::Idle;
+            self.fail_waiters(cause);
+            return;
+        }
+        if matches!(cause, Error::Refused(_)) {
+            // Wrong credentials or a ban: retrying at full speed only adds load.
+            self.backoff.jump_to_max();
+        }
+        let delay = self.backoff.next_delay();
+        tracing::info!(?delay, %cause, "reconnecting later");
+        self.link = Link::Reconnecting { at: now + delay };
+    }
+
+    /// Requests that will not be answered on any connection.
+    fn fail_waiters(&mut self, cause: &Error) {
+        for (_, w) in self.subscribe_waiters.drain() {
+            w.complete(Err(cause.clone()));
+        }
+        for (_, w) in self.unsubscribe_waiters.drain() {
+            w.complete(Err(cause.clone()));
+        }
+    }
+
+    /// Deregisters and closes the socket. The core is told separately (`handle_closed`), so its
+    /// `Disconnected` event stays the one place a connection's end is handled.
+    pub(crate) fn drop_socket(&mut self) {
+        if let Some(mut connection) = self.connection.take() {
+            let _ = self.registry.deregister(connection.transport.socket());
+            let _ = connection
+                .transport
+                .socket()
+                .shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// The socket reported writable: finish the non-blocking connect if it was pending.
+    pub(crate) fn on_writable(&mut self, now: Instant) {
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        if !connection.established {
+            let socket = connection.transport.socket();
+            match socket.take_error() {
+                Ok(None) if socket.peer_addr().is_ok() => connection.established = true,
+                Ok(None) => return, // not yet
+                Ok(Some(e)) | Err(e) => {
+                    let error = Error::io(format!("connecting to {}", connection.uri), &e);
+                    self.transport_failed(now, Some(error));
+                    return;
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Reads what the broker sent, unless callbacks are backed up.
+    pub(crate) fn on_readable(&mut self, now: Instant) {
+        if !self.held_callbacks.is_empty() {
+            return;
+        }
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        let outcome = connection
+            .transport
+            .read_into(&mut self.core, now, &mut self.read_buf);
+        match outcome {
+            Ok(ReadOutcome::Drained) => {}
+            Ok(ReadOutcome::Closed) => self.transport_failed(now, None),
+            Err(e) => self.transport_failed(now, Some(e)),
+        }
+    }
+
+    /// The socket failed or closed: the core turns it into `Disconnected`, handled in
+    /// `on_disconnected` with `error` as the precise cause.
+    pub(crate) fn transport_failed(&mut self, now: Instant, error: Option<Error>) {
+        if let Some(e) = &error {
+            tracing::debug!(%e, "transport failed");
+        }
+        self.last_error = error;
+        self.drop_socket();
+        self.core.handle_closed(now);
+    }
+
+    /// Writes what the core has queued, as far as the socket takes it.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        if !connection.established {
+            return;
+        }
+        let mut failure = None;
+        while let Some(bytes) = self.core.poll_transmit() {
+            match connection.transport.write(bytes) {
+                Ok(0) => break,
+                Ok(n) => self.core.handle_transmitted(now, n),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = connection.transport.flush_tls() {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            self.transport_failed(now, Some(e));
+        }
+    }
+
+    /// Timers: the core's (keep-alive, CONNACK), the connect deadline, the reconnect time.
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        if self.core.poll_timeout().is_some_and(|t| now >= t) {
+            self.core.handle_timeout(now);
+        }
+        if let Link::Reconnecting { at } = self.link {
+            if now >= at {
+                self.attempt(now);
+            }
+        }
+    }
+
+    /// When the IO thread must wake up at the latest.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let link = match self.link {
+            Link::Reconnecting { at } => Some(at),
+            _ => None,
+        };
+        [self.core.poll_timeout(), link].into_iter().flatten().min()
+    }
+
+    /// Turns the core's events into completed waits, callbacks and reconnects.
+    pub(crate) fn process_events(&mut self, now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                Event::Connected { session_present } => self.on_connected(now, session_present),
+                Event::Message(publish) => {
+                    self.callback(CallbackEvent::MessageArrived(publish.into()))
+                }
+                Event::Published { packet_id, .. } => {
+                    if let Some(token) = self.deliveries.remove(&packet_id) {
+                        token.complete(Ok(()));
+                        self.callback(CallbackEvent::DeliveryComplete(token));
+                    }
+                }
+                Event::Dropped { packet_id } => {
+                    if let Some(token) = self.deliveries.remove(&packet_id) {
+                        token.complete(Err(Error::ConnectionLost(
+                            DisconnectReason::TransportClosed,
+                        )));
+                    }
+                }
+                Event::Subscribed { packet_id, results } => {
+                    if let Some(waiter) = self.subscribe_waiters.remove(&packet_id) {
+                        let granted: Result<Vec<QoS>, Error> = results
+                            .into_iter()
+                            .map(|(filter, result)| {
+                                result.map_err(|_| Error::SubscribeRefused {
+                                    filter: filter.to_string(),
+                                })
+                            })
+                            .collect();
+                        waiter.complete(granted);
+                    }
+                }
+                Event::Unsubscribed { packet_id } => {
+                    if let Some(waiter) = self.unsubscribe_waiters.remove(&packet_id) {
+                        waiter.complete(Ok(()));
+                    }
+                }
+                Event::Disconnected { reason } => self.on_disconnected(now, reason),
+                _ => {}
+            }
+        }
+        self.flush(now);
+    }
+
+    fn on_connected(&mut self, now: Instant, session_present: bool) {
+        self.link = Link::Connected;
+        self.backoff.reset();
+        let uri = self
+            .connection
+            .as_ref()
+            .map(|c| c.uri.to_string())
+            .unwrap_or_default();
+        tracing::info!(%uri, session_present, "connected");
+        if let Some(waiter) = self.connect_waiter.take() {
+            waiter.complete(Ok(session_present));
+        }
+        let resubscribe = match self.options.resubscribe {
+            ResubscribePolicy::Always => true,
+            ResubscribePolicy::WhenSessionLost => !session_present,
+            _ => false,
+        };
+        if resubscribe && self.ever_connected {
+            let _ = self.core.resubscribe(now);
+        }
+        let reconnect = self.ever_connected;
+        self.ever_connected = true;
+        self.callback(CallbackEvent::ConnectComplete { reconnect, uri });
+    }
+
+    fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
+        if reason == DisconnectReason::Requested {
+            // DISCONNECT is queued: write it before closing.
+            self.flush(now);
+            self.drop_socket();
+            self.core.handle_closed(now);
+            self.link = Link::Idle;
+            if let Some(waiter) = self.disconnect_waiter.take() {
+                waiter.complete(Ok(()));
+            }
+            return;
+        }
+        let error = match reason {
+            DisconnectReason::Refused(code) => Error::Refused(code),
+            DisconnectReason::ConnAckTimeout => Error::Timeout(self.options.connect_timeout),
+            DisconnectReason::TransportClosed => self
+                .last_error
+                .take()
+                .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
+            other => Error::ConnectionLost(other),
+        };
+        self.drop_socket();
+        match self.link {
+            Link::Connecting => self.after_failure(now, error),
+            Link::Connected => {
+                tracing::warn!(%error, "connection lost");
+                self.callback(CallbackEvent::ConnectionLost(error.clone()));
+                self.schedule_reconnect(now, &error);
+                self.last_error = Some(error);
+            }
+            _ => {}
+        }
+    }
+
+    fn callback(&mut self, event: CallbackEvent) {
+        if !self.held_callbacks.is_empty() {
+            self.held_callbacks.push_back(event);
+            return;
+        }
+        if let Err(TrySendError::Full(event)) = self.callbacks.try_send(event) {
+            self.held_callbacks.push_back(event);
+        }
+    }
+
+    /// Moves held callback work to the callback thread; true when reading may resume.
+    pub(crate) fn release_callbacks(&mut self) -> bool {
+        while let Some(event) = self.held_callbacks.pop_front() {
+            match self.callbacks.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => {
+                    self.held_callbacks.push_front(event);
+                    return false;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.held_callbacks.clear();
+                }
+            }
+        }
+        true
+    }
+
+    /// How long to wait before retrying held callbacks.
+    pub(crate) fn callback_retry(&self) -> Option<Duration> {
+        (!self.held_callbacks.is_empty()).then_some(Duration::from_millis(5))
+    }
+}

@@ -1,0 +1,142 @@
+//! [`Transport`]: a non-blocking TCP stream, plain or under TLS, that moves bytes between the socket
+//! and the sans-IO core.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use rustls::ClientConnection;
+
+use crate::Error;
+
+/// Plaintext the TLS layer may buffer before `write` reports backpressure.
+const TLS_BUFFER_LIMIT: usize = 256 * 1024;
+
+/// The connection's byte stream.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(TcpStream),
+    Tls(Box<ClientConnection>, TcpStream),
+}
+
+/// What a read found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadOutcome {
+    /// Everything available was handed to the core.
+    Drained,
+    /// The peer closed the connection.
+    Closed,
+}
+
+impl Transport {
+    pub(crate) fn new(socket: TcpStream, tls: Option<ClientConnection>) -> Self {
+        match tls {
+            None => Self::Plain(socket),
+            Some(mut conn) => {
+                conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                Self::Tls(Box::new(conn), socket)
+            }
+        }
+    }
+
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Self::Plain(s) | Self::Tls(_, s) => s,
+        }
+    }
+
+    /// Reads until the socket would block, giving every plaintext byte to `core`.
+    pub(crate) fn read_into(
+        &mut self,
+        core: &mut sansmq::Client,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<ReadOutcome, Error> {
+        match self {
+            Self::Plain(socket) => loop {
+                match socket.read(buf) {
+                    Ok(0) => return Ok(ReadOutcome::Closed),
+                    Ok(n) => core.handle_received(now, buf.get(..n).unwrap_or_default()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(ReadOutcome::Drained);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("reading from the broker", &e)),
+                }
+            },
+            Self::Tls(conn, socket) => loop {
+                match conn.read_tls(socket) {
+                    Ok(0) => return Ok(ReadOutcome::Closed),
+                    Ok(_) => {
+                        let state = conn
+                            .process_new_packets()
+                            .map_err(|e| Error::Tls(e.to_string()))?;
+                        let mut plaintext = state.plaintext_bytes_to_read();
+                        while plaintext > 0 {
+                            let n = conn
+                                .reader()
+                                .read(buf)
+                                .map_err(|e| Error::io("reading TLS plaintext", &e))?;
+                            if n == 0 {
+                                break;
+                            }
+                            core.handle_received(now, buf.get(..n).unwrap_or_default());
+                            plaintext = plaintext.saturating_sub(n);
+                        }
+                        if state.peer_has_closed() {
+                            return Ok(ReadOutcome::Closed);
+                        }
+                        Self::write_tls(conn, socket)?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(ReadOutcome::Drained);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("reading from the broker", &e)),
+                }
+            },
+        }
+    }
+
+    /// Writes as much of `data` as the socket (or the TLS buffer) takes; returns how much.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        match self {
+            Self::Plain(socket) => loop {
+                match socket.write(data) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("writing to the broker", &e)),
+                }
+            },
+            Self::Tls(conn, socket) => {
+                let n = conn
+                    .writer()
+                    .write(data)
+                    .map_err(|e| Error::io("writing TLS plaintext", &e))?;
+                Self::write_tls(conn, socket)?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Pushes TLS records (handshake or data) to the socket until it would block.
+    pub(crate) fn flush_tls(&mut self) -> Result<(), Error> {
+        match self {
+            Self::Plain(_) => Ok(()),
+            Self::Tls(conn, socket) => Self::write_tls(conn, socket),
+        }
+    }
+
+    fn write_tls(conn: &mut ClientConnection, socket: &mut TcpStream) -> Result<(), Error> {
+        while conn.wants_write() {
+            match conn.write_tls(socket) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("writing to the broker", &e)),
+            }
+        }
+        Ok(())
+    }
+}
