@@ -61,6 +61,12 @@ pub(crate) struct Dispatch {
 
 /// Runs callbacks until the client closes; acknowledges each QoS 1/2 message once it was handled.
 pub(crate) fn run(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
+    run_until_closed(shared, events);
+    // Break the cycle a callback holding a client handle makes, so the client can be dropped.
+    *lock(&shared.dispatch) = Dispatch::default();
+}
+
+fn run_until_closed(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
     while let Ok(event) = events.recv() {
         let dispatch = shared
             .dispatch

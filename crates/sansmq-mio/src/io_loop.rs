@@ -7,7 +7,7 @@ use std::time::Instant;
 use mio::{Events, Poll, Token};
 
 use crate::client::Shared;
-use crate::session::{Link, SOCKET};
+use crate::session::SOCKET;
 
 /// The token of the waker that application threads use to interrupt `poll`.
 pub(crate) const WAKER: Token = Token(0);
@@ -35,8 +35,7 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
         }
         let mut inner = shared.lock();
         if shared.closed.load(Ordering::SeqCst) {
-            inner.drop_socket();
-            inner.link = Link::Closed;
+            inner.shut_down();
             break;
         }
         let now = Instant::now();

@@ -62,7 +62,8 @@ pub(crate) struct Inner {
     pub(crate) unsubscribe_waiters: HashMap<PacketId, Completion<Result<(), Error>>>,
     pub(crate) disconnect_waiter: Option<Completion<Result<(), Error>>>,
     pub(crate) deliveries: HashMap<PacketId, DeliveryToken>,
-    callbacks: SyncSender<CallbackEvent>,
+    /// To the callback thread; dropped at close so that thread ends.
+    callbacks: Option<SyncSender<CallbackEvent>>,
     /// Callback work the bounded queue did not take yet; reading pauses until it drains.
     pub(crate) held_callbacks: VecDeque<CallbackEvent>,
     backoff: Backoff,
@@ -122,7 +123,7 @@ impl Inner {
             unsubscribe_waiters: HashMap::new(),
             disconnect_waiter: None,
             deliveries: HashMap::new(),
-            callbacks,
+            callbacks: Some(callbacks),
             held_callbacks: VecDeque::new(),
             backoff,
             next_uri: 0,
@@ -466,19 +467,41 @@ impl Inner {
     }
 
     fn callback(&mut self, event: CallbackEvent) {
+        let Some(callbacks) = &self.callbacks else {
+            return;
+        };
         if !self.held_callbacks.is_empty() {
             self.held_callbacks.push_back(event);
             return;
         }
-        if let Err(TrySendError::Full(event)) = self.callbacks.try_send(event) {
+        if let Err(TrySendError::Full(event)) = callbacks.try_send(event) {
             self.held_callbacks.push_back(event);
+        }
+    }
+
+    /// The client is closing: the callback thread ends once it has run what it was given.
+    pub(crate) fn shut_down(&mut self) {
+        self.drop_socket();
+        self.link = Link::Closed;
+        self.callbacks = None;
+        self.held_callbacks.clear();
+        let closed = Error::Closed;
+        self.fail_waiters(&closed);
+        if let Some(waiter) = self.connect_waiter.take() {
+            waiter.complete(Err(closed.clone()));
+        }
+        for (_, token) in self.deliveries.drain() {
+            token.complete(Err(closed.clone()));
         }
     }
 
     /// Moves held callback work to the callback thread; true when reading may resume.
     pub(crate) fn release_callbacks(&mut self) -> bool {
+        let Some(callbacks) = &self.callbacks else {
+            return true;
+        };
         while let Some(event) = self.held_callbacks.pop_front() {
-            match self.callbacks.try_send(event) {
+            match callbacks.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Full(event)) => {
                     self.held_callbacks.push_front(event);
