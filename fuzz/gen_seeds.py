@@ -5,6 +5,9 @@ The packets are assembled here byte by byte from MQTT 3.1.1 (and 3.1 for the MQI
 independently of sansmq's encoder, so the seeds also check the decoder against the spec: the
 `decode` target replaying them must decode every packet.
 
+The `client` seeds are action sequences in the layout documented in fuzz_targets/client.rs (a
+config, then opcodes and operands), written with the small helpers below.
+
     python3 fuzz/gen_seeds.py        # from anywhere; rewrites the seed-* files, nothing else
 
 Only `seed-*` files are committed (see the root .gitignore); what the fuzzer adds to
@@ -142,6 +145,140 @@ TOPICS = {
 }
 
 
+# client: [config: 8 bytes][action]*; see the layout in fuzz_targets/client.rs. Each seed drives a
+# connection through a successful flow, so the fuzzer starts from deep states.
+C_CONNECT = bytes([0])
+C_RESUBSCRIBE = bytes([6])
+C_WRITE_ALL = bytes([9, 0xFF])
+C_TIMEOUT = bytes([11])
+C_JUMP = bytes([12, 0])
+C_CLOSED = bytes([13])
+WHOLE, COALESCED = 0x00, 0x80
+
+
+def c_config(flags=0, inflight=0, queued=0, transmit=0, out=0, incoming=0, keep_alive=0, connack=0):
+    return bytes([flags, inflight, queued, transmit, out, incoming, keep_alive, connack])
+
+
+def c_publish(qos, topic=1, length=5, retain=False):
+    return bytes([1, qos | (4 if retain else 0) | (topic << 3), length])
+
+
+def c_subscribe(*filters):  # (filter index, qos)
+    return bytes([2, len(filters)]) + bytes(f | (q << 3) for f, q in filters)
+
+
+def c_unsubscribe(*filters):
+    return bytes([3, len(filters)]) + bytes(filters)
+
+
+def c_ack_held(index):
+    return bytes([4, 1 | (index << 1)])
+
+
+def c_disconnect(drain_100ms=0):
+    return bytes([5, drain_100ms])
+
+
+def c_write(n):
+    return bytes([9, n])
+
+
+def c_advance(millis):
+    return bytes([10]) + u16(millis)
+
+
+def c_receive(data, delivery=WHOLE):
+    return bytes([7, len(data), delivery]) + data
+
+
+# Packet identifier selectors: one of our outgoing ids (by index), an id the broker used before
+# (by index), or a small id 1..8.
+def ours(i=0):
+    return i << 2
+
+
+def theirs(i=0):
+    return 1 | (i << 2)
+
+
+def small(n):
+    return 2 | ((n - 1) << 2)
+
+
+def c_connack(code=0, session_present=False, delivery=WHOLE):
+    return bytes([8, 0, code | (0x10 if session_present else 0), delivery])
+
+
+def c_in_publish(qos, sel=0, topic=1, length=3, dup=False, delivery=WHOLE):
+    head = bytes([8, 1, qos | (4 if dup else 0) | (topic << 4)])
+    return head + (bytes([sel]) if qos else b"") + bytes([length, delivery])
+
+
+def c_in_ack(kind, sel, delivery=WHOLE):
+    kinds = {"puback": 2, "pubrec": 3, "pubrel": 4, "pubcomp": 5, "unsuback": 7}
+    return bytes([8, kinds[kind], sel, delivery])
+
+
+def c_suback(sel, codes=None, delivery=WHOLE):
+    # codes: 0, 1, 2 grant that QoS, 3 refuses (0x80); None: as many return codes as the SUBSCRIBE
+    # had filters, each granted QoS 0.
+    if codes is None:
+        return bytes([8, 6, sel, 0x00]) + bytes(8) + bytes([delivery])
+    return bytes([8, 6, sel, 0x80 | (len(codes) - 1)]) + bytes(codes) + bytes([delivery])
+
+
+def c_pingresp(delivery=WHOLE):
+    return bytes([8, 8, delivery])
+
+
+CLIENT = {
+    # QoS 1 and 2 out, with partial writes: PUBLISH, PUBACK; PUBLISH, PUBREC, PUBREL, PUBCOMP.
+    "publish-qos0-1-2": c_config() + C_CONNECT + c_write(3) + C_WRITE_ALL + c_connack()
+    + c_publish(1) + C_WRITE_ALL + c_in_ack("puback", ours())
+    + c_publish(0, topic=2, length=40) + c_write(7) + C_WRITE_ALL
+    + c_publish(2, topic=0) + C_WRITE_ALL + c_in_ack("pubrec", ours()) + C_WRITE_ALL
+    + c_in_ack("pubcomp", ours()) + c_disconnect() + C_WRITE_ALL,
+    # Subscribe, messages in at QoS 1 and 2 acknowledged by the application (in arrival order),
+    # PUBREL, keep-alive PINGREQ/PINGRESP, unsubscribe, then the transport closes.
+    "manual-acks-subscribe-keepalive": c_config(flags=0x01) + C_CONNECT + C_WRITE_ALL
+    + c_connack() + c_subscribe((1, 1), (2, 2)) + C_WRITE_ALL + c_suback(ours(), [1, 3])
+    + c_in_publish(1, small(1)) + c_in_publish(2, small(2), length=200)
+    + c_ack_held(1) + c_ack_held(0) + C_WRITE_ALL + c_in_ack("pubrel", theirs(1)) + C_WRITE_ALL
+    + C_JUMP + C_WRITE_ALL + c_pingresp() + c_unsubscribe(1) + C_WRITE_ALL
+    + c_in_ack("unsuback", ours()) + C_RESUBSCRIBE + C_WRITE_ALL + C_CLOSED,
+    # A kept session: QoS 1 and a PUBREC'd QoS 2 in flight when the transport closes; after
+    # CONNACK with session present the PUBLISH goes again with DUP and the PUBREL again.
+    "resume-session-present": c_config(flags=0x02) + C_CONNECT + C_WRITE_ALL + c_connack()
+    + c_publish(1) + c_publish(2) + C_WRITE_ALL + c_in_ack("pubrec", ours(1)) + C_WRITE_ALL
+    + C_CLOSED + C_CONNECT + C_WRITE_ALL + c_connack(session_present=True) + C_WRITE_ALL
+    + c_in_ack("puback", ours(0)) + c_in_ack("pubcomp", ours(0)) + c_disconnect() + C_WRITE_ALL,
+    # The broker lost the session: the discard policy drops what was in flight.
+    "resume-discard": c_config(flags=0x06) + C_CONNECT + C_WRITE_ALL + c_connack()
+    + c_publish(1) + c_publish(2) + C_WRITE_ALL + C_CLOSED + c_publish(1)
+    + C_CONNECT + C_WRITE_ALL + c_connack() + C_WRITE_ALL + c_in_ack("puback", ours()),
+    # CONNACK and a QoS 0 message in one read, then a drained disconnect that ends on PUBACK.
+    "coalesced-connack-drain": c_config() + C_CONNECT + C_WRITE_ALL
+    + c_receive(bytes([0x20, 0x02, 0x00, 0x00, 0x30, 0x05, 0x00, 0x01, 0x61, 0x68, 0x69]), COALESCED)
+    + c_publish(1) + c_disconnect(10) + c_write(4) + c_in_ack("puback", ours()) + C_WRITE_ALL,
+    # Backpressure: a 16-byte transmit buffer holds QoS 0 messages back, one queue slot, window 1.
+    "backpressure": c_config(inflight=1, queued=2, transmit=3) + C_CONNECT + C_WRITE_ALL
+    + c_connack() + c_publish(0, length=20) + c_publish(0) + c_publish(1) + c_publish(1)
+    + c_write(10) + C_WRITE_ALL + C_WRITE_ALL + c_in_ack("puback", ours()) + C_WRITE_ALL
+    + c_advance(10_000) + C_TIMEOUT + C_WRITE_ALL + c_advance(5_000) + C_TIMEOUT,
+    # Regressions the target found (both fixed in e91fad7). Manual acks: a QoS 1 message whose ack
+    # the application still holds, then a new connection with session_present = 0; the broker's new
+    # session reuses the identifier for a new message, which must be delivered.
+    "regress-held-ack-across-new-session": c_config(flags=0x01) + C_CONNECT + c_connack()
+    + c_in_publish(1, small(1)) + c_connack() + C_CONNECT + c_connack() + c_in_publish(1, small(1)),
+    # Manual acks: QoS 2 acknowledged, a QoS 1 held, then the QoS 2 re-sent: its repeated PUBREC
+    # must wait behind the held PUBACK (MQTT-4.6.0-2).
+    "regress-repeated-pubrec-keeps-ack-order": c_config(flags=0x01) + C_CONNECT + c_connack()
+    + c_in_publish(2, small(2)) + c_ack_held(0) + c_in_publish(1, small(1))
+    + c_in_publish(2, small(2), dup=True) + c_ack_held(0) + C_WRITE_ALL,
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -161,6 +298,8 @@ def main():
     write("decode_fragments", "stream-client-max-64", MAX_64 + STREAMS["stream-client"])
     for name, data in TOPICS.items():
         write("topic", name, data)
+    for name, data in CLIENT.items():
+        write("client", name, data)
 
 
 if __name__ == "__main__":

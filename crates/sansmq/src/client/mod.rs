@@ -174,6 +174,11 @@ impl Client {
                 "max_inflight is 0: no QoS 1/2 message could ever be sent",
             ));
         }
+        if self.config.max_transmit_buffer == 0 {
+            return Err(CommandError::InvalidConfig(
+                "max_transmit_buffer is 0: no QoS 0 message could ever be sent",
+            ));
+        }
         if self.config.password.is_some() && self.config.username.is_none() {
             return Err(CommandError::InvalidConfig(
                 "a password needs a user name (MQTT-3.1.2-22)",

@@ -102,6 +102,12 @@ fn invalid_configs_are_refused_at_connect() {
         Err(CommandError::InvalidConfig(_))
     ));
     let mut cfg = config();
+    cfg.max_transmit_buffer = 0;
+    assert!(matches!(
+        Scripted::new(cfg).client.connect(crate::util::epoch()),
+        Err(CommandError::InvalidConfig(_))
+    ));
+    let mut cfg = config();
     cfg.max_inflight = 0;
     assert!(matches!(
         Scripted::new(cfg).client.connect(crate::util::epoch()),

@@ -1,0 +1,1924 @@
+//! `client`: the client session state machine, [`sansmq::Client`], driven by an arbitrary sequence of
+//! commands, received bytes, partial writes, clock moves and transport closes, and checked against a
+//! model after every single input.
+//!
+//! # Input layout
+//!
+//! `[config: 8 bytes] [action]*`. A missing byte reads as 0; the run ends where the input does.
+//!
+//! Config (index 0 of every table is an ordinary setting, so zero bytes make a sane client):
+//! - byte 0, flags: `0x01` manual acks, `0x02` clean session off, `0x04` [`UnackedPolicy::Discard`],
+//!   `0x08` MQTT 3.1, `0x10` a will, `0x20` a user name, `0x40` a password, `0x80` empty client id;
+//! - byte 1: max inflight `[2, 1, 3, 4, 8, 20, 1, 0][b & 7]`; will QoS `(b >> 3) % 3`, will retain
+//!   `b & 0x20`;
+//! - byte 2: max queued `[4, 0, 1, 2, 3, 8, 100, 1000][b & 7]`;
+//! - byte 3: max transmit buffer `[256, 0, 1, 16, 64, 1024, 64 Ki, 256 Ki][b & 7]`;
+//! - byte 4: max outgoing packet size `[4096, 2, 8, 16, 32, 64, 300, 1 Mi][b & 7]`;
+//! - byte 5: max incoming packet size `[4096, 2, 4, 8, 16, 64, 300, 1 Mi][b & 7]`;
+//! - byte 6: keep-alive `[10 s, 0, 0.5 s, 1 s, 2 s, 60 s, 65,535 s, 65,536 s][b & 7]` (the last is
+//!   refused by `connect`), ping timeout `TIMES[(b >> 3) & 7]`;
+//! - byte 7: CONNACK timeout `TIMES[b & 7]`; with `TIMES = [5 s, 0, 1 ms, 100 ms, 1 s, 2 s, 10 s, 60 s]`.
+//!
+//! Actions: an opcode byte (`% 14`), then its operands.
+//!
+//! | op | action | operands |
+//! |----|--------|----------|
+//! | 0  | `connect` | |
+//! | 1  | `publish` | `f` (QoS `(f & 3) % 3`, retain `f & 4`, topic `TOPICS[(f >> 3) & 7]`), payload length `L` |
+//! | 2  | `subscribe` | `n` (`n & 3` filters, 0 tests the empty list), then per filter `b` (`FILTERS[b & 7]`, QoS `(b >> 3) % 3`) |
+//! | 3  | `unsubscribe` | `n`, then per filter `b` (`FILTERS[b & 7]`) |
+//! | 4  | `ack` | `s`: odd = a held incoming message (`s >> 1` picks it), even = the id in the next 2 bytes |
+//! | 5  | `disconnect` | drain `b * 100 ms` (0: none) |
+//! | 6  | `resubscribe` | |
+//! | 7  | receive random bytes | length `n`, delivery `d`, then `n` bytes |
+//! | 8  | receive a well-formed packet | kind `k` and its operands (listed at `Harness::incoming_packet`), delivery `d` |
+//! | 9  | the driver wrote `n` bytes (`handle_transmitted`) | `n` (`0xF0..`: everything pending, else `n` itself, which may be more than is pending) |
+//! | 10 | the clock moves | milliseconds, 2 bytes big-endian |
+//! | 11 | `handle_timeout` now (maybe early: harmless) | |
+//! | 12 | jump to `poll_timeout()` and `handle_timeout` | `b`: odd = 1 ms before it instead (early) |
+//! | 13 | `handle_closed` | |
+//!
+//! Payload length `L`: `L < 0xC0` is itself, else `(L - 0xBF) * 128`. Delivery `d`: pieces of
+//! `d & 0x3F` bytes (0: all at once); `d & 0x40` reads through `read_buffer` + `handle_read` instead
+//! of `handle_received`; `d & 0x80` lets one call carry several packets ("coalesced"; otherwise the
+//! bytes are also cut where a frame ends, so one call completes at most one packet, and each
+//! packet's effects are checked on their own). Packet identifiers in incoming packets come from an
+//! id selector `s`: `s & 3` = 0 one of our outgoing ids, 1 an id the broker used before, 2 a small
+//! id `1 + (s >> 2) % 8`, 3 the next 2 bytes (0 reads as 1).
+//!
+//! Set `SANSMQ_FUZZ_TRACE=1` to print every action and event (to read a crash artifact).
+//!
+//! # What is checked, after every input
+//!
+//! The target keeps a model of what the client owes: the outgoing messages `publish` returned (in
+//! call order; sent or queued; which connection sent them; PUBREC'd or PUBREL'd), the pending
+//! SUBSCRIBE/UNSUBSCRIBE, the granted subscriptions, the incoming QoS 2 identifiers awaiting
+//! PUBREL, the acknowledgements held for the application, the connection state and the deadlines.
+//! Incoming bytes are also decoded by the target (same size limit), so it knows each packet the
+//! client processed and predicts the effects that follow from MQTT and the documented behaviour.
+//!
+//! - No panic.
+//! - Bounds: `inflight_len() <= max_inflight`, `queued_len() <= max_queued`, and the transmit buffer
+//!   stays under the bound below.
+//! - Output: every byte the client appends to `poll_transmit` is whole, valid packets (each step's
+//!   new bytes decode with nothing left over); bytes already exposed are never rewritten (only
+//!   consumed from the front, replaced by `connect`, or dropped when a fault or `handle_closed`
+//!   ends the transport);
+//!   the bytes the driver writes, fed to a `PacketDecoder` that lives as long as the connection
+//!   (across partial writes, reset at `connect`), decode without error to the same packets.
+//! - Protocol: CONNECT first on each connection and only there; nothing but DISCONNECT before CONNACK
+//!   accepted it; nothing after DISCONNECT; only packets a client may send; every QoS 1/2 PUBLISH
+//!   carries the identifier `publish` returned for that very message (so never the id of another
+//!   unacknowledged PUBLISH, SUBSCRIBE or UNSUBSCRIBE) and is sent at most once per connection,
+//!   never after its PUBREL; DUP is never set on QoS 0, never on a first send, and is set on a
+//!   resend exactly when the broker kept the session; first sends go out in `publish` call order
+//!   (queued messages keep their order); nothing waits in the queue that has room to go; after CONNACK
+//!   the unacknowledged PUBLISH/PUBREL go out first, in their original order (MQTT-4.4.0-1), then
+//!   every pending SUBSCRIBE/UNSUBSCRIBE; a QoS 0 PUBLISH is only appended while fewer than
+//!   `max_transmit_buffer` bytes are pending; PUBLISH/SUBSCRIBE/UNSUBSCRIBE are at most
+//!   `max_outgoing_packet_size`; PUBREL only for our QoS 2 message the broker PUBREC'd; PUBCOMP only
+//!   for a PUBREL received; PUBACK/PUBREC exactly as owed: at once in automatic mode, in manual mode
+//!   only after `ack`, in arrival order (MQTT-4.6.0-2; a PUBREC repeated for a re-sent QoS 2
+//!   message queues behind the acks held for earlier messages), and as soon as they can go; acks
+//!   held from before a CONNACK with `session_present = 0` are void; PINGREQ only from
+//!   `handle_timeout`.
+//! - Commands: `connect`, `publish` (including `QueueFull` and whether it goes out at once),
+//!   `subscribe`/`unsubscribe`/`resubscribe` (sent at once when connected, else after the next
+//!   CONNACK), `ack` and `disconnect` succeed or fail exactly as the model says;
+//!   every returned identifier is not in use by another outgoing PUBLISH/SUBSCRIBE/UNSUBSCRIBE.
+//! - Events: exactly one `Disconnected` per connection that ended, with the reason the model
+//!   predicts (malformed bytes, protocol violations, refusals, timeouts, closes, requests);
+//!   `Connected` once per CONNACK accepted; `Message` exactly for the PUBLISHes the client must
+//!   deliver (QoS 0 and 1 always, except a QoS 1 re-sent while its ack is held in manual mode; QoS 2
+//!   unless its id awaits PUBREL; neither kind of state survives `session_present = 0`, after which
+//!   the broker may reuse identifiers for new messages); `Published` only for an
+//!   identifier `publish` returned and not completed, with its QoS, after PUBACK/PUBCOMP (or the
+//!   `session_present = 0` policy); `Dropped` only under the discard policy; `Subscribed` and
+//!   `Unsubscribed` for the request they answer with its filters and the granted codes;
+//!   `subscriptions()` equals the model's granted set.
+//! - Time: `poll_timeout()` is exactly the model's next deadline (CONNACK timeout, PINGREQ due,
+//!   PINGRESP due, drain deadline); `handle_timeout` sends PINGREQ, ends the connection or finishes
+//!   a drain exactly when due, and leaves `poll_timeout()` in the future (no busy loop) unless the
+//!   ping timeout is zero; a drain ends as soon as nothing is left to acknowledge.
+//!
+//! # The transmit-buffer bound
+//!
+//! `max_transmit_buffer` only holds back QoS 0 messages; everything else the client must send
+//! whatever the driver does with the buffer. Between two moments when the buffer is empty (or since
+//! `connect`), what it can hold is:
+//! - CONNECT (`connect_len`), one PINGREQ (a further one needs a PINGRESP, counted below) and one
+//!   DISCONNECT: `connect_len + 4`;
+//! - QoS 0 messages: one is only appended while fewer than `max_transmit_buffer` bytes are pending,
+//!   so everything up to the end of the last QoS 0 message is under `max_transmit_buffer +
+//!   max_outgoing_packet_size`;
+//! - the window: `max_inflight` PUBLISH or PUBREL (resent at CONNACK, or sent fresh), each at most
+//!   `max(max_outgoing_packet_size, 4)`; a further window message needs a PUBACK/PUBCOMP to free a
+//!   slot, counted below;
+//! - per incoming packet processed, one answer of at most 4 bytes (PUBACK, PUBREC, PUBREL,
+//!   PUBCOMP, or the PINGREQ a PINGRESP allows), plus `max(max_outgoing_packet_size, 4)` for each
+//!   PUBACK/PUBCOMP (the message it lets out of the queue);
+//! - each SUBSCRIBE/UNSUBSCRIBE command, its size; at CONNACK, the size of every pending request
+//!   (resent) plus 4 bytes per acknowledgement held for the application; at each `ack`, 4 bytes
+//!   per held acknowledgement (they may all go out).
+//!
+//! So the buffer is bounded by the configuration plus what the peer and the application did since
+//! the driver last caught up: a driver that keeps reading without writing lets it grow by at most
+//! 4 bytes (plus one message per completion) per packet read. The check adds these up.
+
+#![no_main]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+use sansmq::client::{ProtocolViolation, SubscribeRefused, UnackedPolicy};
+use sansmq::packet::{
+    ConnAck, Connect, ConnectReturnCode, EncodeError, FrameHeader, LastWill, Packet, PacketDecoder,
+    PacketId, PacketType, Password, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
+    SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
+};
+use sansmq::{
+    Client, CommandError, Config, DisconnectReason, Event, MqttString, TopicFilter, TopicName,
+};
+
+const OPS: u8 = 14;
+const TIMES_MS: [u64; 8] = [5_000, 0, 1, 100, 1_000, 2_000, 10_000, 60_000];
+const TOPICS: [&str; 6] = [
+    "a",
+    "a/b",
+    "sport/tennis/player1",
+    "$SYS/uptime",
+    "/",
+    "é/ü",
+];
+const FILTERS: [&str; 8] = [
+    "a",
+    "a/+",
+    "#",
+    "a/#",
+    "+/+",
+    "sport/tennis/#",
+    "$SYS/#",
+    "+",
+];
+/// Decodes whatever the client writes: no limit but the protocol's.
+const ANY_SIZE: usize = usize::MAX;
+
+fn trace_on() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("SANSMQ_FUZZ_TRACE").is_some())
+}
+
+/// A packet for the trace: a PUBLISH without its payload bytes.
+fn brief(p: &Packet) -> String {
+    match p {
+        Packet::Publish(p) => format!(
+            "PUBLISH {:?} dup={} retain={} topic={:?} id={:?} payload={}B",
+            p.qos,
+            p.dup,
+            p.retain,
+            p.topic.as_str(),
+            p.packet_id.map(PacketId::get),
+            p.payload.len()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn brief_event(e: &Event) -> String {
+    match e {
+        Event::Message(p) => format!("Message({})", brief(&Packet::Publish(p.clone()))),
+        other => format!("{other:?}"),
+    }
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if trace_on() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+/// The fuzzer's bytes, read front to back; past the end every byte reads as 0.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.byte(), self.byte()])
+    }
+
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let (taken, rest) = self.0.split_at(n.min(self.0.len()));
+        self.0 = rest;
+        taken
+    }
+}
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+fn topic(sel: u8) -> TopicName {
+    let name = match usize::from(sel & 7) {
+        6 => "x".repeat(40),
+        7 => "t/".repeat(100),
+        i => TOPICS[i].to_owned(),
+    };
+    TopicName::try_from(name).expect("the topic table is valid")
+}
+
+fn filter(sel: u8) -> TopicFilter {
+    TopicFilter::try_from(FILTERS[usize::from(sel & 7)]).expect("the filter table is valid")
+}
+
+fn payload(len: u8) -> Bytes {
+    let len = if len < 0xC0 {
+        usize::from(len)
+    } else {
+        (usize::from(len) - 0xBF) * 128
+    };
+    Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>())
+}
+
+fn qos(b: u8) -> QoS {
+    QoS::from_u8(b % 3).expect("0, 1 or 2")
+}
+
+fn config(input: &mut Input<'_>) -> Config {
+    let [f, b1, b2, b3, b4, b5, b6, b7]: [u8; 8] = std::array::from_fn(|_| input.byte());
+    let client_id = if f & 0x80 != 0 { "" } else { "fuzz" };
+    let mut c = Config::new(MqttString::try_from(client_id).expect("valid client id"));
+    c.manual_acks = f & 0x01 != 0;
+    c.clean_session = f & 0x02 == 0;
+    c.unacked_policy = if f & 0x04 != 0 {
+        UnackedPolicy::Discard
+    } else {
+        UnackedPolicy::Resend
+    };
+    c.protocol = if f & 0x08 != 0 {
+        Protocol::Mqtt31
+    } else {
+        Protocol::Mqtt311
+    };
+    if f & 0x10 != 0 {
+        c.will = Some(LastWill {
+            topic: TopicName::try_from("will/fuzz").expect("valid topic"),
+            payload: Bytes::from_static(b"gone"),
+            qos: qos(b1 >> 3),
+            retain: b1 & 0x20 != 0,
+        });
+    }
+    if f & 0x20 != 0 {
+        c.username = Some(MqttString::try_from("user").expect("valid user name"));
+    }
+    if f & 0x40 != 0 {
+        c.password = Some(Password::from("secret"));
+    }
+    c.max_inflight = [2, 1, 3, 4, 8, 20, 1, 0][usize::from(b1 & 7)];
+    c.max_queued = [4, 0, 1, 2, 3, 8, 100, 1000][usize::from(b2 & 7)];
+    c.max_transmit_buffer = [256, 0, 1, 16, 64, 1024, 64 << 10, 256 << 10][usize::from(b3 & 7)];
+    c.max_outgoing_packet_size = [4096, 2, 8, 16, 32, 64, 300, 1 << 20][usize::from(b4 & 7)];
+    c.max_packet_size = [4096, 2, 4, 8, 16, 64, 300, 1 << 20][usize::from(b5 & 7)];
+    c.keep_alive =
+        ms([10_000, 0, 500, 1_000, 2_000, 60_000, 65_535_000, 65_536_000][usize::from(b6 & 7)]);
+    c.ping_timeout = ms(TIMES_MS[usize::from((b6 >> 3) & 7)]);
+    c.connack_timeout = ms(TIMES_MS[usize::from(b7 & 7)]);
+    c
+}
+
+/// The CONNECT the client must send for `c` (read from the config at `connect`), or why
+/// `connect` must refuse.
+fn expected_connect(c: &Config) -> Result<Connect, CommandError> {
+    let secs = c.keep_alive.as_secs() + u64::from(c.keep_alive.subsec_nanos() > 0);
+    let Ok(keep_alive) = u16::try_from(secs) else {
+        return Err(CommandError::InvalidConfig(""));
+    };
+    if c.max_inflight == 0
+        || c.max_transmit_buffer == 0
+        || (c.password.is_some() && c.username.is_none())
+    {
+        return Err(CommandError::InvalidConfig(""));
+    }
+    let connect = Connect {
+        protocol: c.protocol,
+        keep_alive,
+        clean_session: c.clean_session,
+        client_id: c.client_id.clone(),
+        will: c.will.clone(),
+        username: c.username.clone(),
+        password: c.password.clone(),
+    };
+    let mut scratch = BytesMut::new();
+    connect.encode(&mut scratch)?;
+    Ok(connect)
+}
+
+// ---- the model ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conn {
+    Closed,
+    AwaitingConnAck,
+    Connected,
+    Draining,
+}
+
+/// A QoS 1/2 message `publish` returned an identifier for, not yet completed.
+#[derive(Debug)]
+struct OutMessage {
+    /// As given to `publish` (DUP clear).
+    publish: Publish,
+    /// The connection that last sent it; 0 while it waits in the queue.
+    sent_on: u32,
+    /// First-send order, for the resend order after CONNACK.
+    seq: u64,
+    /// QoS 2: PUBREC processed (the client is in the release stage: only PUBREL and PUBCOMP remain).
+    released: bool,
+}
+
+#[derive(Debug)]
+enum Request {
+    Subscribe(Vec<SubscribeFilter>),
+    Unsubscribe(Vec<TopicFilter>),
+}
+
+/// A received QoS 1/2 message whose acknowledgement the application holds (manual acks).
+#[derive(Debug)]
+struct Held {
+    id: PacketId,
+    qos: QoS,
+    acked: bool,
+}
+
+/// What the current connection's outgoing bytes have been so far.
+struct Stream {
+    /// Decodes the bytes the driver wrote, across partial writes.
+    wire: PacketDecoder,
+    /// Packets appended to the transmit buffer and not yet (wholly) written, in order.
+    unwritten: VecDeque<Packet>,
+    /// Set when a fault dropped the unwritten bytes: the connection's byte stream is cut.
+    cut: bool,
+    packets: usize,
+    /// CONNACK accepted this connection.
+    connacked: bool,
+    disconnect_sent: bool,
+    /// Identifiers of the unacknowledged QoS 1/2 messages sent on this connection.
+    published: BTreeSet<u16>,
+    /// Identifiers of the pending SUBSCRIBE/UNSUBSCRIBE sent on this connection.
+    requested: BTreeSet<u16>,
+    /// Bytes the transmit buffer may hold beyond the fixed part of the bound (see the module doc).
+    credit: usize,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Self {
+            wire: PacketDecoder::new(ANY_SIZE),
+            unwritten: VecDeque::new(),
+            cut: false,
+            packets: 0,
+            connacked: false,
+            disconnect_sent: false,
+            published: BTreeSet::new(),
+            requested: BTreeSet::new(),
+            credit: 0,
+        }
+    }
+}
+
+/// What one input must produce, besides the standing invariants.
+#[derive(Default)]
+struct Expect {
+    /// Events that must come, in this order (all events but the `may_*` ones below).
+    events: VecDeque<Event>,
+    /// A drain may finish (`Disconnected { Requested }`, DISCONNECT).
+    may_finish_drain: bool,
+    /// Packets that must be appended to the transmit buffer (any order, among others).
+    required: Vec<Packet>,
+    /// After CONNACK: the first packets appended must be exactly these.
+    resend_prefix: Option<Vec<Packet>>,
+    /// The packet types appended must be exactly these.
+    exact: Option<Vec<PacketType>>,
+    /// A connection was open before the input.
+    was_open: bool,
+    /// `handle_transmitted` consumed this many bytes.
+    consumed: usize,
+    /// `connect` started a new connection (the transmit buffer was replaced).
+    new_stream: bool,
+    /// A fault ends the connection (the transmit buffer is dropped).
+    fault: bool,
+    /// `handle_closed`: whatever was pending belonged to the dead transport and is dropped.
+    drop_transmit: bool,
+    /// CONNACK accepted: the session resumed (which counts as sending, for keep-alive).
+    resumed: bool,
+    /// `publish` said the message goes out at once.
+    send_now: bool,
+    credit: usize,
+}
+
+struct Harness {
+    client: Client,
+    cfg: Config,
+    connect: Result<Connect, CommandError>,
+    /// Fixed part of the transmit-buffer bound.
+    bound_base: usize,
+    now: Instant,
+    conn: Conn,
+    conn_no: u32,
+    session_present: bool,
+    /// The transmit buffer after the previous input.
+    prev: Vec<u8>,
+    stream: Stream,
+    /// The bytes received on this connection and not yet a whole packet; `None` once the client
+    /// stopped reading (a fault).
+    incoming: Option<BytesMut>,
+    /// Messages `publish` accepted and not yet sent, in call order (the client's queue).
+    unsent: VecDeque<Publish>,
+    pubs: BTreeMap<u16, OutMessage>,
+    seq: u64,
+    requests: BTreeMap<u16, Request>,
+    /// Filters the broker granted.
+    active: BTreeMap<TopicFilter, QoS>,
+    held: VecDeque<Held>,
+    /// Incoming QoS 2 identifiers delivered, PUBREL not processed yet (this session).
+    awaiting_release: BTreeSet<u16>,
+    /// Identifiers the broker used, for the id selector.
+    recent_in: VecDeque<u16>,
+    connack_deadline: Option<Instant>,
+    last_sent: Instant,
+    ping_deadline: Option<Instant>,
+    drain_deadline: Option<Instant>,
+}
+
+fn id_of(v: u16) -> PacketId {
+    PacketId::new(v).unwrap_or(PacketId::MIN)
+}
+
+impl Harness {
+    fn new(cfg: Config, now: Instant) -> Self {
+        let connect = expected_connect(&cfg);
+        let connect_len = connect.as_ref().map_or(0, Connect::encoded_len);
+        let max_out = cfg.max_outgoing_packet_size.max(4);
+        let bound_base = connect_len
+            + 4
+            + cfg.max_transmit_buffer
+            + cfg.max_outgoing_packet_size
+            + usize::from(cfg.max_inflight) * max_out;
+        Self {
+            client: Client::new(cfg.clone()),
+            cfg,
+            connect,
+            bound_base,
+            now,
+            conn: Conn::Closed,
+            conn_no: 0,
+            session_present: false,
+            prev: Vec::new(),
+            stream: Stream::new(),
+            incoming: None,
+            unsent: VecDeque::new(),
+            pubs: BTreeMap::new(),
+            seq: 0,
+            requests: BTreeMap::new(),
+            active: BTreeMap::new(),
+            held: VecDeque::new(),
+            awaiting_release: BTreeSet::new(),
+            recent_in: VecDeque::new(),
+            connack_deadline: None,
+            last_sent: now,
+            ping_deadline: None,
+            drain_deadline: None,
+        }
+    }
+
+    fn max_out(&self) -> usize {
+        self.cfg.max_outgoing_packet_size.max(4)
+    }
+
+    fn id_in_use(&self, id: PacketId) -> bool {
+        self.pubs.contains_key(&id.get()) || self.requests.contains_key(&id.get())
+    }
+
+    /// An identifier for an incoming packet, from selector `s`.
+    fn pick_id(&self, s: u8, input: &mut Input<'_>) -> PacketId {
+        let small = || id_of(1 + u16::from(s >> 2) % 8);
+        let pick = |ids: Vec<u16>| {
+            if ids.is_empty() {
+                small()
+            } else {
+                id_of(ids[usize::from(s >> 2) % ids.len()])
+            }
+        };
+        match s & 3 {
+            0 => pick(
+                self.pubs
+                    .keys()
+                    .chain(self.requests.keys())
+                    .copied()
+                    .collect(),
+            ),
+            1 => pick(self.recent_in.iter().copied().collect()),
+            2 => small(),
+            _ => id_of(input.u16()),
+        }
+    }
+
+    // ---- model transitions ----
+
+    fn close(&mut self) {
+        self.conn = Conn::Closed;
+        self.connack_deadline = None;
+        self.ping_deadline = None;
+        self.drain_deadline = None;
+        self.incoming = None;
+    }
+
+    fn fault(&mut self, ex: &mut Expect, reason: DisconnectReason) {
+        ex.events.push_back(Event::Disconnected { reason });
+        ex.fault = true;
+        self.close();
+    }
+
+    fn finish_drain(&mut self, ex: &mut Expect) {
+        ex.events.push_back(Event::Disconnected {
+            reason: DisconnectReason::Requested,
+        });
+        ex.required.push(Packet::Disconnect);
+        self.close();
+    }
+
+    /// Outgoing message `id` is done (acknowledged, or given up): its identifier may come back, even
+    /// on this connection, for another message.
+    fn complete(&mut self, id: u16) {
+        self.pubs.remove(&id);
+        self.stream.published.remove(&id);
+    }
+
+    /// Request `id` was answered: its identifier may come back for another request.
+    fn answered(&mut self, id: u16) {
+        self.requests.remove(&id);
+        self.stream.requested.remove(&id);
+    }
+
+    /// After an outgoing message completed: a drain ends when nothing is left.
+    fn after_completion(&mut self, ex: &mut Expect) {
+        ex.credit += self.max_out();
+        if self.conn == Conn::Draining && self.pubs.is_empty() {
+            if self.unsent.is_empty() {
+                self.finish_drain(ex);
+            } else {
+                // Only QoS 0 messages wait; whether they all fit in the transmit buffer now decides.
+                ex.may_finish_drain = true;
+            }
+        }
+    }
+
+    /// The client processes `packet` (the model's side).
+    fn process(&mut self, ex: &mut Expect, packet: Packet) {
+        trace!("    <- {}", brief(&packet));
+        ex.credit += 4;
+        if self.conn == Conn::AwaitingConnAck {
+            match packet {
+                Packet::ConnAck(ConnAck {
+                    session_present,
+                    code: ConnectReturnCode::Accepted,
+                }) => self.on_connack(ex, session_present),
+                Packet::ConnAck(ConnAck { code, .. }) => {
+                    self.fault(ex, DisconnectReason::Refused(code));
+                }
+                other => self.fault(
+                    ex,
+                    DisconnectReason::ProtocolViolation(ProtocolViolation::ExpectedConnAck(
+                        other.packet_type(),
+                    )),
+                ),
+            }
+            return;
+        }
+        match packet {
+            Packet::Publish(publish) => self.on_publish(ex, publish),
+            Packet::PubAck(PubAck { packet_id }) => {
+                let id = packet_id.get();
+                match self.pubs.get(&id) {
+                    Some(m) if m.publish.qos == QoS::AtLeastOnce && m.sent_on != 0 => {
+                        self.complete(id);
+                        ex.events.push_back(Event::Published {
+                            packet_id,
+                            qos: QoS::AtLeastOnce,
+                        });
+                        self.after_completion(ex);
+                    }
+                    _ => {} // queued, not ours, or QoS 2: ignored
+                }
+            }
+            Packet::PubRec(PubRec { packet_id }) => {
+                if let Some(m) = self.pubs.get_mut(&packet_id.get())
+                    && m.publish.qos == QoS::ExactlyOnce
+                    && m.sent_on != 0
+                {
+                    m.released = true;
+                    ex.required.push(Packet::PubRel(PubRel::new(packet_id)));
+                }
+            }
+            Packet::PubRel(PubRel { packet_id }) => {
+                self.awaiting_release.remove(&packet_id.get());
+                ex.required.push(Packet::PubComp(PubComp::new(packet_id)));
+            }
+            Packet::PubComp(PubComp { packet_id }) => {
+                let id = packet_id.get();
+                if self
+                    .pubs
+                    .get(&id)
+                    .is_some_and(|m| m.publish.qos == QoS::ExactlyOnce && m.released)
+                {
+                    self.complete(id);
+                    ex.events.push_back(Event::Published {
+                        packet_id,
+                        qos: QoS::ExactlyOnce,
+                    });
+                    self.after_completion(ex);
+                }
+            }
+            Packet::SubAck(suback) => self.on_suback(ex, suback),
+            Packet::UnsubAck(UnsubAck { packet_id }) => {
+                if let Some(Request::Unsubscribe(filters)) = self.requests.get(&packet_id.get()) {
+                    for f in filters {
+                        self.active.remove(f);
+                    }
+                    self.answered(packet_id.get());
+                    ex.events.push_back(Event::Unsubscribed { packet_id });
+                }
+            }
+            Packet::PingResp => self.ping_deadline = None,
+            other => {
+                let violation = ProtocolViolation::UnexpectedPacket(other.packet_type());
+                self.fault(ex, DisconnectReason::ProtocolViolation(violation));
+            }
+        }
+    }
+
+    fn on_connack(&mut self, ex: &mut Expect, session_present: bool) {
+        ex.events.push_back(Event::Connected { session_present });
+        ex.resumed = true;
+        self.stream.connacked = true;
+        self.conn = Conn::Connected;
+        self.connack_deadline = None;
+        self.session_present = session_present;
+        let mut inflight: Vec<(u64, u16)> = self
+            .pubs
+            .iter()
+            .filter(|(_, m)| m.sent_on != 0)
+            .map(|(&id, m)| (m.seq, id))
+            .collect();
+        inflight.sort_unstable();
+        if !session_present {
+            // The broker forgot the session: no PUBREL comes for its earlier messages, and the
+            // acknowledgements held for them would answer nothing (or a new message that reuses
+            // an identifier), so they are void.
+            self.awaiting_release.clear();
+            self.held.clear();
+            inflight.retain(|&(_, id)| {
+                let m = &self.pubs[&id];
+                let packet_id = id_of(id);
+                let event = match self.cfg.unacked_policy {
+                    UnackedPolicy::Resend if !m.released => return true,
+                    UnackedPolicy::Resend => Event::Published {
+                        packet_id,
+                        qos: QoS::ExactlyOnce,
+                    },
+                    _ => Event::Dropped { packet_id },
+                };
+                ex.events.push_back(event);
+                false
+            });
+            let keep: BTreeSet<u16> = inflight.iter().map(|&(_, id)| id).collect();
+            let gone: Vec<u16> = self
+                .pubs
+                .iter()
+                .filter(|(id, m)| m.sent_on != 0 && !keep.contains(id))
+                .map(|(&id, _)| id)
+                .collect();
+            for id in gone {
+                self.complete(id);
+            }
+        }
+        let resend = inflight
+            .iter()
+            .map(|&(_, id)| {
+                let m = &self.pubs[&id];
+                if m.released {
+                    Packet::PubRel(PubRel::new(id_of(id)))
+                } else {
+                    Packet::Publish(Publish {
+                        dup: session_present,
+                        ..m.publish.clone()
+                    })
+                }
+            })
+            .collect();
+        ex.resend_prefix = Some(resend);
+        for (&id, request) in &self.requests {
+            let packet = match request {
+                Request::Subscribe(filters) => Packet::Subscribe(Subscribe {
+                    packet_id: id_of(id),
+                    filters: filters.clone(),
+                }),
+                Request::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
+                    packet_id: id_of(id),
+                    filters: filters.clone(),
+                }),
+            };
+            ex.credit += packet.encoded_len();
+            ex.required.push(packet);
+        }
+        ex.credit += 4 * self.held.len();
+    }
+
+    fn on_publish(&mut self, ex: &mut Expect, publish: Publish) {
+        let manual = self.cfg.manual_acks;
+        if let Some(id) = publish.packet_id {
+            self.recent_in.push_back(id.get());
+            if self.recent_in.len() > 16 {
+                self.recent_in.pop_front();
+            }
+        }
+        match (publish.qos, publish.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => {
+                if manual {
+                    // Re-sent before the application acknowledged it: delivered already.
+                    if self.held.iter().any(|h| h.id == id) {
+                        return;
+                    }
+                    self.hold(id, QoS::AtLeastOnce);
+                } else {
+                    ex.required.push(Packet::PubAck(PubAck::new(id)));
+                }
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                if self.awaiting_release.contains(&id.get()) {
+                    // Re-sent before PUBREL: not delivered again; PUBREC again, unless the
+                    // application has not acknowledged it yet. In manual mode the repeat waits
+                    // behind the acknowledgements held for earlier messages (MQTT-4.6.0-2).
+                    if !manual {
+                        ex.required.push(Packet::PubRec(PubRec::new(id)));
+                    } else if !self.held.iter().any(|h| h.id == id) {
+                        self.hold(id, QoS::ExactlyOnce);
+                        if let Some(h) = self.held.back_mut() {
+                            h.acked = true;
+                        }
+                        ex.credit += 4 * self.held.len();
+                    }
+                    return;
+                }
+                self.awaiting_release.insert(id.get());
+                if manual {
+                    self.hold(id, QoS::ExactlyOnce);
+                } else {
+                    ex.required.push(Packet::PubRec(PubRec::new(id)));
+                }
+            }
+            _ => {}
+        }
+        ex.events.push_back(Event::Message(publish));
+    }
+
+    fn hold(&mut self, id: PacketId, qos: QoS) {
+        self.held.push_back(Held {
+            id,
+            qos,
+            acked: false,
+        });
+    }
+
+    fn on_suback(&mut self, ex: &mut Expect, suback: SubAck) {
+        let id = suback.packet_id.get();
+        let Some(Request::Subscribe(filters)) = self.requests.get(&id) else {
+            return;
+        };
+        if filters.len() != suback.return_codes.len() {
+            let violation = ProtocolViolation::SubAckCount {
+                packet_id: suback.packet_id,
+                expected: filters.len(),
+                received: suback.return_codes.len(),
+            };
+            self.fault(ex, DisconnectReason::ProtocolViolation(violation));
+            return;
+        }
+        let Some(Request::Subscribe(filters)) = self.requests.remove(&id) else {
+            return;
+        };
+        self.stream.requested.remove(&id);
+        let mut results = Vec::new();
+        for (requested, code) in filters.into_iter().zip(suback.return_codes) {
+            let result = match code {
+                SubscribeReturnCode::Success(q) => {
+                    self.active.insert(requested.filter.clone(), q);
+                    Ok(q)
+                }
+                SubscribeReturnCode::Failure => {
+                    self.active.remove(&requested.filter);
+                    Err(SubscribeRefused)
+                }
+            };
+            results.push((requested.filter, result));
+        }
+        ex.events.push_back(Event::Subscribed {
+            packet_id: suback.packet_id,
+            results,
+        });
+    }
+
+    /// Takes the whole packets out of the received bytes and processes them, as the client does.
+    fn process_incoming(&mut self, ex: &mut Expect) {
+        let max = self.cfg.max_packet_size;
+        while self.conn != Conn::Closed {
+            let Some(buf) = self.incoming.as_mut() else {
+                return;
+            };
+            let result = match FrameHeader::parse(buf, max) {
+                Ok(Some(h)) if buf.len() >= h.frame_len() => Packet::read(buf, max),
+                Ok(_) => return,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(Some(packet)) => self.process(ex, packet),
+                Ok(None) => panic!("target bug: a whole frame read as incomplete"),
+                Err(e) => {
+                    trace!("    <- malformed: {e:?}");
+                    self.fault(ex, DisconnectReason::Malformed(e));
+                }
+            }
+        }
+    }
+
+    /// How many of `bytes` to give the client in the next call: up to the end of the first frame
+    /// whose type is in `cut_after` (each such packet is the last one of its call), or all of them.
+    fn next_cut(&self, bytes: &[u8], cut_after: &[PacketType]) -> usize {
+        let Some(buf) = &self.incoming else {
+            return bytes.len();
+        };
+        let mut probe = buf.to_vec();
+        probe.extend_from_slice(bytes);
+        let mut at = 0;
+        while let Ok(Some(h)) = FrameHeader::parse(&probe[at..], self.cfg.max_packet_size) {
+            let end = at + h.frame_len();
+            if end > probe.len() {
+                break;
+            }
+            if cut_after.contains(&h.packet_type()) {
+                return (end - buf.len()).clamp(1, bytes.len());
+            }
+            at = end;
+        }
+        bytes.len()
+    }
+
+    // ---- actions ----
+
+    fn expect(&self) -> Expect {
+        Expect {
+            was_open: self.conn != Conn::Closed,
+            ..Expect::default()
+        }
+    }
+
+    fn run(&mut self, input: &mut Input<'_>) {
+        while !input.is_empty() {
+            let op = input.byte() % OPS;
+            match op {
+                0 => self.do_connect(),
+                1 => {
+                    let f = input.byte();
+                    let len = input.byte();
+                    self.do_publish(qos(f & 3), f & 4 != 0, topic(f >> 3), payload(len));
+                }
+                2 => {
+                    let n = input.byte() & 3;
+                    let filters = (0..n)
+                        .map(|_| {
+                            let b = input.byte();
+                            SubscribeFilter {
+                                filter: filter(b),
+                                qos: qos(b >> 3),
+                            }
+                        })
+                        .collect();
+                    self.do_subscribe(Some(filters));
+                }
+                3 => {
+                    let n = input.byte() & 3;
+                    let filters = (0..n).map(|_| filter(input.byte())).collect();
+                    self.do_unsubscribe(filters);
+                }
+                4 => {
+                    let s = input.byte();
+                    let id = if s & 1 != 0 && !self.held.is_empty() {
+                        self.held[usize::from(s >> 1) % self.held.len()].id
+                    } else if s & 1 != 0 {
+                        PacketId::MIN
+                    } else {
+                        id_of(input.u16())
+                    };
+                    self.do_ack(id);
+                }
+                5 => {
+                    let b = input.byte();
+                    self.do_disconnect(ms(u64::from(b) * 100));
+                }
+                6 => self.do_subscribe(None),
+                7 => {
+                    let n = input.byte();
+                    let delivery = input.byte();
+                    let bytes = input.take(usize::from(n)).to_vec();
+                    self.do_receive(&bytes, delivery);
+                }
+                8 => {
+                    let packet = self.incoming_packet(input);
+                    let delivery = input.byte();
+                    let mut bytes = BytesMut::new();
+                    packet
+                        .encode(&mut bytes)
+                        .expect("the target builds valid packets");
+                    trace!("  (packet {})", brief(&packet));
+                    self.do_receive(&bytes, delivery);
+                }
+                9 => {
+                    let b = input.byte();
+                    let n = if b >= 0xF0 {
+                        self.prev.len()
+                    } else {
+                        usize::from(b)
+                    };
+                    self.do_transmitted(n);
+                }
+                10 => {
+                    let d = ms(u64::from(input.u16()));
+                    trace!("> clock +{d:?}");
+                    self.now += d;
+                }
+                11 => self.do_timeout(),
+                12 => {
+                    let early = input.byte() & 1 != 0;
+                    if let Some(at) = self.client.poll_timeout() {
+                        let at = if early { at - ms(1) } else { at };
+                        self.now = self.now.max(at);
+                    }
+                    self.do_timeout();
+                }
+                _ => self.do_closed(),
+            }
+        }
+    }
+
+    /// A well-formed packet, as a broker (or a confused peer) would send it. Kind `k % 14`:
+    /// - 0 CONNACK, `b`: return code `b & 0x0F` (6 and up read as 0, accepted), session present
+    ///   `b & 0x10` (only with 0);
+    /// - 1 PUBLISH, `f`: QoS `(f & 3) % 3`, DUP `f & 4` (QoS 1/2), retain `f & 8`, topic
+    ///   `TOPICS[(f >> 4) & 7]`; then an id selector (QoS 1/2) and a payload length;
+    /// - 2 PUBACK, 3 PUBREC, 4 PUBREL, 5 PUBCOMP, 7 UNSUBACK: an id selector;
+    /// - 6 SUBACK: an id selector, `c` (`c & 0x80` clear: as many return codes as the pending
+    ///   SUBSCRIBE with that id has filters; else `(c & 3) + 1`), then a byte per code (`& 3`: 0..2
+    ///   grant that QoS, 3 is the failure 0x80);
+    /// - 8 PINGRESP;
+    /// - 9 CONNECT, 10 SUBSCRIBE, 11 UNSUBSCRIBE, 12 PINGREQ, 13 DISCONNECT: packets only a client
+    ///   sends.
+    fn incoming_packet(&self, input: &mut Input<'_>) -> Packet {
+        let kind = input.byte() % 14;
+        match kind {
+            0 => {
+                let b = input.byte();
+                let code = ConnectReturnCode::from_u8(if b & 0x0F < 6 { b & 0x0F } else { 0 })
+                    .unwrap_or(ConnectReturnCode::Accepted);
+                Packet::ConnAck(ConnAck {
+                    session_present: b & 0x10 != 0 && code == ConnectReturnCode::Accepted,
+                    code,
+                })
+            }
+            1 => {
+                let f = input.byte();
+                let q = qos(f & 3);
+                let packet_id = if q == QoS::AtMostOnce {
+                    None
+                } else {
+                    let s = input.byte();
+                    Some(self.pick_id(s, input))
+                };
+                let len = input.byte();
+                Packet::Publish(Publish {
+                    dup: f & 4 != 0 && q != QoS::AtMostOnce,
+                    qos: q,
+                    retain: f & 8 != 0,
+                    topic: topic(f >> 4),
+                    packet_id,
+                    payload: payload(len),
+                })
+            }
+            2..=5 | 7 => {
+                let s = input.byte();
+                let id = self.pick_id(s, input);
+                match kind {
+                    2 => Packet::PubAck(PubAck::new(id)),
+                    3 => Packet::PubRec(PubRec::new(id)),
+                    4 => Packet::PubRel(PubRel::new(id)),
+                    5 => Packet::PubComp(PubComp::new(id)),
+                    _ => Packet::UnsubAck(UnsubAck::new(id)),
+                }
+            }
+            6 => {
+                let s = input.byte();
+                let id = self.pick_id(s, input);
+                let c = input.byte();
+                let count = match self.requests.get(&id.get()) {
+                    Some(Request::Subscribe(filters)) if c & 0x80 == 0 => filters.len(),
+                    _ => usize::from(c & 3) + 1,
+                };
+                let return_codes = (0..count)
+                    .map(|_| match input.byte() & 3 {
+                        3 => SubscribeReturnCode::Failure,
+                        q => SubscribeReturnCode::Success(qos(q)),
+                    })
+                    .collect();
+                Packet::SubAck(SubAck {
+                    packet_id: id,
+                    return_codes,
+                })
+            }
+            8 => Packet::PingResp,
+            9 => Packet::Connect(Connect::new(
+                MqttString::try_from("peer").expect("valid client id"),
+            )),
+            10 => Packet::Subscribe(Subscribe::new(PacketId::MIN, filter(0), QoS::AtMostOnce)),
+            11 => Packet::Unsubscribe(Unsubscribe {
+                packet_id: PacketId::MIN,
+                filters: vec![filter(1)],
+            }),
+            12 => Packet::PingReq,
+            _ => Packet::Disconnect,
+        }
+    }
+
+    fn do_connect(&mut self) {
+        trace!("> connect");
+        let mut ex = self.expect();
+        let result = self.client.connect(self.now);
+        trace!("    = {result:?}");
+        match result {
+            Ok(()) => {
+                assert!(
+                    self.conn == Conn::Closed && self.connect.is_ok(),
+                    "connect succeeded, expected {:?} (connection {:?})",
+                    self.connect.as_ref().err(),
+                    self.conn
+                );
+                self.conn = Conn::AwaitingConnAck;
+                self.conn_no += 1;
+                self.incoming = Some(BytesMut::new());
+                self.connack_deadline = Some(self.now + self.cfg.connack_timeout);
+                self.last_sent = self.now;
+                self.ping_deadline = None;
+                self.drain_deadline = None;
+                ex.new_stream = true;
+                ex.exact = Some(vec![PacketType::Connect]);
+            }
+            Err(e) if self.conn != Conn::Closed => {
+                assert_eq!(e, CommandError::AlreadyConnected, "connect while open");
+            }
+            Err(e) => match &self.connect {
+                Err(CommandError::InvalidConfig(_)) => assert!(
+                    matches!(e, CommandError::InvalidConfig(_)),
+                    "connect: {e:?}, expected InvalidConfig"
+                ),
+                Err(want) => assert_eq!(&e, want, "connect refused"),
+                Ok(_) => panic!("connect refused: {e:?}"),
+            },
+        }
+        self.check(ex, "connect");
+    }
+
+    fn do_publish(&mut self, q: QoS, retain: bool, topic: TopicName, payload: Bytes) {
+        trace!(
+            "> publish {q:?} retain={retain} topic={topic:?} payload={} bytes",
+            payload.len()
+        );
+        let mut ex = self.expect();
+        let mut publish = Publish {
+            dup: false,
+            qos: q,
+            retain,
+            topic: topic.clone(),
+            packet_id: (q != QoS::AtMostOnce).then_some(PacketId::MIN),
+            payload: payload.clone(),
+        };
+        let size = publish.encoded_len();
+        let room = match q {
+            QoS::AtMostOnce => self.prev.len() < self.cfg.max_transmit_buffer,
+            _ => self.client.inflight_len() < usize::from(self.cfg.max_inflight),
+        };
+        let send_now = self.conn == Conn::Connected && self.unsent.is_empty() && room;
+        let result = self.client.publish(self.now, topic, q, retain, payload);
+        trace!("    = {result:?}");
+        let expected = if self.conn == Conn::Draining {
+            Err(CommandError::NotConnected)
+        } else if size > self.cfg.max_outgoing_packet_size {
+            Err(CommandError::Encode(EncodeError::PacketTooLarge {
+                size,
+                max: self.cfg.max_outgoing_packet_size,
+            }))
+        } else if !send_now && self.unsent.len() >= self.cfg.max_queued {
+            Err(CommandError::QueueFull {
+                max_queued: self.cfg.max_queued,
+            })
+        } else {
+            Ok(())
+        };
+        match (expected, result) {
+            (Ok(()), Ok(id)) => {
+                assert_eq!(
+                    id.is_some(),
+                    q != QoS::AtMostOnce,
+                    "publish returns an id exactly for QoS 1/2"
+                );
+                publish.packet_id = id;
+                if let Some(id) = id {
+                    assert!(
+                        !self.id_in_use(id),
+                        "publish returned packet id {id}, which is in use"
+                    );
+                    self.pubs.insert(
+                        id.get(),
+                        OutMessage {
+                            publish: publish.clone(),
+                            sent_on: 0,
+                            seq: 0,
+                            released: false,
+                        },
+                    );
+                }
+                self.unsent.push_back(publish);
+                ex.send_now = send_now;
+            }
+            (Err(want), Err(got)) => assert_eq!(want, got, "publish refused"),
+            (want, got) => panic!("publish: got {got:?}, expected {want:?}"),
+        }
+        self.check(ex, "publish");
+    }
+
+    /// `subscribe` with `filters`, or `resubscribe` with `None`.
+    fn do_subscribe(&mut self, filters: Option<Vec<SubscribeFilter>>) {
+        let mut ex = self.expect();
+        let resubscribe = filters.is_none();
+        let filters = filters.unwrap_or_else(|| {
+            self.active
+                .iter()
+                .map(|(f, &q)| SubscribeFilter {
+                    filter: f.clone(),
+                    qos: q,
+                })
+                .collect()
+        });
+        trace!("> subscribe (resubscribe: {resubscribe}) {filters:?}");
+        let packet = Subscribe {
+            packet_id: PacketId::MIN,
+            filters: filters.clone(),
+        };
+        let size = packet.encoded_len();
+        let result = if resubscribe {
+            self.client.resubscribe(self.now)
+        } else {
+            self.client.subscribe(self.now, filters.clone()).map(Some)
+        };
+        trace!("    = {result:?}");
+        let expected = if resubscribe && filters.is_empty() {
+            Ok(false)
+        } else if self.conn == Conn::Draining {
+            Err(CommandError::NotConnected)
+        } else if filters.is_empty() {
+            Err(CommandError::Encode(EncodeError::NoTopicFilters {
+                packet_type: PacketType::Subscribe,
+            }))
+        } else if size > self.cfg.max_outgoing_packet_size {
+            Err(CommandError::Encode(EncodeError::PacketTooLarge {
+                size,
+                max: self.cfg.max_outgoing_packet_size,
+            }))
+        } else {
+            Ok(true)
+        };
+        match (expected, result) {
+            (Ok(false), Ok(None)) => {}
+            (Ok(true), Ok(Some(id))) => {
+                assert!(
+                    !self.id_in_use(id),
+                    "subscribe returned packet id {id}, which is in use"
+                );
+                self.requests
+                    .insert(id.get(), Request::Subscribe(filters.clone()));
+                // Sent now when connected, else kept for the next CONNACK.
+                if self.conn == Conn::Connected {
+                    ex.required.push(Packet::Subscribe(Subscribe {
+                        packet_id: id,
+                        filters,
+                    }));
+                }
+                ex.credit += size;
+            }
+            (Err(want), Err(got)) => assert_eq!(want, got, "subscribe refused"),
+            (want, got) => panic!("subscribe: got {got:?}, expected {want:?}"),
+        }
+        self.check(ex, "subscribe");
+    }
+
+    fn do_unsubscribe(&mut self, filters: Vec<TopicFilter>) {
+        trace!("> unsubscribe {filters:?}");
+        let mut ex = self.expect();
+        let size = Unsubscribe {
+            packet_id: PacketId::MIN,
+            filters: filters.clone(),
+        }
+        .encoded_len();
+        let result = self.client.unsubscribe(self.now, filters.clone());
+        trace!("    = {result:?}");
+        let expected = if self.conn == Conn::Draining {
+            Err(CommandError::NotConnected)
+        } else if filters.is_empty() {
+            Err(CommandError::Encode(EncodeError::NoTopicFilters {
+                packet_type: PacketType::Unsubscribe,
+            }))
+        } else if size > self.cfg.max_outgoing_packet_size {
+            Err(CommandError::Encode(EncodeError::PacketTooLarge {
+                size,
+                max: self.cfg.max_outgoing_packet_size,
+            }))
+        } else {
+            Ok(())
+        };
+        match (expected, result) {
+            (Ok(()), Ok(id)) => {
+                assert!(
+                    !self.id_in_use(id),
+                    "unsubscribe returned packet id {id}, which is in use"
+                );
+                self.requests
+                    .insert(id.get(), Request::Unsubscribe(filters.clone()));
+                if self.conn == Conn::Connected {
+                    ex.required.push(Packet::Unsubscribe(Unsubscribe {
+                        packet_id: id,
+                        filters,
+                    }));
+                }
+                ex.credit += size;
+            }
+            (Err(want), Err(got)) => assert_eq!(want, got, "unsubscribe refused"),
+            (want, got) => panic!("unsubscribe: got {got:?}, expected {want:?}"),
+        }
+        self.check(ex, "unsubscribe");
+    }
+
+    fn do_ack(&mut self, id: PacketId) {
+        trace!("> ack {id}");
+        let mut ex = self.expect();
+        let result = self.client.ack(self.now, id);
+        trace!("    = {result:?}");
+        let held = self
+            .held
+            .iter_mut()
+            .find(|h| h.id == id && !h.acked)
+            .filter(|_| self.cfg.manual_acks);
+        match (held, result) {
+            (Some(h), Ok(())) => {
+                h.acked = true;
+                ex.credit += 4 * self.held.len();
+            }
+            (None, Err(e)) => assert_eq!(e, CommandError::UnknownAck(id), "ack refused"),
+            (h, got) => panic!("ack {id}: got {got:?}, held acknowledgement: {h:?}"),
+        }
+        self.check(ex, "ack");
+    }
+
+    fn do_disconnect(&mut self, drain: Duration) {
+        trace!("> disconnect, drain {drain:?}");
+        let mut ex = self.expect();
+        let outgoing = self.client.inflight_len() + self.client.queued_len();
+        let result = self.client.disconnect(self.now, drain);
+        trace!("    = {result:?}");
+        match (self.conn, result) {
+            (Conn::Closed, Err(e)) => assert_eq!(e, CommandError::NotConnected),
+            (Conn::Closed, Ok(())) => panic!("disconnect succeeded without a connection"),
+            (_, Err(e)) => panic!("disconnect refused: {e:?} (connection {:?})", self.conn),
+            (Conn::Connected, Ok(())) if !drain.is_zero() && outgoing > 0 => {
+                self.conn = Conn::Draining;
+                self.drain_deadline = Some(self.now + drain);
+                ex.exact = Some(Vec::new());
+            }
+            (Conn::Draining, Ok(())) if !drain.is_zero() => {
+                self.drain_deadline = Some(self.now + drain);
+                ex.exact = Some(Vec::new());
+            }
+            (_, Ok(())) => {
+                self.finish_drain(&mut ex);
+                ex.exact = Some(vec![PacketType::Disconnect]);
+            }
+        }
+        self.check(ex, "disconnect");
+    }
+
+    fn do_receive(&mut self, bytes: &[u8], delivery: u8) {
+        let piece = usize::from(delivery & 0x3F);
+        let via_read_buffer = delivery & 0x40 != 0;
+        let coalesced = delivery & 0x80 != 0;
+        trace!(
+            "> receive {} bytes: {:02x?}{} (pieces {piece}, read_buffer {via_read_buffer}, coalesced {coalesced})",
+            bytes.len(),
+            &bytes[..bytes.len().min(32)],
+            if bytes.len() > 32 { "..." } else { "" }
+        );
+        // Each of these packets changes the outgoing state (a resume, a completion, a release) and
+        // may make the client send queued messages: the target knows exactly what happened to them
+        // when such a packet is the last one of its call.
+        let cut_after: &[PacketType] = if coalesced {
+            &[
+                PacketType::ConnAck,
+                PacketType::PubAck,
+                PacketType::PubRec,
+                PacketType::PubComp,
+            ]
+        } else {
+            &[
+                PacketType::Connect,
+                PacketType::ConnAck,
+                PacketType::Publish,
+                PacketType::PubAck,
+                PacketType::PubRec,
+                PacketType::PubRel,
+                PacketType::PubComp,
+                PacketType::Subscribe,
+                PacketType::SubAck,
+                PacketType::Unsubscribe,
+                PacketType::UnsubAck,
+                PacketType::PingReq,
+                PacketType::PingResp,
+                PacketType::Disconnect,
+            ]
+        };
+        let pieces: Vec<&[u8]> = if piece == 0 {
+            vec![bytes]
+        } else {
+            bytes.chunks(piece).collect()
+        };
+        for mut rest in pieces {
+            loop {
+                let n = self.next_cut(rest, cut_after);
+                let (call, after) = rest.split_at(n);
+                rest = after;
+                let mut ex = self.expect();
+                if let Some(buf) = self.incoming.as_mut() {
+                    buf.extend_from_slice(call);
+                }
+                self.process_incoming(&mut ex);
+                if via_read_buffer {
+                    self.client.read_buffer().extend_from_slice(call);
+                    self.client.handle_read(self.now);
+                } else {
+                    self.client.handle_received(self.now, call);
+                }
+                self.check(ex, "receive");
+                if rest.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn do_transmitted(&mut self, n: usize) {
+        trace!("> transmitted {n} of {}", self.prev.len());
+        let ex = Expect {
+            consumed: n.min(self.prev.len()),
+            // Room in the buffer lets queued QoS 0 messages out, which may end a drain.
+            may_finish_drain: self.conn == Conn::Draining && self.pubs.is_empty(),
+            ..self.expect()
+        };
+        self.client.handle_transmitted(self.now, n);
+        self.check(ex, "transmitted");
+    }
+
+    fn do_timeout(&mut self) {
+        trace!("> timeout at +{:?}", self.now - t0());
+        let mut ex = Expect {
+            exact: Some(Vec::new()),
+            ..self.expect()
+        };
+        let now = self.now;
+        let mut pinged = false;
+        match self.conn {
+            Conn::Closed => {}
+            Conn::AwaitingConnAck => {
+                if self.connack_deadline.is_some_and(|d| now >= d) {
+                    self.fault(&mut ex, DisconnectReason::ConnAckTimeout);
+                }
+            }
+            Conn::Connected | Conn::Draining => {
+                if self.ping_deadline.is_some_and(|d| now >= d) {
+                    self.fault(&mut ex, DisconnectReason::KeepAliveTimeout);
+                } else if self.conn == Conn::Draining
+                    && self.drain_deadline.is_some_and(|d| now >= d)
+                {
+                    self.finish_drain(&mut ex);
+                    ex.exact = Some(vec![PacketType::Disconnect]);
+                } else if self.ping_deadline.is_none()
+                    && !self.cfg.keep_alive.is_zero()
+                    && now >= self.last_sent + self.cfg.keep_alive
+                {
+                    ex.exact = Some(vec![PacketType::PingReq]);
+                    self.ping_deadline = Some(now + self.cfg.ping_timeout);
+                    pinged = true;
+                }
+            }
+        }
+        if ex.fault {
+            ex.exact = None;
+        }
+        self.client.handle_timeout(now);
+        self.check(ex, "timeout");
+        if let Some(next) = self.client.poll_timeout() {
+            assert!(
+                next > now || (pinged && self.cfg.ping_timeout.is_zero()),
+                "handle_timeout left poll_timeout() at {:?}, not after now {:?}: a driver would spin",
+                next - t0(),
+                now - t0()
+            );
+        }
+    }
+
+    fn do_closed(&mut self) {
+        trace!("> closed");
+        let mut ex = Expect {
+            exact: Some(Vec::new()),
+            drop_transmit: true,
+            ..self.expect()
+        };
+        if self.conn != Conn::Closed {
+            self.fault(&mut ex, DisconnectReason::TransportClosed);
+            ex.exact = None;
+        }
+        self.client.handle_closed(self.now);
+        self.check(ex, "closed");
+    }
+
+    // ---- the checks after every input ----
+
+    fn check(&mut self, mut ex: Expect, what: &str) {
+        let events: Vec<Event> = std::iter::from_fn(|| self.client.poll_event()).collect();
+        for e in &events {
+            trace!("    event {}", brief_event(e));
+        }
+        let faulted = events.iter().any(|e| {
+            matches!(e, Event::Disconnected { reason } if *reason != DisconnectReason::Requested)
+        });
+        let dropped = faulted || ex.drop_transmit;
+        self.check_transmit(&mut ex, dropped, what);
+        self.check_events(&mut ex, events, what);
+        self.check_state(what);
+    }
+
+    /// `dropped`: the input ended the transport (a fault or `handle_closed`), which drops whatever
+    /// was waiting to be written.
+    fn check_transmit(&mut self, ex: &mut Expect, dropped: bool, what: &str) {
+        let cur = self.client.poll_transmit().unwrap_or(&[]).to_vec();
+        // What the driver wrote: decodes, across partial writes, to the packets appended before.
+        if ex.consumed > 0 && !self.stream.cut {
+            let written = &self.prev[..ex.consumed];
+            self.stream.wire.extend_from_slice(written);
+            loop {
+                match self.stream.wire.next_packet() {
+                    Ok(Some(p)) => {
+                        let appended = self.stream.unwritten.pop_front();
+                        assert_eq!(
+                            Some(&p),
+                            appended.as_ref(),
+                            "the bytes written decode to another packet than was appended"
+                        );
+                    }
+                    Ok(None) => break,
+                    Err(e) => panic!("the client wrote bytes that do not decode: {e:?}"),
+                }
+            }
+        }
+        let new_bytes: &[u8] = if ex.new_stream {
+            self.stream = Stream::new();
+            &cur
+        } else if dropped {
+            assert!(
+                cur.is_empty(),
+                "{what}: the transport is gone but {} bytes are still to be written",
+                cur.len()
+            );
+            self.stream.cut = true;
+            self.stream.unwritten.clear();
+            &[]
+        } else {
+            let kept = &self.prev[ex.consumed..];
+            assert!(
+                cur.starts_with(kept),
+                "{what}: bytes the client had exposed in poll_transmit changed (kept {} bytes, now {} bytes)",
+                kept.len(),
+                cur.len()
+            );
+            &cur[kept.len()..]
+        };
+        let base = cur.len() - new_bytes.len();
+        if !new_bytes.is_empty() {
+            assert!(
+                ex.was_open || ex.new_stream,
+                "{what}: bytes appended while no connection is open"
+            );
+        }
+        let mut buf = BytesMut::from(new_bytes);
+        let mut packets = Vec::new();
+        while !buf.is_empty() {
+            let offset = base + new_bytes.len() - buf.len();
+            match Packet::read(&mut buf, ANY_SIZE) {
+                Ok(Some(p)) => packets.push((offset, p)),
+                Ok(None) => panic!("{what}: the bytes appended end in the middle of a packet"),
+                Err(e) => panic!("{what}: the client appended bytes that do not decode: {e:?}"),
+            }
+        }
+        for (_, p) in &packets {
+            trace!("    -> {}", brief(p));
+        }
+        if let Some(exact) = &ex.exact
+            && !dropped
+        {
+            let types: Vec<PacketType> = packets.iter().map(|(_, p)| p.packet_type()).collect();
+            assert_eq!(&types, exact, "{what}: packets appended");
+        }
+        if let Some(prefix) = ex.resend_prefix.take()
+            && !dropped
+        {
+            let got: Vec<&Packet> = packets.iter().take(prefix.len()).map(|(_, p)| p).collect();
+            let want: Vec<&Packet> = prefix.iter().collect();
+            assert_eq!(
+                got, want,
+                "after CONNACK the unacknowledged PUBLISH/PUBREL must go out first, in their original order"
+            );
+        }
+        for (offset, p) in packets {
+            self.check_packet(ex, &p, offset, what);
+            self.stream.unwritten.push_back(p);
+        }
+        if !dropped {
+            assert!(
+                ex.required.is_empty(),
+                "{what}: packets owed but not sent: {:?}",
+                ex.required
+            );
+            if ex.send_now {
+                assert!(
+                    self.unsent.is_empty(),
+                    "publish: the message should have gone out at once"
+                );
+            }
+        }
+        if !new_bytes.is_empty() || ex.resumed || ex.new_stream {
+            self.last_sent = self.now;
+        }
+        // The transmit-buffer bound (see the module doc).
+        self.stream.credit += ex.credit;
+        let bound = self.bound_base + self.stream.credit;
+        assert!(
+            cur.len() <= bound,
+            "{what}: the transmit buffer holds {} bytes, over the bound {bound}",
+            cur.len()
+        );
+        if cur.is_empty() {
+            self.stream.credit = 0;
+        }
+        self.prev = cur;
+    }
+
+    fn check_packet(&mut self, ex: &mut Expect, p: &Packet, offset: usize, what: &str) {
+        let st = &mut self.stream;
+        assert!(
+            !st.disconnect_sent,
+            "{what}: {:?} after DISCONNECT",
+            p.packet_type()
+        );
+        if st.packets == 0 {
+            assert!(
+                matches!(p, Packet::Connect(_)),
+                "{what}: the first packet of a connection is {:?}, not CONNECT",
+                p.packet_type()
+            );
+        } else {
+            assert!(
+                !matches!(p, Packet::Connect(_)),
+                "{what}: a second CONNECT on one connection"
+            );
+        }
+        st.packets += 1;
+        if !st.connacked {
+            assert!(
+                matches!(p, Packet::Connect(_) | Packet::Disconnect),
+                "{what}: {:?} before CONNACK accepted the connection",
+                p.packet_type()
+            );
+        }
+        if let Some(i) = ex.required.iter().position(|r| r == p) {
+            ex.required.remove(i);
+            if let Packet::Subscribe(s) = p {
+                self.stream.requested.insert(s.packet_id.get());
+            }
+            if let Packet::Unsubscribe(u) = p {
+                self.stream.requested.insert(u.packet_id.get());
+            }
+            if matches!(
+                p,
+                Packet::PubAck(_)
+                    | Packet::PubRec(_)
+                    | Packet::PubComp(_)
+                    | Packet::Disconnect
+                    | Packet::Subscribe(_)
+                    | Packet::Unsubscribe(_)
+            ) {
+                if matches!(p, Packet::Disconnect) {
+                    self.stream.disconnect_sent = true;
+                }
+                return;
+            }
+        }
+        match p {
+            Packet::Connect(c) => {
+                let want = self.connect.as_ref().expect("connect succeeded");
+                assert_eq!(c, want, "CONNECT does not carry the configuration");
+            }
+            Packet::Publish(publish) => self.check_publish(publish, offset, what),
+            Packet::PubAck(PubAck { packet_id }) | Packet::PubRec(PubRec { packet_id }) => {
+                let q = if matches!(p, Packet::PubAck(_)) {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::ExactlyOnce
+                };
+                let front_ok = self.cfg.manual_acks
+                    && self
+                        .held
+                        .front()
+                        .is_some_and(|h| h.id == *packet_id && h.qos == q && h.acked);
+                assert!(
+                    front_ok,
+                    "{what}: {:?} {packet_id} is not owed now (held acknowledgements: {:?})",
+                    p.packet_type(),
+                    self.held
+                );
+                self.held.pop_front();
+            }
+            Packet::PubRel(PubRel { packet_id }) => {
+                let m = self.pubs.get(&packet_id.get());
+                assert!(
+                    m.is_some_and(|m| m.publish.qos == QoS::ExactlyOnce
+                        && m.released
+                        && m.sent_on != 0),
+                    "{what}: PUBREL {packet_id} for no QoS 2 message of ours that the broker PUBREC'd"
+                );
+            }
+            Packet::PubComp(PubComp { packet_id }) => {
+                panic!("{what}: PUBCOMP {packet_id} answers no PUBREL")
+            }
+            Packet::Subscribe(Subscribe { packet_id, filters }) => {
+                let ok = matches!(self.requests.get(&packet_id.get()), Some(Request::Subscribe(f)) if f == filters);
+                assert!(ok, "{what}: SUBSCRIBE {packet_id} is not a pending request");
+                assert!(
+                    self.stream.requested.insert(packet_id.get()),
+                    "{what}: SUBSCRIBE {packet_id} sent twice on one connection"
+                );
+                assert!(p.encoded_len() <= self.cfg.max_outgoing_packet_size);
+            }
+            Packet::Unsubscribe(Unsubscribe { packet_id, filters }) => {
+                let ok = matches!(self.requests.get(&packet_id.get()), Some(Request::Unsubscribe(f)) if f == filters);
+                assert!(
+                    ok,
+                    "{what}: UNSUBSCRIBE {packet_id} is not a pending request"
+                );
+                assert!(
+                    self.stream.requested.insert(packet_id.get()),
+                    "{what}: UNSUBSCRIBE {packet_id} sent twice on one connection"
+                );
+                assert!(p.encoded_len() <= self.cfg.max_outgoing_packet_size);
+            }
+            Packet::PingReq => {
+                assert!(
+                    ex.exact
+                        .as_ref()
+                        .is_some_and(|e| e == &[PacketType::PingReq]),
+                    "{what}: PINGREQ outside handle_timeout"
+                );
+                assert!(
+                    !self.cfg.keep_alive.is_zero(),
+                    "PINGREQ with keep-alive off"
+                );
+            }
+            Packet::Disconnect => {
+                assert!(ex.may_finish_drain, "{what}: DISCONNECT nobody asked for");
+                self.stream.disconnect_sent = true;
+            }
+            other => panic!(
+                "{what}: the client sent {:?}, which only a server sends",
+                other.packet_type()
+            ),
+        }
+    }
+
+    fn check_publish(&mut self, publish: &Publish, offset: usize, what: &str) {
+        assert!(
+            publish.encoded_len() <= self.cfg.max_outgoing_packet_size,
+            "{what}: PUBLISH of {} bytes, over max_outgoing_packet_size",
+            publish.encoded_len()
+        );
+        let Some(id) = publish.packet_id else {
+            assert!(!publish.dup, "{what}: DUP on a QoS 0 PUBLISH");
+            assert!(
+                offset < self.cfg.max_transmit_buffer,
+                "{what}: a QoS 0 PUBLISH was appended with {offset} bytes pending, not under max_transmit_buffer {}",
+                self.cfg.max_transmit_buffer
+            );
+            let first = self.unsent.pop_front();
+            assert_eq!(
+                first.as_ref(),
+                Some(publish),
+                "{what}: a QoS 0 PUBLISH that is not the next message to send"
+            );
+            return;
+        };
+        let conn_no = self.conn_no;
+        let session_present = self.session_present;
+        let Some(m) = self.pubs.get_mut(&id.get()) else {
+            panic!(
+                "{what}: PUBLISH with packet id {id}, which no unacknowledged message of ours has"
+            );
+        };
+        let original = Publish {
+            dup: publish.dup,
+            ..m.publish.clone()
+        };
+        assert_eq!(
+            publish, &original,
+            "{what}: PUBLISH {id} is not the message publish() returned {id} for"
+        );
+        assert!(
+            !m.released,
+            "{what}: PUBLISH {id} sent again after its PUBREL"
+        );
+        assert!(
+            self.stream.published.insert(id.get()),
+            "{what}: PUBLISH {id} sent twice on one connection"
+        );
+        if m.sent_on == 0 {
+            assert!(!publish.dup, "{what}: DUP on the first send of {id}");
+            self.seq += 1;
+            m.seq = self.seq;
+            let first = self.unsent.pop_front();
+            assert_eq!(
+                first.as_ref().and_then(|p| p.packet_id),
+                Some(id),
+                "{what}: PUBLISH {id} went out before messages published earlier"
+            );
+        } else {
+            assert_eq!(
+                publish.dup, session_present,
+                "{what}: a re-sent PUBLISH {id} must carry DUP exactly when the broker kept the session"
+            );
+        }
+        m.sent_on = conn_no;
+    }
+
+    fn check_events(&mut self, ex: &mut Expect, events: Vec<Event>, what: &str) {
+        for event in events {
+            if ex.events.front() == Some(&event) {
+                ex.events.pop_front();
+                continue;
+            }
+            match &event {
+                Event::Disconnected {
+                    reason: DisconnectReason::Requested,
+                } if ex.may_finish_drain && self.conn == Conn::Draining => {
+                    assert_eq!(
+                        self.client.inflight_len() + self.client.queued_len(),
+                        0,
+                        "{what}: a drain ended with messages left"
+                    );
+                    ex.may_finish_drain = false;
+                    self.close();
+                }
+                _ => panic!(
+                    "{what}: unexpected event {event:?}; expected next: {:?}",
+                    ex.events.front()
+                ),
+            }
+        }
+        assert!(
+            ex.events.is_empty(),
+            "{what}: events missing: {:?}",
+            ex.events
+        );
+    }
+
+    fn check_state(&mut self, what: &str) {
+        let c = &self.client;
+        let inflight = c.inflight_len();
+        let queued = c.queued_len();
+        assert!(
+            inflight <= usize::from(self.cfg.max_inflight),
+            "{what}: {inflight} messages in flight, over max_inflight {}",
+            self.cfg.max_inflight
+        );
+        assert!(
+            queued <= self.cfg.max_queued,
+            "{what}: {queued} messages queued, over max_queued {}",
+            self.cfg.max_queued
+        );
+        assert_eq!(queued, self.unsent.len(), "{what}: queued_len()");
+        let sent = self.pubs.values().filter(|m| m.sent_on != 0).count();
+        assert_eq!(inflight, sent, "{what}: inflight_len()");
+        assert_eq!(
+            c.is_connected(),
+            self.conn == Conn::Connected,
+            "{what}: is_connected()"
+        );
+        let subs: Vec<(TopicFilter, QoS)> =
+            c.subscriptions().map(|(f, q)| (f.clone(), q)).collect();
+        let active: Vec<(TopicFilter, QoS)> =
+            self.active.iter().map(|(f, &q)| (f.clone(), q)).collect();
+        assert_eq!(subs, active, "{what}: subscriptions()");
+        if matches!(self.conn, Conn::Connected | Conn::Draining) {
+            assert!(
+                self.held.front().is_none_or(|h| !h.acked),
+                "{what}: an acknowledgement the application gave waits though it could go: {:?}",
+                self.held.front()
+            );
+            if let Some(front) = self.unsent.front() {
+                let room = match front.qos {
+                    QoS::AtMostOnce => self.prev.len() < self.cfg.max_transmit_buffer,
+                    _ => inflight < usize::from(self.cfg.max_inflight),
+                };
+                assert!(
+                    !room,
+                    "{what}: a queued message waits though it has room to go ({inflight} in flight, {} bytes pending)",
+                    self.prev.len()
+                );
+            }
+        }
+        if self.conn == Conn::Draining {
+            assert!(
+                inflight + queued > 0,
+                "{what}: still draining with nothing left to acknowledge"
+            );
+        }
+        let expected = match self.conn {
+            Conn::Closed => None,
+            Conn::AwaitingConnAck => self.connack_deadline,
+            Conn::Connected | Conn::Draining => {
+                let keep_alive = self.ping_deadline.or_else(|| {
+                    (!self.cfg.keep_alive.is_zero()).then(|| self.last_sent + self.cfg.keep_alive)
+                });
+                [keep_alive, self.drain_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        };
+        assert_eq!(
+            c.poll_timeout().map(|t| t - t0()),
+            expected.map(|t| t - t0()),
+            "{what}: poll_timeout() (as time since start)"
+        );
+    }
+}
+
+/// The virtual clock's origin, read once.
+fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut input = Input(data);
+    let cfg = config(&mut input);
+    trace!("config: {cfg:?}");
+    let mut harness = Harness::new(cfg, t0());
+    harness.run(&mut input);
+});
