@@ -1,0 +1,103 @@
+//! # sansmq-apsaramq: Alibaba Cloud ApsaraMQ for MQTT on sansmq
+//!
+//! Everything ApsaraMQ for MQTT (formerly MQ4IoT) asks of a client beyond plain MQTT 3.1.1, as
+//! checked values, so mistakes fail locally with a message instead of as an unexplained refusal
+//! or disconnect from the broker:
+//!
+//! - [`credentials`]: the Signature, Token, DeviceCredential and Custom logins ([`AuthMode`]),
+//!   keys from `MQTT_AK_ENV` / `MQTT_SK_ENV` ([`AccessKey::from_env`]), secrets kept out of
+//!   `Debug`, and [`ApsaraMqCredentials`], the client's credentials provider, which signs again
+//!   for every reconnect and takes refreshed tokens;
+//! - [`client_id`]: [`ClientId`], `<GroupID>@@@<DeviceID>`, and its rules;
+//! - [`topic`]: parent topic plus sub levels within a length limit, and point-to-point topics
+//!   ([`p2p_topic`], [`is_p2p_for`]);
+//! - [`endpoint`]: [`Endpoint`], instance id → public or VPC domain name → `tcp://` / `ssl://` URI;
+//! - [`preset`]: [`apsaramq_options`], the [`sansmq_mio::ConnectOptions`] ApsaraMQ wants, and
+//!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
+//!   payloads over 64 KiB).
+//!
+//! The Signature password is Base64(HMAC-SHA1(AccessKey secret, whole client id)):
+//!
+//! ```
+//! use sansmq_apsaramq::{AccessKey, AuthMode, ClientId};
+//!
+//! # fn main() -> Result<(), sansmq_apsaramq::Error> {
+//! // In a program: AccessKey::from_env()?
+//! let key = AccessKey::new("LTAI5tTestKey", "secretKey123");
+//! let client_id = ClientId::new("GID_test", "device-001")?;
+//! let auth = AuthMode::signature(key, "mqtt-cn-test");
+//!
+//! let login = auth.connect_credentials(&client_id)?;
+//! assert_eq!(login.username, "Signature|LTAI5tTestKey|mqtt-cn-test");
+//! assert_eq!(login.password.as_deref(), Some(&b"WUp3wMiZLkLANz/so65nilEQlic="[..]));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Connecting, as Alibaba's quick-start does (subscribe in `connect_complete`, so it happens on
+//! every reconnect):
+//!
+//! ```no_run
+//! use sansmq::packet::QoS;
+//! use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, TopicRules, apsaramq_options};
+//! use sansmq_mio::{Callback, Client};
+//!
+//! struct Subscriber {
+//!     client: Client,
+//!     topic: String,
+//! }
+//!
+//! impl Callback for Subscriber {
+//!     fn connect_complete(&self, _reconnect: bool, _server_uri: &str) {
+//!         let _ = self.client.subscribe(&[(self.topic.as_str(), QoS::AtLeastOnce)]);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let endpoint = Endpoint::public("mqtt-cn-test")?;
+//! let client_id = ClientId::new("GID_test", "device-001")?;
+//! let auth = AuthMode::signature(AccessKey::from_env()?, endpoint.instance_id());
+//! let topic = TopicRules::default().name("parent", "testMq4Iot")?;
+//!
+//! let client = Client::new(apsaramq_options(&endpoint.tcp_uri(), &client_id, auth)?)?;
+//! client.set_callback(Subscriber { client: client.clone(), topic: topic.to_string() });
+//! client.connect()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The broker redelivers unacknowledged QoS 1 messages every few seconds while connected, and
+//! again after a reconnect: make message handlers idempotent.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// Client ids, topics and environment variables come from users: refuse them, never panic on them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod client_id;
+pub mod credentials;
+pub mod endpoint;
+mod error;
+pub mod preset;
+pub mod topic;
+
+pub use client_id::{ClientId, ClientIdError, ClientIdPart};
+pub use credentials::{
+    AccessKey, ApsaraMqCredentials, AuthMode, CredentialsError, CustomPassword, EnvProblem, Secret,
+    Token, TokenType,
+};
+pub use endpoint::{Endpoint, EndpointError, Network};
+pub use error::Error;
+pub use preset::{
+    MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos, check_retain,
+    check_will,
+};
+pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};
