@@ -203,7 +203,35 @@ impl Client {
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<Option<PacketId>, CommandError> {
-        let payload = payload.into();
+        self.enqueue(now, topic, qos, retain, payload.into(), false)
+    }
+
+    /// Publishes a QoS 1 message that acts as a barrier: it goes out after everything published
+    /// before it, and no PUBLISH, SUBSCRIBE or UNSUBSCRIBE goes out after it until its PUBACK
+    /// arrives (they wait in the queue; acknowledgements and pings still flow). ApsaraMQ requires
+    /// this for a token refresh on `$SYS/uploadToken`.
+    ///
+    /// The barrier holds across reconnects while the message is unacknowledged. It is not part of
+    /// a [`snapshot`](Self::snapshot): a restored session sends the message as an ordinary one.
+    pub fn publish_barrier(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        payload: impl Into<Bytes>,
+    ) -> Result<PacketId, CommandError> {
+        let id = self.enqueue(now, topic, QoS::AtLeastOnce, false, payload.into(), true)?;
+        id.ok_or(CommandError::PacketIdsExhausted)
+    }
+
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        barrier: bool,
+    ) -> Result<Option<PacketId>, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
@@ -219,6 +247,7 @@ impl Client {
         self.check_size(publish.encoded_len())?;
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()
+            && self.outgoing.active_barrier.is_none()
             && self.has_room_for(qos);
         if !can_send_now && self.outgoing.queued.len() >= self.config.max_queued {
             return Err(CommandError::QueueFull {
@@ -233,6 +262,9 @@ impl Client {
             );
         }
         let packet_id = publish.packet_id;
+        if let Some(id) = packet_id.filter(|_| barrier) {
+            self.outgoing.barriers.insert(id);
+        }
         if can_send_now {
             self.send_publish(now, publish);
         } else {
@@ -269,8 +301,10 @@ impl Client {
             .ids
             .allocate()
             .ok_or(CommandError::PacketIdsExhausted)?;
-        if self.state == State::Connected {
+        if self.state == State::Connected && self.outgoing.active_barrier.is_none() {
             self.send(now, &Packet::Subscribe(subscribe.clone()));
+        } else if self.state == State::Connected {
+            self.subscriptions.held.push(subscribe.packet_id); // sent when the barrier lifts
         } // otherwise `resume` sends it after CONNACK
         let packet_id = subscribe.packet_id;
         self.subscriptions.pending_subscribe.push(subscribe);
@@ -318,8 +352,10 @@ impl Client {
             .ids
             .allocate()
             .ok_or(CommandError::PacketIdsExhausted)?;
-        if self.state == State::Connected {
+        if self.state == State::Connected && self.outgoing.active_barrier.is_none() {
             self.send(now, &Packet::Unsubscribe(unsubscribe.clone()));
+        } else if self.state == State::Connected {
+            self.subscriptions.held.push(unsubscribe.packet_id); // sent when the barrier lifts
         }
         let packet_id = unsubscribe.packet_id;
         self.subscriptions.pending_unsubscribe.push(unsubscribe);
@@ -521,6 +557,12 @@ impl Client {
             return; // size and rules were checked by `publish`
         }
         self.last_sent = Some(now);
+        if let Some(id) = publish
+            .packet_id
+            .filter(|id| self.outgoing.barriers.contains(id))
+        {
+            self.outgoing.active_barrier = Some(id);
+        }
         if publish.qos != QoS::AtMostOnce {
             self.outgoing.inflight.push_back(Inflight {
                 publish,
@@ -535,7 +577,7 @@ impl Client {
             return;
         }
         while let Some(front) = self.outgoing.queued.front() {
-            if !self.has_room_for(front.qos) {
+            if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.qos) {
                 break;
             }
             if let Some(publish) = self.outgoing.queued.pop_front() {
@@ -544,6 +586,35 @@ impl Client {
         }
         if self.state == State::Draining && self.outgoing.is_empty() {
             self.finish_disconnect(now);
+        }
+    }
+
+    /// The barrier message `id` was acknowledged: send the requests it held, then the queue.
+    fn lift_barrier(&mut self, now: Instant, id: PacketId) {
+        self.outgoing.barriers.remove(&id);
+        if self.outgoing.active_barrier != Some(id) {
+            return;
+        }
+        self.outgoing.active_barrier = None;
+        for held in std::mem::take(&mut self.subscriptions.held) {
+            let packet = if let Some(s) = self
+                .subscriptions
+                .pending_subscribe
+                .iter()
+                .find(|s| s.packet_id == held)
+            {
+                Packet::Subscribe(s.clone())
+            } else if let Some(u) = self
+                .subscriptions
+                .pending_unsubscribe
+                .iter()
+                .find(|u| u.packet_id == held)
+            {
+                Packet::Unsubscribe(u.clone())
+            } else {
+                continue;
+            };
+            self.send(now, &packet);
         }
     }
 
@@ -602,11 +673,28 @@ impl Client {
             };
             debug_assert!(result.is_ok(), "stored messages were validated when sent");
         }
-        for subscribe in &self.subscriptions.pending_subscribe {
-            let _ = subscribe.encode(&mut transmit);
-        }
-        for unsubscribe in &self.subscriptions.pending_unsubscribe {
-            let _ = unsubscribe.encode(&mut transmit);
+        self.subscriptions.held.clear();
+        if self.outgoing.active_barrier.is_some() {
+            // The barrier went out again above: requests wait for its PUBACK.
+            let subscribes = self
+                .subscriptions
+                .pending_subscribe
+                .iter()
+                .map(|s| s.packet_id);
+            let unsubscribes = self
+                .subscriptions
+                .pending_unsubscribe
+                .iter()
+                .map(|u| u.packet_id);
+            let held: Vec<PacketId> = subscribes.chain(unsubscribes).collect();
+            self.subscriptions.held = held;
+        } else {
+            for subscribe in &self.subscriptions.pending_subscribe {
+                let _ = subscribe.encode(&mut transmit);
+            }
+            for unsubscribe in &self.subscriptions.pending_unsubscribe {
+                let _ = unsubscribe.encode(&mut transmit);
+            }
         }
         self.transmit = transmit;
         self.last_sent = Some(now);
@@ -641,6 +729,13 @@ impl Client {
             }
             keep
         });
+        let outgoing = &mut self.outgoing;
+        if let Some(id) = outgoing.active_barrier {
+            if !outgoing.inflight.iter().any(|m| m.id() == Some(id)) {
+                outgoing.active_barrier = None;
+                outgoing.barriers.remove(&id);
+            }
+        }
     }
 
     fn process(&mut self, now: Instant) {

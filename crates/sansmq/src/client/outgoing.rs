@@ -1,7 +1,7 @@
 //! [`Outgoing`]: our QoS 1/2 messages in flight, in the order they were first sent, and the queue of
 //! messages waiting behind the window.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::packet::{PacketId, Publish, QoS};
 
@@ -35,6 +35,11 @@ impl Inflight {
 pub(crate) struct Outgoing {
     pub(crate) inflight: VecDeque<Inflight>,
     pub(crate) queued: VecDeque<Publish>,
+    /// Identifiers of barrier messages ([`Client::publish_barrier`](super::Client::publish_barrier))
+    /// not yet acknowledged.
+    pub(crate) barriers: BTreeSet<PacketId>,
+    /// A barrier message that was sent: nothing else goes out until its PUBACK.
+    pub(crate) active_barrier: Option<PacketId>,
 }
 
 impl Outgoing {

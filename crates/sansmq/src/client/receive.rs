@@ -174,6 +174,7 @@ impl Client {
     fn complete(&mut self, now: Instant, packet_id: PacketId, qos: QoS) {
         self.ids.free(packet_id);
         self.events.push_back(Event::Published { packet_id, qos });
+        self.lift_barrier(now, packet_id);
         self.pump(now);
     }
 }

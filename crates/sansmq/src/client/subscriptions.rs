@@ -15,6 +15,8 @@ pub(crate) struct Subscriptions {
     pub(crate) pending_subscribe: Vec<Subscribe>,
     /// UNSUBSCRIBEs sent, UNSUBACK not yet received; sent again after a reconnect.
     pub(crate) pending_unsubscribe: Vec<Unsubscribe>,
+    /// Pending requests not sent yet because a barrier message awaits its PUBACK.
+    pub(crate) held: Vec<PacketId>,
 }
 
 impl Subscriptions {

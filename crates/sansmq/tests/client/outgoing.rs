@@ -177,3 +177,75 @@ fn packet_ids_in_use_are_never_reused() {
     }
     assert_eq!(s.client.inflight_len(), 1);
 }
+
+#[test]
+fn a_barrier_holds_later_publishes_and_subscribes_until_its_puback() {
+    let mut s = Scripted::connected(config());
+    let before = s.publish("a", QoS::AtLeastOnce, b"before").unwrap();
+    let barrier = s
+        .client
+        .publish_barrier(s.now, topic("$SYS/uploadToken"), &b"{}"[..])
+        .unwrap();
+    let sent = s.sent();
+    assert_eq!(sent.len(), 2, "what came before still goes first: {sent:?}");
+    assert!(matches!(&sent[1], Packet::Publish(p) if p.packet_id == Some(barrier)));
+
+    s.publish("a", QoS::AtMostOnce, b"after-0");
+    let after = s.publish("a", QoS::AtLeastOnce, b"after-1").unwrap();
+    let filter = sansmq::TopicFilter::try_from("x").unwrap();
+    let sub = s
+        .client
+        .subscribe(
+            s.now,
+            vec![sansmq::packet::SubscribeFilter {
+                filter,
+                qos: QoS::AtMostOnce,
+            }],
+        )
+        .unwrap();
+    s.deliver(PubAck::new(before));
+    assert!(
+        s.sent().is_empty(),
+        "nothing follows the barrier before its PUBACK"
+    );
+    // Incoming traffic is still acknowledged meanwhile.
+    s.deliver(crate::util::incoming(
+        "in",
+        QoS::AtLeastOnce,
+        Some(9),
+        b"in",
+    ));
+    assert_eq!(s.sent(), [Packet::PubAck(PubAck::new(crate::util::id(9)))]);
+
+    s.deliver(PubAck::new(barrier));
+    let sent = s.sent();
+    assert!(
+        matches!(&sent[0], Packet::Subscribe(x) if x.packet_id == sub),
+        "{sent:?}"
+    );
+    assert!(matches!(&sent[1], Packet::Publish(p) if &p.payload[..] == b"after-0"));
+    assert!(matches!(&sent[2], Packet::Publish(p) if p.packet_id == Some(after)));
+}
+
+#[test]
+fn a_barrier_still_holds_after_a_reconnect() {
+    let mut cfg = config();
+    cfg.clean_session = false;
+    let mut s = Scripted::connected(cfg);
+    let barrier = s
+        .client
+        .publish_barrier(s.now, topic("$SYS/uploadToken"), &b"{}"[..])
+        .unwrap();
+    let _ = s.sent();
+    let after = s.publish("a", QoS::AtLeastOnce, b"after").unwrap();
+    s.drop_connection();
+    let _ = s.events();
+    let sent = s.connect(true);
+    assert_eq!(sent.len(), 1, "only the barrier is re-sent: {sent:?}");
+    assert!(matches!(&sent[0], Packet::Publish(p) if p.dup && p.packet_id == Some(barrier)));
+    s.deliver(PubAck::new(barrier));
+    let Packet::Publish(p) = s.sent_one() else {
+        panic!()
+    };
+    assert_eq!(p.packet_id, Some(after));
+}
