@@ -36,17 +36,7 @@ impl TopicName {
     /// Validates `bytes` as a topic name without copying them.
     #[inline]
     pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
-        // The usual topic is short plain ASCII: one pass accepts it; anything else takes the
-        // precise path below, which names the rule it breaks.
-        if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && plain_ascii_name(&bytes) {
-            return Ok(Self(MqttString::from_validated(bytes)));
-        }
-        string::validate(&bytes).map_err(|error| TopicError::String {
-            topic: lossy(&bytes),
-            error,
-        })?;
-        check_name(&bytes)?;
-        Ok(Self(MqttString::from_validated(bytes)))
+        validated(bytes, plain_ascii_name, check_name).map(Self)
     }
 
     /// Validates an already valid MQTT string as a topic name.
@@ -81,16 +71,7 @@ impl TopicFilter {
     /// Validates `bytes` as a topic filter without copying them.
     #[inline]
     pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
-        if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && plain_ascii_filter(&bytes)
-        {
-            return Ok(Self(MqttString::from_validated(bytes)));
-        }
-        string::validate(&bytes).map_err(|error| TopicError::String {
-            topic: lossy(&bytes),
-            error,
-        })?;
-        check_filter(&bytes)?;
-        Ok(Self(MqttString::from_validated(bytes)))
+        validated(bytes, plain_ascii_filter, check_filter).map(Self)
     }
 
     /// Validates an already valid MQTT string as a topic filter.
@@ -161,6 +142,26 @@ fn matches_bytes(filter: &[u8], name: &[u8]) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Validates `bytes` as an MQTT string and then by `check`. The usual topic is short plain ASCII,
+/// which `fast` accepts in one pass; anything else takes the precise path, which names the rule it
+/// breaks.
+#[inline]
+fn validated(
+    bytes: Bytes,
+    fast: fn(&[u8]) -> bool,
+    check: fn(&[u8]) -> Result<(), TopicError>,
+) -> Result<MqttString, TopicError> {
+    if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && fast(&bytes) {
+        return Ok(MqttString::from_validated(bytes));
+    }
+    string::validate(&bytes).map_err(|error| TopicError::String {
+        topic: lossy(&bytes),
+        error,
+    })?;
+    check(&bytes)?;
+    Ok(MqttString::from_validated(bytes))
 }
 
 fn check_name(bytes: &[u8]) -> Result<(), TopicError> {
