@@ -1,8 +1,9 @@
 //! Callbacks as Paho's `MqttCallbackExtended`, per-subscription handlers and the pull receiver, all
 //! run on a thread of their own so a callback may call the client.
 
+use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use sansmq::TopicFilter;
@@ -59,8 +60,31 @@ pub(crate) struct Dispatch {
     pub(crate) receiver: Option<SyncSender<Message>>,
 }
 
+thread_local! {
+    /// On a callback thread: the client it runs callbacks for.
+    static CALLBACKS_OF: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Runs `wait`, a blocking wait for the IO thread. On a callback thread, reading from the broker
+/// must not pause for the callbacks queued behind this one meanwhile: what the callback waits for
+/// (a PUBACK, a SUBACK) may be behind them on the socket. Without this, a callback waiting on its
+/// own publish while more than the queue's worth of messages arrived waited out its whole
+/// time-to-wait, for every message.
+pub(crate) fn blocking<T>(wait: impl FnOnce() -> T) -> T {
+    let shared = CALLBACKS_OF.with(|current| current.borrow().upgrade());
+    let Some(shared) = shared else {
+        return wait();
+    };
+    shared.lock().callback_blocked = true;
+    let _ = shared.waker.wake();
+    let result = wait();
+    shared.lock().callback_blocked = false;
+    result
+}
+
 /// Runs callbacks until the client closes; acknowledges each QoS 1/2 message once it was handled.
 pub(crate) fn run(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
+    CALLBACKS_OF.with(|current| *current.borrow_mut() = Arc::downgrade(shared));
     run_until_closed(shared, events);
     // Break the cycle a callback holding a client handle makes, so the client can be dropped.
     *lock(&shared.dispatch) = Dispatch::default();

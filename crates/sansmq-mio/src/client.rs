@@ -36,8 +36,9 @@ impl Shared {
     /// The application handled message `id`: acknowledge it (in arrival order, by the core).
     pub(crate) fn ack(&self, now: Instant, id: PacketId) {
         let mut inner = self.lock();
-        if inner.core.ack(now, id).is_ok() {
-            inner.flush(now);
+        if inner.core.ack(now, id).is_ok() && inner.flush_from_caller(now) {
+            drop(inner);
+            self.wake();
         }
     }
 
@@ -221,7 +222,8 @@ impl Client {
             let now = Instant::now();
             let id = inner.core.subscribe(now, filters)?;
             inner.subscribe_waiters.insert(id, waiter.clone());
-            inner.flush(now);
+            // `wait` wakes the IO thread anyway.
+            let _ = inner.flush_from_caller(now);
         }
         self.wait(&waiter)
     }
@@ -258,7 +260,7 @@ impl Client {
             let now = Instant::now();
             let id = inner.core.unsubscribe(now, parsed)?;
             inner.unsubscribe_waiters.insert(id, waiter.clone());
-            inner.flush(now);
+            let _ = inner.flush_from_caller(now);
         }
         self.wait(&waiter)
     }
@@ -285,7 +287,10 @@ impl Client {
             }
             None => token.complete(Ok(())),
         }
-        inner.flush(now);
+        if inner.flush_from_caller(now) {
+            drop(inner);
+            self.shared.wake();
+        }
         Ok(token)
     }
 

@@ -42,6 +42,13 @@ impl<T: Clone> Completion<T> {
 
     /// Waits for the value, at most `timeout` (forever with `None`).
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<T> {
+        if let Some(value) = self.peek() {
+            return Some(value);
+        }
+        crate::callback::blocking(|| self.wait_here(timeout))
+    }
+
+    fn wait_here(&self, timeout: Option<Duration>) -> Option<T> {
         let (lock, cond) = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 
@@ -19,12 +19,17 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
     loop {
         let timeout = {
             let inner = shared.lock();
-            let deadline = inner
-                .next_deadline()
-                .map(|at| at.saturating_duration_since(Instant::now()));
-            match (deadline, inner.callback_retry()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            if inner.read_more && inner.can_read(Instant::now()) {
+                // Unread bytes wait: only look for other events on the way.
+                Some(Duration::ZERO)
+            } else {
+                let deadline = inner
+                    .next_deadline()
+                    .map(|at| at.saturating_duration_since(Instant::now()));
+                match (deadline, inner.callback_retry()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
@@ -39,7 +44,8 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
             break;
         }
         let now = Instant::now();
-        let resumed = inner.release_callbacks();
+        inner.release_callbacks();
+        let mut read = false;
         for event in &events {
             if event.token() == SOCKET {
                 if event.is_writable() {
@@ -47,11 +53,13 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     inner.on_readable(now);
+                    read = true;
                 }
             }
         }
-        if resumed {
-            // Reading may have paused for callbacks; edge-triggered readiness will not repeat.
+        if !read && inner.read_more && inner.can_read(now) {
+            // Reading stopped at its budget or paused for callbacks; edge-triggered readiness
+            // will not repeat.
             inner.on_readable(now);
         }
         inner.on_timeout(now);

@@ -136,7 +136,7 @@ impl fmt::Debug for ConnectOptions {
 impl ConnectOptions {
     /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`) and a
     /// client id. Defaults: clean session, keep-alive 60 s, time-to-wait 30 s, connect timeout
-    /// 30 s, window 20, offline queue 1,000 messages, incoming packets up to 1 MiB, no automatic
+    /// 30 s, window 20, offline queue 1,000 messages, packets up to 1 MiB both ways, no automatic
     /// reconnect (delays 1 s to 60 s with jitter once enabled), re-subscribe when the session was
     /// lost, Mozilla's TLS roots.
     pub fn new(server_uri: &str, client_id: impl Into<String>) -> Result<Self, Error> {
@@ -182,7 +182,9 @@ impl ConnectOptions {
         self
     }
 
-    /// Keep-alive interval; zero disables.
+    /// Keep-alive interval; zero disables. PINGREQ goes out after an interval without sending,
+    /// and PINGRESP is due half an interval later, so a dead link is noticed within 1.5x the
+    /// interval (`connection_lost` with `KeepAliveTimeout`).
     pub fn keep_alive(mut self, interval: Duration) -> Self {
         self.keep_alive = interval;
         self
@@ -234,7 +236,9 @@ impl ConnectOptions {
         self
     }
 
-    /// The largest packet accepted from the broker.
+    /// The largest packet, both ways: accepted from the broker, and accepted by `publish` (a
+    /// bigger message fails up front with `PacketTooLarge`). Default 1 MiB, headers included, so a
+    /// payload of exactly 1 MiB needs a little more.
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.max_packet_size = bytes;
         self

@@ -24,6 +24,12 @@ use crate::{DeliveryToken, Error, ServerUri, tls};
 /// The mio token of the broker connection.
 pub(crate) const SOCKET: Token = Token(1);
 
+/// Bytes read per socket read, and about as many per turn of the IO loop.
+const READ_BUFFER: usize = 64 * 1024;
+/// Bytes read at most, despite held callbacks, when a timer is due: enough to reach a PINGRESP
+/// behind a backlog, bounded so a flood cannot grow the held callbacks without limit.
+const DUE_READ_BUDGET: usize = 1024 * 1024;
+
 /// Where the link stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Link {
@@ -74,6 +80,11 @@ pub(crate) struct Inner {
     ever_connected: bool,
     pub(crate) last_error: Option<Error>,
     read_buf: Box<[u8]>,
+    /// The socket may hold unread bytes: reading stopped at its budget or for held callbacks.
+    pub(crate) read_more: bool,
+    /// The callback thread is blocked in a call on this client (a token's `wait`, `subscribe`):
+    /// reading must not pause for callbacks then, or what it waits for is never read.
+    pub(crate) callback_blocked: bool,
 }
 
 impl Inner {
@@ -90,10 +101,17 @@ impl Inner {
         let mut config = sansmq::Config::new(client_id);
         config.clean_session = options.clean_session;
         config.keep_alive = options.keep_alive;
+        // PINGRESP is due half an interval after PINGREQ, which goes out at most one interval after
+        // the last packet sent: a dead link is noticed within 1.5x the keep-alive, as a broker
+        // notices a dead client (MQTT-3.1.2-24). The core's fixed 10 s default made it K + 10 s.
+        config.ping_timeout = options.keep_alive / 2;
         config.protocol = options.protocol;
         config.max_inflight = options.max_inflight;
         config.max_queued = options.offline_queue;
         config.max_packet_size = options.max_packet_size;
+        // The option is the limit both ways: without this, `publish` refused anything over the
+        // core's default 1 MiB whatever the option said, so a 1 MiB payload could not be sent.
+        config.max_outgoing_packet_size = options.max_packet_size;
         config.connack_timeout = options.connect_timeout;
         // Messages are acknowledged once the application handled them (see `Callback`).
         config.manual_acks = true;
@@ -130,7 +148,9 @@ impl Inner {
             attempts_left: 0,
             ever_connected: false,
             last_error: None,
-            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            read_more: false,
+            callback_blocked: false,
         })
     }
 
@@ -253,6 +273,7 @@ impl Inner {
     /// Deregisters and closes the socket. The core is told separately (`handle_closed`), so its
     /// `Disconnected` event stays the one place a connection's end is handled.
     pub(crate) fn drop_socket(&mut self) {
+        self.read_more = false;
         if let Some(mut connection) = self.connection.take() {
             let _ = self.registry.deregister(connection.transport.socket());
             let _ = connection
@@ -283,21 +304,51 @@ impl Inner {
     }
 
     /// Reads what the broker sent, unless callbacks are backed up.
+    ///
+    /// At most about one buffer per call: the IO loop then hands the messages to the callback
+    /// thread and lets go of the lock before reading on (`read_more`). Reading until the socket
+    /// would block starved the callback thread's acks and application publishes of the lock
+    /// while a broker streamed a backlog (mosquitto sends a reconnecting persistent client's
+    /// whole queue without waiting for acks), and queued that whole backlog for callbacks
+    /// regardless of the bounded queue.
+    ///
+    /// Held callbacks pause reading (backpressure), except while the callback thread waits on
+    /// this client (it would wait forever) and when a timer is due: an unread PINGRESP must not
+    /// end a healthy connection because a callback is slow (`Callback`'s promise).
     pub(crate) fn on_readable(&mut self, now: Instant) {
-        if !self.held_callbacks.is_empty() {
+        if self.connection.is_none() {
+            self.read_more = false;
             return;
         }
+        if !self.can_read(now) {
+            self.read_more = true;
+            return;
+        }
+        let budget = if self.held_callbacks.is_empty() || self.callback_blocked {
+            self.read_buf.len()
+        } else {
+            DUE_READ_BUDGET
+        };
         let Some(connection) = &mut self.connection else {
             return;
         };
-        let outcome = connection
-            .transport
-            .read_into(&mut self.core, now, &mut self.read_buf);
+        let outcome =
+            connection
+                .transport
+                .read_into(&mut self.core, now, &mut self.read_buf, budget);
+        self.read_more = matches!(outcome, Ok(ReadOutcome::More));
         match outcome {
-            Ok(ReadOutcome::Drained) => {}
+            Ok(ReadOutcome::Drained | ReadOutcome::More) => {}
             Ok(ReadOutcome::Closed) => self.transport_failed(now, None),
             Err(e) => self.transport_failed(now, Some(e)),
         }
+    }
+
+    /// Whether reading may go on now (see [`on_readable`](Self::on_readable)).
+    pub(crate) fn can_read(&self, now: Instant) -> bool {
+        self.held_callbacks.is_empty()
+            || self.callback_blocked
+            || self.core.poll_timeout().is_some_and(|t| now >= t)
     }
 
     /// The socket failed or closed: the core turns it into `Disconnected`, handled in
@@ -340,6 +391,23 @@ impl Inner {
         }
     }
 
+    /// [`flush`](Self::flush) for application threads (publish, ack, subscribe): returns whether
+    /// the write found the connection broken, in which case the caller must wake the IO thread.
+    ///
+    /// A write that fails here closes the socket and leaves the core's `Disconnected` event
+    /// queued, while the IO thread sleeps without a deadline (the socket is deregistered, the core
+    /// has no timer while disconnected). Before this, nothing handled that event: no
+    /// `connection_lost`, no reconnect, and every later publish queued until `QueueFull`.
+    pub(crate) fn flush_from_caller(&mut self, now: Instant) -> bool {
+        let had_connection = self.connection.is_some();
+        self.flush(now);
+        if had_connection && self.connection.is_none() {
+            self.process_events(now);
+            return true;
+        }
+        false
+    }
+
     /// Timers: the core's (keep-alive, CONNACK), the connect deadline, the reconnect time.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         if self.core.poll_timeout().is_some_and(|t| now >= t) {
@@ -361,8 +429,23 @@ impl Inner {
         [self.core.poll_timeout(), link].into_iter().flatten().min()
     }
 
-    /// Turns the core's events into completed waits, callbacks and reconnects.
+    /// Turns the core's events into completed waits, callbacks and reconnects, then writes what
+    /// they queued.
     pub(crate) fn process_events(&mut self, now: Instant) {
+        loop {
+            self.handle_events(now);
+            let had_connection = self.connection.is_some();
+            self.flush(now);
+            // A write that fails closes the connection and queues `Disconnected`: handle it now.
+            // Left for later, nobody did: the IO thread slept with no deadline (socket
+            // deregistered, no core timer while disconnected) and the client never reconnected.
+            if !(had_connection && self.connection.is_none()) {
+                break;
+            }
+        }
+    }
+
+    fn handle_events(&mut self, now: Instant) {
         while let Some(event) = self.core.poll_event() {
             match event {
                 Event::Connected { session_present } => self.on_connected(now, session_present),
@@ -404,7 +487,6 @@ impl Inner {
                 _ => {}
             }
         }
-        self.flush(now);
     }
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {

@@ -24,6 +24,9 @@ pub(crate) enum Transport {
 pub(crate) enum ReadOutcome {
     /// Everything available was handed to the core.
     Drained,
+    /// The byte budget ran out before the socket would block: read again soon (edge-triggered
+    /// readiness will not say so again).
+    More,
     /// The peer closed the connection.
     Closed,
 }
@@ -45,18 +48,27 @@ impl Transport {
         }
     }
 
-    /// Reads until the socket would block, giving every plaintext byte to `core`.
+    /// Reads until the socket would block or about `budget` bytes were read, giving every
+    /// plaintext byte to `core`.
     pub(crate) fn read_into(
         &mut self,
         core: &mut sansmq::Client,
         now: Instant,
         buf: &mut [u8],
+        budget: usize,
     ) -> Result<ReadOutcome, Error> {
+        let mut read = 0;
         match self {
             Self::Plain(socket) => loop {
+                if read >= budget {
+                    return Ok(ReadOutcome::More);
+                }
                 match socket.read(buf) {
                     Ok(0) => return Ok(ReadOutcome::Closed),
-                    Ok(n) => core.handle_received(now, buf.get(..n).unwrap_or_default()),
+                    Ok(n) => {
+                        read += n;
+                        core.handle_received(now, buf.get(..n).unwrap_or_default());
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         return Ok(ReadOutcome::Drained);
                     }
@@ -65,9 +77,13 @@ impl Transport {
                 }
             },
             Self::Tls(conn, socket) => loop {
+                if read >= budget {
+                    return Ok(ReadOutcome::More);
+                }
                 match conn.read_tls(socket) {
                     Ok(0) => return Ok(ReadOutcome::Closed),
-                    Ok(_) => {
+                    Ok(n) => {
+                        read += n;
                         let state = conn
                             .process_new_packets()
                             .map_err(|e| Error::Tls(e.to_string()))?;
