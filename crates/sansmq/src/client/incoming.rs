@@ -23,7 +23,10 @@ pub(crate) struct Incoming {
     /// QoS 2 identifiers delivered and PUBREC'd (or about to be), PUBREL not yet received.
     awaiting_release: Box<[u64; WORDS]>,
     /// Manual-ack mode: acknowledgements in arrival order.
-    pub(crate) pending_acks: VecDeque<PendingAck>,
+    pending_acks: VecDeque<PendingAck>,
+    /// The identifiers in `pending_acks`, so a re-sent message is recognised in O(1) however many
+    /// acknowledgements the application holds.
+    pending_ids: Box<[u64; WORDS]>,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -40,6 +43,7 @@ impl Default for Incoming {
         Self {
             awaiting_release: Box::new([0; WORDS]),
             pending_acks: VecDeque::new(),
+            pending_ids: Box::new([0; WORDS]),
         }
     }
 }
@@ -90,11 +94,22 @@ impl Incoming {
     pub(crate) fn forget_session(&mut self) {
         self.awaiting_release.fill(0);
         self.pending_acks.clear();
+        self.pending_ids.fill(0);
+    }
+
+    /// Holds an acknowledgement back until the application (and those before it) gave it.
+    pub(crate) fn push_ack(&mut self, ack: PendingAck) {
+        let (word, bit) = slot(ack.packet_id);
+        if let Some(w) = self.pending_ids.get_mut(word) {
+            *w |= bit;
+        }
+        self.pending_acks.push_back(ack);
     }
 
     /// Whether an acknowledgement for `id` is still held back.
     pub(crate) fn is_pending(&self, id: PacketId) -> bool {
-        self.pending_acks.iter().any(|p| p.packet_id == id)
+        let (word, bit) = slot(id);
+        self.pending_ids.get(word).is_some_and(|w| w & bit != 0)
     }
 
     /// The application acknowledged `id`; false if nothing with that id waits.
@@ -114,11 +129,15 @@ impl Incoming {
 
     /// The next acknowledgement that may go out: the oldest, once the application gave it.
     pub(crate) fn pop_ready(&mut self) -> Option<PendingAck> {
-        if self.pending_acks.front().is_some_and(|p| p.acked) {
-            self.pending_acks.pop_front()
-        } else {
-            None
+        if !self.pending_acks.front().is_some_and(|p| p.acked) {
+            return None;
         }
+        let ack = self.pending_acks.pop_front()?;
+        let (word, bit) = slot(ack.packet_id);
+        if let Some(w) = self.pending_ids.get_mut(word) {
+            *w &= !bit;
+        }
+        Some(ack)
     }
 }
 
@@ -147,7 +166,7 @@ mod tests {
     fn acks_leave_in_arrival_order() {
         let mut incoming = Incoming::default();
         for v in [5, 3, 9] {
-            incoming.pending_acks.push_back(PendingAck {
+            incoming.push_ack(PendingAck {
                 packet_id: id(v),
                 qos: QoS::AtLeastOnce,
                 acked: false,

@@ -104,7 +104,7 @@ impl Client {
                     } else if !self.incoming.is_pending(id) {
                         // Already acknowledged: the repeat queues behind acknowledgements held for
                         // messages that arrived before it, so acks keep arrival order (MQTT-4.6.0-2/3).
-                        self.incoming.pending_acks.push_back(PendingAck {
+                        self.incoming.push_ack(PendingAck {
                             packet_id: id,
                             qos: QoS::ExactlyOnce,
                             acked: true,
@@ -126,7 +126,7 @@ impl Client {
     }
 
     fn hold_ack(&mut self, packet_id: PacketId, qos: QoS) {
-        self.incoming.pending_acks.push_back(PendingAck {
+        self.incoming.push_ack(PendingAck {
             packet_id,
             qos,
             acked: false,
