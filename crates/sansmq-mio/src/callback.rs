@@ -91,47 +91,71 @@ pub(crate) fn run(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
 }
 
 fn run_until_closed(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
-    while let Ok(event) = events.recv() {
-        let dispatch = shared
-            .dispatch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let callback = dispatch.callback.clone();
-        match event {
-            CallbackEvent::ConnectComplete { reconnect, uri } => {
-                drop(dispatch);
-                if let Some(cb) = callback {
-                    cb.connect_complete(reconnect, &uri);
+    let mut acks = Vec::new();
+    while let Ok(first) = events.recv() {
+        // Run what is queued, then acknowledge the batch in one write.
+        let mut delivered = 0;
+        let mut next = Some(first);
+        while let Some(event) = next {
+            if let Some(message) = run_one(shared, event) {
+                delivered += 1;
+                if let (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) = (message.qos, message.id) {
+                    acks.push(id);
                 }
             }
-            CallbackEvent::ConnectionLost(cause) => {
-                drop(dispatch);
-                if let Some(cb) = callback {
-                    cb.connection_lost(&cause);
-                }
+            next = if delivered < ACK_BATCH {
+                events.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if delivered > 0 {
+            shared.delivered(Instant::now(), &acks, delivered);
+            acks.clear();
+        }
+    }
+}
+
+/// Messages handled before their acknowledgements are written.
+const ACK_BATCH: usize = 64;
+
+/// Runs one event's callbacks; returns the message if it was one.
+fn run_one(shared: &Arc<Shared>, event: CallbackEvent) -> Option<Message> {
+    let dispatch = lock(&shared.dispatch);
+    let callback = dispatch.callback.clone();
+    match event {
+        CallbackEvent::ConnectComplete { reconnect, uri } => {
+            drop(dispatch);
+            if let Some(cb) = callback {
+                cb.connect_complete(reconnect, &uri);
             }
-            CallbackEvent::DeliveryComplete(token) => {
-                drop(dispatch);
-                if let Some(cb) = callback {
-                    cb.delivery_complete(&token);
-                }
+            None
+        }
+        CallbackEvent::ConnectionLost(cause) => {
+            drop(dispatch);
+            if let Some(cb) = callback {
+                cb.connection_lost(&cause);
             }
-            CallbackEvent::MessageArrived(message) => {
-                let handlers: Vec<Handler> = dispatch
-                    .handlers
-                    .iter()
-                    .filter(|(filter, _)| filter.matches(&message.topic))
-                    .map(|(_, h)| Arc::clone(h))
-                    .collect();
-                let receiver = dispatch.receiver.clone();
-                drop(dispatch);
-                deliver(&message, &handlers, callback, receiver.as_ref(), shared);
-                if message.qos != QoS::AtMostOnce {
-                    if let Some(id) = message.id {
-                        shared.ack(Instant::now(), id);
-                    }
-                }
+            None
+        }
+        CallbackEvent::DeliveryComplete(token) => {
+            drop(dispatch);
+            if let Some(cb) = callback {
+                cb.delivery_complete(&token);
             }
+            None
+        }
+        CallbackEvent::MessageArrived(message) => {
+            let handlers: Vec<Handler> = dispatch
+                .handlers
+                .iter()
+                .filter(|(filter, _)| filter.matches(&message.topic))
+                .map(|(_, h)| Arc::clone(h))
+                .collect();
+            let receiver = dispatch.receiver.clone();
+            drop(dispatch);
+            deliver(&message, &handlers, callback, receiver.as_ref(), shared);
+            Some(message)
         }
     }
 }

@@ -21,7 +21,7 @@ const CALLBACK_QUEUE: usize = 1024;
 /// State shared by the handles, the IO thread and the callback thread.
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
-    pub(crate) dispatch: Mutex<Dispatch>,
+    pub(crate) dispatch: Arc<Mutex<Dispatch>>,
     pub(crate) waker: mio::Waker,
     pub(crate) closed: AtomicBool,
 }
@@ -33,10 +33,16 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The application handled message `id`: acknowledge it (in arrival order, by the core).
-    pub(crate) fn ack(&self, now: Instant, id: PacketId) {
+    /// The callback thread handled `delivered` messages; acknowledge the QoS 1/2 ones among them,
+    /// `ids` (in arrival order, by the core), and write the acks out together.
+    pub(crate) fn delivered(&self, now: Instant, ids: &[PacketId], delivered: usize) {
         let mut inner = self.lock();
-        if inner.core.ack(now, id).is_ok() && inner.flush_from_caller(now) {
+        inner.messages_with_callbacks = inner.messages_with_callbacks.saturating_sub(delivered);
+        let mut acked = false;
+        for &id in ids {
+            acked |= inner.core.ack(now, id).is_ok();
+        }
+        if acked && inner.flush_from_caller(now) {
             drop(inner);
             self.wake();
         }
@@ -127,10 +133,11 @@ impl Client {
             .map_err(|e| Error::io("cloning the registry", &e))?;
         let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
         let time_to_wait = options.time_to_wait;
-        let inner = Inner::new(options, registry, tx)?;
+        let dispatch = Arc::new(Mutex::new(Dispatch::default()));
+        let inner = Inner::new(options, registry, tx, Arc::clone(&dispatch))?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(inner),
-            dispatch: Mutex::new(Dispatch::default()),
+            dispatch,
             waker,
             closed: AtomicBool::new(false),
         });

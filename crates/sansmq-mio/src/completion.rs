@@ -6,7 +6,15 @@ use std::time::{Duration, Instant};
 /// A value set once and awaited by any number of threads.
 #[derive(Debug)]
 pub(crate) struct Completion<T> {
-    inner: Arc<(Mutex<Option<T>>, Condvar)>,
+    inner: Arc<(Mutex<Slot<T>>, Condvar)>,
+}
+
+/// The value and how many threads sleep waiting for it: `complete` only pays for a wake-up (a
+/// futex call) when someone waits, which for most delivery tokens is nobody.
+#[derive(Debug)]
+struct Slot<T> {
+    value: Option<T>,
+    waiters: usize,
 }
 
 impl<T> Clone for Completion<T> {
@@ -20,7 +28,13 @@ impl<T> Clone for Completion<T> {
 impl<T: Clone> Completion<T> {
     pub(crate) fn new() -> Self {
         Self {
-            inner: Arc::new((Mutex::new(None), Condvar::new())),
+            inner: Arc::new((
+                Mutex::new(Slot {
+                    value: None,
+                    waiters: 0,
+                }),
+                Condvar::new(),
+            )),
         }
     }
 
@@ -28,16 +42,21 @@ impl<T: Clone> Completion<T> {
     pub(crate) fn complete(&self, value: T) {
         let (lock, cond) = &*self.inner;
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(value);
-            cond.notify_all();
+        if slot.value.is_none() {
+            slot.value = Some(value);
+            if slot.waiters > 0 {
+                cond.notify_all();
+            }
         }
     }
 
     /// The value, if set.
     pub(crate) fn peek(&self) -> Option<T> {
         let (lock, _) = &*self.inner;
-        lock.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        lock.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .value
+            .clone()
     }
 
     /// Waits for the value, at most `timeout` (forever with `None`).
@@ -52,16 +71,17 @@ impl<T: Clone> Completion<T> {
         let (lock, cond) = &*self.inner;
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(value) = slot.as_ref() {
-                return Some(value.clone());
+        slot.waiters += 1;
+        let result = loop {
+            if let Some(value) = slot.value.as_ref() {
+                break Some(value.clone());
             }
             match deadline {
                 None => slot = cond.wait(slot).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return None;
+                        break None;
                     }
                     slot = cond
                         .wait_timeout(slot, left)
@@ -69,6 +89,8 @@ impl<T: Clone> Completion<T> {
                         .0;
                 }
             }
-        }
+        };
+        slot.waiters -= 1;
+        result
     }
 }

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::ToSocketAddrs;
-use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
@@ -15,11 +15,11 @@ use sansmq::packet::{PacketId, QoS};
 use sansmq::{Event, MqttString};
 
 use crate::backoff::Backoff;
-use crate::callback::CallbackEvent;
+use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
 use crate::options::{ConnectOptions, ResubscribePolicy};
 use crate::transport::{ReadOutcome, Transport};
-use crate::{DeliveryToken, Error, ServerUri, tls};
+use crate::{DeliveryToken, Error, Message, ServerUri, tls};
 
 /// The mio token of the broker connection.
 pub(crate) const SOCKET: Token = Token(1);
@@ -70,6 +70,11 @@ pub(crate) struct Inner {
     pub(crate) deliveries: HashMap<PacketId, DeliveryToken>,
     /// To the callback thread; dropped at close so that thread ends.
     callbacks: Option<SyncSender<CallbackEvent>>,
+    /// Who receives messages; read here for the receiver-only fast path.
+    dispatch: Arc<Mutex<Dispatch>>,
+    /// Messages handed to the callback thread and not yet delivered by it (shared count, see
+    /// `deliver_message`).
+    pub(crate) messages_with_callbacks: usize,
     /// Callback work the bounded queue did not take yet; reading pauses until it drains.
     pub(crate) held_callbacks: VecDeque<CallbackEvent>,
     backoff: Backoff,
@@ -92,6 +97,7 @@ impl Inner {
         options: ConnectOptions,
         registry: Registry,
         callbacks: SyncSender<CallbackEvent>,
+        dispatch: Arc<Mutex<Dispatch>>,
     ) -> Result<Self, Error> {
         let client_id =
             MqttString::try_from(options.client_id.as_str()).map_err(|e| Error::InvalidString {
@@ -142,6 +148,8 @@ impl Inner {
             disconnect_waiter: None,
             deliveries: HashMap::new(),
             callbacks: Some(callbacks),
+            dispatch,
+            messages_with_callbacks: 0,
             held_callbacks: VecDeque::new(),
             backoff,
             next_uri: 0,
@@ -449,13 +457,13 @@ impl Inner {
         while let Some(event) = self.core.poll_event() {
             match event {
                 Event::Connected { session_present } => self.on_connected(now, session_present),
-                Event::Message(publish) => {
-                    self.callback(CallbackEvent::MessageArrived(publish.into()))
-                }
+                Event::Message(publish) => self.deliver_message(now, publish.into()),
                 Event::Published { packet_id, .. } => {
                     if let Some(token) = self.deliveries.remove(&packet_id) {
                         token.complete(Ok(()));
-                        self.callback(CallbackEvent::DeliveryComplete(token));
+                        if callback::lock(&self.dispatch).callback.is_some() {
+                            self.callback(CallbackEvent::DeliveryComplete(token));
+                        }
                     }
                 }
                 Event::Dropped { packet_id } => {
@@ -546,6 +554,41 @@ impl Inner {
             }
             _ => {}
         }
+    }
+
+    /// Hands a message to the application. When only a `messages()` receiver listens, the IO
+    /// thread puts it there itself and acknowledges it at once, so the ack leaves in the same write
+    /// as the others of this read and no thread hand-off is paid per message. Otherwise, or while
+    /// earlier messages are still with the callback thread (order), the callback thread delivers.
+    fn deliver_message(&mut self, now: Instant, message: Message) {
+        if self.held_callbacks.is_empty() && self.messages_with_callbacks == 0 {
+            let direct = {
+                let dispatch = callback::lock(&self.dispatch);
+                if dispatch.callback.is_none() && dispatch.handlers.is_empty() {
+                    dispatch.receiver.clone()
+                } else {
+                    None
+                }
+            };
+            if let Some(receiver) = direct {
+                let id = message.id;
+                match receiver.try_send(message) {
+                    Ok(()) => {
+                        if let Some(id) = id {
+                            let _ = self.core.ack(now, id);
+                        }
+                        return;
+                    }
+                    Err(TrySendError::Full(message) | TrySendError::Disconnected(message)) => {
+                        self.messages_with_callbacks += 1;
+                        self.callback(CallbackEvent::MessageArrived(message));
+                        return;
+                    }
+                }
+            }
+        }
+        self.messages_with_callbacks += 1;
+        self.callback(CallbackEvent::MessageArrived(message));
     }
 
     fn callback(&mut self, event: CallbackEvent) {

@@ -68,6 +68,11 @@ impl Transport {
                     Ok(n) => {
                         read += n;
                         core.handle_received(now, buf.get(..n).unwrap_or_default());
+                        if n < buf.len() {
+                            // A short read emptied the socket: another read would only say
+                            // WouldBlock (new data raises a new readiness edge).
+                            return Ok(ReadOutcome::Drained);
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         return Ok(ReadOutcome::Drained);
