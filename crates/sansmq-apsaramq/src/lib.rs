@@ -87,6 +87,7 @@ pub mod credentials;
 pub mod endpoint;
 mod error;
 pub mod preset;
+pub mod token_refresh;
 pub mod topic;
 
 pub use client_id::{ClientId, ClientIdError, ClientIdPart};
@@ -100,4 +101,5 @@ pub use preset::{
     MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos, check_retain,
     check_will,
 };
+pub use token_refresh::{UPLOAD_TOKEN_TOPIC, upload_token, upload_token_payload};
 pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};

@@ -301,6 +301,27 @@ impl Client {
         Ok(token)
     }
 
+    /// Publishes a QoS 1 message that nothing published later overtakes: until the broker
+    /// acknowledges it, later PUBLISH, SUBSCRIBE and UNSUBSCRIBE requests wait (ApsaraMQ's token
+    /// refresh on `$SYS/uploadToken` needs this). The token completes on its PUBACK.
+    pub fn publish_barrier(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<DeliveryToken, Error> {
+        let topic = TopicName::try_from(topic)?;
+        let mut inner = self.shared.lock();
+        let now = Instant::now();
+        let id = inner.core.publish_barrier(now, topic, payload)?;
+        let token = DeliveryToken::pending(Some(id), QoS::AtLeastOnce, self.time_to_wait);
+        inner.deliveries.insert(id, token.clone());
+        if inner.flush_from_caller(now) {
+            drop(inner);
+            self.shared.wake();
+        }
+        Ok(token)
+    }
+
     /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
     /// closes the socket. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {

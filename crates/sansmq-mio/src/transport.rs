@@ -67,12 +67,10 @@ impl Transport {
                     Ok(0) => return Ok(ReadOutcome::Closed),
                     Ok(n) => {
                         read += n;
+                        // Read on even after a short read: data and the peer's FIN can arrive
+                        // under one edge-triggered readiness event, and stopping here would
+                        // never see the close.
                         core.handle_received(now, buf.get(..n).unwrap_or_default());
-                        if n < buf.len() {
-                            // A short read emptied the socket: another read would only say
-                            // WouldBlock (new data raises a new readiness edge).
-                            return Ok(ReadOutcome::Drained);
-                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         return Ok(ReadOutcome::Drained);
