@@ -24,9 +24,10 @@ pub(crate) struct Incoming {
     awaiting_release: Box<[u64; WORDS]>,
     /// Manual-ack mode: acknowledgements in arrival order.
     pending_acks: VecDeque<PendingAck>,
-    /// The identifiers in `pending_acks`, so a re-sent message is recognised in O(1) however many
-    /// acknowledgements the application holds.
-    pending_ids: Box<[u64; WORDS]>,
+    /// How many entries of `pending_acks` carry each identifier, so a re-sent message is
+    /// recognised in O(1) however many acknowledgements the application holds. A count, not a
+    /// bit: a broker may (wrongly) reuse an identifier across QoS levels while both are held.
+    pending_ids: Box<[u8]>,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -43,7 +44,7 @@ impl Default for Incoming {
         Self {
             awaiting_release: Box::new([0; WORDS]),
             pending_acks: VecDeque::new(),
-            pending_ids: Box::new([0; WORDS]),
+            pending_ids: vec![0; 1 << 16].into_boxed_slice(),
         }
     }
 }
@@ -99,17 +100,17 @@ impl Incoming {
 
     /// Holds an acknowledgement back until the application (and those before it) gave it.
     pub(crate) fn push_ack(&mut self, ack: PendingAck) {
-        let (word, bit) = slot(ack.packet_id);
-        if let Some(w) = self.pending_ids.get_mut(word) {
-            *w |= bit;
+        if let Some(n) = self.pending_ids.get_mut(usize::from(ack.packet_id.get())) {
+            *n = n.saturating_add(1);
         }
         self.pending_acks.push_back(ack);
     }
 
     /// Whether an acknowledgement for `id` is still held back.
     pub(crate) fn is_pending(&self, id: PacketId) -> bool {
-        let (word, bit) = slot(id);
-        self.pending_ids.get(word).is_some_and(|w| w & bit != 0)
+        self.pending_ids
+            .get(usize::from(id.get()))
+            .is_some_and(|&n| n > 0)
     }
 
     /// The application acknowledged `id`; false if nothing with that id waits.
@@ -133,9 +134,8 @@ impl Incoming {
             return None;
         }
         let ack = self.pending_acks.pop_front()?;
-        let (word, bit) = slot(ack.packet_id);
-        if let Some(w) = self.pending_ids.get_mut(word) {
-            *w &= !bit;
+        if let Some(n) = self.pending_ids.get_mut(usize::from(ack.packet_id.get())) {
+            *n = n.saturating_sub(1);
         }
         Some(ack)
     }

@@ -167,3 +167,18 @@ fn manual_acks_keep_arrival_order_for_a_resent_qos2() {
         ]
     );
 }
+
+#[test]
+fn manual_ack_mode_tracks_an_id_the_broker_reuses_across_qos() {
+    let mut cfg = config();
+    cfg.manual_acks = true;
+    let mut s = Scripted::connected(cfg);
+    s.deliver(incoming("a", QoS::AtLeastOnce, Some(1), b"q1"));
+    s.deliver(incoming("a", QoS::ExactlyOnce, Some(1), b"q2"));
+    assert_eq!(messages(s.events()).len(), 2);
+    s.client.ack(s.now, id(1)).unwrap(); // the QoS 1 message, first in line
+    assert_eq!(s.sent(), [Packet::PubAck(PubAck::new(id(1)))]);
+    // The QoS 2 message with id 1 still waits for its ack: a re-send is not delivered again.
+    s.deliver(incoming("a", QoS::AtLeastOnce, Some(1), b"q1"));
+    assert!(messages(s.events()).is_empty());
+}
