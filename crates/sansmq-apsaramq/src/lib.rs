@@ -87,6 +87,7 @@ pub mod credentials;
 pub mod endpoint;
 mod error;
 pub mod preset;
+pub mod token_notice;
 pub mod token_refresh;
 pub mod topic;
 
@@ -100,6 +101,10 @@ pub use error::Error;
 pub use preset::{
     MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos, check_retain,
     check_will,
+};
+pub use token_notice::{
+    NoticeError, TOKEN_EXPIRE_NOTICE_TOPIC, TOKEN_INVALID_NOTICE_TOPIC, TokenNotice,
+    parse_token_notice,
 };
 pub use token_refresh::{UPLOAD_TOKEN_TOPIC, upload_token, upload_token_payload};
 pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};
