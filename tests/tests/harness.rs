@@ -91,6 +91,19 @@ fn accepted(ack: ConnAck) -> bool {
 
 /// Whether the stream reports its end (EOF or an error other than a read timeout) within
 /// `PATIENCE`.
+/// Nothing comes through within a second: the read times out (`why` says what must not arrive).
+fn assert_nothing_arrives(client: &mut Raw<TcpStream>, why: &str) {
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let error = client.receive().expect_err(why);
+    assert!(
+        matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{why}: {error:?}"
+    );
+}
+
 fn sees_the_end(client: &mut Raw<TcpStream>) -> bool {
     match client.receive() {
         Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
@@ -195,17 +208,7 @@ fn black_hole_keeps_the_connection_open_but_drops_bytes() {
     proxy.set_black_hole(true);
     assert!(proxy.is_black_hole());
     client.send(&Packet::PingReq).unwrap();
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let error = client
-        .receive()
-        .expect_err("no PINGRESP through a black hole");
-    assert!(
-        matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "{error:?}"
-    );
+    assert_nothing_arrives(&mut client, "no PINGRESP through a black hole");
     assert_eq!(proxy.live_connections(), 1);
 
     // Whole packets were dropped, so the stream is still in step: a new PINGREQ is answered.
@@ -519,17 +522,7 @@ fn black_hole_hides_the_broker_giving_up_on_a_silent_client() {
         "{}",
         broker.log()
     );
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let error = client
-        .receive()
-        .expect_err("the broker's close must not come through");
-    assert!(
-        matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "{error:?}"
-    );
+    assert_nothing_arrives(&mut client, "the broker's close must not come through");
 
     // When the link comes back, the first packet meets the closed connection.
     proxy.set_black_hole(false);

@@ -52,13 +52,8 @@ fn resend_after_reconnect_sets_dup() {
 #[test]
 fn session_present_zero_policy_resends_as_new_by_default() {
     let (mut s, ids) = three_in_flight(true);
-    s.client.connect(s.now).unwrap();
-    let _ = s.sent();
-    s.deliver(sansmq::packet::ConnAck::new(
-        sansmq::packet::ConnectReturnCode::Accepted,
-    ));
     assert_eq!(
-        s.events(),
+        s.accept(false),
         [
             Event::Connected {
                 session_present: false
@@ -80,13 +75,8 @@ fn session_present_zero_policy_resends_as_new_by_default() {
 fn session_present_zero_policy_discard_drops_and_reports() {
     let (mut s, ids) = three_in_flight(true);
     s.client.config_mut().unacked_policy = UnackedPolicy::Discard;
-    s.client.connect(s.now).unwrap();
-    let _ = s.sent();
-    s.deliver(sansmq::packet::ConnAck::new(
-        sansmq::packet::ConnectReturnCode::Accepted,
-    ));
     assert_eq!(
-        s.events(),
+        s.accept(false),
         [
             Event::Connected {
                 session_present: false

@@ -65,6 +65,19 @@ impl Scripted {
         s
     }
 
+    /// `connect` and an accepting CONNACK with `session_present`; returns every event it caused
+    /// (what the client sends after CONNACK stays for [`sent`](Self::sent)).
+    pub(crate) fn accept(&mut self, session_present: bool) -> Vec<Event> {
+        self.client.connect(self.now).unwrap();
+        let sent = self.sent();
+        assert!(matches!(sent.as_slice(), [Packet::Connect(_)]), "{sent:?}");
+        self.deliver(ConnAck {
+            session_present,
+            code: ConnectReturnCode::Accepted,
+        });
+        self.events()
+    }
+
     /// `connect`, CONNACK with `session_present`, and everything the client sent after CONNECT.
     pub(crate) fn connect(&mut self, session_present: bool) -> Vec<Packet> {
         self.client.connect(self.now).unwrap();
