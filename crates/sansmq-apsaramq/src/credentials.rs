@@ -1,6 +1,6 @@
 //! Logins: [`AuthMode`] (Signature, Token, DeviceCredential, Custom) turns keys and a
 //! [`ClientId`] into CONNECT's user name and password; [`ApsaraMqCredentials`] does it again for
-//! every connect and reconnect as the client's [`sansmq_mio::CredentialsProvider`].
+//! every connect and reconnect as the client's [`sansmq_driver::CredentialsProvider`].
 //!
 //! | mode | user name | password |
 //! |---|---|---|
@@ -339,7 +339,7 @@ impl AuthMode {
     pub fn connect_credentials(
         &self,
         client_id: &ClientId,
-    ) -> Result<sansmq_mio::Credentials, CredentialsError> {
+    ) -> Result<sansmq_driver::Credentials, CredentialsError> {
         let (username, password) = match self {
             Self::Signature {
                 access_key,
@@ -384,7 +384,7 @@ impl AuthMode {
                 },
             ),
         };
-        Ok(sansmq_mio::Credentials {
+        Ok(sansmq_driver::Credentials {
             username,
             password: Some(password.into()),
         })
@@ -520,7 +520,7 @@ mod tests {
         ClientId::parse(CLIENT_ID).unwrap()
     }
 
-    fn password(credentials: &sansmq_mio::Credentials) -> &str {
+    fn password(credentials: &sansmq_driver::Credentials) -> &str {
         std::str::from_utf8(credentials.password.as_deref().unwrap()).unwrap()
     }
 

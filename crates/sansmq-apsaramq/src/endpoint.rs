@@ -182,12 +182,12 @@ mod tests {
     #[test]
     fn uris_parse_as_sansmq_mio_server_uris() {
         let endpoint = Endpoint::public("mqtt-cn-test").unwrap();
-        let tcp: sansmq_mio::ServerUri = endpoint.tcp_uri().parse().unwrap();
+        let tcp: sansmq_driver::ServerUri = endpoint.tcp_uri().parse().unwrap();
         assert_eq!(
             (tcp.host.as_str(), tcp.port, tcp.tls),
             ("mqtt-cn-test.mqtt.aliyuncs.com", 1883, false)
         );
-        let tls: sansmq_mio::ServerUri = endpoint.tls_uri().parse().unwrap();
+        let tls: sansmq_driver::ServerUri = endpoint.tls_uri().parse().unwrap();
         assert_eq!(
             (tls.host.as_str(), tls.port, tls.tls),
             ("mqtt-cn-test.mqtt.aliyuncs.com", 8883, true)

@@ -20,7 +20,7 @@ pub enum Error {
     Endpoint(#[from] EndpointError),
     /// The client refused an option (a bad URI, say).
     #[error(transparent)]
-    Options(#[from] sansmq_mio::Error),
+    Options(#[from] sansmq_driver::Error),
     /// A will message was set.
     #[error(
         "will message on {topic:?}: ApsaraMQ does not support will messages; publish a status message from your application instead"

@@ -12,7 +12,7 @@
 //! - [`topic`]: parent topic plus sub levels within a length limit, and point-to-point topics
 //!   ([`p2p_topic`], [`is_p2p_for`]);
 //! - [`endpoint`]: [`Endpoint`], instance id → public or VPC domain name → `tcp://` / `ssl://` URI;
-//! - [`preset`]: [`apsaramq_options`], the [`sansmq_mio::ConnectOptions`] ApsaraMQ wants, and
+//! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
 //!

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sansmq::packet::QoS;
-use sansmq_mio::{ConnectOptions, Will};
+use sansmq_driver::{ConnectOptions, Will};
 
 use crate::{ApsaraMqCredentials, AuthMode, ClientId, Error};
 
@@ -122,7 +122,7 @@ pub fn check_payload(len: usize) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    use sansmq_mio::CredentialsProvider as _;
+    use sansmq_driver::CredentialsProvider as _;
 
     use super::*;
     use crate::{AccessKey, CredentialsError, Token, TokenType};
@@ -167,7 +167,7 @@ mod tests {
         let error = apsaramq_options("http://x", &client_id(), signature()).unwrap_err();
         assert!(matches!(
             error,
-            Error::Options(sansmq_mio::Error::InvalidUri { .. })
+            Error::Options(sansmq_driver::Error::InvalidUri { .. })
         ));
     }
 

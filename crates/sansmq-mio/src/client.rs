@@ -132,7 +132,7 @@ impl Client {
             .try_clone()
             .map_err(|e| Error::io("cloning the registry", &e))?;
         let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
-        let time_to_wait = options.time_to_wait;
+        let time_to_wait = options.time_to_wait_limit();
         let dispatch = Arc::new(Mutex::new(Dispatch::default()));
         let inner = Inner::new(options, registry, tx, Arc::clone(&dispatch))?;
         let shared = Arc::new(Shared {
@@ -197,8 +197,8 @@ impl Client {
             inner.process_events(now);
         }
         self.shared.wake();
-        let limit = self.shared.lock().options.connect_timeout;
-        let attempts = u32::try_from(self.shared.lock().options.server_uris.len()).unwrap_or(1);
+        let limit = self.shared.lock().options.connect_timeout_limit();
+        let attempts = u32::try_from(self.shared.lock().options.servers().len()).unwrap_or(1);
         // Each attempt has its own timer in the core; this only guards against a lost wake-up.
         let total = limit.saturating_mul(attempts) + Duration::from_secs(1);
         waiter

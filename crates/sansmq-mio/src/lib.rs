@@ -49,27 +49,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod backoff;
 mod callback;
 mod client;
 mod completion;
-mod error;
 mod io_loop;
 mod message;
-mod options;
 mod session;
 mod tls;
 mod token;
 mod transport;
-mod uri;
 
 pub use callback::Callback;
 pub use client::Client;
-pub use error::Error;
 pub use message::Message;
-pub use options::{
-    ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
-    Will,
+pub use sansmq_driver::{
+    ConnectOptions, Credentials, CredentialsProvider, Error, ResubscribePolicy, ServerUri,
+    TlsOptions, TrustRoots, Will,
 };
 pub use token::DeliveryToken;
-pub use uri::ServerUri;

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
 use rustls::ClientConfig;
+use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq::{Event, MqttString};
+use sansmq_driver::{Backoff, ConnectOptions, ResubscribePolicy};
 
-use crate::backoff::Backoff;
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
-use crate::options::{ConnectOptions, ResubscribePolicy};
 use crate::transport::{ReadOutcome, Transport};
 use crate::{DeliveryToken, Error, Message, ServerUri, tls};
 
@@ -99,42 +98,16 @@ impl Inner {
         callbacks: SyncSender<CallbackEvent>,
         dispatch: Arc<Mutex<Dispatch>>,
     ) -> Result<Self, Error> {
-        let client_id =
-            MqttString::try_from(options.client_id.as_str()).map_err(|e| Error::InvalidString {
-                field: "client id",
-                reason: e.to_string(),
-            })?;
-        let mut config = sansmq::Config::new(client_id);
-        config.clean_session = options.clean_session;
-        config.keep_alive = options.keep_alive;
-        // PINGRESP is due half an interval after PINGREQ, which goes out at most one interval after
-        // the last packet sent: a dead link is noticed within 1.5x the keep-alive, as a broker
-        // notices a dead client (MQTT-3.1.2-24). The core's fixed 10 s default made it K + 10 s.
-        config.ping_timeout = options.keep_alive / 2;
-        config.protocol = options.protocol;
-        config.max_inflight = options.max_inflight;
-        config.max_queued = options.offline_queue;
-        config.max_packet_size = options.max_packet_size;
-        // The option is the limit both ways: without this, `publish` refused anything over the
-        // core's default 1 MiB whatever the option said, so a 1 MiB payload could not be sent.
-        config.max_outgoing_packet_size = options.max_packet_size;
-        config.connack_timeout = options.connect_timeout;
-        // Messages are acknowledged once the application handled them (see `Callback`).
-        config.manual_acks = true;
-        if let Some(will) = &options.will {
-            config.will = Some(sansmq::packet::LastWill {
-                topic: sansmq::TopicName::try_from(will.topic.as_str())?,
-                payload: will.payload.clone(),
-                qos: will.qos,
-                retain: will.retain,
-            });
-        }
-        let tls = if options.server_uris.iter().any(|u| u.tls) {
-            Some(tls::client_config(&options.tls)?)
+        let config = options.core_config()?;
+        let tls = if options.uses_tls() {
+            Some(sansmq_driver::tls::client_config(options.tls_options())?)
         } else {
             None
         };
-        let backoff = Backoff::new(options.reconnect_delay.0, options.reconnect_delay.1);
+        let (min_delay, max_delay) = options
+            .reconnect_delays()
+            .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
+        let backoff = Backoff::new(min_delay, max_delay);
         Ok(Self {
             core: sansmq::Client::new(config),
             options,
@@ -165,7 +138,7 @@ impl Inner {
     /// The application's `connect`: one attempt per server URI, in order.
     pub(crate) fn start_connect(&mut self, now: Instant, waiter: Completion<Result<bool, Error>>) {
         self.connect_waiter = Some(waiter);
-        self.attempts_left = self.options.server_uris.len();
+        self.attempts_left = self.options.servers().len();
         self.next_uri = 0;
         self.attempt(now);
     }
@@ -173,8 +146,8 @@ impl Inner {
     /// Opens a connection to the next server URI and queues CONNECT.
     pub(crate) fn attempt(&mut self, now: Instant) {
         self.attempts_left = self.attempts_left.saturating_sub(1);
-        let count = self.options.server_uris.len().max(1);
-        let Some(uri) = self.options.server_uris.get(self.next_uri % count).cloned() else {
+        let count = self.options.servers().len().max(1);
+        let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
             return;
         };
         self.next_uri = (self.next_uri + 1) % count;
@@ -209,22 +182,7 @@ impl Inner {
             (Some(config), true) => Some(tls::connect(config, &uri.host)?),
             _ => None,
         };
-        if let Some(provider) = &self.options.credentials {
-            let credentials = provider
-                .credentials()
-                .map_err(|reason| Error::InvalidString {
-                    field: "credentials",
-                    reason,
-                })?;
-            let username =
-                MqttString::try_from(credentials.username).map_err(|e| Error::InvalidString {
-                    field: "user name",
-                    reason: e.to_string(),
-                })?;
-            let config = self.core.config_mut();
-            config.username = Some(username);
-            config.password = credentials.password.map(sansmq::packet::Password);
-        }
+        self.options.apply_credentials(self.core.config_mut())?;
         self.connection = Some(Connection {
             transport: Transport::new(socket, tls),
             established: false,
@@ -254,7 +212,7 @@ impl Inner {
     }
 
     fn schedule_reconnect(&mut self, now: Instant, cause: &Error) {
-        if !self.options.automatic_reconnect || self.link == Link::Closed {
+        if self.options.reconnect_delays().is_none() || self.link == Link::Closed {
             self.link = Link::Idle;
             self.fail_waiters(cause);
             return;
@@ -509,7 +467,7 @@ impl Inner {
         if let Some(waiter) = self.connect_waiter.take() {
             waiter.complete(Ok(session_present));
         }
-        let resubscribe = match self.options.resubscribe {
+        let resubscribe = match self.options.resubscribe_policy() {
             ResubscribePolicy::Always => true,
             ResubscribePolicy::WhenSessionLost => !session_present,
             _ => false,
@@ -536,7 +494,9 @@ impl Inner {
         }
         let error = match reason {
             DisconnectReason::Refused(code) => Error::Refused(code),
-            DisconnectReason::ConnAckTimeout => Error::Timeout(self.options.connect_timeout),
+            DisconnectReason::ConnAckTimeout => {
+                Error::Timeout(self.options.connect_timeout_limit())
+            }
             DisconnectReason::TransportClosed => self
                 .last_error
                 .take()

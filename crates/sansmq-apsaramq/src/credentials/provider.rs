@@ -11,7 +11,7 @@ use crate::ClientId;
 /// afresh for every connect and reconnect.
 ///
 /// Clones share one state, so keep a clone to change the tokens after handing one to
-/// [`sansmq_mio::ConnectOptions::credentials_provider`]:
+/// [`sansmq_driver::ConnectOptions::credentials_provider`]:
 ///
 /// ```
 /// use sansmq_apsaramq::{ApsaraMqCredentials, AuthMode, ClientId, Token, TokenType};
@@ -22,7 +22,7 @@ use crate::ClientId;
 ///     AuthMode::token("LTAI5tTestKey", "mqtt-cn-test", [first]),
 ///     client_id,
 /// );
-/// let options = sansmq_mio::ConnectOptions::new("tcp://127.0.0.1:1883", "GID_test@@@device-001")
+/// let options = sansmq_driver::ConnectOptions::new("tcp://127.0.0.1:1883", "GID_test@@@device-001")
 ///     .unwrap()
 ///     .credentials_provider(credentials.clone());
 ///
@@ -72,7 +72,7 @@ impl ApsaraMqCredentials {
     }
 
     /// The user name and password for the next CONNECT.
-    pub fn current(&self) -> Result<sansmq_mio::Credentials, CredentialsError> {
+    pub fn current(&self) -> Result<sansmq_driver::Credentials, CredentialsError> {
         self.read(|state| {
             if state.tokens_invalidated {
                 return Err(CredentialsError::TokensInvalidated);
@@ -143,8 +143,8 @@ impl ApsaraMqCredentials {
     }
 }
 
-impl sansmq_mio::CredentialsProvider for ApsaraMqCredentials {
-    fn credentials(&self) -> Result<sansmq_mio::Credentials, String> {
+impl sansmq_driver::CredentialsProvider for ApsaraMqCredentials {
+    fn credentials(&self) -> Result<sansmq_driver::Credentials, String> {
         self.current().map_err(|e| e.to_string())
     }
 }
@@ -163,7 +163,7 @@ impl fmt::Debug for ApsaraMqCredentials {
 
 #[cfg(test)]
 mod tests {
-    use sansmq_mio::CredentialsProvider as _;
+    use sansmq_driver::CredentialsProvider as _;
 
     use super::*;
     use crate::credentials::{AccessKey, TokenType};
@@ -177,7 +177,7 @@ mod tests {
         ClientId::parse("GID_test@@@device-001").unwrap()
     }
 
-    fn password(credentials: &sansmq_mio::Credentials) -> &str {
+    fn password(credentials: &sansmq_driver::Credentials) -> &str {
         std::str::from_utf8(credentials.password.as_deref().unwrap()).unwrap()
     }
 

@@ -5,14 +5,15 @@ use std::time::Duration;
 /// Delays that double from `min` to `max`; each is drawn from the upper half of the current step, so
 /// clients that lost the same broker at once do not come back in lock-step.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     step: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    /// Delays from `min`, doubling up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
         Self {
             min,
             max,
@@ -21,7 +22,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; the one after will be about twice as long.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
@@ -29,12 +30,12 @@ impl Backoff {
     }
 
     /// Skips to the longest delay (the broker refused us: hammering it will not help).
-    pub(crate) fn jump_to_max(&mut self) {
+    pub fn jump_to_max(&mut self) {
         self.step = self.max;
     }
 
     /// A connection succeeded: start again from `min`.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.step = self.min;
     }
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansmq::packet::QoS;
 
+use sansmq::packet::{LastWill, Password};
+use sansmq::{MqttString, TopicName};
+
 use crate::{Error, ServerUri};
 
 /// A user name and password for CONNECT.
@@ -273,5 +276,123 @@ impl ConnectOptions {
     /// The configured client id.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The brokers, in the order they are tried.
+    pub fn servers(&self) -> &[ServerUri] {
+        &self.server_uris
+    }
+
+    /// Whether the session is clean.
+    pub fn is_clean_session(&self) -> bool {
+        self.clean_session
+    }
+
+    /// The keep-alive interval.
+    pub fn keep_alive_interval(&self) -> Duration {
+        self.keep_alive
+    }
+
+    /// The will message, if any.
+    pub fn will_message(&self) -> Option<&Will> {
+        self.will.as_ref()
+    }
+
+    /// How long blocking calls wait for the broker.
+    pub fn time_to_wait_limit(&self) -> Duration {
+        self.time_to_wait
+    }
+
+    /// How long a connection attempt may take.
+    pub fn connect_timeout_limit(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The largest packet, both ways.
+    pub fn max_packet_size_limit(&self) -> usize {
+        self.max_packet_size
+    }
+
+    /// The reconnect delays `(min, max)` when automatic reconnect is on, `None` when it is off.
+    pub fn reconnect_delays(&self) -> Option<(Duration, Duration)> {
+        self.automatic_reconnect.then_some(self.reconnect_delay)
+    }
+
+    /// The re-subscribe policy.
+    pub fn resubscribe_policy(&self) -> ResubscribePolicy {
+        self.resubscribe
+    }
+
+    /// The TLS settings.
+    pub fn tls_options(&self) -> &TlsOptions {
+        &self.tls
+    }
+
+    /// The MQTT version spoken.
+    pub fn protocol(&self) -> sansmq::packet::Protocol {
+        self.protocol
+    }
+
+    /// Whether any server URI asks for TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.server_uris.iter().any(|uri| uri.tls)
+    }
+
+    /// The core's configuration for these options, without credentials (see
+    /// [`apply_credentials`](Self::apply_credentials), called before every connect). Acks are
+    /// manual: a driver acknowledges a message once the application has it.
+    pub fn core_config(&self) -> Result<sansmq::Config, Error> {
+        let client_id =
+            MqttString::try_from(self.client_id.as_str()).map_err(|e| Error::InvalidString {
+                field: "client id",
+                reason: e.to_string(),
+            })?;
+        let mut config = sansmq::Config::new(client_id);
+        config.clean_session = self.clean_session;
+        config.keep_alive = self.keep_alive;
+        // PINGRESP is due half an interval after PINGREQ, which goes out at most one interval after
+        // the last packet sent: a dead link is noticed within 1.5x the keep-alive, as a broker
+        // notices a dead client (MQTT-3.1.2-24). The core's fixed 10 s default made it K + 10 s.
+        config.ping_timeout = self.keep_alive / 2;
+        config.protocol = self.protocol;
+        config.max_inflight = self.max_inflight;
+        config.max_queued = self.offline_queue;
+        config.max_packet_size = self.max_packet_size;
+        // The option is the limit both ways: without this, `publish` refused anything over the
+        // core's default 1 MiB whatever the option said, so a 1 MiB payload could not be sent.
+        config.max_outgoing_packet_size = self.max_packet_size;
+        config.connack_timeout = self.connect_timeout;
+        config.manual_acks = true;
+        if let Some(will) = &self.will {
+            config.will = Some(LastWill {
+                topic: TopicName::try_from(will.topic.as_str())?,
+                payload: will.payload.clone(),
+                qos: will.qos,
+                retain: will.retain,
+            });
+        }
+        Ok(config)
+    }
+
+    /// Asks the credentials provider (if any) for this connection's user name and password and
+    /// puts them into `config`. Call it before every connect: signatures and tokens change.
+    pub fn apply_credentials(&self, config: &mut sansmq::Config) -> Result<(), Error> {
+        let Some(provider) = &self.credentials else {
+            return Ok(());
+        };
+        let credentials = provider
+            .credentials()
+            .map_err(|reason| Error::InvalidString {
+                field: "credentials",
+                reason,
+            })?;
+        let username =
+            MqttString::try_from(credentials.username).map_err(|e| Error::InvalidString {
+                field: "user name",
+                reason: e.to_string(),
+            })?;
+        config.username = Some(username);
+        config.password = credentials.password.map(Password);
+        Ok(())
     }
 }

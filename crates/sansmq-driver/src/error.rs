@@ -71,7 +71,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
+    /// An IO error while doing `context`.
+    pub fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
             reason: error.to_string(),

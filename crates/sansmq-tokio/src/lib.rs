@@ -1,0 +1,2 @@
+//! An async MQTT client on tokio (in progress).
+#![forbid(unsafe_code)]
