@@ -5,6 +5,8 @@ use std::time::Duration;
 use sansmq::packet::ConnectReturnCode;
 use sansmq::{CommandError, DisconnectReason, TopicError};
 
+use crate::Diagnosis;
+
 /// Why an operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -56,6 +58,10 @@ pub enum Error {
     /// The connection ended.
     #[error("connection lost: {0}")]
     ConnectionLost(DisconnectReason),
+    /// The broker closed the connection, and the timing says why (see [`Diagnosis`]): a topic
+    /// the client may not use, or another client with the same id.
+    #[error("{0}")]
+    ClosedByBroker(Diagnosis),
     /// The broker refused to subscribe to a filter (SUBACK 0x80).
     #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80)")]
     SubscribeRefused {

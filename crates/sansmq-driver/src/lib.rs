@@ -3,7 +3,8 @@
 //! The blocking client ([`sansmq-mio`](https://docs.rs/sansmq-mio)) and the async one
 //! ([`sansmq-tokio`](https://docs.rs/sansmq-tokio)) take the same [`ConnectOptions`], speak to the
 //! same [`ServerUri`]s, verify brokers with the same rustls configuration ([`tls`]), wait between
-//! reconnects with the same jittered [`Backoff`], and fail with the same [`Error`]. They live here
+//! reconnects with the same jittered [`Backoff`], explain a broker that hangs up with the same
+//! [`Diagnostics`], and fail with the same [`Error`]. They live here
 //! once, so an option means the same thing in both clients and a credentials provider (such as
 //! ApsaraMQ's signer) plugs into either.
 //!
@@ -31,12 +32,14 @@
 #![deny(missing_docs)]
 
 mod backoff;
+pub mod diagnosis;
 mod error;
 mod options;
 pub mod tls;
 mod uri;
 
 pub use backoff::Backoff;
+pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;
 pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sansmq::packet::{PacketId, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
+use sansmq_driver::Operation;
 
 use crate::callback::{self, Callback, Dispatch, Handler};
 use crate::completion::Completion;
@@ -214,6 +215,7 @@ impl Client {
     /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        let requested = filters;
         let filters = filters
             .iter()
             .map(|&(f, qos)| {
@@ -228,6 +230,11 @@ impl Client {
             let mut inner = self.shared.lock();
             let now = Instant::now();
             let id = inner.core.subscribe(now, filters)?;
+            for &(filter, _) in requested {
+                inner
+                    .diagnostics
+                    .on_sent(now, Operation::Subscribe, filter, Some(id));
+            }
             inner.subscribe_waiters.insert(id, waiter.clone());
             // `wait` wakes the IO thread anyway.
             let _ = inner.flush_from_caller(now);
@@ -286,7 +293,12 @@ impl Client {
         let payload = payload.into();
         let mut inner = self.shared.lock();
         let now = Instant::now();
-        let id = inner.core.publish(now, topic, qos, retain, payload)?;
+        let id = inner
+            .core
+            .publish(now, topic.clone(), qos, retain, payload)?;
+        inner
+            .diagnostics
+            .on_sent(now, Operation::Publish, &topic, id);
         let token = DeliveryToken::pending(id, qos, self.time_to_wait);
         match id {
             Some(id) => {

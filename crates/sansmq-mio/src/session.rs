@@ -13,7 +13,7 @@ use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, ResubscribePolicy};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ResubscribePolicy};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -56,6 +56,8 @@ pub(crate) struct Connection {
 /// Everything behind the client's lock.
 pub(crate) struct Inner {
     pub(crate) core: sansmq::Client,
+    /// Explains closes by the broker (a forbidden topic, a duplicate client id).
+    pub(crate) diagnostics: Diagnostics,
     pub(crate) options: ConnectOptions,
     pub(crate) link: Link,
     pub(crate) connection: Option<Connection>,
@@ -109,6 +111,7 @@ impl Inner {
             .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
         let backoff = Backoff::new(min_delay, max_delay);
         Ok(Self {
+            diagnostics: Diagnostics::new(options.client_id()),
             core: sansmq::Client::new(config),
             options,
             link: Link::Idle,
@@ -161,6 +164,9 @@ impl Inner {
 
     fn open(&mut self, now: Instant, uri: &ServerUri) -> Result<(), Error> {
         tracing::debug!(%uri, "connecting");
+        // Credentials first: without them (tokens invalidated by the broker) there is no point
+        // in opening a connection.
+        self.options.apply_credentials(self.core.config_mut())?;
         let addr = (uri.host.as_str(), uri.port)
             .to_socket_addrs()
             .map_err(|e| Error::Dns {
@@ -182,7 +188,6 @@ impl Inner {
             (Some(config), true) => Some(tls::connect(config, &uri.host)?),
             _ => None,
         };
-        self.options.apply_credentials(self.core.config_mut())?;
         self.connection = Some(Connection {
             transport: Transport::new(socket, tls),
             established: false,
@@ -417,6 +422,7 @@ impl Inner {
                 Event::Connected { session_present } => self.on_connected(now, session_present),
                 Event::Message(publish) => self.deliver_message(now, publish.into()),
                 Event::Published { packet_id, .. } => {
+                    self.diagnostics.on_acknowledged(packet_id);
                     if let Some(token) = self.deliveries.remove(&packet_id) {
                         token.complete(Ok(()));
                         if callback::lock(&self.dispatch).callback.is_some() {
@@ -432,6 +438,7 @@ impl Inner {
                     }
                 }
                 Event::Subscribed { packet_id, results } => {
+                    self.diagnostics.on_acknowledged(packet_id);
                     if let Some(waiter) = self.subscribe_waiters.remove(&packet_id) {
                         let granted: Result<Vec<QoS>, Error> = results
                             .into_iter()
@@ -457,6 +464,7 @@ impl Inner {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
+        self.diagnostics.on_connected(now);
         self.backoff.reset();
         let uri = self
             .connection
@@ -492,16 +500,28 @@ impl Inner {
             }
             return;
         }
-        let error = match reason {
-            DisconnectReason::Refused(code) => Error::Refused(code),
-            DisconnectReason::ConnAckTimeout => {
+        let closed_by_broker = reason == DisconnectReason::TransportClosed
+            && matches!(self.last_error, None | Some(Error::Io { .. }));
+        let diagnosis = if closed_by_broker {
+            self.diagnostics.on_closed_by_broker(now)
+        } else {
+            self.diagnostics.on_ended();
+            None
+        };
+        let error = match (diagnosis, reason) {
+            (Some(diagnosis), _) if self.link == Link::Connected => {
+                self.last_error = None;
+                Error::ClosedByBroker(diagnosis)
+            }
+            (_, DisconnectReason::Refused(code)) => Error::Refused(code),
+            (_, DisconnectReason::ConnAckTimeout) => {
                 Error::Timeout(self.options.connect_timeout_limit())
             }
-            DisconnectReason::TransportClosed => self
+            (_, DisconnectReason::TransportClosed) => self
                 .last_error
                 .take()
                 .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
-            other => Error::ConnectionLost(other),
+            (_, other) => Error::ConnectionLost(other),
         };
         self.drop_socket();
         match self.link {

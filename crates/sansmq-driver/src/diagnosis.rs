@@ -1,0 +1,316 @@
+//! [`Diagnostics`]: explaining a broker that hangs up. Brokers such as ApsaraMQ answer a topic the
+//! client may not use, or a second client with the same id, by closing the connection without a
+//! word. A close alone looks like a network fault; its timing tells the likelier story.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use sansmq::packet::PacketId;
+
+/// How soon after the first SUBSCRIBE or PUBLISH to a topic a close by the broker points at that
+/// topic. ApsaraMQ closes at once; a network fault this close to it is unlikely.
+pub const NOT_AUTHORISED_WINDOW: Duration = Duration::from_secs(1);
+
+/// A connection the broker closed this soon after CONNACK was cut short: two clients with the same
+/// id take the connection from each other about as fast as they reconnect.
+pub const SHORT_CONNECTION: Duration = Duration::from_secs(10);
+
+/// Short connections in a row that make a duplicate client id the likely cause.
+pub const SHORT_CONNECTIONS_FOR_DUPLICATE: u32 = 3;
+
+/// Topics remembered per connection; past this, new topics are not diagnosed (memory stays bounded
+/// for clients that publish to ever new topics).
+const MAX_TOPICS: usize = 1024;
+
+/// What the client sent that the broker may have refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// A SUBSCRIBE.
+    Subscribe,
+    /// A PUBLISH.
+    Publish,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Subscribe => "SUBSCRIBE to",
+            Self::Publish => "PUBLISH to",
+        })
+    }
+}
+
+/// The likely reason the broker closed the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Diagnosis {
+    /// The broker closed the connection right after the first use of a topic.
+    NotAuthorised {
+        /// What was sent.
+        operation: Operation,
+        /// The topic name or filter.
+        topic: String,
+        /// How long after sending it the connection closed.
+        after: Duration,
+    },
+    /// The broker keeps closing the connection shortly after accepting it.
+    DuplicateClientId {
+        /// Our client id.
+        client_id: String,
+        /// Short connections in a row.
+        short_connections: u32,
+    },
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAuthorised {
+                operation,
+                topic,
+                after,
+            } => write!(
+                f,
+                "the broker closed the connection {} ms after {operation} {topic:?}: probably not \
+                 authorised for topic {topic:?} (check that the topic exists and that this client \
+                 may use it)",
+                after.as_millis()
+            ),
+            Self::DuplicateClientId {
+                client_id,
+                short_connections,
+            } => write!(
+                f,
+                "the broker closed the connection shortly after accepting it, {short_connections} \
+                 times in a row: probably a duplicate client id (another client is connected as \
+                 {client_id:?}, and each takes over from the other)"
+            ),
+        }
+    }
+}
+
+/// The first SUBSCRIBE or PUBLISH to a topic in this connection.
+#[derive(Debug)]
+struct FirstUse {
+    operation: Operation,
+    topic: String,
+    sent_at: Instant,
+    /// The packet whose acknowledgement clears the suspicion; `None` for QoS 0 PUBLISH.
+    awaiting: Option<PacketId>,
+}
+
+/// Watches one client's connections and explains closes by the broker. Feed it what the client
+/// sends and when connections start and end; it keeps one set of topic names per connection.
+#[derive(Debug)]
+pub struct Diagnostics {
+    client_id: String,
+    connected_at: Option<Instant>,
+    used_topics: HashSet<String>,
+    first_use: Option<FirstUse>,
+    short_connections: u32,
+}
+
+impl Diagnostics {
+    /// Diagnostics for the client `client_id`.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            connected_at: None,
+            used_topics: HashSet::new(),
+            first_use: None,
+            short_connections: 0,
+        }
+    }
+
+    /// CONNACK accepted the connection at `now`.
+    pub fn on_connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
+        self.used_topics.clear();
+        self.first_use = None;
+    }
+
+    /// The client sent `operation` for `topic` at `now`, as packet `awaiting` (`None` for a QoS 0
+    /// PUBLISH, which is never acknowledged). Only the first use of a topic in a connection is
+    /// remembered, so a steady stream to one topic costs a set lookup.
+    pub fn on_sent(
+        &mut self,
+        now: Instant,
+        operation: Operation,
+        topic: &str,
+        awaiting: Option<PacketId>,
+    ) {
+        if self.connected_at.is_none() || self.used_topics.contains(topic) {
+            return;
+        }
+        if self.used_topics.len() < MAX_TOPICS {
+            self.used_topics.insert(topic.to_owned());
+            self.first_use = Some(FirstUse {
+                operation,
+                topic: topic.to_owned(),
+                sent_at: now,
+                awaiting,
+            });
+        }
+    }
+
+    /// The broker acknowledged packet `id` (PUBACK, PUBREC, SUBACK): it accepted that use of the
+    /// topic, so a later close is not blamed on it.
+    pub fn on_acknowledged(&mut self, id: PacketId) {
+        if self
+            .first_use
+            .as_ref()
+            .is_some_and(|first| first.awaiting == Some(id))
+        {
+            self.first_use = None;
+        }
+    }
+
+    /// The connection ended at `now` for another reason than the broker closing it (keep-alive
+    /// expiry, our own disconnect, a protocol error): nothing to explain.
+    pub fn on_ended(&mut self) {
+        self.connected_at = None;
+        self.first_use = None;
+    }
+
+    /// The broker closed the connection (end of stream or reset) at `now`: the likely reason, if
+    /// the timing suggests one.
+    pub fn on_closed_by_broker(&mut self, now: Instant) -> Option<Diagnosis> {
+        let connected_at = self.connected_at.take()?;
+        let first_use = self.first_use.take();
+        if now.saturating_duration_since(connected_at) < SHORT_CONNECTION {
+            self.short_connections = self.short_connections.saturating_add(1);
+        } else {
+            self.short_connections = 0;
+        }
+        if self.short_connections >= SHORT_CONNECTIONS_FOR_DUPLICATE {
+            return Some(Diagnosis::DuplicateClientId {
+                client_id: self.client_id.clone(),
+                short_connections: self.short_connections,
+            });
+        }
+        let first = first_use?;
+        let after = now.saturating_duration_since(first.sent_at);
+        (after <= NOT_AUTHORISED_WINDOW).then_some(Diagnosis::NotAuthorised {
+            operation: first.operation,
+            topic: first.topic,
+            after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn id(n: u16) -> Option<PacketId> {
+        PacketId::new(n)
+    }
+
+    #[test]
+    fn an_acknowledged_first_use_is_not_blamed() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(t0, Operation::Subscribe, "ok/#", id(7));
+        diagnostics.on_acknowledged(PacketId::MIN);
+        diagnostics.on_acknowledged(PacketId::new(7).unwrap_or(PacketId::MIN));
+        assert_eq!(diagnostics.on_closed_by_broker(t0 + 10 * MS), None);
+    }
+
+    #[test]
+    fn a_close_right_after_the_first_subscribe_points_at_its_filter() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("GID_a@@@1");
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(
+            t0 + 20 * MS,
+            Operation::Subscribe,
+            "parent/forbidden",
+            id(1),
+        );
+        let diagnosis = diagnostics.on_closed_by_broker(t0 + 25 * MS);
+        assert_eq!(
+            diagnosis,
+            Some(Diagnosis::NotAuthorised {
+                operation: Operation::Subscribe,
+                topic: "parent/forbidden".into(),
+                after: 5 * MS,
+            })
+        );
+        let message = diagnosis.map(|d| d.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("probably not authorised for topic \"parent/forbidden\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_topic_already_in_use_is_not_blamed() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(t0, Operation::Publish, "a", None);
+        diagnostics.on_sent(t0 + 5000 * MS, Operation::Publish, "a", None);
+        assert_eq!(diagnostics.on_closed_by_broker(t0 + 20_000 * MS), None);
+    }
+
+    #[test]
+    fn a_close_long_after_the_first_use_is_not_blamed_on_it() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(t0, Operation::Publish, "a", None);
+        assert_eq!(diagnostics.on_closed_by_broker(t0 + 1500 * MS), None);
+    }
+
+    #[test]
+    fn repeated_short_connections_point_at_a_duplicate_client_id() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("GID_a@@@1");
+        let mut results = Vec::new();
+        for i in 0..4u32 {
+            let start = t0 + i * 3000 * MS;
+            diagnostics.on_connected(start);
+            results.push(diagnostics.on_closed_by_broker(start + 2000 * MS));
+        }
+        assert_eq!(results[0], None);
+        assert_eq!(results[1], None);
+        assert_eq!(
+            results[2],
+            Some(Diagnosis::DuplicateClientId {
+                client_id: "GID_a@@@1".into(),
+                short_connections: 3
+            })
+        );
+        assert!(results[3].is_some());
+    }
+
+    #[test]
+    fn a_long_connection_resets_the_count() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        for (start, length) in [(0, 100), (1000, 100), (2000, 60_000), (70_000, 100)] {
+            diagnostics.on_connected(t0 + start * MS);
+            assert_eq!(
+                diagnostics.on_closed_by_broker(t0 + (start + length) * MS),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn closes_that_were_not_the_brokers_are_not_counted() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        for i in 0..5u32 {
+            diagnostics.on_connected(t0 + i * 100 * MS);
+            diagnostics.on_ended();
+        }
+        diagnostics.on_connected(t0 + 600 * MS);
+        assert_eq!(diagnostics.on_closed_by_broker(t0 + 700 * MS), None);
+    }
+}
