@@ -6,6 +6,8 @@
 //!   it. It never touches a system broker.
 //! - [`FaultProxy`] sits between a client and the broker and cuts or black-holes the connection on
 //!   command, or cuts it periodically.
+//! - [`ScriptedBroker`] runs a test's script for every connection: for what no real broker does on
+//!   demand (ApsaraMQ's notices, a close on a forbidden topic) and exact checks of what a client sends.
 //! - [`TestPki`] generates a CA, server and client certificates and a wrong CA as PEM files.
 //!
 //! A test that loses its link while talking to a broker:
@@ -62,10 +64,12 @@ mod certs;
 mod mosquitto;
 mod port;
 mod proxy;
+mod scripted;
 mod wait;
 
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use port::free_port;
 pub use proxy::FaultProxy;
+pub use scripted::{Peer, ScriptedBroker};
 pub use wait::wait_until;

@@ -12,6 +12,8 @@
 //! - [`topic`]: parent topic plus sub levels within a length limit, and point-to-point topics
 //!   ([`p2p_topic`], [`is_p2p_for`]);
 //! - [`endpoint`]: [`Endpoint`], instance id → public or VPC domain name → `tcp://` / `ssl://` URI;
+//! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
+//!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
@@ -86,6 +88,7 @@ pub mod client_id;
 pub mod credentials;
 pub mod endpoint;
 mod error;
+pub mod events;
 pub mod preset;
 pub mod token_notice;
 pub mod token_refresh;
@@ -98,6 +101,7 @@ pub use credentials::{
 };
 pub use endpoint::{Endpoint, EndpointError, Network};
 pub use error::Error;
+pub use events::{ApsaraMqCallback, ApsaraMqEvents, MessageKind};
 pub use preset::{
     MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos, check_retain,
     check_will,

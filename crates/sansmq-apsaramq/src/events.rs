@@ -1,0 +1,132 @@
+//! [`ApsaraMqCallback`]: Paho's callbacks plus what ApsaraMQ adds — point-to-point messages told
+//! apart from subscribed ones, and the broker's token notices as typed values — for the blocking
+//! client. Wrap it in [`ApsaraMqEvents`] and hand that to `sansmq_mio::Client::set_callback`.
+
+use sansmq_driver::Error as ClientError;
+use sansmq_mio::{Callback, DeliveryToken, Message};
+
+use crate::client_id::ClientId;
+use crate::credentials::ApsaraMqCredentials;
+use crate::token_notice::{NoticeError, TokenNotice, parse_token_notice};
+use crate::topic::is_p2p_for;
+
+/// How a message reached this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageKind {
+    /// Through a subscription.
+    Subscribed,
+    /// Point to point: published to `<parent>/p2p/<our client id>`, delivered without a
+    /// subscription.
+    PointToPoint,
+}
+
+/// What happens to an ApsaraMQ connection; every method has an empty default. The methods run on
+/// the client's callback thread, as [`sansmq_mio::Callback`]'s do, and may call the client.
+pub trait ApsaraMqCallback: Send + Sync + 'static {
+    /// A connection was made (`reconnect` is true for automatic reconnects). Subscribe here.
+    fn connect_complete(&self, reconnect: bool, server_uri: &str) {
+        let _ = (reconnect, server_uri);
+    }
+
+    /// The connection was lost. A broker that hung up because of a forbidden topic or a duplicate
+    /// client id is `ClientError::ClosedByBroker` with the diagnosis.
+    fn connection_lost(&self, cause: &ClientError) {
+        let _ = cause;
+    }
+
+    /// An application message arrived; returning acknowledges it. ApsaraMQ redelivers unacked
+    /// messages every few seconds, so handle duplicates (`message.duplicate`) idempotently.
+    fn message_arrived(&self, topic: &str, message: &Message, kind: MessageKind) {
+        let _ = (topic, message, kind);
+    }
+
+    /// The broker acknowledged a QoS 1/2 message this client published.
+    fn delivery_complete(&self, token: &DeliveryToken) {
+        let _ = token;
+    }
+
+    /// The broker sent a token notice. After [`TokenNotice::Invalid`] the credentials (when
+    /// [`ApsaraMqEvents::with_credentials`] has them) refuse to sign with the old tokens, so the
+    /// client does not reconnect with them: upload or set new ones.
+    fn token_notice(&self, notice: &TokenNotice) {
+        let _ = notice;
+    }
+
+    /// A message on a notice topic could not be read.
+    fn notice_error(&self, error: &NoticeError) {
+        let _ = error;
+    }
+}
+
+/// Adapts an [`ApsaraMqCallback`] to the blocking client's [`Callback`]: recognises token notices
+/// and point-to-point messages for `parent_topic`.
+#[derive(Debug)]
+pub struct ApsaraMqEvents<C> {
+    callback: C,
+    parent_topic: String,
+    client_id: ClientId,
+    credentials: Option<ApsaraMqCredentials>,
+}
+
+impl<C: ApsaraMqCallback> ApsaraMqEvents<C> {
+    /// Events for the client `client_id`, whose point-to-point messages arrive under
+    /// `parent_topic`.
+    pub fn new(callback: C, parent_topic: impl Into<String>, client_id: ClientId) -> Self {
+        Self {
+            callback,
+            parent_topic: parent_topic.into(),
+            client_id,
+            credentials: None,
+        }
+    }
+
+    /// Invalidates these credentials' tokens when the broker says they are invalid, so automatic
+    /// reconnects stop instead of retrying with a token the broker refuses.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: ApsaraMqCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Whether `topic` is a point-to-point topic addressed to this client.
+    pub fn is_p2p(&self, topic: &str) -> bool {
+        is_p2p_for(topic, &self.parent_topic, &self.client_id)
+    }
+}
+
+impl<C: ApsaraMqCallback> Callback for ApsaraMqEvents<C> {
+    fn connect_complete(&self, reconnect: bool, server_uri: &str) {
+        self.callback.connect_complete(reconnect, server_uri);
+    }
+
+    fn connection_lost(&self, cause: &ClientError) {
+        self.callback.connection_lost(cause);
+    }
+
+    fn message_arrived(&self, topic: &str, message: &Message) {
+        match parse_token_notice(topic, &message.payload) {
+            Some(Ok(notice)) => {
+                if matches!(notice, TokenNotice::Invalid { .. }) {
+                    if let Some(credentials) = &self.credentials {
+                        credentials.invalidate_tokens();
+                    }
+                }
+                self.callback.token_notice(&notice);
+            }
+            Some(Err(error)) => self.callback.notice_error(&error),
+            None => {
+                let kind = if self.is_p2p(topic) {
+                    MessageKind::PointToPoint
+                } else {
+                    MessageKind::Subscribed
+                };
+                self.callback.message_arrived(topic, message, kind);
+            }
+        }
+    }
+
+    fn delivery_complete(&self, token: &DeliveryToken) {
+        self.callback.delivery_complete(token);
+    }
+}

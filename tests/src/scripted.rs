@@ -1,0 +1,172 @@
+//! [`ScriptedBroker`]: a fake broker whose every connection runs a test's script, for behaviour no
+//! real broker shows on demand (ApsaraMQ's token notices, closing on a forbidden topic) and for
+//! checking exactly what a client sends and when.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use sansmq::packet::{ConnAck, ConnectReturnCode, Packet, PacketDecoder};
+
+/// A listener on a free 127.0.0.1 port that runs `script` on a thread for each connection.
+#[derive(Debug)]
+pub struct ScriptedBroker {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl ScriptedBroker {
+    /// Starts listening; `script` gets each accepted connection.
+    pub fn start(script: impl Fn(Peer) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a scripted broker");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let addr = listener.local_addr().expect("the listener's address");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let script = Arc::new(script);
+        let acceptor = {
+            let connections = Arc::clone(&connections);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let index = connections.fetch_add(1, Ordering::SeqCst);
+                            let script = Arc::clone(&script);
+                            thread::spawn(move || script(Peer::new(stream, index)));
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            connections,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `tcp://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ScriptedBroker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// One client connection as a script sees it: packets in, packets out.
+#[derive(Debug)]
+pub struct Peer {
+    stream: TcpStream,
+    decoder: PacketDecoder,
+    index: usize,
+    closed: bool,
+}
+
+impl Peer {
+    fn new(stream: TcpStream, index: usize) -> Self {
+        let _ = stream.set_nodelay(true);
+        Self {
+            stream,
+            decoder: PacketDecoder::new(1024 * 1024),
+            index,
+            closed: false,
+        }
+    }
+
+    /// Which connection this is, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The next packet, waiting at most `limit`; `None` on a timeout, a close or a decode error
+    /// ([`is_closed`](Self::is_closed) tells them apart).
+    pub fn recv_within(&mut self, limit: Duration) -> Option<Packet> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0; 4096];
+        loop {
+            match self.decoder.next_packet() {
+                Ok(Some(packet)) => return Some(packet),
+                Ok(None) => {}
+                Err(_) => {
+                    self.closed = true;
+                    return None;
+                }
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return None;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(n) if n > 0 => self.decoder.extend_from_slice(buf.get(..n)?),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return None;
+                }
+                _ => {
+                    self.closed = true;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Whether the client closed the connection (or sent something undecodable).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The next packet, waiting up to 10 s.
+    pub fn recv(&mut self) -> Option<Packet> {
+        self.recv_within(Duration::from_secs(10))
+    }
+
+    /// Sends `packet`; false when the client is gone.
+    pub fn send(&mut self, packet: &Packet) -> bool {
+        let mut wire = BytesMut::new();
+        packet.encode(&mut wire).is_ok() && self.stream.write_all(&wire).is_ok()
+    }
+
+    /// Reads CONNECT and accepts it; the CONNECT, or `None` when the client sent something else.
+    pub fn accept(&mut self) -> Option<sansmq::packet::Connect> {
+        match self.recv()? {
+            Packet::Connect(connect) => {
+                self.send(&Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    code: ConnectReturnCode::Accepted,
+                }));
+                Some(connect)
+            }
+            _ => None,
+        }
+    }
+
+    /// Closes the connection as a broker does: a FIN, after anything sent.
+    pub fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
