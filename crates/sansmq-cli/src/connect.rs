@@ -1,0 +1,363 @@
+//! From the connection flags to [`ConnectOptions`], and connecting with errors that say what to
+//! try.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher as _;
+
+use anyhow::{Context as _, bail};
+use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
+use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
+use sansmq_mio::{Client, ConnectOptions, Credentials, TlsOptions, TrustRoots, Will};
+
+use crate::args::ConnectArgs;
+use crate::exit::Failure;
+
+/// A client ready to connect, and what the flags said besides.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) options: ConnectOptions,
+    /// `tcp://host:port` or `ssl://host:port`, for messages.
+    pub(crate) uri: String,
+    pub(crate) client_id: String,
+    /// The topic of `-L mqtt://host/topic`.
+    pub(crate) url_topic: Option<String>,
+    /// Whether ApsaraMQ's rules apply (`--apsaramq-instance`).
+    pub(crate) apsaramq: bool,
+    pub(crate) clean_session: bool,
+}
+
+/// What `-L` holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Url {
+    tls: bool,
+    username: Option<String>,
+    password: Option<String>,
+    host: String,
+    port: Option<u16>,
+    topic: Option<String>,
+}
+
+/// Builds the options from the flags; `program` names the default client id (`sansmq-pub-...`).
+pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> {
+    if args.insecure {
+        bail!(
+            "--insecure is not supported: sansmq always checks that the broker's certificate \
+             names the host it connects to; connect with -h set to a name in the certificate \
+             (and --cafile for a private CA)"
+        );
+    }
+    let url = args.url.as_deref().map(parse_url).transpose()?;
+    let endpoint = args
+        .apsaramq_instance
+        .as_deref()
+        .map(Endpoint::public)
+        .transpose()
+        .context("--apsaramq-instance")?;
+
+    let tls = url.as_ref().is_some_and(|u| u.tls)
+        || args.cafile.is_some()
+        || args.cert.is_some()
+        || args.tls_use_os_certs
+        || args.port == Some(8883);
+    let host = match (&url, &args.host, &endpoint) {
+        (Some(url), _, _) => url.host.clone(),
+        (None, Some(host), _) => host.clone(),
+        (None, None, Some(endpoint)) => endpoint.host().to_owned(),
+        (None, None, None) => "localhost".to_owned(),
+    };
+    let port = url
+        .as_ref()
+        .and_then(|u| u.port)
+        .or(args.port)
+        .unwrap_or(if tls { 8883 } else { 1883 });
+    let scheme = if tls { "ssl" } else { "tcp" };
+    let uri = if host.contains(':') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    };
+
+    let clean_session = !args.disable_clean_session;
+    if !clean_session && args.id.is_none() {
+        // As mosquitto: a random id would make the kept session unreachable.
+        bail!("-c keeps the session of a client id: give one with -i");
+    }
+    let client_id = match (&args.id, &args.id_prefix) {
+        (Some(id), _) => id.clone(),
+        (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
+        (None, None) if endpoint.is_some() => bail!(
+            "ApsaraMQ needs a client id <GroupID>@@@<DeviceID>: give -i GID_group@@@device, or \
+             -I GID_group@@@device- to append the process id"
+        ),
+        (None, None) => format!(
+            "sansmq-{program}-{}-{:04x}",
+            std::process::id(),
+            RandomState::new().hash_one(0u8) & 0xffff
+        ),
+    };
+
+    let username = url
+        .as_ref()
+        .and_then(|u| u.username.clone())
+        .or_else(|| args.username.clone());
+    let password = url
+        .as_ref()
+        .and_then(|u| u.password.clone())
+        .or_else(|| args.password.clone());
+
+    let mut options = match &args.apsaramq_instance {
+        Some(instance) => {
+            if username.is_some() || password.is_some() {
+                bail!(
+                    "-u/-P cannot be used with --apsaramq-instance: the login is made from \
+                     MQTT_AK_ENV and MQTT_SK_ENV (or --token)"
+                );
+            }
+            let id = ClientId::parse(&client_id).context("-i")?;
+            let auth = apsaramq_auth(instance, args)?;
+            let options = apsaramq_options(&uri, &id, auth)?;
+            match args.keepalive {
+                Some(seconds) => options.keep_alive(seconds_of(seconds)),
+                None => options,
+            }
+        }
+        None => {
+            let options = ConnectOptions::new(&uri, client_id.clone())?
+                .keep_alive(seconds_of(args.keepalive.unwrap_or(60)));
+            match (username, password) {
+                (Some(username), password) => {
+                    let credentials = Credentials {
+                        username,
+                        password: password.map(Into::into),
+                    };
+                    options.credentials_provider(move || Ok(credentials.clone()))
+                }
+                (None, Some(_)) => {
+                    bail!("-P needs -u: MQTT 3.1.1 sends no password without a user name")
+                }
+                (None, None) => options,
+            }
+        }
+    };
+
+    options = options.clean_session(clean_session);
+    if args.protocol == Some(Protocol::Mqtt31) {
+        options = options.mqtt_v31();
+    }
+    if tls {
+        let roots = match (&args.cafile, args.tls_use_os_certs) {
+            (Some(file), _) => TrustRoots::CaFile(file.clone()),
+            (None, true) => TrustRoots::System,
+            (None, false) => TrustRoots::WebPki,
+        };
+        let client_auth = args.cert.clone().zip(args.key.clone());
+        options = options.tls(TlsOptions { roots, client_auth });
+    }
+    if let Some(topic) = &args.will_topic {
+        let will = Will {
+            topic: topic.clone(),
+            payload: args.will_payload.clone().unwrap_or_default().into(),
+            qos: args.will_qos,
+            retain: args.will_retain,
+        };
+        if endpoint.is_some() {
+            sansmq_apsaramq::check_will(Some(&will))?;
+        }
+        options = options.will(will);
+    }
+    Ok(Setup {
+        options,
+        uri,
+        client_id,
+        url_topic: url.and_then(|u| u.topic),
+        apsaramq: endpoint.is_some(),
+        clean_session,
+    })
+}
+
+fn seconds_of(seconds: u16) -> std::time::Duration {
+    std::time::Duration::from_secs(seconds.into())
+}
+
+/// Signature from MQTT_AK_ENV / MQTT_SK_ENV, or Token mode with `--token`.
+fn apsaramq_auth(instance: &str, args: &ConnectArgs) -> anyhow::Result<AuthMode> {
+    if args.tokens.is_empty() {
+        let key = AccessKey::from_env()?;
+        return Ok(AuthMode::signature(key, instance));
+    }
+    let variable = sansmq_apsaramq::credentials::ACCESS_KEY_ID_ENV;
+    let id = std::env::var(variable)
+        .ok()
+        .filter(|id| !id.is_empty())
+        .with_context(|| format!("Token login needs the AccessKey id in {variable}"))?;
+    Ok(AuthMode::token(id, instance, args.tokens.clone()))
+}
+
+/// The checks ApsaraMQ would otherwise answer by closing the connection.
+pub(crate) fn check_apsaramq_qos(setup: &Setup, qos: QoS) -> anyhow::Result<()> {
+    if setup.apsaramq {
+        sansmq_apsaramq::check_qos(qos, setup.clean_session)?;
+    }
+    Ok(())
+}
+
+/// Connects, explaining a failure.
+pub(crate) fn connect(client: &Client, setup: &Setup) -> anyhow::Result<()> {
+    tracing::debug!(client_id = %setup.client_id, uri = %setup.uri, "sending CONNECT");
+    match client.connect() {
+        Ok(session_present) => {
+            tracing::debug!(session_present, "received CONNACK");
+            Ok(())
+        }
+        Err(error) => Err(explain_connect_error(error, setup)),
+    }
+}
+
+fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Error {
+    use sansmq_mio::Error as E;
+    let hint = match &error {
+        E::Refused(ConnectReturnCode::BadUserNameOrPassword | ConnectReturnCode::NotAuthorized)
+            if setup.apsaramq =>
+        {
+            "check MQTT_AK_ENV / MQTT_SK_ENV (or --token), the instance id and the client id's group"
+        }
+        E::Refused(ConnectReturnCode::BadUserNameOrPassword | ConnectReturnCode::NotAuthorized) => {
+            "check the user name and password (-u, -P)"
+        }
+        E::Refused(ConnectReturnCode::IdentifierRejected) => "try another client id (-i)",
+        E::Refused(ConnectReturnCode::UnacceptableProtocolVersion) => "try -V mqttv31",
+        E::Refused(_) => "try again later",
+        E::Io { .. } => "is a broker listening there? (`sansmq broker` starts one)",
+        E::Dns { .. } => "check the host name (-h)",
+        E::Tls(_) => {
+            "check --cafile (the CA that signed the broker's certificate) and that -h is a name \
+             the certificate holds"
+        }
+        E::Timeout(_) => "no CONNACK came back; check the host and port",
+        _ => "-d shows more",
+    };
+    // mosquitto exits with the CONNACK return code when the broker refuses, else 1.
+    let code = match &error {
+        E::Refused(code) => *code as u8,
+        _ => 1,
+    };
+    let what = error.to_string();
+    let what = if what.starts_with("connecting to") {
+        what
+    } else {
+        format!("connecting to {}: {what}", setup.uri)
+    };
+    Failure::error(code, format!("{what}; {hint}"))
+}
+
+/// `mqtt(s)://[user[:password]@]host[:port]/topic`.
+fn parse_url(url: &str) -> anyhow::Result<Url> {
+    let invalid = |why: &str| anyhow::anyhow!("-L {url:?}: {why}");
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("expected mqtt(s)://[user[:password]@]host[:port]/topic"))?;
+    let tls = match scheme {
+        "mqtt" => false,
+        "mqtts" => true,
+        _ => return Err(invalid("the scheme must be mqtt:// or mqtts://")),
+    };
+    let (authority, topic) = match rest.split_once('/') {
+        Some((authority, topic)) => (authority, Some(topic)),
+        None => (rest, None),
+    };
+    let (login, address) = match authority.rsplit_once('@') {
+        Some((login, address)) => (Some(login), address),
+        None => (None, authority),
+    };
+    let (username, password) = match login {
+        Some(login) => match login.split_once(':') {
+            Some((user, password)) => (Some(user.to_owned()), Some(password.to_owned())),
+            None => (Some(login.to_owned()), None),
+        },
+        None => (None, None),
+    };
+    let (host, port) = if let Some(bracketed) = address.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| invalid("unclosed '[' in the IPv6 address"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match address.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (address, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("the host is empty"));
+    }
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| invalid(&format!("port {p:?} is not a number from 0 to 65535")))
+        })
+        .transpose()?;
+    Ok(Url {
+        tls,
+        username,
+        password,
+        host: host.to_owned(),
+        port,
+        topic: topic.filter(|t| !t.is_empty()).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_holds_login_host_port_and_topic() {
+        let url = parse_url("mqtts://alice:s3:cret@broker.example:8884/a/b/#").unwrap();
+        assert_eq!(
+            url,
+            Url {
+                tls: true,
+                username: Some("alice".into()),
+                password: Some("s3:cret".into()),
+                host: "broker.example".into(),
+                port: Some(8884),
+                topic: Some("a/b/#".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn url_parts_are_optional() {
+        let url = parse_url("mqtt://[::1]").unwrap();
+        assert_eq!(url.host, "::1");
+        assert_eq!(
+            (url.tls, url.port, url.topic, url.username),
+            (false, None, None, None)
+        );
+        assert_eq!(
+            parse_url("mqtt://bob@h/").unwrap().username.as_deref(),
+            Some("bob")
+        );
+    }
+
+    #[test]
+    fn url_errors_name_the_url_and_the_problem() {
+        let error = parse_url("http://h/t").unwrap_err().to_string();
+        assert!(
+            error.contains("http://h/t") && error.contains("mqtt://"),
+            "{error}"
+        );
+        assert!(
+            parse_url("mqtt://h:99999/t")
+                .unwrap_err()
+                .to_string()
+                .contains("99999")
+        );
+        assert!(
+            parse_url("mqtt:///t")
+                .unwrap_err()
+                .to_string()
+                .contains("host is empty")
+        );
+    }
+}

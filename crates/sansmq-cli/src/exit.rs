@@ -1,0 +1,132 @@
+//! Exit codes and error lines, as mosquitto_pub and mosquitto_sub have them: 0 on success, the
+//! CONNACK return code when the broker refuses the connection, 27 when `sub -W` times out, 1 for
+//! anything else (usage errors included). Every error is one line on stderr,
+//! `sansmq: error: what failed: why; what to try`.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// `sub -W` ran out of time (mosquitto_sub's "Timed out waiting for message").
+pub(crate) const TIMED_OUT: u8 = 27;
+
+/// Any other failure.
+const FAILURE: u8 = 1;
+
+/// An error with its own exit code; the rest of the message chain says what happened.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn error(code: u8, message: impl Into<String>) -> anyhow::Error {
+        Self {
+            code,
+            message: message.into(),
+        }
+        .into()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The exit code for `error`: the first [`Failure`] or broker refusal in its chain, else 1.
+pub(crate) fn code(error: &anyhow::Error) -> u8 {
+    error
+        .chain()
+        .find_map(|cause| {
+            if let Some(failure) = cause.downcast_ref::<Failure>() {
+                return Some(failure.code);
+            }
+            match cause.downcast_ref::<sansmq_mio::Error>() {
+                Some(sansmq_mio::Error::Refused(code)) => Some(*code as u8),
+                _ => None,
+            }
+        })
+        .unwrap_or(FAILURE)
+}
+
+/// Prints `error` as one line and returns its exit code.
+pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
+    eprintln!("sansmq: error: {}", one_line(&format!("{error:#}")));
+    ExitCode::from(code(error))
+}
+
+/// A command line clap refused, or `--help` / `--version`, which print and succeed.
+pub(crate) fn usage(error: &clap::Error) -> ExitCode {
+    if !error.use_stderr() {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    // clap's first paragraph says what is wrong (perhaps over several lines); usage follows.
+    let rendered = error.render().to_string();
+    let what = one_line(
+        &rendered
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let what = what.strip_prefix("error: ").unwrap_or(&what);
+    eprintln!("sansmq: error: {what} (see --help)");
+    ExitCode::from(FAILURE)
+}
+
+/// A bug must still end in one line, not a backtrace.
+pub(crate) fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "sansmq: error: internal error{location}: {}; please report it",
+            one_line(&what)
+        );
+    }));
+}
+
+/// Joins the lines of a multi-line message (a TLS or OS error, say) so the error stays one line.
+fn one_line(message: &str) -> String {
+    message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use sansmq::packet::ConnectReturnCode;
+
+    use super::*;
+
+    #[test]
+    fn a_refusal_exits_with_its_return_code_even_under_context() {
+        let error = anyhow::Error::from(sansmq_mio::Error::Refused(
+            ConnectReturnCode::BadUserNameOrPassword,
+        ))
+        .context("connecting to tcp://localhost:1883");
+        assert_eq!(code(&error), 4);
+    }
+
+    #[test]
+    fn a_failure_carries_its_code_and_others_exit_1() {
+        assert_eq!(code(&Failure::error(TIMED_OUT, "timed out")), 27);
+        assert_eq!(code(&anyhow::anyhow!("no topic")), 1);
+    }
+
+    #[test]
+    fn multi_line_messages_become_one_line() {
+        assert_eq!(one_line("a\n  b\nc"), "a b c");
+    }
+}

@@ -1,0 +1,84 @@
+//! `sansmq`: publish and subscribe with mosquitto_pub / mosquitto_sub's flags and exit codes, run
+//! Alibaba's ApsaraMQ quick-start, or start a local broker.
+//!
+//! This file holds the command line (clap) and what every command shares: logging for `-d`, and
+//! turning an error into one line on stderr and an exit code.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod connect;
+mod exit;
+mod output;
+mod pub_cmd;
+mod sub_cmd;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An MQTT 3.1.1 client (and a small broker) on the sansmq engine.
+#[derive(Debug, Parser)]
+#[command(name = "sansmq", version)]
+struct Cli {
+    /// Show debug messages (connections, packets) on stderr; `RUST_LOG` refines them.
+    #[arg(short = 'd', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish messages, as mosquitto_pub does (same flags, same exit codes).
+    #[command(name = "pub", disable_help_flag = true)]
+    Pub(pub_cmd::PubArgs),
+    /// Subscribe and print messages, as mosquitto_sub does (same flags, same exit codes).
+    #[command(name = "sub", disable_help_flag = true)]
+    Sub(sub_cmd::SubArgs),
+}
+
+fn main() -> ExitCode {
+    exit::quiet_panics();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return exit::usage(&error),
+    };
+    if cli.debug {
+        init_debug_log();
+    }
+    let result = match cli.command {
+        Command::Pub(args) => pub_cmd::run(&args),
+        Command::Sub(args) => sub_cmd::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => exit::report(&error),
+    }
+}
+
+/// `-d`: everything at debug level to stderr, unless `RUST_LOG` says otherwise.
+fn init_debug_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Catches clashing flags (`-h` host against help, `-V` protocol against version).
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,155 @@
+//! How `sub` prints a message: the payload (mosquitto_sub's default), `topic payload` (`-v`), or
+//! one JSON object per line (`--json`).
+
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sansmq::packet::QoS;
+use sansmq_apsaramq::ClientId;
+
+/// A received message, as much of it as is printed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printed<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+}
+
+/// The output format.
+#[derive(Debug, Clone)]
+pub(crate) enum Format {
+    /// The payload alone; nothing at all for an empty payload (as mosquitto_sub 2.0).
+    Payload,
+    /// `topic payload`, or `topic (null)` for an empty payload.
+    Verbose,
+    /// `{"topic":..,"payload":..,"encoding":"utf8"|"base64","qos":..,"retain":..,"p2p":..}`;
+    /// `p2p` says whether the topic is `<parent>/p2p/<client_id>`, a point-to-point message to this
+    /// client.
+    Json { client_id: Option<ClientId> },
+}
+
+impl Format {
+    /// Writes one message; `newline` is false with `-N`.
+    pub(crate) fn write(
+        &self,
+        out: &mut impl Write,
+        message: &Printed<'_>,
+        newline: bool,
+    ) -> io::Result<()> {
+        let eol: &[u8] = if newline { b"\n" } else { b"" };
+        match self {
+            Self::Payload => {
+                if !message.payload.is_empty() {
+                    out.write_all(message.payload)?;
+                    out.write_all(eol)?;
+                }
+            }
+            Self::Verbose => {
+                out.write_all(message.topic.as_bytes())?;
+                if message.payload.is_empty() {
+                    out.write_all(b" (null)\n")?;
+                } else {
+                    out.write_all(b" ")?;
+                    out.write_all(message.payload)?;
+                    out.write_all(eol)?;
+                }
+            }
+            Self::Json { client_id } => {
+                let (payload, encoding) = match std::str::from_utf8(message.payload) {
+                    Ok(text) => (text.to_owned(), "utf8"),
+                    Err(_) => (STANDARD.encode(message.payload), "base64"),
+                };
+                let string = |s: &str| serde_json::Value::from(s).to_string();
+                writeln!(
+                    out,
+                    r#"{{"topic":{},"payload":{},"encoding":"{encoding}","qos":{},"retain":{},"p2p":{}}}"#,
+                    string(message.topic),
+                    string(&payload),
+                    message.qos as u8,
+                    message.retain,
+                    is_p2p_for(message.topic, client_id.as_ref()),
+                )?;
+            }
+        }
+        out.flush()
+    }
+}
+
+/// Whether `topic` is `<parent>/p2p/<client_id>`, how ApsaraMQ addresses one client (whose id is
+/// `<GroupID>@@@<DeviceID>`; other ids get no P2P messages).
+pub(crate) fn is_p2p_for(topic: &str, client_id: Option<&ClientId>) -> bool {
+    let parent = topic.split('/').next().unwrap_or_default();
+    client_id.is_some_and(|id| sansmq_apsaramq::is_p2p_for(topic, parent, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printed(format: &Format, payload: &[u8], newline: bool) -> String {
+        let message = Printed {
+            topic: "parent/p2p/GID_a@@@b",
+            payload,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        };
+        let mut out = Vec::new();
+        format.write(&mut out, &message, newline).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn payload_format_prints_the_payload_and_nothing_for_an_empty_one() {
+        assert_eq!(printed(&Format::Payload, b"hi", true), "hi\n");
+        assert_eq!(printed(&Format::Payload, b"hi", false), "hi");
+        assert_eq!(printed(&Format::Payload, b"", true), "");
+    }
+
+    #[test]
+    fn verbose_format_prefixes_the_topic_and_shows_null() {
+        assert_eq!(
+            printed(&Format::Verbose, b"hi", true),
+            "parent/p2p/GID_a@@@b hi\n"
+        );
+        assert_eq!(
+            printed(&Format::Verbose, b"", true),
+            "parent/p2p/GID_a@@@b (null)\n"
+        );
+    }
+
+    #[test]
+    fn json_is_one_line_with_utf8_or_base64_and_the_p2p_flag() {
+        let format = Format::Json {
+            client_id: ClientId::parse("GID_a@@@b").ok(),
+        };
+        let line = printed(&format, "q\"uote\n".as_bytes(), true);
+        assert_eq!(line.lines().count(), 1);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["topic"], "parent/p2p/GID_a@@@b");
+        assert_eq!(value["payload"], "q\"uote\n");
+        assert_eq!(value["encoding"], "utf8");
+        assert_eq!(value["qos"], 1);
+        assert_eq!(value["retain"], false);
+        assert_eq!(value["p2p"], true);
+
+        let other = Format::Json {
+            client_id: ClientId::parse("GID_a@@@c").ok(),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&printed(&other, &[0xff, 0x00], true)).unwrap();
+        assert_eq!(value["payload"], "/wA=");
+        assert_eq!(value["encoding"], "base64");
+        assert_eq!(value["p2p"], false);
+    }
+
+    #[test]
+    fn p2p_needs_the_p2p_level_right_after_the_parent() {
+        let me = ClientId::parse("GID_a@@@me").ok();
+        assert!(is_p2p_for("parent/p2p/GID_a@@@me", me.as_ref()));
+        assert!(!is_p2p_for("parent/p2p/GID_a@@@me/more", me.as_ref()));
+        assert!(!is_p2p_for("parent/x/p2p/GID_a@@@me", me.as_ref()));
+        assert!(!is_p2p_for("parent/p2p/GID_a@@@me", None));
+    }
+}

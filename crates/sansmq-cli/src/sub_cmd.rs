@@ -1,0 +1,186 @@
+//! `sansmq sub`: mosquitto_sub's flags, plus `--json`.
+
+use std::io::{self, Write as _};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use sansmq::packet::QoS;
+use sansmq_apsaramq::{ClientId, TopicRules};
+use sansmq_mio::{Callback, Client, Error};
+
+use crate::args::{ConnectArgs, parse_qos};
+use crate::connect;
+use crate::exit::{Failure, TIMED_OUT};
+use crate::output::{Format, Printed};
+
+/// Messages received but not printed yet before reading from the broker pauses.
+const RECEIVE_QUEUE: usize = 1024;
+
+/// The first and longest delays before reconnecting after a lost connection.
+const RECONNECT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+#[derive(Debug, Args)]
+pub(crate) struct SubArgs {
+    /// Topic filter to subscribe to; repeatable.
+    #[arg(short = 't', long = "topic", value_name = "FILTER")]
+    topics: Vec<String>,
+
+    /// QoS of the subscriptions.
+    #[arg(short = 'q', long, value_parser = parse_qos, default_value = "0")]
+    qos: QoS,
+
+    /// Disconnect and exit after COUNT messages.
+    #[arg(short = 'C', long = "count", value_name = "COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+
+    /// Stop after SECONDS (counted from the connection) and exit with 27.
+    #[arg(short = 'W', long = "timeout", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+
+    /// Print the topic before the payload.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+
+    /// Do not add a newline after the payload.
+    #[arg(short = 'N')]
+    no_newline: bool,
+
+    /// Print one JSON object per line: topic, payload (with its encoding: utf8, or base64 when
+    /// not UTF-8), qos, retain, and p2p (whether it was sent point-to-point to this client).
+    #[arg(long, conflicts_with_all = ["verbose", "no_newline"])]
+    json: bool,
+
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
+    let mut setup = connect::setup(&args.connect, "sub")?;
+    let mut filters = args.topics.clone();
+    filters.extend(setup.url_topic.clone());
+    if filters.is_empty() {
+        bail!("no topic: give -t FILTER (repeatable) or -L mqtt://host/FILTER");
+    }
+    connect::check_apsaramq_qos(&setup, args.qos)?;
+    if setup.apsaramq {
+        for filter in &filters {
+            TopicRules::default()
+                .check_filter(filter)
+                .with_context(|| format!("-t {filter:?}"))?;
+        }
+    }
+    let format = if args.json {
+        Format::Json {
+            client_id: ClientId::parse(&setup.client_id).ok(),
+        }
+    } else if args.verbose {
+        Format::Verbose
+    } else {
+        Format::Payload
+    };
+
+    // Like mosquitto_sub, stay subscribed across a lost connection.
+    setup.options = setup
+        .options
+        .clone()
+        .automatic_reconnect(RECONNECT_DELAYS.0, RECONNECT_DELAYS.1);
+    let client = Client::new(setup.options.clone())?;
+    let messages = client.messages(RECEIVE_QUEUE);
+    client.set_callback(Notices {
+        uri: setup.uri.clone(),
+    });
+    connect::connect(&client, &setup)?;
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+
+    let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), args.qos)).collect();
+    tracing::debug!(?filters, qos = args.qos as u8, "sending SUBSCRIBE");
+    let granted = client
+        .subscribe(&subscriptions)
+        .with_context(|| format!("subscribing to {filters:?} at {}", setup.uri))?;
+    tracing::debug!(?granted, "received SUBACK");
+
+    let mut received = 0_u64;
+    let mut stdout = io::stdout().lock();
+    let outcome = loop {
+        let next = match deadline {
+            Some(deadline) => {
+                messages.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+            None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let message = match next {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => break Err(timed_out(args, received)),
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(anyhow::anyhow!("the client stopped receiving messages"));
+            }
+        };
+        tracing::debug!(
+            "received PUBLISH (d{}, q{}, r{}, {:?}, ... ({} bytes))",
+            u8::from(message.duplicate),
+            message.qos as u8,
+            u8::from(message.retained),
+            message.topic.as_str(),
+            message.payload.len()
+        );
+        let printed = Printed {
+            topic: message.topic.as_str(),
+            payload: &message.payload,
+            qos: message.qos,
+            retain: message.retained,
+        };
+        match format.write(&mut stdout, &printed, !args.no_newline) {
+            Ok(()) => {}
+            // The reader went away (`| head`): stop quietly, as a filter should.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
+            Err(e) => break Err(anyhow::Error::from(e).context("writing to stdout")),
+        }
+        received += 1;
+        if args.count.is_some_and(|count| received >= count) {
+            break Ok(());
+        }
+    };
+    let _ = stdout.flush();
+    drop(stdout);
+    // The messages are printed: a failing DISCONNECT changes nothing for the user.
+    let _ = client.disconnect(Duration::from_secs(1));
+    client.close();
+    outcome
+}
+
+fn timed_out(args: &SubArgs, received: u64) -> anyhow::Error {
+    let seconds = args.timeout.unwrap_or_default();
+    let message = match args.count {
+        Some(count) => {
+            format!("timed out after {seconds} s (-W) with {received} of {count} messages (-C)")
+        }
+        None => format!("timed out after {seconds} s (-W), {received} messages received"),
+    };
+    Failure::error(TIMED_OUT, message)
+}
+
+/// Says on stderr when the connection drops and comes back, as the messages stop meanwhile.
+struct Notices {
+    uri: String,
+}
+
+impl Callback for Notices {
+    fn connect_complete(&self, reconnect: bool, _server_uri: &str) {
+        if reconnect {
+            eprintln!("sansmq: reconnected to {}", self.uri);
+        }
+    }
+
+    fn connection_lost(&self, cause: &Error) {
+        eprintln!(
+            "sansmq: warning: connection to {} lost: {cause}; reconnecting",
+            self.uri
+        );
+    }
+}
