@@ -1,0 +1,98 @@
+//! What the quick-start examples share: their arguments (each also read from the environment, as
+//! Alibaba's demo reads its AccessKey pair) and the names they derive from them.
+#![allow(dead_code)]
+
+pub(crate) mod quick_start;
+
+use std::time::Duration;
+
+use clap::Parser;
+use sansmq::packet::QoS;
+use sansmq_apsaramq::{ClientId, Endpoint, TopicRules, p2p_topic};
+
+/// Where and as whom to run the quick-start.
+#[derive(Debug, Parser)]
+pub(crate) struct QuickStartArgs {
+    /// Any MQTT broker instead of the instance's public endpoint, e.g. tcp://127.0.0.1:1883.
+    #[arg(long, env = "MQTT_BROKER")]
+    pub(crate) broker: Option<String>,
+    /// The ApsaraMQ instance id (console: Instance Details).
+    #[arg(long, env = "MQTT_INSTANCE_ID", default_value = "mqtt-cn-local")]
+    pub(crate) instance: String,
+    /// The group id (console: Groups), GID_ or GID- and letters, digits, - or _.
+    #[arg(long, env = "MQTT_GROUP_ID", default_value = "GID_demo")]
+    pub(crate) group: String,
+    /// This device's id; the client id is <group>@@@<device>.
+    #[arg(long, env = "MQTT_DEVICE_ID", default_value = "device-1")]
+    pub(crate) device: String,
+    /// The parent topic created in the console.
+    #[arg(long, env = "MQTT_PARENT_TOPIC", default_value = "demo")]
+    pub(crate) parent_topic: String,
+    /// The client id P2P messages go to (default: this client, which then receives them).
+    #[arg(long)]
+    pub(crate) receiver: Option<String>,
+    /// QoS of everything sent and subscribed: 0, 1 or 2.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub(crate) qos: u8,
+    /// Stop after this many seconds (the Java demo runs until killed; so does this without it).
+    #[arg(long, value_parser = parse_seconds)]
+    pub(crate) run_for: Option<Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+}
+
+impl QuickStartArgs {
+    /// `<group>@@@<device>`, checked.
+    pub(crate) fn client_id(&self) -> Result<ClientId, Box<dyn std::error::Error>> {
+        Ok(ClientId::new(&self.group, &self.device)?)
+    }
+
+    /// The broker URI: `--broker`, or the instance's public TCP endpoint.
+    pub(crate) fn broker_uri(&self) -> Result<String, Box<dyn std::error::Error>> {
+        match &self.broker {
+            Some(uri) => Ok(uri.clone()),
+            None => Ok(Endpoint::public(&self.instance)?.tcp_uri()),
+        }
+    }
+
+    /// `<parent>/testMq4Iot`, the quick-start's topic.
+    pub(crate) fn topic(&self) -> Result<String, Box<dyn std::error::Error>> {
+        Ok(TopicRules::default()
+            .name(&self.parent_topic, "testMq4Iot")?
+            .to_string())
+    }
+
+    /// `<parent>/p2p/<receiver>`.
+    pub(crate) fn p2p_topic(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let receiver = match &self.receiver {
+            Some(id) => ClientId::parse(id)?,
+            None => self.client_id()?,
+        };
+        Ok(p2p_topic(&self.parent_topic, &receiver)?.to_string())
+    }
+
+    /// The QoS.
+    pub(crate) fn qos(&self) -> QoS {
+        match self.qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        }
+    }
+
+    /// Sleeps for `--run-for`, or forever.
+    pub(crate) fn keep_running(&self) {
+        match self.run_for {
+            Some(limit) => std::thread::sleep(limit),
+            None => loop {
+                std::thread::park();
+            },
+        }
+    }
+}
