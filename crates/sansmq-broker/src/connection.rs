@@ -1,0 +1,188 @@
+//! One client's network connection: its socket, read decoder, bounded write buffer and timers.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use mio::net::TcpStream;
+use sansmq::packet::{LastWill, Packet, PacketDecoder};
+
+use crate::auth::Grant;
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Accepted; its first packet must be CONNECT (MQTT-3.1.0-1) before `deadline`.
+    AwaitingConnect { deadline: Instant },
+    /// CONNECT accepted.
+    Connected(Client),
+    /// Closing: the remaining output (a refusing CONNACK) is flushed, then it is closed, at the
+    /// latest at `deadline`. Nothing more is read.
+    Closing { deadline: Instant },
+}
+
+/// What a connected client said in its CONNECT and was granted.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    pub(crate) clean_session: bool,
+    /// 1.5 × the keep-alive (MQTT-3.1.2-24), or `None` for keep-alive 0.
+    pub(crate) keep_alive_limit: Option<Duration>,
+    /// Published if the connection ends without DISCONNECT (MQTT-3.1.2-8).
+    pub(crate) will: Option<LastWill>,
+    /// What an ApsaraMQ login may do (everything outside ApsaraMQ mode).
+    pub(crate) grant: Grant,
+}
+
+/// What one read from the socket gave.
+#[derive(Debug)]
+pub(crate) enum ReadOutcome {
+    /// Bytes were added to the decoder.
+    Data,
+    /// Nothing to read now.
+    WouldBlock,
+    /// The peer closed its side.
+    Closed,
+    /// The socket failed.
+    Failed(io::Error),
+}
+
+/// A client's TCP connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) decoder: PacketDecoder,
+    out: BytesMut,
+    out_limit: usize,
+    pub(crate) phase: Phase,
+    /// When the last control packet arrived; the keep-alive counts from it.
+    pub(crate) last_received: Instant,
+    /// The socket may have bytes to read (edge-triggered readiness not yet drained).
+    pub(crate) readable: bool,
+    /// The socket may take more bytes.
+    pub(crate) writable: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        max_packet_size: usize,
+        out_limit: usize,
+        connect_deadline: Instant,
+        now: Instant,
+    ) -> Self {
+        Self {
+            stream,
+            peer,
+            decoder: PacketDecoder::new(max_packet_size),
+            out: BytesMut::new(),
+            out_limit,
+            phase: Phase::AwaitingConnect {
+                deadline: connect_deadline,
+            },
+            last_received: now,
+            readable: true,
+            writable: true,
+        }
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    pub(crate) fn client(&self) -> Option<&Client> {
+        match &self.phase {
+            Phase::Connected(client) => Some(client),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn client_mut(&mut self) -> Option<&mut Client> {
+        match &mut self.phase {
+            Phase::Connected(client) => Some(client),
+            _ => None,
+        }
+    }
+
+    /// Whether a message may be added to the output: below the limit, or empty (so a message
+    /// bigger than the limit still goes, alone).
+    pub(crate) fn has_room(&self) -> bool {
+        self.out.len() < self.out_limit
+    }
+
+    /// Whether to read from the client now: not closing, and its output is below the limit. A
+    /// client that does not read what it is sent is not read from either, so TCP flow control
+    /// slows it down instead of the broker buffering its requests' answers without bound.
+    pub(crate) fn wants_read(&self) -> bool {
+        !matches!(self.phase, Phase::Closing { .. }) && self.has_room()
+    }
+
+    pub(crate) fn buffered_out(&self) -> usize {
+        self.out.len()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Encodes `packet` into the output buffer. Everything the broker sends was decoded and
+    /// validated first, so encoding cannot fail in practice; if it does, the packet is skipped and
+    /// logged rather than sending a broken frame.
+    pub(crate) fn send(&mut self, packet: impl Into<Packet>) {
+        let packet = packet.into();
+        if let Err(error) = packet.encode(&mut self.out) {
+            tracing::error!(peer = %self.peer, %error, "cannot encode {}", packet.packet_type());
+        }
+    }
+
+    /// Reads one chunk into the decoder.
+    pub(crate) fn read_chunk(&mut self) -> ReadOutcome {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            return match self.stream.read(&mut chunk) {
+                Ok(0) => ReadOutcome::Closed,
+                Ok(n) => {
+                    self.decoder
+                        .extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                    ReadOutcome::Data
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    ReadOutcome::WouldBlock
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => ReadOutcome::Failed(e),
+            };
+        }
+    }
+
+    /// Writes as much buffered output as the socket takes.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        while self.writable && !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// When this connection must be closed unless something happens first.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::AwaitingConnect { deadline } | Phase::Closing { deadline } => Some(*deadline),
+            Phase::Connected(client) => client
+                .keep_alive_limit
+                .and_then(|limit| self.last_received.checked_add(limit)),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! A small MQTT 3.1/3.1.1 broker built on the sansmq codec, with an ApsaraMQ mode.
+//!
+//! It exists for development: sansmq's tests, the `sansmq demo` and trying a client out locally,
+//! with no cloud account and nothing to install. **It is not a production broker**: sessions and
+//! retained messages live in memory only, there is no TLS, no WebSocket, no bridging, no ACL file.
+//! For production use [mosquitto](https://mosquitto.org/), [EMQX](https://www.emqx.io/) or the
+//! managed service itself.
+//!
+//! # Starting one in-process
+//!
+//! [`start`] binds, spawns the broker's thread and returns once it is listening; dropping the
+//! [`Broker`] (or [`Broker::shutdown`]) stops it.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//!
+//! use bytes::BytesMut;
+//! use sansmq::MqttString;
+//! use sansmq::packet::{ConnAck, Connect, ConnectReturnCode, Packet};
+//! use sansmq_broker::{BrokerConfig, start};
+//!
+//! let broker = start(BrokerConfig::default())?; // 127.0.0.1, a free port
+//! let mut socket = TcpStream::connect(broker.local_addr())?;
+//!
+//! let mut wire = BytesMut::new();
+//! Connect::new(MqttString::try_from("doc-client").unwrap()).encode(&mut wire).unwrap();
+//! socket.write_all(&wire)?;
+//!
+//! let mut connack = [0u8; 4];
+//! socket.read_exact(&mut connack)?;
+//! let mut read = BytesMut::from(&connack[..]);
+//! let expected = ConnAck { session_present: false, code: ConnectReturnCode::Accepted };
+//! assert_eq!(Packet::read(&mut read, 1024).unwrap(), Some(Packet::ConnAck(expected)));
+//!
+//! broker.shutdown();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # What it does
+//!
+//! - MQTT 3.1 (`MQIsdp`) and 3.1.1 clients; QoS 0, 1 and 2 both ways. An incoming QoS 2 message is
+//!   delivered once however often it is resent before its PUBREL; outgoing messages go at the lower
+//!   of the published and the subscribed QoS.
+//! - Clean and persistent sessions, in memory. A persistent session keeps its subscriptions and
+//!   queues QoS 1/2 messages while its client is offline; unacknowledged messages are sent again,
+//!   with DUP, in their original order when the client comes back. CONNACK's session-present flag
+//!   says whether a session was resumed.
+//! - `+` and `#` wildcards (not matching `$` topics at the first level), retained messages (an empty
+//!   payload clears one), will messages (published when a connection ends any way but DISCONNECT,
+//!   including when a new connection takes over its client id).
+//! - Keep-alive: a client silent for 1.5 × its keep-alive is disconnected. A client that sends an
+//!   empty client id with clean session gets a generated one; with clean session 0, CONNACK `0x02`.
+//! - A second connection with a connected client id closes the first one.
+//! - [ApsaraMQ mode](ApsaraMqMode): Signature / Token / DeviceCredential logins, client id rules, P2P
+//!   routing, `$SYS/uploadToken`, and refusing what the cloud service does not support.
+//!
+//! # Bounded memory
+//!
+//! Every buffer has a limit ([`BrokerConfig`]), so no client can make the broker grow without
+//! bound, and a client that stops reading never slows the others down:
+//!
+//! - An incoming packet larger than [`BrokerConfig::max_packet_size`] is refused from its fixed
+//!   header, before its body is buffered, and closes that connection.
+//! - Each connection's outgoing buffer stops taking messages at
+//!   [`BrokerConfig::max_outgoing_bytes`]. Past it, QoS 0 messages for that client are **dropped**
+//!   and QoS 1/2 ones wait in the session queue; the client is also no longer read from until it
+//!   catches up. The slow client is not disconnected: it gets its QoS 1/2 messages later.
+//! - The session queue holds at most [`BrokerConfig::max_queued_messages`]; past it the **newest**
+//!   messages are refused (the client gets a gap-free prefix), like mosquitto's
+//!   `max_queued_messages`. Drops are counted in [`ClientStats::dropped`].
+//! - [`Broker::stats`] reports these numbers.
+//!
+//! A malformed packet or a protocol violation closes just the connection that sent it
+//! (MQTT-4.8.0-1); nothing received from the network can make the broker panic.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod apsaramq;
+mod auth;
+mod config;
+mod connection;
+mod protocol;
+mod retained;
+mod router;
+mod server;
+mod session;
+mod stats;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::{Poll, Waker};
+
+pub use apsaramq::{ApsaraMqMode, TokenKind};
+pub use config::BrokerConfig;
+pub use stats::{BrokerStats, ClientStats};
+
+use server::{Command, Server, WAKER};
+
+/// The password an ApsaraMQ Signature or DeviceCredential login sends for `client_id`:
+/// Base64(HMAC-SHA1(key = `secret`, message = the whole client id)). For tests and demos that
+/// play the client side.
+///
+/// ```
+/// assert_eq!(
+///     sansmq_broker::signature("secretKey123", "GID_test@@@device-001"),
+///     "WUp3wMiZLkLANz/so65nilEQlic="
+/// );
+/// ```
+pub fn signature(secret: &str, client_id: &str) -> String {
+    auth::sign(secret, client_id)
+}
+
+/// Starts a broker with `config` on a thread of its own, and returns once it is listening on
+/// [`Broker::local_addr`]. Fails if the address cannot be bound.
+pub fn start(config: BrokerConfig) -> io::Result<Broker> {
+    let listener = mio::net::TcpListener::bind(config.bind)?;
+    let local_addr = listener.local_addr()?;
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (commands, receiver) = mpsc::channel();
+    let apsaramq = config.apsaramq.is_some();
+    let server = Server::new(config, poll, listener, receiver)?;
+    let thread = std::thread::Builder::new()
+        .name(format!("sansmq-broker {local_addr}"))
+        .spawn(move || server.run())?;
+    tracing::info!(%local_addr, apsaramq, "broker listening");
+    Ok(Broker {
+        local_addr,
+        commands,
+        waker,
+        thread: Some(thread),
+    })
+}
+
+/// A running broker. Dropping it stops the broker, closing every connection.
+#[derive(Debug)]
+pub struct Broker {
+    local_addr: SocketAddr,
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// The address the broker listens on (with the port the OS picked if the configured one was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A snapshot of the broker's connections, sessions and buffers. Empty if the broker has
+    /// stopped (or does not answer within 5 s).
+    pub fn stats(&self) -> BrokerStats {
+        let (reply, answer) = mpsc::sync_channel(1);
+        if self.send(Command::Stats(reply)).is_err() {
+            return BrokerStats::default();
+        }
+        answer
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default()
+    }
+
+    /// Stops the broker: closes every connection (without publishing wills) and waits for its
+    /// thread to end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    /// Blocks until the broker stops, which it only does on its own if its event loop fails
+    /// (a command-line `broker` runs this way until it is killed).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn send(&self, command: Command) -> io::Result<()> {
+        self.commands
+            .send(command)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "broker stopped"))?;
+        self.waker.wake()
+    }
+
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.send(Command::Shutdown);
+            if thread.join().is_err() {
+                tracing::error!("broker thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,143 @@
+//! Routing: from a published message to the sessions that get it, and from a session's queue to
+//! its connection.
+
+use mio::Token;
+use sansmq::packet::{PubRel, Publish, QoS};
+
+use crate::apsaramq::p2p_target;
+use crate::connection::Connection;
+use crate::server::Server;
+use crate::session::{Inflight, Message, Session, Stage};
+
+/// The per-session limits delivery works within.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_inflight: usize,
+    pub(crate) max_queued: usize,
+}
+
+impl Server {
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_inflight: self.config.max_inflight,
+            max_queued: self.config.max_queued_messages,
+        }
+    }
+
+    /// Routes an application message: retains it if asked, then hands it to every session with a
+    /// matching subscription, or in ApsaraMQ mode to the one client a P2P topic names.
+    pub(crate) fn route(&mut self, message: Message) {
+        if message.retain && !self.retained.store(message.clone()) {
+            tracing::warn!(topic = %message.topic, "retained message store full; not retained");
+        }
+        let limits = self.limits();
+        // MQTT-3.3.1-9: a message sent on to current subscribers has RETAIN 0.
+        let message = message.with(message.qos, false);
+        if self.config.apsaramq.is_some() {
+            if let Some(target) = p2p_target(message.topic.as_str()) {
+                match self.sessions.get_mut(target) {
+                    Some(session) => {
+                        let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
+                        deliver(session, conn, message, limits);
+                    }
+                    None => tracing::debug!(target, "P2P message for an unknown client dropped"),
+                }
+                return;
+            }
+        }
+        for session in self.sessions.values_mut() {
+            // MQTT-3.3.5-1: at the lower of the published and the granted QoS.
+            if let Some(granted) = session.subscribed_qos(&message.topic) {
+                let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
+                deliver(
+                    session,
+                    conn,
+                    message.with(granted.min(message.qos), false),
+                    limits,
+                );
+            }
+        }
+    }
+
+    /// Sends more of `token`'s session queue if its window and output buffer allow.
+    pub(crate) fn pump(&mut self, token: Token) {
+        let limits = self.limits();
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let Some(client) = conn.client() else {
+            return;
+        };
+        if let Some(session) = self.sessions.get_mut(&client.client_id) {
+            pump(session, conn, limits);
+        }
+    }
+}
+
+/// Hands `message` to `session`: a QoS 0 message goes out at once if the connection has room and
+/// is dropped otherwise (also while offline: QoS 0 is never queued); a QoS 1/2 message joins the
+/// bounded session queue and goes out as the inflight window and output buffer allow.
+pub(crate) fn deliver(
+    session: &mut Session,
+    conn: Option<&mut Connection>,
+    message: Message,
+    limits: Limits,
+) {
+    if message.qos == QoS::AtMostOnce {
+        match conn {
+            Some(conn) if conn.has_room() => conn.send(publish(&message, None, false)),
+            Some(_) => session.dropped = session.dropped.saturating_add(1),
+            None => {}
+        }
+        return;
+    }
+    if !session.enqueue(message, limits.max_queued) {
+        tracing::debug!("session queue full; message dropped");
+    }
+    if let Some(conn) = conn {
+        pump(session, conn, limits);
+    }
+}
+
+/// Moves queued messages into the inflight window while the connection has room.
+pub(crate) fn pump(session: &mut Session, conn: &mut Connection, limits: Limits) {
+    while conn.has_room() && session.inflight.len() < limits.max_inflight {
+        if session.queue.is_empty() {
+            return;
+        }
+        let Some(id) = session.allocate_id() else {
+            return;
+        };
+        let Some(message) = session.queue.pop_front() else {
+            return;
+        };
+        conn.send(publish(&message, Some(id), false));
+        session.inflight.push_back(Inflight {
+            id,
+            message,
+            stage: Stage::Published,
+        });
+    }
+}
+
+/// On a resumed session, sends every unacknowledged message again in its original order: PUBLISH
+/// with DUP 1 (MQTT-3.3.1-1) or PUBREL, whichever it waits for (MQTT-4.4.0-1).
+pub(crate) fn resend_inflight(session: &Session, conn: &mut Connection) {
+    for entry in &session.inflight {
+        match entry.stage {
+            Stage::Published => conn.send(publish(&entry.message, Some(entry.id), true)),
+            Stage::Released => conn.send(PubRel::new(entry.id)),
+        }
+    }
+}
+
+fn publish(message: &Message, packet_id: Option<sansmq::packet::PacketId>, dup: bool) -> Publish {
+    Publish {
+        dup,
+        qos: message.qos,
+        retain: message.retain,
+        topic: message.topic.clone(),
+        packet_id,
+        payload: message.payload.clone(),
+    }
+}

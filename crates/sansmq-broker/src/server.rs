@@ -1,0 +1,405 @@
+//! The event loop: one thread owns the listener, every connection, every session and the retained
+//! messages, so routing needs no lock and a message is handled start to finish before the next.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError};
+
+use crate::config::BrokerConfig;
+use crate::connection::{Connection, Phase, ReadOutcome};
+use crate::retained::Retained;
+use crate::session::{Message, Session};
+use crate::stats::{BrokerStats, ClientStats};
+
+pub(crate) const LISTENER: Token = Token(0);
+pub(crate) const WAKER: Token = Token(1);
+const FIRST_CONNECTION: usize = 2;
+
+/// Reads per connection per loop turn, so one busy client cannot starve the others.
+const READS_PER_TURN: usize = 8;
+/// How long a refused connection gets to flush its CONNACK.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// What the [`Broker`](crate::Broker) handle asks of the loop.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Stats(SyncSender<BrokerStats>),
+    Shutdown,
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub(crate) enum CloseReason {
+    /// The client sent DISCONNECT: the only graceful end, which discards the will.
+    Disconnect,
+    PeerClosed,
+    Io(io::Error),
+    /// A malformed packet or a protocol violation (MQTT-4.8.0-1).
+    Protocol(String),
+    /// A rule of ApsaraMQ mode was broken.
+    Policy(String),
+    KeepAliveExpired,
+    ConnectTimeout,
+    /// Another connection took over the client id (MQTT-3.1.4-2).
+    TakenOver,
+    /// The CONNECT was refused and the CONNACK flushed (or its time ran out).
+    Refused,
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Whether the will is published (MQTT-3.1.2-8): on every end but DISCONNECT, and not when
+    /// the broker itself is stopping.
+    fn publishes_will(&self) -> bool {
+        !matches!(self, Self::Disconnect | Self::Shutdown)
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disconnect => f.write_str("client sent DISCONNECT"),
+            Self::PeerClosed => f.write_str("client closed the connection"),
+            Self::Io(e) => write!(f, "socket error: {e}"),
+            Self::Protocol(why) => write!(f, "protocol error: {why}"),
+            Self::Policy(why) => write!(f, "ApsaraMQ rule: {why}"),
+            Self::KeepAliveExpired => f.write_str("nothing received for 1.5 x keep-alive"),
+            Self::ConnectTimeout => f.write_str("no CONNECT in time"),
+            Self::TakenOver => f.write_str("a new connection took over the client id"),
+            Self::Refused => f.write_str("CONNECT refused"),
+            Self::Shutdown => f.write_str("broker shutting down"),
+        }
+    }
+}
+
+/// The broker's whole state, owned by the event loop thread.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) config: BrokerConfig,
+    poll: Poll,
+    listener: TcpListener,
+    commands: Receiver<Command>,
+    pub(crate) conns: HashMap<Token, Connection>,
+    pub(crate) sessions: HashMap<String, Session>,
+    pub(crate) retained: Retained,
+    next_token: usize,
+    next_client_number: u64,
+}
+
+impl Server {
+    pub(crate) fn new(
+        config: BrokerConfig,
+        poll: Poll,
+        mut listener: TcpListener,
+        commands: Receiver<Command>,
+    ) -> io::Result<Self> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let retained = Retained::new(config.max_retained_messages);
+        Ok(Self {
+            config,
+            poll,
+            listener,
+            commands,
+            conns: HashMap::new(),
+            sessions: HashMap::new(),
+            retained,
+            next_token: FIRST_CONNECTION,
+            next_client_number: 0,
+        })
+    }
+
+    /// Runs until [`Command::Shutdown`] (or the handle is dropped) or `poll` fails.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = if self.has_pending_reads() {
+                Some(Duration::ZERO)
+            } else {
+                self.next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            };
+            if let Err(error) = self.poll.poll(&mut events, timeout) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::error!(%error, "poll failed; broker stops");
+                return self.stop();
+            }
+            for event in &events {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {
+                        if !self.handle_commands() {
+                            return self.stop();
+                        }
+                    }
+                    token => {
+                        if let Some(conn) = self.conns.get_mut(&token) {
+                            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                                conn.readable = true;
+                            }
+                            if event.is_writable() || event.is_write_closed() {
+                                conn.writable = true;
+                            }
+                        }
+                    }
+                }
+            }
+            self.service(Instant::now());
+        }
+    }
+
+    /// Answers the handle's commands; `false` means stop.
+    fn handle_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Stats(reply)) => {
+                    let _ = reply.try_send(self.stats());
+                }
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn stop(mut self) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            self.close(token, CloseReason::Shutdown);
+        }
+        tracing::info!("broker stopped");
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let token = Token(self.next_token);
+                    self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONNECTION);
+                    let _ = stream.set_nodelay(true);
+                    if let Err(error) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        tracing::warn!(%peer, %error, "cannot register connection");
+                        continue;
+                    }
+                    let now = Instant::now();
+                    let deadline = now + self.config.connect_timeout;
+                    let conn = Connection::new(
+                        stream,
+                        peer,
+                        self.config.max_packet_size,
+                        self.config.max_outgoing_bytes,
+                        deadline,
+                        now,
+                    );
+                    tracing::debug!(%peer, ?token, "accepted");
+                    self.conns.insert(token, conn);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    // E.g. out of file descriptors: try again on the next readiness event.
+                    tracing::warn!(%error, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads, writes and checks timers on every connection that needs it.
+    fn service(&mut self, now: Instant) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for &token in &tokens {
+            self.read_from(token, now);
+        }
+        for &token in &tokens {
+            self.flush(token);
+        }
+        for &token in &tokens {
+            let Some(conn) = self.conns.get(&token) else {
+                continue;
+            };
+            let expired = conn.deadline().is_some_and(|deadline| deadline <= now);
+            let reason = match &conn.phase {
+                Phase::Closing { .. } if !conn.has_output() || expired => CloseReason::Refused,
+                Phase::AwaitingConnect { .. } if expired => CloseReason::ConnectTimeout,
+                Phase::Connected(_) if expired => CloseReason::KeepAliveExpired,
+                _ => continue,
+            };
+            self.close(token, reason);
+        }
+    }
+
+    fn has_pending_reads(&self) -> bool {
+        self.conns.values().any(|c| c.readable && c.wants_read())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(Connection::deadline).min()
+    }
+
+    fn read_from(&mut self, token: Token, now: Instant) {
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            if !conn.readable || !conn.wants_read() {
+                return;
+            }
+            match conn.read_chunk() {
+                ReadOutcome::Data => self.handle_input(token, now),
+                ReadOutcome::WouldBlock => return,
+                ReadOutcome::Closed => return self.close(token, CloseReason::PeerClosed),
+                ReadOutcome::Failed(error) => return self.close(token, CloseReason::Io(error)),
+            }
+        }
+    }
+
+    /// Handles every whole packet buffered for `token`.
+    fn handle_input(&mut self, token: Token, now: Instant) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            if matches!(conn.phase, Phase::Closing { .. }) {
+                return;
+            }
+            match conn.decoder.next_packet() {
+                Ok(Some(packet)) => {
+                    conn.last_received = now;
+                    self.handle_packet(token, packet, now);
+                }
+                Ok(None) => return,
+                Err(DecodeError::UnsupportedProtocolLevel { level, .. })
+                    if matches!(conn.phase, Phase::AwaitingConnect { .. }) =>
+                {
+                    // MQTT-3.1.2-2: answer CONNACK 0x01, then disconnect.
+                    tracing::info!(peer = %conn.peer, level, "unsupported protocol level");
+                    return self.refuse(token, ConnectReturnCode::UnacceptableProtocolVersion, now);
+                }
+                Err(error) => {
+                    // MQTT-4.8.0-1: a malformed packet closes the connection, and only it.
+                    return self.close(token, CloseReason::Protocol(error.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Writes what the socket takes; when that makes room, sends more of the session's queue.
+    pub(crate) fn flush(&mut self, token: Token) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                return;
+            };
+            if let Err(error) = conn.flush() {
+                return self.close(token, CloseReason::Io(error));
+            }
+            if !conn.writable || !conn.has_room() {
+                return;
+            }
+            let before = conn.buffered_out();
+            self.pump(token);
+            if self.conns.get(&token).map(Connection::buffered_out) == Some(before) {
+                return;
+            }
+        }
+    }
+
+    /// Sends a refusing CONNACK (session present 0, MQTT-3.2.2-4) and closes the connection once
+    /// it is written (MQTT-3.2.2-5).
+    pub(crate) fn refuse(&mut self, token: Token, code: ConnectReturnCode, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        tracing::info!(peer = %conn.peer, %code, "CONNECT refused");
+        conn.send(ConnAck::new(code));
+        conn.phase = Phase::Closing {
+            deadline: now + CLOSE_LINGER,
+        };
+    }
+
+    /// Closes `token`'s connection: detaches its session (dropping a clean one, MQTT-3.1.2-6) and
+    /// publishes its will unless it ended with DISCONNECT (MQTT-3.1.2-8, MQTT-3.1.2-10).
+    pub(crate) fn close(&mut self, token: Token, reason: CloseReason) {
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = conn.flush(); // best effort: a refusing CONNACK or the last acks
+        let _ = self.poll.registry().deregister(conn.stream_mut());
+        let peer = conn.peer;
+        let Phase::Connected(client) = conn.phase else {
+            tracing::debug!(%peer, %reason, "connection closed");
+            return;
+        };
+        tracing::info!(%peer, client_id = %client.client_id, %reason, "connection closed");
+        if let Some(session) = self.sessions.get_mut(&client.client_id) {
+            if session.connection == Some(token) {
+                session.connection = None;
+                if session.clean {
+                    self.sessions.remove(&client.client_id);
+                }
+            }
+        }
+        if let (Some(will), true) = (client.will, reason.publishes_will()) {
+            tracing::debug!(client_id = %client.client_id, topic = %will.topic, "publishing will");
+            self.route(Message {
+                topic: will.topic,
+                payload: will.payload,
+                qos: will.qos,
+                retain: will.retain,
+            });
+        }
+    }
+
+    /// A client id for a client that sent an empty one (MQTT-3.1.3-6).
+    pub(crate) fn generate_client_id(&mut self) -> String {
+        loop {
+            self.next_client_number = self.next_client_number.wrapping_add(1);
+            let id = format!("sansmq-broker-{}", self.next_client_number);
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn stats(&self) -> BrokerStats {
+        let mut clients: Vec<ClientStats> = self
+            .sessions
+            .iter()
+            .map(|(client_id, session)| {
+                let conn = session.connection.and_then(|t| self.conns.get(&t));
+                ClientStats {
+                    client_id: client_id.clone(),
+                    connected: conn.is_some(),
+                    outgoing_bytes: conn.map_or(0, Connection::buffered_out),
+                    queued_messages: session.queue.len(),
+                    inflight_messages: session.inflight.len(),
+                    held_bytes: session.held_bytes(),
+                    subscriptions: session.subscriptions.len(),
+                    dropped: session.dropped,
+                }
+            })
+            .collect();
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        BrokerStats {
+            connections: self.conns.len(),
+            sessions: self.sessions.len(),
+            retained_messages: self.retained.len(),
+            incoming_bytes: self.conns.values().map(|c| c.decoder.buffered_len()).sum(),
+            outgoing_bytes: self.conns.values().map(Connection::buffered_out).sum(),
+            queued_messages: clients.iter().map(|c| c.queued_messages).sum(),
+            held_bytes: clients.iter().map(|c| c.held_bytes).sum(),
+            clients,
+        }
+    }
+}
