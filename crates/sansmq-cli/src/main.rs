@@ -7,8 +7,11 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod broker_cmd;
 mod connect;
+mod demo;
 mod exit;
+mod latency;
 mod output;
 mod pub_cmd;
 mod sub_cmd;
@@ -37,6 +40,11 @@ enum Command {
     /// Subscribe and print messages, as mosquitto_sub does (same flags, same exit codes).
     #[command(name = "sub", disable_help_flag = true)]
     Sub(sub_cmd::SubArgs),
+    /// Alibaba's ApsaraMQ quick-start: a subscriber and a publisher exchange 10 messages and 10
+    /// P2P messages; against an embedded local broker unless --broker is given.
+    Demo(demo::DemoArgs),
+    /// Run a local MQTT broker for development (plain, or in ApsaraMQ mode); not for production.
+    Broker(broker_cmd::BrokerArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +59,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pub(args) => pub_cmd::run(&args),
         Command::Sub(args) => sub_cmd::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Broker(args) => broker_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,8 +87,14 @@ impl Subscriber {
     /// Starts `sansmq -d args...` (a `sub`) and returns once the broker acknowledged its
     /// subscription (it logs "received SUBACK").
     pub(crate) fn start(args: &[&str]) -> Self {
+        Self::spawn(sansmq(args))
+    }
+
+    /// [`start`](Self::start) with a command prepared by [`sansmq`] (to set the environment).
+    pub(crate) fn spawn(mut command: Command) -> Self {
         let started = Instant::now();
-        let mut child = sansmq(&[&["-d"], args].concat())
+        let mut child = command
+            .arg("-d")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -184,4 +190,45 @@ fn finish(
         "sansmq did not exit within {PATIENCE:?}: {outcome:#?}"
     );
     outcome
+}
+
+/// A `sansmq broker` process on a free port, killed on drop.
+pub(crate) struct BrokerProcess {
+    child: Child,
+    /// `127.0.0.1:port`.
+    pub(crate) addr: String,
+}
+
+impl BrokerProcess {
+    /// Runs `sansmq broker --bind 127.0.0.1:0 extra...` and reads the address it prints.
+    pub(crate) fn start(extra: &[&str]) -> Self {
+        let mut child = sansmq(&[&["broker", "--bind", "127.0.0.1:0"], extra].concat())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sansmq binary runs");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("reading the broker's first line");
+        let addr = first
+            .split_once("listening on ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap_or_default()
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,143 @@
+//! `sansmq broker`: the local development broker (sansmq-broker), plain or in ApsaraMQ mode.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use sansmq_broker::{ApsaraMqMode, BrokerConfig};
+
+#[derive(Debug, Args)]
+pub(crate) struct BrokerArgs {
+    /// Address to listen on; port 0 picks a free one (the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
+    bind: SocketAddr,
+
+    /// Behave like ApsaraMQ for MQTT instance INSTANCE: check Signature logins, client ids and
+    /// limits, and route P2P topics.
+    #[arg(long, value_name = "INSTANCE")]
+    apsaramq: Option<String>,
+
+    /// An AccessKey that may log in (ApsaraMQ mode); repeatable. Prefer --keys: a command line
+    /// is visible to other users of the machine.
+    #[arg(long = "access-key", value_name = "ID:SECRET", requires = "apsaramq", value_parser = parse_key)]
+    access_keys: Vec<(String, String)>,
+
+    /// A file of AccessKeys (ApsaraMQ mode): one ID:SECRET per line; blank lines and lines
+    /// starting with '#' are ignored.
+    #[arg(long, value_name = "FILE", requires = "apsaramq")]
+    keys: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
+    let apsaramq = match &args.apsaramq {
+        Some(instance) => {
+            let mut keys = args.access_keys.clone();
+            if let Some(file) = &args.keys {
+                keys.extend(read_keys(file)?);
+            }
+            if keys.is_empty() {
+                bail!(
+                    "--apsaramq {instance}: no AccessKey can log in; add --access-key ID:SECRET \
+                     or --keys FILE"
+                );
+            }
+            let count = keys.len();
+            let mode = keys
+                .into_iter()
+                .fold(ApsaraMqMode::new(instance), |mode, (id, secret)| {
+                    mode.access_key(id, secret)
+                });
+            Some((mode, count))
+        }
+        None => None,
+    };
+    let description = match &apsaramq {
+        Some((mode, keys)) => format!(
+            "ApsaraMQ mode, instance {}, {keys} AccessKey(s)",
+            mode.instance_id()
+        ),
+        None => "plain MQTT 3.1.1, anyone may connect".to_owned(),
+    };
+    let config = BrokerConfig {
+        bind: args.bind,
+        apsaramq: apsaramq.map(|(mode, _)| mode),
+        ..BrokerConfig::default()
+    };
+    let broker = sansmq_broker::start(config).with_context(|| {
+        format!(
+            "starting the broker on {}; is another broker using that port? (--bind picks another)",
+            args.bind
+        )
+    })?;
+    // Tests and scripts read the address from this line (with --bind 127.0.0.1:0).
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "sansmq broker listening on {} ({description}); for development only, stop it with Ctrl-C",
+        broker.local_addr()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    broker.wait();
+    bail!("the broker stopped unexpectedly; -d shows why")
+}
+
+/// `ID:SECRET`.
+fn parse_key(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        // Never echo the value: it holds a secret.
+        _ => Err("expected ID:SECRET, both non-empty".to_owned()),
+    }
+}
+
+fn read_keys(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--keys: reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(n, line)| {
+            parse_key(line).map_err(|why| anyhow::anyhow!("--keys {}:{n}: {why}", path.display()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_id_colon_secret_and_errors_hide_the_secret() {
+        assert_eq!(
+            parse_key("LTAI:s:e:c"),
+            Ok(("LTAI".to_owned(), "s:e:c".to_owned()))
+        );
+        let error = parse_key("LTAIonlysecretish").unwrap_err();
+        assert!(!error.contains("LTAIonlysecretish"), "{error}");
+        assert!(parse_key(":secret").is_err());
+        assert!(parse_key("id:").is_err());
+    }
+
+    #[test]
+    fn key_files_skip_comments_and_name_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(&path, "# demo keys\n\nid1:secret1\n  id2:secret2  \n").unwrap();
+        assert_eq!(
+            read_keys(&path).unwrap(),
+            [
+                ("id1".to_owned(), "secret1".to_owned()),
+                ("id2".to_owned(), "secret2".to_owned())
+            ]
+        );
+        std::fs::write(&path, "id1:secret1\nbroken\n").unwrap();
+        let error = read_keys(&path).unwrap_err().to_string();
+        assert!(error.contains(":2:"), "{error}");
+    }
+}
