@@ -98,3 +98,44 @@ fn signature_login_is_refused_for_another_client_id() {
     );
     client.close();
 }
+
+#[test]
+fn the_preset_refuses_what_apsaramq_does_not_support_before_sending() {
+    let client_id = ClientId::new("GID_e2e", "device-1").unwrap();
+    let broker = broker_for(&client_id);
+    let client = client(&broker, &client_id, SECRET);
+    client.connect().unwrap();
+    for (result, reason) in [
+        (
+            client
+                .publish("parent/a", "x", QoS::AtLeastOnce, true)
+                .map(drop),
+            "retained",
+        ),
+        (
+            client
+                .publish("parent/a", vec![0; 64 * 1024 + 1], QoS::AtLeastOnce, false)
+                .map(drop),
+            "64 KiB",
+        ),
+        (
+            client
+                .subscribe(&[(&format!("parent/{}", "x".repeat(130)), QoS::AtLeastOnce)])
+                .map(drop),
+            "128",
+        ),
+    ] {
+        match result {
+            Err(Error::NotAllowed(message)) => assert!(message.contains(reason), "{message}"),
+            other => panic!("expected a refusal mentioning {reason:?}, got {other:?}"),
+        }
+    }
+    // Still connected: nothing reached the broker.
+    assert!(client.is_connected());
+    client
+        .publish("parent/a", "fine", QoS::AtLeastOnce, false)
+        .unwrap()
+        .wait()
+        .unwrap();
+    client.close();
+}

@@ -103,8 +103,8 @@ pub use endpoint::{Endpoint, EndpointError, Network};
 pub use error::Error;
 pub use events::{ApsaraMqCallback, ApsaraMqEvents, MessageKind};
 pub use preset::{
-    MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos, check_retain,
-    check_will,
+    ApsaraMqRules, MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos,
+    check_retain, check_will,
 };
 pub use token_notice::{
     NoticeError, TOKEN_EXPIRE_NOTICE_TOPIC, TOKEN_INVALID_NOTICE_TOPIC, TokenNotice,

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use sansmq::packet::QoS;
-use sansmq_driver::{ConnectOptions, Will};
+use sansmq_driver::{BrokerRules, ConnectOptions, OutgoingPublish, Will};
 
-use crate::{ApsaraMqCredentials, AuthMode, ClientId, Error};
+use crate::{ApsaraMqCredentials, AuthMode, ClientId, Error, TopicRules};
 
 /// Keep-alive interval ApsaraMQ recommends; it drops a silent client after 1.5 times this.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(90);
@@ -31,8 +31,10 @@ pub const MAX_PAYLOAD: usize = 64 * 1024;
 /// `client_id`, logging in with `auth`, signed afresh on every connect and reconnect.
 ///
 /// MQTT 3.1.1, clean session, keep-alive 90 s, time-to-wait 5 s, connect timeout 10 s, automatic
-/// reconnect after 1 s doubling to 60 s with jitter. Chain further setters on the result as usual;
-/// but do not add a will ([`check_will`]), and keep QoS 2 for clean sessions ([`check_qos`]).
+/// reconnect after 1 s doubling to 60 s with jitter, and [`ApsaraMqRules`]: the client refuses,
+/// with the reason and before sending anything, a will, a retained message, a payload over
+/// 64 KiB, QoS 2 on a persistent session and topics over 128 characters. Chain further setters on
+/// the result as usual.
 ///
 /// The credentials are computed once here, so a Token mode without a token, say, fails now
 /// rather than at connect time. For Token mode, use [`apsaramq_options_with`] and keep the
@@ -69,7 +71,36 @@ pub fn apsaramq_options_with(
         .time_to_wait(TIME_TO_WAIT)
         .connect_timeout(CONNECT_TIMEOUT)
         .automatic_reconnect(RECONNECT_MIN, RECONNECT_MAX)
-        .credentials_provider(credentials.clone()))
+        .credentials_provider(credentials.clone())
+        .broker_rules(ApsaraMqRules::default()))
+}
+
+/// ApsaraMQ's limits as [`BrokerRules`], installed by [`apsaramq_options`]: what the broker
+/// would discard, or answer by closing the connection, fails at the call instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApsaraMqRules {
+    /// The topic length limit (default 128 characters).
+    pub topics: TopicRules,
+}
+
+impl BrokerRules for ApsaraMqRules {
+    fn check_connect(&self, will: Option<&Will>, _clean_session: bool) -> Result<(), String> {
+        check_will(will).map_err(|e| e.to_string())
+    }
+
+    fn check_publish(&self, publish: &OutgoingPublish<'_>) -> Result<(), String> {
+        check_retain(publish.retain)
+            .and_then(|()| check_payload(publish.payload_len))
+            .and_then(|()| check_qos(publish.qos, publish.clean_session))
+            .and_then(|()| Ok(self.topics.check_name(publish.topic).map(drop)?))
+            .map_err(|e| e.to_string())
+    }
+
+    fn check_subscribe(&self, filter: &str, qos: QoS, clean_session: bool) -> Result<(), String> {
+        check_qos(qos, clean_session)
+            .and_then(|()| Ok(self.topics.check_filter(filter).map(drop)?))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Refuses a will message: ApsaraMQ does not support them.
@@ -160,6 +191,57 @@ mod tests {
             assert!(shown.contains(expected), "{expected} not in {shown}");
         }
         assert!(!shown.contains("secretKey123"), "{shown}");
+    }
+
+    #[test]
+    fn preset_rules_refuse_what_apsaramq_does_not_support() {
+        let rules = ApsaraMqRules::default();
+        let publish = |topic, payload_len, qos, retain, clean_session| OutgoingPublish {
+            topic,
+            payload_len,
+            qos,
+            retain,
+            clean_session,
+        };
+        let ok = publish("p/a", MAX_PAYLOAD, QoS::ExactlyOnce, false, true);
+        assert_eq!(rules.check_publish(&ok), Ok(()));
+        let refusals = [
+            (publish("p/a", 1, QoS::AtLeastOnce, true, true), "retained"),
+            (
+                publish("p/a", MAX_PAYLOAD + 1, QoS::AtLeastOnce, false, true),
+                "64 KiB",
+            ),
+            (publish("p/a", 1, QoS::ExactlyOnce, false, false), "QoS 2"),
+        ];
+        for (refused, reason) in refusals {
+            let error = rules.check_publish(&refused).unwrap_err();
+            assert!(error.contains(reason), "{error}");
+        }
+        let long = format!("p/{}", "x".repeat(200));
+        assert!(
+            rules
+                .check_publish(&publish(&long, 1, QoS::AtMostOnce, false, true))
+                .is_err()
+        );
+        assert!(rules.check_subscribe("p/#", QoS::ExactlyOnce, true).is_ok());
+        assert!(
+            rules
+                .check_subscribe("p/#", QoS::ExactlyOnce, false)
+                .is_err()
+        );
+        let will = Will {
+            topic: "p/will".into(),
+            payload: "gone".into(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        };
+        assert!(
+            rules
+                .check_connect(Some(&will), true)
+                .unwrap_err()
+                .contains("will")
+        );
+        assert!(rules.check_connect(None, true).is_ok());
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub enum Error {
     /// the client may not use, or another client with the same id.
     #[error("{0}")]
     ClosedByBroker(Diagnosis),
+    /// The broker's rules ([`ConnectOptions::broker_rules`](crate::ConnectOptions::broker_rules))
+    /// refuse this; nothing was sent.
+    #[error("not sent: {0}")]
+    NotAllowed(String),
     /// The broker refused to subscribe to a filter (SUBACK 0x80).
     #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80)")]
     SubscribeRefused {

@@ -35,6 +35,7 @@ mod backoff;
 pub mod diagnosis;
 mod error;
 mod options;
+pub mod rules;
 pub mod tls;
 mod uri;
 
@@ -45,4 +46,5 @@ pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
     Will,
 };
+pub use rules::{BrokerRules, OutgoingPublish};
 pub use uri::ServerUri;

@@ -11,6 +11,7 @@ use sansmq::packet::QoS;
 use sansmq::packet::{LastWill, Password};
 use sansmq::{MqttString, TopicName};
 
+use crate::rules::{BrokerRules, OutgoingPublish};
 use crate::{Error, ServerUri};
 
 /// A user name and password for CONNECT.
@@ -115,6 +116,7 @@ pub struct ConnectOptions {
     pub(crate) resubscribe: ResubscribePolicy,
     pub(crate) tls: TlsOptions,
     pub(crate) protocol: sansmq::packet::Protocol,
+    pub(crate) rules: Option<Arc<dyn BrokerRules>>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -132,6 +134,7 @@ impl fmt::Debug for ConnectOptions {
             .field("time_to_wait", &self.time_to_wait)
             .field("connect_timeout", &self.connect_timeout)
             .field("automatic_reconnect", &self.automatic_reconnect)
+            .field("broker_rules", &self.rules.as_ref().map(|_| "<rules>"))
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +163,7 @@ impl ConnectOptions {
             resubscribe: ResubscribePolicy::WhenSessionLost,
             tls: TlsOptions::default(),
             protocol: sansmq::packet::Protocol::Mqtt311,
+            rules: None,
         })
     }
 
@@ -271,6 +275,61 @@ impl ConnectOptions {
     pub fn mqtt_v31(mut self) -> Self {
         self.protocol = sansmq::packet::Protocol::Mqtt31;
         self
+    }
+
+    /// A broker's own limits (ApsaraMQ: no will, no retain, 64 KiB payloads...), checked before
+    /// anything is sent: a breach fails the call with [`Error::NotAllowed`].
+    pub fn broker_rules(mut self, rules: impl BrokerRules + 'static) -> Self {
+        self.rules = Some(Arc::new(rules));
+        self
+    }
+
+    /// Checks the will and session settings against the broker rules, if any.
+    pub fn check_connect_rules(&self) -> Result<(), Error> {
+        match &self.rules {
+            Some(rules) => rules
+                .check_connect(self.will.as_ref(), self.clean_session)
+                .map_err(Error::NotAllowed),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a PUBLISH against the broker rules, if any.
+    pub fn check_publish_rules(
+        &self,
+        topic: &str,
+        payload_len: usize,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        match &self.rules {
+            Some(rules) => rules
+                .check_publish(&OutgoingPublish {
+                    topic,
+                    payload_len,
+                    qos,
+                    retain,
+                    clean_session: self.clean_session,
+                })
+                .map_err(Error::NotAllowed),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a SUBSCRIBE's filters against the broker rules, if any.
+    pub fn check_subscribe_rules<'a>(
+        &self,
+        filters: impl IntoIterator<Item = (&'a str, QoS)>,
+    ) -> Result<(), Error> {
+        let Some(rules) = &self.rules else {
+            return Ok(());
+        };
+        for (filter, qos) in filters {
+            rules
+                .check_subscribe(filter, qos, self.clean_session)
+                .map_err(Error::NotAllowed)?;
+        }
+        Ok(())
     }
 
     /// The configured client id.

@@ -123,8 +123,9 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A disconnected client; starts its IO and callback threads. Validates the options (client id,
-    /// will topic, TLS files) now.
+    /// will topic, TLS files, the broker rules' view of the will and session) now.
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
+        options.check_connect_rules()?;
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
         let waker = mio::Waker::new(poll.registry(), io_loop::WAKER)
             .map_err(|e| Error::io("creating the waker", &e))?;
@@ -216,6 +217,10 @@ impl Client {
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let requested = filters;
+        self.shared
+            .lock()
+            .options
+            .check_subscribe_rules(filters.iter().copied())?;
         let filters = filters
             .iter()
             .map(|&(f, qos)| {
@@ -292,6 +297,9 @@ impl Client {
         let topic = TopicName::try_from(topic)?;
         let payload = payload.into();
         let mut inner = self.shared.lock();
+        inner
+            .options
+            .check_publish_rules(&topic, payload.len(), qos, retain)?;
         let now = Instant::now();
         let id = inner
             .core
