@@ -1,2 +1,93 @@
-//! An async MQTT client on tokio (in progress).
+//! # sansmq-tokio: an async MQTT client whose publish resolves when the broker has the message
+//!
+//! An async client on tokio around the sans-IO [`sansmq`] core, for what `rumqttc` users keep
+//! asking for: `publish(..).await` that resolves at the broker's acknowledgement (QoS 1 PUBACK,
+//! QoS 2 PUBCOMP) or once written (QoS 0); no event loop to poll; no deadlock when one task
+//! publishes and consumes; QoS 2 messages kept through `disconnect` and reconnects.
+//!
+//! ## Run loop
+//!
+//! [`Client::new`] spawns one background task that owns the socket (TCP, or TLS with
+//! tokio-rustls) and the core, and `select!`s over four things: the socket, a bounded channel of
+//! commands from the [`Client`] handles, room in your [`Events`] stream, and one `Sleep` reset to
+//! the core's next deadline (keep-alive, CONNACK, reconnect). Each command batch goes into the
+//! core and out in one write; each read (up to 128 KiB) goes straight into the core's buffer.
+//! There is no task per timer or per message.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use sansmq::packet::QoS;
+//! use sansmq_tokio::{Client, ConnectOptions, Event};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sansmq_tokio::Error> {
+//! let options = ConnectOptions::new("tcp://127.0.0.1:1883", "sensor-17")?
+//!     .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(60));
+//! let (client, mut events) = Client::new(options)?;
+//! client.connect().await?;
+//! client.subscribe(&[("sensors/#", QoS::AtLeastOnce)]).await?;
+//!
+//! // Resolves at the broker's PUBACK.
+//! client.publish("sensors/17/temp", "21.5", QoS::AtLeastOnce, false).await?;
+//!
+//! // Or many in flight at once, awaited later.
+//! let mut handles = Vec::new();
+//! for n in 0..100 {
+//!     handles.push(client.publish_later("sensors/17/seq", n.to_string(), QoS::ExactlyOnce, false).await?);
+//! }
+//! for handle in handles {
+//!     handle.await?;
+//! }
+//!
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         Event::Message(message) => println!("{}: {:?}", message.topic, message.payload),
+//!         Event::ConnectionLost { cause } => println!("lost: {cause}"),
+//!         Event::Reconnected { session_present, .. } => println!("back ({session_present})"),
+//!         _ => {}
+//!     }
+//! #   break;
+//! }
+//! client.disconnect(Duration::from_secs(5)).await?; // waits for unacknowledged QoS 1/2
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Backpressure, cancellation, deadlocks
+//!
+//! - The command channel is bounded ([`ClientBuilder::command_capacity`]). While connected, a
+//!   full offline queue (the core's, [`ConnectOptions::offline_queue`]) makes the task stop taking
+//!   commands, so the channel fills and [`Client::publish`] waits ([`Client::try_publish`] fails
+//!   with `QueueFull`): memory never grows past both bounds. While disconnected, a full offline
+//!   queue is an error at once.
+//! - Dropping a publish future never corrupts anything: a message handed to the task is in the
+//!   session and is delivered per its QoS; only the notification is lost ([`PublishHandle`]).
+//! - The task stops reading the socket only when your streams are full **and** nothing you await
+//!   needs the broker's answer, so awaiting a PUBACK while not reading messages cannot hang (see
+//!   [`Events`]).
+//!
+//! Logging goes through `tracing`.
+
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod command;
+mod dispatch;
+mod link;
+mod message;
+mod publish;
+mod stream;
+mod task;
+mod transport;
+mod waiters;
+
+pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
+pub use message::Message;
+pub use publish::PublishHandle;
+pub use sansmq_driver::{
+    ConnectOptions, Credentials, CredentialsProvider, Error, ResubscribePolicy, ServerUri,
+    TlsOptions, TrustRoots, Will,
+};
+pub use stream::{Event, Events, Subscription};

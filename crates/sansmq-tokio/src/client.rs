@@ -1,0 +1,317 @@
+//! [`Client`]: the cloneable handle, and [`ClientBuilder`] for the channel sizes and ack mode.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansmq::packet::{QoS, SubscribeFilter};
+use sansmq::{CommandError, TopicFilter, TopicName};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::command::{self, Command};
+use crate::dispatch::Dispatch;
+use crate::stream::Subscription;
+use crate::task::Task;
+use crate::{ConnectOptions, Error, Events, Message, PublishHandle};
+
+/// Default capacity of the command channel: publishes waiting for the task to take them.
+pub const DEFAULT_COMMAND_CAPACITY: usize = 256;
+/// Default capacity of [`Events`] and of each [`Subscription`].
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// Settings of the async client beyond [`ConnectOptions`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    options: ConnectOptions,
+    command_capacity: usize,
+    event_capacity: usize,
+    manual_acks: bool,
+}
+
+impl ClientBuilder {
+    /// Commands (publishes, subscribes...) that may wait for the background task; when full,
+    /// [`Client::publish`] waits and [`Client::try_publish`] fails. Default
+    /// [`DEFAULT_COMMAND_CAPACITY`]. Memory is bounded by it plus the offline queue.
+    pub fn command_capacity(mut self, capacity: usize) -> Self {
+        self.command_capacity = capacity.max(1);
+        self
+    }
+
+    /// Items [`Events`] and each [`Subscription`] hold before the client holds them back (see
+    /// [`Events`]). Default [`DEFAULT_EVENT_CAPACITY`].
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Acknowledge received QoS 1/2 messages only when [`Client::ack`] is called with them (by
+    /// default a message is acknowledged as soon as it is in a stream). Until then the broker
+    /// counts it as in flight, and redelivers it after a reconnect with a kept session.
+    pub fn manual_acks(mut self, manual: bool) -> Self {
+        self.manual_acks = manual;
+        self
+    }
+
+    /// Validates the options (client id, will topic, TLS files) and spawns the background task on
+    /// the current tokio runtime; panics outside one, as `tokio::spawn` does. The client is not
+    /// connected yet: call [`Client::connect`].
+    pub fn build(self) -> Result<(Client, Events), Error> {
+        let (commands_tx, commands_rx) = mpsc::channel(self.command_capacity);
+        let (events_tx, events_rx) = mpsc::channel(self.event_capacity);
+        let time_to_wait = self.options.time_to_wait_limit();
+        let connect_limit = self
+            .options
+            .connect_timeout_limit()
+            .saturating_mul(2)
+            .saturating_mul(u32::try_from(self.options.servers().len()).unwrap_or(u32::MAX));
+        let connected = Arc::new(AtomicBool::new(false));
+        let dispatch = Dispatch::new(events_tx, self.event_capacity, self.manual_acks);
+        let task = Task::new(self.options, commands_rx, dispatch, Arc::clone(&connected))?;
+        tokio::spawn(task.run());
+        let client = Client {
+            commands: commands_tx,
+            time_to_wait,
+            connect_limit,
+            event_capacity: self.event_capacity,
+            connected,
+        };
+        Ok((client, Events { rx: events_rx }))
+    }
+}
+
+/// An async MQTT client handle: `Clone + Send + Sync`, cheap to clone.
+///
+/// Every call is a command on a bounded channel to one background task, which owns the socket and
+/// the sans-IO core. The task ends when the last handle is dropped; pending futures then resolve
+/// with [`Error::Closed`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    time_to_wait: Duration,
+    connect_limit: Duration,
+    event_capacity: usize,
+    connected: Arc<AtomicBool>,
+}
+
+impl Client {
+    /// A client with the default channel sizes and automatic acknowledgements, and its stream of
+    /// [`Events`]. See [`ClientBuilder::build`].
+    pub fn new(options: ConnectOptions) -> Result<(Self, Events), Error> {
+        Self::builder(options).build()
+    }
+
+    /// A builder for the channel sizes and the acknowledgement mode.
+    pub fn builder(options: ConnectOptions) -> ClientBuilder {
+        ClientBuilder {
+            options,
+            command_capacity: DEFAULT_COMMAND_CAPACITY,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            manual_acks: false,
+        }
+    }
+
+    /// Connects: tries each server URI in order, each within the connect timeout (TCP, TLS and
+    /// CONNACK), and returns the broker's session-present flag. A refusal is
+    /// [`Error::Refused`], no answer [`Error::Timeout`], a TLS failure [`Error::Tls`]. With
+    /// automatic reconnect, a later loss reconnects by itself ([`Event::Reconnected`](crate::Event)).
+    pub async fn connect(&self) -> Result<bool, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Connect(reply)).await?;
+        // The task answers every attempt; this only bounds a task that went away.
+        self.answer(rx, self.connect_limit + Duration::from_secs(1))
+            .await
+    }
+
+    /// Whether the client is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Publishes and waits until the broker has the message: its PUBACK (QoS 1), its PUBCOMP
+    /// (QoS 2), or written to the socket (QoS 0). Waits for room first when the command channel is
+    /// full, and waits across reconnects: wrap it in `tokio::time::timeout` to bound it.
+    ///
+    /// Dropping this future once the message was handed over does not withdraw it; see
+    /// [`PublishHandle`].
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        self.publish_later(topic, payload, qos, retain).await?.await
+    }
+
+    /// Hands the message over (waiting only for room in the command channel) and returns a
+    /// [`PublishHandle`] to await its delivery later: many messages can be in flight from one task.
+    pub async fn publish_later(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<PublishHandle, Error> {
+        let (command, handle) = publish_command(topic, payload.into(), qos, retain, false)?;
+        self.send(command).await?;
+        Ok(handle)
+    }
+
+    /// [`publish_later`](Self::publish_later) without waiting: a full command channel is
+    /// [`CommandError::QueueFull`] at once (backpressure: retry later, or use `publish`).
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<PublishHandle, Error> {
+        let (command, handle) = publish_command(topic, payload.into(), qos, retain, false)?;
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(handle),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError::QueueFull {
+                max_queued: self.commands.max_capacity(),
+            }
+            .into()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+        }
+    }
+
+    /// Publishes a QoS 1 message that nothing published later overtakes: until the broker
+    /// acknowledges it, later PUBLISH, SUBSCRIBE and UNSUBSCRIBE requests wait in the client
+    /// (ApsaraMQ's token refresh on `$SYS/uploadToken` needs this). The handle resolves at its
+    /// PUBACK.
+    pub async fn publish_barrier(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishHandle, Error> {
+        let (command, handle) =
+            publish_command(topic, payload.into(), QoS::AtLeastOnce, false, true)?;
+        self.send(command).await?;
+        Ok(handle)
+    }
+
+    /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
+    /// A filter the broker refused (0x80) is an error naming it. Matching messages arrive on
+    /// [`Events`].
+    pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        let filters = filters
+            .iter()
+            .map(|&(f, qos)| {
+                Ok(SubscribeFilter {
+                    filter: TopicFilter::try_from(f)?,
+                    qos,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.subscribe_inner(filters, None).await
+    }
+
+    /// Subscribes to one filter and returns a stream of the messages matching it (they do not go
+    /// to [`Events`]).
+    pub async fn subscribe_stream(&self, filter: &str, qos: QoS) -> Result<Subscription, Error> {
+        let filter = SubscribeFilter {
+            filter: TopicFilter::try_from(filter)?,
+            qos,
+        };
+        let (tx, rx) = mpsc::channel(self.event_capacity);
+        let granted = self.subscribe_inner(vec![filter], Some(tx)).await?;
+        Ok(Subscription {
+            rx,
+            granted: granted.first().copied().unwrap_or(qos),
+        })
+    }
+
+    async fn subscribe_inner(
+        &self,
+        filters: Vec<SubscribeFilter>,
+        route: Option<mpsc::Sender<Message>>,
+    ) -> Result<Vec<QoS>, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Subscribe {
+            filters,
+            route,
+            reply,
+        })
+        .await?;
+        self.answer(rx, self.time_to_wait).await
+    }
+
+    /// Unsubscribes and waits for UNSUBACK (at most time-to-wait). [`Subscription`] streams for
+    /// these filters end.
+    pub async fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
+        let filters = filters
+            .iter()
+            .map(|f| TopicFilter::try_from(*f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Unsubscribe { filters, reply }).await?;
+        self.answer(rx, self.time_to_wait).await
+    }
+
+    /// With [`ClientBuilder::manual_acks`]: you are done with `message`; its PUBACK (QoS 1) or
+    /// PUBREC (QoS 2) goes out once every message received before it is acknowledged too
+    /// (MQTT-4.6.0-2). A QoS 0 message needs nothing. A message from a session the broker has
+    /// since forgotten (reconnect with `session_present = 0`) is [`CommandError::UnknownAck`]: the
+    /// broker will not expect its acknowledgement.
+    pub async fn ack(&self, message: &Message) -> Result<(), Error> {
+        let Some(key) = message.ack_key() else {
+            return Ok(());
+        };
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Ack { key, reply }).await?;
+        self.answer(rx, self.time_to_wait).await
+    }
+
+    /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
+    /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the socket.
+    /// What is still unacknowledged then stays in the session for a later `connect`. Automatic
+    /// reconnect stops until the next `connect`.
+    pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Disconnect { drain, reply }).await?;
+        self.answer(
+            rx,
+            drain + crate::task::CLOSE_FLUSH + Duration::from_secs(1),
+        )
+        .await
+    }
+
+    async fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands.send(command).await.map_err(|_| Error::Closed)
+    }
+
+    async fn answer<T>(
+        &self,
+        rx: oneshot::Receiver<Result<T, Error>>,
+        limit: Duration,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout(limit)),
+        }
+    }
+}
+
+fn publish_command(
+    topic: &str,
+    payload: Bytes,
+    qos: QoS,
+    retain: bool,
+    barrier: bool,
+) -> Result<(Command, PublishHandle), Error> {
+    let topic = TopicName::try_from(topic)?;
+    let (reply, rx) = oneshot::channel();
+    let command = Command::Publish(command::Publish {
+        topic,
+        payload,
+        qos,
+        retain,
+        barrier,
+        reply,
+    });
+    Ok((command, PublishHandle { rx }))
+}

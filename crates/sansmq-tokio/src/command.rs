@@ -1,0 +1,52 @@
+//! [`Command`]: what a [`Client`](crate::Client) handle asks the background task to do, over the
+//! bounded command channel. Each carries the one-shot sender its answer goes back on.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansmq::packet::{QoS, SubscribeFilter};
+use sansmq::{TopicFilter, TopicName};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+use crate::message::{AckKey, Message};
+
+/// The answer to a command.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// A request from a handle to the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Connect (to each server URI in turn); answered with the session-present flag.
+    Connect(Reply<bool>),
+    /// Publish; answered when the broker acknowledged it (QoS 1/2) or it was written (QoS 0).
+    Publish(Publish),
+    /// Subscribe; answered with the granted QoS per filter. With `route`, messages matching the
+    /// (single) filter go there rather than to the event stream.
+    Subscribe {
+        filters: Vec<SubscribeFilter>,
+        route: Option<mpsc::Sender<Message>>,
+        reply: Reply<Vec<QoS>>,
+    },
+    /// Unsubscribe; answered at UNSUBACK.
+    Unsubscribe {
+        filters: Vec<TopicFilter>,
+        reply: Reply<()>,
+    },
+    /// Manual acknowledgement of a received message.
+    Ack { key: AckKey, reply: Reply<()> },
+    /// Disconnect after waiting up to `drain` for unacknowledged messages.
+    Disconnect { drain: Duration, reply: Reply<()> },
+}
+
+/// A message to publish.
+#[derive(Debug)]
+pub(crate) struct Publish {
+    pub(crate) topic: TopicName,
+    pub(crate) payload: Bytes,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    /// Nothing published later goes out before this one's PUBACK (ApsaraMQ's token refresh).
+    pub(crate) barrier: bool,
+    pub(crate) reply: Reply<()>,
+}

@@ -1,0 +1,261 @@
+//! The connection's life in the background task: attempts over the server URIs, the core's events,
+//! reconnecting with jittered backoff, re-subscribing, and turning a
+//! [`DisconnectReason`] into the [`Error`] the application sees. The same rules as the blocking
+//! client's (`sansmq-mio`).
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use sansmq::client::DisconnectReason;
+use sansmq::packet::QoS;
+use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::ResubscribePolicy;
+
+use crate::command::Reply;
+use crate::task::{Link, Task};
+use crate::transport::Transport;
+use crate::{Error, Event, Message};
+
+impl Task {
+    /// The application's `connect`: one attempt per server URI, in order.
+    pub(crate) fn start_connect(&mut self, now: Instant, reply: Reply<bool>) {
+        match self.link {
+            Link::Connected | Link::Connecting => {
+                let _ = reply.send(Err(CommandError::AlreadyConnected.into()));
+                return;
+            }
+            Link::Idle | Link::Reconnecting { .. } => {}
+        }
+        if self.closing.is_some() {
+            self.finish_close(now);
+        }
+        self.waiters.connect = Some(reply);
+        self.attempts_left = self.options.servers().len();
+        self.next_uri = 0;
+        self.attempt(now);
+    }
+
+    /// Starts opening a transport to the next server URI.
+    pub(crate) fn attempt(&mut self, now: Instant) {
+        self.attempts_left = self.attempts_left.saturating_sub(1);
+        let count = self.options.servers().len().max(1);
+        let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
+            self.link = Link::Idle;
+            return;
+        };
+        self.next_uri = (self.next_uri + 1) % count;
+        self.link = Link::Connecting;
+        let _ = now;
+        self.opening = Some(Box::pin(Transport::open(
+            uri,
+            self.tls.clone(),
+            self.options.connect_timeout_limit(),
+        )));
+    }
+
+    /// The transport is open (or failed to): ask for credentials and send CONNECT.
+    pub(crate) fn on_opened(&mut self, now: Instant, opened: Result<Transport, Error>) {
+        let result = opened.and_then(|transport| {
+            // Credentials are computed again for every connect: signatures and tokens expire.
+            self.options.apply_credentials(self.core.config_mut())?;
+            self.core.connect(now)?;
+            tracing::debug!(uri = %transport.uri, "transport open, CONNECT queued");
+            self.transport = Some(transport);
+            Ok(())
+        });
+        if let Err(error) = result {
+            self.after_failure(now, error);
+        }
+    }
+
+    /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
+    /// it, or schedule an automatic reconnect.
+    fn after_failure(&mut self, now: Instant, error: Error) {
+        tracing::debug!(%error, "connection attempt failed");
+        self.transport = None;
+        if self.waiters.connect.is_some() {
+            if self.attempts_left > 0 {
+                self.attempt(now);
+                return;
+            }
+            if let Some(reply) = self.waiters.connect.take() {
+                let _ = reply.send(Err(error.clone()));
+            }
+            self.link = Link::Idle;
+            self.waiters.fail_requests(&error);
+        } else {
+            self.schedule_reconnect(now, &error);
+        }
+        self.last_error = Some(error);
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant, cause: &Error) {
+        if self.options.reconnect_delays().is_none() {
+            self.link = Link::Idle;
+            self.waiters.fail_requests(cause);
+            return;
+        }
+        if matches!(cause, Error::Refused(_)) {
+            // Wrong credentials or a ban: retrying at full speed only adds load.
+            self.backoff.jump_to_max();
+        }
+        let delay = self.backoff.next_delay();
+        tracing::info!(?delay, %cause, "reconnecting later");
+        self.link = Link::Reconnecting { at: now + delay };
+    }
+
+    /// The socket failed or closed: the core turns that into `Disconnected`, handled in
+    /// [`on_disconnected`](Self::on_disconnected) with `error` as the precise cause.
+    pub(crate) fn transport_failed(&mut self, now: Instant, error: Option<Error>) {
+        if let Some(e) = &error {
+            tracing::debug!(%e, "transport failed");
+        }
+        self.last_error = error;
+        self.transport = None;
+        self.core.handle_closed(now);
+    }
+
+    /// Drains the core's events into replies, the application's streams and reconnects.
+    pub(crate) fn handle_events(&mut self, now: Instant) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                CoreEvent::Connected { session_present } => self.on_connected(now, session_present),
+                CoreEvent::Message(publish) => {
+                    let message = Message::new(publish, self.dispatch.session());
+                    self.deliver(now, message);
+                }
+                CoreEvent::Published { packet_id, .. } => {
+                    if let Some(reply) = self.waiters.publishes.remove(&packet_id) {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                CoreEvent::Dropped { packet_id } => {
+                    if let Some(reply) = self.waiters.publishes.remove(&packet_id) {
+                        let _ = reply.send(Err(Error::ConnectionLost(
+                            DisconnectReason::TransportClosed,
+                        )));
+                    }
+                }
+                CoreEvent::Subscribed { packet_id, results } => {
+                    if let Some(reply) = self.waiters.subscribes.remove(&packet_id) {
+                        let granted: Result<Vec<QoS>, Error> = results
+                            .into_iter()
+                            .map(|(filter, result)| {
+                                result.map_err(|_| Error::SubscribeRefused {
+                                    filter: filter.to_string(),
+                                })
+                            })
+                            .collect();
+                        let _ = reply.send(granted);
+                    }
+                }
+                CoreEvent::Unsubscribed { packet_id } => {
+                    if let Some(reply) = self.waiters.unsubscribes.remove(&packet_id) {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                CoreEvent::Disconnected { reason } => self.on_disconnected(now, reason),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant, session_present: bool) {
+        self.link = Link::Connected;
+        self.connected.store(true, Ordering::Relaxed);
+        self.backoff.reset();
+        let uri = self
+            .transport
+            .as_ref()
+            .map(|t| t.uri.to_string())
+            .unwrap_or_default();
+        tracing::info!(%uri, session_present, "connected");
+        if !session_present {
+            // The core voided the acknowledgements it held; messages still in the streams carry
+            // identifiers the broker may now reuse.
+            self.dispatch.new_session();
+        }
+        let requested = self.waiters.connect.take();
+        let explicit = requested.is_some();
+        if let Some(reply) = requested {
+            let _ = reply.send(Ok(session_present));
+        }
+        let resubscribe = match self.options.resubscribe_policy() {
+            ResubscribePolicy::Always => true,
+            ResubscribePolicy::WhenSessionLost => !session_present,
+            _ => false,
+        };
+        if resubscribe && self.ever_connected {
+            let _ = self.core.resubscribe(now);
+        }
+        self.ever_connected = true;
+        let event = if explicit {
+            Event::Connected {
+                session_present,
+                uri,
+            }
+        } else {
+            Event::Reconnected {
+                session_present,
+                uri,
+            }
+        };
+        self.dispatch.event(&mut self.core, now, event);
+    }
+
+    fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
+        self.connected.store(false, Ordering::Relaxed);
+        if reason == DisconnectReason::Requested {
+            // DISCONNECT is queued: the task writes it, then closes (`finish_close`).
+            self.link = Link::Idle;
+            self.closing = Some(now + crate::task::CLOSE_FLUSH);
+            return;
+        }
+        let error = match reason {
+            DisconnectReason::Refused(code) => Error::Refused(code),
+            DisconnectReason::ConnAckTimeout => {
+                Error::Timeout(self.options.connect_timeout_limit())
+            }
+            DisconnectReason::TransportClosed => self
+                .last_error
+                .take()
+                .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
+            other => Error::ConnectionLost(other),
+        };
+        self.transport = None;
+        self.waiters.fail_written(&error);
+        match self.link {
+            Link::Connecting => self.after_failure(now, error),
+            Link::Connected => {
+                tracing::warn!(%error, "connection lost");
+                self.dispatch.event(
+                    &mut self.core,
+                    now,
+                    Event::ConnectionLost {
+                        cause: error.clone(),
+                    },
+                );
+                self.schedule_reconnect(now, &error);
+                self.last_error = Some(error);
+            }
+            Link::Idle | Link::Reconnecting { .. } => {}
+        }
+    }
+
+    /// The DISCONNECT of a requested disconnect is out (or its time is up): close the socket.
+    pub(crate) fn finish_close(&mut self, now: Instant) {
+        self.closing = None;
+        self.transport = None;
+        self.core.handle_closed(now);
+        // Nothing more comes from that connection.
+        while self.core.poll_event().is_some() {}
+        self.waiters
+            .fail_written(&Error::ConnectionLost(DisconnectReason::Requested));
+        if let Some(reply) = self.waiters.connect.take() {
+            let _ = reply.send(Err(Error::ConnectionLost(DisconnectReason::Requested)));
+        }
+        if let Some(reply) = self.waiters.disconnect.take() {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! [`Task`]: the one background task that owns the socket and the core. It `select!`s over the
+//! socket, the bounded command channel, room in the application's streams, a connection attempt in
+//! progress and one `Sleep` reset to the next deadline; nothing else runs per message or per
+//! timer.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use sansmq::CommandError;
+use sansmq_driver::{Backoff, ConnectOptions};
+use tokio::sync::mpsc;
+
+use crate::command::{self, Command};
+use crate::dispatch::Dispatch;
+use crate::transport::{Io, Transport};
+use crate::waiters::Waiters;
+use crate::{Error, Message};
+
+/// Commands taken from the channel per turn: they are all put into the core before the next
+/// write, so a burst of publishes leaves in one syscall.
+const COMMAND_BATCH: usize = 256;
+/// How long the DISCONNECT of a requested disconnect may take to write.
+pub(crate) const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// A connection attempt in progress: DNS, TCP and TLS.
+pub(crate) type Opening = Pin<Box<dyn Future<Output = Result<Transport, Error>> + Send>>;
+
+/// Where the link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// Not connected and not trying.
+    Idle,
+    /// Opening the transport, then awaiting CONNACK (the core's timer bounds that).
+    Connecting,
+    /// CONNACK accepted.
+    Connected,
+    /// Lost; the next automatic attempt is due then.
+    Reconnecting { at: Instant },
+}
+
+/// The background task's state.
+pub(crate) struct Task {
+    pub(crate) core: sansmq::Client,
+    pub(crate) options: ConnectOptions,
+    pub(crate) tls: Option<Arc<ClientConfig>>,
+    commands: mpsc::Receiver<Command>,
+    pub(crate) transport: Option<Transport>,
+    pub(crate) opening: Option<Opening>,
+    pub(crate) link: Link,
+    pub(crate) dispatch: Dispatch,
+    pub(crate) waiters: Waiters,
+    /// A publish the core's queue had no room for while connected. Taking commands pauses until
+    /// acknowledgements make room, so a full queue fills the bounded channel and `publish` waits
+    /// (backpressure) instead of failing.
+    stalled: Option<command::Publish>,
+    /// Commands of the same batch that came after the stalled publish, in order.
+    backlog: VecDeque<Command>,
+    pub(crate) backoff: Backoff,
+    pub(crate) next_uri: usize,
+    pub(crate) attempts_left: usize,
+    pub(crate) ever_connected: bool,
+    pub(crate) last_error: Option<Error>,
+    /// A requested disconnect is writing DISCONNECT; the socket closes once it is out, or then.
+    pub(crate) closing: Option<Instant>,
+    /// Read by [`Client::is_connected`](crate::Client::is_connected).
+    pub(crate) connected: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Task {
+    pub(crate) fn new(
+        options: ConnectOptions,
+        commands: mpsc::Receiver<Command>,
+        dispatch: Dispatch,
+        connected: Arc<AtomicBool>,
+    ) -> Result<Self, Error> {
+        let config = options.core_config()?;
+        let tls = if options.uses_tls() {
+            Some(sansmq_driver::tls::client_config(options.tls_options())?)
+        } else {
+            None
+        };
+        let (min, max) = options
+            .reconnect_delays()
+            .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
+        Ok(Self {
+            core: sansmq::Client::new(config),
+            options,
+            tls,
+            commands,
+            transport: None,
+            opening: None,
+            link: Link::Idle,
+            dispatch,
+            waiters: Waiters::default(),
+            stalled: None,
+            backlog: VecDeque::new(),
+            backoff: Backoff::new(min, max),
+            next_uri: 0,
+            attempts_left: 0,
+            ever_connected: false,
+            last_error: None,
+            closing: None,
+            connected,
+        })
+    }
+
+    /// Runs until every [`Client`](crate::Client) handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut batch = Vec::with_capacity(COMMAND_BATCH);
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            self.settle(Instant::now());
+            let deadline = self.deadline();
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                }
+                armed = deadline;
+            }
+            let read = self.may_read();
+            let intake = self.stalled.is_none() && self.backlog.is_empty();
+            let Self {
+                core,
+                transport,
+                commands,
+                opening,
+                dispatch,
+                ..
+            } = &mut self;
+            tokio::select! {
+                n = commands.recv_many(&mut batch, COMMAND_BATCH), if intake => {
+                    if n == 0 {
+                        break; // every handle is gone
+                    }
+                    let now = Instant::now();
+                    for command in batch.drain(..) {
+                        self.command(now, command);
+                    }
+                }
+                io = poll_fn(|cx| match transport {
+                    Some(t) => t.poll_io(cx, core, read),
+                    None => Poll::Pending,
+                }), if transport.is_some() => self.on_io(Instant::now(), io),
+                opened = poll_fn(|cx| match opening {
+                    Some(f) => f.as_mut().poll(cx),
+                    None => Poll::Pending,
+                }), if opening.is_some() => {
+                    self.opening = None;
+                    self.on_opened(Instant::now(), opened);
+                }
+                () = dispatch.room(), if dispatch.has_held() => {
+                    self.dispatch.release(&mut self.core, Instant::now());
+                }
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.on_timer(Instant::now());
+                }
+            }
+        }
+        self.shut_down();
+    }
+
+    /// Handles what the last input produced: the core's events, a stalled publish, QoS 0 writes,
+    /// the end of a requested disconnect.
+    fn settle(&mut self, now: Instant) {
+        self.handle_events(now);
+        if let Some(publish) = self.stalled.take() {
+            self.publish(now, publish);
+            while self.stalled.is_none() {
+                let Some(command) = self.backlog.pop_front() else {
+                    break;
+                };
+                self.command(now, command);
+            }
+            self.handle_events(now);
+        }
+        let flushed = self
+            .transport
+            .as_ref()
+            .is_some_and(|t| t.is_flushed(&self.core));
+        if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
+            self.waiters.complete_written();
+        }
+        if self.closing.is_some() && (flushed || self.transport.is_none()) {
+            self.finish_close(now);
+        }
+    }
+
+    /// The earliest of the core's timer, the next reconnect and the close deadline.
+    fn deadline(&self) -> Option<Instant> {
+        let reconnect = match self.link {
+            Link::Reconnecting { at } => Some(at),
+            _ => None,
+        };
+        [self.core.poll_timeout(), reconnect, self.closing]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether to read from the broker now. Reading pauses only when the application's streams
+    /// are backed up **and** nothing the application awaits needs the broker's answer: a task that
+    /// awaits a PUBACK while not reading its messages would otherwise wait forever (the PUBACK
+    /// sits behind the unread messages).
+    fn may_read(&self) -> bool {
+        self.closing.is_none()
+            && (self.link != Link::Connected
+                || !self.dispatch.is_backed_up()
+                || self.waiters.await_broker())
+    }
+
+    fn on_io(&mut self, now: Instant, io: Io) {
+        match io {
+            Io::Progress => {}
+            Io::Closed => self.transport_failed(now, None),
+            Io::Failed(error) => self.transport_failed(now, Some(error)),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if !self.may_read() && self.closing.is_none() {
+            // Reading is paused for a slow application, but a PINGRESP may wait behind the
+            // messages: read what is there before the core judges the keep-alive, without
+            // registering for more.
+            if let Some(transport) = &mut self.transport {
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(io) = transport.poll_io(&mut cx, &mut self.core, true) {
+                    self.on_io(now, io);
+                    self.handle_events(now);
+                }
+            }
+        }
+        if self.core.poll_timeout().is_some_and(|at| now >= at) {
+            self.core.handle_timeout(now);
+        }
+        if let Link::Reconnecting { at } = self.link {
+            if now >= at {
+                self.attempt(now);
+            }
+        }
+        if self.closing.is_some_and(|at| now >= at) {
+            self.finish_close(now);
+        }
+    }
+
+    fn command(&mut self, now: Instant, command: Command) {
+        if self.stalled.is_some()
+            && !matches!(command, Command::Ack { .. } | Command::Disconnect { .. })
+        {
+            // Behind a stalled publish: keep the order.
+            self.backlog.push_back(command);
+            return;
+        }
+        match command {
+            Command::Connect(reply) => self.start_connect(now, reply),
+            Command::Publish(publish) => self.publish(now, publish),
+            Command::Subscribe {
+                filters,
+                route,
+                reply,
+            } => {
+                if self.link == Link::Idle {
+                    let _ = reply.send(Err(CommandError::NotConnected.into()));
+                    return;
+                }
+                let first = filters.first().map(|f| f.filter.clone());
+                match self.core.subscribe(now, filters) {
+                    Ok(id) => {
+                        if let (Some(filter), Some(tx)) = (first, route) {
+                            self.dispatch.add_route(filter, tx);
+                        }
+                        self.waiters.subscribes.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe { filters, reply } => {
+                if self.link == Link::Idle {
+                    let _ = reply.send(Err(CommandError::NotConnected.into()));
+                    return;
+                }
+                self.dispatch.remove_routes(&filters);
+                match self.core.unsubscribe(now, filters) {
+                    Ok(id) => {
+                        self.waiters.unsubscribes.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Ack { key, reply } => {
+                let result = if self.dispatch.ack(&mut self.core, now, key) {
+                    Ok(())
+                } else {
+                    Err(CommandError::UnknownAck(key.id).into())
+                };
+                let _ = reply.send(result);
+            }
+            Command::Disconnect { drain, reply } => self.disconnect(now, drain, reply),
+        }
+    }
+
+    /// Puts a message into the core, or stalls it while connected with the queue full.
+    fn publish(&mut self, now: Instant, publish: command::Publish) {
+        let max_queued = self.core.config().max_queued;
+        if self.link == Link::Connected && max_queued > 0 && self.core.queued_len() >= max_queued {
+            self.stalled = Some(publish);
+            return;
+        }
+        let command::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            barrier,
+            reply,
+        } = publish;
+        let result = if barrier {
+            self.core.publish_barrier(now, topic, payload).map(Some)
+        } else {
+            self.core.publish(now, topic, qos, retain, payload)
+        };
+        match result {
+            Ok(Some(id)) => {
+                self.waiters.publishes.insert(id, reply);
+            }
+            Ok(None) => self.waiters.written.push(reply),
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    fn disconnect(&mut self, now: Instant, drain: Duration, reply: command::Reply<()>) {
+        self.attempts_left = 0;
+        if self.core.disconnect(now, drain).is_ok() {
+            self.waiters.disconnect = Some(reply);
+            return;
+        }
+        // Not connected (perhaps opening a transport or waiting to reconnect): just stop.
+        self.opening = None;
+        self.transport = None;
+        self.link = Link::Idle;
+        if let Some(waiter) = self.waiters.connect.take() {
+            let _ = waiter.send(Err(Error::Closed));
+        }
+        let _ = reply.send(Ok(()));
+    }
+
+    /// A message for the application.
+    pub(crate) fn deliver(&mut self, now: Instant, message: Message) {
+        self.dispatch.message(&mut self.core, now, message);
+    }
+
+    /// Every handle is gone: close the connection; pending futures resolve with
+    /// [`Error::Closed`] as their senders drop.
+    fn shut_down(&mut self) {
+        tracing::debug!("all client handles dropped; the client task ends");
+        self.transport = None;
+        self.opening = None;
+        self.connected
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
