@@ -42,23 +42,31 @@ pub(crate) fn ensure_cargo_fuzz() -> anyhow::Result<()> {
     cmd::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
-/// Ensures a `mosquitto` broker binary is on `PATH`, for the end-to-end tests.
+/// Ensures a `mosquitto` broker binary is on `PATH`, for the end-to-end tests, and the MQTT clients
+/// sansmq-broker's interop tests drive: `mosquitto_pub`/`mosquitto_sub` and Python paho-mqtt.
 ///
-/// If it is missing and we run as root, installs it with `apt-get`; otherwise fails with a hint.
+/// If one is missing and we run as root, installs them with `apt-get`; otherwise fails with a hint.
 pub(crate) fn ensure_mosquitto() -> anyhow::Result<()> {
-    if mosquitto_on_path() {
+    if mosquitto_on_path() && mqtt_clients_present() {
         return Ok(());
     }
     if !is_root() {
         bail!(
-            "mosquitto is not on PATH and we are not root; install it (e.g. `apt-get install mosquitto`)"
+            "mosquitto, mosquitto_pub or paho-mqtt is missing and we are not root; install them \
+             (e.g. `apt-get install mosquitto mosquitto-clients python3-paho-mqtt`)"
         );
     }
-    println!("xtask: mosquitto missing, installing it with apt-get");
+    println!("xtask: mosquitto or its clients missing, installing them with apt-get");
     cmd::run(Command::new("apt-get").arg("update"))?;
     cmd::run(
         Command::new("apt-get")
-            .args(["install", "-y", "mosquitto"])
+            .args([
+                "install",
+                "-y",
+                "mosquitto",
+                "mosquitto-clients",
+                "python3-paho-mqtt",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     if !mosquitto_on_path() {
@@ -79,6 +87,22 @@ fn mosquitto_on_path() -> bool {
         Err(err) if err.kind() == ErrorKind::NotFound => false,
         Err(_) => cmd::succeeds(Command::new("which").arg("mosquitto")),
     }
+}
+
+/// Whether `mosquitto_pub` starts and a Python 3 imports paho-mqtt (`python3` on `PATH`, or Debian's
+/// own `/usr/bin/python3`, where the package installs it, when `PATH` has another one first).
+fn mqtt_clients_present() -> bool {
+    let paho = ["python3", "/usr/bin/python3"]
+        .iter()
+        .any(|python| cmd::succeeds(Command::new(python).args(["-c", "import paho.mqtt.client"])));
+    // `--help` exits 1, so only whether it starts counts.
+    let mosquitto_pub = Command::new("mosquitto_pub")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    paho && mosquitto_pub
 }
 
 /// Whether the current user is root (`id -u` prints 0).
