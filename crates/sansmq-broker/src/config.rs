@@ -43,6 +43,9 @@ pub struct BrokerConfig {
     /// session) and stops reading from that client. Default 256 KiB. One message is always let
     /// through into an empty buffer, whatever its size.
     pub max_outgoing_bytes: usize,
+    /// How many subscriptions one session may hold; a SUBSCRIBE for a new filter past it gets
+    /// the failure return code `0x80` for that filter. Default 1000.
+    pub max_subscriptions: usize,
     /// How many topics may hold a retained message; a new one past it is not retained (but is
     /// still delivered). Default 10 000.
     pub max_retained_messages: usize,
@@ -61,6 +64,7 @@ impl Default for BrokerConfig {
             max_inflight: 20,
             max_queued_messages: 1000,
             max_outgoing_bytes: 256 * 1024,
+            max_subscriptions: 1000,
             max_retained_messages: 10_000,
             connect_timeout: Duration::from_secs(10),
             apsaramq: None,

@@ -113,7 +113,7 @@ impl Connection {
     /// Whether a message may be added to the output: below the limit, or empty (so a message
     /// bigger than the limit still goes, alone).
     pub(crate) fn has_room(&self) -> bool {
-        self.out.len() < self.out_limit
+        self.out.is_empty() || self.out.len() < self.out_limit
     }
 
     /// Whether to read from the client now: not closing, and its output is below the limit. A

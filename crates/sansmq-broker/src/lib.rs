@@ -69,6 +69,8 @@
 //! - The session queue holds at most [`BrokerConfig::max_queued_messages`]; past it the **newest**
 //!   messages are refused (the client gets a gap-free prefix), like mosquitto's
 //!   `max_queued_messages`. Drops are counted in [`ClientStats::dropped`].
+//! - A session holds at most [`BrokerConfig::max_subscriptions`] (a new filter past it gets the
+//!   SUBACK failure code) and the broker at most [`BrokerConfig::max_retained_messages`] topics.
 //! - [`Broker::stats`] reports these numbers.
 //!
 //! A malformed packet or a protocol violation closes just the connection that sent it

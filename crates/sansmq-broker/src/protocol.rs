@@ -286,6 +286,7 @@ impl Server {
             }
         }
         let limits = self.limits();
+        let max_subscriptions = self.config.max_subscriptions;
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -295,26 +296,29 @@ impl Server {
         let Some(session) = self.sessions.get_mut(&client.client_id) else {
             return;
         };
-        {
-            // Every QoS is granted as asked; codes in the filters' order (MQTT-3.8.4-5).
-            let return_codes = subscribe
-                .filters
-                .iter()
-                .map(|f| SubscribeReturnCode::Success(f.qos))
-                .collect();
-            for f in &subscribe.filters {
+        // Every QoS is granted as asked, within the subscription limit; codes in the filters'
+        // order (MQTT-3.8.4-5).
+        let mut return_codes = Vec::with_capacity(subscribe.filters.len());
+        for f in &subscribe.filters {
+            let known = session.subscriptions.iter().any(|s| s.filter == f.filter);
+            if known || session.subscriptions.len() < max_subscriptions {
                 session.subscribe(f.filter.clone(), f.qos);
+                return_codes.push(SubscribeReturnCode::Success(f.qos));
+            } else {
+                tracing::info!(filter = %f.filter, "subscription limit reached");
+                return_codes.push(SubscribeReturnCode::Failure);
             }
-            conn.send(SubAck {
-                packet_id: subscribe.packet_id,
-                return_codes,
-            }); // MQTT-3.8.4-1
-            // MQTT-3.3.1-6: the matching retained messages, with RETAIN 1 (MQTT-3.3.1-8).
-            for f in &subscribe.filters {
-                for message in self.retained.matching(&f.filter) {
-                    let qos = message.qos.min(f.qos);
-                    deliver(session, Some(conn), message.with(qos, true), limits);
-                }
+        }
+        conn.send(SubAck {
+            packet_id: subscribe.packet_id,
+            return_codes: return_codes.clone(),
+        }); // MQTT-3.8.4-1
+        // MQTT-3.3.1-6: the matching retained messages, with RETAIN 1 (MQTT-3.3.1-8).
+        let granted = subscribe.filters.iter().zip(&return_codes);
+        for (f, _) in granted.filter(|(_, code)| **code != SubscribeReturnCode::Failure) {
+            for message in self.retained.matching(&f.filter) {
+                let qos = message.qos.min(f.qos);
+                deliver(session, Some(conn), message.with(qos, true), limits);
             }
         }
     }

@@ -193,7 +193,9 @@ impl Server {
                         continue;
                     }
                     let now = Instant::now();
-                    let deadline = now + self.config.connect_timeout;
+                    // Clamped so that no configured value can overflow `Instant`.
+                    let timeout = self.config.connect_timeout.min(Duration::from_secs(86_400));
+                    let deadline = now + timeout;
                     let conn = Connection::new(
                         stream,
                         peer,

@@ -278,3 +278,21 @@ fn a_duplicate_client_id_closes_the_older_connection() {
     second.send(Packet::PingReq);
     assert_eq!(second.next(), Packet::PingResp);
 }
+
+#[test]
+fn p2p_messages_wait_for_an_offline_persistent_client() {
+    let broker = broker();
+    let target = accepted(&broker, signed("GID_o@@@offline", false));
+    target.disconnect();
+    common::eventually(common::WAIT, "target offline", || {
+        broker
+            .stats()
+            .client("GID_o@@@offline")
+            .is_some_and(|c| !c.connected)
+    });
+    let mut sender = accepted(&broker, signed("GID_o@@@sender", true));
+    sender.publish("parent/p2p/GID_o@@@offline", b"later", QoS::AtLeastOnce);
+    let (mut target, ack) = connect(&broker, signed("GID_o@@@offline", false));
+    assert!(ack.session_present);
+    assert_eq!(&target.expect_publish().payload[..], b"later");
+}

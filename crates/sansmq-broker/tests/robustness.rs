@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use common::{TestClient, connect_packet, eventually};
-use sansmq::packet::{Packet, Publish, QoS};
+use sansmq::packet::{Packet, Publish, QoS, SubscribeReturnCode};
 use sansmq_broker::{Broker, BrokerConfig, start};
 
 /// Asserts that pub/sub still works between two fresh clients.
@@ -182,4 +182,32 @@ fn a_subscriber_that_never_reads_does_not_make_the_broker_grow() {
     eventually(common::WAIT, "sleeper gone", || {
         broker.stats().client("sleeper").is_none()
     });
+}
+
+#[test]
+fn subscriptions_past_the_limit_are_refused_per_filter() {
+    let broker = start(BrokerConfig {
+        max_subscriptions: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let (mut client, _) = TestClient::connect(broker.local_addr(), "greedy", true);
+    assert!(matches!(
+        client.subscribe("a", QoS::AtMostOnce),
+        SubscribeReturnCode::Success(_)
+    ));
+    assert!(matches!(
+        client.subscribe("b", QoS::AtMostOnce),
+        SubscribeReturnCode::Success(_)
+    ));
+    // Re-subscribing to a known filter replaces it and is always allowed.
+    assert_eq!(
+        client.subscribe("a", QoS::AtLeastOnce),
+        SubscribeReturnCode::Success(QoS::AtLeastOnce)
+    );
+    assert_eq!(
+        client.subscribe("c", QoS::AtMostOnce),
+        SubscribeReturnCode::Failure
+    );
+    assert_eq!(broker.stats().client("greedy").unwrap().subscriptions, 2);
 }
