@@ -32,11 +32,11 @@ impl Task {
         self.waiters.connect = Some(reply);
         self.attempts_left = self.options.servers().len();
         self.next_uri = 0;
-        self.attempt(now);
+        self.attempt();
     }
 
     /// Starts opening a transport to the next server URI.
-    pub(crate) fn attempt(&mut self, now: Instant) {
+    pub(crate) fn attempt(&mut self) {
         self.attempts_left = self.attempts_left.saturating_sub(1);
         let count = self.options.servers().len().max(1);
         let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
@@ -45,7 +45,6 @@ impl Task {
         };
         self.next_uri = (self.next_uri + 1) % count;
         self.link = Link::Connecting;
-        let _ = now;
         self.opening = Some(Box::pin(Transport::open(
             uri,
             self.tls.clone(),
@@ -75,7 +74,7 @@ impl Task {
         self.transport = None;
         if self.waiters.connect.is_some() {
             if self.attempts_left > 0 {
-                self.attempt(now);
+                self.attempt();
                 return;
             }
             if let Some(reply) = self.waiters.connect.take() {

@@ -251,7 +251,7 @@ impl Task {
         }
         if let Link::Reconnecting { at } = self.link {
             if now >= at {
-                self.attempt(now);
+                self.attempt();
             }
         }
         if self.closing.is_some_and(|at| now >= at) {
