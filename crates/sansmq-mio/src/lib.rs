@@ -63,7 +63,7 @@ pub use callback::Callback;
 pub use client::Client;
 pub use message::Message;
 pub use sansmq_driver::{
-    ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
+    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
     ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
 };
 pub use token::DeliveryToken;

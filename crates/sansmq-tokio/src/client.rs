@@ -65,7 +65,9 @@ impl ClientBuilder {
             .connect_timeout_limit()
             .saturating_mul(2)
             .saturating_mul(u32::try_from(self.options.servers().len()).unwrap_or(u32::MAX));
+        self.options.check_connect_rules()?;
         let connected = Arc::new(AtomicBool::new(false));
+        let options = Arc::new(self.options.clone());
         let dispatch = Dispatch::new(events_tx, self.event_capacity, self.manual_acks);
         let task = Task::new(self.options, commands_rx, dispatch, Arc::clone(&connected))?;
         tokio::spawn(task.run());
@@ -75,6 +77,7 @@ impl ClientBuilder {
             connect_limit,
             event_capacity: self.event_capacity,
             connected,
+            options,
         };
         Ok((client, Events { rx: events_rx }))
     }
@@ -92,6 +95,8 @@ pub struct Client {
     connect_limit: Duration,
     event_capacity: usize,
     connected: Arc<AtomicBool>,
+    /// For the broker rules, checked before a command is sent to the task.
+    options: Arc<ConnectOptions>,
 }
 
 impl Client {
@@ -153,7 +158,10 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let (command, handle) = publish_command(topic, payload.into(), qos, retain, false)?;
+        let payload = payload.into();
+        self.options
+            .check_publish_rules(topic, payload.len(), qos, retain)?;
+        let (command, handle) = publish_command(topic, payload, qos, retain, false)?;
         self.send(command).await?;
         Ok(handle)
     }
@@ -167,7 +175,10 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let (command, handle) = publish_command(topic, payload.into(), qos, retain, false)?;
+        let payload = payload.into();
+        self.options
+            .check_publish_rules(topic, payload.len(), qos, retain)?;
+        let (command, handle) = publish_command(topic, payload, qos, retain, false)?;
         match self.commands.try_send(command) {
             Ok(()) => Ok(handle),
             Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError::QueueFull {
@@ -197,6 +208,8 @@ impl Client {
     /// A filter the broker refused (0x80) is an error naming it. Matching messages arrive on
     /// [`Events`].
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        self.options
+            .check_subscribe_rules(filters.iter().copied())?;
         let filters = filters
             .iter()
             .map(|&(f, qos)| {
@@ -212,6 +225,7 @@ impl Client {
     /// Subscribes to one filter and returns a stream of the messages matching it (they do not go
     /// to [`Events`]).
     pub async fn subscribe_stream(&self, filter: &str, qos: QoS) -> Result<Subscription, Error> {
+        self.options.check_subscribe_rules([(filter, qos)])?;
         let filter = SubscribeFilter {
             filter: TopicFilter::try_from(filter)?,
             qos,

@@ -32,11 +32,11 @@ impl Task {
         self.waiters.connect = Some(reply);
         self.attempts_left = self.options.servers().len();
         self.next_uri = 0;
-        self.attempt();
+        self.attempt(now);
     }
 
     /// Starts opening a transport to the next server URI.
-    pub(crate) fn attempt(&mut self) {
+    pub(crate) fn attempt(&mut self, now: Instant) {
         self.attempts_left = self.attempts_left.saturating_sub(1);
         let count = self.options.servers().len().max(1);
         let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
@@ -45,6 +45,12 @@ impl Task {
         };
         self.next_uri = (self.next_uri + 1) % count;
         self.link = Link::Connecting;
+        // Credentials first, computed again for every connect (signatures and tokens expire):
+        // without them (tokens the broker invalidated) there is no point in opening a connection.
+        if let Err(error) = self.options.apply_credentials(self.core.config_mut()) {
+            self.after_failure(now, error);
+            return;
+        }
         self.opening = Some(Box::pin(Transport::open(
             uri,
             self.tls.clone(),
@@ -52,11 +58,9 @@ impl Task {
         )));
     }
 
-    /// The transport is open (or failed to): ask for credentials and send CONNECT.
+    /// The transport is open (or failed to): send CONNECT.
     pub(crate) fn on_opened(&mut self, now: Instant, opened: Result<Transport, Error>) {
         let result = opened.and_then(|transport| {
-            // Credentials are computed again for every connect: signatures and tokens expire.
-            self.options.apply_credentials(self.core.config_mut())?;
             self.core.connect(now)?;
             tracing::debug!(uri = %transport.uri, "transport open, CONNECT queued");
             self.transport = Some(transport);
@@ -74,7 +78,7 @@ impl Task {
         self.transport = None;
         if self.waiters.connect.is_some() {
             if self.attempts_left > 0 {
-                self.attempt();
+                self.attempt(now);
                 return;
             }
             if let Some(reply) = self.waiters.connect.take() {
@@ -124,6 +128,7 @@ impl Task {
                     self.deliver(now, message);
                 }
                 CoreEvent::Published { packet_id, .. } => {
+                    self.diagnostics.on_acknowledged(packet_id);
                     if let Some(reply) = self.waiters.publishes.remove(&packet_id) {
                         let _ = reply.send(Ok(()));
                     }
@@ -136,6 +141,7 @@ impl Task {
                     }
                 }
                 CoreEvent::Subscribed { packet_id, results } => {
+                    self.diagnostics.on_acknowledged(packet_id);
                     if let Some(reply) = self.waiters.subscribes.remove(&packet_id) {
                         let granted: Result<Vec<QoS>, Error> = results
                             .into_iter()
@@ -161,6 +167,7 @@ impl Task {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
+        self.diagnostics.on_connected(now);
         self.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
         let uri = self
@@ -210,16 +217,29 @@ impl Task {
             self.closing = Some(now + crate::task::CLOSE_FLUSH);
             return;
         }
-        let error = match reason {
-            DisconnectReason::Refused(code) => Error::Refused(code),
-            DisconnectReason::ConnAckTimeout => {
+        // A close by the broker (end of stream or reset) may have a likely reason.
+        let closed_by_broker = reason == DisconnectReason::TransportClosed
+            && matches!(self.last_error, None | Some(Error::Io { .. }));
+        let diagnosis = if closed_by_broker {
+            self.diagnostics.on_closed_by_broker(now)
+        } else {
+            self.diagnostics.on_ended();
+            None
+        };
+        let error = match (diagnosis, reason) {
+            (Some(diagnosis), _) if self.link == Link::Connected => {
+                self.last_error = None;
+                Error::ClosedByBroker(diagnosis)
+            }
+            (_, DisconnectReason::Refused(code)) => Error::Refused(code),
+            (_, DisconnectReason::ConnAckTimeout) => {
                 Error::Timeout(self.options.connect_timeout_limit())
             }
-            DisconnectReason::TransportClosed => self
+            (_, DisconnectReason::TransportClosed) => self
                 .last_error
                 .take()
                 .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
-            other => Error::ConnectionLost(other),
+            (_, other) => Error::ConnectionLost(other),
         };
         self.transport = None;
         self.waiters.fail_written(&error);

@@ -12,8 +12,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
-use sansmq::CommandError;
-use sansmq_driver::{Backoff, ConnectOptions};
+use sansmq::{CommandError, TopicFilter};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation};
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command};
@@ -66,6 +66,8 @@ pub(crate) struct Task {
     pub(crate) attempts_left: usize,
     pub(crate) ever_connected: bool,
     pub(crate) last_error: Option<Error>,
+    /// Explains closes by the broker (a forbidden topic, a duplicate client id).
+    pub(crate) diagnostics: Diagnostics,
     /// A requested disconnect is writing DISCONNECT; the socket closes once it is out, or then.
     pub(crate) closing: Option<Instant>,
     /// Read by [`Client::is_connected`](crate::Client::is_connected).
@@ -96,6 +98,7 @@ impl Task {
         let (min, max) = options
             .reconnect_delays()
             .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
+        let diagnostics = Diagnostics::new(options.client_id());
         Ok(Self {
             core: sansmq::Client::new(config),
             options,
@@ -113,6 +116,7 @@ impl Task {
             attempts_left: 0,
             ever_connected: false,
             last_error: None,
+            diagnostics,
             closing: None,
             connected,
         })
@@ -251,7 +255,7 @@ impl Task {
         }
         if let Link::Reconnecting { at } = self.link {
             if now >= at {
-                self.attempt();
+                self.attempt(now);
             }
         }
         if self.closing.is_some_and(|at| now >= at) {
@@ -280,8 +284,18 @@ impl Task {
                     return;
                 }
                 let first = filters.first().map(|f| f.filter.clone());
+                let requested: Vec<TopicFilter> =
+                    filters.iter().map(|f| f.filter.clone()).collect();
                 match self.core.subscribe(now, filters) {
                     Ok(id) => {
+                        for filter in &requested {
+                            self.diagnostics.on_sent(
+                                now,
+                                Operation::Subscribe,
+                                filter,
+                                Some(id),
+                            );
+                        }
                         if let (Some(filter), Some(tx)) = (first, route) {
                             self.dispatch.add_route(filter, tx);
                         }
@@ -337,7 +351,12 @@ impl Task {
         let result = if barrier {
             self.core.publish_barrier(now, topic, payload).map(Some)
         } else {
-            self.core.publish(now, topic, qos, retain, payload)
+            let sent = self.core.publish(now, topic.clone(), qos, retain, payload);
+            if let Ok(id) = sent {
+                self.diagnostics
+                    .on_sent(now, Operation::Publish, &topic, id);
+            }
+            sent
         };
         match result {
             Ok(Some(id)) => {
