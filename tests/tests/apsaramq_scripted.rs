@@ -346,3 +346,36 @@ fn a_close_right_after_subscribe_is_reported_as_probably_not_authorised() {
     client.close();
     let _ = subscriber.join();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_client_reports_a_close_after_a_forbidden_publish_too() {
+    let broker = ScriptedBroker::start(|mut peer: Peer| {
+        peer.accept();
+        if let Some(Packet::Publish(_)) = peer.recv() {
+            peer.close();
+        }
+    });
+    let options = sansmq_mio::ConnectOptions::new(&broker.url(), client_id().as_str())
+        .unwrap()
+        .time_to_wait(common::PATIENCE);
+    let (client, mut events) = sansmq_tokio::Client::new(options).unwrap();
+    client.connect().await.unwrap();
+    let publish = client.publish_later("parent/forbidden", "x", QoS::AtLeastOnce, false);
+    let _handle = publish.await.unwrap();
+    let cause = loop {
+        match tokio::time::timeout(common::PATIENCE, events.recv()).await {
+            Ok(Some(sansmq_tokio::Event::ConnectionLost { cause })) => break cause,
+            Ok(Some(_)) => {}
+            other => panic!("no connection-lost event: {other:?}"),
+        }
+    };
+    match cause {
+        Error::ClosedByBroker(Diagnosis::NotAuthorised {
+            operation, topic, ..
+        }) => {
+            assert_eq!(operation, Operation::Publish);
+            assert_eq!(topic, "parent/forbidden");
+        }
+        other => panic!("expected a not-authorised diagnosis, got {other:?}"),
+    }
+}

@@ -21,6 +21,39 @@ pub enum MessageKind {
     PointToPoint,
 }
 
+/// What an incoming message is to an ApsaraMQ client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Incoming {
+    /// An application message, subscribed or point to point.
+    Message(MessageKind),
+    /// A token notice from the broker, or why its JSON could not be read.
+    Notice(Result<TokenNotice, NoticeError>),
+}
+
+/// Sorts a received message for the client `client_id` whose P2P messages arrive under
+/// `parent_topic`: a token notice, a P2P message or a subscribed one. For clients without
+/// [`ApsaraMqEvents`] (the async client's message stream, say).
+///
+/// ```
+/// use sansmq_apsaramq::{ClientId, Incoming, MessageKind, classify};
+///
+/// let me = ClientId::new("GID_demo", "device-1").unwrap();
+/// let p2p = classify("parent/p2p/GID_demo@@@device-1", b"hi", "parent", &me);
+/// assert_eq!(p2p, Incoming::Message(MessageKind::PointToPoint));
+/// let notice = classify("$SYS/tokenExpireNotice", br#"{"expireTime":1,"type":"R"}"#, "parent", &me);
+/// assert!(matches!(notice, Incoming::Notice(Ok(_))));
+/// ```
+pub fn classify(topic: &str, payload: &[u8], parent_topic: &str, client_id: &ClientId) -> Incoming {
+    match parse_token_notice(topic, payload) {
+        Some(notice) => Incoming::Notice(notice),
+        None if is_p2p_for(topic, parent_topic, client_id) => {
+            Incoming::Message(MessageKind::PointToPoint)
+        }
+        None => Incoming::Message(MessageKind::Subscribed),
+    }
+}
+
 /// What happens to an ApsaraMQ connection; every method has an empty default. The methods run on
 /// the client's callback thread, as [`sansmq_mio::Callback`]'s do, and may call the client.
 pub trait ApsaraMqCallback: Send + Sync + 'static {
@@ -105,8 +138,8 @@ impl<C: ApsaraMqCallback> Callback for ApsaraMqEvents<C> {
     }
 
     fn message_arrived(&self, topic: &str, message: &Message) {
-        match parse_token_notice(topic, &message.payload) {
-            Some(Ok(notice)) => {
+        match classify(topic, &message.payload, &self.parent_topic, &self.client_id) {
+            Incoming::Notice(Ok(notice)) => {
                 if matches!(notice, TokenNotice::Invalid { .. }) {
                     if let Some(credentials) = &self.credentials {
                         credentials.invalidate_tokens();
@@ -114,15 +147,8 @@ impl<C: ApsaraMqCallback> Callback for ApsaraMqEvents<C> {
                 }
                 self.callback.token_notice(&notice);
             }
-            Some(Err(error)) => self.callback.notice_error(&error),
-            None => {
-                let kind = if self.is_p2p(topic) {
-                    MessageKind::PointToPoint
-                } else {
-                    MessageKind::Subscribed
-                };
-                self.callback.message_arrived(topic, message, kind);
-            }
+            Incoming::Notice(Err(error)) => self.callback.notice_error(&error),
+            Incoming::Message(kind) => self.callback.message_arrived(topic, message, kind),
         }
     }
 

@@ -101,7 +101,7 @@ pub use credentials::{
 };
 pub use endpoint::{Endpoint, EndpointError, Network};
 pub use error::Error;
-pub use events::{ApsaraMqCallback, ApsaraMqEvents, MessageKind};
+pub use events::{ApsaraMqCallback, ApsaraMqEvents, Incoming, MessageKind, classify};
 pub use preset::{
     ApsaraMqRules, MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos,
     check_retain, check_will,
@@ -110,5 +110,7 @@ pub use token_notice::{
     NoticeError, TOKEN_EXPIRE_NOTICE_TOPIC, TOKEN_INVALID_NOTICE_TOPIC, TokenNotice,
     parse_token_notice,
 };
-pub use token_refresh::{UPLOAD_TOKEN_TOPIC, upload_token, upload_token_payload};
+pub use token_refresh::{
+    UPLOAD_TOKEN_TOPIC, upload_token, upload_token_async, upload_token_payload,
+};
 pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};

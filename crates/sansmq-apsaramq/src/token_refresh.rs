@@ -26,6 +26,22 @@ pub fn upload_token(
     Ok(())
 }
 
+/// [`upload_token`] for the async client: resolves once the broker acknowledged the upload
+/// (bound it with `tokio::time::timeout`); nothing else is sent meanwhile.
+pub async fn upload_token_async(
+    client: &sansmq_tokio::Client,
+    credentials: &ApsaraMqCredentials,
+    token: Token,
+) -> Result<(), Error> {
+    let payload = upload_token_payload(&token);
+    client
+        .publish_barrier(UPLOAD_TOKEN_TOPIC, payload)
+        .await?
+        .await?;
+    credentials.update_token(token)?;
+    Ok(())
+}
+
 /// The JSON ApsaraMQ expects: `{"token":"<token>","type":"R|W|RW"}`.
 pub fn upload_token_payload(token: &Token) -> String {
     format!(
