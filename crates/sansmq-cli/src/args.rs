@@ -70,8 +70,9 @@ pub(crate) struct ConnectArgs {
     #[arg(long)]
     pub(crate) tls_use_os_certs: bool,
 
-    /// Not supported: sansmq always verifies the broker's host name (the command says what to do).
-    #[arg(long, hide = true)]
+    /// Refused: mosquitto's switch to skip the host name check. sansmq always checks that the
+    /// broker's certificate names the host; use -h with a name the certificate holds.
+    #[arg(long)]
     pub(crate) insecure: bool,
 
     /// Topic of the will message.

@@ -320,3 +320,68 @@ fn usage_errors_exit_1_with_one_line() {
     assert_eq!(help.code, Some(0));
     assert!(help.stdout.contains("-h, --host"), "{help:#?}");
 }
+
+#[test]
+fn disabled_clean_session_keeps_messages_while_the_subscriber_is_away() {
+    let broker = Mosquitto::start();
+    let port = port(&broker);
+    let keeper = [
+        "sub", "-p", &port, "-t", "kept", "-q", "1", "-c", "-i", "keeper",
+    ];
+    // The first run only makes the session: it times out with nothing received.
+    let first = run(&[&keeper[..], &["-W", "1"]].concat());
+    assert_eq!(first.code, Some(27), "{first:#?}");
+    let published = run(&[
+        "pub",
+        "-p",
+        &port,
+        "-t",
+        "kept",
+        "-m",
+        "while away",
+        "-q",
+        "1",
+    ]);
+    assert_eq!(published.code, Some(0), "{published:#?}");
+    let back = run(&[&keeper[..], &["-C", "1", "-W", "10"]].concat());
+    assert_eq!(back.code, Some(0), "{back:#?}");
+    assert_eq!(back.stdout, "while away\n");
+}
+
+#[test]
+fn protocol_version_keepalive_and_client_id_reach_the_broker() {
+    let broker = Mosquitto::start();
+    let port = port(&broker);
+    let outcome = run(&[
+        "pub",
+        "-p",
+        &port,
+        "-V",
+        "mqttv31",
+        "-k",
+        "30",
+        "-i",
+        "v31client",
+        "-t",
+        "t",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    // mosquitto logs the protocol (p1: MQTT 3.1), clean session and keep-alive of a client.
+    assert!(
+        sansmq_e2e::wait_until(Duration::from_secs(5), || broker
+            .log()
+            .contains("as v31client (p1, c1, k30)")),
+        "{}",
+        broker.log()
+    );
+
+    let prefixed = run(&["pub", "-p", &port, "-I", "pre-", "-t", "t", "-m", "x"]);
+    assert_eq!(prefixed.code, Some(0), "{prefixed:#?}");
+    assert!(
+        sansmq_e2e::wait_until(Duration::from_secs(5), || broker.log().contains(" as pre-")),
+        "{}",
+        broker.log()
+    );
+}
