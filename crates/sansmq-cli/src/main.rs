@@ -12,6 +12,7 @@ mod connect;
 mod demo;
 mod exit;
 mod latency;
+mod link;
 mod output;
 mod pub_cmd;
 mod sub_cmd;

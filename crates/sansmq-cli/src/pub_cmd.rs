@@ -3,19 +3,27 @@
 use std::collections::VecDeque;
 use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use sansmq::packet::QoS;
-use sansmq_apsaramq::ClientId;
+use sansmq_apsaramq::{ClientId, TopicRules};
 use sansmq_mio::{Client, DeliveryToken};
 
 use crate::args::{ConnectArgs, parse_qos};
 use crate::connect::{self, Setup};
+use crate::link::{self, LostCause, Watcher};
 
 /// How long `pub` waits for its last acknowledgements when disconnecting.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `pub` waits for the broker to acknowledge a QoS 1/2 message.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a wait for an acknowledgement checks whether the connection was lost.
+const ACK_POLL: Duration = Duration::from_millis(50);
 
 /// QoS 1/2 messages `-l` keeps unacknowledged before it waits for the oldest.
 const PENDING_LIMIT: usize = 256;
@@ -118,6 +126,11 @@ fn topic(args: &PubArgs, setup: &Setup) -> anyhow::Result<String> {
         bail!("no topic: give -t TOPIC (or -L mqtt://host/TOPIC)");
     };
     let Some(target) = &args.p2p else {
+        if setup.apsaramq {
+            TopicRules::default()
+                .check_name(&topic)
+                .with_context(|| format!("-t {topic:?}"))?;
+        }
         return Ok(topic);
     };
     let target = ClientId::parse(target).context("--p2p")?;
@@ -130,6 +143,7 @@ fn topic(args: &PubArgs, setup: &Setup) -> anyhow::Result<String> {
 /// A connected client publishing to one topic.
 struct Publisher<'a> {
     client: Client,
+    lost: LostCause,
     setup: &'a Setup,
     topic: String,
     qos: QoS,
@@ -141,9 +155,16 @@ struct Publisher<'a> {
 impl<'a> Publisher<'a> {
     fn connect(setup: &'a Setup, args: &PubArgs, topic: String) -> anyhow::Result<Self> {
         let client = Client::new(setup.options.clone())?;
+        let lost = LostCause::default();
+        client.set_callback(Watcher {
+            lost: lost.clone(),
+            uri: setup.uri.clone(),
+            announce: Arc::default(),
+        });
         connect::connect(&client, setup)?;
         Ok(Self {
             client,
+            lost,
             setup,
             topic,
             qos: args.qos,
@@ -178,13 +199,29 @@ impl<'a> Publisher<'a> {
         Ok(())
     }
 
+    /// Waits for the broker's acknowledgement of `token`; fails at once if the broker closes the
+    /// connection meanwhile.
     fn acknowledged(&self, token: &DeliveryToken) -> anyhow::Result<()> {
-        token.wait().with_context(|| {
-            format!(
-                "publishing to {:?}: no acknowledgement from {}",
-                self.topic, self.setup.uri
-            )
-        })
+        let started = Instant::now();
+        let context = || format!("publishing to {:?}", self.topic);
+        loop {
+            match token.wait_timeout(ACK_POLL) {
+                Ok(()) => return Ok(()),
+                Err(sansmq_mio::Error::Timeout(_)) => {}
+                Err(error) => return Err(anyhow::Error::from(error).context(context())),
+            }
+            if let Some(cause) = self.lost.get() {
+                return Err(link::closed_after("publish", self.setup, &cause).context(context()));
+            }
+            if started.elapsed() >= ACK_TIMEOUT {
+                bail!(
+                    "{}: no acknowledgement from {} within {} s",
+                    context(),
+                    self.setup.uri,
+                    ACK_TIMEOUT.as_secs()
+                );
+            }
+        }
     }
 
     /// Waits for every acknowledgement, then disconnects.

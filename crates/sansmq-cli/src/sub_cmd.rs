@@ -1,6 +1,8 @@
 //! `sansmq sub`: mosquitto_sub's flags, plus `--json`.
 
 use std::io::{self, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -8,11 +10,12 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{ClientId, TopicRules};
-use sansmq_mio::{Callback, Client, Error};
+use sansmq_mio::Client;
 
 use crate::args::{ConnectArgs, parse_qos};
 use crate::connect;
 use crate::exit::{Failure, TIMED_OUT};
+use crate::link::{self, LostCause, Watcher};
 use crate::output::{Format, Printed};
 
 /// Messages received but not printed yet before reading from the broker pauses.
@@ -90,8 +93,12 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         .automatic_reconnect(RECONNECT_DELAYS.0, RECONNECT_DELAYS.1);
     let client = Client::new(setup.options.clone())?;
     let messages = client.messages(RECEIVE_QUEUE);
-    client.set_callback(Notices {
+    let lost = LostCause::default();
+    let announce = Arc::new(AtomicBool::new(false));
+    client.set_callback(Watcher {
+        lost: lost.clone(),
         uri: setup.uri.clone(),
+        announce: Arc::clone(&announce),
     });
     connect::connect(&client, &setup)?;
     let deadline = args
@@ -100,10 +107,19 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
 
     let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), args.qos)).collect();
     tracing::debug!(?filters, qos = args.qos as u8, "sending SUBSCRIBE");
-    let granted = client
-        .subscribe(&subscriptions)
-        .with_context(|| format!("subscribing to {filters:?} at {}", setup.uri))?;
+    let context = || format!("subscribing to {filters:?} at {}", setup.uri);
+    let granted = match client.subscribe(&subscriptions) {
+        Ok(granted) => granted,
+        Err(error) => {
+            let error = match lost.get() {
+                Some(cause) => link::closed_after("subscribe", &setup, &cause),
+                None => error.into(),
+            };
+            return Err(error.context(context()));
+        }
+    };
     tracing::debug!(?granted, "received SUBACK");
+    announce.store(true, Ordering::Relaxed);
 
     let mut received = 0_u64;
     let mut stdout = io::stdout().lock();
@@ -163,24 +179,4 @@ fn timed_out(args: &SubArgs, received: u64) -> anyhow::Error {
         None => format!("timed out after {seconds} s (-W), {received} messages received"),
     };
     Failure::error(TIMED_OUT, message)
-}
-
-/// Says on stderr when the connection drops and comes back, as the messages stop meanwhile.
-struct Notices {
-    uri: String,
-}
-
-impl Callback for Notices {
-    fn connect_complete(&self, reconnect: bool, _server_uri: &str) {
-        if reconnect {
-            eprintln!("sansmq: reconnected to {}", self.uri);
-        }
-    }
-
-    fn connection_lost(&self, cause: &Error) {
-        eprintln!(
-            "sansmq: warning: connection to {} lost: {cause}; reconnecting",
-            self.uri
-        );
-    }
 }

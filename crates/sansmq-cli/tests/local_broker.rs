@@ -16,7 +16,9 @@ const KEY_SECRET: &str = "test-secret";
 fn apsaramq_broker() -> Broker {
     let mode = ApsaraMqMode::new(INSTANCE)
         .access_key(KEY_ID, KEY_SECRET)
-        .token(KEY_ID, TokenKind::ReadWrite, "token-rw");
+        .token(KEY_ID, TokenKind::ReadWrite, "token-rw")
+        .token(KEY_ID, TokenKind::Read, "token-r")
+        .token(KEY_ID, TokenKind::Write, "token-w");
     sansmq_broker::start(BrokerConfig {
         apsaramq: Some(mode),
         ..BrokerConfig::default()
@@ -283,4 +285,59 @@ fn broker_command_refuses_apsaramq_mode_without_keys_and_a_taken_port() {
     let outcome = run(&["broker", "--bind", &first.addr]);
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(outcome.error_line().contains(&first.addr), "{outcome:#?}");
+}
+
+#[test]
+fn apsaramq_closing_the_connection_after_a_forbidden_publish_is_explained() {
+    let broker = apsaramq_broker();
+    // A read-only token may not publish: the service closes the connection at once.
+    let mut command = apsaramq(
+        &broker,
+        &[
+            "pub",
+            "-i",
+            "GID_test@@@dev",
+            "-t",
+            "parent/t",
+            "-m",
+            "x",
+            "-q",
+            "1",
+            "--token",
+            "R=token-r",
+        ],
+    );
+    command.env_remove("MQTT_SK_ENV");
+    let outcome = finish(command);
+    assert_eq!(outcome.code, Some(1), "{outcome:#?}");
+    let line = outcome.error_line();
+    assert!(line.contains("publishing to \"parent/t\""), "{line}");
+    assert!(line.contains("may not publish"), "{line}");
+    assert!(line.contains("W or RW"), "{line}");
+    // It fails as the connection closes, not after a timeout.
+    assert!(outcome.elapsed.as_secs() < 4, "{outcome:#?}");
+}
+
+#[test]
+fn apsaramq_closing_the_connection_after_a_forbidden_subscribe_is_explained() {
+    let broker = apsaramq_broker();
+    let mut command = apsaramq(
+        &broker,
+        &[
+            "sub",
+            "-i",
+            "GID_test@@@dev",
+            "-t",
+            "parent/t",
+            "--token",
+            "W=token-w",
+        ],
+    );
+    command.env_remove("MQTT_SK_ENV");
+    let outcome = finish(command);
+    assert_eq!(outcome.code, Some(1), "{outcome:#?}");
+    let line = outcome.error_line();
+    assert!(line.contains("subscribing to [\"parent/t\"]"), "{line}");
+    assert!(line.contains("may not subscribe"), "{line}");
+    assert!(line.contains("R or RW"), "{line}");
 }
