@@ -54,47 +54,13 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         .transpose()
         .context("--apsaramq-instance")?;
 
-    let tls = url.as_ref().is_some_and(|u| u.tls)
-        || args.cafile.is_some()
-        || args.cert.is_some()
-        || args.tls_use_os_certs
-        || args.port == Some(8883);
-    let host = match (&url, &args.host, &endpoint) {
-        (Some(url), _, _) => url.host.clone(),
-        (None, Some(host), _) => host.clone(),
-        (None, None, Some(endpoint)) => endpoint.host().to_owned(),
-        (None, None, None) => "localhost".to_owned(),
-    };
-    let port = url
-        .as_ref()
-        .and_then(|u| u.port)
-        .or(args.port)
-        .unwrap_or(if tls { 8883 } else { 1883 });
-    let scheme = if tls { "ssl" } else { "tcp" };
-    let uri = if host.contains(':') {
-        format!("{scheme}://[{host}]:{port}")
-    } else {
-        format!("{scheme}://{host}:{port}")
-    };
-
+    let (uri, tls) = server_uri(args, url.as_ref(), endpoint.as_ref());
     let clean_session = !args.disable_clean_session;
     if !clean_session && args.id.is_none() {
         // As mosquitto: a random id would make the kept session unreachable.
         bail!("-c keeps the session of a client id: give one with -i");
     }
-    let client_id = match (&args.id, &args.id_prefix) {
-        (Some(id), _) => id.clone(),
-        (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
-        (None, None) if endpoint.is_some() => bail!(
-            "ApsaraMQ needs a client id <GroupID>@@@<DeviceID>: give -i GID_group@@@device, or \
-             -I GID_group@@@device- to append the process id"
-        ),
-        (None, None) => format!(
-            "sansmq-{program}-{}-{:04x}",
-            std::process::id(),
-            RandomState::new().hash_one(0u8) & 0xffff
-        ),
-    };
+    let client_id = client_id(args, program)?;
 
     let username = url
         .as_ref()
@@ -172,6 +138,54 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         url_topic: url.and_then(|u| u.topic),
         apsaramq: endpoint.is_some(),
         clean_session,
+    })
+}
+
+/// `tcp://host:port` or `ssl://host:port` from -L, -h and -p, or the ApsaraMQ endpoint; and
+/// whether TLS is on (mqtts://, a TLS flag, or port 8883, as mosquitto decides).
+fn server_uri(
+    args: &ConnectArgs,
+    url: Option<&Url>,
+    endpoint: Option<&Endpoint>,
+) -> (String, bool) {
+    let tls = url.is_some_and(|u| u.tls)
+        || args.cafile.is_some()
+        || args.cert.is_some()
+        || args.tls_use_os_certs
+        || args.port == Some(8883);
+    let host = match (url, &args.host, endpoint) {
+        (Some(url), _, _) => url.host.clone(),
+        (None, Some(host), _) => host.clone(),
+        (None, None, Some(endpoint)) => endpoint.host().to_owned(),
+        (None, None, None) => "localhost".to_owned(),
+    };
+    let port = url
+        .and_then(|u| u.port)
+        .or(args.port)
+        .unwrap_or(if tls { 8883 } else { 1883 });
+    let scheme = if tls { "ssl" } else { "tcp" };
+    let uri = if host.contains(':') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    };
+    (uri, tls)
+}
+
+/// -i, -I plus the process id, or `sansmq-<program>-<pid>-<random>`; ApsaraMQ needs one given.
+fn client_id(args: &ConnectArgs, program: &str) -> anyhow::Result<String> {
+    Ok(match (&args.id, &args.id_prefix) {
+        (Some(id), _) => id.clone(),
+        (None, Some(prefix)) => format!("{prefix}{}", std::process::id()),
+        (None, None) if args.apsaramq_instance.is_some() => bail!(
+            "ApsaraMQ needs a client id <GroupID>@@@<DeviceID>: give -i GID_group@@@device, or \
+             -I GID_group@@@device- to append the process id"
+        ),
+        (None, None) => format!(
+            "sansmq-{program}-{}-{:04x}",
+            std::process::id(),
+            RandomState::new().hash_one(0u8) & 0xffff
+        ),
     })
 }
 

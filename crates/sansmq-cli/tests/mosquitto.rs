@@ -385,3 +385,34 @@ fn protocol_version_keepalive_and_client_id_reach_the_broker() {
         broker.log()
     );
 }
+
+#[test]
+fn sub_reconnects_after_a_broker_restart_and_keeps_receiving() {
+    let broker = Mosquitto::start();
+    let port = port(&broker);
+    let mut sub = Subscriber::start(&["sub", "-p", &port, "-t", "again", "-C", "1", "-q", "1"]);
+    broker.restart();
+    // It says so on stderr, and subscribes again (the clean session was lost with the broker):
+    // a retained message reaches it whether it subscribes again before or after the publish.
+    sub.wait_for_stderr("sansmq: reconnected to");
+    let published = run(&[
+        "pub",
+        "-p",
+        &port,
+        "-t",
+        "again",
+        "-m",
+        "after restart",
+        "-q",
+        "1",
+        "-r",
+    ]);
+    assert_eq!(published.code, Some(0), "{published:#?}");
+    let outcome = sub.finish();
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    assert_eq!(outcome.stdout, "after restart\n");
+    assert!(
+        outcome.stderr.contains("sansmq: warning: connection to"),
+        "{outcome:#?}"
+    );
+}
