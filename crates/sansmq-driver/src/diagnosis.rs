@@ -184,18 +184,23 @@ impl Diagnostics {
         } else {
             self.short_connections = 0;
         }
-        if self.short_connections >= SHORT_CONNECTIONS_FOR_DUPLICATE {
-            return Some(Diagnosis::DuplicateClientId {
+        // An unanswered first use right before the close is the stronger evidence: a client
+        // re-subscribing to a forbidden filter on every reconnect also makes short connections.
+        if let Some(first) = first_use {
+            let after = now.saturating_duration_since(first.sent_at);
+            if after <= NOT_AUTHORISED_WINDOW {
+                return Some(Diagnosis::NotAuthorised {
+                    operation: first.operation,
+                    topic: first.topic,
+                    after,
+                });
+            }
+        }
+        (self.short_connections >= SHORT_CONNECTIONS_FOR_DUPLICATE).then(|| {
+            Diagnosis::DuplicateClientId {
                 client_id: self.client_id.clone(),
                 short_connections: self.short_connections,
-            });
-        }
-        let first = first_use?;
-        let after = now.saturating_duration_since(first.sent_at);
-        (after <= NOT_AUTHORISED_WINDOW).then_some(Diagnosis::NotAuthorised {
-            operation: first.operation,
-            topic: first.topic,
-            after,
+            }
         })
     }
 }
@@ -287,6 +292,22 @@ mod tests {
             })
         );
         assert!(results[3].is_some());
+    }
+
+    #[test]
+    fn a_forbidden_resubscribe_on_every_reconnect_stays_not_authorised() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        for i in 0..5u32 {
+            let start = t0 + i * 1000 * MS;
+            diagnostics.on_connected(start);
+            diagnostics.on_sent(start, Operation::Subscribe, "p/forbidden", id(1));
+            let diagnosis = diagnostics.on_closed_by_broker(start + 5 * MS);
+            assert!(
+                matches!(diagnosis, Some(Diagnosis::NotAuthorised { .. })),
+                "round {i}: {diagnosis:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ResubscribePolicy};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ResubscribePolicy};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -481,7 +481,12 @@ impl Inner {
             _ => false,
         };
         if resubscribe && self.ever_connected {
-            let _ = self.core.resubscribe(now);
+            if let Ok(Some(id)) = self.core.resubscribe(now) {
+                for (filter, _) in self.core.subscriptions() {
+                    self.diagnostics
+                        .on_sent(now, Operation::Subscribe, filter, Some(id));
+                }
+            }
         }
         let reconnect = self.ever_connected;
         self.ever_connected = true;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::QoS;
 use sansmq::{CommandError, Event as CoreEvent};
-use sansmq_driver::ResubscribePolicy;
+use sansmq_driver::{Operation, ResubscribePolicy};
 
 use crate::command::Reply;
 use crate::task::{Link, Task};
@@ -192,7 +192,12 @@ impl Task {
             _ => false,
         };
         if resubscribe && self.ever_connected {
-            let _ = self.core.resubscribe(now);
+            if let Ok(Some(id)) = self.core.resubscribe(now) {
+                for (filter, _) in self.core.subscriptions() {
+                    self.diagnostics
+                        .on_sent(now, Operation::Subscribe, filter, Some(id));
+                }
+            }
         }
         self.ever_connected = true;
         let event = if explicit {
