@@ -289,12 +289,8 @@ impl Task {
                 match self.core.subscribe(now, filters) {
                     Ok(id) => {
                         for filter in &requested {
-                            self.diagnostics.on_sent(
-                                now,
-                                Operation::Subscribe,
-                                filter,
-                                Some(id),
-                            );
+                            self.diagnostics
+                                .on_sent(now, Operation::Subscribe, filter, Some(id));
                         }
                         if let (Some(filter), Some(tx)) = (first, route) {
                             self.dispatch.add_route(filter, tx);
