@@ -5,6 +5,9 @@
 //! turning an error into one line on stderr and an exit code.
 
 #![forbid(unsafe_code)]
+// The doc comments of the argument structs are the `--help` text, written as mosquitto writes
+// its own (`<instance>`, `[:port]`): plain text for clap, not HTML or links for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 mod args;
 mod broker_cmd;
