@@ -1,4 +1,5 @@
-//! Building the rustls client configuration from [`TlsOptions`](crate::TlsOptions) (ring provider), and the server name to verify.
+//! Building the rustls client configuration from [`TlsOptions`] (ring provider), and the server
+//! name to verify.
 
 use std::sync::Arc;
 
