@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use sansmq::DisconnectReason;
 use sansmq::packet::PacketId;
+
+use crate::Error;
 
 /// How soon after the first SUBSCRIBE or PUBLISH to a topic a close by the broker points at that
 /// topic. ApsaraMQ closes at once; a network fault this close to it is unlikely.
@@ -155,6 +158,18 @@ impl Diagnostics {
         }
     }
 
+    /// The client subscribed again to `filters` after a reconnect, as packet `id`.
+    pub fn on_resubscribed<'a>(
+        &mut self,
+        now: Instant,
+        id: PacketId,
+        filters: impl IntoIterator<Item = &'a str>,
+    ) {
+        for filter in filters {
+            self.on_sent(now, Operation::Subscribe, filter, Some(id));
+        }
+    }
+
     /// The broker acknowledged packet `id` (PUBACK, PUBREC, SUBACK): it accepted that use of the
     /// topic, so a later close is not blamed on it.
     pub fn on_acknowledged(&mut self, id: PacketId) {
@@ -172,6 +187,37 @@ impl Diagnostics {
     pub fn on_ended(&mut self) {
         self.connected_at = None;
         self.first_use = None;
+    }
+
+    /// The error a driver reports for the core's `Disconnected { reason }` at `now` (not for a
+    /// requested disconnect): the transport's own `transport_error` when the socket failed, a
+    /// refusal or timeout as such, and — when the broker closed an `established` connection
+    /// (end of stream or reset) and the timing suggests why — [`Error::ClosedByBroker`].
+    pub fn on_disconnected(
+        &mut self,
+        now: Instant,
+        reason: DisconnectReason,
+        transport_error: Option<Error>,
+        established: bool,
+        connect_timeout: Duration,
+    ) -> Error {
+        let closed_by_broker = reason == DisconnectReason::TransportClosed
+            && matches!(transport_error, None | Some(Error::Io { .. }));
+        let diagnosis = if closed_by_broker {
+            self.on_closed_by_broker(now)
+        } else {
+            self.on_ended();
+            None
+        };
+        match (diagnosis, reason) {
+            (Some(diagnosis), _) if established => Error::ClosedByBroker(diagnosis),
+            (_, DisconnectReason::Refused(code)) => Error::Refused(code),
+            (_, DisconnectReason::ConnAckTimeout) => Error::Timeout(connect_timeout),
+            (_, DisconnectReason::TransportClosed) => {
+                transport_error.unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed))
+            }
+            (_, other) => Error::ConnectionLost(other),
+        }
     }
 
     /// The broker closed the connection (end of stream or reset) at `now`: the likely reason, if
@@ -308,6 +354,35 @@ mod tests {
                 "round {i}: {diagnosis:?}"
             );
         }
+    }
+
+    #[test]
+    fn disconnects_map_to_driver_errors() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(3);
+        let mut diagnostics = Diagnostics::new("c");
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(t0, Operation::Publish, "p/x", id(1));
+        let error = diagnostics.on_disconnected(
+            t0 + MS,
+            DisconnectReason::TransportClosed,
+            None,
+            true,
+            timeout,
+        );
+        assert!(matches!(error, Error::ClosedByBroker(_)), "{error:?}");
+        let error =
+            diagnostics.on_disconnected(t0, DisconnectReason::ConnAckTimeout, None, false, timeout);
+        assert!(matches!(error, Error::Timeout(t) if t == timeout));
+        let tls = Error::Tls("bad record".into());
+        let error = diagnostics.on_disconnected(
+            t0,
+            DisconnectReason::TransportClosed,
+            Some(tls.clone()),
+            true,
+            timeout,
+        );
+        assert_eq!(error.to_string(), tls.to_string());
     }
 
     #[test]

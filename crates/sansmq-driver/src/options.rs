@@ -97,6 +97,17 @@ pub enum ResubscribePolicy {
     Never,
 }
 
+impl ResubscribePolicy {
+    /// Whether to subscribe again after a reconnect whose CONNACK said `session_present`.
+    pub fn resubscribes(self, session_present: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::WhenSessionLost => !session_present,
+            Self::Never => false,
+        }
+    }
+}
+
 /// Connection settings. Start from [`ConnectOptions::new`] and chain the setters.
 #[derive(Clone)]
 pub struct ConnectOptions {

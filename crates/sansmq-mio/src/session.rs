@@ -13,7 +13,7 @@ use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ResubscribePolicy};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -475,17 +475,14 @@ impl Inner {
         if let Some(waiter) = self.connect_waiter.take() {
             waiter.complete(Ok(session_present));
         }
-        let resubscribe = match self.options.resubscribe_policy() {
-            ResubscribePolicy::Always => true,
-            ResubscribePolicy::WhenSessionLost => !session_present,
-            _ => false,
-        };
+        let resubscribe = self
+            .options
+            .resubscribe_policy()
+            .resubscribes(session_present);
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
-                for (filter, _) in self.core.subscriptions() {
-                    self.diagnostics
-                        .on_sent(now, Operation::Subscribe, filter, Some(id));
-                }
+                let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
+                self.diagnostics.on_resubscribed(now, id, filters);
             }
         }
         let reconnect = self.ever_connected;
@@ -505,29 +502,13 @@ impl Inner {
             }
             return;
         }
-        let closed_by_broker = reason == DisconnectReason::TransportClosed
-            && matches!(self.last_error, None | Some(Error::Io { .. }));
-        let diagnosis = if closed_by_broker {
-            self.diagnostics.on_closed_by_broker(now)
-        } else {
-            self.diagnostics.on_ended();
-            None
-        };
-        let error = match (diagnosis, reason) {
-            (Some(diagnosis), _) if self.link == Link::Connected => {
-                self.last_error = None;
-                Error::ClosedByBroker(diagnosis)
-            }
-            (_, DisconnectReason::Refused(code)) => Error::Refused(code),
-            (_, DisconnectReason::ConnAckTimeout) => {
-                Error::Timeout(self.options.connect_timeout_limit())
-            }
-            (_, DisconnectReason::TransportClosed) => self
-                .last_error
-                .take()
-                .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
-            (_, other) => Error::ConnectionLost(other),
-        };
+        let error = self.diagnostics.on_disconnected(
+            now,
+            reason,
+            self.last_error.take(),
+            self.link == Link::Connected,
+            self.options.connect_timeout_limit(),
+        );
         self.drop_socket();
         match self.link {
             Link::Connecting => self.after_failure(now, error),

@@ -9,7 +9,6 @@ use std::time::Instant;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::QoS;
 use sansmq::{CommandError, Event as CoreEvent};
-use sansmq_driver::{Operation, ResubscribePolicy};
 
 use crate::command::Reply;
 use crate::task::{Link, Task};
@@ -186,17 +185,14 @@ impl Task {
         if let Some(reply) = requested {
             let _ = reply.send(Ok(session_present));
         }
-        let resubscribe = match self.options.resubscribe_policy() {
-            ResubscribePolicy::Always => true,
-            ResubscribePolicy::WhenSessionLost => !session_present,
-            _ => false,
-        };
+        let resubscribe = self
+            .options
+            .resubscribe_policy()
+            .resubscribes(session_present);
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
-                for (filter, _) in self.core.subscriptions() {
-                    self.diagnostics
-                        .on_sent(now, Operation::Subscribe, filter, Some(id));
-                }
+                let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
+                self.diagnostics.on_resubscribed(now, id, filters);
             }
         }
         self.ever_connected = true;
@@ -222,30 +218,13 @@ impl Task {
             self.closing = Some(now + crate::task::CLOSE_FLUSH);
             return;
         }
-        // A close by the broker (end of stream or reset) may have a likely reason.
-        let closed_by_broker = reason == DisconnectReason::TransportClosed
-            && matches!(self.last_error, None | Some(Error::Io { .. }));
-        let diagnosis = if closed_by_broker {
-            self.diagnostics.on_closed_by_broker(now)
-        } else {
-            self.diagnostics.on_ended();
-            None
-        };
-        let error = match (diagnosis, reason) {
-            (Some(diagnosis), _) if self.link == Link::Connected => {
-                self.last_error = None;
-                Error::ClosedByBroker(diagnosis)
-            }
-            (_, DisconnectReason::Refused(code)) => Error::Refused(code),
-            (_, DisconnectReason::ConnAckTimeout) => {
-                Error::Timeout(self.options.connect_timeout_limit())
-            }
-            (_, DisconnectReason::TransportClosed) => self
-                .last_error
-                .take()
-                .unwrap_or(Error::ConnectionLost(DisconnectReason::TransportClosed)),
-            (_, other) => Error::ConnectionLost(other),
-        };
+        let error = self.diagnostics.on_disconnected(
+            now,
+            reason,
+            self.last_error.take(),
+            self.link == Link::Connected,
+            self.options.connect_timeout_limit(),
+        );
         self.transport = None;
         self.waiters.fail_written(&error);
         match self.link {
