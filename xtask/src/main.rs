@@ -4,6 +4,7 @@
 //! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
 //! - `cargo xtask sim --seeds N [--start S]`: run the client simulation over N seeds in release mode.
+//! - `cargo xtask demo [-- ARGS]`: the ApsaraMQ quick-start demo (`sansmq demo`), in release mode.
 //!
 //! The alias lives in `.cargo/config.toml`.
 
@@ -51,6 +52,13 @@ enum Command {
     },
     /// Run the deterministic client simulation over many seeds (release mode).
     Sim(sim::SimArgs),
+    /// Run the ApsaraMQ quick-start demo (`sansmq demo`, release mode) on the embedded broker, or
+    /// with ARGS such as `--broker URL --instance ID`.
+    Demo {
+        /// Arguments for `sansmq demo`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
         Command::Fuzz { target, seconds } => report(fuzz(&target, seconds)),
         Command::Bench { args } => report(bench(&args)),
         Command::Sim(args) => report(sim::run(&args)),
+        Command::Demo { args } => report(demo(&args)),
     }
 }
 
@@ -79,6 +88,15 @@ fn fuzz(target: &str, seconds: u64) -> anyhow::Result<()> {
     cmd::check_fuzz_dir(&root)?;
     tools::ensure_fuzz_tooling()?;
     cmd::run(&mut cmd::fuzz_run_for(&root, target, seconds))
+}
+
+/// `cargo xtask demo`: `cargo run --release -p sansmq-cli -- demo ARGS`.
+fn demo(args: &[String]) -> anyhow::Result<()> {
+    let root = cmd::workspace_root()?;
+    let mut demo = cmd::cargo(&root);
+    demo.args(["run", "--release", "-p", "sansmq-cli", "--", "demo"])
+        .args(args);
+    cmd::run(&mut demo)
 }
 
 /// `cargo xtask bench`: run the codec benches, forwarding `args` to the bench binary.
