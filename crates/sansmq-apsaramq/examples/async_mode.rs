@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use sansmq_apsaramq::{
-    AccessKey, ApsaraMqCredentials, AuthMode, Incoming, MessageKind, TokenNotice,
-    apsaramq_options_with, classify,
+    ApsaraMqCredentials, AuthMode, Incoming, MessageKind, TokenNotice, apsaramq_options_with,
+    classify,
 };
 use sansmq_tokio::{Client, Event};
 
@@ -40,7 +40,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let p2p_topic = args.p2p_topic()?;
     let qos = args.qos();
     let credentials = ApsaraMqCredentials::new(
-        AuthMode::signature(AccessKey::from_env()?, &args.instance),
+        AuthMode::signature(args.access_key()?, &args.instance),
         client_id.clone(),
     );
     let options = apsaramq_options_with(&args.broker_uri()?, &credentials)?;

@@ -17,7 +17,7 @@ mod common;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sansmq_apsaramq::{AccessKey, ApsaraMqCredentials, AuthMode};
+use sansmq_apsaramq::{ApsaraMqCredentials, AuthMode};
 
 use common::QuickStartArgs;
 
@@ -36,7 +36,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = QuickStartArgs::parse();
     // Signature mode: user name `Signature|<AccessKeyId>|<InstanceId>`, password
     // Base64(HMAC-SHA1(secret, client id)). The secret never leaves the credentials.
-    let access_key = AccessKey::from_env()?;
+    let access_key = args.access_key()?;
     let credentials = ApsaraMqCredentials::new(
         AuthMode::signature(access_key, &args.instance),
         args.client_id()?,

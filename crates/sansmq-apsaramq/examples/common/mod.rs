@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use sansmq::packet::QoS;
-use sansmq_apsaramq::{ClientId, Endpoint, TopicRules, p2p_topic};
+use sansmq_apsaramq::{
+    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, TopicRules, p2p_topic,
+};
 
 /// Where and as whom to run the quick-start.
 #[derive(Debug, Parser)]
@@ -75,6 +77,27 @@ impl QuickStartArgs {
             None => self.client_id()?,
         };
         Ok(p2p_topic(&self.parent_topic, &receiver)?.to_string())
+    }
+
+    /// The AccessKey pair from `MQTT_AK_ENV` / `MQTT_SK_ENV`. With `--broker` and neither set, a
+    /// throwaway pair, said so on stderr: a test broker that does not check signatures takes any.
+    pub(crate) fn access_key(&self) -> Result<AccessKey, Box<dyn std::error::Error>> {
+        match AccessKey::from_env() {
+            Err(CredentialsError::Env {
+                problem: EnvProblem::NotSet,
+                ..
+            }) if self.broker.is_some()
+                && std::env::var_os("MQTT_AK_ENV").is_none()
+                && std::env::var_os("MQTT_SK_ENV").is_none() =>
+            {
+                eprintln!(
+                    "MQTT_AK_ENV and MQTT_SK_ENV are not set: signing with a throwaway AccessKey, \
+                     which only a broker that does not check signatures accepts"
+                );
+                Ok(AccessKey::new("LTAIlocaltest", "local-test-secret"))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The QoS.
