@@ -1,5 +1,6 @@
 //! The async client speaks TLS (tokio-rustls, ring) to mosquitto's TLS listener: it trusts the
-//! right CA, and refuses a wrong CA and a certificate for another name with errors that say so.
+//! right CA, refuses a wrong CA and a certificate for another name with errors that say so,
+//! presents a client certificate for mutual TLS, and reconnects over TLS after a cut.
 
 mod common;
 mod common_async;
@@ -8,11 +9,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use sansmq::packet::QoS;
-use sansmq_e2e::{Mosquitto, TestPki};
+use sansmq_e2e::{FaultProxy, Mosquitto, TestPki};
 use sansmq_tokio::{Client, Error, TlsOptions, TrustRoots};
 
 use common::{PATIENCE, options};
-use common_async::message;
+use common_async::{connected, lost, message};
 
 fn trusting(ca: &Path) -> TlsOptions {
     TlsOptions {
@@ -116,4 +117,89 @@ async fn plain_tcp_to_a_tls_listener_fails_rather_than_hangs() {
     let error = client.connect().await.unwrap_err();
     println!("plain TCP to TLS: {error}");
     assert!(started.elapsed() < Duration::from_secs(8), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_presents_the_client_certificate() {
+    let broker = Mosquitto::builder()
+        .require_client_certificate(true)
+        .start();
+    let pki = broker.pki().unwrap();
+    let with_certificate = TlsOptions {
+        roots: TrustRoots::CaFile(pki.ca_pem_path().to_owned()),
+        client_auth: Some((
+            pki.client_cert_pem_path().to_owned(),
+            pki.client_key_pem_path().to_owned(),
+        )),
+    };
+    let (client, mut events) =
+        Client::new(options(&broker.tls_url(), "mutual").tls(with_certificate)).unwrap();
+    client.connect().await.unwrap();
+    client
+        .subscribe(&[("mutual", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
+    client
+        .publish("mutual", "hello", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    let got = message(&mut events, PATIENCE)
+        .await
+        .expect("the message back");
+    assert_eq!(&got.payload[..], b"hello");
+    client.disconnect(Duration::from_secs(5)).await.unwrap();
+
+    // Without one, the broker ends the handshake.
+    let (anonymous, _events) =
+        Client::new(options(&broker.tls_url(), "anonymous").tls(trusting(pki.ca_pem_path())))
+            .unwrap();
+    let error = anonymous.connect().await.unwrap_err();
+    println!("no client certificate: {error}");
+    assert!(
+        matches!(
+            error,
+            Error::Tls(_) | Error::Io { .. } | Error::ConnectionLost(_)
+        ),
+        "{error:?}"
+    );
+    assert!(!anonymous.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_survives_a_cut_and_reconnects() {
+    let broker = Mosquitto::builder().tls().start();
+    let pki = broker.pki().unwrap();
+    let proxy = FaultProxy::start(broker.tls_addr());
+    let (client, mut events) = Client::new(
+        options(&proxy.tls_url(), "resilient")
+            .tls(trusting(pki.ca_pem_path()))
+            .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500)),
+    )
+    .unwrap();
+    client.connect().await.unwrap();
+    assert_eq!(
+        connected(&mut events, PATIENCE).await,
+        Some((false, false, proxy.tls_url()))
+    );
+    assert_eq!(proxy.cut(), 1);
+    let cause = lost(&mut events, PATIENCE)
+        .await
+        .expect("the loss reported");
+    println!("cut: {cause}");
+    let (reconnected, _, uri) = connected(&mut events, PATIENCE).await.expect("a reconnect");
+    assert!(reconnected);
+    assert_eq!(uri, proxy.tls_url());
+    client
+        .subscribe(&[("back", QoS::AtLeastOnce)])
+        .await
+        .unwrap();
+    client
+        .publish("back", "again", QoS::AtLeastOnce, false)
+        .await
+        .unwrap();
+    let got = message(&mut events, PATIENCE)
+        .await
+        .expect("the message back");
+    assert_eq!(&got.payload[..], b"again");
+    client.disconnect(Duration::from_secs(5)).await.unwrap();
 }
