@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansmq::packet::QoS;
 
-use sansmq::packet::{LastWill, Password};
-use sansmq::{MqttString, TopicName};
+use sansmq::packet::{LastWill, Password, SubscribeFilter};
+use sansmq::{MqttString, TopicFilter, TopicName};
 
 use crate::rules::{BrokerRules, OutgoingPublish};
 use crate::{Error, ServerUri};
@@ -341,6 +341,24 @@ impl ConnectOptions {
                 .map_err(Error::NotAllowed)?;
         }
         Ok(())
+    }
+
+    /// A SUBSCRIBE's filters, checked against MQTT's rules (`+` and `#` placement) and the broker
+    /// rules; what a client's `subscribe` hands to the core.
+    pub fn subscribe_filters(
+        &self,
+        filters: &[(&str, QoS)],
+    ) -> Result<Vec<SubscribeFilter>, Error> {
+        self.check_subscribe_rules(filters.iter().copied())?;
+        filters
+            .iter()
+            .map(|&(filter, qos)| {
+                Ok(SubscribeFilter {
+                    filter: TopicFilter::try_from(filter)?,
+                    qos,
+                })
+            })
+            .collect()
     }
 
     /// The configured client id.

@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq::packet::{PacketId, QoS};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use sansmq_driver::Operation;
 
@@ -217,19 +217,7 @@ impl Client {
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let requested = filters;
-        self.shared
-            .lock()
-            .options
-            .check_subscribe_rules(filters.iter().copied())?;
-        let filters = filters
-            .iter()
-            .map(|&(f, qos)| {
-                Ok(SubscribeFilter {
-                    filter: TopicFilter::try_from(f)?,
-                    qos,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let filters = self.shared.lock().options.subscribe_filters(filters)?;
         let waiter = Completion::new();
         {
             let mut inner = self.shared.lock();

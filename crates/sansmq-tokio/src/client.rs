@@ -208,17 +208,7 @@ impl Client {
     /// A filter the broker refused (0x80) is an error naming it. Matching messages arrive on
     /// [`Events`].
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
-        self.options
-            .check_subscribe_rules(filters.iter().copied())?;
-        let filters = filters
-            .iter()
-            .map(|&(f, qos)| {
-                Ok(SubscribeFilter {
-                    filter: TopicFilter::try_from(f)?,
-                    qos,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let filters = self.options.subscribe_filters(filters)?;
         self.subscribe_inner(filters, None).await
     }
 
