@@ -35,6 +35,7 @@ mod backoff;
 pub mod diagnosis;
 mod error;
 mod options;
+mod rotation;
 pub mod rules;
 pub mod tls;
 mod uri;
@@ -46,5 +47,6 @@ pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
     Will,
 };
+pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
 pub use uri::ServerUri;

@@ -13,7 +13,7 @@ use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ServerRotation};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -79,10 +79,8 @@ pub(crate) struct Inner {
     /// Callback work the bounded queue did not take yet; reading pauses until it drains.
     pub(crate) held_callbacks: VecDeque<CallbackEvent>,
     backoff: Backoff,
-    /// Which server URI the next attempt uses.
-    next_uri: usize,
-    /// Attempts left in the application's `connect` (one per server URI).
-    attempts_left: usize,
+    /// Which server URI the next attempt uses, and the tries left in the application's `connect`.
+    servers: ServerRotation,
     ever_connected: bool,
     pub(crate) last_error: Option<Error>,
     read_buf: Box<[u8]>,
@@ -128,8 +126,7 @@ impl Inner {
             messages_with_callbacks: 0,
             held_callbacks: VecDeque::new(),
             backoff,
-            next_uri: 0,
-            attempts_left: 0,
+            servers: ServerRotation::default(),
             ever_connected: false,
             last_error: None,
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
@@ -141,19 +138,15 @@ impl Inner {
     /// The application's `connect`: one attempt per server URI, in order.
     pub(crate) fn start_connect(&mut self, now: Instant, waiter: Completion<Result<bool, Error>>) {
         self.connect_waiter = Some(waiter);
-        self.attempts_left = self.options.servers().len();
-        self.next_uri = 0;
+        self.servers.start(self.options.servers());
         self.attempt(now);
     }
 
     /// Opens a connection to the next server URI and queues CONNECT.
     pub(crate) fn attempt(&mut self, now: Instant) {
-        self.attempts_left = self.attempts_left.saturating_sub(1);
-        let count = self.options.servers().len().max(1);
-        let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
+        let Some(uri) = self.servers.next(self.options.servers()).cloned() else {
             return;
         };
-        self.next_uri = (self.next_uri + 1) % count;
         self.link = Link::Connecting;
         if let Err(error) = self.open(now, &uri) {
             // Nothing reached the core: handle the failure here rather than through its events.
@@ -202,7 +195,7 @@ impl Inner {
     fn after_failure(&mut self, now: Instant, error: Error) {
         tracing::debug!(%error, "connection attempt failed");
         if self.connect_waiter.is_some() {
-            if self.attempts_left > 0 {
+            if self.servers.tries_left() {
                 self.attempt(now);
                 return;
             }

@@ -29,20 +29,16 @@ impl Task {
             self.finish_close(now);
         }
         self.waiters.connect = Some(reply);
-        self.attempts_left = self.options.servers().len();
-        self.next_uri = 0;
+        self.servers.start(self.options.servers());
         self.attempt(now);
     }
 
     /// Starts opening a transport to the next server URI.
     pub(crate) fn attempt(&mut self, now: Instant) {
-        self.attempts_left = self.attempts_left.saturating_sub(1);
-        let count = self.options.servers().len().max(1);
-        let Some(uri) = self.options.servers().get(self.next_uri % count).cloned() else {
+        let Some(uri) = self.servers.next(self.options.servers()).cloned() else {
             self.link = Link::Idle;
             return;
         };
-        self.next_uri = (self.next_uri + 1) % count;
         self.link = Link::Connecting;
         // Credentials first, computed again for every connect (signatures and tokens expire):
         // without them (tokens the broker invalidated) there is no point in opening a connection.
@@ -76,7 +72,7 @@ impl Task {
         tracing::debug!(%error, "connection attempt failed");
         self.transport = None;
         if self.waiters.connect.is_some() {
-            if self.attempts_left > 0 {
+            if self.servers.tries_left() {
                 self.attempt(now);
                 return;
             }

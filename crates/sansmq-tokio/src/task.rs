@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use sansmq::{CommandError, TopicFilter};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command};
@@ -62,8 +62,7 @@ pub(crate) struct Task {
     /// Commands of the same batch that came after the stalled publish, in order.
     backlog: VecDeque<Command>,
     pub(crate) backoff: Backoff,
-    pub(crate) next_uri: usize,
-    pub(crate) attempts_left: usize,
+    pub(crate) servers: ServerRotation,
     pub(crate) ever_connected: bool,
     pub(crate) last_error: Option<Error>,
     /// Explains closes by the broker (a forbidden topic, a duplicate client id).
@@ -112,8 +111,7 @@ impl Task {
             stalled: None,
             backlog: VecDeque::new(),
             backoff: Backoff::new(min, max),
-            next_uri: 0,
-            attempts_left: 0,
+            servers: ServerRotation::default(),
             ever_connected: false,
             last_error: None,
             diagnostics,
@@ -366,7 +364,7 @@ impl Task {
     }
 
     fn disconnect(&mut self, now: Instant, drain: Duration, reply: command::Reply<()>) {
-        self.attempts_left = 0;
+        self.servers.stop();
         if self.core.disconnect(now, drain).is_ok() {
             self.waiters.disconnect = Some(reply);
             return;
