@@ -38,6 +38,8 @@
 //! | `BROKER_BENCH_THREADS` | 0 | 1: also print each thread's CPU µs per message (from `/proc/self/task`) |
 //! | `BROKER_BENCH_LIBS` | both | `sansmq` or `rumqttc` alone (for profiling one; no ratios then) |
 
+mod broker_cases;
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,10 +54,9 @@ use nix::sys::time::TimeValLike as _;
 use sansmq::CommandError;
 use sansmq::packet::QoS;
 use sansmq_e2e::Mosquitto;
-use sansmq_mio::{Client, ConnectOptions, DeliveryToken};
 
-/// The payload sizes of the cases.
-const PAYLOADS: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
+use broker_cases::{Case, cases, env, rumqttc_qos, wanted_cases};
+use sansmq_mio::{Client, ConnectOptions, DeliveryToken};
 
 /// What a run may use from the environment.
 #[derive(Debug, Clone)]
@@ -80,14 +81,6 @@ enum Receive {
     Handler,
 }
 
-fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    match value.trim().parse() {
-        Ok(v) => Some(v),
-        Err(_) => panic!("{name}={value:?} is not a valid value"),
-    }
-}
-
 impl Settings {
     fn from_env() -> Self {
         let receive = match std::env::var("BROKER_BENCH_SANSMQ_RECEIVE").as_deref() {
@@ -102,9 +95,7 @@ impl Settings {
             queue: env("BROKER_BENCH_QUEUE").unwrap_or(100),
             timeout: Duration::from_secs(env("BROKER_BENCH_TIMEOUT_SECS").unwrap_or(60)),
             receive,
-            cases: std::env::var("BROKER_BENCH_CASES")
-                .ok()
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
+            cases: wanted_cases(),
             threads: env::<u8>("BROKER_BENCH_THREADS").unwrap_or(0) != 0,
             libs: match std::env::var("BROKER_BENCH_LIBS").as_deref() {
                 Err(_) | Ok("both" | "") => vec![Lib::Sansmq, Lib::Rumqttc],
@@ -117,41 +108,6 @@ impl Settings {
 }
 
 /// One row of the table.
-#[derive(Debug, Clone)]
-struct Case {
-    name: String,
-    qos: QoS,
-    payload: usize,
-    messages: usize,
-}
-
-fn cases(settings: &Settings) -> Vec<Case> {
-    let mut cases = Vec::new();
-    for (qos, level) in [
-        (QoS::AtMostOnce, 0),
-        (QoS::AtLeastOnce, 1),
-        (QoS::ExactlyOnce, 2),
-    ] {
-        for (payload, label) in PAYLOADS {
-            let default = if qos == QoS::ExactlyOnce {
-                10_000
-            } else {
-                20_000
-            };
-            cases.push(Case {
-                name: format!("qos{level}/{label}"),
-                qos,
-                payload,
-                messages: settings.messages.unwrap_or(default),
-            });
-        }
-    }
-    if let Some(wanted) = &settings.cases {
-        cases.retain(|c| wanted.contains(&c.name));
-    }
-    cases
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lib {
     Sansmq,
@@ -563,14 +519,6 @@ fn sansmq_publish_all(
 // ---------------------------------------------------------------------------------------------
 // rumqttc
 
-fn rumqttc_qos(qos: QoS) -> rumqttc::QoS {
-    match qos {
-        QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
-        QoS::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
-        QoS::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
-    }
-}
-
 fn rumqttc_options(run: &Run<'_>, role: &str) -> rumqttc::MqttOptions {
     let mut options = rumqttc::MqttOptions::new(
         format!("{}-{role}", run.tag),
@@ -795,7 +743,10 @@ fn main() {
     );
     let mut rows = Vec::new();
     let mut run_id = 0_usize;
-    for (case_index, case) in cases(&settings).into_iter().enumerate() {
+    for (case_index, case) in cases(settings.messages, settings.cases.as_deref())
+        .into_iter()
+        .enumerate()
+    {
         let broker = start_broker();
         let mut row = Row {
             name: case.name.clone(),

@@ -26,6 +26,8 @@
 //! QoS 2), `BROKER_BENCH_ROUNDS` (2), `BROKER_BENCH_CASES` (e.g. `qos1/100B,qos2/1KiB`),
 //! `BROKER_BENCH_TIMEOUT_SECS` (60).
 
+mod broker_cases;
+
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -33,11 +35,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeValLike as _;
-use sansmq::packet::QoS;
 use sansmq_e2e::Mosquitto;
+
+use broker_cases::{Case, cases, env, rumqttc_qos, wanted_cases};
 use sansmq_tokio::{Client, ConnectOptions};
 
-const PAYLOADS: [(usize, &str); 2] = [(100, "100B"), (1024, "1KiB")];
 const WINDOW: u16 = 20;
 const QUEUE: usize = 100;
 
@@ -53,22 +55,6 @@ impl Lib {
             Self::Sansmq => "sansmq-tokio",
             Self::Rumqttc => "rumqttc",
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Case {
-    name: String,
-    qos: QoS,
-    payload: usize,
-    messages: usize,
-}
-
-fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let value = std::env::var(name).ok()?;
-    match value.trim().parse() {
-        Ok(v) => Some(v),
-        Err(_) => panic!("{name}={value:?} is not a valid value"),
     }
 }
 
@@ -201,14 +187,6 @@ async fn sansmq_run(
 
 // ---------------------------------------------------------------------------------------------
 // rumqttc
-
-fn rumqttc_qos(qos: QoS) -> rumqttc::QoS {
-    match qos {
-        QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
-        QoS::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
-        QoS::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
-    }
-}
 
 fn rumqttc_options(broker: &Mosquitto, id: String) -> rumqttc::MqttOptions {
     let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", broker.port());
@@ -363,32 +341,7 @@ fn main() {
         env("BROKER_BENCH_ROUNDS").unwrap_or(2).max(1)
     };
     let limit = Duration::from_secs(env("BROKER_BENCH_TIMEOUT_SECS").unwrap_or(60));
-    let wanted: Option<Vec<String>> = std::env::var("BROKER_BENCH_CASES")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
-    let mut cases = Vec::new();
-    for (qos, level) in [
-        (QoS::AtMostOnce, 0),
-        (QoS::AtLeastOnce, 1),
-        (QoS::ExactlyOnce, 2),
-    ] {
-        for (payload, label) in PAYLOADS {
-            let default = if qos == QoS::ExactlyOnce {
-                10_000
-            } else {
-                20_000
-            };
-            cases.push(Case {
-                name: format!("qos{level}/{label}"),
-                qos,
-                payload,
-                messages: messages.unwrap_or(default),
-            });
-        }
-    }
-    if let Some(wanted) = &wanted {
-        cases.retain(|c| wanted.contains(&c.name));
-    }
+    let cases = cases(messages, wanted_cases().as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
