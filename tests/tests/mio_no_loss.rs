@@ -19,7 +19,7 @@ use sansmq::packet::QoS;
 use sansmq_e2e::{FaultProxy, Mosquitto, MosquittoBuilder, wait_until};
 use sansmq_mio::{Callback, Client, ConnectOptions, DeliveryToken, Error, Message};
 
-use common::{PATIENCE, Tally, options, seq_payload};
+use common::{Delivery, PATIENCE, Tally, options, seq_payload};
 
 const TOPIC: &str = "no-loss/stream";
 /// Each run must end well within a minute on a loaded 2-core machine.
@@ -88,14 +88,6 @@ fn connect(client: &Client) {
     }
 }
 
-/// What a run found.
-#[derive(Debug)]
-struct Outcome {
-    sent: usize,
-    distinct: usize,
-    duplicates: usize,
-}
-
 /// Publishes `0..n` at `qos`, then the end marker `n` once `fault` has returned, and waits until the
 /// subscriber saw every number; prints and returns the counts. `fault` runs on its own thread from
 /// the start and must return once `progress.done` is set.
@@ -105,7 +97,7 @@ fn run(
     uri: &str,
     progress: Progress,
     fault: impl FnOnce(&Progress) + Send,
-) -> Outcome {
+) -> Delivery {
     let n = messages();
     let start = Instant::now();
     let deadline = start + RUN_LIMIT;
@@ -139,35 +131,14 @@ fn run(
     let complete = wait_until(deadline.saturating_duration_since(Instant::now()), || {
         tally.distinct() == n as usize + 1
     });
-    let (distinct, total, out_of_order, strangers) = tally.summary();
-    let outcome = Outcome {
-        sent: n as usize,
-        distinct: distinct.saturating_sub(1), // the marker is not one of the messages
-        duplicates: total - strangers - distinct,
-    };
-    println!(
-        "{label}: {} sent, {} distinct received, {} duplicates ({out_of_order} arrived after a \
-         higher number) in {:.1?}, published and acknowledged in {published_in:.1?}",
-        outcome.sent,
-        outcome.distinct,
-        outcome.duplicates,
-        start.elapsed()
-    );
-    if outcome.duplicates > 0 {
-        println!(
-            "{label}: duplicated (number, times): {:?}",
-            tally.duplicated(20)
-        );
-    }
-    assert!(
+    let outcome = tally.check_delivery(
+        label,
+        n,
         complete,
-        "{label}: {} missing, the first: {:?}",
-        n as usize + 1 - distinct,
-        tally.missing(20)
-    );
-    assert_eq!(
-        strangers, 0,
-        "{label}: payloads that are not sequence numbers"
+        &format!(
+            "in {:.1?}, published and acknowledged in {published_in:.1?}",
+            start.elapsed()
+        ),
     );
     for client in [&publisher, &subscriber] {
         let _ = client.disconnect(Duration::from_secs(5));
@@ -243,7 +214,7 @@ fn quiet_broker() -> MosquittoBuilder {
 
 /// Runs `qos` through a proxy that cuts every connection about every 300 ms, and once more as
 /// soon as a third of the messages are out, so that however fast the run, cuts land mid-stream.
-fn with_cuts(label: &str, qos: QoS) -> Outcome {
+fn with_cuts(label: &str, qos: QoS) -> Delivery {
     let broker = quiet_broker().start();
     let proxy = FaultProxy::start(broker.addr());
     let outcome = run(label, qos, &proxy.url(), Progress::default(), |progress| {
@@ -281,7 +252,7 @@ fn qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms() {
 /// Restarts a persistent broker gracefully (SIGTERM: it saves sessions and queued messages)
 /// while half the messages are out: some queued in the broker for the subscriber, some in flight,
 /// some in the publisher's queue.
-fn with_broker_restart(label: &str, qos: QoS) -> Outcome {
+fn with_broker_restart(label: &str, qos: QoS) -> Delivery {
     let broker = quiet_broker().persistence(true).start();
     let outcome = run(label, qos, &broker.url(), Progress::default(), |progress| {
         let half = messages() as usize / 2;

@@ -22,7 +22,7 @@ use sansmq_e2e::{FaultProxy, Mosquitto, MosquittoBuilder, wait_until};
 use sansmq_tokio::{Client, ConnectOptions, Event, Events, PublishHandle};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use common::{Tally, options, seq_payload};
+use common::{Delivery, Tally, options, seq_payload};
 use common_async::{count_losses, until};
 
 const TOPIC: &str = "no-loss/stream";
@@ -97,9 +97,7 @@ impl Drop for Finish<'_> {
 /// What a run found.
 #[derive(Debug)]
 struct Outcome {
-    sent: usize,
-    distinct: usize,
-    duplicates: usize,
+    delivery: Delivery,
     /// Connections the publisher lost before the broker had acknowledged every message.
     publisher_losses: usize,
 }
@@ -152,39 +150,20 @@ async fn run(
     .expect("the marker in time")
     .unwrap();
     let complete = matches!(timeout_at(deadline, counting).await, Ok(Ok(())));
-    let (distinct, total, out_of_order, strangers) = tally.summary();
+    let delivery = tally.check_delivery(
+        label,
+        n,
+        complete,
+        &format!(
+            "in {:.1?}, published and acknowledged in {published_in:.1?} through \
+             {publisher_losses} lost connections",
+            start.elapsed()
+        ),
+    );
     let outcome = Outcome {
-        sent: n as usize,
-        distinct: distinct.saturating_sub(1), // the marker is not one of the messages
-        duplicates: total - strangers - distinct,
+        delivery,
         publisher_losses,
     };
-    println!(
-        "{label}: {} sent, {} distinct received, {} duplicates ({out_of_order} arrived after a \
-         higher number) in {:.1?}, published and acknowledged in {published_in:.1?} through {} \
-         lost connections",
-        outcome.sent,
-        outcome.distinct,
-        outcome.duplicates,
-        start.elapsed(),
-        outcome.publisher_losses,
-    );
-    if outcome.duplicates > 0 {
-        println!(
-            "{label}: duplicated (number, times): {:?}",
-            tally.duplicated(20)
-        );
-    }
-    assert!(
-        complete,
-        "{label}: {} missing, the first: {:?}",
-        n as usize + 1 - distinct,
-        tally.missing(20)
-    );
-    assert_eq!(
-        strangers, 0,
-        "{label}: payloads that are not sequence numbers"
-    );
     publisher.disconnect(Duration::from_secs(5)).await.unwrap();
     subscriber.disconnect(Duration::from_secs(5)).await.unwrap();
     outcome
@@ -308,14 +287,17 @@ async fn with_cuts(label: &str, qos: QoS) -> Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos1_loses_nothing_while_the_link_is_cut_every_300_ms() {
     let outcome = with_cuts("tokio qos1", QoS::AtLeastOnce).await;
-    assert_eq!(outcome.distinct, outcome.sent);
+    assert_eq!(outcome.delivery.distinct, outcome.delivery.sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms() {
     let outcome = with_cuts("tokio qos2", QoS::ExactlyOnce).await;
-    assert_eq!(outcome.distinct, outcome.sent);
-    assert_eq!(outcome.duplicates, 0, "QoS 2 must arrive exactly once");
+    assert_eq!(outcome.delivery.distinct, outcome.delivery.sent);
+    assert_eq!(
+        outcome.delivery.duplicates, 0,
+        "QoS 2 must arrive exactly once"
+    );
 }
 
 /// Restarts a persistent broker gracefully (SIGTERM: it saves sessions and queued messages)
@@ -352,13 +334,13 @@ async fn with_broker_restart(label: &str, qos: QoS) -> Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos1_loses_nothing_when_the_broker_restarts_midway() {
     let outcome = with_broker_restart("tokio qos1 broker restart", QoS::AtLeastOnce).await;
-    assert_eq!(outcome.distinct, outcome.sent);
+    assert_eq!(outcome.delivery.distinct, outcome.delivery.sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos2_loses_nothing_when_the_broker_restarts_midway() {
     let outcome = with_broker_restart("tokio qos2 broker restart", QoS::ExactlyOnce).await;
-    assert_eq!(outcome.distinct, outcome.sent);
+    assert_eq!(outcome.delivery.distinct, outcome.delivery.sent);
     // Not exactly once across a broker restart: mosquitto 2.0.11 resends some QoS 2 messages
     // whose PUBREL it had sent (see the same test in mio_no_loss.rs). The count is printed above.
 }
@@ -397,7 +379,7 @@ async fn qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave() {
         },
     )
     .await;
-    assert_eq!(outcome.distinct, outcome.sent);
+    assert_eq!(outcome.delivery.distinct, outcome.delivery.sent);
     assert!(
         outcome.publisher_losses >= 1,
         "the kill came after every message was acknowledged"

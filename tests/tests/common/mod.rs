@@ -22,6 +22,31 @@ pub(crate) fn options(uri: &str, client_id: &str) -> ConnectOptions {
         .connect_timeout(Duration::from_secs(10))
 }
 
+/// Asserts that `error` is a TLS failure whose message says the broker's certificate has an
+/// unknown issuer.
+pub(crate) fn assert_unknown_issuer(error: &Error) {
+    match error {
+        Error::Tls(message) => assert!(
+            message.contains("UnknownIssuer") || message.to_lowercase().contains("unknown issuer"),
+            "{message}"
+        ),
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+/// Asserts that `error` is a TLS failure saying the certificate is not valid for the name the
+/// client connected to (the test PKI's certificate names `broker.invalid`, not 127.0.0.1).
+pub(crate) fn assert_wrong_name(error: &Error) {
+    match error {
+        Error::Tls(message) => {
+            assert!(message.contains("not valid for name"), "{message}");
+            assert!(message.contains("127.0.0.1"), "{message}");
+            assert!(message.contains("broker.invalid"), "{message}");
+        }
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
 /// What a [`Recorder`] saw, in the order the callback thread ran it.
 #[derive(Debug, Clone)]
 pub(crate) enum Seen {
@@ -140,6 +165,17 @@ impl Events {
     }
 }
 
+/// What a no-loss run delivered ([`Tally::check_delivery`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivery {
+    /// Messages sent (the end marker not counted).
+    pub(crate) sent: usize,
+    /// Distinct messages received (the end marker not counted).
+    pub(crate) distinct: usize,
+    /// Messages received more than once, counting each extra copy.
+    pub(crate) duplicates: usize,
+}
+
 /// How often each sequence number `0..expected` arrived; shared between a callback and the test.
 #[derive(Debug, Clone)]
 pub(crate) struct Tally {
@@ -212,6 +248,46 @@ impl Tally {
             inner.out_of_order,
             inner.strangers,
         )
+    }
+
+    /// Reports a no-loss run that sent `0..n` and then the end marker `n` (`how` says how it went),
+    /// and asserts that every number arrived (`complete`: the wait for them all succeeded) and
+    /// nothing else did.
+    pub(crate) fn check_delivery(
+        &self,
+        label: &str,
+        n: u32,
+        complete: bool,
+        how: &str,
+    ) -> Delivery {
+        let (distinct, total, out_of_order, strangers) = self.summary();
+        let delivery = Delivery {
+            sent: n as usize,
+            distinct: distinct.saturating_sub(1), // the marker is not one of the messages
+            duplicates: total - strangers - distinct,
+        };
+        println!(
+            "{label}: {} sent, {} distinct received, {} duplicates ({out_of_order} arrived after a \
+             higher number) {how}",
+            delivery.sent, delivery.distinct, delivery.duplicates,
+        );
+        if delivery.duplicates > 0 {
+            println!(
+                "{label}: duplicated (number, times): {:?}",
+                self.duplicated(20)
+            );
+        }
+        assert!(
+            complete,
+            "{label}: {} missing, the first: {:?}",
+            n as usize + 1 - distinct,
+            self.missing(20)
+        );
+        assert_eq!(
+            strangers, 0,
+            "{label}: payloads that are not sequence numbers"
+        );
+        delivery
     }
 
     /// Up to `limit` numbers never received.
