@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::Error;
+
 /// Delays that double from `min` to `max`; each is drawn from the upper half of the current step, so
 /// clients that lost the same broker at once do not come back in lock-step.
 #[derive(Debug, Clone)]
@@ -27,6 +29,15 @@ impl Backoff {
         self.step = (self.step * 2).min(self.max);
         let half = step / 2;
         half + half.mul_f64(fastrand::f64())
+    }
+
+    /// The delay before reconnecting after `cause`: the longest one when the broker refused us
+    /// (wrong credentials or a ban: retrying at full speed only adds load).
+    pub fn delay_after(&mut self, cause: &Error) -> Duration {
+        if matches!(cause, Error::Refused(_)) {
+            self.jump_to_max();
+        }
+        self.next_delay()
     }
 
     /// Skips to the longest delay (the broker refused us: hammering it will not help).

@@ -158,10 +158,7 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let payload = payload.into();
-        self.options
-            .check_publish_rules(topic, payload.len(), qos, retain)?;
-        let (command, handle) = publish_command(topic, payload, qos, retain, false)?;
+        let (command, handle) = self.publish_command(topic, payload.into(), qos, retain, false)?;
         self.send(command).await?;
         Ok(handle)
     }
@@ -175,10 +172,7 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let payload = payload.into();
-        self.options
-            .check_publish_rules(topic, payload.len(), qos, retain)?;
-        let (command, handle) = publish_command(topic, payload, qos, retain, false)?;
+        let (command, handle) = self.publish_command(topic, payload.into(), qos, retain, false)?;
         match self.commands.try_send(command) {
             Ok(()) => Ok(handle),
             Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError::QueueFull {
@@ -199,7 +193,7 @@ impl Client {
         payload: impl Into<Bytes>,
     ) -> Result<PublishHandle, Error> {
         let (command, handle) =
-            publish_command(topic, payload.into(), QoS::AtLeastOnce, false, true)?;
+            self.publish_command(topic, payload.into(), QoS::AtLeastOnce, false, true)?;
         self.send(command).await?;
         Ok(handle)
     }
@@ -283,6 +277,33 @@ impl Client {
         .await
     }
 
+    /// A PUBLISH command and the handle its reply resolves, after MQTT's and the broker's rules
+    /// (a barrier is the client's own message, e.g. ApsaraMQ's token upload, and skips the latter).
+    fn publish_command(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        barrier: bool,
+    ) -> Result<(Command, PublishHandle), Error> {
+        if !barrier {
+            self.options
+                .check_publish_rules(topic, payload.len(), qos, retain)?;
+        }
+        let topic = TopicName::try_from(topic)?;
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Publish(command::Publish {
+            topic,
+            payload,
+            qos,
+            retain,
+            barrier,
+            reply,
+        });
+        Ok((command, PublishHandle { rx }))
+    }
+
     async fn send(&self, command: Command) -> Result<(), Error> {
         self.commands.send(command).await.map_err(|_| Error::Closed)
     }
@@ -298,24 +319,4 @@ impl Client {
             Err(_) => Err(Error::Timeout(limit)),
         }
     }
-}
-
-fn publish_command(
-    topic: &str,
-    payload: Bytes,
-    qos: QoS,
-    retain: bool,
-    barrier: bool,
-) -> Result<(Command, PublishHandle), Error> {
-    let topic = TopicName::try_from(topic)?;
-    let (reply, rx) = oneshot::channel();
-    let command = Command::Publish(command::Publish {
-        topic,
-        payload,
-        qos,
-        retain,
-        barrier,
-        reply,
-    });
-    Ok((command, PublishHandle { rx }))
 }

@@ -93,11 +93,7 @@ impl Task {
             self.waiters.fail_requests(cause);
             return;
         }
-        if matches!(cause, Error::Refused(_)) {
-            // Wrong credentials or a ban: retrying at full speed only adds load.
-            self.backoff.jump_to_max();
-        }
-        let delay = self.backoff.next_delay();
+        let delay = self.backoff.delay_after(cause);
         tracing::info!(?delay, %cause, "reconnecting later");
         self.link = Link::Reconnecting { at: now + delay };
     }
