@@ -70,7 +70,8 @@ pub struct Config {
     /// Largest outgoing packet; `publish` refuses bigger ones up front.
     pub max_outgoing_packet_size: usize,
     /// Bytes encoded and not yet taken by the driver beyond which QoS 0 messages wait in the queue
-    /// instead of being encoded, so a stalled socket cannot grow memory.
+    /// instead of being encoded and the driver stops reading
+    /// ([`Client::wants_read`](super::Client::wants_read)), so a stalled socket cannot grow memory.
     pub max_transmit_buffer: usize,
     /// The policy for unacknowledged messages after `session_present = 0`.
     pub unacked_policy: UnackedPolicy,

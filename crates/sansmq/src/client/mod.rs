@@ -492,6 +492,18 @@ impl Client {
         (!self.transmit.is_empty()).then_some(&self.transmit[..])
     }
 
+    /// Whether the driver should read from the transport now.
+    ///
+    /// `false` while the bytes waiting in [`poll_transmit`](Self::poll_transmit) reach
+    /// [`Config::max_transmit_buffer`]: every packet read may queue an acknowledgement, so a peer
+    /// that keeps sending and never reads would otherwise grow this buffer without limit. Stop
+    /// reading until [`handle_transmitted`](Self::handle_transmitted) makes room; TCP's window then
+    /// slows the peer down. Ask again after every input.
+    #[must_use]
+    pub fn wants_read(&self) -> bool {
+        self.transmit.len() < self.config.max_transmit_buffer
+    }
+
     /// The next event, if any. Drain until `None` after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

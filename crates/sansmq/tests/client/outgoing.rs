@@ -249,3 +249,27 @@ fn a_barrier_still_holds_after_a_reconnect() {
     };
     assert_eq!(p.packet_id, Some(after));
 }
+
+#[test]
+fn a_peer_that_never_reads_makes_the_client_stop_reading() {
+    let mut cfg = config();
+    cfg.max_transmit_buffer = 40;
+    let mut s = Scripted::connected(cfg);
+    assert!(s.client.wants_read());
+    // Every PUBREL queues a PUBCOMP (4 bytes); nothing is taken from the transmit buffer.
+    let mut pubrels = 0;
+    while s.client.wants_read() {
+        pubrels += 1;
+        assert!(
+            pubrels <= 10,
+            "still asking for input with a full transmit buffer"
+        );
+        s.deliver_bytes(&[0x62, 0x02, 0x00, 0x01]);
+    }
+    assert_eq!(pubrels, 10, "40 bytes of PUBCOMPs fill a 40-byte buffer");
+    let _ = s.sent();
+    assert!(
+        s.client.wants_read(),
+        "a drained buffer asks for input again"
+    );
+}
