@@ -1,4 +1,4 @@
-//! One client's network connection: its socket, read decoder, bounded write buffer and timers.
+//! One client's network connection: its socket, read buffer, bounded write buffer and timers.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use mio::net::TcpStream;
-use sansmq::packet::{LastWill, Packet, PacketDecoder};
+use sansmq::packet::{DecodeError, LastWill, Packet};
 
 use crate::auth::Grant;
+use crate::read_buffer::{IncomingMeters, ReadBuffer};
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
+/// A buffer this large that is empty is given back to the allocator: a client that was sent one
+/// big packet must not keep its memory while it idles.
+const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// Where a connection is in its life.
 #[derive(Debug)]
@@ -41,7 +45,7 @@ pub(crate) struct Client {
 /// What one read from the socket gave.
 #[derive(Debug)]
 pub(crate) enum ReadOutcome {
-    /// Bytes were added to the decoder.
+    /// Bytes were added to the read buffer.
     Data,
     /// Nothing to read now.
     WouldBlock,
@@ -56,7 +60,7 @@ pub(crate) enum ReadOutcome {
 pub(crate) struct Connection {
     stream: TcpStream,
     pub(crate) peer: SocketAddr,
-    pub(crate) decoder: PacketDecoder,
+    input: ReadBuffer,
     out: BytesMut,
     out_limit: usize,
     pub(crate) phase: Phase,
@@ -66,13 +70,19 @@ pub(crate) struct Connection {
     pub(crate) readable: bool,
     /// The socket may take more bytes.
     pub(crate) writable: bool,
+    /// The peer closed its side or the socket failed (seen on a readiness event, so known even
+    /// while the connection is not read from).
+    pub(crate) peer_closed: bool,
 }
 
 impl Connection {
+    /// A new connection refusing packets over `max_packet_size` bytes, whose read buffer counts in
+    /// `incoming` and whose output takes messages up to `out_limit` bytes (0: no limit for both).
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         max_packet_size: usize,
+        incoming: IncomingMeters,
         out_limit: usize,
         connect_deadline: Instant,
         now: Instant,
@@ -80,15 +90,19 @@ impl Connection {
         Self {
             stream,
             peer,
-            decoder: PacketDecoder::new(max_packet_size),
+            input: ReadBuffer::new(max_packet_size, incoming),
             out: BytesMut::new(),
-            out_limit,
+            out_limit: match out_limit {
+                0 => usize::MAX,
+                limit => limit,
+            },
             phase: Phase::AwaitingConnect {
                 deadline: connect_deadline,
             },
             last_received: now,
             readable: true,
             writable: true,
+            peer_closed: false,
         }
     }
 
@@ -119,8 +133,18 @@ impl Connection {
     /// Whether to read from the client now: not closing, and its output is below the limit. A
     /// client that does not read what it is sent is not read from either, so TCP flow control
     /// slows it down instead of the broker buffering its requests' answers without bound.
+    ///
+    /// A client sending a packet of more than
+    /// [`SMALL_PACKET`](crate::read_buffer::SMALL_PACKET) bytes is only read once the
+    /// packet is admitted against the broker's incoming limit: until then it waits (in the
+    /// kernel, then the client) for other big packets to complete, and small ones still flow.
     pub(crate) fn wants_read(&self) -> bool {
-        !matches!(self.phase, Phase::Closing { .. }) && self.has_room()
+        !matches!(self.phase, Phase::Closing { .. }) && self.has_room() && !self.held_back()
+    }
+
+    /// Whether reading waits for a big packet to be admitted.
+    pub(crate) fn held_back(&self) -> bool {
+        self.input.held_back()
     }
 
     pub(crate) fn buffered_out(&self) -> usize {
@@ -141,15 +165,17 @@ impl Connection {
         }
     }
 
-    /// Reads one chunk into the decoder.
+    /// Reads one chunk into the read buffer. The buffer grows by what arrived, whatever length
+    /// the packet's fixed header announced: a client that announces a big packet and trickles it
+    /// costs what it has sent so far.
     pub(crate) fn read_chunk(&mut self) -> ReadOutcome {
+        self.input.admit();
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => ReadOutcome::Closed,
                 Ok(n) => {
-                    self.decoder
-                        .extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                    self.input.extend(chunk.get(..n).unwrap_or(&[]));
                     ReadOutcome::Data
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -162,6 +188,12 @@ impl Connection {
         }
     }
 
+    /// The next whole packet read, `Ok(None)` if more bytes are needed, or why the stream is
+    /// broken (see [`ReadBuffer::next_packet`]).
+    pub(crate) fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+        self.input.next_packet()
+    }
+
     /// Writes as much buffered output as the socket takes.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         while self.writable && !self.out.is_empty() {
@@ -172,6 +204,9 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        if self.out.is_empty() && self.out.capacity() > SHRINK_ABOVE {
+            self.out = BytesMut::new();
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use sansmq::packet::{
 use crate::apsaramq::{UPLOAD_TOKEN_TOPIC, client_id_problem, parse_upload_token};
 use crate::auth::{self, Grant};
 use crate::connection::{Client, Phase};
-use crate::router::{deliver, pump, resend_inflight};
+use crate::router::{pump, resend_inflight};
 use crate::server::{CloseReason, Server};
 use crate::session::{Message, Session};
 
@@ -125,6 +125,21 @@ impl Server {
             }
             client_id = self.generate_client_id(); // MQTT-3.1.3-6
         }
+        // A new session past the limit: refused with 0x03, server unavailable (MQTT-3.2.2-5:
+        // the connection is then closed). Resuming or replacing a session adds none.
+        let max_sessions = self.config.max_sessions;
+        if max_sessions != 0
+            && self.sessions.len() >= max_sessions
+            && !self.sessions.contains_key(&client_id)
+        {
+            self.sessions_refused = self.sessions_refused.saturating_add(1);
+            tracing::warn!(
+                client_id,
+                sessions = self.sessions.len(),
+                "CONNECT refused: max_sessions reached"
+            );
+            return self.refuse(token, ConnectReturnCode::ServerUnavailable, now);
+        }
         // MQTT-3.1.4-2: a client id already connected: the older connection is closed.
         if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.connection) {
             self.close(old, CloseReason::TakenOver);
@@ -138,10 +153,14 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let session = self
-            .sessions
-            .entry(client_id.clone())
-            .or_insert_with(|| Session::new(connect.clean_session));
+        let session = self.sessions.entry(client_id.clone()).or_insert_with(|| {
+            Session::new(
+                client_id.clone(),
+                connect.clean_session,
+                self.queue_limits.clone(),
+                self.drops.clone(),
+            )
+        });
         session.clean = connect.clean_session;
         session.connection = Some(token);
         tracing::info!(
@@ -301,7 +320,7 @@ impl Server {
         let mut return_codes = Vec::with_capacity(subscribe.filters.len());
         for f in &subscribe.filters {
             let known = session.subscriptions.iter().any(|s| s.filter == f.filter);
-            if known || session.subscriptions.len() < max_subscriptions {
+            if known || max_subscriptions == 0 || session.subscriptions.len() < max_subscriptions {
                 session.subscribe(f.filter.clone(), f.qos);
                 return_codes.push(SubscribeReturnCode::Success(f.qos));
             } else {
@@ -313,14 +332,17 @@ impl Server {
             packet_id: subscribe.packet_id,
             return_codes: return_codes.clone(),
         }); // MQTT-3.8.4-1
-        // MQTT-3.3.1-6: the matching retained messages, with RETAIN 1 (MQTT-3.3.1-8).
+        // MQTT-3.3.1-6: every matching retained message, with RETAIN 1 (MQTT-3.3.1-8). They are
+        // queued whatever their QoS and go out as the connection takes them: a subscription to
+        // many retained messages gets them all, not what fits in one output buffer.
         let granted = subscribe.filters.iter().zip(&return_codes);
         for (f, _) in granted.filter(|(_, code)| **code != SubscribeReturnCode::Failure) {
             for message in self.retained.matching(&f.filter) {
                 let qos = message.qos.min(f.qos);
-                deliver(session, Some(conn), message.with(qos, true), limits);
+                let _ = session.enqueue_retained(message.with(qos, true)); // a refusal is logged
             }
         }
+        pump(session, conn, limits);
     }
 
     fn handle_unsubscribe(&mut self, token: Token, unsubscribe: Unsubscribe) {

@@ -13,14 +13,16 @@ use crate::session::{Inflight, Message, Session, Stage};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_inflight: usize,
-    pub(crate) max_queued: usize,
 }
 
 impl Server {
     pub(crate) fn limits(&self) -> Limits {
         Limits {
-            max_inflight: self.config.max_inflight,
-            max_queued: self.config.max_queued_messages,
+            // 0 is no limit: then only the 65 535 packet ids bound the window.
+            max_inflight: match self.config.max_inflight {
+                0 => usize::MAX,
+                limit => limit,
+            },
         }
     }
 
@@ -75,8 +77,9 @@ impl Server {
 }
 
 /// Hands `message` to `session`: a QoS 0 message goes out at once if the connection has room and
-/// is dropped otherwise (also while offline: QoS 0 is never queued); a QoS 1/2 message joins the
-/// bounded session queue and goes out as the inflight window and output buffer allow.
+/// is dropped (and counted) otherwise, also while offline: QoS 0 is never queued, except behind
+/// queued QoS 0 retained messages, to keep a topic's messages in order. A QoS 1/2 message joins
+/// the bounded session queue and goes out as the inflight window and output buffer allow.
 pub(crate) fn deliver(
     session: &mut Session,
     conn: Option<&mut Connection>,
@@ -85,30 +88,42 @@ pub(crate) fn deliver(
 ) {
     if message.qos == QoS::AtMostOnce {
         match conn {
+            Some(conn) if session.has_queued_qos0() => {
+                let _ = session.enqueue(message); // a refusal is counted and logged
+                pump(session, conn, limits);
+            }
             Some(conn) if conn.has_room() => conn.send(publish(&message, None, false)),
-            Some(_) => session.dropped = session.dropped.saturating_add(1),
+            Some(_) => session.drop_qos0(),
             None => {}
         }
         return;
     }
-    if !session.enqueue(message, limits.max_queued) {
-        tracing::debug!("session queue full; message dropped");
-    }
+    let _ = session.enqueue(message); // a refusal is counted and logged
     if let Some(conn) = conn {
         pump(session, conn, limits);
     }
 }
 
-/// Moves queued messages into the inflight window while the connection has room.
+/// Sends queued messages while the connection has room: QoS 0 ones at once, QoS 1/2 ones into
+/// the inflight window.
 pub(crate) fn pump(session: &mut Session, conn: &mut Connection, limits: Limits) {
-    while conn.has_room() && session.inflight.len() < limits.max_inflight {
-        if session.queue.is_empty() {
+    while conn.has_room() {
+        let Some(next) = session.peek_queued() else {
+            return;
+        };
+        if next.qos == QoS::AtMostOnce {
+            if let Some(message) = session.pop_queued() {
+                conn.send(publish(&message, None, false));
+            }
+            continue;
+        }
+        if session.inflight.len() >= limits.max_inflight {
             return;
         }
         let Some(id) = session.allocate_id() else {
             return;
         };
-        let Some(message) = session.queue.pop_front() else {
+        let Some(message) = session.pop_queued() else {
             return;
         };
         conn.send(publish(&message, Some(id), false));

@@ -13,8 +13,10 @@ use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError};
 
 use crate::config::BrokerConfig;
 use crate::connection::{Connection, Phase, ReadOutcome};
+use crate::meter::Meter;
+use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
-use crate::session::{Message, Session};
+use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -88,6 +90,14 @@ pub(crate) struct Server {
     pub(crate) conns: HashMap<Token, Connection>,
     pub(crate) sessions: HashMap<String, Session>,
     pub(crate) retained: Retained,
+    /// The connections' read buffers, and their big packets against `max_incoming_bytes`.
+    incoming: IncomingMeters,
+    /// What each new session may queue, with the broker-wide queued bytes.
+    pub(crate) queue_limits: QueueLimits,
+    /// Messages dropped over every session, past and present.
+    pub(crate) drops: DropTotals,
+    /// CONNECTs refused because `max_sessions` was reached.
+    pub(crate) sessions_refused: u64,
     next_token: usize,
     next_client_number: u64,
 }
@@ -101,7 +111,13 @@ impl Server {
     ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let retained = Retained::new(config.max_retained_messages);
+        let retained = Retained::new(config.max_retained_messages, config.max_retained_bytes);
+        let incoming = IncomingMeters::new(config.max_incoming_bytes);
+        let queue_limits = QueueLimits {
+            max_messages: config.max_queued_messages,
+            max_bytes: config.max_queued_bytes,
+            total: Meter::new(config.max_total_queued_bytes),
+        };
         Ok(Self {
             config,
             poll,
@@ -110,6 +126,10 @@ impl Server {
             conns: HashMap::new(),
             sessions: HashMap::new(),
             retained,
+            incoming,
+            queue_limits,
+            drops: DropTotals::default(),
+            sessions_refused: 0,
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
         })
@@ -144,6 +164,9 @@ impl Server {
                         if let Some(conn) = self.conns.get_mut(&token) {
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
                                 conn.readable = true;
+                            }
+                            if event.is_read_closed() || event.is_error() {
+                                conn.peer_closed = true;
                             }
                             if event.is_writable() || event.is_write_closed() {
                                 conn.writable = true;
@@ -200,6 +223,7 @@ impl Server {
                         stream,
                         peer,
                         self.config.max_packet_size,
+                        self.incoming.clone(),
                         self.config.max_outgoing_bytes,
                         deadline,
                         now,
@@ -255,6 +279,11 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&token) else {
                 return;
             };
+            if conn.peer_closed && conn.held_back() {
+                // Its partial packet can never complete: free its buffer now rather than when
+                // the limit lets it be read again.
+                return self.close(token, CloseReason::PeerClosed);
+            }
             if !conn.readable || !conn.wants_read() {
                 return;
             }
@@ -276,7 +305,7 @@ impl Server {
             if matches!(conn.phase, Phase::Closing { .. }) {
                 return;
             }
-            match conn.decoder.next_packet() {
+            match conn.next_packet() {
                 Ok(Some(packet)) => {
                     conn.last_received = now;
                     self.handle_packet(token, packet, now);
@@ -384,11 +413,12 @@ impl Server {
                     client_id: client_id.clone(),
                     connected: conn.is_some(),
                     outgoing_bytes: conn.map_or(0, Connection::buffered_out),
-                    queued_messages: session.queue.len(),
+                    queued_messages: session.queued_len(),
                     inflight_messages: session.inflight.len(),
                     held_bytes: session.held_bytes(),
                     subscriptions: session.subscriptions.len(),
                     dropped: session.dropped,
+                    dropped_qos0: session.dropped_qos0,
                 }
             })
             .collect();
@@ -397,10 +427,15 @@ impl Server {
             connections: self.conns.len(),
             sessions: self.sessions.len(),
             retained_messages: self.retained.len(),
-            incoming_bytes: self.conns.values().map(|c| c.decoder.buffered_len()).sum(),
+            retained_bytes: self.retained.bytes(),
+            retained_refused: self.retained.refused(),
+            incoming_bytes: self.incoming.memory.used(),
             outgoing_bytes: self.conns.values().map(Connection::buffered_out).sum(),
             queued_messages: clients.iter().map(|c| c.queued_messages).sum(),
-            held_bytes: clients.iter().map(|c| c.held_bytes).sum(),
+            held_bytes: self.queue_limits.total.used(),
+            dropped: self.drops.acknowledged(),
+            dropped_qos0: self.drops.qos0(),
+            sessions_refused: self.sessions_refused,
             clients,
         }
     }

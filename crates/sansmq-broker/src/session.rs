@@ -1,11 +1,18 @@
 //! A client's session: what outlives its network connection (MQTT 3.1.1 section 3.1.2.4).
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use mio::Token;
 use sansmq::packet::{PacketId, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
+
+use crate::meter::Meter;
+
+/// What one queued message costs besides its topic and payload: the queue entry itself.
+pub(crate) const ENTRY_OVERHEAD: usize = std::mem::size_of::<Inflight>();
 
 /// An application message on its way through the broker. Its topic and payload are copies owned
 /// by the broker (never slices of a connection's read buffer, which would pin that whole buffer
@@ -19,9 +26,14 @@ pub(crate) struct Message {
 }
 
 impl Message {
-    /// Bytes this message holds (topic and payload), for the stats.
-    pub(crate) fn size(&self) -> usize {
-        self.topic.len().saturating_add(self.payload.len())
+    /// What this message counts for against the queue limits: its topic and payload, and the
+    /// bookkeeping of one queue entry. A payload shared by many sessions counts in each, so the
+    /// memory really used stays below what is counted.
+    pub(crate) fn cost(&self) -> usize {
+        self.topic
+            .len()
+            .saturating_add(self.payload.len())
+            .saturating_add(ENTRY_OVERHEAD)
     }
 
     /// The same message at QoS `qos` with the RETAIN flag `retain`.
@@ -51,36 +63,116 @@ pub(crate) struct Inflight {
     pub(crate) stage: Stage,
 }
 
+/// How much a session may queue, from [`BrokerConfig`](crate::BrokerConfig); 0 means no limit.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueLimits {
+    /// QoS 1/2 messages waiting to be sent (retained ones for a new subscription not counted).
+    pub(crate) max_messages: usize,
+    /// [`Message::cost`] of the queued and inflight messages of this session.
+    pub(crate) max_bytes: usize,
+    /// [`Message::cost`] of the queued and inflight messages of every session together.
+    pub(crate) total: Meter,
+}
+
+/// Broker-wide counts of messages lost to the limits, shared by every session so that they
+/// outlive the sessions themselves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DropTotals {
+    acknowledged: Arc<AtomicU64>,
+    qos0: Arc<AtomicU64>,
+}
+
+impl DropTotals {
+    /// QoS 1/2 messages dropped, over the broker's life.
+    pub(crate) fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// QoS 0 messages dropped, over the broker's life.
+    pub(crate) fn qos0(&self) -> u64 {
+        self.qos0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The session holds `max_queued_messages`.
+    Messages,
+    /// The session holds `max_queued_bytes`.
+    SessionBytes,
+    /// All sessions together hold `max_total_queued_bytes`.
+    TotalBytes,
+}
+
+impl Refusal {
+    fn limit_name(self) -> &'static str {
+        match self {
+            Self::Messages => "max_queued_messages",
+            Self::SessionBytes => "max_queued_bytes",
+            Self::TotalBytes => "max_total_queued_bytes",
+        }
+    }
+}
+
 /// The state of one client id.
 #[derive(Debug)]
 pub(crate) struct Session {
+    client_id: String,
     /// Discarded when its connection ends (MQTT-3.1.2-6).
     pub(crate) clean: bool,
     /// The connection currently using the session, if any.
     pub(crate) connection: Option<Token>,
     pub(crate) subscriptions: Vec<SubscribeFilter>,
-    /// QoS 1/2 messages not sent yet, oldest first.
-    pub(crate) queue: VecDeque<Message>,
+    /// Messages not sent yet, oldest first: QoS 1/2 ones, and QoS 0 retained messages for a new
+    /// subscription with the QoS 0 messages that arrived behind them.
+    queue: VecDeque<Message>,
     /// Sent QoS 1/2 messages not fully acknowledged, in the order they were first sent.
     pub(crate) inflight: VecDeque<Inflight>,
     /// Ids of incoming QoS 2 messages delivered onwards and waiting for their PUBREL: a PUBLISH
     /// resent with one of these ids is acknowledged but not delivered again (MQTT-4.3.3-2).
     pub(crate) incoming_qos2: HashSet<PacketId>,
-    /// Messages this session lost to its limits.
+    limits: QueueLimits,
+    /// [`Message::cost`] of `queue` and `inflight`, this session's share of `limits.total`.
+    held: usize,
+    /// Entries of `queue` that are retained messages for a subscription (outside
+    /// `max_messages`: a SUBSCRIBE gets every matching retained message).
+    queued_retained: usize,
+    /// QoS 0 entries of `queue`; while there are some, new QoS 0 messages queue behind them.
+    queued_qos0: usize,
+    /// QoS 1/2 messages this session lost to the limits.
     pub(crate) dropped: u64,
+    /// QoS 0 messages this session lost to a full output buffer.
+    pub(crate) dropped_qos0: u64,
+    totals: DropTotals,
+    /// `dropped` when the current run of drops began, while messages are being dropped.
+    dropping_since: Option<u64>,
     next_id: u16,
 }
 
 impl Session {
-    pub(crate) fn new(clean: bool) -> Self {
+    pub(crate) fn new(
+        client_id: String,
+        clean: bool,
+        limits: QueueLimits,
+        totals: DropTotals,
+    ) -> Self {
         Self {
+            client_id,
             clean,
             connection: None,
             subscriptions: Vec::new(),
             queue: VecDeque::new(),
             inflight: VecDeque::new(),
             incoming_qos2: HashSet::new(),
+            limits,
+            held: 0,
+            queued_retained: 0,
+            queued_qos0: 0,
             dropped: 0,
+            dropped_qos0: 0,
+            totals,
+            dropping_since: None,
             next_id: 0,
         }
     }
@@ -108,15 +200,131 @@ impl Session {
             .max()
     }
 
-    /// Queues a QoS 1/2 message; past `limit` the new message is dropped (the queue keeps the
-    /// older ones, so what a client gets is a prefix of what was sent, with no gaps in between).
-    pub(crate) fn enqueue(&mut self, message: Message, limit: usize) -> bool {
-        if self.queue.len() >= limit {
-            self.dropped = self.dropped.saturating_add(1);
-            return false;
+    /// Queues a message to be sent as the connection's window and buffer allow. Past a limit the
+    /// new message is dropped, counted and logged (the queue keeps the older ones, so what a
+    /// client gets is a prefix of what was sent, with no gaps in between).
+    pub(crate) fn enqueue(&mut self, message: Message) -> Result<(), Refusal> {
+        let cost = message.cost();
+        let refusal = if reached(self.queued_live(), self.limits.max_messages) {
+            Some(Refusal::Messages)
+        } else if self.limits.max_bytes != 0
+            && self.held.saturating_add(cost) > self.limits.max_bytes
+        {
+            Some(Refusal::SessionBytes)
+        } else if !self.limits.total.has_room_for(cost) {
+            Some(Refusal::TotalBytes)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.count_drop(&message, refusal);
+            return Err(refusal);
+        }
+        self.push(message);
+        Ok(())
+    }
+
+    /// Queues a retained message (RETAIN 1) for a new subscription (MQTT-3.3.1-6). It is not held to
+    /// `max_queued_messages` (the retained store's own limits bound how many there can be), nor
+    /// to `max_queued_bytes`, only to the broker-wide `max_total_queued_bytes`.
+    pub(crate) fn enqueue_retained(&mut self, message: Message) -> Result<(), Refusal> {
+        if !self.limits.total.has_room_for(message.cost()) {
+            self.count_drop(&message, Refusal::TotalBytes);
+            return Err(Refusal::TotalBytes);
+        }
+        self.push(message);
+        Ok(())
+    }
+
+    /// Counts a QoS 0 message that could not be sent at once and was not queued.
+    pub(crate) fn drop_qos0(&mut self) {
+        self.dropped_qos0 = self.dropped_qos0.saturating_add(1);
+        self.totals.qos0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether QoS 0 messages are queued: a new one must then wait behind them, or a retained
+    /// message would reach the client after a newer message on its topic.
+    pub(crate) fn has_queued_qos0(&self) -> bool {
+        self.queued_qos0 > 0
+    }
+
+    /// The oldest queued message, if any.
+    pub(crate) fn peek_queued(&self) -> Option<&Message> {
+        self.queue.front()
+    }
+
+    /// Takes the oldest queued message to send it. A QoS 0 message is then done with; a QoS 1/2
+    /// one must be put in `inflight` (it stays accounted until acknowledged).
+    pub(crate) fn pop_queued(&mut self) -> Option<Message> {
+        let message = self.queue.pop_front()?;
+        if message.retain {
+            self.queued_retained = self.queued_retained.saturating_sub(1);
+        }
+        if message.qos == QoS::AtMostOnce {
+            self.queued_qos0 = self.queued_qos0.saturating_sub(1);
+            self.release(message.cost());
+        }
+        Some(message)
+    }
+
+    /// Messages waiting to be sent.
+    pub(crate) fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Queued messages other than retained ones for a subscription.
+    fn queued_live(&self) -> usize {
+        self.queue.len().saturating_sub(self.queued_retained)
+    }
+
+    fn push(&mut self, message: Message) {
+        let cost = message.cost();
+        self.held = self.held.saturating_add(cost);
+        self.limits.total.add(cost);
+        if message.retain {
+            self.queued_retained = self.queued_retained.saturating_add(1);
+        }
+        if message.qos == QoS::AtMostOnce {
+            self.queued_qos0 = self.queued_qos0.saturating_add(1);
         }
         self.queue.push_back(message);
-        true
+        if let Some(since) = self.dropping_since.take() {
+            let dropped = self.dropped.saturating_sub(since);
+            tracing::info!(
+                client_id = %self.client_id,
+                dropped,
+                "outgoing messages are queued again for client {} after {dropped} were dropped",
+                self.client_id
+            );
+        }
+    }
+
+    fn release(&mut self, cost: usize) {
+        self.held = self.held.saturating_sub(cost);
+        self.limits.total.sub(cost);
+    }
+
+    /// A QoS 1/2 message refused: counted here and broker-wide, logged once per run of drops
+    /// (like mosquitto's "Outgoing messages are being dropped for client") and each at debug.
+    fn count_drop(&mut self, message: &Message, refusal: Refusal) {
+        if message.qos == QoS::AtMostOnce {
+            return self.drop_qos0();
+        }
+        if self.dropping_since.is_none() {
+            self.dropping_since = Some(self.dropped);
+            tracing::warn!(
+                client_id = %self.client_id,
+                limit = refusal.limit_name(),
+                queued = self.queue.len(),
+                held_bytes = self.held,
+                "outgoing messages are being dropped for client {} ({} reached)",
+                self.client_id,
+                refusal.limit_name()
+            );
+        }
+        self.dropped = self.dropped.saturating_add(1);
+        self.totals.acknowledged.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(client_id = %self.client_id, topic = %message.topic, qos = ?message.qos, "message dropped");
     }
 
     /// A packet id no inflight message uses (MQTT-2.3.1-2), or `None` if all 65 535 are taken.
@@ -157,22 +365,34 @@ impl Session {
     }
 
     fn remove(&mut self, id: PacketId, qos: QoS, stage: Stage) -> bool {
-        match self
+        let index = self
             .inflight
             .iter()
-            .position(|m| m.id == id && m.message.qos == qos && m.stage == stage)
-        {
-            Some(index) => self.inflight.remove(index).is_some(),
+            .position(|m| m.id == id && m.message.qos == qos && m.stage == stage);
+        match index.and_then(|index| self.inflight.remove(index)) {
+            Some(done) => {
+                self.release(done.message.cost());
+                true
+            }
             None => false,
         }
     }
 
-    /// Bytes held by queued and inflight messages.
+    /// [`Message::cost`] of the queued and inflight messages.
     pub(crate) fn held_bytes(&self) -> usize {
-        let queued = self.queue.iter().map(Message::size);
-        let inflight = self.inflight.iter().map(|m| m.message.size());
-        queued.chain(inflight).fold(0, usize::saturating_add)
+        self.held
     }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.limits.total.sub(self.held);
+    }
+}
+
+/// Whether `count` has reached `limit` (0: no limit).
+fn reached(count: usize, limit: usize) -> bool {
+    limit != 0 && count >= limit
 }
 
 #[cfg(test)]
@@ -188,9 +408,24 @@ mod tests {
         }
     }
 
+    fn limited(max_messages: usize, max_bytes: usize, total: &Meter) -> Session {
+        let limits = QueueLimits {
+            max_messages,
+            max_bytes,
+            total: total.clone(),
+        };
+        Session::new("c".to_owned(), false, limits, DropTotals::default())
+    }
+
+    fn session(clean: bool) -> Session {
+        let mut session = limited(0, 0, &Meter::new(0));
+        session.clean = clean;
+        session
+    }
+
     #[test]
     fn the_highest_matching_subscription_wins() {
-        let mut session = Session::new(true);
+        let mut session = session(true);
         session.subscribe(TopicFilter::try_from("a/+").unwrap(), QoS::AtMostOnce);
         session.subscribe(TopicFilter::try_from("a/#").unwrap(), QoS::ExactlyOnce);
         let topic = TopicName::try_from("a/b").unwrap();
@@ -205,17 +440,85 @@ mod tests {
 
     #[test]
     fn the_queue_refuses_the_newest_past_its_limit() {
-        let mut session = Session::new(false);
-        assert!(session.enqueue(message(QoS::AtLeastOnce), 2));
-        assert!(session.enqueue(message(QoS::AtLeastOnce), 2));
-        assert!(!session.enqueue(message(QoS::AtLeastOnce), 2));
-        assert_eq!((session.queue.len(), session.dropped), (2, 1));
-        assert_eq!(session.held_bytes(), 8);
+        let total = Meter::new(0);
+        let mut session = limited(2, 0, &total);
+        assert_eq!(session.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!(session.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!(
+            session.enqueue(message(QoS::AtLeastOnce)),
+            Err(Refusal::Messages)
+        );
+        assert_eq!((session.queued_len(), session.dropped), (2, 1));
+        assert_eq!(session.totals.acknowledged(), 1);
+        let cost = message(QoS::AtLeastOnce).cost();
+        assert_eq!(cost, 4 + ENTRY_OVERHEAD);
+        assert_eq!((session.held_bytes(), total.used()), (2 * cost, 2 * cost));
+        drop(session);
+        assert_eq!(
+            total.used(),
+            0,
+            "a session gives its bytes back when it goes"
+        );
+    }
+
+    #[test]
+    fn byte_limits_per_session_and_over_all_sessions() {
+        let cost = message(QoS::AtLeastOnce).cost();
+        let total = Meter::new(3 * cost);
+        let mut first = limited(0, 2 * cost, &total);
+        let mut second = limited(0, 0, &total);
+        assert_eq!(first.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!(first.enqueue(message(QoS::ExactlyOnce)), Ok(()));
+        assert_eq!(
+            first.enqueue(message(QoS::AtLeastOnce)),
+            Err(Refusal::SessionBytes)
+        );
+        assert_eq!(second.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!(
+            second.enqueue(message(QoS::AtLeastOnce)),
+            Err(Refusal::TotalBytes)
+        );
+        // Acknowledging makes room: the bytes stay counted while the message is inflight.
+        let sent = first.pop_queued().unwrap();
+        let id = first.allocate_id().unwrap();
+        first.inflight.push_back(Inflight {
+            id,
+            message: sent,
+            stage: Stage::Published,
+        });
+        assert_eq!(total.used(), 3 * cost);
+        assert!(first.handle_puback(id));
+        assert_eq!(total.used(), 2 * cost);
+        assert_eq!(second.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!((first.dropped, second.dropped), (1, 1));
+    }
+
+    #[test]
+    fn retained_messages_for_a_subscription_pass_the_message_limit() {
+        let total = Meter::new(0);
+        let mut session = limited(1, 0, &total);
+        for _ in 0..3 {
+            let retained = message(QoS::AtMostOnce).with(QoS::AtMostOnce, true);
+            assert_eq!(session.enqueue_retained(retained), Ok(()));
+        }
+        assert!(session.has_queued_qos0());
+        // Live messages still get their own `max_messages`.
+        assert_eq!(session.enqueue(message(QoS::AtLeastOnce)), Ok(()));
+        assert_eq!(
+            session.enqueue(message(QoS::AtLeastOnce)),
+            Err(Refusal::Messages)
+        );
+        for _ in 0..3 {
+            assert_eq!(session.pop_queued().unwrap().qos, QoS::AtMostOnce);
+        }
+        assert!(!session.has_queued_qos0());
+        assert_eq!(session.held_bytes(), message(QoS::AtLeastOnce).cost());
+        assert_eq!(total.used(), session.held_bytes());
     }
 
     #[test]
     fn packet_ids_in_use_are_skipped_and_wrap() {
-        let mut session = Session::new(true);
+        let mut session = session(true);
         let first = session.allocate_id().unwrap();
         session.inflight.push_back(Inflight {
             id: PacketId::new(2).unwrap(),
@@ -230,7 +533,7 @@ mod tests {
 
     #[test]
     fn qos2_acks_go_through_both_stages() {
-        let mut session = Session::new(true);
+        let mut session = session(true);
         let id = PacketId::new(5).unwrap();
         session.inflight.push_back(Inflight {
             id,
