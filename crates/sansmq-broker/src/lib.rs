@@ -57,21 +57,49 @@
 //!
 //! # Bounded memory
 //!
-//! Every buffer has a limit ([`BrokerConfig`]), so no client can make the broker grow without
-//! bound, and a client that stops reading never slows the others down:
+//! Every buffer has a limit ([`BrokerConfig`]; as in mosquitto, 0 means none), per client so
+//! that no client can take everything, and broker-wide so that many clients together cannot
+//! either. A client that stops reading never slows the others down. What happens at each limit:
 //!
-//! - An incoming packet larger than [`BrokerConfig::max_packet_size`] is refused from its fixed
-//!   header, before its body is buffered, and closes that connection.
-//! - Each connection's outgoing buffer stops taking messages at
-//!   [`BrokerConfig::max_outgoing_bytes`]. Past it, QoS 0 messages for that client are **dropped**
-//!   and QoS 1/2 ones wait in the session queue; the client is also no longer read from until it
-//!   catches up. The slow client is not disconnected: it gets its QoS 1/2 messages later.
-//! - The session queue holds at most [`BrokerConfig::max_queued_messages`]; past it the **newest**
-//!   messages are refused (the client gets a gap-free prefix), like mosquitto's
-//!   `max_queued_messages`. Drops are counted in [`ClientStats::dropped`].
+//! - **Incoming packets.** One larger than [`BrokerConfig::max_packet_size`] is refused from its
+//!   fixed header, before its body is buffered, and closes that connection. A read buffer grows
+//!   with the bytes that arrived, never with the length a header announces. Packets over 16 KiB
+//!   are read only once their whole length fits in [`BrokerConfig::max_incoming_bytes`] (or no
+//!   other big packet is arriving); until then TCP holds them back. Smaller packets always flow.
+//! - **Sessions.** Past [`BrokerConfig::max_sessions`] (connected and offline persistent ones),
+//!   a CONNECT that would create a session gets CONNACK `0x03`, server unavailable.
+//! - **Output.** Each connection's outgoing buffer stops taking messages at
+//!   [`BrokerConfig::max_outgoing_bytes`]. Past it, QoS 0 messages for that client are
+//!   **dropped** ([`ClientStats::dropped_qos0`]) and QoS 1/2 ones wait in the session queue; the
+//!   client is also no longer read from until it catches up.
+//! - **Queues.** A session queues QoS 1/2 messages while its client is offline or behind, within
+//!   [`BrokerConfig::max_queued_messages`] and [`BrokerConfig::max_queued_bytes`] per session
+//!   and [`BrokerConfig::max_total_queued_bytes`] over all sessions. Past one of them the
+//!   **newest** messages are refused (the client gets a gap-free prefix). Such a message was
+//!   acknowledged to its publisher, so each drop is counted ([`ClientStats::dropped`], and
+//!   broker-wide, sessions that ended included, [`BrokerStats::dropped`]) and logged: a warning
+//!   "outgoing messages are being dropped for client X (limit reached)" when drops begin, like
+//!   mosquitto's, one when queueing resumes with how many were lost, and each one at debug.
+//! - **Retained messages.** At most [`BrokerConfig::max_retained_messages`] topics and
+//!   [`BrokerConfig::max_retained_bytes`]. A message past them is **refused** (not retained,
+//!   still delivered, logged and counted in [`BrokerStats::retained_refused`]) rather than
+//!   evicting another topic's message, which would silently change what that topic's
+//!   subscribers get; a refused replacement clears the topic's older message. A new
+//!   subscription gets **every** matching retained message: they are queued (outside
+//!   `max_queued_messages`) and sent as flow control allows.
 //! - A session holds at most [`BrokerConfig::max_subscriptions`] (a new filter past it gets the
-//!   SUBACK failure code) and the broker at most [`BrokerConfig::max_retained_messages`] topics.
-//! - [`Broker::stats`] reports these numbers.
+//!   SUBACK failure code).
+//! - [`Broker::stats`] reports each of these numbers.
+//!
+//! ## The default queue, and how to change it
+//!
+//! The defaults suit tests and demos: no per-session message limit
+//! (`max_queued_messages` 0, where mosquitto has 1000), so a subscriber far behind a fast
+//! publisher loses nothing, and 256 MiB of queued messages over all sessions, so memory stays
+//! bounded whatever clients do. Raise `max_total_queued_bytes` (`sansmq broker
+//! --max-total-queued-bytes`) for bigger backlogs; set `max_queued_messages` (`sansmq broker
+//! --max-queued-messages 1000`) to behave like mosquitto and keep one slow or forgotten
+//! persistent session from taking the whole budget.
 //!
 //! A malformed packet or a protocol violation closes just the connection that sent it
 //! (MQTT-4.8.0-1); nothing received from the network can make the broker panic.

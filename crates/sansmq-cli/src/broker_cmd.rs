@@ -28,6 +28,79 @@ pub(crate) struct BrokerArgs {
     /// starting with '#' are ignored.
     #[arg(long, value_name = "FILE", requires = "apsaramq")]
     keys: Option<PathBuf>,
+
+    #[command(flatten)]
+    limits: BrokerLimits,
+}
+
+/// The broker's limits, named after mosquitto.conf's where it has one; 0 means no limit. Each
+/// one left out keeps `BrokerConfig`'s default.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits (0 = no limit)")]
+struct BrokerLimits {
+    /// Largest packet a client may send, in bytes [default: 1 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_packet_size: Option<usize>,
+    /// Bytes of big packets (over 16 KiB) received at once over all clients; a big packet
+    /// waits until it fits [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_incoming_bytes: Option<usize>,
+    /// Sessions (connected and offline persistent ones); a CONNECT for a new one past it gets
+    /// CONNACK 0x03, server unavailable [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Outgoing QoS 1/2 messages awaiting a client's acknowledgement [default: 20].
+    #[arg(long, value_name = "N")]
+    max_inflight_messages: Option<usize>,
+    /// QoS 1/2 messages queued per session; past it new ones are dropped, counted and logged
+    /// [default: 0, no limit].
+    #[arg(long, value_name = "N")]
+    max_queued_messages: Option<usize>,
+    /// Bytes queued per session; past it new QoS 1/2 messages are dropped, counted and logged
+    /// [default: 0, no limit].
+    #[arg(long, value_name = "BYTES")]
+    max_queued_bytes: Option<usize>,
+    /// Bytes queued over all sessions; past it new QoS 1/2 messages are dropped, counted and
+    /// logged [default: 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_total_queued_bytes: Option<usize>,
+    /// Bytes waiting to be written to one client before its QoS 0 messages are dropped and
+    /// QoS 1/2 ones queued [default: 256 KiB].
+    #[arg(long, value_name = "BYTES")]
+    max_outgoing_bytes: Option<usize>,
+    /// Subscriptions per session [default: 1000].
+    #[arg(long, value_name = "N")]
+    max_subscriptions: Option<usize>,
+    /// Topics holding a retained message; a new one past it is not retained [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_retained_messages: Option<usize>,
+    /// Bytes of retained messages; one past it is not retained [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_retained_bytes: Option<usize>,
+}
+
+impl BrokerLimits {
+    /// `config` with the limits given on the command line.
+    fn apply(&self, config: BrokerConfig) -> BrokerConfig {
+        let pick = |given: Option<usize>, default: usize| given.unwrap_or(default);
+        BrokerConfig {
+            max_packet_size: pick(self.max_packet_size, config.max_packet_size),
+            max_incoming_bytes: pick(self.max_incoming_bytes, config.max_incoming_bytes),
+            max_sessions: pick(self.max_sessions, config.max_sessions),
+            max_inflight: pick(self.max_inflight_messages, config.max_inflight),
+            max_queued_messages: pick(self.max_queued_messages, config.max_queued_messages),
+            max_queued_bytes: pick(self.max_queued_bytes, config.max_queued_bytes),
+            max_total_queued_bytes: pick(
+                self.max_total_queued_bytes,
+                config.max_total_queued_bytes,
+            ),
+            max_outgoing_bytes: pick(self.max_outgoing_bytes, config.max_outgoing_bytes),
+            max_subscriptions: pick(self.max_subscriptions, config.max_subscriptions),
+            max_retained_messages: pick(self.max_retained_messages, config.max_retained_messages),
+            max_retained_bytes: pick(self.max_retained_bytes, config.max_retained_bytes),
+            ..config
+        }
+    }
 }
 
 pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
@@ -60,11 +133,11 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
         ),
         None => "plain MQTT 3.1.1, anyone may connect".to_owned(),
     };
-    let config = BrokerConfig {
+    let config = args.limits.apply(BrokerConfig {
         bind: args.bind,
         apsaramq: apsaramq.map(|(mode, _)| mode),
         ..BrokerConfig::default()
-    };
+    });
     let broker = sansmq_broker::start(config).with_context(|| {
         format!(
             "starting the broker on {}; is another broker using that port? (--bind picks another)",
@@ -110,7 +183,43 @@ fn read_keys(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser as _;
+
     use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        broker: BrokerArgs,
+    }
+
+    #[test]
+    fn limit_flags_set_their_field_and_the_rest_keep_the_default() {
+        let parsed = Command::try_parse_from([
+            "broker",
+            "--max-queued-messages",
+            "1000",
+            "--max-total-queued-bytes",
+            "0",
+            "--max-sessions",
+            "5",
+            "--max-inflight-messages",
+            "7",
+            "--max-retained-bytes",
+            "4096",
+        ])
+        .unwrap();
+        let config = parsed.broker.limits.apply(BrokerConfig::default());
+        let default = BrokerConfig::default();
+        assert_eq!(config.max_queued_messages, 1000);
+        assert_eq!(config.max_total_queued_bytes, 0);
+        assert_eq!(config.max_sessions, 5);
+        assert_eq!(config.max_inflight, 7);
+        assert_eq!(config.max_retained_bytes, 4096);
+        assert_eq!(config.max_incoming_bytes, default.max_incoming_bytes);
+        assert_eq!(config.max_retained_messages, default.max_retained_messages);
+        assert!(Command::try_parse_from(["broker", "--max-sessions", "-1"]).is_err());
+    }
 
     #[test]
     fn a_key_is_id_colon_secret_and_errors_hide_the_secret() {
