@@ -69,7 +69,9 @@ pub struct BrokerConfig {
     pub max_queued_bytes: usize,
     /// Bytes all sessions together may hold in queued and inflight messages, counted as for
     /// `max_queued_bytes` (a payload queued for many sessions counts once in each). Past it new
-    /// QoS 1/2 messages are dropped, counted and logged. Default 256 MiB.
+    /// QoS 1/2 messages are dropped, counted and logged; a message that goes out at once to a
+    /// client keeping up (empty queue, open inflight window) is counted but never refused, so
+    /// such clients are served even while offline sessions fill the queues. Default 256 MiB.
     pub max_total_queued_bytes: usize,
     /// Bytes of encoded packets a connection may have waiting for the socket before the broker
     /// stops adding messages to it (QoS 0 messages are then dropped, QoS 1/2 ones queued in the

@@ -98,7 +98,14 @@ pub(crate) fn deliver(
         }
         return;
     }
-    let _ = session.enqueue(message); // a refusal is counted and logged
+    let at_once = conn.as_ref().is_some_and(|c| c.has_room())
+        && session.queued_len() == 0
+        && session.inflight.len() < limits.max_inflight;
+    if at_once {
+        session.enqueue_to_send(message);
+    } else {
+        let _ = session.enqueue(message); // a refusal is counted and logged
+    }
     if let Some(conn) = conn {
         pump(session, conn, limits);
     }

@@ -224,6 +224,14 @@ impl Session {
         Ok(())
     }
 
+    /// Queues a message that goes out at once: the queue is empty, the connection has room and
+    /// the inflight window is open. It only ever waits for its acknowledgement, within
+    /// `max_inflight`, so no queue limit applies (it is still counted): a client that keeps up
+    /// is served even while offline sessions fill the queues.
+    pub(crate) fn enqueue_to_send(&mut self, message: Message) {
+        self.push(message);
+    }
+
     /// Queues a retained message (RETAIN 1) for a new subscription (MQTT-3.3.1-6). It is not held to
     /// `max_queued_messages` (the retained store's own limits bound how many there can be), nor
     /// to `max_queued_bytes`, only to the broker-wide `max_total_queued_bytes`.
@@ -491,6 +499,18 @@ mod tests {
         assert_eq!(total.used(), 2 * cost);
         assert_eq!(second.enqueue(message(QoS::AtLeastOnce)), Ok(()));
         assert_eq!((first.dropped, second.dropped), (1, 1));
+    }
+
+    #[test]
+    fn a_message_sent_at_once_passes_the_queue_limits() {
+        let total = Meter::new(1);
+        let mut session = limited(0, 0, &total);
+        session.enqueue_to_send(message(QoS::AtLeastOnce));
+        assert_eq!(session.queued_len(), 1);
+        assert_eq!(
+            session.enqueue(message(QoS::AtLeastOnce)),
+            Err(Refusal::TotalBytes)
+        );
     }
 
     #[test]
