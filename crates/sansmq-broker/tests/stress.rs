@@ -93,13 +93,12 @@ fn abusive_clients_stay_within_the_limits_and_a_polite_client_is_served() {
 
     // Tricklers: each announces a 1.5 MiB PUBLISH and sends it 4 KiB at a time, from one thread.
     let stop = Arc::new(AtomicBool::new(false));
+    let (ready, connected) = std::sync::mpsc::channel();
     let trickle = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut streams = Vec::new();
             for i in 0..TRICKLERS {
-                let (client, _) = TestClient::connect(addr, &format!("trickler-{i}"), true);
-                drop(client); // its session goes; the CONNECT below opens a fresh one
                 let mut stream = TcpStream::connect(addr).unwrap();
                 let mut wire = BytesMut::new();
                 Packet::from(connect_packet(&format!("trickler-{i}"), true, 0))
@@ -114,6 +113,7 @@ fn abusive_clients_stay_within_the_limits_and_a_polite_client_is_served() {
                 stream.set_nonblocking(true).unwrap();
                 streams.push(stream);
             }
+            let _ = ready.send(());
             let chunk = [0x42u8; 4096];
             while !stop.load(Ordering::Relaxed) {
                 for stream in &mut streams {
@@ -128,6 +128,11 @@ fn abusive_clients_stay_within_the_limits_and_a_polite_client_is_served() {
             streams
         })
     };
+
+    connected.recv().unwrap();
+    eventually(common::WAIT, "the tricklers connected", || {
+        broker.stats().sessions >= OFFLINE + TRICKLERS + 2
+    });
 
     // Retained flood: 300 topics of 8 KiB, three times what the limit holds.
     let (mut flooder, _) = TestClient::connect(addr, "flooder", true);
