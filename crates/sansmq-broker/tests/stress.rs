@@ -171,9 +171,12 @@ fn abusive_clients_stay_within_the_limits_and_a_polite_client_is_served() {
     let connections = TRICKLERS + extra.len() + 8;
     let start_time = Instant::now();
     for i in 0..POLITE {
-        polite_pub.publish("polite", &(i as u32).to_be_bytes(), QoS::AtLeastOnce);
+        // Bigger than what the fan-out leaves of the queue limit.
+        let mut payload = vec![0u8; 2048];
+        payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        polite_pub.publish("polite", &payload, QoS::AtLeastOnce);
         let publish = polite_sub.expect_publish();
-        assert_eq!(&publish.payload[..], &(i as u32).to_be_bytes()[..]);
+        assert_eq!(&publish.payload[..], &payload[..]);
         polite_sub.send(PubAck::new(publish.packet_id.unwrap()));
         if i % 10 == 0 {
             check_limits(&broker.stats(), connections);
