@@ -25,6 +25,9 @@ const FIRST_CONNECTION: usize = 2;
 const READS_PER_TURN: usize = 8;
 /// How long a refused connection gets to flush its CONNACK.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// How often accepting is retried while the process is out of file descriptors. Closing one of
+/// our own connections retries at once; this catches descriptors freed elsewhere in the process.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// What the [`Broker`](crate::Broker) handle asks of the loop.
 #[derive(Debug)]
@@ -90,6 +93,11 @@ pub(crate) struct Server {
     pub(crate) retained: Retained,
     next_token: usize,
     next_client_number: u64,
+    /// Set when `accept` failed for want of a resource (file descriptors, memory) with
+    /// connections possibly still waiting in the listen backlog. The listener is edge-triggered:
+    /// it fires again only for a *new* connection, so until the backlog is drained the loop
+    /// retries `accept` itself (see [`Server::accept`]).
+    accept_stalled: bool,
 }
 
 impl Server {
@@ -112,6 +120,7 @@ impl Server {
             retained,
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
+            accept_stalled: false,
         })
     }
 
@@ -122,8 +131,14 @@ impl Server {
             let timeout = if self.has_pending_reads() {
                 Some(Duration::ZERO)
             } else {
-                self.next_deadline()
-                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+                let until_deadline = self
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                match (until_deadline, self.accept_stalled) {
+                    (Some(timeout), true) => Some(timeout.min(ACCEPT_RETRY)),
+                    (None, true) => Some(ACCEPT_RETRY),
+                    (timeout, false) => timeout,
+                }
             };
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() == io::ErrorKind::Interrupted {
@@ -153,6 +168,10 @@ impl Server {
                 }
             }
             self.service(Instant::now());
+            if self.accept_stalled {
+                // Connections may have closed this turn, freeing descriptors for the backlog.
+                self.accept();
+            }
         }
     }
 
@@ -177,6 +196,19 @@ impl Server {
         tracing::info!("broker stopped");
     }
 
+    /// Accepts every connection waiting in the listen backlog.
+    ///
+    /// Out of file descriptors (`EMFILE`, `ENFILE`) or kernel memory, `accept` fails and the
+    /// waiting connections stay queued; since the listener is edge-triggered, no new event comes
+    /// for them. So the failure marks the accept path stalled and the loop calls this again
+    /// after every turn (a closed connection frees a descriptor) and at least every
+    /// [`ACCEPT_RETRY`], until the backlog is empty. The waiting clients are then served as soon
+    /// as a descriptor frees up, rather than never.
+    ///
+    /// Many servers instead keep a reserve descriptor to accept-and-close one connection at a
+    /// time when out of descriptors, turning a waiting client into a refused one. This broker
+    /// lets clients wait: they connected, the kernel completed their handshake, and their
+    /// CONNECT (or their own timeout) decides what happens once there is room.
     fn accept(&mut self) {
         loop {
             match self.listener.accept() {
@@ -207,11 +239,25 @@ impl Server {
                     tracing::debug!(%peer, ?token, "accepted");
                     self.conns.insert(token, conn);
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if self.accept_stalled {
+                        tracing::info!("accepting connections again");
+                    }
+                    self.accept_stalled = false;
+                    return;
+                }
+                // A connection reset while it waited in the backlog: on to the next one.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(error) => {
-                    // E.g. out of file descriptors: try again on the next readiness event.
-                    tracing::warn!(%error, "accept failed");
+                    // Out of descriptors or memory: retried by the loop, see above.
+                    if !self.accept_stalled {
+                        tracing::warn!(%error, "accept failed; retrying as connections close");
+                    }
+                    self.accept_stalled = true;
                     return;
                 }
             }
