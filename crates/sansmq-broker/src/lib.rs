@@ -71,6 +71,11 @@
 //!   `max_queued_messages`. Drops are counted in [`ClientStats::dropped`].
 //! - A session holds at most [`BrokerConfig::max_subscriptions`] (a new filter past it gets the
 //!   SUBACK failure code) and the broker at most [`BrokerConfig::max_retained_messages`] topics.
+//! - Topics and filters have at most [`BrokerConfig::max_topic_levels`] levels and
+//!   [`BrokerConfig::max_topic_length`] bytes.
+//!
+//! Routing a message costs what its topic's levels and its matching subscriptions cost, however
+//! many sessions there are: subscriptions are indexed in a [`TopicTree`].
 //! - [`Broker::stats`] reports these numbers.
 //!
 //! A malformed packet or a protocol violation closes just the connection that sent it
@@ -88,6 +93,8 @@ mod router;
 mod server;
 mod session;
 mod stats;
+mod topic_limits;
+mod topic_tree;
 
 use std::io;
 use std::net::SocketAddr;
@@ -101,6 +108,7 @@ use mio::{Poll, Waker};
 pub use apsaramq::{ApsaraMqMode, TokenKind};
 pub use config::BrokerConfig;
 pub use stats::{BrokerStats, ClientStats};
+pub use topic_tree::TopicTree;
 
 use server::{Command, Server, WAKER};
 

@@ -16,6 +16,8 @@ use crate::connection::{Connection, Phase, ReadOutcome};
 use crate::retained::Retained;
 use crate::session::{Message, Session};
 use crate::stats::{BrokerStats, ClientStats};
+use crate::topic_limits::TopicLimitError;
+use crate::topic_tree::TopicTree;
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -47,6 +49,8 @@ pub(crate) enum CloseReason {
     Protocol(String),
     /// A rule of ApsaraMQ mode was broken.
     Policy(String),
+    /// A PUBLISH to a topic over the configured depth or length.
+    TopicLimit(TopicLimitError),
     KeepAliveExpired,
     ConnectTimeout,
     /// Another connection took over the client id (MQTT-3.1.4-2).
@@ -72,6 +76,7 @@ impl fmt::Display for CloseReason {
             Self::Io(e) => write!(f, "socket error: {e}"),
             Self::Protocol(why) => write!(f, "protocol error: {why}"),
             Self::Policy(why) => write!(f, "ApsaraMQ rule: {why}"),
+            Self::TopicLimit(error) => write!(f, "PUBLISH refused: {error}"),
             Self::KeepAliveExpired => f.write_str("nothing received for 1.5 x keep-alive"),
             Self::ConnectTimeout => f.write_str("no CONNECT in time"),
             Self::TakenOver => f.write_str("a new connection took over the client id"),
@@ -90,6 +95,9 @@ pub(crate) struct Server {
     commands: Receiver<Command>,
     pub(crate) conns: HashMap<Token, Connection>,
     pub(crate) sessions: HashMap<String, Session>,
+    /// Every session's subscriptions, by client id: what routing looks messages up in. Kept in
+    /// step with `Session::subscriptions` (see `Server::remove_session`).
+    pub(crate) subscriptions: TopicTree<String>,
     pub(crate) retained: Retained,
     next_token: usize,
     next_client_number: u64,
@@ -117,6 +125,7 @@ impl Server {
             commands,
             conns: HashMap::new(),
             sessions: HashMap::new(),
+            subscriptions: TopicTree::new(),
             retained,
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
@@ -394,7 +403,7 @@ impl Server {
             if session.connection == Some(token) {
                 session.connection = None;
                 if session.clean {
-                    self.sessions.remove(&client.client_id);
+                    self.remove_session(&client.client_id);
                 }
             }
         }
