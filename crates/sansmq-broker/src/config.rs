@@ -88,6 +88,16 @@ pub struct BrokerConfig {
     /// bookkeeping each); a message past it is not retained, like at `max_retained_messages`,
     /// and if it was to replace a topic's retained message, that one is cleared. Default 64 MiB.
     pub max_retained_bytes: usize,
+    /// The most levels (`/`-separated parts) a topic or topic filter may have: a PUBLISH over it
+    /// closes its connection, a SUBSCRIBE filter over it gets the failure return code `0x80`, a
+    /// CONNECT whose will topic is over it is refused with `0x05`. Bounds the subscription
+    /// index's depth and the work of matching one topic. Default 128, as EMQX.
+    pub max_topic_levels: usize,
+    /// The longest topic or topic filter in bytes, refused like [`max_topic_levels`]. Default
+    /// 4096 (MQTT allows 65 535).
+    ///
+    /// [`max_topic_levels`]: Self::max_topic_levels
+    pub max_topic_length: usize,
     /// How long a new connection may take to send its CONNECT before it is closed. Default 10 s.
     pub connect_timeout: Duration,
     /// Behave like Alibaba Cloud ApsaraMQ for MQTT: check credentials, client ids and limits, and
@@ -110,6 +120,8 @@ impl Default for BrokerConfig {
             max_subscriptions: 1000,
             max_retained_messages: 10_000,
             max_retained_bytes: 64 * 1024 * 1024,
+            max_topic_levels: 128,
+            max_topic_length: 4096,
             connect_timeout: Duration::from_secs(10),
             apsaramq: None,
         }

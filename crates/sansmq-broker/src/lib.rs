@@ -89,7 +89,12 @@
 //!   `max_queued_messages`) and sent as flow control allows.
 //! - A session holds at most [`BrokerConfig::max_subscriptions`] (a new filter past it gets the
 //!   SUBACK failure code).
+//! - Topics and filters have at most [`BrokerConfig::max_topic_levels`] levels and
+//!   [`BrokerConfig::max_topic_length`] bytes.
 //! - [`Broker::stats`] reports each of these numbers.
+//!
+//! Routing a message costs what its topic's levels and its matching subscriptions cost, however
+//! many sessions there are: subscriptions are indexed in a [`TopicTree`].
 //!
 //! ## The default queue, and how to change it
 //!
@@ -118,6 +123,8 @@ mod router;
 mod server;
 mod session;
 mod stats;
+mod topic_limits;
+mod topic_tree;
 
 use std::io;
 use std::net::SocketAddr;
@@ -131,6 +138,7 @@ use mio::{Poll, Waker};
 pub use apsaramq::{ApsaraMqMode, TokenKind};
 pub use config::BrokerConfig;
 pub use stats::{BrokerStats, ClientStats};
+pub use topic_tree::TopicTree;
 
 use server::{Command, Server, WAKER};
 

@@ -118,6 +118,11 @@ impl Server {
                 Err(code) => return self.refuse(token, code, now),
             }
         }
+        let will_topic = connect.will.as_ref().map(|will| will.topic.as_str());
+        if let Some(Err(error)) = will_topic.map(|topic| self.topic_limits().check(topic)) {
+            tracing::info!(client_id, %error, "will topic refused");
+            return self.refuse(token, ConnectReturnCode::NotAuthorized, now);
+        }
         if client_id.is_empty() {
             // MQTT-3.1.3-8: an empty id needs clean session (and MQTT 3.1 does not allow one).
             if !connect.clean_session || connect.protocol == sansmq::packet::Protocol::Mqtt31 {
@@ -145,7 +150,7 @@ impl Server {
             self.close(old, CloseReason::TakenOver);
         }
         if connect.clean_session {
-            self.sessions.remove(&client_id); // MQTT-3.1.2-6
+            self.remove_session(&client_id); // MQTT-3.1.2-6
         }
         // MQTT-3.2.2-2, MQTT-3.2.2-3.
         let session_present = !connect.clean_session && self.sessions.contains_key(&client_id);
@@ -194,6 +199,10 @@ impl Server {
         let Some(client) = self.conns.get(&token).and_then(|c| c.client()) else {
             return;
         };
+        // MQTT 3.1.1 has no way to refuse one PUBLISH but closing the connection.
+        if let Err(error) = self.topic_limits().check(publish.topic.as_str()) {
+            return self.close(token, CloseReason::TopicLimit(error));
+        }
         if let Some(mode) = &self.config.apsaramq {
             let topic_len = publish.topic.as_str().chars().count();
             let problem = if topic_len > mode.max_topic_len {
@@ -305,29 +314,37 @@ impl Server {
             }
         }
         let limits = self.limits();
+        let topic_limits = self.topic_limits();
         let max_subscriptions = self.config.max_subscriptions;
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        let Some(client) = conn.client() else {
-            return;
-        };
-        let Some(session) = self.sessions.get_mut(&client.client_id) else {
-            return;
-        };
-        // Every QoS is granted as asked, within the subscription limit; codes in the filters'
-        // order (MQTT-3.8.4-5).
+        let client_id = client.client_id.clone();
+        // Every QoS is granted as asked, within the subscription and topic limits; codes in the
+        // filters' order (MQTT-3.8.4-5).
         let mut return_codes = Vec::with_capacity(subscribe.filters.len());
         for f in &subscribe.filters {
+            let Some(session) = self.sessions.get(&client_id) else {
+                return;
+            };
             let known = session.subscriptions.iter().any(|s| s.filter == f.filter);
-            if known || max_subscriptions == 0 || session.subscriptions.len() < max_subscriptions {
-                session.subscribe(f.filter.clone(), f.qos);
+            if let Err(error) = topic_limits.check(f.filter.as_str()) {
+                tracing::info!(client_id, %error, "subscription refused");
+                return_codes.push(SubscribeReturnCode::Failure);
+            } else if known
+                || max_subscriptions == 0
+                || session.subscriptions.len() < max_subscriptions
+            {
+                self.add_subscription(&client_id, &f.filter, f.qos);
                 return_codes.push(SubscribeReturnCode::Success(f.qos));
             } else {
-                tracing::info!(filter = %f.filter, "subscription limit reached");
+                tracing::info!(client_id, filter = %f.filter, "subscription limit reached");
                 return_codes.push(SubscribeReturnCode::Failure);
             }
         }
+        let (Some(conn), Some(session)) = (
+            self.conns.get_mut(&token),
+            self.sessions.get_mut(&client_id),
+        ) else {
+            return;
+        };
         conn.send(SubAck {
             packet_id: subscribe.packet_id,
             return_codes: return_codes.clone(),
@@ -346,12 +363,16 @@ impl Server {
     }
 
     fn handle_unsubscribe(&mut self, token: Token, unsubscribe: Unsubscribe) {
-        self.with_session(token, |session, conn| {
-            for filter in &unsubscribe.filters {
-                session.unsubscribe(filter);
-            }
+        let Some(client) = self.conns.get(&token).and_then(|c| c.client()) else {
+            return;
+        };
+        let client_id = client.client_id.clone();
+        for filter in &unsubscribe.filters {
+            self.remove_subscription(&client_id, filter);
+        }
+        if let Some(conn) = self.conns.get_mut(&token) {
             conn.send(UnsubAck::new(unsubscribe.packet_id)); // MQTT-3.10.4-4
-        });
+        }
     }
 }
 

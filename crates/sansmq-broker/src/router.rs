@@ -2,12 +2,14 @@
 //! its connection.
 
 use mio::Token;
+use sansmq::TopicFilter;
 use sansmq::packet::{PubRel, Publish, QoS};
 
 use crate::apsaramq::p2p_target;
 use crate::connection::Connection;
 use crate::server::Server;
 use crate::session::{Inflight, Message, Session, Stage};
+use crate::topic_limits::TopicLimits;
 
 /// The per-session limits delivery works within.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +26,36 @@ impl Server {
                 limit => limit,
             },
         }
+    }
+
+    pub(crate) fn topic_limits(&self) -> TopicLimits {
+        TopicLimits::new(&self.config)
+    }
+
+    /// Subscribes `client_id`'s session to `filter` at `qos`, replacing the QoS of a subscription
+    /// to the same filter (MQTT-3.8.4-3), in the session and in the routing index.
+    pub(crate) fn add_subscription(&mut self, client_id: &str, filter: &TopicFilter, qos: QoS) {
+        if let Some(session) = self.sessions.get_mut(client_id) {
+            session.subscribe(filter.clone(), qos);
+            self.subscriptions.insert(filter, client_id.to_owned(), qos);
+        }
+    }
+
+    /// Ends `client_id`'s subscription to `filter`, if it has one.
+    pub(crate) fn remove_subscription(&mut self, client_id: &str, filter: &TopicFilter) {
+        if let Some(session) = self.sessions.get_mut(client_id) {
+            session.unsubscribe(filter);
+            self.subscriptions.remove(filter, client_id);
+        }
+    }
+
+    /// Discards `client_id`'s session and takes its subscriptions out of the routing index.
+    pub(crate) fn remove_session(&mut self, client_id: &str) -> Option<Session> {
+        let session = self.sessions.remove(client_id)?;
+        for subscription in &session.subscriptions {
+            self.subscriptions.remove(&subscription.filter, client_id);
+        }
+        Some(session)
     }
 
     /// Routes an application message: retains it if asked, then hands it to every session with a
@@ -47,17 +79,17 @@ impl Server {
                 return;
             }
         }
-        for session in self.sessions.values_mut() {
+        // One copy per session, at the highest QoS of its matching subscriptions.
+        for (client_id, granted) in self.subscriptions.subscribers(&message.topic) {
+            let Some(session) = self.sessions.get_mut(client_id) else {
+                // The index only holds live sessions' subscriptions (`remove_session`).
+                tracing::error!(client_id, "subscription of a removed session");
+                continue;
+            };
+            let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
             // MQTT-3.3.5-1: at the lower of the published and the granted QoS.
-            if let Some(granted) = session.subscribed_qos(&message.topic) {
-                let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
-                deliver(
-                    session,
-                    conn,
-                    message.with(granted.min(message.qos), false),
-                    limits,
-                );
-            }
+            let qos = granted.min(message.qos);
+            deliver(session, conn, message.with(qos, false), limits);
         }
     }
 

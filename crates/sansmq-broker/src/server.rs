@@ -18,6 +18,8 @@ use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
 use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
+use crate::topic_limits::TopicLimitError;
+use crate::topic_tree::TopicTree;
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -27,6 +29,9 @@ const FIRST_CONNECTION: usize = 2;
 const READS_PER_TURN: usize = 8;
 /// How long a refused connection gets to flush its CONNACK.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// How often accepting is retried while the process is out of file descriptors. Closing one of
+/// our own connections retries at once; this catches descriptors freed elsewhere in the process.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// What the [`Broker`](crate::Broker) handle asks of the loop.
 #[derive(Debug)]
@@ -46,6 +51,8 @@ pub(crate) enum CloseReason {
     Protocol(String),
     /// A rule of ApsaraMQ mode was broken.
     Policy(String),
+    /// A PUBLISH to a topic over the configured depth or length.
+    TopicLimit(TopicLimitError),
     KeepAliveExpired,
     ConnectTimeout,
     /// Another connection took over the client id (MQTT-3.1.4-2).
@@ -71,6 +78,7 @@ impl fmt::Display for CloseReason {
             Self::Io(e) => write!(f, "socket error: {e}"),
             Self::Protocol(why) => write!(f, "protocol error: {why}"),
             Self::Policy(why) => write!(f, "ApsaraMQ rule: {why}"),
+            Self::TopicLimit(error) => write!(f, "PUBLISH refused: {error}"),
             Self::KeepAliveExpired => f.write_str("nothing received for 1.5 x keep-alive"),
             Self::ConnectTimeout => f.write_str("no CONNECT in time"),
             Self::TakenOver => f.write_str("a new connection took over the client id"),
@@ -89,6 +97,9 @@ pub(crate) struct Server {
     commands: Receiver<Command>,
     pub(crate) conns: HashMap<Token, Connection>,
     pub(crate) sessions: HashMap<String, Session>,
+    /// Every session's subscriptions, by client id: what routing looks messages up in. Kept in
+    /// step with `Session::subscriptions` (see `Server::remove_session`).
+    pub(crate) subscriptions: TopicTree<String>,
     pub(crate) retained: Retained,
     /// The connections' read buffers, and their big packets against `max_incoming_bytes`.
     incoming: IncomingMeters,
@@ -100,6 +111,11 @@ pub(crate) struct Server {
     pub(crate) sessions_refused: u64,
     next_token: usize,
     next_client_number: u64,
+    /// Set when `accept` failed for want of a resource (file descriptors, memory) with
+    /// connections possibly still waiting in the listen backlog. The listener is edge-triggered:
+    /// it fires again only for a *new* connection, so until the backlog is drained the loop
+    /// retries `accept` itself (see [`Server::accept`]).
+    accept_stalled: bool,
 }
 
 impl Server {
@@ -125,6 +141,7 @@ impl Server {
             commands,
             conns: HashMap::new(),
             sessions: HashMap::new(),
+            subscriptions: TopicTree::new(),
             retained,
             incoming,
             queue_limits,
@@ -132,6 +149,7 @@ impl Server {
             sessions_refused: 0,
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
+            accept_stalled: false,
         })
     }
 
@@ -142,8 +160,14 @@ impl Server {
             let timeout = if self.has_pending_reads() {
                 Some(Duration::ZERO)
             } else {
-                self.next_deadline()
-                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+                let until_deadline = self
+                    .next_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                match (until_deadline, self.accept_stalled) {
+                    (Some(timeout), true) => Some(timeout.min(ACCEPT_RETRY)),
+                    (None, true) => Some(ACCEPT_RETRY),
+                    (timeout, false) => timeout,
+                }
             };
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() == io::ErrorKind::Interrupted {
@@ -176,6 +200,10 @@ impl Server {
                 }
             }
             self.service(Instant::now());
+            if self.accept_stalled {
+                // Connections may have closed this turn, freeing descriptors for the backlog.
+                self.accept();
+            }
         }
     }
 
@@ -200,6 +228,19 @@ impl Server {
         tracing::info!("broker stopped");
     }
 
+    /// Accepts every connection waiting in the listen backlog.
+    ///
+    /// Out of file descriptors (`EMFILE`, `ENFILE`) or kernel memory, `accept` fails and the
+    /// waiting connections stay queued; since the listener is edge-triggered, no new event comes
+    /// for them. So the failure marks the accept path stalled and the loop calls this again
+    /// after every turn (a closed connection frees a descriptor) and at least every
+    /// [`ACCEPT_RETRY`], until the backlog is empty. The waiting clients are then served as soon
+    /// as a descriptor frees up, rather than never.
+    ///
+    /// Many servers instead keep a reserve descriptor to accept-and-close one connection at a
+    /// time when out of descriptors, turning a waiting client into a refused one. This broker
+    /// lets clients wait: they connected, the kernel completed their handshake, and their
+    /// CONNECT (or their own timeout) decides what happens once there is room.
     fn accept(&mut self) {
         loop {
             match self.listener.accept() {
@@ -231,11 +272,25 @@ impl Server {
                     tracing::debug!(%peer, ?token, "accepted");
                     self.conns.insert(token, conn);
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if self.accept_stalled {
+                        tracing::info!("accepting connections again");
+                    }
+                    self.accept_stalled = false;
+                    return;
+                }
+                // A connection reset while it waited in the backlog: on to the next one.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(error) => {
-                    // E.g. out of file descriptors: try again on the next readiness event.
-                    tracing::warn!(%error, "accept failed");
+                    // Out of descriptors or memory: retried by the loop, see above.
+                    if !self.accept_stalled {
+                        tracing::warn!(%error, "accept failed; retrying as connections close");
+                    }
+                    self.accept_stalled = true;
                     return;
                 }
             }
@@ -377,7 +432,7 @@ impl Server {
             if session.connection == Some(token) {
                 session.connection = None;
                 if session.clean {
-                    self.sessions.remove(&client.client_id);
+                    self.remove_session(&client.client_id);
                 }
             }
         }

@@ -29,6 +29,14 @@ pub(crate) struct BrokerArgs {
     #[arg(long, value_name = "FILE", requires = "apsaramq")]
     keys: Option<PathBuf>,
 
+    /// The most levels a topic or topic filter may have: a PUBLISH over it closes its
+    /// connection, a SUBSCRIBE filter over it gets the failure code 0x80.
+    #[arg(long, value_name = "N", default_value_t = BrokerConfig::default().max_topic_levels)]
+    max_topic_levels: usize,
+
+    /// The longest topic or topic filter, in bytes, refused like --max-topic-levels.
+    #[arg(long, value_name = "BYTES", default_value_t = BrokerConfig::default().max_topic_length)]
+    max_topic_length: usize,
     #[command(flatten)]
     limits: BrokerLimits,
 }
@@ -136,6 +144,8 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
     let config = args.limits.apply(BrokerConfig {
         bind: args.bind,
         apsaramq: apsaramq.map(|(mode, _)| mode),
+        max_topic_levels: args.max_topic_levels,
+        max_topic_length: args.max_topic_length,
         ..BrokerConfig::default()
     });
     let broker = sansmq_broker::start(config).with_context(|| {
