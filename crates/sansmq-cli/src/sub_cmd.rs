@@ -101,9 +101,10 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         announce: Arc::clone(&announce),
     });
     connect::connect(&client, &setup)?;
+    // A timeout too far ahead for the clock is no timeout at all.
     let deadline = args
         .timeout
-        .map(|s| Instant::now() + Duration::from_secs(s));
+        .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
 
     let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), args.qos)).collect();
     tracing::debug!(?filters, qos = args.qos as u8, "sending SUBSCRIBE");
