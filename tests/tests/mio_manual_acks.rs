@@ -5,13 +5,14 @@
 mod common;
 
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::TopicName;
 use sansmq::packet::{Packet, PacketId, Publish, QoS};
 use sansmq_e2e::{Peer, ScriptedBroker};
-use sansmq_mio::{Client, Error, Message};
+use sansmq_mio::{Callback, Client, Error, Message};
 
 /// How long to watch for an acknowledgement that must not come.
 const QUIET: Duration = Duration::from_millis(400);
@@ -114,5 +115,97 @@ fn an_ack_for_a_session_the_broker_forgot_does_not_acknowledge_a_new_message_wit
     );
     client.ack(&new).unwrap();
     assert_eq!(acks.recv_timeout(common::PATIENCE).ok(), Some(7));
+    client.close();
+}
+
+/// Acknowledges each message from `message_arrived` only once the test lets it.
+struct AckWhenTold {
+    client: Client,
+    arrived: Mutex<Sender<()>>,
+    go: Mutex<Receiver<()>>,
+}
+
+impl Callback for AckWhenTold {
+    fn message_arrived(&self, _topic: &str, message: &Message) {
+        let _ = lock(&self.arrived).send(());
+        let _ = lock(&self.go).recv();
+        self.client.ack(message).unwrap();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[test]
+fn with_manual_acks_a_callback_acknowledges_by_calling_ack_not_by_returning() {
+    let (tx, acks) = mpsc::channel();
+    let broker = ScriptedBroker::start(move |mut peer| {
+        peer.accept();
+        peer.send(&publish(3, "three"));
+        report_acks(peer, &tx);
+    });
+    let client = Client::new(common::options(&broker.url(), "manual-acks-callback")).unwrap();
+    let (arrived_tx, arrived) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    client.set_manual_acks(true);
+    client.set_callback(AckWhenTold {
+        client: client.clone(),
+        arrived: Mutex::new(arrived_tx),
+        go: Mutex::new(go_rx),
+    });
+    client.connect().unwrap();
+    arrived
+        .recv_timeout(common::PATIENCE)
+        .expect("message_arrived");
+    assert_eq!(
+        acks.recv_timeout(QUIET).ok(),
+        None,
+        "acknowledged inside the callback"
+    );
+    go.send(()).unwrap();
+    assert_eq!(acks.recv_timeout(common::PATIENCE).ok(), Some(3));
+    client.close();
+}
+
+/// Only returns from `message_arrived` when told, and never acknowledges itself.
+struct ReturnWhenTold {
+    go: Mutex<Receiver<()>>,
+    returned: Mutex<Sender<()>>,
+}
+
+impl Callback for ReturnWhenTold {
+    fn message_arrived(&self, _topic: &str, _message: &Message) {
+        let _ = lock(&self.go).recv();
+        let _ = lock(&self.returned).send(());
+    }
+}
+
+#[test]
+fn with_manual_acks_returning_from_the_callback_acknowledges_nothing() {
+    let (tx, acks) = mpsc::channel();
+    let broker = ScriptedBroker::start(move |mut peer| {
+        peer.accept();
+        peer.send(&publish(4, "four"));
+        report_acks(peer, &tx);
+    });
+    let client = Client::new(common::options(&broker.url(), "manual-acks-return")).unwrap();
+    let (go, go_rx) = mpsc::channel();
+    let (returned_tx, returned) = mpsc::channel();
+    client.set_manual_acks(true);
+    client.set_callback(ReturnWhenTold {
+        go: Mutex::new(go_rx),
+        returned: Mutex::new(returned_tx),
+    });
+    client.connect().unwrap();
+    go.send(()).unwrap();
+    returned
+        .recv_timeout(common::PATIENCE)
+        .expect("message_arrived returned");
+    assert_eq!(
+        acks.recv_timeout(QUIET).ok(),
+        None,
+        "acknowledged on return"
+    );
     client.close();
 }
