@@ -1,7 +1,7 @@
-//! `sansmq sub` on a persistent session (`-c -q 1 -i ID`) killed mid-stream, its stdout a slow
-//! pipe: what it printed before and what it prints after a restart hold every message. A message
-//! is acknowledged only once printed, so a kill re-delivers at most the broker's in-flight window
-//! and loses nothing (acknowledged as soon as queued for printing, 1,914 of 5,000 were lost).
+//! `sansmq sub` on a persistent session (`-c -q 1 -i ID`) never acknowledges what it did not
+//! print: killed mid-stream with its stdout a slow pipe, or stopping at `-C`, what it printed and
+//! what the next run prints hold every message. A kill re-delivers at most the broker's in-flight
+//! window (acknowledged as soon as queued for printing, 1,914 of 5,000 were lost).
 
 mod common;
 
@@ -234,4 +234,28 @@ fn sub_resuming_a_session_with_a_backlog_larger_than_its_queue_prints_it_all() {
     let resumed = common::run(&[&session[..], &["-C", &count]].concat());
     assert_eq!(resumed.code, Some(0), "{resumed:#?}");
     assert_eq!(resumed.stdout, input);
+}
+
+#[test]
+fn sub_count_leaves_what_it_did_not_print_to_the_next_run_of_a_persistent_session() {
+    let broker = Mosquitto::builder().max_queued_messages(0).start();
+    let port = broker.port().to_string();
+    let session = [
+        "sub", "-p", &port, "-t", TOPIC, "-q", "1", "-c", "-i", "count",
+    ];
+    let created = common::run(&[&session[..], &["-W", "1"]].concat());
+    assert_eq!(created.code, Some(27), "{created:#?}");
+    let published = run_with_input(
+        sansmq(&["pub", "-p", &port, "-t", TOPIC, "-q", "1", "-l"]),
+        b"1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n",
+    );
+    assert_eq!(published.code, Some(0), "{published:#?}");
+
+    // The broker sends all ten at once; the first run prints five and must leave the others.
+    let first = common::run(&[&session[..], &["-C", "5"]].concat());
+    assert_eq!(first.code, Some(0), "{first:#?}");
+    assert_eq!(first.stdout, "1\n2\n3\n4\n5\n");
+    let second = common::run(&[&session[..], &["-C", "5", "-W", "10"]].concat());
+    assert_eq!(second.code, Some(0), "{second:#?}");
+    assert_eq!(second.stdout, "6\n7\n8\n9\n10\n");
 }
