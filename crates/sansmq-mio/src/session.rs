@@ -520,10 +520,10 @@ impl Inner {
     }
 
     /// Hands a message to the application. When only a `messages()` receiver listens, the IO
-    /// thread puts it there itself and acknowledges it at once (unless the application acknowledges,
+    /// thread puts it there itself and acknowledges it at once (unless the application does,
     /// `set_manual_acks`), so the ack leaves in the same write as the others of this read and no
-    /// thread hand-off is paid per message. Otherwise, or while
-    /// earlier messages are still with the callback thread (order), the callback thread delivers.
+    /// thread hand-off is paid per message. Otherwise, or while earlier messages are still with
+    /// the callback thread (order), the callback thread delivers.
     fn deliver_message(&mut self, now: Instant, mut message: Message) {
         message.session = self.session;
         if self.held_callbacks.is_empty() && self.messages_with_callbacks == 0 {
