@@ -52,9 +52,9 @@ fn read_session(port: &str, seconds: &str) -> Outcome {
     outcome
 }
 
-/// Starts `sansmq pub -l -q 1 extra...` with stdin a pipe the test writes to.
+/// Starts `sansmq pub -l extra...` with stdin a pipe the test writes to.
 fn start_pub(port: &str, extra: &[&str]) -> Child {
-    sansmq(&[&["pub", "-p", port, "-t", TOPIC, "-q", "1", "-l"], extra].concat())
+    sansmq(&[&["pub", "-p", port, "-t", TOPIC, "-l"], extra].concat())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,7 +106,7 @@ fn pub_lines_with_a_persistent_session_reconnect_after_a_broker_restart_and_send
     let port = broker.port().to_string();
     read_session(&port, "1"); // creates the session; it queues while offline
 
-    let mut publisher = start_pub(&port, &["-c", "-i", "restart-writer"]);
+    let mut publisher = start_pub(&port, &["-q", "1", "-c", "-i", "restart-writer"]);
     feed(&mut publisher, 1, LINES / 2);
     let started = Instant::now();
     broker.restart();
@@ -132,7 +132,7 @@ fn pub_lines_without_a_persistent_session_say_which_lines_were_not_sent_when_the
     let port = broker.port().to_string();
     read_session(&port, "1");
 
-    let mut publisher = start_pub(&port, &[]);
+    let mut publisher = start_pub(&port, &["-q", "1"]);
     feed(&mut publisher, 1, LINES / 2);
     broker.stop();
     feed(&mut publisher, LINES / 2 + 1, LINES);
@@ -165,4 +165,19 @@ fn pub_lines_without_a_persistent_session_say_which_lines_were_not_sent_when_the
         missing.len(),
         missing.first()
     );
+}
+
+#[test]
+fn pub_lines_at_qos_0_with_a_persistent_session_wait_while_the_broker_is_down() {
+    let broker = broker();
+    let port = broker.port().to_string();
+    let mut publisher = start_pub(&port, &["-q", "0", "-c", "-i", "restart-writer-0"]);
+    feed(&mut publisher, 1, 100);
+    broker.stop();
+    // More than the client's offline queue (1,000 messages) arrives while the broker is down.
+    feed(&mut publisher, 101, LINES);
+    broker.restart();
+    let (code, stderr) = finish(publisher);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("reconnected"), "{stderr}");
 }
