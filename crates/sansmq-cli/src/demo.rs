@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -160,14 +160,20 @@ struct Tally {
     latencies: Vec<Duration>,
 }
 
-/// Counts the messages of this run until all `expected` of each kind are in, or `wait` is over.
+/// Counts the messages of this run until all `expected` of each kind are in, or `wait` is over
+/// (a `wait` beyond what the clock can count waits for them all).
 fn collect(events: &Receiver<Event>, expected: u32, wait: Duration) -> Tally {
-    let deadline = Instant::now() + wait;
+    let deadline = Instant::now().checked_add(wait);
     let mut tally = Tally::default();
     let all = usize::try_from(expected).unwrap_or(usize::MAX);
     while tally.topic.len() < all || tally.p2p.len() < all {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(event) = events.recv_timeout(left) else {
+        let next = match deadline {
+            Some(deadline) => {
+                events.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+            None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let Ok(event) = next else {
             break;
         };
         if let Event::Received { p2p, seq, latency } = event {

@@ -4,10 +4,14 @@ use std::collections::VecDeque;
 use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use bytes::Bytes;
 use clap::Args;
+use sansmq::CommandError;
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{ClientId, TopicRules};
 use sansmq_mio::{Client, DeliveryToken};
@@ -27,6 +31,9 @@ const ACK_POLL: Duration = Duration::from_millis(50);
 
 /// QoS 1/2 messages `-l` keeps unacknowledged before it waits for the oldest.
 const PENDING_LIMIT: usize = 256;
+
+/// With `-c`, the first and longest delays before reconnecting after a lost connection (as `sub`).
+const RECONNECT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 #[derive(Debug, Args)]
 pub(crate) struct PubArgs {
@@ -108,7 +115,8 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         } => Some(Vec::new()),
         _ => None,
     };
-    let mut publisher = Publisher::connect(&setup, args, topic)?;
+    let lines = single.is_none();
+    let mut publisher = Publisher::connect(&setup, args, topic, lines)?;
     match single {
         Some(payload) => publisher.publish(payload)?,
         None => {
@@ -148,20 +156,46 @@ struct Publisher<'a> {
     topic: String,
     qos: QoS,
     retain: bool,
-    /// QoS 1/2 messages not yet acknowledged, oldest first.
-    pending: VecDeque<DeliveryToken>,
+    /// Reconnect after a lost connection and go on (`-c`: the broker keeps the session), instead
+    /// of failing.
+    reconnect: bool,
+    /// The messages are stdin's lines (`-l`): a failure says which lines were not sent.
+    lines: bool,
+    /// Messages handed to the client so far: the number of the current line with `-l`.
+    published: u64,
+    /// Whether the broker acknowledged a message: then a close is no refusal of the topic.
+    any_acknowledged: bool,
+    /// QoS 1/2 messages not yet acknowledged, with their message (line) numbers, oldest first.
+    pending: VecDeque<(u64, DeliveryToken)>,
 }
 
 impl<'a> Publisher<'a> {
-    fn connect(setup: &'a Setup, args: &PubArgs, topic: String) -> anyhow::Result<Self> {
-        let client = Client::new(setup.options.clone())?;
+    fn connect(
+        setup: &'a Setup,
+        args: &PubArgs,
+        topic: String,
+        lines: bool,
+    ) -> anyhow::Result<Self> {
+        let reconnect = !setup.clean_session;
+        let options = if reconnect {
+            setup
+                .options
+                .clone()
+                .automatic_reconnect(RECONNECT_DELAYS.0, RECONNECT_DELAYS.1)
+        } else {
+            setup.options.clone()
+        };
+        let client = Client::new(options)?;
         let lost = LostCause::default();
+        let announce = Arc::new(AtomicBool::new(false));
         client.set_callback(Watcher {
             lost: lost.clone(),
             uri: setup.uri.clone(),
-            announce: Arc::default(),
+            announce: Arc::clone(&announce),
         });
         connect::connect(&client, setup)?;
+        // Reconnecting by itself, pub would otherwise go quiet while the broker is away.
+        announce.store(reconnect, Ordering::Relaxed);
         Ok(Self {
             client,
             lost,
@@ -169,6 +203,10 @@ impl<'a> Publisher<'a> {
             topic,
             qos: args.qos,
             retain: args.retain,
+            reconnect,
+            lines,
+            published: 0,
+            any_acknowledged: false,
             pending: VecDeque::new(),
         })
     }
@@ -177,6 +215,7 @@ impl<'a> Publisher<'a> {
         if self.setup.apsaramq {
             sansmq_apsaramq::check_payload(payload.len())?;
         }
+        self.published += 1;
         tracing::debug!(
             "sending PUBLISH (q{}, r{}, {:?}, ... ({} bytes))",
             self.qos as u8,
@@ -184,50 +223,124 @@ impl<'a> Publisher<'a> {
             self.topic,
             payload.len()
         );
-        let token = self
-            .client
-            .publish(&self.topic, payload, self.qos, self.retain)
-            .with_context(|| format!("publishing to {:?}", self.topic))?;
+        let token = self.hand_over(&Bytes::from(payload))?;
         if self.qos != QoS::AtMostOnce {
-            self.pending.push_back(token);
+            self.pending.push_back((self.published, token));
             if self.pending.len() >= PENDING_LIMIT {
-                if let Some(oldest) = self.pending.pop_front() {
-                    self.acknowledged(&oldest)?;
-                }
+                self.acknowledged_oldest()?;
             }
         }
         Ok(())
     }
 
-    /// Waits for the broker's acknowledgement of `token`; fails at once if the broker closes the
-    /// connection meanwhile.
-    fn acknowledged(&self, token: &DeliveryToken) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let context = || format!("publishing to {:?}", self.topic);
+    /// Gives the message to the client, waiting while its queue is full (a slow broker, or one
+    /// being reconnected to with `-c`).
+    fn hand_over(&self, payload: &Bytes) -> anyhow::Result<DeliveryToken> {
+        let mut started = Instant::now();
         loop {
-            match token.wait_timeout(ACK_POLL) {
-                Ok(()) => return Ok(()),
-                Err(sansmq_mio::Error::Timeout(_)) => {}
-                Err(error) => return Err(anyhow::Error::from(error).context(context())),
-            }
-            if let Some(cause) = self.lost.get() {
-                return Err(link::closed_after("publish", self.setup, &cause).context(context()));
-            }
-            if started.elapsed() >= ACK_TIMEOUT {
-                bail!(
-                    "{}: no acknowledgement from {} within {} s",
-                    context(),
-                    self.setup.uri,
-                    ACK_TIMEOUT.as_secs()
-                );
+            self.check_link(&mut started)?;
+            match self
+                .client
+                .publish(&self.topic, payload.clone(), self.qos, self.retain)
+            {
+                Ok(token) => return Ok(token),
+                Err(sansmq_mio::Error::Command(CommandError::QueueFull { .. })) => {
+                    thread::sleep(ACK_POLL);
+                }
+                Err(error) => {
+                    let context = format!("publishing to {:?}", self.topic);
+                    return Err(anyhow::Error::from(error).context(context));
+                }
             }
         }
     }
 
+    /// Waits for the broker's acknowledgement of the oldest pending message; fails at once if the
+    /// connection is lost meanwhile, unless `-c` reconnects.
+    fn acknowledged_oldest(&mut self) -> anyhow::Result<()> {
+        let Some((_, token)) = self.pending.front() else {
+            return Ok(());
+        };
+        let token = token.clone();
+        let mut started = Instant::now();
+        loop {
+            match token.wait_timeout(ACK_POLL) {
+                Ok(()) => break,
+                Err(sansmq_mio::Error::Timeout(_)) => {}
+                Err(error) => {
+                    let context = format!("publishing to {:?}", self.topic);
+                    return Err(anyhow::Error::from(error).context(context));
+                }
+            }
+            self.check_link(&mut started)?;
+        }
+        self.pending.pop_front();
+        self.any_acknowledged = true;
+        Ok(())
+    }
+
+    /// Fails when the connection was lost (without `-c`), or when the broker has not answered
+    /// for [`ACK_TIMEOUT`] since `started` while connected. While `-c` reconnects, `started`
+    /// moves on: only a broker that is there and silent times out.
+    fn check_link(&self, started: &mut Instant) -> anyhow::Result<()> {
+        if !self.reconnect {
+            if let Some(cause) = self.lost.get() {
+                return Err(self.lost_error(&cause));
+            }
+        } else if !self.client.is_connected() {
+            *started = Instant::now();
+        }
+        if started.elapsed() >= ACK_TIMEOUT {
+            bail!(
+                "publishing to {:?}: no acknowledgement from {} within {} s",
+                self.topic,
+                self.setup.uri,
+                ACK_TIMEOUT.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    /// The connection was lost (`cause`) and will not be made again: what was not sent.
+    fn lost_error(&self, cause: &str) -> anyhow::Error {
+        let context = format!("publishing to {:?}", self.topic);
+        if !self.lines || (!self.any_acknowledged && self.published <= 1) {
+            // The broker closed the connection on the first message: perhaps a refusal.
+            return link::closed_after("publish", self.setup, cause).context(context);
+        }
+        // The oldest message without an acknowledgement, or the one being published.
+        let first = self
+            .pending
+            .front()
+            .map_or(self.published, |&(line, _)| line);
+        let done = first.saturating_sub(1);
+        let before = match (done, self.qos) {
+            (0, _) => String::new(),
+            (_, QoS::AtMostOnce) => format!(
+                "; lines 1 to {done} were written to the connection (QoS 0: nothing says they \
+                 arrived)"
+            ),
+            (_, _) => format!("; the broker acknowledged lines 1 to {done}"),
+        };
+        let status = if self.qos == QoS::AtMostOnce {
+            "sent"
+        } else {
+            "acknowledged"
+        };
+        anyhow::anyhow!(
+            "the connection to {} was lost after {} lines of stdin were read: {cause}; lines \
+             {first} and after were not {status}{before}; send them again (`tail -n +{first}`), \
+             or give -c -i ID to reconnect and go on",
+            self.setup.uri,
+            self.published
+        )
+        .context(context)
+    }
+
     /// Waits for every acknowledgement, then disconnects.
-    fn finish(self) -> anyhow::Result<()> {
-        for token in &self.pending {
-            self.acknowledged(token)?;
+    fn finish(mut self) -> anyhow::Result<()> {
+        while !self.pending.is_empty() {
+            self.acknowledged_oldest()?;
         }
         self.client
             .disconnect(DISCONNECT_TIMEOUT)

@@ -3,7 +3,8 @@
 use std::io::{self, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -18,8 +19,13 @@ use crate::exit::{Failure, TIMED_OUT};
 use crate::link::{self, LostCause, Watcher};
 use crate::output::{Format, Printed};
 
-/// Messages received but not printed yet before reading from the broker pauses.
+/// Messages received but not printed yet before reading from the broker pauses. None of them is
+/// acknowledged before it is printed, so the broker's window of unacknowledged messages (20 for
+/// a default mosquitto) bounds it first.
 const RECEIVE_QUEUE: usize = 1024;
+
+/// How often the wait for messages looks whether SUBACK came.
+const SUBACK_POLL: Duration = Duration::from_millis(20);
 
 /// The first and longest delays before reconnecting after a lost connection.
 const RECONNECT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -92,6 +98,9 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         .clone()
         .automatic_reconnect(RECONNECT_DELAYS.0, RECONNECT_DELAYS.1);
     let client = Client::new(setup.options.clone())?;
+    // Acknowledge a QoS 1/2 message only once it is on stdout: killed before that, the broker
+    // delivers it again (to a persistent session, `-c`) instead of it being lost.
+    client.set_manual_acks(true);
     let messages = client.messages(RECEIVE_QUEUE);
     let lost = LostCause::default();
     let announce = Arc::new(AtomicBool::new(false));
@@ -101,38 +110,51 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         announce: Arc::clone(&announce),
     });
     connect::connect(&client, &setup)?;
+    // A timeout too far ahead for the clock is no timeout at all.
     let deadline = args
         .timeout
-        .map(|s| Instant::now() + Duration::from_secs(s));
+        .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
 
-    let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), args.qos)).collect();
-    tracing::debug!(?filters, qos = args.qos as u8, "sending SUBSCRIBE");
-    let context = || format!("subscribing to {filters:?} at {}", setup.uri);
-    let granted = match client.subscribe(&subscriptions) {
-        Ok(granted) => granted,
-        Err(error) => {
-            let error = match lost.get() {
-                Some(cause) => link::closed_after("subscribe", &setup, &cause),
-                None => error.into(),
-            };
-            return Err(error.context(context()));
-        }
-    };
-    tracing::debug!(?granted, "received SUBACK");
-    announce.store(true, Ordering::Relaxed);
-
+    let mut subscribing = Some(subscribe(&client, &filters, args.qos));
     let mut received = 0_u64;
     let mut stdout = io::stdout().lock();
     let outcome = loop {
-        let next = match deadline {
-            Some(deadline) => {
-                messages.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        if let Some(result) = subscribing.as_ref().and_then(|s| s.try_recv().ok()) {
+            subscribing = None;
+            match result {
+                Ok(granted) => {
+                    tracing::debug!(?granted, "received SUBACK");
+                    announce.store(true, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    let error = match lost.get() {
+                        Some(cause) => link::closed_after("subscribe", &setup, &cause),
+                        None => error.into(),
+                    };
+                    let context = format!("subscribing to {filters:?} at {}", setup.uri);
+                    break Err(error.context(context));
+                }
             }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // While SUBACK is awaited, look at it between messages.
+        let left = match (left, subscribing.is_some()) {
+            (Some(left), true) => Some(left.min(SUBACK_POLL)),
+            (None, true) => Some(SUBACK_POLL),
+            (left, false) => left,
+        };
+        let next = match left {
+            Some(left) => messages.recv_timeout(left),
             None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let message = match next {
             Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => break Err(timed_out(args, received)),
+            Err(RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break Err(timed_out(args, received));
+                }
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 break Err(anyhow::anyhow!("the client stopped receiving messages"));
             }
@@ -151,8 +173,15 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             qos: message.qos,
             retain: message.retained,
         };
+        // `write` flushes: the message is out of this process before the broker forgets it.
         match format.write(&mut stdout, &printed, !args.no_newline) {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Err(error) = client.ack(&message) {
+                    // The broker forgot the session meanwhile (`session_present = 0`): nothing is
+                    // left to acknowledge.
+                    tracing::debug!(%error, "not acknowledged");
+                }
+            }
             // The reader went away (`| head`): stop quietly, as a filter should.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
             Err(e) => break Err(anyhow::Error::from(e).context("writing to stdout")),
@@ -168,6 +197,26 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
     let _ = client.disconnect(Duration::from_secs(1));
     client.close();
     outcome
+}
+
+/// Sends SUBSCRIBE and waits for SUBACK on a thread of its own, returning what it got. Messages
+/// are printed meanwhile: a persistent session's backlog (`-c`) arrives before the SUBACK, and
+/// waiting for it first filled the receive queue, which stopped reading, so the SUBACK was never
+/// read.
+fn subscribe(
+    client: &Client,
+    filters: &[String],
+    qos: QoS,
+) -> Receiver<Result<Vec<QoS>, sansmq_mio::Error>> {
+    let (tx, rx) = mpsc::channel();
+    let client = client.clone();
+    let filters = filters.to_vec();
+    tracing::debug!(?filters, qos = qos as u8, "sending SUBSCRIBE");
+    thread::spawn(move || {
+        let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), qos)).collect();
+        let _ = tx.send(client.subscribe(&subscriptions));
+    });
+    rx
 }
 
 fn timed_out(args: &SubArgs, received: u64) -> anyhow::Error {

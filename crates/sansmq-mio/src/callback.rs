@@ -30,7 +30,9 @@ pub trait Callback: Send + Sync + 'static {
     }
 
     /// A message arrived that no per-subscription handler took. Returning acknowledges it to the
-    /// broker (QoS 1/2): if the process dies inside, the broker delivers it again.
+    /// broker (QoS 1/2): if the process dies inside, the broker delivers it again. With
+    /// [`Client::set_manual_acks`](crate::Client::set_manual_acks), [`Client::ack`](crate::Client::ack)
+    /// does instead, as Paho's `messageArrivedComplete`.
     fn message_arrived(&self, topic: &str, message: &Message) {
         let _ = (topic, message);
     }
@@ -58,6 +60,9 @@ pub(crate) struct Dispatch {
     pub(crate) callback: Option<Arc<dyn Callback>>,
     pub(crate) handlers: Vec<(TopicFilter, Handler)>,
     pub(crate) receiver: Option<SyncSender<Message>>,
+    /// The application acknowledges QoS 1/2 messages itself ([`Client::ack`](crate::Client::ack))
+    /// instead of the client doing so when the callbacks return or the receiver takes them.
+    pub(crate) manual_acks: bool,
 }
 
 thread_local! {
@@ -97,10 +102,12 @@ fn run_until_closed(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
         let mut delivered = 0;
         let mut next = Some(first);
         while let Some(event) = next {
-            if let Some(message) = run_one(shared, event) {
+            if let Some((message, manual_acks)) = run_one(shared, event) {
                 delivered += 1;
-                if let (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) = (message.qos, message.id) {
-                    acks.push(id);
+                if let (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id), false) =
+                    (message.qos, message.id, manual_acks)
+                {
+                    acks.push((message.session, id));
                 }
             }
             next = if delivered < ACK_BATCH {
@@ -119,8 +126,9 @@ fn run_until_closed(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
 /// Messages handled before their acknowledgements are written.
 const ACK_BATCH: usize = 64;
 
-/// Runs one event's callbacks; returns the message if it was one.
-fn run_one(shared: &Arc<Shared>, event: CallbackEvent) -> Option<Message> {
+/// Runs one event's callbacks; returns the message if it was one, and whether the application
+/// acknowledges it itself.
+fn run_one(shared: &Arc<Shared>, event: CallbackEvent) -> Option<(Message, bool)> {
     let dispatch = lock(&shared.dispatch);
     let callback = dispatch.callback.clone();
     match event {
@@ -153,9 +161,10 @@ fn run_one(shared: &Arc<Shared>, event: CallbackEvent) -> Option<Message> {
                 .map(|(_, h)| Arc::clone(h))
                 .collect();
             let receiver = dispatch.receiver.clone();
+            let manual_acks = dispatch.manual_acks;
             drop(dispatch);
             deliver(&message, &handlers, callback, receiver.as_ref(), shared);
-            Some(message)
+            Some((message, manual_acks))
         }
     }
 }

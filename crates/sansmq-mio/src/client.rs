@@ -35,13 +35,17 @@ impl Shared {
     }
 
     /// The callback thread handled `delivered` messages; acknowledge the QoS 1/2 ones among them,
-    /// `ids` (in arrival order, by the core), and write the acks out together.
-    pub(crate) fn delivered(&self, now: Instant, ids: &[PacketId], delivered: usize) {
+    /// `ids` with the session that delivered each (in arrival order, by the core), and write the
+    /// acks out together.
+    pub(crate) fn delivered(&self, now: Instant, ids: &[(u64, PacketId)], delivered: usize) {
         let mut inner = self.lock();
         inner.messages_with_callbacks = inner.messages_with_callbacks.saturating_sub(delivered);
         let mut acked = false;
-        for &id in ids {
-            acked |= inner.core.ack(now, id).is_ok();
+        for &(session, id) in ids {
+            // A message of a session the broker forgot: its id may now name a newer message.
+            if session == inner.session {
+                acked |= inner.core.ack(now, id).is_ok();
+            }
         }
         if acked && inner.flush_from_caller(now) {
             drop(inner);
@@ -176,11 +180,51 @@ impl Client {
 
     /// A receiver of every message no per-subscription handler takes, holding up to `capacity`
     /// (then reading from the broker waits for you). A message is acknowledged once it is in the
-    /// receiver.
+    /// receiver, or with [`set_manual_acks`](Self::set_manual_acks) once you call
+    /// [`ack`](Self::ack).
     pub fn messages(&self, capacity: usize) -> Receiver<Message> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         callback::lock(&self.shared.dispatch).receiver = Some(tx);
         rx
+    }
+
+    /// Whether the application acknowledges received QoS 1/2 messages itself with
+    /// [`ack`](Self::ack) (Paho's `setManualAcks`), instead of the client when `message_arrived`
+    /// or a handler returns, or when the [`messages`](Self::messages) receiver takes the message.
+    /// Set it before `connect`: a message delivered in automatic mode is acknowledged by the
+    /// client.
+    ///
+    /// Use it to acknowledge a message only once it is safe (written to disk or stdout): a crash
+    /// before then has the broker deliver it again, where an automatic ack of a message still
+    /// queued in the receiver loses it.
+    pub fn set_manual_acks(&self, manual: bool) {
+        callback::lock(&self.shared.dispatch).manual_acks = manual;
+    }
+
+    /// Manual-ack mode: the application is done with `message` (Paho's `messageArrivedComplete`).
+    /// Its PUBACK (QoS 1) or PUBREC (QoS 2) goes out once every message received before it is
+    /// acknowledged too (MQTT-4.6.0-2); while disconnected it waits for the next connection. A
+    /// QoS 0 message needs nothing and returns `Ok`.
+    ///
+    /// [`CommandError::UnknownAck`] names a message acknowledged already, one not delivered by
+    /// this client, one received in automatic mode, or one of a session the broker has since
+    /// forgotten (`session_present = 0`: it will not deliver that message again, and may reuse
+    /// its identifier for a new one).
+    pub fn ack(&self, message: &Message) -> Result<(), Error> {
+        let Some(id) = message.id else {
+            return Ok(());
+        };
+        let mut inner = self.shared.lock();
+        if message.session != inner.session {
+            return Err(CommandError::UnknownAck(id).into());
+        }
+        let now = Instant::now();
+        inner.core.ack(now, id)?;
+        if inner.flush_from_caller(now) {
+            drop(inner);
+            self.shared.wake();
+        }
+        Ok(())
     }
 
     /// Connects, blocking until CONNACK (or the connect timeout, per server URI). Returns the

@@ -59,7 +59,8 @@ impl<T: Clone> Completion<T> {
             .clone()
     }
 
-    /// Waits for the value, at most `timeout` (forever with `None`).
+    /// Waits for the value, at most `timeout` (forever with `None`, or with a timeout beyond what
+    /// the clock can count, such as `Duration::MAX`).
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<T> {
         if let Some(value) = self.peek() {
             return Some(value);
@@ -69,7 +70,7 @@ impl<T: Clone> Completion<T> {
 
     fn wait_here(&self, timeout: Option<Duration>) -> Option<T> {
         let (lock, cond) = &*self.inner;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
         slot.waiters += 1;
         let result = loop {
@@ -92,5 +93,24 @@ impl<T: Clone> Completion<T> {
         };
         slot.waiters -= 1;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn a_timeout_beyond_the_clock_waits_for_the_value_instead_of_panicking() {
+        let completion = Completion::new();
+        let setter = completion.clone();
+        let thread = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            setter.complete(7);
+        });
+        assert_eq!(completion.wait(Some(Duration::MAX)), Some(7));
+        let _ = thread.join();
     }
 }

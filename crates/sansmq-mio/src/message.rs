@@ -19,6 +19,11 @@ pub struct Message {
     pub duplicate: bool,
     /// The broker's packet identifier (QoS 1/2).
     pub id: Option<PacketId>,
+    /// Which broker session delivered it (counted by the client): an acknowledgement is only
+    /// valid in the session that delivered the message. After `session_present = 0` the broker
+    /// may reuse the identifier for a new message, which a late ack would otherwise acknowledge
+    /// before the application saw it.
+    pub(crate) session: u64,
 }
 
 impl From<Publish> for Message {
@@ -30,6 +35,7 @@ impl From<Publish> for Message {
             retained: p.retain,
             duplicate: p.dup,
             id: p.packet_id,
+            session: 0,
         }
     }
 }

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     /// The callback thread is blocked in a call on this client (a token's `wait`, `subscribe`):
     /// reading must not pause for callbacks then, or what it waits for is never read.
     pub(crate) callback_blocked: bool,
+    /// Broker sessions started (CONNACKs with `session_present = 0`): tags each message, so an
+    /// ack meant for an earlier session is refused ([`Message`]'s `session`).
+    pub(crate) session: u64,
 }
 
 impl Inner {
@@ -132,6 +135,7 @@ impl Inner {
             read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
             read_more: false,
             callback_blocked: false,
+            session: 0,
         })
     }
 
@@ -408,7 +412,11 @@ impl Inner {
     fn handle_events(&mut self, now: Instant) {
         while let Some(event) = self.core.poll_event() {
             match event {
-                Event::Connected { session_present } => self.on_connected(now, session_present),
+                Event::Connected { session_present } => {
+                    // The core voided the acks it held: the broker forgot those messages.
+                    self.session += u64::from(!session_present);
+                    self.on_connected(now, session_present);
+                }
                 Event::Message(publish) => self.deliver_message(now, publish.into()),
                 Event::Published { packet_id, .. } => {
                     self.diagnostics.on_acknowledged(packet_id);
@@ -512,24 +520,27 @@ impl Inner {
     }
 
     /// Hands a message to the application. When only a `messages()` receiver listens, the IO
-    /// thread puts it there itself and acknowledges it at once, so the ack leaves in the same write
-    /// as the others of this read and no thread hand-off is paid per message. Otherwise, or while
-    /// earlier messages are still with the callback thread (order), the callback thread delivers.
-    fn deliver_message(&mut self, now: Instant, message: Message) {
+    /// thread puts it there itself and acknowledges it at once (unless the application does,
+    /// `set_manual_acks`), so the ack leaves in the same write as the others of this read and no
+    /// thread hand-off is paid per message. Otherwise, or while earlier messages are still with
+    /// the callback thread (order), the callback thread delivers.
+    fn deliver_message(&mut self, now: Instant, mut message: Message) {
+        message.session = self.session;
         if self.held_callbacks.is_empty() && self.messages_with_callbacks == 0 {
-            let direct = {
+            let (direct, manual_acks) = {
                 let dispatch = callback::lock(&self.dispatch);
-                if dispatch.callback.is_none() && dispatch.handlers.is_empty() {
+                let direct = if dispatch.callback.is_none() && dispatch.handlers.is_empty() {
                     dispatch.receiver.clone()
                 } else {
                     None
-                }
+                };
+                (direct, dispatch.manual_acks)
             };
             if let Some(receiver) = direct {
                 let id = message.id;
                 match receiver.try_send(message) {
                     Ok(()) => {
-                        if let Some(id) = id {
+                        if let (Some(id), false) = (id, manual_acks) {
                             let _ = self.core.ack(now, id);
                         }
                         return;
