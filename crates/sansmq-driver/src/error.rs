@@ -6,6 +6,7 @@ use sansmq::packet::ConnectReturnCode;
 use sansmq::{CommandError, DisconnectReason, TopicError};
 
 use crate::Diagnosis;
+use crate::redact::redact_userinfo;
 
 /// Why an operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -14,7 +15,7 @@ pub enum Error {
     /// A server URI that cannot be used.
     #[error("server URI {uri:?}: {reason}")]
     InvalidUri {
-        /// The URI as given.
+        /// The URI as given, its password (if any) replaced by `***` ([`Error::invalid_uri`]).
         uri: String,
         /// What is wrong with it.
         reason: String,
@@ -81,6 +82,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::InvalidUri`] for `uri`, with the password it may hold replaced by `***`
+    /// ([`redact_userinfo`]): an error message must never show a secret.
+    pub fn invalid_uri(uri: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidUri {
+            uri: redact_userinfo(uri).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
     /// An IO error while doing `context`.
     pub fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
         Self::Io {

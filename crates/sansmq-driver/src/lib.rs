@@ -35,6 +35,7 @@ mod backoff;
 pub mod diagnosis;
 mod error;
 mod options;
+mod redact;
 mod rotation;
 pub mod rules;
 pub mod tls;
@@ -47,6 +48,7 @@ pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
     Will,
 };
+pub use redact::{REDACTED, redact_userinfo};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
 pub use uri::ServerUri;
