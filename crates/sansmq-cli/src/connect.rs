@@ -111,13 +111,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         options = options.mqtt_v31();
     }
     if tls {
-        let roots = match (&args.cafile, args.tls_use_os_certs) {
-            (Some(file), _) => TrustRoots::CaFile(file.clone()),
-            (None, true) => TrustRoots::System,
-            (None, false) => TrustRoots::WebPki,
-        };
-        let client_auth = args.cert.clone().zip(args.key.clone());
-        options = options.tls(TlsOptions { roots, client_auth });
+        options = options.tls(tls_options(args));
     }
     if let Some(topic) = &args.will_topic {
         let will = Will {
@@ -141,6 +135,26 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
     })
 }
 
+/// --cafile, --capath, --tls-use-os-certs, --cert, --key, --keypass and --tls-alpn.
+fn tls_options(args: &ConnectArgs) -> TlsOptions {
+    let roots = match (&args.cafile, &args.capath, args.tls_use_os_certs) {
+        (Some(file), _, _) => TrustRoots::CaFile(file.clone()),
+        (None, Some(dir), _) => TrustRoots::CaDir(dir.clone()),
+        (None, None, true) => TrustRoots::System,
+        (None, None, false) => TrustRoots::WebPki,
+    };
+    let mut tls = TlsOptions::new()
+        .roots(roots)
+        .alpn(args.tls_alpn.iter().map(String::as_bytes));
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        tls = tls.client_auth(cert, key);
+    }
+    if let Some(password) = &args.keypass {
+        tls = tls.key_password(password);
+    }
+    tls
+}
+
 /// `tcp://host:port` or `ssl://host:port` from -L, -h and -p, or the ApsaraMQ endpoint; and
 /// whether TLS is on (mqtts://, a TLS flag, or port 8883, as mosquitto decides).
 fn server_uri(
@@ -150,6 +164,8 @@ fn server_uri(
 ) -> (String, bool) {
     let tls = url.is_some_and(|u| u.tls)
         || args.cafile.is_some()
+        || args.capath.is_some()
+        || !args.tls_alpn.is_empty()
         || args.cert.is_some()
         || args.tls_use_os_certs
         || args.port == Some(8883);
@@ -243,6 +259,7 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Refused(_) => "try again later",
         E::Io { .. } => "is a broker listening there? (`sansmq broker` starts one)",
         E::Dns { .. } => "check the host name (-h)",
+        E::ClientKey { .. } => "check --key (and --keypass for an encrypted key)",
         E::Tls(_) => {
             "check --cafile (the CA that signed the broker's certificate) and that -h is a name \
              the certificate holds"

@@ -7,6 +7,7 @@ use sansmq::{CommandError, DisconnectReason, TopicError};
 
 use crate::Diagnosis;
 use crate::redact::redact_userinfo;
+use crate::tls::KeyProblem;
 
 /// Why an operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +51,15 @@ pub enum Error {
     /// The TLS setup or handshake failed (unknown CA, wrong host name, bad certificate file...).
     #[error("TLS: {0}")]
     Tls(String),
+    /// The private key for mutual TLS cannot be used: encrypted without a password, a wrong
+    /// password, no key in the file...
+    #[error("TLS client key {path}: {problem}")]
+    ClientKey {
+        /// The key file.
+        path: String,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
     /// The broker refused the connection.
     #[error("the broker refused the connection: {0}")]
     Refused(ConnectReturnCode),

@@ -45,10 +45,11 @@ pub use backoff::Backoff;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;
 pub use options::{
-    ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
-    Will,
+    ConnectOptions, Credentials, CredentialsProvider, KeyPassword, ResubscribePolicy, TlsOptions,
+    TrustRoots, Will,
 };
 pub use redact::{REDACTED, redact_userinfo};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
+pub use tls::KeyProblem;
 pub use uri::ServerUri;

@@ -63,7 +63,7 @@ pub use callback::Callback;
 pub use client::Client;
 pub use message::Message;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
-    ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
 };
 pub use token::DeliveryToken;

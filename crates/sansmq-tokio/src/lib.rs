@@ -87,7 +87,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_
 pub use message::Message;
 pub use publish::PublishHandle;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
-    ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
 };
 pub use stream::{Event, Events, Subscription};
