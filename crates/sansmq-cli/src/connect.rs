@@ -281,24 +281,24 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
     Failure::error(code, format!("{what}; {hint}"))
 }
 
-/// `mqtt(s)://[user[:password]@]host[:port]/topic`.
+/// `mqtt(s)://[user[:password]@]host[:port]/topic`. Errors show the URL with its password
+/// replaced by `***`, and never quote a part of it that could hold the password.
 fn parse_url(url: &str) -> anyhow::Result<Url> {
-    let invalid = |why: &str| anyhow::anyhow!("-L {url:?}: {why}");
+    let invalid = |why: &str| anyhow::anyhow!("-L {:?}: {why}", sansmq_mio::redact_uri(url));
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| invalid("expected mqtt(s)://[user[:password]@]host[:port]/topic"))?;
+        .ok_or_else(|| {
+            invalid("expected mqtt://host[:port]/topic or mqtts://..., a login user:password@ before the host")
+        })?;
     let tls = match scheme {
         "mqtt" => false,
         "mqtts" => true,
         _ => return Err(invalid("the scheme must be mqtt:// or mqtts://")),
     };
-    let (authority, topic) = match rest.split_once('/') {
-        Some((authority, topic)) => (authority, Some(topic)),
+    let (login, rest) = sansmq_mio::split_login(rest);
+    let (address, topic) = match rest.split_once('/') {
+        Some((address, topic)) => (address, Some(topic)),
         None => (rest, None),
-    };
-    let (login, address) = match authority.rsplit_once('@') {
-        Some((login, address)) => (Some(login), address),
-        None => (None, authority),
     };
     let (username, password) = match login {
         Some(login) => match login.split_once(':') {
@@ -311,9 +311,24 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
         let (host, after) = bracketed
             .split_once(']')
             .ok_or_else(|| invalid("unclosed '[' in the IPv6 address"))?;
-        (host, after.strip_prefix(':'))
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| invalid("expected ':port' after the IPv6 address"))?,
+                ),
+            ),
+        }
     } else {
-        match address.rsplit_once(':') {
+        match address.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(invalid(
+                    "more than one ':' after the host (write an IPv6 address in brackets)",
+                ));
+            }
             Some((host, port)) => (host, Some(port)),
             None => (address, None),
         }
@@ -324,7 +339,9 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
     let port = port
         .map(|p| {
             p.parse::<u16>()
-                .map_err(|_| invalid(&format!("port {p:?} is not a number from 0 to 65535")))
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))
         })
         .transpose()?;
     Ok(Url {
@@ -372,6 +389,37 @@ mod tests {
     }
 
     #[test]
+    fn url_errors_never_show_the_password() {
+        for url in [
+            "mqtt://user:S3CRET@host:99999/t",
+            "http://user:S3CRET@host/t",
+            "mqtt://user:S3CRET@host:1:2/t",
+            "mqtt://user:S3CRET@/t",
+            "mqtt://user:S3/CRET@host:0/t",
+            "mqtt://user:S3CRET@[::1/t",
+            "mqtts://user:S3?CRET@[::1]x/t",
+            "user:S3CRET@host/t",
+        ] {
+            let error = format!("{:#}", parse_url(url).unwrap_err());
+            assert!(!error.contains("S3"), "{url}: {error}");
+            assert!(error.contains("user:***@"), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_password_may_hold_url_delimiters() {
+        let url = parse_url("mqtt://user:p/a?s#s@host:1884/t/#").unwrap();
+        assert_eq!(url.password.as_deref(), Some("p/a?s#s"));
+        assert_eq!((url.host.as_str(), url.port), ("host", Some(1884)));
+        assert_eq!(url.topic.as_deref(), Some("t/#"));
+        let url = parse_url("mqtt://host:1883/p2p/GID_a@@@dev").unwrap();
+        assert_eq!(
+            (url.username, url.topic.as_deref()),
+            (None, Some("p2p/GID_a@@@dev"))
+        );
+    }
+
+    #[test]
     fn url_errors_name_the_url_and_the_problem() {
         let error = parse_url("http://h/t").unwrap_err().to_string();
         assert!(
@@ -382,7 +430,7 @@ mod tests {
             parse_url("mqtt://h:99999/t")
                 .unwrap_err()
                 .to_string()
-                .contains("99999")
+                .contains("mqtt://h:99999/t")
         );
         assert!(
             parse_url("mqtt:///t")

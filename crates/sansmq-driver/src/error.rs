@@ -6,7 +6,7 @@ use sansmq::packet::ConnectReturnCode;
 use sansmq::{CommandError, DisconnectReason, TopicError};
 
 use crate::Diagnosis;
-use crate::redact::redact_userinfo;
+use crate::redact::redact_uri;
 use crate::tls::KeyProblem;
 
 /// Why an operation failed.
@@ -93,10 +93,10 @@ pub enum Error {
 
 impl Error {
     /// [`Error::InvalidUri`] for `uri`, with the password it may hold replaced by `***`
-    /// ([`redact_userinfo`]): an error message must never show a secret.
+    /// ([`redact_uri`]): an error message must never show a secret.
     pub fn invalid_uri(uri: &str, reason: impl Into<String>) -> Self {
         Self::InvalidUri {
-            uri: redact_userinfo(uri).into_owned(),
+            uri: redact_uri(uri).into_owned(),
             reason: reason.into(),
         }
     }

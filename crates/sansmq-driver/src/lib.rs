@@ -48,7 +48,7 @@ pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, KeyPassword, ResubscribePolicy, TlsOptions,
     TrustRoots, Will,
 };
-pub use redact::{REDACTED, redact_userinfo};
+pub use redact::{REDACTED, redact_uri, redact_userinfo, split_login};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
 pub use tls::KeyProblem;

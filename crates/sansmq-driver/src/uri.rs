@@ -176,6 +176,7 @@ mod tests {
             "ssl://user:S3CRET@broker:99999",
             "tcp://user:S3CRET@broker:1:2",
             "mqtt://user:S3/CRET@h",
+            "user:S3CRET@broker:1883",
         ] {
             let error = uri.parse::<ServerUri>().unwrap_err();
             let (message, debug) = (error.to_string(), format!("{error:?}"));

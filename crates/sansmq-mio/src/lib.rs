@@ -64,6 +64,7 @@ pub use client::Client;
 pub use message::Message;
 pub use sansmq_driver::{
     BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
-    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
+    redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;

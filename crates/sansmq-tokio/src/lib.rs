@@ -88,6 +88,7 @@ pub use message::Message;
 pub use publish::PublishHandle;
 pub use sansmq_driver::{
     BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
-    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
+    redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
