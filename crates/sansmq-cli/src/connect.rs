@@ -46,6 +46,11 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
              (and --cafile for a private CA)"
         );
     }
+    if let Some(host) = &args.host {
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            bail!("-h {host:?}: a host name holds no ':'; give the port with -p");
+        }
+    }
     let url = args.url.as_deref().map(parse_url).transpose()?;
     let endpoint = args
         .apsaramq_instance

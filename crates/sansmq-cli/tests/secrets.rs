@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, TokenKind};
-use sansmq_e2e::{Mosquitto, TestPki, free_port};
+use sansmq_e2e::{Mosquitto, free_port};
 
 use common::{Outcome, run_with_input, sansmq};
 
@@ -290,43 +290,4 @@ fn tls_key_password_mistakes_are_not_shown() {
     let outcome = run_with_input(command, b"");
     assert_eq!(outcome.code, Some(0), "{outcome:#?}");
     assert!(!format!("{}{}", outcome.stdout, outcome.stderr).contains(SECRET));
-}
-
-#[test]
-fn tls_flags_work_end_to_end() {
-    let broker = Mosquitto::builder()
-        .require_client_certificate(true)
-        .start();
-    let pki: &TestPki = broker.pki().unwrap();
-    let port = broker.tls_port().to_string();
-    let capath = tempfile::tempdir().unwrap();
-    std::fs::write(capath.path().join("ca.pem"), pki.ca_pem()).unwrap();
-    for cipher in ["aes-256-cbc", "des3"] {
-        let key = pki.encrypted_client_key(cipher, "pw");
-        let outcome = run_with_input(
-            sansmq(&[
-                "pub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "--capath",
-                capath.path().to_str().unwrap(),
-                "--cert",
-                pki.client_cert_pem_path().to_str().unwrap(),
-                "--key",
-                key.to_str().unwrap(),
-                "--keypass",
-                "pw",
-                "-t",
-                "t",
-                "-m",
-                cipher,
-                "-q",
-                "1",
-            ]),
-            b"",
-        );
-        assert_eq!(outcome.code, Some(0), "{cipher}: {outcome:#?}");
-    }
 }
