@@ -44,12 +44,9 @@ mod uri;
 pub use backoff::Backoff;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;
-pub use options::{
-    ConnectOptions, Credentials, CredentialsProvider, KeyPassword, ResubscribePolicy, TlsOptions,
-    TrustRoots, Will,
-};
+pub use options::{ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, Will};
 pub use redact::{REDACTED, redact_uri, redact_userinfo, split_login};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
-pub use tls::KeyProblem;
+pub use tls::{KeyPassword, KeyProblem, TlsOptions, TrustRoots};
 pub use uri::ServerUri;
