@@ -199,9 +199,12 @@ fn apsaramq_secrets_and_tokens_are_not_shown() {
             command
         })
     };
-    // A Signature made with a wrong secret.
+    // A Signature made with a wrong secret, and a secret the environment padded.
     for command in login(&[], SECRET) {
         assert_fails_without_the_secret("wrong AccessKey secret", command);
+    }
+    for command in login(&[], &format!(" {SECRET}\n")) {
+        assert_fails_without_the_secret("padded AccessKey secret", command);
     }
     // Tokens: unknown, of a wrong type, malformed.
     for token in [
