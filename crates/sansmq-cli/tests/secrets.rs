@@ -294,3 +294,45 @@ fn tls_key_password_mistakes_are_not_shown() {
     assert_eq!(outcome.code, Some(0), "{outcome:#?}");
     assert!(!format!("{}{}", outcome.stdout, outcome.stderr).contains(SECRET));
 }
+
+#[test]
+fn command_line_refusals_do_not_echo_secret_values() {
+    for args in [
+        vec![
+            "broker".to_owned(),
+            "--access-key".to_owned(),
+            format!("id:{SECRET}"),
+        ],
+        vec![
+            "pub".to_owned(),
+            "--keypass".to_owned(),
+            SECRET.to_owned(),
+            "-t".to_owned(),
+            "t".to_owned(),
+        ],
+        vec![
+            "pub".to_owned(),
+            "-u".to_owned(),
+            "u".to_owned(),
+            "-P".to_owned(),
+            SECRET.to_owned(),
+            "-P".to_owned(),
+            SECRET.to_owned(),
+        ],
+        vec![
+            "pub".to_owned(),
+            format!("--pw={SECRET}"),
+            "--bogus".to_owned(),
+        ],
+        vec![
+            "sub".to_owned(),
+            "--apsaramq-instance".to_owned(),
+            INSTANCE.to_owned(),
+            "--token".to_owned(),
+            format!("RW={SECRET}|x"),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_without_the_secret(&args.join(" ").replace(SECRET, "<secret>"), sansmq(&args));
+    }
+}
