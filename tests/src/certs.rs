@@ -170,6 +170,33 @@ impl TestPki {
         &self.client_key.path
     }
 
+    /// The client key encrypted by OpenSSL under `password` as PKCS#8 (`ENCRYPTED PRIVATE KEY`)
+    /// with PBES2 and `cipher`, an `openssl pkcs8 -v2` cipher name (`aes-256-cbc`, `aes-128-cbc`,
+    /// `des3`), written next to the other files; its path. OpenSSL, not the crate under test,
+    /// makes it, so reading it proves interoperability.
+    ///
+    /// # Panics
+    ///
+    /// If `openssl` cannot be run or fails.
+    pub fn encrypted_client_key(&self, cipher: &str, password: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("client-{cipher}.key"));
+        let output = std::process::Command::new("openssl")
+            .args(["pkcs8", "-topk8", "-v2", cipher, "-in"])
+            .arg(&self.client_key.path)
+            .arg("-out")
+            .arg(&path)
+            .arg("-passout")
+            .arg(format!("pass:{password}"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run openssl to encrypt a test key: {e}"));
+        assert!(
+            output.status.success(),
+            "openssl pkcs8 -v2 {cipher} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        path
+    }
+
     /// A CA certificate that signed nothing here: trusting only it must fail verification.
     pub fn wrong_ca_pem(&self) -> &str {
         &self.wrong_ca.pem
@@ -268,6 +295,20 @@ mod tests {
         );
         assert_ne!(pki.ca_pem(), pki.wrong_ca_pem());
         assert_eq!(pki.server_names(), SERVER_NAMES);
+    }
+
+    #[test]
+    fn openssl_encrypts_the_client_key_as_pkcs8() {
+        let pki = TestPki::generate();
+        for cipher in ["aes-256-cbc", "des3"] {
+            let path = pki.encrypted_client_key(cipher, "pw");
+            let pem = fs::read_to_string(&path).unwrap();
+            assert!(
+                pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+                "{pem}"
+            );
+            assert!(path.starts_with(pki.dir()));
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   command, or cuts it periodically.
 //! - [`ScriptedBroker`] runs a test's script for every connection: for what no real broker does on
 //!   demand (ApsaraMQ's notices, a close on a forbidden topic) and exact checks of what a client sends.
-//! - [`TestPki`] generates a CA, server and client certificates and a wrong CA as PEM files.
+//! - [`TestPki`] generates a CA, server and client certificates and a wrong CA as PEM files, and
+//!   has OpenSSL encrypt the client key.
+//! - [`AlpnProbe`] is a TLS endpoint that records the ALPN protocols clients offer.
 //!
 //! A test that loses its link while talking to a broker:
 //!
@@ -60,6 +62,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod alpn;
 mod certs;
 mod mosquitto;
 mod port;
@@ -67,6 +70,7 @@ mod proxy;
 mod scripted;
 mod wait;
 
+pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use port::free_port;

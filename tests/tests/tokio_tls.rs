@@ -1,6 +1,8 @@
 //! The async client speaks TLS (tokio-rustls, ring) to mosquitto's TLS listener: it trusts the
-//! right CA, refuses a wrong CA and a certificate for another name with errors that say so,
-//! presents a client certificate for mutual TLS, and reconnects over TLS after a cut.
+//! right CA (from a file or a directory), refuses a wrong CA and a certificate for another name
+//! with errors that say so, presents a client certificate for mutual TLS (its key plain or
+//! encrypted by OpenSSL), offers ALPN protocols, takes a whole rustls configuration, and
+//! reconnects over TLS after a cut.
 
 mod common;
 mod common_async;
@@ -8,18 +10,17 @@ mod common_async;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use sansmq::packet::QoS;
-use sansmq_e2e::{FaultProxy, Mosquitto, TestPki};
-use sansmq_tokio::{Client, Error, TlsOptions, TrustRoots};
+use sansmq_e2e::{AlpnOffer, AlpnProbe, FaultProxy, Mosquitto, TestPki};
+use sansmq_tokio::{Client, Error, KeyProblem, TlsOptions, TrustRoots};
 
 use common::{PATIENCE, options};
 use common_async::{connected, lost, message};
 
 fn trusting(ca: &Path) -> TlsOptions {
-    TlsOptions {
-        roots: TrustRoots::CaFile(ca.to_owned()),
-        client_auth: None,
-    }
+    TlsOptions::new().roots(TrustRoots::CaFile(ca.to_owned()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,13 +113,9 @@ async fn mutual_tls_presents_the_client_certificate() {
         .require_client_certificate(true)
         .start();
     let pki = broker.pki().unwrap();
-    let with_certificate = TlsOptions {
-        roots: TrustRoots::CaFile(pki.ca_pem_path().to_owned()),
-        client_auth: Some((
-            pki.client_cert_pem_path().to_owned(),
-            pki.client_key_pem_path().to_owned(),
-        )),
-    };
+    let with_certificate = TlsOptions::new()
+        .roots(TrustRoots::CaFile(pki.ca_pem_path().to_owned()))
+        .client_auth(pki.client_cert_pem_path(), pki.client_key_pem_path());
     let (client, mut events) =
         Client::new(options(&broker.tls_url(), "mutual").tls(with_certificate)).unwrap();
     client.connect().await.unwrap();
@@ -189,4 +186,122 @@ async fn tls_survives_a_cut_and_reconnects() {
         .expect("the message back");
     assert_eq!(&got.payload[..], b"again");
     client.disconnect(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Trusting the test CA, presenting the client certificate with `key`.
+fn mutual(pki: &TestPki, key: &Path) -> TlsOptions {
+    trusting(pki.ca_pem_path()).client_auth(pki.client_cert_pem_path(), key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_an_encrypted_pkcs8_key_aes_or_des3() {
+    let broker = Mosquitto::builder()
+        .require_client_certificate(true)
+        .start();
+    let pki = broker.pki().unwrap();
+    for cipher in ["aes-128-cbc", "des3"] {
+        let key = pki.encrypted_client_key(cipher, "open sesame");
+        let tls = mutual(pki, &key).key_password("open sesame");
+        let (client, _events) = Client::new(options(&broker.tls_url(), cipher).tls(tls)).unwrap();
+        client.connect().await.unwrap();
+        client
+            .publish("encrypted", cipher, QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        client.disconnect(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_key_mistakes_say_what_is_wrong_without_the_password() {
+    let pki = TestPki::generate();
+    let key = pki.encrypted_client_key("aes-256-cbc", "open sesame");
+    let error = Client::new(options("ssl://127.0.0.1:8883", "forgetful").tls(mutual(&pki, &key)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::ClientKey {
+                problem: KeyProblem::PasswordNeeded,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("encrypted"), "{error}");
+    let tls = mutual(&pki, &key).key_password("close sesame");
+    let error = Client::new(options("ssl://127.0.0.1:8883", "wrong").tls(tls)).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::ClientKey {
+                problem: KeyProblem::WrongPassword,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        !format!("{error} {error:?}").contains("sesame"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_protocols_are_offered_and_negotiated() {
+    let pki = TestPki::generate();
+    let probe = AlpnProbe::start(&pki, &[b"x-amzn-mqtt-ca"]);
+    let tls = trusting(pki.ca_pem_path()).alpn(["mqtt", "x-amzn-mqtt-ca"]);
+    let (client, _events) = Client::new(options(&probe.url(), "aws").tls(tls)).unwrap();
+    client.connect().await.unwrap();
+    client.disconnect(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        probe.offers(),
+        [AlpnOffer {
+            offered: vec![b"mqtt".to_vec(), b"x-amzn-mqtt-ca".to_vec()],
+            negotiated: Some(b"x-amzn-mqtt-ca".to_vec()),
+        }]
+    );
+    let tls = trusting(pki.ca_pem_path()).alpn(["mqtt"]);
+    let (client, _events) = Client::new(options(&probe.url(), "unheard").tls(tls)).unwrap();
+    let error = client.connect().await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Tls(m) if m.contains("NoApplicationProtocol")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capath_trusts_the_ca_certificates_in_a_directory() {
+    let broker = Mosquitto::builder().tls().start();
+    let pki = broker.pki().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("other.pem"), pki.wrong_ca_pem()).unwrap();
+    std::fs::write(dir.path().join("test-ca.crt"), pki.ca_pem()).unwrap();
+    let tls = TlsOptions::new().roots(TrustRoots::CaDir(dir.path().to_owned()));
+    let (client, _events) = Client::new(options(&broker.tls_url(), "capath").tls(tls)).unwrap();
+    client.connect().await.unwrap();
+    client.disconnect(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_rustls_config_is_used_as_it_is() {
+    let pki = TestPki::generate();
+    let probe = AlpnProbe::start(&pki, &[]);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pki.ca_pem().as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"custom".to_vec()];
+    let tls = TlsOptions::custom(std::sync::Arc::new(config));
+    let (client, _events) = Client::new(options(&probe.url(), "custom").tls(tls)).unwrap();
+    client.connect().await.unwrap();
+    client.disconnect(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(probe.offers()[0].offered, [b"custom".to_vec()]);
 }

@@ -2,9 +2,9 @@
 //! apart from subscribed ones, and the broker's token notices as typed values — for the blocking
 //! client. Wrap it in [`ApsaraMqEvents`] and hand that to `sansmq_mio::Client::set_callback`.
 
-use sansmq_driver::Error as ClientError;
 use sansmq_mio::{Callback, DeliveryToken, Message};
 
+use crate::ClientError;
 use crate::client_id::ClientId;
 use crate::credentials::ApsaraMqCredentials;
 use crate::token_notice::{NoticeError, TokenNotice, parse_token_notice};
@@ -63,7 +63,8 @@ pub trait ApsaraMqCallback: Send + Sync + 'static {
     }
 
     /// The connection was lost. A broker that hung up because of a forbidden topic or a duplicate
-    /// client id is `ClientError::ClosedByBroker` with the diagnosis.
+    /// client id is [`ClientError::ClosedByBroker`] with the diagnosis. `ClientError` is the
+    /// clients' error type ([`sansmq_mio::Error`]), re-exported here under that name.
     fn connection_lost(&self, cause: &ClientError) {
         let _ = cause;
     }

@@ -40,8 +40,7 @@
 //! every reconnect):
 //!
 //! ```no_run
-//! use sansmq::packet::QoS;
-//! use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, TopicRules, apsaramq_options};
+//! use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, QoS, TopicRules, apsaramq_options};
 //! use sansmq_mio::{Callback, Client};
 //!
 //! struct Subscriber {
@@ -66,6 +65,28 @@
 //! client.connect()?;
 //! # Ok(())
 //! # }
+//! ```
+//!
+//! What the callbacks receive is named by this crate (`ClientError`, `QoS`, ...), so it needs no
+//! `sansmq` or `sansmq-driver` dependency beside it:
+//!
+//! ```
+//! use sansmq_apsaramq::{ApsaraMqCallback, ClientError, ConnectReturnCode, Diagnosis, QoS};
+//!
+//! struct Watcher;
+//!
+//! impl ApsaraMqCallback for Watcher {
+//!     fn connection_lost(&self, cause: &ClientError) {
+//!         match cause {
+//!             ClientError::ClosedByBroker(Diagnosis::NotAuthorised { topic, .. }) => {
+//!                 eprintln!("may not use {topic}")
+//!             }
+//!             ClientError::Refused(ConnectReturnCode::NotAuthorized) => eprintln!("check the key"),
+//!             other => eprintln!("lost: {other}"),
+//!         }
+//!     }
+//! }
+//! # let _ = (Watcher, QoS::AtLeastOnce);
 //! ```
 //!
 //! The broker redelivers unacknowledged QoS 1 messages every few seconds while connected, and
@@ -114,3 +135,13 @@ pub use token_refresh::{
     UPLOAD_TOKEN_TOPIC, upload_token, upload_token_async, upload_token_payload,
 };
 pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};
+
+// The client-side types this crate's API takes and returns, so that neither `sansmq` nor
+// `sansmq-driver` need be dependencies of its users. `ClientError` is what the clients fail with
+// and what [`ApsaraMqCallback::connection_lost`] receives; MQTT's own topic rules fail with
+// `MqttTopicError` (inside [`TopicError::Mqtt`]).
+pub use sansmq::packet::{ConnectReturnCode, QoS};
+pub use sansmq::{
+    CommandError, DisconnectReason, TopicError as MqttTopicError, TopicFilter, TopicName,
+};
+pub use sansmq_driver::{Diagnosis, Error as ClientError};

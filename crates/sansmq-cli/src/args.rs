@@ -58,6 +58,10 @@ pub(crate) struct ConnectArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) cafile: Option<PathBuf>,
 
+    /// Trust only the CA certificates in the PEM files of this directory (turns TLS on).
+    #[arg(long, value_name = "DIR", conflicts_with = "cafile")]
+    pub(crate) capath: Option<PathBuf>,
+
     /// Client certificate (PEM) for mutual TLS; needs --key.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub(crate) cert: Option<PathBuf>,
@@ -65,6 +69,16 @@ pub(crate) struct ConnectArgs {
     /// Client private key (PEM) for mutual TLS; needs --cert.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub(crate) key: Option<PathBuf>,
+
+    /// Password of an encrypted client key (PKCS#8 ENCRYPTED PRIVATE KEY); needs --key. A
+    /// command line is visible to other users of the machine: prefer a key file only you can read.
+    #[arg(long, value_name = "PASSWORD", requires = "key")]
+    pub(crate) keypass: Option<String>,
+
+    /// Offer this protocol by ALPN (e.g. x-amzn-mqtt-ca for AWS IoT on port 443); repeatable,
+    /// in order of preference (turns TLS on).
+    #[arg(long = "tls-alpn", visible_alias = "alpn", value_name = "PROTOCOL")]
+    pub(crate) tls_alpn: Vec<String>,
 
     /// Trust the operating system's CA store (turns TLS on).
     #[arg(long)]

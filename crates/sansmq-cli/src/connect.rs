@@ -46,6 +46,11 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
              (and --cafile for a private CA)"
         );
     }
+    if let Some(host) = &args.host {
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            bail!("-h {host:?}: a host name holds no ':'; give the port with -p");
+        }
+    }
     let url = args.url.as_deref().map(parse_url).transpose()?;
     let endpoint = args
         .apsaramq_instance
@@ -111,13 +116,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         options = options.mqtt_v31();
     }
     if tls {
-        let roots = match (&args.cafile, args.tls_use_os_certs) {
-            (Some(file), _) => TrustRoots::CaFile(file.clone()),
-            (None, true) => TrustRoots::System,
-            (None, false) => TrustRoots::WebPki,
-        };
-        let client_auth = args.cert.clone().zip(args.key.clone());
-        options = options.tls(TlsOptions { roots, client_auth });
+        options = options.tls(tls_options(args));
     }
     if let Some(topic) = &args.will_topic {
         let will = Will {
@@ -141,6 +140,26 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
     })
 }
 
+/// --cafile, --capath, --tls-use-os-certs, --cert, --key, --keypass and --tls-alpn.
+fn tls_options(args: &ConnectArgs) -> TlsOptions {
+    let roots = match (&args.cafile, &args.capath, args.tls_use_os_certs) {
+        (Some(file), _, _) => TrustRoots::CaFile(file.clone()),
+        (None, Some(dir), _) => TrustRoots::CaDir(dir.clone()),
+        (None, None, true) => TrustRoots::System,
+        (None, None, false) => TrustRoots::WebPki,
+    };
+    let mut tls = TlsOptions::new()
+        .roots(roots)
+        .alpn(args.tls_alpn.iter().map(String::as_bytes));
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        tls = tls.client_auth(cert, key);
+    }
+    if let Some(password) = &args.keypass {
+        tls = tls.key_password(password);
+    }
+    tls
+}
+
 /// `tcp://host:port` or `ssl://host:port` from -L, -h and -p, or the ApsaraMQ endpoint; and
 /// whether TLS is on (mqtts://, a TLS flag, or port 8883, as mosquitto decides).
 fn server_uri(
@@ -150,6 +169,8 @@ fn server_uri(
 ) -> (String, bool) {
     let tls = url.is_some_and(|u| u.tls)
         || args.cafile.is_some()
+        || args.capath.is_some()
+        || !args.tls_alpn.is_empty()
         || args.cert.is_some()
         || args.tls_use_os_certs
         || args.port == Some(8883);
@@ -243,6 +264,7 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Refused(_) => "try again later",
         E::Io { .. } => "is a broker listening there? (`sansmq broker` starts one)",
         E::Dns { .. } => "check the host name (-h)",
+        E::ClientKey { .. } => "check --key (and --keypass for an encrypted key)",
         E::Tls(_) => {
             "check --cafile (the CA that signed the broker's certificate) and that -h is a name \
              the certificate holds"
@@ -264,24 +286,24 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
     Failure::error(code, format!("{what}; {hint}"))
 }
 
-/// `mqtt(s)://[user[:password]@]host[:port]/topic`.
+/// `mqtt(s)://[user[:password]@]host[:port]/topic`. Errors show the URL with its password
+/// replaced by `***`, and never quote a part of it that could hold the password.
 fn parse_url(url: &str) -> anyhow::Result<Url> {
-    let invalid = |why: &str| anyhow::anyhow!("-L {url:?}: {why}");
+    let invalid = |why: &str| anyhow::anyhow!("-L {:?}: {why}", sansmq_mio::redact_uri(url));
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| invalid("expected mqtt(s)://[user[:password]@]host[:port]/topic"))?;
+        .ok_or_else(|| {
+            invalid("expected mqtt://host[:port]/topic or mqtts://..., a login user:password@ before the host")
+        })?;
     let tls = match scheme {
         "mqtt" => false,
         "mqtts" => true,
         _ => return Err(invalid("the scheme must be mqtt:// or mqtts://")),
     };
-    let (authority, topic) = match rest.split_once('/') {
-        Some((authority, topic)) => (authority, Some(topic)),
+    let (login, rest) = sansmq_mio::split_login(rest);
+    let (address, topic) = match rest.split_once('/') {
+        Some((address, topic)) => (address, Some(topic)),
         None => (rest, None),
-    };
-    let (login, address) = match authority.rsplit_once('@') {
-        Some((login, address)) => (Some(login), address),
-        None => (None, authority),
     };
     let (username, password) = match login {
         Some(login) => match login.split_once(':') {
@@ -294,9 +316,24 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
         let (host, after) = bracketed
             .split_once(']')
             .ok_or_else(|| invalid("unclosed '[' in the IPv6 address"))?;
-        (host, after.strip_prefix(':'))
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| invalid("expected ':port' after the IPv6 address"))?,
+                ),
+            ),
+        }
     } else {
-        match address.rsplit_once(':') {
+        match address.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(invalid(
+                    "more than one ':' after the host (write an IPv6 address in brackets)",
+                ));
+            }
             Some((host, port)) => (host, Some(port)),
             None => (address, None),
         }
@@ -307,7 +344,9 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
     let port = port
         .map(|p| {
             p.parse::<u16>()
-                .map_err(|_| invalid(&format!("port {p:?} is not a number from 0 to 65535")))
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))
         })
         .transpose()?;
     Ok(Url {
@@ -355,6 +394,37 @@ mod tests {
     }
 
     #[test]
+    fn url_errors_never_show_the_password() {
+        for url in [
+            "mqtt://user:S3CRET@host:99999/t",
+            "http://user:S3CRET@host/t",
+            "mqtt://user:S3CRET@host:1:2/t",
+            "mqtt://user:S3CRET@/t",
+            "mqtt://user:S3/CRET@host:0/t",
+            "mqtt://user:S3CRET@[::1/t",
+            "mqtts://user:S3?CRET@[::1]x/t",
+            "user:S3CRET@host/t",
+        ] {
+            let error = format!("{:#}", parse_url(url).unwrap_err());
+            assert!(!error.contains("S3"), "{url}: {error}");
+            assert!(error.contains("user:***@"), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_password_may_hold_url_delimiters() {
+        let url = parse_url("mqtt://user:p/a?s#s@host:1884/t/#").unwrap();
+        assert_eq!(url.password.as_deref(), Some("p/a?s#s"));
+        assert_eq!((url.host.as_str(), url.port), ("host", Some(1884)));
+        assert_eq!(url.topic.as_deref(), Some("t/#"));
+        let url = parse_url("mqtt://host:1883/p2p/GID_a@@@dev").unwrap();
+        assert_eq!(
+            (url.username, url.topic.as_deref()),
+            (None, Some("p2p/GID_a@@@dev"))
+        );
+    }
+
+    #[test]
     fn url_errors_name_the_url_and_the_problem() {
         let error = parse_url("http://h/t").unwrap_err().to_string();
         assert!(
@@ -365,7 +435,7 @@ mod tests {
             parse_url("mqtt://h:99999/t")
                 .unwrap_err()
                 .to_string()
-                .contains("99999")
+                .contains("mqtt://h:99999/t")
         );
         assert!(
             parse_url("mqtt:///t")

@@ -90,7 +90,10 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     } else {
         "ApsaraMQ, with the AccessKey from MQTT_AK_ENV / MQTT_SK_ENV"
     };
-    println!("ApsaraMQ quick-start demo: {uri} (instance {instance}), {where_}");
+    println!(
+        "ApsaraMQ quick-start demo: {} (instance {instance}), {where_}",
+        sansmq_mio::redact_uri(&uri)
+    );
 
     let sub_id = ClientId::new(&args.group, &format!("demo-sub-{run_id}"))?;
     let pub_id = ClientId::new(&args.group, &format!("demo-pub-{run_id}"))?;

@@ -53,6 +53,10 @@ pub(crate) fn code(error: &anyhow::Error) -> u8 {
         .unwrap_or(FAILURE)
 }
 
+/// The flags whose values hold a secret: clap's "invalid value 'VALUE' for ..." must not echo
+/// them.
+const SECRET_FLAGS: [&str; 4] = ["--pw", "--access-key", "--token", "--keypass"];
+
 /// Prints `error` as one line and returns its exit code.
 pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
     eprintln!("sansmq: error: {}", one_line(&format!("{error:#}")));
@@ -64,6 +68,10 @@ pub(crate) fn usage(error: &clap::Error) -> ExitCode {
     if !error.use_stderr() {
         let _ = error.print();
         return ExitCode::SUCCESS;
+    }
+    if let Some(what) = secret_value_refused(error) {
+        eprintln!("sansmq: error: {} (see --help)", one_line(&what));
+        return ExitCode::from(FAILURE);
     }
     // clap's first paragraph says what is wrong (perhaps over several lines); usage follows.
     let rendered = error.render().to_string();
@@ -77,6 +85,28 @@ pub(crate) fn usage(error: &clap::Error) -> ExitCode {
     let what = what.strip_prefix("error: ").unwrap_or(&what);
     eprintln!("sansmq: error: {what} (see --help)");
     ExitCode::from(FAILURE)
+}
+
+/// For a value of a [`SECRET_FLAGS`] flag that its parser refused: clap's message without the
+/// value (`invalid value for '--access-key <ID:SECRET>': expected ID:SECRET`).
+fn secret_value_refused(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::ValueValidation && error.kind() != ErrorKind::InvalidValue {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let name = flag.split_whitespace().next().unwrap_or_default();
+    if !SECRET_FLAGS.contains(&name) {
+        return None;
+    }
+    let why = std::error::Error::source(error)
+        .map(|source| format!(": {source}"))
+        .unwrap_or_default();
+    Some(format!(
+        "invalid value for '{flag}'{why} (the value is not shown: it holds a secret)"
+    ))
 }
 
 /// A bug must still end in one line, not a backtrace.
@@ -99,9 +129,11 @@ pub(crate) fn quiet_panics() {
     }));
 }
 
-/// Joins the lines of a multi-line message (a TLS or OS error, say) so the error stays one line.
+/// Joins the lines of a multi-line message (a TLS or OS error, say) so the error stays one line,
+/// and hides the password of any URL in it: the last guard before stderr.
 fn one_line(message: &str) -> String {
-    message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    let joined = message.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    sansmq_mio::redact_userinfo(&joined).into_owned()
 }
 
 #[cfg(test)]
@@ -128,5 +160,13 @@ mod tests {
     #[test]
     fn multi_line_messages_become_one_line() {
         assert_eq!(one_line("a\n  b\nc"), "a b c");
+    }
+
+    #[test]
+    fn no_line_shows_the_password_of_a_url() {
+        assert_eq!(
+            one_line("cannot use \"mqtt://u:S3CRET@h/t\"\nat all"),
+            "cannot use \"mqtt://u:***@h/t\" at all"
+        );
     }
 }

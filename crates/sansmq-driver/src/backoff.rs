@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use crate::Error;
 
-/// Delays that double from `min` to `max`; each is drawn from the upper half of the current step, so
-/// clients that lost the same broker at once do not come back in lock-step.
+/// Delays that double from `min` to `max`. Each is drawn at random from the current step to half as
+/// much again (from three quarters of `max` to `max` once the steps reach it), so clients that lost
+/// the same broker at once do not come back in lock-step, and no delay is shorter than `min` or
+/// longer than `max`.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     min: Duration,
@@ -14,11 +16,11 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Delays from `min`, doubling up to `max`.
+    /// Delays from `min`, doubling up to `max` (a `max` below `min` is taken as `min`).
     pub fn new(min: Duration, max: Duration) -> Self {
         Self {
             min,
-            max,
+            max: max.max(min),
             step: min,
         }
     }
@@ -26,9 +28,17 @@ impl Backoff {
     /// The delay before the next attempt; the one after will be about twice as long.
     pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
-        self.step = (self.step * 2).min(self.max);
-        let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
+        self.step = step.saturating_mul(2).min(self.max);
+        // The window starts at the step itself: drawing below it (as from the step's upper half)
+        // made the first reconnect come after as little as half the configured minimum.
+        let mut low = step;
+        let high = step.saturating_add(step / 2).min(self.max);
+        if high <= low {
+            // At the cap the window ends at `max`; it still has width, so jitter remains.
+            low = (self.max - self.max / 4).max(self.min);
+        }
+        let high = high.max(low);
+        low + (high - low).mul_f64(fastrand::f64())
     }
 
     /// The delay before reconnecting after `cause`: the longest one when the broker refused us
@@ -55,20 +65,97 @@ impl Backoff {
 mod tests {
     use super::*;
 
+    /// The `n` first delays of a fresh backoff.
+    fn delays(min: Duration, max: Duration, n: usize) -> Vec<Duration> {
+        let mut backoff = Backoff::new(min, max);
+        (0..n).map(|_| backoff.next_delay()).collect()
+    }
+
     #[test]
-    fn doubles_with_jitter_up_to_the_max() {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
-        let delays: Vec<_> = (0..6).map(|_| backoff.next_delay()).collect();
-        for (delay, step) in delays.iter().zip([1, 2, 4, 8, 8, 8]) {
-            let step = Duration::from_secs(step);
+    fn the_first_reconnect_waits_at_least_the_minimum() {
+        let min = Duration::from_secs(1);
+        for _ in 0..1_000 {
+            let first = delays(min, Duration::from_secs(60), 1)[0];
             assert!(
-                *delay >= step / 2 && *delay <= step,
-                "{delay:?} for step {step:?}"
+                first >= min,
+                "first delay {first:?} is below the minimum {min:?}"
             );
+            assert!(first <= min + min / 2, "first delay {first:?}");
+        }
+    }
+
+    #[test]
+    fn doubles_with_jitter_and_stays_between_min_and_max() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(8));
+        for _ in 0..200 {
+            let delays = delays(min, max, 7);
+            for (delay, (low, high)) in delays.iter().zip([
+                (1.0, 1.5),
+                (2.0, 3.0),
+                (4.0, 6.0),
+                (6.0, 8.0),
+                (6.0, 8.0),
+                (6.0, 8.0),
+                (6.0, 8.0),
+            ]) {
+                let (low, high) = (Duration::from_secs_f64(low), Duration::from_secs_f64(high));
+                assert!(
+                    *delay >= low && *delay <= high,
+                    "{delay:?} not in {low:?}..={high:?}: {delays:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delays_are_jittered_even_at_the_cap() {
+        let firsts: std::collections::HashSet<_> = (0..50)
+            .map(|_| delays(Duration::from_secs(1), Duration::from_secs(60), 1)[0])
+            .collect();
+        assert!(
+            firsts.len() > 1,
+            "the first delays are all equal: {firsts:?}"
+        );
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+        backoff.jump_to_max();
+        let capped: std::collections::HashSet<_> = (0..50).map(|_| backoff.next_delay()).collect();
+        assert!(
+            capped.len() > 1,
+            "the capped delays are all equal: {capped:?}"
+        );
+    }
+
+    #[test]
+    fn reset_starts_again_from_the_minimum_and_refusal_jumps_to_the_max() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(8));
+        let mut backoff = Backoff::new(min, max);
+        for _ in 0..5 {
+            backoff.next_delay();
         }
         backoff.reset();
-        assert!(backoff.next_delay() <= Duration::from_secs(1));
-        backoff.jump_to_max();
-        assert!(backoff.next_delay() >= Duration::from_secs(4));
+        let after_reset = backoff.next_delay();
+        assert!(
+            after_reset >= min && after_reset <= min + min / 2,
+            "{after_reset:?}"
+        );
+        let refused = backoff.delay_after(&Error::Refused(
+            sansmq::packet::ConnectReturnCode::NotAuthorized,
+        ));
+        assert!(
+            refused >= Duration::from_secs(6) && refused <= max,
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn huge_and_inverted_limits_neither_panic_nor_break_the_bounds() {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::MAX);
+        for _ in 0..200 {
+            backoff.next_delay();
+        }
+        let mut inverted = Backoff::new(Duration::from_secs(5), Duration::from_secs(1));
+        assert_eq!(inverted.next_delay(), Duration::from_secs(5));
+        let mut zero = Backoff::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(zero.next_delay(), Duration::ZERO);
     }
 }

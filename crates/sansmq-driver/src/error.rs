@@ -6,6 +6,8 @@ use sansmq::packet::ConnectReturnCode;
 use sansmq::{CommandError, DisconnectReason, TopicError};
 
 use crate::Diagnosis;
+use crate::redact::redact_uri;
+use crate::tls::KeyProblem;
 
 /// Why an operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -14,7 +16,7 @@ pub enum Error {
     /// A server URI that cannot be used.
     #[error("server URI {uri:?}: {reason}")]
     InvalidUri {
-        /// The URI as given.
+        /// The URI as given, its password (if any) replaced by `***` ([`Error::invalid_uri`]).
         uri: String,
         /// What is wrong with it.
         reason: String,
@@ -49,6 +51,15 @@ pub enum Error {
     /// The TLS setup or handshake failed (unknown CA, wrong host name, bad certificate file...).
     #[error("TLS: {0}")]
     Tls(String),
+    /// The private key for mutual TLS cannot be used: encrypted without a password, a wrong
+    /// password, no key in the file...
+    #[error("TLS client key {path}: {problem}")]
+    ClientKey {
+        /// The key file.
+        path: String,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
     /// The broker refused the connection.
     #[error("the broker refused the connection: {0}")]
     Refused(ConnectReturnCode),
@@ -81,6 +92,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::InvalidUri`] for `uri`, with the password it may hold replaced by `***`
+    /// ([`redact_uri`]): an error message must never show a secret.
+    pub fn invalid_uri(uri: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidUri {
+            uri: redact_uri(uri).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
     /// An IO error while doing `context`.
     pub fn io(context: impl Into<String>, error: &std::io::Error) -> Self {
         Self::Io {

@@ -35,6 +35,7 @@ mod backoff;
 pub mod diagnosis;
 mod error;
 mod options;
+mod redact;
 mod rotation;
 pub mod rules;
 pub mod tls;
@@ -43,10 +44,9 @@ mod uri;
 pub use backoff::Backoff;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;
-pub use options::{
-    ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,
-    Will,
-};
+pub use options::{ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, Will};
+pub use redact::{REDACTED, redact_uri, redact_userinfo, split_login};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
+pub use tls::{KeyPassword, KeyProblem, TlsOptions, TrustRoots};
 pub use uri::ServerUri;

@@ -1,7 +1,6 @@
 //! [`ConnectOptions`]: what Paho calls `MqttConnectOptions`, with durations as durations.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use sansmq::packet::{LastWill, Password, SubscribeFilter};
 use sansmq::{MqttString, TopicFilter, TopicName};
 
 use crate::rules::{BrokerRules, OutgoingPublish};
-use crate::{Error, ServerUri};
+use crate::{Error, ServerUri, TlsOptions};
 
 /// A user name and password for CONNECT.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,29 +58,6 @@ pub struct Will {
     pub qos: QoS,
     /// Retained.
     pub retain: bool,
-}
-
-/// Which trust anchors verify the broker's certificate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TrustRoots {
-    /// Mozilla's roots, compiled in (webpki-roots).
-    #[default]
-    WebPki,
-    /// The operating system's store (rustls-native-certs).
-    System,
-    /// Only the CA certificates in this PEM file (a private CA, a test broker).
-    CaFile(PathBuf),
-}
-
-/// TLS settings for `ssl://` and `mqtts://` URIs. The broker's certificate and host name are always
-/// verified; there is no switch to turn that off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// Trust anchors.
-    pub roots: TrustRoots,
-    /// Client certificate chain and private key (PEM files) for mutual TLS.
-    pub client_auth: Option<(PathBuf, PathBuf)>,
 }
 
 /// What to do about subscriptions after a reconnect.

@@ -20,11 +20,12 @@ pub struct ServerUri {
 impl FromStr for ServerUri {
     type Err = Error;
 
+    /// Parses `scheme://host[:port]`. Anything else is refused with an error naming the URI (its
+    /// password, if it holds one, replaced by `***`): another scheme, a path, a login, a host
+    /// that is empty or holds characters no host name has, more than one `:` outside brackets, a
+    /// port that is empty, 0 or past 65535.
     fn from_str(uri: &str) -> Result<Self, Error> {
-        let invalid = |why: &str| Error::InvalidUri {
-            uri: uri.to_owned(),
-            reason: why.to_owned(),
-        };
+        let invalid = |why: &str| Error::invalid_uri(uri, why);
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| invalid("expected scheme://host[:port], e.g. tcp://broker:1883"))?;
@@ -37,8 +38,14 @@ impl FromStr for ServerUri {
                 )));
             }
         };
+        if rest.contains('@') {
+            return Err(invalid(
+                "a user name or password in the URI is not supported; give them with \
+                 ConnectOptions::credentials",
+            ));
+        }
         let authority = rest.trim_end_matches('/');
-        if authority.contains('/') {
+        if authority.contains(['/', '?', '#']) {
             return Err(invalid(
                 "a path is not supported (WebSocket is not implemented)",
             ));
@@ -48,20 +55,48 @@ impl FromStr for ServerUri {
             let (host, after) = bracketed
                 .split_once(']')
                 .ok_or_else(|| invalid("unclosed '[' in IPv6 address"))?;
-            (host, after.strip_prefix(':'))
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(invalid("brackets must hold an IPv6 address, e.g. [::1]"));
+            }
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| invalid("expected ':port' after the IPv6 address"))?,
+                ),
+            };
+            (host, port)
         } else {
-            match authority.rsplit_once(':') {
+            let (host, port) = match authority.split_once(':') {
                 Some((host, port)) => (host, Some(port)),
                 None => (authority, None),
+            };
+            if port.is_some_and(|port| port.contains(':')) {
+                return Err(invalid(
+                    "more than one ':' (write an IPv6 address in brackets: tcp://[::1]:1883)",
+                ));
             }
+            if host.is_empty() {
+                return Err(invalid("the host is empty"));
+            }
+            if let Some(bad) = host
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+            {
+                return Err(invalid(&format!(
+                    "the host holds {bad:?}; a host name has letters, digits, '-', '.' and '_'"
+                )));
+            }
+            (host, port)
         };
-        if host.is_empty() {
-            return Err(invalid("the host is empty"));
-        }
         let port = match port {
-            Some(p) => p
-                .parse()
-                .map_err(|_| invalid(&format!("port {p:?} is not a number from 0 to 65535")))?,
+            Some("") => return Err(invalid("the port after ':' is empty")),
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|&port| port != 0)
+                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?,
             None if tls => 8883,
             None => 1883,
         };
@@ -104,16 +139,50 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_it_cannot_do() {
-        for bad in [
-            "broker:1883",
-            "ws://h:80",
-            "tcp://:1883",
-            "tcp://h:99999",
-            "tcp://h/mqtt",
+    fn refuses_what_it_cannot_do_naming_the_uri() {
+        for (bad, why) in [
+            ("broker:1883", "expected scheme://"),
+            ("ws://h:80", "unknown scheme"),
+            ("tcp://:1883", "host is empty"),
+            ("tcp://", "host is empty"),
+            ("tcp://h:99999", "1 to 65535"),
+            ("tcp://h:0", "1 to 65535"),
+            ("tcp://h:-1", "1 to 65535"),
+            ("tcp://h:", "empty"),
+            ("tcp://h:1883:1884", "more than one ':'"),
+            ("tcp://host:port:extra", "more than one ':'"),
+            ("tcp://::1", "more than one ':'"),
+            ("tcp://[::1]x", "':port'"),
+            ("tcp://[::1]:x", "1 to 65535"),
+            ("tcp://[nope]:1883", "IPv6"),
+            ("tcp://[::1", "unclosed"),
+            ("tcp://h/mqtt", "path"),
+            ("tcp://h?x=1", "path"),
+            ("tcp://bro ker:1883", "host holds ' '"),
+            ("tcp://h\u{0}:1883", "host holds"),
         ] {
             let error = bad.parse::<ServerUri>().unwrap_err();
-            assert!(error.to_string().contains(bad), "{error}");
+            let message = error.to_string();
+            // The URI is quoted as Debug quotes it (control characters escaped).
+            assert!(message.contains(&format!("{bad:?}")), "{bad}: {message}");
+            assert!(message.contains(why), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_login_in_the_uri_is_refused_without_its_password() {
+        for uri in [
+            "tcp://user:S3CRET@broker:1883",
+            "ssl://user:S3CRET@broker:99999",
+            "tcp://user:S3CRET@broker:1:2",
+            "mqtt://user:S3/CRET@h",
+            "user:S3CRET@broker:1883",
+        ] {
+            let error = uri.parse::<ServerUri>().unwrap_err();
+            let (message, debug) = (error.to_string(), format!("{error:?}"));
+            assert!(!message.contains("S3"), "{message}");
+            assert!(!debug.contains("S3"), "{debug}");
+            assert!(message.contains("user:***@"), "{message}");
         }
     }
 }

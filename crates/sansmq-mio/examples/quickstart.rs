@@ -1,12 +1,23 @@
 //! Connect, subscribe, publish, receive, disconnect: `cargo run -p sansmq-mio --example quickstart
 //! -- tcp://127.0.0.1:1883`.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use sansmq::packet::QoS;
-use sansmq_mio::{Client, ConnectOptions, Error};
+use sansmq_mio::{Client, ConnectOptions, Error, QoS};
 
-fn main() -> Result<(), Error> {
+fn main() -> ExitCode {
+    // An error as one readable line (its Display), not the Debug dump `main -> Result` prints.
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("quickstart: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Error> {
     let uri = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "tcp://127.0.0.1:1883".into());

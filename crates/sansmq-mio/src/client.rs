@@ -339,7 +339,7 @@ impl Client {
         inner
             .diagnostics
             .on_sent(now, Operation::Publish, &topic, id);
-        let token = DeliveryToken::pending(id, qos, self.time_to_wait);
+        let token = DeliveryToken::pending(topic, id, qos, self.time_to_wait);
         match id {
             Some(id) => {
                 inner.deliveries.insert(id, token.clone());
@@ -364,8 +364,8 @@ impl Client {
         let topic = TopicName::try_from(topic)?;
         let mut inner = self.shared.lock();
         let now = Instant::now();
-        let id = inner.core.publish_barrier(now, topic, payload)?;
-        let token = DeliveryToken::pending(Some(id), QoS::AtLeastOnce, self.time_to_wait);
+        let id = inner.core.publish_barrier(now, topic.clone(), payload)?;
+        let token = DeliveryToken::pending(topic, Some(id), QoS::AtLeastOnce, self.time_to_wait);
         inner.deliveries.insert(id, token.clone());
         if inner.flush_from_caller(now) {
             drop(inner);

@@ -11,8 +11,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use sansmq::packet::QoS;
-//! use sansmq_mio::{Callback, Client, ConnectOptions, Message};
+//! use sansmq_mio::{Callback, Client, ConnectOptions, Message, QoS};
 //!
 //! struct Printer {
 //!     client: Client,
@@ -45,6 +44,32 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Everything the API takes or returns is named by this crate; `sansmq` is not needed as a
+//! dependency:
+//!
+//! ```
+//! use sansmq_mio::{
+//!     Bytes, CommandError, ConnectReturnCode, DisconnectReason, Error, KeyProblem, PacketId, QoS,
+//!     TopicError, TopicFilter, TopicName,
+//! };
+//!
+//! fn explain(error: &Error) -> String {
+//!     match error {
+//!         Error::Refused(ConnectReturnCode::BadUserNameOrPassword) => "wrong login".into(),
+//!         Error::Command(CommandError::NotConnected) => "not connected".into(),
+//!         Error::ConnectionLost(reason) => format!("lost: {reason}"),
+//!         Error::InvalidTopic(error) => format!("{error}"),
+//!         Error::ClientKey { problem: KeyProblem::PasswordNeeded, .. } => "key password?".into(),
+//!         other => other.to_string(),
+//!     }
+//! }
+//! let _: (QoS, Option<PacketId>, Bytes) = (QoS::AtLeastOnce, PacketId::new(1), Bytes::new());
+//! let _: Result<TopicName, TopicError> = TopicName::try_from("a/b");
+//! let _: Result<TopicFilter, TopicError> = TopicFilter::try_from("a/#");
+//! let _: Option<&DisconnectReason> = None;
+//! assert_eq!(explain(&Error::Refused(ConnectReturnCode::BadUserNameOrPassword)), "wrong login");
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -63,7 +88,14 @@ pub use callback::Callback;
 pub use client::Client;
 pub use message::Message;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
-    ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
+    redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
+
+// The core's types that this client's API takes and returns, so that `sansmq` need not be a
+// dependency of its users.
+pub use bytes::Bytes;
+pub use sansmq::packet::{ConnectReturnCode, PacketId, QoS};
+pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sansmq::TopicName;
 use sansmq::packet::{PacketId, QoS};
 
 use crate::Error;
@@ -11,6 +12,7 @@ use crate::completion::Completion;
 /// a QoS 0 token is complete once the message was written or queued.
 #[derive(Debug, Clone)]
 pub struct DeliveryToken {
+    topic: TopicName,
     message_id: Option<PacketId>,
     qos: QoS,
     done: Completion<Result<(), Error>>,
@@ -18,8 +20,14 @@ pub struct DeliveryToken {
 }
 
 impl DeliveryToken {
-    pub(crate) fn pending(message_id: Option<PacketId>, qos: QoS, time_to_wait: Duration) -> Self {
+    pub(crate) fn pending(
+        topic: TopicName,
+        message_id: Option<PacketId>,
+        qos: QoS,
+        time_to_wait: Duration,
+    ) -> Self {
         Self {
+            topic,
             message_id,
             qos,
             done: Completion::new(),
@@ -31,7 +39,12 @@ impl DeliveryToken {
         self.done.complete(result);
     }
 
-    /// The packet identifier of a QoS 1/2 message.
+    /// The topic the message was published to (Paho's `getTopics()`, which has one topic).
+    pub fn topic(&self) -> &TopicName {
+        &self.topic
+    }
+
+    /// The packet identifier of a QoS 1/2 message (Paho's `getMessageId()`); `None` for QoS 0.
     pub fn message_id(&self) -> Option<PacketId> {
         self.message_id
     }

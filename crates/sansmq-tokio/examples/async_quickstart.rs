@@ -9,13 +9,24 @@
 //! once the broker has it), then a burst of 100 QoS 1 messages in flight at once, reads them all
 //! back, and disconnects after the broker acknowledged everything.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use sansmq::packet::QoS;
-use sansmq_tokio::{Client, ConnectOptions, Event};
+use sansmq_tokio::{Client, ConnectOptions, Error, Event, QoS};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // An error as one readable line (its Display), not the Debug dump `main -> Result` prints.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("async_quickstart: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let uri = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "tcp://127.0.0.1:1883".to_owned());
@@ -56,7 +67,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same task consumes: 3 hellos and 100 burst messages.
     let mut received = 0;
     while received < 103 {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await?;
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .map_err(|_| Error::Timeout(Duration::from_secs(10)))?;
         match event {
             Some(Event::Message(message)) => {
                 received += 1;

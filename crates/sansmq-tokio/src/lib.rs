@@ -17,8 +17,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use sansmq::packet::QoS;
-//! use sansmq_tokio::{Client, ConnectOptions, Event};
+//! use sansmq_tokio::{Client, ConnectOptions, Event, QoS};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), sansmq_tokio::Error> {
@@ -68,6 +67,34 @@
 //!   [`Events`]).
 //!
 //! Logging goes through `tracing`.
+//!
+//! ## One dependency
+//!
+//! Everything the API takes or returns is named by this crate; `sansmq` is not needed as a
+//! dependency:
+//!
+//! ```
+//! use sansmq_tokio::{
+//!     Bytes, CommandError, ConnectReturnCode, DisconnectReason, Error, KeyProblem, PacketId, QoS,
+//!     TopicError, TopicFilter, TopicName,
+//! };
+//!
+//! fn explain(error: &Error) -> String {
+//!     match error {
+//!         Error::Refused(ConnectReturnCode::BadUserNameOrPassword) => "wrong login".into(),
+//!         Error::Command(CommandError::NotConnected) => "not connected".into(),
+//!         Error::ConnectionLost(reason) => format!("lost: {reason}"),
+//!         Error::InvalidTopic(error) => format!("{error}"),
+//!         Error::ClientKey { problem: KeyProblem::PasswordNeeded, .. } => "key password?".into(),
+//!         other => other.to_string(),
+//!     }
+//! }
+//! let _: (QoS, Option<PacketId>, Bytes) = (QoS::AtLeastOnce, PacketId::new(1), Bytes::new());
+//! let _: Result<TopicName, TopicError> = TopicName::try_from("a/b");
+//! let _: Result<TopicFilter, TopicError> = TopicFilter::try_from("a/#");
+//! let _: Option<&DisconnectReason> = None;
+//! assert_eq!(explain(&Error::Refused(ConnectReturnCode::BadUserNameOrPassword)), "wrong login");
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -87,7 +114,14 @@ pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_
 pub use message::Message;
 pub use publish::PublishHandle;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, Operation,
-    ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will,
+    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
+    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
+    redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
+
+// The core's types that this client's API takes and returns, so that `sansmq` need not be a
+// dependency of its users.
+pub use bytes::Bytes;
+pub use sansmq::packet::{ConnectReturnCode, PacketId, QoS};
+pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};

@@ -5,6 +5,17 @@
 //! opens a socket, spawns a thread or reads a clock: a driver does that, so the same engine serves a
 //! blocking client, an async one, an embedded loop, a simulation or a fuzzer.
 //!
+//! **Looking for a ready client?** You need not write a driver: [`sansmq-mio`] is a blocking
+//! client with Paho's API (callbacks, delivery tokens, automatic reconnect), [`sansmq-tokio`] an
+//! async one whose `publish(..).await` resolves at the broker's acknowledgement, and
+//! [`sansmq-apsaramq`] adds Alibaba Cloud ApsaraMQ for MQTT's logins and rules to either. Each
+//! re-exports the types of this crate it uses (`QoS`, `TopicName`, ...), so depend on it alone.
+//! The `sansmq` command (crate `sansmq-cli`) publishes and subscribes from a shell.
+//!
+//! [`sansmq-mio`]: https://docs.rs/sansmq-mio
+//! [`sansmq-tokio`]: https://docs.rs/sansmq-tokio
+//! [`sansmq-apsaramq`]: https://docs.rs/sansmq-apsaramq
+//!
 //! ## Run loop
 //!
 //! A driver owns the transport and the clock, and repeats four steps. Inputs are `handle_*` methods

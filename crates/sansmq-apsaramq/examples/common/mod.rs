@@ -7,9 +7,8 @@ pub(crate) mod quick_start;
 use std::time::Duration;
 
 use clap::Parser;
-use sansmq::packet::QoS;
 use sansmq_apsaramq::{
-    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, TopicRules, p2p_topic,
+    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, QoS, TopicRules, p2p_topic,
 };
 
 /// Where and as whom to run the quick-start.

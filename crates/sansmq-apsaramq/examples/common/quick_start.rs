@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
-use sansmq::packet::QoS;
 use sansmq_apsaramq::{
-    ApsaraMqCallback, ApsaraMqCredentials, ApsaraMqEvents, MessageKind, TokenNotice,
+    ApsaraMqCallback, ApsaraMqCredentials, ApsaraMqEvents, MessageKind, QoS, TokenNotice,
     apsaramq_options_with,
 };
 use sansmq_mio::{Client, DeliveryToken, Error, Message};
