@@ -192,13 +192,11 @@ impl Task {
             }
             self.handle_events(now);
         }
+        self.complete_written();
         let flushed = self
             .transport
             .as_ref()
             .is_some_and(|t| t.is_flushed(&self.core));
-        if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
-            self.waiters.complete_written();
-        }
         if self.closing.is_some() && (flushed || self.transport.is_none()) {
             self.finish_close(now);
         }
@@ -230,8 +228,27 @@ impl Task {
     fn on_io(&mut self, now: Instant, io: Io) {
         match io {
             Io::Progress => {}
-            Io::Closed => self.transport_failed(now, None),
-            Io::Failed(error) => self.transport_failed(now, Some(error)),
+            Io::Closed => {
+                self.complete_written();
+                self.transport_failed(now, None);
+            }
+            Io::Failed(error) => {
+                self.complete_written();
+                self.transport_failed(now, Some(error));
+            }
+        }
+    }
+
+    /// Resolves the QoS 0 publishes whose bytes are all written. Also runs before a close is
+    /// handled: one `poll_io` can write a message and then read the broker's EOF, and what was
+    /// written must not be reported lost with the connection.
+    fn complete_written(&mut self) {
+        let flushed = self
+            .transport
+            .as_ref()
+            .is_some_and(|t| t.is_flushed(&self.core));
+        if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
+            self.waiters.complete_written();
         }
     }
 
