@@ -304,11 +304,15 @@ impl Inner {
         }
     }
 
-    /// Whether reading may go on now (see [`on_readable`](Self::on_readable)).
+    /// Whether reading may go on now (see [`on_readable`](Self::on_readable)). Never while the
+    /// acknowledgements queued for the broker fill the transmit buffer
+    /// ([`sansmq::Client::wants_read`]): a broker that sends and never reads would grow it without
+    /// limit; TCP slows the broker down instead, and writing resumes reading.
     pub(crate) fn can_read(&self, now: Instant) -> bool {
-        self.held_callbacks.is_empty()
-            || self.callback_blocked
-            || self.core.poll_timeout().is_some_and(|t| now >= t)
+        self.core.wants_read()
+            && (self.held_callbacks.is_empty()
+                || self.callback_blocked
+                || self.core.poll_timeout().is_some_and(|t| now >= t))
     }
 
     /// The socket failed or closed: the core turns it into `Disconnected`, handled in
@@ -320,6 +324,8 @@ impl Inner {
         self.last_error = error;
         self.drop_socket();
         self.core.handle_closed(now);
+        // The read buffer is empty now but keeps the capacity a flood gave it: give it back.
+        *self.core.read_buffer() = bytes::BytesMut::new();
     }
 
     /// Writes what the core has queued, as far as the socket takes it.

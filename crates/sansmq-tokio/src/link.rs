@@ -107,6 +107,8 @@ impl Task {
         self.last_error = error;
         self.transport = None;
         self.core.handle_closed(now);
+        // The read buffer is empty now but keeps the capacity a flood gave it: give it back.
+        *self.core.read_buffer() = bytes::BytesMut::new();
     }
 
     /// Drains the core's events into replies, the application's streams and reconnects.

@@ -214,15 +214,19 @@ impl Task {
             .min()
     }
 
-    /// Whether to read from the broker now. Reading pauses only when the application's streams
-    /// are backed up **and** nothing the application awaits needs the broker's answer: a task that
-    /// awaits a PUBACK while not reading its messages would otherwise wait forever (the PUBACK
-    /// sits behind the unread messages).
+    /// Whether to read from the broker now: not while the acknowledgements queued for it fill the
+    /// transmit buffer ([`sansmq::Client::wants_read`]: a broker that sends and never reads would
+    /// grow it without limit; TCP slows the broker down instead), and not while the application
+    /// is [behind](Self::behind_application).
     fn may_read(&self) -> bool {
-        self.closing.is_none()
-            && (self.link != Link::Connected
-                || !self.dispatch.is_backed_up()
-                || self.waiters.await_broker())
+        self.closing.is_none() && self.core.wants_read() && !self.behind_application()
+    }
+
+    /// The application's streams are backed up **and** nothing the application awaits needs the
+    /// broker's answer: a task that awaits a PUBACK while not reading its messages would
+    /// otherwise wait forever (the PUBACK sits behind the unread messages).
+    fn behind_application(&self) -> bool {
+        self.link == Link::Connected && self.dispatch.is_backed_up() && !self.waiters.await_broker()
     }
 
     fn on_io(&mut self, now: Instant, io: Io) {
@@ -253,10 +257,10 @@ impl Task {
     }
 
     fn on_timer(&mut self, now: Instant) {
-        if !self.may_read() && self.closing.is_none() {
+        if self.behind_application() && self.closing.is_none() && self.core.wants_read() {
             // Reading is paused for a slow application, but a PINGRESP may wait behind the
             // messages: read what is there before the core judges the keep-alive, without
-            // registering for more.
+            // registering for more. (A broker that does not read our acks gets no such favour.)
             if let Some(transport) = &mut self.transport {
                 let mut cx = Context::from_waker(Waker::noop());
                 if let Poll::Ready(io) = transport.poll_io(&mut cx, &mut self.core, true) {
