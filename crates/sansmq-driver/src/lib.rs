@@ -35,6 +35,7 @@ mod backoff;
 pub mod diagnosis;
 mod error;
 mod options;
+pub mod resubscription;
 mod rotation;
 pub mod rules;
 pub mod tls;

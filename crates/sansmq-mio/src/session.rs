@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use rustls::ClientConfig;
 use sansmq::Event;
+use sansmq::TopicFilter;
 use sansmq::client::DisconnectReason;
-use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ServerRotation};
+use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq_driver::resubscription::{Join, Resubscription, granted_qos};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -66,6 +68,8 @@ pub(crate) struct Inner {
     /// The application's `connect` call, waiting for the first CONNACK or the final failure.
     pub(crate) connect_waiter: Option<Completion<Result<bool, Error>>>,
     pub(crate) subscribe_waiters: HashMap<PacketId, Completion<Result<Vec<QoS>, Error>>>,
+    /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
+    pub(crate) restore: Resubscription<Completion<Result<Vec<QoS>, Error>>>,
     pub(crate) unsubscribe_waiters: HashMap<PacketId, Completion<Result<(), Error>>>,
     pub(crate) disconnect_waiter: Option<Completion<Result<(), Error>>>,
     pub(crate) deliveries: HashMap<PacketId, DeliveryToken>,
@@ -118,6 +122,7 @@ impl Inner {
             registry,
             connect_waiter: None,
             subscribe_waiters: HashMap::new(),
+            restore: Resubscription::default(),
             unsubscribe_waiters: HashMap::new(),
             disconnect_waiter: None,
             deliveries: HashMap::new(),
@@ -225,6 +230,9 @@ impl Inner {
         for (_, w) in self.subscribe_waiters.drain() {
             w.complete(Err(cause.clone()));
         }
+        for w in self.restore.drain() {
+            w.complete(Err(cause.clone()));
+        }
         for (_, w) in self.unsubscribe_waiters.drain() {
             w.complete(Err(cause.clone()));
         }
@@ -241,6 +249,35 @@ impl Inner {
                 .socket()
                 .shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// The application's `subscribe`: joins the SUBSCRIBE restoring the session when that asks for
+    /// these filters already (see [`Resubscription`]), else sends one. `waiter` gets the granted
+    /// QoS per filter.
+    pub(crate) fn subscribe(
+        &mut self,
+        now: Instant,
+        filters: Vec<SubscribeFilter>,
+        waiter: Completion<Result<Vec<QoS>, Error>>,
+    ) -> Result<(), Error> {
+        let waiter = match self.restore.join(&filters, waiter) {
+            Join::Send(waiter) => waiter,
+            Join::Joined => return Ok(()),
+            Join::Granted { waiter, results } => {
+                waiter.complete(granted_qos(results));
+                return Ok(());
+            }
+        };
+        let requested: Vec<TopicFilter> = filters.iter().map(|f| f.filter.clone()).collect();
+        let id = self.core.subscribe(now, filters)?;
+        for filter in &requested {
+            self.diagnostics
+                .on_sent(now, Operation::Subscribe, filter, Some(id));
+        }
+        self.subscribe_waiters.insert(id, waiter);
+        // The caller's `wait` wakes the IO thread anyway.
+        let _ = self.flush_from_caller(now);
+        Ok(())
     }
 
     /// The socket reported writable: finish the non-blocking connect if it was pending.
@@ -434,16 +471,11 @@ impl Inner {
                 }
                 Event::Subscribed { packet_id, results } => {
                     self.diagnostics.on_acknowledged(packet_id);
+                    for (waiter, own) in self.restore.on_subscribed(packet_id, &results) {
+                        waiter.complete(granted_qos(own));
+                    }
                     if let Some(waiter) = self.subscribe_waiters.remove(&packet_id) {
-                        let granted: Result<Vec<QoS>, Error> = results
-                            .into_iter()
-                            .map(|(filter, result)| {
-                                result.map_err(|_| Error::SubscribeRefused {
-                                    filter: filter.to_string(),
-                                })
-                            })
-                            .collect();
-                        waiter.complete(granted);
+                        waiter.complete(granted_qos(results));
                     }
                 }
                 Event::Unsubscribed { packet_id } => {
@@ -474,10 +506,12 @@ impl Inner {
             .options
             .resubscribe_policy()
             .resubscribes(session_present);
+        self.restore.on_connected();
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
                 let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
                 self.diagnostics.on_resubscribed(now, id, filters);
+                self.restore.on_restore(id, self.core.subscriptions());
             }
         }
         let reconnect = self.ever_connected;

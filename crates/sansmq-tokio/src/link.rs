@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use sansmq::client::DisconnectReason;
-use sansmq::packet::QoS;
 use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::resubscription::granted_qos;
 
 use crate::command::Reply;
 use crate::task::{Link, Task};
@@ -135,16 +135,11 @@ impl Task {
                 }
                 CoreEvent::Subscribed { packet_id, results } => {
                     self.diagnostics.on_acknowledged(packet_id);
+                    for (reply, own) in self.waiters.restore.on_subscribed(packet_id, &results) {
+                        let _ = reply.send(granted_qos(own));
+                    }
                     if let Some(reply) = self.waiters.subscribes.remove(&packet_id) {
-                        let granted: Result<Vec<QoS>, Error> = results
-                            .into_iter()
-                            .map(|(filter, result)| {
-                                result.map_err(|_| Error::SubscribeRefused {
-                                    filter: filter.to_string(),
-                                })
-                            })
-                            .collect();
-                        let _ = reply.send(granted);
+                        let _ = reply.send(granted_qos(results));
                     }
                 }
                 CoreEvent::Unsubscribed { packet_id } => {
@@ -183,10 +178,14 @@ impl Task {
             .options
             .resubscribe_policy()
             .resubscribes(session_present);
+        self.waiters.restore.on_connected();
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
                 let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
                 self.diagnostics.on_resubscribed(now, id, filters);
+                self.waiters
+                    .restore
+                    .on_restore(id, self.core.subscriptions());
             }
         }
         self.ever_connected = true;

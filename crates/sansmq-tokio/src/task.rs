@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use sansmq::{CommandError, TopicFilter};
+use sansmq_driver::resubscription::{Join, granted_qos};
 use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 use tokio::sync::mpsc;
 
@@ -303,6 +304,19 @@ impl Task {
                     return;
                 }
                 let first = filters.first().map(|f| f.filter.clone());
+                let reply = match self.waiters.restore.join(&filters, reply) {
+                    Join::Send(reply) => reply,
+                    joined => {
+                        // The SUBSCRIBE restoring the session asks for these already.
+                        if let (Some(filter), Some(tx)) = (first, route) {
+                            self.dispatch.add_route(filter, tx);
+                        }
+                        if let Join::Granted { waiter, results } = joined {
+                            let _ = waiter.send(granted_qos(results));
+                        }
+                        return;
+                    }
+                };
                 let requested: Vec<TopicFilter> =
                     filters.iter().map(|f| f.filter.clone()).collect();
                 match self.core.subscribe(now, filters) {
@@ -327,6 +341,7 @@ impl Task {
                     return;
                 }
                 self.dispatch.remove_routes(&filters);
+                self.waiters.restore.on_unsubscribe(&filters);
                 match self.core.unsubscribe(now, filters) {
                     Ok(id) => {
                         self.waiters.unsubscribes.insert(id, reply);

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use sansmq::packet::{PacketId, QoS};
+use sansmq_driver::resubscription::Resubscription;
 
 use crate::Error;
 use crate::command::Reply;
@@ -17,6 +18,8 @@ pub(crate) struct Waiters {
     /// QoS 0 messages, until everything accepted so far was written.
     pub(crate) written: Vec<Reply<()>>,
     pub(crate) subscribes: HashMap<PacketId, Reply<Vec<QoS>>>,
+    /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
+    pub(crate) restore: Resubscription<Reply<Vec<QoS>>>,
     pub(crate) unsubscribes: HashMap<PacketId, Reply<()>>,
     pub(crate) disconnect: Option<Reply<()>>,
 }
@@ -27,6 +30,7 @@ impl Waiters {
     pub(crate) fn await_broker(&self) -> bool {
         !self.publishes.is_empty()
             || !self.subscribes.is_empty()
+            || self.restore.has_joined()
             || !self.unsubscribes.is_empty()
             || self.connect.is_some()
             || self.disconnect.is_some()
@@ -35,6 +39,9 @@ impl Waiters {
     /// SUBSCRIBE and UNSUBSCRIBE requests that no connection will answer.
     pub(crate) fn fail_requests(&mut self, cause: &Error) {
         for (_, reply) in self.subscribes.drain() {
+            let _ = reply.send(Err(cause.clone()));
+        }
+        for reply in self.restore.drain() {
             let _ = reply.send(Err(cause.clone()));
         }
         for (_, reply) in self.unsubscribes.drain() {
