@@ -195,6 +195,17 @@ impl Peer {
         written
     }
 
+    /// Sends `bytes` as they are (garbage, a packet cut short); false when the client is gone.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Ends the connection with a reset (RST) instead of a FIN, as a crashing host or a broker
+    /// killed with unread data in its socket does.
+    pub fn reset(self) {
+        let _ = rustix::net::sockopt::set_socket_linger(&self.stream, Some(Duration::ZERO));
+    }
+
     /// Closes the connection as a broker does: a FIN, after anything sent.
     pub fn close(self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);

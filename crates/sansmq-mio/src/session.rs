@@ -14,6 +14,7 @@ use sansmq::Event;
 use sansmq::TopicFilter;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq_driver::diagnosis;
 use sansmq_driver::resubscription::{Join, Resubscription, granted_qos};
 use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 
@@ -198,6 +199,7 @@ impl Inner {
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
     /// it, or schedule an automatic reconnect.
     fn after_failure(&mut self, now: Instant, error: Error) {
+        let error = self.diagnostics.on_connect_failed(error);
         tracing::debug!(%error, "connection attempt failed");
         if self.connect_waiter.is_some() {
             if self.servers.tries_left() {
@@ -491,7 +493,9 @@ impl Inner {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
-        self.diagnostics.on_connected(now);
+        if let Some(diagnosis) = self.diagnostics.on_connected(now) {
+            tracing::warn!(%diagnosis, "the broker is up: the previous connection's reset was probably its answer");
+        }
         self.backoff.reset();
         let uri = self
             .connection
@@ -531,6 +535,7 @@ impl Inner {
             }
             return;
         }
+        let broke_protocol = diagnosis::broke_protocol(&reason);
         let error = self.diagnostics.on_disconnected(
             now,
             reason,
@@ -543,6 +548,10 @@ impl Inner {
             Link::Connecting => self.after_failure(now, error),
             Link::Connected => {
                 tracing::warn!(%error, "connection lost");
+                if broke_protocol {
+                    // Report the broker's fault now rather than re-send the requests to it.
+                    self.fail_waiters(&error);
+                }
                 self.callback(CallbackEvent::ConnectionLost(error.clone()));
                 self.schedule_reconnect(now, &error);
                 self.last_error = Some(error);

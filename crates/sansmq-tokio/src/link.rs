@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sansmq::client::DisconnectReason;
 use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::diagnosis;
 use sansmq_driver::resubscription::granted_qos;
 
 use crate::command::Reply;
@@ -69,6 +70,7 @@ impl Task {
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
     /// it, or schedule an automatic reconnect.
     fn after_failure(&mut self, now: Instant, error: Error) {
+        let error = self.diagnostics.on_connect_failed(error);
         tracing::debug!(%error, "connection attempt failed");
         self.transport = None;
         if self.waiters.connect.is_some() {
@@ -155,7 +157,9 @@ impl Task {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
-        self.diagnostics.on_connected(now);
+        if let Some(diagnosis) = self.diagnostics.on_connected(now) {
+            tracing::warn!(%diagnosis, "the broker is up: the previous connection's reset was probably its answer");
+        }
         self.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
         let uri = self
@@ -211,6 +215,7 @@ impl Task {
             self.closing = Some(now + crate::task::CLOSE_FLUSH);
             return;
         }
+        let broke_protocol = diagnosis::broke_protocol(&reason);
         let error = self.diagnostics.on_disconnected(
             now,
             reason,
@@ -224,6 +229,10 @@ impl Task {
             Link::Connecting => self.after_failure(now, error),
             Link::Connected => {
                 tracing::warn!(%error, "connection lost");
+                if broke_protocol {
+                    // Report the broker's fault now rather than re-send the requests to it.
+                    self.waiters.fail_requests(&error);
+                }
                 self.dispatch.event(
                     &mut self.core,
                     now,
