@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::command::{self, Command};
 use crate::dispatch::Dispatch;
 use crate::transport::{Io, Transport};
-use crate::waiters::Waiters;
+use crate::waiters::{Waiters, Written};
 use crate::{Error, Message};
 
 /// Commands taken from the channel per turn: they are all put into the core before the next
@@ -246,13 +246,16 @@ impl Task {
 
     /// Resolves the QoS 0 publishes whose bytes are all written. Also runs before a close is
     /// handled: one `poll_io` can write a message and then read the broker's EOF, and what was
-    /// written must not be reported lost with the connection.
+    /// written must not be reported lost with the connection; only what was not written fails.
     fn complete_written(&mut self) {
-        let flushed = self
-            .transport
-            .as_ref()
-            .is_some_and(|t| t.is_flushed(&self.core));
-        if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
+        let Some(transport) = &self.transport else {
+            return;
+        };
+        self.waiters.complete_written_up_to(transport.written);
+        if !self.waiters.written.is_empty()
+            && transport.is_flushed(&self.core)
+            && self.core.queued_len() == 0
+        {
             self.waiters.complete_written();
         }
     }
@@ -378,6 +381,7 @@ impl Task {
             barrier,
             reply,
         } = publish;
+        let queued = self.core.queued_len();
         let result = if barrier {
             self.core.publish_barrier(now, topic, payload).map(Some)
         } else {
@@ -392,7 +396,15 @@ impl Task {
             Ok(Some(id)) => {
                 self.waiters.publishes.insert(id, reply);
             }
-            Ok(None) => self.waiters.written.push(reply),
+            Ok(None) => {
+                // Encoded at once (not queued): it ends where the transmit buffer ends now.
+                let end = self
+                    .transport
+                    .as_ref()
+                    .filter(|_| self.core.queued_len() == queued)
+                    .map(|t| t.written + self.core.poll_transmit().map_or(0, <[u8]>::len) as u64);
+                self.waiters.written.push_back(Written { end, reply });
+            }
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
             }
