@@ -87,3 +87,29 @@ impl Waiters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    #[test]
+    fn what_was_written_resolves_and_only_the_rest_fails() {
+        let mut waiters = Waiters::default();
+        let mut outcomes = Vec::new();
+        for end in [Some(10), None, Some(30), Some(40)] {
+            let (reply, rx) = oneshot::channel();
+            waiters.written.push_back(Written { end, reply });
+            outcomes.push(rx);
+        }
+        // 30 bytes out: the messages ending at 10 and 30, and the one queued between them.
+        waiters.complete_written_up_to(30);
+        waiters.fail_written(&Error::Closed);
+        let outcomes: Vec<bool> = outcomes
+            .into_iter()
+            .map(|mut rx| matches!(rx.try_recv(), Ok(Ok(()))))
+            .collect();
+        assert_eq!(outcomes, [true, true, true, false]);
+    }
+}
