@@ -3,7 +3,8 @@
 //! connections right after whatever came last too. So a reset is not blamed on the topic, a
 //! refused reconnect after a close says the broker is down, and garbage from the broker between
 //! CONNACK and SUBACK fails the subscribe at once with the decode error, instead of the subscribe
-//! being sent again on every reconnect until its wait times out.
+//! being sent again on every reconnect until its wait times out. A real mosquitto killed right
+//! after a PUBLISH leaves either an end of stream or a reset; both end with "probably down".
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use sansmq::DisconnectReason;
 use sansmq::packet::{Packet, QoS};
-use sansmq_e2e::{Peer, ScriptedBroker};
+use sansmq_e2e::{Mosquitto, Peer, ScriptedBroker};
 use sansmq_mio::{Diagnosis, Error};
 
 use common::{PATIENCE, Recorder, options};
@@ -47,6 +48,8 @@ trait Driver {
     fn next_loss(&self) -> Error;
     /// `connect` again.
     fn connect(&self) -> Result<bool, Error>;
+    /// Publishes at QoS 0 (never acknowledged, so a close soon after points at its topic).
+    fn publish_qos0(&self, topic: &str);
 }
 
 fn driver_options(url: &str, client_id: &str, reconnect: bool) -> sansmq_mio::ConnectOptions {
@@ -85,6 +88,12 @@ impl Driver for Mio {
 
     fn connect(&self) -> Result<bool, Error> {
         self.client.connect()
+    }
+
+    fn publish_qos0(&self, topic: &str) {
+        self.client
+            .publish(topic, "x", QoS::AtMostOnce, false)
+            .unwrap();
     }
 }
 
@@ -144,6 +153,12 @@ impl Driver for Tokio {
 
     fn connect(&self) -> Result<bool, Error> {
         self.runtime.block_on(self.client.connect())
+    }
+
+    fn publish_qos0(&self, topic: &str) {
+        self.runtime
+            .block_on(self.client.publish(topic, "x", QoS::AtMostOnce, false))
+            .unwrap();
     }
 }
 
@@ -209,6 +224,36 @@ fn garbage_before_suback_fails_the_subscribe_with_the_decode_error<D: Driver>() 
         Err(Error::ConnectionLost(DisconnectReason::Malformed(_))) => {}
         other => panic!("expected the decode error, got {other:?}"),
     }
+}
+
+/// mosquitto killed right after a QoS 0 PUBLISH: its close looks like a refusal of the topic,
+/// but the reconnect finds nothing listening, and says the broker is down.
+fn a_killed_broker_is_called_down<D: Driver>() {
+    let broker = Mosquitto::start();
+    let client = D::connected(&broker.url(), "victim", false);
+    client.publish_qos0(FILTER);
+    broker.kill();
+    let loss = client.next_loss();
+    let error = client.connect().expect_err("the broker is gone");
+    let message = error.to_string();
+    assert!(!message.contains("not authorised"), "{message}");
+    if let Error::ClosedByBroker(Diagnosis::NotAuthorised { .. }) | Error::Io { .. } = loss {
+        // The loss came within the window, as a clean close or a reset.
+        assert!(
+            matches!(&error, Error::ClosedByBroker(Diagnosis::BrokerDown { topic, .. }) if topic == FILTER),
+            "after {loss:?}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn mio_a_killed_broker_is_called_down() {
+    a_killed_broker_is_called_down::<Mio>();
+}
+
+#[test]
+fn tokio_a_killed_broker_is_called_down() {
+    a_killed_broker_is_called_down::<Tokio>();
 }
 
 #[test]
