@@ -165,6 +165,47 @@ impl Peer {
         }
     }
 
+    /// Sends `packet` over and over without reading anything, as a hostile broker does, until
+    /// `limit` bytes are out or no byte could be written for `stall` (the client stopped reading
+    /// and TCP's window closed). Returns the bytes written. The socket's send buffer is made
+    /// small first, so the count says what the client took, not what the kernel buffered here.
+    pub fn flood(&mut self, packet: &Packet, limit: usize, stall: Duration) -> usize {
+        let mut one = BytesMut::new();
+        if packet.encode(&mut one).is_err() || one.is_empty() {
+            return 0;
+        }
+        // Whole packets only, so a partial write resumes mid-packet, never mid-stream garbage.
+        let chunk = one.repeat((16 * 1024 / one.len()).max(1));
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&self.stream, 16 * 1024);
+        if self.stream.set_write_timeout(Some(stall)).is_err() {
+            return 0;
+        }
+        let mut written = 0;
+        let mut offset = 0;
+        while written < limit {
+            match self.stream.write(chunk.get(offset..).unwrap_or_default()) {
+                Ok(n) if n > 0 => {
+                    written += n;
+                    offset = (offset + n) % chunk.len();
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break, // a timeout (blocked), a close or an error
+            }
+        }
+        written
+    }
+
+    /// Sends `bytes` as they are (garbage, a packet cut short); false when the client is gone.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Ends the connection with a reset (RST) instead of a FIN, as a crashing host or a broker
+    /// killed with unread data in its socket does.
+    pub fn reset(self) {
+        let _ = rustix::net::sockopt::set_socket_linger(&self.stream, Some(Duration::ZERO));
+    }
+
     /// Closes the connection as a broker does: a FIN, after anything sent.
     pub fn close(self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);

@@ -1,6 +1,13 @@
 //! [`Diagnostics`]: explaining a broker that hangs up. Brokers such as ApsaraMQ answer a topic the
 //! client may not use, or a second client with the same id, by closing the connection without a
 //! word. A close alone looks like a network fault; its timing tells the likelier story.
+//!
+//! The story must not mislead. A broker that is killed or restarted closes its connections too,
+//! right after whatever the client last sent. So only a clean close (end of stream) right after
+//! the first use of a topic is blamed on that topic at once; a reset is blamed only once the broker
+//! proves alive (the next CONNACK, see [`Diagnostics::on_connected`]); and when the next connection
+//! attempt is refused or times out, that attempt's error says the broker is probably down
+//! ([`Diagnosis::BrokerDown`]), not that the topic was forbidden.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -58,6 +65,17 @@ pub enum Diagnosis {
         /// How long after sending it the connection closed.
         after: Duration,
     },
+    /// The broker closed the connection right after the first use of a topic, and then the next
+    /// connection attempt failed at the transport: the broker is down or unreachable, which
+    /// explains the close better than the topic.
+    BrokerDown {
+        /// What was sent before the close.
+        operation: Operation,
+        /// The topic name or filter.
+        topic: String,
+        /// Why the next attempt failed (`connection refused`, a timeout...).
+        reason: String,
+    },
     /// The broker keeps closing the connection shortly after accepting it.
     DuplicateClientId {
         /// Our client id.
@@ -80,6 +98,16 @@ impl fmt::Display for Diagnosis {
                  authorised for topic {topic:?} (check that the topic exists and that this client \
                  may use it)",
                 after.as_millis()
+            ),
+            Self::BrokerDown {
+                operation,
+                topic,
+                reason,
+            } => write!(
+                f,
+                "the broker closed the connection right after {operation} {topic:?} and the next \
+                 connection attempt failed ({reason}): the broker is probably down or unreachable \
+                 (the close was not about topic {topic:?})"
             ),
             Self::DuplicateClientId {
                 client_id,
@@ -113,6 +141,18 @@ pub struct Diagnostics {
     used_topics: HashSet<String>,
     first_use: Option<FirstUse>,
     short_connections: u32,
+    /// A close right after the first use of a topic, awaiting the next connection attempt's
+    /// verdict: a CONNACK says the broker is alive, a refused attempt that it is down.
+    suspect: Option<Suspect>,
+}
+
+/// A not-authorised suspicion and whether it was reported already.
+#[derive(Debug)]
+struct Suspect {
+    diagnosis: Diagnosis,
+    /// The close was a clean end of stream, reported as [`Diagnosis::NotAuthorised`] at once; a
+    /// reset was reported as the IO error it is.
+    reported: bool,
 }
 
 impl Diagnostics {
@@ -124,14 +164,46 @@ impl Diagnostics {
             used_topics: HashSet::new(),
             first_use: None,
             short_connections: 0,
+            suspect: None,
         }
     }
 
-    /// CONNACK accepted the connection at `now`.
-    pub fn on_connected(&mut self, now: Instant) {
+    /// CONNACK accepted the connection at `now`. Returns the diagnosis of the previous
+    /// connection's end when only this proves it: that connection was reset right after the
+    /// first use of a topic, and the broker is alive (log it; the loss itself was reported as the
+    /// reset it was).
+    pub fn on_connected(&mut self, now: Instant) -> Option<Diagnosis> {
         self.connected_at = Some(now);
         self.used_topics.clear();
         self.first_use = None;
+        self.suspect
+            .take()
+            .filter(|suspect| !suspect.reported)
+            .map(|suspect| suspect.diagnosis)
+    }
+
+    /// A connection attempt failed before CONNACK with `error`: the error to report for it. After
+    /// a close right after the first use of a topic, a failure to reach the broker at all
+    /// (refused, unreachable, timed out) says the broker is down:
+    /// [`Error::ClosedByBroker`] with [`Diagnosis::BrokerDown`].
+    pub fn on_connect_failed(&mut self, error: Error) -> Error {
+        let Some(suspect) = self.suspect.take() else {
+            return error;
+        };
+        match (suspect.diagnosis, &error) {
+            (
+                Diagnosis::NotAuthorised {
+                    operation, topic, ..
+                },
+                Error::Io { .. } | Error::Timeout(_),
+            ) => Error::ClosedByBroker(Diagnosis::BrokerDown {
+                operation,
+                topic,
+                reason: error.to_string(),
+            }),
+            // The broker answered (a CONNACK refusal, TLS): it is up; the rest says nothing.
+            _ => error,
+        }
     }
 
     /// The client sent `operation` for `topic` at `now`, as packet `awaiting` (`None` for a QoS 0
@@ -192,7 +264,10 @@ impl Diagnostics {
     /// The error a driver reports for the core's `Disconnected { reason }` at `now` (not for a
     /// requested disconnect): the transport's own `transport_error` when the socket failed, a
     /// refusal or timeout as such, and — when the broker closed an `established` connection
-    /// (end of stream or reset) and the timing suggests why — [`Error::ClosedByBroker`].
+    /// (end of stream or reset) and the timing suggests why — [`Error::ClosedByBroker`]. A reset
+    /// right after the first use of a topic is reported as the IO error it is: a killed broker
+    /// leaves one too. The next [`on_connected`](Self::on_connected) or
+    /// [`on_connect_failed`](Self::on_connect_failed) gives the verdict.
     pub fn on_disconnected(
         &mut self,
         now: Instant,
@@ -201,14 +276,29 @@ impl Diagnostics {
         established: bool,
         connect_timeout: Duration,
     ) -> Error {
+        if established {
+            self.suspect = None; // a suspicion is about the last connection only
+        }
         let closed_by_broker = reason == DisconnectReason::TransportClosed
             && matches!(transport_error, None | Some(Error::Io { .. }));
-        let diagnosis = if closed_by_broker {
+        let mut diagnosis = if closed_by_broker {
             self.on_closed_by_broker(now)
         } else {
             self.on_ended();
             None
         };
+        if let Some(suspected @ Diagnosis::NotAuthorised { .. }) = &diagnosis {
+            // A clean end of stream is the broker's own doing and may be blamed now; a reset is
+            // also what a killed broker leaves behind, so it waits for the broker to prove alive.
+            let clean = transport_error.is_none();
+            self.suspect = Some(Suspect {
+                diagnosis: suspected.clone(),
+                reported: clean,
+            });
+            if !clean {
+                diagnosis = None;
+            }
+        }
         match (diagnosis, reason) {
             (Some(diagnosis), _) if established => Error::ClosedByBroker(diagnosis),
             (_, DisconnectReason::Refused(code)) => Error::Refused(code),
@@ -249,6 +339,17 @@ impl Diagnostics {
             }
         })
     }
+}
+
+/// Whether `reason` means the broker broke the protocol (a malformed packet, a packet MQTT does not
+/// allow there). Requests awaiting the broker's answer (SUBSCRIBE, UNSUBSCRIBE) then fail at once
+/// with that reason: sending them again after a reconnect would most likely meet the same broker
+/// fault, and the application would learn of it only when its wait timed out.
+pub fn broke_protocol(reason: &DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::Malformed(_) | DisconnectReason::ProtocolViolation(_)
+    )
 }
 
 #[cfg(test)]
@@ -408,5 +509,140 @@ mod tests {
         }
         diagnostics.on_connected(t0 + 600 * MS);
         assert_eq!(diagnostics.on_closed_by_broker(t0 + 700 * MS), None);
+    }
+
+    fn reset() -> Error {
+        Error::Io {
+            context: "reading from the broker".into(),
+            reason: "Connection reset by peer (os error 104)".into(),
+        }
+    }
+
+    fn refused() -> Error {
+        Error::Io {
+            context: "connecting to tcp://127.0.0.1:1883".into(),
+            reason: "Connection refused (os error 111)".into(),
+        }
+    }
+
+    /// Connected at `t0`, subscribed to "p/x" and lost the connection 5 ms later with
+    /// `transport_error` (`None`: end of stream).
+    fn lost_after_subscribe(
+        diagnostics: &mut Diagnostics,
+        t0: Instant,
+        transport_error: Option<Error>,
+    ) -> Error {
+        diagnostics.on_connected(t0);
+        diagnostics.on_sent(t0, Operation::Subscribe, "p/x", id(1));
+        diagnostics.on_disconnected(
+            t0 + 5 * MS,
+            DisconnectReason::TransportClosed,
+            transport_error,
+            true,
+            Duration::from_secs(3),
+        )
+    }
+
+    #[test]
+    fn a_reset_right_after_the_first_use_is_blamed_only_once_the_broker_proves_alive() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        let error = lost_after_subscribe(&mut diagnostics, t0, Some(reset()));
+        assert_eq!(error.to_string(), reset().to_string());
+        // The reconnect succeeds: the broker is alive, the reset was probably its answer.
+        let confirmed = diagnostics.on_connected(t0 + 1000 * MS);
+        assert!(
+            matches!(&confirmed, Some(Diagnosis::NotAuthorised { topic, .. }) if topic == "p/x"),
+            "{confirmed:?}"
+        );
+        assert_eq!(diagnostics.on_connected(t0 + 2000 * MS), None);
+    }
+
+    #[test]
+    fn a_refused_reconnect_after_a_close_says_the_broker_is_down() {
+        let t0 = Instant::now();
+        for transport_error in [None, Some(reset())] {
+            let mut diagnostics = Diagnostics::new("c");
+            let _ = lost_after_subscribe(&mut diagnostics, t0, transport_error);
+            let error = diagnostics.on_connect_failed(refused());
+            match &error {
+                Error::ClosedByBroker(Diagnosis::BrokerDown {
+                    operation,
+                    topic,
+                    reason,
+                }) => {
+                    assert_eq!(*operation, Operation::Subscribe);
+                    assert_eq!(topic, "p/x");
+                    assert_eq!(reason, &refused().to_string());
+                }
+                other => panic!("expected the broker to be called down, got {other:?}"),
+            }
+            let message = error.to_string();
+            assert!(
+                message.contains("probably down or unreachable"),
+                "{message}"
+            );
+            assert!(!message.contains("not authorised"), "{message}");
+            // Later failures are what they are.
+            let again = diagnostics.on_connect_failed(refused());
+            assert_eq!(again.to_string(), refused().to_string());
+        }
+    }
+
+    #[test]
+    fn a_connect_timeout_after_a_close_says_the_broker_is_down_too() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        let _ = lost_after_subscribe(&mut diagnostics, t0, None);
+        let error = diagnostics.on_connect_failed(Error::Timeout(Duration::from_secs(3)));
+        assert!(
+            matches!(error, Error::ClosedByBroker(Diagnosis::BrokerDown { .. })),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn an_answering_broker_is_not_called_down() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        let _ = lost_after_subscribe(&mut diagnostics, t0, None);
+        let code = sansmq::packet::ConnectReturnCode::NotAuthorized;
+        let error = diagnostics.on_connect_failed(Error::Refused(code));
+        assert!(matches!(error, Error::Refused(c) if c == code), "{error:?}");
+        // A clean close was reported at once: a CONNACK does not report it again.
+        let _ = lost_after_subscribe(&mut diagnostics, t0, None);
+        assert_eq!(diagnostics.on_connected(t0 + 1000 * MS), None);
+    }
+
+    #[test]
+    fn a_failure_without_a_suspicious_close_is_left_alone() {
+        let mut diagnostics = Diagnostics::new("c");
+        assert_eq!(
+            diagnostics.on_connect_failed(refused()).to_string(),
+            refused().to_string()
+        );
+        let t0 = Instant::now();
+        diagnostics.on_connected(t0);
+        let error = diagnostics.on_disconnected(
+            t0 + 5 * MS,
+            DisconnectReason::TransportClosed,
+            None,
+            true,
+            Duration::from_secs(3),
+        );
+        assert!(matches!(error, Error::ConnectionLost(_)), "{error:?}");
+        assert_eq!(
+            diagnostics.on_connect_failed(refused()).to_string(),
+            refused().to_string()
+        );
+    }
+
+    #[test]
+    fn only_protocol_faults_fail_the_requests_at_once() {
+        let garbage =
+            DisconnectReason::Malformed(sansmq::packet::DecodeError::ReservedPacketType(15));
+        assert!(broke_protocol(&garbage));
+        assert!(!broke_protocol(&DisconnectReason::TransportClosed));
+        assert!(!broke_protocol(&DisconnectReason::KeepAliveTimeout));
     }
 }

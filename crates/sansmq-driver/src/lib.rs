@@ -36,6 +36,7 @@ pub mod diagnosis;
 mod error;
 mod options;
 mod redact;
+pub mod resubscription;
 mod rotation;
 pub mod rules;
 pub mod tls;

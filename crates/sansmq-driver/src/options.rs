@@ -61,6 +61,10 @@ pub struct Will {
 }
 
 /// What to do about subscriptions after a reconnect.
+///
+/// Subscribing in `connect_complete` on every connection (Paho's pattern) works with any policy:
+/// a subscribe for filters the client is restoring joins that SUBSCRIBE instead of sending its own
+/// (see [`resubscription`](crate::resubscription)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ResubscribePolicy {

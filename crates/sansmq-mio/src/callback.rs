@@ -19,7 +19,9 @@ use crate::{DeliveryToken, Error, Message};
 /// reading from the broker (the queue to this thread is bounded) but never keep-alive.
 pub trait Callback: Send + Sync + 'static {
     /// A connection was made; `reconnect` is true for automatic reconnects. Subscribe here to have
-    /// subscriptions on every connection, as Alibaba's quick-start does.
+    /// subscriptions on every connection, as Alibaba's quick-start does: after a reconnect that
+    /// restores the subscriptions itself, such a subscribe joins that SUBSCRIBE rather than
+    /// sending a second one.
     fn connect_complete(&self, reconnect: bool, server_uri: &str) {
         let _ = (reconnect, server_uri);
     }

@@ -260,22 +260,11 @@ impl Client {
     /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
-        let requested = filters;
         let filters = self.shared.lock().options.subscribe_filters(filters)?;
         let waiter = Completion::new();
-        {
-            let mut inner = self.shared.lock();
-            let now = Instant::now();
-            let id = inner.core.subscribe(now, filters)?;
-            for &(filter, _) in requested {
-                inner
-                    .diagnostics
-                    .on_sent(now, Operation::Subscribe, filter, Some(id));
-            }
-            inner.subscribe_waiters.insert(id, waiter.clone());
-            // `wait` wakes the IO thread anyway.
-            let _ = inner.flush_from_caller(now);
-        }
+        self.shared
+            .lock()
+            .subscribe(Instant::now(), filters, waiter.clone())?;
         self.wait(&waiter)
     }
 
@@ -309,6 +298,7 @@ impl Client {
         {
             let mut inner = self.shared.lock();
             let now = Instant::now();
+            inner.restore.on_unsubscribe(&parsed);
             let id = inner.core.unsubscribe(now, parsed)?;
             inner.unsubscribe_waiters.insert(id, waiter.clone());
             let _ = inner.flush_from_caller(now);

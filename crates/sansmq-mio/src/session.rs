@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use mio::{Interest, Registry, Token};
 use rustls::ClientConfig;
 use sansmq::Event;
+use sansmq::TopicFilter;
 use sansmq::client::DisconnectReason;
-use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ServerRotation};
+use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq_driver::diagnosis;
+use sansmq_driver::resubscription::{Join, Resubscription, granted_qos};
+use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -66,6 +69,8 @@ pub(crate) struct Inner {
     /// The application's `connect` call, waiting for the first CONNACK or the final failure.
     pub(crate) connect_waiter: Option<Completion<Result<bool, Error>>>,
     pub(crate) subscribe_waiters: HashMap<PacketId, Completion<Result<Vec<QoS>, Error>>>,
+    /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
+    pub(crate) restore: Resubscription<Completion<Result<Vec<QoS>, Error>>>,
     pub(crate) unsubscribe_waiters: HashMap<PacketId, Completion<Result<(), Error>>>,
     pub(crate) disconnect_waiter: Option<Completion<Result<(), Error>>>,
     pub(crate) deliveries: HashMap<PacketId, DeliveryToken>,
@@ -121,6 +126,7 @@ impl Inner {
             registry,
             connect_waiter: None,
             subscribe_waiters: HashMap::new(),
+            restore: Resubscription::default(),
             unsubscribe_waiters: HashMap::new(),
             disconnect_waiter: None,
             deliveries: HashMap::new(),
@@ -197,6 +203,7 @@ impl Inner {
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
     /// it, or schedule an automatic reconnect.
     fn after_failure(&mut self, now: Instant, error: Error) {
+        let error = self.diagnostics.on_connect_failed(error);
         tracing::debug!(%error, "connection attempt failed");
         if self.connect_waiter.is_some() {
             if self.servers.tries_left() {
@@ -229,6 +236,9 @@ impl Inner {
         for (_, w) in self.subscribe_waiters.drain() {
             w.complete(Err(cause.clone()));
         }
+        for w in self.restore.drain() {
+            w.complete(Err(cause.clone()));
+        }
         for (_, w) in self.unsubscribe_waiters.drain() {
             w.complete(Err(cause.clone()));
         }
@@ -245,6 +255,35 @@ impl Inner {
                 .socket()
                 .shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// The application's `subscribe`: joins the SUBSCRIBE restoring the session when that asks for
+    /// these filters already (see [`Resubscription`]), else sends one. `waiter` gets the granted
+    /// QoS per filter.
+    pub(crate) fn subscribe(
+        &mut self,
+        now: Instant,
+        filters: Vec<SubscribeFilter>,
+        waiter: Completion<Result<Vec<QoS>, Error>>,
+    ) -> Result<(), Error> {
+        let waiter = match self.restore.join(&filters, waiter) {
+            Join::Send(waiter) => waiter,
+            Join::Joined => return Ok(()),
+            Join::Granted { waiter, results } => {
+                waiter.complete(granted_qos(results));
+                return Ok(());
+            }
+        };
+        let requested: Vec<TopicFilter> = filters.iter().map(|f| f.filter.clone()).collect();
+        let id = self.core.subscribe(now, filters)?;
+        for filter in &requested {
+            self.diagnostics
+                .on_sent(now, Operation::Subscribe, filter, Some(id));
+        }
+        self.subscribe_waiters.insert(id, waiter);
+        // The caller's `wait` wakes the IO thread anyway.
+        let _ = self.flush_from_caller(now);
+        Ok(())
     }
 
     /// The socket reported writable: finish the non-blocking connect if it was pending.
@@ -308,11 +347,15 @@ impl Inner {
         }
     }
 
-    /// Whether reading may go on now (see [`on_readable`](Self::on_readable)).
+    /// Whether reading may go on now (see [`on_readable`](Self::on_readable)). Never while the
+    /// acknowledgements queued for the broker fill the transmit buffer
+    /// ([`sansmq::Client::wants_read`]): a broker that sends and never reads would grow it without
+    /// limit; TCP slows the broker down instead, and writing resumes reading.
     pub(crate) fn can_read(&self, now: Instant) -> bool {
-        self.held_callbacks.is_empty()
-            || self.callback_blocked
-            || self.core.poll_timeout().is_some_and(|t| now >= t)
+        self.core.wants_read()
+            && (self.held_callbacks.is_empty()
+                || self.callback_blocked
+                || self.core.poll_timeout().is_some_and(|t| now >= t))
     }
 
     /// The socket failed or closed: the core turns it into `Disconnected`, handled in
@@ -324,6 +367,8 @@ impl Inner {
         self.last_error = error;
         self.drop_socket();
         self.core.handle_closed(now);
+        // The read buffer is empty now but keeps the capacity a flood gave it: give it back.
+        *self.core.read_buffer() = bytes::BytesMut::new();
     }
 
     /// Writes what the core has queued, as far as the socket takes it.
@@ -436,16 +481,11 @@ impl Inner {
                 }
                 Event::Subscribed { packet_id, results } => {
                     self.diagnostics.on_acknowledged(packet_id);
+                    for (waiter, own) in self.restore.on_subscribed(packet_id, &results) {
+                        waiter.complete(granted_qos(own));
+                    }
                     if let Some(waiter) = self.subscribe_waiters.remove(&packet_id) {
-                        let granted: Result<Vec<QoS>, Error> = results
-                            .into_iter()
-                            .map(|(filter, result)| {
-                                result.map_err(|_| Error::SubscribeRefused {
-                                    filter: filter.to_string(),
-                                })
-                            })
-                            .collect();
-                        waiter.complete(granted);
+                        waiter.complete(granted_qos(results));
                     }
                 }
                 Event::Unsubscribed { packet_id } => {
@@ -461,7 +501,9 @@ impl Inner {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
-        self.diagnostics.on_connected(now);
+        if let Some(diagnosis) = self.diagnostics.on_connected(now) {
+            tracing::warn!(%diagnosis, "the broker is up: the previous connection's reset was probably its answer");
+        }
         self.backoff.reset();
         let uri = self
             .connection
@@ -476,10 +518,12 @@ impl Inner {
             .options
             .resubscribe_policy()
             .resubscribes(session_present);
+        self.restore.on_connected();
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
                 let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
                 self.diagnostics.on_resubscribed(now, id, filters);
+                self.restore.on_restore(id, self.core.subscriptions());
             }
         }
         let reconnect = self.ever_connected;
@@ -499,6 +543,7 @@ impl Inner {
             }
             return;
         }
+        let broke_protocol = diagnosis::broke_protocol(&reason);
         let error = self.diagnostics.on_disconnected(
             now,
             reason,
@@ -511,6 +556,10 @@ impl Inner {
             Link::Connecting => self.after_failure(now, error),
             Link::Connected => {
                 tracing::warn!(%error, "connection lost");
+                if broke_protocol {
+                    // Report the broker's fault now rather than re-send the requests to it.
+                    self.fail_waiters(&error);
+                }
                 self.callback(CallbackEvent::ConnectionLost(error.clone()));
                 self.schedule_reconnect(now, &error);
                 self.last_error = Some(error);

@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use sansmq::client::DisconnectReason;
-use sansmq::packet::QoS;
 use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::diagnosis;
+use sansmq_driver::resubscription::granted_qos;
 
 use crate::command::Reply;
 use crate::task::{Link, Task};
@@ -69,6 +70,7 @@ impl Task {
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
     /// it, or schedule an automatic reconnect.
     fn after_failure(&mut self, now: Instant, error: Error) {
+        let error = self.diagnostics.on_connect_failed(error);
         tracing::debug!(%error, "connection attempt failed");
         self.transport = None;
         if self.waiters.connect.is_some() {
@@ -107,6 +109,8 @@ impl Task {
         self.last_error = error;
         self.transport = None;
         self.core.handle_closed(now);
+        // The read buffer is empty now but keeps the capacity a flood gave it: give it back.
+        *self.core.read_buffer() = bytes::BytesMut::new();
     }
 
     /// Drains the core's events into replies, the application's streams and reconnects.
@@ -133,16 +137,11 @@ impl Task {
                 }
                 CoreEvent::Subscribed { packet_id, results } => {
                     self.diagnostics.on_acknowledged(packet_id);
+                    for (reply, own) in self.waiters.restore.on_subscribed(packet_id, &results) {
+                        let _ = reply.send(granted_qos(own));
+                    }
                     if let Some(reply) = self.waiters.subscribes.remove(&packet_id) {
-                        let granted: Result<Vec<QoS>, Error> = results
-                            .into_iter()
-                            .map(|(filter, result)| {
-                                result.map_err(|_| Error::SubscribeRefused {
-                                    filter: filter.to_string(),
-                                })
-                            })
-                            .collect();
-                        let _ = reply.send(granted);
+                        let _ = reply.send(granted_qos(results));
                     }
                 }
                 CoreEvent::Unsubscribed { packet_id } => {
@@ -158,7 +157,9 @@ impl Task {
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {
         self.link = Link::Connected;
-        self.diagnostics.on_connected(now);
+        if let Some(diagnosis) = self.diagnostics.on_connected(now) {
+            tracing::warn!(%diagnosis, "the broker is up: the previous connection's reset was probably its answer");
+        }
         self.connected.store(true, Ordering::Relaxed);
         self.backoff.reset();
         let uri = self
@@ -181,10 +182,14 @@ impl Task {
             .options
             .resubscribe_policy()
             .resubscribes(session_present);
+        self.waiters.restore.on_connected();
         if resubscribe && self.ever_connected {
             if let Ok(Some(id)) = self.core.resubscribe(now) {
                 let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
                 self.diagnostics.on_resubscribed(now, id, filters);
+                self.waiters
+                    .restore
+                    .on_restore(id, self.core.subscriptions());
             }
         }
         self.ever_connected = true;
@@ -210,6 +215,7 @@ impl Task {
             self.closing = Some(now + crate::task::CLOSE_FLUSH);
             return;
         }
+        let broke_protocol = diagnosis::broke_protocol(&reason);
         let error = self.diagnostics.on_disconnected(
             now,
             reason,
@@ -223,6 +229,10 @@ impl Task {
             Link::Connecting => self.after_failure(now, error),
             Link::Connected => {
                 tracing::warn!(%error, "connection lost");
+                if broke_protocol {
+                    // Report the broker's fault now rather than re-send the requests to it.
+                    self.waiters.fail_requests(&error);
+                }
                 self.dispatch.event(
                     &mut self.core,
                     now,

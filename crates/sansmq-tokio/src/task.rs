@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use sansmq::{CommandError, TopicFilter};
+use sansmq_driver::resubscription::{Join, granted_qos};
 use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command};
 use crate::dispatch::Dispatch;
 use crate::transport::{Io, Transport};
-use crate::waiters::Waiters;
+use crate::waiters::{Waiters, Written};
 use crate::{Error, Message};
 
 /// Commands taken from the channel per turn: they are all put into the core before the next
@@ -192,13 +193,11 @@ impl Task {
             }
             self.handle_events(now);
         }
+        self.complete_written();
         let flushed = self
             .transport
             .as_ref()
             .is_some_and(|t| t.is_flushed(&self.core));
-        if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
-            self.waiters.complete_written();
-        }
         if self.closing.is_some() && (flushed || self.transport.is_none()) {
             self.finish_close(now);
         }
@@ -216,30 +215,56 @@ impl Task {
             .min()
     }
 
-    /// Whether to read from the broker now. Reading pauses only when the application's streams
-    /// are backed up **and** nothing the application awaits needs the broker's answer: a task that
-    /// awaits a PUBACK while not reading its messages would otherwise wait forever (the PUBACK
-    /// sits behind the unread messages).
+    /// Whether to read from the broker now: not while the acknowledgements queued for it fill the
+    /// transmit buffer ([`sansmq::Client::wants_read`]: a broker that sends and never reads would
+    /// grow it without limit; TCP slows the broker down instead), and not while the application
+    /// is [behind](Self::behind_application).
     fn may_read(&self) -> bool {
-        self.closing.is_none()
-            && (self.link != Link::Connected
-                || !self.dispatch.is_backed_up()
-                || self.waiters.await_broker())
+        self.closing.is_none() && self.core.wants_read() && !self.behind_application()
+    }
+
+    /// The application's streams are backed up **and** nothing the application awaits needs the
+    /// broker's answer: a task that awaits a PUBACK while not reading its messages would
+    /// otherwise wait forever (the PUBACK sits behind the unread messages).
+    fn behind_application(&self) -> bool {
+        self.link == Link::Connected && self.dispatch.is_backed_up() && !self.waiters.await_broker()
     }
 
     fn on_io(&mut self, now: Instant, io: Io) {
         match io {
             Io::Progress => {}
-            Io::Closed => self.transport_failed(now, None),
-            Io::Failed(error) => self.transport_failed(now, Some(error)),
+            Io::Closed => {
+                self.complete_written();
+                self.transport_failed(now, None);
+            }
+            Io::Failed(error) => {
+                self.complete_written();
+                self.transport_failed(now, Some(error));
+            }
+        }
+    }
+
+    /// Resolves the QoS 0 publishes whose bytes are all written. Also runs before a close is
+    /// handled: one `poll_io` can write a message and then read the broker's EOF, and what was
+    /// written must not be reported lost with the connection; only what was not written fails.
+    fn complete_written(&mut self) {
+        let Some(transport) = &self.transport else {
+            return;
+        };
+        self.waiters.complete_written_up_to(transport.written);
+        if !self.waiters.written.is_empty()
+            && transport.is_flushed(&self.core)
+            && self.core.queued_len() == 0
+        {
+            self.waiters.complete_written();
         }
     }
 
     fn on_timer(&mut self, now: Instant) {
-        if !self.may_read() && self.closing.is_none() {
+        if self.behind_application() && self.closing.is_none() && self.core.wants_read() {
             // Reading is paused for a slow application, but a PINGRESP may wait behind the
             // messages: read what is there before the core judges the keep-alive, without
-            // registering for more.
+            // registering for more. (A broker that does not read our acks gets no such favour.)
             if let Some(transport) = &mut self.transport {
                 let mut cx = Context::from_waker(Waker::noop());
                 if let Poll::Ready(io) = transport.poll_io(&mut cx, &mut self.core, true) {
@@ -282,6 +307,19 @@ impl Task {
                     return;
                 }
                 let first = filters.first().map(|f| f.filter.clone());
+                let reply = match self.waiters.restore.join(&filters, reply) {
+                    Join::Send(reply) => reply,
+                    joined => {
+                        // The SUBSCRIBE restoring the session asks for these already.
+                        if let (Some(filter), Some(tx)) = (first, route) {
+                            self.dispatch.add_route(filter, tx);
+                        }
+                        if let Join::Granted { waiter, results } = joined {
+                            let _ = waiter.send(granted_qos(results));
+                        }
+                        return;
+                    }
+                };
                 let requested: Vec<TopicFilter> =
                     filters.iter().map(|f| f.filter.clone()).collect();
                 match self.core.subscribe(now, filters) {
@@ -306,6 +344,7 @@ impl Task {
                     return;
                 }
                 self.dispatch.remove_routes(&filters);
+                self.waiters.restore.on_unsubscribe(&filters);
                 match self.core.unsubscribe(now, filters) {
                     Ok(id) => {
                         self.waiters.unsubscribes.insert(id, reply);
@@ -342,6 +381,7 @@ impl Task {
             barrier,
             reply,
         } = publish;
+        let queued = self.core.queued_len();
         let result = if barrier {
             self.core.publish_barrier(now, topic, payload).map(Some)
         } else {
@@ -356,7 +396,15 @@ impl Task {
             Ok(Some(id)) => {
                 self.waiters.publishes.insert(id, reply);
             }
-            Ok(None) => self.waiters.written.push(reply),
+            Ok(None) => {
+                // Encoded at once (not queued): it ends where the transmit buffer ends now.
+                let end = self
+                    .transport
+                    .as_ref()
+                    .filter(|_| self.core.queued_len() == queued)
+                    .map(|t| t.written + self.core.poll_transmit().map_or(0, <[u8]>::len) as u64);
+                self.waiters.written.push_back(Written { end, reply });
+            }
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
             }

@@ -42,6 +42,9 @@ impl AsyncRead for Stream {
 /// An open connection to one broker.
 #[derive(Debug)]
 pub(crate) struct Transport {
+    /// Bytes of the core's transmit buffer written on this connection so far: a QoS 0 message
+    /// is written once this passes its last byte (see `Waiters::written`).
+    pub(crate) written: u64,
     stream: Stream,
     /// TLS records may wait in rustls after a write: flush before the next wait.
     unflushed: bool,
@@ -104,6 +107,7 @@ impl Transport {
             (false, _) => Stream::Plain(socket),
         };
         Ok(Self {
+            written: 0,
             stream,
             unflushed: false,
             uri,
@@ -127,6 +131,7 @@ impl Transport {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Io::Closed),
                 Poll::Ready(Ok(n)) => {
                     core.handle_transmitted(now, n);
+                    self.written += n as u64;
                     self.unflushed = matches!(self.stream, Stream::Tls(_));
                     progress = true;
                 }
