@@ -26,9 +26,9 @@ impl Backoff {
     /// The delay before the next attempt; the one after will be about twice as long.
     pub fn next_delay(&mut self) -> Duration {
         let step = self.step;
-        self.step = (self.step * 2).min(self.max);
+        self.step = self.step.saturating_mul(2).min(self.max);
         let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
+        half.saturating_add(half.mul_f64(fastrand::f64()))
     }
 
     /// The delay before reconnecting after `cause`: the longest one when the broker refused us
@@ -70,5 +70,17 @@ mod tests {
         assert!(backoff.next_delay() <= Duration::from_secs(1));
         backoff.jump_to_max();
         assert!(backoff.next_delay() >= Duration::from_secs(4));
+    }
+
+    #[test]
+    fn duration_max_saturates_instead_of_overflowing() {
+        let mut backoff = Backoff::new(Duration::MAX, Duration::MAX);
+        for _ in 0..3 {
+            assert!(backoff.next_delay() >= Duration::MAX / 2);
+        }
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::MAX);
+        for _ in 0..80 {
+            let _ = backoff.next_delay();
+        }
     }
 }

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod deadline;
 pub mod diagnosis;
 mod error;
 mod options;
@@ -41,6 +42,7 @@ pub mod tls;
 mod uri;
 
 pub use backoff::Backoff;
+pub use deadline::deadline_after;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;
 pub use options::{

@@ -202,7 +202,9 @@ impl Client {
         let limit = self.shared.lock().options.connect_timeout_limit();
         let attempts = u32::try_from(self.shared.lock().options.servers().len()).unwrap_or(1);
         // Each attempt has its own timer in the core; this only guards against a lost wake-up.
-        let total = limit.saturating_mul(attempts) + Duration::from_secs(1);
+        let total = limit
+            .saturating_mul(attempts)
+            .saturating_add(Duration::from_secs(1));
         waiter
             .wait(Some(total))
             .unwrap_or(Err(Error::Timeout(limit)))
@@ -349,7 +351,7 @@ impl Client {
         }
         self.shared.wake();
         waiter
-            .wait(Some(timeout + Duration::from_secs(1)))
+            .wait(Some(timeout.saturating_add(Duration::from_secs(1))))
             .unwrap_or(Err(Error::Timeout(timeout)))
     }
 

@@ -217,7 +217,9 @@ impl Inner {
         }
         let delay = self.backoff.delay_after(cause);
         tracing::info!(?delay, %cause, "reconnecting later");
-        self.link = Link::Reconnecting { at: now + delay };
+        self.link = Link::Reconnecting {
+            at: sansmq_driver::deadline_after(now, delay),
+        };
     }
 
     /// Requests that will not be answered on any connection.

@@ -124,8 +124,11 @@ impl Client {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Connect(reply)).await?;
         // The task answers every attempt; this only bounds a task that went away.
-        self.answer(rx, self.connect_limit + Duration::from_secs(1))
-            .await
+        self.answer(
+            rx,
+            self.connect_limit.saturating_add(Duration::from_secs(1)),
+        )
+        .await
     }
 
     /// Whether the client is connected now.
@@ -272,7 +275,9 @@ impl Client {
         self.send(Command::Disconnect { drain, reply }).await?;
         self.answer(
             rx,
-            drain + crate::task::CLOSE_FLUSH + Duration::from_secs(1),
+            drain
+                .saturating_add(crate::task::CLOSE_FLUSH)
+                .saturating_add(Duration::from_secs(1)),
         )
         .await
     }

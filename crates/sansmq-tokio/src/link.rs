@@ -95,7 +95,9 @@ impl Task {
         }
         let delay = self.backoff.delay_after(cause);
         tracing::info!(?delay, %cause, "reconnecting later");
-        self.link = Link::Reconnecting { at: now + delay };
+        self.link = Link::Reconnecting {
+            at: sansmq_driver::deadline_after(now, delay),
+        };
     }
 
     /// The socket failed or closed: the core turns that into `Disconnected`, handled in
