@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+pub mod closing;
 mod deadline;
 pub mod diagnosis;
 mod error;
@@ -42,6 +43,7 @@ pub mod tls;
 mod uri;
 
 pub use backoff::Backoff;
+pub use closing::Closing;
 pub use deadline::deadline_after;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
 pub use error::Error;

@@ -332,8 +332,9 @@ impl Client {
         Ok(token)
     }
 
-    /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
-    /// closes the socket. Automatic reconnect stops until the next `connect`.
+    /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT,
+    /// and closes the connection once the broker has read it (at most about 3 s more, see
+    /// [`sansmq_driver::Closing`]), so the will is not published. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {
         let waiter = Completion::new();
         {
@@ -351,7 +352,11 @@ impl Client {
         }
         self.shared.wake();
         waiter
-            .wait(Some(timeout.saturating_add(Duration::from_secs(1))))
+            .wait(Some(
+                timeout
+                    .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
+                    .saturating_add(Duration::from_secs(1)),
+            ))
             .unwrap_or(Err(Error::Timeout(timeout)))
     }
 

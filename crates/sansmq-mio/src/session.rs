@@ -13,7 +13,7 @@ use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, ServerRotation};
+use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, ServerRotation};
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
@@ -51,6 +51,8 @@ pub(crate) struct Connection {
     /// The non-blocking connect has completed.
     pub(crate) established: bool,
     pub(crate) uri: ServerUri,
+    /// A requested disconnect is ending this connection.
+    pub(crate) closing: Option<Closing>,
 }
 
 /// Everything behind the client's lock.
@@ -147,6 +149,9 @@ impl Inner {
         let Some(uri) = self.servers.next(self.options.servers()).cloned() else {
             return;
         };
+        if self.is_closing() {
+            self.finish_close(now);
+        }
         self.link = Link::Connecting;
         if let Err(error) = self.open(now, &uri) {
             // Nothing reached the core: handle the failure here rather than through its events.
@@ -185,6 +190,7 @@ impl Inner {
             transport: Transport::new(socket, tls),
             established: false,
             uri: uri.clone(),
+            closing: None,
         });
         self.core.connect(now)?;
         Ok(())
@@ -263,6 +269,7 @@ impl Inner {
             }
         }
         self.flush(now);
+        self.advance_close(now);
     }
 
     /// Reads what the broker sent, unless callbacks are backed up.
@@ -280,6 +287,10 @@ impl Inner {
     pub(crate) fn on_readable(&mut self, now: Instant) {
         if self.connection.is_none() {
             self.read_more = false;
+            return;
+        }
+        if self.is_closing() {
+            self.advance_close(now);
             return;
         }
         if !self.can_read(now) {
@@ -319,9 +330,86 @@ impl Inner {
         if let Some(e) = &error {
             tracing::debug!(%e, "transport failed");
         }
+        if self.is_closing() {
+            // The broker went first: the close is over.
+            self.finish_close(now);
+            return;
+        }
         self.last_error = error;
         self.drop_socket();
         self.core.handle_closed(now);
+    }
+
+    /// Whether a requested disconnect is ending the connection.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|c| c.closing.is_some())
+    }
+
+    /// A requested disconnect: write DISCONNECT, shut down the write side, discard what arrives
+    /// until the broker's end of stream, then close (see [`Closing`]), so that the broker reads
+    /// the DISCONNECT and drops the will. Closing at once with unread bytes made Linux send a reset
+    /// that discarded the DISCONNECT, and the will fired on every normal exit under traffic.
+    fn start_close(&mut self, now: Instant) {
+        match &mut self.connection {
+            Some(connection) if connection.established => {
+                connection.closing = Some(Closing::new(now));
+            }
+            // Nothing reached the broker: no will to worry about.
+            _ => {
+                self.finish_close(now);
+                return;
+            }
+        }
+        self.flush(now);
+        self.advance_close(now);
+    }
+
+    /// Moves a requested close on as far as the socket allows now.
+    pub(crate) fn advance_close(&mut self, now: Instant) {
+        let Some(connection) = &mut self.connection else {
+            return;
+        };
+        let Connection {
+            transport, closing, ..
+        } = connection;
+        let Some(closing) = closing else {
+            return;
+        };
+        if !closing.is_draining() && !closing.is_expired(now) {
+            if self.core.poll_transmit().is_some() || transport.tls_pending() {
+                return; // DISCONNECT is not out yet: the socket will say when it is writable
+            }
+            match transport.shut_down_writing() {
+                Ok(true) => {
+                    closing.handle_flushed(now);
+                }
+                Ok(false) => return,
+                Err(_) => {
+                    self.finish_close(now);
+                    return;
+                }
+            }
+        }
+        let over = closing.is_expired(now) || {
+            let outcome = transport.discard(&mut self.read_buf, DUE_READ_BUDGET);
+            self.read_more = outcome == ReadOutcome::More;
+            outcome == ReadOutcome::Closed
+        };
+        if over {
+            self.finish_close(now);
+        }
+    }
+
+    /// The requested close is over (the broker's end of stream, a failure, or the deadline):
+    /// close the socket and answer `disconnect`.
+    fn finish_close(&mut self, now: Instant) {
+        self.drop_socket();
+        self.core.handle_closed(now);
+        if let Some(waiter) = self.disconnect_waiter.take() {
+            waiter.complete(Ok(()));
+        }
     }
 
     /// Writes what the core has queued, as far as the socket takes it.
@@ -380,6 +468,7 @@ impl Inner {
                 self.attempt(now);
             }
         }
+        self.advance_close(now);
     }
 
     /// When the IO thread must wake up at the latest.
@@ -388,7 +477,15 @@ impl Inner {
             Link::Reconnecting { at } => Some(at),
             _ => None,
         };
-        [self.core.poll_timeout(), link].into_iter().flatten().min()
+        let closing = self
+            .connection
+            .as_ref()
+            .and_then(|c| c.closing.as_ref())
+            .map(Closing::deadline);
+        [self.core.poll_timeout(), link, closing]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Turns the core's events into completed waits, callbacks and reconnects, then writes what
@@ -483,14 +580,8 @@ impl Inner {
 
     fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
         if reason == DisconnectReason::Requested {
-            // DISCONNECT is queued: write it before closing.
-            self.flush(now);
-            self.drop_socket();
-            self.core.handle_closed(now);
             self.link = Link::Idle;
-            if let Some(waiter) = self.disconnect_waiter.take() {
-                waiter.complete(Ok(()));
-            }
+            self.start_close(now);
             return;
         }
         let error = self.diagnostics.on_disconnected(
@@ -567,6 +658,9 @@ impl Inner {
         self.link = Link::Closed;
         self.callbacks = None;
         self.held_callbacks.clear();
+        if let Some(waiter) = self.disconnect_waiter.take() {
+            waiter.complete(Ok(()));
+        }
         let closed = Error::Closed;
         self.fail_waiters(&closed);
         if let Some(waiter) = self.connect_waiter.take() {

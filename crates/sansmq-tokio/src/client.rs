@@ -276,7 +276,7 @@ impl Client {
         self.answer(
             rx,
             drain
-                .saturating_add(crate::task::CLOSE_FLUSH)
+                .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
                 .saturating_add(Duration::from_secs(1)),
         )
         .await

@@ -9,6 +9,7 @@ use std::time::Instant;
 use sansmq::client::DisconnectReason;
 use sansmq::packet::QoS;
 use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::Closing;
 
 use crate::command::Reply;
 use crate::task::{Link, Task};
@@ -207,9 +208,11 @@ impl Task {
     fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
         self.connected.store(false, Ordering::Relaxed);
         if reason == DisconnectReason::Requested {
-            // DISCONNECT is queued: the task writes it, then closes (`finish_close`).
+            // DISCONNECT is queued: the task writes it, shuts down its write side and reads until
+            // the broker's end of stream, then closes (`finish_close`), so that the broker reads
+            // the DISCONNECT and drops the will (see `Closing`).
             self.link = Link::Idle;
-            self.closing = Some(now + crate::task::CLOSE_FLUSH);
+            self.closing = Some(Closing::new(now));
             return;
         }
         let error = self.diagnostics.on_disconnected(
@@ -239,7 +242,8 @@ impl Task {
         }
     }
 
-    /// The DISCONNECT of a requested disconnect is out (or its time is up): close the socket.
+    /// A requested close is over (the broker's end of stream, a failure, or the deadline): close
+    /// the socket.
     pub(crate) fn finish_close(&mut self, now: Instant) {
         self.closing = None;
         self.transport = None;

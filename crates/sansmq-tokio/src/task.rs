@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 use sansmq::{CommandError, TopicFilter};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
+use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, Operation, ServerRotation};
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command};
@@ -25,8 +25,6 @@ use crate::{Error, Message};
 /// Commands taken from the channel per turn: they are all put into the core before the next
 /// write, so a burst of publishes leaves in one syscall.
 const COMMAND_BATCH: usize = 256;
-/// How long the DISCONNECT of a requested disconnect may take to write.
-pub(crate) const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// A connection attempt in progress: DNS, TCP and TLS.
 pub(crate) type Opening = Pin<Box<dyn Future<Output = Result<Transport, Error>> + Send>>;
@@ -67,8 +65,9 @@ pub(crate) struct Task {
     pub(crate) last_error: Option<Error>,
     /// Explains closes by the broker (a forbidden topic, a duplicate client id).
     pub(crate) diagnostics: Diagnostics,
-    /// A requested disconnect is writing DISCONNECT; the socket closes once it is out, or then.
-    pub(crate) closing: Option<Instant>,
+    /// A requested disconnect is ending the connection (writing DISCONNECT, then waiting for the
+    /// broker's end of stream).
+    pub(crate) closing: Option<Closing>,
     /// Read by [`Client::is_connected`](crate::Client::is_connected).
     pub(crate) connected: Arc<AtomicBool>,
 }
@@ -136,6 +135,7 @@ impl Task {
                 armed = deadline;
             }
             let read = self.may_read();
+            let draining = self.closing.is_some_and(|c| c.is_draining());
             let intake = self.stalled.is_none() && self.backlog.is_empty();
             let Self {
                 core,
@@ -156,6 +156,7 @@ impl Task {
                     }
                 }
                 io = poll_fn(|cx| match transport {
+                    Some(t) if draining => t.poll_linger(cx),
                     Some(t) => t.poll_io(cx, core, read),
                     None => Poll::Pending,
                 }), if transport.is_some() => self.on_io(Instant::now(), io),
@@ -199,8 +200,13 @@ impl Task {
         if !self.waiters.written.is_empty() && flushed && self.core.queued_len() == 0 {
             self.waiters.complete_written();
         }
-        if self.closing.is_some() && (flushed || self.transport.is_none()) {
-            self.finish_close(now);
+        if let Some(closing) = &mut self.closing {
+            if self.transport.is_none() {
+                self.finish_close(now);
+            } else if flushed {
+                // DISCONNECT is out: the next poll shuts down the write side (`poll_linger`).
+                let _ = closing.handle_flushed(now);
+            }
         }
     }
 
@@ -210,7 +216,8 @@ impl Task {
             Link::Reconnecting { at } => Some(at),
             _ => None,
         };
-        [self.core.poll_timeout(), reconnect, self.closing]
+        let closing = self.closing.as_ref().map(Closing::deadline);
+        [self.core.poll_timeout(), reconnect, closing]
             .into_iter()
             .flatten()
             .min()
@@ -228,6 +235,11 @@ impl Task {
     }
 
     fn on_io(&mut self, now: Instant, io: Io) {
+        if self.closing.is_some() && !matches!(io, Io::Progress) {
+            // The broker's end of stream (or a failure) during a requested close: it is over.
+            self.finish_close(now);
+            return;
+        }
         match io {
             Io::Progress => {}
             Io::Closed => self.transport_failed(now, None),
@@ -256,7 +268,7 @@ impl Task {
                 self.attempt(now);
             }
         }
-        if self.closing.is_some_and(|at| now >= at) {
+        if self.closing.is_some_and(|c| c.is_expired(now)) {
             self.finish_close(now);
         }
     }
