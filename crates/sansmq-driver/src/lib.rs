@@ -35,6 +35,7 @@ mod backoff;
 pub mod closing;
 mod deadline;
 pub mod diagnosis;
+pub mod dial;
 mod error;
 mod options;
 mod rotation;
@@ -46,6 +47,7 @@ pub use backoff::Backoff;
 pub use closing::Closing;
 pub use deadline::deadline_after;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
+pub use dial::Dial;
 pub use error::Error;
 pub use options::{
     ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, TlsOptions, TrustRoots,

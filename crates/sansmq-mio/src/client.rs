@@ -23,7 +23,9 @@ const CALLBACK_QUEUE: usize = 1024;
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) dispatch: Arc<Mutex<Dispatch>>,
-    pub(crate) waker: mio::Waker,
+    /// Shared with the DNS threads, which wake the IO thread when an answer is in (mio allows one
+    /// waker per poll).
+    pub(crate) waker: Arc<mio::Waker>,
     pub(crate) closed: AtomicBool,
 }
 
@@ -127,8 +129,10 @@ impl Client {
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
-        let waker = mio::Waker::new(poll.registry(), io_loop::WAKER)
-            .map_err(|e| Error::io("creating the waker", &e))?;
+        let waker = Arc::new(
+            mio::Waker::new(poll.registry(), io_loop::WAKER)
+                .map_err(|e| Error::io("creating the waker", &e))?,
+        );
         let registry = poll
             .registry()
             .try_clone()
@@ -136,7 +140,13 @@ impl Client {
         let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
         let time_to_wait = options.time_to_wait_limit();
         let dispatch = Arc::new(Mutex::new(Dispatch::default()));
-        let inner = Inner::new(options, registry, tx, Arc::clone(&dispatch))?;
+        let inner = Inner::new(
+            options,
+            registry,
+            Arc::clone(&waker),
+            tx,
+            Arc::clone(&dispatch),
+        )?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(inner),
             dispatch,
@@ -183,7 +193,8 @@ impl Client {
         rx
     }
 
-    /// Connects, blocking until CONNACK (or the connect timeout, per server URI). Returns the
+    /// Connects, blocking until CONNACK (or the connect timeout, per server URI, which covers DNS,
+    /// TCP to every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK). Returns the
     /// broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
     pub fn connect(&self) -> Result<bool, Error> {
         let waiter = Completion::new();

@@ -52,6 +52,7 @@
 mod callback;
 mod client;
 mod completion;
+mod dialer;
 mod io_loop;
 mod message;
 mod session;

@@ -3,12 +3,12 @@
 //! without handing off to another thread.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::ToSocketAddrs;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Registry, Token};
+use mio::net::TcpStream;
+use mio::{Registry, Token, Waker};
 use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::client::DisconnectReason;
@@ -17,6 +17,7 @@ use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, ServerRotatio
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
+use crate::dialer::{Dialed, Dialer, Lookup};
 use crate::transport::{ReadOutcome, Transport};
 use crate::{DeliveryToken, Error, Message, ServerUri, tls};
 
@@ -34,7 +35,8 @@ const DUE_READ_BUDGET: usize = 1024 * 1024;
 pub(crate) enum Link {
     /// Not connected and not trying.
     Idle,
-    /// TCP, TLS and CONNACK under way; the core's CONNACK timer (started with CONNECT) bounds it.
+    /// DNS, TCP, TLS and CONNACK under way; the core's CONNACK timer (started with CONNECT)
+    /// bounds it: the connect timeout.
     Connecting,
     /// CONNACK accepted.
     Connected,
@@ -44,12 +46,19 @@ pub(crate) enum Link {
     Closed,
 }
 
+/// A connection being opened, before it is a [`Connection`].
+#[derive(Debug)]
+enum Opening {
+    /// The host is being resolved, off the IO thread.
+    Resolving { uri: ServerUri, lookup: Lookup },
+    /// Its addresses are being tried.
+    Dialing(Dialer),
+}
+
 /// An open socket to one broker.
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) transport: Transport,
-    /// The non-blocking connect has completed.
-    pub(crate) established: bool,
     pub(crate) uri: ServerUri,
     /// A requested disconnect is ending this connection.
     pub(crate) closing: Option<Closing>,
@@ -63,8 +72,11 @@ pub(crate) struct Inner {
     pub(crate) options: ConnectOptions,
     pub(crate) link: Link,
     pub(crate) connection: Option<Connection>,
+    opening: Option<Opening>,
     pub(crate) tls: Option<Arc<ClientConfig>>,
     registry: Registry,
+    /// Wakes the IO thread (from a DNS thread).
+    waker: Arc<Waker>,
     /// The application's `connect` call, waiting for the first CONNACK or the final failure.
     pub(crate) connect_waiter: Option<Completion<Result<bool, Error>>>,
     pub(crate) subscribe_waiters: HashMap<PacketId, Completion<Result<Vec<QoS>, Error>>>,
@@ -97,6 +109,7 @@ impl Inner {
     pub(crate) fn new(
         options: ConnectOptions,
         registry: Registry,
+        waker: Arc<Waker>,
         callbacks: SyncSender<CallbackEvent>,
         dispatch: Arc<Mutex<Dispatch>>,
     ) -> Result<Self, Error> {
@@ -116,8 +129,10 @@ impl Inner {
             options,
             link: Link::Idle,
             connection: None,
+            opening: None,
             tls,
             registry,
+            waker,
             connect_waiter: None,
             subscribe_waiters: HashMap::new(),
             unsubscribe_waiters: HashMap::new(),
@@ -157,7 +172,9 @@ impl Inner {
             // Nothing reached the core: handle the failure here rather than through its events.
             self.drop_socket();
             self.after_failure(now, error);
+            return;
         }
+        self.advance_opening(now);
     }
 
     fn open(&mut self, now: Instant, uri: &ServerUri) -> Result<(), Error> {
@@ -165,35 +182,68 @@ impl Inner {
         // Credentials first: without them (tokens invalidated by the broker) there is no point
         // in opening a connection.
         self.options.apply_credentials(self.core.config_mut())?;
-        let addr = (uri.host.as_str(), uri.port)
-            .to_socket_addrs()
-            .map_err(|e| Error::Dns {
-                host: uri.host.clone(),
-                reason: e.to_string(),
-            })?
-            .next()
-            .ok_or_else(|| Error::Dns {
-                host: uri.host.clone(),
-                reason: "no address".into(),
-            })?;
-        let mut socket = mio::net::TcpStream::connect(addr)
-            .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
+        // CONNECT waits in the core until a socket is open; its CONNACK timer, started now,
+        // bounds resolving, dialing, TLS and CONNACK together.
+        self.core.connect(now)?;
+        self.opening = Some(Opening::Resolving {
+            uri: uri.clone(),
+            lookup: Lookup::start(uri, &self.waker),
+        });
+        Ok(())
+    }
+
+    /// Moves the opening connection on (after a wake-up, a dial socket's event, or its timer):
+    /// from the resolved addresses to the dial, from the dial to a [`Connection`], or to a
+    /// failure that names every address tried.
+    pub(crate) fn advance_opening(&mut self, now: Instant) {
+        let dialed = match &mut self.opening {
+            None => return,
+            Some(Opening::Resolving { uri, lookup }) => match lookup.poll() {
+                None => return,
+                Some(Err(error)) => Dialed::Failed(error),
+                Some(Ok(addresses)) => {
+                    tracing::debug!(%uri, ?addresses, "resolved");
+                    let mut dialer = Dialer::new(now, uri.clone(), addresses);
+                    let dialed = dialer.advance(now, &self.registry);
+                    self.opening = Some(Opening::Dialing(dialer));
+                    dialed
+                }
+            },
+            Some(Opening::Dialing(dialer)) => dialer.advance(now, &self.registry),
+        };
+        match dialed {
+            Dialed::Pending => {}
+            Dialed::Failed(error) => self.transport_failed(now, Some(error)),
+            Dialed::Connected(socket) => {
+                if let Some(Opening::Dialing(dialer)) = self.opening.take() {
+                    self.established(now, dialer.uri().clone(), socket);
+                }
+            }
+        }
+    }
+
+    /// TCP is up (the socket registered as [`SOCKET`]): start TLS if the URI asks for it and
+    /// write CONNECT.
+    fn established(&mut self, now: Instant, uri: ServerUri, mut socket: TcpStream) {
+        // Small packets (acks, pings) must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
-        self.registry
-            .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("registering the socket", &e))?;
         let tls = match (&self.tls, uri.tls) {
-            (Some(config), true) => Some(tls::connect(config, &uri.host)?),
+            (Some(config), true) => match tls::connect(config, &uri.host) {
+                Ok(tls) => Some(tls),
+                Err(error) => {
+                    let _ = self.registry.deregister(&mut socket);
+                    self.transport_failed(now, Some(error));
+                    return;
+                }
+            },
             _ => None,
         };
         self.connection = Some(Connection {
             transport: Transport::new(socket, tls),
-            established: false,
-            uri: uri.clone(),
+            uri,
             closing: None,
         });
-        self.core.connect(now)?;
-        Ok(())
+        self.flush(now);
     }
 
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
@@ -242,6 +292,9 @@ impl Inner {
     /// `Disconnected` event stays the one place a connection's end is handled.
     pub(crate) fn drop_socket(&mut self) {
         self.read_more = false;
+        if let Some(Opening::Dialing(mut dialer)) = self.opening.take() {
+            dialer.abandon(&self.registry);
+        }
         if let Some(mut connection) = self.connection.take() {
             let _ = self.registry.deregister(connection.transport.socket());
             let _ = connection
@@ -251,23 +304,8 @@ impl Inner {
         }
     }
 
-    /// The socket reported writable: finish the non-blocking connect if it was pending.
+    /// The socket reported writable: write what waits.
     pub(crate) fn on_writable(&mut self, now: Instant) {
-        let Some(connection) = &mut self.connection else {
-            return;
-        };
-        if !connection.established {
-            let socket = connection.transport.socket();
-            match socket.take_error() {
-                Ok(None) if socket.peer_addr().is_ok() => connection.established = true,
-                Ok(None) => return, // not yet
-                Ok(Some(e)) | Err(e) => {
-                    let error = Error::io(format!("connecting to {}", connection.uri), &e);
-                    self.transport_failed(now, Some(error));
-                    return;
-                }
-            }
-        }
         self.flush(now);
         self.advance_close(now);
     }
@@ -353,9 +391,7 @@ impl Inner {
     /// that discarded the DISCONNECT, and the will fired on every normal exit under traffic.
     fn start_close(&mut self, now: Instant) {
         match &mut self.connection {
-            Some(connection) if connection.established => {
-                connection.closing = Some(Closing::new(now));
-            }
+            Some(connection) => connection.closing = Some(Closing::new(now)),
             // Nothing reached the broker: no will to worry about.
             _ => {
                 self.finish_close(now);
@@ -417,9 +453,6 @@ impl Inner {
         let Some(connection) = &mut self.connection else {
             return;
         };
-        if !connection.established {
-            return;
-        }
         let mut failure = None;
         while let Some(bytes) = self.core.poll_transmit() {
             match connection.transport.write(bytes) {
@@ -482,7 +515,11 @@ impl Inner {
             .as_ref()
             .and_then(|c| c.closing.as_ref())
             .map(Closing::deadline);
-        [self.core.poll_timeout(), link, closing]
+        let dial = match &self.opening {
+            Some(Opening::Dialing(dialer)) => dialer.poll_timeout(),
+            _ => None,
+        };
+        [self.core.poll_timeout(), link, closing, dial]
             .into_iter()
             .flatten()
             .min()

@@ -116,8 +116,9 @@ impl Client {
         }
     }
 
-    /// Connects: tries each server URI in order, each within the connect timeout (TCP, TLS and
-    /// CONNACK), and returns the broker's session-present flag. A refusal is
+    /// Connects: tries each server URI in order, each within the connect timeout (DNS, TCP to
+    /// every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK), and
+    /// returns the broker's session-present flag. A refusal is
     /// [`Error::Refused`], no answer [`Error::Timeout`], a TLS failure [`Error::Tls`]. With
     /// automatic reconnect, a later loss reconnects by itself ([`Event::Reconnected`](crate::Event)).
     pub async fn connect(&self) -> Result<bool, Error> {

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::dial::dial;
 use crate::{Error, ServerUri};
 
 /// Room made in the core's read buffer before each read: one read takes up to this much, so a
@@ -66,8 +67,8 @@ pub(crate) enum Io {
 }
 
 impl Transport {
-    /// Resolves `uri`, connects, and completes the TLS handshake for `ssl://` URIs, all within
-    /// `timeout`.
+    /// Resolves `uri`, connects to the first of its addresses that answers ([`dial`]), and
+    /// completes the TLS handshake for `ssl://` URIs, all within `timeout`.
     pub(crate) async fn open(
         uri: ServerUri,
         tls: Option<Arc<ClientConfig>>,
@@ -81,20 +82,15 @@ impl Transport {
 
     async fn open_now(uri: ServerUri, tls: Option<Arc<ClientConfig>>) -> Result<Self, Error> {
         tracing::debug!(%uri, "connecting");
-        let addr = tokio::net::lookup_host((uri.host.as_str(), uri.port))
+        // getaddrinfo on tokio's blocking pool: the task's loop does not wait for DNS.
+        let addresses = tokio::net::lookup_host((uri.host.as_str(), uri.port))
             .await
             .map_err(|e| Error::Dns {
                 host: uri.host.clone(),
                 reason: e.to_string(),
             })?
-            .next()
-            .ok_or_else(|| Error::Dns {
-                host: uri.host.clone(),
-                reason: "no address".into(),
-            })?;
-        let socket = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
+            .collect();
+        let socket = dial(&uri, addresses).await?;
         // Small packets (acks, pings) must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let stream = match (uri.tls, tls) {
