@@ -7,7 +7,6 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Registry, Token, Waker};
 use rustls::ClientConfig;
 use sansmq::Event;
@@ -15,11 +14,14 @@ use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS};
 use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, ServerRotation};
 
+mod close;
+mod open;
+
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
-use crate::dialer::{Dialed, Dialer, Lookup};
 use crate::transport::{ReadOutcome, Transport};
-use crate::{DeliveryToken, Error, Message, ServerUri, tls};
+use crate::{DeliveryToken, Error, Message, ServerUri};
+use open::Opening;
 
 /// The mio token of the broker connection.
 pub(crate) const SOCKET: Token = Token(1);
@@ -44,15 +46,6 @@ pub(crate) enum Link {
     Reconnecting { at: Instant },
     /// `close` was called.
     Closed,
-}
-
-/// A connection being opened, before it is a [`Connection`].
-#[derive(Debug)]
-enum Opening {
-    /// The host is being resolved, off the IO thread.
-    Resolving { uri: ServerUri, lookup: Lookup },
-    /// Its addresses are being tried.
-    Dialing(Dialer),
 }
 
 /// An open socket to one broker.
@@ -175,75 +168,6 @@ impl Inner {
             return;
         }
         self.advance_opening(now);
-    }
-
-    fn open(&mut self, now: Instant, uri: &ServerUri) -> Result<(), Error> {
-        tracing::debug!(%uri, "connecting");
-        // Credentials first: without them (tokens invalidated by the broker) there is no point
-        // in opening a connection.
-        self.options.apply_credentials(self.core.config_mut())?;
-        // CONNECT waits in the core until a socket is open; its CONNACK timer, started now,
-        // bounds resolving, dialing, TLS and CONNACK together.
-        self.core.connect(now)?;
-        self.opening = Some(Opening::Resolving {
-            uri: uri.clone(),
-            lookup: Lookup::start(uri, &self.waker),
-        });
-        Ok(())
-    }
-
-    /// Moves the opening connection on (after a wake-up, a dial socket's event, or its timer):
-    /// from the resolved addresses to the dial, from the dial to a [`Connection`], or to a
-    /// failure that names every address tried.
-    pub(crate) fn advance_opening(&mut self, now: Instant) {
-        let dialed = match &mut self.opening {
-            None => return,
-            Some(Opening::Resolving { uri, lookup }) => match lookup.poll() {
-                None => return,
-                Some(Err(error)) => Dialed::Failed(error),
-                Some(Ok(addresses)) => {
-                    tracing::debug!(%uri, ?addresses, "resolved");
-                    let mut dialer = Dialer::new(now, uri.clone(), addresses);
-                    let dialed = dialer.advance(now, &self.registry);
-                    self.opening = Some(Opening::Dialing(dialer));
-                    dialed
-                }
-            },
-            Some(Opening::Dialing(dialer)) => dialer.advance(now, &self.registry),
-        };
-        match dialed {
-            Dialed::Pending => {}
-            Dialed::Failed(error) => self.transport_failed(now, Some(error)),
-            Dialed::Connected(socket) => {
-                if let Some(Opening::Dialing(dialer)) = self.opening.take() {
-                    self.established(now, dialer.uri().clone(), socket);
-                }
-            }
-        }
-    }
-
-    /// TCP is up (the socket registered as [`SOCKET`]): start TLS if the URI asks for it and
-    /// write CONNECT.
-    fn established(&mut self, now: Instant, uri: ServerUri, mut socket: TcpStream) {
-        // Small packets (acks, pings) must not wait for Nagle's algorithm.
-        let _ = socket.set_nodelay(true);
-        let tls = match (&self.tls, uri.tls) {
-            (Some(config), true) => match tls::connect(config, &uri.host) {
-                Ok(tls) => Some(tls),
-                Err(error) => {
-                    let _ = self.registry.deregister(&mut socket);
-                    self.transport_failed(now, Some(error));
-                    return;
-                }
-            },
-            _ => None,
-        };
-        self.connection = Some(Connection {
-            transport: Transport::new(socket, tls),
-            uri,
-            closing: None,
-        });
-        self.flush(now);
     }
 
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
@@ -376,76 +300,6 @@ impl Inner {
         self.last_error = error;
         self.drop_socket();
         self.core.handle_closed(now);
-    }
-
-    /// Whether a requested disconnect is ending the connection.
-    pub(crate) fn is_closing(&self) -> bool {
-        self.connection
-            .as_ref()
-            .is_some_and(|c| c.closing.is_some())
-    }
-
-    /// A requested disconnect: write DISCONNECT, shut down the write side, discard what arrives
-    /// until the broker's end of stream, then close (see [`Closing`]), so that the broker reads
-    /// the DISCONNECT and drops the will. Closing at once with unread bytes made Linux send a reset
-    /// that discarded the DISCONNECT, and the will fired on every normal exit under traffic.
-    fn start_close(&mut self, now: Instant) {
-        match &mut self.connection {
-            Some(connection) => connection.closing = Some(Closing::new(now)),
-            // Nothing reached the broker: no will to worry about.
-            _ => {
-                self.finish_close(now);
-                return;
-            }
-        }
-        self.flush(now);
-        self.advance_close(now);
-    }
-
-    /// Moves a requested close on as far as the socket allows now.
-    pub(crate) fn advance_close(&mut self, now: Instant) {
-        let Some(connection) = &mut self.connection else {
-            return;
-        };
-        let Connection {
-            transport, closing, ..
-        } = connection;
-        let Some(closing) = closing else {
-            return;
-        };
-        if !closing.is_draining() && !closing.is_expired(now) {
-            if self.core.poll_transmit().is_some() || transport.tls_pending() {
-                return; // DISCONNECT is not out yet: the socket will say when it is writable
-            }
-            match transport.shut_down_writing() {
-                Ok(true) => {
-                    closing.handle_flushed(now);
-                }
-                Ok(false) => return,
-                Err(_) => {
-                    self.finish_close(now);
-                    return;
-                }
-            }
-        }
-        let over = closing.is_expired(now) || {
-            let outcome = transport.discard(&mut self.read_buf, DUE_READ_BUDGET);
-            self.read_more = outcome == ReadOutcome::More;
-            outcome == ReadOutcome::Closed
-        };
-        if over {
-            self.finish_close(now);
-        }
-    }
-
-    /// The requested close is over (the broker's end of stream, a failure, or the deadline):
-    /// close the socket and answer `disconnect`.
-    fn finish_close(&mut self, now: Instant) {
-        self.drop_socket();
-        self.core.handle_closed(now);
-        if let Some(waiter) = self.disconnect_waiter.take() {
-            waiter.complete(Ok(()));
-        }
     }
 
     /// Writes what the core has queued, as far as the socket takes it.
