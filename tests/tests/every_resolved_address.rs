@@ -2,21 +2,25 @@
 //! that resolves to `::1` first and `127.0.0.1` second, and mosquitto listening on 127.0.0.1 only,
 //! `connect` succeeds (it failed when only the first address was used); with nothing listening,
 //! the error names both addresses and why each failed; and when `::1` does not answer at all
-//! (a full backlog), 127.0.0.1 is tried 250 ms later and wins.
+//! (a full backlog), 127.0.0.1 is tried 250 ms later and wins. And the mio client resolves host
+//! names off its IO thread: a DNS server that never answers does not freeze the client.
 //!
 //! No name on this machine resolves to two addresses (`/etc/hosts` maps `localhost` to 127.0.0.1
 //! only), and a test must not edit `/etc/hosts`. So each test runs its scenario again in a child
-//! process inside a private user and mount namespace (`unshare --user --map-root-user --mount`),
-//! where a temporary hosts file is bind-mounted over `/etc/hosts`: the machine's file is untouched
-//! and nothing outside that process sees the name. The drivers' own unit tests check the same
-//! fall-through on an injected address list, without a namespace.
+//! process inside private user, mount and network namespaces (`unshare --user --map-root-user
+//! --mount --net`), where temporary files are bind-mounted over `/etc/hosts` and
+//! `/etc/resolv.conf` (naming a DNS server on the namespace's own loopback): the machine's files
+//! are untouched and nothing outside that process sees them. The drivers' own unit tests check the
+//! same fall-through on an injected address list, without a namespace.
 
 mod common;
 mod common_async;
 
 use std::io::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use sansmq_e2e::Mosquitto;
@@ -25,6 +29,8 @@ use common::options;
 
 /// The name that resolves to `::1`, then `127.0.0.1`, inside the namespace.
 const DUAL_STACK: &str = "dual-stack.sansmq.test";
+/// A name that only the namespace's DNS server is asked about, and it never answers.
+const UNANSWERED: &str = "unanswered.sansmq.test";
 /// Set in the child process that runs the scenario inside the namespace.
 const IN_NAMESPACE: &str = "SANSMQ_E2E_DUAL_STACK_NAMESPACE";
 
@@ -40,10 +46,21 @@ fn run_here(test: &str) -> bool {
         "::1 {DUAL_STACK}\n127.0.0.1 {DUAL_STACK}\n127.0.0.1 localhost"
     )
     .unwrap();
+    // One try, with a long timeout: a lookup the server does not answer hangs for 30 s.
+    let mut resolv = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        resolv,
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:1"
+    )
+    .unwrap();
     let output = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
-        .arg(r#"mount --bind "$0" /etc/hosts && exec "$@""#)
+        .args(["--user", "--map-root-user", "--mount", "--net", "sh", "-c"])
+        .arg(concat!(
+            r#"ip link set lo up && mount --bind "$0" /etc/hosts && "#,
+            r#"mount --bind "$1" /etc/resolv.conf && shift && exec "$@""#
+        ))
         .arg(hosts.path())
+        .arg(resolv.path())
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(IN_NAMESPACE, "1")
@@ -53,7 +70,7 @@ fn run_here(test: &str) -> bool {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success() && stdout.contains("1 passed"),
-        "{test} in a namespace where {DUAL_STACK} is ::1 and 127.0.0.1 ({}):\n{stdout}\n{stderr}",
+        "{test} in a namespace ({}):\n{stdout}\n{stderr}",
         output.status
     );
     false
@@ -181,4 +198,78 @@ fn tokio_client_tries_every_address_a_name_resolves_to() {
         assert!(matches!(error, sansmq_tokio::Error::Io { .. }), "{error:?}");
         assert_names_both_addresses(&error, port);
     });
+}
+
+/// A DNS server on the namespace's loopback that takes queries and never answers; the receiver
+/// learns when a query came in.
+fn silent_dns_server() -> mpsc::Receiver<()> {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 53)).expect("port 53 in the namespace");
+    let (asked, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut query = [0; 512];
+        while socket.recv_from(&mut query).is_ok() {
+            let _ = asked.send(());
+        }
+    });
+    rx
+}
+
+/// Runs `f` on a thread of its own; `None` if it did not return within `limit`.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn mio_client_resolves_host_names_off_its_io_thread() {
+    if !run_here("mio_client_resolves_host_names_off_its_io_thread") {
+        return;
+    }
+    let dns_asked = silent_dns_server();
+    let broker = Mosquitto::start();
+    let port = broker.port();
+    // The first URI answers; automatic reconnects go round to the second, whose name the DNS
+    // server never resolves.
+    let first = format!("tcp://127.0.0.1:{port}");
+    let second = format!("tcp://{UNANSWERED}:{port}");
+    let client = sansmq_mio::Client::new(
+        options(&first, "patient")
+            .server_uris(&[first.as_str(), second.as_str()])
+            .unwrap()
+            .automatic_reconnect(Duration::from_millis(10), Duration::from_millis(50)),
+    )
+    .unwrap();
+    client.connect().unwrap();
+    // Another client takes the id: mosquitto closes the first, which reconnects to the next URI.
+    let thief = sansmq_mio::Client::new(options(&first, "patient")).unwrap();
+    thief.connect().unwrap();
+    dns_asked
+        .recv_timeout(common::PATIENCE)
+        .expect("the reconnect looks the name up");
+
+    // The lookup hangs (30 s). Resolved on the IO thread, under the client's lock, it froze every
+    // call for that long; now the client answers at once.
+    let frozen = client.clone();
+    let answered = within(Duration::from_secs(10), move || {
+        let queued = frozen.publish(
+            "while/resolving",
+            "x",
+            sansmq::packet::QoS::AtMostOnce,
+            false,
+        );
+        (queued.is_ok(), frozen.is_connected())
+    });
+    assert_eq!(
+        answered,
+        Some((true, false)),
+        "publish (queued offline) and is_connected must not wait for DNS"
+    );
+    let closing = client.clone();
+    assert!(
+        within(Duration::from_secs(10), move || closing.close()).is_some(),
+        "close must not wait for DNS"
+    );
 }

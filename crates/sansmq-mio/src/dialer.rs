@@ -316,6 +316,7 @@ mod tests {
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
         let uri: ServerUri = "tcp://localhost:1883".parse().unwrap();
         let mut lookup = Lookup::start(&uri, &waker);
+        assert!(matches!(lookup, Lookup::Waiting { .. }), "{lookup:?}");
         let mut events = Events::with_capacity(4);
         let give_up = Instant::now() + Duration::from_secs(10);
         let addresses = loop {
