@@ -268,8 +268,9 @@ impl Client {
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
-    /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the socket.
-    /// What is still unacknowledged then stays in the session for a later `connect`. Automatic
+    /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the connection
+    /// once the broker has read it (at most about 3 s more, see [`sansmq_driver::Closing`]), so
+    /// the will is not published. What is still unacknowledged then stays in the session for a later `connect`. Automatic
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
