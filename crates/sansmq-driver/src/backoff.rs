@@ -158,4 +158,16 @@ mod tests {
         let mut zero = Backoff::new(Duration::ZERO, Duration::ZERO);
         assert_eq!(zero.next_delay(), Duration::ZERO);
     }
+
+    #[test]
+    fn duration_max_saturates_instead_of_overflowing() {
+        let mut backoff = Backoff::new(Duration::MAX, Duration::MAX);
+        for _ in 0..3 {
+            assert!(backoff.next_delay() >= Duration::MAX / 2);
+        }
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::MAX);
+        for _ in 0..80 {
+            let _ = backoff.next_delay();
+        }
+    }
 }

@@ -32,7 +32,10 @@
 #![deny(missing_docs)]
 
 mod backoff;
+pub mod closing;
+mod deadline;
 pub mod diagnosis;
+pub mod dial;
 mod error;
 mod options;
 mod redact;
@@ -43,7 +46,10 @@ pub mod tls;
 mod uri;
 
 pub use backoff::Backoff;
+pub use closing::Closing;
+pub use deadline::deadline_after;
 pub use diagnosis::{Diagnosis, Diagnostics, Operation};
+pub use dial::Dial;
 pub use error::Error;
 pub use options::{ConnectOptions, Credentials, CredentialsProvider, ResubscribePolicy, Will};
 pub use redact::{REDACTED, redact_uri, redact_userinfo, split_login};

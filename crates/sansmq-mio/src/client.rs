@@ -23,7 +23,9 @@ const CALLBACK_QUEUE: usize = 1024;
 pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) dispatch: Arc<Mutex<Dispatch>>,
-    pub(crate) waker: mio::Waker,
+    /// Shared with the DNS threads, which wake the IO thread when an answer is in (mio allows one
+    /// waker per poll).
+    pub(crate) waker: Arc<mio::Waker>,
     pub(crate) closed: AtomicBool,
 }
 
@@ -131,8 +133,10 @@ impl Client {
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
-        let waker = mio::Waker::new(poll.registry(), io_loop::WAKER)
-            .map_err(|e| Error::io("creating the waker", &e))?;
+        let waker = Arc::new(
+            mio::Waker::new(poll.registry(), io_loop::WAKER)
+                .map_err(|e| Error::io("creating the waker", &e))?,
+        );
         let registry = poll
             .registry()
             .try_clone()
@@ -140,7 +144,13 @@ impl Client {
         let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
         let time_to_wait = options.time_to_wait_limit();
         let dispatch = Arc::new(Mutex::new(Dispatch::default()));
-        let inner = Inner::new(options, registry, tx, Arc::clone(&dispatch))?;
+        let inner = Inner::new(
+            options,
+            registry,
+            Arc::clone(&waker),
+            tx,
+            Arc::clone(&dispatch),
+        )?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(inner),
             dispatch,
@@ -227,7 +237,9 @@ impl Client {
         Ok(())
     }
 
-    /// Connects, blocking until CONNACK (or the connect timeout, per server URI). Returns the
+    /// Connects, blocking until CONNACK (or the connect timeout, per server URI, which covers DNS,
+    /// TCP to every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK).
+    /// Returns the
     /// broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
     pub fn connect(&self) -> Result<bool, Error> {
         let waiter = Completion::new();
@@ -246,7 +258,9 @@ impl Client {
         let limit = self.shared.lock().options.connect_timeout_limit();
         let attempts = u32::try_from(self.shared.lock().options.servers().len()).unwrap_or(1);
         // Each attempt has its own timer in the core; this only guards against a lost wake-up.
-        let total = limit.saturating_mul(attempts) + Duration::from_secs(1);
+        let total = limit
+            .saturating_mul(attempts)
+            .saturating_add(Duration::from_secs(1));
         waiter
             .wait(Some(total))
             .unwrap_or(Err(Error::Timeout(limit)))
@@ -364,8 +378,9 @@ impl Client {
         Ok(token)
     }
 
-    /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
-    /// closes the socket. Automatic reconnect stops until the next `connect`.
+    /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT,
+    /// and closes the connection once the broker has read it (at most about 3 s more, see
+    /// [`sansmq_driver::Closing`]), so the will is not published. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {
         let waiter = Completion::new();
         {
@@ -383,7 +398,11 @@ impl Client {
         }
         self.shared.wake();
         waiter
-            .wait(Some(timeout + Duration::from_secs(1)))
+            .wait(Some(
+                timeout
+                    .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
+                    .saturating_add(Duration::from_secs(1)),
+            ))
             .unwrap_or(Err(Error::Timeout(timeout)))
     }
 

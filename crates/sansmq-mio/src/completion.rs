@@ -70,7 +70,7 @@ impl<T: Clone> Completion<T> {
 
     fn wait_here(&self, timeout: Option<Duration>) -> Option<T> {
         let (lock, cond) = &*self.inner;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = timeout.map(|t| sansmq_driver::deadline_after(Instant::now(), t));
         let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
         slot.waiters += 1;
         let result = loop {

@@ -47,6 +47,8 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
         inner.release_callbacks();
         let mut read = false;
         for event in &events {
+            // The waker's token needs nothing (the DNS answer is picked up below), nor do
+            // connection attempts' tokens: `advance_opening` checks every attempt.
             if event.token() == SOCKET {
                 if event.is_writable() {
                     inner.on_writable(now);
@@ -62,6 +64,7 @@ pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
             // will not repeat.
             inner.on_readable(now);
         }
+        inner.advance_opening(now);
         inner.on_timeout(now);
         inner.process_events(now);
     }

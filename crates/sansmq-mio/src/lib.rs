@@ -77,6 +77,7 @@
 mod callback;
 mod client;
 mod completion;
+mod dialer;
 mod io_loop;
 mod message;
 mod session;

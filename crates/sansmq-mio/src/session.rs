@@ -3,12 +3,11 @@
 //! without handing off to another thread.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::ToSocketAddrs;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token, Waker};
 use rustls::ClientConfig;
 use sansmq::Event;
 use sansmq::TopicFilter;
@@ -16,12 +15,16 @@ use sansmq::client::DisconnectReason;
 use sansmq::packet::{PacketId, QoS, SubscribeFilter};
 use sansmq_driver::diagnosis;
 use sansmq_driver::resubscription::{Join, Resubscription, granted_qos};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
+use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, Operation, ServerRotation};
+
+mod close;
+mod open;
 
 use crate::callback::{self, CallbackEvent, Dispatch};
 use crate::completion::Completion;
 use crate::transport::{ReadOutcome, Transport};
-use crate::{DeliveryToken, Error, Message, ServerUri, tls};
+use crate::{DeliveryToken, Error, Message, ServerUri};
+use open::Opening;
 
 /// The mio token of the broker connection.
 pub(crate) const SOCKET: Token = Token(1);
@@ -37,7 +40,8 @@ const DUE_READ_BUDGET: usize = 1024 * 1024;
 pub(crate) enum Link {
     /// Not connected and not trying.
     Idle,
-    /// TCP, TLS and CONNACK under way; the core's CONNACK timer (started with CONNECT) bounds it.
+    /// DNS, TCP, TLS and CONNACK under way; the core's CONNACK timer (started with CONNECT)
+    /// bounds it: the connect timeout.
     Connecting,
     /// CONNACK accepted.
     Connected,
@@ -51,9 +55,9 @@ pub(crate) enum Link {
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) transport: Transport,
-    /// The non-blocking connect has completed.
-    pub(crate) established: bool,
     pub(crate) uri: ServerUri,
+    /// A requested disconnect is ending this connection.
+    pub(crate) closing: Option<Closing>,
 }
 
 /// Everything behind the client's lock.
@@ -64,8 +68,11 @@ pub(crate) struct Inner {
     pub(crate) options: ConnectOptions,
     pub(crate) link: Link,
     pub(crate) connection: Option<Connection>,
+    opening: Option<Opening>,
     pub(crate) tls: Option<Arc<ClientConfig>>,
     registry: Registry,
+    /// Wakes the IO thread (from a DNS thread).
+    waker: Arc<Waker>,
     /// The application's `connect` call, waiting for the first CONNACK or the final failure.
     pub(crate) connect_waiter: Option<Completion<Result<bool, Error>>>,
     pub(crate) subscribe_waiters: HashMap<PacketId, Completion<Result<Vec<QoS>, Error>>>,
@@ -103,6 +110,7 @@ impl Inner {
     pub(crate) fn new(
         options: ConnectOptions,
         registry: Registry,
+        waker: Arc<Waker>,
         callbacks: SyncSender<CallbackEvent>,
         dispatch: Arc<Mutex<Dispatch>>,
     ) -> Result<Self, Error> {
@@ -122,8 +130,10 @@ impl Inner {
             options,
             link: Link::Idle,
             connection: None,
+            opening: None,
             tls,
             registry,
+            waker,
             connect_waiter: None,
             subscribe_waiters: HashMap::new(),
             restore: Resubscription::default(),
@@ -157,47 +167,17 @@ impl Inner {
         let Some(uri) = self.servers.next(self.options.servers()).cloned() else {
             return;
         };
+        if self.is_closing() {
+            self.finish_close(now);
+        }
         self.link = Link::Connecting;
         if let Err(error) = self.open(now, &uri) {
             // Nothing reached the core: handle the failure here rather than through its events.
             self.drop_socket();
             self.after_failure(now, error);
+            return;
         }
-    }
-
-    fn open(&mut self, now: Instant, uri: &ServerUri) -> Result<(), Error> {
-        tracing::debug!(%uri, "connecting");
-        // Credentials first: without them (tokens invalidated by the broker) there is no point
-        // in opening a connection.
-        self.options.apply_credentials(self.core.config_mut())?;
-        let addr = (uri.host.as_str(), uri.port)
-            .to_socket_addrs()
-            .map_err(|e| Error::Dns {
-                host: uri.host.clone(),
-                reason: e.to_string(),
-            })?
-            .next()
-            .ok_or_else(|| Error::Dns {
-                host: uri.host.clone(),
-                reason: "no address".into(),
-            })?;
-        let mut socket = mio::net::TcpStream::connect(addr)
-            .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
-        let _ = socket.set_nodelay(true);
-        self.registry
-            .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Error::io("registering the socket", &e))?;
-        let tls = match (&self.tls, uri.tls) {
-            (Some(config), true) => Some(tls::connect(config, &uri.host)?),
-            _ => None,
-        };
-        self.connection = Some(Connection {
-            transport: Transport::new(socket, tls),
-            established: false,
-            uri: uri.clone(),
-        });
-        self.core.connect(now)?;
-        Ok(())
+        self.advance_opening(now);
     }
 
     /// An attempt failed before CONNACK: try the next URI within `connect`, report the failure to
@@ -228,7 +208,9 @@ impl Inner {
         }
         let delay = self.backoff.delay_after(cause);
         tracing::info!(?delay, %cause, "reconnecting later");
-        self.link = Link::Reconnecting { at: now + delay };
+        self.link = Link::Reconnecting {
+            at: sansmq_driver::deadline_after(now, delay),
+        };
     }
 
     /// Requests that will not be answered on any connection.
@@ -248,6 +230,9 @@ impl Inner {
     /// `Disconnected` event stays the one place a connection's end is handled.
     pub(crate) fn drop_socket(&mut self) {
         self.read_more = false;
+        if let Some(Opening::Dialing(mut dialer)) = self.opening.take() {
+            dialer.abandon(&self.registry);
+        }
         if let Some(mut connection) = self.connection.take() {
             let _ = self.registry.deregister(connection.transport.socket());
             let _ = connection
@@ -286,24 +271,10 @@ impl Inner {
         Ok(())
     }
 
-    /// The socket reported writable: finish the non-blocking connect if it was pending.
+    /// The socket reported writable: write what waits.
     pub(crate) fn on_writable(&mut self, now: Instant) {
-        let Some(connection) = &mut self.connection else {
-            return;
-        };
-        if !connection.established {
-            let socket = connection.transport.socket();
-            match socket.take_error() {
-                Ok(None) if socket.peer_addr().is_ok() => connection.established = true,
-                Ok(None) => return, // not yet
-                Ok(Some(e)) | Err(e) => {
-                    let error = Error::io(format!("connecting to {}", connection.uri), &e);
-                    self.transport_failed(now, Some(error));
-                    return;
-                }
-            }
-        }
         self.flush(now);
+        self.advance_close(now);
     }
 
     /// Reads what the broker sent, unless callbacks are backed up.
@@ -321,6 +292,10 @@ impl Inner {
     pub(crate) fn on_readable(&mut self, now: Instant) {
         if self.connection.is_none() {
             self.read_more = false;
+            return;
+        }
+        if self.is_closing() {
+            self.advance_close(now);
             return;
         }
         if !self.can_read(now) {
@@ -364,6 +339,11 @@ impl Inner {
         if let Some(e) = &error {
             tracing::debug!(%e, "transport failed");
         }
+        if self.is_closing() {
+            // The broker went first: the close is over.
+            self.finish_close(now);
+            return;
+        }
         self.last_error = error;
         self.drop_socket();
         self.core.handle_closed(now);
@@ -376,9 +356,6 @@ impl Inner {
         let Some(connection) = &mut self.connection else {
             return;
         };
-        if !connection.established {
-            return;
-        }
         let mut failure = None;
         while let Some(bytes) = self.core.poll_transmit() {
             match connection.transport.write(bytes) {
@@ -427,6 +404,7 @@ impl Inner {
                 self.attempt(now);
             }
         }
+        self.advance_close(now);
     }
 
     /// When the IO thread must wake up at the latest.
@@ -435,7 +413,19 @@ impl Inner {
             Link::Reconnecting { at } => Some(at),
             _ => None,
         };
-        [self.core.poll_timeout(), link].into_iter().flatten().min()
+        let closing = self
+            .connection
+            .as_ref()
+            .and_then(|c| c.closing.as_ref())
+            .map(Closing::deadline);
+        let dial = match &self.opening {
+            Some(Opening::Dialing(dialer)) => dialer.poll_timeout(),
+            _ => None,
+        };
+        [self.core.poll_timeout(), link, closing, dial]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Turns the core's events into completed waits, callbacks and reconnects, then writes what
@@ -533,14 +523,8 @@ impl Inner {
 
     fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
         if reason == DisconnectReason::Requested {
-            // DISCONNECT is queued: write it before closing.
-            self.flush(now);
-            self.drop_socket();
-            self.core.handle_closed(now);
             self.link = Link::Idle;
-            if let Some(waiter) = self.disconnect_waiter.take() {
-                waiter.complete(Ok(()));
-            }
+            self.start_close(now);
             return;
         }
         let broke_protocol = diagnosis::broke_protocol(&reason);
@@ -625,6 +609,9 @@ impl Inner {
         self.link = Link::Closed;
         self.callbacks = None;
         self.held_callbacks.clear();
+        if let Some(waiter) = self.disconnect_waiter.take() {
+            waiter.complete(Ok(()));
+        }
         let closed = Error::Closed;
         self.fail_waiters(&closed);
         if let Some(waiter) = self.connect_waiter.take() {

@@ -139,6 +139,48 @@ impl Transport {
         }
     }
 
+    /// Ends our side of the stream once everything queued is written (see
+    /// [`Closing`](sansmq_driver::Closing)): TLS `close_notify`, then a FIN. `Ok(false)` while TLS
+    /// records still wait for room in the socket: call again when it is writable.
+    pub(crate) fn shut_down_writing(&mut self) -> Result<bool, Error> {
+        if let Self::Tls(conn, socket) = self {
+            conn.send_close_notify();
+            Self::write_tls(conn, socket)?;
+            if conn.wants_write() {
+                return Ok(false);
+            }
+        }
+        // An error means the broker closed first: its side is down, which is what we wait for.
+        let _ = self.socket().shutdown(std::net::Shutdown::Write);
+        Ok(true)
+    }
+
+    /// Reads and drops what the broker still sends after our DISCONNECT, until the socket would
+    /// block or about `budget` bytes were read: [`ReadOutcome::Closed`] at its end of stream (or
+    /// when the connection failed: either way it is over).
+    pub(crate) fn discard(&mut self, buf: &mut [u8], budget: usize) -> ReadOutcome {
+        // Raw bytes: what they say no longer matters, so TLS records need not be decrypted.
+        let socket = self.socket();
+        let mut read = 0;
+        loop {
+            if read >= budget {
+                return ReadOutcome::More;
+            }
+            match socket.read(buf) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ReadOutcome::Closed,
+            }
+        }
+    }
+
+    /// Whether TLS records wait to be written.
+    pub(crate) fn tls_pending(&self) -> bool {
+        matches!(self, Self::Tls(conn, _) if conn.wants_write())
+    }
+
     /// Pushes TLS records (handshake or data) to the socket until it would block.
     pub(crate) fn flush_tls(&mut self) -> Result<(), Error> {
         match self {

@@ -116,16 +116,20 @@ impl Client {
         }
     }
 
-    /// Connects: tries each server URI in order, each within the connect timeout (TCP, TLS and
-    /// CONNACK), and returns the broker's session-present flag. A refusal is
+    /// Connects: tries each server URI in order, each within the connect timeout (DNS, TCP to
+    /// every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK), and
+    /// returns the broker's session-present flag. A refusal is
     /// [`Error::Refused`], no answer [`Error::Timeout`], a TLS failure [`Error::Tls`]. With
     /// automatic reconnect, a later loss reconnects by itself ([`Event::Reconnected`](crate::Event)).
     pub async fn connect(&self) -> Result<bool, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Connect(reply)).await?;
         // The task answers every attempt; this only bounds a task that went away.
-        self.answer(rx, self.connect_limit + Duration::from_secs(1))
-            .await
+        self.answer(
+            rx,
+            self.connect_limit.saturating_add(Duration::from_secs(1)),
+        )
+        .await
     }
 
     /// Whether the client is connected now.
@@ -264,15 +268,18 @@ impl Client {
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
-    /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the socket.
-    /// What is still unacknowledged then stays in the session for a later `connect`. Automatic
+    /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the connection
+    /// once the broker has read it (at most about 3 s more, see [`sansmq_driver::Closing`]), so
+    /// the will is not published. What is still unacknowledged then stays in the session for a later `connect`. Automatic
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Disconnect { drain, reply }).await?;
         self.answer(
             rx,
-            drain + crate::task::CLOSE_FLUSH + Duration::from_secs(1),
+            drain
+                .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
+                .saturating_add(Duration::from_secs(1)),
         )
         .await
     }

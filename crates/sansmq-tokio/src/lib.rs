@@ -101,6 +101,7 @@
 
 mod client;
 mod command;
+mod dial;
 mod dispatch;
 mod link;
 mod message;

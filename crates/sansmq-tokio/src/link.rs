@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sansmq::client::DisconnectReason;
 use sansmq::{CommandError, Event as CoreEvent};
+use sansmq_driver::Closing;
 use sansmq_driver::diagnosis;
 use sansmq_driver::resubscription::granted_qos;
 
@@ -97,7 +98,9 @@ impl Task {
         }
         let delay = self.backoff.delay_after(cause);
         tracing::info!(?delay, %cause, "reconnecting later");
-        self.link = Link::Reconnecting { at: now + delay };
+        self.link = Link::Reconnecting {
+            at: sansmq_driver::deadline_after(now, delay),
+        };
     }
 
     /// The socket failed or closed: the core turns that into `Disconnected`, handled in
@@ -210,9 +213,11 @@ impl Task {
     fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
         self.connected.store(false, Ordering::Relaxed);
         if reason == DisconnectReason::Requested {
-            // DISCONNECT is queued: the task writes it, then closes (`finish_close`).
+            // DISCONNECT is queued: the task writes it, shuts down its write side and reads until
+            // the broker's end of stream, then closes (`finish_close`), so that the broker reads
+            // the DISCONNECT and drops the will (see `Closing`).
             self.link = Link::Idle;
-            self.closing = Some(now + crate::task::CLOSE_FLUSH);
+            self.closing = Some(Closing::new(now));
             return;
         }
         let broke_protocol = diagnosis::broke_protocol(&reason);
@@ -247,7 +252,8 @@ impl Task {
         }
     }
 
-    /// The DISCONNECT of a requested disconnect is out (or its time is up): close the socket.
+    /// A requested close is over (the broker's end of stream, a failure, or the deadline): close
+    /// the socket.
     pub(crate) fn finish_close(&mut self, now: Instant) {
         self.closing = None;
         self.transport = None;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rustls::ClientConfig;
 use sansmq::{CommandError, TopicFilter};
 use sansmq_driver::resubscription::{Join, granted_qos};
-use sansmq_driver::{Backoff, ConnectOptions, Diagnostics, Operation, ServerRotation};
+use sansmq_driver::{Backoff, Closing, ConnectOptions, Diagnostics, Operation, ServerRotation};
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command};
@@ -26,8 +26,6 @@ use crate::{Error, Message};
 /// Commands taken from the channel per turn: they are all put into the core before the next
 /// write, so a burst of publishes leaves in one syscall.
 const COMMAND_BATCH: usize = 256;
-/// How long the DISCONNECT of a requested disconnect may take to write.
-pub(crate) const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// A connection attempt in progress: DNS, TCP and TLS.
 pub(crate) type Opening = Pin<Box<dyn Future<Output = Result<Transport, Error>> + Send>>;
@@ -68,8 +66,9 @@ pub(crate) struct Task {
     pub(crate) last_error: Option<Error>,
     /// Explains closes by the broker (a forbidden topic, a duplicate client id).
     pub(crate) diagnostics: Diagnostics,
-    /// A requested disconnect is writing DISCONNECT; the socket closes once it is out, or then.
-    pub(crate) closing: Option<Instant>,
+    /// A requested disconnect is ending the connection (writing DISCONNECT, then waiting for the
+    /// broker's end of stream).
+    pub(crate) closing: Option<Closing>,
     /// Read by [`Client::is_connected`](crate::Client::is_connected).
     pub(crate) connected: Arc<AtomicBool>,
 }
@@ -137,6 +136,7 @@ impl Task {
                 armed = deadline;
             }
             let read = self.may_read();
+            let draining = self.closing.is_some_and(|c| c.is_draining());
             let intake = self.stalled.is_none() && self.backlog.is_empty();
             let Self {
                 core,
@@ -157,6 +157,7 @@ impl Task {
                     }
                 }
                 io = poll_fn(|cx| match transport {
+                    Some(t) if draining => t.poll_linger(cx),
                     Some(t) => t.poll_io(cx, core, read),
                     None => Poll::Pending,
                 }), if transport.is_some() => self.on_io(Instant::now(), io),
@@ -198,8 +199,13 @@ impl Task {
             .transport
             .as_ref()
             .is_some_and(|t| t.is_flushed(&self.core));
-        if self.closing.is_some() && (flushed || self.transport.is_none()) {
-            self.finish_close(now);
+        if let Some(closing) = &mut self.closing {
+            if self.transport.is_none() {
+                self.finish_close(now);
+            } else if flushed {
+                // DISCONNECT is out: the next poll shuts down the write side (`poll_linger`).
+                let _ = closing.handle_flushed(now);
+            }
         }
     }
 
@@ -209,7 +215,8 @@ impl Task {
             Link::Reconnecting { at } => Some(at),
             _ => None,
         };
-        [self.core.poll_timeout(), reconnect, self.closing]
+        let closing = self.closing.as_ref().map(Closing::deadline);
+        [self.core.poll_timeout(), reconnect, closing]
             .into_iter()
             .flatten()
             .min()
@@ -231,6 +238,12 @@ impl Task {
     }
 
     fn on_io(&mut self, now: Instant, io: Io) {
+        if self.closing.is_some() && !matches!(io, Io::Progress) {
+            // The broker's end of stream (or a failure) during a requested close: it is over.
+            self.complete_written();
+            self.finish_close(now);
+            return;
+        }
         match io {
             Io::Progress => {}
             Io::Closed => {
@@ -281,7 +294,7 @@ impl Task {
                 self.attempt(now);
             }
         }
-        if self.closing.is_some_and(|at| now >= at) {
+        if self.closing.is_some_and(|c| c.is_expired(now)) {
             self.finish_close(now);
         }
     }

@@ -13,11 +13,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::dial::dial;
 use crate::{Error, ServerUri};
 
 /// Room made in the core's read buffer before each read: one read takes up to this much, so a
 /// backlog of small messages costs one syscall per 128 KiB rather than one per message.
 const READ_CHUNK: usize = 128 * 1024;
+/// Bytes read into one scratch buffer while discarding what arrives after DISCONNECT.
+const DISCARD_CHUNK: usize = 16 * 1024;
+/// Reads per [`Transport::poll_linger`] before it yields to the runtime.
+const DISCARD_READS: usize = 64;
 
 /// TCP or TLS.
 #[derive(Debug)]
@@ -48,6 +53,8 @@ pub(crate) struct Transport {
     stream: Stream,
     /// TLS records may wait in rustls after a write: flush before the next wait.
     unflushed: bool,
+    /// Our write side is shut down (a requested close, see [`Transport::poll_linger`]).
+    write_shut: bool,
     pub(crate) uri: ServerUri,
 }
 
@@ -63,8 +70,8 @@ pub(crate) enum Io {
 }
 
 impl Transport {
-    /// Resolves `uri`, connects, and completes the TLS handshake for `ssl://` URIs, all within
-    /// `timeout`.
+    /// Resolves `uri`, connects to the first of its addresses that answers ([`dial`]), and
+    /// completes the TLS handshake for `ssl://` URIs, all within `timeout`.
     pub(crate) async fn open(
         uri: ServerUri,
         tls: Option<Arc<ClientConfig>>,
@@ -78,20 +85,15 @@ impl Transport {
 
     async fn open_now(uri: ServerUri, tls: Option<Arc<ClientConfig>>) -> Result<Self, Error> {
         tracing::debug!(%uri, "connecting");
-        let addr = tokio::net::lookup_host((uri.host.as_str(), uri.port))
+        // getaddrinfo on tokio's blocking pool: the task's loop does not wait for DNS.
+        let addresses = tokio::net::lookup_host((uri.host.as_str(), uri.port))
             .await
             .map_err(|e| Error::Dns {
                 host: uri.host.clone(),
                 reason: e.to_string(),
             })?
-            .next()
-            .ok_or_else(|| Error::Dns {
-                host: uri.host.clone(),
-                reason: "no address".into(),
-            })?;
-        let socket = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
+            .collect();
+        let socket = dial(&uri, addresses).await?;
         // Small packets (acks, pings) must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let stream = match (uri.tls, tls) {
@@ -110,6 +112,7 @@ impl Transport {
             written: 0,
             stream,
             unflushed: false,
+            write_shut: false,
             uri,
         })
     }
@@ -170,6 +173,37 @@ impl Transport {
         } else {
             Poll::Pending
         }
+    }
+
+    /// During a requested close, once DISCONNECT is written (see
+    /// [`Closing`](sansmq_driver::Closing)): shuts down the write side (TLS `close_notify`, then a
+    /// FIN), then reads and discards what still arrives. [`Io::Closed`] at the broker's end of
+    /// stream, or when the connection failed: either way the close is over.
+    pub(crate) fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<Io> {
+        if !self.write_shut {
+            let shut = match &mut self.stream {
+                Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+                Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            };
+            match shut {
+                Poll::Ready(Ok(())) => self.write_shut = true,
+                Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let mut scratch = [0; DISCARD_CHUNK];
+        for _ in 0..DISCARD_READS {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Io::Closed),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // A flood: let the rest of the runtime run, then go on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Whether bytes wait to be written (in the core or in the TLS layer).

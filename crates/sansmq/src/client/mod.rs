@@ -156,7 +156,8 @@ impl Client {
         self.transmit = transmit;
         self.decoder = PacketDecoder::new(self.config.max_packet_size);
         self.state = State::AwaitingConnAck;
-        self.connack_deadline = Some(now + self.config.connack_timeout);
+        // A timeout too long for the clock (`Duration::MAX`) is no timeout.
+        self.connack_deadline = now.checked_add(self.config.connack_timeout);
         self.last_sent = Some(now);
         self.ping_deadline = None;
         self.drain_deadline = None;
@@ -387,11 +388,11 @@ impl Client {
             State::Disconnected => Err(CommandError::NotConnected),
             State::Connected if !drain.is_zero() && !self.outgoing.is_empty() => {
                 self.state = State::Draining;
-                self.drain_deadline = Some(now + drain);
+                self.drain_deadline = now.checked_add(drain);
                 Ok(())
             }
             State::Draining if !drain.is_zero() => {
-                self.drain_deadline = Some(now + drain);
+                self.drain_deadline = now.checked_add(drain);
                 Ok(())
             }
             _ => {
