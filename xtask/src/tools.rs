@@ -42,21 +42,25 @@ pub(crate) fn ensure_cargo_fuzz() -> anyhow::Result<()> {
     cmd::run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
-/// Ensures a `mosquitto` broker binary is on `PATH`, for the end-to-end tests, and the MQTT clients
-/// sansmq-broker's interop tests drive: `mosquitto_pub`/`mosquitto_sub` and Python paho-mqtt.
+/// Ensures a `mosquitto` broker binary is on `PATH`, for the end-to-end tests, the MQTT clients
+/// sansmq-broker's interop tests drive (`mosquitto_pub`/`mosquitto_sub` and Python paho-mqtt), and
+/// the system tools other tests run: `openssl` (encrypted client keys), `ip` and `unshare` (a
+/// private network namespace where a host name resolves to two addresses).
 ///
 /// If one is missing and we run as root, installs them with `apt-get`; otherwise fails with a hint.
 pub(crate) fn ensure_mosquitto() -> anyhow::Result<()> {
-    if mosquitto_on_path() && mqtt_clients_present() {
+    if mosquitto_on_path() && mqtt_clients_present() && system_tools_present() {
         return Ok(());
     }
     if !is_root() {
         bail!(
-            "mosquitto, mosquitto_pub or paho-mqtt is missing and we are not root; install them \
-             (e.g. `apt-get install mosquitto mosquitto-clients python3-paho-mqtt`)"
+            "mosquitto, its clients, paho-mqtt, openssl, ip or unshare is missing and we are not root; install them \
+             (`apt-get install mosquitto mosquitto-clients python3-paho-mqtt openssl iproute2 util-linux`)"
         );
     }
-    println!("xtask: mosquitto or its clients missing, installing them with apt-get");
+    println!(
+        "xtask: mosquitto, its clients or a system tool the tests run is missing, installing them with apt-get"
+    );
     cmd::run(Command::new("apt-get").arg("update"))?;
     cmd::run(
         Command::new("apt-get")
@@ -66,6 +70,9 @@ pub(crate) fn ensure_mosquitto() -> anyhow::Result<()> {
                 "mosquitto",
                 "mosquitto-clients",
                 "python3-paho-mqtt",
+                "openssl",
+                "iproute2",
+                "util-linux",
             ])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
@@ -103,6 +110,18 @@ fn mqtt_clients_present() -> bool {
         .status()
         .is_ok();
     paho && mosquitto_pub
+}
+
+/// Whether `openssl`, `ip` and `unshare` start (their exit status does not matter).
+fn system_tools_present() -> bool {
+    ["openssl", "ip", "unshare"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    })
 }
 
 /// Whether the current user is root (`id -u` prints 0).
