@@ -1,0 +1,131 @@
+//! `sansmq sub -C N` exiting normally while messages are still arriving must not fire its will:
+//! the broker has to read the DISCONNECT before the socket closes. Closing a socket with unread
+//! data makes Linux send a reset, and a broker that sees the reset first publishes the will
+//! (mosquitto_sub has this bug; the review saw sansmq's will fire 10 times out of 10).
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use sansmq_e2e::Mosquitto;
+
+use common::{Subscriber, run, sansmq};
+
+/// A `sansmq pub -l` fed QoS 0 lines as fast as the pipe takes them, until dropped.
+struct Flood {
+    child: Child,
+    stop: Arc<AtomicBool>,
+    feeder: Option<thread::JoinHandle<()>>,
+}
+
+impl Flood {
+    fn start(port: &str, topic: &str) -> Self {
+        let mut child = sansmq(&["pub", "-h", "127.0.0.1", "-p", port, "-t", topic, "-l"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the sansmq binary runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let stop = Arc::new(AtomicBool::new(false));
+        let feeder = thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                let line = [b'x'; 200];
+                let mut n: u64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let ok = write!(stdin, "{n} ").is_ok()
+                        && stdin.write_all(&line).is_ok()
+                        && stdin.write_all(b"\n").is_ok();
+                    if !ok {
+                        break;
+                    }
+                }
+            }
+        });
+        Self {
+            child,
+            stop,
+            feeder: Some(feeder),
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(feeder) = self.feeder.take() {
+            let _ = feeder.join();
+        }
+    }
+}
+
+#[test]
+fn sub_count_exiting_while_messages_arrive_does_not_fire_its_will() {
+    let broker = Mosquitto::start();
+    let port = broker.port().to_string();
+    // The watcher prints the first message on will/#: a will if one fired, else the end marker.
+    let watcher = Subscriber::start(&[
+        "sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "will/#",
+        "-v",
+        "-C",
+        "1",
+    ]);
+    let _flood = Flood::start(&port, "flood/t");
+    const EXITS: usize = 5;
+    for exit in 0..EXITS {
+        let will_topic = format!("will/{exit}");
+        let sub = run(&[
+            "sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "flood/t",
+            "-C",
+            "10",
+            "-W",
+            "30",
+            "--will-topic",
+            &will_topic,
+            "--will-payload",
+            "gone",
+        ]);
+        assert_eq!(sub.code, Some(0), "exit {exit}: {sub:#?}");
+        assert_eq!(sub.stdout.lines().count(), 10, "exit {exit}: {sub:#?}");
+    }
+    // A will is published at once when the broker sees the connection break; give it time.
+    thread::sleep(Duration::from_millis(500));
+    let marker = run(&[
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "will/end",
+        "-m",
+        "end",
+    ]);
+    assert_eq!(marker.code, Some(0), "{marker:#?}");
+    let watched = watcher.finish();
+    assert_eq!(
+        watched.stdout, "will/end end\n",
+        "a normal exit of sub -C fired its will ({EXITS} exits): {watched:#?}"
+    );
+}
