@@ -146,6 +146,8 @@ impl World {
         let conn = self.conn;
         self.trace(|| format!("FAULT {fault:?} on conn {conn:?}"));
         let now = self.now;
+        // Another fault may end the stalled connection its own way.
+        self.stalled = None;
         match fault {
             Fault::Cut { dir, after } => {
                 if let Some(conn) = self.conn {
@@ -204,6 +206,15 @@ impl World {
                 }
             }
             Fault::ClientRestart => self.restart_client()?,
+            Fault::StopReading => {
+                if let Some(conn) = self.conn.filter(|_| self.client.is_connected()) {
+                    if self.net.stop_broker_reads(conn) {
+                        self.bump("fault: broker stops reading");
+                        self.broker.stop_reading(now, conn);
+                        self.stalled = Some(conn);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -379,6 +390,7 @@ impl World {
             DisconnectReason::Requested => "disconnected: requested",
             DisconnectReason::TransportClosed => "disconnected: transport closed",
             DisconnectReason::KeepAliveTimeout => "disconnected: keep-alive timeout",
+            DisconnectReason::TransmitStalled => "disconnected: transmit stalled",
             DisconnectReason::ConnAckTimeout => "disconnected: CONNACK timeout",
             DisconnectReason::Refused(ConnectReturnCode::ServerUnavailable) => {
                 "disconnected: refused"
@@ -388,6 +400,13 @@ impl World {
         self.bump(name);
         if !self.connack_seen && !matches!(reason, DisconnectReason::Refused(_)) {
             self.uncertain = true;
+        }
+        if let Some(stalled) = self.stalled.take() {
+            ensure!(
+                self.conn != Some(stalled) || reason == DisconnectReason::TransmitStalled,
+                "the broker stopped reading conn {stalled}, which ended with {reason:?}, not \
+                 TransmitStalled"
+            );
         }
         if let Some(conn) = self.conn.take() {
             let opened = self.opened.get(&conn).copied();
@@ -403,6 +422,7 @@ impl World {
                 let n = self.net.client_write(self.now, conn, bytes, &mut self.rng);
                 self.client.handle_transmitted(self.now, n);
                 self.tx_seen = self.tx_seen.saturating_sub(n);
+                self.ack_order.written(n);
             }
             self.net.close(self.now, conn, true);
         }
