@@ -45,6 +45,10 @@ pub enum UnackedPolicy {
 }
 
 /// Client session settings. Start from [`Config::new`] and change the fields you need.
+///
+/// Every duration may be as long as `Duration::MAX` (so may the drain of
+/// [`Client::disconnect`](super::Client::disconnect)): a deadline past what
+/// [`Instant`](std::time::Instant) can represent is no deadline, never a panic.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -63,10 +67,6 @@ pub struct Config {
     pub keep_alive: Duration,
     /// How long to wait for PINGRESP, counted from when the PINGREQ was written, before giving the
     /// connection up. With keep-alive off, the transmit-stall limit instead (zero: no limit).
-    ///
-    /// Every duration in `Config` (and the drain of
-    /// [`Client::disconnect`](super::Client::disconnect)) may be as long as `Duration::MAX`: a
-    /// deadline past what [`Instant`](std::time::Instant) can represent is no deadline.
     pub ping_timeout: Duration,
     /// How long to wait for CONNACK after CONNECT.
     pub connack_timeout: Duration,

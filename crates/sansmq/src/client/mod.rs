@@ -410,7 +410,8 @@ impl Client {
     /// inflight and queued messages to be acknowledged (no new ones are accepted meanwhile), so QoS
     /// 1/2 messages are not left behind. Then [`Event::Disconnected`] with
     /// [`DisconnectReason::Requested`]: write out what [`poll_transmit`](Self::poll_transmit) holds
-    /// and close the transport. What is still unacknowledged stays in the session.
+    /// and close the transport. What is still unacknowledged stays in the session. A `drain` too
+    /// long for an [`Instant`] (e.g. `Duration::MAX`) waits for the acknowledgements without end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration) -> Result<(), CommandError> {
         match self.state {
             State::Disconnected => Err(CommandError::NotConnected),
