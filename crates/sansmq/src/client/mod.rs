@@ -465,6 +465,10 @@ impl Client {
     /// The driver wrote the first `n` bytes of [`poll_transmit`](Self::poll_transmit); the rest
     /// stays queued. Drain every output afterwards: room in the transmit buffer may release queued
     /// messages.
+    ///
+    /// Report every write, partial ones too, when it happens: bytes taken restart the stall limit
+    /// ([`DisconnectReason::TransmitStalled`]), and the PINGRESP wait starts once the PINGREQ is
+    /// written.
     pub fn handle_transmitted(&mut self, now: Instant, n: usize) {
         let n = n.min(self.transmit.len());
         if n > 0 {
@@ -482,7 +486,7 @@ impl Client {
 
     /// The time [`poll_timeout`](Self::poll_timeout) gave has come (calling it early, or twice, is
     /// harmless). Sends PINGREQ when due, and gives the connection up when CONNACK or PINGRESP is
-    /// overdue. Drain every output afterwards.
+    /// overdue or the transmit buffer has stalled. Drain every output afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Disconnected => {}
