@@ -152,10 +152,11 @@ impl AckOrder {
         }
     }
 
-    /// Bytes the client just encoded for sending; returns the PUBLISHes among them.
-    pub(crate) fn encoded(&mut self, bytes: &[u8]) -> Result<Vec<Publish>, String> {
+    /// Bytes the client just encoded for sending; returns the packets among them that are not
+    /// acknowledgements of the broker's messages (PUBLISH, PINGREQ...).
+    pub(crate) fn encoded(&mut self, bytes: &[u8]) -> Result<Vec<Packet>, String> {
         self.encoded.extend_from_slice(bytes);
-        let mut publishes = Vec::new();
+        let mut others = Vec::new();
         while let Some(packet) = self
             .encoded
             .next_packet()
@@ -169,11 +170,10 @@ impl AckOrder {
                         .push_back((self.encoded_end, packet_id));
                     (packet_id, "PUBREC")
                 }
-                Packet::Publish(p) => {
-                    publishes.push(p);
+                other => {
+                    others.push(other);
                     continue;
                 }
-                _ => continue,
             };
             if let Some(log) = &mut self.log {
                 log.push(format!("wire: client sends {name} {id}"));
@@ -204,6 +204,6 @@ impl AckOrder {
                 }
             }
         }
-        Ok(publishes)
+        Ok(others)
     }
 }

@@ -67,6 +67,8 @@ struct Conn {
     broken: bool,
     /// The broker reads what the client sends (it never resumes once stopped).
     broker_reading: bool,
+    /// The socket buffers toward the broker take nothing more (only while it does not read).
+    send_full: bool,
     /// The client's driver reads (it stops while the client's transmit buffer is full).
     client_reading: bool,
     /// The end's owner has not closed it.
@@ -154,6 +156,7 @@ impl Net {
                 blackholed: false,
                 broken: false,
                 broker_reading: true,
+                send_full: false,
                 client_reading: true,
                 client_open: true,
                 broker_open: true,
@@ -187,7 +190,11 @@ impl Net {
         if c.broken || c.blackholed || !c.broker_open {
             return data.len();
         }
-        let room = capacity.saturating_sub(c.to_broker.bytes);
+        let room = if c.send_full {
+            0
+        } else {
+            capacity.saturating_sub(c.to_broker.bytes)
+        };
         let mut n = data.len().min(room);
         if n > 0 && rng.percent(30) {
             n = n.min(rng.usize(1, max_write));
@@ -297,18 +304,19 @@ impl Net {
     }
 
     /// The broker stops reading `conn` for good; armed cuts are disarmed, so only the client can end
-    /// it. False if the connection no longer carries anything (reset, black hole, closed).
-    pub(crate) fn stop_broker_reads(&mut self, conn: ConnId) -> bool {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return false;
-        };
+    /// it. With `full`, the socket buffers on the way are full already: the client's writes take
+    /// nothing more. `None` if the connection no longer carries anything (reset, black hole,
+    /// closed); else whether bytes toward the broker were in flight (they will never be read).
+    pub(crate) fn stop_broker_reads(&mut self, conn: ConnId, full: bool) -> Option<bool> {
+        let c = self.conns.get_mut(&conn)?;
         if c.broken || c.blackholed || !c.broker_open || !c.client_open {
-            return false;
+            return None;
         }
         c.broker_reading = false;
+        c.send_full = full;
         c.to_broker.cut_after = None;
         c.to_client.cut_after = None;
-        true
+        Some(!c.to_broker.chunks.is_empty())
     }
 
     /// Whether the client's driver reads `conn` (data and EOF wait while it does not).

@@ -50,8 +50,11 @@ pub(crate) enum Fault {
     /// The application's process restarts: a new client from the old one's snapshot.
     ClientRestart,
     /// The broker stops reading the connection and floods it with packets that each want an
-    /// answer; the client must end it with `TransmitStalled`, its memory bounded meanwhile.
-    StopReading,
+    /// answer; the client must end it, its memory bounded meanwhile. With `full`, the socket
+    /// buffers between them are full already (the client can write nothing more): the end must be
+    /// `TransmitStalled`; otherwise a PINGREQ may still fit in them, and `KeepAliveTimeout` is
+    /// right too.
+    StopReading { full: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +193,9 @@ impl Scenario {
                         },
                     },
                     8 => Fault::ClientRestart,
-                    _ => Fault::StopReading,
+                    _ => Fault::StopReading {
+                        full: rng.percent(50),
+                    },
                 };
                 (at, fault)
             })

@@ -73,9 +73,13 @@ pub(crate) struct World {
     noise: VecDeque<Duration>,
     /// Faults are over from then on: connections opened after it must stay up.
     quiet_since: Option<Instant>,
-    /// The connection the broker stopped reading, while no other fault touched it: it must end
-    /// with `TransmitStalled`.
-    stalled: Option<ConnId>,
+    /// The connection the broker stopped reading, while no other fault touched it, and whether it
+    /// must end with `TransmitStalled`: the client can write nothing more to it and nothing it
+    /// wrote was in flight (a PINGREQ there, or one still fitting in the socket, is written but
+    /// never read: `KeepAliveTimeout` is right then too).
+    stalled: Option<(ConnId, bool)>,
+    /// The client encoded a PINGREQ on this connection and has not read a PINGRESP since.
+    ping_outstanding: bool,
 
     /// Bounds derived from the configuration.
     transmit_bound: usize,
@@ -155,6 +159,7 @@ impl World {
             acks: Vec::new(),
             quiet_since: None,
             stalled: None,
+            ping_outstanding: false,
             transmit_bound,
             max_packet,
             steps: 0,
@@ -365,10 +370,16 @@ impl World {
             self.tx_seen = 0;
         }
         if transmit.len() > self.tx_seen {
-            let publishes = self.ack_order.encoded(&transmit[self.tx_seen..])?;
+            let packets = self.ack_order.encoded(&transmit[self.tx_seen..])?;
             self.tx_seen = transmit.len();
-            for p in publishes.iter().filter(|p| p.qos != QoS::AtMostOnce) {
-                self.ledger.encoded(&self.sc, p)?;
+            for packet in packets {
+                match packet {
+                    Packet::Publish(p) if p.qos != QoS::AtMostOnce => {
+                        self.ledger.encoded(&self.sc, &p)?;
+                    }
+                    Packet::PingReq => self.ping_outstanding = true,
+                    _ => {}
+                }
             }
         }
         Ok(())
@@ -459,8 +470,10 @@ impl World {
     /// The client is about to process `packet`.
     fn arrival(&mut self, packet: &Packet) {
         self.ack_order.arrival(packet);
-        if let Packet::PubComp(c) = packet {
-            self.ledger.pubcomp(c.packet_id);
+        match packet {
+            Packet::PubComp(c) => self.ledger.pubcomp(c.packet_id),
+            Packet::PingResp => self.ping_outstanding = false,
+            _ => {}
         }
     }
 
