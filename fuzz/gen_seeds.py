@@ -266,6 +266,21 @@ CLIENT = {
     + c_connack() + c_publish(0, length=20) + c_publish(0) + c_publish(1) + c_publish(1)
     + c_write(10) + C_WRITE_ALL + C_WRITE_ALL + c_in_ack("puback", ours()) + C_WRITE_ALL
     + c_advance(10_000) + C_TIMEOUT + C_WRITE_ALL + c_advance(5_000) + C_TIMEOUT,
+    # The broker lost the session: the QoS 1 PUBLISH goes again with DUP, the PUBREC'd QoS 2's
+    # PUBREL again; the broker answers the PUBREL with PUBCOMP, which alone completes it.
+    "resume-lost-session-pubrel": c_config(flags=0x02) + C_CONNECT + C_WRITE_ALL + c_connack()
+    + c_publish(1) + c_publish(2) + C_WRITE_ALL + c_in_ack("pubrec", ours(1)) + C_WRITE_ALL
+    + C_CLOSED + C_CONNECT + C_WRITE_ALL + c_connack() + C_WRITE_ALL
+    + c_in_ack("pubcomp", ours(1)) + c_in_ack("puback", ours(0)),
+    # A broker that stops reading: a 16-byte transmit buffer, a QoS 2 message re-sent over and
+    # over and PUBRELs repeated (one answer each while unwritten); reads stop once the buffer is
+    # full, and the stalled transmit ends the connection at the keep-alive.
+    "peer-stops-reading": c_config(transmit=3) + C_CONNECT + C_WRITE_ALL + c_connack()
+    + c_in_publish(2, small(1)) + c_in_publish(2, small(1), dup=True)
+    + c_in_publish(2, small(1), dup=True) + c_in_ack("pubrel", small(2))
+    + c_in_ack("pubrel", small(2)) + c_in_ack("pubrel", small(3)) + c_in_ack("pubrel", small(4))
+    + c_in_ack("pubrel", small(5)) + c_in_ack("pubrel", small(6)) + c_write(1) + C_JUMP
+    + C_JUMP + C_JUMP,
     # Regressions the target found (both fixed in e91fad7). Manual acks: a QoS 1 message whose ack
     # the application still holds, then a new connection with session_present = 0; the broker's new
     # session reuses the identifier for a new message, which must be delivered.

@@ -79,7 +79,10 @@
 //!
 //! After [`Event::Disconnected`] the session (unacknowledged QoS 1/2 messages, the queue,
 //! subscriptions) is still in the `Client`: open a new transport and call [`Client::connect`] again
-//! to resume it. `examples/tcp_driver.rs` is this loop as a complete program.
+//! to resume it. After the CONNACK every unacknowledged PUBLISH goes out again with DUP=1 and every
+//! PUBREL again, in their original order, whatever the broker's session-present flag says
+//! (MQTT-4.4.0-1; [`UnackedPolicy`](client::UnackedPolicy) can give them up instead when the broker
+//! lost the session). `examples/tcp_driver.rs` is this loop as a complete program.
 //!
 //! ## The codec
 //!

@@ -20,20 +20,35 @@ pub const DEFAULT_MAX_PACKET_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_MAX_INFLIGHT: u16 = 20;
 
 /// What to do with unacknowledged QoS 1/2 messages when the broker answers a (re)connect with
-/// `session_present = 0`, i.e. it has no record of them.
+/// `session_present = 0`, i.e. it has no record of them (also after a connect with
+/// [`clean_session`](Config::clean_session)).
+///
+/// After a CONNACK with `session_present = 1` every unacknowledged message goes out again whatever
+/// the policy, as below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnackedPolicy {
-    /// Send unacknowledged PUBLISHes again as new messages (DUP = 0), so at-least-once holds. A QoS 2
-    /// message whose PUBREC had arrived is complete from the broker's side and is reported as
-    /// [`Published`](super::Event::Published) rather than sent again, which would duplicate it.
+    /// Send every unacknowledged message again, in its original order (MQTT-4.4.0-1): each
+    /// PUBLISH with DUP = 1 (MQTT-3.3.1-1: the broker may have received it before it lost the
+    /// session), each PUBREL (a QoS 2 message whose PUBREC had arrived) with its original packet
+    /// identifier, which a broker that lost the session answers with PUBCOMP (MQTT-4.3.3). A
+    /// message is reported [`Published`](super::Event::Published) only at its PUBACK (QoS 1) or
+    /// PUBCOMP (QoS 2), never at the reconnect. At-least-once holds; a QoS 2 message whose
+    /// PUBLISH reached the lost session but whose PUBREC did not reach us may be taken twice,
+    /// which MQTT cannot prevent once the broker forgets the session.
     #[default]
     Resend,
-    /// Drop them and report each as [`Event::Dropped`](super::Event::Dropped).
+    /// Give up every unacknowledged message, those awaiting PUBCOMP too: each is reported as
+    /// [`Event::Dropped`](super::Event::Dropped) and nothing of it is sent again. Messages still in
+    /// the queue (never sent) are kept and sent as usual.
     Discard,
 }
 
 /// Client session settings. Start from [`Config::new`] and change the fields you need.
+///
+/// Every duration may be as long as `Duration::MAX` (so may the drain of
+/// [`Client::disconnect`](super::Client::disconnect)): a deadline past what
+/// [`Instant`](std::time::Instant) can represent is no deadline, never a panic.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -44,9 +59,14 @@ pub struct Config {
     /// broker keeps subscriptions and queued messages for this client id.
     pub clean_session: bool,
     /// Send a PINGREQ when nothing was sent for this long (MQTT-3.1.2-23); zero disables keep-alive.
-    /// Whole seconds, at most 65,535 (18 h 12 min 15 s).
+    /// Whole seconds, at most 65,535 (18 h 12 min 15 s); `connect` refuses more.
+    ///
+    /// Also the longest the transmit buffer may hold bytes of which the driver can write none
+    /// before the connection ends with
+    /// [`DisconnectReason::TransmitStalled`](super::DisconnectReason::TransmitStalled).
     pub keep_alive: Duration,
-    /// How long to wait for PINGRESP before giving the connection up.
+    /// How long to wait for PINGRESP, counted from when the PINGREQ was written, before giving the
+    /// connection up. With keep-alive off, the transmit-stall limit instead (zero: no limit).
     pub ping_timeout: Duration,
     /// How long to wait for CONNACK after CONNECT.
     pub connack_timeout: Duration,
@@ -108,7 +128,10 @@ impl Config {
     /// Keep-alive in the seconds CONNECT carries, rounded up so it never exceeds what the broker
     /// is told.
     pub(crate) fn keep_alive_secs(&self) -> Option<u16> {
-        let secs = self.keep_alive.as_secs() + u64::from(self.keep_alive.subsec_nanos() > 0);
+        let secs = self
+            .keep_alive
+            .as_secs()
+            .checked_add(u64::from(self.keep_alive.subsec_nanos() > 0))?;
         u16::try_from(secs).ok()
     }
 }

@@ -77,8 +77,11 @@ pub enum DisconnectReason {
     Refused(ConnectReturnCode),
     /// No CONNACK within the configured time.
     ConnAckTimeout,
-    /// No PINGRESP within the configured time after PINGREQ.
+    /// No PINGRESP within the configured time after PINGREQ was written.
     KeepAliveTimeout,
+    /// The broker stopped reading: bytes waited in the transmit buffer and the driver could write
+    /// none of them for the keep-alive interval (the ping timeout when keep-alive is off).
+    TransmitStalled,
     /// The broker sent bytes that are not valid MQTT, or a packet over the size limit.
     Malformed(DecodeError),
     /// The broker sent a valid packet that breaks the protocol's rules.
@@ -113,6 +116,10 @@ impl fmt::Display for DisconnectReason {
             Self::Refused(code) => write!(f, "the broker refused the connection: {code}"),
             Self::ConnAckTimeout => f.write_str("no CONNACK from the broker in time"),
             Self::KeepAliveTimeout => f.write_str("no PINGRESP from the broker in time"),
+            Self::TransmitStalled => f.write_str(
+                "the broker stopped reading: nothing the client sent could be written within the \
+                 keep-alive interval",
+            ),
             Self::Malformed(e) => write!(f, "malformed packet from the broker: {e}"),
             Self::ProtocolViolation(v) => write!(f, "protocol violation by the broker: {v}"),
         }

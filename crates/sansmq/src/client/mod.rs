@@ -12,6 +12,7 @@ mod packet_id;
 mod receive;
 mod snapshot;
 mod subscriptions;
+mod unwritten_acks;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -24,14 +25,15 @@ pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
 pub use snapshot::{InflightMessage, SessionSnapshot};
 
 use crate::packet::{
-    Connect, EncodeError, Packet, PacketDecoder, PacketId, PubAck, PubRec, PubRel, Publish, QoS,
-    Subscribe, SubscribeFilter, Unsubscribe,
+    Connect, EncodeError, Packet, PacketDecoder, PacketId, PubAck, PubComp, PubRec, PubRel,
+    Publish, QoS, Subscribe, SubscribeFilter, Unsubscribe,
 };
 use crate::topic::{TopicFilter, TopicName};
 use incoming::Incoming;
 use outgoing::{Inflight, Outgoing, Stage};
 use packet_id::PacketIds;
 use subscriptions::Subscriptions;
+use unwritten_acks::{AckKind, UnwrittenAcks};
 
 /// Where the connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,25 @@ enum State {
     Connected,
     /// `disconnect` with a drain time: waiting for inflight messages before DISCONNECT.
     Draining,
+}
+
+/// Where the keep-alive exchange stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ping {
+    /// No PINGREQ outstanding.
+    Idle,
+    /// PINGREQ encoded, not yet taken by the driver; `end` is the stream offset just past it. The
+    /// broker cannot answer what it has not received, so PINGRESP is not awaited yet (a transmit
+    /// buffer that does not drain is caught by the stall check instead).
+    Unwritten { end: u64 },
+    /// PINGREQ written; PINGRESP is due by then (`None`: the ping timeout is too long to expire).
+    Awaiting(Option<Instant>),
+}
+
+/// `now + duration`, or `None` (no deadline) when that is beyond what [`Instant`] can hold: a
+/// user's `Duration::MAX` means "never", not a panic.
+fn deadline(now: Instant, duration: Duration) -> Option<Instant> {
+    now.checked_add(duration)
 }
 
 /// An MQTT 3.1/3.1.1 client session without IO.
@@ -71,8 +92,12 @@ pub struct Client {
     connack_deadline: Option<Instant>,
     /// When the last packet was put into the transmit buffer (for keep-alive).
     last_sent: Option<Instant>,
-    /// PINGREQ sent, PINGRESP due by then.
-    ping_deadline: Option<Instant>,
+    ping: Ping,
+    /// Since when the bytes in the transmit buffer have waited with none taken: set when the
+    /// buffer goes from empty to not, and whenever the driver takes some.
+    stall_from: Option<Instant>,
+    /// The stream offsets of unwritten PUBREC/PUBREL/PUBCOMP, so repeats queue nothing more.
+    acks: UnwrittenAcks,
     /// `disconnect` gives up waiting for inflight messages then.
     drain_deadline: Option<Instant>,
 }
@@ -93,7 +118,9 @@ impl Client {
             subscriptions: Subscriptions::default(),
             connack_deadline: None,
             last_sent: None,
-            ping_deadline: None,
+            ping: Ping::Idle,
+            stall_from: None,
+            acks: UnwrittenAcks::default(),
             drain_deadline: None,
         }
     }
@@ -154,12 +181,13 @@ impl Client {
         let mut transmit = BytesMut::with_capacity(connect.encoded_len());
         connect.encode(&mut transmit)?;
         self.transmit = transmit;
+        self.acks.reset();
         self.decoder = PacketDecoder::new(self.config.max_packet_size);
         self.state = State::AwaitingConnAck;
-        // A timeout too long for the clock (`Duration::MAX`) is no timeout.
-        self.connack_deadline = now.checked_add(self.config.connack_timeout);
+        self.connack_deadline = deadline(now, self.config.connack_timeout);
         self.last_sent = Some(now);
-        self.ping_deadline = None;
+        self.stall_from = Some(now);
+        self.ping = Ping::Idle;
         self.drain_deadline = None;
         Ok(())
     }
@@ -382,17 +410,18 @@ impl Client {
     /// inflight and queued messages to be acknowledged (no new ones are accepted meanwhile), so QoS
     /// 1/2 messages are not left behind. Then [`Event::Disconnected`] with
     /// [`DisconnectReason::Requested`]: write out what [`poll_transmit`](Self::poll_transmit) holds
-    /// and close the transport. What is still unacknowledged stays in the session.
+    /// and close the transport. What is still unacknowledged stays in the session. A `drain` too
+    /// long for an [`Instant`] (e.g. `Duration::MAX`) waits for the acknowledgements without end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration) -> Result<(), CommandError> {
         match self.state {
             State::Disconnected => Err(CommandError::NotConnected),
             State::Connected if !drain.is_zero() && !self.outgoing.is_empty() => {
                 self.state = State::Draining;
-                self.drain_deadline = now.checked_add(drain);
+                self.drain_deadline = deadline(now, drain);
                 Ok(())
             }
             State::Draining if !drain.is_zero() => {
-                self.drain_deadline = now.checked_add(drain);
+                self.drain_deadline = deadline(now, drain);
                 Ok(())
             }
             _ => {
@@ -436,14 +465,28 @@ impl Client {
     /// The driver wrote the first `n` bytes of [`poll_transmit`](Self::poll_transmit); the rest
     /// stays queued. Drain every output afterwards: room in the transmit buffer may release queued
     /// messages.
+    ///
+    /// Report every write, partial ones too, when it happens: bytes taken restart the stall limit
+    /// ([`DisconnectReason::TransmitStalled`]), and the PINGRESP wait starts once the PINGREQ is
+    /// written.
     pub fn handle_transmitted(&mut self, now: Instant, n: usize) {
-        self.transmit.advance(n.min(self.transmit.len()));
+        let n = n.min(self.transmit.len());
+        if n > 0 {
+            self.transmit.advance(n);
+            self.acks.transmitted(n);
+            self.stall_from = Some(now);
+            if let Ping::Unwritten { end } = self.ping {
+                if self.acks.is_written(end) {
+                    self.ping = Ping::Awaiting(deadline(now, self.config.ping_timeout));
+                }
+            }
+        }
         self.pump(now);
     }
 
     /// The time [`poll_timeout`](Self::poll_timeout) gave has come (calling it early, or twice, is
     /// harmless). Sends PINGREQ when due, and gives the connection up when CONNACK or PINGRESP is
-    /// overdue. Drain every output afterwards.
+    /// overdue or the transmit buffer has stalled. Drain every output afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Disconnected => {}
@@ -453,7 +496,11 @@ impl Client {
                 }
             }
             State::Connected | State::Draining => {
-                if self.ping_deadline.is_some_and(|d| now >= d) {
+                if self.stall_deadline().is_some_and(|d| now >= d) {
+                    self.fail(DisconnectReason::TransmitStalled);
+                    return;
+                }
+                if matches!(self.ping, Ping::Awaiting(Some(d)) if now >= d) {
                     self.fail(DisconnectReason::KeepAliveTimeout);
                     return;
                 }
@@ -461,9 +508,10 @@ impl Client {
                     self.finish_disconnect(now);
                     return;
                 }
-                if self.ping_deadline.is_none() && self.ping_due().is_some_and(|due| now >= due) {
+                if self.ping == Ping::Idle && self.ping_due().is_some_and(|due| now >= due) {
                     self.send(now, &Packet::PingReq);
-                    self.ping_deadline = Some(now + self.config.ping_timeout);
+                    let end = self.acks.stream_end(self.transmit.len());
+                    self.ping = Ping::Unwritten { end };
                 }
             }
         }
@@ -480,6 +528,7 @@ impl Client {
             self.fail(DisconnectReason::TransportClosed);
         }
         self.transmit.clear();
+        self.acks.reset();
         self.decoder.buffer_mut().clear();
     }
 
@@ -524,8 +573,12 @@ impl Client {
             State::Disconnected => None,
             State::AwaitingConnAck => self.connack_deadline,
             State::Connected | State::Draining => {
-                let keep_alive = self.ping_deadline.or_else(|| self.ping_due());
-                [keep_alive, self.drain_deadline]
+                let keep_alive = match self.ping {
+                    Ping::Idle => self.ping_due(),
+                    Ping::Unwritten { .. } => None,
+                    Ping::Awaiting(due) => due,
+                };
+                [keep_alive, self.drain_deadline, self.stall_deadline()]
                     .into_iter()
                     .flatten()
                     .min()
@@ -539,7 +592,27 @@ impl Client {
         if self.config.keep_alive.is_zero() {
             return None;
         }
-        self.last_sent.map(|t| t + self.config.keep_alive)
+        self.last_sent
+            .and_then(|t| deadline(t, self.config.keep_alive))
+    }
+
+    /// When bytes waiting in the transmit buffer, none of them taken, end the connection with
+    /// [`DisconnectReason::TransmitStalled`]: after the keep-alive interval (the broker, which
+    /// hears nothing from us meanwhile, gives up at 1.5 times it, MQTT-3.1.2-24), or after the
+    /// ping timeout when keep-alive is off. Never when that is zero too.
+    fn stall_deadline(&self) -> Option<Instant> {
+        if self.transmit.is_empty() {
+            return None;
+        }
+        let limit = if self.config.keep_alive.is_zero() {
+            self.config.ping_timeout
+        } else {
+            self.config.keep_alive
+        };
+        if limit.is_zero() {
+            return None;
+        }
+        self.stall_from.and_then(|t| deadline(t, limit))
     }
 
     fn check_size(&self, size: usize) -> Result<(), CommandError> {
@@ -560,12 +633,39 @@ impl Client {
     /// Encodes `packet` into the transmit buffer. Packets reaching here were validated (commands
     /// check size and rules up front; acks cannot fail), so an error is impossible.
     fn send(&mut self, now: Instant, packet: &Packet) {
+        if self.transmit.is_empty() {
+            self.stall_from = Some(now);
+        }
         if packet.encode(&mut self.transmit).is_ok() {
             self.last_sent = Some(now);
         }
     }
 
+    /// Sends a PUBREC, PUBREL or PUBCOMP for `id`, unless one still waits in the transmit buffer:
+    /// that one answers the repeat too, so a peer that repeats a packet while it does not read
+    /// cannot pile answers up.
+    fn send_ack(&mut self, now: Instant, kind: AckKind, id: PacketId) {
+        if self.acks.contains(kind, id) {
+            return;
+        }
+        self.send_ack_always(now, kind, id);
+    }
+
+    /// Sends a PUBREC, PUBREL or PUBCOMP for `id` and remembers it until it is written.
+    fn send_ack_always(&mut self, now: Instant, kind: AckKind, id: PacketId) {
+        let packet = match kind {
+            AckKind::PubRec => Packet::PubRec(PubRec::new(id)),
+            AckKind::PubRel => Packet::PubRel(PubRel::new(id)),
+            AckKind::PubComp => Packet::PubComp(PubComp::new(id)),
+        };
+        self.send(now, &packet);
+        self.acks.push(kind, id, self.transmit.len());
+    }
+
     fn send_publish(&mut self, now: Instant, publish: Publish) {
+        if self.transmit.is_empty() {
+            self.stall_from = Some(now);
+        }
         if publish.encode(&mut self.transmit).is_err() {
             return; // size and rules were checked by `publish`
         }
@@ -637,11 +737,10 @@ impl Client {
             return;
         }
         while let Some(ack) = self.incoming.pop_ready() {
-            let packet = match ack.qos {
-                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(ack.packet_id)),
-                _ => Packet::PubAck(PubAck::new(ack.packet_id)),
-            };
-            self.send(now, &packet);
+            match ack.qos {
+                QoS::ExactlyOnce => self.send_ack_always(now, AckKind::PubRec, ack.packet_id),
+                _ => self.send(now, &Packet::PubAck(PubAck::new(ack.packet_id))),
+            }
         }
     }
 
@@ -653,13 +752,15 @@ impl Client {
     /// The connection is over for a fault: nothing more goes out on it.
     fn fail(&mut self, reason: DisconnectReason) {
         self.transmit.clear();
+        self.acks.reset();
         self.close(reason);
     }
 
     fn close(&mut self, reason: DisconnectReason) {
         self.state = State::Disconnected;
         self.connack_deadline = None;
-        self.ping_deadline = None;
+        self.ping = Ping::Idle;
+        self.stall_from = None;
         self.drain_deadline = None;
         self.events.push_back(Event::Disconnected { reason });
     }
@@ -667,25 +768,38 @@ impl Client {
     /// Puts the session back on a new connection after CONNACK: re-sends unacknowledged messages in
     /// their original order (MQTT-4.4.0-1, MQTT-4.6.0-1), requests awaiting answers, held acks,
     /// then the queue.
+    ///
+    /// The re-sends do not depend on `session_present` (unless [`UnackedPolicy::Discard`] gave the
+    /// messages up): every PUBLISH goes out again with DUP=1 and every PUBREL with its identifier,
+    /// as MQTT-4.4.0-1 asks of any reconnect that is not a clean start of the session's messages.
     fn resume(&mut self, now: Instant, session_present: bool) {
         if !session_present {
             self.incoming.forget_session();
             self.apply_unacked_policy();
         }
-        let mut transmit = std::mem::take(&mut self.transmit);
+        if self.transmit.is_empty() {
+            self.stall_from = Some(now);
+        }
         for message in &mut self.outgoing.inflight {
+            let Some(id) = message.id() else { continue };
             let result = match message.stage {
                 Stage::Published => {
-                    // DUP only where the broker may have seen it before (MQTT-3.3.1-1).
-                    message.publish.dup = session_present;
-                    message.publish.encode(&mut transmit)
+                    // MQTT-3.3.1-1: a PUBLISH sent again carries DUP=1, also to a broker that
+                    // lost the session (it may have received the first copy before losing it).
+                    message.publish.dup = true;
+                    message.publish.encode(&mut self.transmit)
                 }
-                Stage::Released => message
-                    .id()
-                    .map_or(Ok(()), |id| PubRel::new(id).encode(&mut transmit)),
+                Stage::Released => {
+                    // MQTT-4.4.0-1: the PUBREL again, with its identifier; a broker that lost the
+                    // session answers it with PUBCOMP (MQTT-4.3.3), which completes the message.
+                    let result = PubRel::new(id).encode(&mut self.transmit);
+                    self.acks.push(AckKind::PubRel, id, self.transmit.len());
+                    result
+                }
             };
             debug_assert!(result.is_ok(), "stored messages were validated when sent");
         }
+        let mut transmit = std::mem::take(&mut self.transmit);
         self.subscriptions.held.clear();
         if self.outgoing.active_barrier.is_some() {
             // The barrier went out again above: requests wait for its PUBACK.
@@ -715,40 +829,21 @@ impl Client {
         self.pump(now);
     }
 
-    /// `session_present = 0`: the broker knows nothing of our unacknowledged messages.
+    /// `session_present = 0`: the broker knows nothing of our unacknowledged messages. Under
+    /// [`UnackedPolicy::Resend`] they all go out again in [`resume`](Self::resume); under
+    /// [`UnackedPolicy::Discard`] they are given up here, each reported as [`Event::Dropped`].
     fn apply_unacked_policy(&mut self) {
-        let policy = self.config.unacked_policy;
-        let ids = &mut self.ids;
-        let events = &mut self.events;
-        self.outgoing.inflight.retain(|m| {
-            let Some(id) = m.id() else { return false };
-            let keep = match (policy, m.stage) {
-                (UnackedPolicy::Resend, Stage::Published) => true,
-                (UnackedPolicy::Resend, Stage::Released) => {
-                    // The broker took it (PUBREC); re-sending would deliver it twice.
-                    events.push_back(Event::Published {
-                        packet_id: id,
-                        qos: QoS::ExactlyOnce,
-                    });
-                    false
-                }
-                (UnackedPolicy::Discard, _) => {
-                    events.push_back(Event::Dropped { packet_id: id });
-                    false
-                }
-            };
-            if !keep {
-                ids.free(id);
-            }
-            keep
-        });
-        let outgoing = &mut self.outgoing;
-        if let Some(id) = outgoing.active_barrier {
-            if !outgoing.inflight.iter().any(|m| m.id() == Some(id)) {
-                outgoing.active_barrier = None;
-                outgoing.barriers.remove(&id);
+        if self.config.unacked_policy != UnackedPolicy::Discard {
+            return;
+        }
+        for message in std::mem::take(&mut self.outgoing.inflight) {
+            if let Some(id) = message.id() {
+                self.events.push_back(Event::Dropped { packet_id: id });
+                self.ids.free(id);
+                self.outgoing.barriers.remove(&id);
             }
         }
+        self.outgoing.active_barrier = None;
     }
 
     fn process(&mut self, now: Instant) {

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use super::event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
 use super::incoming::PendingAck;
-use super::{Client, State};
+use super::unwritten_acks::AckKind;
+use super::{Client, Ping, State};
 use crate::packet::{
     ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
     SubAck, SubscribeReturnCode,
@@ -30,14 +31,14 @@ impl Client {
             }
             Packet::PubRec(PubRec { packet_id }) => {
                 if self.outgoing.receive(packet_id) {
-                    self.send(now, &Packet::PubRel(PubRel::new(packet_id)));
+                    self.send_ack(now, AckKind::PubRel, packet_id);
                 }
             }
             Packet::PubRel(PubRel { packet_id }) => {
                 // Answered even for an unknown identifier, so the broker can finish its side
                 // (e.g. after we lost state); the identifier is free for a new message now.
                 self.incoming.release(packet_id);
-                self.send(now, &Packet::PubComp(PubComp::new(packet_id)));
+                self.send_ack(now, AckKind::PubComp, packet_id);
             }
             Packet::PubComp(PubComp { packet_id }) => {
                 if self.outgoing.complete(packet_id).is_some() {
@@ -56,7 +57,7 @@ impl Client {
                     });
                 }
             }
-            Packet::PingResp => self.ping_deadline = None,
+            Packet::PingResp => self.ping = Ping::Idle,
             Packet::ConnAck(_)
             | Packet::Connect(_)
             | Packet::Subscribe(_)
@@ -98,10 +99,13 @@ impl Client {
             (QoS::ExactlyOnce, Some(id)) => {
                 if self.incoming.is_held(id) {
                     // Re-sent before PUBREL: delivered already; repeat PUBREC unless the application
-                    // has not acknowledged it yet (its PUBREC is still held).
+                    // has not acknowledged it yet (its PUBREC is still held) or a PUBREC for it
+                    // still waits to be written (it answers this copy too).
                     if !manual {
-                        self.send(now, &Packet::PubRec(PubRec::new(id)));
-                    } else if !self.incoming.is_pending(id) {
+                        self.send_ack(now, AckKind::PubRec, id);
+                    } else if !self.incoming.is_pending(id)
+                        && !self.acks.contains(AckKind::PubRec, id)
+                    {
                         // Already acknowledged: the repeat queues behind acknowledgements held for
                         // messages that arrived before it, so acks keep arrival order (MQTT-4.6.0-2/3).
                         self.incoming.push_ack(PendingAck {
@@ -117,7 +121,7 @@ impl Client {
                 if manual {
                     self.hold_ack(id, QoS::ExactlyOnce);
                 } else {
-                    self.send(now, &Packet::PubRec(PubRec::new(id)));
+                    self.send_ack_always(now, AckKind::PubRec, id);
                 }
             }
             _ => {} // QoS 0 (the decoder guarantees an id exactly for QoS 1/2)

@@ -6,9 +6,11 @@ mod util;
 
 mod connect;
 mod disconnect;
+mod extreme_durations;
 mod incoming;
 mod keep_alive;
 mod outgoing;
 mod peer_faults;
+mod peer_stops_reading;
 mod session_resume;
 mod subscribe;

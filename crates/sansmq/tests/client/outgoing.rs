@@ -256,7 +256,8 @@ fn a_peer_that_never_reads_makes_the_client_stop_reading() {
     cfg.max_transmit_buffer = 40;
     let mut s = Scripted::connected(cfg);
     assert!(s.client.wants_read());
-    // Every PUBREL queues a PUBCOMP (4 bytes); nothing is taken from the transmit buffer.
+    // Every PUBREL (each for another identifier) queues a PUBCOMP (4 bytes); nothing is taken
+    // from the transmit buffer.
     let mut pubrels = 0;
     while s.client.wants_read() {
         pubrels += 1;
@@ -264,7 +265,7 @@ fn a_peer_that_never_reads_makes_the_client_stop_reading() {
             pubrels <= 10,
             "still asking for input with a full transmit buffer"
         );
-        s.deliver_bytes(&[0x62, 0x02, 0x00, 0x01]);
+        s.deliver_bytes(&[0x62, 0x02, 0x00, pubrels]);
     }
     assert_eq!(pubrels, 10, "40 bytes of PUBCOMPs fill a 40-byte buffer");
     let _ = s.sent();

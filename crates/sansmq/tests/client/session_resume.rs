@@ -49,26 +49,68 @@ fn resend_after_reconnect_sets_dup() {
     assert_eq!(published, ids);
 }
 
+/// The three messages of [`three_in_flight`] went out again in their original order: PUBLISH 1
+/// and 3 with DUP=1 (MQTT-3.3.1-1), PUBREL 2 with its identifier (MQTT-4.4.0-1).
+fn assert_resent_with_dup_and_pubrel(sent: &[Packet], ids: &[sansmq::packet::PacketId]) {
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        matches!(&sent[0], Packet::Publish(p) if p.dup && p.packet_id == Some(ids[0])),
+        "{sent:?}"
+    );
+    assert_eq!(sent[1], Packet::PubRel(PubRel::new(ids[1])));
+    assert!(
+        matches!(&sent[2], Packet::Publish(p) if p.dup && p.packet_id == Some(ids[2])),
+        "{sent:?}"
+    );
+}
+
+/// Issue 11 item 1: a broker that lost the session still gets every PUBLISH with DUP=1 and the
+/// PUBREL again, and nothing is reported `Published` at the reconnect.
 #[test]
-fn session_present_zero_policy_resends_as_new_by_default() {
-    let (mut s, ids) = three_in_flight(true);
+fn session_present_zero_resends_publishes_with_dup_and_pubrels() {
+    let (mut s, ids) = three_in_flight(false);
     assert_eq!(
         s.accept(false),
-        [
-            Event::Connected {
-                session_present: false
-            },
-            // The released QoS 2 message reached the broker: re-sending would duplicate it.
-            Event::Published {
-                packet_id: ids[1],
-                qos: QoS::ExactlyOnce
-            },
-        ]
+        [Event::Connected {
+            session_present: false
+        }],
+        "nothing completes at the reconnect"
     );
-    let sent = s.sent();
-    assert_eq!(sent.len(), 2);
-    assert!(matches!(&sent[0], Packet::Publish(p) if !p.dup && p.packet_id == Some(ids[0])));
-    assert!(matches!(&sent[1], Packet::Publish(p) if !p.dup && p.packet_id == Some(ids[2])));
+    assert_resent_with_dup_and_pubrel(&s.sent(), &ids);
+    assert_eq!(s.client.inflight_len(), 3);
+}
+
+/// A client that connects with clean session 1 still holds its messages: they go out again as
+/// new messages of the new session, but with DUP=1 like every re-sent PUBLISH.
+#[test]
+fn clean_session_reconnect_resends_held_messages_with_dup() {
+    let (mut s, ids) = three_in_flight(true);
+    let _ = s.accept(false);
+    assert_resent_with_dup_and_pubrel(&s.sent(), &ids);
+}
+
+/// A QoS 2 message whose PUBREC had arrived is complete only at PUBCOMP: the broker that lost
+/// the session answers the re-sent PUBREL with PUBCOMP (MQTT-4.3.3).
+#[test]
+fn released_qos2_message_completes_only_at_pubcomp_after_session_loss() {
+    let (mut s, ids) = three_in_flight(false);
+    let _ = s.accept(false);
+    let _ = s.sent();
+    s.deliver(PubRec::new(ids[2]));
+    assert_eq!(s.sent(), [Packet::PubRel(PubRel::new(ids[2]))]);
+    assert!(s.events().is_empty(), "PUBREC completes nothing");
+    s.deliver(PubComp::new(ids[1]));
+    assert_eq!(
+        s.events(),
+        [Event::Published {
+            packet_id: ids[1],
+            qos: QoS::ExactlyOnce
+        }]
+    );
+    s.deliver(PubComp::new(ids[2]));
+    s.deliver(PubAck::new(ids[0]));
+    assert_eq!(s.events().len(), 2);
+    assert_eq!(s.client.inflight_len(), 0);
 }
 
 #[test]

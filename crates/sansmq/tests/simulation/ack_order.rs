@@ -7,8 +7,6 @@ use std::ops::Range;
 use bytes::BytesMut;
 use sansmq::packet::{FrameHeader, Packet, PacketDecoder, PacketId, PubAck, PubRec, Publish};
 
-use crate::invariants::Check;
-
 /// A piece of a read and the packet it completes, if any.
 pub(crate) type Piece = (Range<usize>, Option<Packet>);
 
@@ -20,7 +18,9 @@ pub(crate) type Piece = (Range<usize>, Option<Packet>);
 ///
 /// The model is the spec's: an arrival of a QoS 1/2 PUBLISH opens an entry awaiting its ack, unless
 /// an entry for that identifier is still open (a re-send of a message not acknowledged yet needs no
-/// ack of its own); each ack closes the entry of its identifier, which must be the oldest open one.
+/// ack of its own), or the arrival is a QoS 2 PUBLISH whose PUBREC the client encoded and has not
+/// written yet (that PUBREC answers the repeat too: one pending ack per identifier); each ack
+/// closes the entry of its identifier, which must be the oldest open one.
 pub(crate) struct AckOrder {
     /// Off when reads may complete several packets at once (the order is then unknowable).
     pub(crate) enabled: bool,
@@ -31,6 +31,12 @@ pub(crate) struct AckOrder {
     read: BytesMut,
     /// What the client encoded on this connection.
     encoded: PacketDecoder,
+    /// Stream offset past the last packet decoded from `encoded`.
+    encoded_end: u64,
+    /// Bytes of the stream the client's driver has written.
+    written: u64,
+    /// PUBRECs encoded and not wholly written: the stream offset past each, and its identifier.
+    unwritten_pubrecs: VecDeque<(u64, PacketId)>,
     pub(crate) acks: u64,
     /// What it saw, for the trace (only when tracing).
     pub(crate) log: Option<Vec<String>>,
@@ -46,6 +52,9 @@ impl AckOrder {
             stale: Vec::new(),
             read: BytesMut::new(),
             encoded: PacketDecoder::new(usize::MAX),
+            encoded_end: 0,
+            written: 0,
+            unwritten_pubrecs: VecDeque::new(),
             acks: 0,
             log: None,
             cut_reads: 0,
@@ -62,6 +71,21 @@ impl AckOrder {
     /// The client's transmit buffer was replaced or cleared.
     pub(crate) fn transmit_reset(&mut self) {
         self.encoded = PacketDecoder::new(usize::MAX);
+        self.encoded_end = 0;
+        self.written = 0;
+        self.unwritten_pubrecs.clear();
+    }
+
+    /// The driver wrote `n` more bytes of what the client encoded.
+    pub(crate) fn written(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .unwritten_pubrecs
+            .front()
+            .is_some_and(|&(end, _)| end <= self.written)
+        {
+            self.unwritten_pubrecs.pop_front();
+        }
     }
 
     /// The client forgot its held acks (`session_present = 0`, or a process restart).
@@ -121,23 +145,35 @@ impl AckOrder {
         if let Some(log) = &mut self.log {
             log.push(format!("wire: client reads PUBLISH {id} {qos}"));
         }
-        if self.enabled && !self.open.contains(id) && !self.stale.contains(id) {
+        let answered = *qos == sansmq::packet::QoS::ExactlyOnce
+            && self.unwritten_pubrecs.iter().any(|&(_, x)| x == *id);
+        if self.enabled && !self.open.contains(id) && !self.stale.contains(id) && !answered {
             self.open.push_back(*id);
         }
     }
 
-    /// Bytes the client just encoded for sending.
-    pub(crate) fn encoded(&mut self, bytes: &[u8]) -> Check {
+    /// Bytes the client just encoded for sending; returns the packets among them that are not
+    /// acknowledgements of the broker's messages (PUBLISH, PINGREQ...).
+    pub(crate) fn encoded(&mut self, bytes: &[u8]) -> Result<Vec<Packet>, String> {
         self.encoded.extend_from_slice(bytes);
+        let mut others = Vec::new();
         while let Some(packet) = self
             .encoded
             .next_packet()
             .map_err(|e| format!("the client encoded malformed bytes: {e}"))?
         {
+            self.encoded_end += packet.encoded_len() as u64;
             let (id, name) = match packet {
                 Packet::PubAck(PubAck { packet_id }) => (packet_id, "PUBACK"),
-                Packet::PubRec(PubRec { packet_id }) => (packet_id, "PUBREC"),
-                _ => continue,
+                Packet::PubRec(PubRec { packet_id }) => {
+                    self.unwritten_pubrecs
+                        .push_back((self.encoded_end, packet_id));
+                    (packet_id, "PUBREC")
+                }
+                other => {
+                    others.push(other);
+                    continue;
+                }
             };
             if let Some(log) = &mut self.log {
                 log.push(format!("wire: client sends {name} {id}"));
@@ -168,6 +204,6 @@ impl AckOrder {
                 }
             }
         }
-        Ok(())
+        Ok(others)
     }
 }

@@ -17,12 +17,17 @@
 //!   QoS 1 message was taken by the broker at least once, session loss or not.
 //! - Publish leg, QoS 2 across a loss: exactly once cannot hold. A message whose PUBLISH reached
 //!   the broker but whose PUBREC did not reach the client looks, to the client, exactly like one
-//!   that never arrived; re-sending it (what `Resend` does) may make the broker take it twice, not
-//!   re-sending it (`Discard`) may lose it. And a message whose PUBREC arrived is reported
-//!   `Published` (the broker owns it from PUBREC, MQTT 4.3.3) although a "method A" broker, which
-//!   routes at PUBREL, lost it with the session. What still holds: each loss adds at most one
-//!   copy, so the broker takes a QoS 2 message at most `1 + losses` times, and exactly once when
-//!   no loss happened between `publish` and `Published`.
+//!   that never arrived; re-sending it (what `Resend` does, with DUP=1 like every re-send,
+//!   MQTT-3.3.1-1) may make the broker take it twice, not re-sending it (`Discard`) may lose it.
+//!   A message whose PUBREC arrived has its PUBREL sent again after any reconnect (MQTT-4.4.0-1);
+//!   a broker that lost the session answers it with PUBCOMP (MQTT 4.3.3), and only that PUBCOMP
+//!   makes it `Published` (checked: `Published` for QoS 2 needs a PUBCOMP the client read), even
+//!   though a "method A" broker, which routes at PUBREL, lost it with the session. What still
+//!   holds: each loss adds at most one copy, so the broker takes a QoS 2 message at most
+//!   `1 + losses` times, and exactly once when no loss happened between `publish` and
+//!   `Published`.
+//! - The client's side of the wire: every PUBLISH it encodes again (after a reconnect, whatever
+//!   CONNACK said, or after a restart from its snapshot) carries DUP=1, a first send DUP=0.
 //! - Delivery leg: a copy queued in a session that is then lost is gone; only copies whose
 //!   session lives on must be delivered. Each copy reaches the application at least once (QoS 1)
 //!   or at most once (QoS 0 and 2: the client's QoS 2 identifier set suppresses re-sends).
@@ -31,7 +36,7 @@
 //! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
 //! was not published, and a QoS 2 message arrives at most once per copy the broker took.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sansmq::client::UnackedPolicy;
 use sansmq::packet::{PacketId, Publish, QoS};
@@ -54,6 +59,8 @@ struct Msg {
     /// Each time the broker took it: when, in which session, at which QoS the copy for the
     /// subscriber was queued (`None`: no subscription matched).
     accepts: Vec<(u64, u64, Option<QoS>)>,
+    /// How many times the client encoded its PUBLISH.
+    encoded: u32,
     /// Sessions in which a copy was swallowed by a stale QoS 2 identifier (see
     /// [`Ledger::swallowed`]).
     swallowed: Vec<u64>,
@@ -75,6 +82,10 @@ pub(crate) struct LedgerStats {
     pub(crate) exactly_once_checked: u64,
     /// Messages whose first delivery was checked for order.
     pub(crate) order_checked: u64,
+    /// PUBLISHes the client encoded again, each checked for DUP=1.
+    pub(crate) resent_with_dup: u64,
+    /// QoS 2 `Published` events checked to follow a PUBCOMP.
+    pub(crate) completed_at_pubcomp: u64,
     /// Copies lost to an identifier the client still held from a session lost unnoticed.
     pub(crate) swallowed: u64,
     pub(crate) dropped: u64,
@@ -86,6 +97,8 @@ pub(crate) struct Ledger {
     msgs: Vec<Msg>,
     /// The client's QoS 1/2 identifiers in use by the workload, to the message's sequence number.
     outstanding: BTreeMap<PacketId, usize>,
+    /// Identifiers of outstanding messages for which the client read a PUBCOMP.
+    pubcomp_read: BTreeSet<PacketId>,
     /// Session epoch → when it ended.
     ended: BTreeMap<u64, u64>,
     /// The session the client was last attached to (by an accepted CONNECT).
@@ -112,6 +125,7 @@ impl Ledger {
             tick: 0,
             msgs: (0..messages).map(|_| Msg::default()).collect(),
             outstanding: BTreeMap::new(),
+            pubcomp_read: BTreeSet::new(),
             ended: BTreeMap::new(),
             attached: 0,
             first_accept: BTreeMap::new(),
@@ -141,6 +155,7 @@ impl Ledger {
         self.msgs[seq].epoch = self.attached;
         self.stats.published[qos as usize] += 1;
         if let Some(id) = id {
+            self.pubcomp_read.remove(&id);
             if let Some(other) = self.outstanding.insert(id, seq) {
                 return Err(format!(
                     "publish of #{seq} got packet id {id}, still in use by #{other} (MQTT-2.3.1-2)"
@@ -162,6 +177,14 @@ impl Ledger {
             qos == expected,
             "Published #{seq} (id {id}) as {qos}, published at {expected}"
         );
+        if qos == QoS::ExactlyOnce {
+            // A QoS 2 message is complete only at PUBCOMP, never at a reconnect.
+            ensure!(
+                self.pubcomp_read.remove(&id),
+                "QoS 2 #{seq} (id {id}) Published without a PUBCOMP"
+            );
+            self.stats.completed_at_pubcomp += 1;
+        }
         let tick = self.tick();
         self.msgs[seq].done = Some((Done::Published, tick));
         Ok(())
@@ -182,6 +205,32 @@ impl Ledger {
         let tick = self.tick();
         self.msgs[seq].done = Some((Done::Dropped, tick));
         self.stats.dropped += 1;
+        Ok(())
+    }
+
+    /// The client read a PUBCOMP.
+    pub(crate) fn pubcomp(&mut self, id: PacketId) {
+        if self.outstanding.contains_key(&id) {
+            self.pubcomp_read.insert(id);
+        }
+    }
+
+    /// The client encoded a PUBLISH into its transmit buffer: DUP=0 the first time, DUP=1 on
+    /// every re-send (MQTT-3.3.1-1, MQTT-4.4.0-1), whatever the broker's session-present said.
+    pub(crate) fn encoded(&mut self, sc: &Scenario, p: &Publish) -> Check {
+        let seq = self.identify(sc, p, "client sent")?;
+        let m = &mut self.msgs[seq];
+        m.encoded += 1;
+        if m.encoded == 1 {
+            ensure!(!p.dup, "the first send of #{seq} has DUP=1");
+        } else {
+            ensure!(
+                p.dup,
+                "#{seq} sent again (send {}) with DUP=0 (MQTT-3.3.1-1)",
+                m.encoded
+            );
+            self.stats.resent_with_dup += 1;
+        }
         Ok(())
     }
 

@@ -4,7 +4,10 @@
 //! latency, never earlier than the one before it). The client's writes are limited by a send window
 //! (partial writes, backpressure); reads arrive in random pieces. Faults: a cut after a chosen
 //! number of bytes in one direction (so anywhere, mid-packet included), an abrupt break (reset),
-//! a black hole (bytes vanish and nobody is told: only keep-alive finds it), latency spikes.
+//! a black hole (bytes vanish and nobody is told: only keep-alive finds it), latency spikes, and a
+//! broker that stops reading a connection (its bytes pile up until the client's socket takes no
+//! more). Either end reads only while it wants to: the client's driver stops while its transmit
+//! buffer is full ([`Net::set_client_reading`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -62,6 +65,12 @@ struct Conn {
     blackholed: bool,
     /// Reset: nothing more is carried.
     broken: bool,
+    /// The broker reads what the client sends (it never resumes once stopped).
+    broker_reading: bool,
+    /// The socket buffers toward the broker take nothing more (only while it does not read).
+    send_full: bool,
+    /// The client's driver reads (it stops while the client's transmit buffer is full).
+    client_reading: bool,
     /// The end's owner has not closed it.
     client_open: bool,
     broker_open: bool,
@@ -146,6 +155,9 @@ impl Net {
                 spike: None,
                 blackholed: false,
                 broken: false,
+                broker_reading: true,
+                send_full: false,
+                client_reading: true,
                 client_open: true,
                 broker_open: true,
                 client_told: false,
@@ -178,7 +190,11 @@ impl Net {
         if c.broken || c.blackholed || !c.broker_open {
             return data.len();
         }
-        let room = capacity.saturating_sub(c.to_broker.bytes);
+        let room = if c.send_full {
+            0
+        } else {
+            capacity.saturating_sub(c.to_broker.bytes)
+        };
         let mut n = data.len().min(room);
         if n > 0 && rng.percent(30) {
             n = n.min(rng.usize(1, max_write));
@@ -287,6 +303,29 @@ impl Net {
         }
     }
 
+    /// The broker stops reading `conn` for good; armed cuts are disarmed, so only the client can end
+    /// it. With `full`, the socket buffers on the way are full already: the client's writes take
+    /// nothing more. `None` if the connection no longer carries anything (reset, black hole,
+    /// closed); else whether bytes toward the broker were in flight (they will never be read).
+    pub(crate) fn stop_broker_reads(&mut self, conn: ConnId, full: bool) -> Option<bool> {
+        let c = self.conns.get_mut(&conn)?;
+        if c.broken || c.blackholed || !c.broker_open || !c.client_open {
+            return None;
+        }
+        c.broker_reading = false;
+        c.send_full = full;
+        c.to_broker.cut_after = None;
+        c.to_client.cut_after = None;
+        Some(!c.to_broker.chunks.is_empty())
+    }
+
+    /// Whether the client's driver reads `conn` (data and EOF wait while it does not).
+    pub(crate) fn set_client_reading(&mut self, conn: ConnId, reading: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.client_reading = reading;
+        }
+    }
+
     /// Break the connection once `bytes` more bytes have arrived in `dir`.
     pub(crate) fn arm_cut(&mut self, conn: ConnId, dir: Dir, bytes: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -304,12 +343,21 @@ impl Net {
     /// When something is next due.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let chunks = self.conns.values().flat_map(|c| {
-            [c.to_broker.chunks.front(), c.to_client.chunks.front()]
-                .into_iter()
-                .flatten()
-                .map(|(at, _)| *at)
+            [
+                c.to_broker.chunks.front().filter(|_| c.broker_reading),
+                c.to_client.chunks.front().filter(|_| c.client_reading),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|(at, _)| *at)
         });
-        chunks.chain(self.notices.iter().map(|n| n.0)).min()
+        let notices = self.notices.iter().filter(|n| self.notice_readable(n));
+        chunks.chain(notices.map(|n| n.0)).min()
+    }
+
+    /// A close notice reaches the client only while its driver reads.
+    fn notice_readable(&self, &(_, to_client, conn): &(Instant, bool, ConnId)) -> bool {
+        !to_client || self.conns.get(&conn).is_none_or(|c| c.client_reading)
     }
 
     /// The next thing due at `now`, if any: data before EOF at the same instant.
@@ -318,8 +366,9 @@ impl Net {
         for (&id, c) in &self.conns {
             for dir in [Dir::ToBroker, Dir::ToClient] {
                 let pipe = match dir {
-                    Dir::ToBroker => &c.to_broker,
-                    Dir::ToClient => &c.to_client,
+                    Dir::ToBroker if c.broker_reading => &c.to_broker,
+                    Dir::ToClient if c.client_reading => &c.to_client,
+                    _ => continue,
                 };
                 if let Some((at, _)) = pipe.chunks.front() {
                     if *at <= now && best.is_none_or(|b| *at < b.0) {
@@ -336,7 +385,7 @@ impl Net {
                 .notices
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| n.0 <= now)
+                .filter(|(_, n)| n.0 <= now && self.notice_readable(n))
                 .min_by_key(|(_, n)| n.0)
                 .map(|(i, _)| i)?;
             let (_, to_client, conn) = self.notices.swap_remove(at);

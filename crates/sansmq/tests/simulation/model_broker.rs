@@ -13,6 +13,9 @@
 //!   while connected.
 //! - Keep-alive: a connection silent for 1.5 × keep-alive is dropped (MQTT-3.1.2-24).
 //! - Restart with or without the sessions.
+//! - A hostile turn: it stops reading a connection and floods it with PUBRELs (for identifiers it
+//!   never uses) and re-sends of its messages in flight (DUP=1), for the client's transmit-stall
+//!   limit to end it.
 //!
 //! It also checks the client's side of the protocol and reports what it sees as [`Note`]s: the
 //! messages it took (the ground truth for delivery checks), session births and deaths, and
@@ -98,6 +101,10 @@ pub(crate) struct BrokerStats {
     pub(crate) qos2_duplicates_from_client: u64,
     /// Connections that ended with part of a packet buffered.
     pub(crate) cut_mid_packet: u64,
+    /// PUBRELs from the client for an identifier the session does not hold (answered PUBCOMP).
+    pub(crate) unknown_pubrels: u64,
+    /// Flood rounds sent to connections the broker stopped reading.
+    pub(crate) flood_rounds: u64,
 }
 
 /// A QoS 1/2 message in flight to the client.
@@ -143,7 +150,18 @@ struct BConn {
     /// PUBRECs written on this connection whose PUBREL is awaited, in order (MQTT-4.6.0-4).
     sent_pubrec: VecDeque<PacketId>,
     next_resend: Option<Instant>,
+    /// The broker stopped reading this connection and floods it from then on.
+    next_flood: Option<Instant>,
 }
+
+/// Identifiers of the flood's PUBRELs: the session's own allocation never gets this far in a run,
+/// so the client holds none of them.
+const FLOOD_IDS: std::ops::RangeInclusive<u16> = (65_536 - FLOOD_PUBRELS) as u16..=65_535;
+/// Flood rounds come this often.
+const FLOOD_EVERY: Duration = Duration::from_millis(100);
+
+/// The most PUBRELs one flood round sends (each needs a PUBCOMP).
+pub(crate) const FLOOD_PUBRELS: usize = 32;
 
 /// Connections that never send CONNECT are dropped after this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -188,8 +206,16 @@ impl Broker {
                 last_recv: now,
                 sent_pubrec: VecDeque::new(),
                 next_resend: None,
+                next_flood: None,
             },
         );
+    }
+
+    /// Stops reading `conn` (the network holds its bytes back) and floods it from now on.
+    pub(crate) fn stop_reading(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.next_flood = Some(now);
+        }
     }
 
     /// The session of `client_id`, if kept, with whether anything is left in it.
@@ -257,13 +283,15 @@ impl Broker {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.conns
             .values()
-            .flat_map(|c| [Self::expiry(c), c.next_resend])
+            .flat_map(|c| [Self::expiry(c), c.next_resend, c.next_flood])
             .flatten()
             .min()
     }
 
     fn expiry(c: &BConn) -> Option<Instant> {
-        if c.client_id.is_none() {
+        if c.next_flood.is_some() {
+            None // it hears nothing, and does not care
+        } else if c.client_id.is_none() {
             Some(c.opened + CONNECT_TIMEOUT)
         } else if c.keep_alive.is_zero() {
             None
@@ -284,6 +312,17 @@ impl Broker {
                     self.notes.push(Note::KeepAliveExpired { conn });
                 }
                 self.close(conn);
+                continue;
+            }
+            if let Some(t) = c.next_flood.filter(|t| now >= *t) {
+                c.next_flood = Some(t.max(now) + FLOOD_EVERY);
+                if let Some(client_id) = c.client_id.clone() {
+                    self.stats.flood_rounds += 1;
+                    for id in FLOOD_IDS.filter_map(PacketId::new) {
+                        self.send(conn, &Packet::PubRel(PubRel::new(id)));
+                    }
+                    self.resend(conn, &client_id);
+                }
                 continue;
             }
             if let Some(t) = c.next_resend.filter(|t| now >= *t) {
@@ -572,8 +611,11 @@ impl Broker {
             if self.params.route_on_pubrel {
                 self.route(epoch, client_id, publish);
             }
+        } else {
+            // E.g. the client's PUBREL re-sent to a session that was lost (MQTT-4.4.0-1).
+            self.stats.unknown_pubrels += 1;
         }
-        // An unknown identifier still gets PUBCOMP, so the client can finish.
+        // An unknown identifier still gets PUBCOMP, so the client can finish (MQTT 4.3.3).
         self.send(conn, &Packet::PubComp(PubComp::new(id)));
     }
 

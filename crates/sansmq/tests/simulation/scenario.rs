@@ -49,6 +49,12 @@ pub(crate) enum Fault {
     Disconnect { drain: Duration },
     /// The application's process restarts: a new client from the old one's snapshot.
     ClientRestart,
+    /// The broker stops reading the connection and floods it with packets that each want an
+    /// answer; the client must end it, its memory bounded meanwhile. With `full`, the socket
+    /// buffers between them are full already (the client can write nothing more): the end must be
+    /// `TransmitStalled`; otherwise a PINGREQ may still fit in them, and `KeepAliveTimeout` is
+    /// right too.
+    StopReading { full: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -147,7 +153,7 @@ impl Scenario {
                 // Strictly inside the phase: the quiet period has no faults at all.
                 let at = Duration::from_millis(rng.range(0, phase_ms - 1));
                 let blackhole = if keep_alive.is_zero() { 0 } else { 5 };
-                let kind = rng.weighted(&[25, 10, 10, blackhole, 8, 12, 5, 5, 5]);
+                let kind = rng.weighted(&[25, 10, 10, blackhole, 8, 12, 5, 5, 5, 2]);
                 let dir = if rng.percent(50) {
                     Dir::ToBroker
                 } else {
@@ -186,7 +192,10 @@ impl Scenario {
                             rng.millis(1, 5000)
                         },
                     },
-                    _ => Fault::ClientRestart,
+                    8 => Fault::ClientRestart,
+                    _ => Fault::StopReading {
+                        full: rng.percent(50),
+                    },
                 };
                 (at, fault)
             })

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use sansmq::client::Config;
-use sansmq::packet::{PacketId, QoS};
+use sansmq::packet::{Packet, PacketId, QoS};
 use sansmq::{Client, MqttString, TopicFilter, TopicName};
 
 use crate::ack_order::AckOrder;
@@ -73,6 +73,13 @@ pub(crate) struct World {
     noise: VecDeque<Duration>,
     /// Faults are over from then on: connections opened after it must stay up.
     quiet_since: Option<Instant>,
+    /// The connection the broker stopped reading, while no other fault touched it, and whether it
+    /// must end with `TransmitStalled`: the client can write nothing more to it and nothing it
+    /// wrote was in flight (a PINGREQ there, or one still fitting in the socket, is written but
+    /// never read: `KeepAliveTimeout` is right then too).
+    stalled: Option<(ConnId, bool)>,
+    /// The client encoded a PINGREQ on this connection and has not read a PINGRESP since.
+    ping_outstanding: bool,
 
     /// Bounds derived from the configuration.
     transmit_bound: usize,
@@ -108,10 +115,13 @@ impl World {
         let max_packet = sc.max_packet();
         // What may sit in the transmit buffer: QoS 0 up to its limit (plus the one that crossed
         // it), the window of QoS 1/2 messages and their PUBRELs, requests, acks for what the
-        // broker's window lets it send (and re-send), a PINGREQ, CONNECT.
+        // broker's window lets it send (and re-send), a PINGREQ, CONNECT; and past the limit,
+        // the answers to one read (the driver stops reading then): at most a flood round's
+        // PUBCOMPs, one per identifier however often the broker repeats them.
         let transmit_bound = sc.max_transmit_buffer
             + max_packet * (usize::from(sc.max_inflight) + 8)
             + 4 * 16 * (sc.broker.window + 8)
+            + 4 * crate::model_broker::FLOOD_PUBRELS
             + 1024;
         let topics = sc
             .topics
@@ -148,6 +158,8 @@ impl World {
             publish_retry_at: None,
             acks: Vec::new(),
             quiet_since: None,
+            stalled: None,
+            ping_outstanding: false,
             transmit_bound,
             max_packet,
             steps: 0,
@@ -328,12 +340,21 @@ impl World {
                     if n > 0 {
                         self.client.handle_transmitted(self.now, n);
                         self.tx_seen = self.tx_seen.saturating_sub(n);
+                        self.ack_order.written(n);
                         moved = true;
                     }
                 }
             }
             self.check_client(events, bytes_in)?;
             if !moved {
+                // A real driver stops reading while the transmit buffer is full.
+                if let Some(conn) = self.conn {
+                    let reading = self.client.wants_read();
+                    if !reading {
+                        self.bump("driver: reads paused, transmit buffer full");
+                    }
+                    self.net.set_client_reading(conn, reading);
+                }
                 return Ok(progress);
             }
             progress = true;
@@ -349,8 +370,17 @@ impl World {
             self.tx_seen = 0;
         }
         if transmit.len() > self.tx_seen {
-            self.ack_order.encoded(&transmit[self.tx_seen..])?;
+            let packets = self.ack_order.encoded(&transmit[self.tx_seen..])?;
             self.tx_seen = transmit.len();
+            for packet in packets {
+                match packet {
+                    Packet::Publish(p) if p.qos != QoS::AtMostOnce => {
+                        self.ledger.encoded(&self.sc, &p)?;
+                    }
+                    Packet::PingReq => self.ping_outstanding = true,
+                    _ => {}
+                }
+            }
         }
         Ok(())
     }
@@ -408,13 +438,13 @@ impl World {
                             break; // the client gave the connection up
                         }
                         if let Some(packet) = &packet {
-                            self.ack_order.arrival(packet);
+                            self.arrival(packet);
                         }
                         self.feed(&data[range])?;
                     }
                 } else {
                     for packet in pieces.iter().filter_map(|p| p.1.as_ref()) {
-                        self.ack_order.arrival(packet);
+                        self.arrival(packet);
                     }
                     self.feed(&data)?;
                 }
@@ -435,6 +465,16 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// The client is about to process `packet`.
+    fn arrival(&mut self, packet: &Packet) {
+        self.ack_order.arrival(packet);
+        match packet {
+            Packet::PubComp(c) => self.ledger.pubcomp(c.packet_id),
+            Packet::PingResp => self.ping_outstanding = false,
+            _ => {}
+        }
     }
 
     /// The client reads `data`, through either input.
@@ -618,6 +658,16 @@ impl World {
         add("broker: sessions resumed", b.resumed);
         add("broker: DUP re-sends", b.dup_publishes);
         add("broker: periodic re-send rounds", b.periodic_resends);
+        add("broker: PUBCOMP for an unknown PUBREL", b.unknown_pubrels);
+        add("broker: flood rounds while not reading", b.flood_rounds);
+        add(
+            "client: PUBLISHes re-sent, each with DUP=1",
+            l.resent_with_dup,
+        );
+        add(
+            "client: QoS 2 Published after PUBCOMP",
+            l.completed_at_pubcomp,
+        );
         add("broker: keep-alive drops", b.keep_alive_drops);
         add(
             "broker: QoS 2 re-sends from client",

@@ -127,6 +127,7 @@ impl World {
         self.broker.accept(self.now, conn);
         self.conn = Some(conn);
         self.connack_seen = false;
+        self.ping_outstanding = false;
         self.ack_order.connection();
         if let Some((dir, after)) = self.cut_next.take() {
             self.net.arm_cut(conn, dir, after);
@@ -146,6 +147,8 @@ impl World {
         let conn = self.conn;
         self.trace(|| format!("FAULT {fault:?} on conn {conn:?}"));
         let now = self.now;
+        // Another fault may end the stalled connection its own way.
+        self.stalled = None;
         match fault {
             Fault::Cut { dir, after } => {
                 if let Some(conn) = self.conn {
@@ -204,6 +207,22 @@ impl World {
                 }
             }
             Fault::ClientRestart => self.restart_client()?,
+            Fault::StopReading { full } => {
+                if let Some(conn) = self.conn.filter(|_| self.client.is_connected()) {
+                    if let Some(in_flight) = self.net.stop_broker_reads(conn, full) {
+                        self.bump(if full {
+                            "fault: broker stops reading, socket full"
+                        } else {
+                            "fault: broker stops reading"
+                        });
+                        self.broker.stop_reading(now, conn);
+                        // A PINGREQ written before (or bytes in flight, which may hold one) is
+                        // never read: its missing PINGRESP may speak first.
+                        let strict = full && !in_flight && !self.ping_outstanding;
+                        self.stalled = Some((conn, strict));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -379,6 +398,7 @@ impl World {
             DisconnectReason::Requested => "disconnected: requested",
             DisconnectReason::TransportClosed => "disconnected: transport closed",
             DisconnectReason::KeepAliveTimeout => "disconnected: keep-alive timeout",
+            DisconnectReason::TransmitStalled => "disconnected: transmit stalled",
             DisconnectReason::ConnAckTimeout => "disconnected: CONNACK timeout",
             DisconnectReason::Refused(ConnectReturnCode::ServerUnavailable) => {
                 "disconnected: refused"
@@ -388,6 +408,18 @@ impl World {
         self.bump(name);
         if !self.connack_seen && !matches!(reason, DisconnectReason::Refused(_)) {
             self.uncertain = true;
+        }
+        if let Some((stalled, strict)) = self.stalled.take() {
+            let expected = reason == DisconnectReason::TransmitStalled
+                || (!strict && reason == DisconnectReason::KeepAliveTimeout);
+            ensure!(
+                self.conn != Some(stalled) || expected,
+                "the broker stopped reading conn {stalled} (nothing written could reach it: \
+                 {strict}), which ended with {reason:?}, not TransmitStalled"
+            );
+            if self.conn == Some(stalled) && strict {
+                self.bump("stopped reading, nothing in flight: ended TransmitStalled");
+            }
         }
         if let Some(conn) = self.conn.take() {
             let opened = self.opened.get(&conn).copied();
@@ -403,6 +435,7 @@ impl World {
                 let n = self.net.client_write(self.now, conn, bytes, &mut self.rng);
                 self.client.handle_transmitted(self.now, n);
                 self.tx_seen = self.tx_seen.saturating_sub(n);
+                self.ack_order.written(n);
             }
             self.net.close(self.now, conn, true);
         }

@@ -1,0 +1,158 @@
+//! [`UnwrittenAcks`]: where the driver stands in the connection's outgoing byte stream, and the
+//! PUBREC, PUBREL and PUBCOMP packets encoded into the transmit buffer that it has not taken yet.
+//!
+//! A peer that repeats a packet (PUBREL, a re-sent QoS 2 PUBLISH, PUBREC) while the client cannot
+//! write gets one answer per identifier, not one per repeat: the answer still waiting in the buffer
+//! answers the repeat too. The transmit buffer is coalesced bytes, so each answer is remembered by
+//! the stream offset just past it; [`transmitted`](UnwrittenAcks::transmitted) forgets the answers
+//! the driver has taken.
+
+use std::collections::VecDeque;
+
+use crate::packet::PacketId;
+
+/// The acknowledgements that are tracked, one identifier set each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // named after the packets they stand for
+pub(crate) enum AckKind {
+    /// Answers the broker's QoS 2 PUBLISH.
+    PubRec = 0,
+    /// Answers the broker's PUBREC for our QoS 2 PUBLISH.
+    PubRel = 1,
+    /// Answers the broker's PUBREL.
+    PubComp = 2,
+}
+
+const WORDS: usize = 65_536 / 64;
+
+/// A set of packet identifiers, one bit each.
+type IdBits = Box<[u64; WORDS]>;
+
+fn slot(id: PacketId) -> (usize, u64) {
+    (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
+}
+
+/// Unwritten acknowledgements of the current connection, in stream order.
+#[derive(Debug, Default)]
+pub(crate) struct UnwrittenAcks {
+    /// Bytes of this connection's stream the driver has taken.
+    taken: u64,
+    /// Each unwritten acknowledgement with the stream offset just past it; at most one entry per
+    /// kind and identifier.
+    pending: VecDeque<(u64, AckKind, PacketId)>,
+    /// Per kind, the identifiers in `pending`, for an O(1) lookup however many wait. Allocated on
+    /// first use (8 KiB each), so a client that never sees QoS 2 pays nothing.
+    ids: [Option<IdBits>; 3],
+}
+
+impl UnwrittenAcks {
+    /// A new connection: a new stream, nothing written or pending.
+    pub(crate) fn reset(&mut self) {
+        for (_, kind, id) in std::mem::take(&mut self.pending) {
+            self.set(kind, id, false);
+        }
+        self.taken = 0;
+    }
+
+    /// The stream offset just past a buffer of `buffered` bytes not yet taken.
+    pub(crate) fn stream_end(&self, buffered: usize) -> u64 {
+        self.taken.saturating_add(buffered as u64)
+    }
+
+    /// Whether the stream up to `end` has been taken by the driver.
+    pub(crate) fn is_written(&self, end: u64) -> bool {
+        end <= self.taken
+    }
+
+    /// Whether an acknowledgement of `kind` for `id` waits in the transmit buffer.
+    pub(crate) fn contains(&self, kind: AckKind, id: PacketId) -> bool {
+        let (word, bit) = slot(id);
+        self.bits(kind)
+            .and_then(|bits| bits.get(word))
+            .is_some_and(|w| w & bit != 0)
+    }
+
+    /// An acknowledgement of `kind` for `id` was encoded; the transmit buffer now holds
+    /// `buffered` bytes, ending with it.
+    pub(crate) fn push(&mut self, kind: AckKind, id: PacketId, buffered: usize) {
+        if self.contains(kind, id) {
+            // Rare (an answer owed to a new message under an identifier whose earlier answer
+            // still waits): keep one entry, the later one.
+            self.pending.retain(|&(_, k, i)| (k, i) != (kind, id));
+        }
+        self.set(kind, id, true);
+        self.pending
+            .push_back((self.stream_end(buffered), kind, id));
+    }
+
+    /// The driver took `n` more bytes.
+    pub(crate) fn transmitted(&mut self, n: usize) {
+        self.taken = self.taken.saturating_add(n as u64);
+        while let Some(&(end, kind, id)) = self.pending.front() {
+            if end > self.taken {
+                break;
+            }
+            self.pending.pop_front();
+            self.set(kind, id, false);
+        }
+    }
+
+    fn bits(&self, kind: AckKind) -> Option<&IdBits> {
+        self.ids.get(kind as usize).and_then(Option::as_ref)
+    }
+
+    fn set(&mut self, kind: AckKind, id: PacketId, on: bool) {
+        let Some(bits) = self.ids.get_mut(kind as usize) else {
+            return;
+        };
+        if !on && bits.is_none() {
+            return;
+        }
+        let bits = bits.get_or_insert_with(|| Box::new([0; WORDS]));
+        let (word, bit) = slot(id);
+        if let Some(w) = bits.get_mut(word) {
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(v: u16) -> PacketId {
+        PacketId::new(v).unwrap()
+    }
+
+    #[test]
+    fn an_ack_is_pending_until_its_last_byte_is_taken() {
+        let mut acks = UnwrittenAcks::default();
+        acks.push(AckKind::PubComp, id(7), 4);
+        acks.push(AckKind::PubRec, id(7), 8);
+        assert!(acks.contains(AckKind::PubComp, id(7)));
+        assert!(!acks.contains(AckKind::PubRel, id(7)));
+        acks.transmitted(3);
+        assert!(acks.contains(AckKind::PubComp, id(7)), "one byte left");
+        acks.transmitted(1);
+        assert!(!acks.contains(AckKind::PubComp, id(7)));
+        assert!(acks.contains(AckKind::PubRec, id(7)));
+        acks.reset();
+        assert!(!acks.contains(AckKind::PubRec, id(7)));
+        assert!(acks.is_written(0) && !acks.is_written(1));
+    }
+
+    #[test]
+    fn a_second_ack_for_one_id_keeps_it_pending_until_the_later_one_is_taken() {
+        let mut acks = UnwrittenAcks::default();
+        acks.push(AckKind::PubRec, id(1), 4);
+        acks.push(AckKind::PubRec, id(1), 8);
+        acks.transmitted(4);
+        assert!(acks.contains(AckKind::PubRec, id(1)));
+        acks.transmitted(4);
+        assert!(!acks.contains(AckKind::PubRec, id(1)));
+    }
+}
