@@ -645,21 +645,30 @@ impl Client {
     /// that one answers the repeat too, so a peer that repeats a packet while it does not read
     /// cannot pile answers up.
     fn send_ack(&mut self, now: Instant, kind: AckKind, id: PacketId) {
-        if self.acks.contains(kind, id) {
-            return;
+        if self.acks.insert(kind, id, self.transmit.len()) {
+            self.encode_ack(now, kind, id);
         }
-        self.send_ack_always(now, kind, id);
     }
 
-    /// Sends a PUBREC, PUBREL or PUBCOMP for `id` and remembers it until it is written.
+    /// Sends a PUBREC, PUBREL or PUBCOMP for `id` (it answers a new message) and remembers it
+    /// until it is written.
     fn send_ack_always(&mut self, now: Instant, kind: AckKind, id: PacketId) {
-        let packet = match kind {
-            AckKind::PubRec => Packet::PubRec(PubRec::new(id)),
-            AckKind::PubRel => Packet::PubRel(PubRel::new(id)),
-            AckKind::PubComp => Packet::PubComp(PubComp::new(id)),
+        self.acks.insert_always(kind, id, self.transmit.len());
+        self.encode_ack(now, kind, id);
+    }
+
+    fn encode_ack(&mut self, now: Instant, kind: AckKind, id: PacketId) {
+        if self.transmit.is_empty() {
+            self.stall_from = Some(now);
+        }
+        let result = match kind {
+            AckKind::PubRec => PubRec::new(id).encode(&mut self.transmit),
+            AckKind::PubRel => PubRel::new(id).encode(&mut self.transmit),
+            AckKind::PubComp => PubComp::new(id).encode(&mut self.transmit),
         };
-        self.send(now, &packet);
-        self.acks.push(kind, id, self.transmit.len());
+        if result.is_ok() {
+            self.last_sent = Some(now);
+        }
     }
 
     fn send_publish(&mut self, now: Instant, publish: Publish) {
@@ -792,9 +801,9 @@ impl Client {
                 Stage::Released => {
                     // MQTT-4.4.0-1: the PUBREL again, with its identifier; a broker that lost the
                     // session answers it with PUBCOMP (MQTT-4.3.3), which completes the message.
-                    let result = PubRel::new(id).encode(&mut self.transmit);
-                    self.acks.push(AckKind::PubRel, id, self.transmit.len());
-                    result
+                    self.acks
+                        .insert_always(AckKind::PubRel, id, self.transmit.len());
+                    PubRel::new(id).encode(&mut self.transmit)
                 }
             };
             debug_assert!(result.is_ok(), "stored messages were validated when sent");

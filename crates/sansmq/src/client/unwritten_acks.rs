@@ -23,10 +23,13 @@ pub(crate) enum AckKind {
     PubComp = 2,
 }
 
+/// The encoded size of PUBREC, PUBREL and PUBCOMP: fixed header and packet identifier.
+pub(crate) const ACK_LEN: usize = 4;
+
 const WORDS: usize = 65_536 / 64;
 
-/// A set of packet identifiers, one bit each.
-type IdBits = Box<[u64; WORDS]>;
+/// Per word of 64 identifiers, one bit per identifier for each [`AckKind`].
+type IdBits = Box<[[u64; 3]; WORDS]>;
 
 fn slot(id: PacketId) -> (usize, u64) {
     (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
@@ -40,16 +43,16 @@ pub(crate) struct UnwrittenAcks {
     /// Each unwritten acknowledgement with the stream offset just past it; at most one entry per
     /// kind and identifier.
     pending: VecDeque<(u64, AckKind, PacketId)>,
-    /// Per kind, the identifiers in `pending`, for an O(1) lookup however many wait. Allocated on
-    /// first use (8 KiB each), so a client that never sees QoS 2 pays nothing.
-    ids: [Option<IdBits>; 3],
+    /// The identifiers in `pending`, for an O(1) lookup however many wait. Allocated on first use
+    /// (24 KiB), so a client that never sees QoS 2 pays nothing.
+    ids: Option<IdBits>,
 }
 
 impl UnwrittenAcks {
     /// A new connection: a new stream, nothing written or pending.
     pub(crate) fn reset(&mut self) {
         for (_, kind, id) in std::mem::take(&mut self.pending) {
-            self.set(kind, id, false);
+            self.clear(kind, id);
         }
         self.taken = 0;
     }
@@ -67,22 +70,39 @@ impl UnwrittenAcks {
     /// Whether an acknowledgement of `kind` for `id` waits in the transmit buffer.
     pub(crate) fn contains(&self, kind: AckKind, id: PacketId) -> bool {
         let (word, bit) = slot(id);
-        self.bits(kind)
-            .and_then(|bits| bits.get(word))
+        self.ids
+            .as_ref()
+            .and_then(|ids| ids.get(word))
+            .and_then(|kinds| kinds.get(kind as usize))
             .is_some_and(|w| w & bit != 0)
     }
 
-    /// An acknowledgement of `kind` for `id` was encoded; the transmit buffer now holds
-    /// `buffered` bytes, ending with it.
-    pub(crate) fn push(&mut self, kind: AckKind, id: PacketId, buffered: usize) {
-        if self.contains(kind, id) {
-            // Rare (an answer owed to a new message under an identifier whose earlier answer
-            // still waits): keep one entry, the later one.
-            self.pending.retain(|&(_, k, i)| (k, i) != (kind, id));
+    /// Records an acknowledgement of `kind` for `id` about to be encoded into a transmit buffer
+    /// of `buffered` bytes; false, recording nothing, if one is pending already.
+    pub(crate) fn insert(&mut self, kind: AckKind, id: PacketId, buffered: usize) -> bool {
+        let end = self.stream_end(buffered + ACK_LEN);
+        let (word, bit) = slot(id);
+        let ids = self.ids.get_or_insert_with(|| Box::new([[0; 3]; WORDS]));
+        let Some(w) = ids.get_mut(word).and_then(|k| k.get_mut(kind as usize)) else {
+            return true; // cannot happen: `word` < WORDS
+        };
+        if *w & bit != 0 {
+            return false;
         }
-        self.set(kind, id, true);
-        self.pending
-            .push_back((self.stream_end(buffered), kind, id));
+        *w |= bit;
+        self.pending.push_back((end, kind, id));
+        true
+    }
+
+    /// Records an acknowledgement that goes out whether or not one is pending (it answers a new
+    /// message): the identifier stays pending until the later one is taken.
+    pub(crate) fn insert_always(&mut self, kind: AckKind, id: PacketId, buffered: usize) {
+        if !self.insert(kind, id, buffered) {
+            // Rare: keep one entry per kind and identifier, the later one.
+            self.pending.retain(|&(_, k, i)| (k, i) != (kind, id));
+            self.pending
+                .push_back((self.stream_end(buffered + ACK_LEN), kind, id));
+        }
     }
 
     /// The driver took `n` more bytes.
@@ -93,29 +113,19 @@ impl UnwrittenAcks {
                 break;
             }
             self.pending.pop_front();
-            self.set(kind, id, false);
+            self.clear(kind, id);
         }
     }
 
-    fn bits(&self, kind: AckKind) -> Option<&IdBits> {
-        self.ids.get(kind as usize).and_then(Option::as_ref)
-    }
-
-    fn set(&mut self, kind: AckKind, id: PacketId, on: bool) {
-        let Some(bits) = self.ids.get_mut(kind as usize) else {
-            return;
-        };
-        if !on && bits.is_none() {
-            return;
-        }
-        let bits = bits.get_or_insert_with(|| Box::new([0; WORDS]));
+    fn clear(&mut self, kind: AckKind, id: PacketId) {
         let (word, bit) = slot(id);
-        if let Some(w) = bits.get_mut(word) {
-            if on {
-                *w |= bit;
-            } else {
-                *w &= !bit;
-            }
+        if let Some(w) = self
+            .ids
+            .as_mut()
+            .and_then(|ids| ids.get_mut(word))
+            .and_then(|k| k.get_mut(kind as usize))
+        {
+            *w &= !bit;
         }
     }
 }
@@ -131,8 +141,9 @@ mod tests {
     #[test]
     fn an_ack_is_pending_until_its_last_byte_is_taken() {
         let mut acks = UnwrittenAcks::default();
-        acks.push(AckKind::PubComp, id(7), 4);
-        acks.push(AckKind::PubRec, id(7), 8);
+        assert!(acks.insert(AckKind::PubComp, id(7), 0));
+        assert!(!acks.insert(AckKind::PubComp, id(7), 4), "one per id");
+        assert!(acks.insert(AckKind::PubRec, id(7), 4));
         assert!(acks.contains(AckKind::PubComp, id(7)));
         assert!(!acks.contains(AckKind::PubRel, id(7)));
         acks.transmitted(3);
@@ -148,8 +159,8 @@ mod tests {
     #[test]
     fn a_second_ack_for_one_id_keeps_it_pending_until_the_later_one_is_taken() {
         let mut acks = UnwrittenAcks::default();
-        acks.push(AckKind::PubRec, id(1), 4);
-        acks.push(AckKind::PubRec, id(1), 8);
+        acks.insert_always(AckKind::PubRec, id(1), 0);
+        acks.insert_always(AckKind::PubRec, id(1), 4);
         acks.transmitted(4);
         assert!(acks.contains(AckKind::PubRec, id(1)));
         acks.transmitted(4);

@@ -277,10 +277,19 @@ impl World {
     }
 
     fn settled(&mut self) -> bool {
-        let broker_done = self
-            .broker
-            .session_state(CLIENT_ID)
-            .is_some_and(|s| s.connected && s.inbound == 0 && s.inflight == 0 && s.queued == 0);
+        // The broker holds every workload subscription: a SUBSCRIBE the client wrote may still be
+        // unread (e.g. by a broker that stopped reading, on a connection then black-holed) while
+        // the client has nothing left to do that it can see.
+        let subscribed = |s: &crate::model_broker::SessionState| {
+            self.sc.topics.iter().enumerate().all(|(t, spec)| {
+                s.subscriptions
+                    .iter()
+                    .any(|(f, q)| f.as_str() == spec.filter && *q == self.sc.granted(t))
+            })
+        };
+        let broker_done = self.broker.session_state(CLIENT_ID).is_some_and(|s| {
+            s.connected && s.inbound == 0 && s.inflight == 0 && s.queued == 0 && subscribed(&s)
+        });
         broker_done
             && self.next_msg == self.sc.messages.len()
             && self.ledger.outstanding() == 0
