@@ -176,6 +176,15 @@ impl Peer {
         }
         // Whole packets only, so a partial write resumes mid-packet, never mid-stream garbage.
         let chunk = one.repeat((16 * 1024 / one.len()).max(1));
+        self.flood_packets(&chunk, limit, stall)
+    }
+
+    /// [`flood`](Self::flood) with `packets`, the encoding of one or more whole packets, sent
+    /// over and over (e.g. PUBLISHes with every packet id in turn).
+    pub fn flood_packets(&mut self, packets: &[u8], limit: usize, stall: Duration) -> usize {
+        if packets.is_empty() {
+            return 0;
+        }
         let _ = rustix::net::sockopt::set_socket_send_buffer_size(&self.stream, 16 * 1024);
         if self.stream.set_write_timeout(Some(stall)).is_err() {
             return 0;
@@ -183,10 +192,10 @@ impl Peer {
         let mut written = 0;
         let mut offset = 0;
         while written < limit {
-            match self.stream.write(chunk.get(offset..).unwrap_or_default()) {
+            match self.stream.write(packets.get(offset..).unwrap_or_default()) {
                 Ok(n) if n > 0 => {
                     written += n;
-                    offset = (offset + n) % chunk.len();
+                    offset = (offset + n) % packets.len();
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 _ => break, // a timeout (blocked), a close or an error

@@ -70,6 +70,61 @@ fn duplicate_qos2_publish() -> Packet {
     })
 }
 
+/// QoS 1 PUBLISHes with every packet id in turn, over and over: each is a new delivery that the
+/// application acknowledges at once, so each queues its own PUBACK, and only the drivers' read
+/// gate ([`sansmq::Client::wants_read`]) bounds what waits to be written.
+fn qos1_publishes_with_every_id() -> Vec<u8> {
+    let mut wire = bytes::BytesMut::new();
+    for id in 1..=u16::MAX {
+        let publish = Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: "f".try_into().expect("a valid topic"),
+            packet_id: PacketId::new(id),
+            payload: Bytes::new(),
+        });
+        publish.encode(&mut wire).expect("a PUBLISH encodes");
+    }
+    wire.to_vec()
+}
+
+/// A broker that accepts, then floods [`qos1_publishes_with_every_id`] and reports how many
+/// bytes it got out.
+fn puback_flooding_broker() -> (ScriptedBroker, Receiver<usize>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Arc::new(Mutex::new(tx));
+    let packets = Arc::new(qos1_publishes_with_every_id());
+    let broker = ScriptedBroker::start(move |mut peer: Peer| {
+        if peer.index() > 0 || peer.accept().is_none() {
+            return;
+        }
+        let written = peer.flood_packets(&packets, FLOOD_BYTES, STALL);
+        let _ = tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(written);
+        peer.close();
+    });
+    (broker, rx)
+}
+
+/// What the broker can write to a client that stopped reading with a full transmit buffer: the
+/// client's socket receive buffer (which grows up to `tcp_rmem`'s maximum while it reads fast),
+/// plus the PUBLISHes whose PUBACKs fill the kernel's send buffer (`tcp_wmem`'s maximum) and
+/// the 256 KiB transmit buffer (a 7-byte PUBLISH per 4-byte PUBACK), with room to spare.
+fn read_gate_bound() -> usize {
+    let sysctl_max = |name: &str, default: usize| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(default)
+    };
+    let receive = sysctl_max("tcp_rmem", 6 * 1024 * 1024);
+    let send = sysctl_max("tcp_wmem", 4 * 1024 * 1024);
+    receive + 2 * (send + 256 * 1024) + 8 * 1024 * 1024
+}
+
 /// A broker that accepts, then floods `packet` and reports how many bytes it got out.
 fn flooding_broker(packet: fn() -> Packet) -> (ScriptedBroker, Receiver<usize>) {
     let (tx, rx) = mpsc::channel();
@@ -166,6 +221,50 @@ fn the_tokio_client_stays_small_while_flooded_with_pubrels_it_cannot_acknowledge
 #[test]
 fn the_tokio_client_stays_small_while_a_qos2_publish_is_resent_without_end() {
     tokio_flood(duplicate_qos2_publish, "duplicate QoS 2 PUBLISH flood");
+}
+
+#[test]
+fn the_mio_client_stops_reading_while_its_pubacks_cannot_be_written() {
+    let (broker, written) = puback_flooding_broker();
+    let client = sansmq_mio::Client::new(options(&broker.url(), "puback-flood-mio")).unwrap();
+    // The application keeps up, so only the transmit buffer can stop reading.
+    let messages = client.messages(1024);
+    let drain = thread::spawn(move || while messages.recv().is_ok() {});
+    client.connect().unwrap();
+    let written = written.recv_timeout(FLOOD_TIME).expect("the flood ends");
+    let bound = read_gate_bound();
+    assert!(
+        written < bound,
+        "the broker wrote {written} bytes (bound {bound}) without reading a PUBACK: the client \
+         kept reading with a full transmit buffer"
+    );
+    client.close();
+    drop(client);
+    let _ = drain.join();
+}
+
+#[test]
+fn the_tokio_client_stops_reading_while_its_pubacks_cannot_be_written() {
+    let (broker, written) = puback_flooding_broker();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _context = runtime.enter();
+    let (client, mut events) =
+        sansmq_tokio::Client::new(options(&broker.url(), "puback-flood-tokio")).unwrap();
+    // The application keeps up, so only the transmit buffer can stop reading.
+    runtime.spawn(async move { while events.recv().await.is_some() {} });
+    runtime.block_on(client.connect()).unwrap();
+    let written = written.recv_timeout(FLOOD_TIME).expect("the flood ends");
+    let bound = read_gate_bound();
+    assert!(
+        written < bound,
+        "the broker wrote {written} bytes (bound {bound}) without reading a PUBACK: the client \
+         kept reading with a full transmit buffer"
+    );
+    drop(client);
 }
 
 /// A broker that accepts, then holds the connection without ever reading (its thread is
