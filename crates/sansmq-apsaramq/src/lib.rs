@@ -140,7 +140,8 @@ pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};
 // `sansmq-driver` need be dependencies of its users. `ClientError` is what the clients fail with
 // and what [`ApsaraMqCallback::connection_lost`] receives; MQTT's own topic rules fail with
 // `MqttTopicError` (inside [`TopicError::Mqtt`]).
-pub use sansmq::packet::{ConnectReturnCode, QoS};
+pub use sansmq::client::ProtocolViolation;
+pub use sansmq::packet::{ConnectReturnCode, DecodeError, Protocol, QoS};
 pub use sansmq::{
     CommandError, DisconnectReason, TopicError as MqttTopicError, TopicFilter, TopicName,
 };

@@ -78,6 +78,8 @@ fn bad_urls_never_show_their_password() {
         format!("http://user:{SECRET}@host/t"),
         format!("ws://user:{SECRET}@host:80/t"),
         format!("user:{SECRET}@host/t"),
+        format!("mqtt://user:my {SECRET}@host:99999/t"),
+        format!("mqtt://user:{SECRET}\"quoted@host:99999/t"),
         // Well formed, but nothing listens there.
         format!("mqtt://user:{SECRET}@127.0.0.1:{closed}/t"),
     ];

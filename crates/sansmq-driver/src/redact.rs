@@ -61,22 +61,38 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
 /// `uri`, a single URI as a user gave it, with its password replaced by `***`, even when it lacks
 /// its `scheme://` (`user:secret@host` is shown as `user:***@host`).
 ///
+/// The whole text is the URI, so a password is hidden whole even where it holds white space or
+/// quotes, which end a URL in running text ([`redact_userinfo`]).
+///
 /// ```
 /// use sansmq_driver::redact_uri;
 ///
 /// assert_eq!(redact_uri("user:secret@host:1883"), "user:***@host:1883");
 /// assert_eq!(redact_uri("tcp://user:secret@host"), "tcp://user:***@host");
+/// assert_eq!(redact_uri("mqtt://u:my \"pass\"@h:99999/t"), "mqtt://u:***@h:99999/t");
 /// ```
 pub fn redact_uri(uri: &str) -> Cow<'_, str> {
-    if uri.contains("://") {
-        return redact_userinfo(uri);
-    }
-    match redact_userinfo(&format!("://{uri}")) {
-        Cow::Owned(redacted) => {
-            Cow::Owned(redacted.strip_prefix("://").unwrap_or(&redacted).to_owned())
+    let (scheme, after_scheme) = match uri.find("://") {
+        Some(start) => uri.split_at(start + "://".len()),
+        None => ("", uri),
+    };
+    let (Some(login), address) = split_login(after_scheme) else {
+        return Cow::Borrowed(uri);
+    };
+    let user = login.split_once(':').map(|(user, _password)| user);
+    let mut out = String::with_capacity(uri.len());
+    out.push_str(scheme);
+    match user {
+        Some(user) => {
+            out.push_str(user);
+            out.push(':');
+            out.push_str(REDACTED);
         }
-        Cow::Borrowed(_) => Cow::Borrowed(uri),
+        None => out.push_str(login),
     }
+    out.push('@');
+    out.push_str(address);
+    Cow::Owned(out)
 }
 
 /// Splits what follows a URL's `scheme://` into its login (`user[:password]`, without the `@`)
@@ -113,6 +129,26 @@ pub fn split_login(after_scheme: &str) -> (Option<&str>, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_uri_hides_a_password_with_spaces_or_quotes_whole() {
+        for (uri, expected) in [
+            ("mqtt://u:my pass@h:99999/t", "mqtt://u:***@h:99999/t"),
+            ("tcp://u:p\"q@h", "tcp://u:***@h"),
+            ("u:it's secret@h:1883", "u:***@h:1883"),
+            ("tcp://h:1883", "tcp://h:1883"),
+            ("ssl://user@h", "ssl://user@h"),
+        ] {
+            let redacted = redact_uri(uri);
+            assert_eq!(redacted, expected, "{uri}");
+            for secret in ["pass", "p\"q", "secret"] {
+                assert!(
+                    !redacted.contains(secret),
+                    "{uri} shows {secret:?}: {redacted}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn hides_the_password_and_keeps_the_rest() {

@@ -50,8 +50,8 @@
 //!
 //! ```
 //! use sansmq_mio::{
-//!     Bytes, CommandError, ConnectReturnCode, DisconnectReason, Error, KeyProblem, PacketId, QoS,
-//!     TopicError, TopicFilter, TopicName,
+//!     Bytes, CommandError, ConnectReturnCode, DecodeError, DisconnectReason, Error, KeyProblem,
+//!     PacketId, Protocol, ProtocolViolation, QoS, TopicError, TopicFilter, TopicName,
 //! };
 //!
 //! fn explain(error: &Error) -> String {
@@ -67,7 +67,14 @@
 //! let _: (QoS, Option<PacketId>, Bytes) = (QoS::AtLeastOnce, PacketId::new(1), Bytes::new());
 //! let _: Result<TopicName, TopicError> = TopicName::try_from("a/b");
 //! let _: Result<TopicFilter, TopicError> = TopicFilter::try_from("a/#");
-//! let _: Option<&DisconnectReason> = None;
+//! fn peer_fault(reason: &DisconnectReason) -> Option<String> {
+//!     match reason {
+//!         DisconnectReason::Malformed(error) => Some(format!("garbage: {}", error as &DecodeError)),
+//!         DisconnectReason::ProtocolViolation(v) => Some(format!("{}", v as &ProtocolViolation)),
+//!         _ => None,
+//!     }
+//! }
+//! let _ = (peer_fault(&DisconnectReason::TransportClosed), Protocol::Mqtt311);
 //! assert_eq!(explain(&Error::Refused(ConnectReturnCode::BadUserNameOrPassword)), "wrong login");
 //! ```
 
@@ -98,5 +105,6 @@ pub use token::DeliveryToken;
 // The core's types that this client's API takes and returns, so that `sansmq` need not be a
 // dependency of its users.
 pub use bytes::Bytes;
-pub use sansmq::packet::{ConnectReturnCode, PacketId, QoS};
+pub use sansmq::client::ProtocolViolation;
+pub use sansmq::packet::{ConnectReturnCode, DecodeError, PacketId, Protocol, QoS};
 pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};

@@ -124,5 +124,6 @@ pub use stream::{Event, Events, Subscription};
 // The core's types that this client's API takes and returns, so that `sansmq` need not be a
 // dependency of its users.
 pub use bytes::Bytes;
-pub use sansmq::packet::{ConnectReturnCode, PacketId, QoS};
+pub use sansmq::client::ProtocolViolation;
+pub use sansmq::packet::{ConnectReturnCode, DecodeError, PacketId, Protocol, QoS};
 pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};
