@@ -73,7 +73,28 @@ impl<K> Default for Node<K> {
     }
 }
 
+/// Drops the subtree level by level rather than recursively: with the topic limits off a filter
+/// may be 65 536 levels deep (65 535 `/`), and a recursive drop of such a path would overflow the
+/// broker thread's stack. Inserting, matching and pruning walk the tree with loops for the same
+/// reason.
+impl<K> Drop for Node<K> {
+    fn drop(&mut self) {
+        let mut orphans = self.take_children();
+        while let Some(mut node) = orphans.pop() {
+            orphans.append(&mut node.take_children());
+            // `node` drops here with no children left.
+        }
+    }
+}
+
 impl<K> Node<K> {
+    /// Detaches every child, leaving this node a leaf.
+    fn take_children(&mut self) -> Vec<Self> {
+        let mut children: Vec<Self> = self.literal.drain().map(|(_, child)| child).collect();
+        children.extend(self.any_level.take().map(|child| *child));
+        children
+    }
+
     fn child(&self, step: Step<'_>) -> Option<&Self> {
         match step {
             Step::Literal(level) => self.literal.get(level),
@@ -384,6 +405,30 @@ mod tests {
             sorted(tree.subscribers(&topic("a/x"))),
             [(3, QoS::AtMostOnce)]
         );
+    }
+
+    #[test]
+    fn the_deepest_filter_mqtt_allows_is_routed_removed_and_dropped_without_recursion() {
+        // 65 535 bytes, the longest MQTT string: 65 536 empty levels, the deepest possible path.
+        let deepest = "/".repeat(65_535);
+        let plus = format!("{}#", "+/".repeat(32_767));
+        // A small stack, like a thread that would overflow if any of these recursed per level.
+        let on_small_stack = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let mut tree = TopicTree::new();
+                tree.insert(&filter(&deepest), 1, QoS::AtLeastOnce);
+                tree.insert(&filter(&plus), 2, QoS::AtMostOnce);
+                assert_eq!(
+                    sorted(tree.subscribers(&topic(&deepest))),
+                    [(1, QoS::AtLeastOnce), (2, QoS::AtMostOnce)]
+                );
+                assert_eq!(tree.remove(&filter(&deepest), &1), Some(QoS::AtLeastOnce));
+                tree.insert(&filter(&deepest), 3, QoS::AtMostOnce);
+                drop(tree);
+            })
+            .unwrap();
+        on_small_stack.join().unwrap();
     }
 
     /// Levels drawn from a few values (including empty and `$`), so that random filters and
