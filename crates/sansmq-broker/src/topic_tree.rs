@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::Hash;
 
 use sansmq::packet::QoS;
@@ -43,7 +44,6 @@ pub struct TopicTree<K> {
 
 /// One level of the tree: the filters that go on from here, and the subscriptions whose filter
 /// ends here.
-#[derive(Debug)]
 struct Node<K> {
     /// Children by literal level (never `+` or `#`).
     literal: HashMap<Box<str>, Node<K>>,
@@ -84,6 +84,19 @@ impl<K> Drop for Node<K> {
             orphans.append(&mut node.take_children());
             // `node` drops here with no children left.
         }
+    }
+}
+
+/// Shows a node and the names of its children, not their subtrees: formatting must not recurse
+/// per level any more than dropping does.
+impl<K: fmt::Debug> fmt::Debug for Node<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("literal", &self.literal.keys().collect::<Vec<_>>())
+            .field("any_level", &self.any_level.is_some())
+            .field("exact", &self.exact)
+            .field("and_below", &self.and_below)
+            .finish()
     }
 }
 
@@ -425,6 +438,7 @@ mod tests {
                 );
                 assert_eq!(tree.remove(&filter(&deepest), &1), Some(QoS::AtLeastOnce));
                 tree.insert(&filter(&deepest), 3, QoS::AtMostOnce);
+                assert!(format!("{tree:?}").contains("len: 2"));
                 drop(tree);
             })
             .unwrap();
