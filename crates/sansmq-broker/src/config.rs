@@ -91,14 +91,17 @@ pub struct BrokerConfig {
     /// The most levels (`/`-separated parts) a topic or topic filter may have: a PUBLISH over it
     /// closes its connection, a SUBSCRIBE filter over it gets the failure return code `0x80`, a
     /// CONNECT whose will topic is over it is refused with `0x05`. Bounds the subscription
-    /// index's depth and the work of matching one topic. Default 128, as EMQX.
+    /// index's depth and the work of matching one topic. Default 128, as EMQX; 0 leaves only
+    /// MQTT's bound (a 65 535-byte topic has at most 65 536 levels).
     pub max_topic_levels: usize,
     /// The longest topic or topic filter in bytes, refused like [`max_topic_levels`]. Default
-    /// 4096 (MQTT allows 65 535).
+    /// 4096; 0 leaves only MQTT's bound, 65 535.
     ///
     /// [`max_topic_levels`]: Self::max_topic_levels
     pub max_topic_length: usize,
-    /// How long a new connection may take to send its CONNECT before it is closed. Default 10 s.
+    /// How long a new connection may take to send its CONNECT before it is closed; zero is no
+    /// timeout (a connection may then wait for ever, holding a descriptor and a little memory).
+    /// Default 10 s.
     pub connect_timeout: Duration,
     /// Behave like Alibaba Cloud ApsaraMQ for MQTT: check credentials, client ids and limits, and
     /// route P2P topics. `None` (the default) is a plain MQTT 3.1.1 broker that lets anyone in.

@@ -20,8 +20,9 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum Phase {
-    /// Accepted; its first packet must be CONNECT (MQTT-3.1.0-1) before `deadline`.
-    AwaitingConnect { deadline: Instant },
+    /// Accepted; its first packet must be CONNECT (MQTT-3.1.0-1), before `deadline` if there is
+    /// one.
+    AwaitingConnect { deadline: Option<Instant> },
     /// CONNECT accepted.
     Connected(Client),
     /// Closing: the remaining output (a refusing CONNACK) is flushed, then it is closed, at the
@@ -77,14 +78,15 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// A new connection refusing packets over `max_packet_size` bytes, whose read buffer counts in
-    /// `incoming` and whose output takes messages up to `out_limit` bytes (0: no limit for both).
+    /// `incoming`, whose output takes messages up to `out_limit` bytes (0: no limit for both), and
+    /// which is closed at `connect_deadline` (if any) unless a CONNECT came.
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
         max_packet_size: usize,
         incoming: IncomingMeters,
         out_limit: usize,
-        connect_deadline: Instant,
+        connect_deadline: Option<Instant>,
         now: Instant,
     ) -> Self {
         Self {
@@ -214,7 +216,8 @@ impl Connection {
     /// When this connection must be closed unless something happens first.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::AwaitingConnect { deadline } | Phase::Closing { deadline } => Some(*deadline),
+            Phase::AwaitingConnect { deadline } => *deadline,
+            Phase::Closing { deadline } => Some(*deadline),
             Phase::Connected(client) => client
                 .keep_alive_limit
                 .and_then(|limit| self.last_received.checked_add(limit)),

@@ -71,7 +71,9 @@
 //! - **Output.** Each connection's outgoing buffer stops taking messages at
 //!   [`BrokerConfig::max_outgoing_bytes`]. Past it, QoS 0 messages for that client are
 //!   **dropped** ([`ClientStats::dropped_qos0`]) and QoS 1/2 ones wait in the session queue; the
-//!   client is also no longer read from until it catches up.
+//!   client is also no longer read from until it catches up. This limit is per connection, so
+//!   output memory is bounded by `max_outgoing_bytes` × the number of connections, not by a
+//!   broker-wide total.
 //! - **Queues.** A session queues QoS 1/2 messages while its client is offline or behind, within
 //!   [`BrokerConfig::max_queued_messages`] and [`BrokerConfig::max_queued_bytes`] per session
 //!   and [`BrokerConfig::max_total_queued_bytes`] over all sessions. Past one of them the
@@ -90,7 +92,13 @@
 //! - A session holds at most [`BrokerConfig::max_subscriptions`] (a new filter past it gets the
 //!   SUBACK failure code).
 //! - Topics and filters have at most [`BrokerConfig::max_topic_levels`] levels and
-//!   [`BrokerConfig::max_topic_length`] bytes.
+//!   [`BrokerConfig::max_topic_length`] bytes. With these at 0, MQTT's 65 535 bytes still bound
+//!   them, and the subscription index works level by level without recursion, so even the
+//!   deepest filter cannot exhaust a thread's stack.
+//! - **Connections.** There is no limit on their number (mosquitto's `max_connections` is not
+//!   implemented) other than the process's file descriptors: past those, new connections wait in
+//!   the kernel's backlog until one closes. A connection must send CONNECT within
+//!   [`BrokerConfig::connect_timeout`] (0: no timeout).
 //! - [`Broker::stats`] reports each of these numbers.
 //!
 //! Routing a message costs what its topic's levels and its matching subscriptions cost, however

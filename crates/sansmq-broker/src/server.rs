@@ -257,9 +257,10 @@ impl Server {
                         continue;
                     }
                     let now = Instant::now();
-                    // Clamped so that no configured value can overflow `Instant`.
-                    let timeout = self.config.connect_timeout.min(Duration::from_secs(86_400));
-                    let deadline = now + timeout;
+                    // 0 is no timeout; others are clamped so that none can overflow `Instant`.
+                    let deadline = Some(self.config.connect_timeout)
+                        .filter(|timeout| !timeout.is_zero())
+                        .map(|timeout| now + timeout.min(Duration::from_secs(86_400)));
                     let conn = Connection::new(
                         stream,
                         peer,

@@ -3,7 +3,9 @@
 use crate::config::BrokerConfig;
 
 /// How deep and how long a topic or a topic filter may be
-/// ([`BrokerConfig::max_topic_levels`], [`BrokerConfig::max_topic_length`]).
+/// ([`BrokerConfig::max_topic_levels`], [`BrokerConfig::max_topic_length`]); 0 is no limit of the
+/// broker's own, leaving MQTT's: at most 65 535 bytes (MQTT-1.5.3), so at most 65 536 levels
+/// (all of them empty).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TopicLimits {
     pub(crate) max_levels: usize,
@@ -41,7 +43,7 @@ impl TopicLimits {
     /// Checks a topic name or topic filter.
     pub(crate) fn check(&self, topic: &str) -> Result<(), TopicLimitError> {
         let length = topic.len();
-        if length > self.max_length {
+        if self.max_length != 0 && length > self.max_length {
             return Err(TopicLimitError::TooLong {
                 topic: quoted(topic),
                 length,
@@ -53,7 +55,7 @@ impl TopicLimits {
             .filter(|&b| b == b'/')
             .count()
             .saturating_add(1);
-        if levels > self.max_levels {
+        if self.max_levels != 0 && levels > self.max_levels {
             return Err(TopicLimitError::TooManyLevels {
                 topic: quoted(topic),
                 levels,
@@ -105,5 +107,33 @@ mod tests {
             LIMITS.check("///"),
             Err(TopicLimitError::TooManyLevels { levels: 4, .. })
         ));
+    }
+
+    #[test]
+    fn zero_limits_refuse_nothing_mqtt_allows() {
+        let unlimited = TopicLimits {
+            max_levels: 0,
+            max_length: 0,
+        };
+        // The deepest and longest topics MQTT allows (65 535 bytes, MQTT-1.5.3).
+        assert_eq!(unlimited.check(&"/".repeat(65_534)), Ok(()));
+        assert_eq!(unlimited.check(&"x".repeat(65_535)), Ok(()));
+        assert_eq!(unlimited.check("a"), Ok(()));
+        // One limit at 0 leaves the other in force.
+        let length_only = TopicLimits {
+            max_levels: 0,
+            max_length: 10,
+        };
+        assert_eq!(length_only.check(&"/".repeat(10)), Ok(()));
+        assert!(matches!(
+            length_only.check(&"/".repeat(11)),
+            Err(TopicLimitError::TooLong { length: 11, .. })
+        ));
+        let levels_only = TopicLimits {
+            max_levels: 3,
+            max_length: 0,
+        };
+        assert_eq!(levels_only.check(&"x".repeat(10_000)), Ok(()));
+        assert!(levels_only.check("a/b/c/d").is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::Hash;
 
 use sansmq::packet::QoS;
@@ -43,7 +44,6 @@ pub struct TopicTree<K> {
 
 /// One level of the tree: the filters that go on from here, and the subscriptions whose filter
 /// ends here.
-#[derive(Debug)]
 struct Node<K> {
     /// Children by literal level (never `+` or `#`).
     literal: HashMap<Box<str>, Node<K>>,
@@ -73,7 +73,41 @@ impl<K> Default for Node<K> {
     }
 }
 
+/// Drops the subtree level by level rather than recursively: with the topic limits off a filter
+/// may be 65 536 levels deep (65 535 `/`), and a recursive drop of such a path would overflow the
+/// broker thread's stack. Inserting, matching and pruning walk the tree with loops for the same
+/// reason.
+impl<K> Drop for Node<K> {
+    fn drop(&mut self) {
+        let mut orphans = self.take_children();
+        while let Some(mut node) = orphans.pop() {
+            orphans.append(&mut node.take_children());
+            // `node` drops here with no children left.
+        }
+    }
+}
+
+/// Shows a node and the names of its children, not their subtrees: formatting must not recurse
+/// per level any more than dropping does.
+impl<K: fmt::Debug> fmt::Debug for Node<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("literal", &self.literal.keys().collect::<Vec<_>>())
+            .field("any_level", &self.any_level.is_some())
+            .field("exact", &self.exact)
+            .field("and_below", &self.and_below)
+            .finish()
+    }
+}
+
 impl<K> Node<K> {
+    /// Detaches every child, leaving this node a leaf.
+    fn take_children(&mut self) -> Vec<Self> {
+        let mut children: Vec<Self> = self.literal.drain().map(|(_, child)| child).collect();
+        children.extend(self.any_level.take().map(|child| *child));
+        children
+    }
+
     fn child(&self, step: Step<'_>) -> Option<&Self> {
         match step {
             Step::Literal(level) => self.literal.get(level),
@@ -384,6 +418,31 @@ mod tests {
             sorted(tree.subscribers(&topic("a/x"))),
             [(3, QoS::AtMostOnce)]
         );
+    }
+
+    #[test]
+    fn the_deepest_filter_mqtt_allows_is_routed_removed_and_dropped_without_recursion() {
+        // 65 535 bytes, the longest MQTT string: 65 536 empty levels, the deepest possible path.
+        let deepest = "/".repeat(65_535);
+        let plus = format!("{}#", "+/".repeat(32_767));
+        // A small stack, like a thread that would overflow if any of these recursed per level.
+        let on_small_stack = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let mut tree = TopicTree::new();
+                tree.insert(&filter(&deepest), 1, QoS::AtLeastOnce);
+                tree.insert(&filter(&plus), 2, QoS::AtMostOnce);
+                assert_eq!(
+                    sorted(tree.subscribers(&topic(&deepest))),
+                    [(1, QoS::AtLeastOnce), (2, QoS::AtMostOnce)]
+                );
+                assert_eq!(tree.remove(&filter(&deepest), &1), Some(QoS::AtLeastOnce));
+                tree.insert(&filter(&deepest), 3, QoS::AtMostOnce);
+                assert!(format!("{tree:?}").contains("len: 2"));
+                drop(tree);
+            })
+            .unwrap();
+        on_small_stack.join().unwrap();
     }
 
     /// Levels drawn from a few values (including empty and `$`), so that random filters and

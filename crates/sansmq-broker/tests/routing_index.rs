@@ -122,3 +122,23 @@ fn a_will_topic_over_the_topic_limits_is_refused_at_connect() {
     let (_, ack) = TestClient::connect_with(broker.local_addr(), connect);
     assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
 }
+
+#[test]
+fn zero_topic_limits_let_deep_topics_through() {
+    let config = BrokerConfig {
+        max_topic_levels: 0,
+        max_topic_length: 0,
+        ..BrokerConfig::default()
+    };
+    let broker = start(config).unwrap();
+    let addr = broker.local_addr();
+    let deep = vec!["level"; 200].join("/");
+    let (mut subscriber, _) = TestClient::connect(addr, "deep-subscriber", true);
+    assert_eq!(
+        subscriber.subscribe(&format!("{deep}/#"), QoS::AtMostOnce),
+        SubscribeReturnCode::Success(QoS::AtMostOnce)
+    );
+    let (mut publisher, _) = TestClient::connect(addr, "deep-publisher", true);
+    publisher.publish(&deep, b"200 levels", QoS::AtMostOnce);
+    assert_eq!(subscriber.expect_publish().payload.as_ref(), b"200 levels");
+}

@@ -223,3 +223,19 @@ fn a_connection_that_never_sends_connect_is_closed() {
     let mut idle = TestClient::open(broker.local_addr());
     idle.expect_closed(common::WAIT);
 }
+
+#[test]
+fn a_zero_connect_timeout_lets_a_connection_take_its_time() {
+    let config = BrokerConfig {
+        connect_timeout: Duration::ZERO,
+        ..Default::default()
+    };
+    let broker = start(config).unwrap();
+    let mut slow = TestClient::open(broker.local_addr());
+    slow.expect_nothing(QUIET);
+    slow.send(connect_packet("slow", true, 60));
+    match slow.next() {
+        Packet::ConnAck(ack) => assert_eq!(ack.code, ConnectReturnCode::Accepted),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}

@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -29,14 +30,6 @@ pub(crate) struct BrokerArgs {
     #[arg(long, value_name = "FILE", requires = "apsaramq")]
     keys: Option<PathBuf>,
 
-    /// The most levels a topic or topic filter may have: a PUBLISH over it closes its
-    /// connection, a SUBSCRIBE filter over it gets the failure code 0x80.
-    #[arg(long, value_name = "N", default_value_t = BrokerConfig::default().max_topic_levels)]
-    max_topic_levels: usize,
-
-    /// The longest topic or topic filter, in bytes, refused like --max-topic-levels.
-    #[arg(long, value_name = "BYTES", default_value_t = BrokerConfig::default().max_topic_length)]
-    max_topic_length: usize,
     #[command(flatten)]
     limits: BrokerLimits,
 }
@@ -85,6 +78,18 @@ struct BrokerLimits {
     /// Bytes of retained messages; one past it is not retained [default: 64 MiB].
     #[arg(long, value_name = "BYTES")]
     max_retained_bytes: Option<usize>,
+    /// Levels a topic or topic filter may have: a PUBLISH over it closes its connection, a
+    /// SUBSCRIBE filter over it gets the failure code 0x80; 0 leaves MQTT's 65535-byte bound
+    /// [default: 128].
+    #[arg(long, value_name = "N")]
+    max_topic_levels: Option<usize>,
+    /// Bytes of a topic or topic filter, refused like --max-topic-levels [default: 4096].
+    #[arg(long, value_name = "BYTES")]
+    max_topic_length: Option<usize>,
+    /// Seconds a new connection may take to send its CONNECT before it is closed; 0 waits for
+    /// ever [default: 10].
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<u64>,
 }
 
 impl BrokerLimits {
@@ -106,6 +111,11 @@ impl BrokerLimits {
             max_subscriptions: pick(self.max_subscriptions, config.max_subscriptions),
             max_retained_messages: pick(self.max_retained_messages, config.max_retained_messages),
             max_retained_bytes: pick(self.max_retained_bytes, config.max_retained_bytes),
+            max_topic_levels: pick(self.max_topic_levels, config.max_topic_levels),
+            max_topic_length: pick(self.max_topic_length, config.max_topic_length),
+            connect_timeout: self
+                .connect_timeout
+                .map_or(config.connect_timeout, Duration::from_secs),
             ..config
         }
     }
@@ -144,8 +154,6 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
     let config = args.limits.apply(BrokerConfig {
         bind: args.bind,
         apsaramq: apsaramq.map(|(mode, _)| mode),
-        max_topic_levels: args.max_topic_levels,
-        max_topic_length: args.max_topic_length,
         ..BrokerConfig::default()
     });
     let broker = sansmq_broker::start(config).with_context(|| {
@@ -217,6 +225,12 @@ mod tests {
             "7",
             "--max-retained-bytes",
             "4096",
+            "--max-topic-levels",
+            "0",
+            "--max-topic-length",
+            "65535",
+            "--connect-timeout",
+            "0",
         ])
         .unwrap();
         let config = parsed.broker.limits.apply(BrokerConfig::default());
@@ -226,8 +240,19 @@ mod tests {
         assert_eq!(config.max_sessions, 5);
         assert_eq!(config.max_inflight, 7);
         assert_eq!(config.max_retained_bytes, 4096);
+        assert_eq!(config.max_topic_levels, 0);
+        assert_eq!(config.max_topic_length, 65_535);
+        assert_eq!(config.connect_timeout, Duration::ZERO);
         assert_eq!(config.max_incoming_bytes, default.max_incoming_bytes);
         assert_eq!(config.max_retained_messages, default.max_retained_messages);
+        let untouched = Command::try_parse_from(["broker"]).unwrap();
+        let config = untouched.broker.limits.apply(BrokerConfig::default());
+        assert_eq!(config.max_topic_levels, default.max_topic_levels);
+        assert_eq!(config.max_topic_length, default.max_topic_length);
+        assert_eq!(config.connect_timeout, default.connect_timeout);
+        let timeout = Command::try_parse_from(["broker", "--connect-timeout", "3"]).unwrap();
+        let config = timeout.broker.limits.apply(BrokerConfig::default());
+        assert_eq!(config.connect_timeout, Duration::from_secs(3));
         assert!(Command::try_parse_from(["broker", "--max-sessions", "-1"]).is_err());
     }
 
