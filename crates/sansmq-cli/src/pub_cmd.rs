@@ -302,7 +302,7 @@ impl<'a> Publisher<'a> {
     }
 
     /// The connection was lost (`cause`) and will not be made again: what was not sent.
-    fn lost_error(&self, cause: &str) -> anyhow::Error {
+    fn lost_error(&self, cause: &sansmq_mio::Error) -> anyhow::Error {
         let context = format!("publishing to {:?}", self.topic);
         if !self.lines || (!self.any_acknowledged && self.published <= 1) {
             // The broker closed the connection on the first message: perhaps a refusal.
