@@ -18,6 +18,7 @@ mod latency;
 mod link;
 mod output;
 mod pub_cmd;
+mod signals;
 mod sub_cmd;
 
 use std::io::IsTerminal as _;
