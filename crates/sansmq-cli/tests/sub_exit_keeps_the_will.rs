@@ -6,16 +6,17 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Child, Stdio};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sansmq_e2e::Mosquitto;
+use sansmq_e2e::{Mosquitto, wait_until};
 
-use common::{Subscriber, run, sansmq};
+use common::{PATIENCE, Subscriber, run, sansmq};
 
 /// A `sansmq pub -l` fed QoS 0 lines as fast as the pipe takes them, until dropped.
 struct Flood {
@@ -173,4 +174,76 @@ fn sub_count_exiting_while_messages_arrive_does_not_fire_its_will() {
         assert_eq!(sub.stdout.lines().count(), 10, "exit {exit}: {sub:#?}");
     }
     no_will_fired(&port, watcher, &format!("{EXITS} exits at -C"));
+}
+
+#[test]
+fn pub_lines_interrupted_sends_what_it_read_and_does_not_fire_its_will() {
+    let broker = Mosquitto::start();
+    let port = broker.port().to_string();
+    let watcher = will_watcher(&port);
+    let reader = Subscriber::start(&[
+        "sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "lines/t",
+        "-C",
+        "1",
+    ]);
+    let mut publisher = sansmq(&[
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "lines/t",
+        "-l",
+        "-q",
+        "1",
+        "--will-topic",
+        "will/pub",
+        "--will-payload",
+        "gone",
+        "-d",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("the sansmq binary runs");
+    // stdin stays open: pub waits for the next line when the signal comes.
+    let mut stdin = publisher.stdin.take().expect("piped stdin");
+    stdin.write_all(b"first\n").expect("writing stdin");
+    let stderr = BufReader::new(publisher.stderr.take().expect("piped stderr"));
+    let (tx, logged) = mpsc::channel();
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let published = wait_until(PATIENCE, || {
+        logged
+            .try_iter()
+            .any(|line| line.contains("sending PUBLISH"))
+    });
+    assert!(published, "pub never published");
+    let pid = publisher.id().to_string();
+    for signal in ["INT", "INT"] {
+        let status = Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+    let exited = wait_until(PATIENCE, || !matches!(publisher.try_wait(), Ok(None)));
+    let _ = publisher.kill();
+    let status = publisher.wait().expect("pub exits");
+    drop(stdin);
+    assert!(exited, "pub -l did not exit on SIGINT");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(reader.finish().stdout, "first\n");
+    no_will_fired(&port, watcher, "pub -l on SIGINT");
 }
