@@ -98,17 +98,12 @@ pub(crate) fn closed_after(request: &str, setup: &Setup, cause: &Error) -> anyho
         Error::ClosedByBroker(Diagnosis::NotAuthorised { .. }) => {
             format!("the broker may not allow this client to {request} there; -d shows more")
         }
-        // These say what happened themselves: the broker is down, a duplicate client id, a
-        // packet the broker should not have sent.
-        Error::ClosedByBroker(_)
-        | Error::ConnectionLost(
+        // These say what happened themselves: the broker is down, a duplicate client id...
+        Error::ClosedByBroker(_) => return anyhow::anyhow!("the connection was lost: {cause}"),
+        // ...a packet the broker should not have sent ("connection lost: malformed packet...").
+        Error::ConnectionLost(
             DisconnectReason::Malformed(_) | DisconnectReason::ProtocolViolation(_),
-        ) => {
-            return match cause {
-                Error::ConnectionLost(_) => anyhow::anyhow!("{cause}"),
-                _ => anyhow::anyhow!("the connection was lost: {cause}"),
-            };
-        }
+        ) => return anyhow::anyhow!("{cause}"),
         _ => "the broker closed the connection, or is down or unreachable".to_owned(),
     };
     anyhow::anyhow!("the connection was lost: {cause}; {hint}")

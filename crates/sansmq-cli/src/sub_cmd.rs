@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{ClientId, TopicRules};
-use sansmq_mio::Client;
+use sansmq_mio::{Client, Diagnosis};
 
 use crate::args::{ConnectArgs, parse_qos};
 use crate::connect;
@@ -139,10 +139,14 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                     announce.store(true, Ordering::Relaxed);
                 }
                 Err(error) => {
-                    // The subscribe failed with the loss itself, or timed out after it.
-                    let error = match lost.get() {
-                        Some(cause) => link::closed_after("subscribe", &setup, &cause),
-                        None => error.into(),
+                    // The subscribe failed with the loss itself, or timed out after it; a
+                    // verdict that the broker is down explains the loss best.
+                    let error = match (lost.get(), &error) {
+                        (_, sansmq_mio::Error::ClosedByBroker(Diagnosis::BrokerDown { .. })) => {
+                            link::closed_after("subscribe", &setup, &error)
+                        }
+                        (Some(cause), _) => link::closed_after("subscribe", &setup, &cause),
+                        (None, _) => error.into(),
                     };
                     let context = format!("subscribing to {filters:?} at {}", setup.uri);
                     break Err(error.context(context));
