@@ -1,33 +1,42 @@
 //! What happened to the connection while a command waited: a broker that closes the connection
-//! right after a PUBLISH or SUBSCRIBE is refusing it (ApsaraMQ does this for a topic the client may
-//! not use), which deserves a better message than a timeout.
+//! right after a PUBLISH or SUBSCRIBE may be refusing it (ApsaraMQ does this for a topic the client
+//! may not use), which deserves a better message than a timeout — but only when the client's own
+//! diagnosis says so: a killed broker, a reset or a malformed packet is no refusal.
 
+use std::net::{TcpStream, ToSocketAddrs as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use sansmq_mio::{Callback, Error};
+use sansmq::DisconnectReason;
+use sansmq_mio::{Callback, Diagnosis, Error};
 
 use crate::connect::Setup;
 
-/// Why the connection was first lost, shared with the client's callback. The first loss is the
-/// telling one: after a refused request, reconnects that fail the same way are only echoes.
+/// How long the check whether the broker still accepts connections may wait for each address.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why the connection was lost, shared with the client's callback. The first loss is the telling
+/// one (after a refused request, reconnects that fail the same way are only echoes), unless a
+/// later verdict says the broker is down: that explains the first loss better.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LostCause(Arc<Mutex<Option<String>>>);
+pub(crate) struct LostCause(Arc<Mutex<Option<Error>>>);
 
 impl LostCause {
     /// Why the connection was lost, if it was.
-    pub(crate) fn get(&self) -> Option<String> {
+    pub(crate) fn get(&self) -> Option<Error> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set(&self, cause: &Error) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(|| cause.to_string());
+    /// Records `cause`: the first one, or one that says the broker is down.
+    pub(crate) fn set(&self, cause: &Error) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_none() || matches!(cause, Error::ClosedByBroker(Diagnosis::BrokerDown { .. })) {
+            *kept = Some(cause.clone());
+        }
     }
 }
 
@@ -59,11 +68,24 @@ impl Callback for Watcher {
     }
 }
 
-/// The error for a `request` ("publish", "subscribe") after which the broker closed the
-/// connection, `cause` saying how.
-pub(crate) fn closed_after(request: &str, setup: &Setup, cause: &str) -> anyhow::Error {
-    let hint = if setup.apsaramq {
-        format!(
+/// The error for a `request` ("publish", "subscribe") that failed because the connection was
+/// lost, `cause` saying how. Only a loss the client diagnosed as a refusal of the topic
+/// ([`Diagnosis::NotAuthorised`]) gets the hint about permissions.
+pub(crate) fn closed_after(request: &str, setup: &Setup, cause: &Error) -> anyhow::Error {
+    if let Error::ClosedByBroker(Diagnosis::NotAuthorised { .. }) = cause {
+        // A broker being killed closes its connections too: if it is gone now, that explains the
+        // close better than the topic.
+        if let Some(reason) = refused_now(&setup.uri) {
+            return anyhow::anyhow!(
+                "the broker closed the connection right after the {request}, and a new \
+                 connection to {} failed ({reason}): the broker is probably down or \
+                 unreachable (the close was not about the topic)",
+                setup.uri
+            );
+        }
+    }
+    let hint = match cause {
+        Error::ClosedByBroker(Diagnosis::NotAuthorised { .. }) if setup.apsaramq => format!(
             "ApsaraMQ closes the connection of a client that may not {request} there: check \
              that the parent topic exists in the instance and that the login may {request} \
              (a token of type {})",
@@ -72,9 +94,35 @@ pub(crate) fn closed_after(request: &str, setup: &Setup, cause: &str) -> anyhow:
             } else {
                 "R or RW"
             }
-        )
-    } else {
-        format!("the broker may not allow this client to {request} there; -d shows more")
+        ),
+        Error::ClosedByBroker(Diagnosis::NotAuthorised { .. }) => {
+            format!("the broker may not allow this client to {request} there; -d shows more")
+        }
+        // These say what happened themselves: the broker is down, a duplicate client id...
+        Error::ClosedByBroker(_) => return anyhow::anyhow!("the connection was lost: {cause}"),
+        // ...a packet the broker should not have sent ("connection lost: malformed packet...").
+        Error::ConnectionLost(
+            DisconnectReason::Malformed(_) | DisconnectReason::ProtocolViolation(_),
+        ) => return anyhow::anyhow!("{cause}"),
+        _ => "the broker closed the connection, or is down or unreachable".to_owned(),
     };
     anyhow::anyhow!("the connection was lost: {cause}; {hint}")
+}
+
+/// Why a TCP connection to the broker at `uri` fails now, or `None` when one succeeds (or the
+/// address does not resolve to anything to try).
+fn refused_now(uri: &str) -> Option<String> {
+    let address = uri.split_once("://").map_or(uri, |(_, address)| address);
+    let addresses = match address.to_socket_addrs() {
+        Ok(addresses) => addresses,
+        Err(error) => return Some(error.to_string()),
+    };
+    let mut failure = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, PROBE_TIMEOUT) {
+            Ok(_) => return None,
+            Err(error) => failure = Some(error.to_string()),
+        }
+    }
+    failure
 }

@@ -18,6 +18,7 @@ mod latency;
 mod link;
 mod output;
 mod pub_cmd;
+mod signals;
 mod sub_cmd;
 
 use std::io::IsTerminal as _;
@@ -39,9 +40,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Publish messages, as mosquitto_pub does (same flags, same exit codes).
+    ///
+    /// With -l, Ctrl-C or SIGTERM ends the input: the lines read are sent, then DISCONNECT (the
+    /// will is not published) and exit code 0.
     #[command(name = "pub", disable_help_flag = true)]
     Pub(pub_cmd::PubArgs),
     /// Subscribe and print messages, as mosquitto_sub does (same flags, same exit codes).
+    ///
+    /// Ctrl-C or SIGTERM ends it as -C does: DISCONNECT (the will is not published), exit code 0.
     #[command(name = "sub", disable_help_flag = true)]
     Sub(sub_cmd::SubArgs),
     /// Alibaba's ApsaraMQ quick-start: a subscriber and a publisher exchange 10 messages and 10

@@ -5,6 +5,7 @@ use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use sansmq_mio::{Client, DeliveryToken};
 use crate::args::{ConnectArgs, parse_qos};
 use crate::connect::{self, Setup};
 use crate::link::{self, LostCause, Watcher};
+use crate::signals;
 
 /// How long `pub` waits for its last acknowledgements when disconnecting.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +33,12 @@ const ACK_POLL: Duration = Duration::from_millis(50);
 
 /// QoS 1/2 messages `-l` keeps unacknowledged before it waits for the oldest.
 const PENDING_LIMIT: usize = 256;
+
+/// How often `-l` looks whether SIGINT or SIGTERM came while it waits for a line.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Lines of stdin read before they are published.
+const STDIN_LINES_AHEAD: usize = 64;
 
 /// With `-c`, the first and longest delays before reconnecting after a lost connection (as `sub`).
 const RECONNECT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -120,12 +128,34 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
     match single {
         Some(payload) => publisher.publish(payload)?,
         None => {
-            for line in std::io::stdin().lock().split(b'\n') {
-                publisher.publish(line.context("-l: reading stdin")?)?;
+            // Ctrl-C or SIGTERM ends the input as its end does: what was read is sent, and
+            // DISCONNECT keeps the will from being published.
+            let stop = signals::stop_flag()?;
+            let lines = stdin_lines();
+            while !stop.load(Ordering::Relaxed) {
+                match lines.recv_timeout(SIGNAL_POLL) {
+                    Ok(line) => publisher.publish(line.context("-l: reading stdin")?)?,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             }
         }
     }
     publisher.finish()
+}
+
+/// Stdin's lines, read on a thread of their own: a blocked read would not see a signal. The
+/// channel holds few lines, so that stdin is not read far ahead of what is published.
+fn stdin_lines() -> Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::sync_channel(STDIN_LINES_AHEAD);
+    thread::spawn(move || {
+        for line in std::io::stdin().lock().split(b'\n') {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// `-t`, `-L`'s topic, or with `--p2p` the P2P topic under the first level of either.
@@ -302,7 +332,7 @@ impl<'a> Publisher<'a> {
     }
 
     /// The connection was lost (`cause`) and will not be made again: what was not sent.
-    fn lost_error(&self, cause: &str) -> anyhow::Error {
+    fn lost_error(&self, cause: &sansmq_mio::Error) -> anyhow::Error {
         let context = format!("publishing to {:?}", self.topic);
         if !self.lines || (!self.any_acknowledged && self.published <= 1) {
             // The broker closed the connection on the first message: perhaps a refusal.

@@ -11,13 +11,14 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{ClientId, TopicRules};
-use sansmq_mio::Client;
+use sansmq_mio::{Client, Diagnosis};
 
 use crate::args::{ConnectArgs, parse_qos};
 use crate::connect;
 use crate::exit::{Failure, TIMED_OUT};
 use crate::link::{self, LostCause, Watcher};
 use crate::output::{Format, Printed};
+use crate::signals;
 
 /// Messages received but not printed yet before reading from the broker pauses. None of them is
 /// acknowledged before it is printed, so the broker's window of unacknowledged messages (20 for
@@ -26,6 +27,9 @@ const RECEIVE_QUEUE: usize = 1024;
 
 /// How often the wait for messages looks whether SUBACK came.
 const SUBACK_POLL: Duration = Duration::from_millis(20);
+
+/// How often the wait for messages looks whether SIGINT or SIGTERM came.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// The first and longest delays before reconnecting after a lost connection.
 const RECONNECT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -110,6 +114,10 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         announce: Arc::clone(&announce),
     });
     connect::connect(&client, &setup)?;
+    // From here on, Ctrl-C and SIGTERM end the command as -C does: DISCONNECT, so the broker
+    // does not publish the will, and exit 0. mosquitto_sub does the same once connected; before,
+    // the signal kills the command.
+    let stop = signals::stop_flag()?;
     // A timeout too far ahead for the clock is no timeout at all.
     let deadline = args
         .timeout
@@ -119,6 +127,10 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
     let mut received = 0_u64;
     let mut stdout = io::stdout().lock();
     let outcome = loop {
+        if stop.load(Ordering::Relaxed) {
+            tracing::debug!("stopping on a signal");
+            break Ok(());
+        }
         if let Some(result) = subscribing.as_ref().and_then(|s| s.try_recv().ok()) {
             subscribing = None;
             match result {
@@ -127,9 +139,14 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                     announce.store(true, Ordering::Relaxed);
                 }
                 Err(error) => {
-                    let error = match lost.get() {
-                        Some(cause) => link::closed_after("subscribe", &setup, &cause),
-                        None => error.into(),
+                    // The subscribe failed with the loss itself, or timed out after it; a
+                    // verdict that the broker is down explains the loss best.
+                    let error = match (lost.get(), &error) {
+                        (_, sansmq_mio::Error::ClosedByBroker(Diagnosis::BrokerDown { .. })) => {
+                            link::closed_after("subscribe", &setup, &error)
+                        }
+                        (Some(cause), _) => link::closed_after("subscribe", &setup, &cause),
+                        (None, _) => error.into(),
                     };
                     let context = format!("subscribing to {filters:?} at {}", setup.uri);
                     break Err(error.context(context));
@@ -138,15 +155,13 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         // While SUBACK is awaited, look at it between messages.
-        let left = match (left, subscribing.is_some()) {
-            (Some(left), true) => Some(left.min(SUBACK_POLL)),
-            (None, true) => Some(SUBACK_POLL),
-            (left, false) => left,
+        let poll = if subscribing.is_some() {
+            SUBACK_POLL
+        } else {
+            SIGNAL_POLL
         };
-        let next = match left {
-            Some(left) => messages.recv_timeout(left),
-            None => messages.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
+        let left = left.map_or(poll, |left| left.min(poll));
+        let next = messages.recv_timeout(left);
         let message = match next {
             Ok(message) => message,
             Err(RecvTimeoutError::Timeout) => {

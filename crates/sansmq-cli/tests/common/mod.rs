@@ -139,6 +139,15 @@ impl Subscriber {
         }
     }
 
+    /// Sends it `signal` (`INT`, `TERM`...), as `kill -s` does.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
     /// Kills it at once (SIGKILL): no DISCONNECT reaches the broker.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
