@@ -1,5 +1,6 @@
 //! [`Error`]: everything a blocking call can fail with, saying what failed and why.
 
+use std::fmt;
 use std::time::Duration;
 
 use sansmq::packet::ConnectReturnCode;
@@ -10,7 +11,11 @@ use crate::redact::redact_uri;
 use crate::tls::KeyProblem;
 
 /// Why an operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// `Debug` prints the same one line as `Display`, so that an error returned from
+/// `fn main() -> Result<(), Error>` reads `Error: connecting to tcp://…: Connection refused`
+/// rather than a dump of the enum; match on the variants for the details.
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A server URI that cannot be used.
@@ -106,6 +111,34 @@ impl Error {
         Self::Io {
             context: context.into(),
             reason: error.to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_one_line_display_that_main_prints() {
+        for error in [
+            Error::invalid_uri("tcp://user:secret@host:1883:1884", "a second port"),
+            Error::Refused(ConnectReturnCode::BadUserNameOrPassword),
+            Error::ConnectionLost(DisconnectReason::TransportClosed),
+            Error::Command(CommandError::NotConnected),
+        ] {
+            let debug = format!("{error:?}");
+            assert_eq!(debug, error.to_string());
+            assert!(
+                !debug.contains('\n') && !debug.contains("secret"),
+                "{debug}"
+            );
         }
     }
 }
