@@ -165,23 +165,12 @@ impl Peer {
         }
     }
 
-    /// Sends `packet` over and over without reading anything, as a hostile broker does, until
-    /// `limit` bytes are out or no byte could be written for `stall` (the client stopped reading
-    /// and TCP's window closed). Returns the bytes written. The socket's send buffer is made
-    /// small first, so the count says what the client took, not what the kernel buffered here.
-    pub fn flood(&mut self, packet: &Packet, limit: usize, stall: Duration) -> usize {
-        let mut one = BytesMut::new();
-        if packet.encode(&mut one).is_err() || one.is_empty() {
-            return 0;
-        }
-        // Whole packets only, so a partial write resumes mid-packet, never mid-stream garbage.
-        let chunk = one.repeat((16 * 1024 / one.len()).max(1));
-        self.flood_packets(&chunk, limit, stall)
-    }
-
-    /// [`flood`](Self::flood) with `packets`, the encoding of one or more whole packets, sent
-    /// over and over (e.g. PUBLISHes with every packet id in turn).
-    pub fn flood_packets(&mut self, packets: &[u8], limit: usize, stall: Duration) -> usize {
+    /// Sends `packets` (the encoding of one or more whole packets) over and over without reading
+    /// anything, as a hostile broker does, until `limit` bytes are out or no byte could be
+    /// written for `stall` (the client stopped reading and TCP's window closed). Returns the
+    /// bytes written. The socket's send buffer is made small first, so the count says what the
+    /// client took, not what the kernel buffered here.
+    pub fn flood(&mut self, packets: &[u8], limit: usize, stall: Duration) -> usize {
         if packets.is_empty() {
             return 0;
         }

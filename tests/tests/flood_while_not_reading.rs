@@ -89,26 +89,6 @@ fn qos1_publishes_with_every_id() -> Vec<u8> {
     wire.to_vec()
 }
 
-/// A broker that accepts, then floods [`qos1_publishes_with_every_id`] and reports how many
-/// bytes it got out.
-fn puback_flooding_broker() -> (ScriptedBroker, Receiver<usize>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Arc::new(Mutex::new(tx));
-    let packets = Arc::new(qos1_publishes_with_every_id());
-    let broker = ScriptedBroker::start(move |mut peer: Peer| {
-        if peer.index() > 0 || peer.accept().is_none() {
-            return;
-        }
-        let written = peer.flood_packets(&packets, FLOOD_BYTES, STALL);
-        let _ = tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(written);
-        peer.close();
-    });
-    (broker, rx)
-}
-
 /// What the broker can write to a client that stopped reading with a full transmit buffer: the
 /// client's socket receive buffer (which grows up to `tcp_rmem`'s maximum while it reads fast),
 /// plus the PUBLISHes whose PUBACKs fill the kernel's send buffer (`tcp_wmem`'s maximum) and
@@ -125,15 +105,17 @@ fn read_gate_bound() -> usize {
     receive + 2 * (send + 256 * 1024) + 8 * 1024 * 1024
 }
 
-/// A broker that accepts, then floods `packet` and reports how many bytes it got out.
-fn flooding_broker(packet: fn() -> Packet) -> (ScriptedBroker, Receiver<usize>) {
+/// A broker that accepts, then floods `packets` (whole packets, sent over and over) and reports
+/// how many bytes it got out.
+fn flooding_broker(packets: Vec<u8>) -> (ScriptedBroker, Receiver<usize>) {
     let (tx, rx) = mpsc::channel();
     let tx = Arc::new(Mutex::new(tx));
+    let packets = Arc::new(packets);
     let broker = ScriptedBroker::start(move |mut peer: Peer| {
         if peer.index() > 0 || peer.accept().is_none() {
             return;
         }
-        let written = peer.flood(&packet(), FLOOD_BYTES, STALL);
+        let written = peer.flood(&packets, FLOOD_BYTES, STALL);
         let _ = tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -141,6 +123,22 @@ fn flooding_broker(packet: fn() -> Packet) -> (ScriptedBroker, Receiver<usize>) 
         peer.close();
     });
     (broker, rx)
+}
+
+/// `packet` encoded over and over into about 16 KiB, so that one write carries many.
+fn encoded(packet: &Packet) -> Vec<u8> {
+    let mut one = bytes::BytesMut::new();
+    packet.encode(&mut one).expect("the packet encodes");
+    one.repeat((16 * 1024 / one.len().max(1)).max(1))
+}
+
+/// A runtime for one tokio client.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The highest resident memory of this process while `during` runs, sampled every 5 ms.
@@ -171,7 +169,7 @@ fn assert_small(rss_before: usize, peak: usize, written: usize, what: &str) {
 }
 
 fn mio_flood(packet: fn() -> Packet, what: &str) {
-    let (broker, written) = flooding_broker(packet);
+    let (broker, written) = flooding_broker(encoded(&packet()));
     let rss_before = rss();
     let client = sansmq_mio::Client::new(options(&broker.url(), "flooded-mio")).unwrap();
     // The application takes the one message at once, so its PUBRECs may go out.
@@ -185,13 +183,9 @@ fn mio_flood(packet: fn() -> Packet, what: &str) {
 }
 
 fn tokio_flood(packet: fn() -> Packet, what: &str) {
-    let (broker, written) = flooding_broker(packet);
+    let (broker, written) = flooding_broker(encoded(&packet()));
     let rss_before = rss();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let _context = runtime.enter();
     let (client, _events) =
         sansmq_tokio::Client::new(options(&broker.url(), "flooded-tokio")).unwrap();
@@ -225,7 +219,7 @@ fn the_tokio_client_stays_small_while_a_qos2_publish_is_resent_without_end() {
 
 #[test]
 fn the_mio_client_stops_reading_while_its_pubacks_cannot_be_written() {
-    let (broker, written) = puback_flooding_broker();
+    let (broker, written) = flooding_broker(qos1_publishes_with_every_id());
     let client = sansmq_mio::Client::new(options(&broker.url(), "puback-flood-mio")).unwrap();
     // The application keeps up, so only the transmit buffer can stop reading.
     let messages = client.messages(1024);
@@ -245,12 +239,8 @@ fn the_mio_client_stops_reading_while_its_pubacks_cannot_be_written() {
 
 #[test]
 fn the_tokio_client_stops_reading_while_its_pubacks_cannot_be_written() {
-    let (broker, written) = puback_flooding_broker();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (broker, written) = flooding_broker(qos1_publishes_with_every_id());
+    let runtime = runtime();
     let _context = runtime.enter();
     let (client, mut events) =
         sansmq_tokio::Client::new(options(&broker.url(), "puback-flood-tokio")).unwrap();
@@ -339,11 +329,7 @@ fn the_mio_client_gives_up_a_broker_that_stops_reading_after_the_keep_alive() {
 #[test]
 fn the_tokio_client_gives_up_a_broker_that_stops_reading_after_the_keep_alive() {
     let broker = deaf_broker();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let _context = runtime.enter();
     let (client, mut events) = sansmq_tokio::Client::new(
         options(&broker.url(), "deaf-broker-tokio").keep_alive(KEEP_ALIVE),
