@@ -3,10 +3,14 @@
 //! Once the idle connections go, the broker must accept and answer the waiting client: its
 //! listener is edge-triggered, so nothing but the broker itself retrying `accept` will.
 
-use std::io::{BufRead as _, BufReader, ErrorKind, Read as _, Write as _};
+mod common;
+
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::BrokerProcess;
 
 /// CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, client id `waiting`.
 const CONNECT: &[u8] = b"\x10\x13\x00\x04MQTT\x04\x02\x00\x3c\x00\x07waiting";
@@ -23,41 +27,13 @@ const IDLE_CONNECTIONS: usize = 64;
 const PROMPTLY: Duration = Duration::from_secs(5);
 
 /// `sansmq broker --bind 127.0.0.1:0` under `ulimit -n DESCRIPTOR_LIMIT`; killed on drop.
-struct LimitedBroker {
-    child: Child,
-    addr: String,
-}
-
-impl LimitedBroker {
-    fn start() -> Self {
-        let script =
-            format!("ulimit -n {DESCRIPTOR_LIMIT} && exec \"$0\" broker --bind 127.0.0.1:0");
-        let mut child = Command::new("sh")
-            .args(["-c", &script, env!("CARGO_BIN_EXE_sansmq")])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sh runs");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut first)
-            .expect("reading the broker's first line");
-        let addr = first
-            .split_once("listening on ")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-}
-
-impl Drop for LimitedBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn limited_broker() -> BrokerProcess {
+    let script = format!("ulimit -n {DESCRIPTOR_LIMIT} && exec \"$0\" broker --bind 127.0.0.1:0");
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &script, env!("CARGO_BIN_EXE_sansmq")])
+        .env_remove("RUST_LOG");
+    BrokerProcess::spawn(command)
 }
 
 /// Reads the 4 bytes of a CONNACK within `timeout`; `None` if they did not all arrive.
@@ -85,7 +61,7 @@ fn read_connack(stream: &mut TcpStream, timeout: Duration) -> Option<[u8; 4]> {
 
 #[test]
 fn a_client_waiting_in_the_backlog_is_served_once_descriptors_free_up() {
-    let broker = LimitedBroker::start();
+    let broker = limited_broker();
     let idle: Vec<TcpStream> = (0..IDLE_CONNECTIONS)
         .map(|_| TcpStream::connect(&broker.addr).expect("the kernel completes the handshake"))
         .collect();

@@ -211,12 +211,20 @@ pub(crate) struct BrokerProcess {
 impl BrokerProcess {
     /// Runs `sansmq broker --bind 127.0.0.1:0 extra...` and reads the address it prints.
     pub(crate) fn start(extra: &[&str]) -> Self {
-        let mut child = sansmq(&[&["broker", "--bind", "127.0.0.1:0"], extra].concat())
+        Self::spawn(sansmq(
+            &[&["broker", "--bind", "127.0.0.1:0"], extra].concat(),
+        ))
+    }
+
+    /// Runs `command`, which starts a `sansmq broker` (through a shell, say), and reads the
+    /// address it prints.
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("the sansmq binary runs");
+            .expect("the broker command runs");
         let mut first = String::new();
         BufReader::new(child.stdout.take().expect("piped stdout"))
             .read_line(&mut first)
