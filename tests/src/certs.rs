@@ -125,6 +125,30 @@ impl TestPki {
         &self.ca.pem
     }
 
+    /// A whole rustls client configuration that trusts this CA and offers `alpn`: something
+    /// the clients' TLS options cannot express by themselves, for `TlsOptions::custom`.
+    ///
+    /// # Panics
+    /// If rustls refuses the CA certificate.
+    pub fn custom_client_config(&self, alpn: &[&[u8]]) -> std::sync::Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem().as_bytes()) {
+            roots
+                .add(cert.expect("a PEM certificate"))
+                .expect("a CA rustls takes");
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("rustls' default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        std::sync::Arc::new(config)
+    }
+
     /// The file holding [`ca_pem`](Self::ca_pem): a client's "CA file" option, mosquitto's `cafile`.
     pub fn ca_pem_path(&self) -> &Path {
         &self.ca.path

@@ -10,8 +10,6 @@ mod common_async;
 use std::path::Path;
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use sansmq::packet::QoS;
 use sansmq_e2e::{AlpnOffer, AlpnProbe, FaultProxy, Mosquitto, TestPki};
 use sansmq_tokio::{Client, Error, KeyProblem, TlsOptions, TrustRoots};
@@ -288,18 +286,7 @@ async fn capath_trusts_the_ca_certificates_in_a_directory() {
 async fn a_custom_rustls_config_is_used_as_it_is() {
     let pki = TestPki::generate();
     let probe = AlpnProbe::start(&pki, &[]);
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pki.ca_pem().as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"custom".to_vec()];
-    let tls = TlsOptions::custom(std::sync::Arc::new(config));
+    let tls = TlsOptions::custom(pki.custom_client_config(&[b"custom"]));
     let (client, _events) = Client::new(options(&probe.url(), "custom").tls(tls)).unwrap();
     client.connect().await.unwrap();
     client.disconnect(Duration::from_secs(5)).await.unwrap();
