@@ -13,6 +13,8 @@ pub struct Backoff {
     min: Duration,
     max: Duration,
     step: Duration,
+    /// Draws the jitter; seeded at random unless [`with_seed`](Self::with_seed) says otherwise.
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
@@ -22,7 +24,16 @@ impl Backoff {
             min,
             max: max.max(min),
             step: min,
+            rng: fastrand::Rng::new(),
         }
+    }
+
+    /// The same delays, with the jitter drawn from a generator seeded with `seed`: reproducible,
+    /// for simulations and tests.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = fastrand::Rng::with_seed(seed);
+        self
     }
 
     /// The delay before the next attempt; the one after will be about twice as long.
@@ -38,7 +49,7 @@ impl Backoff {
             low = (self.max - self.max / 4).max(self.min);
         }
         let high = high.max(low);
-        low + (high - low).mul_f64(fastrand::f64())
+        low + (high - low).mul_f64(self.rng.f64())
     }
 
     /// The delay before reconnecting after `cause`: the longest one when the broker refused us

@@ -1,0 +1,76 @@
+//! [`Message`]: a received application message, as every driver hands it to the application.
+
+use bytes::Bytes;
+use sansmq::TopicName;
+use sansmq::packet::{PacketId, Publish, QoS};
+
+/// A message from the broker; the payload shares the read buffer (no copy).
+///
+/// With manual acknowledgements, a QoS 1/2 message is acknowledged to the broker only once the
+/// application says so with it (its [`AckKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: TopicName,
+    /// The payload.
+    pub payload: Bytes,
+    /// The QoS it was delivered at.
+    pub qos: QoS,
+    /// Whether it is a retained message (sent because it was stored, not just published).
+    pub retained: bool,
+    /// Whether the broker says it may have delivered it before.
+    pub duplicate: bool,
+    /// The broker's packet identifier (QoS 1/2).
+    pub id: Option<PacketId>,
+    /// Which broker session delivered it (see [`AckKey`]).
+    session: u64,
+}
+
+/// What acknowledging a message needs: its identifier and the broker session it arrived in. After
+/// a reconnect with `session_present = 0` the broker may reuse identifiers for new messages, so an
+/// acknowledgement from the earlier session must not be applied to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AckKey {
+    /// The message's packet identifier.
+    pub id: PacketId,
+    session: u64,
+}
+
+impl Message {
+    /// The message `publish`, delivered in broker session number `session` (counted by the
+    /// supervisor).
+    pub(crate) fn new(publish: Publish, session: u64) -> Self {
+        Self {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retained: publish.retain,
+            duplicate: publish.dup,
+            id: publish.packet_id,
+            session,
+        }
+    }
+
+    /// The key to acknowledge it with; `None` for QoS 0.
+    #[must_use]
+    pub fn ack_key(&self) -> Option<AckKey> {
+        self.id.map(|id| AckKey {
+            id,
+            session: self.session,
+        })
+    }
+}
+
+impl AckKey {
+    /// Whether this key belongs to broker session `session`.
+    pub(crate) fn is_of_session(&self, session: u64) -> bool {
+        self.session == session
+    }
+}
+
+impl From<Publish> for Message {
+    /// A message of the first broker session (for tests and tools that build messages).
+    fn from(publish: Publish) -> Self {
+        Self::new(publish, 0)
+    }
+}

@@ -1,0 +1,567 @@
+//! The supervisor driven by hand, as a driver would, against scripted broker bytes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sansmq::TopicName;
+use sansmq::packet::{QoS, SubscribeFilter};
+
+use super::*;
+use crate::Credentials;
+
+/// Every waiter is a number, so tests can tell which came back.
+#[derive(Debug)]
+struct Numbered;
+
+impl Requests for Numbered {
+    type Connect = u32;
+    type Publish = u32;
+    type Subscribe = u32;
+    type Unsubscribe = u32;
+    type Disconnect = u32;
+}
+
+type Sup = Supervisor<Numbered>;
+
+const CONNACK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
+const CONNACK_NOT_AUTHORISED: [u8; 4] = [0x20, 0x02, 0x00, 0x05];
+
+fn options(uris: &[&str]) -> ConnectOptions {
+    ConnectOptions::new(uris[0], "supervised")
+        .and_then(|o| o.server_uris(uris))
+        .expect("valid options")
+        .keep_alive(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(8))
+}
+
+fn topic(name: &str) -> TopicName {
+    TopicName::try_from(name).expect("valid topic")
+}
+
+/// Writes everything the supervisor has to send; returns the bytes.
+fn write_all(sup: &mut Sup, now: Instant) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(bytes) = sup.poll_transmit() {
+        let n = bytes.len();
+        out.extend_from_slice(bytes);
+        sup.handle_transmitted(now, n);
+    }
+    out
+}
+
+fn actions(sup: &mut Sup) -> Vec<Action> {
+    std::iter::from_fn(|| sup.poll_action()).collect()
+}
+
+fn events(sup: &mut Sup) -> Vec<Event<Numbered>> {
+    std::iter::from_fn(|| sup.poll_event()).collect()
+}
+
+fn opened_uri(actions: &[Action]) -> Option<String> {
+    actions.iter().find_map(|a| match a {
+        Action::Open { uri } => Some(uri.to_string()),
+        _ => None,
+    })
+}
+
+/// A supervisor connected through `connect` (waiter 1), its events drained.
+fn connected(now: Instant) -> Sup {
+    let mut sup = Sup::new(options(&["tcp://a:1883"])).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    assert_eq!(
+        opened_uri(&actions(&mut sup)).as_deref(),
+        Some("tcp://a:1883")
+    );
+    sup.handle_opened(now);
+    write_all(&mut sup, now);
+    sup.handle_received(now, &CONNACK);
+    events(&mut sup);
+    sup
+}
+
+#[test]
+fn nothing_is_written_before_the_transport_is_open() {
+    let now = Instant::now();
+    let mut sup = Sup::new(options(&["tcp://a:1883"])).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    assert!(
+        sup.poll_transmit().is_none(),
+        "CONNECT waits for the transport"
+    );
+    sup.handle_opened(now);
+    let connect = write_all(&mut sup, now);
+    assert_eq!(connect.first(), Some(&0x10), "CONNECT goes out first");
+}
+
+#[test]
+fn connect_answers_once_at_connack_and_reports_a_first_connection() {
+    let now = Instant::now();
+    let mut sup = Sup::new(options(&["tcp://a:1883"])).expect("supervisor");
+    sup.connect(now, 7).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    write_all(&mut sup, now);
+    sup.handle_received(now, &[0x20, 0x02, 0x01, 0x00]);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [
+                Event::Completed(Completed::Connect(7, Ok(true))),
+                Event::Connected {
+                    session_present: true,
+                    reconnect: false,
+                    requested: true,
+                    ..
+                }
+            ]
+        ),
+        "{seen:?}"
+    );
+    assert!(sup.is_connected());
+    let again = sup.connect(now, 8).expect_err("already connected");
+    assert_eq!(again.waiter, 8);
+}
+
+#[test]
+fn a_failed_open_tries_the_next_uri_and_connect_fails_after_the_last() {
+    let now = Instant::now();
+    let mut sup = Sup::new(options(&["tcp://a:1883", "tcp://b:1883"])).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    assert_eq!(
+        opened_uri(&actions(&mut sup)).as_deref(),
+        Some("tcp://a:1883")
+    );
+    sup.handle_open_failed(
+        now,
+        Error::Dns {
+            host: "a".into(),
+            reason: "no such host".into(),
+        },
+    );
+    assert_eq!(
+        opened_uri(&actions(&mut sup)).as_deref(),
+        Some("tcp://b:1883")
+    );
+    assert!(
+        events(&mut sup).is_empty(),
+        "connect still has a URI to try"
+    );
+    sup.handle_opened(now);
+    write_all(&mut sup, now);
+    sup.handle_received(now, &CONNACK_NOT_AUTHORISED);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [Event::Completed(Completed::Connect(
+                1,
+                Err(Error::Refused(_))
+            ))]
+        ),
+        "{seen:?}"
+    );
+    assert!(actions(&mut sup).contains(&Action::Close));
+    assert_eq!(
+        sup.poll_timeout(),
+        None,
+        "no automatic retry after a failed connect"
+    );
+}
+
+#[test]
+fn the_connect_timeout_bounds_opening_and_abandons_the_transport() {
+    let now = Instant::now();
+    let mut sup = Sup::new(options(&["tcp://a:1883"])).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    let deadline = sup
+        .poll_timeout()
+        .expect("the CONNACK timer runs while opening");
+    assert_eq!(deadline, now + Duration::from_secs(5));
+    sup.handle_timeout(deadline);
+    assert_eq!(actions(&mut sup), [Action::Close]);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [Event::Completed(Completed::Connect(1, Err(_)))]
+        ),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_lost_connection_reconnects_after_the_backoff_and_resubscribes_once() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(start, filters, 2)
+        .expect("subscribe accepted");
+    let subscribe = write_all(&mut sup, start);
+    assert_eq!(subscribe.first(), Some(&0x82));
+    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    assert!(matches!(
+        events(&mut sup).as_slice(),
+        [Event::Completed(Completed::Subscribe(2, Ok(granted)))] if granted == &[QoS::AtLeastOnce]
+    ));
+
+    sup.handle_closed(start, None);
+    let lost = events(&mut sup);
+    let Some(Event::ConnectionLost {
+        reconnect_at: Some(at),
+        ..
+    }) = lost.first()
+    else {
+        panic!("{lost:?}");
+    };
+    let at = *at;
+    assert!(
+        at >= start + Duration::from_secs(1),
+        "never sooner than the minimum delay"
+    );
+    assert!(
+        at <= start + Duration::from_millis(1_500),
+        "within the first step's jitter"
+    );
+    assert!(
+        actions(&mut sup).is_empty(),
+        "the transport is already gone"
+    );
+    sup.handle_timeout(at - Duration::from_millis(1));
+    assert!(actions(&mut sup).is_empty(), "not before its time");
+    sup.handle_timeout(at);
+    assert_eq!(
+        opened_uri(&actions(&mut sup)).as_deref(),
+        Some("tcp://a:1883")
+    );
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [Event::Connected {
+                reconnect: true,
+                requested: false,
+                session_present: false,
+                ..
+            }]
+        ),
+        "{seen:?}"
+    );
+    let restore = write_all(&mut sup, at);
+    assert_eq!(
+        restore.iter().filter(|&&b| b == 0x82).count(),
+        1,
+        "one SUBSCRIBE restores the session: {restore:?}"
+    );
+}
+
+#[test]
+fn qos_0_completes_when_its_bytes_are_written_not_before() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    let id = sup
+        .publish(
+            now,
+            topic("t"),
+            QoS::AtMostOnce,
+            false,
+            Bytes::from_static(b"hello"),
+            3,
+        )
+        .expect("publish accepted");
+    assert_eq!(id, None);
+    assert!(events(&mut sup).is_empty(), "not written yet");
+    let len = sup.poll_transmit().map_or(0, <[u8]>::len);
+    sup.handle_transmitted(now, len - 1);
+    assert!(events(&mut sup).is_empty(), "one byte is still unwritten");
+    sup.handle_transmitted(now, 1);
+    assert!(matches!(
+        events(&mut sup).as_slice(),
+        [Event::Completed(Completed::Publish(
+            3,
+            QoS::AtMostOnce,
+            Ok(())
+        ))]
+    ));
+}
+
+#[test]
+fn an_unwritten_qos_0_message_fails_with_its_connection() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtMostOnce,
+        false,
+        Bytes::from_static(b"x"),
+        3,
+    )
+    .expect("publish accepted");
+    sup.handle_closed(now, None);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.first(),
+            Some(Event::Completed(Completed::Publish(3, _, Err(_))))
+        ),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn qos_1_completes_at_its_puback_exactly_once_even_across_a_reconnect() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let id = sup
+        .publish(
+            start,
+            topic("t"),
+            QoS::AtLeastOnce,
+            false,
+            Bytes::from_static(b"x"),
+            4,
+        )
+        .expect("publish accepted")
+        .expect("a packet id");
+    write_all(&mut sup, start);
+    sup.handle_closed(start, None);
+    assert!(
+        !events(&mut sup)
+            .iter()
+            .any(|e| matches!(e, Event::Completed(_))),
+        "the message waits for the next connection"
+    );
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &[0x20, 0x02, 0x01, 0x00]);
+    write_all(&mut sup, at);
+    let [hi, lo] = id.get().to_be_bytes();
+    sup.handle_received(at, &[0x40, 0x02, hi, lo]);
+    sup.handle_received(at, &[0x40, 0x02, hi, lo]);
+    let completed: Vec<_> = events(&mut sup)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Completed(_)))
+        .collect();
+    assert!(
+        matches!(
+            completed.as_slice(),
+            [Event::Completed(Completed::Publish(
+                4,
+                QoS::AtLeastOnce,
+                Ok(())
+            ))]
+        ),
+        "{completed:?}"
+    );
+}
+
+#[test]
+fn without_credentials_automatic_reconnect_stops_once_and_opens_nothing() {
+    let start = Instant::now();
+    let valid = Arc::new(AtomicBool::new(true));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let provider = {
+        let (valid, asked) = (Arc::clone(&valid), Arc::clone(&asked));
+        move || {
+            asked.fetch_add(1, Ordering::SeqCst);
+            if valid.load(Ordering::SeqCst) {
+                Ok(Credentials {
+                    username: "u".into(),
+                    password: None,
+                })
+            } else {
+                Err("the tokens were declared invalid".to_owned())
+            }
+        }
+    };
+    let mut sup =
+        Sup::new(options(&["tcp://a:1883"]).credentials_provider(provider)).expect("supervisor");
+    sup.connect(start, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(start);
+    write_all(&mut sup, start);
+    sup.handle_received(start, &CONNACK);
+    events(&mut sup);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+    valid.store(false, Ordering::SeqCst);
+    sup.handle_closed(start, None);
+    events(&mut sup);
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    assert!(
+        actions(&mut sup).is_empty(),
+        "no transport without credentials"
+    );
+    let seen = events(&mut sup);
+    assert!(
+        matches!(seen.as_slice(), [Event::ReconnectStopped { .. }]),
+        "{seen:?}"
+    );
+    assert_eq!(sup.poll_timeout(), None, "no more attempts");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn disconnect_writes_disconnect_shuts_down_writing_then_closes_at_end_of_stream() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.disconnect(now, Duration::ZERO, 5);
+    assert!(
+        actions(&mut sup).is_empty(),
+        "DISCONNECT is not written yet"
+    );
+    let written = write_all(&mut sup, now);
+    assert_eq!(written, [0xE0, 0x00]);
+    assert_eq!(actions(&mut sup), [Action::ShutdownWrite]);
+    assert!(
+        sup.wants_read(),
+        "reads on until the broker's end of stream"
+    );
+    sup.handle_received(now, &[0x30, 0x03, 0x00, 0x01, b't']);
+    assert!(
+        !events(&mut sup)
+            .iter()
+            .any(|e| matches!(e, Event::Message(_))),
+        "nothing is processed after DISCONNECT"
+    );
+    sup.handle_closed(now, None);
+    let seen = events(&mut sup);
+    assert!(
+        matches!(
+            seen.as_slice(),
+            [Event::Completed(Completed::Disconnect(5, Ok(())))]
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(
+        sup.poll_timeout(),
+        None,
+        "no reconnect after a requested disconnect"
+    );
+}
+
+#[test]
+fn a_broker_that_never_closes_is_closed_at_the_deadline() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.disconnect(now, Duration::ZERO, 5);
+    write_all(&mut sup, now);
+    actions(&mut sup);
+    let deadline = sup.poll_timeout().expect("the close is bounded");
+    assert!(deadline <= now + crate::closing::CLOSE_LIMIT);
+    sup.handle_timeout(deadline);
+    assert_eq!(actions(&mut sup), [Action::Close]);
+    assert!(matches!(
+        events(&mut sup).as_slice(),
+        [Event::Completed(Completed::Disconnect(5, Ok(())))]
+    ));
+}
+
+#[test]
+fn disconnect_while_waiting_to_reconnect_stops_trying() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.handle_closed(now, None);
+    events(&mut sup);
+    assert!(sup.poll_timeout().is_some());
+    sup.disconnect(now, Duration::ZERO, 6);
+    assert_eq!(sup.poll_timeout(), None);
+    assert!(matches!(
+        events(&mut sup).as_slice(),
+        [Event::Completed(Completed::Disconnect(6, Ok(())))]
+    ));
+}
+
+#[test]
+fn shut_down_answers_every_waiter_with_closed() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        10,
+    )
+    .expect("publish accepted");
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtMostOnce,
+        false,
+        Bytes::from_static(b"x"),
+        11,
+    )
+    .expect("publish accepted");
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t").expect("filter"),
+        qos: QoS::AtMostOnce,
+    }];
+    sup.subscribe(now, filters, 12).expect("subscribe accepted");
+    sup.shut_down(now);
+    assert_eq!(actions(&mut sup), [Action::Close]);
+    let mut answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Publish(w, _, Err(Error::Closed)))
+            | Event::Completed(Completed::Subscribe(w, Err(Error::Closed))) => Some(w),
+            _ => None,
+        })
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, [10, 11, 12]);
+    let late = sup
+        .publish(now, topic("t"), QoS::AtMostOnce, false, Bytes::new(), 13)
+        .expect_err("closed for good");
+    assert!(matches!(late.error, Error::Closed));
+}
+
+#[test]
+fn an_ack_from_a_session_the_broker_forgot_is_refused() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    sup.handle_received(start, &[0x32, 0x05, 0x00, 0x01, b't', 0x00, 0x09]);
+    let Some(Event::Message(message)) = sup.poll_event() else {
+        panic!("a message");
+    };
+    let key = message.ack_key().expect("QoS 1 has a key");
+    sup.handle_closed(start, None);
+    events(&mut sup);
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK); // session_present = 0: a new session
+    assert!(
+        sup.ack(at, key).is_err(),
+        "the broker may reuse id 9 for a new message"
+    );
+}
+
+#[test]
+fn jitter_seeded_alike_reconnects_alike_and_differently_seeded_do_not() {
+    let reconnect_at = |seed: u64| {
+        let start = Instant::now();
+        let mut sup = connected(start).with_jitter_seed(seed);
+        sup.handle_closed(start, None);
+        sup.poll_timeout().map(|at| at - start)
+    };
+    assert_eq!(reconnect_at(1), reconnect_at(1));
+    assert_ne!(reconnect_at(1), reconnect_at(2));
+}

@@ -1,0 +1,150 @@
+//! [`Waiters`]: the requests the supervisor owes an answer, by what will complete them.
+
+use std::collections::{HashMap, VecDeque};
+
+use sansmq::packet::{PacketId, QoS};
+
+use crate::Error;
+use crate::resubscription::Resubscription;
+
+use super::{Completed, Event, Requests};
+
+/// A QoS 0 message awaiting its write.
+#[derive(Debug)]
+struct Written<W> {
+    /// Where its last byte sits in the connection's byte stream (the supervisor counts written
+    /// bytes up to it); `None` while it waits in the core's queue, where its place is not known.
+    end: Option<u64>,
+    waiter: W,
+}
+
+/// Who waits for what.
+pub(super) struct Waiters<R: Requests> {
+    /// `connect`, until the first CONNACK or the last attempt's failure.
+    pub(super) connect: Option<R::Connect>,
+    /// QoS 1/2 messages, until PUBACK / PUBCOMP.
+    pub(super) publishes: HashMap<PacketId, (QoS, R::Publish)>,
+    /// QoS 0 messages, oldest first, until written.
+    written: VecDeque<Written<R::Publish>>,
+    pub(super) subscribes: HashMap<PacketId, R::Subscribe>,
+    /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
+    pub(super) restore: Resubscription<R::Subscribe>,
+    pub(super) unsubscribes: HashMap<PacketId, R::Unsubscribe>,
+    pub(super) disconnect: Option<R::Disconnect>,
+}
+
+impl<R: Requests> Default for Waiters<R> {
+    fn default() -> Self {
+        Self {
+            connect: None,
+            publishes: HashMap::new(),
+            written: VecDeque::new(),
+            subscribes: HashMap::new(),
+            restore: Resubscription::default(),
+            unsubscribes: HashMap::new(),
+            disconnect: None,
+        }
+    }
+}
+
+impl<R: Requests> Waiters<R> {
+    /// Whether the application awaits something only the broker's packets can complete: a driver
+    /// must go on reading then, however backed up the application's message queues are.
+    pub(super) fn await_broker(&self) -> bool {
+        !self.publishes.is_empty()
+            || !self.subscribes.is_empty()
+            || self.restore.has_joined()
+            || !self.unsubscribes.is_empty()
+            || self.connect.is_some()
+            || self.disconnect.is_some()
+    }
+
+    /// A QoS 0 message whose last byte is `end` in the stream (`None`: queued in the core).
+    pub(super) fn await_written(&mut self, end: Option<u64>, waiter: R::Publish) {
+        self.written.push_back(Written { end, waiter });
+    }
+
+    /// SUBSCRIBE and UNSUBSCRIBE requests that no connection will answer.
+    pub(super) fn fail_requests(&mut self, cause: &Error, out: &mut VecDeque<Event<R>>) {
+        for (_, waiter) in self.subscribes.drain() {
+            out.push_back(Event::Completed(Completed::Subscribe(
+                waiter,
+                Err(cause.clone()),
+            )));
+        }
+        for waiter in self.restore.drain() {
+            out.push_back(Event::Completed(Completed::Subscribe(
+                waiter,
+                Err(cause.clone()),
+            )));
+        }
+        for (_, waiter) in self.unsubscribes.drain() {
+            out.push_back(Event::Completed(Completed::Unsubscribe(
+                waiter,
+                Err(cause.clone()),
+            )));
+        }
+    }
+
+    /// QoS 0 messages whose connection ended before they were written: lost with it.
+    pub(super) fn fail_written(&mut self, cause: &Error, out: &mut VecDeque<Event<R>>) {
+        for written in self.written.drain(..) {
+            out.push_back(Event::Completed(Completed::Publish(
+                written.waiter,
+                QoS::AtMostOnce,
+                Err(cause.clone()),
+            )));
+        }
+    }
+
+    /// The connection's first `written` bytes are out: so is every QoS 0 message that ends there
+    /// or before, and every one queued before those (they are written in order). With `all`,
+    /// everything accepted so far is out.
+    pub(super) fn complete_written(
+        &mut self,
+        written: u64,
+        all: bool,
+        out: &mut VecDeque<Event<R>>,
+    ) {
+        let done = if all {
+            self.written.len().checked_sub(1)
+        } else {
+            self.written
+                .iter()
+                .rposition(|w| w.end.is_some_and(|end| end <= written))
+        };
+        if let Some(last) = done {
+            for written in self.written.drain(..=last) {
+                out.push_back(Event::Completed(Completed::Publish(
+                    written.waiter,
+                    QoS::AtMostOnce,
+                    Ok(()),
+                )));
+            }
+        }
+    }
+
+    /// Whether QoS 0 messages wait for their write.
+    pub(super) fn awaits_writes(&self) -> bool {
+        !self.written.is_empty()
+    }
+
+    /// The client is shut down: every waiter gets `cause`.
+    pub(super) fn fail_all(&mut self, cause: &Error, out: &mut VecDeque<Event<R>>) {
+        if let Some(waiter) = self.connect.take() {
+            out.push_back(Event::Completed(Completed::Connect(
+                waiter,
+                Err(cause.clone()),
+            )));
+        }
+        for (_, (qos, waiter)) in self.publishes.drain() {
+            out.push_back(Event::Completed(Completed::Publish(
+                waiter,
+                qos,
+                Err(cause.clone()),
+            )));
+        }
+        self.fail_written(cause, out);
+        self.fail_requests(cause, out);
+    }
+}
