@@ -1,15 +1,19 @@
 //! # sansmq-driver: what every sansmq driver shares
 //!
-//! The blocking client ([`sansmq-mio`](https://docs.rs/sansmq-mio)) and the async one
-//! ([`sansmq-tokio`](https://docs.rs/sansmq-tokio)) take the same [`ConnectOptions`], speak to the
-//! same [`ServerUri`]s, verify brokers with the same rustls configuration ([`tls`]), wait between
-//! reconnects with the same jittered [`Backoff`], explain a broker that hangs up with the same
-//! [`Diagnostics`], and fail with the same [`Error`]. They live here
-//! once, so an option means the same thing in both clients and a credentials provider (such as
-//! ApsaraMQ's signer) plugs into either.
+//! The blocking client ([`sansmq-mio`](https://docs.rs/sansmq-mio)), the tokio one
+//! ([`sansmq-tokio`](https://docs.rs/sansmq-tokio)) and the runtime-agnostic one
+//! ([`sansmq-futures`](https://docs.rs/sansmq-futures)) are thin shells around one
+//! [`Supervisor`]: the sans-IO state machine of a connection's whole life — which server URI to
+//! try, the credentials of each attempt, jittered reconnects, re-subscribing, when each request
+//! completes and with which [`Error`], how a requested disconnect ends, and what a broker's close
+//! means ([`Diagnostics`]). A driver only opens transports, moves bytes, reads a clock and hands
+//! results to its application; [`guide`] shows how to write one for a new runtime.
 //!
-//! A driver turns options into the core's configuration, and asks for credentials before every
-//! connect:
+//! They also share what the supervisor is configured with: the same [`ConnectOptions`], the same
+//! [`ServerUri`]s, the same rustls configuration ([`tls`]), so an option means the same thing in
+//! every client and a credentials provider (such as ApsaraMQ's signer) plugs into any of them.
+//!
+//! Options become the core's configuration, with credentials asked for before every connect:
 //!
 //! ```
 //! use std::time::Duration;
@@ -37,6 +41,7 @@ mod deadline;
 pub mod diagnosis;
 pub mod dial;
 mod error;
+pub mod guide;
 mod message;
 mod options;
 mod redact;
