@@ -32,58 +32,31 @@ use common::{Delivery, Tally, options, seq_payload};
 /// Runs every scenario below against one driver, in a module named after it.
 macro_rules! every_scenario {
     ($driver:ident: $client:ty) => {
+        scenario_tests!($driver: $client =>
+            qos_0_1_and_2_go_round,
+            reconnects_after_a_cut_and_subscribes_again,
+            without_resubscribe_a_reconnect_forgets_the_subscription,
+            keep_alive_detects_a_black_holed_link_and_the_client_reconnects,
+            an_idle_healthy_link_survives_keep_alive,
+            qos1_loses_nothing_while_the_link_is_cut_every_300_ms,
+            qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms,
+            qos1_loses_nothing_when_the_broker_restarts_midway,
+            qos2_loses_nothing_when_the_broker_restarts_midway,
+            qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave,
+        );
+    };
+}
+
+/// A `#[test]` per scenario, calling it with `$client`.
+macro_rules! scenario_tests {
+    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
         mod $driver {
-            type Client = $client;
-
-            #[test]
-            fn qos_0_1_and_2_go_round() {
-                super::qos_0_1_and_2_go_round::<Client>();
-            }
-
-            #[test]
-            fn reconnects_after_a_cut_and_subscribes_again() {
-                super::reconnects_after_a_cut_and_subscribes_again::<Client>();
-            }
-
-            #[test]
-            fn without_resubscribe_a_reconnect_forgets_the_subscription() {
-                super::without_resubscribe_a_reconnect_forgets_the_subscription::<Client>();
-            }
-
-            #[test]
-            fn keep_alive_detects_a_black_holed_link_and_the_client_reconnects() {
-                super::keep_alive_detects_a_black_holed_link_and_the_client_reconnects::<Client>();
-            }
-
-            #[test]
-            fn an_idle_healthy_link_survives_keep_alive() {
-                super::an_idle_healthy_link_survives_keep_alive::<Client>();
-            }
-
-            #[test]
-            fn qos1_loses_nothing_while_the_link_is_cut_every_300_ms() {
-                super::qos1_loses_nothing_while_the_link_is_cut_every_300_ms::<Client>();
-            }
-
-            #[test]
-            fn qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms() {
-                super::qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms::<Client>();
-            }
-
-            #[test]
-            fn qos1_loses_nothing_when_the_broker_restarts_midway() {
-                super::qos1_loses_nothing_when_the_broker_restarts_midway::<Client>();
-            }
-
-            #[test]
-            fn qos2_loses_nothing_when_the_broker_restarts_midway() {
-                super::qos2_loses_nothing_when_the_broker_restarts_midway::<Client>();
-            }
-
-            #[test]
-            fn qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave() {
-                super::qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave::<Client>();
-            }
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<$client>();
+                }
+            )*
         }
     };
 }
@@ -97,7 +70,7 @@ fn reconnecting(uri: &str, client_id: &str) -> ConnectOptions {
         .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500))
 }
 
-/// A client connected to `uri`.
+/// A client made with `options` and connected.
 fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
     let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
     client
