@@ -76,6 +76,7 @@ fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
     client
         .connect()
         .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
+    assert!(client.is_connected());
     client
 }
 
@@ -308,6 +309,9 @@ const CUT_PERIOD: Duration = Duration::from_millis(300);
 const CUT_RUN: Duration = Duration::from_millis(2500);
 /// Cuts that must hit the publisher's connection while messages are under way.
 const MIN_CUTS: usize = 5;
+/// What the publisher spreads its messages over when the broker restarts at half of them, so
+/// that the restart surely comes before the last acknowledgement.
+const RESTART_RUN: Duration = Duration::from_secs(1);
 
 /// Messages per run: 10,000 unless `SANSMQ_NO_LOSS_MESSAGES` says otherwise.
 fn messages() -> u32 {
@@ -605,7 +609,11 @@ fn qos2_delivers_exactly_once_while_the_link_is_cut_every_300_ms<C: ScenarioClie
 /// some in the publisher's queue.
 fn with_broker_restart<C: ScenarioClient>(label: &str, qos: QoS) -> Outcome {
     let broker = quiet_broker().persistence(true).start();
-    let outcome = run::<C>(label, qos, &broker.url(), Progress::default(), |progress| {
+    let progress = Progress {
+        publish_over: RESTART_RUN,
+        ..Progress::default()
+    };
+    let outcome = run::<C>(label, qos, &broker.url(), progress, |progress| {
         let half = messages() as usize / 2;
         progress.wait_for(|p| p.published.load(Ordering::SeqCst) >= half);
         broker.restart();
