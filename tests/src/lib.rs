@@ -11,6 +11,8 @@
 //! - [`TestPki`] generates a CA, server and client certificates and a wrong CA as PEM files, and
 //!   has OpenSSL encrypt the client key.
 //! - [`AlpnProbe`] is a TLS endpoint that records the ALPN protocols clients offer.
+//! - [`scenario`] is what an e2e scenario needs of a client, implemented for every driver, so
+//!   that each behaviour is written once and run against them all.
 //!
 //! A test that loses its link while talking to a broker:
 //!
@@ -67,6 +69,7 @@ mod certs;
 mod mosquitto;
 mod port;
 mod proxy;
+pub mod scenario;
 mod scripted;
 mod wait;
 
@@ -76,4 +79,4 @@ pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use port::free_port;
 pub use proxy::FaultProxy;
 pub use scripted::{Peer, ScriptedBroker};
-pub use wait::wait_until;
+pub use wait::{PATIENCE, wait_until};

@@ -3,6 +3,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// How long anything that should happen may take on a loaded 2-core machine: the bound on every
+/// wait for something that should happen in an e2e test.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
 /// Polls `condition` until it holds, sleeping a little more between polls each time (1 ms up to
 /// 50 ms), and returns whether it held before `timeout`.
 ///

@@ -48,6 +48,7 @@ fn a_delivery_token_names_its_topic_and_packet_id() {
             .message_id()
             .expect("QoS 1/2 messages have a packet id");
         token.wait().unwrap();
+        assert!(token.is_complete());
         let done = completed.recv_timeout(PATIENCE).expect("delivery_complete");
         assert_eq!(done.topic().as_str(), topic);
         assert_eq!(done.message_id(), Some(id));

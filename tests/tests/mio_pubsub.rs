@@ -1,5 +1,6 @@
-//! Messages go through a real mosquitto between mio clients: every QoS, retained messages, the
-//! will, a 1 MiB payload, per-subscription handlers, unsubscribe, and 100 clients at once.
+//! Messages go through a real mosquitto between mio clients: retained messages, the will, a 1 MiB
+//! payload, per-subscription handlers, unsubscribe, and 100 clients at once. Every QoS, in order,
+//! is a scenario of `scenarios.rs`, run for every driver.
 
 mod common;
 
@@ -20,87 +21,6 @@ fn connected(uri: &str, client_id: &str) -> Client {
     let client = Client::new(options(uri, client_id)).unwrap();
     client.connect().unwrap();
     client
-}
-
-#[test]
-fn qos_0_1_and_2_messages_go_through_the_broker() {
-    let broker = Mosquitto::start();
-    let subscriber = connected(&broker.url(), "sub");
-    let messages = subscriber.messages(16);
-    let granted = subscriber
-        .subscribe(&[("qos/#", QoS::ExactlyOnce)])
-        .unwrap();
-    assert_eq!(granted, [QoS::ExactlyOnce]);
-
-    let publisher = connected(&broker.url(), "pub");
-    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-        let topic = format!("qos/{}", qos as u8);
-        let token = publisher
-            .publish(&topic, format!("at {qos:?}"), qos, false)
-            .unwrap();
-        assert_eq!(token.qos(), qos);
-        assert_eq!(token.message_id().is_some(), qos != QoS::AtMostOnce);
-        token.wait().unwrap();
-        assert!(token.is_complete());
-
-        let message = messages.recv_timeout(PATIENCE).expect("the message");
-        assert_eq!(message.topic.as_str(), topic);
-        assert_eq!(&message.payload[..], format!("at {qos:?}").as_bytes());
-        // The subscription grants QoS 2: each arrives at the QoS it was published with.
-        assert_eq!(message.qos, qos);
-        assert!(!message.retained && !message.duplicate);
-    }
-
-    // A subscription at QoS 0 downgrades what it receives.
-    let low = connected(&broker.url(), "low");
-    let low_messages = low.messages(4);
-    assert_eq!(
-        low.subscribe(&[("qos/#", QoS::AtMostOnce)]).unwrap(),
-        [QoS::AtMostOnce]
-    );
-    publisher
-        .publish("qos/2", "downgraded", QoS::ExactlyOnce, false)
-        .unwrap()
-        .wait()
-        .unwrap();
-    let message = low_messages.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(message.qos, QoS::AtMostOnce);
-    assert_eq!(&message.payload[..], b"downgraded");
-
-    for client in [&subscriber, &publisher, &low] {
-        client.disconnect(Duration::from_secs(5)).unwrap();
-    }
-}
-
-#[test]
-fn a_burst_keeps_the_order_at_every_qos() {
-    let broker = Mosquitto::start();
-    let subscriber = connected(&broker.url(), "sub");
-    let messages = subscriber.messages(64);
-    subscriber
-        .subscribe(&[("burst/#", QoS::ExactlyOnce)])
-        .unwrap();
-    let publisher = connected(&broker.url(), "pub");
-    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-        let topic = format!("burst/{}", qos as u8);
-        // More than the window of 20 and the 1024-message callback queue: the queue moves.
-        let tokens: Vec<_> = (0..500u32)
-            .map(|n| {
-                publisher
-                    .publish(&topic, n.to_string(), qos, false)
-                    .unwrap()
-            })
-            .collect();
-        for token in &tokens {
-            token.wait().unwrap();
-        }
-        for n in 0..500u32 {
-            let message = messages.recv_timeout(PATIENCE).expect("every message");
-            assert_eq!(message.topic.as_str(), topic);
-            assert_eq!(message.payload, n.to_string().as_bytes(), "{qos:?}");
-        }
-    }
-    assert!(messages.recv_timeout(Duration::from_millis(100)).is_err());
 }
 
 #[test]

@@ -1,154 +1,22 @@
-//! The mio client notices dead links with keep-alive, reconnects by itself after a cut,
-//! subscribes again, queues publishes while offline, and asks for credentials on every connect.
+//! The mio client keeps a persistent session across a reconnect, queues publishes while offline,
+//! and asks for credentials on every connect. Keep-alive, reconnecting after a cut and subscribing
+//! again are scenarios of `scenarios.rs`, run for every driver.
 
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use sansmq::CommandError;
 use sansmq::packet::QoS;
-use sansmq::{CommandError, DisconnectReason};
 use sansmq_e2e::{FaultProxy, Mosquitto, wait_until};
-use sansmq_mio::{Client, Credentials, Error, ResubscribePolicy};
+use sansmq_mio::{Client, Credentials, Error};
 
 use common::{PATIENCE, Recorder, options};
 
 /// Reconnect quickly: these tests wait for it.
 const RECONNECT: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(500));
-
-#[test]
-fn keep_alive_detects_a_black_holed_link_within_one_and_a_half_intervals() {
-    const KEEP_ALIVE: Duration = Duration::from_secs(2);
-    let broker = Mosquitto::start();
-    let proxy = FaultProxy::start(broker.addr());
-    let client = Client::new(options(&proxy.url(), "holed").keep_alive(KEEP_ALIVE)).unwrap();
-    let (recorder, events) = Recorder::new();
-    client.set_callback(recorder);
-    client.connect().unwrap();
-
-    proxy.set_black_hole(true);
-    let start = Instant::now();
-    let (cause, at) = events.lost(PATIENCE).expect("connection_lost");
-    let took = at - start;
-    println!("keep-alive {KEEP_ALIVE:?}: black hole detected after {took:?}");
-    assert!(
-        matches!(
-            cause,
-            Error::ConnectionLost(DisconnectReason::KeepAliveTimeout)
-        ),
-        "{cause:?}"
-    );
-    // PINGREQ goes out at most one interval after the last packet sent, and PINGRESP is due half
-    // an interval later; plus 250 ms for the IO and callback threads to be scheduled on a busy
-    // machine.
-    assert!(
-        took <= KEEP_ALIVE.mul_f64(1.5) + Duration::from_millis(250),
-        "took {took:?}"
-    );
-    assert!(!client.is_connected());
-}
-
-#[test]
-fn an_idle_healthy_link_survives_keep_alive() {
-    let broker = Mosquitto::start();
-    let client =
-        Client::new(options(&broker.url(), "idle").keep_alive(Duration::from_secs(1))).unwrap();
-    let (recorder, events) = Recorder::new();
-    client.set_callback(recorder);
-    client.connect().unwrap();
-    // Three intervals: pings go out and their answers come back.
-    assert!(events.lost(Duration::from_millis(3500)).is_none());
-    assert!(client.is_connected());
-    assert!(
-        broker.log().matches("Received PINGREQ from idle").count() >= 2,
-        "{}",
-        broker.log()
-    );
-}
-
-#[test]
-fn reconnects_after_a_cut_and_subscribes_again() {
-    let broker = Mosquitto::start();
-    let proxy = FaultProxy::start(broker.addr());
-    // A clean session: the broker forgets the subscription at the cut.
-    let client =
-        Client::new(options(&proxy.url(), "phoenix").automatic_reconnect(RECONNECT.0, RECONNECT.1))
-            .unwrap();
-    let (recorder, events) = Recorder::new();
-    client.set_callback(recorder);
-    client.connect().unwrap();
-    assert_eq!(events.connected(PATIENCE), Some((false, proxy.url())));
-    client
-        .subscribe(&[("phoenix/#", QoS::AtLeastOnce)])
-        .unwrap();
-
-    assert_eq!(proxy.cut(), 1);
-    let (cause, _) = events.lost(PATIENCE).expect("connection_lost");
-    assert!(
-        matches!(cause, Error::Io { .. } | Error::ConnectionLost(_)),
-        "{cause:?}"
-    );
-    assert_eq!(
-        events.connected(PATIENCE),
-        Some((true, proxy.url())),
-        "connect_complete(true, uri) after the reconnect"
-    );
-    assert!(client.is_connected());
-
-    // The subscription is back: another client's message arrives.
-    let other = Client::new(options(&broker.url(), "other")).unwrap();
-    other.connect().unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    // SUBSCRIBE went out right after CONNACK; retry until its SUBACK has surely been processed.
-    let message = loop {
-        other
-            .publish("phoenix/1", "risen", QoS::AtLeastOnce, false)
-            .unwrap()
-            .wait()
-            .unwrap();
-        if let Some(message) = events.message(Duration::from_millis(200)) {
-            break message;
-        }
-        assert!(Instant::now() < deadline, "no message after the reconnect");
-    };
-    assert_eq!(&message.payload[..], b"risen");
-    assert_eq!(proxy.connections_accepted(), 2);
-}
-
-#[test]
-fn without_resubscribe_the_subscription_is_gone_after_a_reconnect() {
-    let broker = Mosquitto::start();
-    let proxy = FaultProxy::start(broker.addr());
-    let client = Client::new(
-        options(&proxy.url(), "forgetful")
-            .automatic_reconnect(RECONNECT.0, RECONNECT.1)
-            .resubscribe(ResubscribePolicy::Never),
-    )
-    .unwrap();
-    let (recorder, events) = Recorder::new();
-    client.set_callback(recorder);
-    client.connect().unwrap();
-    client.subscribe(&[("lost/#", QoS::AtLeastOnce)]).unwrap();
-    client.subscribe(&[("marker", QoS::AtLeastOnce)]).unwrap();
-    proxy.cut();
-    assert_eq!(events.connected(PATIENCE), Some((false, proxy.url())));
-    assert!(events.connected(PATIENCE).is_some_and(|(again, _)| again));
-    // The application subscribes to what it wants again, as in Paho's connectComplete.
-    client.subscribe(&[("marker", QoS::AtLeastOnce)]).unwrap();
-    client
-        .publish("lost/1", "x", QoS::AtLeastOnce, false)
-        .unwrap()
-        .wait()
-        .unwrap();
-    client
-        .publish("marker", "y", QoS::AtLeastOnce, false)
-        .unwrap()
-        .wait()
-        .unwrap();
-    let message = events.message(PATIENCE).unwrap();
-    assert_eq!(message.topic.as_str(), "marker", "{message:?}");
-}
 
 #[test]
 fn a_persistent_session_keeps_messages_published_while_the_client_was_away() {

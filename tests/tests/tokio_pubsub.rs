@@ -1,6 +1,7 @@
-//! The async client publishes and receives at every QoS through mosquitto: publish futures resolve
+//! The async client's own ways to publish and receive through mosquitto: publish futures resolve
 //! at the broker's acknowledgement, many can be in flight from one task, dropping some loses
-//! nothing, and a task that publishes and consumes through a tiny stream never deadlocks.
+//! nothing, and a task that publishes and consumes through a tiny stream never deadlocks. Every
+//! QoS, in order, is a scenario of `scenarios.rs`, run for every driver.
 
 mod common;
 mod common_async;
@@ -13,45 +14,7 @@ use sansmq_tokio::{Client, Error, Event, PublishHandle};
 use tokio::time::timeout;
 
 use common::{PATIENCE, Tally, options, seq_payload};
-use common_async::{connected, message};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_go_round_at_every_qos_and_publish_resolves_on_the_ack() {
-    let broker = Mosquitto::start();
-    let (client, mut events) = Client::new(options(&broker.url(), "round")).unwrap();
-    assert!(!client.connect().await.unwrap());
-    assert!(client.is_connected());
-    assert_eq!(
-        connected(&mut events, PATIENCE).await,
-        Some((false, false, broker.url()))
-    );
-    let granted = client
-        .subscribe(&[("round/0", QoS::AtMostOnce), ("round/+", QoS::ExactlyOnce)])
-        .await
-        .unwrap();
-    assert_eq!(granted, [QoS::AtMostOnce, QoS::ExactlyOnce]);
-    for (n, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
-        .into_iter()
-        .enumerate()
-    {
-        let topic = format!("round/{n}");
-        client
-            .publish(&topic, format!("at {qos:?}"), qos, false)
-            .await
-            .unwrap();
-        let got = message(&mut events, PATIENCE)
-            .await
-            .expect("the message back");
-        assert_eq!(got.topic.as_str(), topic);
-        assert_eq!(got.payload, format!("at {qos:?}").as_bytes());
-        assert_eq!(got.qos, qos);
-    }
-    // The broker logs the whole QoS 2 exchange for the publish that resolved.
-    let log = broker.log();
-    assert!(log.contains("Received PUBREL from round"), "{log}");
-    client.disconnect(Duration::from_secs(5)).await.unwrap();
-    assert!(!client.is_connected());
-}
+use common_async::message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_stream_takes_its_messages_and_events_get_the_rest() {

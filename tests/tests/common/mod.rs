@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use sansmq::packet::PacketId;
 use sansmq_mio::{Callback, ConnectOptions, DeliveryToken, Error, Message};
 
-/// How long anything that should happen may take on a loaded 2-core machine.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) use sansmq_e2e::PATIENCE;
 
 /// Options for `uri` with time-to-wait and connect timeout suited to a loaded machine.
 pub(crate) fn options(uri: &str, client_id: &str) -> ConnectOptions {

@@ -1,0 +1,148 @@
+//! [`TokioClient`]: the async `sansmq-tokio` client as a [`ScenarioClient`], its futures run on
+//! a runtime of its own.
+
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansmq::packet::QoS;
+use sansmq_driver::{ConnectOptions, Error};
+use sansmq_tokio::{Client, Event, Events, PublishHandle};
+use tokio::runtime::{Handle, Runtime};
+
+use super::{PendingPublish, Received, ScenarioClient, Seen};
+use crate::PATIENCE;
+
+/// A `sansmq_tokio::Client` with its event stream and the runtime its task runs on.
+#[derive(Debug)]
+pub struct TokioClient {
+    client: Client,
+    events: Mutex<Events>,
+    /// Dropped last: the client's task ends with the client, then the runtime stops.
+    runtime: Runtime,
+}
+
+/// A [`PublishHandle`] and the runtime to wait for it on.
+#[derive(Debug)]
+pub struct TokioPending {
+    handle: PublishHandle,
+    runtime: Handle,
+}
+
+impl TokioClient {
+    /// Runs `future` to completion on the client's runtime, from a thread outside it. A timer
+    /// must be made inside `future`, where the runtime is current.
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl ScenarioClient for TokioClient {
+    const DRIVER: &'static str = "tokio";
+    type Pending = TokioPending;
+
+    fn new(options: ConnectOptions) -> Result<Self, Error> {
+        // One worker runs the client's task; scenario calls block on their own threads.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("scenario-tokio")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io {
+                context: "starting a tokio runtime".into(),
+                reason: e.to_string(),
+            })?;
+        // `Client::new` spawns the client's task on the runtime it is called in.
+        let (client, events) = {
+            let _context = runtime.enter();
+            Client::new(options)?
+        };
+        Ok(Self {
+            client,
+            events: Mutex::new(events),
+            runtime,
+        })
+    }
+
+    fn connect(&self) -> Result<bool, Error> {
+        self.block_on(self.client.connect())
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn start_publish(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<TokioPending, Error> {
+        // `publish_later` waits for room in the command channel, across reconnects.
+        let handed_over = self.block_on(async {
+            tokio::time::timeout(
+                PATIENCE,
+                self.client.publish_later(topic, payload, qos, retain),
+            )
+            .await
+        });
+        let handle = handed_over.map_err(|_| Error::Timeout(PATIENCE))??;
+        Ok(TokioPending {
+            handle,
+            runtime: self.runtime.handle().clone(),
+        })
+    }
+
+    fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        self.block_on(self.client.subscribe(filters))
+    }
+
+    fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
+        self.block_on(self.client.unsubscribe(filters))
+    }
+
+    fn next_event(&self, wait: Duration) -> Option<Seen> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let event = self
+                .block_on(async { tokio::time::timeout_at(deadline, events.recv()).await })
+                .ok()??;
+            let seen = match event {
+                Event::Connected { uri, .. } => Seen::Connected {
+                    reconnect: false,
+                    uri,
+                },
+                Event::Reconnected { uri, .. } => Seen::Connected {
+                    reconnect: true,
+                    uri,
+                },
+                Event::ConnectionLost { cause } => Seen::ConnectionLost(cause),
+                Event::Message(message) => Seen::Message(Received {
+                    topic: message.topic.as_str().to_owned(),
+                    payload: message.payload,
+                    qos: message.qos,
+                    retained: message.retained,
+                    duplicate: message.duplicate,
+                }),
+                // An event this adapter does not know yet (`Event` is non-exhaustive).
+                _ => continue,
+            };
+            return Some(seen);
+        }
+    }
+
+    fn disconnect(&self, drain: Duration) -> Result<(), Error> {
+        self.block_on(self.client.disconnect(drain))
+    }
+}
+
+impl PendingPublish for TokioPending {
+    fn wait(self, timeout: Duration) -> Result<(), Error> {
+        self.runtime
+            .block_on(async { tokio::time::timeout(timeout, self.handle).await })
+            .unwrap_or(Err(Error::Timeout(timeout)))
+    }
+}
