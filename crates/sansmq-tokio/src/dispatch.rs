@@ -77,17 +77,7 @@ impl Dispatch {
 
     /// A message: to the first live subscription stream whose filter matches it, else to events.
     pub(crate) fn message(&mut self, supervisor: &mut Supervisor, now: Instant, message: Message) {
-        self.routes.retain(|(_, tx)| !tx.is_closed());
-        let route = self
-            .routes
-            .iter()
-            .find(|(filter, _)| filter.matches(&message.topic))
-            .map(|(_, tx)| tx.clone());
-        let delivery = match route {
-            Some(tx) => Delivery::Routed(tx, message),
-            None => Delivery::Event(Event::Message(message)),
-        };
-        if message_qos(&delivery) == Some(QoS::AtMostOnce)
+        if message.qos == QoS::AtMostOnce
             && self.held.len() >= self.capacity.saturating_mul(QOS0_HOLD_FACTOR)
         {
             self.dropped_qos0 += 1;
@@ -99,6 +89,16 @@ impl Dispatch {
             }
             return;
         }
+        self.routes.retain(|(_, tx)| !tx.is_closed());
+        let route = self
+            .routes
+            .iter()
+            .find(|(filter, _)| filter.matches(&message.topic))
+            .map(|(_, tx)| tx.clone());
+        let delivery = match route {
+            Some(tx) => Delivery::Routed(tx, message),
+            None => Delivery::Event(Event::Message(message)),
+        };
         self.push(supervisor, now, delivery);
     }
 
@@ -168,12 +168,5 @@ impl Dispatch {
             }
         }
         None
-    }
-}
-
-fn message_qos(delivery: &Delivery) -> Option<QoS> {
-    match delivery {
-        Delivery::Event(Event::Message(m)) | Delivery::Routed(_, m) => Some(m.qos),
-        Delivery::Event(_) => None,
     }
 }

@@ -26,16 +26,20 @@ use crate::{ConnectOptions, Error, Event};
 /// write, so a burst of publishes leaves in one syscall.
 const COMMAND_BATCH: usize = 256;
 
-/// A transport being opened: DNS, TCP and TLS.
-type Opening = Pin<Box<dyn Future<Output = Result<Transport, Error>> + Send>>;
+/// The transport the task holds, if any.
+enum Link {
+    None,
+    /// Being opened: DNS, TCP and TLS.
+    Opening(Pin<Box<dyn Future<Output = Result<Transport, Error>> + Send>>),
+    Open(Transport),
+}
 
 /// The background task's state.
 pub(crate) struct Task {
     supervisor: Supervisor,
     tls: Option<Arc<ClientConfig>>,
     commands: mpsc::Receiver<Command>,
-    transport: Option<Transport>,
-    opening: Option<Opening>,
+    link: Link,
     dispatch: Dispatch,
     /// A publish the core's queue had no room for while connected. Taking commands pauses until
     /// acknowledgements make room, so a full queue fills the bounded channel and `publish` waits
@@ -62,8 +66,7 @@ impl Task {
             supervisor: Supervisor::new(options)?,
             tls,
             commands,
-            transport: None,
-            opening: None,
+            link: Link::None,
             dispatch,
             stalled: None,
             backlog: VecDeque::new(),
@@ -90,9 +93,8 @@ impl Task {
             let intake = self.stalled.is_none() && self.backlog.is_empty();
             let Self {
                 supervisor,
-                transport,
+                link,
                 commands,
-                opening,
                 dispatch,
                 ..
             } = &mut self;
@@ -106,23 +108,11 @@ impl Task {
                         self.command(now, command);
                     }
                 }
-                io = poll_fn(|cx| match transport {
-                    Some(t) => t.poll_io(cx, supervisor, read),
-                    None => Poll::Pending,
-                }), if transport.is_some() => self.on_io(Instant::now(), io),
-                opened = poll_fn(|cx| match opening {
-                    Some(f) => f.as_mut().poll(cx),
-                    None => Poll::Pending,
-                }), if opening.is_some() => {
-                    self.opening = None;
-                    match opened {
-                        Ok(transport) => {
-                            self.transport = Some(transport);
-                            self.supervisor.handle_opened(Instant::now());
-                        }
-                        Err(error) => self.supervisor.handle_open_failed(Instant::now(), error),
-                    }
-                }
+                io = poll_fn(|cx| match link {
+                    Link::Opening(opening) => opening.as_mut().poll(cx).map(Io::Opened),
+                    Link::Open(transport) => transport.poll_io(cx, supervisor, read),
+                    Link::None => Poll::Pending,
+                }), if !matches!(link, Link::None) => self.on_io(Instant::now(), io),
                 () = dispatch.room(), if dispatch.has_held() => {
                     self.dispatch.release(&mut self.supervisor, Instant::now());
                 }
@@ -153,17 +143,14 @@ impl Task {
         while let Some(action) = self.supervisor.poll_action() {
             match action {
                 Action::Open { uri } => {
-                    self.opening = Some(Box::pin(Transport::open(uri, self.tls.clone())));
+                    self.link = Link::Opening(Box::pin(Transport::open(uri, self.tls.clone())));
                 }
                 Action::ShutdownWrite => {
-                    if let Some(transport) = &mut self.transport {
+                    if let Link::Open(transport) = &mut self.link {
                         transport.shut_down_writing();
                     }
                 }
-                Action::Close => {
-                    self.transport = None;
-                    self.opening = None;
-                }
+                Action::Close => self.link = Link::None,
             }
         }
         // Before the answers go out: who awaits `connect` or `disconnect` sees the new state.
@@ -212,9 +199,20 @@ impl Task {
     }
 
     fn on_io(&mut self, now: Instant, io: Io) {
-        if let Io::Ended(error) = io {
-            self.transport = None;
-            self.supervisor.handle_closed(now, error);
+        match io {
+            Io::Progress => {}
+            Io::Opened(Ok(transport)) => {
+                self.link = Link::Open(transport);
+                self.supervisor.handle_opened(now);
+            }
+            Io::Opened(Err(error)) => {
+                self.link = Link::None;
+                self.supervisor.handle_open_failed(now, error);
+            }
+            Io::Ended(error) => {
+                self.link = Link::None;
+                self.supervisor.handle_closed(now, error);
+            }
         }
     }
 
@@ -223,7 +221,7 @@ impl Task {
             // Reading is paused for a slow application, but a PINGRESP may wait behind the
             // messages: read what is there before the keep-alive is judged, without registering
             // for more. (A broker that does not read our acks gets no such favour.)
-            if let Some(transport) = &mut self.transport {
+            if let Link::Open(transport) = &mut self.link {
                 let mut cx = Context::from_waker(Waker::noop());
                 if let Poll::Ready(io) = transport.poll_io(&mut cx, &mut self.supervisor, true) {
                     self.on_io(now, io);

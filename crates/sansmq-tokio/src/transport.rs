@@ -34,9 +34,10 @@ pub(crate) struct Transport {
     write_shut: Option<bool>,
 }
 
-/// What one [`Transport::poll_io`] did.
-#[derive(Debug)]
+/// What one [`Transport::poll_io`] did, or opening one.
 pub(crate) enum Io {
+    /// [`Transport::open`] is done.
+    Opened(Result<Transport, Error>),
     /// Bytes went out or came in (and the supervisor was told).
     Progress,
     /// The broker's end of stream (`None`) or a failure: report it to the supervisor.
