@@ -86,7 +86,7 @@ impl ClientBuilder {
 /// An async MQTT client handle: `Clone + Send + Sync`, cheap to clone.
 ///
 /// Every call is a command on a bounded channel to one background task, which owns the socket and
-/// the sans-IO core. The task ends when the last handle is dropped; pending futures then resolve
+/// the sans-IO connection supervisor. The task ends when the last handle is dropped; pending futures then resolve
 /// with [`Error::Closed`].
 #[derive(Debug, Clone)]
 pub struct Client {
