@@ -9,7 +9,7 @@ use sansmq::packet::{QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::command::{self, Command};
+use crate::command::{self, Command, Reply};
 use crate::dispatch::Dispatch;
 use crate::stream::Subscription;
 use crate::task::Task;
@@ -86,7 +86,7 @@ impl ClientBuilder {
 /// An async MQTT client handle: `Clone + Send + Sync`, cheap to clone.
 ///
 /// Every call is a command on a bounded channel to one background task, which owns the socket and
-/// the sans-IO core. The task ends when the last handle is dropped; pending futures then resolve
+/// the sans-IO connection supervisor. The task ends when the last handle is dropped; pending futures then resolve
 /// with [`Error::Closed`].
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -122,14 +122,9 @@ impl Client {
     /// [`Error::Refused`], no answer [`Error::Timeout`], a TLS failure [`Error::Tls`]. With
     /// automatic reconnect, a later loss reconnects by itself ([`Event::Reconnected`](crate::Event)).
     pub async fn connect(&self) -> Result<bool, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Connect(reply)).await?;
         // The task answers every attempt; this only bounds a task that went away.
-        self.answer(
-            rx,
-            self.connect_limit.saturating_add(Duration::from_secs(1)),
-        )
-        .await
+        let limit = self.connect_limit.saturating_add(Duration::from_secs(1));
+        self.request(Command::Connect, limit).await
     }
 
     /// Whether the client is connected now.
@@ -231,14 +226,12 @@ impl Client {
         filters: Vec<SubscribeFilter>,
         route: Option<mpsc::Sender<Message>>,
     ) -> Result<Vec<QoS>, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Subscribe {
+        let subscribe = |reply| Command::Subscribe {
             filters,
             route,
             reply,
-        })
-        .await?;
-        self.answer(rx, self.time_to_wait).await
+        };
+        self.request(subscribe, self.time_to_wait).await
     }
 
     /// Unsubscribes and waits for UNSUBACK (at most time-to-wait). [`Subscription`] streams for
@@ -248,9 +241,8 @@ impl Client {
             .iter()
             .map(|f| TopicFilter::try_from(*f))
             .collect::<Result<Vec<_>, _>>()?;
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Unsubscribe { filters, reply }).await?;
-        self.answer(rx, self.time_to_wait).await
+        let unsubscribe = |reply| Command::Unsubscribe { filters, reply };
+        self.request(unsubscribe, self.time_to_wait).await
     }
 
     /// With [`ClientBuilder::manual_acks`]: you are done with `message`; its PUBACK (QoS 1) or
@@ -262,9 +254,8 @@ impl Client {
         let Some(key) = message.ack_key() else {
             return Ok(());
         };
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Ack { key, reply }).await?;
-        self.answer(rx, self.time_to_wait).await
+        let ack = |reply| Command::Ack { key, reply };
+        self.request(ack, self.time_to_wait).await
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
@@ -273,15 +264,11 @@ impl Client {
     /// the will is not published. What is still unacknowledged then stays in the session for a later `connect`. Automatic
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Disconnect { drain, reply }).await?;
-        self.answer(
-            rx,
-            drain
-                .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
-                .saturating_add(Duration::from_secs(1)),
-        )
-        .await
+        let limit = drain
+            .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
+            .saturating_add(Duration::from_secs(1));
+        self.request(|reply| Command::Disconnect { drain, reply }, limit)
+            .await
     }
 
     /// A PUBLISH command and the handle its reply resolves, after MQTT's and the broker's rules
@@ -315,11 +302,14 @@ impl Client {
         self.commands.send(command).await.map_err(|_| Error::Closed)
     }
 
-    async fn answer<T>(
+    /// Sends the command made with a reply sender, and waits up to `limit` for the reply.
+    async fn request<T>(
         &self,
-        rx: oneshot::Receiver<Result<T, Error>>,
+        command: impl FnOnce(Reply<T>) -> Command,
         limit: Duration,
     ) -> Result<T, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(command(reply)).await?;
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Closed),

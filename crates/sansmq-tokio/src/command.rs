@@ -1,18 +1,34 @@
 //! [`Command`]: what a [`Client`](crate::Client) handle asks the background task to do, over the
-//! bounded command channel. Each carries the one-shot sender its answer goes back on.
+//! bounded command channel. Each carries the one-shot sender its answer goes back on, which the
+//! [`Supervisor`] keeps until the answer is known ([`Replies`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::packet::{QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::supervisor::Requests;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Error;
-use crate::message::{AckKey, Message};
+use crate::{AckKey, Error, Message};
 
 /// The answer to a command.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// The supervisor's waiters are the commands' one-shot senders.
+#[derive(Debug)]
+pub(crate) struct Replies;
+
+impl Requests for Replies {
+    type Connect = Reply<bool>;
+    type Publish = Reply<()>;
+    type Subscribe = Reply<Vec<QoS>>;
+    type Unsubscribe = Reply<()>;
+    type Disconnect = Reply<()>;
+}
+
+/// The connection's life, driven by the task.
+pub(crate) type Supervisor = sansmq_driver::Supervisor<Replies>;
 
 /// A request from a handle to the task.
 #[derive(Debug)]

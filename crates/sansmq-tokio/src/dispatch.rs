@@ -13,7 +13,7 @@ use sansmq::TopicFilter;
 use sansmq::packet::QoS;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::message::AckKey;
+use crate::command::Supervisor;
 use crate::{Event, Message};
 
 /// QoS 0 messages held beyond this many times the channel capacity are dropped.
@@ -36,8 +36,6 @@ pub(crate) struct Dispatch {
     held: VecDeque<Delivery>,
     capacity: usize,
     manual_acks: bool,
-    /// Increases whenever the broker forgets the session; see [`AckKey`].
-    session: u64,
     dropped_qos0: u64,
 }
 
@@ -49,19 +47,8 @@ impl Dispatch {
             held: VecDeque::new(),
             capacity,
             manual_acks,
-            session: 0,
             dropped_qos0: 0,
         }
-    }
-
-    /// The session the next messages belong to.
-    pub(crate) fn session(&self) -> u64 {
-        self.session
-    }
-
-    /// The broker started a new session: identifiers of earlier messages mean nothing now.
-    pub(crate) fn new_session(&mut self) {
-        self.session += 1;
     }
 
     pub(crate) fn add_route(&mut self, filter: TopicFilter, tx: mpsc::Sender<Message>) {
@@ -83,23 +70,14 @@ impl Dispatch {
         !self.held.is_empty()
     }
 
-    /// A connection event or message from the core.
-    pub(crate) fn event(&mut self, core: &mut sansmq::Client, now: Instant, event: Event) {
-        self.push(core, now, Delivery::Event(event));
+    /// A connection event.
+    pub(crate) fn event(&mut self, supervisor: &mut Supervisor, now: Instant, event: Event) {
+        self.push(supervisor, now, Delivery::Event(event));
     }
 
-    pub(crate) fn message(&mut self, core: &mut sansmq::Client, now: Instant, message: Message) {
-        self.routes.retain(|(_, tx)| !tx.is_closed());
-        let route = self
-            .routes
-            .iter()
-            .find(|(filter, _)| filter.matches(&message.topic))
-            .map(|(_, tx)| tx.clone());
-        let delivery = match route {
-            Some(tx) => Delivery::Routed(tx, message),
-            None => Delivery::Event(Event::Message(message)),
-        };
-        if message_qos(&delivery) == Some(QoS::AtMostOnce)
+    /// A message: to the first live subscription stream whose filter matches it, else to events.
+    pub(crate) fn message(&mut self, supervisor: &mut Supervisor, now: Instant, message: Message) {
+        if message.qos == QoS::AtMostOnce
             && self.held.len() >= self.capacity.saturating_mul(QOS0_HOLD_FACTOR)
         {
             self.dropped_qos0 += 1;
@@ -111,12 +89,22 @@ impl Dispatch {
             }
             return;
         }
-        self.push(core, now, delivery);
+        self.routes.retain(|(_, tx)| !tx.is_closed());
+        let route = self
+            .routes
+            .iter()
+            .find(|(filter, _)| filter.matches(&message.topic))
+            .map(|(_, tx)| tx.clone());
+        let delivery = match route {
+            Some(tx) => Delivery::Routed(tx, message),
+            None => Delivery::Event(Event::Message(message)),
+        };
+        self.push(supervisor, now, delivery);
     }
 
-    fn push(&mut self, core: &mut sansmq::Client, now: Instant, delivery: Delivery) {
+    fn push(&mut self, supervisor: &mut Supervisor, now: Instant, delivery: Delivery) {
         if self.held.is_empty() {
-            if let Some(held) = self.try_deliver(core, now, delivery) {
+            if let Some(held) = self.try_deliver(supervisor, now, delivery) {
                 self.held.push_back(held);
             }
         } else {
@@ -125,9 +113,9 @@ impl Dispatch {
     }
 
     /// Moves held items into channels with room, in order.
-    pub(crate) fn release(&mut self, core: &mut sansmq::Client, now: Instant) {
+    pub(crate) fn release(&mut self, supervisor: &mut Supervisor, now: Instant) {
         while let Some(delivery) = self.held.pop_front() {
-            if let Some(back) = self.try_deliver(core, now, delivery) {
+            if let Some(back) = self.try_deliver(supervisor, now, delivery) {
                 self.held.push_front(back);
                 return;
             }
@@ -143,10 +131,13 @@ impl Dispatch {
         }
     }
 
-    /// Delivers one item or gives it back when its channel is full.
+    /// Delivers one item or gives it back when its channel is full. A message is acknowledged once
+    /// delivered (unless acks are manual) or when nobody listens; the supervisor refuses the ack of
+    /// a message from a session the broker forgot, and sends acks in arrival order whatever the
+    /// order they are given in (MQTT-4.6.0-2).
     fn try_deliver(
         &mut self,
-        core: &mut sansmq::Client,
+        supervisor: &mut Supervisor,
         now: Instant,
         delivery: Delivery,
     ) -> Option<Delivery> {
@@ -166,28 +157,16 @@ impl Dispatch {
                 Err(TrySendError::Full(message)) => return Some(Delivery::Routed(tx, message)),
                 // The stream was dropped: the message goes to the events instead.
                 Err(TrySendError::Closed(message)) => {
-                    return self.try_deliver(core, now, Delivery::Event(Event::Message(message)));
+                    let delivery = Delivery::Event(Event::Message(message));
+                    return self.try_deliver(supervisor, now, delivery);
                 }
             },
         };
         if let Some(key) = key {
             if !(delivered && self.manual_acks) {
-                self.ack(core, now, key);
+                let _ = supervisor.ack(now, key);
             }
         }
         None
-    }
-
-    /// Acknowledges `key` unless it belongs to a session the broker forgot. The core sends acks in
-    /// arrival order whatever the order they are given in (MQTT-4.6.0-2).
-    pub(crate) fn ack(&self, core: &mut sansmq::Client, now: Instant, key: AckKey) -> bool {
-        key.session == self.session && core.ack(now, key.id).is_ok()
-    }
-}
-
-fn message_qos(delivery: &Delivery) -> Option<QoS> {
-    match delivery {
-        Delivery::Event(Event::Message(m)) | Delivery::Routed(_, m) => Some(m.qos),
-        Delivery::Event(_) => None,
     }
 }

@@ -8,11 +8,13 @@
 //! ## Run loop
 //!
 //! [`Client::new`] spawns one background task that owns the socket (TCP, or TLS with
-//! tokio-rustls) and the core, and `select!`s over four things: the socket, a bounded channel of
-//! commands from the [`Client`] handles, room in your [`Events`] stream, and one `Sleep` reset to
-//! the core's next deadline (keep-alive, CONNACK, reconnect). Each command batch goes into the
-//! core and out in one write; each read (up to 128 KiB) goes straight into the core's buffer.
-//! There is no task per timer or per message.
+//! tokio-rustls) and the sans-IO [`Supervisor`](sansmq_driver::Supervisor), which decides the
+//! connection's whole life (server URIs, credentials, reconnect backoff, re-subscribing, when each
+//! request completes). The task only does IO: it `select!`s over the socket, a bounded channel of
+//! commands from the [`Client`] handles, a connection being opened, room in your [`Events`]
+//! stream, and one `Sleep` reset to the supervisor's next deadline (keep-alive, CONNACK,
+//! reconnect). Each command batch goes out in one write; each read (up to 128 KiB) goes straight
+//! into the core's buffer. There is no task per timer or per message.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -103,21 +105,17 @@ mod client;
 mod command;
 mod dial;
 mod dispatch;
-mod link;
-mod message;
 mod publish;
 mod stream;
 mod task;
 mod transport;
-mod waiters;
 
 pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
-pub use message::Message;
 pub use publish::PublishHandle;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
-    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
-    redact_userinfo, split_login,
+    AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
+    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
+    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
 

@@ -34,6 +34,14 @@ pub enum Event {
         /// Why.
         cause: Error,
     },
+    /// Automatic reconnect gave up: the credentials provider had none to give (e.g. ApsaraMQ
+    /// tokens the broker declared invalid), so no attempt could succeed. The client stays
+    /// disconnected until the next [`Client::connect`](crate::Client::connect), and pending
+    /// subscribes and unsubscribes fail with `cause`.
+    ReconnectStopped {
+        /// Why: the provider's refusal.
+        cause: Error,
+    },
     /// A message that no [`Subscription`] stream took.
     Message(Message),
 }

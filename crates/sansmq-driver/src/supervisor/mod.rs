@@ -400,11 +400,18 @@ impl<R: Requests> Supervisor<R> {
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
     /// closes once the broker has read it ([`Closing`]), so the will is not published. Automatic
-    /// reconnect stops until the next `connect`. Not connected, it just stops trying.
+    /// reconnect stops until the next `connect`. Not connected, it just stops trying. During a
+    /// requested close, the waiter is answered with the close's end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration, waiter: R::Disconnect) {
         self.servers.stop();
+        // A requested close under way (draining or closing): this one ends with it.
+        let draining = self.link == Link::Connected && !self.waiters.disconnect.is_empty();
+        if draining || matches!(self.transport, Transport::Closing(..)) {
+            self.waiters.disconnect.push(waiter);
+            return;
+        }
+        self.waiters.disconnect.push(waiter);
         if self.link == Link::Connected && self.core.disconnect(now, drain).is_ok() {
-            self.waiters.disconnect = Some(waiter);
             self.process(now);
             return;
         }
@@ -417,7 +424,9 @@ impl<R: Requests> Supervisor<R> {
             self.complete(Completed::Connect(connect, Err(Error::Closed)));
         }
         self.process(now);
-        self.complete(Completed::Disconnect(waiter, Ok(())));
+        for waiter in std::mem::take(&mut self.waiters.disconnect) {
+            self.complete(Completed::Disconnect(waiter, Ok(())));
+        }
     }
 
     /// The client ends for good (its last handle was dropped, or `close` was called): the
@@ -429,7 +438,7 @@ impl<R: Requests> Supervisor<R> {
         while self.core.poll_event().is_some() {}
         let mut events = std::mem::take(&mut self.events);
         self.waiters.fail_all(&Error::Closed, &mut events);
-        if let Some(waiter) = self.waiters.disconnect.take() {
+        for waiter in self.waiters.disconnect.drain(..) {
             events.push_back(Event::Completed(Completed::Disconnect(waiter, Ok(()))));
         }
         self.events = events;

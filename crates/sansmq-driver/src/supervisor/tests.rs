@@ -565,3 +565,43 @@ fn jitter_seeded_alike_reconnects_alike_and_differently_seeded_do_not() {
     assert_eq!(reconnect_at(1), reconnect_at(1));
     assert_ne!(reconnect_at(1), reconnect_at(2));
 }
+
+#[test]
+fn a_second_disconnect_ends_with_the_close_under_way_and_both_are_answered() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        4,
+    )
+    .expect("publish accepted");
+    // The first waits for the PUBACK, the second joins it while it drains.
+    sup.disconnect(now, Duration::from_secs(10), 5);
+    sup.disconnect(now, Duration::ZERO, 6);
+    write_all(&mut sup, now);
+    sup.handle_received(now, &[0x40, 0x02, 0x00, 0x01]);
+    write_all(&mut sup, now);
+    assert_eq!(actions(&mut sup), [Action::ShutdownWrite]);
+    // A third arrives while the write side is shut: the close goes on, so the broker reads
+    // DISCONNECT and drops the will.
+    sup.disconnect(now, Duration::ZERO, 7);
+    assert!(actions(&mut sup).is_empty(), "the close is not cut short");
+    let early: Vec<_> = events(&mut sup)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Completed(Completed::Disconnect(..))))
+        .collect();
+    assert!(early.is_empty(), "answered when closed: {early:?}");
+    sup.handle_closed(now, None);
+    let answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [5, 6, 7]);
+}

@@ -30,7 +30,8 @@ pub(super) struct Waiters<R: Requests> {
     /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
     pub(super) restore: Resubscription<R::Subscribe>,
     pub(super) unsubscribes: HashMap<PacketId, R::Unsubscribe>,
-    pub(super) disconnect: Option<R::Disconnect>,
+    /// `disconnect`s, until the connection is closed (a second one joins the first's close).
+    pub(super) disconnect: Vec<R::Disconnect>,
 }
 
 impl<R: Requests> Default for Waiters<R> {
@@ -42,7 +43,7 @@ impl<R: Requests> Default for Waiters<R> {
             subscribes: HashMap::new(),
             restore: Resubscription::default(),
             unsubscribes: HashMap::new(),
-            disconnect: None,
+            disconnect: Vec::new(),
         }
     }
 }
@@ -56,7 +57,7 @@ impl<R: Requests> Waiters<R> {
             || self.restore.has_joined()
             || !self.unsubscribes.is_empty()
             || self.connect.is_some()
-            || self.disconnect.is_some()
+            || !self.disconnect.is_empty()
     }
 
     /// A QoS 0 message whose last byte is `end` in the stream (`None`: queued in the core).
