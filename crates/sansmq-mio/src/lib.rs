@@ -86,19 +86,16 @@ mod client;
 mod completion;
 mod dialer;
 mod io_loop;
-mod message;
-mod session;
-mod tls;
+mod shell;
 mod token;
 mod transport;
 
 pub use callback::Callback;
 pub use client::Client;
-pub use message::Message;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
-    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
-    redact_userinfo, split_login,
+    AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
+    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
+    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
 
