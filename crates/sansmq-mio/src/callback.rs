@@ -104,71 +104,53 @@ const ACK_BATCH: usize = 64;
 /// Runs one event's callbacks; returns the message if it was one, and whether the application
 /// acknowledges it itself.
 fn run_one(dispatch: &Mutex<Dispatch>, event: CallbackEvent) -> Option<(Message, bool)> {
-    let shared = dispatch;
-    let dispatch = lock(shared);
-    let callback = dispatch.callback.clone();
-    match event {
-        CallbackEvent::ConnectComplete { reconnect, uri } => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.connect_complete(reconnect, &uri);
-            }
-            None
-        }
-        CallbackEvent::ConnectionLost(cause) => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.connection_lost(&cause);
-            }
-            None
-        }
-        CallbackEvent::DeliveryComplete(token) => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.delivery_complete(&token);
-            }
-            None
-        }
-        CallbackEvent::MessageArrived(message) => {
-            let handlers: Vec<Handler> = dispatch
+    let (callback, handlers, receiver, manual_acks) = {
+        let d = lock(dispatch);
+        let handlers: Vec<Handler> = match &event {
+            CallbackEvent::MessageArrived(m) => d
                 .handlers
                 .iter()
-                .filter(|(filter, _)| filter.matches(&message.topic))
-                .map(|(_, h)| Arc::clone(h))
-                .collect();
-            let receiver = dispatch.receiver.clone();
-            let manual_acks = dispatch.manual_acks;
-            drop(dispatch);
-            deliver(&message, &handlers, callback, receiver.as_ref(), shared);
-            Some((message, manual_acks))
+                .filter(|(filter, _)| filter.matches(&m.topic))
+                .map(|(_, handler)| Arc::clone(handler))
+                .collect(),
+            _ => Vec::new(),
+        };
+        (
+            d.callback.clone(),
+            handlers,
+            d.receiver.clone(),
+            d.manual_acks,
+        )
+    };
+    let message = match (event, callback.as_deref()) {
+        (CallbackEvent::MessageArrived(message), _) => message,
+        (CallbackEvent::ConnectComplete { reconnect, uri }, Some(cb)) => {
+            cb.connect_complete(reconnect, &uri);
+            return None;
         }
-    }
-}
-
-fn deliver(
-    message: &Message,
-    handlers: &[Handler],
-    callback: Option<Arc<dyn Callback>>,
-    receiver: Option<&SyncSender<Message>>,
-    dispatch: &Mutex<Dispatch>,
-) {
-    if !handlers.is_empty() {
-        for handler in handlers {
-            handler(message);
+        (CallbackEvent::ConnectionLost(cause), Some(cb)) => {
+            cb.connection_lost(&cause);
+            return None;
         }
-        return;
+        (CallbackEvent::DeliveryComplete(token), Some(cb)) => {
+            cb.delivery_complete(&token);
+            return None;
+        }
+        (_, None) => return None,
+    };
+    for handler in &handlers {
+        handler(&message);
     }
-    if let Some(cb) = callback {
-        cb.message_arrived(message.topic.as_str(), message);
-    }
-    if let Some(tx) = receiver {
+    if handlers.is_empty() {
+        if let Some(cb) = callback {
+            cb.message_arrived(message.topic.as_str(), &message);
+        }
         // A full receiver is backpressure: wait for the application (this thread only).
-        if let Err(TrySendError::Full(m)) = tx.try_send(message.clone()) {
-            if tx.send(m).is_err() {
-                lock(dispatch).receiver = None;
-            }
+        if receiver.is_some_and(|tx| tx.send(message.clone()).is_err()) {
+            lock(dispatch).receiver = None;
         }
     }
+    Some((message, manual_acks))
 }
 
 /// Takes the dispatch lock (a poisoned lock still holds valid data: callbacks run outside it).

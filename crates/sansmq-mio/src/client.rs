@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ const CALLBACK_QUEUE: usize = 1024;
 /// Closes the client when the last handle goes away.
 struct Owner {
     shared: Arc<Shared>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Owner {
@@ -33,12 +33,7 @@ impl Drop for Owner {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.wake();
         let current = thread::current().id();
-        for handle in self
-            .threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
+        for handle in self.threads.drain(..) {
             if handle.thread().id() != current {
                 let _ = handle.join();
             }
@@ -120,7 +115,7 @@ impl Client {
         let threads = threads.map_err(|e| Error::io("starting the client's threads", &e))?;
         let owner = Arc::new(Owner {
             shared: Arc::clone(&shared),
-            threads: Mutex::new(threads),
+            threads,
         });
         Ok(Self {
             shared,
@@ -163,10 +158,10 @@ impl Client {
     /// acknowledged too (MQTT-4.6.0-2); while disconnected it waits for the next connection. A
     /// QoS 0 message needs nothing and returns `Ok`.
     ///
-    /// [`CommandError::UnknownAck`](crate::CommandError::UnknownAck) names a message acknowledged already, one not delivered by
-    /// this client, one received in automatic mode, or one of a session the broker has since
-    /// forgotten (`session_present = 0`: it will not deliver that message again, and may reuse
-    /// its identifier for a new one).
+    /// [`CommandError::UnknownAck`](crate::CommandError::UnknownAck) names a message acknowledged
+    /// already, one not delivered by this client, one received in automatic mode, or one of a
+    /// session the broker has since forgotten (`session_present = 0`: it will not deliver that
+    /// message again, and may reuse its identifier for a new one).
     pub fn ack(&self, message: &Message) -> Result<(), Error> {
         match message.ack_key() {
             Some(key) => self.shared.call(|shell, now| shell.sup.ack(now, key)),
@@ -176,10 +171,9 @@ impl Client {
 
     /// Connects, blocking until CONNACK (or the connect timeout, per server URI, which covers DNS,
     /// TCP to every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK).
-    /// Returns the
-    /// broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
+    /// Returns the broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
     pub fn connect(&self) -> Result<bool, Error> {
-        let waiter = Completion::new();
+        let waiter = Completion::default();
         let (limit, attempts) = self.shared.call(|shell, now| {
             shell.sup.connect(now, waiter.clone()).map_err(rejected)?;
             let options = shell.sup.options();
@@ -202,7 +196,7 @@ impl Client {
     /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
-        let waiter = Completion::new();
+        let waiter = Completion::default();
         self.shared.call(|shell, now| {
             let filters = shell.sup.options().subscribe_filters(filters)?;
             shell
@@ -239,7 +233,7 @@ impl Client {
         callback::lock(&self.shared.dispatch)
             .handlers
             .retain(|(f, _)| !parsed.contains(f));
-        let waiter = Completion::new();
+        let waiter = Completion::default();
         let unsubscribe =
             |shell: &mut Shell, now| shell.sup.unsubscribe(now, parsed, waiter.clone());
         self.shared.call(unsubscribe).map_err(rejected)?;
@@ -292,7 +286,7 @@ impl Client {
     /// and closes the connection once the broker has read it (at most about 3 s more, see
     /// [`sansmq_driver::Closing`]), so the will is not published. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {
-        let waiter = Completion::new();
+        let waiter = Completion::default();
         self.shared
             .call(|shell, now| shell.sup.disconnect(now, timeout, waiter.clone()));
         self.shared.wake();

@@ -5,8 +5,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A value set once and awaited by any number of threads.
-#[derive(Debug)]
-pub(crate) struct Completion<T>(Arc<Once<T>>);
+pub(crate) type Completion<T> = Arc<Once<T>>;
 
 /// A value set once, in place (a [`DeliveryToken`](crate::DeliveryToken) keeps it beside its
 /// other fields, in one allocation).
@@ -42,28 +41,8 @@ fn blocked(blocked: bool) {
     WHILE_BLOCKED.with(|h| h.borrow().as_ref().map(|hook| hook(blocked)));
 }
 
-impl<T> Clone for Completion<T> {
-    fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<T: Clone> Completion<T> {
-    pub(crate) fn new() -> Self {
-        Self(Arc::new(Once::new()))
-    }
-
-    pub(crate) fn complete(&self, value: T) {
-        self.0.complete(value);
-    }
-
-    pub(crate) fn wait(&self, timeout: Duration) -> Option<T> {
-        self.0.wait(timeout)
-    }
-}
-
-impl<T: Clone> Once<T> {
-    pub(crate) fn new() -> Self {
+impl<T> Default for Once<T> {
+    fn default() -> Self {
         let slot = Slot {
             value: None,
             waiters: 0,
@@ -73,7 +52,9 @@ impl<T: Clone> Once<T> {
             set: Condvar::new(),
         }
     }
+}
 
+impl<T: Clone> Once<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot<T>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -130,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_timeout_beyond_the_clock_waits_for_the_value_instead_of_panicking() {
-        let completion = Completion::new();
+        let completion = Completion::default();
         let setter = completion.clone();
         let thread = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));

@@ -30,7 +30,7 @@ struct Delivery {
 
 impl DeliveryToken {
     pub(crate) fn pending(topic: TopicName, qos: QoS, time_to_wait: Duration) -> Self {
-        let done = Once::new();
+        let done = Once::default();
         let message = Arc::new(Delivery {
             topic,
             qos,
