@@ -25,9 +25,10 @@ pub trait Callback: Send + Sync + 'static {
         let _ = (reconnect, server_uri);
     }
 
-    /// The connection was lost (not after `disconnect`). Called once more, with the reason, when
-    /// automatic reconnect stops for good (the credentials provider has no credentials, as after
-    /// the broker invalidated ApsaraMQ tokens): the client then waits for the next `connect`.
+    /// The connection was lost (not after `disconnect`). Called once more, with the reason, if
+    /// automatic reconnect gives up for good: the client then waits for the next `connect`.
+    /// (Without credentials, as after the broker invalidated ApsaraMQ tokens, it does not give up:
+    /// it asks the provider again after each backoff delay and opens nothing until it has them.)
     fn connection_lost(&self, cause: &Error) {
         let _ = cause;
     }
