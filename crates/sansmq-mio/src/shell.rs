@@ -93,20 +93,15 @@ impl Shell {
         })
     }
 
-    /// Carries out what the last input asked for: writes, the supervisor's actions and its
-    /// events, until none is left.
+    /// Carries out what the last input asked for: the supervisor's actions, writes, and its
+    /// events, until none is left. Actions come first, so that nothing is written to (or reported
+    /// of) a socket the supervisor has already closed.
     pub(crate) fn drive(&mut self, now: Instant) {
         loop {
+            self.act(now);
             self.write(now);
-            let mut busy = false;
-            while let Some(action) = self.sup.poll_action() {
-                busy = true;
-                match action {
-                    Action::Open { uri } => self.open(now, uri),
-                    Action::ShutdownWrite => self.closing = true,
-                    Action::Close => self.drop_socket(),
-                }
-            }
+            // What the writes asked for (shutting down the write side after DISCONNECT).
+            let mut busy = self.act(now);
             while let Some(event) = self.sup.poll_event() {
                 busy = true;
                 self.on_event(now, event);
@@ -115,6 +110,20 @@ impl Shell {
                 return;
             }
         }
+    }
+
+    /// Carries out the supervisor's actions; returns whether there were any.
+    fn act(&mut self, now: Instant) -> bool {
+        let mut acted = false;
+        while let Some(action) = self.sup.poll_action() {
+            acted = true;
+            match action {
+                Action::Open { uri } => self.open(now, uri),
+                Action::ShutdownWrite => self.closing = true,
+                Action::Close => self.drop_socket(),
+            }
+        }
+        acted
     }
 
     /// Writes what the supervisor has queued, as far as the socket takes it.
@@ -166,7 +175,13 @@ impl Shell {
             return;
         };
         let sup = &mut self.sup;
-        let outcome = transport.read(&mut self.read_buf, budget, |b| sup.handle_received(now, b));
+        // Stop as soon as the supervisor is done with this socket (a refused CONNACK, a protocol
+        // violation): what follows, even its end of stream, no longer concerns it, and reporting
+        // that end would be taken for the end of the next transport it has asked for.
+        let outcome = transport.read(&mut self.read_buf, budget, |bytes| {
+            sup.handle_received(now, bytes);
+            sup.wants_read()
+        });
         match outcome {
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::More) => self.read_more = true,

@@ -56,12 +56,13 @@ impl Transport {
     }
 
     /// Reads until the socket would block or about `budget` bytes were read, giving every
-    /// plaintext byte to `received`.
+    /// plaintext byte to `received`; stops early ([`ReadOutcome::More`]) once `received` says
+    /// `false` (the bytes are no longer wanted from this socket, or not now).
     pub(crate) fn read(
         &mut self,
         buf: &mut [u8],
         budget: usize,
-        mut received: impl FnMut(&[u8]),
+        mut received: impl FnMut(&[u8]) -> bool,
     ) -> Result<ReadOutcome, Error> {
         let mut read = 0;
         loop {
@@ -83,13 +84,16 @@ impl Transport {
             };
             read += n;
             let Self::Tls(conn, socket) = self else {
-                received(buf.get(..n).unwrap_or_default());
+                if !received(buf.get(..n).unwrap_or_default()) {
+                    return Ok(ReadOutcome::More);
+                }
                 continue;
             };
             let state = conn
                 .process_new_packets()
                 .map_err(|e| Error::Tls(e.to_string()))?;
             let mut plaintext = state.plaintext_bytes_to_read();
+            let mut wanted = true;
             while plaintext > 0 {
                 let n = conn
                     .reader()
@@ -98,8 +102,11 @@ impl Transport {
                 if n == 0 {
                     break;
                 }
-                received(buf.get(..n).unwrap_or_default());
+                wanted &= received(buf.get(..n).unwrap_or_default());
                 plaintext = plaintext.saturating_sub(n);
+            }
+            if !wanted {
+                return Ok(ReadOutcome::More);
             }
             if state.peer_has_closed() {
                 return Ok(ReadOutcome::Closed);
