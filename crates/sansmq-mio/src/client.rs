@@ -323,7 +323,10 @@ fn run_callbacks(shared: &Arc<Shared>, events: &Receiver<callback::CallbackEvent
     completion::on_blocking(move |blocked| {
         if let Some(shared) = weak.upgrade() {
             shared.lock().callback_blocked = blocked;
-            shared.wake();
+            // Reading may have paused for callbacks: it goes on now.
+            if blocked {
+                shared.wake();
+            }
         }
     });
     callback::run(events, &shared.dispatch, |acks, handled| {

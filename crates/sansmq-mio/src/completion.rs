@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 /// A value set once and awaited by any number of threads.
 pub(crate) type Completion<T> = Arc<Once<T>>;
 
-/// A value set once, in place (a delivery token keeps it beside its
-/// other fields, in one allocation).
+/// A value set once, in place (a delivery token keeps it beside its other fields, in one
+/// allocation).
 #[derive(Debug)]
 pub(crate) struct Once<T> {
     slot: Mutex<Slot<T>>,
