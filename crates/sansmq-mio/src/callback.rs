@@ -1,15 +1,14 @@
 //! Callbacks as Paho's `MqttCallbackExtended`, per-subscription handlers and the pull receiver, all
 //! run on a thread of their own so a callback may call the client.
 
-use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sansmq::TopicFilter;
-use sansmq::packet::QoS;
+use sansmq_driver::AckKey;
 
-use crate::client::Shared;
 use crate::{DeliveryToken, Error, Message};
 
 /// What happens to a connection and its messages; every method has an empty default.
@@ -26,7 +25,10 @@ pub trait Callback: Send + Sync + 'static {
         let _ = (reconnect, server_uri);
     }
 
-    /// The connection was lost (not after `disconnect`).
+    /// The connection was lost (not after `disconnect`). Called once more, with the reason, if
+    /// automatic reconnect gives up for good: the client then waits for the next `connect`.
+    /// (Without credentials, as after the broker invalidated ApsaraMQ tokens, it does not give up:
+    /// it asks the provider again after each backoff delay and opens nothing until it has them.)
     fn connection_lost(&self, cause: &Error) {
         let _ = cause;
     }
@@ -67,62 +69,34 @@ pub(crate) struct Dispatch {
     pub(crate) manual_acks: bool,
 }
 
-thread_local! {
-    /// On a callback thread: the client it runs callbacks for.
-    static CALLBACKS_OF: RefCell<Weak<Shared>> = const { RefCell::new(Weak::new()) };
-}
-
-/// Runs `wait`, a blocking wait for the IO thread. On a callback thread, reading from the broker
-/// must not pause for the callbacks queued behind this one meanwhile: what the callback waits for
-/// (a PUBACK, a SUBACK) may be behind them on the socket. Without this, a callback waiting on its
-/// own publish while more than the queue's worth of messages arrived waited out its whole
-/// time-to-wait, for every message.
-pub(crate) fn blocking<T>(wait: impl FnOnce() -> T) -> T {
-    let shared = CALLBACKS_OF.with(|current| current.borrow().upgrade());
-    let Some(shared) = shared else {
-        return wait();
-    };
-    shared.lock().callback_blocked = true;
-    let _ = shared.waker.wake();
-    let result = wait();
-    shared.lock().callback_blocked = false;
-    result
-}
-
-/// Runs callbacks until the client closes; acknowledges each QoS 1/2 message once it was handled.
-pub(crate) fn run(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
-    CALLBACKS_OF.with(|current| *current.borrow_mut() = Arc::downgrade(shared));
-    run_until_closed(shared, events);
-    // Break the cycle a callback holding a client handle makes, so the client can be dropped.
-    *lock(&shared.dispatch) = Dispatch::default();
-}
-
-fn run_until_closed(shared: &Arc<Shared>, events: &Receiver<CallbackEvent>) {
+/// Runs callbacks until the IO side hangs up, then forgets them (breaking the cycle a callback
+/// holding a client handle makes). `delivered(acks, n)`: `n` messages were handled; `acks` are the
+/// QoS 1/2 ones among them that the client acknowledges (in arrival order), to write together.
+pub(crate) fn run(
+    events: &Receiver<CallbackEvent>,
+    dispatch: &Mutex<Dispatch>,
+    delivered: impl Fn(&[AckKey], usize),
+) {
     let mut acks = Vec::new();
     while let Ok(first) = events.recv() {
         // Run what is queued, then acknowledge the batch in one write.
-        let mut delivered = 0;
+        let mut handled = 0;
         let mut next = Some(first);
         while let Some(event) = next {
-            if let Some((message, manual_acks)) = run_one(shared, event) {
-                delivered += 1;
-                if let (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id), false) =
-                    (message.qos, message.id, manual_acks)
-                {
-                    acks.push((message.session, id));
-                }
+            if let Some((message, manual_acks)) = run_one(dispatch, event) {
+                handled += 1;
+                acks.extend(message.ack_key().filter(|_| !manual_acks));
             }
-            next = if delivered < ACK_BATCH {
-                events.try_recv().ok()
-            } else {
-                None
-            };
+            next = (handled < ACK_BATCH)
+                .then(|| events.try_recv().ok())
+                .flatten();
         }
-        if delivered > 0 {
-            shared.delivered(Instant::now(), &acks, delivered);
+        if handled > 0 {
+            delivered(&acks, handled);
             acks.clear();
         }
     }
+    *lock(dispatch) = Dispatch::default();
 }
 
 /// Messages handled before their acknowledgements are written.
@@ -130,74 +104,159 @@ const ACK_BATCH: usize = 64;
 
 /// Runs one event's callbacks; returns the message if it was one, and whether the application
 /// acknowledges it itself.
-fn run_one(shared: &Arc<Shared>, event: CallbackEvent) -> Option<(Message, bool)> {
-    let dispatch = lock(&shared.dispatch);
-    let callback = dispatch.callback.clone();
-    match event {
-        CallbackEvent::ConnectComplete { reconnect, uri } => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.connect_complete(reconnect, &uri);
-            }
-            None
-        }
-        CallbackEvent::ConnectionLost(cause) => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.connection_lost(&cause);
-            }
-            None
-        }
-        CallbackEvent::DeliveryComplete(token) => {
-            drop(dispatch);
-            if let Some(cb) = callback {
-                cb.delivery_complete(&token);
-            }
-            None
-        }
-        CallbackEvent::MessageArrived(message) => {
-            let handlers: Vec<Handler> = dispatch
+fn run_one(dispatch: &Mutex<Dispatch>, event: CallbackEvent) -> Option<(Message, bool)> {
+    let (callback, handlers, receiver, manual_acks) = {
+        let d = lock(dispatch);
+        let handlers: Vec<Handler> = match &event {
+            CallbackEvent::MessageArrived(m) => d
                 .handlers
                 .iter()
-                .filter(|(filter, _)| filter.matches(&message.topic))
-                .map(|(_, h)| Arc::clone(h))
-                .collect();
-            let receiver = dispatch.receiver.clone();
-            let manual_acks = dispatch.manual_acks;
-            drop(dispatch);
-            deliver(&message, &handlers, callback, receiver.as_ref(), shared);
-            Some((message, manual_acks))
+                .filter(|(filter, _)| filter.matches(&m.topic))
+                .map(|(_, handler)| Arc::clone(handler))
+                .collect(),
+            _ => Vec::new(),
+        };
+        (
+            d.callback.clone(),
+            handlers,
+            d.receiver.clone(),
+            d.manual_acks,
+        )
+    };
+    let message = match (event, callback.as_deref()) {
+        (CallbackEvent::MessageArrived(message), _) => message,
+        (CallbackEvent::ConnectComplete { reconnect, uri }, Some(cb)) => {
+            cb.connect_complete(reconnect, &uri);
+            return None;
         }
-    }
-}
-
-fn deliver(
-    message: &Message,
-    handlers: &[Handler],
-    callback: Option<Arc<dyn Callback>>,
-    receiver: Option<&SyncSender<Message>>,
-    shared: &Arc<Shared>,
-) {
-    if !handlers.is_empty() {
-        for handler in handlers {
-            handler(message);
+        (CallbackEvent::ConnectionLost(cause), Some(cb)) => {
+            cb.connection_lost(&cause);
+            return None;
         }
-        return;
+        (CallbackEvent::DeliveryComplete(token), Some(cb)) => {
+            cb.delivery_complete(&token);
+            return None;
+        }
+        (_, None) => return None,
+    };
+    for handler in &handlers {
+        handler(&message);
     }
-    if let Some(cb) = callback {
-        cb.message_arrived(message.topic.as_str(), message);
-    }
-    if let Some(tx) = receiver {
+    if handlers.is_empty() {
+        if let Some(cb) = callback {
+            cb.message_arrived(message.topic.as_str(), &message);
+        }
         // A full receiver is backpressure: wait for the application (this thread only).
-        if let Err(TrySendError::Full(m)) = tx.try_send(message.clone()) {
-            if tx.send(m).is_err() {
-                shared.drop_receiver();
-            }
+        if receiver.is_some_and(|tx| tx.send(message.clone()).is_err()) {
+            lock(dispatch).receiver = None;
         }
     }
+    Some((message, manual_acks))
 }
 
 /// Takes the dispatch lock (a poisoned lock still holds valid data: callbacks run outside it).
 pub(crate) fn lock(dispatch: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Dispatch> {
     dispatch.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The IO side of the hand-off: events for the callback thread, held back while its bounded queue
+/// is full (reading from the broker pauses meanwhile), and the receiver-only fast path.
+pub(crate) struct Handoff {
+    /// To the callback thread; dropped at close so that thread ends.
+    callbacks: Option<SyncSender<CallbackEvent>>,
+    pub(crate) dispatch: Arc<Mutex<Dispatch>>,
+    /// Messages given to the callback thread and not yet handled by it.
+    pub(crate) with_callbacks: usize,
+    /// Work the bounded queue did not take yet.
+    held: VecDeque<CallbackEvent>,
+}
+
+impl Handoff {
+    pub(crate) fn new(
+        callbacks: SyncSender<CallbackEvent>,
+        dispatch: Arc<Mutex<Dispatch>>,
+    ) -> Self {
+        let callbacks = Some(callbacks);
+        Self {
+            callbacks,
+            dispatch,
+            with_callbacks: 0,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// Queues `event` for the callback thread, after what is held.
+    pub(crate) fn send(&mut self, event: CallbackEvent) {
+        let Some(callbacks) = &self.callbacks else {
+            return;
+        };
+        if !self.held.is_empty() {
+            self.held.push_back(event);
+        } else if let Err(TrySendError::Full(event)) = callbacks.try_send(event) {
+            self.held.push_back(event);
+        }
+    }
+
+    /// Hands a message to the application; returns its key when the client acknowledges it now.
+    /// When only a `messages()` receiver listens, the message goes there at once and its ack
+    /// leaves in the same write as the others of this read: no thread hand-off per message.
+    /// Otherwise, or while earlier messages are still with the callback thread (order), the
+    /// callback thread delivers.
+    pub(crate) fn deliver(&mut self, message: Message) -> Option<AckKey> {
+        let direct = (self.held.is_empty() && self.with_callbacks == 0)
+            .then(|| {
+                let dispatch = lock(&self.dispatch);
+                let only_receiver = dispatch.callback.is_none() && dispatch.handlers.is_empty();
+                Some((
+                    dispatch.receiver.clone().filter(|_| only_receiver)?,
+                    dispatch.manual_acks,
+                ))
+            })
+            .flatten();
+        let message = match direct {
+            Some((receiver, manual_acks)) => {
+                let key = message.ack_key().filter(|_| !manual_acks);
+                match receiver.try_send(message) {
+                    Ok(()) => return key,
+                    Err(TrySendError::Full(message) | TrySendError::Disconnected(message)) => {
+                        message
+                    }
+                }
+            }
+            None => message,
+        };
+        self.with_callbacks += 1;
+        self.send(CallbackEvent::MessageArrived(message));
+        None
+    }
+
+    /// Moves held work to the callback thread, as far as its queue takes it.
+    pub(crate) fn release(&mut self) {
+        let Some(callbacks) = &self.callbacks else {
+            return;
+        };
+        while let Some(event) = self.held.pop_front() {
+            match callbacks.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => return self.held.push_front(event),
+                Err(TrySendError::Disconnected(_)) => self.held.clear(),
+            }
+        }
+    }
+
+    /// Whether nothing is held back (reading need not pause).
+    pub(crate) fn is_clear(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// How long to wait before offering held work again.
+    pub(crate) fn retry(&self) -> Option<Duration> {
+        (!self.held.is_empty()).then_some(Duration::from_millis(5))
+    }
+
+    /// The client closes: the callback thread ends once it has run what it was given.
+    pub(crate) fn close(&mut self) {
+        self.callbacks = None;
+        self.held.clear();
+    }
 }

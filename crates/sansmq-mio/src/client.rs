@@ -1,73 +1,31 @@
-//! [`Client`]: the blocking, Paho-style handle, and the state it shares with its threads.
+//! [`Client`]: the blocking, Paho-style handle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::{PacketId, QoS};
-use sansmq::{CommandError, TopicFilter, TopicName};
-use sansmq_driver::Operation;
+use sansmq::packet::QoS;
+use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::closing::CLOSE_LIMIT;
+use sansmq_driver::supervisor::Rejected;
 
-use crate::callback::{self, Callback, Dispatch, Handler};
-use crate::completion::Completion;
-use crate::session::{Inner, Link};
-use crate::{ConnectOptions, DeliveryToken, Error, Message, io_loop};
+use crate::callback::{self, Callback, Handler, Handoff};
+use crate::completion::{self, Completion};
+use crate::dialer::WAKER;
+use crate::io_loop::{self, Shared};
+use crate::shell::Shell;
+use crate::{ConnectOptions, DeliveryToken, Error, Message};
 
 /// Messages the callback thread may have queued before reading from the broker pauses.
 const CALLBACK_QUEUE: usize = 1024;
 
-/// State shared by the handles, the IO thread and the callback thread.
-pub(crate) struct Shared {
-    pub(crate) inner: Mutex<Inner>,
-    pub(crate) dispatch: Arc<Mutex<Dispatch>>,
-    /// Shared with the DNS threads, which wake the IO thread when an answer is in (mio allows one
-    /// waker per poll).
-    pub(crate) waker: Arc<mio::Waker>,
-    pub(crate) closed: AtomicBool,
-}
-
-impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing panics while holding the lock on purpose; if something did, the state is still
-        // the core's, which stays consistent between calls.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The callback thread handled `delivered` messages; acknowledge the QoS 1/2 ones among them,
-    /// `ids` with the session that delivered each (in arrival order, by the core), and write the
-    /// acks out together.
-    pub(crate) fn delivered(&self, now: Instant, ids: &[(u64, PacketId)], delivered: usize) {
-        let mut inner = self.lock();
-        inner.messages_with_callbacks = inner.messages_with_callbacks.saturating_sub(delivered);
-        let mut acked = false;
-        for &(session, id) in ids {
-            // A message of a session the broker forgot: its id may now name a newer message.
-            if session == inner.session {
-                acked |= inner.core.ack(now, id).is_ok();
-            }
-        }
-        if acked && inner.flush_from_caller(now) {
-            drop(inner);
-            self.wake();
-        }
-    }
-
-    pub(crate) fn drop_receiver(&self) {
-        callback::lock(&self.dispatch).receiver = None;
-    }
-
-    fn wake(&self) {
-        let _ = self.waker.wake();
-    }
-}
-
 /// Closes the client when the last handle goes away.
 struct Owner {
     shared: Arc<Shared>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Owner {
@@ -75,12 +33,7 @@ impl Drop for Owner {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.wake();
         let current = thread::current().id();
-        for handle in self
-            .threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
+        for handle in self.threads.drain(..) {
             if handle.thread().id() != current {
                 let _ = handle.join();
             }
@@ -133,47 +86,36 @@ impl Client {
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
-        let waker = Arc::new(
-            mio::Waker::new(poll.registry(), io_loop::WAKER)
-                .map_err(|e| Error::io("creating the waker", &e))?,
-        );
-        let registry = poll
-            .registry()
-            .try_clone()
-            .map_err(|e| Error::io("cloning the registry", &e))?;
+        let waker = mio::Waker::new(poll.registry(), WAKER);
+        let waker = Arc::new(waker.map_err(|e| Error::io("creating the waker", &e))?);
+        let registry = poll.registry().try_clone();
+        let registry = registry.map_err(|e| Error::io("cloning the registry", &e))?;
         let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
         let time_to_wait = options.time_to_wait_limit();
-        let dispatch = Arc::new(Mutex::new(Dispatch::default()));
-        let inner = Inner::new(
-            options,
-            registry,
-            Arc::clone(&waker),
-            tx,
-            Arc::clone(&dispatch),
-        )?;
+        let dispatch = Arc::new(Mutex::new(callback::Dispatch::default()));
+        let handoff = Handoff::new(tx, Arc::clone(&dispatch));
         let shared = Arc::new(Shared {
-            inner: Mutex::new(inner),
+            shell: Mutex::new(Shell::new(options, registry, Arc::clone(&waker), handoff)?),
             dispatch,
             waker,
             closed: AtomicBool::new(false),
         });
         let io = {
             let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("sansmq-io".into())
-                .spawn(move || io_loop::run(poll, &shared))
-                .map_err(|e| Error::io("starting the IO thread", &e))?
+            let io = move || io_loop::run(poll, &shared);
+            thread::Builder::new().name("sansmq-io".into()).spawn(io)
         };
         let callbacks = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("sansmq-callbacks".into())
-                .spawn(move || callback::run(&shared, &rx))
-                .map_err(|e| Error::io("starting the callback thread", &e))?
+                .spawn(move || run_callbacks(&shared, &rx))
         };
+        let threads = [io, callbacks].into_iter().collect::<Result<_, _>>();
+        let threads = threads.map_err(|e| Error::io("starting the client's threads", &e))?;
         let owner = Arc::new(Owner {
             shared: Arc::clone(&shared),
-            threads: Mutex::new(vec![io, callbacks]),
+            threads,
         });
         Ok(Self {
             shared,
@@ -216,69 +158,52 @@ impl Client {
     /// acknowledged too (MQTT-4.6.0-2); while disconnected it waits for the next connection. A
     /// QoS 0 message needs nothing and returns `Ok`.
     ///
-    /// [`CommandError::UnknownAck`] names a message acknowledged already, one not delivered by
-    /// this client, one received in automatic mode, or one of a session the broker has since
-    /// forgotten (`session_present = 0`: it will not deliver that message again, and may reuse
-    /// its identifier for a new one).
+    /// [`CommandError::UnknownAck`](crate::CommandError::UnknownAck) names a message acknowledged
+    /// already, one not delivered by this client, one received in automatic mode, or one of a
+    /// session the broker has since forgotten (`session_present = 0`: it will not deliver that
+    /// message again, and may reuse its identifier for a new one).
     pub fn ack(&self, message: &Message) -> Result<(), Error> {
-        let Some(id) = message.id else {
-            return Ok(());
-        };
-        let mut inner = self.shared.lock();
-        if message.session != inner.session {
-            return Err(CommandError::UnknownAck(id).into());
+        match message.ack_key() {
+            Some(key) => self.shared.call(|shell, now| shell.sup.ack(now, key)),
+            None => Ok(()),
         }
-        let now = Instant::now();
-        inner.core.ack(now, id)?;
-        if inner.flush_from_caller(now) {
-            drop(inner);
-            self.shared.wake();
-        }
-        Ok(())
     }
 
     /// Connects, blocking until CONNACK (or the connect timeout, per server URI, which covers DNS,
     /// TCP to every address the host resolves to, 250 ms apart as in RFC 8305, TLS and CONNACK).
-    /// Returns the
-    /// broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
+    /// Returns the broker's session-present flag. With automatic reconnect, a later loss reconnects by itself.
     pub fn connect(&self) -> Result<bool, Error> {
-        let waiter = Completion::new();
-        {
-            let mut inner = self.shared.lock();
-            match inner.link {
-                Link::Connected => return Err(CommandError::AlreadyConnected.into()),
-                Link::Closed => return Err(Error::Closed),
-                _ => {}
-            }
-            let now = Instant::now();
-            inner.start_connect(now, waiter.clone());
-            inner.process_events(now);
-        }
+        let waiter = Completion::default();
+        let (limit, attempts) = self.shared.call(|shell, now| {
+            shell.sup.connect(now, waiter.clone()).map_err(rejected)?;
+            let options = shell.sup.options();
+            let attempts = u32::try_from(options.servers().len()).unwrap_or(u32::MAX);
+            Ok::<_, Error>((options.connect_timeout_limit(), attempts))
+        })?;
         self.shared.wake();
-        let limit = self.shared.lock().options.connect_timeout_limit();
-        let attempts = u32::try_from(self.shared.lock().options.servers().len()).unwrap_or(1);
         // Each attempt has its own timer in the core; this only guards against a lost wake-up.
         let total = limit
             .saturating_mul(attempts)
             .saturating_add(Duration::from_secs(1));
-        waiter
-            .wait(Some(total))
-            .unwrap_or(Err(Error::Timeout(limit)))
+        waiter.wait(total).unwrap_or(Err(Error::Timeout(limit)))
     }
 
     /// Whether the client is connected now.
     pub fn is_connected(&self) -> bool {
-        self.shared.lock().link == Link::Connected
+        self.shared.lock().sup.is_connected()
     }
 
     /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
-        let filters = self.shared.lock().options.subscribe_filters(filters)?;
-        let waiter = Completion::new();
-        self.shared
-            .lock()
-            .subscribe(Instant::now(), filters, waiter.clone())?;
+        let waiter = Completion::default();
+        self.shared.call(|shell, now| {
+            let filters = shell.sup.options().subscribe_filters(filters)?;
+            shell
+                .sup
+                .subscribe(now, filters, waiter.clone())
+                .map_err(rejected)
+        })?;
         self.wait(&waiter)
     }
 
@@ -308,21 +233,17 @@ impl Client {
         callback::lock(&self.shared.dispatch)
             .handlers
             .retain(|(f, _)| !parsed.contains(f));
-        let waiter = Completion::new();
-        {
-            let mut inner = self.shared.lock();
-            let now = Instant::now();
-            inner.restore.on_unsubscribe(&parsed);
-            let id = inner.core.unsubscribe(now, parsed)?;
-            inner.unsubscribe_waiters.insert(id, waiter.clone());
-            let _ = inner.flush_from_caller(now);
-        }
+        let waiter = Completion::default();
+        let unsubscribe =
+            |shell: &mut Shell, now| shell.sup.unsubscribe(now, parsed, waiter.clone());
+        self.shared.call(unsubscribe).map_err(rejected)?;
         self.wait(&waiter)
     }
 
-    /// Publishes a message. QoS 0 returns a completed token once the message is written or queued;
-    /// QoS 1/2 return a token that completes when the broker acknowledges. While disconnected,
-    /// messages wait in the offline queue; a full queue is [`CommandError::QueueFull`].
+    /// Publishes a message. The token completes when the broker acknowledges a QoS 1/2 message,
+    /// and once a QoS 0 message is written to the socket (it fails if the connection ends first).
+    /// While disconnected, messages wait in the offline queue; a full queue is
+    /// [`CommandError::QueueFull`](crate::CommandError::QueueFull).
     pub fn publish(
         &self,
         topic: &str,
@@ -331,30 +252,15 @@ impl Client {
         retain: bool,
     ) -> Result<DeliveryToken, Error> {
         let topic = TopicName::try_from(topic)?;
+        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait);
         let payload = payload.into();
-        let mut inner = self.shared.lock();
-        inner
-            .options
-            .check_publish_rules(&topic, payload.len(), qos, retain)?;
-        let now = Instant::now();
-        let id = inner
-            .core
-            .publish(now, topic.clone(), qos, retain, payload)?;
-        inner
-            .diagnostics
-            .on_sent(now, Operation::Publish, &topic, id);
-        let token = DeliveryToken::pending(topic, id, qos, self.time_to_wait);
-        match id {
-            Some(id) => {
-                inner.deliveries.insert(id, token.clone());
-            }
-            None => token.complete(Ok(())),
-        }
-        if inner.flush_from_caller(now) {
-            drop(inner);
-            self.shared.wake();
-        }
-        Ok(token)
+        self.shared.call(|shell, now| {
+            let id = shell
+                .sup
+                .publish(now, topic, qos, retain, payload, token.clone());
+            token.set_message_id(id.map_err(rejected)?);
+            Ok(token)
+        })
     }
 
     /// Publishes a QoS 1 message that nothing published later overtakes: until the broker
@@ -366,58 +272,70 @@ impl Client {
         payload: impl Into<Bytes>,
     ) -> Result<DeliveryToken, Error> {
         let topic = TopicName::try_from(topic)?;
-        let mut inner = self.shared.lock();
-        let now = Instant::now();
-        let id = inner.core.publish_barrier(now, topic.clone(), payload)?;
-        let token = DeliveryToken::pending(topic, Some(id), QoS::AtLeastOnce, self.time_to_wait);
-        inner.deliveries.insert(id, token.clone());
-        if inner.flush_from_caller(now) {
-            drop(inner);
-            self.shared.wake();
-        }
-        Ok(token)
+        let token = DeliveryToken::pending(topic.clone(), QoS::AtLeastOnce, self.time_to_wait);
+        self.shared.call(|shell, now| {
+            let id = shell
+                .sup
+                .publish_barrier(now, topic, payload.into(), token.clone());
+            token.set_message_id(Some(id.map_err(rejected)?));
+            Ok(token)
+        })
     }
 
     /// Disconnects: waits up to `timeout` for unacknowledged QoS 1/2 messages, sends DISCONNECT,
     /// and closes the connection once the broker has read it (at most about 3 s more, see
     /// [`sansmq_driver::Closing`]), so the will is not published. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {
-        let waiter = Completion::new();
-        {
-            let mut inner = self.shared.lock();
-            let now = Instant::now();
-            match inner.core.disconnect(now, timeout) {
-                Ok(()) => inner.disconnect_waiter = Some(waiter.clone()),
-                Err(_) => {
-                    // Not connected (perhaps waiting to reconnect): just stop.
-                    inner.link = Link::Idle;
-                    return Ok(());
-                }
-            }
-            inner.process_events(now);
-        }
+        let waiter = Completion::default();
+        self.shared
+            .call(|shell, now| shell.sup.disconnect(now, timeout, waiter.clone()));
         self.shared.wake();
-        waiter
-            .wait(Some(
-                timeout
-                    .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
-                    .saturating_add(Duration::from_secs(1)),
-            ))
-            .unwrap_or(Err(Error::Timeout(timeout)))
+        let limit = timeout
+            .saturating_add(CLOSE_LIMIT)
+            .saturating_add(Duration::from_secs(1));
+        waiter.wait(limit).unwrap_or(Err(Error::Timeout(timeout)))
     }
 
     /// Stops the client's threads; it cannot connect again. Dropping the last handle does the same
     /// (a callback holding a handle keeps the client alive until `close`).
     pub fn close(&self) {
-        self.shared.lock().link = Link::Closed;
+        self.shared.call(|shell, now| shell.sup.shut_down(now));
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.wake();
     }
 
     fn wait<T: Clone>(&self, waiter: &Completion<Result<T, Error>>) -> Result<T, Error> {
         self.shared.wake();
-        waiter
-            .wait(Some(self.time_to_wait))
-            .unwrap_or(Err(Error::Timeout(self.time_to_wait)))
+        let waited = waiter.wait(self.time_to_wait);
+        waited.unwrap_or(Err(Error::Timeout(self.time_to_wait)))
     }
+}
+
+/// The error of a refused command (its waiter is not needed any more).
+fn rejected<W>(rejected: Rejected<W>) -> Error {
+    rejected.error
+}
+
+/// The callback thread: runs callbacks and acknowledges the messages they handled. While it blocks
+/// on this client, the IO thread reads on regardless of held callbacks.
+fn run_callbacks(shared: &Arc<Shared>, events: &Receiver<callback::CallbackEvent>) {
+    let weak = Arc::downgrade(shared);
+    completion::on_blocking(move |blocked| {
+        if let Some(shared) = weak.upgrade() {
+            shared.lock().callback_blocked = blocked;
+            // Reading may have paused for callbacks: it goes on now.
+            if blocked {
+                shared.wake();
+            }
+        }
+    });
+    callback::run(events, &shared.dispatch, |acks, handled| {
+        shared.call(|shell, now| {
+            shell.handoff.with_callbacks = shell.handoff.with_callbacks.saturating_sub(handled);
+            for &key in acks {
+                // A message of a session the broker forgot is refused: its id may name a newer one.
+                let _ = shell.sup.ack(now, key);
+            }
+        });
+    });
 }

@@ -1,12 +1,18 @@
 //! [`Completion`]: a one-shot result one thread sets and others wait for, with a timeout.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A value set once and awaited by any number of threads.
+pub(crate) type Completion<T> = Arc<Once<T>>;
+
+/// A value set once, in place (a delivery token keeps it beside its other fields, in one
+/// allocation).
 #[derive(Debug)]
-pub(crate) struct Completion<T> {
-    inner: Arc<(Mutex<Slot<T>>, Condvar)>,
+pub(crate) struct Once<T> {
+    slot: Mutex<Slot<T>>,
+    set: Condvar,
 }
 
 /// The value and how many threads sleep waiting for it: `complete` only pays for a wake-up (a
@@ -17,100 +23,101 @@ struct Slot<T> {
     waiters: usize,
 }
 
-impl<T> Clone for Completion<T> {
-    fn clone(&self) -> Self {
+/// Told `true` before the thread blocks on the client and `false` after.
+type BlockingHook = Box<dyn Fn(bool)>;
+
+thread_local! {
+    /// The callback thread's hook.
+    static WHILE_BLOCKED: RefCell<Option<BlockingHook>> = const { RefCell::new(None) };
+}
+
+/// Calls `hook(true)` whenever this thread starts waiting for a [`Once`], and `hook(false)` when
+/// the wait ends: the callback thread tells the IO thread so to read on (see `Shell::may_read`).
+pub(crate) fn on_blocking(hook: impl Fn(bool) + 'static) {
+    WHILE_BLOCKED.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+}
+
+fn blocked(blocked: bool) {
+    WHILE_BLOCKED.with(|h| h.borrow().as_ref().map(|hook| hook(blocked)));
+}
+
+impl<T> Default for Once<T> {
+    fn default() -> Self {
+        let slot = Slot {
+            value: None,
+            waiters: 0,
+        };
         Self {
-            inner: Arc::clone(&self.inner),
+            slot: Mutex::new(slot),
+            set: Condvar::new(),
         }
     }
 }
 
-impl<T: Clone> Completion<T> {
-    pub(crate) fn new() -> Self {
-        Self {
-            inner: Arc::new((
-                Mutex::new(Slot {
-                    value: None,
-                    waiters: 0,
-                }),
-                Condvar::new(),
-            )),
-        }
+impl<T: Clone> Once<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot<T>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sets the value, unless it was set already; wakes every waiter.
     pub(crate) fn complete(&self, value: T) {
-        let (lock, cond) = &*self.inner;
-        let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.lock();
         if slot.value.is_none() {
             slot.value = Some(value);
             if slot.waiters > 0 {
-                cond.notify_all();
+                self.set.notify_all();
             }
         }
     }
 
     /// The value, if set.
     pub(crate) fn peek(&self) -> Option<T> {
-        let (lock, _) = &*self.inner;
-        lock.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .value
-            .clone()
+        self.lock().value.clone()
     }
 
-    /// Waits for the value, at most `timeout` (forever with `None`, or with a timeout beyond what
-    /// the clock can count, such as `Duration::MAX`).
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<T> {
+    /// Waits for the value, at most `timeout` (forever with a timeout beyond what the clock can
+    /// count, such as `Duration::MAX`).
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<T> {
         if let Some(value) = self.peek() {
             return Some(value);
         }
-        crate::callback::blocking(|| self.wait_here(timeout))
-    }
-
-    fn wait_here(&self, timeout: Option<Duration>) -> Option<T> {
-        let (lock, cond) = &*self.inner;
-        let deadline = timeout.map(|t| sansmq_driver::deadline_after(Instant::now(), t));
-        let mut slot = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let deadline = sansmq_driver::deadline_after(Instant::now(), timeout);
+        blocked(true);
+        let mut slot = self.lock();
         slot.waiters += 1;
-        let result = loop {
-            if let Some(value) = slot.value.as_ref() {
-                break Some(value.clone());
+        let value = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match &slot.value {
+                Some(value) => break Some(value.clone()),
+                None if left.is_zero() => break None,
+                None => {}
             }
-            match deadline {
-                None => slot = cond.wait(slot).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break None;
-                    }
-                    slot = cond
-                        .wait_timeout(slot, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-            }
+            slot = self
+                .set
+                .wait_timeout(slot, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         };
         slot.waiters -= 1;
-        result
+        drop(slot);
+        blocked(false);
+        value
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::thread;
-
     use super::*;
 
     #[test]
     fn a_timeout_beyond_the_clock_waits_for_the_value_instead_of_panicking() {
-        let completion = Completion::new();
+        let completion = Completion::default();
         let setter = completion.clone();
-        let thread = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(20));
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
             setter.complete(7);
         });
-        assert_eq!(completion.wait(Some(Duration::MAX)), Some(7));
+        assert_eq!(completion.wait(Duration::MAX), Some(7));
         let _ = thread.join();
     }
 }

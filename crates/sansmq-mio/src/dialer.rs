@@ -13,11 +13,13 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token, Waker};
 use sansmq_driver::Dial;
 
-use crate::session::SOCKET;
 use crate::{Error, ServerUri};
 
-/// The first mio token of connection attempts; [`WAKER`](crate::io_loop::WAKER) and [`SOCKET`]
-/// come before it.
+/// The mio token of the waker that application and DNS threads use to interrupt `poll`.
+pub(crate) const WAKER: Token = Token(0);
+/// The mio token of the broker connection.
+pub(crate) const SOCKET: Token = Token(1);
+/// The first mio token of connection attempts.
 const FIRST_ATTEMPT: usize = 2;
 
 /// A host name being resolved.

@@ -1,71 +1,101 @@
-//! The IO thread: waits on the socket, the waker and the earliest deadline, and feeds the core.
+//! The IO thread, and the state it shares with the application's threads.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use mio::{Events, Poll, Token};
+use mio::{Events, Poll};
 
-use crate::client::Shared;
-use crate::session::SOCKET;
+use crate::callback::Dispatch;
+use crate::dialer::SOCKET;
+use crate::shell::Shell;
 
-/// The token of the waker that application threads use to interrupt `poll`.
-pub(crate) const WAKER: Token = Token(0);
+/// State shared by the handles, the IO thread and the callback thread.
+pub(crate) struct Shared {
+    pub(crate) shell: Mutex<Shell>,
+    pub(crate) dispatch: Arc<Mutex<Dispatch>>,
+    /// Shared with the DNS threads, which wake the IO thread when an answer is in (mio allows one
+    /// waker per poll).
+    pub(crate) waker: Arc<mio::Waker>,
+    pub(crate) closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shell> {
+        // Nothing panics while holding the lock on purpose; if something did, the state is still
+        // the supervisor's, which stays consistent between calls.
+        self.shell.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `command` on the shell from an application thread and carries out what it asked for
+    /// there (a publish is written from the calling thread, without a hand-off). Wakes the IO
+    /// thread only when it must see the change: an earlier deadline (a reconnect after a failed
+    /// write, a dial, a close) or bytes it may read again.
+    pub(crate) fn call<T>(&self, command: impl FnOnce(&mut Shell, Instant) -> T) -> T {
+        let mut shell = self.lock();
+        let now = Instant::now();
+        let (deadline, readable) = (
+            shell.next_wakeup(now),
+            shell.read_more && shell.may_read(now),
+        );
+        let result = command(&mut shell, now);
+        shell.drive(now);
+        let sooner = match (deadline, shell.next_wakeup(now)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(before), Some(after)) => after < before,
+        };
+        let wake = sooner || (!readable && shell.read_more && shell.may_read(now));
+        drop(shell);
+        if wake {
+            self.wake();
+        }
+        result
+    }
+
+    pub(crate) fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+}
 
 /// Runs until the client is closed. No busy loop: between events it sleeps until the next deadline
 /// (keep-alive, CONNACK, reconnect), so an idle client costs nothing between pings.
-pub(crate) fn run(mut poll: Poll, shared: &Arc<Shared>) {
+pub(crate) fn run(mut poll: Poll, shared: &Shared) {
     let mut events = Events::with_capacity(16);
     loop {
-        let timeout = {
-            let inner = shared.lock();
-            if inner.read_more && inner.can_read(Instant::now()) {
-                // Unread bytes wait: only look for other events on the way.
-                Some(Duration::ZERO)
-            } else {
-                let deadline = inner
-                    .next_deadline()
-                    .map(|at| at.saturating_duration_since(Instant::now()));
-                match (deadline, inner.callback_retry()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            }
-        };
+        let timeout = shared.lock().poll_wait(Instant::now());
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 tracing::error!(%e, "poll failed; the client stops");
                 break;
             }
         }
-        let mut inner = shared.lock();
+        let mut shell = shared.lock();
+        let now = Instant::now();
         if shared.closed.load(Ordering::SeqCst) {
-            inner.shut_down();
+            shell.shut_down(now);
             break;
         }
-        let now = Instant::now();
-        inner.release_callbacks();
+        shell.handoff.release();
         let mut read = false;
-        for event in &events {
-            // The waker's token needs nothing (the DNS answer is picked up below), nor do
-            // connection attempts' tokens: `advance_opening` checks every attempt.
-            if event.token() == SOCKET {
-                if event.is_writable() {
-                    inner.on_writable(now);
-                }
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    inner.on_readable(now);
-                    read = true;
-                }
+        // The waker's token needs nothing (a DNS answer is picked up below), nor do connection
+        // attempts' tokens: `advance_opening` checks every attempt.
+        for event in events.iter().filter(|event| event.token() == SOCKET) {
+            if event.is_writable() {
+                shell.write(now);
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                shell.read(now);
+                read = true;
             }
         }
-        if !read && inner.read_more && inner.can_read(now) {
+        if !read && shell.read_more {
             // Reading stopped at its budget or paused for callbacks; edge-triggered readiness
             // will not repeat.
-            inner.on_readable(now);
+            shell.read(now);
         }
-        inner.advance_opening(now);
-        inner.on_timeout(now);
-        inner.process_events(now);
+        shell.advance_opening(now);
+        shell.sup.handle_timeout(now);
+        shell.drive(now);
     }
 }

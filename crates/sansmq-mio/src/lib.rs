@@ -45,38 +45,8 @@
 //! # }
 //! ```
 //!
-//! Everything the API takes or returns is named by this crate; `sansmq` is not needed as a
-//! dependency:
-//!
-//! ```
-//! use sansmq_mio::{
-//!     Bytes, CommandError, ConnectReturnCode, DecodeError, DisconnectReason, Error, KeyProblem,
-//!     PacketId, Protocol, ProtocolViolation, QoS, TopicError, TopicFilter, TopicName,
-//! };
-//!
-//! fn explain(error: &Error) -> String {
-//!     match error {
-//!         Error::Refused(ConnectReturnCode::BadUserNameOrPassword) => "wrong login".into(),
-//!         Error::Command(CommandError::NotConnected) => "not connected".into(),
-//!         Error::ConnectionLost(reason) => format!("lost: {reason}"),
-//!         Error::InvalidTopic(error) => format!("{error}"),
-//!         Error::ClientKey { problem: KeyProblem::PasswordNeeded, .. } => "key password?".into(),
-//!         other => other.to_string(),
-//!     }
-//! }
-//! let _: (QoS, Option<PacketId>, Bytes) = (QoS::AtLeastOnce, PacketId::new(1), Bytes::new());
-//! let _: Result<TopicName, TopicError> = TopicName::try_from("a/b");
-//! let _: Result<TopicFilter, TopicError> = TopicFilter::try_from("a/#");
-//! fn peer_fault(reason: &DisconnectReason) -> Option<String> {
-//!     match reason {
-//!         DisconnectReason::Malformed(error) => Some(format!("garbage: {}", error as &DecodeError)),
-//!         DisconnectReason::ProtocolViolation(v) => Some(format!("{}", v as &ProtocolViolation)),
-//!         _ => None,
-//!     }
-//! }
-//! let _ = (peer_fault(&DisconnectReason::TransportClosed), Protocol::Mqtt311);
-//! assert_eq!(explain(&Error::Refused(ConnectReturnCode::BadUserNameOrPassword)), "wrong login");
-//! ```
+//! Everything the API takes or returns is named by this crate (`tests/public_types.rs` checks
+//! it): `sansmq` is not needed as a dependency.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -86,19 +56,16 @@ mod client;
 mod completion;
 mod dialer;
 mod io_loop;
-mod message;
-mod session;
-mod tls;
+mod shell;
 mod token;
 mod transport;
 
 pub use callback::Callback;
 pub use client::Client;
-pub use message::Message;
 pub use sansmq_driver::{
-    BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error, KeyPassword,
-    KeyProblem, Operation, ResubscribePolicy, ServerUri, TlsOptions, TrustRoots, Will, redact_uri,
-    redact_userinfo, split_login,
+    AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
+    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
+    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
 

@@ -1,74 +1,92 @@
 //! [`DeliveryToken`]: Paho's `IMqttDeliveryToken`, a handle on one published message.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sansmq::TopicName;
 use sansmq::packet::{PacketId, QoS};
 
 use crate::Error;
-use crate::completion::Completion;
+use crate::completion::Once;
 
-/// Tracks one published message until the broker has it: PUBACK for QoS 1, PUBCOMP for QoS 2;
-/// a QoS 0 token is complete once the message was written or queued.
+/// Tracks one published message until the broker has it: PUBACK for QoS 1, PUBCOMP for QoS 2.
+/// A QoS 0 message has no acknowledgement: its token completes once the message is written to
+/// the socket (or fails when the connection ends before that, or the client closes).
 #[derive(Debug, Clone)]
 pub struct DeliveryToken {
-    topic: TopicName,
-    message_id: Option<PacketId>,
-    qos: QoS,
-    done: Completion<Result<(), Error>>,
+    message: Arc<Delivery>,
     time_to_wait: Duration,
 }
 
+/// What every clone of a token shares.
+#[derive(Debug)]
+struct Delivery {
+    topic: TopicName,
+    qos: QoS,
+    /// Set once the client accepted the message, before it can complete.
+    id: OnceLock<PacketId>,
+    done: Once<Result<(), Error>>,
+}
+
 impl DeliveryToken {
-    pub(crate) fn pending(
-        topic: TopicName,
-        message_id: Option<PacketId>,
-        qos: QoS,
-        time_to_wait: Duration,
-    ) -> Self {
-        Self {
+    pub(crate) fn pending(topic: TopicName, qos: QoS, time_to_wait: Duration) -> Self {
+        let done = Once::default();
+        let message = Arc::new(Delivery {
             topic,
-            message_id,
             qos,
-            done: Completion::new(),
+            id: OnceLock::new(),
+            done,
+        });
+        Self {
+            message,
             time_to_wait,
         }
     }
 
+    pub(crate) fn set_message_id(&self, id: Option<PacketId>) {
+        if let Some(id) = id {
+            let _ = self.message.id.set(id);
+        }
+    }
+
     pub(crate) fn complete(&self, result: Result<(), Error>) {
-        self.done.complete(result);
+        self.message.done.complete(result);
     }
 
     /// The topic the message was published to (Paho's `getTopics()`, which has one topic).
     pub fn topic(&self) -> &TopicName {
-        &self.topic
+        &self.message.topic
     }
 
     /// The packet identifier of a QoS 1/2 message (Paho's `getMessageId()`); `None` for QoS 0.
     pub fn message_id(&self) -> Option<PacketId> {
-        self.message_id
+        self.message.id.get().copied()
     }
 
     /// The message's QoS.
     pub fn qos(&self) -> QoS {
-        self.qos
+        self.message.qos
     }
 
-    /// Whether the broker has the message (or delivery failed for good).
+    /// Whether the broker has the message (a QoS 0 one: it was written), or delivery failed for
+    /// good.
     pub fn is_complete(&self) -> bool {
-        self.done.peek().is_some()
+        self.message.done.peek().is_some()
     }
 
-    /// Waits for the broker's acknowledgement, at most the client's time-to-wait.
+    /// Waits for the broker's acknowledgement (QoS 0: the write), at most the client's
+    /// time-to-wait.
     pub fn wait(&self) -> Result<(), Error> {
         self.wait_timeout(self.time_to_wait)
     }
 
-    /// Waits for the broker's acknowledgement, at most `timeout`. A timeout does not cancel the
-    /// delivery: the message stays in the session and the token completes later.
+    /// Waits for the broker's acknowledgement (QoS 0: the write), at most `timeout`. A timeout
+    /// does not cancel the delivery: the message stays in the session and the token completes
+    /// later.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        self.done
-            .wait(Some(timeout))
+        self.message
+            .done
+            .wait(timeout)
             .unwrap_or(Err(Error::Timeout(timeout)))
     }
 }

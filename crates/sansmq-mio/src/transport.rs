@@ -2,10 +2,10 @@
 //! and the sans-IO core.
 
 use std::io::{self, Read, Write};
-use std::time::Instant;
+use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::ClientConnection;
+use rustls::{ClientConfig, ClientConnection};
 
 use crate::Error;
 
@@ -32,14 +32,21 @@ pub(crate) enum ReadOutcome {
 }
 
 impl Transport {
-    pub(crate) fn new(socket: TcpStream, tls: Option<ClientConnection>) -> Self {
-        match tls {
-            None => Self::Plain(socket),
-            Some(mut conn) => {
-                conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                Self::Tls(Box::new(conn), socket)
-            }
-        }
+    /// `socket`, under TLS with `config` when given: then the broker's certificate must name
+    /// `host` (SNI is sent for names).
+    pub(crate) fn new(
+        socket: TcpStream,
+        config: Option<&Arc<ClientConfig>>,
+        host: &str,
+    ) -> Result<Self, Error> {
+        let Some(config) = config else {
+            return Ok(Self::Plain(socket));
+        };
+        let name = sansmq_driver::tls::server_name(host)?;
+        let mut conn = ClientConnection::new(Arc::clone(config), name)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        Ok(Self::Tls(Box::new(conn), socket))
     }
 
     pub(crate) fn socket(&mut self) -> &mut TcpStream {
@@ -49,71 +56,62 @@ impl Transport {
     }
 
     /// Reads until the socket would block or about `budget` bytes were read, giving every
-    /// plaintext byte to `core`.
-    pub(crate) fn read_into(
+    /// plaintext byte to `received`; stops early ([`ReadOutcome::More`]) once `received` says
+    /// `false` (the bytes are no longer wanted from this socket, or not now).
+    pub(crate) fn read(
         &mut self,
-        core: &mut sansmq::Client,
-        now: Instant,
         buf: &mut [u8],
         budget: usize,
+        mut received: impl FnMut(&[u8]) -> bool,
     ) -> Result<ReadOutcome, Error> {
         let mut read = 0;
-        match self {
-            Self::Plain(socket) => loop {
-                if read >= budget {
+        loop {
+            if read >= budget {
+                return Ok(ReadOutcome::More);
+            }
+            let result = match self {
+                Self::Plain(socket) => socket.read(buf),
+                Self::Tls(conn, socket) => conn.read_tls(socket),
+            };
+            // Read on even after a short read: data and the peer's FIN can arrive under one
+            // edge-triggered readiness event, and stopping here would never see the close.
+            let n = match result {
+                Ok(0) => return Ok(ReadOutcome::Closed),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("reading from the broker", &e)),
+            };
+            read += n;
+            let Self::Tls(conn, socket) = self else {
+                if !received(buf.get(..n).unwrap_or_default()) {
                     return Ok(ReadOutcome::More);
                 }
-                match socket.read(buf) {
-                    Ok(0) => return Ok(ReadOutcome::Closed),
-                    Ok(n) => {
-                        read += n;
-                        // Read on even after a short read: data and the peer's FIN can arrive
-                        // under one edge-triggered readiness event, and stopping here would
-                        // never see the close.
-                        core.handle_received(now, buf.get(..n).unwrap_or_default());
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(ReadOutcome::Drained);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io("reading from the broker", &e)),
+                continue;
+            };
+            let state = conn
+                .process_new_packets()
+                .map_err(|e| Error::Tls(e.to_string()))?;
+            let mut plaintext = state.plaintext_bytes_to_read();
+            let mut wanted = true;
+            while plaintext > 0 {
+                let n = conn
+                    .reader()
+                    .read(buf)
+                    .map_err(|e| Error::io("reading TLS plaintext", &e))?;
+                if n == 0 {
+                    break;
                 }
-            },
-            Self::Tls(conn, socket) => loop {
-                if read >= budget {
-                    return Ok(ReadOutcome::More);
-                }
-                match conn.read_tls(socket) {
-                    Ok(0) => return Ok(ReadOutcome::Closed),
-                    Ok(n) => {
-                        read += n;
-                        let state = conn
-                            .process_new_packets()
-                            .map_err(|e| Error::Tls(e.to_string()))?;
-                        let mut plaintext = state.plaintext_bytes_to_read();
-                        while plaintext > 0 {
-                            let n = conn
-                                .reader()
-                                .read(buf)
-                                .map_err(|e| Error::io("reading TLS plaintext", &e))?;
-                            if n == 0 {
-                                break;
-                            }
-                            core.handle_received(now, buf.get(..n).unwrap_or_default());
-                            plaintext = plaintext.saturating_sub(n);
-                        }
-                        if state.peer_has_closed() {
-                            return Ok(ReadOutcome::Closed);
-                        }
-                        Self::write_tls(conn, socket)?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(ReadOutcome::Drained);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io("reading from the broker", &e)),
-                }
-            },
+                wanted &= received(buf.get(..n).unwrap_or_default());
+                plaintext = plaintext.saturating_sub(n);
+            }
+            if !wanted {
+                return Ok(ReadOutcome::More);
+            }
+            if state.peer_has_closed() {
+                return Ok(ReadOutcome::Closed);
+            }
+            Self::write_tls(conn, socket)?;
         }
     }
 
@@ -153,32 +151,6 @@ impl Transport {
         // An error means the broker closed first: its side is down, which is what we wait for.
         let _ = self.socket().shutdown(std::net::Shutdown::Write);
         Ok(true)
-    }
-
-    /// Reads and drops what the broker still sends after our DISCONNECT, until the socket would
-    /// block or about `budget` bytes were read: [`ReadOutcome::Closed`] at its end of stream (or
-    /// when the connection failed: either way it is over).
-    pub(crate) fn discard(&mut self, buf: &mut [u8], budget: usize) -> ReadOutcome {
-        // Raw bytes: what they say no longer matters, so TLS records need not be decrypted.
-        let socket = self.socket();
-        let mut read = 0;
-        loop {
-            if read >= budget {
-                return ReadOutcome::More;
-            }
-            match socket.read(buf) {
-                Ok(0) => return ReadOutcome::Closed,
-                Ok(n) => read += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return ReadOutcome::Closed,
-            }
-        }
-    }
-
-    /// Whether TLS records wait to be written.
-    pub(crate) fn tls_pending(&self) -> bool {
-        matches!(self, Self::Tls(conn, _) if conn.wants_write())
     }
 
     /// Pushes TLS records (handshake or data) to the socket until it would block.

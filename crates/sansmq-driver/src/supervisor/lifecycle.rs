@@ -33,11 +33,16 @@ impl<R: Requests> Supervisor<R> {
         }
         self.link = Link::Connecting;
         // Credentials first, asked for again on every attempt (signatures and tokens expire).
-        // Without them (tokens the broker declared invalid) no attempt can succeed: stop here,
-        // once, rather than open connections the broker refuses.
+        // Without them (tokens the broker declared invalid) no attempt can succeed: open nothing
+        // the broker would refuse. The application's `connect` fails; automatic reconnect asks
+        // again after the backoff, so new credentials (refreshed tokens) resume it by themselves.
         if let Err(error) = self.options.apply_credentials(self.core.config_mut()) {
-            tracing::warn!(%error, "no credentials: automatic reconnect stops");
-            self.give_up(error);
+            if self.waiters.connect.is_some() {
+                self.give_up(error);
+            } else {
+                tracing::warn!(%error, "no credentials: asking again after the backoff");
+                self.schedule_reconnect(now, &error);
+            }
             return;
         }
         if let Err(error) = self.core.connect(now) {

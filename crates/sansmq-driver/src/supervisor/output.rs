@@ -48,8 +48,9 @@ pub enum Event<R: Requests> {
         /// When the next automatic attempt starts, if there is one.
         reconnect_at: Option<std::time::Instant>,
     },
-    /// Automatic reconnect stopped (no credentials: the broker declared the tokens invalid); the
-    /// application's next `connect` starts again.
+    /// Automatic reconnect stopped for good; the application's next `connect` starts again.
+    /// Missing credentials (tokens the broker declared invalid) do not stop it: each attempt asks
+    /// the provider again after the backoff and opens nothing until it has credentials.
     ReconnectStopped {
         /// Why.
         cause: Error,

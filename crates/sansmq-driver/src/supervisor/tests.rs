@@ -370,7 +370,7 @@ fn qos_1_completes_at_its_puback_exactly_once_even_across_a_reconnect() {
 }
 
 #[test]
-fn without_credentials_automatic_reconnect_stops_once_and_opens_nothing() {
+fn without_credentials_automatic_reconnect_opens_nothing_and_resumes_with_new_ones() {
     let start = Instant::now();
     let valid = Arc::new(AtomicBool::new(true));
     let asked = Arc::new(AtomicUsize::new(0));
@@ -401,19 +401,30 @@ fn without_credentials_automatic_reconnect_stops_once_and_opens_nothing() {
     valid.store(false, Ordering::SeqCst);
     sup.handle_closed(start, None);
     events(&mut sup);
-    let at = sup.poll_timeout().expect("reconnect scheduled");
+    let mut at = sup.poll_timeout().expect("reconnect scheduled");
+    for attempt in 2..=3 {
+        sup.handle_timeout(at);
+        assert!(
+            actions(&mut sup).is_empty(),
+            "no transport without credentials"
+        );
+        assert!(events(&mut sup).is_empty(), "nothing new to report");
+        assert_eq!(asked.load(Ordering::SeqCst), attempt);
+        let next = sup.poll_timeout().expect("asks again later");
+        assert!(
+            next >= at + Duration::from_secs(1),
+            "never sooner than the minimum delay"
+        );
+        at = next;
+    }
+
+    // Refreshed tokens: the next attempt opens a transport by itself.
+    valid.store(true, Ordering::SeqCst);
     sup.handle_timeout(at);
-    assert!(
-        actions(&mut sup).is_empty(),
-        "no transport without credentials"
+    assert_eq!(
+        opened_uri(&actions(&mut sup)).as_deref(),
+        Some("tcp://a:1883")
     );
-    let seen = events(&mut sup);
-    assert!(
-        matches!(seen.as_slice(), [Event::ReconnectStopped { .. }]),
-        "{seen:?}"
-    );
-    assert_eq!(sup.poll_timeout(), None, "no more attempts");
-    assert_eq!(asked.load(Ordering::SeqCst), 2);
 }
 
 #[test]
