@@ -25,10 +25,10 @@ pub trait Callback: Send + Sync + 'static {
         let _ = (reconnect, server_uri);
     }
 
-    /// The connection was lost (not after `disconnect`). Called once more, with the reason, if
-    /// automatic reconnect gives up for good: the client then waits for the next `connect`.
-    /// (Without credentials, as after the broker invalidated ApsaraMQ tokens, it does not give up:
-    /// it asks the provider again after each backoff delay and opens nothing until it has them.)
+    /// The connection was lost (not after `disconnect`). Called once more, with the provider's
+    /// reason, when automatic reconnect finds no credentials (as after the broker invalidated
+    /// ApsaraMQ tokens): it then asks the provider again after each backoff delay and opens
+    /// nothing until it has them, so new credentials resume the client by themselves.
     fn connection_lost(&self, cause: &Error) {
         let _ = cause;
     }

@@ -301,8 +301,8 @@ impl Shell {
                 self.handoff
                     .send(CallbackEvent::ConnectComplete { reconnect, uri });
             }
-            // Automatic reconnect gave up: the application hears it as a second loss, with why.
-            Event::ConnectionLost { cause, .. } | Event::ReconnectStopped { cause } => {
+            // Reconnecting waits for credentials: the application hears it as a second loss, with why.
+            Event::ConnectionLost { cause, .. } | Event::WaitingForCredentials { cause } => {
                 self.handoff.send(CallbackEvent::ConnectionLost(cause));
             }
             Event::Message(message) => {

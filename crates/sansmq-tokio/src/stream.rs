@@ -34,12 +34,12 @@ pub enum Event {
         /// Why.
         cause: Error,
     },
-    /// Automatic reconnect gave up: the credentials provider had none to give (e.g. ApsaraMQ
-    /// tokens the broker declared invalid), so no attempt could succeed. The client stays
-    /// disconnected until the next [`Client::connect`](crate::Client::connect), and pending
-    /// subscribes and unsubscribes fail with `cause`.
-    ReconnectStopped {
-        /// Why: the provider's refusal.
+    /// Automatic reconnect waits for credentials: the provider had none to give (e.g. ApsaraMQ
+    /// tokens the broker declared invalid). No connection is opened without them; the provider is
+    /// asked again after each backoff delay, so new credentials resume the client by themselves.
+    /// Reported once per outage.
+    WaitingForCredentials {
+        /// The provider's refusal.
         cause: Error,
     },
     /// A message that no [`Subscription`] stream took.

@@ -184,7 +184,7 @@ impl Task {
                 },
             },
             Lifecycle::ConnectionLost { cause, .. } => Event::ConnectionLost { cause },
-            Lifecycle::ReconnectStopped { cause } => Event::ReconnectStopped { cause },
+            Lifecycle::WaitingForCredentials { cause } => Event::WaitingForCredentials { cause },
         };
         self.dispatch.event(&mut self.supervisor, now, event);
     }

@@ -41,10 +41,17 @@ impl<R: Requests> Supervisor<R> {
                 self.give_up(error);
             } else {
                 tracing::warn!(%error, "no credentials: asking again after the backoff");
+                if !self.waiting_for_credentials {
+                    self.waiting_for_credentials = true;
+                    let cause = error.clone();
+                    self.events
+                        .push_back(Event::WaitingForCredentials { cause });
+                }
                 self.schedule_reconnect(now, &error);
             }
             return;
         }
+        self.waiting_for_credentials = false;
         if let Err(error) = self.core.connect(now) {
             self.after_failure(now, error.into());
             return;
@@ -60,14 +67,9 @@ impl<R: Requests> Supervisor<R> {
         self.link = Link::Idle;
         self.servers.stop();
         let mut events = std::mem::take(&mut self.events);
-        match self.waiters.connect.take() {
-            Some(waiter) => events.push_back(Event::Completed(Completed::Connect(
-                waiter,
-                Err(cause.clone()),
-            ))),
-            None => events.push_back(Event::ReconnectStopped {
-                cause: cause.clone(),
-            }),
+        if let Some(waiter) = self.waiters.connect.take() {
+            let failed = Completed::Connect(waiter, Err(cause.clone()));
+            events.push_back(Event::Completed(failed));
         }
         self.waiters.fail_requests(&cause, &mut events);
         self.events = events;

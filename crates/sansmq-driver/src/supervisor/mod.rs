@@ -142,6 +142,9 @@ pub struct Supervisor<R: Requests> {
     session: u64,
     /// Bytes of the transmit buffer written on the current connection.
     written: u64,
+    /// An automatic attempt found no credentials, and no later one had them yet
+    /// ([`Event::WaitingForCredentials`] is reported once per outage).
+    waiting_for_credentials: bool,
 }
 
 impl<R: Requests> fmt::Debug for Supervisor<R> {
@@ -179,6 +182,7 @@ impl<R: Requests> Supervisor<R> {
             transport_error: None,
             session: 0,
             written: 0,
+            waiting_for_credentials: false,
         })
     }
 
@@ -499,7 +503,8 @@ impl<R: Requests> Supervisor<R> {
     }
 
     /// The transport ended: the broker's end of stream (`None`) or a failure. Not needed after
-    /// [`Action::Close`].
+    /// [`Action::Close`]; ignored while a new transport is being opened (a late report of the
+    /// previous one's end must not fail the new attempt).
     pub fn handle_closed(&mut self, now: Instant, error: Option<Error>) {
         match self.transport {
             Transport::None => {}
@@ -509,7 +514,10 @@ impl<R: Requests> Supervisor<R> {
                 self.finish_close(now);
                 self.process(now);
             }
-            Transport::Opening(_) | Transport::Open(_) => self.transport_ended(now, error),
+            // The end of an earlier transport, reported late: the one being opened answers
+            // through `handle_opened` or `handle_open_failed`.
+            Transport::Opening(_) => {}
+            Transport::Open(_) => self.transport_ended(now, error),
         }
     }
 

@@ -48,11 +48,12 @@ pub enum Event<R: Requests> {
         /// When the next automatic attempt starts, if there is one.
         reconnect_at: Option<std::time::Instant>,
     },
-    /// Automatic reconnect stopped for good; the application's next `connect` starts again.
-    /// Missing credentials (tokens the broker declared invalid) do not stop it: each attempt asks
-    /// the provider again after the backoff and opens nothing until it has credentials.
-    ReconnectStopped {
-        /// Why.
+    /// Automatic reconnect waits for credentials: the provider had none to give (e.g. ApsaraMQ
+    /// tokens the broker declared invalid). No connection is opened without them; each attempt
+    /// asks the provider again after the backoff, so new credentials resume the client by
+    /// themselves. Reported once per outage.
+    WaitingForCredentials {
+        /// The provider's refusal.
         cause: Error,
     },
     /// A message arrived.
@@ -84,8 +85,8 @@ impl<R: Requests> fmt::Debug for Event<R> {
                 .field("cause", cause)
                 .field("reconnect_at", reconnect_at)
                 .finish(),
-            Self::ReconnectStopped { cause } => f
-                .debug_struct("ReconnectStopped")
+            Self::WaitingForCredentials { cause } => f
+                .debug_struct("WaitingForCredentials")
                 .field("cause", cause)
                 .finish(),
             Self::Message(message) => f.debug_tuple("Message").field(message).finish(),

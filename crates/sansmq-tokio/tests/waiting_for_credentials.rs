@@ -1,5 +1,6 @@
 //! When the credentials provider has nothing to give (ApsaraMQ tokens the broker declared invalid),
-//! automatic reconnect stops once, says so on the events stream, and opens no more connections.
+//! automatic reconnect says so once on the events stream and opens no connection until the
+//! provider has credentials again; then it reconnects by itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 const CONNACK_ACCEPTED: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
 
 #[tokio::test]
-async fn without_credentials_reconnect_stops_with_an_event_and_opens_nothing() {
+async fn without_credentials_reconnect_waits_says_so_once_and_resumes_with_new_ones() {
     let broker = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = broker.local_addr().unwrap().port();
     let valid = Arc::new(AtomicBool::new(true));
@@ -46,23 +47,23 @@ async fn without_credentials_reconnect_stops_with_an_event_and_opens_nothing() {
     let seen = tokio::time::timeout(Duration::from_secs(5), async {
         let mut seen = Vec::new();
         while let Some(event) = events.recv().await {
-            let stopped = matches!(event, Event::ReconnectStopped { .. });
+            let waiting = matches!(event, Event::WaitingForCredentials { .. });
             seen.push(event);
-            if stopped {
+            if waiting {
                 return seen;
             }
         }
         seen
     })
     .await
-    .expect("ReconnectStopped within 5 s");
+    .expect("WaitingForCredentials within 5 s");
     assert!(
         matches!(
             seen.as_slice(),
             [
                 Event::Connected { .. },
                 Event::ConnectionLost { .. },
-                Event::ReconnectStopped {
+                Event::WaitingForCredentials {
                     cause: Error::InvalidString {
                         field: "credentials",
                         ..
@@ -75,4 +76,18 @@ async fn without_credentials_reconnect_stops_with_an_event_and_opens_nothing() {
     assert!(!client.is_connected());
     let again = tokio::time::timeout(Duration::from_millis(300), broker.accept()).await;
     assert!(again.is_err(), "no attempt without credentials");
+
+    // New credentials: the client comes back by itself, and the outage was reported only once.
+    valid.store(true, Ordering::SeqCst);
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(5), broker.accept())
+        .await
+        .expect("a new attempt once the provider has credentials")
+        .unwrap();
+    let mut connect = [0; 64];
+    let _ = socket.read(&mut connect).await.unwrap();
+    socket.write_all(&CONNACK_ACCEPTED).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s");
+    assert!(matches!(next, Some(Event::Reconnected { .. })), "{next:?}");
 }
