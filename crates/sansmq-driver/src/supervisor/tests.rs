@@ -41,6 +41,23 @@ fn topic(name: &str) -> TopicName {
     TopicName::try_from(name).expect("valid topic")
 }
 
+/// Publishes a small message to `t` with `waiter`.
+fn publish(
+    sup: &mut Sup,
+    now: Instant,
+    qos: QoS,
+    waiter: u32,
+) -> Result<Option<sansmq::packet::PacketId>, Rejected<u32>> {
+    sup.publish(
+        now,
+        topic("t"),
+        qos,
+        false,
+        Bytes::from_static(b"x"),
+        waiter,
+    )
+}
+
 /// Writes everything the supervisor has to send; returns the bytes.
 fn write_all(sup: &mut Sup, now: Instant) -> Vec<u8> {
     let mut out = Vec::new();
@@ -65,6 +82,15 @@ fn opened_uri(actions: &[Action]) -> Option<String> {
         Action::Open { uri } => Some(uri.to_string()),
         _ => None,
     })
+}
+
+/// The automatic reconnect due `at`, answered with `connack`.
+fn reconnect(sup: &mut Sup, at: Instant, connack: &[u8]) {
+    sup.handle_timeout(at);
+    assert_eq!(opened_uri(&actions(sup)).as_deref(), Some("tcp://a:1883"));
+    sup.handle_opened(at);
+    write_all(sup, at);
+    sup.handle_received(at, connack);
 }
 
 /// A supervisor connected through `connect` (waiter 1), its events drained.
@@ -269,16 +295,7 @@ fn a_lost_connection_reconnects_after_the_backoff_and_resubscribes_once() {
 fn qos_0_completes_when_its_bytes_are_written_not_before() {
     let now = Instant::now();
     let mut sup = connected(now);
-    let id = sup
-        .publish(
-            now,
-            topic("t"),
-            QoS::AtMostOnce,
-            false,
-            Bytes::from_static(b"hello"),
-            3,
-        )
-        .expect("publish accepted");
+    let id = publish(&mut sup, now, QoS::AtMostOnce, 3).expect("publish accepted");
     assert_eq!(id, None);
     assert!(events(&mut sup).is_empty(), "not written yet");
     let len = sup.poll_transmit().map_or(0, <[u8]>::len);
@@ -299,15 +316,7 @@ fn qos_0_completes_when_its_bytes_are_written_not_before() {
 fn an_unwritten_qos_0_message_fails_with_its_connection() {
     let now = Instant::now();
     let mut sup = connected(now);
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtMostOnce,
-        false,
-        Bytes::from_static(b"x"),
-        3,
-    )
-    .expect("publish accepted");
+    publish(&mut sup, now, QoS::AtMostOnce, 3).expect("publish accepted");
     sup.handle_closed(now, None);
     let seen = events(&mut sup);
     assert!(
@@ -323,15 +332,7 @@ fn an_unwritten_qos_0_message_fails_with_its_connection() {
 fn qos_1_completes_at_its_puback_exactly_once_even_across_a_reconnect() {
     let start = Instant::now();
     let mut sup = connected(start);
-    let id = sup
-        .publish(
-            start,
-            topic("t"),
-            QoS::AtLeastOnce,
-            false,
-            Bytes::from_static(b"x"),
-            4,
-        )
+    let id = publish(&mut sup, start, QoS::AtLeastOnce, 4)
         .expect("publish accepted")
         .expect("a packet id");
     write_all(&mut sup, start);
@@ -343,11 +344,7 @@ fn qos_1_completes_at_its_puback_exactly_once_even_across_a_reconnect() {
         "the message waits for the next connection"
     );
     let at = sup.poll_timeout().expect("reconnect scheduled");
-    sup.handle_timeout(at);
-    actions(&mut sup);
-    sup.handle_opened(at);
-    write_all(&mut sup, at);
-    sup.handle_received(at, &[0x20, 0x02, 0x01, 0x00]);
+    reconnect(&mut sup, at, &[0x20, 0x02, 0x01, 0x00]);
     write_all(&mut sup, at);
     let [hi, lo] = id.get().to_be_bytes();
     sup.handle_received(at, &[0x40, 0x02, hi, lo]);
@@ -510,24 +507,8 @@ fn disconnect_while_waiting_to_reconnect_stops_trying() {
 fn shut_down_answers_every_waiter_with_closed() {
     let now = Instant::now();
     let mut sup = connected(now);
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtLeastOnce,
-        false,
-        Bytes::from_static(b"x"),
-        10,
-    )
-    .expect("publish accepted");
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtMostOnce,
-        false,
-        Bytes::from_static(b"x"),
-        11,
-    )
-    .expect("publish accepted");
+    publish(&mut sup, now, QoS::AtLeastOnce, 10).expect("publish accepted");
+    publish(&mut sup, now, QoS::AtMostOnce, 11).expect("publish accepted");
     let filters = vec![SubscribeFilter {
         filter: TopicFilter::try_from("t").expect("filter"),
         qos: QoS::AtMostOnce,
@@ -545,9 +526,7 @@ fn shut_down_answers_every_waiter_with_closed() {
         .collect();
     answered.sort_unstable();
     assert_eq!(answered, [10, 11, 12]);
-    let late = sup
-        .publish(now, topic("t"), QoS::AtMostOnce, false, Bytes::new(), 13)
-        .expect_err("closed for good");
+    let late = publish(&mut sup, now, QoS::AtMostOnce, 13).expect_err("closed for good");
     assert!(matches!(late.error, Error::Closed));
 }
 
@@ -563,10 +542,7 @@ fn an_ack_from_a_session_the_broker_forgot_is_refused() {
     sup.handle_closed(start, None);
     events(&mut sup);
     let at = sup.poll_timeout().expect("reconnect scheduled");
-    sup.handle_timeout(at);
-    sup.handle_opened(at);
-    write_all(&mut sup, at);
-    sup.handle_received(at, &CONNACK); // session_present = 0: a new session
+    reconnect(&mut sup, at, &CONNACK); // session_present = 0: a new session
     assert!(
         sup.ack(at, key).is_err(),
         "the broker may reuse id 9 for a new message"
@@ -589,15 +565,7 @@ fn jitter_seeded_alike_reconnects_alike_and_differently_seeded_do_not() {
 fn a_second_disconnect_ends_with_the_close_under_way_and_both_are_answered() {
     let now = Instant::now();
     let mut sup = connected(now);
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtLeastOnce,
-        false,
-        Bytes::from_static(b"x"),
-        4,
-    )
-    .expect("publish accepted");
+    publish(&mut sup, now, QoS::AtLeastOnce, 4).expect("publish accepted");
     // The first waits for the PUBACK, the second joins it while it drains.
     sup.disconnect(now, Duration::from_secs(10), 5);
     sup.disconnect(now, Duration::ZERO, 6);
