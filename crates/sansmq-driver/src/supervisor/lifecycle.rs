@@ -264,7 +264,7 @@ impl<R: Requests> Supervisor<R> {
         if let Some(waiter) = self.waiters.connect.take() {
             self.complete(Completed::Connect(waiter, Err(lost)));
         }
-        if let Some(waiter) = self.waiters.disconnect.take() {
+        for waiter in std::mem::take(&mut self.waiters.disconnect) {
             self.complete(Completed::Disconnect(waiter, Ok(())));
         }
     }

@@ -404,8 +404,14 @@ impl<R: Requests> Supervisor<R> {
     pub fn disconnect(&mut self, now: Instant, drain: Duration, waiter: R::Disconnect) {
         self.servers.stop();
         if self.link == Link::Connected && self.core.disconnect(now, drain).is_ok() {
-            self.waiters.disconnect = Some(waiter);
+            self.waiters.disconnect.push(waiter);
             self.process(now);
+            return;
+        }
+        if matches!(self.transport, Transport::Closing(..)) {
+            // A requested close is under way: answer this call with it, when it ends (dropping
+            // the transport here lost the first call's waiter).
+            self.waiters.disconnect.push(waiter);
             return;
         }
         // Opening a transport, awaiting CONNACK or waiting to reconnect: just stop.
@@ -429,7 +435,7 @@ impl<R: Requests> Supervisor<R> {
         while self.core.poll_event().is_some() {}
         let mut events = std::mem::take(&mut self.events);
         self.waiters.fail_all(&Error::Closed, &mut events);
-        if let Some(waiter) = self.waiters.disconnect.take() {
+        for waiter in self.waiters.disconnect.drain(..) {
             events.push_back(Event::Completed(Completed::Disconnect(waiter, Ok(()))));
         }
         self.events = events;

@@ -565,3 +565,56 @@ fn jitter_seeded_alike_reconnects_alike_and_differently_seeded_do_not() {
     assert_eq!(reconnect_at(1), reconnect_at(1));
     assert_ne!(reconnect_at(1), reconnect_at(2));
 }
+
+#[test]
+fn a_disconnect_during_a_requested_close_answers_every_disconnect_once_it_is_closed() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.disconnect(now, Duration::ZERO, 5);
+    write_all(&mut sup, now);
+    assert_eq!(actions(&mut sup), [Action::ShutdownWrite]);
+    // The broker has not closed yet: a second disconnect waits for the same close.
+    sup.disconnect(now, Duration::ZERO, 6);
+    assert!(events(&mut sup).is_empty(), "not closed yet");
+    sup.handle_closed(now, None);
+    let mut answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
+            _ => None,
+        })
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, [5, 6]);
+}
+
+#[test]
+fn a_disconnect_while_draining_answers_the_draining_disconnect_too() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        10,
+    )
+    .expect("publish accepted");
+    write_all(&mut sup, now);
+    sup.disconnect(now, Duration::from_secs(5), 5);
+    sup.disconnect(now, Duration::ZERO, 6);
+    write_all(&mut sup, now);
+    sup.handle_closed(now, None);
+    let answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, _)) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        answered.contains(&5) && answered.contains(&6),
+        "{answered:?}"
+    );
+}

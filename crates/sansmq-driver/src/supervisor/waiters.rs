@@ -30,7 +30,9 @@ pub(super) struct Waiters<R: Requests> {
     /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
     pub(super) restore: Resubscription<R::Subscribe>,
     pub(super) unsubscribes: HashMap<PacketId, R::Unsubscribe>,
-    pub(super) disconnect: Option<R::Disconnect>,
+    /// Every `disconnect` waiting for the requested close in progress: a second call while the
+    /// first is draining or closing waits for the same close.
+    pub(super) disconnect: Vec<R::Disconnect>,
 }
 
 impl<R: Requests> Default for Waiters<R> {
@@ -42,7 +44,7 @@ impl<R: Requests> Default for Waiters<R> {
             subscribes: HashMap::new(),
             restore: Resubscription::default(),
             unsubscribes: HashMap::new(),
-            disconnect: None,
+            disconnect: Vec::new(),
         }
     }
 }
@@ -56,7 +58,7 @@ impl<R: Requests> Waiters<R> {
             || self.restore.has_joined()
             || !self.unsubscribes.is_empty()
             || self.connect.is_some()
-            || self.disconnect.is_some()
+            || !self.disconnect.is_empty()
     }
 
     /// A QoS 0 message whose last byte is `end` in the stream (`None`: queued in the core).
