@@ -618,3 +618,53 @@ fn a_disconnect_while_draining_answers_the_draining_disconnect_too() {
         "{answered:?}"
     );
 }
+
+/// The SUBSCRIBE packets in `bytes`, as their filter lists.
+fn subscribes(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut decoder = sansmq::packet::PacketDecoder::new(1 << 20);
+    decoder.extend_from_slice(bytes);
+    std::iter::from_fn(|| decoder.next_packet().expect("valid packets"))
+        .filter_map(|packet| match packet {
+            sansmq::packet::Packet::Subscribe(s) => {
+                Some(s.filters.iter().map(|f| f.filter.to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(start, filters, 2)
+        .expect("subscribe accepted");
+    write_all(&mut sup, start);
+    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    events(&mut sup);
+    // Two reconnects without a session; the first restore's SUBACK never comes.
+    let mut at = start;
+    let mut restored = Vec::new();
+    for _ in 0..2 {
+        sup.handle_closed(at, None);
+        events(&mut sup);
+        at = sup.poll_timeout().expect("reconnect scheduled");
+        sup.handle_timeout(at);
+        actions(&mut sup);
+        sup.handle_opened(at);
+        write_all(&mut sup, at);
+        sup.handle_received(at, &CONNACK);
+        events(&mut sup);
+        restored.push(subscribes(&write_all(&mut sup, at)));
+    }
+    assert_eq!(restored[0], [["t/#"]], "the first reconnect restores t/#");
+    assert_eq!(
+        restored[1],
+        [["t/#"]],
+        "the unanswered restore goes out again, and no second one asks for t/# too"
+    );
+}
