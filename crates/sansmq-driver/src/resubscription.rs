@@ -246,12 +246,13 @@ impl<W> Resubscription<W> {
     }
 
     /// No connection will answer: the waiters of every joined subscribe, to be failed. The
-    /// restores themselves are forgotten.
+    /// restores themselves stay known: the core keeps their SUBSCRIBEs and sends them again
+    /// after the next CONNACK, so a new restore must not ask for their filters too.
     pub fn drain(&mut self) -> Vec<W> {
         self.granted.clear();
         self.restores
-            .drain(..)
-            .flat_map(|restore| restore.joined)
+            .iter_mut()
+            .flat_map(|restore| restore.joined.drain(..))
             .map(|(_, waiter)| waiter)
             .collect()
     }

@@ -668,3 +668,52 @@ fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
         "the unanswered restore goes out again, and no second one asks for t/# too"
     );
 }
+
+#[test]
+fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(start, filters, 2)
+        .expect("subscribe accepted");
+    write_all(&mut sup, start);
+    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    events(&mut sup);
+    // A reconnect without a session restores t/#; the SUBACK never comes.
+    sup.handle_closed(start, None);
+    events(&mut sup);
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK);
+    events(&mut sup);
+    assert_eq!(subscribes(&write_all(&mut sup, at)), [["t/#"]]);
+    sup.handle_closed(at, None);
+    // The application's connect fails: what waits is failed, but the core keeps the restore.
+    sup.connect(at, 3).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_open_failed(
+        at,
+        Error::Dns {
+            host: "a".into(),
+            reason: "no such host".into(),
+        },
+    );
+    events(&mut sup);
+    sup.connect(at, 4).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK);
+    events(&mut sup);
+    assert_eq!(
+        subscribes(&write_all(&mut sup, at)),
+        [["t/#"]],
+        "t/# is asked for once"
+    );
+}
