@@ -231,6 +231,15 @@ impl<R: Requests> Supervisor<R> {
             }
             return;
         }
+        if self.link == Link::Connected && !self.waiters.disconnect.is_empty() {
+            // It ended while a requested disconnect drained it: that ends the disconnect, and
+            // the application asked for no reconnect.
+            tracing::debug!(%reason, "connection ended while disconnecting");
+            self.link = Link::Idle;
+            self.transport_error = None;
+            self.finish_close(now);
+            return;
+        }
         let broke_protocol = diagnosis::broke_protocol(&reason);
         let error = self.diagnostics.on_disconnected(
             now,

@@ -717,3 +717,39 @@ fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
         "t/# is asked for once"
     );
 }
+
+#[test]
+fn a_connection_lost_while_a_disconnect_drains_ends_the_disconnect_without_reconnecting() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        10,
+    )
+    .expect("publish accepted");
+    write_all(&mut sup, now);
+    sup.disconnect(now, Duration::from_secs(5), 5);
+    // The broker goes away before acknowledging: the drain ends with the connection.
+    sup.handle_closed(now, None);
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Completed(Completed::Disconnect(5, Ok(()))))),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::ConnectionLost { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(
+        sup.poll_timeout(),
+        None,
+        "no reconnect after a requested disconnect"
+    );
+}
