@@ -76,6 +76,10 @@ struct Conn {
     restores: Vec<(u16, Vec<String>)>,
     /// The broker stopped answering at this time.
     silent_since: Option<Instant>,
+    /// The client's last write of anything but a PINGREQ.
+    last_write: Option<Instant>,
+    /// DISCONNECT was written or the write side shut down: the close's own deadline applies.
+    closing: bool,
     /// The client read a CONNACK refusing it.
     refused: bool,
 }
@@ -325,7 +329,39 @@ impl World {
             }
         }
         self.check_bounds()?;
+        self.check_keep_alive()?;
         self.check_schedule()
+    }
+
+    /// A broker gone silent is given up: within 1.5 × keep-alive of the client's last write
+    /// once connected (PINGREQ after one keep-alive of quiet, PINGRESP due half of one later),
+    /// within the connect timeout before CONNACK.
+    fn check_keep_alive(&self) -> Result<(), Violation> {
+        let Some(conn) = self.current.and_then(|id| self.conns.get(&id)) else {
+            return Ok(());
+        };
+        let Some(silent) = conn.silent_since else {
+            return Ok(());
+        };
+        if conn.closing {
+            return Ok(());
+        }
+        let (from, limit) = if conn.connack_seen {
+            let from = conn.last_write.map_or(silent, |w| w.max(silent));
+            (from, self.sc.keep_alive + self.sc.keep_alive / 2)
+        } else {
+            (silent, self.sc.connect_timeout)
+        };
+        if self.now > from + limit + Duration::from_millis(10) {
+            return self.fail(format!(
+                "the broker went silent at {:.3}s and the client still holds the connection \
+                 {:?} after {:.3}s (limit {limit:?})",
+                (silent - self.start).as_secs_f64(),
+                self.now - from,
+                (from - self.start).as_secs_f64(),
+            ));
+        }
+        Ok(())
     }
 
     /// The provider failed since the last look.
@@ -431,6 +467,8 @@ impl World {
                         connack_seen: false,
                         restores: Vec::new(),
                         silent_since: None,
+                        last_write: None,
+                        closing: false,
                         refused: false,
                     },
                 );
@@ -461,6 +499,13 @@ impl World {
                     return self.fail("Close without a transport".into());
                 };
                 self.log(|| format!("close #{id}"));
+                if self
+                    .conns
+                    .get(&id)
+                    .is_some_and(|c| c.silent_since.is_some())
+                {
+                    self.count("silent brokers given up");
+                }
                 self.transport_ended(id);
                 if let Some(conn) = self.conns.get_mut(&id) {
                     conn.client_alive = false;
@@ -475,6 +520,9 @@ impl World {
                     return self.fail("ShutdownWrite without a transport".into());
                 };
                 self.log(|| format!("shut down writing on #{id}"));
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.closing = true;
+                }
                 if let Some(latency) = self.conns.get(&id).map(|c| c.latency) {
                     self.schedule(latency, Net::BrokerEof(id));
                 }
@@ -557,6 +605,11 @@ impl World {
             self.sup.handle_transmitted(self.now, n);
             if let Some(conn) = self.conns.get_mut(&id) {
                 conn.written += n as u64;
+                // PINGREQ is C0 00 (possibly cut in two writes); DISCONNECT starts E0.
+                if !(bytes.len() <= 2 && bytes.iter().all(|b| matches!(b, 0xC0 | 0x00))) {
+                    conn.last_write = Some(self.now);
+                }
+                conn.closing |= bytes.first() == Some(&0xE0);
             }
             self.schedule(latency, Net::ToBroker(id, bytes));
             progress = true;
