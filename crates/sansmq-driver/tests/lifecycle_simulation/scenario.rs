@@ -22,6 +22,8 @@ pub(crate) enum Reach {
 #[derive(Debug)]
 pub(crate) struct Scenario {
     pub(crate) servers: Vec<Reach>,
+    /// Automatic reconnect is on.
+    pub(crate) reconnect: bool,
     pub(crate) min_delay: Duration,
     pub(crate) max_delay: Duration,
     pub(crate) keep_alive: Duration,
@@ -60,6 +62,7 @@ impl Scenario {
         let max_delay = min_delay * rng.between(1, 40) as u32;
         Self {
             servers,
+            reconnect: rng.chance(85),
             min_delay,
             max_delay,
             keep_alive: Duration::from_secs(rng.between(2, 30)),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sansmq::packet::{Packet, PacketDecoder, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
-use sansmq_driver::{ConnectOptions, Credentials, Error};
+use sansmq_driver::{ConnectOptions, Credentials, Error, ResubscribePolicy};
 
 use crate::broker::{BrokerConn, Cluster, DENIED, Reply};
 use crate::invariants::{BackoffModel, Kind, Ledger, RotationCheck, TokenCheck, Violation};
@@ -82,6 +82,9 @@ struct Conn {
     closing: bool,
     /// The client read a CONNACK refusing it.
     refused: bool,
+    /// What arrived while the supervisor did not want to read, in order (a real driver leaves
+    /// it in the socket).
+    inbox: std::collections::VecDeque<Net>,
 }
 
 pub(crate) type Stats = BTreeMap<&'static str, u64>;
@@ -135,8 +138,10 @@ impl World {
             .clean_session(sc.clean_session)
             .resubscribe(sc.resubscribe)
             .max_inflight(sc.max_inflight)
-            .offline_queue(sc.offline_queue)
-            .automatic_reconnect(sc.min_delay, sc.max_delay);
+            .offline_queue(sc.offline_queue);
+        if sc.reconnect {
+            options = options.automatic_reconnect(sc.min_delay, sc.max_delay);
+        }
         let mut cluster = Cluster {
             max_grant: sc.max_grant,
             valid_password: "token-0".into(),
@@ -324,6 +329,16 @@ impl World {
                 progress = true;
                 self.event(event)?;
             }
+            if self.sup.wants_read() {
+                let waiting = self
+                    .current
+                    .and_then(|id| self.conns.get_mut(&id))
+                    .and_then(|conn| conn.inbox.pop_front());
+                if let Some(what) = waiting {
+                    progress = true;
+                    self.read(what)?;
+                }
+            }
             if !progress {
                 break;
             }
@@ -470,6 +485,7 @@ impl World {
                         last_write: None,
                         closing: false,
                         refused: false,
+                        inbox: std::collections::VecDeque::new(),
                     },
                 );
                 self.current = Some(id);
@@ -692,28 +708,53 @@ impl World {
                     self.broker_close(id);
                 }
             }
-            Net::ToClient(id, bytes) => {
-                if self.current == Some(id) {
+            Net::ToClient(id, _) | Net::ClientEof(id) => {
+                if self.current != Some(id) {
+                    return Ok(());
+                }
+                let paused = !self.sup.wants_read()
+                    || self.conns.get(&id).is_some_and(|c| !c.inbox.is_empty());
+                if paused {
+                    self.count("reads paused");
                     if let Some(conn) = self.conns.get_mut(&id) {
-                        // The model sends CONNACK alone, first.
-                        if let [0x20, 0x02, _, code, ..] = bytes[..] {
-                            conn.refused |= code != 0;
-                        }
+                        conn.inbox.push_back(what);
                     }
+                    return Ok(());
+                }
+                self.read(what)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The driver reads from transport `id`: bytes, or its end of stream.
+    fn read(&mut self, what: Net) -> Result<(), Violation> {
+        match what {
+            Net::ToClient(id, bytes) if self.current == Some(id) => {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    // The model sends CONNACK alone, first.
+                    if let [0x20, 0x02, _, code, ..] = bytes[..] {
+                        conn.refused |= code != 0;
+                    }
+                }
+                if self.rng.chance(50) {
                     self.sup.handle_received(self.now, &bytes);
+                } else {
+                    // The zero-copy path: read straight into the supervisor's buffer.
+                    self.sup.read_buffer().extend_from_slice(&bytes);
+                    self.sup.handle_read(self.now);
                 }
             }
-            Net::ClientEof(id) => {
-                if self.current == Some(id) {
-                    self.log(|| format!("#{id} end of stream"));
-                    self.current = None;
-                    self.transport_ended(id);
-                    if let Some(conn) = self.conns.get_mut(&id) {
-                        conn.client_alive = false;
-                    }
-                    self.sup.handle_closed(self.now, None);
+            Net::ClientEof(id) if self.current == Some(id) => {
+                self.log(|| format!("#{id} end of stream"));
+                self.current = None;
+                self.transport_ended(id);
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.client_alive = false;
                 }
+                self.sup.handle_closed(self.now, None);
             }
+            _ => {}
         }
         Ok(())
     }
@@ -886,7 +927,18 @@ impl World {
                 let payload = Bytes::copy_from_slice(&waiter.to_le_bytes());
                 self.log(|| format!("app: publish #{waiter} {qos:?}"));
                 self.count("publishes");
-                if let Err(rejected) = self.sup.publish(now, topic, qos, false, payload, waiter) {
+                // A barrier holds every SUBSCRIBE, the restore too, until its PUBACK: the
+                // restore check looks for the restore right at CONNACK, so barriers are used
+                // only where nothing is restored.
+                let barrier = self.sc.resubscribe == ResubscribePolicy::Never;
+                let published = if barrier && qos == QoS::AtLeastOnce && self.rng.chance(20) {
+                    self.sup
+                        .publish_barrier(now, topic, payload, waiter)
+                        .map(Some)
+                } else {
+                    self.sup.publish(now, topic, qos, false, payload, waiter)
+                };
+                if let Err(rejected) = published {
                     self.log(|| format!("rejected #{waiter}: {}", rejected.error));
                     self.count("publishes rejected");
                     self.answer_rejected(rejected.waiter, Kind::Publish(qos))?;
