@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::BytesMut;
 use sansmq::packet::{
-    ConnAck, ConnectReturnCode, Packet, PacketDecoder, PubAck, PubComp, PubRec, QoS, SubAck,
-    SubscribeReturnCode, UnsubAck,
+    ConnAck, ConnectReturnCode, Packet, PacketDecoder, PacketId, PubAck, PubComp, PubRec, Publish,
+    QoS, SubAck, SubscribeReturnCode, UnsubAck,
 };
 
 /// Filters under this prefix are refused (SUBACK 0x80).
@@ -22,6 +22,28 @@ pub(crate) struct Session {
     /// Incoming QoS 2 identifiers between PUBLISH and PUBREL (delivery "method B").
     qos2: HashSet<u16>,
     pub(crate) subscriptions: BTreeMap<String, QoS>,
+    /// QoS 1 copies sent to the client and not acknowledged, by the broker's packet id.
+    outbound: BTreeMap<u16, Publish>,
+    next_id: u16,
+}
+
+impl Session {
+    /// A QoS 1 copy of `publish` for the client, with an identifier no copy in flight uses.
+    fn outbound(&mut self, publish: &Publish) -> Option<Publish> {
+        for _ in 0..u16::MAX {
+            self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+            if !self.outbound.contains_key(&self.next_id) {
+                let mut copy = publish.clone();
+                copy.qos = QoS::AtLeastOnce;
+                copy.dup = false;
+                copy.retain = false;
+                copy.packet_id = PacketId::new(self.next_id);
+                self.outbound.insert(self.next_id, copy.clone());
+                return Some(copy);
+            }
+        }
+        None
+    }
 }
 
 /// What the brokers share.
@@ -45,6 +67,8 @@ pub(crate) struct Cluster {
 /// What a broker does on one connection.
 pub(crate) enum Reply {
     Bytes(BytesMut),
+    /// The client's PUBACK acknowledged the copy of this message.
+    Acked(u64),
     /// Closes the connection (after what it sent before).
     Close,
 }
@@ -138,43 +162,79 @@ impl BrokerConn {
                             epoch: cluster.epochs,
                             qos2: HashSet::new(),
                             subscriptions: BTreeMap::new(),
+                            outbound: BTreeMap::new(),
+                            next_id: 0,
                         });
                     }
-                    Some(Packet::ConnAck(ConnAck {
+                    let connack = ConnAck {
                         session_present,
                         code,
-                    }))
+                    };
+                    push(&mut replies, &Packet::ConnAck(connack));
+                    // A resumed session's unacknowledged copies go out again (MQTT-4.4.0-1).
+                    if let Some(session) = cluster.session.as_ref().filter(|_| session_present) {
+                        for copy in session.outbound.values() {
+                            let mut again = copy.clone();
+                            again.dup = true;
+                            push(&mut replies, &Packet::Publish(again));
+                        }
+                    }
+                    None
                 }
                 _ if !self.connected => panic!("a packet before CONNECT (MQTT-3.1.0-1)"),
                 Packet::Publish(publish) => {
                     let Some(session) = cluster.session.as_mut() else {
                         panic!("connected without a session");
                     };
-                    let number = message_number(&publish.payload);
-                    let mut take = || {
-                        cluster
-                            .taken
-                            .entry(number)
-                            .or_default()
-                            .push((publish.qos, session.epoch))
-                    };
-                    match (publish.qos, publish.packet_id) {
-                        (QoS::AtMostOnce, _) => {
-                            take();
-                            None
-                        }
+                    let (take, answer) = match (publish.qos, publish.packet_id) {
+                        (QoS::AtMostOnce, _) => (true, None),
                         (QoS::AtLeastOnce, Some(id)) => {
-                            take();
-                            Some(Packet::PubAck(PubAck::new(id)))
+                            (true, Some(Packet::PubAck(PubAck::new(id))))
                         }
-                        (QoS::ExactlyOnce, Some(id)) => {
-                            if session.qos2.insert(id.get()) {
-                                take();
-                            }
-                            Some(Packet::PubRec(PubRec::new(id)))
-                        }
+                        (QoS::ExactlyOnce, Some(id)) => (
+                            session.qos2.insert(id.get()),
+                            Some(Packet::PubRec(PubRec::new(id))),
+                        ),
                         (_, None) => panic!("QoS 1/2 PUBLISH without an identifier"),
+                    };
+                    if take {
+                        let number = message_number(&publish.payload);
+                        let taken = cluster.taken.entry(number).or_default();
+                        taken.push((publish.qos, session.epoch));
+                        // Routed to the client's own matching subscription, at most at QoS 1.
+                        let granted = session
+                            .subscriptions
+                            .iter()
+                            .filter(|(filter, _)| sansmq::topic::matches(filter, &publish.topic))
+                            .map(|(_, qos)| *qos)
+                            .max();
+                        match granted.map(|g| g.min(publish.qos)) {
+                            Some(QoS::AtMostOnce) => {
+                                let mut copy = publish.clone();
+                                copy.qos = QoS::AtMostOnce;
+                                copy.dup = false;
+                                copy.packet_id = None;
+                                push(&mut replies, &Packet::Publish(copy));
+                            }
+                            Some(_) => {
+                                if let Some(copy) = session.outbound(&publish) {
+                                    push(&mut replies, &Packet::Publish(copy));
+                                }
+                            }
+                            None => {}
+                        }
                     }
+                    answer
+                }
+                Packet::PubAck(ack) => {
+                    let copy = cluster
+                        .session
+                        .as_mut()
+                        .and_then(|session| session.outbound.remove(&ack.packet_id.get()));
+                    if let Some(copy) = copy {
+                        replies.push(Reply::Acked(message_number(&copy.payload)));
+                    }
+                    None
                 }
                 Packet::PubRel(rel) => {
                     if let Some(session) = cluster.session.as_mut() {

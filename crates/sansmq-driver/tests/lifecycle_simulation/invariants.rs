@@ -1,7 +1,7 @@
 //! The guarantees every seed checks, each kept apart from the driver loop that feeds it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sansmq::packet::QoS;
 
@@ -227,12 +227,12 @@ impl RotationCheck {
 /// stop is reported once (`ReconnectStopped`, or the `connect`'s error).
 #[derive(Debug, Default)]
 pub(crate) struct TokenCheck {
-    /// The provider failed at this time; `bool`: the stop was reported.
-    stopped: Option<(Instant, bool)>,
+    /// The provider failed this far into the run; `bool`: the stop was reported.
+    stopped: Option<(Duration, bool)>,
 }
 
 impl TokenCheck {
-    pub(crate) fn provider_failed(&mut self, now: Instant) {
+    pub(crate) fn provider_failed(&mut self, now: Duration) {
         if self.stopped.is_none() {
             self.stopped = Some((now, false));
         }

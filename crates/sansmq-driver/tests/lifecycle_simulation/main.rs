@@ -6,7 +6,9 @@
 //! and the application's commands at random times. Every seed checks the guarantees of
 //! `invariants.rs` and the driver's own checks in `world.rs`: backoff bounds, URI rotation,
 //! token invalidation, re-subscription exactly once per reconnect, every waiter answered
-//! exactly once, QoS 1/2 delivery to the broker, bounded queues, no panic. `storm.rs` checks
+//! exactly once, QoS 1/2 delivery to the broker, acknowledgements of received messages only
+//! within their broker session, a silent broker given up in time, bounded queues, no panic.
+//! `storm.rs` checks
 //! that 1,000 clients losing one broker at once do not come back in lock step.
 //!
 //! - `cargo test -p sansmq-driver --test lifecycle_simulation`: seeds 0..200

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use sansmq::packet::{Packet, PacketDecoder, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
-use sansmq_driver::{ConnectOptions, Credentials, Error, ResubscribePolicy};
+use sansmq_driver::{AckKey, ConnectOptions, Credentials, Error, ResubscribePolicy};
 
 use crate::broker::{BrokerConn, Cluster, DENIED, Reply};
 use crate::invariants::{BackoffModel, Kind, Ledger, RotationCheck, TokenCheck, Violation};
@@ -116,6 +116,13 @@ pub(crate) struct World {
     reconnect_at: Option<Instant>,
     /// Restore SUBSCRIBE ids seen on earlier transports (the core re-sends unanswered ones).
     restore_ids: HashSet<u16>,
+    /// Messages from the broker the application has not acknowledged yet: key, message number,
+    /// and the broker sessions started (CONNACKs with session_present = 0) when it arrived.
+    unacked: Vec<(AckKey, u64, u64)>,
+    /// Messages the application acknowledged (accepted by `ack`).
+    acked: HashSet<u64>,
+    /// CONNACKs with session_present = 0 so far.
+    sessions_started: u64,
     pub(crate) stats: Stats,
     pub(crate) trace: Option<Vec<String>>,
 }
@@ -197,6 +204,9 @@ impl World {
             ended: None,
             reconnect_at: None,
             restore_ids: HashSet::new(),
+            unacked: Vec::new(),
+            acked: HashSet::new(),
+            sessions_started: 0,
             stats: Stats::new(),
             trace: trace.then(Vec::new),
             sc,
@@ -385,7 +395,7 @@ impl World {
         if failures > self.stats.get("provider failures").copied().unwrap_or(0) {
             self.stats.insert("provider failures", failures);
             self.log(|| "the credentials provider failed".into());
-            self.token_check.provider_failed(self.now);
+            self.token_check.provider_failed(self.now - self.start);
         }
         Ok(())
     }
@@ -699,6 +709,15 @@ impl World {
                             self.broker_close(id);
                             break;
                         }
+                        Reply::Acked(number) => {
+                            self.count("messages acknowledged to the broker");
+                            if !self.acked.contains(&number) {
+                                return self.fail(format!(
+                                    "the broker took a PUBACK as the ack of message {number}, \
+                                     which the application never acknowledged"
+                                ));
+                            }
+                        }
                     }
                 }
             }
@@ -808,6 +827,8 @@ impl World {
                 self.count("connections");
                 if session_present {
                     self.count("sessions resumed");
+                } else {
+                    self.sessions_started += 1;
                 }
                 self.backoff.connected();
                 self.check_restore(session_present, reconnect)?;
@@ -832,7 +853,13 @@ impl World {
                     return self.fail(e);
                 }
             }
-            Event::Message(_) => {}
+            Event::Message(message) => {
+                self.count("messages received");
+                if let Some(key) = message.ack_key() {
+                    let number = crate::broker::message_number(&message.payload);
+                    self.unacked.push((key, number, self.sessions_started));
+                }
+            }
         }
         Ok(())
     }
@@ -922,8 +949,8 @@ impl World {
                     .rng
                     .pick(&[QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]);
                 let waiter = self.waiter(Kind::Publish(qos));
-                let topic =
-                    TopicName::try_from(format!("t/{}", self.rng.below(3))).expect("valid topic");
+                let name = *self.rng.pick(&["a/x", "a/x/y", "b/y", "c", "d/e/f", "t"]);
+                let topic = TopicName::try_from(name).expect("valid topic");
                 let payload = Bytes::copy_from_slice(&waiter.to_le_bytes());
                 self.log(|| format!("app: publish #{waiter} {qos:?}"));
                 self.count("publishes");
@@ -976,6 +1003,25 @@ impl World {
                 self.log(|| format!("app: disconnect #{waiter} drain {drain:?}"));
                 self.sup.disconnect(now, drain, waiter);
                 self.rotation.connect_answered();
+            }
+            70..=84 => {
+                // Acknowledge the oldest messages received.
+                let n = (self.rng.between(1, 3) as usize).min(self.unacked.len());
+                for (key, number, started) in self.unacked.drain(..n).collect::<Vec<_>>() {
+                    match self.sup.ack(now, key) {
+                        Ok(()) => {
+                            self.count("acks");
+                            if started != self.sessions_started {
+                                return self.fail(format!(
+                                    "ack of message {number} accepted though the broker \
+                                     started a new session since it arrived"
+                                ));
+                            }
+                            self.acked.insert(number);
+                        }
+                        Err(_) => self.count("acks refused"),
+                    }
+                }
             }
             _ => {
                 // Connect now and then, and always when nothing is trying.
