@@ -67,8 +67,8 @@ pub(crate) struct Cluster {
 /// What a broker does on one connection.
 pub(crate) enum Reply {
     Bytes(BytesMut),
-    /// The client's PUBACK acknowledged the copy of this message.
-    Acked(u64),
+    /// The client's PUBACK (packet id) acknowledged the copy of this message (number).
+    Acked(u64, u16),
     /// Closes the connection (after what it sent before).
     Close,
 }
@@ -232,7 +232,8 @@ impl BrokerConn {
                         .as_mut()
                         .and_then(|session| session.outbound.remove(&ack.packet_id.get()));
                     if let Some(copy) = copy {
-                        replies.push(Reply::Acked(message_number(&copy.payload)));
+                        let number = message_number(&copy.payload);
+                        replies.push(Reply::Acked(number, ack.packet_id.get()));
                     }
                     None
                 }
