@@ -12,8 +12,8 @@ use anyhow::{Context as _, bail};
 use crate::sim::{SimArgs, Suite};
 use crate::{cmd, sim, tools};
 
-/// Seeds of the lifecycle simulation CI runs in release mode (about 5 s on 2 cores, build
-/// excluded); `cargo xtask sim` runs 100,000 on demand.
+/// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
+/// build excluded); `cargo xtask sim` runs 100,000 on demand (about 23 s).
 const LIFECYCLE_SEEDS: u64 = 10_000;
 
 /// Flags of `cargo xtask ci`.

@@ -2,10 +2,11 @@
 //! back spread out, each with its own jitter seed.
 //!
 //! The bound: with the default delays (1 s to 60 s) the first attempt falls uniformly in
-//! [1 s, 1.5 s], a 500 ms window, so a 100 ms window expects a fifth of the clients; later
-//! rounds spread wider. No 100 ms window may hold more than a quarter of them ([`MAX_SHARE`]),
-//! which leaves about four standard deviations for the draw over 1,000 clients. Clients in lock
-//! step would put all of them in one window.
+//! [1 s, 1.5 s], a 500 ms window, so a 100 ms window expects a fifth of the clients (200 of
+//! 1,000, give or take 13); later rounds spread wider. No 100 ms window may hold more than 30%
+//! of them ([`MAX_SHARE`]): about eight standard deviations above the expectation, so no seed
+//! fails by chance, and far below the 100% of clients in lock step. Seeds 0..3 measure 217 to
+//! 230.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::world::Waiters;
 pub(crate) const CLIENTS: u64 = 1_000;
 /// The window, and the largest share of the clients' attempts one window may hold.
 const WINDOW: Duration = Duration::from_millis(100);
-const MAX_SHARE: f64 = 0.25;
+const MAX_SHARE: f64 = 0.3;
 /// How long the broker stays down after the loss.
 const DOWN_FOR: Duration = Duration::from_secs(120);
 
