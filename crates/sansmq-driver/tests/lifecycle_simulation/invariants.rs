@@ -223,58 +223,85 @@ impl RotationCheck {
     }
 }
 
-/// Once the credentials provider fails, nothing is opened until the next `connect`, and the
-/// stop is reported once (`ReconnectStopped`, or the `connect`'s error).
+/// Credentials: a transport is opened only right after the provider gave credentials (never
+/// while it fails), and each outage (from a failing call to the next successful one) is
+/// reported: by the stop event at most once, or by the error of the `connect` it failed.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCheck {
-    /// The provider failed this far into the run; `bool`: the stop was reported.
-    stopped: Option<(Duration, bool)>,
+    outage: Option<Outage>,
+}
+
+#[derive(Debug)]
+struct Outage {
+    /// When the provider first failed, into the run.
+    since: Duration,
+    stop_events: u32,
+    reported: bool,
 }
 
 impl TokenCheck {
     pub(crate) fn provider_failed(&mut self, now: Duration) {
-        if self.stopped.is_none() {
-            self.stopped = Some((now, false));
+        self.outage.get_or_insert(Outage {
+            since: now,
+            stop_events: 0,
+            reported: false,
+        });
+    }
+
+    /// The provider gave credentials again: the outage is over, and must have been reported.
+    pub(crate) fn provider_succeeded(&mut self) -> Result<(), Violation> {
+        match self.outage.take() {
+            Some(outage) if !outage.reported => Err(format!(
+                "the credentials provider failed at {:?} and nobody was told",
+                outage.since
+            )),
+            _ => Ok(()),
         }
     }
 
-    pub(crate) fn opened(&self) -> Result<(), Violation> {
-        match self.stopped {
-            Some((at, _)) => Err(format!(
-                "a transport was opened after the credentials provider failed at {at:?}, \
-                 before any connect"
+    /// A transport is opened; `credentials_ok`: the provider's latest call succeeded (always
+    /// true without a provider).
+    pub(crate) fn opened(&self, credentials_ok: bool) -> Result<(), Violation> {
+        match &self.outage {
+            Some(outage) => Err(format!(
+                "a transport was opened while the credentials provider fails (since {:?})",
+                outage.since
             )),
+            None if !credentials_ok => {
+                Err("a transport was opened without asking the provider first".into())
+            }
             None => Ok(()),
         }
     }
 
-    /// `ReconnectStopped`, or a `connect` answered with an error.
-    pub(crate) fn reported(&mut self, stop_event: bool) -> Result<(), Violation> {
-        match &mut self.stopped {
-            Some((_, reported @ false)) => {
-                *reported = true;
-                Ok(())
-            }
-            Some((_, true)) if stop_event => Err("ReconnectStopped reported twice".into()),
-            None if stop_event => Err("ReconnectStopped without a failing provider".into()),
-            _ => Ok(()),
+    /// The supervisor's event that automatic reconnect has no credentials.
+    pub(crate) fn stop_event(&mut self) -> Result<(), Violation> {
+        let Some(outage) = &mut self.outage else {
+            return Err("a no-credentials event without a failing provider".into());
+        };
+        outage.stop_events += 1;
+        outage.reported = true;
+        if outage.stop_events > 1 {
+            return Err(format!(
+                "the no-credentials event reported {} times for the outage since {:?}",
+                outage.stop_events, outage.since
+            ));
         }
+        Ok(())
     }
 
-    /// The application's `connect` starts again; the stop must have been reported by then.
-    pub(crate) fn connect_called(&mut self) -> Result<(), Violation> {
-        match self.stopped.take() {
-            Some((at, false)) => Err(format!(
-                "the provider failed at {at:?} and nobody was told before the next connect"
-            )),
-            _ => Ok(()),
+    /// A `connect` was answered with an error.
+    pub(crate) fn connect_failed(&mut self) {
+        if let Some(outage) = &mut self.outage {
+            outage.reported = true;
         }
     }
 
     pub(crate) fn check_end(&self) -> Result<(), Violation> {
-        match self.stopped {
-            Some((at, false)) => Err(format!(
-                "the provider failed at {at:?} and the stop was never reported"
+        match &self.outage {
+            Some(outage) if !outage.reported => Err(format!(
+                "the credentials provider failed at {:?} and the outage was never reported",
+                outage.since
             )),
             _ => Ok(()),
         }

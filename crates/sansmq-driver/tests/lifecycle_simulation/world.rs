@@ -40,7 +40,8 @@ pub(crate) struct Tokens {
     /// The next call hands out an outdated password (the broker refuses it, code 4).
     stale_once: bool,
     password: String,
-    /// Calls that failed.
+    /// Calls, and calls that failed.
+    calls: u64,
     failures: u64,
 }
 
@@ -123,6 +124,8 @@ pub(crate) struct World {
     acked: HashSet<u64>,
     /// CONNACKs with session_present = 0 so far.
     sessions_started: u64,
+    /// The credentials provider's latest call gave credentials (true without a provider).
+    credentials_ok: bool,
     /// Attempts whose CONNECT was written and whose CONNACK was never read: the broker may have
     /// started a new session there without the client being able to know.
     unseen_connacks: u64,
@@ -164,6 +167,7 @@ impl World {
             let tokens = Arc::clone(&tokens);
             options = options.credentials_provider(move || {
                 let mut tokens = tokens.lock().expect("tokens");
+                tokens.calls += 1;
                 if tokens.invalid {
                     tokens.failures += 1;
                     return Err("the tokens were declared invalid".to_owned());
@@ -213,6 +217,7 @@ impl World {
             unacked: Vec::new(),
             acked: HashSet::new(),
             sessions_started: 0,
+            credentials_ok: true,
             unseen_connacks: 0,
             stale_acks: HashSet::new(),
             stats: Stats::new(),
@@ -397,13 +402,30 @@ impl World {
         Ok(())
     }
 
-    /// The provider failed since the last look.
+    /// What the credentials provider answered since the last look (one attempt per input).
     fn check_failures(&mut self) -> Result<(), Violation> {
-        let failures = self.tokens.lock().expect("tokens").failures;
-        if failures > self.stats.get("provider failures").copied().unwrap_or(0) {
-            self.stats.insert("provider failures", failures);
+        let (calls, failures) = {
+            let tokens = self.tokens.lock().expect("tokens");
+            (tokens.calls, tokens.failures)
+        };
+        let seen_calls = self.stats.get("provider calls").copied().unwrap_or(0);
+        let seen_failures = self.stats.get("provider failures").copied().unwrap_or(0);
+        if calls == seen_calls {
+            return Ok(());
+        }
+        self.stats.insert("provider calls", calls);
+        self.stats.insert("provider failures", failures);
+        self.credentials_ok = failures == seen_failures;
+        if self.credentials_ok {
+            if let Err(e) = self.token_check.provider_succeeded() {
+                return self.fail(e);
+            }
+        } else {
             self.log(|| "the credentials provider failed".into());
             self.token_check.provider_failed(self.now - self.start);
+            // An automatic attempt without credentials may be tried again later: after the
+            // backoff, like a failed attempt.
+            self.ended = Some((self.now, u64::MAX));
         }
         Ok(())
     }
@@ -463,7 +485,7 @@ impl World {
                 let next = self.next_conn;
                 self.log(|| format!("open #{next} {uri}"));
                 self.count("opens");
-                if let Err(e) = self.token_check.opened() {
+                if let Err(e) = self.token_check.opened(self.credentials_ok) {
                     return self.fail(e);
                 }
                 if let Err(e) = self.rotation.opened(index, self.uris.len()) {
@@ -827,9 +849,7 @@ impl World {
                 if kind == Kind::Connect {
                     self.rotation.connect_answered();
                     if !ok {
-                        if let Err(e) = self.token_check.reported(false) {
-                            return self.fail(e);
-                        }
+                        self.token_check.connect_failed();
                     }
                 }
                 if let Err(e) = self.ledger.answer(waiter, kind, ok) {
@@ -870,7 +890,7 @@ impl World {
             Event::ReconnectStopped { cause } => {
                 self.log(|| format!("reconnect stopped: {cause}"));
                 self.count("reconnects stopped");
-                if let Err(e) = self.token_check.reported(true) {
+                if let Err(e) = self.token_check.stop_event() {
                     return self.fail(e);
                 }
             }
@@ -1058,9 +1078,6 @@ impl World {
                 }
                 let waiter = self.waiter(Kind::Connect);
                 self.log(|| format!("app: connect #{waiter}"));
-                if let Err(e) = self.token_check.connect_called() {
-                    return self.fail(e);
-                }
                 // The attempts it starts are drained by the next settle.
                 match self.sup.connect(now, waiter) {
                     Ok(()) => {
