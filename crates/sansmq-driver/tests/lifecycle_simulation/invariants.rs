@@ -187,6 +187,13 @@ impl RotationCheck {
         self.requested_tries = None;
     }
 
+    /// An automatic attempt found no credentials and opened nothing: it used its URI's turn.
+    pub(crate) fn attempted_without_credentials(&mut self, servers: usize) {
+        if self.requested_tries.is_none() {
+            self.last = Some(self.last.map_or(0, |last| (last + 1) % servers));
+        }
+    }
+
     pub(crate) fn opened(&mut self, index: usize, servers: usize) -> Result<(), Violation> {
         let result = match &mut self.requested_tries {
             Some(tries) => {

@@ -423,6 +423,7 @@ impl World {
         } else {
             self.log(|| "the credentials provider failed".into());
             self.token_check.provider_failed(self.now - self.start);
+            self.rotation.attempted_without_credentials(self.uris.len());
             // An automatic attempt without credentials may be tried again later: after the
             // backoff, like a failed attempt.
             self.ended = Some((self.now, u64::MAX));
