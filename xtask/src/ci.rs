@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the full CI pipeline, each step a child `cargo` run from the workspace root.
 //!
-//! Steps, in order, failing fast: fmt, clippy, test, doc, fuzz smoke. The last line printed is always
+//! Steps, in order, failing fast: fmt, clippy, test, lifecycle simulation, doc, fuzz smoke. The last line printed is always
 //! `xtask ci: <passed> passed, <failed> failed`.
 
 use std::path::Path;
@@ -9,7 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use crate::{cmd, tools};
+use crate::sim::{SimArgs, Suite};
+use crate::{cmd, sim, tools};
+
+/// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
+/// build excluded); `cargo xtask sim` runs 100,000 on demand (about 23 s).
+const LIFECYCLE_SEEDS: u64 = 10_000;
 
 /// Flags of `cargo xtask ci`.
 #[derive(Debug, clap::Args)]
@@ -106,6 +111,10 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
                 }
                 cmd::run(cmd::cargo(root).args(["test", "--workspace"]))
             }),
+        },
+        Step {
+            name: "lifecycle simulation",
+            run: Box::new(|| sim::run(&SimArgs::sweep(Suite::Lifecycle, LIFECYCLE_SEEDS))),
         },
         Step {
             name: "doc",

@@ -3,7 +3,8 @@
 //! - `cargo xtask ci`: the full CI pipeline (fmt, clippy, tests, docs, fuzz smoke).
 //! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
-//! - `cargo xtask sim --seeds N [--start S]`: run the client simulation over N seeds in release mode.
+//! - `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all]`: run the simulations (the
+//!   client core, the connection lifecycle, or both) over N seeds in release mode.
 //! - `cargo xtask demo [-- ARGS]`: the ApsaraMQ quick-start demo (`sansmq demo`), in release mode.
 //!
 //! The alias lives in `.cargo/config.toml`.
@@ -50,7 +51,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the deterministic client simulation over many seeds (release mode).
+    /// Run the deterministic simulations (core, lifecycle or both) over many seeds (release mode).
     Sim(sim::SimArgs),
     /// Run the ApsaraMQ quick-start demo (`sansmq demo`, release mode) on the embedded broker, or
     /// with ARGS such as `--broker URL --instance ID`.

@@ -230,6 +230,14 @@ impl<W> Resubscription<W> {
             .collect()
     }
 
+    /// Whether a restore awaiting its SUBACK asks for `filter`: the core sends such a restore
+    /// again after a reconnect, so a new restore need not ask for it too.
+    pub fn is_restoring(&self, filter: &TopicFilter) -> bool {
+        self.restores
+            .iter()
+            .any(|restore| restore.filters.iter().any(|(f, _, _)| f == filter))
+    }
+
     /// Whether a subscribe that joined a restore still waits for its SUBACK.
     pub fn has_joined(&self) -> bool {
         self.restores
@@ -238,12 +246,13 @@ impl<W> Resubscription<W> {
     }
 
     /// No connection will answer: the waiters of every joined subscribe, to be failed. The
-    /// restores themselves are forgotten.
+    /// restores themselves stay known: the core keeps their SUBSCRIBEs and sends them again
+    /// after the next CONNACK, so a new restore must not ask for their filters too.
     pub fn drain(&mut self) -> Vec<W> {
         self.granted.clear();
         self.restores
-            .drain(..)
-            .flat_map(|restore| restore.joined)
+            .iter_mut()
+            .flat_map(|restore| restore.joined.drain(..))
             .map(|(_, waiter)| waiter)
             .collect()
     }

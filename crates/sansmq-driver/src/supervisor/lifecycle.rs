@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use sansmq::DisconnectReason;
 use sansmq::Event as CoreEvent;
+use sansmq::packet::SubscribeFilter;
 
 use crate::resubscription::granted_qos;
 use crate::{Closing, Error, Message, deadline_after, diagnosis};
@@ -188,12 +189,25 @@ impl<R: Requests> Supervisor<R> {
             .resubscribes(session_present);
         self.waiters.restore.on_connected();
         if resubscribe && self.ever_connected {
-            if let Ok(Some(id)) = self.core.resubscribe(now) {
-                let filters = self.core.subscriptions().map(|(filter, _)| &**filter);
-                self.diagnostics.on_resubscribed(now, id, filters);
-                self.waiters
-                    .restore
-                    .on_restore(id, self.core.subscriptions());
+            // The core sends again the restores no SUBACK answered: restore only what they miss,
+            // or the broker gets each of their filters twice (and its retained messages twice).
+            let missing: Vec<SubscribeFilter> = self
+                .core
+                .subscriptions()
+                .filter(|(filter, _)| !self.waiters.restore.is_restoring(filter))
+                .map(|(filter, qos)| SubscribeFilter {
+                    filter: filter.clone(),
+                    qos,
+                })
+                .collect();
+            if !missing.is_empty() {
+                if let Ok(id) = self.core.subscribe(now, missing.clone()) {
+                    let filters = missing.iter().map(|f| &*f.filter);
+                    self.diagnostics.on_resubscribed(now, id, filters);
+                    self.waiters
+                        .restore
+                        .on_restore(id, missing.iter().map(|f| (&f.filter, f.qos)));
+                }
             }
         }
         let reconnect = self.ever_connected;
@@ -222,6 +236,15 @@ impl<R: Requests> Supervisor<R> {
                 self.drop_transport_quietly();
                 self.finish_close(now);
             }
+            return;
+        }
+        if self.link == Link::Connected && !self.waiters.disconnect.is_empty() {
+            // It ended while a requested disconnect drained it: that ends the disconnect, and
+            // the application asked for no reconnect.
+            tracing::debug!(%reason, "connection ended while disconnecting");
+            self.link = Link::Idle;
+            self.transport_error = None;
+            self.finish_close(now);
             return;
         }
         let broke_protocol = diagnosis::broke_protocol(&reason);

@@ -621,3 +621,191 @@ fn a_late_end_of_the_previous_transport_does_not_fail_the_next_attempt() {
         Some(Event::Completed(Completed::Connect(1, Ok(false))))
     ));
 }
+
+#[test]
+fn a_disconnect_during_a_requested_close_answers_every_disconnect_once_it_is_closed() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.disconnect(now, Duration::ZERO, 5);
+    write_all(&mut sup, now);
+    assert_eq!(actions(&mut sup), [Action::ShutdownWrite]);
+    // The broker has not closed yet: a second disconnect waits for the same close.
+    sup.disconnect(now, Duration::ZERO, 6);
+    assert!(events(&mut sup).is_empty(), "not closed yet");
+    sup.handle_closed(now, None);
+    let mut answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
+            _ => None,
+        })
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, [5, 6]);
+}
+
+#[test]
+fn a_disconnect_while_draining_answers_the_draining_disconnect_too() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        10,
+    )
+    .expect("publish accepted");
+    write_all(&mut sup, now);
+    sup.disconnect(now, Duration::from_secs(5), 5);
+    sup.disconnect(now, Duration::ZERO, 6);
+    write_all(&mut sup, now);
+    sup.handle_closed(now, None);
+    let answered: Vec<u32> = events(&mut sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, _)) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        answered.contains(&5) && answered.contains(&6),
+        "{answered:?}"
+    );
+}
+
+/// The SUBSCRIBE packets in `bytes`, as their filter lists.
+fn subscribes(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut decoder = sansmq::packet::PacketDecoder::new(1 << 20);
+    decoder.extend_from_slice(bytes);
+    std::iter::from_fn(|| decoder.next_packet().expect("valid packets"))
+        .filter_map(|packet| match packet {
+            sansmq::packet::Packet::Subscribe(s) => {
+                Some(s.filters.iter().map(|f| f.filter.to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(start, filters, 2)
+        .expect("subscribe accepted");
+    write_all(&mut sup, start);
+    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    events(&mut sup);
+    // Two reconnects without a session; the first restore's SUBACK never comes.
+    let mut at = start;
+    let mut restored = Vec::new();
+    for _ in 0..2 {
+        sup.handle_closed(at, None);
+        events(&mut sup);
+        at = sup.poll_timeout().expect("reconnect scheduled");
+        sup.handle_timeout(at);
+        actions(&mut sup);
+        sup.handle_opened(at);
+        write_all(&mut sup, at);
+        sup.handle_received(at, &CONNACK);
+        events(&mut sup);
+        restored.push(subscribes(&write_all(&mut sup, at)));
+    }
+    assert_eq!(restored[0], [["t/#"]], "the first reconnect restores t/#");
+    assert_eq!(
+        restored[1],
+        [["t/#"]],
+        "the unanswered restore goes out again, and no second one asks for t/# too"
+    );
+}
+
+#[test]
+fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
+    let start = Instant::now();
+    let mut sup = connected(start);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(start, filters, 2)
+        .expect("subscribe accepted");
+    write_all(&mut sup, start);
+    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    events(&mut sup);
+    // A reconnect without a session restores t/#; the SUBACK never comes.
+    sup.handle_closed(start, None);
+    events(&mut sup);
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK);
+    events(&mut sup);
+    assert_eq!(subscribes(&write_all(&mut sup, at)), [["t/#"]]);
+    sup.handle_closed(at, None);
+    // The application's connect fails: what waits is failed, but the core keeps the restore.
+    sup.connect(at, 3).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_open_failed(
+        at,
+        Error::Dns {
+            host: "a".into(),
+            reason: "no such host".into(),
+        },
+    );
+    events(&mut sup);
+    sup.connect(at, 4).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK);
+    events(&mut sup);
+    assert_eq!(
+        subscribes(&write_all(&mut sup, at)),
+        [["t/#"]],
+        "t/# is asked for once"
+    );
+}
+
+#[test]
+fn a_connection_lost_while_a_disconnect_drains_ends_the_disconnect_without_reconnecting() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    sup.publish(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        10,
+    )
+    .expect("publish accepted");
+    write_all(&mut sup, now);
+    sup.disconnect(now, Duration::from_secs(5), 5);
+    // The broker goes away before acknowledging: the drain ends with the connection.
+    sup.handle_closed(now, None);
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Completed(Completed::Disconnect(5, Ok(()))))),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::ConnectionLost { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(
+        sup.poll_timeout(),
+        None,
+        "no reconnect after a requested disconnect"
+    );
+}

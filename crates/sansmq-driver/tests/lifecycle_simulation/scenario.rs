@@ -1,0 +1,97 @@
+//! What one seed simulates: the client's options, the servers behind its URIs, the pace of the
+//! application and of the faults.
+
+use std::time::Duration;
+
+use sansmq_driver::ResubscribePolicy;
+
+use crate::rng::Rng;
+
+/// How a server URI answers a connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    Up,
+    /// The host name does not resolve.
+    NoDns,
+    /// Nothing listens: the connection is refused at once.
+    Refused,
+    /// SYNs vanish: the attempt never completes (the connect timeout ends it).
+    BlackHole,
+}
+
+#[derive(Debug)]
+pub(crate) struct Scenario {
+    pub(crate) servers: Vec<Reach>,
+    /// Automatic reconnect is on.
+    pub(crate) reconnect: bool,
+    pub(crate) min_delay: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) keep_alive: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) clean_session: bool,
+    pub(crate) resubscribe: ResubscribePolicy,
+    pub(crate) max_inflight: u16,
+    pub(crate) offline_queue: usize,
+    /// Credentials come from a provider whose tokens the faults can invalidate.
+    pub(crate) provider: bool,
+    /// The highest QoS the brokers grant a subscription (0 or 1: the application always asks
+    /// for 2, so a SUBSCRIBE asking for less is a restore).
+    pub(crate) max_grant: u8,
+    /// One-way network delay range.
+    pub(crate) latency: (u64, u64),
+    /// Mean gap between application commands, and between faults.
+    pub(crate) app_gap: Duration,
+    pub(crate) fault_gap: Duration,
+    /// How long the application and the faults run before the final disconnect.
+    pub(crate) run_for: Duration,
+    /// Writes are cut into pieces (partial writes).
+    pub(crate) partial_writes: bool,
+}
+
+impl Scenario {
+    pub(crate) fn draw(rng: &mut Rng) -> Self {
+        let servers = (0..rng.between(1, 4))
+            .map(|_| match rng.below(10) {
+                0 => Reach::NoDns,
+                1 => Reach::Refused,
+                2 => Reach::BlackHole,
+                _ => Reach::Up,
+            })
+            .collect();
+        let min_delay = rng.millis(100, 2_000);
+        let max_delay = min_delay * rng.between(1, 40) as u32;
+        Self {
+            servers,
+            reconnect: rng.chance(85),
+            min_delay,
+            max_delay,
+            keep_alive: Duration::from_secs(rng.between(2, 30)),
+            connect_timeout: rng.millis(500, 10_000),
+            clean_session: rng.chance(50),
+            resubscribe: *rng.pick(&[
+                ResubscribePolicy::WhenSessionLost,
+                ResubscribePolicy::WhenSessionLost,
+                ResubscribePolicy::Always,
+                ResubscribePolicy::Never,
+            ]),
+            max_inflight: rng.between(1, 20) as u16,
+            offline_queue: rng.between(1, 50) as usize,
+            provider: rng.chance(60),
+            max_grant: rng.between(0, 1) as u8,
+            latency: {
+                let lo = rng.between(0, 50);
+                (lo, lo + rng.between(0, 200))
+            },
+            app_gap: rng.millis(50, 3_000),
+            fault_gap: rng.millis(500, 20_000),
+            run_for: Duration::from_secs(rng.between(20, 300)),
+            partial_writes: rng.chance(30),
+        }
+    }
+
+    pub(crate) fn uris(&self) -> Vec<String> {
+        (0..self.servers.len())
+            .map(|i| format!("tcp://broker-{i}.sim:1883"))
+            .collect()
+    }
+}
