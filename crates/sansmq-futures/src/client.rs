@@ -1,0 +1,159 @@
+//! [`Client`]: the cloneable handle whose calls run on the [`Connection`]'s supervisor.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::supervisor::Rejected;
+
+use crate::connection::{Connection, Sup};
+use crate::{ConnectOptions, Connector, Error, Events, QoS, Timer};
+
+/// Where a call's result goes.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+/// A call as the connection runs it: a command to the supervisor, at the time given.
+pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
+
+/// An async MQTT client handle: `Clone + Send + Sync`. Each call is a command to the one
+/// [`Connection`]; when the last handle is dropped, the connection closes and what is still
+/// pending fails with [`Error::Closed`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) connected: Arc<AtomicBool>,
+    /// For the broker's rules on subscriptions.
+    pub(crate) options: Arc<ConnectOptions>,
+}
+
+impl Client {
+    /// A client, not connected yet, its [`Events`], and the [`Connection`] to spawn on your
+    /// executor. Fails on options that cannot be used (client id, will, broker rules).
+    pub fn new<C: Connector, T: Timer>(
+        options: ConnectOptions,
+        connector: C,
+        timer: T,
+    ) -> Result<(Self, Events, Connection<C, T>), Error> {
+        Connection::new(options, connector, timer)
+    }
+
+    /// Connects, trying each server URI in turn within the connect timeout, and returns the
+    /// broker's session-present flag. A refusal is [`Error::Refused`].
+    pub async fn connect(&self) -> Result<bool, Error> {
+        self.ask(|sup, now, reply| refuse(sup.connect(now, reply)))
+            .await
+    }
+
+    /// Whether the client is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Publishes and waits until the broker has the message: its PUBACK (QoS 1), its PUBCOMP
+    /// (QoS 2), or written to the stream (QoS 0). Waits across reconnects.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        self.publish_later(topic, payload, qos, retain).await?.await
+    }
+
+    /// Hands the message over, waiting only for room among the commands, and returns a
+    /// [`PublishHandle`] to await later: many messages can be in flight, in order.
+    pub async fn publish_later(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<PublishHandle, Error> {
+        let (topic, payload) = (TopicName::try_from(topic)?, payload.into());
+        // The supervisor checks the broker's rules.
+        let publish = move |sup: &mut Sup, now, reply| {
+            refuse(sup.publish(now, topic, qos, retain, payload, reply));
+        };
+        Ok(PublishHandle(self.send(publish).await?))
+    }
+
+    /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker
+    /// refused is [`Error::SubscribeRefused`]. Matching messages arrive on [`Events`].
+    pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        let filters = self.options.subscribe_filters(filters)?;
+        self.ask(|sup, now, reply| refuse(sup.subscribe(now, filters, reply)))
+            .await
+    }
+
+    /// Unsubscribes and waits for UNSUBACK.
+    pub async fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
+        let filters = filters.iter().map(|&f| TopicFilter::try_from(f));
+        let filters = filters.collect::<Result<Vec<_>, _>>()?;
+        self.ask(|sup, now, reply| refuse(sup.unsubscribe(now, filters, reply)))
+            .await
+    }
+
+    /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
+    /// closes once the broker has read it, so that the will is not published. Automatic
+    /// reconnect stops until the next `connect`.
+    pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
+        self.ask(move |sup, now, reply| sup.disconnect(now, drain, reply))
+            .await
+    }
+
+    /// Runs `command` on the connection's supervisor and waits for its result.
+    async fn ask<T, F>(&self, command: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
+    {
+        answer(self.send(command).await?.await)
+    }
+
+    /// Hands `command` to the connection once there is room; its result comes on the receiver.
+    async fn send<T, F>(&self, command: F) -> Result<oneshot::Receiver<Result<T, Error>>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let mut commands = self.commands.clone();
+        poll_fn(|cx| commands.poll_ready(cx))
+            .await
+            .and_then(|()| commands.start_send(Box::new(|sup, now| command(sup, now, reply))))
+            .map_err(|_| Error::Closed)?;
+        Ok(result)
+    }
+}
+
+/// Answers a refused command at once.
+fn refuse<T, U>(result: Result<U, Rejected<Reply<T>>>) {
+    if let Err(rejected) = result {
+        let _ = rejected.waiter.send(Err(rejected.error));
+    }
+}
+
+/// A result, or [`Error::Closed`] when the connection ended without giving one.
+fn answer<T>(result: Result<Result<T, Error>, oneshot::Canceled>) -> Result<T, Error> {
+    result.unwrap_or(Err(Error::Closed))
+}
+
+/// A publish handed to the connection; resolves as [`Client::publish`] does. Dropping it does
+/// not withdraw the message, only the notification.
+#[derive(Debug)]
+#[must_use = "it tells when the broker has the message"]
+pub struct PublishHandle(oneshot::Receiver<Result<(), Error>>);
+
+impl Future for PublishHandle {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(answer)
+    }
+}

@@ -1,0 +1,389 @@
+//! [`Connection`]: the future that owns the transport and drives the supervisor.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use std::{fmt, io};
+
+use futures_channel::mpsc;
+use futures_core::Stream;
+use futures_io::{AsyncRead, AsyncWrite};
+use sansmq_driver::supervisor::{self, Action, Completed, Requests, Supervisor};
+
+use crate::client::{Command, Reply};
+use crate::{Client, ConnectOptions, Connector, Error, Event, Events, QoS, Timer};
+
+/// Calls that may wait for the connection to take them; more calls wait for room.
+const COMMAND_CAPACITY: usize = 256;
+/// Events that [`Events`] holds before the connection stops reading.
+const EVENT_CAPACITY: usize = 1024;
+/// Events held back from a full [`Events`] past which QoS 0 messages are dropped.
+const HELD_LIMIT: usize = 8 * EVENT_CAPACITY;
+/// Bytes asked of the stream per read.
+const READ_CHUNK: usize = 32 * 1024;
+/// Rounds of work in one poll before the connection lets other tasks run.
+const BUDGET: usize = 64;
+
+/// The waiters this driver gives the supervisor: the calls' reply channels.
+#[derive(Debug)]
+pub(crate) struct Replies;
+
+impl Requests for Replies {
+    type Connect = Reply<bool>;
+    type Publish = Reply<()>;
+    type Subscribe = Reply<Vec<QoS>>;
+    type Unsubscribe = Reply<()>;
+    type Disconnect = Reply<()>;
+}
+
+pub(crate) type Sup = Supervisor<Replies>;
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The transport, as far as the driver holds one.
+enum Link<S> {
+    Down,
+    Opening(Boxed<io::Result<S>>),
+    /// Open; `unflushed`: written since the last flush; `shutdown`: [`Action::ShutdownWrite`]
+    /// is asked and not done yet.
+    Up {
+        stream: S,
+        unflushed: bool,
+        shutdown: bool,
+    },
+}
+
+/// The client's connection: a future that opens, writes, reads and closes transports as the
+/// supervisor asks, until the last [`Client`] is dropped. Spawn it on any executor.
+#[must_use = "the client does nothing unless its connection is spawned"]
+pub struct Connection<C: Connector, T: Timer> {
+    supervisor: Sup,
+    connector: C,
+    timer: T,
+    link: Link<C::Stream>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    /// Events that do not fit in [`Events`] yet.
+    held: VecDeque<Event>,
+    /// The alarm, and the deadline it is set for.
+    sleep: Option<(Instant, Boxed<()>)>,
+    connected: Arc<AtomicBool>,
+}
+
+// Nothing is pinned in place: the connector and the timer are only borrowed, futures are boxed.
+impl<C: Connector, T: Timer> Unpin for Connection<C, T> {}
+
+impl<C: Connector, T: Timer> fmt::Debug for Connection<C, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.supervisor.fmt(f)
+    }
+}
+
+impl<C: Connector, T: Timer> Future for Connection<C, T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        for _ in 0..BUDGET {
+            let Some(took) = this.take_commands(cx) else {
+                this.shut_down();
+                return Poll::Ready(());
+            };
+            // Every step runs each round (`|`, not `||`): each may give the others work.
+            let busy = took | this.act(cx) | this.transfer(cx) | this.tick(cx) | this.hand_over(cx);
+            if !busy {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<C: Connector, T: Timer> Connection<C, T> {
+    /// See [`Client::new`].
+    pub(crate) fn new(
+        options: ConnectOptions,
+        connector: C,
+        timer: T,
+    ) -> Result<Parts<C, T>, Error> {
+        options.check_connect_rules()?;
+        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let connected = Arc::new(AtomicBool::new(false));
+        let supervisor = Supervisor::new(options.clone())?;
+        let (link, held, sleep) = (Link::Down, VecDeque::new(), None);
+        let flag = Arc::clone(&connected);
+        let client = Client {
+            commands,
+            connected,
+            options: Arc::new(options),
+        };
+        let connection = Self {
+            supervisor,
+            connector,
+            timer,
+            link,
+            commands: commands_rx,
+            events,
+            held,
+            sleep,
+            connected: flag,
+        };
+        Ok((client, Events(events_rx), connection))
+    }
+
+    /// Runs the calls' commands while the core's queue has room (a full one leaves them in the
+    /// channel, so that calls wait); `None` once every client is gone.
+    fn take_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let mut took = false;
+        while !self.supervisor.is_queue_full() {
+            match Pin::new(&mut self.commands).poll_next(cx) {
+                Poll::Ready(Some(command)) => command(&mut self.supervisor, Instant::now()),
+                Poll::Ready(None) => return None,
+                Poll::Pending => break,
+            }
+            took = true;
+        }
+        Some(took)
+    }
+
+    /// Opens and closes transports as the supervisor asks, and reports how an opening ended.
+    fn act(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut busy = false;
+        while let Some(action) = self.supervisor.poll_action() {
+            self.link = match (action, std::mem::replace(&mut self.link, Link::Down)) {
+                (Action::Open { uri }, _) => Link::Opening(Box::pin(self.connector.connect(uri))),
+                (
+                    Action::ShutdownWrite,
+                    Link::Up {
+                        stream, unflushed, ..
+                    },
+                ) => Link::Up {
+                    stream,
+                    unflushed,
+                    shutdown: true,
+                },
+                (Action::ShutdownWrite, link) => link,
+                (Action::Close, _) => Link::Down,
+            };
+            busy = true;
+        }
+        let Link::Opening(opening) = &mut self.link else {
+            return busy;
+        };
+        let Poll::Ready(opened) = opening.as_mut().poll(cx) else {
+            return busy;
+        };
+        let now = Instant::now();
+        match opened {
+            Ok(stream) => {
+                self.link = Link::Up {
+                    stream,
+                    unflushed: false,
+                    shutdown: false,
+                };
+                self.supervisor.handle_opened(now);
+            }
+            Err(e) => {
+                self.link = Link::Down;
+                let error = self.io_error("connecting to", &e);
+                self.supervisor.handle_open_failed(now, error);
+            }
+        }
+        true
+    }
+
+    /// Writes, then reads; a failure ends the stream.
+    fn transfer(&mut self, cx: &mut Context<'_>) -> bool {
+        let written = self.write(cx).map_err(|e| ("writing to", e));
+        match written.and_then(|w| Ok(w | self.read(cx).map_err(|e| ("reading from", e))?)) {
+            Ok(busy) => busy,
+            Err((doing, e)) => {
+                let error = self.io_error(doing, &e);
+                self.closed(Some(error));
+                true
+            }
+        }
+    }
+
+    /// Writes what the supervisor has to send and flushes it, then shuts the write side down if
+    /// asked.
+    fn write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let Link::Up {
+            stream,
+            unflushed,
+            shutdown,
+        } = &mut self.link
+        else {
+            return Ok(false);
+        };
+        let mut busy = false;
+        while let Some(bytes) = self.supervisor.poll_transmit() {
+            let Poll::Ready(n) = Pin::new(&mut *stream).poll_write(cx, bytes)? else {
+                break;
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.supervisor.handle_transmitted(Instant::now(), n);
+            (*unflushed, busy) = (true, true);
+        }
+        if *unflushed && Pin::new(&mut *stream).poll_flush(cx)?.is_ready() {
+            *unflushed = false;
+        }
+        let all_out = !*unflushed && self.supervisor.poll_transmit().is_none();
+        if *shutdown && all_out && Pin::new(stream).poll_close(cx)?.is_ready() {
+            (*shutdown, busy) = (false, true);
+        }
+        Ok(busy)
+    }
+
+    /// Reads into the supervisor's buffer while it wants to and the application keeps up with
+    /// [`Events`] (or awaits an answer only the broker can give).
+    fn read(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let Link::Up { stream, .. } = &mut self.link else {
+            return Ok(false);
+        };
+        let keeps_up = self.held.is_empty() || self.supervisor.awaits_broker();
+        if !self.supervisor.wants_read() || !keeps_up {
+            return Ok(false);
+        }
+        let buffer = self.supervisor.read_buffer();
+        let start = buffer.len();
+        buffer.resize(start.saturating_add(READ_CHUNK), 0);
+        let read = Pin::new(stream).poll_read(cx, &mut buffer[start..]);
+        let n = match read {
+            Poll::Ready(Ok(n)) => n.min(READ_CHUNK),
+            _ => 0,
+        };
+        buffer.truncate(start + n);
+        if read?.is_pending() {
+            return Ok(false);
+        }
+        match n {
+            0 => self.closed(None),
+            _ => self.supervisor.handle_read(Instant::now()),
+        }
+        Ok(true)
+    }
+
+    /// Sleeps until the supervisor's next deadline, then tells it the time has come.
+    fn tick(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.supervisor.poll_timeout() else {
+            self.sleep = None;
+            return false;
+        };
+        // Set again only for an earlier deadline: for a later one (keep-alive moves on with every
+        // write) the alarm rings early, which the supervisor ignores, and is set again then.
+        if self.sleep.as_ref().is_none_or(|(at, _)| deadline < *at) {
+            self.sleep = Some((deadline, Box::pin(self.timer.sleep_until(deadline))));
+        }
+        let Some((_, sleep)) = &mut self.sleep else {
+            return false;
+        };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.sleep = None;
+        self.supervisor.handle_timeout(Instant::now());
+        true
+    }
+
+    /// Gives the calls their results and [`Events`] the events, acknowledging each message once
+    /// it is there.
+    fn hand_over(&mut self, cx: &mut Context<'_>) -> bool {
+        use supervisor::Event as Supervised;
+        // Before the results: a call that connected sees `is_connected`.
+        let connected = self.supervisor.is_connected();
+        self.connected.store(connected, Ordering::Relaxed);
+        let mut busy = false;
+        while let Some(event) = self.supervisor.poll_event() {
+            busy = true;
+            self.held.push_back(match event {
+                Supervised::Completed(done) => {
+                    complete(done);
+                    continue;
+                }
+                Supervised::Connected {
+                    uri,
+                    session_present,
+                    reconnect,
+                    ..
+                } => Event::Connected {
+                    uri,
+                    session_present,
+                    reconnect,
+                },
+                Supervised::ConnectionLost { cause, .. } => Event::ConnectionLost(cause),
+                Supervised::ReconnectStopped { cause } => Event::ReconnectStopped(cause),
+                // QoS 0 allows it; held QoS 1/2 messages are bounded by the broker's window.
+                Supervised::Message(message)
+                    if message.qos == QoS::AtMostOnce && self.held.len() >= HELD_LIMIT =>
+                {
+                    tracing::warn!(topic = %message.topic, "application behind: QoS 0 dropped");
+                    continue;
+                }
+                Supervised::Message(message) => Event::Message(message),
+            });
+        }
+        while let Poll::Ready(open) = self.events.poll_ready(cx) {
+            let Some(event) = self.held.pop_front() else {
+                break;
+            };
+            if let Event::Message(message) = &event {
+                // Refused only for a session the broker forgot: it expects no ack then.
+                let acked = message
+                    .ack_key()
+                    .map(|key| self.supervisor.ack(Instant::now(), key));
+                drop(acked);
+            }
+            // Without `Events`, messages are acknowledged and discarded.
+            if open.is_ok() {
+                let _ = self.events.start_send(event);
+            }
+            busy = true;
+        }
+        busy
+    }
+
+    /// Every client is gone: the connection closes and what still waits fails.
+    fn shut_down(&mut self) {
+        self.supervisor.shut_down(Instant::now());
+        self.link = Link::Down;
+        while let Some(event) = self.supervisor.poll_event() {
+            if let supervisor::Event::Completed(done) = event {
+                complete(done);
+            }
+        }
+        self.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// The stream ended (`None`: end of stream) or failed: dropped, and reported.
+    fn closed(&mut self, error: Option<Error>) {
+        self.link = Link::Down;
+        self.supervisor.handle_closed(Instant::now(), error);
+    }
+
+    fn io_error(&self, doing: &str, error: &io::Error) -> Error {
+        let server = self.supervisor.server().map(ToString::to_string);
+        Error::io(format!("{doing} {}", server.unwrap_or_default()), error)
+    }
+}
+
+/// What [`Client::new`] returns.
+type Parts<C, T> = (Client, Events, Connection<C, T>);
+
+/// Gives a request's result to its call, if that still waits.
+fn complete(done: Completed<Replies>) {
+    match done {
+        Completed::Connect(reply, result) => drop(reply.send(result)),
+        Completed::Subscribe(reply, result) => drop(reply.send(result)),
+        Completed::Publish(reply, _, result)
+        | Completed::Unsubscribe(reply, result)
+        | Completed::Disconnect(reply, result) => drop(reply.send(result)),
+    }
+}
