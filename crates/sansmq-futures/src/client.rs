@@ -1,19 +1,25 @@
 //! [`Client`]: the cloneable handle whose calls run on the [`Connection`]'s supervisor.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
 use sansmq::{TopicFilter, TopicName};
-use sansmq_driver::supervisor::Rejected;
+use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
 use crate::{ConnectOptions, Connector, Error, Events, QoS, Timer};
+
+/// Calls that may wait for the connection to take them; more calls wait for room.
+const COMMAND_CAPACITY: usize = 256;
+/// Events that [`Events`] holds before the connection stops reading.
+pub(crate) const EVENT_CAPACITY: usize = 1024;
 
 /// Where a call's result goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
@@ -25,10 +31,10 @@ pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
 /// pending fails with [`Error::Closed`].
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) connected: Arc<AtomicBool>,
+    commands: mpsc::Sender<Command>,
+    connected: Arc<AtomicBool>,
     /// For the broker's rules on subscriptions.
-    pub(crate) options: Arc<ConnectOptions>,
+    options: Arc<ConnectOptions>,
 }
 
 impl Client {
@@ -39,13 +45,36 @@ impl Client {
         connector: C,
         timer: T,
     ) -> Result<(Self, Events, Connection<C, T>), Error> {
-        Connection::new(options, connector, timer)
+        options.check_connect_rules()?;
+        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let connected = Arc::new(AtomicBool::new(false));
+        let connection = Connection {
+            supervisor: Supervisor::new(options.clone())?,
+            connector,
+            timer,
+            commands: commands_rx,
+            events,
+            held: VecDeque::new(),
+            opening: None,
+            stream: None,
+            sleep: None,
+            connected: Arc::clone(&connected),
+        };
+        let options = Arc::new(options);
+        let client = Self {
+            commands,
+            connected,
+            options,
+        };
+        Ok((client, Events(events_rx), connection))
     }
 
     /// Connects, trying each server URI in turn within the connect timeout, and returns the
     /// broker's session-present flag. A refusal is [`Error::Refused`].
     pub async fn connect(&self) -> Result<bool, Error> {
-        self.ask(|sup, now, reply| refuse(sup.connect(now, reply)))
+        self.send(|sup, now, reply| refuse(sup.connect(now, reply)))
+            .await?
             .await
     }
 
@@ -67,27 +96,28 @@ impl Client {
     }
 
     /// Hands the message over, waiting only for room among the commands, and returns a
-    /// [`PublishHandle`] to await later: many messages can be in flight, in order.
+    /// [`Pending`] publish to await later: many messages can be in flight, in order.
     pub async fn publish_later(
         &self,
         topic: &str,
         payload: impl Into<Bytes>,
         qos: QoS,
         retain: bool,
-    ) -> Result<PublishHandle, Error> {
+    ) -> Result<Pending<()>, Error> {
         let (topic, payload) = (TopicName::try_from(topic)?, payload.into());
         // The supervisor checks the broker's rules.
         let publish = move |sup: &mut Sup, now, reply| {
             refuse(sup.publish(now, topic, qos, retain, payload, reply));
         };
-        Ok(PublishHandle(self.send(publish).await?))
+        self.send(publish).await
     }
 
     /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker
     /// refused is [`Error::SubscribeRefused`]. Matching messages arrive on [`Events`].
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let filters = self.options.subscribe_filters(filters)?;
-        self.ask(|sup, now, reply| refuse(sup.subscribe(now, filters, reply)))
+        self.send(|sup, now, reply| refuse(sup.subscribe(now, filters, reply)))
+            .await?
             .await
     }
 
@@ -95,7 +125,8 @@ impl Client {
     pub async fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
         let filters = filters.iter().map(|&f| TopicFilter::try_from(f));
         let filters = filters.collect::<Result<Vec<_>, _>>()?;
-        self.ask(|sup, now, reply| refuse(sup.unsubscribe(now, filters, reply)))
+        self.send(|sup, now, reply| refuse(sup.unsubscribe(now, filters, reply)))
+            .await?
             .await
     }
 
@@ -103,21 +134,13 @@ impl Client {
     /// closes once the broker has read it, so that the will is not published. Automatic
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
-        self.ask(move |sup, now, reply| sup.disconnect(now, drain, reply))
+        self.send(move |sup, now, reply| sup.disconnect(now, drain, reply))
+            .await?
             .await
     }
 
-    /// Runs `command` on the connection's supervisor and waits for its result.
-    async fn ask<T, F>(&self, command: F) -> Result<T, Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
-    {
-        answer(self.send(command).await?.await)
-    }
-
-    /// Hands `command` to the connection once there is room; its result comes on the receiver.
-    async fn send<T, F>(&self, command: F) -> Result<oneshot::Receiver<Result<T, Error>>, Error>
+    /// Hands `command` to the connection once there is room; its result comes later.
+    async fn send<T, F>(&self, command: F) -> Result<Pending<T>, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
@@ -128,7 +151,7 @@ impl Client {
             .await
             .and_then(|()| commands.start_send(Box::new(|sup, now| command(sup, now, reply))))
             .map_err(|_| Error::Closed)?;
-        Ok(result)
+        Ok(Pending(result))
     }
 }
 
@@ -139,21 +162,17 @@ fn refuse<T, U>(result: Result<U, Rejected<Reply<T>>>) {
     }
 }
 
-/// A result, or [`Error::Closed`] when the connection ended without giving one.
-fn answer<T>(result: Result<Result<T, Error>, oneshot::Canceled>) -> Result<T, Error> {
-    result.unwrap_or(Err(Error::Closed))
-}
-
-/// A publish handed to the connection; resolves as [`Client::publish`] does. Dropping it does
-/// not withdraw the message, only the notification.
+/// A call handed to the connection: resolves to its result, or to [`Error::Closed`] if the
+/// connection ended first. Dropping it does not withdraw a publish, only the notification.
 #[derive(Debug)]
-#[must_use = "it tells when the broker has the message"]
-pub struct PublishHandle(oneshot::Receiver<Result<(), Error>>);
+#[must_use = "it resolves when the call is complete"]
+pub struct Pending<T>(oneshot::Receiver<Result<T, Error>>);
 
-impl Future for PublishHandle {
-    type Output = Result<(), Error>;
+impl<T> Future for Pending<T> {
+    type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(answer)
+        let answer = ready!(Pin::new(&mut self.0).poll(cx));
+        Poll::Ready(answer.unwrap_or(Err(Error::Closed)))
     }
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use std::{fmt, io};
@@ -12,17 +12,13 @@ use std::{fmt, io};
 use futures_channel::mpsc;
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
-use sansmq_driver::supervisor::{self, Action, Completed, Requests, Supervisor};
+use sansmq_driver::supervisor::{Action, Completed, Event as Supervised, Requests, Supervisor};
 
 use crate::client::{Command, Reply};
-use crate::{Client, ConnectOptions, Connector, Error, Event, Events, QoS, Timer};
+use crate::{Connector, Error, Event, QoS, Timer};
 
-/// Calls that may wait for the connection to take them; more calls wait for room.
-const COMMAND_CAPACITY: usize = 256;
-/// Events that [`Events`] holds before the connection stops reading.
-const EVENT_CAPACITY: usize = 1024;
-/// Events held back from a full [`Events`] past which QoS 0 messages are dropped.
-const HELD_LIMIT: usize = 8 * EVENT_CAPACITY;
+/// Events held back from a full [`Events`](crate::Events) past which QoS 0 messages are dropped.
+const HELD_LIMIT: usize = 8 * crate::client::EVENT_CAPACITY;
 /// Bytes asked of the stream per read.
 const READ_CHUNK: usize = 32 * 1024;
 /// Rounds of work in one poll before the connection lets other tasks run.
@@ -43,34 +39,24 @@ impl Requests for Replies {
 pub(crate) type Sup = Supervisor<Replies>;
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The transport, as far as the driver holds one.
-enum Link<S> {
-    Down,
-    Opening(Boxed<io::Result<S>>),
-    /// Open; `unflushed`: written since the last flush; `shutdown`: [`Action::ShutdownWrite`]
-    /// is asked and not done yet.
-    Up {
-        stream: S,
-        unflushed: bool,
-        shutdown: bool,
-    },
-}
-
 /// The client's connection: a future that opens, writes, reads and closes transports as the
-/// supervisor asks, until the last [`Client`] is dropped. Spawn it on any executor.
+/// supervisor asks, until the last [`Client`](crate::Client) is dropped. Spawn it on any
+/// executor.
 #[must_use = "the client does nothing unless its connection is spawned"]
 pub struct Connection<C: Connector, T: Timer> {
-    supervisor: Sup,
-    connector: C,
-    timer: T,
-    link: Link<C::Stream>,
-    commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<Event>,
-    /// Events that do not fit in [`Events`] yet.
-    held: VecDeque<Event>,
+    pub(crate) supervisor: Sup,
+    pub(crate) connector: C,
+    pub(crate) timer: T,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<Event>,
+    /// Events that do not fit in [`Events`](crate::Events) yet.
+    pub(crate) held: VecDeque<Event>,
+    pub(crate) opening: Option<Boxed<io::Result<C::Stream>>>,
+    /// The open stream; whether written bytes await a flush, and the write side its shutdown.
+    pub(crate) stream: Option<(C::Stream, bool, bool)>,
     /// The alarm, and the deadline it is set for.
-    sleep: Option<(Instant, Boxed<()>)>,
-    connected: Arc<AtomicBool>,
+    pub(crate) sleep: Option<(Instant, Boxed<()>)>,
+    pub(crate) connected: Arc<AtomicBool>,
 }
 
 // Nothing is pinned in place: the connector and the timer are only borrowed, futures are boxed.
@@ -93,8 +79,7 @@ impl<C: Connector, T: Timer> Future for Connection<C, T> {
                 return Poll::Ready(());
             };
             // Every step runs each round (`|`, not `||`): each may give the others work.
-            let busy = took | this.act(cx) | this.transfer(cx) | this.tick(cx) | this.hand_over(cx);
-            if !busy {
+            if !(took | this.act(cx) | this.transfer(cx) | this.tick(cx) | this.hand_over(cx)) {
                 return Poll::Pending;
             }
         }
@@ -104,38 +89,6 @@ impl<C: Connector, T: Timer> Future for Connection<C, T> {
 }
 
 impl<C: Connector, T: Timer> Connection<C, T> {
-    /// See [`Client::new`].
-    pub(crate) fn new(
-        options: ConnectOptions,
-        connector: C,
-        timer: T,
-    ) -> Result<Parts<C, T>, Error> {
-        options.check_connect_rules()?;
-        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
-        let connected = Arc::new(AtomicBool::new(false));
-        let supervisor = Supervisor::new(options.clone())?;
-        let (link, held, sleep) = (Link::Down, VecDeque::new(), None);
-        let flag = Arc::clone(&connected);
-        let client = Client {
-            commands,
-            connected,
-            options: Arc::new(options),
-        };
-        let connection = Self {
-            supervisor,
-            connector,
-            timer,
-            link,
-            commands: commands_rx,
-            events,
-            held,
-            sleep,
-            connected: flag,
-        };
-        Ok((client, Events(events_rx), connection))
-    }
-
     /// Runs the calls' commands while the core's queue has room (a full one leaves them in the
     /// channel, so that calls wait); `None` once every client is gone.
     fn take_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
@@ -155,43 +108,25 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     fn act(&mut self, cx: &mut Context<'_>) -> bool {
         let mut busy = false;
         while let Some(action) = self.supervisor.poll_action() {
-            self.link = match (action, std::mem::replace(&mut self.link, Link::Down)) {
-                (Action::Open { uri }, _) => Link::Opening(Box::pin(self.connector.connect(uri))),
-                (
-                    Action::ShutdownWrite,
-                    Link::Up {
-                        stream, unflushed, ..
-                    },
-                ) => Link::Up {
-                    stream,
-                    unflushed,
-                    shutdown: true,
-                },
-                (Action::ShutdownWrite, link) => link,
-                (Action::Close, _) => Link::Down,
-            };
+            match action {
+                Action::Open { uri } => self.opening = Some(Box::pin(self.connector.connect(uri))),
+                Action::ShutdownWrite => self.stream.iter_mut().for_each(|s| s.2 = true),
+                Action::Close => (self.opening, self.stream) = (None, None),
+            }
             busy = true;
         }
-        let Link::Opening(opening) = &mut self.link else {
+        let Some(Poll::Ready(opened)) = self.opening.as_mut().map(|o| o.as_mut().poll(cx)) else {
             return busy;
         };
-        let Poll::Ready(opened) = opening.as_mut().poll(cx) else {
-            return busy;
-        };
-        let now = Instant::now();
+        self.opening = None;
         match opened {
             Ok(stream) => {
-                self.link = Link::Up {
-                    stream,
-                    unflushed: false,
-                    shutdown: false,
-                };
-                self.supervisor.handle_opened(now);
+                self.stream = Some((stream, false, false));
+                self.supervisor.handle_opened(Instant::now());
             }
             Err(e) => {
-                self.link = Link::Down;
-                let error = self.io_error("connecting to", &e);
-                self.supervisor.handle_open_failed(now, error);
+                let error = self.io_error(&e);
+                self.supervisor.handle_open_failed(Instant::now(), error);
             }
         }
         true
@@ -199,12 +134,10 @@ impl<C: Connector, T: Timer> Connection<C, T> {
 
     /// Writes, then reads; a failure ends the stream.
     fn transfer(&mut self, cx: &mut Context<'_>) -> bool {
-        let written = self.write(cx).map_err(|e| ("writing to", e));
-        match written.and_then(|w| Ok(w | self.read(cx).map_err(|e| ("reading from", e))?)) {
+        match self.write(cx).and_then(|wrote| Ok(wrote | self.read(cx)?)) {
             Ok(busy) => busy,
-            Err((doing, e)) => {
-                let error = self.io_error(doing, &e);
-                self.closed(Some(error));
+            Err(e) => {
+                self.closed(Some(self.io_error(&e)));
                 true
             }
         }
@@ -213,12 +146,7 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     /// Writes what the supervisor has to send and flushes it, then shuts the write side down if
     /// asked.
     fn write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
-        let Link::Up {
-            stream,
-            unflushed,
-            shutdown,
-        } = &mut self.link
-        else {
+        let Some((stream, unflushed, shutdown)) = &mut self.stream else {
             return Ok(false);
         };
         let mut busy = false;
@@ -243,13 +171,13 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     }
 
     /// Reads into the supervisor's buffer while it wants to and the application keeps up with
-    /// [`Events`] (or awaits an answer only the broker can give).
+    /// [`Events`](crate::Events) (or awaits an answer only the broker can give).
     fn read(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
-        let Link::Up { stream, .. } = &mut self.link else {
+        let keeps_up = self.held.is_empty() || self.supervisor.awaits_broker();
+        let Some((stream, ..)) = self.stream.as_mut().filter(|_| keeps_up) else {
             return Ok(false);
         };
-        let keeps_up = self.held.is_empty() || self.supervisor.awaits_broker();
-        if !self.supervisor.wants_read() || !keeps_up {
+        if !self.supervisor.wants_read() {
             return Ok(false);
         }
         let buffer = self.supervisor.read_buffer();
@@ -282,24 +210,20 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         if self.sleep.as_ref().is_none_or(|(at, _)| deadline < *at) {
             self.sleep = Some((deadline, Box::pin(self.timer.sleep_until(deadline))));
         }
-        let Some((_, sleep)) = &mut self.sleep else {
-            return false;
-        };
-        if sleep.as_mut().poll(cx).is_pending() {
-            return false;
+        let rang = self.sleep.as_mut().map(|(_, s)| s.as_mut().poll(cx));
+        if rang == Some(Poll::Ready(())) {
+            self.sleep = None;
+            self.supervisor.handle_timeout(Instant::now());
         }
-        self.sleep = None;
-        self.supervisor.handle_timeout(Instant::now());
-        true
+        rang == Some(Poll::Ready(()))
     }
 
-    /// Gives the calls their results and [`Events`] the events, acknowledging each message once
-    /// it is there.
+    /// Gives the calls their results and [`Events`](crate::Events) the events, acknowledging
+    /// each message once it is there.
     fn hand_over(&mut self, cx: &mut Context<'_>) -> bool {
-        use supervisor::Event as Supervised;
         // Before the results: a call that connected sees `is_connected`.
-        let connected = self.supervisor.is_connected();
-        self.connected.store(connected, Ordering::Relaxed);
+        self.connected
+            .store(self.supervisor.is_connected(), Relaxed);
         let mut busy = false;
         while let Some(event) = self.supervisor.poll_event() {
             busy = true;
@@ -336,15 +260,11 @@ impl<C: Connector, T: Timer> Connection<C, T> {
             };
             if let Event::Message(message) = &event {
                 // Refused only for a session the broker forgot: it expects no ack then.
-                let acked = message
-                    .ack_key()
-                    .map(|key| self.supervisor.ack(Instant::now(), key));
-                drop(acked);
+                let key = message.ack_key();
+                drop(key.map(|key| self.supervisor.ack(Instant::now(), key)));
             }
             // Without `Events`, messages are acknowledged and discarded.
-            if open.is_ok() {
-                let _ = self.events.start_send(event);
-            }
+            drop(open.and_then(|()| self.events.start_send(event)));
             busy = true;
         }
         busy
@@ -353,29 +273,29 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     /// Every client is gone: the connection closes and what still waits fails.
     fn shut_down(&mut self) {
         self.supervisor.shut_down(Instant::now());
-        self.link = Link::Down;
+        (self.opening, self.stream) = (None, None);
         while let Some(event) = self.supervisor.poll_event() {
-            if let supervisor::Event::Completed(done) = event {
+            if let Supervised::Completed(done) = event {
                 complete(done);
             }
         }
-        self.connected.store(false, Ordering::Relaxed);
+        self.connected.store(false, Relaxed);
     }
 
     /// The stream ended (`None`: end of stream) or failed: dropped, and reported.
     fn closed(&mut self, error: Option<Error>) {
-        self.link = Link::Down;
+        (self.opening, self.stream) = (None, None);
         self.supervisor.handle_closed(Instant::now(), error);
     }
 
-    fn io_error(&self, doing: &str, error: &io::Error) -> Error {
+    fn io_error(&self, error: &io::Error) -> Error {
         let server = self.supervisor.server().map(ToString::to_string);
-        Error::io(format!("{doing} {}", server.unwrap_or_default()), error)
+        Error::io(
+            format!("connection to {}", server.unwrap_or_default()),
+            error,
+        )
     }
 }
-
-/// What [`Client::new`] returns.
-type Parts<C, T> = (Client, Events, Connection<C, T>);
 
 /// Gives a request's result to its call, if that still waits.
 fn complete(done: Completed<Replies>) {

@@ -12,16 +12,18 @@ use crate::{Error, Message, ServerUri};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// Connected to `uri`: for [`Client::connect`](crate::Client::connect), or by itself after a
-    /// loss if `reconnect`. Without `session_present` the broker forgot the session, and a
-    /// reconnect subscribed again per the [`ResubscribePolicy`](sansmq_driver::ResubscribePolicy).
-    #[allow(missing_docs)]
+    /// A connection was made: by [`Client::connect`](crate::Client::connect), or by itself after a
+    /// loss.
     Connected {
+        /// The server.
         uri: ServerUri,
+        /// The broker kept the session; if not, a reconnect subscribed again per the
+        /// [`ResubscribePolicy`](sansmq_driver::ResubscribePolicy).
         session_present: bool,
+        /// It was an automatic reconnect.
         reconnect: bool,
     },
-    /// The connection ended without being asked to; with automatic reconnect the client tries
+    /// The connection ended without being asked to; with automatic reconnect, the client tries
     /// again.
     ConnectionLost(Error),
     /// Automatic reconnect stopped (no credentials); the next `connect` starts again.
