@@ -49,13 +49,13 @@ fn main() -> Result<(), Error> {
         let mut received = 0;
         while received < 3 {
             match async_std::future::timeout(Duration::from_secs(5), events.recv()).await {
-                Ok(Some(Event::Message(message))) => {
+                Ok(Ok(Event::Message(message))) => {
                     received += 1;
                     let payload = String::from_utf8_lossy(&message.payload);
                     println!("received {} at {:?}: {payload}", message.topic, message.qos);
                 }
-                Ok(Some(other)) => println!("{other:?}"),
-                Ok(None) | Err(_) => break,
+                Ok(Ok(other)) => println!("{other:?}"),
+                Ok(Err(_)) | Err(_) => break,
             }
         }
         client.disconnect(Duration::from_secs(2)).await

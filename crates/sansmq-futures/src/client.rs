@@ -67,7 +67,7 @@ impl Client {
             connected,
             options,
         };
-        Ok((client, Events(events_rx), connection))
+        Ok((client, events_rx, connection))
     }
 
     /// Connects, trying each server URI in turn within the connect timeout, and returns the

@@ -20,7 +20,7 @@ use crate::{Connector, Error, Event, QoS, Timer};
 /// Events held back from a full [`Events`](crate::Events) past which QoS 0 messages are dropped.
 const HELD_LIMIT: usize = 8 * crate::client::EVENT_CAPACITY;
 /// Bytes asked of the stream per read.
-const READ_CHUNK: usize = 32 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 /// Rounds of work in one poll before the connection lets other tasks run.
 const BUDGET: usize = 64;
 
@@ -52,8 +52,8 @@ pub struct Connection<C: Connector, T: Timer> {
     /// Events that do not fit in [`Events`](crate::Events) yet.
     pub(crate) held: VecDeque<Event>,
     pub(crate) opening: Option<Boxed<io::Result<C::Stream>>>,
-    /// The open stream; whether written bytes await a flush, and the write side its shutdown.
-    pub(crate) stream: Option<(C::Stream, bool, bool)>,
+    /// The open stream, and whether its write side awaits [`Action::ShutdownWrite`].
+    pub(crate) stream: Option<(C::Stream, bool)>,
     /// The alarm, and the deadline it is set for.
     pub(crate) sleep: Option<(Instant, Boxed<()>)>,
     pub(crate) connected: Arc<AtomicBool>,
@@ -75,7 +75,9 @@ impl<C: Connector, T: Timer> Future for Connection<C, T> {
         let this = &mut *self;
         for _ in 0..BUDGET {
             let Some(took) = this.take_commands(cx) else {
-                this.shut_down();
+                // Every client is gone: the transport closes and what still waits fails.
+                this.supervisor.shut_down(Instant::now());
+                this.hand_over(cx);
                 return Poll::Ready(());
             };
             // Every step runs each round (`|`, not `||`): each may give the others work.
@@ -110,7 +112,7 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         while let Some(action) = self.supervisor.poll_action() {
             match action {
                 Action::Open { uri } => self.opening = Some(Box::pin(self.connector.connect(uri))),
-                Action::ShutdownWrite => self.stream.iter_mut().for_each(|s| s.2 = true),
+                Action::ShutdownWrite => self.stream.iter_mut().for_each(|s| s.1 = true),
                 Action::Close => (self.opening, self.stream) = (None, None),
             }
             busy = true;
@@ -121,7 +123,7 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         self.opening = None;
         match opened {
             Ok(stream) => {
-                self.stream = Some((stream, false, false));
+                self.stream = Some((stream, false));
                 self.supervisor.handle_opened(Instant::now());
             }
             Err(e) => {
@@ -146,55 +148,42 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     /// Writes what the supervisor has to send and flushes it, then shuts the write side down if
     /// asked.
     fn write(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
-        let Some((stream, unflushed, shutdown)) = &mut self.stream else {
+        let Some((stream, shutdown)) = &mut self.stream else {
             return Ok(false);
         };
         let mut busy = false;
         while let Some(bytes) = self.supervisor.poll_transmit() {
             let Poll::Ready(n) = Pin::new(&mut *stream).poll_write(cx, bytes)? else {
-                break;
+                return Ok(busy);
             };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             self.supervisor.handle_transmitted(Instant::now(), n);
-            (*unflushed, busy) = (true, true);
+            busy = true;
         }
-        if *unflushed && Pin::new(&mut *stream).poll_flush(cx)?.is_ready() {
-            *unflushed = false;
-        }
-        let all_out = !*unflushed && self.supervisor.poll_transmit().is_none();
-        if *shutdown && all_out && Pin::new(stream).poll_close(cx)?.is_ready() {
+        let flushed = Pin::new(&mut *stream).poll_flush(cx)?.is_ready();
+        if *shutdown && flushed && Pin::new(stream).poll_close(cx)?.is_ready() {
             (*shutdown, busy) = (false, true);
         }
         Ok(busy)
     }
 
-    /// Reads into the supervisor's buffer while it wants to and the application keeps up with
+    /// Reads while the supervisor wants to and the application keeps up with
     /// [`Events`](crate::Events) (or awaits an answer only the broker can give).
     fn read(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
+        let wanted = self.supervisor.wants_read();
         let keeps_up = self.held.is_empty() || self.supervisor.awaits_broker();
-        let Some((stream, ..)) = self.stream.as_mut().filter(|_| keeps_up) else {
+        let Some((stream, _)) = self.stream.as_mut().filter(|_| wanted && keeps_up) else {
             return Ok(false);
         };
-        if !self.supervisor.wants_read() {
+        let mut buffer = [0; READ_CHUNK];
+        let Poll::Ready(n) = Pin::new(stream).poll_read(cx, &mut buffer)? else {
             return Ok(false);
-        }
-        let buffer = self.supervisor.read_buffer();
-        let start = buffer.len();
-        buffer.resize(start.saturating_add(READ_CHUNK), 0);
-        let read = Pin::new(stream).poll_read(cx, &mut buffer[start..]);
-        let n = match read {
-            Poll::Ready(Ok(n)) => n.min(READ_CHUNK),
-            _ => 0,
         };
-        buffer.truncate(start + n);
-        if read?.is_pending() {
-            return Ok(false);
-        }
-        match n {
-            0 => self.closed(None),
-            _ => self.supervisor.handle_read(Instant::now()),
+        match buffer.get(..n) {
+            Some([]) | None => self.closed(None),
+            Some(read) => self.supervisor.handle_received(Instant::now(), read),
         }
         Ok(true)
     }
@@ -268,18 +257,6 @@ impl<C: Connector, T: Timer> Connection<C, T> {
             busy = true;
         }
         busy
-    }
-
-    /// Every client is gone: the connection closes and what still waits fails.
-    fn shut_down(&mut self) {
-        self.supervisor.shut_down(Instant::now());
-        (self.opening, self.stream) = (None, None);
-        while let Some(event) = self.supervisor.poll_event() {
-            if let Supervised::Completed(done) = event {
-                complete(done);
-            }
-        }
-        self.connected.store(false, Relaxed);
     }
 
     /// The stream ended (`None`: end of stream) or failed: dropped, and reported.

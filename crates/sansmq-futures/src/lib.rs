@@ -28,7 +28,7 @@
 //! client.connect().await?;
 //! client.subscribe(&[("sensors/#", QoS::AtLeastOnce)]).await?;
 //! client.publish("sensors/17", "21.5", QoS::AtLeastOnce, false).await?; // at its PUBACK
-//! while let Some(Event::Message(message)) = events.recv().await {
+//! while let Ok(Event::Message(message)) = events.recv().await {
 //!     println!("{}: {:?}", message.topic, message.payload);
 //! }
 //! client.disconnect(Duration::from_secs(5)).await
