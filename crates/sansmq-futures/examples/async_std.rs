@@ -10,14 +10,16 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use async_std::net::TcpStream;
-use sansmq_futures::{Client, ConnectOptions, Error, Event, QoS, ServerUri};
+use sansmq_futures::{Client, ConnectOptions, Error, Event, QoS, Runtime, ServerUri};
 
-fn main() -> Result<(), Error> {
-    let uri = std::env::args().nth(1);
-    let uri = uri.as_deref().unwrap_or("tcp://127.0.0.1:1883");
-    let options = ConnectOptions::new(uri, "sansmq-futures-async-std")?
-        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(30));
-    let connector = |uri: ServerUri| async move {
+/// async-std's sockets (plain TCP only: no TLS) and timer.
+#[derive(Clone)]
+struct AsyncStd;
+
+impl Runtime for AsyncStd {
+    type Stream = TcpStream;
+
+    async fn connect(self, uri: ServerUri) -> io::Result<TcpStream> {
         if uri.tls {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -25,12 +27,20 @@ fn main() -> Result<(), Error> {
             ));
         }
         TcpStream::connect((uri.host.as_str(), uri.port)).await
-    };
-    // async-std sleeps for a duration: the time left until the deadline.
-    let timer = |deadline: Instant| {
-        async_std::task::sleep(deadline.saturating_duration_since(Instant::now()))
-    };
-    let (client, mut events, connection) = Client::new(options, connector, timer)?;
+    }
+
+    /// async-std sleeps for a duration: the time left until the deadline.
+    async fn sleep_until(self, deadline: Instant) {
+        async_std::task::sleep(deadline.saturating_duration_since(Instant::now())).await;
+    }
+}
+
+fn main() -> Result<(), Error> {
+    let uri = std::env::args().nth(1);
+    let uri = uri.as_deref().unwrap_or("tcp://127.0.0.1:1883");
+    let options = ConnectOptions::new(uri, "sansmq-futures-async-std")?
+        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(30));
+    let (client, mut events, connection) = Client::new(options, AsyncStd)?;
     async_std::task::block_on(async {
         async_std::task::spawn(connection);
         let session_present = client.connect().await?;

@@ -9,15 +9,17 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use sansmq_futures::{Client, ConnectOptions, Error, Event, QoS, ServerUri};
+use sansmq_futures::{Client, ConnectOptions, Error, Event, QoS, Runtime, ServerUri};
 use smol::net::TcpStream;
 
-fn main() -> Result<(), Error> {
-    let uri = std::env::args().nth(1);
-    let uri = uri.as_deref().unwrap_or("tcp://127.0.0.1:1883");
-    let options = ConnectOptions::new(uri, "sansmq-futures-smol")?
-        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(30));
-    let connector = |uri: ServerUri| async move {
+/// smol's sockets (plain TCP only: no TLS) and timer.
+#[derive(Clone)]
+struct Smol;
+
+impl Runtime for Smol {
+    type Stream = TcpStream;
+
+    async fn connect(self, uri: ServerUri) -> io::Result<TcpStream> {
         if uri.tls {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -25,11 +27,19 @@ fn main() -> Result<(), Error> {
             ));
         }
         TcpStream::connect((uri.host.as_str(), uri.port)).await
-    };
-    let timer = |deadline: Instant| async move {
+    }
+
+    async fn sleep_until(self, deadline: Instant) {
         smol::Timer::at(deadline).await;
-    };
-    let (client, mut events, connection) = Client::new(options, connector, timer)?;
+    }
+}
+
+fn main() -> Result<(), Error> {
+    let uri = std::env::args().nth(1);
+    let uri = uri.as_deref().unwrap_or("tcp://127.0.0.1:1883");
+    let options = ConnectOptions::new(uri, "sansmq-futures-smol")?
+        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(30));
+    let (client, mut events, connection) = Client::new(options, Smol)?;
     smol::block_on(async {
         smol::spawn(connection).detach();
         let session_present = client.connect().await?;

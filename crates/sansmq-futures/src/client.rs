@@ -14,7 +14,7 @@ use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
-use crate::{ConnectOptions, Connector, Error, Events, QoS, Timer};
+use crate::{ConnectOptions, Error, Events, QoS, Runtime};
 
 /// Calls that may wait for the connection to take them; more calls wait for room.
 const COMMAND_CAPACITY: usize = 256;
@@ -25,6 +25,8 @@ pub(crate) const EVENT_CAPACITY: usize = 1024;
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 /// A call as the connection runs it: a command to the supervisor, at the time given.
 pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
+/// What [`Client::new`] returns.
+type New<R> = (Client, Events, Connection<R>);
 
 /// An async MQTT client handle: `Clone + Send + Sync`. Each call is a command to the one
 /// [`Connection`]; when the last handle is dropped, the connection closes and what is still
@@ -40,19 +42,14 @@ pub struct Client {
 impl Client {
     /// A client, not connected yet, its [`Events`], and the [`Connection`] to spawn on your
     /// executor. Fails on options that cannot be used (client id, will, broker rules).
-    pub fn new<C: Connector, T: Timer>(
-        options: ConnectOptions,
-        connector: C,
-        timer: T,
-    ) -> Result<(Self, Events, Connection<C, T>), Error> {
+    pub fn new<R: Runtime>(options: ConnectOptions, runtime: R) -> Result<New<R>, Error> {
         options.check_connect_rules()?;
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let connected = Arc::new(AtomicBool::new(false));
         let connection = Connection {
             supervisor: Supervisor::new(options.clone())?,
-            connector,
-            timer,
+            runtime,
             commands: commands_rx,
             events,
             held: VecDeque::new(),
@@ -73,9 +70,8 @@ impl Client {
     /// Connects, trying each server URI in turn within the connect timeout, and returns the
     /// broker's session-present flag. A refusal is [`Error::Refused`].
     pub async fn connect(&self) -> Result<bool, Error> {
-        self.send(|sup, now, reply| refuse(sup.connect(now, reply)))
-            .await?
-            .await
+        let connect = |sup: &mut Sup, now, reply| refuse(sup.connect(now, reply));
+        self.send(connect).await?.await
     }
 
     /// Whether the client is connected now.
@@ -116,27 +112,24 @@ impl Client {
     /// refused is [`Error::SubscribeRefused`]. Matching messages arrive on [`Events`].
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let filters = self.options.subscribe_filters(filters)?;
-        self.send(|sup, now, reply| refuse(sup.subscribe(now, filters, reply)))
-            .await?
-            .await
+        let subscribe = |sup: &mut Sup, now, reply| refuse(sup.subscribe(now, filters, reply));
+        self.send(subscribe).await?.await
     }
 
     /// Unsubscribes and waits for UNSUBACK.
     pub async fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
         let filters = filters.iter().map(|&f| TopicFilter::try_from(f));
         let filters = filters.collect::<Result<Vec<_>, _>>()?;
-        self.send(|sup, now, reply| refuse(sup.unsubscribe(now, filters, reply)))
-            .await?
-            .await
+        let unsubscribe = |sup: &mut Sup, now, reply| refuse(sup.unsubscribe(now, filters, reply));
+        self.send(unsubscribe).await?.await
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
     /// closes once the broker has read it, so that the will is not published. Automatic
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
-        self.send(move |sup, now, reply| sup.disconnect(now, drain, reply))
-            .await?
-            .await
+        let disconnect = move |sup: &mut Sup, now, reply| sup.disconnect(now, drain, reply);
+        self.send(disconnect).await?.await
     }
 
     /// Hands `command` to the connection once there is room; its result comes later.

@@ -12,10 +12,10 @@ use std::{fmt, io};
 use futures_channel::mpsc;
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
-use sansmq_driver::supervisor::{Action, Completed, Event as Supervised, Requests, Supervisor};
+use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
 
 use crate::client::{Command, Reply};
-use crate::{Connector, Error, Event, QoS, Timer};
+use crate::{Error, QoS, Runtime};
 
 /// Events held back from a full [`Events`](crate::Events) past which QoS 0 messages are dropped.
 const HELD_LIMIT: usize = 8 * crate::client::EVENT_CAPACITY;
@@ -24,9 +24,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Rounds of work in one poll before the connection lets other tasks run.
 const BUDGET: usize = 64;
 
-/// The waiters this driver gives the supervisor: the calls' reply channels.
+/// The waiters this client gives the supervisor: its calls' reply channels.
 #[derive(Debug)]
-pub(crate) struct Replies;
+pub struct Replies;
 
 impl Requests for Replies {
     type Connect = Reply<bool>;
@@ -43,32 +43,31 @@ type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// supervisor asks, until the last [`Client`](crate::Client) is dropped. Spawn it on any
 /// executor.
 #[must_use = "the client does nothing unless its connection is spawned"]
-pub struct Connection<C: Connector, T: Timer> {
+pub struct Connection<R: Runtime> {
     pub(crate) supervisor: Sup,
-    pub(crate) connector: C,
-    pub(crate) timer: T,
+    pub(crate) runtime: R,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) events: mpsc::Sender<crate::Event>,
     /// Events that do not fit in [`Events`](crate::Events) yet.
-    pub(crate) held: VecDeque<Event>,
-    pub(crate) opening: Option<Boxed<io::Result<C::Stream>>>,
+    pub(crate) held: VecDeque<crate::Event>,
+    pub(crate) opening: Option<Boxed<io::Result<R::Stream>>>,
     /// The open stream, and whether its write side awaits [`Action::ShutdownWrite`].
-    pub(crate) stream: Option<(C::Stream, bool)>,
+    pub(crate) stream: Option<(R::Stream, bool)>,
     /// The alarm, and the deadline it is set for.
     pub(crate) sleep: Option<(Instant, Boxed<()>)>,
     pub(crate) connected: Arc<AtomicBool>,
 }
 
-// Nothing is pinned in place: the connector and the timer are only borrowed, futures are boxed.
-impl<C: Connector, T: Timer> Unpin for Connection<C, T> {}
+// Nothing is pinned in place: the runtime is only cloned, futures are boxed.
+impl<R: Runtime> Unpin for Connection<R> {}
 
-impl<C: Connector, T: Timer> fmt::Debug for Connection<C, T> {
+impl<R: Runtime> fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.supervisor.fmt(f)
     }
 }
 
-impl<C: Connector, T: Timer> Future for Connection<C, T> {
+impl<R: Runtime> Future for Connection<R> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -81,7 +80,9 @@ impl<C: Connector, T: Timer> Future for Connection<C, T> {
                 return Poll::Ready(());
             };
             // Every step runs each round (`|`, not `||`): each may give the others work.
-            if !(took | this.act(cx) | this.transfer(cx) | this.tick(cx) | this.hand_over(cx)) {
+            let io = this.write(cx).and_then(|wrote| Ok(wrote | this.read(cx)?));
+            let io = io.unwrap_or_else(|e| this.closed(Some(e)));
+            if !(took | this.act(cx) | io | this.tick(cx) | this.hand_over(cx)) {
                 return Poll::Pending;
             }
         }
@@ -90,7 +91,7 @@ impl<C: Connector, T: Timer> Future for Connection<C, T> {
     }
 }
 
-impl<C: Connector, T: Timer> Connection<C, T> {
+impl<R: Runtime> Connection<R> {
     /// Runs the calls' commands while the core's queue has room (a full one leaves them in the
     /// channel, so that calls wait); `None` once every client is gone.
     fn take_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
@@ -111,7 +112,9 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         let mut busy = false;
         while let Some(action) = self.supervisor.poll_action() {
             match action {
-                Action::Open { uri } => self.opening = Some(Box::pin(self.connector.connect(uri))),
+                Action::Open { uri } => {
+                    self.opening = Some(Box::pin(self.runtime.clone().connect(uri)))
+                }
                 Action::ShutdownWrite => self.stream.iter_mut().for_each(|s| s.1 = true),
                 Action::Close => (self.opening, self.stream) = (None, None),
             }
@@ -132,17 +135,6 @@ impl<C: Connector, T: Timer> Connection<C, T> {
             }
         }
         true
-    }
-
-    /// Writes, then reads; a failure ends the stream.
-    fn transfer(&mut self, cx: &mut Context<'_>) -> bool {
-        match self.write(cx).and_then(|wrote| Ok(wrote | self.read(cx)?)) {
-            Ok(busy) => busy,
-            Err(e) => {
-                self.closed(Some(self.io_error(&e)));
-                true
-            }
-        }
     }
 
     /// Writes what the supervisor has to send and flushes it, then shuts the write side down if
@@ -182,7 +174,7 @@ impl<C: Connector, T: Timer> Connection<C, T> {
             return Ok(false);
         };
         match buffer.get(..n) {
-            Some([]) | None => self.closed(None),
+            Some([]) | None => return Ok(self.closed(None)),
             Some(read) => self.supervisor.handle_received(Instant::now(), read),
         }
         Ok(true)
@@ -197,7 +189,10 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         // Set again only for an earlier deadline: for a later one (keep-alive moves on with every
         // write) the alarm rings early, which the supervisor ignores, and is set again then.
         if self.sleep.as_ref().is_none_or(|(at, _)| deadline < *at) {
-            self.sleep = Some((deadline, Box::pin(self.timer.sleep_until(deadline))));
+            self.sleep = Some((
+                deadline,
+                Box::pin(self.runtime.clone().sleep_until(deadline)),
+            ));
         }
         let rang = self.sleep.as_mut().map(|(_, s)| s.as_mut().poll(cx));
         if rang == Some(Poll::Ready(())) {
@@ -216,32 +211,14 @@ impl<C: Connector, T: Timer> Connection<C, T> {
         let mut busy = false;
         while let Some(event) = self.supervisor.poll_event() {
             busy = true;
-            self.held.push_back(match event {
-                Supervised::Completed(done) => {
-                    complete(done);
-                    continue;
-                }
-                Supervised::Connected {
-                    uri,
-                    session_present,
-                    reconnect,
-                    ..
-                } => Event::Connected {
-                    uri,
-                    session_present,
-                    reconnect,
-                },
-                Supervised::ConnectionLost { cause, .. } => Event::ConnectionLost(cause),
-                Supervised::ReconnectStopped { cause } => Event::ReconnectStopped(cause),
+            match event {
+                Event::Completed(done) => complete(done),
                 // QoS 0 allows it; held QoS 1/2 messages are bounded by the broker's window.
-                Supervised::Message(message)
-                    if message.qos == QoS::AtMostOnce && self.held.len() >= HELD_LIMIT =>
-                {
-                    tracing::warn!(topic = %message.topic, "application behind: QoS 0 dropped");
-                    continue;
+                Event::Message(m) if m.qos == QoS::AtMostOnce && self.held.len() >= HELD_LIMIT => {
+                    tracing::warn!(topic = %m.topic, "application behind: QoS 0 message dropped");
                 }
-                Supervised::Message(message) => Event::Message(message),
-            });
+                event => self.held.push_back(event),
+            }
         }
         while let Poll::Ready(open) = self.events.poll_ready(cx) {
             let Some(event) = self.held.pop_front() else {
@@ -260,17 +237,19 @@ impl<C: Connector, T: Timer> Connection<C, T> {
     }
 
     /// The stream ended (`None`: end of stream) or failed: dropped, and reported.
-    fn closed(&mut self, error: Option<Error>) {
+    fn closed(&mut self, error: Option<io::Error>) -> bool {
         (self.opening, self.stream) = (None, None);
+        let error = error.map(|e| self.io_error(&e));
         self.supervisor.handle_closed(Instant::now(), error);
+        true
     }
 
     fn io_error(&self, error: &io::Error) -> Error {
-        let server = self.supervisor.server().map(ToString::to_string);
-        Error::io(
-            format!("connection to {}", server.unwrap_or_default()),
-            error,
-        )
+        let server = self
+            .supervisor
+            .server()
+            .map_or(String::new(), ToString::to_string);
+        Error::io(format!("connection to {server}"), error)
     }
 }
 

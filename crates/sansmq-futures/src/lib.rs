@@ -1,29 +1,37 @@
 //! # sansmq-futures: an async MQTT client for any runtime
 //!
-//! A client over [`futures_io`] streams that drives the sans-IO
-//! [`Supervisor`](sansmq_driver::Supervisor) (reconnect, backoff, credentials, re-subscribe,
-//! completions). Your runtime comes in as a [`Connector`] that opens a stream to a server URI
-//! (TCP, or TLS if it wraps one) and a [`Timer`] that sleeps until a deadline; closures are both.
+//! A client over [`futures_io`] streams, driving the sans-IO
+//! [`Supervisor`](sansmq_driver::Supervisor) that decides reconnects, backoff, credentials,
+//! re-subscription and completions. Your executor brings a [`Runtime`]: streams and a timer.
 //!
 //! ## Run loop
 //!
-//! [`Client::new`] returns the [`Client`] handle, its [`Events`] and its [`Connection`]: one future
-//! to spawn on any executor. Each time it is woken it takes the calls' commands, opens and closes
-//! streams as the supervisor asks, writes, reads while the supervisor wants to, sleeps until the
-//! next deadline (keep-alive, CONNACK, reconnect), gives the calls their results and the events
-//! to [`Events`]. It ends with the last [`Client`].
+//! [`Client::new`] returns the [`Client`], its [`Events`] and its [`Connection`], a future to spawn.
+//! Woken, it runs the calls' commands on the supervisor, opens and drops streams as that asks,
+//! writes, reads while it wants to, sleeps until its next deadline, gives the calls their results
+//! and [`Events`] the rest; it ends with the last [`Client`]. Calls wait across reconnects: bound
+//! them with your runtime's timeout. A QoS 1/2 message is acknowledged once it is in [`Events`].
 //!
 //! ```no_run
-//! use std::time::{Duration, Instant};
-//! use sansmq_futures::{Client, ConnectOptions, Event, QoS, ServerUri};
+//! use std::{io, time::Duration, time::Instant};
+//! use sansmq_futures::{Client, ConnectOptions, Event, QoS, Runtime, ServerUri};
+//!
+//! #[derive(Clone)]
+//! struct Smol; // plain TCP; a TLS runtime would wrap the stream when `uri.tls`
+//!
+//! impl Runtime for Smol {
+//!     type Stream = smol::net::TcpStream;
+//!     async fn connect(self, uri: ServerUri) -> io::Result<Self::Stream> {
+//!         smol::net::TcpStream::connect((uri.host.as_str(), uri.port)).await
+//!     }
+//!     async fn sleep_until(self, deadline: Instant) {
+//!         smol::Timer::at(deadline).await;
+//!     }
+//! }
 //!
 //! # fn main() -> Result<(), sansmq_futures::Error> { smol::block_on(async {
 //! let options = ConnectOptions::new("tcp://127.0.0.1:1883", "sensor-17")?;
-//! let connector = |uri: ServerUri| async move {
-//!     smol::net::TcpStream::connect((uri.host.as_str(), uri.port)).await // plain TCP only
-//! };
-//! let timer = |deadline| async move { smol::Timer::at(deadline).await; };
-//! let (client, mut events, connection) = Client::new(options, connector, timer)?;
+//! let (client, mut events, connection) = Client::new(options, Smol)?;
 //! smol::spawn(connection).detach();
 //! client.connect().await?;
 //! client.subscribe(&[("sensors/#", QoS::AtLeastOnce)]).await?;
@@ -34,16 +42,12 @@
 //! client.disconnect(Duration::from_secs(5)).await
 //! # }) }
 //! ```
-//!
-//! Calls wait as long as their answer takes, across reconnects: bound them with your runtime's
-//! timeout. A received QoS 1/2 message is acknowledged once it is in [`Events`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod client;
 mod connection;
-mod events;
 
 use std::future::Future;
 use std::io;
@@ -53,46 +57,29 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 pub use bytes::Bytes;
 pub use client::{Client, Pending};
-pub use connection::Connection;
-pub use events::{Event, Events};
+pub use connection::{Connection, Replies};
 pub use sansmq::packet::QoS;
 pub use sansmq_driver::{ConnectOptions, Error, Message, ServerUri};
 
-/// Opens byte streams to brokers with the runtime's sockets.
-pub trait Connector: Send + 'static {
-    /// The stream: TCP, or TLS over it.
+/// What happened to the client: the supervisor's events, but for `Completed`, with which the
+/// [`Connection`] answers the calls and which never reaches [`Events`].
+pub type Event = sansmq_driver::supervisor::Event<Replies>;
+
+/// The client's [`Event`]s: a `Stream`, or `recv().await` them; they end with the [`Connection`].
+///
+/// Its channel is bounded: while it is full the connection stops reading from the broker, unless
+/// a call awaits the broker's answer (so publishing while not consuming cannot deadlock). Without
+/// `Events`, the client acknowledges and discards messages.
+pub type Events = futures_channel::mpsc::Receiver<Event>;
+
+/// What the client needs of an async runtime: its sockets and its timer. Cloned for each use.
+pub trait Runtime: Clone + Send + 'static {
+    /// A stream to a broker: TCP, or TLS over it.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Opens a stream to `uri`: TLS when `uri.tls` (or an error). The connect timeout bounds it.
-    fn connect(
-        &self,
-        uri: ServerUri,
-    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
-}
+    fn connect(self, uri: ServerUri) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 
-impl<F, Fut, S> Connector for F
-where
-    F: Fn(ServerUri) -> Fut + Send + 'static,
-    Fut: Future<Output = io::Result<S>> + Send + 'static,
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    type Stream = S;
-
-    fn connect(&self, uri: ServerUri) -> impl Future<Output = io::Result<S>> + Send + 'static {
-        self(uri)
-    }
-}
-
-/// The runtime's alarm clock.
-pub trait Timer: Send + 'static {
     /// Ready at `deadline`, at once if it has passed.
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static;
-}
-
-impl<F: Fn(Instant) -> Fut + Send + 'static, Fut: Future<Output = ()> + Send + 'static> Timer
-    for F
-{
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
-        self(deadline)
-    }
+    fn sleep_until(self, deadline: Instant) -> impl Future<Output = ()> + Send;
 }

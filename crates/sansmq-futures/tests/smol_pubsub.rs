@@ -6,21 +6,31 @@ use std::time::{Duration, Instant};
 
 use sansmq::DisconnectReason;
 use sansmq_e2e::{FaultProxy, Mosquitto};
-use sansmq_futures::{Client, ConnectOptions, Error, Event, Events, QoS, ServerUri};
+use sansmq_futures::{Client, ConnectOptions, Error, Event, Events, QoS, Runtime, ServerUri};
 use smol::net::TcpStream;
 
 /// How long anything that should happen may take on a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A client on smol (plain TCP) whose connection runs on a task of its own.
-fn spawn_client(options: ConnectOptions) -> (Client, Events, smol::Task<()>) {
-    let connector =
-        |uri: ServerUri| async move { TcpStream::connect((uri.host.as_str(), uri.port)).await };
-    let timer = |deadline: Instant| async move {
+/// smol's sockets (plain TCP) and timer.
+#[derive(Clone)]
+struct Smol;
+
+impl Runtime for Smol {
+    type Stream = TcpStream;
+
+    async fn connect(self, uri: ServerUri) -> std::io::Result<TcpStream> {
+        TcpStream::connect((uri.host.as_str(), uri.port)).await
+    }
+
+    async fn sleep_until(self, deadline: Instant) {
         smol::Timer::at(deadline).await;
-    };
-    let (client, events, connection) =
-        Client::new(options, connector, timer).expect("valid options");
+    }
+}
+
+/// A client on smol whose connection runs on a task of its own.
+fn spawn_client(options: ConnectOptions) -> (Client, Events, smol::Task<()>) {
+    let (client, events, connection) = Client::new(options, Smol).expect("valid options");
     (client, events, smol::spawn(connection))
 }
 
@@ -102,7 +112,7 @@ fn reconnects_after_a_cut_and_subscribes_again() {
             .expect("SUBACK");
         assert_eq!(proxy.cut(), 1);
         let cause = next(&mut events, |event| match event {
-            Event::ConnectionLost(cause) => Some(cause),
+            Event::ConnectionLost { cause, .. } => Some(cause),
             _ => None,
         })
         .await;
@@ -175,7 +185,7 @@ fn keep_alive_notices_a_black_holed_link() {
         proxy.set_black_hole(true);
         let start = Instant::now();
         let cause = next(&mut events, |event| match event {
-            Event::ConnectionLost(cause) => Some(cause),
+            Event::ConnectionLost { cause, .. } => Some(cause),
             _ => None,
         })
         .await;
