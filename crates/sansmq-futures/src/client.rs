@@ -2,10 +2,8 @@
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,11 +19,9 @@ const COMMAND_CAPACITY: usize = 256;
 /// Events that [`Events`] holds before the connection stops reading.
 pub(crate) const EVENT_CAPACITY: usize = 1024;
 
-/// Where a call's result goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 /// A call as the connection runs it: a command to the supervisor, at the time given.
 pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
-/// What [`Client::new`] returns.
 type New<R> = (Client, Events, Connection<R>);
 
 /// An async MQTT client handle: `Clone + Send + Sync`. Each call is a command to the one
@@ -35,7 +31,6 @@ type New<R> = (Client, Events, Connection<R>);
 pub struct Client {
     commands: mpsc::Sender<Command>,
     connected: Arc<AtomicBool>,
-    /// For the broker's rules on subscriptions.
     options: Arc<ConnectOptions>,
 }
 
@@ -71,7 +66,7 @@ impl Client {
     /// broker's session-present flag. A refusal is [`Error::Refused`].
     pub async fn connect(&self) -> Result<bool, Error> {
         let connect = |sup: &mut Sup, now, reply| refuse(sup.connect(now, reply));
-        self.send(connect).await?.await
+        answer(self.send(connect).await?.await)
     }
 
     /// Whether the client is connected now.
@@ -88,7 +83,9 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<(), Error> {
-        self.publish_later(topic, payload, qos, retain).await?.await
+        self.publish_later(topic, payload.into(), qos, retain)
+            .await?
+            .await
     }
 
     /// Hands the message over, waiting only for room among the commands, and returns a
@@ -96,16 +93,17 @@ impl Client {
     pub async fn publish_later(
         &self,
         topic: &str,
-        payload: impl Into<Bytes>,
+        payload: Bytes,
         qos: QoS,
         retain: bool,
-    ) -> Result<Pending<()>, Error> {
-        let (topic, payload) = (TopicName::try_from(topic)?, payload.into());
+    ) -> Result<impl Future<Output = Result<(), Error>> + Send + use<>, Error> {
+        let topic = TopicName::try_from(topic)?;
         // The supervisor checks the broker's rules.
         let publish = move |sup: &mut Sup, now, reply| {
             refuse(sup.publish(now, topic, qos, retain, payload, reply));
         };
-        self.send(publish).await
+        let result = self.send(publish).await?;
+        Ok(async { answer(result.await) })
     }
 
     /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker
@@ -113,7 +111,7 @@ impl Client {
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let filters = self.options.subscribe_filters(filters)?;
         let subscribe = |sup: &mut Sup, now, reply| refuse(sup.subscribe(now, filters, reply));
-        self.send(subscribe).await?.await
+        answer(self.send(subscribe).await?.await)
     }
 
     /// Unsubscribes and waits for UNSUBACK.
@@ -121,7 +119,7 @@ impl Client {
         let filters = filters.iter().map(|&f| TopicFilter::try_from(f));
         let filters = filters.collect::<Result<Vec<_>, _>>()?;
         let unsubscribe = |sup: &mut Sup, now, reply| refuse(sup.unsubscribe(now, filters, reply));
-        self.send(unsubscribe).await?.await
+        answer(self.send(unsubscribe).await?.await)
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
@@ -129,11 +127,11 @@ impl Client {
     /// reconnect stops until the next `connect`.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
         let disconnect = move |sup: &mut Sup, now, reply| sup.disconnect(now, drain, reply);
-        self.send(disconnect).await?.await
+        answer(self.send(disconnect).await?.await)
     }
 
     /// Hands `command` to the connection once there is room; its result comes later.
-    async fn send<T, F>(&self, command: F) -> Result<Pending<T>, Error>
+    async fn send<T, F>(&self, command: F) -> Result<oneshot::Receiver<Result<T, Error>>, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
@@ -144,7 +142,7 @@ impl Client {
             .await
             .and_then(|()| commands.start_send(Box::new(|sup, now| command(sup, now, reply))))
             .map_err(|_| Error::Closed)?;
-        Ok(Pending(result))
+        Ok(result)
     }
 }
 
@@ -155,17 +153,7 @@ fn refuse<T, U>(result: Result<U, Rejected<Reply<T>>>) {
     }
 }
 
-/// A call handed to the connection: resolves to its result, or to [`Error::Closed`] if the
-/// connection ended first. Dropping it does not withdraw a publish, only the notification.
-#[derive(Debug)]
-#[must_use = "it resolves when the call is complete"]
-pub struct Pending<T>(oneshot::Receiver<Result<T, Error>>);
-
-impl<T> Future for Pending<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let answer = ready!(Pin::new(&mut self.0).poll(cx));
-        Poll::Ready(answer.unwrap_or(Err(Error::Closed)))
-    }
+/// A call's result, or [`Error::Closed`] if the connection ended without giving one.
+fn answer<T>(result: Result<Result<T, Error>, oneshot::Canceled>) -> Result<T, Error> {
+    result.unwrap_or(Err(Error::Closed))
 }

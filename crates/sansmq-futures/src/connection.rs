@@ -39,9 +39,8 @@ impl Requests for Replies {
 pub(crate) type Sup = Supervisor<Replies>;
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// The client's connection: a future that opens, writes, reads and closes transports as the
-/// supervisor asks, until the last [`Client`](crate::Client) is dropped. Spawn it on any
-/// executor.
+/// The client's connection: a future that opens, writes, reads and closes streams as the
+/// supervisor asks, until the last [`Client`](crate::Client) is dropped. Spawn it.
 #[must_use = "the client does nothing unless its connection is spawned"]
 pub struct Connection<R: Runtime> {
     pub(crate) supervisor: Sup,
@@ -51,15 +50,12 @@ pub struct Connection<R: Runtime> {
     /// Events that do not fit in [`Events`](crate::Events) yet.
     pub(crate) held: VecDeque<crate::Event>,
     pub(crate) opening: Option<Boxed<io::Result<R::Stream>>>,
-    /// The open stream, and whether its write side awaits [`Action::ShutdownWrite`].
+    /// The open stream, and whether [`Action::ShutdownWrite`] is still to be done on it.
     pub(crate) stream: Option<(R::Stream, bool)>,
     /// The alarm, and the deadline it is set for.
     pub(crate) sleep: Option<(Instant, Boxed<()>)>,
     pub(crate) connected: Arc<AtomicBool>,
 }
-
-// Nothing is pinned in place: the runtime is only cloned, futures are boxed.
-impl<R: Runtime> Unpin for Connection<R> {}
 
 impl<R: Runtime> fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,13 +141,11 @@ impl<R: Runtime> Connection<R> {
         };
         let mut busy = false;
         while let Some(bytes) = self.supervisor.poll_transmit() {
-            let Poll::Ready(n) = Pin::new(&mut *stream).poll_write(cx, bytes)? else {
-                return Ok(busy);
-            };
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            match Pin::new(&mut *stream).poll_write(cx, bytes)? {
+                Poll::Pending => return Ok(busy),
+                Poll::Ready(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(n) => self.supervisor.handle_transmitted(Instant::now(), n),
             }
-            self.supervisor.handle_transmitted(Instant::now(), n);
             busy = true;
         }
         let flushed = Pin::new(&mut *stream).poll_flush(cx)?.is_ready();
@@ -189,10 +183,8 @@ impl<R: Runtime> Connection<R> {
         // Set again only for an earlier deadline: for a later one (keep-alive moves on with every
         // write) the alarm rings early, which the supervisor ignores, and is set again then.
         if self.sleep.as_ref().is_none_or(|(at, _)| deadline < *at) {
-            self.sleep = Some((
-                deadline,
-                Box::pin(self.runtime.clone().sleep_until(deadline)),
-            ));
+            let alarm = self.runtime.clone().sleep_until(deadline);
+            self.sleep = Some((deadline, Box::pin(alarm)));
         }
         let rang = self.sleep.as_mut().map(|(_, s)| s.as_mut().poll(cx));
         if rang == Some(Poll::Ready(())) {
@@ -245,10 +237,8 @@ impl<R: Runtime> Connection<R> {
     }
 
     fn io_error(&self, error: &io::Error) -> Error {
-        let server = self
-            .supervisor
-            .server()
-            .map_or(String::new(), ToString::to_string);
+        let server = self.supervisor.server();
+        let server = server.map(ToString::to_string).unwrap_or_default();
         Error::io(format!("connection to {server}"), error)
     }
 }

@@ -56,7 +56,7 @@ use std::time::Instant;
 use futures_io::{AsyncRead, AsyncWrite};
 
 pub use bytes::Bytes;
-pub use client::{Client, Pending};
+pub use client::Client;
 pub use connection::{Connection, Replies};
 pub use sansmq::packet::QoS;
 pub use sansmq_driver::{ConnectOptions, Error, Message, ServerUri};
@@ -73,7 +73,7 @@ pub type Event = sansmq_driver::supervisor::Event<Replies>;
 pub type Events = futures_channel::mpsc::Receiver<Event>;
 
 /// What the client needs of an async runtime: its sockets and its timer. Cloned for each use.
-pub trait Runtime: Clone + Send + 'static {
+pub trait Runtime: Clone + Send + Unpin + 'static {
     /// A stream to a broker: TCP, or TLS over it.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 

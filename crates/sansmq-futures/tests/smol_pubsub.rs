@@ -159,7 +159,7 @@ fn a_publish_awaited_across_a_cut_resolves_after_the_reconnect() {
         let (client, _events, _connection) = spawn_client(patient);
         client.connect().await.expect("connected");
         proxy.set_black_hole(true);
-        let pending = client.publish_later("patient", "through", QoS::ExactlyOnce, false);
+        let pending = client.publish_later("patient", "through".into(), QoS::ExactlyOnce, false);
         let pending = pending.await.expect("handed over");
         smol::Timer::after(Duration::from_millis(200)).await;
         proxy.set_black_hole(false);
@@ -208,7 +208,7 @@ fn dropping_every_handle_ends_the_connection_and_fails_what_waits() {
             spawn_client(options(&proxy.url(), "futures-dropped"));
         client.connect().await.expect("connected");
         proxy.set_black_hole(true);
-        let pending = client.publish_later("t", "never acked", QoS::AtLeastOnce, false);
+        let pending = client.publish_later("t", "never acked".into(), QoS::AtLeastOnce, false);
         let pending = pending.await.expect("handed over");
         drop(client);
         let ended = smol::future::or(
