@@ -34,6 +34,14 @@ fn spawn_client(options: ConnectOptions) -> (Client, Events, smol::Task<()>) {
     (client, events, smol::spawn(connection))
 }
 
+/// Runs a test's body on smol, failing it if it has not finished within twice the patience.
+fn run(body: impl std::future::Future<Output = ()>) {
+    smol::block_on(smol::future::or(body, async {
+        smol::Timer::after(2 * PATIENCE).await;
+        panic!("the test did not finish within {:?}", 2 * PATIENCE);
+    }));
+}
+
 fn options(uri: &str, client_id: &str) -> ConnectOptions {
     ConnectOptions::new(uri, client_id)
         .expect("valid options")
@@ -58,7 +66,7 @@ async fn next<T>(events: &mut Events, mut pick: impl FnMut(Event) -> Option<T>) 
 #[test]
 fn messages_round_trip_at_qos_0_1_and_2() {
     let broker = Mosquitto::start();
-    smol::block_on(async {
+    run(async {
         let (client, mut events, _connection) =
             spawn_client(options(&broker.url(), "futures-echo"));
         assert!(!client.connect().await.expect("connected"), "a new session");
@@ -101,7 +109,7 @@ fn messages_round_trip_at_qos_0_1_and_2() {
 fn reconnects_after_a_cut_and_subscribes_again() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
-    smol::block_on(async {
+    run(async {
         let reconnecting = options(&proxy.url(), "futures-phoenix")
             .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500));
         let (client, mut events, _connection) = spawn_client(reconnecting);
@@ -152,7 +160,7 @@ fn reconnects_after_a_cut_and_subscribes_again() {
 fn a_publish_awaited_across_a_cut_resolves_after_the_reconnect() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
-    smol::block_on(async {
+    run(async {
         let patient = options(&proxy.url(), "futures-patient")
             .clean_session(false)
             .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500));
@@ -178,7 +186,7 @@ fn keep_alive_notices_a_black_holed_link() {
     const KEEP_ALIVE: Duration = Duration::from_secs(2);
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
-    smol::block_on(async {
+    run(async {
         let holed = options(&proxy.url(), "futures-holed").keep_alive(KEEP_ALIVE);
         let (client, mut events, _connection) = spawn_client(holed);
         client.connect().await.expect("connected");
@@ -203,7 +211,7 @@ fn keep_alive_notices_a_black_holed_link() {
 fn dropping_every_handle_ends_the_connection_and_fails_what_waits() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
-    smol::block_on(async {
+    run(async {
         let (client, mut events, connection) =
             spawn_client(options(&proxy.url(), "futures-dropped"));
         client.connect().await.expect("connected");
@@ -225,6 +233,65 @@ fn dropping_every_handle_ends_the_connection_and_fails_what_waits() {
         assert!(matches!(pending.await, Err(Error::Closed)));
         while let Ok(event) = events.recv().await {
             assert!(matches!(event, Event::Connected { .. }), "{event:?}");
+        }
+    });
+}
+
+#[test]
+fn acknowledges_what_it_hands_over_so_more_than_the_brokers_window_arrives() {
+    // mosquitto sends a client at most 20 unacknowledged QoS 1 messages at a time.
+    const MESSAGES: usize = 60;
+    let broker = Mosquitto::start();
+    run(async {
+        let (client, mut events, _connection) =
+            spawn_client(options(&broker.url(), "futures-acks"));
+        client.connect().await.expect("connected");
+        client
+            .subscribe(&[("window", QoS::AtLeastOnce)])
+            .await
+            .expect("SUBACK");
+        let (other, _other_events, _other_connection) = spawn_client(options(&broker.url(), "pub"));
+        other.connect().await.expect("connected");
+        for n in 0..MESSAGES {
+            let handed =
+                other.publish_later("window", n.to_string().into(), QoS::AtLeastOnce, false);
+            drop(handed.await.expect("handed over"));
+        }
+        for n in 0..MESSAGES {
+            let message = next(&mut events, |event| match event {
+                Event::Message(message) => Some(message),
+                _ => None,
+            })
+            .await;
+            assert_eq!(&message.payload[..], n.to_string().as_bytes(), "in order");
+        }
+    });
+}
+
+#[test]
+fn publishing_to_itself_without_reading_events_never_deadlocks() {
+    // More than `Events` holds: the connection must go on reading for the PUBACKs.
+    const MESSAGES: usize = 3_000;
+    let broker = Mosquitto::start();
+    run(async {
+        let (client, mut events, _connection) =
+            spawn_client(options(&broker.url(), "futures-self"));
+        client.connect().await.expect("connected");
+        client
+            .subscribe(&[("self", QoS::AtLeastOnce)])
+            .await
+            .expect("SUBACK");
+        for n in 0..MESSAGES {
+            let published = client.publish("self", n.to_string(), QoS::AtLeastOnce, false);
+            published.await.expect("PUBACK while the events pile up");
+        }
+        for n in 0..MESSAGES {
+            let message = next(&mut events, |event| match event {
+                Event::Message(message) => Some(message),
+                _ => None,
+            })
+            .await;
+            assert_eq!(&message.payload[..], n.to_string().as_bytes(), "none lost");
         }
     });
 }
