@@ -88,8 +88,8 @@ impl Client {
             .await
     }
 
-    /// Hands the message over, waiting only for room among the commands, and returns a
-    /// [`Pending`] publish to await later: many messages can be in flight, in order.
+    /// Hands the message over (waiting only for room among the commands) and returns its delivery,
+    /// to await later: many messages can be in flight, in order. Dropped, only the news is lost.
     pub async fn publish_later(
         &self,
         topic: &str,
