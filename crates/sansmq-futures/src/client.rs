@@ -1,0 +1,159 @@
+//! [`Client`]: the cloneable handle whose calls run on the [`Connection`]'s supervisor.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_channel::{mpsc, oneshot};
+use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::supervisor::{Rejected, Supervisor};
+
+use crate::connection::{Connection, Sup};
+use crate::{ConnectOptions, Error, Events, QoS, Runtime};
+
+/// Calls that may wait for the connection to take them; more calls wait for room.
+const COMMAND_CAPACITY: usize = 256;
+/// Events that [`Events`] holds before the connection stops reading.
+pub(crate) const EVENT_CAPACITY: usize = 1024;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+/// A call as the connection runs it: a command to the supervisor, at the time given.
+pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
+type New<R> = (Client, Events, Connection<R>);
+
+/// An async MQTT client handle: `Clone + Send + Sync`. Each call is a command to the one
+/// [`Connection`]; when the last handle is dropped, the connection closes and what is still
+/// pending fails with [`Error::Closed`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    connected: Arc<AtomicBool>,
+    options: Arc<ConnectOptions>,
+}
+
+impl Client {
+    /// A client, not connected yet, its [`Events`], and the [`Connection`] to spawn on your
+    /// executor. Fails on options that cannot be used (client id, will, broker rules).
+    pub fn new<R: Runtime>(options: ConnectOptions, runtime: R) -> Result<New<R>, Error> {
+        options.check_connect_rules()?;
+        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let connected = Arc::new(AtomicBool::new(false));
+        let connection = Connection {
+            supervisor: Supervisor::new(options.clone())?,
+            runtime,
+            commands: commands_rx,
+            events,
+            held: VecDeque::new(),
+            opening: None,
+            stream: None,
+            sleep: None,
+            connected: Arc::clone(&connected),
+        };
+        let options = Arc::new(options);
+        let client = Self {
+            commands,
+            connected,
+            options,
+        };
+        Ok((client, events_rx, connection))
+    }
+
+    /// Connects, trying each server URI in turn within the connect timeout, and returns the
+    /// broker's session-present flag. A refusal is [`Error::Refused`].
+    pub async fn connect(&self) -> Result<bool, Error> {
+        let connect = |sup: &mut Sup, now, reply| refuse(sup.connect(now, reply));
+        answer(self.send(connect).await?.await)
+    }
+
+    /// Whether the client is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Publishes and waits until the broker has the message: its PUBACK (QoS 1), its PUBCOMP
+    /// (QoS 2), or written to the stream (QoS 0). Waits across reconnects.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), Error> {
+        self.publish_later(topic, payload.into(), qos, retain)
+            .await?
+            .await
+    }
+
+    /// Hands the message over (waiting only for room among the commands) and returns its delivery,
+    /// to await later: many messages can be in flight, in order. Dropped, only the news is lost.
+    pub async fn publish_later(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<impl Future<Output = Result<(), Error>> + Send + use<>, Error> {
+        let topic = TopicName::try_from(topic)?;
+        // The supervisor checks the broker's rules.
+        let publish = move |sup: &mut Sup, now, reply| {
+            refuse(sup.publish(now, topic, qos, retain, payload, reply));
+        };
+        let result = self.send(publish).await?;
+        Ok(async { answer(result.await) })
+    }
+
+    /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker
+    /// refused is [`Error::SubscribeRefused`]. Matching messages arrive on [`Events`].
+    pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
+        let filters = self.options.subscribe_filters(filters)?;
+        let subscribe = |sup: &mut Sup, now, reply| refuse(sup.subscribe(now, filters, reply));
+        answer(self.send(subscribe).await?.await)
+    }
+
+    /// Unsubscribes and waits for UNSUBACK.
+    pub async fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
+        let filters = filters.iter().map(|&f| TopicFilter::try_from(f));
+        let filters = filters.collect::<Result<Vec<_>, _>>()?;
+        let unsubscribe = |sup: &mut Sup, now, reply| refuse(sup.unsubscribe(now, filters, reply));
+        answer(self.send(unsubscribe).await?.await)
+    }
+
+    /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
+    /// closes once the broker has read it, so that the will is not published. Automatic
+    /// reconnect stops until the next `connect`.
+    pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
+        let disconnect = move |sup: &mut Sup, now, reply| sup.disconnect(now, drain, reply);
+        answer(self.send(disconnect).await?.await)
+    }
+
+    /// Hands `command` to the connection once there is room; its result comes later.
+    async fn send<T, F>(&self, command: F) -> Result<oneshot::Receiver<Result<T, Error>>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let mut commands = self.commands.clone();
+        poll_fn(|cx| commands.poll_ready(cx))
+            .await
+            .and_then(|()| commands.start_send(Box::new(|sup, now| command(sup, now, reply))))
+            .map_err(|_| Error::Closed)?;
+        Ok(result)
+    }
+}
+
+/// Answers a refused command at once.
+fn refuse<T, U>(result: Result<U, Rejected<Reply<T>>>) {
+    if let Err(rejected) = result {
+        let _ = rejected.waiter.send(Err(rejected.error));
+    }
+}
+
+/// A call's result, or [`Error::Closed`] if the connection ended without giving one.
+fn answer<T>(result: Result<Result<T, Error>, oneshot::Canceled>) -> Result<T, Error> {
+    result.unwrap_or(Err(Error::Closed))
+}
