@@ -63,6 +63,7 @@ macro_rules! scenario_tests {
 
 every_scenario!(mio: sansmq_e2e::scenario::MioClient);
 every_scenario!(tokio: sansmq_e2e::scenario::TokioClient);
+every_scenario!(futures: sansmq_e2e::scenario::FuturesClient);
 
 /// Reconnect quickly: the scenarios wait for it.
 fn reconnecting(uri: &str, client_id: &str) -> ConnectOptions {

@@ -4,9 +4,9 @@
 //!
 //! An adapter is a thin wrapper over a driver's public API: [`MioClient`] calls the blocking
 //! client and collects its callbacks; [`TokioClient`] owns a tokio runtime and blocks on the async
-//! client's futures. A driver for another runtime adds one more adapter in this folder (for a
-//! futures-io driver, `futures_client.rs`, blocking on its futures with the runtime it is written
-//! for), re-exported below, and one line in `scenarios.rs`.
+//! client's futures; [`FuturesClient`] runs the futures-io client on smol. A driver for another
+//! runtime adds one more adapter in this folder, re-exported below, and one line in
+//! `scenarios.rs`.
 //!
 //! ```no_run
 //! use sansmq::packet::QoS;
@@ -26,6 +26,7 @@
 //! echo::<MioClient>();
 //! ```
 
+mod futures_client;
 mod mio_client;
 mod tokio_client;
 
@@ -35,6 +36,7 @@ use bytes::Bytes;
 use sansmq::packet::QoS;
 use sansmq_driver::{ConnectOptions, Error};
 
+pub use futures_client::FuturesClient;
 pub use mio_client::MioClient;
 pub use tokio_client::TokioClient;
 

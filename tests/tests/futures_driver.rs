@@ -1,16 +1,13 @@
-//! The futures-io client on smol against a mosquitto the tests start: messages round-trip at
-//! every QoS, a cut connection comes back by itself with its subscription, keep-alive notices a
-//! black-holed link, and dropping every handle ends the connection.
+//! What only the futures-io client's API shows, on smol against a mosquitto the tests start: a
+//! publish awaited across a cut, dropping every handle, acknowledging what reaches `Events`, and
+//! publishing without reading events. The behaviour every driver shares (QoS 0/1/2, reconnect with
+//! re-subscribe, keep-alive, no loss across cuts) is in `scenarios.rs`.
 
 use std::time::{Duration, Instant};
 
-use sansmq::DisconnectReason;
-use sansmq_e2e::{FaultProxy, Mosquitto};
+use sansmq_e2e::{FaultProxy, Mosquitto, PATIENCE};
 use sansmq_futures::{Client, ConnectOptions, Error, Event, Events, QoS, Runtime, ServerUri};
 use smol::net::TcpStream;
-
-/// How long anything that should happen may take on a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// smol's sockets (plain TCP) and timer.
 #[derive(Clone)]
@@ -64,99 +61,6 @@ async fn next<T>(events: &mut Events, mut pick: impl FnMut(Event) -> Option<T>) 
 }
 
 #[test]
-fn messages_round_trip_at_qos_0_1_and_2() {
-    let broker = Mosquitto::start();
-    run(async {
-        let (client, mut events, _connection) =
-            spawn_client(options(&broker.url(), "futures-echo"));
-        assert!(!client.connect().await.expect("connected"), "a new session");
-        assert!(client.is_connected());
-        let granted = client.subscribe(&[("echo/#", QoS::ExactlyOnce)]).await;
-        assert_eq!(granted.expect("SUBACK"), [QoS::ExactlyOnce]);
-        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            let payload = format!("{qos:?}");
-            let topic = format!("echo/{}", qos as u8);
-            client
-                .publish(&topic, payload.clone(), qos, false)
-                .await
-                .expect("published");
-            let message = next(&mut events, |event| match event {
-                Event::Message(message) => Some(message),
-                _ => None,
-            })
-            .await;
-            assert_eq!(
-                (message.topic.as_str(), &message.payload[..]),
-                (&*topic, payload.as_bytes())
-            );
-            assert_eq!(message.qos, qos);
-        }
-        client.unsubscribe(&["echo/#"]).await.expect("UNSUBACK");
-        client
-            .disconnect(Duration::from_secs(1))
-            .await
-            .expect("disconnected");
-        assert!(!client.is_connected());
-    });
-    let log = broker.log();
-    assert!(
-        log.contains("Received DISCONNECT from futures-echo"),
-        "{log}"
-    );
-}
-
-#[test]
-fn reconnects_after_a_cut_and_subscribes_again() {
-    let broker = Mosquitto::start();
-    let proxy = FaultProxy::start(broker.addr());
-    run(async {
-        let reconnecting = options(&proxy.url(), "futures-phoenix")
-            .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500));
-        let (client, mut events, _connection) = spawn_client(reconnecting);
-        client.connect().await.expect("connected");
-        client
-            .subscribe(&[("phoenix/#", QoS::AtLeastOnce)])
-            .await
-            .expect("SUBACK");
-        assert_eq!(proxy.cut(), 1);
-        let cause = next(&mut events, |event| match event {
-            Event::ConnectionLost { cause, .. } => Some(cause),
-            _ => None,
-        })
-        .await;
-        assert!(
-            matches!(cause, Error::Io { .. } | Error::ConnectionLost(_)),
-            "{cause:?}"
-        );
-        let (reconnect, session_present) = next(&mut events, |event| match event {
-            Event::Connected {
-                reconnect,
-                session_present,
-                ..
-            } => Some((reconnect, session_present)),
-            _ => None,
-        })
-        .await;
-        assert!(reconnect && !session_present, "a new session after the cut");
-        // The subscription is back: another client's message arrives.
-        let (other, _other_events, _other_connection) =
-            spawn_client(options(&broker.url(), "other"));
-        other.connect().await.expect("connected");
-        other
-            .publish("phoenix/1", "risen", QoS::AtLeastOnce, false)
-            .await
-            .expect("PUBACK");
-        let message = next(&mut events, |event| match event {
-            Event::Message(message) => Some(message),
-            _ => None,
-        })
-        .await;
-        assert_eq!(&message.payload[..], b"risen");
-    });
-    assert_eq!(proxy.connections_accepted(), 2);
-}
-
-#[test]
 fn a_publish_awaited_across_a_cut_resolves_after_the_reconnect() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
@@ -179,32 +83,6 @@ fn a_publish_awaited_across_a_cut_resolves_after_the_reconnect() {
         log.contains("Received PUBLISH from futures-patient (d1"),
         "{log}"
     );
-}
-
-#[test]
-fn keep_alive_notices_a_black_holed_link() {
-    const KEEP_ALIVE: Duration = Duration::from_secs(2);
-    let broker = Mosquitto::start();
-    let proxy = FaultProxy::start(broker.addr());
-    run(async {
-        let holed = options(&proxy.url(), "futures-holed").keep_alive(KEEP_ALIVE);
-        let (client, mut events, _connection) = spawn_client(holed);
-        client.connect().await.expect("connected");
-        proxy.set_black_hole(true);
-        let start = Instant::now();
-        let cause = next(&mut events, |event| match event {
-            Event::ConnectionLost { cause, .. } => Some(cause),
-            _ => None,
-        })
-        .await;
-        let took = start.elapsed();
-        let keep_alive_expired = Error::ConnectionLost(DisconnectReason::KeepAliveTimeout);
-        assert_eq!(cause.to_string(), keep_alive_expired.to_string());
-        assert!(
-            took <= KEEP_ALIVE.mul_f64(1.5) + Duration::from_millis(250),
-            "{took:?}"
-        );
-    });
 }
 
 #[test]
