@@ -107,21 +107,24 @@ impl<R: Requests> Waiters<R> {
         all: bool,
         out: &mut VecDeque<Event<R>>,
     ) {
-        let done = if all {
-            self.written.len().checked_sub(1)
-        } else {
-            self.written
-                .iter()
-                .rposition(|w| w.end.is_some_and(|end| end <= written))
-        };
-        if let Some(last) = done {
-            for written in self.written.drain(..=last) {
-                out.push_back(Event::Completed(Completed::Publish(
-                    written.waiter,
-                    QoS::AtMostOnce,
-                    Ok(()),
-                )));
+        // Ends only grow along the queue: look from the front, and stop at the first message
+        // that ends past `written`. (Scanning the whole queue from the back cost a pass over
+        // every waiting message per write.)
+        let mut done = 0;
+        for (at, waiting) in self.written.iter().enumerate() {
+            match waiting.end {
+                Some(end) if end > written && !all => break,
+                Some(_) => done = at + 1,
+                None if all => done = at + 1,
+                None => {}
             }
+        }
+        for written in self.written.drain(..done) {
+            out.push_back(Event::Completed(Completed::Publish(
+                written.waiter,
+                QoS::AtMostOnce,
+                Ok(()),
+            )));
         }
     }
 
