@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sansmq_driver::ResubscribePolicy;
 
-use crate::rng::Rng;
+use sansmq_sim_support::Rng;
 
 /// How a server URI answers a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub(crate) struct Scenario {
 
 impl Scenario {
     pub(crate) fn draw(rng: &mut Rng) -> Self {
-        let servers = (0..rng.between(1, 4))
+        let servers = (0..rng.range(1, 4))
             .map(|_| match rng.below(10) {
                 0 => Reach::NoDns,
                 1 => Reach::Refused,
@@ -59,33 +59,33 @@ impl Scenario {
             })
             .collect();
         let min_delay = rng.millis(100, 2_000);
-        let max_delay = min_delay * rng.between(1, 40) as u32;
+        let max_delay = min_delay * rng.range(1, 40) as u32;
         Self {
             servers,
-            reconnect: rng.chance(85),
+            reconnect: rng.percent(85),
             min_delay,
             max_delay,
-            keep_alive: Duration::from_secs(rng.between(2, 30)),
+            keep_alive: Duration::from_secs(rng.range(2, 30)),
             connect_timeout: rng.millis(500, 10_000),
-            clean_session: rng.chance(50),
+            clean_session: rng.percent(50),
             resubscribe: *rng.pick(&[
                 ResubscribePolicy::WhenSessionLost,
                 ResubscribePolicy::WhenSessionLost,
                 ResubscribePolicy::Always,
                 ResubscribePolicy::Never,
             ]),
-            max_inflight: rng.between(1, 20) as u16,
-            offline_queue: rng.between(1, 50) as usize,
-            provider: rng.chance(60),
-            max_grant: rng.between(0, 1) as u8,
+            max_inflight: rng.range(1, 20) as u16,
+            offline_queue: rng.range(1, 50) as usize,
+            provider: rng.percent(60),
+            max_grant: rng.range(0, 1) as u8,
             latency: {
-                let lo = rng.between(0, 50);
-                (lo, lo + rng.between(0, 200))
+                let lo = rng.range(0, 50);
+                (lo, lo + rng.range(0, 200))
             },
             app_gap: rng.millis(50, 3_000),
             fault_gap: rng.millis(500, 20_000),
-            run_for: Duration::from_secs(rng.between(20, 300)),
-            partial_writes: rng.chance(30),
+            run_for: Duration::from_secs(rng.range(20, 300)),
+            partial_writes: rng.percent(30),
         }
     }
 

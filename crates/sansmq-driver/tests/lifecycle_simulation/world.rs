@@ -14,8 +14,8 @@ use sansmq_driver::{AckKey, ConnectOptions, Credentials, Error, ResubscribePolic
 
 use crate::broker::{BrokerConn, Cluster, DENIED, Reply};
 use crate::invariants::{BackoffModel, Kind, Ledger, RotationCheck, TokenCheck, Violation};
-use crate::rng::Rng;
 use crate::scenario::{Reach, Scenario};
+use sansmq_sim_support::Rng;
 
 /// Every waiter is a number; a publish's number is also its message's.
 #[derive(Debug)]
@@ -88,9 +88,10 @@ struct Conn {
     inbox: std::collections::VecDeque<Net>,
 }
 
-pub(crate) type Stats = BTreeMap<&'static str, u64>;
+pub(crate) use sansmq_sim_support::Stats;
 
 pub(crate) struct World {
+    pub(crate) seed: u64,
     pub(crate) sc: Scenario,
     rng: Rng,
     start: Instant,
@@ -138,7 +139,10 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) fn new(seed: u64, trace: bool) -> Self {
-        let mut rng = Rng::new(seed);
+        // This simulation's own scramble of the seed, kept so that a recorded seed replays the
+        // same run.
+        let mut rng =
+            Rng::from_state(seed.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x2545_F491_4F6C_DD1D);
         let sc = Scenario::draw(&mut rng);
         let uris = sc.uris();
         let tokens = Arc::new(Mutex::new(Tokens {
@@ -192,6 +196,7 @@ impl World {
         let start = Instant::now();
         cluster.unavailable = false;
         Self {
+            seed,
             rng,
             start,
             now: start,
@@ -323,7 +328,7 @@ impl World {
     /// A random gap around `mean` (uniform on 0..2×mean).
     fn gap(&mut self, mean: Duration) -> Duration {
         let ms = mean.as_millis() as u64;
-        Duration::from_millis(self.rng.between(1, 2 * ms.max(1)))
+        Duration::from_millis(self.rng.range(1, 2 * ms.max(1)))
     }
 
     /// The application ends: disconnect, then the faults stop and the network drains.
@@ -658,8 +663,8 @@ impl World {
         let latency = conn.latency;
         let mut progress = false;
         while let Some(pending) = self.sup.poll_transmit() {
-            let n = if self.sc.partial_writes && pending.len() > 1 && self.rng.chance(50) {
-                self.rng.between(1, pending.len() as u64 - 1) as usize
+            let n = if self.sc.partial_writes && pending.len() > 1 && self.rng.percent(50) {
+                self.rng.range(1, pending.len() as u64 - 1) as usize
             } else {
                 pending.len()
             };
@@ -800,7 +805,7 @@ impl World {
                         conn.refused |= code != 0;
                     }
                 }
-                if self.rng.chance(50) {
+                if self.rng.percent(50) {
                     self.sup.handle_received(self.now, &bytes);
                 } else {
                     // The zero-copy path: read straight into the supervisor's buffer.
@@ -1002,7 +1007,7 @@ impl World {
                 // restore check looks for the restore right at CONNACK, so barriers are used
                 // only where nothing is restored.
                 let barrier = self.sc.resubscribe == ResubscribePolicy::Never;
-                let published = if barrier && qos == QoS::AtLeastOnce && self.rng.chance(20) {
+                let published = if barrier && qos == QoS::AtLeastOnce && self.rng.percent(20) {
                     self.sup
                         .publish_barrier(now, topic, payload, waiter)
                         .map(Some)
@@ -1017,7 +1022,7 @@ impl World {
             }
             40..=54 => {
                 let waiter = self.waiter(Kind::Subscribe);
-                let filters: Vec<SubscribeFilter> = (0..self.rng.between(1, 2))
+                let filters: Vec<SubscribeFilter> = (0..self.rng.range(1, 2))
                     .map(|_| SubscribeFilter {
                         filter: self.filter(),
                         qos: QoS::ExactlyOnce,
@@ -1050,7 +1055,7 @@ impl World {
             }
             70..=84 => {
                 // Acknowledge the oldest messages received.
-                let n = (self.rng.between(1, 3) as usize).min(self.unacked.len());
+                let n = (self.rng.range(1, 3) as usize).min(self.unacked.len());
                 for (key, number, started) in self.unacked.drain(..n).collect::<Vec<_>>() {
                     let accepted = self.sup.ack(now, key);
                     self.log(|| format!("app: ack message {number} ({key:?}): {accepted:?}"));
@@ -1074,7 +1079,7 @@ impl World {
             }
             _ => {
                 // Connect now and then, and always when nothing is trying.
-                if self.rng.chance(80) && (self.sup.is_connected() || self.current.is_some()) {
+                if self.rng.percent(80) && (self.sup.is_connected() || self.current.is_some()) {
                     return Ok(());
                 }
                 let waiter = self.waiter(Kind::Connect);
@@ -1095,7 +1100,7 @@ impl World {
 
     fn filter(&mut self) -> TopicFilter {
         let name = *self.rng.pick(&["a/#", "b/+", "c", "d/e/f"]);
-        let name = if self.rng.chance(10) {
+        let name = if self.rng.percent(10) {
             format!("{DENIED}{name}")
         } else {
             name.to_owned()

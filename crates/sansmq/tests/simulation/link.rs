@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::rng::Rng;
+use sansmq_sim_support::Rng;
 
 pub(crate) type ConnId = u64;
 

@@ -8,7 +8,7 @@ use sansmq::packet::{Protocol, QoS};
 
 use crate::link::Dir;
 use crate::model_broker::BrokerParams;
-use crate::rng::Rng;
+use sansmq_sim_support::Rng;
 
 /// A topic of the workload and the filter the client subscribes to it with.
 #[derive(Debug, Clone)]

@@ -18,15 +18,15 @@ use crate::ack_order::AckOrder;
 use crate::invariants::{Check, Ledger, ensure};
 use crate::link::{ConnId, Net, NetEvent};
 use crate::model_broker::{Broker, Note, Out};
-use crate::rng::Rng;
 use crate::scenario::{Fault, Scenario};
+use sansmq_sim_support::Rng;
 
 mod driver;
 
 const CLIENT_ID: &str = "sim-client";
 
 /// Counters of what happened, summed over seeds to show what the run covered.
-pub(crate) type Stats = BTreeMap<&'static str, u64>;
+pub(crate) use sansmq_sim_support::Stats;
 
 pub(crate) struct World {
     rng: Rng,
