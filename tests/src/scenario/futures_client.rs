@@ -12,7 +12,7 @@ use sansmq::packet::QoS;
 use sansmq_driver::{ConnectOptions, Error, ServerUri};
 use sansmq_futures::{Client, Event, Events, Runtime};
 
-use super::{PendingPublish, Received, ScenarioClient, Seen};
+use super::{PendingPublish, Received, ScenarioClient, Seen, first_within};
 use crate::PATIENCE;
 
 /// smol's sockets (plain TCP) and timer.
@@ -105,27 +105,18 @@ impl ScenarioClient for FuturesClient {
     }
 
     fn next_event(&self, wait: Duration) -> Option<Seen> {
-        let deadline = Instant::now() + wait;
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let seen = match within(left, events.recv())?.ok()? {
-                Event::Connected { uri, reconnect, .. } => Seen::Connected {
-                    reconnect,
-                    uri: uri.to_string(),
-                },
-                Event::ConnectionLost { cause, .. } => Seen::ConnectionLost(cause),
-                Event::Message(message) => Seen::Message(Received {
-                    topic: message.topic.as_str().to_owned(),
-                    payload: message.payload,
-                    qos: message.qos,
-                    retained: message.retained,
-                    duplicate: message.duplicate,
-                }),
-                _ => continue,
-            };
-            return Some(seen);
-        }
+        let next = |left| within(left, events.recv())?.ok();
+        first_within(wait, next, |event| match event {
+            Event::Connected { uri, reconnect, .. } => Some(Seen::Connected {
+                reconnect,
+                uri: uri.to_string(),
+            }),
+            Event::ConnectionLost { cause, .. } => Some(Seen::ConnectionLost(cause)),
+            Event::Message(message) => Some(Seen::Message(Received::from(&message))),
+            // An event this adapter does not know yet (`Event` is non-exhaustive).
+            _ => None,
+        })
     }
 
     fn disconnect(&self, drain: Duration) -> Result<(), Error> {

@@ -45,13 +45,7 @@ impl Callback for Forward {
     }
 
     fn message_arrived(&self, _topic: &str, message: &Message) {
-        self.send(Seen::Message(Received {
-            topic: message.topic.as_str().to_owned(),
-            payload: message.payload.clone(),
-            qos: message.qos,
-            retained: message.retained,
-            duplicate: message.duplicate,
-        }));
+        self.send(Seen::Message(Received::from(message)));
     }
 }
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sansmq::packet::QoS;
-use sansmq_driver::{ConnectOptions, Error};
+use sansmq_driver::{ConnectOptions, Error, Message};
 
 pub use futures_client::FuturesClient;
 pub use mio_client::MioClient;
@@ -102,14 +102,8 @@ pub trait ScenarioClient: Sized + Send + Sync + 'static {
 
     /// The next event for which `pick` returns something, skipping the others; `None` after
     /// `wait`.
-    fn find<T>(&self, wait: Duration, mut pick: impl FnMut(Seen) -> Option<T>) -> Option<T> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            if let Some(found) = pick(self.next_event(left)?) {
-                return Some(found);
-            }
-        }
+    fn find<T>(&self, wait: Duration, pick: impl FnMut(Seen) -> Option<T>) -> Option<T> {
+        first_within(wait, |left| self.next_event(left), pick)
     }
 
     /// The next message, skipping other events.
@@ -134,6 +128,22 @@ pub trait ScenarioClient: Sized + Send + Sync + 'static {
             Seen::ConnectionLost(cause) => Some(cause),
             _ => None,
         })
+    }
+}
+
+/// The first of the items `next` gives (each within what is left of `wait`) for which `pick`
+/// returns something, skipping the others; `None` once `wait` has passed or `next` has nothing.
+fn first_within<E, T>(
+    wait: Duration,
+    mut next: impl FnMut(Duration) -> Option<E>,
+    mut pick: impl FnMut(E) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        if let Some(found) = pick(next(left)?) {
+            return Some(found);
+        }
     }
 }
 
@@ -172,4 +182,16 @@ pub struct Received {
     pub retained: bool,
     /// Whether the broker says it may have delivered it before (DUP).
     pub duplicate: bool,
+}
+
+impl From<&Message> for Received {
+    fn from(message: &Message) -> Self {
+        Self {
+            topic: message.topic.as_str().to_owned(),
+            payload: message.payload.clone(),
+            qos: message.qos,
+            retained: message.retained,
+            duplicate: message.duplicate,
+        }
+    }
 }

@@ -11,7 +11,7 @@ use sansmq_driver::{ConnectOptions, Error};
 use sansmq_tokio::{Client, Event, Events, PublishHandle};
 use tokio::runtime::{Handle, Runtime};
 
-use super::{PendingPublish, Received, ScenarioClient, Seen};
+use super::{PendingPublish, Received, ScenarioClient, Seen, first_within};
 use crate::PATIENCE;
 
 /// A `sansmq_tokio::Client` with its event stream and the runtime its task runs on.
@@ -104,34 +104,25 @@ impl ScenarioClient for TokioClient {
     }
 
     fn next_event(&self, wait: Duration) -> Option<Seen> {
-        let deadline = tokio::time::Instant::now() + wait;
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let event = self
-                .block_on(async { tokio::time::timeout_at(deadline, events.recv()).await })
-                .ok()??;
-            let seen = match event {
-                Event::Connected { uri, .. } => Seen::Connected {
-                    reconnect: false,
-                    uri,
-                },
-                Event::Reconnected { uri, .. } => Seen::Connected {
-                    reconnect: true,
-                    uri,
-                },
-                Event::ConnectionLost { cause } => Seen::ConnectionLost(cause),
-                Event::Message(message) => Seen::Message(Received {
-                    topic: message.topic.as_str().to_owned(),
-                    payload: message.payload,
-                    qos: message.qos,
-                    retained: message.retained,
-                    duplicate: message.duplicate,
-                }),
-                // An event this adapter does not know yet (`Event` is non-exhaustive).
-                _ => continue,
-            };
-            return Some(seen);
-        }
+        let next = |left| {
+            self.block_on(async { tokio::time::timeout(left, events.recv()).await })
+                .ok()?
+        };
+        first_within(wait, next, |event| match event {
+            Event::Connected { uri, .. } => Some(Seen::Connected {
+                reconnect: false,
+                uri,
+            }),
+            Event::Reconnected { uri, .. } => Some(Seen::Connected {
+                reconnect: true,
+                uri,
+            }),
+            Event::ConnectionLost { cause } => Some(Seen::ConnectionLost(cause)),
+            Event::Message(message) => Some(Seen::Message(Received::from(&message))),
+            // An event this adapter does not know yet (`Event` is non-exhaustive).
+            _ => None,
+        })
     }
 
     fn disconnect(&self, drain: Duration) -> Result<(), Error> {
