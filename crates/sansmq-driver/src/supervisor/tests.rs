@@ -77,6 +77,17 @@ fn events(sup: &mut Sup) -> Vec<Event<Numbered>> {
     std::iter::from_fn(|| sup.poll_event()).collect()
 }
 
+/// The waiters of the disconnects answered with success, in the order they were answered.
+fn disconnects_answered(sup: &mut Sup) -> Vec<u32> {
+    events(sup)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
 fn opened_uri(actions: &[Action]) -> Option<String> {
     actions.iter().find_map(|a| match a {
         Action::Open { uri } => Some(uri.to_string()),
@@ -93,17 +104,19 @@ fn reconnect(sup: &mut Sup, at: Instant, connack: &[u8]) {
     sup.handle_received(at, connack);
 }
 
+/// `connect` (with `waiter`) through a, answered with a CONNACK.
+fn connect(sup: &mut Sup, now: Instant, waiter: u32) {
+    sup.connect(now, waiter).expect("connect accepted");
+    assert_eq!(opened_uri(&actions(sup)).as_deref(), Some("tcp://a:1883"));
+    sup.handle_opened(now);
+    write_all(sup, now);
+    sup.handle_received(now, &CONNACK);
+}
+
 /// A supervisor connected through `connect` (waiter 1), its events drained.
 fn connected(now: Instant) -> Sup {
     let mut sup = Sup::new(options(&["tcp://a:1883"])).expect("supervisor");
-    sup.connect(now, 1).expect("connect accepted");
-    assert_eq!(
-        opened_uri(&actions(&mut sup)).as_deref(),
-        Some("tcp://a:1883")
-    );
-    sup.handle_opened(now);
-    write_all(&mut sup, now);
-    sup.handle_received(now, &CONNACK);
+    connect(&mut sup, now, 1);
     events(&mut sup);
     sup
 }
@@ -583,13 +596,7 @@ fn a_second_disconnect_ends_with_the_close_under_way_and_both_are_answered() {
         .collect();
     assert!(early.is_empty(), "answered when closed: {early:?}");
     sup.handle_closed(now, None);
-    let answered: Vec<u32> = events(&mut sup)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let answered = disconnects_answered(&mut sup);
     assert_eq!(answered, [5, 6, 7]);
 }
 
@@ -633,13 +640,7 @@ fn a_disconnect_during_a_requested_close_answers_every_disconnect_once_it_is_clo
     sup.disconnect(now, Duration::ZERO, 6);
     assert!(events(&mut sup).is_empty(), "not closed yet");
     sup.handle_closed(now, None);
-    let mut answered: Vec<u32> = events(&mut sup)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Completed(Completed::Disconnect(w, Ok(()))) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let mut answered = disconnects_answered(&mut sup);
     answered.sort_unstable();
     assert_eq!(answered, [5, 6]);
 }
@@ -648,31 +649,32 @@ fn a_disconnect_during_a_requested_close_answers_every_disconnect_once_it_is_clo
 fn a_disconnect_while_draining_answers_the_draining_disconnect_too() {
     let now = Instant::now();
     let mut sup = connected(now);
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtLeastOnce,
-        false,
-        Bytes::from_static(b"x"),
-        10,
-    )
-    .expect("publish accepted");
+    publish(&mut sup, now, QoS::AtLeastOnce, 10).expect("publish accepted");
     write_all(&mut sup, now);
     sup.disconnect(now, Duration::from_secs(5), 5);
     sup.disconnect(now, Duration::ZERO, 6);
     write_all(&mut sup, now);
     sup.handle_closed(now, None);
-    let answered: Vec<u32> = events(&mut sup)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Completed(Completed::Disconnect(w, _)) => Some(w),
-            _ => None,
-        })
-        .collect();
+    let answered = disconnects_answered(&mut sup);
     assert!(
         answered.contains(&5) && answered.contains(&6),
         "{answered:?}"
     );
+}
+
+/// A supervisor connected through `connect` and subscribed to `t/#` (granted), its events
+/// drained.
+fn subscribed_to_t(now: Instant) -> Sup {
+    let mut sup = connected(now);
+    let filters = vec![SubscribeFilter {
+        filter: TopicFilter::try_from("t/#").expect("filter"),
+        qos: QoS::AtLeastOnce,
+    }];
+    sup.subscribe(now, filters, 2).expect("subscribe accepted");
+    write_all(&mut sup, now);
+    sup.handle_received(now, &[0x90, 0x03, 0x00, 0x01, 0x01]);
+    events(&mut sup);
+    sup
 }
 
 /// The SUBSCRIBE packets in `bytes`, as their filter lists.
@@ -692,16 +694,7 @@ fn subscribes(bytes: &[u8]) -> Vec<Vec<String>> {
 #[test]
 fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
     let start = Instant::now();
-    let mut sup = connected(start);
-    let filters = vec![SubscribeFilter {
-        filter: TopicFilter::try_from("t/#").expect("filter"),
-        qos: QoS::AtLeastOnce,
-    }];
-    sup.subscribe(start, filters, 2)
-        .expect("subscribe accepted");
-    write_all(&mut sup, start);
-    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
-    events(&mut sup);
+    let mut sup = subscribed_to_t(start);
     // Two reconnects without a session; the first restore's SUBACK never comes.
     let mut at = start;
     let mut restored = Vec::new();
@@ -709,11 +702,7 @@ fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
         sup.handle_closed(at, None);
         events(&mut sup);
         at = sup.poll_timeout().expect("reconnect scheduled");
-        sup.handle_timeout(at);
-        actions(&mut sup);
-        sup.handle_opened(at);
-        write_all(&mut sup, at);
-        sup.handle_received(at, &CONNACK);
+        reconnect(&mut sup, at, &CONNACK);
         events(&mut sup);
         restored.push(subscribes(&write_all(&mut sup, at)));
     }
@@ -728,25 +717,12 @@ fn a_restore_lost_before_its_suback_is_sent_again_not_doubled() {
 #[test]
 fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
     let start = Instant::now();
-    let mut sup = connected(start);
-    let filters = vec![SubscribeFilter {
-        filter: TopicFilter::try_from("t/#").expect("filter"),
-        qos: QoS::AtLeastOnce,
-    }];
-    sup.subscribe(start, filters, 2)
-        .expect("subscribe accepted");
-    write_all(&mut sup, start);
-    sup.handle_received(start, &[0x90, 0x03, 0x00, 0x01, 0x01]);
-    events(&mut sup);
+    let mut sup = subscribed_to_t(start);
     // A reconnect without a session restores t/#; the SUBACK never comes.
     sup.handle_closed(start, None);
     events(&mut sup);
     let at = sup.poll_timeout().expect("reconnect scheduled");
-    sup.handle_timeout(at);
-    actions(&mut sup);
-    sup.handle_opened(at);
-    write_all(&mut sup, at);
-    sup.handle_received(at, &CONNACK);
+    reconnect(&mut sup, at, &CONNACK);
     events(&mut sup);
     assert_eq!(subscribes(&write_all(&mut sup, at)), [["t/#"]]);
     sup.handle_closed(at, None);
@@ -761,11 +737,7 @@ fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
         },
     );
     events(&mut sup);
-    sup.connect(at, 4).expect("connect accepted");
-    actions(&mut sup);
-    sup.handle_opened(at);
-    write_all(&mut sup, at);
-    sup.handle_received(at, &CONNACK);
+    connect(&mut sup, at, 4);
     events(&mut sup);
     assert_eq!(
         subscribes(&write_all(&mut sup, at)),
@@ -778,15 +750,7 @@ fn a_restore_kept_across_a_failed_connect_is_not_doubled_either() {
 fn a_connection_lost_while_a_disconnect_drains_ends_the_disconnect_without_reconnecting() {
     let now = Instant::now();
     let mut sup = connected(now);
-    sup.publish(
-        now,
-        topic("t"),
-        QoS::AtLeastOnce,
-        false,
-        Bytes::from_static(b"x"),
-        10,
-    )
-    .expect("publish accepted");
+    publish(&mut sup, now, QoS::AtLeastOnce, 10).expect("publish accepted");
     write_all(&mut sup, now);
     sup.disconnect(now, Duration::from_secs(5), 5);
     // The broker goes away before acknowledging: the drain ends with the connection.
