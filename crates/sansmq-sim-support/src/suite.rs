@@ -23,10 +23,9 @@ pub trait SeedWorld {
     fn run(&mut self) -> Result<(), String>;
     /// What the run counted.
     fn stats(&self) -> &Stats;
-    /// The scenario the seed drew, printed when a replayed seed fails.
-    fn scenario(&self) -> &dyn Debug;
-    /// The trace recorded with `trace` (empty without it).
-    fn trace(&self) -> &[String];
+    /// What a replay prints when the seed fails: the scenario the seed drew, and the trace
+    /// recorded with `trace` (empty without it).
+    fn replay_report(&self) -> (&dyn Debug, &[String]);
 }
 
 /// One simulation's seeds: the environment variables that choose them and the command that
@@ -75,8 +74,9 @@ impl Suite {
         let (result, world) = run_seed::<W>(seed, true);
         if result.is_err() || always {
             if let Some(world) = &world {
-                println!("seed {seed} scenario: {:#?}", world.scenario());
-                for line in world.trace() {
+                let (scenario, trace) = world.replay_report();
+                println!("seed {seed} scenario: {scenario:#?}");
+                for line in trace {
                     println!("{line}");
                 }
             }
@@ -244,12 +244,8 @@ mod tests {
             &self.stats
         }
 
-        fn scenario(&self) -> &dyn Debug {
-            &self.seed
-        }
-
-        fn trace(&self) -> &[String] {
-            &[]
+        fn replay_report(&self) -> (&dyn Debug, &[String]) {
+            (&self.seed, &[])
         }
     }
 

@@ -42,12 +42,8 @@ impl SeedWorld for World {
         &self.stats
     }
 
-    fn scenario(&self) -> &dyn Debug {
-        &self.sc
-    }
-
-    fn trace(&self) -> &[String] {
-        self.trace.as_deref().unwrap_or_default()
+    fn replay_report(&self) -> (&dyn Debug, &[String]) {
+        (&self.sc, self.trace.as_deref().unwrap_or_default())
     }
 }
 
