@@ -431,6 +431,15 @@ impl ConnectOptions {
         config.max_outgoing_packet_size = self.max_packet_size;
         config.connack_timeout = self.connect_timeout;
         config.manual_acks = true;
+        // The core restores the subscriptions at CONNACK, ahead of the messages queued while
+        // disconnected; the supervisor learns of it from `Event::Resubscribing`.
+        config.restore_subscriptions = match self.resubscribe_policy() {
+            ResubscribePolicy::WhenSessionLost => {
+                sansmq::client::RestoreSubscriptions::WhenSessionLost
+            }
+            ResubscribePolicy::Always => sansmq::client::RestoreSubscriptions::Always,
+            ResubscribePolicy::Never => sansmq::client::RestoreSubscriptions::Never,
+        };
         if let Some(will) = &self.will {
             config.will = Some(LastWill {
                 topic: TopicName::try_from(will.topic.as_str())?,

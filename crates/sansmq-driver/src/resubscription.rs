@@ -230,14 +230,6 @@ impl<W> Resubscription<W> {
             .collect()
     }
 
-    /// Whether a restore awaiting its SUBACK asks for `filter`: the core sends such a restore
-    /// again after a reconnect, so a new restore need not ask for it too.
-    pub fn is_restoring(&self, filter: &TopicFilter) -> bool {
-        self.restores
-            .iter()
-            .any(|restore| restore.filters.iter().any(|(f, _, _)| f == filter))
-    }
-
     /// Whether a subscribe that joined a restore still waits for its SUBACK.
     pub fn has_joined(&self) -> bool {
         self.restores

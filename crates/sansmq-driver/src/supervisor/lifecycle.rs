@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use sansmq::DisconnectReason;
 use sansmq::Event as CoreEvent;
-use sansmq::packet::SubscribeFilter;
 
 use crate::resubscription::granted_qos;
 use crate::{Closing, Error, Message, deadline_after, diagnosis};
@@ -161,6 +160,13 @@ impl<R: Requests> Supervisor<R> {
                     self.complete(Completed::Unsubscribe(waiter, Ok(())));
                 }
             }
+            CoreEvent::Resubscribing { packet_id, filters } => {
+                // Sent right after CONNACK, ahead of the messages queued while disconnected.
+                let names = filters.iter().map(|f| &*f.filter);
+                self.diagnostics.on_resubscribed(now, packet_id, names);
+                let restored = filters.iter().map(|f| (&f.filter, f.qos));
+                self.waiters.restore.on_restore(packet_id, restored);
+            }
             CoreEvent::Disconnected { reason } => self.on_disconnected(now, reason),
             _ => {}
         }
@@ -183,33 +189,7 @@ impl<R: Requests> Supervisor<R> {
         if let Some(waiter) = requested {
             self.complete(Completed::Connect(waiter, Ok(session_present)));
         }
-        let resubscribe = self
-            .options
-            .resubscribe_policy()
-            .resubscribes(session_present);
         self.waiters.restore.on_connected();
-        if resubscribe && self.ever_connected {
-            // The core sends again the restores no SUBACK answered: restore only what they miss,
-            // or the broker gets each of their filters twice (and its retained messages twice).
-            let missing: Vec<SubscribeFilter> = self
-                .core
-                .subscriptions()
-                .filter(|(filter, _)| !self.waiters.restore.is_restoring(filter))
-                .map(|(filter, qos)| SubscribeFilter {
-                    filter: filter.clone(),
-                    qos,
-                })
-                .collect();
-            if !missing.is_empty() {
-                if let Ok(id) = self.core.subscribe(now, missing.clone()) {
-                    let filters = missing.iter().map(|f| &*f.filter);
-                    self.diagnostics.on_resubscribed(now, id, filters);
-                    self.waiters
-                        .restore
-                        .on_restore(id, missing.iter().map(|f| (&f.filter, f.qos)));
-                }
-            }
-        }
         let reconnect = self.ever_connected;
         self.ever_connected = true;
         if let Some(uri) = uri {

@@ -773,3 +773,27 @@ fn a_connection_lost_while_a_disconnect_drains_ends_the_disconnect_without_recon
         "no reconnect after a requested disconnect"
     );
 }
+
+#[test]
+fn a_message_published_while_reconnecting_leaves_after_the_restoring_subscribe() {
+    let start = Instant::now();
+    let mut sup = subscribed_to_t(start);
+    sup.handle_closed(start, None);
+    events(&mut sup);
+    // Published to its own subscription while away: the broker must have the subscription again
+    // before the message, or it never comes back.
+    publish(&mut sup, start, QoS::AtLeastOnce, 3).expect("queued while away");
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    sup.handle_timeout(at);
+    actions(&mut sup);
+    sup.handle_opened(at);
+    write_all(&mut sup, at);
+    sup.handle_received(at, &CONNACK); // session_present = 0
+    let after_connack = write_all(&mut sup, at);
+    let subscribe = after_connack.iter().position(|&b| b == 0x82);
+    let publish = after_connack.iter().position(|&b| b & 0xF0 == 0x30);
+    assert!(
+        matches!((subscribe, publish), (Some(s), Some(p)) if s < p),
+        "SUBSCRIBE first: {after_connack:?}"
+    );
+}

@@ -75,6 +75,9 @@ struct Conn {
     /// SUBSCRIBEs asking for no QoS 2 (the application always asks for 2: these are restores),
     /// as (packet id, filters).
     restores: Vec<(u16, Vec<String>)>,
+    /// Filters of the application's SUBSCRIBEs (QoS 2) produced before CONNACK was processed:
+    /// unanswered requests sent again, which subscribe to their filters without a restore.
+    requested_again: Vec<String>,
     /// The broker stopped answering at this time.
     silent_since: Option<Instant>,
     /// The client's last write of anything but a PINGREQ.
@@ -527,6 +530,7 @@ impl World {
                         written: 0,
                         connack_seen: false,
                         restores: Vec::new(),
+                        requested_again: Vec::new(),
                         silent_since: None,
                         last_write: None,
                         closing: false,
@@ -629,9 +633,11 @@ impl World {
         loop {
             match conn.produced.next_packet() {
                 Ok(Some(Packet::Subscribe(subscribe))) => {
+                    let filters = subscribe.filters.iter().map(|f| f.filter.to_string());
                     if subscribe.filters.iter().all(|f| f.qos != QoS::ExactlyOnce) {
-                        let filters = subscribe.filters.iter().map(|f| f.filter.to_string());
                         restores.push((subscribe.packet_id.get(), filters.collect::<Vec<_>>()));
+                    } else if !conn.connack_seen {
+                        conn.requested_again.extend(filters);
                     }
                 }
                 Ok(Some(_)) => {}
@@ -947,7 +953,10 @@ impl World {
             .iter()
             .flat_map(|(_, filters)| filters)
             .find(|f| !held.contains(f));
-        let missing = held.iter().find(|f| !asked.contains_key(f.as_str()));
+        // A filter an unanswered application SUBSCRIBE asks for again needs no restore.
+        let missing = held
+            .iter()
+            .find(|f| !asked.contains_key(f.as_str()) && !conn.requested_again.contains(f));
         let result = if let Some((filter, n)) = asked.iter().find(|(_, n)| **n > 1) {
             Err(format!(
                 "filter {filter:?} restored {n} times on one connection: {burst:?}"

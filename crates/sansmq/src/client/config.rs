@@ -44,6 +44,19 @@ pub enum UnackedPolicy {
     Discard,
 }
 
+/// When the client subscribes again, by itself, to the filters the broker granted before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RestoreSubscriptions {
+    /// Never: the application subscribes again itself.
+    #[default]
+    Never,
+    /// When the broker lost the session (CONNACK `session_present = 0`).
+    WhenSessionLost,
+    /// After every CONNACK.
+    Always,
+}
+
 /// Client session settings. Start from [`Config::new`] and change the fields you need.
 ///
 /// Every duration may be as long as `Duration::MAX` (so may the drain of
@@ -98,6 +111,11 @@ pub struct Config {
     /// The application acknowledges received QoS 1/2 messages with
     /// [`Client::ack`](super::Client::ack); acks still go out in arrival order (MQTT-4.6.0-2).
     pub manual_acks: bool,
+    /// Subscribe again to the filters the broker granted before, in one SUBSCRIBE that goes out
+    /// right after CONNACK, before the messages queued while disconnected: a message published to
+    /// one's own subscription during a reconnect is not missed. Announced by
+    /// [`Event::Resubscribing`](super::Event::Resubscribing).
+    pub restore_subscriptions: RestoreSubscriptions,
 }
 
 impl Config {
@@ -122,6 +140,7 @@ impl Config {
             max_transmit_buffer: 256 * 1024,
             unacked_policy: UnackedPolicy::Resend,
             manual_acks: false,
+            restore_subscriptions: RestoreSubscriptions::Never,
         }
     }
 

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use crate::packet::{ConnectReturnCode, DecodeError, PacketId, PacketType, Publish, QoS};
+use crate::packet::{
+    ConnectReturnCode, DecodeError, PacketId, PacketType, Publish, QoS, SubscribeFilter,
+};
 use crate::topic::TopicFilter;
 
 /// Something the application should know, drained with [`Client::poll_event`](super::Client::poll_event).
@@ -39,6 +41,17 @@ pub enum Event {
         packet_id: PacketId,
         /// The granted QoS per filter, or the failure (return code 0x80).
         results: Vec<(TopicFilter, Result<QoS, SubscribeRefused>)>,
+    },
+    /// Right after [`Event::Connected`]: the client subscribes again to what the broker granted
+    /// before ([`Config::restore_subscriptions`](super::Config::restore_subscriptions)), in the
+    /// SUBSCRIBE `packet_id`, which goes out before the messages queued while disconnected. Its
+    /// SUBACK comes as [`Event::Subscribed`]. Filters an unanswered SUBSCRIBE (sent again after
+    /// CONNACK) already asks for are left out, so none is asked twice.
+    Resubscribing {
+        /// The SUBSCRIBE's identifier.
+        packet_id: PacketId,
+        /// The filters it asks for, with the QoS each was granted before.
+        filters: Vec<SubscribeFilter>,
     },
     /// UNSUBACK.
     Unsubscribed {

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-pub use config::{Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, UnackedPolicy};
+pub use config::{
+    Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, RestoreSubscriptions, UnackedPolicy,
+};
 pub use error::CommandError;
 pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
 pub use snapshot::{InflightMessage, SessionSnapshot};
@@ -354,6 +356,42 @@ impl Client {
             return Ok(None);
         }
         self.subscribe(now, filters).map(Some)
+    }
+
+    /// At CONNACK, per [`Config::restore_subscriptions`]: queues one SUBSCRIBE for the granted
+    /// filters that no unanswered SUBSCRIBE asks for (those go out again anyway), before `resume`
+    /// releases the queue, and announces it with [`Event::Resubscribing`].
+    fn restore_subscriptions(&mut self, now: Instant, session_present: bool) {
+        let restore = match self.config.restore_subscriptions {
+            RestoreSubscriptions::Never => false,
+            RestoreSubscriptions::WhenSessionLost => !session_present,
+            RestoreSubscriptions::Always => true,
+        };
+        if !restore {
+            return;
+        }
+        let pending = &self.subscriptions.pending_subscribe;
+        let asked = |filter: &TopicFilter| {
+            pending
+                .iter()
+                .any(|s| s.filters.iter().any(|f| f.filter == *filter))
+        };
+        let filters: Vec<SubscribeFilter> = self
+            .subscriptions()
+            .filter(|(filter, _)| !asked(filter))
+            .map(|(filter, qos)| SubscribeFilter {
+                filter: filter.clone(),
+                qos,
+            })
+            .collect();
+        if filters.is_empty() {
+            return;
+        }
+        // Still awaiting CONNACK: `subscribe` keeps the request for `resume` to send.
+        if let Ok(packet_id) = self.subscribe(now, filters.clone()) {
+            self.events
+                .push_back(Event::Resubscribing { packet_id, filters });
+        }
     }
 
     /// Unsubscribes from `filters`; returns the identifier [`Event::Unsubscribed`] will carry.

@@ -76,10 +76,12 @@ impl Client {
             self.fail(DisconnectReason::Refused(connack.code));
             return;
         }
-        self.state = State::Connected;
         self.events.push_back(Event::Connected {
             session_present: connack.session_present,
         });
+        // Queued before `resume`, which sends it ahead of the messages queued while disconnected.
+        self.restore_subscriptions(now, connack.session_present);
+        self.state = State::Connected;
         self.resume(now, connack.session_present);
     }
 

@@ -1,4 +1,4 @@
-use sansmq::client::SubscribeRefused;
+use sansmq::client::{RestoreSubscriptions, SubscribeRefused};
 use sansmq::packet::{
     Packet, QoS, SubAck, SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
@@ -171,5 +171,116 @@ fn unanswered_subscribe_is_sent_again_after_reconnect() {
     assert!(
         matches!(sent.as_slice(), [Packet::Subscribe(x)] if x.packet_id == pid),
         "{sent:?}"
+    );
+}
+
+/// A client that restores its subscriptions after a lost session, subscribed to `x/+` (granted
+/// QoS 1), then cut off.
+fn restoring_client_cut_off(restore: RestoreSubscriptions) -> Scripted {
+    let mut config = config();
+    config.restore_subscriptions = restore;
+    let mut s = Scripted::connected(config);
+    let pid = s
+        .client
+        .subscribe(s.now, vec![sub("x/+", QoS::ExactlyOnce)])
+        .unwrap();
+    let _ = s.sent();
+    s.deliver(SubAck {
+        packet_id: pid,
+        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    });
+    let _ = s.events();
+    s.drop_connection();
+    let _ = s.events();
+    s
+}
+
+#[test]
+fn a_lost_session_is_restored_before_the_messages_queued_while_disconnected() {
+    let mut s = restoring_client_cut_off(RestoreSubscriptions::WhenSessionLost);
+    // Published while away: it must not reach the broker before the subscription does, or a
+    // message to one's own subscription is missed.
+    s.publish("x/1", QoS::AtLeastOnce, b"while away");
+    let events = s.accept(false);
+    let sent = s.sent();
+    let Some(Packet::Subscribe(restore)) = sent.first() else {
+        panic!("the restore goes out first: {sent:?}");
+    };
+    assert_eq!(
+        restore.filters,
+        [sub("x/+", QoS::AtLeastOnce)],
+        "as granted"
+    );
+    assert!(
+        matches!(sent.get(1), Some(Packet::Publish(p)) if p.topic.as_str() == "x/1"),
+        "{sent:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Resubscribing { packet_id, filters }
+                if *packet_id == restore.packet_id && filters == &restore.filters
+        )),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_kept_session_is_restored_only_when_asked_always() {
+    let mut s = restoring_client_cut_off(RestoreSubscriptions::WhenSessionLost);
+    let sent = s.connect(true);
+    assert!(
+        !sent.iter().any(|p| matches!(p, Packet::Subscribe(_))),
+        "{sent:?}"
+    );
+    s.drop_connection();
+    let _ = s.events();
+    let mut s = restoring_client_cut_off(RestoreSubscriptions::Always);
+    let sent = s.connect(true);
+    assert!(
+        matches!(sent.first(), Some(Packet::Subscribe(_))),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_filter_an_unanswered_subscribe_asks_for_again_is_not_restored_twice() {
+    let mut config = config();
+    config.restore_subscriptions = RestoreSubscriptions::WhenSessionLost;
+    let mut s = Scripted::connected(config);
+    let pid = s
+        .client
+        .subscribe(
+            s.now,
+            vec![sub("a", QoS::AtLeastOnce), sub("b", QoS::AtLeastOnce)],
+        )
+        .unwrap();
+    let _ = s.sent();
+    s.deliver(SubAck {
+        packet_id: pid,
+        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce); 2],
+    });
+    // `a` again, unanswered when the connection drops: the core sends it again after CONNACK.
+    s.client
+        .subscribe(s.now, vec![sub("a", QoS::ExactlyOnce)])
+        .unwrap();
+    let _ = s.sent();
+    s.drop_connection();
+    let _ = s.events();
+    let sent = s.connect(false);
+    let asked: Vec<Vec<SubscribeFilter>> = sent
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Subscribe(s) => Some(s.filters.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            vec![sub("a", QoS::ExactlyOnce)],
+            vec![sub("b", QoS::AtLeastOnce)]
+        ],
+        "each filter asked once"
     );
 }
