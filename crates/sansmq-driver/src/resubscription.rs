@@ -1,5 +1,8 @@
-//! [`Resubscription`]: the SUBSCRIBE a driver sends after a reconnect to restore the session's
-//! subscriptions, and the application's subscribes that join it instead of sending their own.
+//! [`Resubscription`]: the SUBSCRIBE that restores the session's subscriptions after a reconnect
+//! (the core sends it right after CONNACK, per
+//! [`Config::restore_subscriptions`](sansmq::Config::restore_subscriptions), and announces it
+//! with `Event::Resubscribing`), and the application's subscribes that join it instead of
+//! sending their own.
 //!
 //! Paho's and Alibaba's examples subscribe in `connectComplete`, on every connection. With a
 //! driver that also restores the subscriptions of a lost session, that pattern would send every
