@@ -12,9 +12,8 @@ use super::{Completed, Event, Requests};
 /// A QoS 0 message awaiting its write.
 #[derive(Debug)]
 struct Written<W> {
-    /// Where its last byte sits in the connection's byte stream (the supervisor counts written
-    /// bytes up to it); `None` while it waits in the core's queue, where its place is not known.
-    end: Option<u64>,
+    /// Its place among the QoS 0 messages accepted (counted from 0).
+    seq: u64,
     waiter: W,
 }
 
@@ -26,6 +25,13 @@ pub(super) struct Waiters<R: Requests> {
     pub(super) publishes: HashMap<PacketId, (QoS, R::Publish)>,
     /// QoS 0 messages, oldest first, until written.
     written: VecDeque<Written<R::Publish>>,
+    /// For the messages of `written` encoded at once: `(seq, end)`, where `end` is the place of
+    /// their last byte in the connection's byte stream (the supervisor counts written bytes up to
+    /// it). The others wait in the core's queue, where their place is not known; they are out
+    /// once a message encoded after them is.
+    ends: VecDeque<(u64, u64)>,
+    /// The `seq` of the next QoS 0 message.
+    next_seq: u64,
     pub(super) subscribes: HashMap<PacketId, R::Subscribe>,
     /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
     pub(super) restore: Resubscription<R::Subscribe>,
@@ -40,6 +46,8 @@ impl<R: Requests> Default for Waiters<R> {
             connect: None,
             publishes: HashMap::new(),
             written: VecDeque::new(),
+            ends: VecDeque::new(),
+            next_seq: 0,
             subscribes: HashMap::new(),
             restore: Resubscription::default(),
             unsubscribes: HashMap::new(),
@@ -62,7 +70,12 @@ impl<R: Requests> Waiters<R> {
 
     /// A QoS 0 message whose last byte is `end` in the stream (`None`: queued in the core).
     pub(super) fn await_written(&mut self, end: Option<u64>, waiter: R::Publish) {
-        self.written.push_back(Written { end, waiter });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.written.push_back(Written { seq, waiter });
+        if let Some(end) = end {
+            self.ends.push_back((seq, end));
+        }
     }
 
     /// SUBSCRIBE and UNSUBSCRIBE requests that no connection will answer.
@@ -89,6 +102,7 @@ impl<R: Requests> Waiters<R> {
 
     /// QoS 0 messages whose connection ended before they were written: lost with it.
     pub(super) fn fail_written(&mut self, cause: &Error, out: &mut VecDeque<Event<R>>) {
+        self.ends.clear();
         for written in self.written.drain(..) {
             out.push_back(Event::Completed(Completed::Publish(
                 written.waiter,
@@ -107,18 +121,23 @@ impl<R: Requests> Waiters<R> {
         all: bool,
         out: &mut VecDeque<Event<R>>,
     ) {
-        // Ends only grow along the queue: look from the front, and stop at the first message
-        // that ends past `written`. (Scanning the whole queue from the back cost a pass over
-        // every waiting message per write.)
-        let mut done = 0;
-        for (at, waiting) in self.written.iter().enumerate() {
-            match waiting.end {
-                Some(end) if end > written && !all => break,
-                Some(_) => done = at + 1,
-                None if all => done = at + 1,
-                None => {}
+        // Ends only grow along the queue: pop those written, in O(messages completed). (Scanning
+        // the queue on every write cost a pass over every message waiting in the core's queue.)
+        let mut upto = None;
+        while let Some(&(seq, end)) = self.ends.front() {
+            if end > written && !all {
+                break;
             }
+            upto = Some(seq);
+            self.ends.pop_front();
         }
+        if all {
+            upto = self.written.back().map(|w| w.seq);
+        }
+        let Some(upto) = upto else {
+            return;
+        };
+        let done = self.written.partition_point(|w| w.seq <= upto);
         for written in self.written.drain(..done) {
             out.push_back(Event::Completed(Completed::Publish(
                 written.waiter,
@@ -150,5 +169,55 @@ impl<R: Requests> Waiters<R> {
         }
         self.fail_written(cause, out);
         self.fail_requests(cause, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Numbered;
+
+    impl Requests for Numbered {
+        type Connect = u32;
+        type Publish = u32;
+        type Subscribe = u32;
+        type Unsubscribe = u32;
+        type Disconnect = u32;
+    }
+
+    fn completed(out: &mut VecDeque<Event<Numbered>>) -> Vec<u32> {
+        out.drain(..)
+            .filter_map(|e| match e {
+                Event::Completed(Completed::Publish(waiter, _, Ok(()))) => Some(waiter),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn queued_messages_complete_with_the_first_message_encoded_after_them() {
+        let mut waiters = Waiters::<Numbered>::default();
+        let mut out = VecDeque::new();
+        waiters.await_written(Some(10), 1);
+        waiters.await_written(None, 2); // queued in the core behind 1
+        waiters.await_written(None, 3);
+        waiters.await_written(Some(40), 4); // encoded once 2 and 3 were
+        waiters.await_written(None, 5);
+
+        waiters.complete_written(9, false, &mut out);
+        assert!(completed(&mut out).is_empty(), "nothing is out yet");
+        waiters.complete_written(10, false, &mut out);
+        assert_eq!(completed(&mut out), [1]);
+        waiters.complete_written(39, false, &mut out);
+        assert!(completed(&mut out).is_empty(), "4 has one byte left");
+        waiters.complete_written(40, false, &mut out);
+        assert_eq!(completed(&mut out), [2, 3, 4], "written in order");
+        waiters.complete_written(1_000, false, &mut out);
+        assert!(completed(&mut out).is_empty(), "5's place is not known");
+        waiters.complete_written(1_000, true, &mut out);
+        assert_eq!(completed(&mut out), [5], "everything accepted is out");
+        assert!(!waiters.awaits_writes());
     }
 }
