@@ -1,7 +1,7 @@
 //! # Writing a driver for a new runtime
 //!
 //! A sansmq driver moves bytes and reads a clock; the [`Supervisor`](crate::Supervisor) decides
-//! everything else. This page shows a whole driver — blocking, on `std::net`, in about eighty
+//! everything else. This page shows a whole driver — blocking, on `std::net`, in about a hundred
 //! lines — and lists what every driver must guarantee. The blocking client (`sansmq-mio`), the
 //! tokio client (`sansmq-tokio`) and the runtime-agnostic one (`sansmq-futures`) are this loop
 //! with a different way of waiting.
