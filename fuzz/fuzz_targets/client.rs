@@ -106,7 +106,9 @@
 //!   at a reconnect; `Dropped` only under the discard policy, for every message in flight at a
 //!   CONNACK with `session_present = 0`; `Subscribed` and
 //!   `Unsubscribed` for the request they answer with its filters and the granted codes;
-//!   `subscriptions()` equals the model's granted set.
+//!   `subscriptions()` equals the model's granted set; with `restore_subscriptions`, a CONNACK
+//!   the policy covers brings `Resubscribing` for exactly the granted filters no pending SUBSCRIBE
+//!   asks for, with an identifier not in use, and that SUBSCRIBE is sent.
 //! - Time: `poll_timeout()` is exactly the model's next deadline (CONNACK timeout, PINGREQ due,
 //!   PINGRESP due counted from when the PINGREQ was wholly written, drain deadline, and the stall
 //!   limit: keep-alive, or the ping timeout with keep-alive off, after the driver last took bytes
@@ -152,7 +154,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sansmq::client::{ProtocolViolation, SubscribeRefused, UnackedPolicy};
+use sansmq::client::{ProtocolViolation, RestoreSubscriptions, SubscribeRefused, UnackedPolicy};
 use sansmq::packet::{
     ConnAck, Connect, ConnectReturnCode, EncodeError, FrameHeader, LastWill, Packet, PacketDecoder,
     PacketId, PacketType, Password, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
@@ -336,6 +338,11 @@ fn config(input: &mut Input<'_>) -> Config {
     ][usize::from(b6 & 7)];
     c.ping_timeout = TIMES[usize::from((b6 >> 3) & 7)];
     c.connack_timeout = TIMES[usize::from(b7 & 7)];
+    c.restore_subscriptions = match (b7 >> 3) % 3 {
+        0 => RestoreSubscriptions::Never,
+        1 => RestoreSubscriptions::WhenSessionLost,
+        _ => RestoreSubscriptions::Always,
+    };
     c
 }
 
@@ -479,6 +486,9 @@ struct Expect {
     resumed: bool,
     /// `publish` said the message goes out at once.
     send_now: bool,
+    /// A CONNACK restores these granted filters (`Event::Resubscribing`, whose identifier only
+    /// the client knows).
+    restore: Option<Vec<SubscribeFilter>>,
     credit: usize,
 }
 
@@ -834,6 +844,60 @@ impl Harness {
             ex.required.push(packet);
         }
         ex.credit += 4 * self.held.len();
+        let restores = match self.cfg.restore_subscriptions {
+            RestoreSubscriptions::WhenSessionLost => !session_present,
+            RestoreSubscriptions::Always => true,
+            _ => false,
+        };
+        if restores {
+            // What the SUBSCRIBEs sent again above do not ask for already.
+            let asked = |filter: &TopicFilter| {
+                self.requests.values().any(|r| {
+                    matches!(r, Request::Subscribe(fs) if fs.iter().any(|f| f.filter == *filter))
+                })
+            };
+            let filters: Vec<SubscribeFilter> = self
+                .active
+                .iter()
+                .filter(|(f, _)| !asked(f))
+                .map(|(f, &q)| SubscribeFilter {
+                    filter: f.clone(),
+                    qos: q,
+                })
+                .collect();
+            let size = Subscribe {
+                packet_id: PacketId::MIN,
+                filters: filters.clone(),
+            }
+            .encoded_len();
+            if !filters.is_empty() && size <= self.cfg.max_outgoing_packet_size {
+                ex.restore = Some(filters);
+            }
+        }
+    }
+
+    /// The restore a CONNACK announced: a request like any SUBSCRIBE from now on.
+    fn take_restore(&mut self, ex: &mut Expect, events: &mut Vec<Event>, what: &str) {
+        let at = events
+            .iter()
+            .position(|e| matches!(e, Event::Resubscribing { .. }));
+        let announced = at.map(|i| events.remove(i));
+        match (ex.restore.take(), announced) {
+            (None, None) => {}
+            (Some(want), Some(Event::Resubscribing { packet_id, filters })) => {
+                assert_eq!(filters, want, "{what}: the filters restored");
+                assert!(
+                    !self.id_in_use(packet_id),
+                    "{what}: the restore took packet id {packet_id}, which is in use"
+                );
+                let packet = Subscribe { packet_id, filters };
+                ex.credit += packet.encoded_len();
+                self.requests
+                    .insert(packet_id.get(), Request::Subscribe(packet.filters.clone()));
+                ex.required.push(Packet::Subscribe(packet));
+            }
+            (want, got) => panic!("{what}: restore {got:?}, expected one for {want:?}"),
+        }
     }
 
     fn on_publish(&mut self, ex: &mut Expect, publish: Publish) {
@@ -1586,10 +1650,11 @@ impl Harness {
     // ---- the checks after every input ----
 
     fn check(&mut self, mut ex: Expect, what: &str) {
-        let events: Vec<Event> = std::iter::from_fn(|| self.client.poll_event()).collect();
+        let mut events: Vec<Event> = std::iter::from_fn(|| self.client.poll_event()).collect();
         for e in &events {
             trace!("    event {}", brief_event(e));
         }
+        self.take_restore(&mut ex, &mut events, what);
         let faulted = events.iter().any(|e| {
             matches!(e, Event::Disconnected { reason } if *reason != DisconnectReason::Requested)
         });
