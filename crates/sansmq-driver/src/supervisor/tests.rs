@@ -797,3 +797,48 @@ fn a_message_published_while_reconnecting_leaves_after_the_restoring_subscribe()
         "SUBSCRIBE first: {after_connack:?}"
     );
 }
+
+/// The QoS 0 messages `out` says were written, by waiter.
+fn completed_written(out: &mut std::collections::VecDeque<Event<Numbered>>) -> Vec<u32> {
+    out.drain(..)
+        .filter_map(|e| match e {
+            Event::Completed(Completed::Publish(waiter, _, Ok(()))) => Some(waiter),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn queued_messages_complete_with_the_first_message_encoded_after_them() {
+    let mut waiters = Waiters::<Numbered>::default();
+    let mut out = std::collections::VecDeque::new();
+    waiters.await_written(Some(10), 1);
+    waiters.await_written(None, 2); // queued in the core behind 1
+    waiters.await_written(None, 3);
+    waiters.await_written(Some(40), 4); // encoded once 2 and 3 were
+    waiters.await_written(None, 5);
+
+    waiters.complete_written(9, false, &mut out);
+    assert!(completed_written(&mut out).is_empty(), "nothing is out yet");
+    waiters.complete_written(10, false, &mut out);
+    assert_eq!(completed_written(&mut out), [1]);
+    waiters.complete_written(39, false, &mut out);
+    assert!(
+        completed_written(&mut out).is_empty(),
+        "4 has one byte left"
+    );
+    waiters.complete_written(40, false, &mut out);
+    assert_eq!(completed_written(&mut out), [2, 3, 4], "written in order");
+    waiters.complete_written(1_000, false, &mut out);
+    assert!(
+        completed_written(&mut out).is_empty(),
+        "5's place is not known"
+    );
+    waiters.complete_written(1_000, true, &mut out);
+    assert_eq!(
+        completed_written(&mut out),
+        [5],
+        "everything accepted is out"
+    );
+    assert!(!waiters.awaits_writes());
+}

@@ -91,20 +91,12 @@ fn unsubscribe_removes_from_the_registry() {
 
 #[test]
 fn resubscribe_after_a_lost_session_asks_for_every_granted_filter() {
-    let mut s = Scripted::connected(config());
-    let pid = s
-        .client
-        .subscribe(s.now, vec![sub("x/+", QoS::AtLeastOnce)])
-        .unwrap();
-    let _ = s.sent();
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
-    });
-    let _ = s.events();
-    s.drop_connection();
-    let _ = s.events();
-    s.connect(false);
+    let mut s = client_cut_off(RestoreSubscriptions::Never);
+    let restored = s.connect(false);
+    assert!(
+        restored.is_empty(),
+        "the core restores nothing itself: {restored:?}"
+    );
     let pid = s.client.resubscribe(s.now).unwrap().unwrap();
     let Packet::Subscribe(subscribe) = s.sent_one() else {
         panic!()
@@ -174,9 +166,9 @@ fn unanswered_subscribe_is_sent_again_after_reconnect() {
     );
 }
 
-/// A client that restores its subscriptions after a lost session, subscribed to `x/+` (granted
-/// QoS 1), then cut off.
-fn restoring_client_cut_off(restore: RestoreSubscriptions) -> Scripted {
+/// A client with the `restore` policy, subscribed to `x/+` (asked at QoS 2, granted QoS 1), then
+/// cut off.
+fn client_cut_off(restore: RestoreSubscriptions) -> Scripted {
     let mut config = config();
     config.restore_subscriptions = restore;
     let mut s = Scripted::connected(config);
@@ -197,7 +189,7 @@ fn restoring_client_cut_off(restore: RestoreSubscriptions) -> Scripted {
 
 #[test]
 fn a_lost_session_is_restored_before_the_messages_queued_while_disconnected() {
-    let mut s = restoring_client_cut_off(RestoreSubscriptions::WhenSessionLost);
+    let mut s = client_cut_off(RestoreSubscriptions::WhenSessionLost);
     // Published while away: it must not reach the broker before the subscription does, or a
     // message to one's own subscription is missed.
     s.publish("x/1", QoS::AtLeastOnce, b"while away");
@@ -227,15 +219,13 @@ fn a_lost_session_is_restored_before_the_messages_queued_while_disconnected() {
 
 #[test]
 fn a_kept_session_is_restored_only_when_asked_always() {
-    let mut s = restoring_client_cut_off(RestoreSubscriptions::WhenSessionLost);
+    let mut s = client_cut_off(RestoreSubscriptions::WhenSessionLost);
     let sent = s.connect(true);
     assert!(
         !sent.iter().any(|p| matches!(p, Packet::Subscribe(_))),
         "{sent:?}"
     );
-    s.drop_connection();
-    let _ = s.events();
-    let mut s = restoring_client_cut_off(RestoreSubscriptions::Always);
+    let mut s = client_cut_off(RestoreSubscriptions::Always);
     let sent = s.connect(true);
     assert!(
         matches!(sent.first(), Some(Packet::Subscribe(_))),
