@@ -972,6 +972,14 @@ impl World {
                 "{} new restore SUBSCRIBEs on one connection: {new:?}",
                 new.len()
             ))
+        } else if let Some(filter) = new
+            .iter()
+            .flat_map(|(_, filters)| filters)
+            .find(|f| conn.requested_again.contains(f))
+        {
+            Err(format!(
+                "the restore asked for {filter:?}, which a SUBSCRIBE sent again asks for already"
+            ))
         } else if let Some(filter) = unheld {
             Err(format!(
                 "the restore asked for {filter:?}, which the session did not hold"
