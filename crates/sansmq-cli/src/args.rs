@@ -10,9 +10,13 @@ use sansmq_apsaramq::{Token, TokenType};
 /// Where to connect and as whom.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
-    /// Print help (`-h` is the host, as in mosquitto).
+    /// Print help (`-h` is the host, as in mosquitto) on stdout and exit with 1, as mosquitto does.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
+
+    /// Print the version on stdout and exit with 1, as mosquitto does (`-V` is the protocol).
+    #[arg(long, action = ArgAction::Version)]
+    version: Option<bool>,
 
     /// Broker host [default: localhost, or the instance's endpoint with --apsaramq-instance].
     #[arg(short = 'h', long)]
@@ -105,6 +109,35 @@ pub(crate) struct ConnectArgs {
     #[arg(long, requires = "will_topic")]
     pub(crate) will_retain: bool,
 
+    /// Most QoS 1/2 messages in flight, unacknowledged, at once [default: 20].
+    #[arg(short = 'M', value_name = "MAX_INFLIGHT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) max_inflight: Option<u16>,
+
+    /// The largest packet taken from the broker or sent, in bytes [default: 268435460, MQTT's
+    /// own limit, as mosquitto]. A bigger message ends the command with an error instead of a
+    /// reconnect that would meet it again.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(2..=i64::from(MQTT_MAX_PACKET)))]
+    pub(crate) max_packet_size: Option<u32>,
+
+    /// Print no error messages; the exit code still says what happened.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+
+    /// Disable Nagle's algorithm. sansmq always does: accepted so that mosquitto's command lines
+    /// run unchanged.
+    #[arg(long)]
+    pub(crate) nodelay: bool,
+
+    /// Session expiry interval of MQTT 5 (0 to 4294967295, -1 or ∞ for none). MQTT 3.1.1 has
+    /// none: checked, then ignored, as mosquitto does.
+    #[arg(short = 'x', value_name = "SECONDS", value_parser = parse_session_expiry, allow_hyphen_values = true)]
+    pub(crate) session_expiry: Option<u32>,
+
+    /// MQTT 5 properties (`-D command identifier value`): refused, as sansmq speaks MQTT 3.1.1
+    /// and 3.1 only (mosquitto switches to MQTT 5 for them).
+    #[arg(short = 'D', long = "property", num_args = 3..=4, value_names = ["COMMAND", "IDENTIFIER", "VALUE"])]
+    pub(crate) properties: Vec<String>,
+
     /// ApsaraMQ for MQTT instance id: log in with a Signature made from MQTT_AK_ENV and
     /// MQTT_SK_ENV (or with --token), and check ApsaraMQ's rules locally.
     #[arg(long = "apsaramq-instance", value_name = "INSTANCE_ID")]
@@ -115,6 +148,9 @@ pub(crate) struct ConnectArgs {
     #[arg(long = "token", value_name = "TYPE=TOKEN", requires = "apsaramq_instance", value_parser = parse_token)]
     pub(crate) tokens: Vec<Token>,
 }
+
+/// The largest MQTT packet: a fixed header of 5 bytes and 268,435,455 bytes of remaining length.
+pub(crate) const MQTT_MAX_PACKET: u32 = 268_435_460;
 
 /// `0`, `1` or `2`.
 pub(crate) fn parse_qos(value: &str) -> Result<QoS, String> {
@@ -135,6 +171,24 @@ fn parse_protocol(value: &str) -> Result<Protocol, String> {
             "unknown protocol version {other:?}; use mqttv311 or mqttv31"
         )),
     }
+}
+
+/// `-x`: seconds, or `-1` / `∞` for a session that does not expire (as mosquitto: decimal,
+/// `0x` hexadecimal or `0` octal).
+fn parse_session_expiry(value: &str) -> Result<u32, String> {
+    if value == "∞" || value == "-1" {
+        return Ok(u32::MAX);
+    }
+    let (digits, radix) = match value {
+        v if v.starts_with("0x") || v.starts_with("0X") => (&v[2..], 16),
+        v if v.len() > 1 && v.starts_with('0') => (&v[1..], 8),
+        v => (v, 10),
+    };
+    let number = i64::from_str_radix(digits, radix)
+        .map_err(|_| format!("session expiry interval {value:?} is not a number"))?;
+    u32::try_from(number).map_err(|_| {
+        format!("session expiry interval {value:?} is out of range (0 to 4294967295, or -1)")
+    })
 }
 
 /// `TYPE=TOKEN`.
@@ -170,6 +224,31 @@ mod tests {
             parse_protocol("mqttv5")
                 .unwrap_err()
                 .contains("not supported")
+        );
+    }
+
+    #[test]
+    fn session_expiry_takes_mosquittos_forms() {
+        assert_eq!(parse_session_expiry("3600"), Ok(3600));
+        assert_eq!(parse_session_expiry("0x10"), Ok(16));
+        assert_eq!(parse_session_expiry("010"), Ok(8));
+        assert_eq!(parse_session_expiry("0"), Ok(0));
+        assert_eq!(parse_session_expiry("-1"), Ok(u32::MAX));
+        assert_eq!(parse_session_expiry("∞"), Ok(u32::MAX));
+        assert!(
+            parse_session_expiry("-2")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_session_expiry("4294967296")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse_session_expiry("1h")
+                .unwrap_err()
+                .contains("not a number")
         );
     }
 

@@ -3,14 +3,21 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
 use sansmq_mio::{Client, ConnectOptions, Credentials, TlsOptions, TrustRoots, Will};
 
-use crate::args::ConnectArgs;
-use crate::exit::Failure;
+use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
+use crate::exit::{Failure, NOT_CONNECTED};
+
+/// How often a wait for CONNACK looks at the deadline and for signals.
+const CONNECT_POLL: Duration = Duration::from_millis(50);
 
 /// A client ready to connect, and what the flags said besides.
 #[derive(Debug)]
@@ -44,6 +51,17 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
             "--insecure is not supported: sansmq always checks that the broker's certificate \
              names the host it connects to; connect with -h set to a name in the certificate \
              (and --cafile for a private CA)"
+        );
+    }
+    if !args.properties.is_empty() {
+        bail!(
+            "-D sets MQTT 5 properties, and sansmq speaks MQTT 3.1.1 and 3.1 only: drop -D (MQTT 5 \
+             needs -V 5, which sansmq does not support yet)"
+        );
+    }
+    if args.session_expiry.is_some() {
+        tracing::debug!(
+            "-x: MQTT 3.1.1 has no session expiry interval; ignored, as mosquitto does"
         );
     }
     if let Some(host) = &args.host {
@@ -111,7 +129,15 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         }
     };
 
-    options = options.clean_session(clean_session);
+    options = options.clean_session(clean_session).max_packet_size(
+        args.max_packet_size
+            .unwrap_or(MQTT_MAX_PACKET)
+            .try_into()
+            .unwrap_or(usize::MAX),
+    );
+    if let Some(window) = args.max_inflight {
+        options = options.max_inflight(window);
+    }
     if args.protocol == Some(Protocol::Mqtt31) {
         options = options.mqtt_v31();
     }
@@ -210,8 +236,8 @@ fn client_id(args: &ConnectArgs, program: &str) -> anyhow::Result<String> {
     })
 }
 
-fn seconds_of(seconds: u16) -> std::time::Duration {
-    std::time::Duration::from_secs(seconds.into())
+fn seconds_of(seconds: u16) -> Duration {
+    Duration::from_secs(seconds.into())
 }
 
 /// Signature from MQTT_AK_ENV / MQTT_SK_ENV, or Token mode with `--token`.
@@ -245,6 +271,52 @@ pub(crate) fn connect(client: &Client, setup: &Setup) -> anyhow::Result<()> {
             Ok(())
         }
         Err(error) => Err(explain_connect_error(error, setup)),
+    }
+}
+
+/// Connects as [`connect`] does, but gives up at `deadline` (`sub -W`) or when `stop` is set
+/// (SIGINT, SIGTERM) with exit code 255, as mosquitto_sub does: its alarm or a signal before
+/// CONNACK ends it with `exit(-1)`.
+pub(crate) fn connect_until(
+    client: &Client,
+    setup: &Setup,
+    deadline: Option<Instant>,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    tracing::debug!(client_id = %setup.client_id, uri = %setup.uri, "sending CONNECT");
+    let (tx, rx) = mpsc::channel();
+    let connecting = client.clone();
+    thread::spawn(move || {
+        let _ = tx.send(connecting.connect());
+    });
+    loop {
+        match rx.recv_timeout(CONNECT_POLL) {
+            Ok(Ok(session_present)) => {
+                tracing::debug!(session_present, "received CONNACK");
+                return Ok(());
+            }
+            Ok(Err(error)) => return Err(explain_connect_error(error, setup)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                bail!("connecting to {}: the connecting thread ended", setup.uri)
+            }
+        }
+        let why = if stop.load(Ordering::Relaxed) {
+            "stopped by a signal".to_owned()
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            "timed out (-W)".to_owned()
+        } else {
+            continue;
+        };
+        client.close();
+        return Err(Failure::error(
+            NOT_CONNECTED,
+            format!(
+                "connecting to {}: {why} before the broker answered CONNECT; is a broker \
+                 listening there? (`sansmq broker` starts one)",
+                setup.uri
+            ),
+        ));
     }
 }
 

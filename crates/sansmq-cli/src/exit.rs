@@ -9,6 +9,9 @@ use std::process::ExitCode;
 /// `sub -W` ran out of time (mosquitto_sub's "Timed out waiting for message").
 pub(crate) const TIMED_OUT: u8 = 27;
 
+/// `sub` stopped by `-W` or a signal before CONNACK (mosquitto_sub's `exit(-1)`).
+pub(crate) const NOT_CONNECTED: u8 = 255;
+
 /// Any other failure.
 const FAILURE: u8 = 1;
 
@@ -57,17 +60,24 @@ pub(crate) fn code(error: &anyhow::Error) -> u8 {
 /// them.
 const SECRET_FLAGS: [&str; 4] = ["--pw", "--access-key", "--token", "--keypass"];
 
-/// Prints `error` as one line and returns its exit code.
-pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
-    eprintln!("sansmq: error: {}", one_line(&format!("{error:#}")));
+/// Prints `error` as one line (unless `quiet`, `--quiet`) and returns its exit code.
+pub(crate) fn report(error: &anyhow::Error, quiet: bool) -> ExitCode {
+    if !quiet {
+        eprintln!("sansmq: error: {}", one_line(&format!("{error:#}")));
+    }
     ExitCode::from(code(error))
 }
 
-/// A command line clap refused, or `--help` / `--version`, which print and succeed.
-pub(crate) fn usage(error: &clap::Error) -> ExitCode {
+/// A command line clap refused, or `--help` / `--version`, which print on stdout and succeed
+/// — except for `pub` and `sub` (`mosquitto_like`), which exit with 1 there as mosquitto_pub and
+/// mosquitto_sub do.
+pub(crate) fn usage(error: &clap::Error, mosquitto_like: bool) -> ExitCode {
     if !error.use_stderr() {
         let _ = error.print();
-        return ExitCode::SUCCESS;
+        return match mosquitto_like {
+            true => ExitCode::from(FAILURE),
+            false => ExitCode::SUCCESS,
+        };
     }
     if let Some(what) = secret_value_refused(error) {
         eprintln!("sansmq: error: {} (see --help)", one_line(&what));

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sansmq::DisconnectReason;
+use sansmq::packet::DecodeError;
 use sansmq_mio::{Callback, Diagnosis, Error};
 
 use crate::connect::Setup;
@@ -59,7 +60,8 @@ impl Callback for Watcher {
 
     fn connection_lost(&self, cause: &Error) {
         self.lost.set(cause);
-        if self.announce.load(Ordering::Relaxed) {
+        // The command ends on an oversized packet, rather than reconnect to meet it again.
+        if self.announce.load(Ordering::Relaxed) && packet_too_large(cause).is_none() {
             eprintln!(
                 "sansmq: warning: connection to {} lost: {cause}; reconnecting",
                 self.uri
@@ -107,6 +109,18 @@ pub(crate) fn closed_after(request: &str, setup: &Setup, cause: &Error) -> anyho
         _ => "the broker closed the connection, or is down or unreachable".to_owned(),
     };
     anyhow::anyhow!("the connection was lost: {cause}; {hint}")
+}
+
+/// The size and the limit, when the connection was lost to a packet over the size limit
+/// (`--max-packet-size`).
+pub(crate) fn packet_too_large(cause: &Error) -> Option<(usize, usize)> {
+    match cause {
+        Error::ConnectionLost(DisconnectReason::Malformed(DecodeError::PacketTooLarge {
+            size,
+            max,
+        })) => Some((*size, *max)),
+        _ => None,
+    }
 }
 
 /// Why a TCP connection to the broker at `uri` fails now, or `None` when one succeeds (or the

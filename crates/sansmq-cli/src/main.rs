@@ -30,7 +30,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sansmq", version)]
 struct Cli {
-    /// Show debug messages (connections, packets) on stderr; `RUST_LOG` refines them.
+    /// Show debug messages (connections, packets): on stdout for pub and sub, as mosquitto_pub
+    /// and mosquitto_sub print theirs, else on stderr. `RUST_LOG` refines them; set without -d,
+    /// it logs on stderr.
     #[arg(short = 'd', long, global = true)]
     debug: bool,
     #[command(subcommand)]
@@ -43,12 +45,22 @@ enum Command {
     ///
     /// With -l, Ctrl-C or SIGTERM ends the input: the lines read are sent, then DISCONNECT (the
     /// will is not published) and exit code 0.
-    #[command(name = "pub", disable_help_flag = true)]
+    #[command(
+        name = "pub",
+        version,
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
     Pub(pub_cmd::PubArgs),
     /// Subscribe and print messages, as mosquitto_sub does (same flags, same exit codes).
     ///
     /// Ctrl-C or SIGTERM ends it as -C does: DISCONNECT (the will is not published), exit code 0.
-    #[command(name = "sub", disable_help_flag = true)]
+    #[command(
+        name = "sub",
+        version,
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
     Sub(sub_cmd::SubArgs),
     /// Alibaba's ApsaraMQ quick-start: a subscriber and a publisher exchange 10 messages and 10
     /// P2P messages; against an embedded local broker unless --broker is given.
@@ -61,11 +73,12 @@ fn main() -> ExitCode {
     exit::quiet_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => return exit::usage(&error),
+        Err(error) => return exit::usage(&error, mosquitto_command().is_some()),
     };
-    if cli.debug {
-        init_debug_log();
+    if cli.debug || std::env::var_os("RUST_LOG").is_some() {
+        init_debug_log(cli.debug && cli.command.is_mosquitto_like());
     }
+    let quiet = cli.command.is_quiet();
     let result = match cli.command {
         Command::Pub(args) => pub_cmd::run(&args),
         Command::Sub(args) => sub_cmd::run(&args),
@@ -74,20 +87,71 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => exit::report(&error),
+        Err(error) => exit::report(&error, quiet),
     }
 }
 
-/// `-d`: everything at debug level to stderr, unless `RUST_LOG` says otherwise.
-fn init_debug_log() {
+impl Command {
+    /// `pub` and `sub`, which behave as mosquitto_pub and mosquitto_sub where a script notices.
+    fn is_mosquitto_like(&self) -> bool {
+        matches!(self, Self::Pub(_) | Self::Sub(_))
+    }
+
+    /// `--quiet`: no error line, only the exit code.
+    fn is_quiet(&self) -> bool {
+        match self {
+            Self::Pub(args) => args.connect.quiet,
+            Self::Sub(args) => args.connect.quiet,
+            Self::Demo(_) | Self::Broker(_) => false,
+        }
+    }
+}
+
+/// `pub` or `sub` when the command line names one (after global flags such as `-d`), even if
+/// clap refused the rest of it.
+fn mosquitto_command() -> Option<String> {
+    std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .filter(|command| command == "pub" || command == "sub")
+}
+
+/// `-d` or `RUST_LOG`: everything at debug level, unless `RUST_LOG` says otherwise; on stdout
+/// for `pub -d` and `sub -d` (where mosquitto_pub and mosquitto_sub print theirs), else on
+/// stderr.
+fn init_debug_log(on_stdout: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if on_stdout {
+        builder
+            .with_writer(|| StdoutIgnoringErrors)
+            .with_ansi(std::io::stdout().is_terminal())
+            .init();
+    } else {
+        builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
+}
+
+/// stdout for `-d` logs: a reader that went away (`| head`) ends the command elsewhere, and a
+/// log line that cannot be written is no reason to complain on stderr.
+struct StdoutIgnoringErrors;
+
+impl std::io::Write for StdoutIgnoringErrors {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stdout().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stdout().flush();
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -60,13 +60,23 @@ pub(crate) struct PubArgs {
     #[arg(short = 'r', long)]
     retain: bool,
 
+    /// Publish the message (-m, -f, -n or -s) this many times.
+    #[arg(long, value_name = "COUNT", default_value = "1",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+
+    /// With --repeat, wait this many seconds (a decimal number) after each message is
+    /// acknowledged (QoS 0: written) before publishing it again.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_delay, default_value = "0")]
+    repeat_delay: Duration,
+
     /// Send point-to-point to this ApsaraMQ client id: to <parent>/p2p/<CLIENT_ID>, where parent
     /// is the first level of -t.
     #[arg(long, value_name = "CLIENT_ID")]
     p2p: Option<String>,
 
     #[command(flatten)]
-    connect: ConnectArgs,
+    pub(crate) connect: ConnectArgs,
 }
 
 /// Exactly one of the ways mosquitto_pub takes a message.
@@ -126,7 +136,17 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
     let lines = single.is_none();
     let mut publisher = Publisher::connect(&setup, args, topic, lines)?;
     match single {
-        Some(payload) => publisher.publish(payload)?,
+        Some(payload) => {
+            let payload = Bytes::from(payload);
+            for round in 1..=args.repeat {
+                publisher.publish(payload.clone())?;
+                if round < args.repeat {
+                    // As mosquitto_pub: the next one leaves a delay after this one is done.
+                    publisher.settle()?;
+                    thread::sleep(args.repeat_delay);
+                }
+            }
+        }
         None => {
             // Ctrl-C or SIGTERM ends the input as its end does: what was read is sent, and
             // DISCONNECT keeps the will from being published.
@@ -134,7 +154,7 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
             let lines = stdin_lines();
             while !stop.load(Ordering::Relaxed) {
                 match lines.recv_timeout(SIGNAL_POLL) {
-                    Ok(line) => publisher.publish(line.context("-l: reading stdin")?)?,
+                    Ok(line) => publisher.publish(line.context("-l: reading stdin")?.into())?,
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
@@ -142,6 +162,15 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
         }
     }
     publisher.finish()
+}
+
+/// `--repeat-delay`: seconds, fractions allowed, not negative.
+fn parse_delay(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("{value:?} is not a number of seconds (0 or more, e.g. 0.5)"))
 }
 
 /// Stdin's lines, read on a thread of their own: a blocked read would not see a signal. The
@@ -195,7 +224,8 @@ struct Publisher<'a> {
     published: u64,
     /// Whether the broker acknowledged a message: then a close is no refusal of the topic.
     any_acknowledged: bool,
-    /// QoS 1/2 messages not yet acknowledged, with their message (line) numbers, oldest first.
+    /// Messages not yet acknowledged (QoS 0: not yet written), with their message (line)
+    /// numbers, oldest first.
     pending: VecDeque<(u64, DeliveryToken)>,
 }
 
@@ -241,7 +271,7 @@ impl<'a> Publisher<'a> {
         })
     }
 
-    fn publish(&mut self, payload: Vec<u8>) -> anyhow::Result<()> {
+    fn publish(&mut self, payload: Bytes) -> anyhow::Result<()> {
         if self.setup.apsaramq {
             sansmq_apsaramq::check_payload(payload.len())?;
         }
@@ -253,12 +283,18 @@ impl<'a> Publisher<'a> {
             self.topic,
             payload.len()
         );
-        let token = self.hand_over(&Bytes::from(payload))?;
-        if self.qos != QoS::AtMostOnce {
-            self.pending.push_back((self.published, token));
-            if self.pending.len() >= PENDING_LIMIT {
-                self.acknowledged_oldest()?;
-            }
+        let token = self.hand_over(&payload)?;
+        self.pending.push_back((self.published, token));
+        if self.pending.len() >= PENDING_LIMIT {
+            self.acknowledged_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every message handed over is done: acknowledged, or at QoS 0 written.
+    fn settle(&mut self) -> anyhow::Result<()> {
+        while !self.pending.is_empty() {
+            self.acknowledged_oldest()?;
         }
         Ok(())
     }
@@ -298,6 +334,8 @@ impl<'a> Publisher<'a> {
                 Ok(()) => break,
                 Err(sansmq_mio::Error::Timeout(_)) => {}
                 Err(error) => {
+                    // A lost connection says best what became of the message.
+                    self.check_link(&mut started)?;
                     let context = format!("publishing to {:?}", self.topic);
                     return Err(anyhow::Error::from(error).context(context));
                 }
@@ -305,7 +343,7 @@ impl<'a> Publisher<'a> {
             self.check_link(&mut started)?;
         }
         self.pending.pop_front();
-        self.any_acknowledged = true;
+        self.any_acknowledged |= self.qos != QoS::AtMostOnce;
         Ok(())
     }
 
@@ -369,9 +407,7 @@ impl<'a> Publisher<'a> {
 
     /// Waits for every acknowledgement, then disconnects.
     fn finish(mut self) -> anyhow::Result<()> {
-        while !self.pending.is_empty() {
-            self.acknowledged_oldest()?;
-        }
+        self.settle()?;
         self.client
             .disconnect(DISCONNECT_TIMEOUT)
             .context("disconnecting")?;

@@ -8,12 +8,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use bytes::Bytes;
 use clap::Args;
+use sansmq::TopicFilter;
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{ClientId, TopicRules};
 use sansmq_mio::{Client, Diagnosis};
 
-use crate::args::{ConnectArgs, parse_qos};
+use crate::args::{ConnectArgs, MQTT_MAX_PACKET, parse_qos};
 use crate::connect;
 use crate::exit::{Failure, TIMED_OUT};
 use crate::link::{self, LostCause, Watcher};
@@ -24,6 +26,9 @@ use crate::signals;
 /// acknowledged before it is printed, so the broker's window of unacknowledged messages (20 for
 /// a default mosquitto) bounds it first.
 const RECEIVE_QUEUE: usize = 1024;
+
+/// How long `sub` waits, when it ends, for the broker to acknowledge --remove-retained's messages.
+const REMOVALS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the wait for messages looks whether SUBACK came.
 const SUBACK_POLL: Duration = Duration::from_millis(20);
@@ -67,17 +72,55 @@ pub(crate) struct SubArgs {
     #[arg(long, conflicts_with_all = ["verbose", "no_newline"])]
     json: bool,
 
+    /// Do not print stale messages (those with retain set).
+    #[arg(short = 'R', conflicts_with = "retained_only")]
+    no_retained: bool,
+
+    /// Do not print messages whose topic matches this filter; repeatable.
+    #[arg(short = 'T', long = "filter-out", value_name = "FILTER")]
+    filter_out: Vec<String>,
+
+    /// Unsubscribe from this filter once connected (to end a subscription a kept session, -c,
+    /// still has); repeatable.
+    #[arg(short = 'U', long = "unsubscribe", value_name = "FILTER")]
+    unsubscribe: Vec<String>,
+
+    /// Exit once the broker has acknowledged the subscriptions (and -U's unsubscriptions).
+    #[arg(short = 'E')]
+    exit_after_subscribe: bool,
+
+    /// Only handle retained messages; exit at the first message that is not retained (which is
+    /// left unacknowledged, for a kept session to receive again).
+    #[arg(long)]
+    retained_only: bool,
+
+    /// Clear every retained message received: publish an empty retained message to its topic.
+    /// -T keeps the topics it filters out from being cleared.
+    #[arg(long)]
+    remove_retained: bool,
+
     #[command(flatten)]
-    connect: ConnectArgs,
+    pub(crate) connect: ConnectArgs,
 }
 
 pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
+    // -W counts from the start, connecting included: a broker that never answers CONNECT must
+    // not outlast it.
+    let deadline = args
+        .timeout
+        .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
+    // Ctrl-C and SIGTERM end the command as -C does once connected: DISCONNECT, so the broker
+    // does not publish the will, and exit 0. Before that they end it with 255, as they end
+    // mosquitto_sub.
+    let stop = signals::stop_flag()?;
     let mut setup = connect::setup(&args.connect, "sub")?;
     let mut filters = args.topics.clone();
     filters.extend(setup.url_topic.clone());
     if filters.is_empty() {
         bail!("no topic: give -t FILTER (repeatable) or -L mqtt://host/FILTER");
     }
+    let filter_out = parse_filters(&args.filter_out, "-T")?;
+    parse_filters(&args.unsubscribe, "-U")?;
     connect::check_apsaramq_qos(&setup, args.qos)?;
     if setup.apsaramq {
         for filter in &filters {
@@ -113,23 +156,20 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
         uri: setup.uri.clone(),
         announce: Arc::clone(&announce),
     });
-    connect::connect(&client, &setup)?;
-    // From here on, Ctrl-C and SIGTERM end the command as -C does: DISCONNECT, so the broker
-    // does not publish the will, and exit 0. mosquitto_sub does the same once connected; before,
-    // the signal kills the command.
-    let stop = signals::stop_flag()?;
-    // A timeout too far ahead for the clock is no timeout at all.
-    let deadline = args
-        .timeout
-        .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
+    connect::connect_until(&client, &setup, deadline, &stop)?;
 
-    let mut subscribing = Some(subscribe(&client, &filters, args.qos));
+    let mut subscribing = Some(subscribe(&client, &filters, args.qos, &args.unsubscribe));
     let mut received = 0_u64;
-    let mut stdout = io::stdout().lock();
+    // Empty retained messages published by --remove-retained, not yet acknowledged.
+    let mut removals = Vec::new();
     let outcome = loop {
         if stop.load(Ordering::Relaxed) {
             tracing::debug!("stopping on a signal");
             break Ok(());
+        }
+        if let Some(error) = lost.get().as_ref().and_then(too_large) {
+            // Reconnecting would only meet the same message again.
+            break Err(error);
         }
         if let Some(result) = subscribing.as_ref().and_then(|s| s.try_recv().ok()) {
             subscribing = None;
@@ -137,6 +177,9 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                 Ok(granted) => {
                     tracing::debug!(?granted, "received SUBACK");
                     announce.store(true, Ordering::Relaxed);
+                    if args.exit_after_subscribe {
+                        break Ok(());
+                    }
                 }
                 Err(error) => {
                     // The subscribe failed with the loss itself, or timed out after it; a
@@ -182,6 +225,26 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             message.topic.as_str(),
             message.payload.len()
         );
+        if args.retained_only && !message.retained {
+            // The first live message ends --retained-only. It is not acknowledged: a kept
+            // session (-c) receives it again.
+            break Ok(());
+        }
+        let skipped = (args.no_retained && message.retained)
+            || filter_out.iter().any(|f| f.matches(&message.topic));
+        if skipped {
+            acknowledge(&client, &message);
+            continue;
+        }
+        if args.remove_retained && message.retained {
+            match client.publish(message.topic.as_str(), Bytes::new(), QoS::AtLeastOnce, true) {
+                Ok(token) => removals.push(token),
+                Err(error) => {
+                    let context = format!("clearing the retained message of {}", message.topic);
+                    break Err(anyhow::Error::from(error).context(context));
+                }
+            }
+        }
         let printed = Printed {
             topic: message.topic.as_str(),
             payload: &message.payload,
@@ -189,14 +252,9 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             retain: message.retained,
         };
         // `write` flushes: the message is out of this process before the broker forgets it.
-        match format.write(&mut stdout, &printed, !args.no_newline) {
-            Ok(()) => {
-                if let Err(error) = client.ack(&message) {
-                    // The broker forgot the session meanwhile (`session_present = 0`): nothing is
-                    // left to acknowledge.
-                    tracing::debug!(%error, "not acknowledged");
-                }
-            }
+        // stdout is locked per message: `-d` logs go there too, from the client's thread.
+        match format.write(&mut io::stdout().lock(), &printed, !args.no_newline) {
+            Ok(()) => acknowledge(&client, &message),
             // The reader went away (`| head`): stop quietly, as a filter should.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(()),
             Err(e) => break Err(anyhow::Error::from(e).context("writing to stdout")),
@@ -206,30 +264,86 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             break Ok(());
         }
     };
-    let _ = stdout.flush();
-    drop(stdout);
-    // The messages are printed: a failing DISCONNECT changes nothing for the user.
-    let _ = client.disconnect(Duration::from_secs(1));
+    let _ = io::stdout().flush();
+    // The messages are printed: a failing DISCONNECT changes nothing for the user. It waits for
+    // the acknowledgements of --remove-retained's messages.
+    let waited = client.disconnect(if removals.is_empty() {
+        Duration::from_secs(1)
+    } else {
+        REMOVALS_TIMEOUT
+    });
     client.close();
-    outcome
+    let unacknowledged = removals
+        .iter()
+        .filter(|token| token.wait_timeout(Duration::ZERO).is_err())
+        .count();
+    match (outcome, unacknowledged) {
+        (Ok(()), 0) => Ok(()),
+        (Ok(()), n) => Err(anyhow::anyhow!(
+            "--remove-retained: the broker did not acknowledge {n} of {} clearing messages ({})",
+            removals.len(),
+            waited
+                .err()
+                .map_or_else(|| "no answer".to_owned(), |e| e.to_string())
+        )),
+        (Err(error), _) => Err(error),
+    }
+}
+
+/// Acknowledges a message that is printed or deliberately skipped.
+fn acknowledge(client: &Client, message: &sansmq_mio::Message) {
+    if let Err(error) = client.ack(message) {
+        // The broker forgot the session meanwhile (`session_present = 0`): nothing is left to
+        // acknowledge.
+        tracing::debug!(%error, "not acknowledged");
+    }
+}
+
+/// -T and -U's filters, checked before connecting (as mosquitto does).
+fn parse_filters(filters: &[String], flag: &str) -> anyhow::Result<Vec<TopicFilter>> {
+    filters
+        .iter()
+        .map(|f| TopicFilter::try_from(f.as_str()).with_context(|| format!("{flag} {f:?}")))
+        .collect()
+}
+
+/// A connection lost to a message over the size limit, as the error that ends `sub`.
+fn too_large(cause: &sansmq_mio::Error) -> Option<anyhow::Error> {
+    let (size, max) = link::packet_too_large(cause)?;
+    Some(anyhow::anyhow!(
+        "the broker sent a packet of {size} bytes, over the limit of {max} bytes; give a larger \
+         --max-packet-size (at most {MQTT_MAX_PACKET}) to receive it"
+    ))
 }
 
 /// Sends SUBSCRIBE and waits for SUBACK on a thread of its own, returning what it got. Messages
 /// are printed meanwhile: a persistent session's backlog (`-c`) arrives before the SUBACK, and
 /// waiting for it first filled the receive queue, which stopped reading, so the SUBACK was never
 /// read.
+///
+/// Then it unsubscribes from `unsubscribe` (-U), as mosquitto_sub does right after subscribing.
 fn subscribe(
     client: &Client,
     filters: &[String],
     qos: QoS,
+    unsubscribe: &[String],
 ) -> Receiver<Result<Vec<QoS>, sansmq_mio::Error>> {
     let (tx, rx) = mpsc::channel();
     let client = client.clone();
     let filters = filters.to_vec();
+    let unsubscribe = unsubscribe.to_vec();
     tracing::debug!(?filters, qos = qos as u8, "sending SUBSCRIBE");
     thread::spawn(move || {
         let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), qos)).collect();
-        let _ = tx.send(client.subscribe(&subscriptions));
+        let mut result = client.subscribe(&subscriptions);
+        if result.is_ok() && !unsubscribe.is_empty() {
+            tracing::debug!(filters = ?unsubscribe, "sending UNSUBSCRIBE");
+            let unsubscribing: Vec<&str> = unsubscribe.iter().map(String::as_str).collect();
+            if let Err(error) = client.unsubscribe(&unsubscribing) {
+                result = Err(error);
+            }
+        }
+        let _ = tx.send(result);
     });
     rx
 }

@@ -316,9 +316,18 @@ fn usage_errors_exit_1_with_one_line() {
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(outcome.error_line().contains("-i"), "{outcome:#?}");
 
+    // As mosquitto_sub and mosquitto_pub: help and version on stdout, exit code 1.
     let help = run(&["sub", "--help"]);
-    assert_eq!(help.code, Some(0));
+    assert_eq!(help.code, Some(1), "{help:#?}");
     assert!(help.stdout.contains("-h, --host"), "{help:#?}");
+    let version = run(&["pub", "--version"]);
+    assert_eq!(version.code, Some(1), "{version:#?}");
+    assert!(
+        version.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "{version:#?}"
+    );
+    // The command's own help is no mosquitto command: it succeeds.
+    assert_eq!(run(&["--help"]).code, Some(0));
 }
 
 #[test]

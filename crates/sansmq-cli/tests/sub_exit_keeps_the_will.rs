@@ -207,8 +207,8 @@ fn pub_lines_interrupted_sends_what_it_read_and_does_not_fire_its_will() {
         "will/pub",
         "--will-payload",
         "gone",
-        "-d",
     ])
+    .env("RUST_LOG", "debug")
     .stdin(Stdio::piped())
     .stdout(Stdio::null())
     .stderr(Stdio::piped())

@@ -30,11 +30,10 @@ struct Running {
     reader: JoinHandle<()>,
 }
 
-/// Starts `sansmq -d sub -c -q 1 -i ID` and waits for its SUBACK. With `slow`, stdout is read a
+/// Starts `sansmq sub -c -q 1 -i ID` (logging on stderr) and waits for its SUBACK. With `slow`, stdout is read a
 /// little at a time, so the pipe stays full and messages wait inside `sub`.
 fn start_sub(port: &str, slow: bool) -> Running {
     let mut child = sansmq(&[
-        "-d",
         "sub",
         "-p",
         port,
@@ -46,6 +45,7 @@ fn start_sub(port: &str, slow: bool) -> Running {
         "-i",
         "kill-no-loss",
     ])
+    .env("RUST_LOG", "debug")
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())

@@ -84,8 +84,8 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
-    /// Starts `sansmq -d args...` (a `sub`) and returns once the broker acknowledged its
-    /// subscription (it logs "received SUBACK").
+    /// Starts `sansmq args...` (a `sub`) logging on stderr (`RUST_LOG=debug`) and returns once
+    /// the broker acknowledged its subscription (it logs "received SUBACK").
     pub(crate) fn start(args: &[&str]) -> Self {
         Self::spawn(sansmq(args))
     }
@@ -94,7 +94,7 @@ impl Subscriber {
     pub(crate) fn spawn(mut command: Command) -> Self {
         let started = Instant::now();
         let mut child = command
-            .arg("-d")
+            .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
