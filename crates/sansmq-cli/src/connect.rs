@@ -14,7 +14,7 @@ use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options}
 use sansmq_mio::{Client, ConnectOptions, Credentials, TlsOptions, TrustRoots, Will};
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
-use crate::exit::{Failure, NOT_CONNECTED};
+use crate::exit::{Failure, NOT_CONNECTED, TLS_FAILED};
 
 /// How often a wait for CONNACK looks at the deadline and for signals.
 const CONNECT_POLL: Duration = Duration::from_millis(50);
@@ -344,9 +344,20 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Timeout(_) => "no CONNACK came back; check the host and port",
         _ => "-d shows more",
     };
-    // mosquitto exits with the CONNACK return code when the broker refuses, else 1.
+    // A TLS connection cut before CONNACK was cut in its handshake: a plain listener, say.
+    let handshake_cut = setup.options.uses_tls()
+        && matches!(&error, E::Io { context, .. }
+            if context == "reading from the broker" || context == "writing to the broker");
+    let hint = match handshake_cut {
+        true => "the connection ended during the TLS handshake: is the port a TLS listener?",
+        false => hint,
+    };
+    // mosquitto exits with the CONNACK return code when the broker refuses, with 8
+    // (MOSQ_ERR_TLS) when TLS fails, else 1.
     let code = match &error {
         E::Refused(code) => *code as u8,
+        E::Tls(_) => TLS_FAILED,
+        _ if handshake_cut => TLS_FAILED,
         _ => 1,
     };
     let what = error.to_string();

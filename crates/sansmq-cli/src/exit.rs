@@ -1,6 +1,7 @@
 //! Exit codes and error lines, as mosquitto_pub and mosquitto_sub have them: 0 on success, the
-//! CONNACK return code when the broker refuses the connection, 27 when `sub -W` times out, 1 for
-//! anything else (usage errors included). Every error is one line on stderr,
+//! CONNACK return code when the broker refuses the connection, 8 when TLS fails, 27 when `sub -W`
+//! times out, 255 when `sub` is stopped (`-W`, a signal) before CONNACK, 1 for anything else
+//! (usage errors included). Every error is one line on stderr,
 //! `sansmq: error: what failed: why; what to try`.
 
 use std::fmt;
@@ -8,6 +9,9 @@ use std::process::ExitCode;
 
 /// `sub -W` ran out of time (mosquitto_sub's "Timed out waiting for message").
 pub(crate) const TIMED_OUT: u8 = 27;
+
+/// The TLS handshake failed (mosquitto's `MOSQ_ERR_TLS`).
+pub(crate) const TLS_FAILED: u8 = 8;
 
 /// `sub` stopped by `-W` or a signal before CONNACK (mosquitto_sub's `exit(-1)`).
 pub(crate) const NOT_CONNECTED: u8 = 255;

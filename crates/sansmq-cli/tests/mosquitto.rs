@@ -278,8 +278,26 @@ fn tls_with_cafile_verifies_the_broker() {
         "-m",
         "x",
     ]);
-    assert_eq!(bad.code, Some(1), "{bad:#?}");
+    // mosquitto_pub exits with 8 (MOSQ_ERR_TLS) here too.
+    assert_eq!(bad.code, Some(8), "{bad:#?}");
     assert!(bad.error_line().contains("--cafile"), "{bad:#?}");
+
+    // A TLS client at a plain listener: the handshake is cut, also 8.
+    let plain = run(&[
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.port().to_string(),
+        "--cafile",
+        ca,
+        "-t",
+        "t",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(plain.code, Some(8), "{plain:#?}");
+    assert!(plain.error_line().contains("TLS listener"), "{plain:#?}");
 
     let insecure = run(&[
         "pub",
