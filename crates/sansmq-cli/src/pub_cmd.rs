@@ -126,6 +126,10 @@ pub(crate) fn run(args: &PubArgs) -> anyhow::Result<()> {
             std::io::stdin()
                 .read_to_end(&mut all)
                 .context("-s: reading stdin")?;
+            if all.is_empty() {
+                // As mosquitto_pub: an empty stdin is more likely a broken pipe than a message.
+                bail!("-s: stdin is empty; give -n to publish an empty message");
+            }
             Some(all)
         }
         MessageSource {

@@ -77,6 +77,13 @@ fn sub_exits_after_count_messages_from_several_topics() {
 }
 
 #[test]
+fn an_empty_stdin_is_no_message_for_s_as_for_mosquitto_pub() {
+    let outcome = run_with_input(sansmq(&["pub", "-t", "t", "-s"]), b"");
+    assert_eq!(outcome.code, Some(1), "{outcome:#?}");
+    assert!(outcome.error_line().contains("-n"), "{outcome:#?}");
+}
+
+#[test]
 fn stdin_lines_keep_empty_lines_as_null_messages() {
     let broker = Mosquitto::start();
     let port = port(&broker);
