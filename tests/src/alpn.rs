@@ -45,15 +45,35 @@ impl AlpnProbe {
     ///
     /// If the PKI's server files do not load or no port can be bound.
     pub fn start(pki: &TestPki, supported: &[&[u8]]) -> Self {
+        Self::start_restricted(pki, supported, rustls::DEFAULT_VERSIONS, &[])
+    }
+
+    /// [`start`](Self::start) with a server that speaks only `versions` and, when `suites` is not
+    /// empty, only those cipher suites: to see which a client offers.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), or when no suite of `suites` fits `versions`.
+    pub fn start_restricted(
+        pki: &TestPki,
+        supported: &[&[u8]],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        suites: &[rustls::CipherSuite],
+    ) -> Self {
         let chain = CertificateDer::pem_slice_iter(pki.server_cert_pem().as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .expect("the test server certificate");
         let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes())
             .expect("the test server key");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("rustls' default protocol versions")
+        let mut provider = rustls::crypto::ring::default_provider();
+        if !suites.is_empty() {
+            provider
+                .cipher_suites
+                .retain(|s| suites.contains(&s.suite()));
+        }
+        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)
+            .expect("the protocol versions fit the suites")
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .expect("a server configuration");

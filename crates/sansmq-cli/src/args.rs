@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use sansmq::packet::{Protocol, QoS};
 use sansmq_apsaramq::{Token, TokenType};
+use sansmq_mio::{CipherList, TlsVersion};
 
 /// Where to connect and as whom.
 #[derive(Debug, Args)]
@@ -92,6 +93,39 @@ pub(crate) struct ConnectArgs {
     /// broker's certificate names the host; use -h with a name the certificate holds.
     #[arg(long)]
     pub(crate) insecure: bool,
+
+    /// The oldest TLS version to use: tlsv1.3 or tlsv1.2 [default: tlsv1.2]; tlsv1.1 means
+    /// TLS 1.2 or newer (sansmq speaks no TLS 1.1).
+    #[arg(long, value_name = "VERSION", value_parser = parse_tls_version)]
+    pub(crate) tls_version: Option<TlsVersion>,
+
+    /// The TLS 1.2 cipher suites to offer, OpenSSL names separated by ':'
+    /// (ECDHE-RSA-AES128-GCM-SHA256...); TLS 1.3's suites are not affected, as in mosquitto.
+    /// OpenSSL's keywords (HIGH, !aNULL) are refused: rustls's suites are named one by one.
+    #[arg(long, value_name = "CIPHERS", value_parser = parse_ciphers)]
+    pub(crate) ciphers: Option<CipherList>,
+
+    /// The form of --key: pem (the only one; engine keys need OpenSSL, refused).
+    #[arg(long, value_name = "FORM", requires = "key", value_parser = ["pem", "engine"])]
+    pub(crate) keyform: Option<String>,
+
+    /// Refused: OpenSSL engines (hardware keys) do not exist in rustls; use a PEM key, or
+    /// the library's custom TLS configuration for a hardware key.
+    #[arg(long, value_name = "ENGINE")]
+    pub(crate) tls_engine: Option<String>,
+
+    /// Refused, as --tls-engine.
+    #[arg(long = "tls-engine-kpass-sha1", value_name = "SHA1")]
+    pub(crate) tls_engine_kpass_sha1: Option<String>,
+
+    /// Refused: TLS-PSK (pre-shared keys instead of certificates) is not offered by rustls; use
+    /// certificates (--cafile, and --cert/--key for mutual TLS).
+    #[arg(long, value_name = "HEX_KEY")]
+    pub(crate) psk: Option<String>,
+
+    /// Refused, as --psk.
+    #[arg(long, value_name = "IDENTITY")]
+    pub(crate) psk_identity: Option<String>,
 
     /// Topic of the will message.
     #[arg(long, value_name = "TOPIC")]
@@ -189,6 +223,16 @@ fn parse_session_expiry(value: &str) -> Result<u32, String> {
     u32::try_from(number).map_err(|_| {
         format!("session expiry interval {value:?} is out of range (0 to 4294967295, or -1)")
     })
+}
+
+/// `--tls-version`: mosquitto's names.
+fn parse_tls_version(value: &str) -> Result<TlsVersion, String> {
+    TlsVersion::parse(value).map_err(|e| e.to_string())
+}
+
+/// `--ciphers`: OpenSSL names of TLS 1.2 suites.
+fn parse_ciphers(value: &str) -> Result<CipherList, String> {
+    CipherList::parse(value).map_err(|e| e.to_string())
 }
 
 /// `TYPE=TOKEN`.

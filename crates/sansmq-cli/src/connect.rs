@@ -53,6 +53,23 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
              (and --cafile for a private CA)"
         );
     }
+    if args.tls_engine.is_some() || args.tls_engine_kpass_sha1.is_some() {
+        bail!(
+            "--tls-engine is not supported: OpenSSL engines do not exist in rustls, sansmq's TLS; \
+             give the client key as a PEM file (--cert and --key)"
+        );
+    }
+    if args.keyform.as_deref() == Some("engine") {
+        bail!(
+            "--keyform engine is not supported (no OpenSSL engines in rustls); use --keyform pem"
+        );
+    }
+    if args.psk.is_some() || args.psk_identity.is_some() {
+        bail!(
+            "--psk is not supported: rustls, sansmq's TLS, offers no TLS-PSK; use certificates \
+             (--cafile, and --cert/--key for mutual TLS)"
+        );
+    }
     if !args.properties.is_empty() {
         bail!(
             "-D sets MQTT 5 properties, and sansmq speaks MQTT 3.1.1 and 3.1 only: drop -D (MQTT 5 \
@@ -182,6 +199,12 @@ fn tls_options(args: &ConnectArgs) -> TlsOptions {
     }
     if let Some(password) = &args.keypass {
         tls = tls.key_password(password);
+    }
+    if let Some(version) = args.tls_version {
+        tls = tls.min_version(version);
+    }
+    if let Some(ciphers) = &args.ciphers {
+        tls = tls.tls12_ciphers(ciphers.clone());
     }
     tls
 }

@@ -99,6 +99,11 @@ pub(crate) struct SubArgs {
     #[arg(long)]
     remove_retained: bool,
 
+    /// Print only this percentage of the messages (0.1 to 100), picked at random; the others
+    /// still count for -C.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percentage)]
+    random_filter: Option<f64>,
+
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
 }
@@ -160,6 +165,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
 
     let mut subscribing = Some(subscribe(&client, &filters, args.qos, &args.unsubscribe));
     let mut received = 0_u64;
+    let mut sampler = Sampler::new();
     // Empty retained messages published by --remove-retained, not yet acknowledged.
     let mut removals = Vec::new();
     let outcome = loop {
@@ -245,6 +251,17 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        if let Some(percent) = args.random_filter {
+            if !sampler.keeps(percent) {
+                // Dropped by chance, as mosquitto_sub drops it: acknowledged, and counted.
+                acknowledge(&client, &message);
+                received += 1;
+                if args.count.is_some_and(|count| received >= count) {
+                    break Ok(());
+                }
+                continue;
+            }
+        }
         let printed = Printed {
             topic: message.topic.as_str(),
             payload: &message.payload,
@@ -287,6 +304,36 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                 .map_or_else(|| "no answer".to_owned(), |e| e.to_string())
         )),
         (Err(error), _) => Err(error),
+    }
+}
+
+/// `--random-filter`: 0.1 to 100.
+fn parse_percentage(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.1..=100.0).contains(p))
+        .ok_or_else(|| format!("{value:?} is not a percentage from 0.1 to 100"))
+}
+
+/// Picks messages at random for `--random-filter` (xorshift64*, seeded by the standard
+/// library's per-process random keys): no cryptography needed, no dependency.
+struct Sampler(u64);
+
+impl Sampler {
+    fn new() -> Self {
+        use std::hash::BuildHasher as _;
+        Self(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+
+    /// Whether to keep this message, with `percent` % probability.
+    fn keeps(&mut self, percent: f64) -> bool {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let draw = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        // 53 random bits as a fraction in [0, 1).
+        (draw as f64) / ((1_u64 << 53) as f64) * 100.0 < percent
     }
 }
 
@@ -357,4 +404,19 @@ fn timed_out(args: &SubArgs, received: u64) -> anyhow::Error {
         None => format!("timed out after {seconds} s (-W), {received} messages received"),
     };
     Failure::error(TIMED_OUT, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_filter_keeps_about_its_percentage() {
+        let mut sampler = Sampler::new();
+        let kept = (0..100_000).filter(|_| sampler.keeps(25.0)).count();
+        assert!((23_000..27_000).contains(&kept), "{kept}");
+        assert!((0..1000).all(|_| sampler.keeps(100.0)));
+        assert!(parse_percentage("0.05").unwrap_err().contains("0.1 to 100"));
+        assert_eq!(parse_percentage("50"), Ok(50.0));
+    }
 }

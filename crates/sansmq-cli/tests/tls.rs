@@ -127,3 +127,52 @@ fn a_host_with_a_port_in_it_is_refused_with_a_hint() {
         "{line}"
     );
 }
+
+#[test]
+fn tls_version_and_ciphers_choose_what_is_offered_as_mosquittos_flags_do() {
+    // An endpoint that speaks TLS 1.2 with one cipher suite only.
+    let pki = TestPki::generate();
+    let probe = AlpnProbe::start_restricted(
+        &pki,
+        &[],
+        &[&rustls::version::TLS12],
+        &[rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384],
+    );
+    let url = probe.url().replace("ssl://", "mqtts://") + "/t";
+    let ca = pki.ca_pem_path().to_str().unwrap().to_owned();
+    let publish = |extra: &[&str]| {
+        let mut args = vec!["pub", "-L", &url, "--cafile", &ca, "-m", "x"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let matching = publish(&[
+        "--ciphers",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "--tls-version",
+        "tlsv1.2",
+    ]);
+    assert_eq!(matching.code, Some(0), "{matching:#?}");
+    // Offered only other suites, or only TLS 1.3, the handshake fails: 8, as mosquitto_pub.
+    let other = publish(&[
+        "--ciphers",
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384",
+    ]);
+    assert_eq!(other.code, Some(8), "{other:#?}");
+    let tls13 = publish(&["--tls-version", "tlsv1.3"]);
+    assert_eq!(tls13.code, Some(8), "{tls13:#?}");
+
+    let keyword = publish(&["--ciphers", "HIGH:!aNULL"]);
+    assert_eq!(keyword.code, Some(1), "{keyword:#?}");
+    assert!(
+        keyword.error_line().contains("ECDHE-RSA-AES128-GCM-SHA256"),
+        "{keyword:#?}"
+    );
+    for refused in [
+        &["--psk", "deadbeef", "--psk-identity", "me"][..],
+        &["--tls-engine", "pkcs11"],
+    ] {
+        let outcome = publish(refused);
+        assert_eq!(outcome.code, Some(1), "{outcome:#?}");
+        assert!(outcome.error_line().contains("rustls"), "{outcome:#?}");
+    }
+}

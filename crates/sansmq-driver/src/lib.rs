@@ -64,5 +64,5 @@ pub use redact::{REDACTED, redact_uri, redact_userinfo, split_login};
 pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
 pub use supervisor::Supervisor;
-pub use tls::{KeyPassword, KeyProblem, TlsOptions, TrustRoots};
+pub use tls::{CipherList, KeyPassword, KeyProblem, TlsOptions, TlsVersion, TrustRoots};
 pub use uri::ServerUri;

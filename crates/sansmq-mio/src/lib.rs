@@ -63,9 +63,9 @@ mod transport;
 pub use callback::Callback;
 pub use client::Client;
 pub use sansmq_driver::{
-    AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
-    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
-    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
+    Error, KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
+    TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
 

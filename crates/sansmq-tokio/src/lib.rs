@@ -113,9 +113,9 @@ mod transport;
 pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
 pub use publish::PublishHandle;
 pub use sansmq_driver::{
-    AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
-    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
-    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
+    Error, KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
+    TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
 

@@ -4,6 +4,7 @@
 
 mod key;
 mod options;
+mod protocol;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::Error;
 
 pub use key::KeyProblem;
 pub use options::{KeyPassword, TlsOptions, TrustRoots};
+pub use protocol::{CipherList, TlsVersion};
 
 /// A rustls configuration for `options`: the broker's certificate and host name are verified
 /// against the chosen roots; a client certificate is presented when configured; the ALPN
@@ -31,9 +33,12 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
         return Ok(Arc::new(config));
     }
     let roots = root_store(&options.roots)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(ciphers) = &options.tls12_ciphers {
+        ciphers.apply(&mut provider);
+    }
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(options.min_version.offered())
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_root_certificates(roots);
     let mut config = match &options.client_auth {

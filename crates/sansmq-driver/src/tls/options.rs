@@ -1,9 +1,11 @@
-//! [`TlsOptions`]: trust anchors, the client certificate and its key's password, ALPN, or a whole
-//! rustls configuration.
+//! [`TlsOptions`]: trust anchors, the client certificate and its key's password, ALPN, the TLS
+//! versions and TLS 1.2 cipher suites, or a whole rustls configuration.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use super::protocol::{CipherList, TlsVersion};
 
 /// Which trust anchors verify the broker's certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +63,8 @@ pub struct TlsOptions {
     pub(crate) client_auth: Option<(PathBuf, PathBuf)>,
     pub(crate) key_password: Option<KeyPassword>,
     pub(crate) alpn: Vec<Vec<u8>>,
+    pub(crate) min_version: TlsVersion,
+    pub(crate) tls12_ciphers: Option<CipherList>,
     pub(crate) custom: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -110,6 +114,19 @@ impl TlsOptions {
         self
     }
 
+    /// The oldest TLS version offered (mosquitto's `--tls-version`). Default TLS 1.2.
+    pub fn min_version(mut self, version: TlsVersion) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// The TLS 1.2 cipher suites offered (mosquitto's `--ciphers`); TLS 1.3's are not affected.
+    /// Default: all that rustls offers.
+    pub fn tls12_ciphers(mut self, ciphers: CipherList) -> Self {
+        self.tls12_ciphers = Some(ciphers);
+        self
+    }
+
     /// The trust anchors.
     pub fn trust_roots(&self) -> &TrustRoots {
         &self.roots
@@ -152,6 +169,8 @@ impl fmt::Debug for TlsOptions {
                     .map(|p| String::from_utf8_lossy(p))
                     .collect::<Vec<_>>(),
             )
+            .field("min_version", &self.min_version)
+            .field("tls12_ciphers", &self.tls12_ciphers)
             .field(
                 "custom",
                 &self.custom.as_ref().map(|_| "<rustls::ClientConfig>"),
