@@ -73,7 +73,7 @@ pub(crate) struct SubArgs {
     /// letters for the local time, @N nanoseconds; \n \t \e \0 escapes. Ends each message
     /// with a newline unless -N; -v has no effect then.
     #[arg(short = 'F', value_name = "FORMAT", value_parser = |f: &str| crate::format::parse(f, false),
-          conflicts_with = "json")]
+          conflicts_with = "json", allow_hyphen_values = true, overrides_with = "format")]
     format: Option<crate::format::Template>,
 
     /// Print %j and %J's JSON over several indented lines.

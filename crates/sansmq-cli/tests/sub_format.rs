@@ -248,6 +248,9 @@ fn message_fields_widths_and_escapes_print_as_mosquitto_sub_prints_them() {
         Case::new("%p", b"no line end").extra(&["-N"]),
         Case::new("%p", b"v is ignored").extra(&["-v"]),
         Case::new("%t %p", b"v and N").extra(&["-v", "-N"]),
+        Case::new("", b"an empty format prints empty lines"),
+        Case::new("-%t-", b"a leading hyphen is a format, not a flag"),
+        Case::new("%t", b"the last -F counts").extra(&["-F", "%p"]),
     ]);
 }
 
