@@ -300,6 +300,8 @@ fn times_print_as_mosquitto_sub_prints_them() {
         Case::new("@z @Z|@Q @E @O @+ @% @1 @5 @@", b"x").tz("ABC-5:30"),
         Case::new("@z @Z", b"x").tz("XYZ3"),
         Case::new("@z @Z", b"x").tz("UTC"),
+        Case::new("@z @Z", b"x").tz("Asia/Kolkata"),
+        Case::new("@z @Z", b"x").tz("Europe/Berlin"),
         Case::new("@H:@M @z", b"x").tz("Asia/Kolkata").timed(),
     ]);
 }
