@@ -342,16 +342,17 @@ impl Template {
     }
 
     /// Writes one message as the template says, without a line end (`sub` adds one unless
-    /// `-N`), in one `write_all`; `out` is not flushed. `now` is when the message arrived. A `%J` payload that is not
-    /// JSON prints nothing for the `%J` and is returned, for stderr, as mosquitto does.
+    /// `-N`), in one `write_all`; `out` is not flushed. `now` is when the message arrived. For
+    /// a payload that is not JSON each `%J` prints nothing and is returned, for stderr, as
+    /// mosquitto_sub does.
     pub(crate) fn write(
         &self,
         out: &mut impl Write,
         message: &Printed<'_>,
         now: Timestamp,
-    ) -> io::Result<Option<PayloadNotJson>> {
+    ) -> io::Result<Vec<PayloadNotJson>> {
         let mut text = Vec::new();
-        let mut not_json = None;
+        let mut not_json = Vec::new();
         let mut local_time = None;
         for piece in &self.pieces {
             match piece {
@@ -369,7 +370,7 @@ impl Template {
                 Piece::Field(field, spec) => {
                     let time = || now.to_zoned(self.zone.clone());
                     if let Err(error) = self.write_field(&mut text, *field, *spec, message, time) {
-                        not_json = Some(error);
+                        not_json.push(error);
                     }
                 }
             }
@@ -561,7 +562,7 @@ mod tests {
             .in_zone(TimeZone::posix(zone).unwrap());
         let mut out = Vec::new();
         let not_json = template.write(&mut out, message, now()).unwrap();
-        assert_eq!(not_json, None, "{format:?}");
+        assert_eq!(not_json, [], "{format:?}");
         out
     }
 
@@ -769,15 +770,16 @@ h\xc3\xa9     |\xc3\xbcn\xc3\xaf|\xc3\xbc|5| h\xc3\xa9llo/w\xc3\xb6rld|h        
 
     #[test]
     fn a_payload_that_is_not_json_prints_the_rest_and_is_reported() {
-        let template = parse("<%J>%t", false).unwrap();
+        let template = parse("<%J>%t%J", false).unwrap();
         let mut out = Vec::new();
         let not_json = template
             .write(&mut out, &message("a/b", b"{oops"), now())
             .unwrap();
         assert_eq!(out, b"<>a/b");
+        let reported: Vec<String> = not_json.iter().map(ToString::to_string).collect();
         assert_eq!(
-            not_json.map(|e| e.to_string()).as_deref(),
-            Some("Error: Message payload is not valid JSON on topic a/b.")
+            reported,
+            ["Error: Message payload is not valid JSON on topic a/b."; 2]
         );
     }
 

@@ -67,7 +67,7 @@ impl Format {
                 }
             }
             Self::Template(template) => {
-                if let Some(not_json) = template.write(out, message, jiff::Timestamp::now())? {
+                for not_json in template.write(out, message, jiff::Timestamp::now())? {
                     let _ = writeln!(io::stderr(), "{not_json}");
                 }
                 out.write_all(eol)?;

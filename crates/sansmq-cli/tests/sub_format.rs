@@ -280,7 +280,7 @@ fn json_conversions_print_as_mosquitto_sub_prints_them() {
         Case::new("%J", b"").empty().timed(),
         Case::new("%J", b"\"just a string\"").retained().timed(),
         Case::new("<%J>%t", b"{not json"),
-        Case::new("<%J>%t", b"1\x002"),
+        Case::new("<%J>%t%J", b"1\x002"),
     ]);
 }
 
