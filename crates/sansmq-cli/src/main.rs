@@ -14,6 +14,7 @@ mod broker_cmd;
 mod connect;
 mod demo;
 mod exit;
+mod format;
 mod latency;
 mod link;
 mod output;

@@ -1,12 +1,14 @@
-//! How `sub` prints a message: the payload (mosquitto_sub's default), `topic payload` (`-v`), or
-//! one JSON object per line (`--json`).
+//! How `sub` prints a message: the payload (mosquitto_sub's default), `topic payload` (`-v`),
+//! mosquitto_sub's `-F` template, or one JSON object per line (`--json`).
 
 use std::io::{self, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sansmq::packet::QoS;
+use sansmq::packet::{PacketId, QoS};
 use sansmq_apsaramq::ClientId;
+
+use crate::format::Template;
 
 /// A received message, as much of it as is printed.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +17,8 @@ pub(crate) struct Printed<'a> {
     pub(crate) payload: &'a [u8],
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
+    /// The broker's packet identifier; none for QoS 0.
+    pub(crate) id: Option<PacketId>,
 }
 
 /// The output format.
@@ -22,8 +26,11 @@ pub(crate) struct Printed<'a> {
 pub(crate) enum Format {
     /// The payload alone; nothing at all for an empty payload (as mosquitto_sub 2.0).
     Payload,
-    /// `topic payload`, or `topic (null)` for an empty payload.
+    /// `topic payload`, or `topic (null)` for an empty payload (nothing for it with `-N`).
     Verbose,
+    /// A `-F` template; `quiet` (`--quiet`) keeps its complaints about payloads that are not
+    /// JSON (`%J`) off stderr.
+    Template { template: Template, quiet: bool },
     /// `{"topic":..,"payload":..,"encoding":"utf8"|"base64","qos":..,"retain":..,"p2p":..}`;
     /// `p2p` says whether the topic is `<parent>/p2p/<client_id>`, a point-to-point message to this
     /// client.
@@ -47,14 +54,26 @@ impl Format {
                 }
             }
             Self::Verbose => {
-                out.write_all(message.topic.as_bytes())?;
                 if message.payload.is_empty() {
-                    out.write_all(b" (null)\n")?;
+                    // mosquitto_sub prints `(null)` only as a whole line.
+                    if newline {
+                        out.write_all(message.topic.as_bytes())?;
+                        out.write_all(b" (null)\n")?;
+                    }
                 } else {
+                    out.write_all(message.topic.as_bytes())?;
                     out.write_all(b" ")?;
                     out.write_all(message.payload)?;
                     out.write_all(eol)?;
                 }
+            }
+            Self::Template { template, quiet } => {
+                for not_json in template.write(out, message, jiff::Timestamp::now())? {
+                    if !quiet {
+                        let _ = writeln!(io::stderr(), "{not_json}");
+                    }
+                }
+                out.write_all(eol)?;
             }
             Self::Json { client_id } => {
                 let (payload, encoding) = match std::str::from_utf8(message.payload) {
@@ -94,6 +113,7 @@ mod tests {
             payload,
             qos: QoS::AtLeastOnce,
             retain: false,
+            id: None,
         };
         let mut out = Vec::new();
         format.write(&mut out, &message, newline).unwrap();
@@ -117,6 +137,25 @@ mod tests {
             printed(&Format::Verbose, b"", true),
             "parent/p2p/GID_a@@@b (null)\n"
         );
+        assert_eq!(
+            printed(&Format::Verbose, b"hi", false),
+            "parent/p2p/GID_a@@@b hi"
+        );
+    }
+
+    #[test]
+    fn verbose_format_prints_nothing_for_an_empty_payload_with_no_newline() {
+        assert_eq!(printed(&Format::Verbose, b"", false), "");
+    }
+
+    #[test]
+    fn template_format_ends_the_line_unless_no_newline() {
+        let template = Format::Template {
+            template: crate::format::parse("%t:%p", false).unwrap(),
+            quiet: false,
+        };
+        assert_eq!(printed(&template, b"hi", true), "parent/p2p/GID_a@@@b:hi\n");
+        assert_eq!(printed(&template, b"", false), "parent/p2p/GID_a@@@b:");
     }
 
     #[test]

@@ -104,6 +104,19 @@ pub(crate) struct SubArgs {
     #[arg(long, value_name = "PERCENT", value_parser = parse_percentage)]
     random_filter: Option<f64>,
 
+    /// Print each message as FORMAT says, as mosquitto_sub does (see mosquitto_sub(1)): %t topic,
+    /// %p payload, %x/%X payload in hex, %l length, %q QoS, %r retain, %m message id, %I/%U
+    /// time, %j/%J JSON; flags, width and precision as in %-10t, %08l, %.5t; @H, @M... strftime
+    /// letters for the local time, @N nanoseconds; \n \t \e \0 escapes. Ends each message
+    /// with a newline unless -N; -v has no effect then.
+    #[arg(short = 'F', value_name = "FORMAT", value_parser = |f: &str| crate::format::parse(f, false),
+          conflicts_with = "json", allow_hyphen_values = true, overrides_with = "format")]
+    format: Option<crate::format::Template>,
+
+    /// Print %j and %J's JSON over several indented lines.
+    #[arg(long)]
+    pretty: bool,
+
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
 }
@@ -134,7 +147,12 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("-t {filter:?}"))?;
         }
     }
-    let format = if args.json {
+    let format = if let Some(template) = &args.format {
+        Format::Template {
+            template: template.clone().pretty(args.pretty),
+            quiet: args.connect.quiet,
+        }
+    } else if args.json {
         Format::Json {
             client_id: ClientId::parse(&setup.client_id).ok(),
         }
@@ -267,6 +285,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             payload: &message.payload,
             qos: message.qos,
             retain: message.retained,
+            id: message.id,
         };
         // `write` flushes: the message is out of this process before the broker forgets it.
         // stdout is locked per message: `-d` logs go there too, from the client's thread.
