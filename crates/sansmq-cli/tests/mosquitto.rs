@@ -155,6 +155,13 @@ fn connection_refused_exits_1_with_one_line_saying_where_and_why() {
         assert!(line.contains(&format!("tcp://127.0.0.1:{port}")), "{line}");
         assert!(line.contains("refused"), "{line}");
         assert!(line.contains("sansmq broker"), "{line}");
+
+        // --quiet: the same exit code, nothing on stderr.
+        let mut quiet = command.clone();
+        quiet.push("--quiet");
+        let outcome = run(&quiet);
+        assert_eq!(outcome.code, Some(1), "{outcome:#?}");
+        assert_eq!(outcome.stderr, "", "{outcome:#?}");
     }
 }
 
