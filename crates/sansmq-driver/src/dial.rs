@@ -140,6 +140,18 @@ pub fn reachable_from(
     Ok(reachable)
 }
 
+/// A failure to dial `proxy` on the way to `uri`, said so: `connecting to SOCKS5 proxy
+/// 127.0.0.1:1080 (for tcp://broker:1883): 127.0.0.1:1080: Connection refused`.
+pub fn via_proxy(error: Error, proxy: &crate::ProxyOptions, uri: &ServerUri) -> Error {
+    match error {
+        Error::Io { reason, .. } => Error::Io {
+            context: format!("connecting to SOCKS5 proxy {} (for {uri})", proxy.address()),
+            reason,
+        },
+        other => other,
+    }
+}
+
 /// RFC 8305 section 4: alternate the address families, starting with the family of the resolver's
 /// first choice (which already ordered them by RFC 6724), so that one broken family costs one
 /// [`ATTEMPT_DELAY`], not one per address. Duplicates are dropped.

@@ -98,6 +98,14 @@ impl ProxyOptions {
         self.port
     }
 
+    /// `host:port`, an IPv6 address in brackets: how errors name the proxy.
+    pub fn address(&self) -> String {
+        match self.host.contains(':') {
+            true => format!("[{}]:{}", self.host, self.port),
+            false => format!("{}:{}", self.host, self.port),
+        }
+    }
+
     /// The login, if any.
     pub fn login(&self) -> Option<&ProxyLogin> {
         self.login.as_ref()
@@ -214,11 +222,7 @@ impl fmt::Display for ProxyOptions {
         if let Some(login) = &self.login {
             write!(f, "{}:{}@", login.username, crate::REDACTED)?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&self.address())
     }
 }
 

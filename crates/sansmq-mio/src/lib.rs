@@ -56,7 +56,9 @@ mod client;
 mod completion;
 mod dialer;
 mod io_loop;
+mod proxying;
 mod shell;
+mod socket;
 mod token;
 mod transport;
 
@@ -64,8 +66,8 @@ pub use callback::Callback;
 pub use client::Client;
 pub use sansmq_driver::{
     AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
-    KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
-    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,
+    TlsOptions, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
 
