@@ -7,7 +7,8 @@ use std::hash::BuildHasher as _;
 use anyhow::{Context as _, bail};
 use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
-use sansmq_mio::{Client, ConnectOptions, Credentials, TlsOptions, TrustRoots, Will};
+use sansmq_mio::socks5::Socks5Error;
+use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
 
 use crate::args::ConnectArgs;
 use crate::exit::Failure;
@@ -60,6 +61,11 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         .context("--apsaramq-instance")?;
 
     let (uri, tls) = server_uri(args, url.as_ref(), endpoint.as_ref());
+    let uri = match &args.unix {
+        Some(_) if tls => bail!("--unix cannot be used with TLS: a Unix socket is local"),
+        Some(path) => format!("unix://{}", path.display()),
+        None => uri,
+    };
     let clean_session = !args.disable_clean_session;
     if !clean_session && args.id.is_none() {
         // As mosquitto: a random id would make the kept session unreachable.
@@ -111,7 +117,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         }
     };
 
-    options = options.clean_session(clean_session);
+    options = transport_options(options, args)?.clean_session(clean_session);
     if args.protocol == Some(Protocol::Mqtt31) {
         options = options.mqtt_v31();
     }
@@ -138,6 +144,32 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         apsaramq: endpoint.is_some(),
         clean_session,
     })
+}
+
+/// -A and --proxy.
+fn transport_options(
+    mut options: ConnectOptions,
+    args: &ConnectArgs,
+) -> anyhow::Result<ConnectOptions> {
+    if let Some(address) = &args.bind_address {
+        options = options.bind_address(bind_address(address)?);
+    }
+    if let Some(url) = &args.proxy {
+        options = options.proxy(url.parse::<ProxyOptions>().context("--proxy")?);
+    }
+    Ok(options)
+}
+
+/// -A: an IP address, or a name resolved to its first address (mosquitto resolves it too).
+fn bind_address(address: &str) -> anyhow::Result<std::net::IpAddr> {
+    if let Ok(ip) = address.parse() {
+        return Ok(ip);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(&(address, 0))
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .map(|address| address.ip())
+        .with_context(|| format!("-A {address:?}: not an IP address nor a name that resolves"))
 }
 
 /// --cafile, --capath, --tls-use-os-certs, --cert, --key, --keypass and --tls-alpn.
@@ -262,6 +294,20 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Refused(ConnectReturnCode::IdentifierRejected) => "try another client id (-i)",
         E::Refused(ConnectReturnCode::UnacceptableProtocolVersion) => "try -V mqttv31",
         E::Refused(_) => "try again later",
+        E::Proxy {
+            error: Socks5Error::LoginRefused { .. } | Socks5Error::NoAcceptableMethod { .. },
+            ..
+        } => "check the user name and password in --proxy socks5h://user:password@host:port",
+        E::Proxy { .. } => "check --proxy, and that the proxy can reach the broker",
+        E::Io { reason, .. } if reason.contains("binding to ") => {
+            "-A must be an address of this machine"
+        }
+        E::Io { context, .. } if context.contains("SOCKS5 proxy") => {
+            "is the proxy running there? check --proxy"
+        }
+        E::Io { .. } if setup.uri.starts_with("unix://") => {
+            "is a broker listening on that socket? check --unix"
+        }
         E::Io { .. } => "is a broker listening there? (`sansmq broker` starts one)",
         E::Dns { .. } => "check the host name (-h)",
         E::ClientKey { .. } => "check --key (and --keypass for an encrypted key)",

@@ -64,6 +64,8 @@ mod transport;
 
 pub use callback::Callback;
 pub use client::Client;
+/// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
+pub use sansmq_driver::socks5;
 pub use sansmq_driver::{
     AckKey, BrokerRules, ConnectOptions, Credentials, CredentialsProvider, Diagnosis, Error,
     KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,
