@@ -105,6 +105,7 @@ mod client;
 mod command;
 mod dial;
 mod dispatch;
+mod proxying;
 mod publish;
 mod stream;
 mod task;
