@@ -1,7 +1,8 @@
-//! The mio client's transports beside plain TCP, against a real mosquitto: a Unix domain socket
-//! (`unix://`), a SOCKS5 proxy that resolves the broker's name (with and without a login, and
-//! TLS through it), and a socket bound to a local address (mosquitto_pub/sub's `--unix`,
-//! `--proxy`, `-A`).
+//! The transports beside plain TCP, for every driver, against a real mosquitto: a Unix domain
+//! socket (`unix://`), a SOCKS5 proxy that resolves the broker's name (with and without a login,
+//! and TLS through it), and a socket bound to a local address (mosquitto_pub/sub's `--unix`,
+//! `--proxy`, `-A`). The mio and tokio clients carry them out; the futures client, whose runtime
+//! opens plain TCP streams, refuses each by name.
 
 mod common;
 
@@ -9,62 +10,90 @@ use std::time::Duration;
 
 use sansmq::packet::QoS;
 use sansmq_driver::socks5::Socks5Error;
-use sansmq_e2e::{Mosquitto, Socks5Proxy, Socks5Target, wait_until};
-use sansmq_mio::{Client, ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_e2e::scenario::{FuturesClient, ScenarioClient};
+use sansmq_e2e::{Mosquitto, PATIENCE, Socks5Proxy, Socks5Target, wait_until};
 
-use common::{PATIENCE, Recorder, options};
+use common::options;
 
-/// Publishes one QoS 1 message from `publisher` and checks `subscriber` (subscribed to `t/#`)
-/// receives it.
-fn round_trip(publisher: &Client, subscriber: &Client, payload: &str) {
-    let messages = subscriber.messages(4);
+/// Runs every scenario below against one driver, in a module named after it.
+macro_rules! every_transport {
+    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
+        mod $driver {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<$client>();
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! transports_for {
+    ($driver:ident: $client:ty) => {
+        every_transport!($driver: $client =>
+            publishes_and_subscribes_over_a_unix_socket,
+            a_unix_socket_nobody_listens_on_is_named_in_the_error,
+            reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name,
+            a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error,
+            a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal,
+            a_proxy_that_is_not_running_is_named_as_the_proxy,
+            tls_through_the_proxy_checks_the_brokers_name,
+            a_bound_client_leaves_from_its_bind_address,
+            a_bind_address_not_on_this_machine_fails_naming_it,
+        );
+    };
+}
+
+transports_for!(mio: sansmq_e2e::scenario::MioClient);
+transports_for!(tokio: sansmq_e2e::scenario::TokioClient);
+
+fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
+    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
+    client
+        .connect()
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
+    client
+}
+
+/// The error connecting with `options` fails with.
+fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
+    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
+    match client.connect() {
+        Ok(_) => panic!("{}: connected", C::DRIVER),
+        Err(error) => error,
+    }
+}
+
+/// Publishes one QoS 1 message from `publisher` and checks `subscriber` receives it.
+fn round_trip<C: ScenarioClient>(publisher: &C, subscriber: &C, payload: &str) {
     subscriber.subscribe(&[("t/#", QoS::AtLeastOnce)]).unwrap();
     publisher
         .publish("t/1", payload.to_owned(), QoS::AtLeastOnce, false)
-        .unwrap()
-        .wait()
         .unwrap();
-    let message = messages.recv_timeout(PATIENCE).expect("the message");
-    assert_eq!(&message.payload[..], payload.as_bytes());
-}
-
-fn connected(options: ConnectOptions) -> Client {
-    let client = Client::new(options).unwrap();
-    client.connect().unwrap();
-    client
+    let message = subscriber.next_message(PATIENCE).expect("the message");
+    assert_eq!(message.payload, payload.as_bytes());
 }
 
 fn proxy(url: &str) -> ProxyOptions {
     url.parse().unwrap()
 }
 
-#[test]
-fn publishes_and_subscribes_over_a_unix_socket() {
+fn publishes_and_subscribes_over_a_unix_socket<C: ScenarioClient>() {
     let broker = Mosquitto::builder().unix_socket(true).start();
-    let subscriber = Client::new(options(&broker.unix_url(), "unix-sub")).unwrap();
-    let (recorder, events) = Recorder::new();
-    subscriber.set_callback(recorder);
-    subscriber.connect().unwrap();
-    let (_, uri) = events.connected(PATIENCE).expect("connect_complete");
+    let subscriber: C = connected(options(&broker.unix_url(), "unix-sub"));
+    let (_, uri) = subscriber.next_connected(PATIENCE).expect("connected");
     assert_eq!(uri, broker.unix_url());
-    let publisher = connected(options(&broker.unix_url(), "unix-pub"));
+    let publisher: C = connected(options(&broker.unix_url(), "unix-pub"));
     round_trip(&publisher, &subscriber, "over a unix socket");
-    assert!(
-        broker.log().contains("New client connected from unix-sub")
-            || broker.log().contains("unix-sub"),
-        "{}",
-        broker.log()
-    );
     subscriber.disconnect(Duration::from_secs(5)).unwrap();
 }
 
-#[test]
-fn a_unix_socket_nobody_listens_on_is_named_in_the_error() {
+fn a_unix_socket_nobody_listens_on_is_named_in_the_error<C: ScenarioClient>() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nobody.sock");
-    let uri = format!("unix://{}", path.display());
-    let client = Client::new(options(&uri, "lonely")).unwrap();
-    let error = client.connect().unwrap_err();
+    let uri = format!("unix://{}", dir.path().join("nobody.sock").display());
+    let error = connect_error::<C>(options(&uri, "lonely"));
     let message = error.to_string();
     assert!(
         message.contains(&format!("connecting to {uri}")),
@@ -73,14 +102,13 @@ fn a_unix_socket_nobody_listens_on_is_named_in_the_error() {
     assert!(matches!(error, Error::Io { .. }), "{error:?}");
 }
 
-#[test]
-fn reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name() {
+fn reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name<C: ScenarioClient>() {
     let broker = Mosquitto::start();
     let socks = Socks5Proxy::start();
     let uri = format!("tcp://localhost:{}", broker.port());
     let through = |id: &str| options(&uri, id).proxy(proxy(&socks.url()));
-    let subscriber = connected(through("proxied-sub"));
-    let publisher = connected(through("proxied-pub"));
+    let subscriber: C = connected(through("proxied-sub"));
+    let publisher: C = connected(through("proxied-pub"));
     round_trip(&publisher, &subscriber, "through the proxy");
     let asked = Socks5Target {
         host: "localhost".into(),
@@ -90,18 +118,16 @@ fn reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name() {
     assert_eq!(socks.targets(), [asked.clone(), asked]);
 }
 
-#[test]
-fn a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error() {
+fn a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error<C: ScenarioClient>() {
     let broker = Mosquitto::start();
     let socks = Socks5Proxy::with_login("alice", "right-password");
-    let subscriber =
+    let subscriber: C =
         connected(options(&broker.url(), "logged-in").proxy(proxy(&socks.url_with_login())));
-    let publisher = connected(options(&broker.url(), "direct"));
+    let publisher: C = connected(options(&broker.url(), "direct"));
     round_trip(&publisher, &subscriber, "after a proxy login");
 
     let wrong = format!("socks5h://alice:WRONG-SECRET@{}", socks.addr());
-    let client = Client::new(options(&broker.url(), "wrong").proxy(proxy(&wrong))).unwrap();
-    let error = client.connect().unwrap_err();
+    let error = connect_error::<C>(options(&broker.url(), "wrong").proxy(proxy(&wrong)));
     match &error {
         Error::Proxy {
             proxy,
@@ -120,22 +146,19 @@ fn a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error() {
     assert!(!message.contains("WRONG-SECRET"), "{message}");
 
     // Without a login, the proxy's refusal says one may be needed.
-    let client =
-        Client::new(options(&broker.url(), "anonymous").proxy(proxy(&socks.url()))).unwrap();
-    let message = client.connect().unwrap_err().to_string();
+    let error = connect_error::<C>(options(&broker.url(), "anonymous").proxy(proxy(&socks.url())));
+    let message = error.to_string();
     assert!(
         message.contains("may need a user name and password"),
         "{message}"
     );
 }
 
-#[test]
-fn a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal() {
+fn a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal<C: ScenarioClient>() {
     let socks = Socks5Proxy::start();
     let port = sansmq_e2e::free_port();
     let uri = format!("tcp://127.0.0.1:{port}");
-    let client = Client::new(options(&uri, "unreachable").proxy(proxy(&socks.url()))).unwrap();
-    let error = client.connect().unwrap_err();
+    let error = connect_error::<C>(options(&uri, "unreachable").proxy(proxy(&socks.url())));
     assert!(
         matches!(&error, Error::Proxy { error: Socks5Error::ConnectFailed { target, .. }, .. }
             if *target == format!("127.0.0.1:{port}")),
@@ -145,13 +168,12 @@ fn a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal() {
     assert!(!socks.targets()[0].domain_name);
 }
 
-#[test]
-fn a_proxy_that_is_not_running_is_named_as_the_proxy() {
+fn a_proxy_that_is_not_running_is_named_as_the_proxy<C: ScenarioClient>() {
     let broker = Mosquitto::start();
     let port = sansmq_e2e::free_port();
     let url = format!("socks5h://127.0.0.1:{port}");
-    let client = Client::new(options(&broker.url(), "no-proxy").proxy(proxy(&url))).unwrap();
-    let message = client.connect().unwrap_err().to_string();
+    let message =
+        connect_error::<C>(options(&broker.url(), "no-proxy").proxy(proxy(&url))).to_string();
     assert!(
         message.starts_with(&format!(
             "connecting to SOCKS5 proxy 127.0.0.1:{port} (for {}): ",
@@ -161,14 +183,13 @@ fn a_proxy_that_is_not_running_is_named_as_the_proxy() {
     );
 }
 
-#[test]
-fn tls_through_the_proxy_checks_the_brokers_name() {
+fn tls_through_the_proxy_checks_the_brokers_name<C: ScenarioClient>() {
     let broker = Mosquitto::builder().tls().start();
     let pki = broker.pki().unwrap();
     let socks = Socks5Proxy::start();
     let tls = TlsOptions::new().roots(TrustRoots::CaFile(pki.ca_pem_path().to_owned()));
     let uri = format!("ssl://localhost:{}", broker.tls_port());
-    let client = connected(
+    let client: C = connected(
         options(&uri, "tls-proxied")
             .tls(tls)
             .proxy(proxy(&socks.url())),
@@ -178,12 +199,11 @@ fn tls_through_the_proxy_checks_the_brokers_name() {
     client.disconnect(Duration::from_secs(5)).unwrap();
 }
 
-#[test]
-fn a_bound_client_leaves_from_its_bind_address() {
+fn a_bound_client_leaves_from_its_bind_address<C: ScenarioClient>() {
     let broker = Mosquitto::start();
     for local in ["127.0.0.1", "127.0.0.2"] {
         let id = format!("bound-{local}");
-        let client = connected(options(&broker.url(), &id).bind_address(local.parse().unwrap()));
+        let client: C = connected(options(&broker.url(), &id).bind_address(local.parse().unwrap()));
         // mosquitto logs "New client connected from 127.0.0.2:PORT as bound-127.0.0.2".
         assert!(
             wait_until(PATIENCE, || broker
@@ -196,22 +216,51 @@ fn a_bound_client_leaves_from_its_bind_address() {
     }
     // A host name resolving to ::1 and 127.0.0.1: the IPv4 bind tries 127.0.0.1 only.
     let uri = format!("tcp://localhost:{}", broker.port());
-    let client =
+    let client: C =
         connected(options(&uri, "bound-by-name").bind_address("127.0.0.1".parse().unwrap()));
     assert!(client.is_connected());
 }
 
-#[test]
-fn a_bind_address_not_on_this_machine_fails_naming_it() {
+fn a_bind_address_not_on_this_machine_fails_naming_it<C: ScenarioClient>() {
     let broker = Mosquitto::start();
     // TEST-NET-1 (RFC 5737) is never an address of this machine.
-    let client =
-        Client::new(options(&broker.url(), "misbound").bind_address("192.0.2.1".parse().unwrap()))
-            .unwrap();
-    let message = client.connect().unwrap_err().to_string();
+    let error = connect_error::<C>(
+        options(&broker.url(), "misbound").bind_address("192.0.2.1".parse().unwrap()),
+    );
+    let message = error.to_string();
     assert!(message.contains("binding to 192.0.2.1: "), "{message}");
     assert!(
         message.starts_with(&format!("connecting to {}", broker.url())),
         "{message}"
     );
+}
+
+/// The futures client's runtime opens plain TCP streams: each transport option is refused by
+/// name when the client is made, never ignored.
+#[test]
+fn the_futures_client_refuses_each_transport_option_by_name() {
+    let base = || options("tcp://127.0.0.1:1883", "futures");
+    for (options, option) in [
+        (
+            base().bind_address("127.0.0.1".parse().unwrap()),
+            "ConnectOptions::bind_address",
+        ),
+        (
+            base().proxy(ProxyOptions::socks5h("127.0.0.1", 1080)),
+            "ConnectOptions::proxy",
+        ),
+        (
+            options("unix:///tmp/broker.sock", "futures"),
+            "unix:// server URI",
+        ),
+    ] {
+        let error = FuturesClient::new(options)
+            .err()
+            .unwrap_or_else(|| panic!("{option} was accepted"));
+        assert!(
+            matches!(&error, Error::Unsupported { option: o, .. } if *o == option),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with(option), "{error}");
+    }
 }
