@@ -136,11 +136,12 @@ impl fmt::Debug for ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`) and a
-    /// client id. Defaults: clean session, keep-alive 60 s, time-to-wait 30 s, connect timeout
-    /// 30 s, window 20, offline queue 1,000 messages, packets up to 1 MiB both ways, no automatic
-    /// reconnect (delays 1 s to 60 s with jitter once enabled), re-subscribe when the session was
-    /// lost, Mozilla's TLS roots.
+    /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`,
+    /// `unix:///path/to/socket`) and a client id. Defaults: clean session, keep-alive 60 s,
+    /// time-to-wait 30 s, connect timeout 30 s, window 20, offline queue 1,000 messages, packets
+    /// up to 1 MiB both ways, no automatic reconnect (delays 1 s to 60 s with jitter once
+    /// enabled), re-subscribe when the session was lost, Mozilla's TLS roots, no bind address,
+    /// no proxy.
     pub fn new(server_uri: &str, client_id: impl Into<String>) -> Result<Self, Error> {
         Ok(Self {
             server_uris: vec![server_uri.parse()?],

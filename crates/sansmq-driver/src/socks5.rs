@@ -63,8 +63,11 @@ pub enum Socks5Error {
         /// Its length in bytes.
         len: usize,
     },
-    /// The user name or password is longer than the 255 bytes RFC 1929 allows, or empty.
-    #[error("the proxy {field} is {len} bytes long; SOCKS5 takes 1 to 255")]
+    /// The user name or password is longer than the 255 bytes RFC 1929 allows, or the user name
+    /// is empty.
+    #[error(
+        "the proxy {field} is {len} bytes long; SOCKS5 takes at most 255 (a user name at least 1)"
+    )]
     LoginTooLong {
         /// `"user name"` or `"password"`.
         field: &'static str,
@@ -258,8 +261,9 @@ impl Socks5Handshake {
     /// or the login (over 255 bytes).
     pub fn new(host: &str, port: u16, login: Option<&ProxyLogin>) -> Result<Self, Socks5Error> {
         if let Some(login) = login {
-            length_byte(&login.username, "user name")?;
-            length_byte(&login.password, "password")?;
+            // RFC 1929: the user name takes 1 to 255 bytes, the password 0 to 255.
+            check_length(&login.username, "user name", 1)?;
+            check_length(&login.password, "password", 0)?;
         }
         let mut connect = vec![VERSION, CONNECT, 0];
         match host.parse::<IpAddr>() {
@@ -494,14 +498,15 @@ fn check_version(version: u8) -> Result<(), Socks5Error> {
     }
 }
 
-fn length_byte(field: &str, name: &'static str) -> Result<u8, Socks5Error> {
-    u8::try_from(field.len())
-        .ok()
-        .filter(|&len| len > 0 || name == "password")
-        .ok_or(Socks5Error::LoginTooLong {
-            field: name,
-            len: field.len(),
-        })
+/// Whether `value` fits a length byte and holds at least `min` bytes.
+fn check_length(value: &str, field: &'static str, min: usize) -> Result<(), Socks5Error> {
+    match (min..=usize::from(u8::MAX)).contains(&value.len()) {
+        true => Ok(()),
+        false => Err(Socks5Error::LoginTooLong {
+            field,
+            len: value.len(),
+        }),
+    }
 }
 
 #[cfg(test)]
