@@ -121,11 +121,8 @@ pub enum Socks5Error {
     },
     /// Bytes arrived after the proxy's reply while nothing was yet sent to the broker: they
     /// cannot be the broker's (an MQTT broker and a TLS server both wait for the client).
-    #[error("the proxy sent {bytes} bytes past its reply to CONNECT")]
-    UnexpectedData {
-        /// How many.
-        bytes: usize,
-    },
+    #[error("the proxy sent bytes past its reply to CONNECT, before the client said anything")]
+    UnexpectedData,
     /// The proxy closed the connection before the handshake ended.
     #[error("the proxy closed the connection during the SOCKS5 handshake")]
     Closed,
@@ -326,7 +323,7 @@ impl Socks5Handshake {
             return Err(Socks5Error::Closed);
         }
         if let State::Done(_) = self.state {
-            return self.fail(Socks5Error::UnexpectedData { bytes: bytes.len() });
+            return self.fail(Socks5Error::UnexpectedData);
         }
         self.incoming.extend_from_slice(bytes);
         let result = self.advance();
@@ -376,9 +373,7 @@ impl Socks5Handshake {
             self.incoming.drain(..consumed.min(self.incoming.len()));
         }
         if matches!(self.state, State::Done(_)) && !self.incoming.is_empty() {
-            return Err(Socks5Error::UnexpectedData {
-                bytes: self.incoming.len(),
-            });
+            return Err(Socks5Error::UnexpectedData);
         }
         Ok(())
     }
@@ -764,7 +759,7 @@ mod tests {
         let error = handshake
             .handle_received(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 1, 0x20, 2])
             .unwrap_err();
-        assert_eq!(error, Socks5Error::UnexpectedData { bytes: 2 });
+        assert_eq!(error, Socks5Error::UnexpectedData);
     }
 
     #[test]
@@ -786,6 +781,56 @@ mod tests {
         assert!(Socks5Handshake::new("h", 1, Some(&login("", "p"))).is_err());
         // An empty password is allowed (`socks5h://user@proxy`).
         assert!(Socks5Handshake::new("h", 1, Some(&login("u", ""))).is_ok());
+    }
+
+    /// Feeds `answers` to a handshake with a login, split where `rng` says; the outcome.
+    fn outcome(
+        answers: &[u8],
+        rng: &mut fastrand::Rng,
+    ) -> Result<Option<BoundAddress>, Socks5Error> {
+        let mut handshake = Socks5Handshake::new("broker", 1883, Some(&login("u", "p"))).unwrap();
+        let mut rest = answers;
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at(rng.usize(1..=rest.len()));
+            rest = after;
+            sent(&mut handshake);
+            handshake.handle_received(chunk)?;
+        }
+        Ok(handshake.bound_address().cloned())
+    }
+
+    #[test]
+    fn any_answer_in_any_split_gives_one_outcome_and_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(1928);
+        let valid = [5, 2, 1, 0, 5, 0, 0, 3, 2, b'p', b'x', 0, 80];
+        for round in 0..20_000 {
+            // Mostly answers that follow the protocol for a while, then anything.
+            let mut answers: Vec<u8> = valid[..rng.usize(0..=valid.len())].to_vec();
+            for _ in 0..rng.usize(0..8) {
+                let byte = match rng.bool() {
+                    true => rng.u8(..),
+                    false => rng.u8(0..10),
+                };
+                answers.push(byte);
+            }
+            let whole = outcome(&answers, &mut fastrand::Rng::with_seed(0));
+            let mut one_at_a_time =
+                Socks5Handshake::new("broker", 1883, Some(&login("u", "p"))).unwrap();
+            let mut bytewise = Ok(());
+            for &byte in &answers {
+                sent(&mut one_at_a_time);
+                bytewise = bytewise.and_then(|()| one_at_a_time.handle_received(&[byte]));
+            }
+            let bytewise = bytewise.map(|()| one_at_a_time.bound_address().cloned());
+            assert_eq!(whole, bytewise, "round {round}: {answers:?}");
+            assert_eq!(
+                whole,
+                outcome(&answers, &mut rng),
+                "round {round}: {answers:?}"
+            );
+        }
+        let done = outcome(&valid, &mut rng).unwrap();
+        assert_eq!(done, Some(BoundAddress::Domain("px".into(), 80)));
     }
 
     #[test]
