@@ -576,4 +576,18 @@ mod tests {
             .proxy(ProxyOptions::socks5h("proxy", 1080));
         assert!(tcp.check_transport().is_ok());
     }
+
+    #[test]
+    fn debug_shows_the_proxy_and_bind_address_but_never_the_proxy_password() {
+        let proxy: ProxyOptions = "socks5h://alice:S3CRET@proxy:1081".parse().unwrap();
+        let options = ConnectOptions::new("tcp://h:1883", "c")
+            .unwrap()
+            .bind_address("192.0.2.7".parse().unwrap())
+            .proxy(proxy);
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("S3CRET"), "{debug}");
+        for shown in ["192.0.2.7", "alice", "proxy", "1081"] {
+            assert!(debug.contains(shown), "{shown}: {debug}");
+        }
+    }
 }
