@@ -39,6 +39,7 @@ macro_rules! transports_for {
             a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error,
             a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal,
             a_proxy_that_is_not_running_is_named_as_the_proxy,
+            a_silent_proxy_is_bounded_by_the_connect_timeout,
             tls_through_the_proxy_checks_the_brokers_name,
             a_bound_client_leaves_from_its_bind_address,
             a_bind_address_not_on_this_machine_fails_naming_it,
@@ -181,6 +182,21 @@ fn a_proxy_that_is_not_running_is_named_as_the_proxy<C: ScenarioClient>() {
         )),
         "{message}"
     );
+}
+
+fn a_silent_proxy_is_bounded_by_the_connect_timeout<C: ScenarioClient>() {
+    // Accepts connections and never answers the greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("socks5h://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let error = connect_error::<C>(
+        options("tcp://broker.invalid:1883", "patient")
+            .connect_timeout(Duration::from_millis(500))
+            .proxy(proxy(&url)),
+    );
+    // Not a DNS error: with a proxy the client never resolves the broker's name itself.
+    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    assert!(started.elapsed() < PATIENCE, "{:?}", started.elapsed());
 }
 
 fn tls_through_the_proxy_checks_the_brokers_name<C: ScenarioClient>() {
