@@ -140,6 +140,20 @@ pub fn reachable_from(
     Ok(reachable)
 }
 
+/// What to dial to reach the broker at `uri`: the broker itself, or the proxy as a `tcp://`
+/// endpoint of its own (so that resolving and dialing it name the proxy).
+pub fn dial_target(uri: &ServerUri, proxy: Option<&crate::ProxyOptions>) -> ServerUri {
+    match proxy {
+        Some(proxy) => ServerUri {
+            host: proxy.host().to_owned(),
+            port: proxy.port(),
+            tls: false,
+            unix_socket: None,
+        },
+        None => uri.clone(),
+    }
+}
+
 /// A failure to dial `proxy` on the way to `uri`, said so: `connecting to SOCKS5 proxy
 /// 127.0.0.1:1080 (for tcp://broker:1883): 127.0.0.1:1080: Connection refused`.
 pub fn via_proxy(error: Error, proxy: &crate::ProxyOptions, uri: &ServerUri) -> Error {

@@ -303,7 +303,7 @@ impl Shell {
                     None => return,
                     Some(Err(error)) => break Err(error),
                     Some(Ok(addresses)) => {
-                        let target = dial_target(&opening.uri, proxy);
+                        let target = sansmq_driver::dial::dial_target(&opening.uri, proxy);
                         tracing::debug!(uri = %target, ?addresses, "resolved");
                         match sansmq_driver::dial::reachable_from(&target, addresses, local) {
                             Ok(addresses) => {
@@ -423,19 +423,5 @@ impl Shell {
         self.drive(now);
         self.drop_socket();
         self.handoff.close();
-    }
-}
-
-/// What to dial for the broker at `uri`: the broker itself, or the proxy as a `tcp://` endpoint
-/// of its own (so that a failed dial names the proxy).
-fn dial_target(uri: &ServerUri, proxy: Option<&sansmq_driver::ProxyOptions>) -> ServerUri {
-    match proxy {
-        Some(proxy) => ServerUri {
-            host: proxy.host().to_owned(),
-            port: proxy.port(),
-            tls: false,
-            unix_socket: None,
-        },
-        None => uri.clone(),
     }
 }

@@ -65,15 +65,7 @@ impl Transport {
         if let Some(path) = &uri.unix_socket {
             return Ok(Self::over(open_unix(path, &uri).await?));
         }
-        let target = match &route.proxy {
-            Some(proxy) => ServerUri {
-                host: proxy.host().to_owned(),
-                port: proxy.port(),
-                tls: false,
-                unix_socket: None,
-            },
-            None => uri.clone(),
-        };
+        let target = sansmq_driver::dial::dial_target(&uri, route.proxy.as_ref());
         // getaddrinfo on tokio's blocking pool: the task's loop does not wait for DNS.
         let addresses = tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
