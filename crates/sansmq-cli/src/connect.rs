@@ -318,9 +318,11 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Timeout(_) => "no CONNACK came back; check the host and port",
         _ => "-d shows more",
     };
-    // mosquitto exits with the CONNACK return code when the broker refuses, else 1.
+    // mosquitto exits with the CONNACK return code when the broker refuses, with its error
+    // number for a proxy's refusal, else 1.
     let code = match &error {
         E::Refused(code) => *code as u8,
+        E::Proxy { error, .. } => proxy_exit_code(error),
         _ => 1,
     };
     let what = error.to_string();
@@ -330,6 +332,30 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         format!("connecting to {}: {what}", setup.uri)
     };
     Failure::error(code, format!("{what}; {hint}"))
+}
+
+/// The exit code mosquitto_pub/sub 2.0 give for a SOCKS5 failure: the libmosquitto error number
+/// (`MOSQ_ERR_AUTH` 11, `MOSQ_ERR_NO_CONN` 4, `MOSQ_ERR_PROXY` 16...). mosquitto reads a refused
+/// login's status as if it were a CONNECT reply code, so the same table serves both.
+fn proxy_exit_code(error: &Socks5Error) -> u8 {
+    const INVAL: u8 = 3;
+    const PROTOCOL: u8 = 2;
+    const AUTH: u8 = 11;
+    const PROXY: u8 = 16;
+    let by_reply_code = |byte: u8| match byte {
+        0x02 => AUTH,
+        0x03..=0x05 => 4, // MOSQ_ERR_NO_CONN
+        0x01 | 0x06..=0x08 => PROXY,
+        _ => INVAL,
+    };
+    match error {
+        Socks5Error::NoAcceptableMethod { .. } | Socks5Error::UnexpectedMethod { .. } => AUTH,
+        Socks5Error::LoginRefused { status, .. } => by_reply_code(*status),
+        Socks5Error::ConnectFailed { code, .. } => by_reply_code(code.byte()),
+        Socks5Error::BadAddressType { .. } => PROTOCOL,
+        Socks5Error::HostTooLong { .. } | Socks5Error::LoginTooLong { .. } => INVAL,
+        _ => PROXY,
+    }
 }
 
 /// `mqtt(s)://[user[:password]@]host[:port]/topic`. Errors show the URL with its password

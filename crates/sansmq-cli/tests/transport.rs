@@ -148,14 +148,33 @@ fn sub_through_a_socks5_proxy_with_a_login_gets_what_mosquitto_sub_gets() {
     );
 }
 
+/// Runs `mosquitto_pub args`, stopped after 10 s if it has not ended (it retries some failures).
+fn mosquitto_pub_within(args: &[&str]) -> Option<i32> {
+    let (code, _) = mosquitto("timeout", &[&["10", "mosquitto_pub"][..], args].concat());
+    assert_ne!(code, Some(124), "mosquitto_pub {args:?} did not end");
+    code
+}
+
 #[test]
 fn a_wrong_proxy_password_is_one_clear_error_line_without_the_password() {
     let broker = Mosquitto::start();
     let socks = Socks5Proxy::with_login("alice", "proxy-secret");
     let port = broker.port().to_string();
     let url = format!("socks5h://alice:WRONG-SECRET@{}", socks.addr());
-    let ours = run(&["pub", "--proxy", &url, "-p", &port, "-t", "t", "-m", "m"]);
-    assert_eq!(ours.code, Some(1), "{ours:#?}");
+    let args = [
+        "--proxy",
+        url.as_str(),
+        "-p",
+        port.as_str(),
+        "-t",
+        "t",
+        "-m",
+        "m",
+    ];
+    let ours = run(&[&["pub"][..], &args[..]].concat());
+    // 16: mosquitto's MOSQ_ERR_PROXY.
+    assert_eq!(ours.code, Some(16), "{ours:#?}");
+    assert_eq!(ours.code, mosquitto_pub_within(&args));
     let line = ours.error_line();
     assert!(line.contains("refused the user name \"alice\""), "{line}");
     assert!(
@@ -163,6 +182,51 @@ fn a_wrong_proxy_password_is_one_clear_error_line_without_the_password() {
         "{line}"
     );
     assert!(!ours.stderr.contains("WRONG-SECRET"), "{ours:#?}");
+}
+
+#[test]
+fn proxy_refusals_exit_with_mosquittos_codes() {
+    let broker = Mosquitto::start();
+    let socks = Socks5Proxy::with_login("alice", "proxy-secret");
+    let port = broker.port().to_string();
+    // No login offered to a proxy that demands one: MOSQ_ERR_AUTH.
+    let anonymous = socks.url();
+    let args = [
+        "--proxy",
+        anonymous.as_str(),
+        "-p",
+        port.as_str(),
+        "-t",
+        "t",
+        "-m",
+        "m",
+    ];
+    let ours = run(&[&["pub"][..], &args[..]].concat());
+    assert_eq!(ours.code, Some(11), "{ours:#?}");
+    assert_eq!(ours.code, mosquitto_pub_within(&args));
+    assert!(
+        ours.error_line()
+            .contains("may need a user name and password"),
+        "{ours:#?}"
+    );
+    // A broker the proxy cannot reach (the test proxy answers "host unreachable"):
+    // MOSQ_ERR_NO_CONN.
+    let with_login = socks.url_with_login();
+    let closed = sansmq_e2e::free_port().to_string();
+    let args = [
+        "--proxy",
+        with_login.as_str(),
+        "-p",
+        closed.as_str(),
+        "-t",
+        "t",
+        "-m",
+        "m",
+    ];
+    let ours = run(&[&["pub"][..], &args[..]].concat());
+    assert_eq!(ours.code, Some(4), "{ours:#?}");
+    assert_eq!(ours.code, mosquitto_pub_within(&args));
+    assert!(ours.error_line().contains("host unreachable"), "{ours:#?}");
 }
 
 #[test]
