@@ -10,6 +10,8 @@
 //!   demand (ApsaraMQ's notices, a close on a forbidden topic) and exact checks of what a client sends.
 //! - [`TestPki`] generates a CA, server and client certificates and a wrong CA as PEM files, and
 //!   has OpenSSL encrypt the client key.
+//! - [`Socks5Proxy`] is a SOCKS5 proxy (optionally with a login) that records what clients asked
+//!   it to connect to.
 //! - [`AlpnProbe`] is a TLS endpoint that records the ALPN protocols clients offer.
 //! - [`scenario`] is what an e2e scenario needs of a client, implemented for every driver, so
 //!   that each behaviour is written once and run against them all.
@@ -71,6 +73,7 @@ mod port;
 mod proxy;
 pub mod scenario;
 mod scripted;
+mod socks5;
 mod wait;
 
 pub use alpn::{AlpnOffer, AlpnProbe};
@@ -79,4 +82,5 @@ pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use port::free_port;
 pub use proxy::FaultProxy;
 pub use scripted::{Peer, ScriptedBroker};
+pub use socks5::{Socks5Proxy, Socks5Target};
 pub use wait::{PATIENCE, wait_until};

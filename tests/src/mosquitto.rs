@@ -95,6 +95,7 @@ impl Mosquitto {
             log: dir.path().join("mosquitto.log"),
             password_file: dir.path().join("passwd"),
             persistence_dir: dir.path().join("data"),
+            unix_socket: dir.path().join("mosquitto.sock"),
         };
         fs::create_dir(&files.persistence_dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", files.persistence_dir.display()));
@@ -147,6 +148,28 @@ impl Mosquitto {
     /// The plain listener as a client URI: `tcp://127.0.0.1:port`.
     pub fn url(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// The path of the Unix socket listener.
+    ///
+    /// # Panics
+    ///
+    /// If the broker was built without [`unix_socket`](MosquittoBuilder::unix_socket).
+    pub fn unix_socket(&self) -> &Path {
+        assert!(
+            self.options.unix_socket,
+            "this broker has no Unix socket: build it with Mosquitto::builder().unix_socket(true)"
+        );
+        &self.files.unix_socket
+    }
+
+    /// The Unix socket listener as a client URI: `unix:///tmp/…/mosquitto.sock`.
+    ///
+    /// # Panics
+    ///
+    /// If the broker was built without [`unix_socket`](MosquittoBuilder::unix_socket).
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.unix_socket().display())
     }
 
     /// The address of the TLS listener, `127.0.0.1:tls_port`.

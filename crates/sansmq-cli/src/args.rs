@@ -31,6 +31,19 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'L', long = "url", value_name = "URL", conflicts_with_all = ["host", "port"])]
     pub(crate) url: Option<String>,
 
+    /// Connect to the broker's Unix domain socket at PATH instead of over TCP (replaces -h/-p).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port", "url", "proxy", "bind_address"])]
+    pub(crate) unix: Option<PathBuf>,
+
+    /// Bind the outgoing socket to this local address (the interface connections leave from).
+    #[arg(short = 'A', value_name = "ADDRESS")]
+    pub(crate) bind_address: Option<String>,
+
+    /// Connect through a SOCKS5 proxy: socks5h://[user[:password]@]host[:port] (port 1080 by
+    /// default); the proxy resolves the broker's name.
+    #[arg(long, value_name = "URL")]
+    pub(crate) proxy: Option<String>,
+
     /// Client id [default: sansmq-<pid>-<random>].
     #[arg(short = 'i', long = "id", conflicts_with = "id_prefix")]
     pub(crate) id: Option<String>,

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
-use sansmq_mio::{Client, ConnectOptions, Credentials, TlsOptions, TrustRoots, Will};
+use sansmq_mio::socks5::Socks5Error;
+use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
 use crate::exit::{Failure, NOT_CONNECTED, TLS_FAILED};
@@ -95,6 +96,11 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         .context("--apsaramq-instance")?;
 
     let (uri, tls) = server_uri(args, url.as_ref(), endpoint.as_ref());
+    let uri = match &args.unix {
+        Some(_) if tls => bail!("--unix cannot be used with TLS: a Unix socket is local"),
+        Some(path) => format!("unix://{}", path.display()),
+        None => uri,
+    };
     let clean_session = !args.disable_clean_session;
     if !clean_session && args.id.is_none() {
         // As mosquitto: a random id would make the kept session unreachable.
@@ -146,12 +152,14 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         }
     };
 
-    options = options.clean_session(clean_session).max_packet_size(
-        args.max_packet_size
-            .unwrap_or(MQTT_MAX_PACKET)
-            .try_into()
-            .unwrap_or(usize::MAX),
-    );
+    options = transport_options(options, args)?
+        .clean_session(clean_session)
+        .max_packet_size(
+            args.max_packet_size
+                .unwrap_or(MQTT_MAX_PACKET)
+                .try_into()
+                .unwrap_or(usize::MAX),
+        );
     if let Some(window) = args.max_inflight {
         options = options.max_inflight(window);
     }
@@ -181,6 +189,32 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         apsaramq: endpoint.is_some(),
         clean_session,
     })
+}
+
+/// -A and --proxy.
+fn transport_options(
+    mut options: ConnectOptions,
+    args: &ConnectArgs,
+) -> anyhow::Result<ConnectOptions> {
+    if let Some(address) = &args.bind_address {
+        options = options.bind_address(bind_address(address)?);
+    }
+    if let Some(url) = &args.proxy {
+        options = options.proxy(url.parse::<ProxyOptions>().context("--proxy")?);
+    }
+    Ok(options)
+}
+
+/// -A: an IP address, or a name resolved to its first address (mosquitto resolves it too).
+fn bind_address(address: &str) -> anyhow::Result<std::net::IpAddr> {
+    if let Ok(ip) = address.parse() {
+        return Ok(ip);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(&(address, 0))
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .map(|address| address.ip())
+        .with_context(|| format!("-A {address:?}: not an IP address nor a name that resolves"))
 }
 
 /// --cafile, --capath, --tls-use-os-certs, --cert, --key, --keypass and --tls-alpn.
@@ -357,6 +391,20 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         E::Refused(ConnectReturnCode::IdentifierRejected) => "try another client id (-i)",
         E::Refused(ConnectReturnCode::UnacceptableProtocolVersion) => "try -V mqttv31",
         E::Refused(_) => "try again later",
+        E::Proxy {
+            error: Socks5Error::LoginRefused { .. } | Socks5Error::NoAcceptableMethod { .. },
+            ..
+        } => "check the user name and password in --proxy socks5h://user:password@host:port",
+        E::Proxy { .. } => "check --proxy, and that the proxy can reach the broker",
+        E::Io { reason, .. } if reason.contains("binding to ") => {
+            "-A must be an address of this machine"
+        }
+        E::Io { context, .. } if context.contains("SOCKS5 proxy") => {
+            "is the proxy running there? check --proxy"
+        }
+        E::Io { .. } if setup.uri.starts_with("unix://") => {
+            "is a broker listening on that socket? check --unix"
+        }
         E::Io { .. } => "is a broker listening there? (`sansmq broker` starts one)",
         E::Dns { .. } => "check the host name (-h)",
         E::ClientKey { .. } => "check --key (and --keypass for an encrypted key)",
@@ -376,11 +424,12 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         false => hint,
     };
     // mosquitto exits with the CONNACK return code when the broker refuses, with 8
-    // (MOSQ_ERR_TLS) when TLS fails, else 1.
+    // (MOSQ_ERR_TLS) when TLS fails, with its error number for a proxy's refusal, else 1.
     let code = match &error {
         E::Refused(code) => *code as u8,
         E::Tls(_) => TLS_FAILED,
         _ if handshake_cut => TLS_FAILED,
+        E::Proxy { error, .. } => proxy_exit_code(error),
         _ => 1,
     };
     let what = error.to_string();
@@ -390,6 +439,30 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         format!("connecting to {}: {what}", setup.uri)
     };
     Failure::error(code, format!("{what}; {hint}"))
+}
+
+/// The exit code mosquitto_pub/sub 2.0 give for a SOCKS5 failure: the libmosquitto error number
+/// (`MOSQ_ERR_AUTH` 11, `MOSQ_ERR_NO_CONN` 4, `MOSQ_ERR_PROXY` 16...). mosquitto reads a refused
+/// login's status as if it were a CONNECT reply code, so the same table serves both.
+fn proxy_exit_code(error: &Socks5Error) -> u8 {
+    const INVAL: u8 = 3;
+    const PROTOCOL: u8 = 2;
+    const AUTH: u8 = 11;
+    const PROXY: u8 = 16;
+    let by_reply_code = |byte: u8| match byte {
+        0x02 => AUTH,
+        0x03..=0x05 => 4, // MOSQ_ERR_NO_CONN
+        0x01 | 0x06..=0x08 => PROXY,
+        _ => INVAL,
+    };
+    match error {
+        Socks5Error::NoAcceptableMethod { .. } | Socks5Error::UnexpectedMethod { .. } => AUTH,
+        Socks5Error::LoginRefused { status, .. } => by_reply_code(*status),
+        Socks5Error::ConnectFailed { code, .. } => by_reply_code(code.byte()),
+        Socks5Error::BadAddressType { .. } => PROTOCOL,
+        Socks5Error::HostTooLong { .. } | Socks5Error::LoginTooLong { .. } => INVAL,
+        _ => PROXY,
+    }
 }
 
 /// `mqtt(s)://[user[:password]@]host[:port]/topic`. Errors show the URL with its password

@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::{Error, ServerUri, deadline_after};
@@ -109,6 +109,60 @@ impl Dial {
             context: format!("connecting to {uri}"),
             reason,
         })
+    }
+}
+
+/// The broker's `addresses` a socket bound to `local` can reach: those of its family (an IPv4
+/// socket cannot connect to an IPv6 address). All of them without a bound address. None left is
+/// an error that names the bound address and what the broker's host resolved to.
+pub fn reachable_from(
+    uri: &ServerUri,
+    addresses: Vec<SocketAddr>,
+    local: Option<IpAddr>,
+) -> Result<Vec<SocketAddr>, Error> {
+    let Some(local) = local else {
+        return Ok(addresses);
+    };
+    let (reachable, other): (Vec<_>, Vec<_>) = addresses
+        .into_iter()
+        .partition(|address| address.is_ipv4() == local.is_ipv4());
+    if reachable.is_empty() && !other.is_empty() {
+        let family = if local.is_ipv4() { "IPv4" } else { "IPv6" };
+        let resolved: Vec<String> = other.iter().map(ToString::to_string).collect();
+        return Err(Error::Io {
+            context: format!("connecting to {uri} from {local}"),
+            reason: format!(
+                "the broker has no {family} address (it resolved to {})",
+                resolved.join(", ")
+            ),
+        });
+    }
+    Ok(reachable)
+}
+
+/// What to dial to reach the broker at `uri`: the broker itself, or the proxy as a `tcp://`
+/// endpoint of its own (so that resolving and dialing it name the proxy).
+pub fn dial_target(uri: &ServerUri, proxy: Option<&crate::ProxyOptions>) -> ServerUri {
+    match proxy {
+        Some(proxy) => ServerUri {
+            host: proxy.host().to_owned(),
+            port: proxy.port(),
+            tls: false,
+            unix_socket: None,
+        },
+        None => uri.clone(),
+    }
+}
+
+/// A failure to dial `proxy` on the way to `uri`, said so: `connecting to SOCKS5 proxy
+/// 127.0.0.1:1080 (for tcp://broker:1883): 127.0.0.1:1080: Connection refused`.
+pub fn via_proxy(error: Error, proxy: &crate::ProxyOptions, uri: &ServerUri) -> Error {
+    match error {
+        Error::Io { reason, .. } => Error::Io {
+            context: format!("connecting to SOCKS5 proxy {} (for {uri})", proxy.address()),
+            reason,
+        },
+        other => other,
     }
 }
 
@@ -210,6 +264,21 @@ mod tests {
              127.0.0.1:1883: refused by 127.0.0.1"
         );
         assert!(matches!(error, Error::Io { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_bound_socket_tries_only_addresses_of_its_family() {
+        let uri = "tcp://localhost:1883".parse().unwrap();
+        let (v6, v4) = (addr("[::1]:1883"), addr("127.0.0.1:1883"));
+        let v4_local = Some("127.0.0.1".parse().unwrap());
+        assert_eq!(reachable_from(&uri, vec![v6, v4], v4_local).unwrap(), [v4]);
+        assert_eq!(reachable_from(&uri, vec![v6, v4], None).unwrap(), [v6, v4]);
+        let error = reachable_from(&uri, vec![v6], v4_local).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "connecting to tcp://localhost:1883 from 127.0.0.1: the broker has no IPv4 address \
+             (it resolved to [::1]:1883)"
+        );
     }
 
     #[test]

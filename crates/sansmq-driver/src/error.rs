@@ -26,6 +26,32 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A proxy URL that cannot be used.
+    #[error("proxy URL {url:?}: {reason}")]
+    InvalidProxy {
+        /// The URL as given, its password (if any) replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The proxy did not lead to the broker: it refused the login or the connection, or does not
+    /// speak SOCKS5.
+    #[error("SOCKS5 proxy {proxy}: {error}")]
+    Proxy {
+        /// The proxy, `host:port`.
+        proxy: String,
+        /// What went wrong.
+        error: crate::socks5::Socks5Error,
+    },
+    /// This client cannot do what an option asks (e.g. a Unix socket in a client whose runtime
+    /// has none); nothing was opened.
+    #[error("{option}: {reason}")]
+    Unsupported {
+        /// The option, e.g. `ConnectOptions::proxy`.
+        option: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A topic name or filter breaks MQTT's rules.
     #[error(transparent)]
     InvalidTopic(#[from] TopicError),
@@ -102,6 +128,14 @@ impl Error {
     pub fn invalid_uri(uri: &str, reason: impl Into<String>) -> Self {
         Self::InvalidUri {
             uri: redact_uri(uri).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// [`Error::InvalidProxy`] for `url`, with the password it may hold replaced by `***`.
+    pub fn invalid_proxy(url: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidProxy {
+            url: redact_uri(url).into_owned(),
             reason: reason.into(),
         }
     }

@@ -201,7 +201,15 @@
 //!    [`handle_opened`](crate::Supervisor::handle_opened) or
 //!    [`handle_open_failed`](crate::Supervisor::handle_open_failed) — unless
 //!    [`Action::Close`] comes first, after which nothing more is reported for it. Name what failed
-//!    in the error (DNS, each address dialed, the TLS alert): the application sees it.
+//!    in the error (DNS, each address dialed, the TLS alert): the application sees it. Carry out
+//!    the transport options, or refuse them by name with [`Error::Unsupported`](crate::Error)
+//!    when the client is made, never ignore them: a `unix://` URI's
+//!    [`unix_socket`](crate::ServerUri::unix_socket), a
+//!    [`local_address`](crate::ConnectOptions::local_address) to bind each socket to (dialing
+//!    only [`reachable_from`](crate::dial::reachable_from) it), and a
+//!    [`proxy`](crate::ConnectOptions::proxy_options): dial it instead of the broker and run
+//!    [`Socks5Handshake`](crate::socks5::Socks5Handshake) before TLS, which still names the
+//!    broker.
 //! 4. **Writes.** Write [`poll_transmit`](crate::Supervisor::poll_transmit) in order and report
 //!    exactly the bytes the transport took; partial writes are normal. A transport with its own
 //!    buffers (TLS) flushes them before [`Action::ShutdownWrite`] takes effect.

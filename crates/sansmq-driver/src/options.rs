@@ -1,6 +1,7 @@
 //! [`ConnectOptions`]: what Paho calls `MqttConnectOptions`, with durations as durations.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use sansmq::packet::{LastWill, Password, SubscribeFilter};
 use sansmq::{MqttString, TopicFilter, TopicName};
 
 use crate::rules::{BrokerRules, OutgoingPublish};
-use crate::{Error, ServerUri, TlsOptions};
+use crate::{Error, ProxyOptions, ServerUri, TlsOptions};
 
 /// A user name and password for CONNECT.
 #[derive(Clone, PartialEq, Eq)]
@@ -108,6 +109,8 @@ pub struct ConnectOptions {
     pub(crate) tls: TlsOptions,
     pub(crate) protocol: sansmq::packet::Protocol,
     pub(crate) rules: Option<Arc<dyn BrokerRules>>,
+    pub(crate) bind_address: Option<IpAddr>,
+    pub(crate) proxy: Option<ProxyOptions>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -126,16 +129,19 @@ impl fmt::Debug for ConnectOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("automatic_reconnect", &self.automatic_reconnect)
             .field("broker_rules", &self.rules.as_ref().map(|_| "<rules>"))
+            .field("bind_address", &self.bind_address)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
 
 impl ConnectOptions {
-    /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`) and a
-    /// client id. Defaults: clean session, keep-alive 60 s, time-to-wait 30 s, connect timeout
-    /// 30 s, window 20, offline queue 1,000 messages, packets up to 1 MiB both ways, no automatic
-    /// reconnect (delays 1 s to 60 s with jitter once enabled), re-subscribe when the session was
-    /// lost, Mozilla's TLS roots.
+    /// Options for one broker (`tcp://host:1883`, `ssl://host:8883`, `mqtt://`, `mqtts://`,
+    /// `unix:///path/to/socket`) and a client id. Defaults: clean session, keep-alive 60 s,
+    /// time-to-wait 30 s, connect timeout 30 s, window 20, offline queue 1,000 messages, packets
+    /// up to 1 MiB both ways, no automatic reconnect (delays 1 s to 60 s with jitter once
+    /// enabled), re-subscribe when the session was lost, Mozilla's TLS roots, no bind address,
+    /// no proxy.
     pub fn new(server_uri: &str, client_id: impl Into<String>) -> Result<Self, Error> {
         Ok(Self {
             server_uris: vec![server_uri.parse()?],
@@ -155,6 +161,8 @@ impl ConnectOptions {
             tls: TlsOptions::default(),
             protocol: sansmq::packet::Protocol::Mqtt311,
             rules: None,
+            bind_address: None,
+            proxy: None,
         })
     }
 
@@ -260,6 +268,57 @@ impl ConnectOptions {
     pub fn tls(mut self, tls: TlsOptions) -> Self {
         self.tls = tls;
         self
+    }
+
+    /// Binds the outgoing socket to this local address before connecting (mosquitto's `-A`): the
+    /// connection leaves from that interface. Only the broker's addresses of the same family
+    /// (IPv4 or IPv6) are tried. With a [`proxy`](Self::proxy), it is the socket to the proxy
+    /// that is bound. Not for `unix://` URIs.
+    pub fn bind_address(mut self, local: IpAddr) -> Self {
+        self.bind_address = Some(local);
+        self
+    }
+
+    /// Reaches the broker through this proxy (mosquitto's `--proxy`): the client connects to the
+    /// proxy, which connects to the broker's host name (resolving it itself), and TLS and MQTT run
+    /// over that connection with the broker's host name as the TLS server name. Not for `unix://`
+    /// URIs.
+    pub fn proxy(mut self, proxy: ProxyOptions) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Checks that the transport options fit together: a Unix socket takes neither a bind
+    /// address nor a proxy. [`Supervisor::new`](crate::Supervisor::new) calls it.
+    pub fn check_transport(&self) -> Result<(), Error> {
+        let Some(unix) = self
+            .server_uris
+            .iter()
+            .find(|uri| uri.unix_socket.is_some())
+        else {
+            return Ok(());
+        };
+        let clash = match (&self.bind_address, &self.proxy) {
+            (Some(_), _) => "ConnectOptions::bind_address",
+            (None, Some(_)) => "ConnectOptions::proxy",
+            (None, None) => return Ok(()),
+        };
+        Err(Error::Unsupported {
+            option: clash,
+            reason: format!(
+                "{unix} is a Unix socket, which is neither bound to an IP address nor proxied"
+            ),
+        })
+    }
+
+    /// The local address the socket is bound to, if any.
+    pub fn local_address(&self) -> Option<IpAddr> {
+        self.bind_address
+    }
+
+    /// The proxy, if any.
+    pub fn proxy_options(&self) -> Option<&ProxyOptions> {
+        self.proxy.as_ref()
     }
 
     /// Speak MQTT 3.1 (`MQIsdp`) instead of 3.1.1.
@@ -471,5 +530,64 @@ impl ConnectOptions {
         config.username = Some(username);
         config.password = credentials.password.map(Password);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests whose waiters are nothing: only `Supervisor::new` is called.
+    struct NoWaiters;
+
+    impl crate::supervisor::Requests for NoWaiters {
+        type Connect = ();
+        type Publish = ();
+        type Subscribe = ();
+        type Unsubscribe = ();
+        type Disconnect = ();
+    }
+
+    #[test]
+    fn a_unix_socket_refuses_a_bind_address_or_a_proxy_naming_the_option() {
+        let unix = || ConnectOptions::new("unix:///tmp/broker.sock", "c").unwrap();
+        assert!(unix().check_transport().is_ok());
+        let bound = unix().bind_address("127.0.0.1".parse().unwrap());
+        let proxied = unix().proxy(ProxyOptions::socks5h("proxy", 1080));
+        for (options, option) in [
+            (bound, "ConnectOptions::bind_address"),
+            (proxied, "ConnectOptions::proxy"),
+        ] {
+            let Err(error) = crate::Supervisor::<NoWaiters>::new(options) else {
+                panic!("{option} was accepted");
+            };
+            assert!(
+                matches!(&error, Error::Unsupported { option: o, .. } if *o == option),
+                "{error:?}"
+            );
+            assert!(
+                error.to_string().contains("unix:///tmp/broker.sock"),
+                "{error}"
+            );
+        }
+        let tcp = ConnectOptions::new("tcp://h:1883", "c")
+            .unwrap()
+            .bind_address("127.0.0.1".parse().unwrap())
+            .proxy(ProxyOptions::socks5h("proxy", 1080));
+        assert!(tcp.check_transport().is_ok());
+    }
+
+    #[test]
+    fn debug_shows_the_proxy_and_bind_address_but_never_the_proxy_password() {
+        let proxy: ProxyOptions = "socks5h://alice:S3CRET@proxy:1081".parse().unwrap();
+        let options = ConnectOptions::new("tcp://h:1883", "c")
+            .unwrap()
+            .bind_address("192.0.2.7".parse().unwrap())
+            .proxy(proxy);
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("S3CRET"), "{debug}");
+        for shown in ["192.0.2.7", "alice", "proxy", "1081"] {
+            assert!(debug.contains(shown), "{shown}: {debug}");
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! [`ServerUri`]: where to connect, as Paho spells it: `tcp://host:1883`, `ssl://host:8883`, and the
-//! `mqtt://` / `mqtts://` synonyms.
+//! [`ServerUri`]: where to connect, as Paho spells it: `tcp://host:1883`, `ssl://host:8883`, the
+//! `mqtt://` / `mqtts://` synonyms, and `unix:///path/to/socket` (a Unix domain socket, as Paho C).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::Error;
@@ -15,6 +16,40 @@ pub struct ServerUri {
     pub port: u16,
     /// Whether to speak TLS.
     pub tls: bool,
+    /// For `unix://` URIs, the path of the broker's Unix domain socket; `host` is then `localhost`
+    /// and `port` 0, and nothing is resolved or dialed over TCP.
+    pub unix_socket: Option<PathBuf>,
+}
+
+/// The longest Unix socket path the kernel takes: `sun_path` holds 108 bytes on Linux, one of them
+/// the terminating NUL.
+const MAX_UNIX_PATH: usize = 107;
+
+impl ServerUri {
+    /// `unix://PATH` (`unix:///run/mosquitto.sock` for an absolute path).
+    fn parse_unix(uri: &str, path: &str) -> Result<Self, Error> {
+        let invalid = |why: &str| Error::invalid_uri(uri, why);
+        if path.is_empty() {
+            return Err(invalid(
+                "the socket path is empty; write unix:///path/to/socket",
+            ));
+        }
+        if path.contains('\0') {
+            return Err(invalid("the socket path holds a NUL byte"));
+        }
+        if path.len() > MAX_UNIX_PATH {
+            return Err(invalid(&format!(
+                "the socket path is {} bytes long; a Unix socket path has at most {MAX_UNIX_PATH}",
+                path.len()
+            )));
+        }
+        Ok(Self {
+            host: "localhost".to_owned(),
+            port: 0,
+            tls: false,
+            unix_socket: Some(PathBuf::from(path)),
+        })
+    }
 }
 
 impl FromStr for ServerUri {
@@ -32,9 +67,10 @@ impl FromStr for ServerUri {
         let tls = match scheme.to_ascii_lowercase().as_str() {
             "tcp" | "mqtt" => false,
             "ssl" | "tls" | "mqtts" => true,
+            "unix" => return Self::parse_unix(uri, rest),
             other => {
                 return Err(invalid(&format!(
-                    "unknown scheme {other:?}; use tcp://, mqtt://, ssl:// or mqtts://"
+                    "unknown scheme {other:?}; use tcp://, mqtt://, ssl://, mqtts:// or unix://"
                 )));
             }
         };
@@ -104,12 +140,16 @@ impl FromStr for ServerUri {
             host: host.to_owned(),
             port,
             tls,
+            unix_socket: None,
         })
     }
 }
 
 impl fmt::Display for ServerUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.unix_socket {
+            return write!(f, "unix://{}", path.display());
+        }
         let scheme = if self.tls { "ssl" } else { "tcp" };
         if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)
@@ -165,6 +205,39 @@ mod tests {
             let message = error.to_string();
             // The URI is quoted as Debug quotes it (control characters escaped).
             assert!(message.contains(&format!("{bad:?}")), "{bad}: {message}");
+            assert!(message.contains(why), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_unix_uri_names_the_socket_path() {
+        let uri: ServerUri = "unix:///run/mosquitto/broker.sock".parse().unwrap();
+        assert_eq!(
+            uri.unix_socket.as_deref(),
+            Some(std::path::Path::new("/run/mosquitto/broker.sock"))
+        );
+        assert!(!uri.tls);
+        assert_eq!(uri.to_string(), "unix:///run/mosquitto/broker.sock");
+        let relative: ServerUri = "unix://broker.sock".parse().unwrap();
+        assert_eq!(relative.to_string(), "unix://broker.sock");
+        assert!(
+            "tcp://h:1883"
+                .parse::<ServerUri>()
+                .unwrap()
+                .unix_socket
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_unix_uri_without_a_usable_path_is_refused() {
+        let long = format!("unix:///{}", "a".repeat(107));
+        for (bad, why) in [
+            ("unix://", "path is empty"),
+            ("unix://a\u{0}b", "NUL"),
+            (long.as_str(), "at most 107"),
+        ] {
+            let message = bad.parse::<ServerUri>().unwrap_err().to_string();
             assert!(message.contains(why), "{bad}: {message}");
         }
     }

@@ -36,9 +36,12 @@ pub struct Client {
 
 impl Client {
     /// A client, not connected yet, its [`Events`], and the [`Connection`] to spawn on your
-    /// executor. Fails on options that cannot be used (client id, will, broker rules).
+    /// executor. Fails on options that cannot be used (client id, will, broker rules), and with
+    /// [`Error::Unsupported`] on those of a transport this client does not open (a bind address,
+    /// a proxy, a `unix://` URI: your [`Runtime`] opens TCP streams to a host and port).
     pub fn new<R: Runtime>(options: ConnectOptions, runtime: R) -> Result<New<R>, Error> {
         options.check_connect_rules()?;
+        refuse_transport_options(&options)?;
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let connected = Arc::new(AtomicBool::new(false));
@@ -151,6 +154,34 @@ fn refuse<T, U>(result: Result<U, Rejected<Reply<T>>>) {
     if let Err(rejected) = result {
         let _ = rejected.waiter.send(Err(rejected.error));
     }
+}
+
+/// The transport options a [`Runtime`] cannot carry out, refused by name rather than ignored.
+fn refuse_transport_options(options: &ConnectOptions) -> Result<(), Error> {
+    let refused = |option: &'static str, what: &str| Error::Unsupported {
+        option,
+        reason: format!(
+            "sansmq-futures connects with Runtime::connect, which takes {what}; \
+             use sansmq-mio or sansmq-tokio"
+        ),
+    };
+    if options.local_address().is_some() {
+        return Err(refused("ConnectOptions::bind_address", "no bind address"));
+    }
+    if options.proxy_options().is_some() {
+        return Err(refused("ConnectOptions::proxy", "no proxy"));
+    }
+    if let Some(uri) = options
+        .servers()
+        .iter()
+        .find(|uri| uri.unix_socket.is_some())
+    {
+        return Err(refused(
+            "unix:// server URI",
+            &format!("TCP only, not {uri}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A call's result, or [`Error::Closed`] if the connection ended without giving one.

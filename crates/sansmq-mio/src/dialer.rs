@@ -13,6 +13,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token, Waker};
 use sansmq_driver::Dial;
 
+use crate::socket::connect_tcp;
 use crate::{Error, ServerUri};
 
 /// The mio token of the waker that application and DNS threads use to interrupt `poll`.
@@ -41,13 +42,14 @@ pub(crate) enum Lookup {
 }
 
 impl Lookup {
-    /// Starts resolving `uri`'s host; `waker` wakes the IO thread when the answer is in.
-    pub(crate) fn start(uri: &ServerUri, waker: &Arc<Waker>) -> Self {
-        if let Ok(ip) = uri.host.parse::<IpAddr>() {
-            return Self::Done(Ok(vec![SocketAddr::new(ip, uri.port)]));
+    /// Starts resolving `host` (the broker's, or its proxy's); `waker` wakes the IO thread when
+    /// the answer is in.
+    pub(crate) fn start(host: &str, port: u16, waker: &Arc<Waker>) -> Self {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Self::Done(Ok(vec![SocketAddr::new(ip, port)]));
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        let (host, port) = (uri.host.clone(), uri.port);
+        let (name, host) = (host.to_owned(), host.to_owned());
         let waker = Arc::clone(waker);
         let spawned = thread::Builder::new()
             .name("sansmq-dns".into())
@@ -58,10 +60,7 @@ impl Lookup {
                 }
             });
         match spawned {
-            Ok(_) => Self::Waiting {
-                host: uri.host.clone(),
-                rx,
-            },
+            Ok(_) => Self::Waiting { host: name, rx },
             Err(e) => Self::Done(Err(Error::io("starting the DNS thread", &e))),
         }
     }
@@ -114,15 +113,24 @@ pub(crate) enum Dialed {
 #[derive(Debug)]
 pub(crate) struct Dialer {
     uri: ServerUri,
+    /// The local address each attempt's socket is bound to, if any.
+    local: Option<IpAddr>,
     plan: Dial,
     attempts: Vec<Attempt>,
     next_token: usize,
 }
 
 impl Dialer {
-    pub(crate) fn new(now: Instant, uri: ServerUri, addresses: Vec<SocketAddr>) -> Self {
+    /// A dial to `uri` (the broker, or its proxy) at `addresses`, from `local` when given.
+    pub(crate) fn new(
+        now: Instant,
+        uri: ServerUri,
+        addresses: Vec<SocketAddr>,
+        local: Option<IpAddr>,
+    ) -> Self {
         Self {
             uri,
+            local,
             plan: Dial::new(now, addresses),
             attempts: Vec::new(),
             next_token: FIRST_ATTEMPT,
@@ -154,11 +162,6 @@ impl Dialer {
         }
     }
 
-    /// The broker being dialed.
-    pub(crate) fn uri(&self) -> &ServerUri {
-        &self.uri
-    }
-
     /// When the next address is due while attempts are in progress.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.plan.poll_timeout()
@@ -172,7 +175,7 @@ impl Dialer {
     }
 
     fn start(&mut self, address: SocketAddr, registry: &Registry) -> io::Result<()> {
-        let mut socket = TcpStream::connect(address)?;
+        let mut socket = connect_tcp(address, self.local)?;
         let token = Token(self.next_token);
         // Tokens of dropped attempts are not reused soon: a late event for one must not be
         // mistaken for another attempt's (it would only cause an extra check, but still).
@@ -249,7 +252,7 @@ mod tests {
     fn dial(addresses: Vec<SocketAddr>, uri: &str) -> Result<TcpStream, Error> {
         let mut poll = Poll::new().unwrap();
         let mut events = Events::with_capacity(8);
-        let mut dialer = Dialer::new(Instant::now(), uri.parse().unwrap(), addresses);
+        let mut dialer = Dialer::new(Instant::now(), uri.parse().unwrap(), addresses, None);
         let give_up = Instant::now() + Duration::from_secs(10);
         loop {
             match dialer.advance(Instant::now(), poll.registry()) {
@@ -305,8 +308,7 @@ mod tests {
     #[test]
     fn an_ip_address_needs_no_resolver_thread() {
         let waker = Arc::new(Waker::new(Poll::new().unwrap().registry(), Token(0)).unwrap());
-        let uri: ServerUri = "tcp://[::1]:1883".parse().unwrap();
-        let mut lookup = Lookup::start(&uri, &waker);
+        let mut lookup = Lookup::start("::1", 1883, &waker);
         assert!(matches!(lookup, Lookup::Done(_)));
         let addresses = lookup.poll().unwrap().unwrap();
         assert_eq!(addresses, [SocketAddr::from((Ipv6Addr::LOCALHOST, 1883))]);
@@ -316,8 +318,7 @@ mod tests {
     fn a_host_name_is_resolved_on_another_thread_that_wakes_the_poll() {
         let mut poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-        let uri: ServerUri = "tcp://localhost:1883".parse().unwrap();
-        let mut lookup = Lookup::start(&uri, &waker);
+        let mut lookup = Lookup::start("localhost", 1883, &waker);
         assert!(matches!(lookup, Lookup::Waiting { .. }), "{lookup:?}");
         let mut events = Events::with_capacity(4);
         let give_up = Instant::now() + Duration::from_secs(10);

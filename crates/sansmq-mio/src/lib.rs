@@ -56,16 +56,20 @@ mod client;
 mod completion;
 mod dialer;
 mod io_loop;
+mod proxying;
 mod shell;
+mod socket;
 mod token;
 mod transport;
 
 pub use callback::Callback;
 pub use client::Client;
+/// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
+pub use sansmq_driver::socks5;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
-    Error, KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
-    TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    Error, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,
+    TlsOptions, TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use token::DeliveryToken;
 

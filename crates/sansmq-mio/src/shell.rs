@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Registry, Waker};
+use mio::{Interest, Registry, Waker};
 use rustls::ClientConfig;
 use sansmq::packet::QoS;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
@@ -15,7 +15,9 @@ use sansmq_driver::{ConnectOptions, Error, ServerUri};
 use crate::DeliveryToken;
 use crate::callback::{CallbackEvent, Handoff, lock};
 use crate::completion::Completion;
-use crate::dialer::{Dialed, Dialer, Lookup};
+use crate::dialer::{Dialed, Dialer, Lookup, SOCKET};
+use crate::proxying::Proxying;
+use crate::socket::Socket;
 use crate::transport::{ReadOutcome, Transport};
 
 /// Bytes read per socket read, and about as many per turn of the IO loop.
@@ -36,12 +38,20 @@ impl Requests for Waiters {
     type Disconnect = Completion<Result<(), Error>>;
 }
 
-/// A transport being opened.
-enum Opening {
-    /// The host is being resolved, off the IO thread.
-    Resolving { uri: ServerUri, lookup: Lookup },
+/// A transport to the broker at `uri` being opened.
+struct Opening {
+    uri: ServerUri,
+    stage: Stage,
+}
+
+/// How far opening has come.
+enum Stage {
+    /// The host (the broker's, or its proxy's) is being resolved, off the IO thread.
+    Resolving(Lookup),
     /// Its addresses are being tried.
     Dialing(Dialer),
+    /// Connected to the proxy, which is asked for the broker.
+    Proxying(Proxying),
 }
 
 /// The supervisor and its IO.
@@ -213,7 +223,10 @@ impl Shell {
     /// address, held callbacks to offer again.
     pub(crate) fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         let dial = match &self.opening {
-            Some(Opening::Dialing(dialer)) => dialer.poll_timeout(),
+            Some(Opening {
+                stage: Stage::Dialing(dialer),
+                ..
+            }) => dialer.poll_timeout(),
             _ => None,
         };
         let retry = self.handoff.retry().map(|after| now + after);
@@ -235,44 +248,119 @@ impl Shell {
 
     fn open(&mut self, now: Instant, uri: ServerUri) {
         self.drop_socket();
-        let lookup = Lookup::start(&uri, &self.waker);
-        self.opening = Some(Opening::Resolving { uri, lookup });
+        if let Some(path) = &uri.unix_socket {
+            let opened = self.open_unix(path).and_then(|socket| {
+                let tls = self.tls.as_ref().filter(|_| uri.tls);
+                Transport::new(socket, tls, &uri.host)
+            });
+            self.opened(now, opened);
+            return;
+        }
+        let lookup = match self.sup.options().proxy_options() {
+            Some(proxy) => Lookup::start(proxy.host(), proxy.port(), &self.waker),
+            None => Lookup::start(&uri.host, uri.port, &self.waker),
+        };
+        self.opening = Some(Opening {
+            uri,
+            stage: Stage::Resolving(lookup),
+        });
         self.advance_opening(now);
     }
 
-    /// Moves the opening transport on (after a wake-up, a dial socket's event, or its timer): from
-    /// the resolved addresses to the dial, from the dial to a [`Transport`], or to a failure that
-    /// names every address tried.
+    /// Connects to a broker's Unix socket: done at once, or refused at once.
+    #[cfg(unix)]
+    fn open_unix(&self, path: &std::path::Path) -> Result<Socket, Error> {
+        let context = || format!("connecting to unix://{}", path.display());
+        let mut socket =
+            mio::net::UnixStream::connect(path).map_err(|e| Error::io(context(), &e))?;
+        self.registry
+            .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("registering the socket", &e))?;
+        Ok(Socket::Unix(socket))
+    }
+
+    #[cfg(not(unix))]
+    fn open_unix(&self, path: &std::path::Path) -> Result<Socket, Error> {
+        Err(Error::Unsupported {
+            option: "unix:// server URI",
+            reason: format!("{}: Unix sockets need a Unix system", path.display()),
+        })
+    }
+
+    /// Moves the opening transport on (after a wake-up, a socket's event, or its timer): from the
+    /// resolved addresses to the dial, from the dial to the proxy's handshake (with a proxy) and
+    /// to a [`Transport`], or to a failure that names every address tried.
     pub(crate) fn advance_opening(&mut self, now: Instant) {
-        let dialed = match &mut self.opening {
-            None => return,
-            Some(Opening::Resolving { uri, lookup }) => match lookup.poll() {
-                None => return,
-                Some(Err(error)) => Dialed::Failed(error),
-                Some(Ok(addresses)) => {
-                    tracing::debug!(%uri, ?addresses, "resolved");
-                    let mut dialer = Dialer::new(now, uri.clone(), addresses);
-                    let dialed = dialer.advance(now, &self.registry);
-                    self.opening = Some(Opening::Dialing(dialer));
-                    dialed
-                }
-            },
-            Some(Opening::Dialing(dialer)) => dialer.advance(now, &self.registry),
-        };
-        let opened = match (dialed, self.opening.take()) {
-            (Dialed::Pending, opening) => {
-                self.opening = opening;
+        let options = self.sup.options();
+        let (proxy, local) = (options.proxy_options(), options.local_address());
+        // `Ok(None)`: the proxy leads to the broker now; its socket is in the stage.
+        let result = loop {
+            let Some(opening) = &mut self.opening else {
                 return;
+            };
+            match &mut opening.stage {
+                Stage::Resolving(lookup) => match lookup.poll() {
+                    None => return,
+                    Some(Err(error)) => break Err(error),
+                    Some(Ok(addresses)) => {
+                        let target = sansmq_driver::dial::dial_target(&opening.uri, proxy);
+                        tracing::debug!(uri = %target, ?addresses, "resolved");
+                        match sansmq_driver::dial::reachable_from(&target, addresses, local) {
+                            Ok(addresses) => {
+                                let dialer = Dialer::new(now, target, addresses, local);
+                                opening.stage = Stage::Dialing(dialer);
+                            }
+                            Err(error) => break Err(error),
+                        }
+                    }
+                },
+                Stage::Dialing(dialer) => match (dialer.advance(now, &self.registry), proxy) {
+                    (Dialed::Pending, _) => return,
+                    (Dialed::Failed(error), None) => break Err(error),
+                    (Dialed::Failed(error), Some(proxy)) => {
+                        break Err(sansmq_driver::dial::via_proxy(error, proxy, &opening.uri));
+                    }
+                    (Dialed::Connected(socket), None) => break Ok(Some(socket)),
+                    (Dialed::Connected(socket), Some(proxy)) => {
+                        match Proxying::new(socket, proxy, &opening.uri) {
+                            Ok(proxying) => opening.stage = Stage::Proxying(proxying),
+                            Err(error) => break Err(error),
+                        }
+                    }
+                },
+                Stage::Proxying(proxying) => match proxying.advance() {
+                    Ok(false) => return,
+                    Ok(true) => break Ok(None),
+                    Err(error) => break Err(error),
+                },
             }
-            (Dialed::Failed(error), _) => Err(error),
-            (Dialed::Connected(socket), Some(Opening::Dialing(dialer))) => {
-                // Small packets (acks, pings) must not wait for Nagle's algorithm.
-                let _ = socket.set_nodelay(true);
-                let tls = self.tls.as_ref().filter(|_| dialer.uri().tls);
-                Transport::new(socket, tls, &dialer.uri().host)
-            }
-            (Dialed::Connected(_), _) => return,
         };
+        let Some(Opening { uri, stage }) = self.opening.take() else {
+            return;
+        };
+        let socket = match (result, stage) {
+            (Ok(Some(socket)), _) => Ok(socket),
+            (Ok(None), Stage::Proxying(proxying)) => Ok(proxying.into_socket()),
+            (Ok(None), _) => return,
+            (Err(error), stage) => {
+                if let Stage::Proxying(mut proxying) = stage {
+                    let _ = self.registry.deregister(proxying.socket());
+                }
+                Err(error)
+            }
+        };
+        let opened = socket.and_then(|socket| {
+            // Small packets (acks, pings) must not wait for Nagle's algorithm.
+            let _ = socket.set_nodelay(true);
+            // Through a proxy too, TLS names the broker.
+            let tls = self.tls.as_ref().filter(|_| uri.tls);
+            Transport::new(Socket::Tcp(socket), tls, &uri.host)
+        });
+        self.opened(now, opened);
+    }
+
+    /// Hands the supervisor the opened transport, or why it could not be opened.
+    fn opened(&mut self, now: Instant, opened: Result<Transport, Error>) {
         match opened {
             Ok(transport) => {
                 self.transport = Some(transport);
@@ -285,8 +373,12 @@ impl Shell {
     /// Deregisters and closes the socket, and abandons an opening one.
     fn drop_socket(&mut self) {
         (self.read_more, self.closing, self.write_shut) = (false, false, false);
-        if let Some(Opening::Dialing(mut dialer)) = self.opening.take() {
-            dialer.abandon(&self.registry);
+        match self.opening.take().map(|opening| opening.stage) {
+            Some(Stage::Dialing(mut dialer)) => dialer.abandon(&self.registry),
+            Some(Stage::Proxying(mut proxying)) => {
+                let _ = self.registry.deregister(proxying.socket());
+            }
+            Some(Stage::Resolving(_)) | None => {}
         }
         if let Some(mut transport) = self.transport.take() {
             let _ = self.registry.deregister(transport.socket());

@@ -1,13 +1,13 @@
-//! [`Transport`]: a non-blocking TCP stream, plain or under TLS, that moves bytes between the socket
-//! and the sans-IO core.
+//! [`Transport`]: a non-blocking stream (TCP, or a Unix socket), plain or under TLS, that moves
+//! bytes between the socket and the sans-IO core.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::Error;
+use crate::socket::Socket;
 
 /// Plaintext the TLS layer may buffer before `write` reports backpressure.
 const TLS_BUFFER_LIMIT: usize = 256 * 1024;
@@ -15,8 +15,8 @@ const TLS_BUFFER_LIMIT: usize = 256 * 1024;
 /// The connection's byte stream.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Plain(TcpStream),
-    Tls(Box<ClientConnection>, TcpStream),
+    Plain(Socket),
+    Tls(Box<ClientConnection>, Socket),
 }
 
 /// What a read found.
@@ -35,7 +35,7 @@ impl Transport {
     /// `socket`, under TLS with `config` when given: then the broker's certificate must name
     /// `host` (SNI is sent for names).
     pub(crate) fn new(
-        socket: TcpStream,
+        socket: Socket,
         config: Option<&Arc<ClientConfig>>,
         host: &str,
     ) -> Result<Self, Error> {
@@ -49,7 +49,7 @@ impl Transport {
         Ok(Self::Tls(Box::new(conn), socket))
     }
 
-    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+    pub(crate) fn socket(&mut self) -> &mut Socket {
         match self {
             Self::Plain(s) | Self::Tls(_, s) => s,
         }
@@ -161,7 +161,7 @@ impl Transport {
         }
     }
 
-    fn write_tls(conn: &mut ClientConnection, socket: &mut TcpStream) -> Result<(), Error> {
+    fn write_tls(conn: &mut ClientConnection, socket: &mut Socket) -> Result<(), Error> {
         while conn.wants_write() {
             match conn.write_tls(socket) {
                 Ok(_) => {}

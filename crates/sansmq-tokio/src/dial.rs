@@ -3,31 +3,35 @@
 
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
 use sansmq_driver::Dial;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::{Error, ServerUri};
 
 /// One connection attempt in progress.
 type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-/// Connects to `uri`'s resolved `addresses`: the first attempt to succeed wins, and dropping the
-/// others abandons them. Every address failing is an error naming each one and why. Unbounded in
-/// time by itself: the caller's connect timeout bounds it, and dropping the future drops every
-/// attempt.
-pub(crate) async fn dial(uri: &ServerUri, addresses: Vec<SocketAddr>) -> Result<TcpStream, Error> {
+/// Connects to `uri`'s resolved `addresses` (from `local` when given): the first attempt to
+/// succeed wins, and dropping the others abandons them. Every address failing is an error naming
+/// each one and why. Unbounded in time by itself: the caller's connect timeout bounds it, and
+/// dropping the future drops every attempt.
+pub(crate) async fn dial(
+    uri: &ServerUri,
+    addresses: Vec<SocketAddr>,
+    local: Option<IpAddr>,
+) -> Result<TcpStream, Error> {
     let mut plan = Dial::new(Instant::now(), addresses);
     let mut attempts: Vec<(SocketAddr, Attempt)> = Vec::new();
     loop {
         let now = Instant::now();
         while let Some(address) = plan.poll_start(now) {
             tracing::debug!(%uri, %address, "trying");
-            attempts.push((address, Box::pin(TcpStream::connect(address))));
+            attempts.push((address, Box::pin(connect_from(address, local))));
         }
         if let Some(error) = plan.failure(uri) {
             return Err(error);
@@ -64,6 +68,22 @@ pub(crate) async fn dial(uri: &ServerUri, addresses: Vec<SocketAddr>) -> Result<
     }
 }
 
+/// A TCP connection to `address`, from `local` (any port) when given; a bind that fails names
+/// the local address.
+async fn connect_from(address: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(address).await;
+    };
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket
+        .bind(SocketAddr::new(local, 0))
+        .map_err(|e| io::Error::new(e.kind(), format!("binding to {local}: {e}")))?;
+    socket.connect(address).await
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
@@ -86,7 +106,7 @@ mod tests {
             SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         ];
         let uri = format!("tcp://localhost:{port}").parse().unwrap();
-        let stream = dial(&uri, addresses).await.unwrap();
+        let stream = dial(&uri, addresses, None).await.unwrap();
         assert_eq!(stream.peer_addr().unwrap(), broker.local_addr().unwrap());
         let (_, from) = broker.accept().unwrap();
         assert_eq!(from, stream.local_addr().unwrap());
@@ -98,7 +118,7 @@ mod tests {
         let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
         let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let uri = format!("tcp://localhost:{port}").parse().unwrap();
-        let error = dial(&uri, vec![v6, v4]).await.unwrap_err();
+        let error = dial(&uri, vec![v6, v4], None).await.unwrap_err();
         let message = error.to_string();
         assert!(
             message.starts_with(&format!(

@@ -105,6 +105,7 @@ mod client;
 mod command;
 mod dial;
 mod dispatch;
+mod proxying;
 mod publish;
 mod stream;
 mod task;
@@ -112,10 +113,12 @@ mod transport;
 
 pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
 pub use publish::PublishHandle;
+/// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
+pub use sansmq_driver::socks5;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
-    Error, KeyPassword, KeyProblem, Message, Operation, ResubscribePolicy, ServerUri, TlsOptions,
-    TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    Error, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,
+    TlsOptions, TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
 

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::command::{self, Command, Replies, Reply, Supervisor};
 use crate::dispatch::Dispatch;
-use crate::transport::{Io, Transport};
+use crate::transport::{Io, Route, Transport};
 use crate::{ConnectOptions, Error, Event};
 
 /// Commands taken from the channel per turn: they are all given to the supervisor before the next
@@ -38,6 +38,8 @@ enum Link {
 pub(crate) struct Task {
     supervisor: Supervisor,
     tls: Option<Arc<ClientConfig>>,
+    /// The bind address and proxy of every connection.
+    route: Route,
     commands: mpsc::Receiver<Command>,
     link: Link,
     dispatch: Dispatch,
@@ -62,9 +64,14 @@ impl Task {
             true => Some(sansmq_driver::tls::client_config(options.tls_options())?),
             false => None,
         };
+        let route = Route {
+            local: options.local_address(),
+            proxy: options.proxy_options().cloned(),
+        };
         Ok(Self {
             supervisor: Supervisor::new(options)?,
             tls,
+            route,
             commands,
             link: Link::None,
             dispatch,
@@ -143,7 +150,11 @@ impl Task {
         while let Some(action) = self.supervisor.poll_action() {
             match action {
                 Action::Open { uri } => {
-                    self.link = Link::Opening(Box::pin(Transport::open(uri, self.tls.clone())));
+                    self.link = Link::Opening(Box::pin(Transport::open(
+                        uri,
+                        self.tls.clone(),
+                        self.route.clone(),
+                    )));
                 }
                 Action::ShutdownWrite => {
                     if let Link::Open(transport) = &mut self.link {

@@ -13,7 +13,8 @@ use tokio_rustls::TlsConnector;
 
 use crate::command::Supervisor;
 use crate::dial::dial;
-use crate::{Error, ServerUri};
+use crate::proxying::through_proxy;
+use crate::{Error, ProxyOptions, ServerUri};
 
 /// Room made in the read buffer before each read: one read takes up to this much, so a backlog of
 /// small messages costs one syscall per 128 KiB rather than one per message.
@@ -23,6 +24,13 @@ const READ_CHUNK: usize = 128 * 1024;
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// How to reach a broker beside its URI: from a bound local address, through a proxy.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Route {
+    pub(crate) local: Option<std::net::IpAddr>,
+    pub(crate) proxy: Option<ProxyOptions>,
+}
 
 /// An open connection to one broker.
 pub(crate) struct Transport {
@@ -45,26 +53,43 @@ pub(crate) enum Io {
 }
 
 impl Transport {
-    /// Resolves `uri`, connects to the first of its addresses that answers ([`dial`]), and
-    /// completes the TLS handshake for `ssl://` URIs. Unbounded by itself: the supervisor's
-    /// connect timeout closes it.
+    /// Resolves `uri` (or the proxy on its `route`), connects to the first of its addresses that
+    /// answers ([`dial`]), asks the proxy for the broker, and completes the TLS handshake for
+    /// `ssl://` URIs; or connects to a `unix://` URI's socket. Unbounded by itself: the
+    /// supervisor's connect timeout closes it.
     pub(crate) async fn open(
         uri: ServerUri,
         tls: Option<Arc<ClientConfig>>,
+        route: Route,
     ) -> Result<Self, Error> {
+        if let Some(path) = &uri.unix_socket {
+            return Ok(Self::over(open_unix(path, &uri).await?));
+        }
+        let target = sansmq_driver::dial::dial_target(&uri, route.proxy.as_ref());
         // getaddrinfo on tokio's blocking pool: the task's loop does not wait for DNS.
-        let addresses = tokio::net::lookup_host((uri.host.as_str(), uri.port))
+        let addresses = tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
             .map_err(|e| Error::Dns {
-                host: uri.host.clone(),
+                host: target.host.clone(),
                 reason: e.to_string(),
             })?
             .collect();
-        let socket = dial(&uri, addresses).await?;
+        let addresses = sansmq_driver::dial::reachable_from(&target, addresses, route.local)?;
+        let dialed = dial(&target, addresses, route.local).await;
+        let socket = match &route.proxy {
+            Some(proxy) => {
+                let mut socket =
+                    dialed.map_err(|e| sansmq_driver::dial::via_proxy(e, proxy, &uri))?;
+                through_proxy(&mut socket, proxy, &uri).await?;
+                socket
+            }
+            None => dialed?,
+        };
         // Small packets (acks, pings) must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let stream: Box<dyn Stream> = match (uri.tls, tls) {
             (true, Some(config)) => {
+                // Through a proxy too, TLS names the broker.
                 let name = sansmq_driver::tls::server_name(&uri.host)?;
                 let stream = TlsConnector::from(config)
                     .connect(name, socket)
@@ -75,11 +100,15 @@ impl Transport {
             (true, None) => return Err(Error::Tls("no TLS configuration".into())),
             (false, _) => Box::new(socket),
         };
-        Ok(Self {
+        Ok(Self::over(stream))
+    }
+
+    fn over(stream: Box<dyn Stream>) -> Self {
+        Self {
             stream,
             unflushed: false,
             write_shut: None,
-        })
+        }
     }
 
     /// A requested close wrote DISCONNECT: the next polls shut the write side down (TLS
@@ -151,6 +180,23 @@ impl Transport {
             Poll::Pending
         }
     }
+}
+
+/// Connects to a broker's Unix socket.
+#[cfg(unix)]
+async fn open_unix(path: &std::path::Path, uri: &ServerUri) -> Result<Box<dyn Stream>, Error> {
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(|e| Error::io(format!("connecting to {uri}"), &e))?;
+    Ok(Box::new(stream))
+}
+
+#[cfg(not(unix))]
+async fn open_unix(path: &std::path::Path, _uri: &ServerUri) -> Result<Box<dyn Stream>, Error> {
+    Err(Error::Unsupported {
+        option: "unix:// server URI",
+        reason: format!("{}: Unix sockets need a Unix system", path.display()),
+    })
 }
 
 fn write_error(e: &io::Error) -> Error {

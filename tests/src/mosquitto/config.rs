@@ -24,6 +24,7 @@ pub struct MosquittoBuilder {
     pub(super) require_certificate: bool,
     pub(super) log_types: Vec<String>,
     pub(super) extra_lines: Vec<String>,
+    pub(super) unix_socket: bool,
 }
 
 /// Where a broker's files are, for [`MosquittoBuilder::render`].
@@ -32,6 +33,7 @@ pub(super) struct Files {
     pub(super) log: PathBuf,
     pub(super) password_file: PathBuf,
     pub(super) persistence_dir: PathBuf,
+    pub(super) unix_socket: PathBuf,
 }
 
 impl MosquittoBuilder {
@@ -47,6 +49,7 @@ impl MosquittoBuilder {
             require_certificate: false,
             log_types: vec!["all".to_owned()],
             extra_lines: Vec::new(),
+            unix_socket: false,
         }
     }
 
@@ -115,6 +118,13 @@ impl MosquittoBuilder {
             self = self.tls();
         }
         self.require_certificate = require;
+        self
+    }
+
+    /// Adds a listener on a Unix domain socket in the broker's directory (`listener 0 PATH`),
+    /// beside the TCP one; see [`Mosquitto::unix_socket`].
+    pub fn unix_socket(mut self, on: bool) -> Self {
+        self.unix_socket = on;
         self
     }
 
@@ -193,6 +203,10 @@ impl MosquittoBuilder {
         {
             line(format_args!("log_type {log_type}"));
         }
+        if self.unix_socket {
+            // Before the TCP listener: the options that follow a listener are the last one's.
+            line(format_args!("listener 0 {}", files.unix_socket.display()));
+        }
         line(format_args!("listener {port} 127.0.0.1"));
         if let (Some(pki), Some(tls_port)) = (&self.tls, tls_port) {
             line(format_args!("listener {tls_port} 127.0.0.1"));
@@ -236,6 +250,7 @@ impl fmt::Debug for MosquittoBuilder {
             .field("require_certificate", &self.require_certificate)
             .field("log_types", &self.log_types)
             .field("extra_lines", &self.extra_lines)
+            .field("unix_socket", &self.unix_socket)
             .finish()
     }
 }
@@ -249,6 +264,7 @@ mod tests {
             log: "/t/mosquitto.log".into(),
             password_file: "/t/passwd".into(),
             persistence_dir: "/t/data".into(),
+            unix_socket: "/t/mosquitto.sock".into(),
         }
     }
 
@@ -280,6 +296,19 @@ mod tests {
             .render(&files(), 1, None);
         assert!(conf.contains("\npersistence_location /t/data/\n"), "{conf}");
         assert!(conf.contains("\nautosave_interval 2\n"), "{conf}");
+    }
+
+    #[test]
+    fn a_unix_socket_listener_comes_before_the_tcp_one() {
+        let conf = MosquittoBuilder::new()
+            .unix_socket(true)
+            .render(&files(), 1, None);
+        assert!(
+            conf.contains("\nlistener 0 /t/mosquitto.sock\nlistener 1 127.0.0.1\n"),
+            "{conf}"
+        );
+        let conf = MosquittoBuilder::new().render(&files(), 1, None);
+        assert!(!conf.contains("listener 0"), "{conf}");
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl<R: Requests> Supervisor<R> {
     /// A supervisor for `options`, not connected. Fails on options the core cannot use (an
     /// invalid client id or will topic).
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
+        options.check_transport()?;
         let config = options.core_config()?;
         let (min, max) = options.reconnect_delays().unwrap_or(DEFAULT_DELAYS);
         Ok(Self {

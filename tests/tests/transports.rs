@@ -1,0 +1,282 @@
+//! The transports beside plain TCP, for every driver, against a real mosquitto: a Unix domain
+//! socket (`unix://`), a SOCKS5 proxy that resolves the broker's name (with and without a login,
+//! and TLS through it), and a socket bound to a local address (mosquitto_pub/sub's `--unix`,
+//! `--proxy`, `-A`). The mio and tokio clients carry them out; the futures client, whose runtime
+//! opens plain TCP streams, refuses each by name.
+
+mod common;
+
+use std::time::Duration;
+
+use sansmq::packet::QoS;
+use sansmq_driver::socks5::Socks5Error;
+use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_e2e::scenario::{FuturesClient, ScenarioClient};
+use sansmq_e2e::{Mosquitto, PATIENCE, Socks5Proxy, Socks5Target, wait_until};
+
+use common::options;
+
+/// Runs every scenario below against one driver, in a module named after it.
+macro_rules! every_transport {
+    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
+        mod $driver {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<$client>();
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! transports_for {
+    ($driver:ident: $client:ty) => {
+        every_transport!($driver: $client =>
+            publishes_and_subscribes_over_a_unix_socket,
+            a_unix_socket_nobody_listens_on_is_named_in_the_error,
+            reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name,
+            a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error,
+            a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal,
+            a_proxy_that_is_not_running_is_named_as_the_proxy,
+            a_silent_proxy_is_bounded_by_the_connect_timeout,
+            tls_through_the_proxy_checks_the_brokers_name,
+            a_bound_client_leaves_from_its_bind_address,
+            a_bind_address_not_on_this_machine_fails_naming_it,
+        );
+    };
+}
+
+transports_for!(mio: sansmq_e2e::scenario::MioClient);
+transports_for!(tokio: sansmq_e2e::scenario::TokioClient);
+
+fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
+    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
+    client
+        .connect()
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
+    client
+}
+
+/// The error connecting with `options` fails with.
+fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
+    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
+    match client.connect() {
+        Ok(_) => panic!("{}: connected", C::DRIVER),
+        Err(error) => error,
+    }
+}
+
+/// Publishes one QoS 1 message from `publisher` and checks `subscriber` receives it.
+fn round_trip<C: ScenarioClient>(publisher: &C, subscriber: &C, payload: &str) {
+    subscriber.subscribe(&[("t/#", QoS::AtLeastOnce)]).unwrap();
+    publisher
+        .publish("t/1", payload.to_owned(), QoS::AtLeastOnce, false)
+        .unwrap();
+    let message = subscriber.next_message(PATIENCE).expect("the message");
+    assert_eq!(message.payload, payload.as_bytes());
+}
+
+fn proxy(url: &str) -> ProxyOptions {
+    url.parse().unwrap()
+}
+
+fn publishes_and_subscribes_over_a_unix_socket<C: ScenarioClient>() {
+    let broker = Mosquitto::builder().unix_socket(true).start();
+    let subscriber: C = connected(options(&broker.unix_url(), "unix-sub"));
+    let (_, uri) = subscriber.next_connected(PATIENCE).expect("connected");
+    assert_eq!(uri, broker.unix_url());
+    let publisher: C = connected(options(&broker.unix_url(), "unix-pub"));
+    round_trip(&publisher, &subscriber, "over a unix socket");
+    subscriber.disconnect(Duration::from_secs(5)).unwrap();
+}
+
+fn a_unix_socket_nobody_listens_on_is_named_in_the_error<C: ScenarioClient>() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("unix://{}", dir.path().join("nobody.sock").display());
+    let error = connect_error::<C>(options(&uri, "lonely"));
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("connecting to {uri}")),
+        "{message}"
+    );
+    assert!(matches!(error, Error::Io { .. }), "{error:?}");
+}
+
+fn reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let socks = Socks5Proxy::start();
+    let uri = format!("tcp://localhost:{}", broker.port());
+    let through = |id: &str| options(&uri, id).proxy(proxy(&socks.url()));
+    let subscriber: C = connected(through("proxied-sub"));
+    let publisher: C = connected(through("proxied-pub"));
+    round_trip(&publisher, &subscriber, "through the proxy");
+    let asked = Socks5Target {
+        host: "localhost".into(),
+        port: broker.port(),
+        domain_name: true,
+    };
+    assert_eq!(socks.targets(), [asked.clone(), asked]);
+}
+
+fn a_proxy_login_is_sent_and_a_wrong_password_is_a_clear_error<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let socks = Socks5Proxy::with_login("alice", "right-password");
+    let subscriber: C =
+        connected(options(&broker.url(), "logged-in").proxy(proxy(&socks.url_with_login())));
+    let publisher: C = connected(options(&broker.url(), "direct"));
+    round_trip(&publisher, &subscriber, "after a proxy login");
+
+    let wrong = format!("socks5h://alice:WRONG-SECRET@{}", socks.addr());
+    let error = connect_error::<C>(options(&broker.url(), "wrong").proxy(proxy(&wrong)));
+    match &error {
+        Error::Proxy {
+            proxy,
+            error: Socks5Error::LoginRefused { username, .. },
+        } => {
+            assert_eq!(proxy, &socks.addr().to_string());
+            assert_eq!(username, "alice");
+        }
+        other => panic!("expected a refused proxy login, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("refused the user name \"alice\""),
+        "{message}"
+    );
+    assert!(!message.contains("WRONG-SECRET"), "{message}");
+
+    // Without a login, the proxy's refusal says one may be needed.
+    let error = connect_error::<C>(options(&broker.url(), "anonymous").proxy(proxy(&socks.url())));
+    let message = error.to_string();
+    assert!(
+        message.contains("may need a user name and password"),
+        "{message}"
+    );
+}
+
+fn a_broker_the_proxy_cannot_reach_is_the_proxys_typed_refusal<C: ScenarioClient>() {
+    let socks = Socks5Proxy::start();
+    let port = sansmq_e2e::free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let error = connect_error::<C>(options(&uri, "unreachable").proxy(proxy(&socks.url())));
+    assert!(
+        matches!(&error, Error::Proxy { error: Socks5Error::ConnectFailed { target, .. }, .. }
+            if *target == format!("127.0.0.1:{port}")),
+        "{error:?}"
+    );
+    // An IP address goes to the proxy as an address, not a name.
+    assert!(!socks.targets()[0].domain_name);
+}
+
+fn a_proxy_that_is_not_running_is_named_as_the_proxy<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let port = sansmq_e2e::free_port();
+    let url = format!("socks5h://127.0.0.1:{port}");
+    let message =
+        connect_error::<C>(options(&broker.url(), "no-proxy").proxy(proxy(&url))).to_string();
+    assert!(
+        message.starts_with(&format!(
+            "connecting to SOCKS5 proxy 127.0.0.1:{port} (for {}): ",
+            broker.url()
+        )),
+        "{message}"
+    );
+}
+
+fn a_silent_proxy_is_bounded_by_the_connect_timeout<C: ScenarioClient>() {
+    // Accepts connections and never answers the greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("socks5h://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let error = connect_error::<C>(
+        options("tcp://broker.invalid:1883", "patient")
+            .connect_timeout(Duration::from_millis(500))
+            .proxy(proxy(&url)),
+    );
+    // Not a DNS error: with a proxy the client never resolves the broker's name itself.
+    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    assert!(started.elapsed() < PATIENCE, "{:?}", started.elapsed());
+}
+
+fn tls_through_the_proxy_checks_the_brokers_name<C: ScenarioClient>() {
+    let broker = Mosquitto::builder().tls().start();
+    let pki = broker.pki().unwrap();
+    let socks = Socks5Proxy::start();
+    let tls = TlsOptions::new().roots(TrustRoots::CaFile(pki.ca_pem_path().to_owned()));
+    let uri = format!("ssl://localhost:{}", broker.tls_port());
+    let client: C = connected(
+        options(&uri, "tls-proxied")
+            .tls(tls)
+            .proxy(proxy(&socks.url())),
+    );
+    assert!(client.is_connected());
+    assert_eq!(socks.targets()[0].host, "localhost");
+    client.disconnect(Duration::from_secs(5)).unwrap();
+}
+
+fn a_bound_client_leaves_from_its_bind_address<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    for local in ["127.0.0.1", "127.0.0.2"] {
+        let id = format!("bound-{local}");
+        let client: C = connected(options(&broker.url(), &id).bind_address(local.parse().unwrap()));
+        // mosquitto logs "New client connected from 127.0.0.2:PORT as bound-127.0.0.2".
+        assert!(
+            wait_until(PATIENCE, || broker
+                .log()
+                .contains(&format!("connected from {local}:"))),
+            "{}",
+            broker.log()
+        );
+        client.disconnect(Duration::from_secs(5)).unwrap();
+    }
+    // A host name resolving to ::1 and 127.0.0.1: the IPv4 bind tries 127.0.0.1 only.
+    let uri = format!("tcp://localhost:{}", broker.port());
+    let client: C =
+        connected(options(&uri, "bound-by-name").bind_address("127.0.0.1".parse().unwrap()));
+    assert!(client.is_connected());
+}
+
+fn a_bind_address_not_on_this_machine_fails_naming_it<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    // TEST-NET-1 (RFC 5737) is never an address of this machine.
+    let error = connect_error::<C>(
+        options(&broker.url(), "misbound").bind_address("192.0.2.1".parse().unwrap()),
+    );
+    let message = error.to_string();
+    assert!(message.contains("binding to 192.0.2.1: "), "{message}");
+    assert!(
+        message.starts_with(&format!("connecting to {}", broker.url())),
+        "{message}"
+    );
+}
+
+/// The futures client's runtime opens plain TCP streams: each transport option is refused by
+/// name when the client is made, never ignored.
+#[test]
+fn the_futures_client_refuses_each_transport_option_by_name() {
+    let base = || options("tcp://127.0.0.1:1883", "futures");
+    for (options, option) in [
+        (
+            base().bind_address("127.0.0.1".parse().unwrap()),
+            "ConnectOptions::bind_address",
+        ),
+        (
+            base().proxy(ProxyOptions::socks5h("127.0.0.1", 1080)),
+            "ConnectOptions::proxy",
+        ),
+        (
+            options("unix:///tmp/broker.sock", "futures"),
+            "unix:// server URI",
+        ),
+    ] {
+        let error = FuturesClient::new(options)
+            .err()
+            .unwrap_or_else(|| panic!("{option} was accepted"));
+        assert!(
+            matches!(&error, Error::Unsupported { option: o, .. } if *o == option),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with(option), "{error}");
+    }
+}
