@@ -1,0 +1,267 @@
+//! Running one side of a row (mosquitto's tool or sansmq) with a watcher beside it, and what it
+//! showed.
+
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::mqtt::{Mqtt, Seen};
+use super::row::{Broker, Row};
+
+/// How long the watcher waits for stragglers after the run.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// How long a feed waits for the `sub` to subscribe.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(8);
+
+/// Which implementation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Mosquitto,
+    Sansmq,
+}
+
+/// Everything the placeholders of a row stand for.
+pub(crate) struct Places {
+    pub(crate) values: Vec<(&'static str, String)>,
+    pub(crate) main_port: u16,
+    pub(crate) main_log: PathBuf,
+    pub(crate) auth_port: u16,
+    pub(crate) auth_log: PathBuf,
+    pub(crate) auth_login: (String, String),
+    pub(crate) sansmq: PathBuf,
+}
+
+impl Places {
+    fn fill(&self, text: &str, row: usize) -> String {
+        let mut out = text
+            .replace("{t}", &topic(row))
+            .replace("{id}", &format!("parity-{row:03}"));
+        for (name, value) in &self.values {
+            out = out.replace(name, value);
+        }
+        out
+    }
+}
+
+/// The row's own topic: nothing else publishes or subscribes under it.
+pub(crate) fn topic(row: usize) -> String {
+    format!("parity/r{row:03}")
+}
+
+/// What one run showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Observed {
+    /// `None`: killed by a signal (or by the test at the row's timeout).
+    pub(crate) code: Option<i32>,
+    pub(crate) timed_out: bool,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr_empty: bool,
+    /// Whether it ended within the row's `within`, if it has one.
+    pub(crate) on_time: Option<bool>,
+    /// What a subscriber to the row's topics received during the run, in order.
+    pub(crate) watched: Vec<Seen>,
+    /// The retained messages under the row's topic after the run.
+    pub(crate) retained: Vec<Seen>,
+}
+
+/// Not compared: for the table.
+#[derive(Debug, Clone)]
+pub(crate) struct Extra {
+    pub(crate) stderr: String,
+    pub(crate) elapsed: Duration,
+}
+
+/// Runs `row` (number `index`) once with `side`'s tool, and cleans up after it: the row's
+/// retained messages are removed and a persistent session of `{id}` is ended.
+pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Observed, Extra) {
+    let (port, log, login) = match row.broker {
+        Broker::Main => (places.main_port, &places.main_log, None),
+        Broker::Auth => (
+            places.auth_port,
+            &places.auth_log,
+            Some((places.auth_login.0.as_str(), places.auth_login.1.as_str())),
+        ),
+    };
+    let own = topic(index);
+    let everything = format!("+/r{index:03}/#");
+    let side_tag = match side {
+        Side::Mosquitto => "m",
+        Side::Sansmq => "s",
+    };
+    let connect = |role: &str| {
+        Mqtt::connect(port, &format!("{role}-{index:03}-{side_tag}"), login)
+            .unwrap_or_else(|e| panic!("row {index} {}: the {role} cannot connect: {e}", row.name))
+    };
+    let mut watcher = connect("watch");
+    watcher
+        .subscribe(&[&everything])
+        .unwrap_or_else(|e| panic!("row {index}: the watcher cannot subscribe: {e}"));
+    if !row.retained.is_empty() {
+        let mut publisher = connect("prepare");
+        for msg in &row.retained {
+            publisher
+                .publish(&places.fill(&msg.topic, index), &msg.payload, msg.qos, true)
+                .unwrap_or_else(|e| panic!("row {index}: cannot prepare: {e}"));
+        }
+        publisher.disconnect();
+    }
+    // What the watcher saw of the preparation is not part of the run.
+    let _ = watcher.drain(Duration::from_millis(20));
+
+    let args: Vec<String> = row.args.iter().map(|a| places.fill(a, index)).collect();
+    let mut command = match side {
+        Side::Mosquitto => Command::new(row.tool.mosquitto()),
+        Side::Sansmq => {
+            let mut command = Command::new(&places.sansmq);
+            command.arg(row.tool.sansmq());
+            command
+        }
+    };
+    command
+        .args(&args)
+        .env("TZ", "UTC")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let log_start = File::open(log)
+        .and_then(|mut f| f.seek(SeekFrom::End(0)))
+        .unwrap_or(0);
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = row.stdin.clone();
+    // A tool that does not read stdin never takes it all: write from a thread, ignore EPIPE.
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+
+    if !row.feed.is_empty() {
+        let needle = format!("\t{own}");
+        let wanted = row.subscriptions();
+        let deadline = Instant::now() + SUBSCRIBE_WAIT;
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            if count_subscriptions(log, log_start, &needle) >= wanted {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let mut feeder = connect("feed");
+        for msg in &row.feed {
+            // A sub that exits mid-feed (-C, --retained-only) may leave the rest unread.
+            let _ = feeder.publish(
+                &places.fill(&msg.topic, index),
+                &msg.payload,
+                msg.qos,
+                msg.retain,
+            );
+        }
+        feeder.disconnect();
+    }
+
+    let deadline = started + row.timeout;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    let timed_out = status.is_none();
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().expect("waiting for a killed child")
+    });
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+
+    let watched = watcher.drain(SETTLE).unwrap_or_default();
+    watcher.disconnect();
+
+    // Clean up: end a persistent session of the row's id, then read and remove its retained
+    // messages (in that order, so the removal is not queued for that session).
+    if let Ok(session) = Mqtt::connect(port, &format!("parity-{index:03}"), login) {
+        session.disconnect();
+    }
+    let mut cleaner = connect("clean");
+    cleaner
+        .subscribe(&[&everything])
+        .unwrap_or_else(|e| panic!("row {index}: the cleaner cannot subscribe: {e}"));
+    let retained: Vec<Seen> = cleaner
+        .drain(Duration::from_millis(30))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|seen| seen.retain)
+        .collect();
+    for seen in &retained {
+        let _ = cleaner.publish(&seen.topic, b"", 0, true);
+    }
+    cleaner.disconnect();
+
+    let stdout = if row.stdout_presence {
+        if stdout.is_empty() {
+            stdout
+        } else {
+            b"(some text)".to_vec()
+        }
+    } else if row.mask_digits {
+        stdout
+            .into_iter()
+            .map(|b| if b.is_ascii_digit() { b'#' } else { b })
+            .collect()
+    } else {
+        stdout
+    };
+    let observed = Observed {
+        code: status.code(),
+        timed_out,
+        stdout,
+        stderr_empty: if row.stderr_emptiness {
+            stderr.is_empty()
+        } else {
+            true
+        },
+        on_time: row.within.map(|limit| elapsed <= limit),
+        watched,
+        retained,
+    };
+    let extra = Extra {
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed,
+    };
+    (observed, extra)
+}
+
+/// How many subscription lines (`time: \tfilter (QoS n)`) holding `needle` the log has after
+/// `start`.
+fn count_subscriptions(log: &PathBuf, start: u64, needle: &str) -> usize {
+    let mut text = Vec::new();
+    if let Ok(mut file) = File::open(log) {
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.read_to_end(&mut text);
+        }
+    }
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|line| line.contains(needle) && line.contains(" (QoS "))
+        .count()
+}
+
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
