@@ -8,6 +8,7 @@ pub(crate) mod report;
 pub(crate) mod row;
 mod rows_both;
 mod rows_pub;
+mod rows_signal;
 mod rows_sub;
 pub(crate) mod run;
 pub(crate) mod socks5;
@@ -17,11 +18,12 @@ use std::thread;
 
 pub(crate) use row::Row;
 
-/// Every row, sub first, then pub, then the shared options for both.
+/// Every row: sub, pub, the options both share, then signals.
 pub(crate) fn rows() -> Vec<Row> {
     let mut rows = rows_sub::rows();
     rows.extend(rows_pub::rows());
     rows.extend(rows_both::rows());
+    rows.extend(rows_signal::rows());
     rows
 }
 

@@ -78,7 +78,10 @@ pub(crate) fn command(row: &Row) -> String {
 pub(crate) fn summary(observed: &Observed) -> String {
     let exit = match (observed.code, observed.timed_out) {
         (_, true) => "TIMED OUT (killed)".to_owned(),
-        (Some(code), false) => format!("exit {code}"),
+        (Some(code), false) => match observed.code_alike {
+            Some(alike) if alike.first() == Some(&code) => format!("exit one of {alike:?}"),
+            _ => format!("exit {code}"),
+        },
         (None, false) => "killed by a signal".to_owned(),
     };
     let mut line = format!(

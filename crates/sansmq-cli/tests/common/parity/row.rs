@@ -76,6 +76,15 @@ pub(crate) struct Row {
     pub(crate) stderr_emptiness: bool,
     /// Compare only whether stdout is empty (for `--help`, `-d`: texts that are our own).
     pub(crate) stdout_presence: bool,
+    /// Sent (`TERM`, `INT`) once the tool is ready: subscribed, or `ready_log` is in the log.
+    pub(crate) signal: Option<&'static str>,
+    /// What the broker's log must show before the feed or the signal (placeholders allowed);
+    /// by default, the `sub`'s subscriptions.
+    pub(crate) ready_log: Option<String>,
+    /// Keep stdin open after writing `stdin`, until the run ends (a `pub -l` that waits).
+    pub(crate) keep_stdin_open: bool,
+    /// Exit codes that count as one: mosquitto itself picks among them at random.
+    pub(crate) exit_alike: Option<&'static [i32]>,
     pub(crate) broker: Broker,
     pub(crate) expect: Expect,
     /// Kept in the table but not run, and why.
@@ -106,6 +115,10 @@ impl Row {
             mask_digits: false,
             stderr_emptiness: true,
             stdout_presence: false,
+            signal: None,
+            ready_log: None,
+            keep_stdin_open: false,
+            exit_alike: None,
             broker: Broker::Main,
             expect: Expect::Same,
             ignored: None,
@@ -173,6 +186,29 @@ impl Row {
 
     pub(crate) fn stdout_presence(mut self) -> Self {
         self.stdout_presence = true;
+        self
+    }
+
+    /// Sends `signal` (as `kill -s` names it) once the tool is ready.
+    pub(crate) fn signal(mut self, signal: &'static str) -> Self {
+        self.signal = Some(signal);
+        self
+    }
+
+    /// The tool is ready once the broker's log holds `needle`.
+    pub(crate) fn ready_when_logged(mut self, needle: &str) -> Self {
+        self.ready_log = Some(needle.to_owned());
+        self
+    }
+
+    pub(crate) fn keep_stdin_open(mut self) -> Self {
+        self.keep_stdin_open = true;
+        self
+    }
+
+    /// Any of `codes` counts as the same exit code (the first is recorded).
+    pub(crate) fn exit_alike(mut self, codes: &'static [i32]) -> Self {
+        self.exit_alike = Some(codes);
         self
     }
 

@@ -165,8 +165,6 @@ pub(crate) fn rows() -> Vec<Row> {
             "mosquitto_sub 2.0.11 has no --max-packet-size (unknown option, exit 1); sansmq \
              ends with a clear error on a message over it instead of reconnecting forever",
         ),
-        subscribe("-d goes to stdout", "{b} -t {t} -i {id} -d -C 1")
-            .feed("{t}", "x", 0)
-            .stdout_presence(),
+        subscribe("-d goes to stdout", "{b} -t {t} -i {id} -d -W 1").stdout_presence(),
     ]
 }

@@ -5,17 +5,18 @@ use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::mqtt::{Mqtt, Seen};
-use super::row::{Broker, Row};
+use super::row::{Broker, Row, Tool};
 
 /// How long the watcher waits for stragglers after the run.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// How long a feed waits for the `sub` to subscribe.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(8);
+/// How long a feed or a signal waits for the tool to be ready (subscribed, or as the row says).
+const READY_WAIT: Duration = Duration::from_secs(8);
 
 /// Which implementation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +56,11 @@ pub(crate) fn topic(row: usize) -> String {
 /// What one run showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Observed {
-    /// `None`: killed by a signal (or by the test at the row's timeout).
+    /// `None`: killed by a signal (or by the test at the row's timeout). With the row's
+    /// `exit_alike`, any of those codes is recorded as the first.
     pub(crate) code: Option<i32>,
+    /// The row's `exit_alike`, for the table.
+    pub(crate) code_alike: Option<&'static [i32]>,
     pub(crate) timed_out: bool,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr_empty: bool,
@@ -137,23 +141,39 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let mut stdin = child.stdin.take().expect("piped stdin");
     let input = row.stdin.clone();
+    // Dropped when this run ends: a kept-open stdin closes then.
+    let (stdin_open, close_stdin) = mpsc::channel::<()>();
+    let keep_open = row.keep_stdin_open;
     // A tool that does not read stdin never takes it all: write from a thread, ignore EPIPE.
     thread::spawn(move || {
         let _ = stdin.write_all(&input);
+        if keep_open {
+            let _ = close_stdin.recv();
+        }
     });
-    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stdout_so_far = Arc::new(Mutex::new(Vec::new()));
+    let stdout = drain_shared(
+        child.stdout.take().expect("piped stdout"),
+        Arc::clone(&stdout_so_far),
+    );
     let stderr = drain(child.stderr.take().expect("piped stderr"));
 
-    if !row.feed.is_empty() {
-        let needle = format!("\t{own}");
-        let wanted = row.subscriptions();
-        let deadline = Instant::now() + SUBSCRIBE_WAIT;
+    if !row.feed.is_empty() || row.signal.is_some() {
+        let deadline = Instant::now() + READY_WAIT;
         while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            if count_subscriptions(log, log_start, &needle) >= wanted {
+            let ready = match &row.ready_log {
+                Some(needle) => log_has(log, log_start, &places.fill(needle, index)),
+                None => {
+                    count_subscriptions(log, log_start, &format!("\t{own}")) >= row.subscriptions()
+                }
+            };
+            if ready {
                 break;
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+    if !row.feed.is_empty() {
         let mut feeder = connect("feed");
         for msg in &row.feed {
             // A sub that exits mid-feed (-C, --retained-only) may leave the rest unread.
@@ -165,6 +185,22 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
             );
         }
         feeder.disconnect();
+    }
+    if let Some(signal) = row.signal {
+        // A `sub` that was sent messages is signalled once it has printed something.
+        let deadline = Instant::now() + READY_WAIT;
+        while row.tool == Tool::Sub
+            && !row.feed.is_empty()
+            && Instant::now() < deadline
+            && matches!(child.try_wait(), Ok(None))
+            && lock(&stdout_so_far).is_empty()
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
+        // As `kill -s`; fails only if the child has exited already.
+        let _ = Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status();
     }
 
     let deadline = started + row.timeout;
@@ -178,6 +214,7 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
         thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
+    drop(stdin_open);
     let timed_out = status.is_none();
     let status = status.unwrap_or_else(|| {
         let _ = child.kill();
@@ -223,8 +260,13 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
     } else {
         stdout
     };
+    let code = match (status.code(), row.exit_alike) {
+        (Some(code), Some(alike)) if alike.contains(&code) => alike.first().copied(),
+        (code, _) => code,
+    };
     let observed = Observed {
-        code: status.code(),
+        code,
+        code_alike: row.exit_alike,
         timed_out,
         stdout,
         stderr_empty: if row.stderr_emptiness {
@@ -256,6 +298,37 @@ fn count_subscriptions(log: &PathBuf, start: u64, needle: &str) -> usize {
         .lines()
         .filter(|line| line.contains(needle) && line.contains(" (QoS "))
         .count()
+}
+
+/// Whether the log has `needle` after `start`.
+fn log_has(log: &PathBuf, start: u64, needle: &str) -> bool {
+    let mut text = Vec::new();
+    if let Ok(mut file) = File::open(log) {
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.read_to_end(&mut text);
+        }
+    }
+    String::from_utf8_lossy(&text).contains(needle)
+}
+
+/// Reads `pipe` to its end into `so_far`, and returns it all.
+fn drain_shared(
+    mut pipe: impl std::io::Read + Send + 'static,
+    so_far: Arc<Mutex<Vec<u8>>>,
+) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = vec![0; 64 * 1024];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            lock(&so_far).extend_from_slice(&buf[..n]);
+        }
+        std::mem::take(&mut *lock(&so_far))
+    })
+}
+
+fn lock(bytes: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    bytes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn drain(mut pipe: impl std::io::Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
