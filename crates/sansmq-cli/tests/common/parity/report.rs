@@ -290,3 +290,54 @@ pub(crate) fn markdown(rows: &[Row], results: &[Option<Results>]) -> String {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parity::row::publish;
+
+    fn observed(code: i32) -> (Observed, Extra) {
+        let observed = Observed {
+            code: Some(code),
+            code_alike: None,
+            timed_out: false,
+            stdout: Vec::new(),
+            stderr_empty: true,
+            on_time: None,
+            watched: Vec::new(),
+            retained: Vec::new(),
+        };
+        let extra = Extra {
+            stderr: String::new(),
+            elapsed: std::time::Duration::ZERO,
+        };
+        (observed, extra)
+    }
+
+    fn results(mosquitto: i32, sansmq: i32) -> Results {
+        Results {
+            mosquitto: observed(mosquitto),
+            sansmq: observed(sansmq),
+        }
+    }
+
+    #[test]
+    fn a_deliberate_difference_that_vanished_asks_to_be_promoted() {
+        let row = publish("r", "-t x -m y").differs("because");
+        assert_eq!(Verdict::of(&row, Some(&results(0, 0))), Verdict::Promote);
+        assert_eq!(Verdict::of(&row, Some(&results(0, 1))), Verdict::Deliberate);
+        assert!(Verdict::Promote.is_failure());
+    }
+
+    #[test]
+    fn a_row_expected_the_same_fails_on_any_difference() {
+        let row = publish("r", "-t x -m y");
+        assert_eq!(Verdict::of(&row, Some(&results(5, 5))), Verdict::Identical);
+        assert_eq!(Verdict::of(&row, Some(&results(5, 1))), Verdict::Mismatch);
+        assert_eq!(
+            differences(&observed(5).0, &observed(1).0),
+            ["exit: mosquitto Some(5) vs sansmq Some(1)"]
+        );
+        assert_eq!(Verdict::of(&row, None), Verdict::Ignored);
+    }
+}

