@@ -72,8 +72,6 @@ pub(crate) struct Row {
     pub(crate) within: Option<Duration>,
     /// Replace every digit of stdout by `#` before comparing (times, pids).
     pub(crate) mask_digits: bool,
-    /// Compare whether stderr is empty (not its text).
-    pub(crate) stderr_emptiness: bool,
     /// Compare only whether stdout is empty (for `--help`, `-d`: texts that are our own).
     pub(crate) stdout_presence: bool,
     /// Sent (`TERM`, `INT`) once the tool is ready: subscribed, or `ready_log` is in the log.
@@ -113,7 +111,6 @@ impl Row {
             timeout: Duration::from_secs(10),
             within: None,
             mask_digits: false,
-            stderr_emptiness: true,
             stdout_presence: false,
             signal: None,
             ready_log: None,

@@ -3,8 +3,8 @@
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -83,14 +83,13 @@ pub(crate) struct Extra {
 /// retained messages are removed and a persistent session of `{id}` is ended.
 pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Observed, Extra) {
     let (port, log, login) = match row.broker {
-        Broker::Main => (places.main_port, &places.main_log, None),
+        Broker::Main => (places.main_port, places.main_log.as_path(), None),
         Broker::Auth => (
             places.auth_port,
-            &places.auth_log,
+            places.auth_log.as_path(),
             Some((places.auth_login.0.as_str(), places.auth_login.1.as_str())),
         ),
     };
-    let own = topic(index);
     let everything = format!("+/r{index:03}/#");
     let side_tag = match side {
         Side::Mosquitto => "m",
@@ -116,62 +115,18 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
     // What the watcher saw of the preparation is not part of the run.
     let _ = watcher.drain(Duration::from_millis(20));
 
-    let args: Vec<String> = row.args.iter().map(|a| places.fill(a, index)).collect();
-    let mut command = match side {
-        Side::Mosquitto => Command::new(row.tool.mosquitto()),
-        Side::Sansmq => {
-            let mut command = Command::new(&places.sansmq);
-            command.arg(row.tool.sansmq());
-            command
-        }
-    };
-    command
-        .args(&args)
-        .env("TZ", "UTC")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     let log_start = File::open(log)
         .and_then(|mut f| f.seek(SeekFrom::End(0)))
         .unwrap_or(0);
-    let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = row.stdin.clone();
-    // Dropped when this run ends: a kept-open stdin closes then.
-    let (stdin_open, close_stdin) = mpsc::channel::<()>();
-    let keep_open = row.keep_stdin_open;
-    // A tool that does not read stdin never takes it all: write from a thread, ignore EPIPE.
-    thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-        if keep_open {
-            let _ = close_stdin.recv();
-        }
-    });
-    let stdout_so_far = Arc::new(Mutex::new(Vec::new()));
-    let stdout = drain_shared(
-        child.stdout.take().expect("piped stdout"),
-        Arc::clone(&stdout_so_far),
-    );
-    let stderr = drain(child.stderr.take().expect("piped stderr"));
-
+    let mut running = Running::spawn(row, index, side, places);
     if !row.feed.is_empty() || row.signal.is_some() {
-        let deadline = Instant::now() + READY_WAIT;
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-            let ready = match &row.ready_log {
-                Some(needle) => log_has(log, log_start, &places.fill(needle, index)),
-                None => {
-                    count_subscriptions(log, log_start, &format!("\t{own}")) >= row.subscriptions()
-                }
-            };
-            if ready {
-                break;
+        running.wait(|| match &row.ready_log {
+            Some(needle) => log_has(log, log_start, &places.fill(needle, index)),
+            None => {
+                count_subscriptions(log, log_start, &format!("\t{}", topic(index)))
+                    >= row.subscriptions()
             }
-            thread::sleep(Duration::from_millis(10));
-        }
+        });
     }
     if !row.feed.is_empty() {
         let mut feeder = connect("feed");
@@ -188,53 +143,153 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
     }
     if let Some(signal) = row.signal {
         // A `sub` that was sent messages is signalled once it has printed something.
-        let deadline = Instant::now() + READY_WAIT;
-        while row.tool == Tool::Sub
-            && !row.feed.is_empty()
-            && Instant::now() < deadline
-            && matches!(child.try_wait(), Ok(None))
-            && lock(&stdout_so_far).is_empty()
-        {
-            thread::sleep(Duration::from_millis(5));
+        if row.tool == Tool::Sub && !row.feed.is_empty() {
+            let printed = Arc::clone(&running.stdout_so_far);
+            running.wait(|| !lock(&printed).is_empty());
         }
-        // As `kill -s`; fails only if the child has exited already.
-        let _ = Command::new("kill")
-            .args(["-s", signal, &child.id().to_string()])
-            .status();
+        running.signal(signal);
     }
-
-    let deadline = started + row.timeout;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            break None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = started.elapsed();
-    drop(stdin_open);
-    let timed_out = status.is_none();
-    let status = status.unwrap_or_else(|| {
-        let _ = child.kill();
-        child.wait().expect("waiting for a killed child")
-    });
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    let (status, stdout, stderr, elapsed) = running.finish(row.timeout);
 
     let watched = watcher.drain(SETTLE).unwrap_or_default();
     watcher.disconnect();
-
-    // Clean up: end a persistent session of the row's id, then read and remove its retained
-    // messages (in that order, so the removal is not queued for that session).
+    // End a persistent session of the row's id first, so that removing the retained messages
+    // is not queued for it.
     if let Ok(session) = Mqtt::connect(port, &format!("parity-{index:03}"), login) {
         session.disconnect();
     }
-    let mut cleaner = connect("clean");
+    let retained = remove_retained(connect("clean"), &everything);
+
+    let code = match (status.and_then(|s| s.code()), row.exit_alike) {
+        (Some(code), Some(alike)) if alike.contains(&code) => alike.first().copied(),
+        (code, _) => code,
+    };
+    let observed = Observed {
+        code,
+        code_alike: row.exit_alike,
+        timed_out: status.is_none(),
+        stdout: comparable_stdout(row, stdout),
+        stderr_empty: stderr.is_empty(),
+        on_time: row.within.map(|limit| elapsed <= limit),
+        watched,
+        retained,
+    };
+    let extra = Extra {
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed,
+    };
+    (observed, extra)
+}
+
+/// A tool running with its stdin fed and its stdout and stderr read.
+struct Running {
+    child: Child,
+    started: Instant,
+    /// What it has printed so far.
+    stdout_so_far: Arc<Mutex<Vec<u8>>>,
+    stdout: thread::JoinHandle<Vec<u8>>,
+    stderr: thread::JoinHandle<Vec<u8>>,
+    /// Dropped when the run ends: a stdin kept open closes then.
+    stdin_open: mpsc::Sender<()>,
+}
+
+impl Running {
+    fn spawn(row: &Row, index: usize, side: Side, places: &Places) -> Self {
+        let args: Vec<String> = row.args.iter().map(|a| places.fill(a, index)).collect();
+        let mut command = match side {
+            Side::Mosquitto => Command::new(row.tool.mosquitto()),
+            Side::Sansmq => {
+                let mut command = Command::new(&places.sansmq);
+                command.arg(row.tool.sansmq());
+                command
+            }
+        };
+        command
+            .args(&args)
+            .env("TZ", "UTC")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = row.stdin.clone();
+        let (stdin_open, close_stdin) = mpsc::channel::<()>();
+        let keep_open = row.keep_stdin_open;
+        // A tool that does not read stdin never takes it all: write from a thread, ignore EPIPE.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+            if keep_open {
+                let _ = close_stdin.recv();
+            }
+        });
+        let stdout_so_far = Arc::new(Mutex::new(Vec::new()));
+        let stdout = drain_shared(
+            child.stdout.take().expect("piped stdout"),
+            Arc::clone(&stdout_so_far),
+        );
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Self {
+            child,
+            started,
+            stdout_so_far,
+            stdout,
+            stderr,
+            stdin_open,
+        }
+    }
+
+    /// Waits until `ready` holds, the tool exits, or [`READY_WAIT`] has passed.
+    fn wait(&mut self, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + READY_WAIT;
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            if ready() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `signal` as `kill -s` names it; does nothing if the tool has exited already.
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the exit, killing the tool `timeout` after it started (status `None`), and
+    /// returns the status, stdout, stderr and how long it ran.
+    fn finish(mut self, timeout: Duration) -> (Option<ExitStatus>, Vec<u8>, Vec<u8>, Duration) {
+        let deadline = self.started + timeout;
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = self.started.elapsed();
+        drop(self.stdin_open);
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stdout = self.stdout.join().unwrap_or_default();
+        let stderr = self.stderr.join().unwrap_or_default();
+        (status, stdout, stderr, elapsed)
+    }
+}
+
+/// The retained messages under the row's topics (`everything`), which `cleaner` then removes.
+fn remove_retained(mut cleaner: Mqtt, everything: &str) -> Vec<Seen> {
     cleaner
-        .subscribe(&[&everything])
-        .unwrap_or_else(|e| panic!("row {index}: the cleaner cannot subscribe: {e}"));
+        .subscribe(&[everything])
+        .unwrap_or_else(|e| panic!("the cleaner cannot subscribe to {everything}: {e}"));
     let retained: Vec<Seen> = cleaner
         .drain(Duration::from_millis(30))
         .unwrap_or_default()
@@ -245,8 +300,12 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
         let _ = cleaner.publish(&seen.topic, b"", 0, true);
     }
     cleaner.disconnect();
+    retained
+}
 
-    let stdout = if row.stdout_presence {
+/// Stdout as the row compares it: as is, with digits masked, or only whether there is any.
+fn comparable_stdout(row: &Row, stdout: Vec<u8>) -> Vec<u8> {
+    if row.stdout_presence {
         if stdout.is_empty() {
             stdout
         } else {
@@ -259,56 +318,32 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
             .collect()
     } else {
         stdout
-    };
-    let code = match (status.code(), row.exit_alike) {
-        (Some(code), Some(alike)) if alike.contains(&code) => alike.first().copied(),
-        (code, _) => code,
-    };
-    let observed = Observed {
-        code,
-        code_alike: row.exit_alike,
-        timed_out,
-        stdout,
-        stderr_empty: if row.stderr_emptiness {
-            stderr.is_empty()
-        } else {
-            true
-        },
-        on_time: row.within.map(|limit| elapsed <= limit),
-        watched,
-        retained,
-    };
-    let extra = Extra {
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        elapsed,
-    };
-    (observed, extra)
+    }
 }
 
 /// How many subscription lines (`time: \tfilter (QoS n)`) holding `needle` the log has after
 /// `start`.
-fn count_subscriptions(log: &PathBuf, start: u64, needle: &str) -> usize {
-    let mut text = Vec::new();
-    if let Ok(mut file) = File::open(log) {
-        if file.seek(SeekFrom::Start(start)).is_ok() {
-            let _ = file.read_to_end(&mut text);
-        }
-    }
-    String::from_utf8_lossy(&text)
+fn count_subscriptions(log: &Path, start: u64, needle: &str) -> usize {
+    log_since(log, start)
         .lines()
         .filter(|line| line.contains(needle) && line.contains(" (QoS "))
         .count()
 }
 
 /// Whether the log has `needle` after `start`.
-fn log_has(log: &PathBuf, start: u64, needle: &str) -> bool {
+fn log_has(log: &Path, start: u64, needle: &str) -> bool {
+    log_since(log, start).contains(needle)
+}
+
+/// The log from byte `start` on.
+fn log_since(log: &Path, start: u64) -> String {
     let mut text = Vec::new();
     if let Ok(mut file) = File::open(log) {
         if file.seek(SeekFrom::Start(start)).is_ok() {
             let _ = file.read_to_end(&mut text);
         }
     }
-    String::from_utf8_lossy(&text).contains(needle)
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Reads `pipe` to its end into `so_far`, and returns it all.
