@@ -71,7 +71,11 @@ pub(crate) fn command(row: &Row) -> String {
             }
         })
         .collect();
-    format!("{} {}", row.tool.sansmq(), args.join(" "))
+    let signal = row
+        .signal
+        .map(|signal| format!(", then SIG{signal}"))
+        .unwrap_or_default();
+    format!("{} {}{signal}", row.tool.sansmq(), args.join(" "))
 }
 
 /// One line about a run.
