@@ -9,13 +9,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use sansmq::DisconnectReason;
 use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
 use sansmq_mio::socks5::Socks5Error;
 use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
-use crate::exit::{Failure, NOT_CONNECTED, TLS_FAILED};
+use crate::exit::{CONNECTION_LOST, Failure, NO_CONNACK, NOT_CONNECTED, TLS_FAILED};
 
 /// How often a wait for CONNACK looks at the deadline and for signals.
 const CONNECT_POLL: Duration = Duration::from_millis(50);
@@ -102,7 +103,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         None => uri,
     };
     let clean_session = !args.disable_clean_session;
-    if !clean_session && args.id.is_none() {
+    if !clean_session && args.id.as_deref().is_none_or(str::is_empty) {
         // As mosquitto: a random id would make the kept session unreachable.
         bail!("-c keeps the session of a client id: give one with -i");
     }
@@ -162,6 +163,13 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         );
     if let Some(window) = args.max_inflight {
         options = options.max_inflight(window);
+    }
+    // mosquitto_pub waits for CONNACK as long as the keep-alive (then exits 19); sansmq at most
+    // 30 s, the default connect timeout, however long the keep-alive.
+    let keep_alive = options.keep_alive_interval();
+    if !keep_alive.is_zero() {
+        let limit = options.connect_timeout_limit().min(keep_alive);
+        options = options.connect_timeout(limit);
     }
     if args.protocol == Some(Protocol::Mqtt31) {
         options = options.mqtt_v31();
@@ -423,12 +431,32 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         true => "the connection ended during the TLS handshake: is the port a TLS listener?",
         false => hint,
     };
-    // mosquitto exits with the CONNACK return code when the broker refuses, with 8
-    // (MOSQ_ERR_TLS) when TLS fails, with its error number for a proxy's refusal, else 1.
+    // A plain connection the broker closed before CONNACK (a TLS listener does, say).
+    let closed = !setup.options.uses_tls()
+        && matches!(
+            &error,
+            E::ConnectionLost(DisconnectReason::TransportClosed) | E::ClosedByBroker(_)
+        )
+        || !setup.options.uses_tls()
+            && matches!(&error, E::Io { context, .. }
+                if context == "reading from the broker" || context == "writing to the broker");
+    let hint = match closed {
+        true => {
+            "the broker closed the connection before answering CONNECT: is the port a \
+                 TLS listener (give --cafile)?"
+        }
+        false => hint,
+    };
+    // mosquitto exits with the CONNACK return code when the broker refuses, with its error
+    // number otherwise: 8 (MOSQ_ERR_TLS) when TLS fails, 7 (MOSQ_ERR_CONN_LOST) for a connection
+    // closed before CONNACK, 19 (MOSQ_ERR_KEEPALIVE) when no CONNACK comes in time, the SOCKS
+    // one for a proxy's refusal; else 1.
     let code = match &error {
         E::Refused(code) => *code as u8,
         E::Tls(_) => TLS_FAILED,
         _ if handshake_cut => TLS_FAILED,
+        _ if closed => CONNECTION_LOST,
+        E::Timeout(_) => NO_CONNACK,
         E::Proxy { error, .. } => proxy_exit_code(error),
         _ => 1,
     };

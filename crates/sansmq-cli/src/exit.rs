@@ -1,14 +1,20 @@
 //! Exit codes and error lines, as mosquitto_pub and mosquitto_sub have them: 0 on success, the
-//! CONNACK return code when the broker refuses the connection, 8 when TLS fails, 27 when `sub -W`
-//! times out, 255 when `sub` is stopped (`-W`, a signal) before CONNACK, 1 for anything else
-//! (usage errors included). Every error is one line on stderr,
-//! `sansmq: error: what failed: why; what to try`.
+//! CONNACK return code when the broker refuses the connection, 7 when it closes the connection
+//! before CONNACK, 8 when TLS fails, 19 when no CONNACK comes, 27 when `sub -W` times out, 255
+//! when `sub` is stopped (`-W`, a signal) before CONNACK, 1 for anything else (usage errors
+//! included). Every error is one line on stderr, `sansmq: error: what failed: why; what to try`.
 
 use std::fmt;
 use std::process::ExitCode;
 
 /// `sub -W` ran out of time (mosquitto_sub's "Timed out waiting for message").
 pub(crate) const TIMED_OUT: u8 = 27;
+
+/// The broker closed the connection before CONNACK (mosquitto's `MOSQ_ERR_CONN_LOST`).
+pub(crate) const CONNECTION_LOST: u8 = 7;
+
+/// No CONNACK within the keep-alive (mosquitto's `MOSQ_ERR_KEEPALIVE`).
+pub(crate) const NO_CONNACK: u8 = 19;
 
 /// The TLS handshake failed (mosquitto's `MOSQ_ERR_TLS`).
 pub(crate) const TLS_FAILED: u8 = 8;

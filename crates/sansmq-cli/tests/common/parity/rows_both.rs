@@ -41,6 +41,30 @@ const D_NEEDS_V5: &str = "mosquitto accepts -D without -V 5 and drops the proper
 const NO_INSECURE: &str = "sansmq refuses --insecure (exit 1): it always checks that the \
                            certificate names the host; use -h with a name the certificate holds";
 
+/// An empty client id.
+const EMPTY_ID: &str = "libmosquitto refuses an empty client id (exit 1); MQTT 3.1.1 allows it \
+                        with a clean session (MQTT-3.1.3-6), and sansmq sends it: the broker \
+                        assigns one";
+
+/// Keep-alive 0.
+const KEEP_ALIVE_0: &str = "mosquitto refuses a keep-alive under 5 s (exit 1); sansmq takes 0, \
+                            MQTT's \"no keep-alive\" (MQTT-3.1.2-24 allows it)";
+
+/// -L with a topic from -t.
+const URL_WITHOUT_TOPIC: &str = "mosquitto refuses a -L URL without a topic even when -t gives \
+                                 one (exit 1); sansmq takes the topic from -t";
+
+/// A broker that closes the connection before CONNACK.
+const CLOSED_BEFORE_CONNACK: &str = "mosquitto_sub retries a connection the broker closes \
+                                     before CONNACK until -W ends it (255), forever without \
+                                     -W; sansmq exits 7 (MOSQ_ERR_CONN_LOST) at once, saying \
+                                     the port may be a TLS listener";
+
+/// mosquitto_pub's usage on stdout for a missing topic or message.
+const NO_USAGE_DUMP: &str = "mosquitto_pub prints its whole usage on stdout besides the error; \
+                             sansmq prints one line on stderr naming the missing option (exit 1 \
+                             for both)";
+
 /// mosquitto exits 1 ("Unable to connect (A TLS error occurred.)") or 8 ("Error: A TLS error
 /// occurred.") at random when it refuses the broker's certificate: libmosquitto's connect
 /// sometimes returns before the handshake fails and sometimes after.
@@ -63,9 +87,9 @@ pub(crate) fn rows() -> Vec<Row> {
         both("-i client id", "{b} -i {id}"),
         both("-I client id prefix", "{b} -I parity-prefix-"),
         both("-i and -I together", "{b} -i {id} -I prefix-"),
-        both("-i empty", "{b} -i ''"),
+        both("-i empty", "{b} -i ''").map(|row| row.differs(EMPTY_ID)),
         both("-k 5", "{b} -k 5"),
-        both("-k 0", "{b} -k 0"),
+        both("-k 0", "{b} -k 0").map(|row| row.differs(KEEP_ALIVE_0)),
         both("-k 65536", "{b} -k 65536"),
         both("-c with -i", "{b} -c -i {id}"),
         both("-c without -i", "{b} -c"),
@@ -118,7 +142,8 @@ pub(crate) fn rows() -> Vec<Row> {
             "-L URL without topic, -t given",
             "-L mqtt://127.0.0.1:{port} -t {t} -m x",
             "-L mqtt://127.0.0.1:{port} -t {t} -C 1 -v",
-        ),
+        )
+        .map(|row| row.differs(URL_WITHOUT_TOPIC)),
         pair(
             "-L unknown scheme",
             "-L http://127.0.0.1:{port}/{t} -m x",
@@ -166,12 +191,19 @@ pub(crate) fn rows() -> Vec<Row> {
             "TLS to a plain listener",
             "-h 127.0.0.1 -p {port} --cafile {ca}",
         ),
-        pair(
-            "plain to a TLS listener",
-            "-h 127.0.0.1 -p {tls} -k 5 -t {t} -m x",
-            "-h 127.0.0.1 -p {tls} -t {t} -W 3",
-        )
-        .map(|row| row.timeout(12)),
+        [
+            publish(
+                "plain to a TLS listener",
+                "-h 127.0.0.1 -p {tls} -k 5 -t {t} -m x",
+            )
+            .timeout(12),
+            subscribe(
+                "plain to a TLS listener",
+                "-h 127.0.0.1 -p {tls} -t {t} -W 3",
+            )
+            .timeout(12)
+            .differs(CLOSED_BEFORE_CONNACK),
+        ],
         // The command line.
         both_bare("--help", "--help").map(Row::stdout_presence),
         both_bare("--version", "--version").map(Row::stdout_presence),
@@ -181,7 +213,14 @@ pub(crate) fn rows() -> Vec<Row> {
         pair("-p without value", "-t {t} -m x -p", "-t {t} -p"),
         pair("-q without value", "{b} -t {t} -m x -q", "{b} -t {t} -q"),
         // mosquitto_pub prints its whole usage to stdout here: compared as "some text".
-        pair("no topic", "{b} -m x", "{b} -C 1").map(Row::stdout_presence),
+        [
+            publish("no topic", "{b} -m x")
+                .stdout_presence()
+                .differs(NO_USAGE_DUMP),
+            subscribe("no topic", "{b} -C 1")
+                .feed("{t}", "x", 0)
+                .stdout_presence(),
+        ],
         // Connection failures.
         both("connection refused", "-h 127.0.0.1 -p {closed}"),
         both(
@@ -201,7 +240,8 @@ pub(crate) fn rows() -> Vec<Row> {
             "-W 2 TLS against a silent listener",
             "-h 127.0.0.1 -p {silent} --cafile {ca} -t {t} -W 2",
         )
-        .within(Duration::from_millis(3_500)),
+        .within(Duration::from_millis(3_500))
+        .differs(super::rows_sub::SAYS_WHY_W_ENDED),
     );
     rows
 }
