@@ -74,8 +74,8 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
     }
     if !args.properties.is_empty() {
         bail!(
-            "-D sets MQTT 5 properties, and sansmq speaks MQTT 3.1.1 and 3.1 only: drop -D (MQTT 5 \
-             needs -V 5, which sansmq does not support yet)"
+            "-D needs -V 5: it sets MQTT 5 properties, and sansmq speaks MQTT 3.1.1 and 3.1 only \
+             until its MQTT 5 support lands; drop -D"
         );
     }
     if args.session_expiry.is_some() {

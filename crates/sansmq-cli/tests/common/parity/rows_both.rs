@@ -35,7 +35,8 @@ const NO_MQTT5: &str = "sansmq speaks MQTT 3.1.1 and 3.1 only and refuses -V 5 (
 
 /// -D on a 3.1.1 connection.
 const D_NEEDS_V5: &str = "mosquitto accepts -D without -V 5 and drops the properties silently; \
-                          sansmq refuses it with \"needs -V 5\" (exit 1)";
+                          sansmq refuses it with \"-D needs -V 5\" (exit 1) until its MQTT 5 \
+                          support lands";
 
 /// --insecure.
 const NO_INSECURE: &str = "sansmq refuses --insecure (exit 1): it always checks that the \
