@@ -226,5 +226,8 @@ fn mqtt5_properties_are_refused_with_what_to_do() {
         "value",
     ]);
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
-    assert!(outcome.error_line().contains("-D needs -V 5"), "{outcome:#?}");
+    assert!(
+        outcome.error_line().contains("-D needs -V 5"),
+        "{outcome:#?}"
+    );
 }
