@@ -17,11 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use sansmq_e2e::{Mosquitto, free_port};
+use sansmq_e2e::{Mosquitto, Socks5Proxy, free_port};
 
 use parity::report::{self, Results, Verdict};
 use parity::run::{self, Places, Side};
-use parity::socks5::Socks5;
 
 /// Rows run at once: the tools mostly wait on the network, but the machine has two busy cores.
 const WORKERS: usize = 6;
@@ -56,7 +55,7 @@ fn sansmq_pub_and_sub_behave_as_mosquitto_pub_and_sub() {
     std::fs::write(&file, b"file\0body\r\nno newline").expect("message file");
     let bigfile = dir.join("big.bin");
     std::fs::write(&bigfile, vec![b'f'; 2 * 1024 * 1024]).expect("big message file");
-    let socks = Socks5::start();
+    let socks = Socks5Proxy::start();
     let path = |p: &std::path::Path| p.display().to_string();
 
     let places = Places {
@@ -72,7 +71,7 @@ fn sansmq_pub_and_sub_behave_as_mosquitto_pub_and_sub() {
             ("{key}", path(pki.client_key_pem_path())),
             ("{silent}", parity::silent_listener().to_string()),
             ("{closed}", free_port().to_string()),
-            ("{socks}", socks.port().to_string()),
+            ("{socks}", socks.addr().port().to_string()),
             ("{file}", path(&file)),
             ("{bigfile}", path(&bigfile)),
             ("{dir}", path(dir)),

@@ -11,7 +11,6 @@ mod rows_pub;
 mod rows_signal;
 mod rows_sub;
 pub(crate) mod run;
-pub(crate) mod socks5;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::thread;
