@@ -269,6 +269,10 @@ fn the_futures_client_refuses_each_transport_option_by_name() {
             options("unix:///tmp/broker.sock", "futures"),
             "unix:// server URI",
         ),
+        (
+            options("ws://127.0.0.1:8080/mqtt", "futures"),
+            "ws:// and wss:// server URIs",
+        ),
     ] {
         let error = FuturesClient::new(options)
             .err()

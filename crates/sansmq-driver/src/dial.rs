@@ -149,6 +149,7 @@ pub fn dial_target(uri: &ServerUri, proxy: Option<&crate::ProxyOptions>) -> Serv
             port: proxy.port(),
             tls: false,
             unix_socket: None,
+            websocket_path: None,
         },
         None => uri.clone(),
     }

@@ -68,4 +68,4 @@ pub use rotation::ServerRotation;
 pub use rules::{BrokerRules, OutgoingPublish};
 pub use supervisor::Supervisor;
 pub use tls::{CipherList, KeyPassword, KeyProblem, TlsOptions, TlsVersion, TrustRoots};
-pub use uri::ServerUri;
+pub use uri::{DEFAULT_WEBSOCKET_PATH, ServerUri};

@@ -311,6 +311,14 @@ impl ConnectOptions {
         })
     }
 
+    /// The first `ws://` or `wss://` server URI, if any: a driver without a WebSocket transport
+    /// refuses it rather than speak raw MQTT to a WebSocket endpoint.
+    pub fn websocket_uri(&self) -> Option<&ServerUri> {
+        self.server_uris
+            .iter()
+            .find(|uri| uri.websocket_path.is_some())
+    }
+
     /// The local address the socket is bound to, if any.
     pub fn local_address(&self) -> Option<IpAddr> {
         self.bind_address

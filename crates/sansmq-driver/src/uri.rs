@@ -1,5 +1,6 @@
 //! [`ServerUri`]: where to connect, as Paho spells it: `tcp://host:1883`, `ssl://host:8883`, the
-//! `mqtt://` / `mqtts://` synonyms, and `unix:///path/to/socket` (a Unix domain socket, as Paho C).
+//! `mqtt://` / `mqtts://` synonyms, `ws://host:80/mqtt` and `wss://host:443/mqtt` (MQTT over
+//! WebSocket, RFC 6455), and `unix:///path/to/socket` (a Unix domain socket, as Paho C).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,7 +20,14 @@ pub struct ServerUri {
     /// For `unix://` URIs, the path of the broker's Unix domain socket; `host` is then `localhost`
     /// and `port` 0, and nothing is resolved or dialed over TCP.
     pub unix_socket: Option<PathBuf>,
+    /// For `ws://` and `wss://` URIs, the path (and query) of the WebSocket upgrade request:
+    /// `/mqtt` when the URI has none, as EMQX, HiveMQ, ApsaraMQ and Paho expect. MQTT then
+    /// travels in WebSocket binary frames (subprotocol `mqtt`) over TCP, or TLS for `wss://`.
+    pub websocket_path: Option<String>,
 }
+
+/// The WebSocket path of a `ws://host` URI that names none.
+pub const DEFAULT_WEBSOCKET_PATH: &str = "/mqtt";
 
 /// The longest Unix socket path the kernel takes: `sun_path` holds 108 bytes on Linux, one of them
 /// the terminating NUL.
@@ -48,6 +56,7 @@ impl ServerUri {
             port: 0,
             tls: false,
             unix_socket: Some(PathBuf::from(path)),
+            websocket_path: None,
         })
     }
 }
@@ -55,22 +64,26 @@ impl ServerUri {
 impl FromStr for ServerUri {
     type Err = Error;
 
-    /// Parses `scheme://host[:port]`. Anything else is refused with an error naming the URI (its
-    /// password, if it holds one, replaced by `***`): another scheme, a path, a login, a host
-    /// that is empty or holds characters no host name has, more than one `:` outside brackets, a
-    /// port that is empty, 0 or past 65535.
+    /// Parses `scheme://host[:port]`, and `ws[s]://host[:port][/path[?query]]`. Anything else is
+    /// refused with an error naming the URI (its password, if it holds one, replaced by `***`):
+    /// another scheme, a path outside WebSocket, a login, a host that is empty or holds
+    /// characters no host name has, more than one `:` outside brackets, a port that is empty, 0
+    /// or past 65535. Default ports: 1883, 8883 with TLS, 80 for `ws://`, 443 for `wss://`.
     fn from_str(uri: &str) -> Result<Self, Error> {
         let invalid = |why: &str| Error::invalid_uri(uri, why);
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| invalid("expected scheme://host[:port], e.g. tcp://broker:1883"))?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
-            "tcp" | "mqtt" => false,
-            "ssl" | "tls" | "mqtts" => true,
+        let (tls, websocket) = match scheme.to_ascii_lowercase().as_str() {
+            "tcp" | "mqtt" => (false, false),
+            "ssl" | "tls" | "mqtts" => (true, false),
+            "ws" => (false, true),
+            "wss" => (true, true),
             "unix" => return Self::parse_unix(uri, rest),
             other => {
                 return Err(invalid(&format!(
-                    "unknown scheme {other:?}; use tcp://, mqtt://, ssl://, mqtts:// or unix://"
+                    "unknown scheme {other:?}; use tcp://, mqtt://, ssl://, mqtts://, ws://, \
+                     wss:// or unix://"
                 )));
             }
         };
@@ -80,12 +93,32 @@ impl FromStr for ServerUri {
                  ConnectOptions::credentials",
             ));
         }
-        let authority = rest.trim_end_matches('/');
-        if authority.contains(['/', '?', '#']) {
-            return Err(invalid(
-                "a path is not supported (WebSocket is not implemented)",
-            ));
-        }
+        let (authority, websocket_path) = match rest.find(['/', '?', '#']) {
+            Some(at) if websocket => {
+                let path = &rest[at..];
+                if path.contains('#') {
+                    return Err(invalid("a WebSocket path has no fragment ('#')"));
+                }
+                if let Some(bad) = path.chars().find(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(invalid(&format!("the WebSocket path holds {bad:?}")));
+                }
+                let path = match path.strip_prefix('?') {
+                    Some(query) => format!("/?{query}"),
+                    None => path.to_owned(),
+                };
+                (&rest[..at], Some(path))
+            }
+            None if websocket => (rest, Some(DEFAULT_WEBSOCKET_PATH.to_owned())),
+            _ => {
+                let authority = rest.trim_end_matches('/');
+                if authority.contains(['/', '?', '#']) {
+                    return Err(invalid(
+                        "a path is only for WebSocket URIs (ws://host/mqtt, wss://host/mqtt)",
+                    ));
+                }
+                (authority, None)
+            }
+        };
         let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
             // [::1]:1883
             let (host, after) = bracketed
@@ -133,14 +166,19 @@ impl FromStr for ServerUri {
                 .ok()
                 .filter(|&port| port != 0)
                 .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?,
-            None if tls => 8883,
-            None => 1883,
+            None => match (websocket, tls) {
+                (true, true) => 443,
+                (true, false) => 80,
+                (false, true) => 8883,
+                (false, false) => 1883,
+            },
         };
         Ok(Self {
             host: host.to_owned(),
             port,
             tls,
             unix_socket: None,
+            websocket_path,
         })
     }
 }
@@ -150,12 +188,18 @@ impl fmt::Display for ServerUri {
         if let Some(path) = &self.unix_socket {
             return write!(f, "unix://{}", path.display());
         }
-        let scheme = if self.tls { "ssl" } else { "tcp" };
+        let scheme = match (self.websocket_path.is_some(), self.tls) {
+            (true, true) => "wss",
+            (true, false) => "ws",
+            (false, true) => "ssl",
+            (false, false) => "tcp",
+        };
         if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)?;
         } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)?;
         }
+        f.write_str(self.websocket_path.as_deref().unwrap_or_default())
     }
 }
 
@@ -182,7 +226,7 @@ mod tests {
     fn refuses_what_it_cannot_do_naming_the_uri() {
         for (bad, why) in [
             ("broker:1883", "expected scheme://"),
-            ("ws://h:80", "unknown scheme"),
+            ("http://h:80", "unknown scheme"),
             ("tcp://:1883", "host is empty"),
             ("tcp://", "host is empty"),
             ("tcp://h:99999", "1 to 65535"),
@@ -198,6 +242,9 @@ mod tests {
             ("tcp://[::1", "unclosed"),
             ("tcp://h/mqtt", "path"),
             ("tcp://h?x=1", "path"),
+            ("ws://h/mqtt#top", "fragment"),
+            ("ws://h/a b", "path holds ' '"),
+            ("ws://:80/mqtt", "host is empty"),
             ("tcp://bro ker:1883", "host holds ' '"),
             ("tcp://h\u{0}:1883", "host holds"),
         ] {
@@ -207,6 +254,40 @@ mod tests {
             assert!(message.contains(&format!("{bad:?}")), "{bad}: {message}");
             assert!(message.contains(why), "{bad}: {message}");
         }
+    }
+
+    #[test]
+    fn websocket_uris_carry_their_path_and_default_ports() {
+        let uri: ServerUri = "ws://broker.example".parse().unwrap();
+        assert_eq!(
+            (
+                uri.host.as_str(),
+                uri.port,
+                uri.tls,
+                uri.websocket_path.as_deref()
+            ),
+            ("broker.example", 80, false, Some("/mqtt"))
+        );
+        assert_eq!(uri.to_string(), "ws://broker.example:80/mqtt");
+        let uri: ServerUri = "WSS://[::1]/mqtt/ws?token=a%20b".parse().unwrap();
+        assert_eq!(
+            (
+                uri.host.as_str(),
+                uri.port,
+                uri.tls,
+                uri.websocket_path.as_deref()
+            ),
+            ("::1", 443, true, Some("/mqtt/ws?token=a%20b"))
+        );
+        assert_eq!(uri.to_string(), "wss://[::1]:443/mqtt/ws?token=a%20b");
+        let root: ServerUri = "ws://h:8080/".parse().unwrap();
+        assert_eq!(
+            (root.port, root.websocket_path.as_deref()),
+            (8080, Some("/"))
+        );
+        let query: ServerUri = "ws://h:8080?x=1".parse().unwrap();
+        assert_eq!(query.websocket_path.as_deref(), Some("/?x=1"));
+        assert_eq!("tcp://h".parse::<ServerUri>().unwrap().websocket_path, None);
     }
 
     #[test]

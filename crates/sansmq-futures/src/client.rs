@@ -171,6 +171,12 @@ fn refuse_transport_options(options: &ConnectOptions) -> Result<(), Error> {
     if options.proxy_options().is_some() {
         return Err(refused("ConnectOptions::proxy", "no proxy"));
     }
+    if let Some(uri) = options.websocket_uri() {
+        return Err(refused(
+            "ws:// and wss:// server URIs",
+            &format!("TCP only, not MQTT over WebSocket at {uri}"),
+        ));
+    }
     if let Some(uri) = options
         .servers()
         .iter()

@@ -85,6 +85,12 @@ impl Client {
     /// will topic, TLS files, the broker rules' view of the will and session) now.
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
+        if let Some(uri) = options.websocket_uri() {
+            return Err(Error::Unsupported {
+                option: "ws:// and wss:// server URIs",
+                reason: format!("{uri}: this client does not speak MQTT over WebSocket yet"),
+            });
+        }
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
         let waker = mio::Waker::new(poll.registry(), WAKER);
         let waker = Arc::new(waker.map_err(|e| Error::io("creating the waker", &e))?);
