@@ -111,6 +111,7 @@ pub struct ConnectOptions {
     pub(crate) rules: Option<Arc<dyn BrokerRules>>,
     pub(crate) bind_address: Option<IpAddr>,
     pub(crate) proxy: Option<ProxyOptions>,
+    pub(crate) websocket_headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -131,6 +132,15 @@ impl fmt::Debug for ConnectOptions {
             .field("broker_rules", &self.rules.as_ref().map(|_| "<rules>"))
             .field("bind_address", &self.bind_address)
             .field("proxy", &self.proxy)
+            .field(
+                "websocket_headers",
+                // Values may carry a token (brokers that authenticate the upgrade request).
+                &self
+                    .websocket_headers
+                    .iter()
+                    .map(|(name, _)| format!("{name}: ***"))
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +173,7 @@ impl ConnectOptions {
             rules: None,
             bind_address: None,
             proxy: None,
+            websocket_headers: Vec::new(),
         })
     }
 
@@ -286,6 +297,20 @@ impl ConnectOptions {
     pub fn proxy(mut self, proxy: ProxyOptions) -> Self {
         self.proxy = Some(proxy);
         self
+    }
+
+    /// Adds a header to the WebSocket upgrade request of `ws://` and `wss://` URIs (some brokers
+    /// authenticate it: `Authorization`, a token, a cookie). `Debug` shows the name, never the
+    /// value. Headers the WebSocket handshake itself sets (`Host`, `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-*`) are refused by the driver when it connects.
+    pub fn websocket_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.websocket_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The extra headers of the WebSocket upgrade request, in the order given.
+    pub fn websocket_headers(&self) -> &[(String, String)] {
+        &self.websocket_headers
     }
 
     /// Checks that the transport options fit together: a Unix socket takes neither a bind
@@ -597,5 +622,20 @@ mod tests {
         for shown in ["192.0.2.7", "alice", "proxy", "1081"] {
             assert!(debug.contains(shown), "{shown}: {debug}");
         }
+    }
+
+    #[test]
+    fn debug_names_websocket_headers_but_never_shows_their_values() {
+        let options = ConnectOptions::new("wss://h/mqtt", "c")
+            .unwrap()
+            .websocket_header("Authorization", "Bearer S3CRET");
+        assert_eq!(
+            options.websocket_headers(),
+            [("Authorization".to_owned(), "Bearer S3CRET".to_owned())]
+        );
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("S3CRET"), "{debug}");
+        assert!(debug.contains("Authorization: ***"), "{debug}");
+        assert_eq!(options.websocket_uri().map(|u| u.port), Some(443));
     }
 }
