@@ -13,6 +13,8 @@
 //! - [`Socks5Proxy`] is a SOCKS5 proxy (optionally with a login) that records what clients asked
 //!   it to connect to.
 //! - [`AlpnProbe`] is a TLS endpoint that records the ALPN protocols clients offer.
+//! - [`WsBridge`] is MQTT over WebSocket in front of a TCP broker: it records the upgrade
+//!   requests and cuts the broker's bytes into frames as asked ([`Framing`]).
 //! - [`scenario`] is what an e2e scenario needs of a client, implemented for every driver, so
 //!   that each behaviour is written once and run against them all.
 //!
@@ -69,18 +71,22 @@
 mod alpn;
 mod certs;
 mod mosquitto;
+mod paho;
 mod port;
 mod proxy;
 pub mod scenario;
 mod scripted;
 mod socks5;
 mod wait;
+mod ws_bridge;
 
 pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
+pub use paho::{python_with_paho, run_paho};
 pub use port::free_port;
 pub use proxy::FaultProxy;
 pub use scripted::{Peer, ScriptedBroker};
 pub use socks5::{Socks5Proxy, Socks5Target};
 pub use wait::{PATIENCE, wait_until};
+pub use ws_bridge::{Framing, Upgrade, WsBridge};
