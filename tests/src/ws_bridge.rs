@@ -152,6 +152,8 @@ impl Drop for WsBridge {
 }
 
 /// One client: the upgrade, then the relay until either side ends.
+// The upgrade callback's error type is tungstenite's HTTP response, large by its nature.
+#[allow(clippy::result_large_err)]
 fn serve(
     client: TcpStream,
     relay: Relay,
