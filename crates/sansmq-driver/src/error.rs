@@ -43,6 +43,15 @@ pub enum Error {
         /// What went wrong.
         error: crate::socks5::Socks5Error,
     },
+    /// Carrying MQTT over WebSocket to a `ws://` or `wss://` URI failed: the upgrade was refused
+    /// (with its HTTP status), an upgrade header is not allowed, or the server broke the framing.
+    #[error("WebSocket {uri}: {error}")]
+    WebSocket {
+        /// The server URI.
+        uri: String,
+        /// What went wrong.
+        error: crate::websocket::WebSocketError,
+    },
     /// This client cannot do what an option asks (e.g. a Unix socket in a client whose runtime
     /// has none); nothing was opened.
     #[error("{option}: {reason}")]
