@@ -77,6 +77,7 @@ mod proxy;
 pub mod scenario;
 mod scripted;
 mod socks5;
+mod tls_front;
 mod wait;
 mod ws_bridge;
 
@@ -88,5 +89,6 @@ pub use port::free_port;
 pub use proxy::FaultProxy;
 pub use scripted::{Peer, ScriptedBroker};
 pub use socks5::{Socks5Proxy, Socks5Target};
+pub use tls_front::TlsFront;
 pub use wait::{PATIENCE, wait_until};
 pub use ws_bridge::{Framing, Upgrade, WsBridge};

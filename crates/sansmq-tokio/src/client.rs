@@ -67,10 +67,8 @@ impl ClientBuilder {
             .saturating_mul(u32::try_from(self.options.servers().len()).unwrap_or(u32::MAX));
         self.options.check_connect_rules()?;
         if let Some(uri) = self.options.websocket_uri() {
-            return Err(Error::Unsupported {
-                option: "ws:// and wss:// server URIs",
-                reason: format!("{uri}: this client does not speak MQTT over WebSocket yet"),
-            });
+            // Refused now rather than at every connection attempt.
+            sansmq_driver::websocket::check_headers(uri, self.options.websocket_headers())?;
         }
         let connected = Arc::new(AtomicBool::new(false));
         let options = Arc::new(self.options.clone());

@@ -110,11 +110,14 @@ mod publish;
 mod stream;
 mod task;
 mod transport;
+mod websocket;
 
 pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
 pub use publish::PublishHandle;
 /// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
 pub use sansmq_driver::socks5;
+/// What [`Error::WebSocket`] carries.
+pub use sansmq_driver::websocket::WebSocketError;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
     Error, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,

@@ -67,6 +67,7 @@ impl Task {
         let route = Route {
             local: options.local_address(),
             proxy: options.proxy_options().cloned(),
+            websocket_headers: options.websocket_headers().into(),
         };
         Ok(Self {
             supervisor: Supervisor::new(options)?,

@@ -14,6 +14,7 @@ use tokio_rustls::TlsConnector;
 use crate::command::Supervisor;
 use crate::dial::dial;
 use crate::proxying::through_proxy;
+use crate::websocket::{upgrade, websocket_error};
 use crate::{Error, ProxyOptions, ServerUri};
 
 /// Room made in the read buffer before each read: one read takes up to this much, so a backlog of
@@ -25,11 +26,13 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
-/// How to reach a broker beside its URI: from a bound local address, through a proxy.
+/// How to reach a broker beside its URI: from a bound local address, through a proxy, with
+/// extra headers for a WebSocket upgrade.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Route {
     pub(crate) local: Option<std::net::IpAddr>,
     pub(crate) proxy: Option<ProxyOptions>,
+    pub(crate) websocket_headers: Arc<[(String, String)]>,
 }
 
 /// An open connection to one broker.
@@ -40,6 +43,8 @@ pub(crate) struct Transport {
     /// [`Action::ShutdownWrite`](sansmq_driver::supervisor::Action::ShutdownWrite) asked to shut
     /// the write side down (`Some(false)`), and it is (`Some(true)`).
     write_shut: Option<bool>,
+    /// A `ws://` or `wss://` URI: how its WebSocket errors name it.
+    websocket: Option<String>,
 }
 
 /// What one [`Transport::poll_io`] did, or opening one.
@@ -54,8 +59,8 @@ pub(crate) enum Io {
 
 impl Transport {
     /// Resolves `uri` (or the proxy on its `route`), connects to the first of its addresses that
-    /// answers ([`dial`]), asks the proxy for the broker, and completes the TLS handshake for
-    /// `ssl://` URIs; or connects to a `unix://` URI's socket. Unbounded by itself: the
+    /// answers ([`dial`]), asks the proxy for the broker, completes the TLS handshake for
+    /// `ssl://` and `wss://` URIs and the WebSocket upgrade for `ws://` and `wss://` ones; or connects to a `unix://` URI's socket. Unbounded by itself: the
     /// supervisor's connect timeout closes it.
     pub(crate) async fn open(
         uri: ServerUri,
@@ -100,6 +105,13 @@ impl Transport {
             (true, None) => return Err(Error::Tls("no TLS configuration".into())),
             (false, _) => Box::new(socket),
         };
+        if uri.websocket_path.is_some() {
+            let stream = upgrade(stream, &uri, &route.websocket_headers).await?;
+            return Ok(Self {
+                websocket: Some(uri.to_string()),
+                ..Self::over(Box::new(stream))
+            });
+        }
         Ok(Self::over(stream))
     }
 
@@ -108,6 +120,7 @@ impl Transport {
             stream,
             unflushed: false,
             write_shut: None,
+            websocket: None,
         }
     }
 
@@ -170,7 +183,9 @@ impl Transport {
                     supervisor.handle_read(now);
                     progress = true;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Io::Ended(Some(read_error(&e)))),
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Io::Ended(Some(read_error(&e, self.websocket.as_deref()))));
+                }
                 Poll::Pending => {}
             }
         }
@@ -203,9 +218,15 @@ fn write_error(e: &io::Error) -> Error {
     Error::io("writing to the broker", e)
 }
 
-/// A read error; a TLS alert or a corrupt record is a TLS error, the rest IO.
-fn read_error(e: &io::Error) -> Error {
-    if rustls_error(e).is_some() {
+/// A read error; a TLS alert or a corrupt record is a TLS error, a broken WebSocket frame a
+/// WebSocket error naming `websocket`, the rest IO.
+fn read_error(e: &io::Error, websocket: Option<&str>) -> Error {
+    if let (Some(error), Some(uri)) = (websocket_error(e), websocket) {
+        Error::WebSocket {
+            uri: uri.to_owned(),
+            error: error.clone(),
+        }
+    } else if rustls_error(e).is_some() {
         Error::Tls(tls_reason(e))
     } else {
         Error::io("reading from the broker", e)
