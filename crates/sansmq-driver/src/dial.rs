@@ -160,7 +160,11 @@ pub fn dial_target(uri: &ServerUri, proxy: Option<&crate::ProxyOptions>) -> Serv
 pub fn via_proxy(error: Error, proxy: &crate::ProxyOptions, uri: &ServerUri) -> Error {
     match error {
         Error::Io { reason, .. } => Error::Io {
-            context: format!("connecting to SOCKS5 proxy {} (for {uri})", proxy.address()),
+            context: format!(
+                "connecting to {} proxy {} (for {uri})",
+                proxy.protocol(),
+                proxy.address()
+            ),
             reason,
         },
         other => other,

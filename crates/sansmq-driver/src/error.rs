@@ -43,6 +43,15 @@ pub enum Error {
         /// What went wrong.
         error: crate::socks5::Socks5Error,
     },
+    /// The HTTP proxy did not lead to the broker: it wants a (different) login, forbids the
+    /// broker, cannot reach it, or does not speak HTTP.
+    #[error("HTTP proxy {proxy}: {error}")]
+    HttpProxy {
+        /// The proxy, `host:port`.
+        proxy: String,
+        /// What went wrong.
+        error: crate::http_connect::HttpConnectError,
+    },
     /// Carrying MQTT over WebSocket to a `ws://` or `wss://` URI failed: the upgrade was refused
     /// (with its HTTP status), an upgrade header is not allowed, or the server broke the framing.
     #[error("WebSocket {uri}: {error}")]

@@ -299,6 +299,27 @@ impl ConnectOptions {
         self
     }
 
+    /// Opts in to the proxy the environment names (`https_proxy` for TLS URIs, `http_proxy` for
+    /// plain ones, `all_proxy`, with `no_proxy` exemptions; see [`ProxyOptions::from_env`]) for
+    /// the first server URI; no proxy when none is named. A proxy set with
+    /// [`proxy`](Self::proxy) stays. Never read unless called.
+    pub fn proxy_from_env(self) -> Result<Self, Error> {
+        self.proxy_from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`proxy_from_env`](Self::proxy_from_env) with the variables from `lookup`.
+    pub fn proxy_from_env_with(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        if self.proxy.is_none() {
+            if let Some(uri) = self.server_uris.first() {
+                self.proxy = ProxyOptions::from_env_with(uri, lookup)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// Adds a header to the WebSocket upgrade request of `ws://` and `wss://` URIs (some brokers
     /// authenticate it: `Authorization`, a token, a cookie). `Debug` shows the name, never the
     /// value. Headers the WebSocket handshake itself sets (`Host`, `Upgrade`, `Connection`,

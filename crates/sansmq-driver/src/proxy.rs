@@ -1,10 +1,13 @@
 //! [`ProxyOptions`]: a proxy to reach the broker through, as mosquitto_pub/sub's
-//! `--proxy socks5h://[user[:password]@]host[:port]` names it.
+//! `--proxy socks5h://[user[:password]@]host[:port]` names it, or an HTTP proxy
+//! (`http://[user[:password]@]host[:port]`, our extension), given or read from the environment
+//! ([`ProxyOptions::from_env`]).
 //!
 //! The client connects to the proxy instead of the broker, asks it (with the [`socks5`](crate::socks5)
-//! handshake) for a connection to the broker's host name, which the proxy resolves, and then speaks
-//! TLS and MQTT over that connection as it would over a direct one: the TLS server name is still
-//! the broker's.
+//! or [`http_connect`](crate::http_connect) handshake, see [`ProxyHandshake`](crate::ProxyHandshake))
+//! for a connection to the broker's host name, which the proxy resolves, and then speaks TLS and
+//! MQTT over that connection as it would over a direct one: the TLS server name is still the
+//! broker's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +16,9 @@ use crate::Error;
 
 /// The port of a SOCKS proxy when its URL names none (RFC 1928 section 3).
 pub const SOCKS_PORT: u16 = 1080;
+/// The port of an HTTP proxy when its URL names none: 1080, as curl assumes for every proxy but
+/// `https://` ones (HTTP itself names no proxy port).
+pub const HTTP_PROXY_PORT: u16 = 1080;
 
 /// The proxy protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +27,19 @@ pub enum ProxyProtocol {
     /// SOCKS5 (RFC 1928) with the broker's host name resolved by the proxy (`socks5h://`), and
     /// user name/password authentication (RFC 1929) when a login is given.
     Socks5h,
+    /// An HTTP proxy's CONNECT method (RFC 9110 section 9.3.6), with Basic authentication
+    /// (RFC 7617) when a login is given: `http://` URLs. mosquitto has no such option.
+    HttpConnect,
+}
+
+impl fmt::Display for ProxyProtocol {
+    /// `SOCKS5` or `HTTP`, as errors name a proxy.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Socks5h => "SOCKS5",
+            Self::HttpConnect => "HTTP",
+        })
+    }
 }
 
 /// A user name and password for the proxy. `Debug` never shows the password.
@@ -73,7 +92,18 @@ impl ProxyOptions {
         }
     }
 
-    /// Logs in to the proxy with this user name and password (RFC 1929).
+    /// An HTTP proxy at `host:port` (CONNECT), without a login.
+    pub fn http(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            protocol: ProxyProtocol::HttpConnect,
+            host: host.into(),
+            port,
+            login: None,
+        }
+    }
+
+    /// Logs in to the proxy with this user name and password (RFC 1929 for SOCKS5, Basic
+    /// authentication for HTTP).
     #[must_use]
     pub fn with_login(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.login = Some(ProxyLogin {
@@ -115,21 +145,25 @@ impl ProxyOptions {
 impl FromStr for ProxyOptions {
     type Err = Error;
 
-    /// Parses `socks5h://[user[:password]@]host[:port]` as mosquitto does: the port defaults to
-    /// 1080, and `%XX` escapes in the user name and password are decoded (a password holding `@`
+    /// Parses `socks5h://[user[:password]@]host[:port]` as mosquitto does, or
+    /// `http://[user[:password]@]host[:port]` for an HTTP proxy: the port defaults to 1080, and `%XX` escapes in the user name and password are decoded (a password holding `@`
     /// or `:` is written `%40`, `%3A`). Other schemes, an empty host or user name, a second `@`, a
     /// port that is not 1 to 65535 are refused, naming the URL with its password hidden.
     fn from_str(url: &str) -> Result<Self, Error> {
         let invalid = |why: &str| Error::invalid_proxy(url, why);
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| invalid("expected socks5h://[user[:password]@]host[:port]"))?;
-        if !scheme.eq_ignore_ascii_case("socks5h") {
-            return Err(invalid(&format!(
-                "unsupported proxy protocol {scheme:?}; only socks5h:// is (the proxy resolves \
-                 the broker's name)"
-            )));
-        }
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            invalid("expected socks5h:// or http://[user[:password]@]host[:port]")
+        })?;
+        let protocol = match scheme.to_ascii_lowercase().as_str() {
+            "socks5h" => ProxyProtocol::Socks5h,
+            "http" => ProxyProtocol::HttpConnect,
+            _ => {
+                return Err(invalid(&format!(
+                    "unsupported proxy protocol {scheme:?}; socks5h:// and http:// are (the \
+                     proxy resolves the broker's name)"
+                )));
+            }
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (login, address) = match rest.split_once('@') {
             Some((login, address)) => (Some(login), address),
@@ -180,7 +214,10 @@ impl FromStr for ProxyOptions {
             return Err(invalid("the proxy URL holds a path or white space"));
         }
         let port = match port {
-            None => SOCKS_PORT,
+            None => match protocol {
+                ProxyProtocol::Socks5h => SOCKS_PORT,
+                ProxyProtocol::HttpConnect => HTTP_PROXY_PORT,
+            },
             Some(port) => port
                 .parse::<u16>()
                 .ok()
@@ -188,7 +225,7 @@ impl FromStr for ProxyOptions {
                 .ok_or_else(|| invalid("the proxy port must be a number from 1 to 65535"))?,
         };
         Ok(Self {
-            protocol: ProxyProtocol::Socks5h,
+            protocol,
             host: host.to_owned(),
             port,
             login,
@@ -218,7 +255,10 @@ fn percent_decode(text: &str) -> Option<String> {
 impl fmt::Display for ProxyOptions {
     /// The URL, its password replaced by `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("socks5h://")?;
+        f.write_str(match self.protocol {
+            ProxyProtocol::Socks5h => "socks5h://",
+            ProxyProtocol::HttpConnect => "http://",
+        })?;
         if let Some(login) = &self.login {
             write!(f, "{}:{}@", login.username, crate::REDACTED)?;
         }
@@ -283,7 +323,7 @@ mod tests {
     fn refuses_what_mosquitto_refuses_naming_the_url_without_its_password() {
         for (bad, why) in [
             ("socks5://proxy", "unsupported proxy protocol \"socks5\""),
-            ("http://proxy:3128", "unsupported proxy protocol"),
+            ("https://proxy:3128", "unsupported proxy protocol"),
             ("proxy:1080", "expected socks5h://"),
             ("socks5h://", "host is empty"),
             ("socks5h://alice:secret@", "host is empty"),
@@ -305,9 +345,27 @@ mod tests {
     }
 
     #[test]
+    fn http_urls_name_an_http_connect_proxy_on_port_1080_by_default() {
+        let proxy = parse("http://proxy");
+        assert_eq!(proxy.protocol(), ProxyProtocol::HttpConnect);
+        assert_eq!((proxy.host(), proxy.port()), ("proxy", HTTP_PROXY_PORT));
+        let proxy = parse("HTTP://bob:p%40ss@[::1]:3128/");
+        assert_eq!((proxy.host(), proxy.port()), ("::1", 3128));
+        assert_eq!(proxy.login().map(|l| l.password.as_str()), Some("p@ss"));
+        assert_eq!(proxy.to_string(), "http://bob:***@[::1]:3128");
+        assert_eq!(parse("http://p:3128"), ProxyOptions::http("p", 3128));
+    }
+
+    #[test]
     fn debug_and_display_never_show_the_password() {
+        let http = ProxyOptions::http("proxy", 3128).with_login("alice", "S3CRET");
         let proxy = ProxyOptions::socks5h("proxy", 1080).with_login("alice", "S3CRET");
-        for shown in [format!("{proxy:?}"), proxy.to_string()] {
+        for shown in [
+            format!("{proxy:?}"),
+            proxy.to_string(),
+            format!("{http:?}"),
+            http.to_string(),
+        ] {
             assert!(!shown.contains("S3CRET"), "{shown}");
             assert!(shown.contains("alice"), "{shown}");
         }
