@@ -64,6 +64,8 @@ mod transport;
 
 pub use callback::Callback;
 pub use client::Client;
+/// The HTTP CONNECT handshake, whose errors [`Error::HttpProxy`] carries.
+pub use sansmq_driver::http_connect;
 /// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
 pub use sansmq_driver::socks5;
 pub use sansmq_driver::{

@@ -1,24 +1,23 @@
-//! [`Proxying`]: the SOCKS5 handshake ([`Socks5Handshake`]) carried out on a freshly connected,
+//! [`Proxying`]: the proxy's handshake ([`ProxyHandshake`]: SOCKS5 or HTTP CONNECT) carried out on a freshly connected,
 //! non-blocking socket to the proxy, before TLS and MQTT start on it.
 
 use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
-use sansmq_driver::socks5::{Socks5Error, Socks5Handshake};
-use sansmq_driver::{ProxyOptions, ServerUri};
+use sansmq_driver::{ProxyHandshake, ProxyOptions, ProxyProtocol, ServerUri};
 
 use crate::Error;
 
-/// Bytes read at once from the proxy: its longest answer (a reply naming a 255-byte host) fits.
+/// Bytes read at once from the proxy: a SOCKS5 reply fits whole, an HTTP answer in a few reads.
 const READ_CHUNK: usize = 512;
 
 /// A connection to the proxy, asking it for the broker.
 #[derive(Debug)]
 pub(crate) struct Proxying {
     socket: TcpStream,
-    handshake: Socks5Handshake,
-    /// The proxy, `host:port`, for errors.
-    proxy: String,
+    handshake: ProxyHandshake,
+    /// For IO errors.
+    protocol: ProxyProtocol,
 }
 
 impl Proxying {
@@ -28,13 +27,10 @@ impl Proxying {
         proxy: &ProxyOptions,
         uri: &ServerUri,
     ) -> Result<Self, Error> {
-        let name = proxy.address();
-        let handshake = Socks5Handshake::new(&uri.host, uri.port, proxy.login())
-            .map_err(|error| proxy_error(&name, error))?;
         Ok(Self {
             socket,
-            handshake,
-            proxy: name,
+            handshake: ProxyHandshake::new(proxy, uri)?,
+            protocol: proxy.protocol(),
         })
     }
 
@@ -55,29 +51,24 @@ impl Proxying {
                     Err(e) => return Err(self.io_error("writing to", &e)),
                 }
             }
-            if self.handshake.bound_address().is_some() {
+            if self.handshake.is_connected() {
                 return Ok(true);
             }
             match self.socket.read(&mut buf) {
-                Ok(0) => {
-                    let error = self.handshake.handle_closed();
-                    return Err(proxy_error(&self.proxy, error));
-                }
+                Ok(0) => return Err(self.handshake.handle_closed()),
                 Ok(n) => {
                     self.handshake
-                        .handle_received(buf.get(..n).unwrap_or_default())
-                        .map_err(|error| proxy_error(&self.proxy, error))?;
+                        .handle_received(buf.get(..n).unwrap_or_default())?;
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                 Err(e) => return Err(self.io_error("reading from", &e)),
             }
-            if self.handshake.bound_address().is_some() {
+            if self.handshake.is_connected() {
                 tracing::debug!(
-                    proxy = %self.proxy,
+                    proxy = self.handshake.proxy(),
                     target = self.handshake.target(),
-                    bound = ?self.handshake.bound_address(),
                     "the proxy connected to the broker"
                 );
                 return Ok(true);
@@ -99,13 +90,7 @@ impl Proxying {
     }
 
     fn io_error(&self, doing: &str, e: &io::Error) -> Error {
-        Error::io(format!("{doing} the SOCKS5 proxy {}", self.proxy), e)
-    }
-}
-
-fn proxy_error(proxy: &str, error: Socks5Error) -> Error {
-    Error::Proxy {
-        proxy: proxy.to_owned(),
-        error,
+        let (protocol, proxy) = (self.protocol, self.handshake.proxy());
+        Error::io(format!("{doing} the {protocol} proxy {proxy}"), e)
     }
 }

@@ -114,6 +114,8 @@ mod websocket;
 
 pub use client::{Client, ClientBuilder, DEFAULT_COMMAND_CAPACITY, DEFAULT_EVENT_CAPACITY};
 pub use publish::PublishHandle;
+/// The HTTP CONNECT handshake, whose errors [`Error::HttpProxy`] carries.
+pub use sansmq_driver::http_connect;
 /// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
 pub use sansmq_driver::socks5;
 /// What [`Error::WebSocket`] carries.

@@ -1,14 +1,15 @@
-//! [`through_proxy`]: the SOCKS5 handshake ([`Socks5Handshake`]) on a fresh connection to the
-//! proxy, before TLS and MQTT start on it.
+//! [`through_proxy`]: the proxy's handshake ([`ProxyHandshake`]: SOCKS5 or HTTP CONNECT) on a
+//! fresh connection to the proxy, before TLS and MQTT start on it.
 
-use sansmq_driver::socks5::{Socks5Error, Socks5Handshake};
-use sansmq_driver::{ProxyOptions, ServerUri};
+use sansmq_driver::{ProxyHandshake, ProxyOptions, ServerUri};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::Error;
 
-/// Bytes read at once from the proxy: its longest answer (a reply naming a 255-byte host) fits.
+/// Bytes read at once from the proxy: a SOCKS5 reply fits whole, an HTTP answer in a few reads.
+/// Small enough that nothing past the proxy's answer is read by accident of a large buffer: the
+/// broker never speaks first, so there is nothing to read past it anyway.
 const READ_CHUNK: usize = 512;
 
 /// Asks `proxy`, connected on `socket`, for a connection to the broker at `uri`; once this
@@ -18,15 +19,14 @@ pub(crate) async fn through_proxy(
     proxy: &ProxyOptions,
     uri: &ServerUri,
 ) -> Result<(), Error> {
-    let name = proxy.address();
-    let failed = |error: Socks5Error| Error::Proxy {
-        proxy: name.clone(),
-        error,
-    };
     let io_error = |doing: &str, e: &std::io::Error| {
-        Error::io(format!("{doing} the SOCKS5 proxy {}", proxy.address()), e)
+        let protocol = proxy.protocol();
+        Error::io(
+            format!("{doing} the {protocol} proxy {}", proxy.address()),
+            e,
+        )
     };
-    let mut handshake = Socks5Handshake::new(&uri.host, uri.port, proxy.login()).map_err(failed)?;
+    let mut handshake = ProxyHandshake::new(proxy, uri)?;
     let mut buf = [0; READ_CHUNK];
     loop {
         let request = handshake.poll_transmit();
@@ -38,8 +38,12 @@ pub(crate) async fn through_proxy(
                 .map_err(|e| io_error("writing to", &e))?;
             handshake.handle_transmitted(n);
         }
-        if let Some(bound) = handshake.bound_address() {
-            tracing::debug!(proxy = %name, target = handshake.target(), ?bound, "the proxy connected to the broker");
+        if handshake.is_connected() {
+            tracing::debug!(
+                proxy = handshake.proxy(),
+                target = handshake.target(),
+                "the proxy connected to the broker"
+            );
             return Ok(());
         }
         let n = socket
@@ -47,10 +51,8 @@ pub(crate) async fn through_proxy(
             .await
             .map_err(|e| io_error("reading from", &e))?;
         if n == 0 {
-            return Err(failed(handshake.handle_closed()));
+            return Err(handshake.handle_closed());
         }
-        handshake
-            .handle_received(buf.get(..n).unwrap_or_default())
-            .map_err(failed)?;
+        handshake.handle_received(buf.get(..n).unwrap_or_default())?;
     }
 }
