@@ -70,6 +70,7 @@
 
 mod alpn;
 mod certs;
+mod http_proxy;
 mod mosquitto;
 mod paho;
 mod port;
@@ -83,6 +84,7 @@ mod ws_bridge;
 
 pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
+pub use http_proxy::HttpProxy;
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use paho::{python_with_paho, run_paho};
 pub use port::free_port;

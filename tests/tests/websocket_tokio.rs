@@ -17,7 +17,9 @@ use std::thread;
 use std::time::Duration;
 
 use sansmq::packet::QoS;
-use sansmq_e2e::{FaultProxy, Framing, Mosquitto, Socks5Proxy, TestPki, TlsFront, WsBridge};
+use sansmq_e2e::{
+    FaultProxy, Framing, HttpProxy, Mosquitto, Socks5Proxy, TestPki, TlsFront, WsBridge,
+};
 use sansmq_tokio::{Client, ConnectOptions, Error, TlsOptions, TrustRoots, WebSocketError};
 
 use common::{PATIENCE, options};
@@ -309,6 +311,20 @@ mod tokio_client {
         let targets = socks.targets();
         assert_eq!(targets.len(), 1, "{targets:?}");
         assert_eq!(targets[0].port, bridge.addr().port());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ws_runs_through_an_http_connect_proxy_with_a_login() {
+        let broker = Mosquitto::start();
+        let bridge = WsBridge::start(broker.addr());
+        let http = HttpProxy::with_login("alice", "pw");
+        let uri = format!("ws://localhost:{}/mqtt", bridge.addr().port());
+        let options = options(&uri, "ws-http").proxy(http.url_with_login().parse().unwrap());
+        round_trips_at_every_qos(options, b"through an HTTP proxy").await;
+        assert_eq!(
+            http.targets(),
+            [format!("localhost:{}", bridge.addr().port())]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
