@@ -39,10 +39,17 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'A', value_name = "ADDRESS")]
     pub(crate) bind_address: Option<String>,
 
-    /// Connect through a SOCKS5 proxy: socks5h://[user[:password]@]host[:port] (port 1080 by
-    /// default); the proxy resolves the broker's name.
+    /// Connect through a proxy: socks5h://[user[:password]@]host[:port] (SOCKS5, as mosquitto),
+    /// or http://[user[:password]@]host[:port] (an HTTP CONNECT proxy with Basic login: a sansmq
+    /// extension, mosquitto has none); port 1080 by default; the proxy resolves the broker's name.
     #[arg(long, value_name = "URL")]
     pub(crate) proxy: Option<String>,
+
+    /// Without --proxy, take the proxy from the environment as curl does: https_proxy for TLS,
+    /// http_proxy otherwise, then all_proxy; no_proxy lists the hosts to reach directly (a sansmq
+    /// extension; never read without this flag).
+    #[arg(long = "proxy-env", conflicts_with = "unix")]
+    pub(crate) proxy_env: bool,
 
     /// Client id [default: sansmq-<pid>-<random>].
     #[arg(short = 'i', long = "id", conflicts_with = "id_prefix")]

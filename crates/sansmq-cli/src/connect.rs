@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use sansmq::DisconnectReason;
 use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
+use sansmq_mio::http_connect::HttpConnectError;
 use sansmq_mio::socks5::Socks5Error;
 use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
 
@@ -199,7 +200,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
     })
 }
 
-/// -A and --proxy.
+/// -A, --proxy and --proxy-env.
 fn transport_options(
     mut options: ConnectOptions,
     args: &ConnectArgs,
@@ -209,6 +210,9 @@ fn transport_options(
     }
     if let Some(url) = &args.proxy {
         options = options.proxy(url.parse::<ProxyOptions>().context("--proxy")?);
+    }
+    if args.proxy_env {
+        options = options.proxy_from_env().context("--proxy-env")?;
     }
     Ok(options)
 }
@@ -404,10 +408,17 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
             ..
         } => "check the user name and password in --proxy socks5h://user:password@host:port",
         E::Proxy { .. } => "check --proxy, and that the proxy can reach the broker",
+        E::HttpProxy {
+            error: HttpConnectError::LoginRequired | HttpConnectError::LoginRefused { .. },
+            ..
+        } => "check the user name and password in --proxy http://user:password@host:port",
+        E::HttpProxy { .. } => "check --proxy, and that the proxy can reach the broker",
         E::Io { reason, .. } if reason.contains("binding to ") => {
             "-A must be an address of this machine"
         }
-        E::Io { context, .. } if context.contains("SOCKS5 proxy") => {
+        E::Io { context, .. }
+            if context.contains("SOCKS5 proxy") || context.contains("HTTP proxy") =>
+        {
             "is the proxy running there? check --proxy"
         }
         E::Io { .. } if setup.uri.starts_with("unix://") => {
@@ -458,6 +469,7 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         _ if closed => CONNECTION_LOST,
         E::Timeout(_) => NO_CONNACK,
         E::Proxy { error, .. } => proxy_exit_code(error),
+        E::HttpProxy { error, .. } => http_proxy_exit_code(error),
         _ => 1,
     };
     let what = error.to_string();
@@ -490,6 +502,17 @@ fn proxy_exit_code(error: &Socks5Error) -> u8 {
         Socks5Error::BadAddressType { .. } => PROTOCOL,
         Socks5Error::HostTooLong { .. } | Socks5Error::LoginTooLong { .. } => INVAL,
         _ => PROXY,
+    }
+}
+
+/// The exit code for an HTTP proxy's refusal (mosquitto has no HTTP proxy): the libmosquitto
+/// error numbers of the SOCKS5 refusals that mean the same, `MOSQ_ERR_AUTH` 11 for a login,
+/// `MOSQ_ERR_NO_CONN` 4 for a broker the proxy cannot reach, `MOSQ_ERR_PROXY` 16 otherwise.
+fn http_proxy_exit_code(error: &HttpConnectError) -> u8 {
+    match error {
+        HttpConnectError::LoginRequired | HttpConnectError::LoginRefused { .. } => 11,
+        HttpConnectError::Unreachable { .. } => 4,
+        _ => 16,
     }
 }
 
