@@ -8,7 +8,8 @@
 //! ## Run loop
 //!
 //! [`Client::new`] spawns one background task that owns the socket (TCP, or TLS with
-//! tokio-rustls) and the sans-IO [`Supervisor`](sansmq_driver::Supervisor), which decides the
+//! tokio-rustls, through a SOCKS5 or HTTP proxy if asked; MQTT over WebSocket for `ws://` and
+//! `wss://` URIs, with tokio-tungstenite on top) and the sans-IO [`Supervisor`](sansmq_driver::Supervisor), which decides the
 //! connection's whole life (server URIs, credentials, reconnect backoff, re-subscribing, when each
 //! request completes). The task only does IO: it `select!`s over the socket, a bounded channel of
 //! commands from the [`Client`] handles, a connection being opened, room in your [`Events`]
