@@ -278,6 +278,15 @@ mod tests {
             "tcp://internal.example"
         ));
         assert!(!exempt("localhost,,", "tcp://internal.example"));
+        let upper = [
+            ("all_proxy", "http://p:1"),
+            ("NO_PROXY", "internal.example"),
+        ];
+        assert!(
+            proxy_for("tcp://internal.example", &upper)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
