@@ -340,6 +340,12 @@ impl<'a> Publisher<'a> {
                 Err(error) => {
                     // A lost connection says best what became of the message.
                     self.check_link(&mut started)?;
+                    if self.qos == QoS::AtMostOnce && self.reconnect {
+                        // QoS 0 promises nothing: a message a lost connection took with it is
+                        // gone, as with mosquitto_pub, and `-c` goes on.
+                        tracing::debug!(%error, "a QoS 0 message was not sent");
+                        break;
+                    }
                     let context = format!("publishing to {:?}", self.topic);
                     return Err(anyhow::Error::from(error).context(context));
                 }
