@@ -1,0 +1,399 @@
+//! MQTT over WebSocket (`BrokerConfig::ws_bind`): the upgrade and its subprotocol, MQTT in binary
+//! frames with any boundaries, pings and the close handshake, frames the broker refuses, ApsaraMQ
+//! mode, and paho-mqtt and mosquitto's clients as independent peers across both listeners.
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use common::{WAIT, connect_packet, filter, topic};
+use sansmq::MqttString;
+use sansmq::packet::{
+    ConnectReturnCode, Packet, PacketDecoder, Password, Publish, QoS, Subscribe,
+    SubscribeReturnCode,
+};
+use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, signature, start};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// A broker with a WebSocket listener beside its TCP one.
+fn broker_with(config: BrokerConfig) -> Broker {
+    start(BrokerConfig {
+        ws_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..config
+    })
+    .unwrap()
+}
+
+fn broker() -> Broker {
+    broker_with(BrokerConfig::default())
+}
+
+fn ws_addr(broker: &Broker) -> SocketAddr {
+    broker.ws_local_addr().expect("a WebSocket listener")
+}
+
+/// The upgrade to `ws://addr/mqtt` offering `protocols`: the socket, or tungstenite's error
+/// (an HTTP refusal among them).
+// tungstenite's error holds an HTTP response, large by its nature.
+#[allow(clippy::result_large_err)]
+fn upgrade(
+    addr: SocketAddr,
+    protocols: &[&str],
+) -> Result<WebSocket<TcpStream>, tungstenite::Error> {
+    let mut request = format!("ws://{addr}/mqtt").into_client_request().unwrap();
+    if !protocols.is_empty() {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(&protocols.join(", ")).unwrap(),
+        );
+    }
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    match tungstenite::client::client(request, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(error)) => Err(error),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => panic!("a blocking socket"),
+    }
+}
+
+/// A WebSocket MQTT client written for these tests: MQTT bytes go out in whatever frames a test
+/// chooses, and come back decoded whatever frames the broker used.
+struct WsClient {
+    ws: WebSocket<TcpStream>,
+    decoder: PacketDecoder,
+}
+
+impl WsClient {
+    fn open(addr: SocketAddr) -> Self {
+        let ws = upgrade(addr, &["mqtt"]).unwrap();
+        Self {
+            ws,
+            decoder: PacketDecoder::new(16 * 1024 * 1024),
+        }
+    }
+
+    fn encode(packets: Vec<Packet>) -> Vec<u8> {
+        let mut wire = BytesMut::new();
+        for packet in packets {
+            packet.encode(&mut wire).unwrap();
+        }
+        wire.to_vec()
+    }
+
+    /// Sends `packets` in frames of `frame` bytes (0: all in one frame).
+    fn send_framed(&mut self, packets: Vec<Packet>, frame: usize) {
+        let wire = Self::encode(packets);
+        let size = if frame == 0 { wire.len() } else { frame };
+        for chunk in wire.chunks(size) {
+            self.ws
+                .send(Message::Binary(chunk.to_vec().into()))
+                .unwrap();
+        }
+    }
+
+    /// The next MQTT packet, or the message that interrupted them (`Err`).
+    fn next(&mut self) -> Result<Packet, Message> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(packet) = self.decoder.next_packet().unwrap() {
+                return Ok(packet);
+            }
+            assert!(Instant::now() < deadline, "no packet within {WAIT:?}");
+            match self.ws.read() {
+                Ok(Message::Binary(bytes)) => self.decoder.extend_from_slice(&bytes),
+                Ok(other) => return Err(other),
+                Err(error) => panic!("reading: {error}"),
+            }
+        }
+    }
+
+    fn packet(&mut self) -> Packet {
+        self.next()
+            .unwrap_or_else(|m| panic!("expected MQTT, got {m:?}"))
+    }
+
+    fn connect(addr: SocketAddr, client_id: &str) -> Self {
+        let mut client = Self::open(addr);
+        client.send_framed(vec![connect_packet(client_id, true, 60).into()], 0);
+        match client.packet() {
+            Packet::ConnAck(ack) => assert_eq!(ack.code, ConnectReturnCode::Accepted),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+        client
+    }
+
+    /// Reads until the broker's Close frame and the end of the connection; the close code.
+    fn expect_close(&mut self) -> Option<CloseCode> {
+        let mut code = None;
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => code = frame.map(|f| f.code),
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => return code,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    panic!("the broker did not close the connection within {WAIT:?}")
+                }
+                // Closed with or without the rest of the handshake: what counts is the code.
+                Err(_) => return code,
+            }
+        }
+    }
+}
+
+fn publish(topic_name: &str, payload: &[u8], qos: QoS, id: u16) -> Packet {
+    let mut publish = Publish::new(topic(topic_name), Bytes::copy_from_slice(payload));
+    publish.qos = qos;
+    publish.packet_id = (qos != QoS::AtMostOnce).then(|| common::id(id));
+    publish.into()
+}
+
+fn connections(broker: &Broker) -> usize {
+    broker.stats().connections
+}
+
+#[test]
+fn the_upgrade_answers_mqtt_refuses_other_subprotocols_and_takes_any_path() {
+    let broker = broker();
+    let addr = ws_addr(&broker);
+    let ws = upgrade(addr, &["mqttv5", "mqtt"]).unwrap();
+    drop(ws);
+    match upgrade(addr, &["graphql-ws"]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    // No subprotocol at all, and another path: let in.
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let request = format!("ws://{addr}/").into_client_request().unwrap();
+    let (mut ws, response) = tungstenite::client::client(request, stream).unwrap();
+    assert!(response.headers().get("sec-websocket-protocol").is_none());
+    let connect = WsClient::encode(vec![connect_packet("no-subprotocol", true, 60).into()]);
+    ws.send(Message::Binary(connect.into())).unwrap();
+    let Ok(Message::Binary(connack)) = ws.read() else {
+        panic!("expected a CONNACK frame");
+    };
+    assert_eq!(&connack[..2], &[0x20, 0x02]);
+}
+
+#[test]
+fn mqtt_split_over_one_byte_frames_and_packed_into_one_frame_is_understood() {
+    let broker = broker();
+    let mut client = WsClient::open(ws_addr(&broker));
+    client.send_framed(vec![connect_packet("split", true, 60).into()], 1);
+    assert!(matches!(client.packet(), Packet::ConnAck(_)));
+    let subscribe = Subscribe::new(common::id(1), filter("ws/#"), QoS::ExactlyOnce);
+    client.send_framed(
+        vec![
+            subscribe.into(),
+            publish("ws/one", b"in one frame", QoS::AtLeastOnce, 2),
+            Packet::PingReq,
+        ],
+        0,
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        seen.push(client.packet());
+    }
+    assert!(seen.iter().any(|p| matches!(p, Packet::SubAck(ack)
+        if ack.return_codes == [SubscribeReturnCode::Success(QoS::ExactlyOnce)])));
+    assert!(seen.iter().any(|p| matches!(p, Packet::PubAck(_))));
+    assert!(seen.iter().any(|p| matches!(p, Packet::PingResp)));
+    assert!(seen.iter().any(|p| matches!(p, Packet::Publish(m)
+        if m.payload.as_ref() == b"in one frame")));
+    // A 100 KiB message in 7-byte frames comes back whole.
+    let payload = vec![0x5A; 100 * 1024];
+    client.send_framed(vec![publish("ws/big", &payload, QoS::AtMostOnce, 0)], 7);
+    match client.packet() {
+        Packet::Publish(m) => assert_eq!(m.payload.as_ref(), &payload[..]),
+        other => panic!("expected the PUBLISH, got {other:?}"),
+    }
+}
+
+#[test]
+fn pings_are_answered_and_a_close_is_answered_with_a_close() {
+    let broker = broker();
+    let mut client = WsClient::connect(ws_addr(&broker), "pinger");
+    client
+        .ws
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .unwrap();
+    match client.next() {
+        Err(Message::Pong(payload)) => assert_eq!(payload.as_ref(), b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    client.ws.close(None).unwrap();
+    assert_eq!(client.expect_close(), None);
+    common::eventually(WAIT, "the connection is gone", || connections(&broker) == 0);
+}
+
+#[test]
+fn a_text_frame_closes_the_connection_with_1003() {
+    let broker = broker();
+    let mut client = WsClient::connect(ws_addr(&broker), "texter");
+    client.ws.send(Message::text("PUBLISH t hello")).unwrap();
+    assert_eq!(client.expect_close(), Some(CloseCode::Unsupported));
+    common::eventually(WAIT, "the connection is gone", || connections(&broker) == 0);
+}
+
+#[test]
+fn a_frame_over_the_packet_limit_is_refused_from_its_header() {
+    let broker = broker();
+    let mut client = WsClient::connect(ws_addr(&broker), "oversized");
+    // A masked binary frame announcing 16 MiB (tungstenite's own frame limit), and nothing more:
+    // the broker must refuse it from these 14 bytes rather than wait for, and buffer, its payload.
+    let mut header = vec![0x82, 0xFF];
+    header.extend_from_slice(&(16_u64 << 20).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    client.ws.get_mut().write_all(&header).unwrap();
+    assert_eq!(client.expect_close(), Some(CloseCode::Size));
+    common::eventually(WAIT, "the connection is gone", || connections(&broker) == 0);
+    assert_eq!(broker.stats().incoming_bytes, 0);
+}
+
+#[test]
+fn apsaramq_mode_checks_logins_over_websocket_as_over_tcp() {
+    const AK: &str = "LTAI5tWsKey";
+    const SECRET: &str = "wsSecret";
+    const INSTANCE: &str = "mqtt-cn-ws";
+    let broker = broker_with(BrokerConfig {
+        apsaramq: Some(ApsaraMqMode::new(INSTANCE).access_key(AK, SECRET)),
+        ..Default::default()
+    });
+    let login = |client_id: &str, password: &str| {
+        let mut connect = connect_packet(client_id, true, 60);
+        connect.username =
+            Some(MqttString::try_from(format!("Signature|{AK}|{INSTANCE}")).unwrap());
+        connect.password = Some(Password::from(password));
+        let mut client = WsClient::open(ws_addr(&broker));
+        client.send_framed(vec![connect.into()], 0);
+        match client.packet() {
+            Packet::ConnAck(ack) => (client, ack.code),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    };
+    let (mut refused, code) = login("GID_ws@@@device-1", "bm90IHRoZSBzaWduYXR1cmU=");
+    assert_eq!(code, ConnectReturnCode::NotAuthorized);
+    refused.expect_close();
+    let good = signature(SECRET, "GID_ws@@@device-1");
+    let (_accepted, code) = login("GID_ws@@@device-1", &good);
+    assert_eq!(code, ConnectReturnCode::Accepted);
+}
+
+/// paho-mqtt over WebSocket both ways through the broker: QoS 0, 1 and 2 and a 1 MiB payload.
+const PAHO_ROUND_TRIP: &str = r#"
+import hashlib, sys, threading
+import paho.mqtt.client as mqtt
+port = int(sys.argv[1])
+got, subscribed, done = [], threading.Event(), threading.Event()
+def on_message(c, u, m):
+    got.append((m.topic, m.qos, len(m.payload), hashlib.sha1(m.payload).hexdigest()[:8]))
+    if len(got) == 4: done.set()
+sub = mqtt.Client("paho-ws-sub", transport="websockets")
+sub.ws_set_options(path="/mqtt")
+sub.on_message = on_message
+sub.on_subscribe = lambda *a: subscribed.set()
+sub.connect("127.0.0.1", port)
+sub.subscribe("paho/#", qos=2)
+sub.loop_start()
+assert subscribed.wait(5), "no SUBACK"
+pub = mqtt.Client("paho-ws-pub", transport="websockets")
+pub.connect("127.0.0.1", port)
+pub.loop_start()
+big = bytes(range(256)) * 4096
+for topic, payload, qos in [("paho/0", b"zero", 0), ("paho/1", b"one", 1), ("paho/2", b"two", 2), ("paho/big", big, 1)]:
+    pub.publish(topic, payload, qos=qos).wait_for_publish()
+assert done.wait(10), f"got only {got}"
+for line in sorted(got): print(*line)
+"#;
+
+#[test]
+fn paho_publishes_to_paho_over_websocket_at_every_qos_and_with_1_mib() {
+    let broker = broker_with(BrokerConfig {
+        max_packet_size: 2 * 1024 * 1024,
+        ..Default::default()
+    });
+    let port = ws_addr(&broker).port().to_string();
+    let run = sansmq_e2e::run_paho(PAHO_ROUND_TRIP, &[&port]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let big: Vec<u8> = (0..=255_u8).cycle().take(1 << 20).collect();
+    let big = hex_sha1_prefix(&big);
+    let expected = format!(
+        "paho/0 0 4 {}\npaho/1 1 3 {}\npaho/2 2 3 {}\npaho/big 1 1048576 {big}\n",
+        hex_sha1_prefix(b"zero"),
+        hex_sha1_prefix(b"one"),
+        hex_sha1_prefix(b"two"),
+    );
+    assert_eq!(stdout, expected);
+}
+
+/// The first 8 hex digits of SHA-1, as the paho script prints them.
+fn hex_sha1_prefix(bytes: &[u8]) -> String {
+    let output = Command::new(sansmq_e2e::python_with_paho())
+        .args([
+            "-c",
+            "import hashlib,sys; print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest()[:8])",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// paho over WebSocket and mosquitto's clients over TCP, through one broker, both ways.
+const PAHO_AND_MOSQUITTO: &str = r#"
+import subprocess, sys, threading, time
+import paho.mqtt.client as mqtt
+ws_port, tcp_port = int(sys.argv[1]), sys.argv[2]
+got, subscribed = threading.Event(), threading.Event()
+def on_message(c, u, m):
+    if m.topic == "mix/from-tcp" and m.payload == b"over tcp": got.set()
+ws = mqtt.Client("paho-ws", transport="websockets")
+ws.on_message = on_message
+ws.on_subscribe = lambda *a: subscribed.set()
+ws.connect("127.0.0.1", ws_port)
+ws.subscribe("mix/from-tcp", qos=1)
+ws.loop_start()
+assert subscribed.wait(5), "no SUBACK"
+subprocess.run(["mosquitto_pub", "-p", tcp_port, "-t", "mix/from-tcp", "-q", "1", "-m", "over tcp"], check=True, timeout=10)
+assert got.wait(5), "the WebSocket subscriber got nothing from mosquitto_pub"
+sub = subprocess.Popen(["mosquitto_sub", "-p", tcp_port, "-t", "mix/from-ws", "-q", "1", "-C", "1", "-W", "10"], stdout=subprocess.PIPE)
+while sub.poll() is None:
+    ws.publish("mix/from-ws", b"over websocket", qos=1)
+    time.sleep(0.1)
+print(sub.stdout.read().decode().strip())
+"#;
+
+#[test]
+fn mosquitto_clients_over_tcp_and_paho_over_websocket_reach_each_other() {
+    let broker = broker();
+    let ws_port = ws_addr(&broker).port().to_string();
+    let tcp_port = broker.local_addr().port().to_string();
+    let run = sansmq_e2e::run_paho(PAHO_AND_MOSQUITTO, &[&ws_port, &tcp_port]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(stdout.trim(), "over websocket");
+}
