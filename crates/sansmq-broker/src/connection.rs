@@ -128,10 +128,11 @@ impl Connection {
         }
     }
 
-    /// Whether a message may be added to the output: below the limit, or empty (so a message
-    /// bigger than the limit still goes, alone).
+    /// Whether a message may be added to the output: what waits to be written, the transport's
+    /// frame in flight included, is below the limit (so a message bigger than the limit still
+    /// goes into an empty buffer, alone).
     pub(crate) fn has_room(&self) -> bool {
-        self.out.is_empty() || self.buffered_out() < self.out_limit
+        self.buffered_out() < self.out_limit
     }
 
     /// Whether to read from the client now: not closing, and its output is below the limit. A

@@ -289,6 +289,51 @@ fn apsaramq_mode_checks_logins_over_websocket_as_over_tcp() {
     assert_eq!(code, ConnectReturnCode::Accepted);
 }
 
+#[test]
+fn a_websocket_subscriber_that_never_reads_holds_the_broker_to_its_output_limit() {
+    const OUT_LIMIT: usize = 64 * 1024;
+    let broker = broker_with(BrokerConfig {
+        max_outgoing_bytes: OUT_LIMIT,
+        max_queued_messages: 100,
+        ..Default::default()
+    });
+    let mut sleeper = WsClient::connect(ws_addr(&broker), "ws-sleeper");
+    let subscribe = Subscribe::new(common::id(1), filter("flood/#"), QoS::AtLeastOnce);
+    sleeper.send_framed(vec![subscribe.into()], 0);
+    assert!(matches!(sleeper.packet(), Packet::SubAck(_)));
+    // From here on `sleeper` never reads.
+
+    let (mut publisher, _) = common::TestClient::connect(broker.local_addr(), "flooder", true);
+    let payload = Bytes::from(vec![0x55_u8; 4096]);
+    let mut wire = BytesMut::new();
+    for _ in 0..8000 {
+        // 32 MiB: far more than the kernel's socket buffers absorb.
+        Publish::new(topic("flood/data"), payload.clone())
+            .encode(&mut wire)
+            .unwrap();
+        if wire.len() > 256 * 1024 {
+            publisher.send_raw(&wire);
+            wire.clear();
+        }
+    }
+    publisher.send_raw(&wire);
+    publisher.publish("flood/done", b"end", QoS::AtLeastOnce);
+
+    let stats = broker.stats();
+    let sleeper_stats = stats.client("ws-sleeper").unwrap().clone();
+    let one_message = 4096 + 128;
+    // What the WebSocket layer holds counts: the connection's buffer and the frame in flight
+    // together stay within the limit (plus the one message always let through).
+    assert!(
+        sleeper_stats.outgoing_bytes <= OUT_LIMIT + one_message,
+        "{sleeper_stats:?}"
+    );
+    assert!(
+        sleeper_stats.dropped_qos0 > 0,
+        "the flood must have hit the limit: {sleeper_stats:?}"
+    );
+}
+
 /// paho-mqtt over WebSocket both ways through the broker: QoS 0, 1 and 2 and a 1 MiB payload.
 const PAHO_ROUND_TRIP: &str = r#"
 import hashlib, sys, threading
