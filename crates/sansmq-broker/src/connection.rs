@@ -109,8 +109,10 @@ impl Connection {
         }
     }
 
-    /// Takes the socket out of the event loop's registry.
-    pub(crate) fn deregister(&mut self, registry: &Registry) {
+    /// Says goodbye where the transport has a way to (a WebSocket Close frame), after the
+    /// remaining output, then takes the socket out of the event loop's registry.
+    pub(crate) fn end(&mut self, registry: &Registry, shutting_down: bool) {
+        self.transport.close(shutting_down);
         self.transport.deregister(registry);
     }
 

@@ -459,7 +459,10 @@ impl Server {
             return;
         };
         let _ = conn.flush(); // best effort: a refusing CONNACK or the last acks
-        conn.deregister(self.poll.registry());
+        conn.end(
+            self.poll.registry(),
+            matches!(reason, CloseReason::Shutdown),
+        );
         let peer = conn.peer;
         let Phase::Connected(client) = conn.phase else {
             tracing::debug!(%peer, %reason, "connection closed");

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use bytes::{Buf, BytesMut};
 use mio::Registry;
 use mio::net::TcpStream;
+use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::connection::ReadOutcome;
 use crate::read_buffer::ReadBuffer;
@@ -68,6 +69,18 @@ impl Transport {
         match self {
             Self::Tcp(_) => 0,
             Self::WebSocket(ws) => ws.unsent(),
+        }
+    }
+
+    /// Ends a WebSocket with a Close frame: 1001 (going away) when the broker is `shutting_down`,
+    /// 1000 (normal) otherwise. TCP has nothing to add before the socket closes.
+    pub(crate) fn close(&mut self, shutting_down: bool) {
+        if let Self::WebSocket(ws) = self {
+            ws.close(if shutting_down {
+                CloseCode::Away
+            } else {
+                CloseCode::Normal
+            });
         }
     }
 

@@ -144,6 +144,19 @@ impl WebSocketStream {
         }
     }
 
+    /// Starts the closing handshake with `code`, sending what the socket takes now: the
+    /// connection is closed right after, so this is a courtesy that tells the client why. A
+    /// connection already closing (or still upgrading) is left as it is.
+    pub(crate) fn close(&mut self, code: CloseCode) {
+        if let State::Open(ws) = &mut self.state {
+            let reason = match code {
+                CloseCode::Away => "broker shutting down",
+                _ => "",
+            };
+            refuse(ws, code, reason);
+        }
+    }
+
     /// Sends `out` as a binary frame once what was sent before is written; `Ok(false)` when the
     /// socket would block. Output is handed over one frame at a time, so the WebSocket layer
     /// holds at most one frame beside the connection's own (bounded) output buffer.
@@ -210,8 +223,8 @@ fn open(state: &mut State) -> Result<Option<&mut WebSocket<TcpStream>>, ReadOutc
     }
 }
 
-/// Queues a Close frame with `code` and tries to send it; the connection is closed next whatever
-/// happens, so failures are of no consequence.
+/// Queues a Close frame with `code` (unless one was sent or received already) and tries to send
+/// it; the connection is closed next whatever happens, so failures are of no consequence.
 fn refuse(ws: &mut WebSocket<TcpStream>, code: CloseCode, reason: &'static str) {
     let _ = ws.close(Some(CloseFrame {
         code,

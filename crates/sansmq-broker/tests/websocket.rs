@@ -237,6 +237,24 @@ fn pings_are_answered_and_a_close_is_answered_with_a_close() {
 }
 
 #[test]
+fn a_broker_shutting_down_says_going_away_and_a_refused_connect_closes_normally() {
+    let broker = broker_with(BrokerConfig {
+        max_sessions: 1,
+        ..Default::default()
+    });
+    let mut client = WsClient::connect(ws_addr(&broker), "first");
+    let mut refused = WsClient::open(ws_addr(&broker));
+    refused.send_framed(vec![connect_packet("second", true, 60).into()], 0);
+    match refused.packet() {
+        Packet::ConnAck(ack) => assert_eq!(ack.code, ConnectReturnCode::ServerUnavailable),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    assert_eq!(refused.expect_close(), Some(CloseCode::Normal));
+    broker.shutdown();
+    assert_eq!(client.expect_close(), Some(CloseCode::Away));
+}
+
+#[test]
 fn a_text_frame_closes_the_connection_with_1003() {
     let broker = broker();
     let mut client = WsClient::connect(ws_addr(&broker), "texter");
