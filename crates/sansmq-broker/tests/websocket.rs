@@ -186,6 +186,95 @@ fn the_upgrade_answers_mqtt_refuses_other_subprotocols_and_takes_any_path() {
 }
 
 #[test]
+fn an_upgrade_request_arriving_in_pieces_is_resumed_until_it_is_whole() {
+    let broker = broker();
+    let mut stream = TcpStream::connect(ws_addr(&broker)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let request = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+    for piece in request.as_bytes().chunks(16) {
+        stream.write_all(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut response = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        std::io::Read::read_exact(&mut stream, &mut byte).unwrap();
+        response.push(byte[0]);
+    }
+    let response = String::from_utf8(response).unwrap().to_ascii_lowercase();
+    assert!(response.starts_with("http/1.1 101"), "{response}");
+    assert!(
+        response.contains("sec-websocket-protocol: mqtt\r\n"),
+        "{response}"
+    );
+    // RFC 6455 section 1.3's example key and its answer.
+    assert!(
+        response.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{response}"
+    );
+    let mut client = WsClient {
+        ws: WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Client, None),
+        decoder: PacketDecoder::new(1024),
+    };
+    client.send_framed(vec![connect_packet("slow-upgrade", true, 60).into()], 0);
+    assert!(matches!(client.packet(), Packet::ConnAck(_)));
+}
+
+#[test]
+fn a_websocket_client_that_never_upgrades_is_closed_at_the_connect_timeout() {
+    let broker = broker_with(BrokerConfig {
+        connect_timeout: std::time::Duration::from_millis(200),
+        ..Default::default()
+    });
+    let mut stream = TcpStream::connect(ws_addr(&broker)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // The broker closes the socket (end of stream or reset) rather than letting us time out.
+    let outcome = std::io::Read::read_to_end(&mut stream, &mut rest);
+    assert!(
+        outcome.is_ok() || started.elapsed() < WAIT,
+        "still open after {WAIT:?}"
+    );
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    common::eventually(WAIT, "the connection is gone", || connections(&broker) == 0);
+}
+
+#[test]
+fn garbage_on_the_websocket_listener_closes_only_its_connection() {
+    let broker = broker();
+    let addr = ws_addr(&broker);
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..60 {
+        let garbage: Vec<u8> = (0..(next() % 400)).map(|_| next() as u8).collect();
+        if round % 2 == 0 {
+            // Garbage instead of an upgrade request.
+            let mut stream = TcpStream::connect(addr).unwrap();
+            let _ = stream.write_all(&garbage);
+        } else {
+            // Garbage frames after a good upgrade.
+            let mut client = WsClient::open(addr);
+            let _ = client.ws.get_mut().write_all(&garbage);
+        }
+    }
+    let mut client = WsClient::connect(addr, "after-the-garbage");
+    client.send_framed(vec![Packet::PingReq], 1);
+    assert!(matches!(client.packet(), Packet::PingResp));
+}
+
+#[test]
 fn mqtt_split_over_one_byte_frames_and_packed_into_one_frame_is_understood() {
     let broker = broker();
     let mut client = WsClient::open(ws_addr(&broker));
