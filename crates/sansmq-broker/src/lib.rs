@@ -69,6 +69,10 @@
 //!   with the bytes that arrived, never with the length a header announces. Packets over 16 KiB
 //!   are read only once their whole length fits in [`BrokerConfig::max_incoming_bytes`] (or no
 //!   other big packet is arriving); until then TCP holds them back. Smaller packets always flow.
+//!   Over WebSocket, a frame or message longer than `max_packet_size` is refused from its
+//!   header; a shorter one is buffered whole by the WebSocket layer before the broker reads it,
+//!   so each WebSocket connection may hold up to `max_packet_size` outside
+//!   `max_incoming_bytes`.
 //! - **Sessions.** Past [`BrokerConfig::max_sessions`] (connected and offline persistent ones),
 //!   a CONNECT that would create a session gets CONNACK `0x03`, server unavailable.
 //! - **Output.** Each connection's outgoing buffer stops taking messages at
