@@ -40,7 +40,8 @@ pub struct BrokerConfig {
     /// ones: the same limits, sessions, stats and ApsaraMQ mode. Frames and messages over
     /// [`max_packet_size`](Self::max_packet_size) close the connection from their header, before
     /// their payload is buffered. Unlike over TCP, one frame is buffered whole before the broker
-    /// reads it, so each WebSocket connection may hold up to `max_packet_size` outside
+    /// reads it, so each WebSocket connection may hold up to twice `max_packet_size` (a message
+    /// arriving in fragments, and its next frame) outside
     /// [`max_incoming_bytes`](Self::max_incoming_bytes).
     pub ws_bind: Option<SocketAddr>,
     /// The largest control packet a client may send, whole frame included. It is checked from the

@@ -71,8 +71,8 @@
 //!   other big packet is arriving); until then TCP holds them back. Smaller packets always flow.
 //!   Over WebSocket, a frame or message longer than `max_packet_size` is refused from its
 //!   header; a shorter one is buffered whole by the WebSocket layer before the broker reads it,
-//!   so each WebSocket connection may hold up to `max_packet_size` outside
-//!   `max_incoming_bytes`.
+//!   so each WebSocket connection may hold up to twice `max_packet_size` (a message arriving in
+//!   fragments, and its next frame) outside `max_incoming_bytes`.
 //! - **Sessions.** Past [`BrokerConfig::max_sessions`] (connected and offline persistent ones),
 //!   a CONNECT that would create a session gets CONNACK `0x03`, server unavailable.
 //! - **Output.** Each connection's outgoing buffer stops taking messages at
