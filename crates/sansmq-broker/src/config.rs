@@ -37,9 +37,9 @@ pub struct BrokerConfig {
     /// The listener upgrades any path, answers with the `mqtt` subprotocol (or `mqttv3.1`, for
     /// old MQTT 3.1 clients) and refuses with 400 a client that offers subprotocols but neither;
     /// then MQTT goes in binary frames with any boundaries. Its connections are the same as TCP
-    /// ones: the same limits, sessions, stats and ApsaraMQ mode. Frames and messages over
-    /// [`max_packet_size`](Self::max_packet_size) close the connection from their header, before
-    /// their payload is buffered. Unlike over TCP, one frame is buffered whole before the broker
+    /// ones: the same limits, sessions, stats and ApsaraMQ mode. A frame over
+    /// [`max_packet_size`](Self::max_packet_size) closes the connection from its header, before
+    /// its payload is buffered, and a message as soon as its fragments add up to more. Unlike over TCP, one frame is buffered whole before the broker
     /// reads it, so each WebSocket connection may hold up to twice `max_packet_size` (a message
     /// arriving in fragments, and its next frame) outside
     /// [`max_incoming_bytes`](Self::max_incoming_bytes).
