@@ -29,14 +29,20 @@ use crate::read_buffer::ReadBuffer;
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
 /// Bytes tungstenite reads from the socket at a time (and the read buffer it keeps per
-/// connection): the TCP path's read size.
+/// connection), and about what one [`WebSocketStream::read`] gathers: the TCP path's read size.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// Messages one [`WebSocketStream::read`] takes at most, so that a connection sending tiny
+/// frames (or a flood of pings) still yields to the others.
+const MESSAGES_PER_READ: usize = 64;
 
 /// The WebSocket side of one client connection.
 pub(crate) struct WebSocketStream {
     state: State,
     /// Bytes handed to tungstenite in the last binary frame and not yet known to be written.
     unsent: usize,
+    /// How the connection ends, met by a read that had data to return first.
+    ending: Option<ReadOutcome>,
 }
 
 enum State {
@@ -57,6 +63,7 @@ impl fmt::Debug for WebSocketStream {
         f.debug_struct("WebSocketStream")
             .field("state", &state)
             .field("unsent", &self.unsent)
+            .field("ending", &self.ending)
             .finish()
     }
 }
@@ -79,6 +86,7 @@ impl WebSocketStream {
                 Some(config),
             ))),
             unsent: 0,
+            ending: None,
         }
     }
 
@@ -96,23 +104,49 @@ impl WebSocketStream {
         self.unsent
     }
 
-    /// Reads the next message: a binary one's bytes go to `input`. Control frames are answered
-    /// and count as progress (with no bytes), so the caller's reads-per-turn bound also bounds a
-    /// ping flood.
+    /// Reads what has arrived, message by message, up to [`READ_BUFFER`] bytes (the TCP path's
+    /// chunk) or [`MESSAGES_PER_READ`] messages: binary messages' bytes go to `input`, control
+    /// frames are answered. Whatever ends the connection after some data (a Close, a text frame)
+    /// is returned by the next call, so that the data before it is handled first.
     pub(crate) fn read(&mut self, input: &mut ReadBuffer) -> ReadOutcome {
+        if let Some(ending) = self.ending.take() {
+            return ending;
+        }
         let ws = match open(&mut self.state) {
             Ok(Some(ws)) => ws,
             Ok(None) => return ReadOutcome::WouldBlock,
             Err(outcome) => return outcome,
         };
-        loop {
-            return match ws.read() {
+        let mut gathered = 0_usize;
+        let mut progress = false;
+        for _ in 0..MESSAGES_PER_READ {
+            let ending = match ws.read() {
                 Ok(Message::Binary(bytes)) => {
                     input.extend(&bytes);
-                    ReadOutcome::Data
+                    gathered = gathered.saturating_add(bytes.len());
+                    progress = true;
+                    if gathered >= READ_BUFFER {
+                        return ReadOutcome::Data;
+                    }
+                    continue;
                 }
                 // tungstenite queued the pong; the connection's next flush sends it.
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => ReadOutcome::Data,
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
+                    progress = true;
+                    continue;
+                }
+                Err(tungstenite::Error::Io(error))
+                    if error.kind() == io::ErrorKind::Interrupted =>
+                {
+                    continue;
+                }
+                Err(tungstenite::Error::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return if progress {
+                        ReadOutcome::Data
+                    } else {
+                        ReadOutcome::WouldBlock
+                    };
+                }
                 Ok(Message::Text(_)) => {
                     // MQTT-6.0.0-1: only binary frames carry MQTT.
                     refuse(ws, CloseCode::Unsupported, "MQTT goes in binary frames");
@@ -120,11 +154,7 @@ impl WebSocketStream {
                 }
                 // tungstenite queued the answering Close; closing the connection flushes it.
                 Ok(Message::Close(_)) => ReadOutcome::Closed,
-                Err(tungstenite::Error::Io(error)) => match error.kind() {
-                    io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-                    io::ErrorKind::Interrupted => continue,
-                    _ => ReadOutcome::Failed(error),
-                },
+                Err(tungstenite::Error::Io(error)) => ReadOutcome::Failed(error),
                 Err(
                     tungstenite::Error::ConnectionClosed
                     | tungstenite::Error::AlreadyClosed
@@ -141,7 +171,13 @@ impl WebSocketStream {
                     ReadOutcome::Refused(format!("WebSocket: {error}"))
                 }
             };
+            if !progress {
+                return ending;
+            }
+            self.ending = Some(ending);
+            return ReadOutcome::Data;
         }
+        ReadOutcome::Data
     }
 
     /// Starts the closing handshake with `code`, sending what the socket takes now: the

@@ -344,6 +344,27 @@ fn a_broker_shutting_down_says_going_away_and_a_refused_connect_closes_normally(
 }
 
 #[test]
+fn packets_that_arrive_with_the_close_frame_are_handled_before_it() {
+    let broker = broker();
+    let mut client = WsClient::connect(ws_addr(&broker), "last-words");
+    // Many small frames, then the Close, in one write: one read of the broker sees them all.
+    let mut packets: Vec<Packet> = (0..200)
+        .map(|n| publish(&format!("kept/{n}"), b"x", QoS::AtMostOnce, 0))
+        .collect();
+    let mut retained = Publish::new(topic("kept/last"), Bytes::from_static(b"before the close"));
+    retained.retain = true;
+    packets.push(retained.into());
+    // tungstenite buffers the frames (up to its 128 KiB write buffer) until the close flushes.
+    for packet in packets {
+        let frame = WsClient::encode(vec![packet]);
+        client.ws.write(Message::Binary(frame.into())).unwrap();
+    }
+    client.ws.close(None).unwrap();
+    common::eventually(WAIT, "the connection is gone", || connections(&broker) == 0);
+    assert_eq!(broker.stats().retained_messages, 1);
+}
+
+#[test]
 fn a_text_frame_closes_the_connection_with_1003() {
     let broker = broker();
     let mut client = WsClient::connect(ws_addr(&broker), "texter");
