@@ -37,11 +37,22 @@
 //! | `BROKER_BENCH_CASES` | all | comma-separated case names to run, e.g. `qos1/100B,qos2/1KiB` |
 //! | `BROKER_BENCH_THREADS` | 0 | 1: also print each thread's CPU µs per message (from `/proc/self/task`) |
 //! | `BROKER_BENCH_LIBS` | both | `sansmq` or `rumqttc` alone (for profiling one; no ratios then) |
+//! | `BROKER_BENCH_WS` | 1 | 0: skip the WebSocket table below |
+//!
+//! **WebSocket vs TCP.** Then, unless `BROKER_BENCH_WS=0`, the same cases run sansmq-mio alone
+//! through sansmq's own broker (`sansmq-broker`, in a child process: this bench binary re-run
+//! with `BROKER_BENCH_SERVE=1`, so its CPU stays out of the client's), once over its TCP listener
+//! and once over its WebSocket listener (`ws://…/mqtt`), alternating, for a second table:
+//! throughput and client CPU per message over ws ÷ over tcp, the cost of the WebSocket framing
+//! for the same client on the same broker.
 
 mod broker_cases;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -323,10 +334,30 @@ impl Sample {
     }
 }
 
+/// Where a run's clients connect, and the broker process to take CPU readings of.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The URI sansmq connects to.
+    url: String,
+    /// The plain TCP port (rumqttc's).
+    port: u16,
+    pid: Option<u32>,
+}
+
+impl Target {
+    fn mosquitto(broker: &Mosquitto) -> Self {
+        Self {
+            url: broker.url(),
+            port: broker.port(),
+            pid: broker.pid(),
+        }
+    }
+}
+
 /// The per-run parameters both libraries share.
 #[derive(Debug, Clone)]
 struct Run<'a> {
-    broker: &'a Mosquitto,
+    broker: &'a Target,
     case: &'a Case,
     messages: usize,
     /// Unique per run: client ids and the topic.
@@ -356,7 +387,7 @@ impl Run<'_> {
 
 fn sansmq_options(run: &Run<'_>, role: &str) -> Result<ConnectOptions, String> {
     Ok(
-        ConnectOptions::new(&run.broker.url(), format!("{}-{role}", run.tag))
+        ConnectOptions::new(&run.broker.url, format!("{}-{role}", run.tag))
             .map_err(|e| e.to_string())?
             .max_inflight(run.settings.window)
             .offline_queue(run.settings.queue)
@@ -430,7 +461,7 @@ fn sansmq_run(run: &Run<'_>) -> Result<Sample, String> {
             .map_err(|e| e.to_string())?
     };
 
-    let pid = run.broker.pid();
+    let pid = run.broker.pid;
     let threads_before = thread_times(run.settings.threads);
     let start = Snapshot::take(pid);
     let deadline = start.at + run.settings.timeout;
@@ -520,11 +551,8 @@ fn sansmq_publish_all(
 // rumqttc
 
 fn rumqttc_options(run: &Run<'_>, role: &str) -> rumqttc::MqttOptions {
-    let mut options = rumqttc::MqttOptions::new(
-        format!("{}-{role}", run.tag),
-        "127.0.0.1",
-        run.broker.port(),
-    );
+    let mut options =
+        rumqttc::MqttOptions::new(format!("{}-{role}", run.tag), "127.0.0.1", run.broker.port);
     options
         .set_keep_alive(Duration::from_secs(60))
         .set_inflight(run.settings.window)
@@ -672,7 +700,7 @@ fn rumqttc_run(run: &Run<'_>) -> Result<Sample, String> {
             .map_err(|e| e.to_string())?
     };
 
-    let pid = run.broker.pid();
+    let pid = run.broker.pid;
     let threads_before = thread_times(run.settings.threads);
     let start = Snapshot::take(pid);
     let deadline = start.at + run.settings.timeout;
@@ -729,6 +757,9 @@ fn index(lib: Lib) -> usize {
 }
 
 fn main() {
+    if std::env::var_os(SERVE_BROKER).is_some() {
+        return serve_sansmq_broker();
+    }
     // `cargo bench` passes `--bench`; a filter argument is not supported (use BROKER_BENCH_CASES).
     // Without `--bench` (`cargo test --benches`) it is a smoke run: few messages, one round.
     let mut settings = Settings::from_env();
@@ -747,7 +778,8 @@ fn main() {
         .into_iter()
         .enumerate()
     {
-        let broker = start_broker();
+        let mosquitto = start_broker();
+        let broker = Target::mosquitto(&mosquitto);
         let mut row = Row {
             name: case.name.clone(),
             ..Row::default()
@@ -824,18 +856,21 @@ fn main() {
                 }
             }
         }
-        drop(broker);
+        drop(mosquitto);
         rows.push(row);
     }
     println!();
-    println!("{}", table(&rows, ticks));
+    println!("{}", table(&rows, ticks, ["sansmq", "rumqttc"]));
+    if env::<u8>("BROKER_BENCH_WS").unwrap_or(1) != 0 {
+        websocket_vs_tcp(&settings, ticks);
+    }
 }
 
-fn table(rows: &[Row], ticks: u64) -> String {
+fn table(rows: &[Row], ticks: u64, [a, b]: [&str; 2]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| case | sansmq msg/s | rumqttc msg/s | throughput ratio | sansmq CPU µs/msg | rumqttc CPU µs/msg | CPU ratio |"
+        "| case | {a} msg/s | {b} msg/s | throughput ratio | {a} CPU µs/msg | {b} CPU µs/msg | CPU ratio |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
@@ -872,7 +907,7 @@ fn table(rows: &[Row], ticks: u64) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| case | sansmq user/sys µs/msg | rumqttc user/sys µs/msg | sansmq ctx sw/msg | rumqttc ctx sw/msg | broker µs/msg (sansmq / rumqttc, ~) |"
+        "| case | {a} user/sys µs/msg | {b} user/sys µs/msg | {a} ctx sw/msg | {b} ctx sw/msg | broker µs/msg ({a} / {b}, ~) |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
     for row in rows {
@@ -895,4 +930,149 @@ fn table(rows: &[Row], ticks: u64) -> String {
         );
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket vs TCP, through sansmq's own broker
+
+/// Set in the child process that serves sansmq's broker for the WebSocket table.
+const SERVE_BROKER: &str = "BROKER_BENCH_SERVE";
+
+/// The child process's side: a sansmq broker with TCP and WebSocket listeners on free loopback
+/// ports, printed as `<tcp> <ws>`, until the bench closes its stdin.
+fn serve_sansmq_broker() {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let broker = sansmq_broker::start(sansmq_broker::BrokerConfig {
+        ws_bind: Some(loopback),
+        ..sansmq_broker::BrokerConfig::with_bind(loopback)
+    })
+    .expect("start sansmq's broker");
+    let ws = broker.ws_local_addr().expect("a WebSocket listener");
+    println!("{} {ws}", broker.local_addr());
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    broker.shutdown();
+}
+
+/// sansmq's broker in a child process (this bench binary), stopped when dropped.
+struct SansmqBroker {
+    child: Child,
+    tcp: SocketAddr,
+    ws: SocketAddr,
+}
+
+impl SansmqBroker {
+    fn start() -> Self {
+        let exe = std::env::current_exe().expect("the bench's own path");
+        let mut child = Command::new(exe)
+            .env(SERVE_BROKER, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the broker process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("the broker's addresses");
+        let mut addrs = line
+            .split_whitespace()
+            .map(|a| a.parse().expect("an address"));
+        let (Some(tcp), Some(ws)) = (addrs.next(), addrs.next()) else {
+            panic!("no addresses in {line:?}");
+        };
+        Self { child, tcp, ws }
+    }
+
+    fn target(&self, websocket: bool) -> Target {
+        Target {
+            url: if websocket {
+                format!("ws://{}/mqtt", self.ws)
+            } else {
+                format!("tcp://{}", self.tcp)
+            },
+            port: self.tcp.port(),
+            pid: Some(self.child.id()),
+        }
+    }
+}
+
+impl Drop for SansmqBroker {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take()); // the broker's cue to stop
+        let _ = self.child.wait();
+    }
+}
+
+/// The second table: sansmq-mio over WebSocket (first column, so the ratios are ws ÷ tcp) and
+/// over TCP (second), every case, on one sansmq broker per case.
+fn websocket_vs_tcp(settings: &Settings, ticks: u64) {
+    println!(
+        "WebSocket vs TCP: sansmq-mio through sansmq-broker, both listeners of one broker per case"
+    );
+    let names = ["ws", "tcp"];
+    let mut rows = Vec::new();
+    let mut run_id = 0_usize;
+    for (case_index, case) in cases(settings.messages, settings.cases.as_deref())
+        .into_iter()
+        .enumerate()
+    {
+        let broker = SansmqBroker::start();
+        let targets = [broker.target(true), broker.target(false)];
+        let mut row = Row {
+            name: case.name.clone(),
+            ..Row::default()
+        };
+        let mut measure = |at: usize, messages: usize| {
+            run_id += 1;
+            Run {
+                broker: &targets[at],
+                case: &case,
+                messages,
+                tag: format!("{}-ws-{run_id}", std::process::id()),
+                settings,
+            }
+            .measure(Lib::Sansmq)
+        };
+        let warm = (case.messages / 10).max(500);
+        for at in [0, 1] {
+            if let Err(e) = measure(at, warm) {
+                println!("  {} {} warm-up failed: {e}", case.name, names[at]);
+            }
+        }
+        for round in 0..settings.rounds {
+            let order = if (case_index + round) % 2 == 0 {
+                [0, 1]
+            } else {
+                [1, 0]
+            };
+            for at in order {
+                match measure(at, case.messages) {
+                    Ok(sample) => {
+                        println!(
+                            "  {:<10} {:<3} round {}: {:>9.0} msg/s, {:>6.2} µs CPU/msg, broker ~{:.1} µs/msg",
+                            case.name,
+                            names[at],
+                            round + 1,
+                            sample.rate(),
+                            sample.cpu_us_per_message(),
+                            sample.broker_us_per_message(ticks),
+                        );
+                        row.totals[at].add(&sample);
+                    }
+                    Err(e) => {
+                        println!(
+                            "  {:<10} {:<3} round {}: FAILED: {e}",
+                            case.name,
+                            names[at],
+                            round + 1
+                        );
+                        row.failures[at].push(e);
+                    }
+                }
+            }
+        }
+        drop(broker);
+        rows.push(row);
+    }
+    println!();
+    println!("{}", table(&rows, ticks, names));
 }

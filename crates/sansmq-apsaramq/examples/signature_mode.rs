@@ -8,6 +8,7 @@
 //! export MQTT_AK_ENV=<AccessKey ID> MQTT_SK_ENV=<AccessKey secret>
 //! cargo run -p sansmq-apsaramq --example signature_mode -- \
 //!     --instance mqtt-cn-xxx --group GID_demo --device device-1 --parent-topic demo
+//! # over WebSocket (port 80; wss: 443, ssl: 8883): add --transport ws
 //! # or against any broker:
 //! cargo run -p sansmq-apsaramq --example signature_mode -- --broker tcp://127.0.0.1:1883 --run-for 5
 //! ```

@@ -5,9 +5,15 @@
 //! | public | `<instance-id>.mqtt.aliyuncs.com` |
 //! | VPC | `<instance-id>-internal-vpc.mqtt.aliyuncs.com` |
 //!
-//! Ports: MQTT over TCP 1883 ([`Endpoint::tcp_uri`]), over TLS 8883 ([`Endpoint::tls_uri`]).
-//! ApsaraMQ also serves MQTT over WebSocket on port 80 and over secure WebSocket on port 443, path
-//! `/mqtt`; sansmq has no WebSocket transport yet, so there are no URIs for them here.
+//! | transport | port | URI |
+//! |---|---|---|
+//! | MQTT over TCP | 1883 | [`Endpoint::tcp_uri`] `tcp://<host>:1883` |
+//! | MQTT over TLS | 8883 | [`Endpoint::tls_uri`] `ssl://<host>:8883` |
+//! | MQTT over WebSocket | 80 | [`Endpoint::ws_uri`] `ws://<host>:80/mqtt` |
+//! | MQTT over secure WebSocket | 443 | [`Endpoint::wss_uri`] `wss://<host>:443/mqtt` |
+//!
+//! [`Endpoint::uri`] picks one by [`Transport`]. The WebSocket path is `/mqtt`, the path of
+//! Alibaba's quick-start examples for every SDK (and the common default of MQTT brokers).
 //!
 //! Always connect by domain name, never by a resolved IP address: the addresses behind the name
 //! change, and TLS checks the name.
@@ -19,6 +25,15 @@ pub const TCP_PORT: u16 = 1883;
 
 /// The MQTT-over-TLS port.
 pub const TLS_PORT: u16 = 8883;
+
+/// The MQTT-over-WebSocket port.
+pub const WS_PORT: u16 = 80;
+
+/// The MQTT-over-secure-WebSocket port.
+pub const WSS_PORT: u16 = 443;
+
+/// The WebSocket path of both WebSocket ports.
+pub const WS_PATH: &str = "/mqtt";
 
 /// The public domain suffix.
 const DOMAIN: &str = "mqtt.aliyuncs.com";
@@ -33,6 +48,20 @@ pub enum Network {
     Vpc,
 }
 
+/// How MQTT reaches the instance: one port each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// MQTT over TCP, port 1883.
+    #[default]
+    Tcp,
+    /// MQTT over TLS, port 8883.
+    Tls,
+    /// MQTT over WebSocket, port 80, path `/mqtt`: for networks that only let HTTP out.
+    WebSocket,
+    /// MQTT over WebSocket over TLS, port 443, path `/mqtt`.
+    SecureWebSocket,
+}
+
 /// The address of an ApsaraMQ instance.
 ///
 /// ```
@@ -42,6 +71,8 @@ pub enum Network {
 /// assert_eq!(endpoint.host(), "mqtt-cn-test.mqtt.aliyuncs.com");
 /// assert_eq!(endpoint.tcp_uri(), "tcp://mqtt-cn-test.mqtt.aliyuncs.com:1883");
 /// assert_eq!(endpoint.tls_uri(), "ssl://mqtt-cn-test.mqtt.aliyuncs.com:8883");
+/// assert_eq!(endpoint.ws_uri(), "ws://mqtt-cn-test.mqtt.aliyuncs.com:80/mqtt");
+/// assert_eq!(endpoint.wss_uri(), "wss://mqtt-cn-test.mqtt.aliyuncs.com:443/mqtt");
 ///
 /// let vpc = Endpoint::vpc("mqtt-cn-test").unwrap();
 /// assert_eq!(vpc.host(), "mqtt-cn-test-internal-vpc.mqtt.aliyuncs.com");
@@ -102,6 +133,26 @@ impl Endpoint {
     /// `ssl://<host>:8883`.
     pub fn tls_uri(&self) -> String {
         format!("ssl://{}:{TLS_PORT}", self.host)
+    }
+
+    /// `ws://<host>:80/mqtt`.
+    pub fn ws_uri(&self) -> String {
+        format!("ws://{}:{WS_PORT}{WS_PATH}", self.host)
+    }
+
+    /// `wss://<host>:443/mqtt`.
+    pub fn wss_uri(&self) -> String {
+        format!("wss://{}:{WSS_PORT}{WS_PATH}", self.host)
+    }
+
+    /// The URI for `transport`.
+    pub fn uri(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Tcp => self.tcp_uri(),
+            Transport::Tls => self.tls_uri(),
+            Transport::WebSocket => self.ws_uri(),
+            Transport::SecureWebSocket => self.wss_uri(),
+        }
     }
 }
 
@@ -176,6 +227,62 @@ mod tests {
         assert_eq!(
             vpc.tls_uri(),
             "ssl://mqtt-cn-0pp0abc-internal-vpc.mqtt.aliyuncs.com:8883"
+        );
+    }
+
+    #[test]
+    fn websocket_uris_use_ports_80_and_443_and_path_mqtt_on_both_networks() {
+        let public = Endpoint::public("mqtt-cn-0pp0abc").unwrap();
+        assert_eq!(
+            public.ws_uri(),
+            "ws://mqtt-cn-0pp0abc.mqtt.aliyuncs.com:80/mqtt"
+        );
+        assert_eq!(
+            public.wss_uri(),
+            "wss://mqtt-cn-0pp0abc.mqtt.aliyuncs.com:443/mqtt"
+        );
+        let vpc = Endpoint::vpc("mqtt-cn-0pp0abc").unwrap();
+        assert_eq!(
+            vpc.ws_uri(),
+            "ws://mqtt-cn-0pp0abc-internal-vpc.mqtt.aliyuncs.com:80/mqtt"
+        );
+        assert_eq!(
+            vpc.wss_uri(),
+            "wss://mqtt-cn-0pp0abc-internal-vpc.mqtt.aliyuncs.com:443/mqtt"
+        );
+        for (transport, uri) in [
+            (Transport::Tcp, vpc.tcp_uri()),
+            (Transport::Tls, vpc.tls_uri()),
+            (Transport::WebSocket, vpc.ws_uri()),
+            (Transport::SecureWebSocket, vpc.wss_uri()),
+        ] {
+            assert_eq!(vpc.uri(transport), uri);
+        }
+        assert_eq!(Transport::default(), Transport::Tcp);
+    }
+
+    #[test]
+    fn websocket_uris_parse_as_server_uris_with_their_path() {
+        let endpoint = Endpoint::public("mqtt-cn-test").unwrap();
+        let ws: sansmq_driver::ServerUri = endpoint.ws_uri().parse().unwrap();
+        assert_eq!(
+            (
+                ws.host.as_str(),
+                ws.port,
+                ws.tls,
+                ws.websocket_path.as_deref()
+            ),
+            ("mqtt-cn-test.mqtt.aliyuncs.com", 80, false, Some("/mqtt"))
+        );
+        let wss: sansmq_driver::ServerUri = endpoint.wss_uri().parse().unwrap();
+        assert_eq!(
+            (
+                wss.host.as_str(),
+                wss.port,
+                wss.tls,
+                wss.websocket_path.as_deref()
+            ),
+            ("mqtt-cn-test.mqtt.aliyuncs.com", 443, true, Some("/mqtt"))
         );
     }
 

@@ -11,7 +11,8 @@
 //! - [`client_id`]: [`ClientId`], `<GroupID>@@@<DeviceID>`, and its rules;
 //! - [`topic`]: parent topic plus sub levels within a length limit, and point-to-point topics
 //!   ([`p2p_topic`], [`is_p2p_for`]);
-//! - [`endpoint`]: [`Endpoint`], instance id → public or VPC domain name → `tcp://` / `ssl://` URI;
+//! - [`endpoint`]: [`Endpoint`], instance id → public or VPC domain name → `tcp://` / `ssl://` /
+//!   `ws://` / `wss://` URI;
 //! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
@@ -120,7 +121,7 @@ pub use credentials::{
     AccessKey, ApsaraMqCredentials, AuthMode, CredentialsError, CustomPassword, EnvProblem, Secret,
     Token, TokenType,
 };
-pub use endpoint::{Endpoint, EndpointError, Network};
+pub use endpoint::{Endpoint, EndpointError, Network, Transport};
 pub use error::Error;
 pub use events::{ApsaraMqCallback, ApsaraMqEvents, Incoming, MessageKind, classify};
 pub use preset::{

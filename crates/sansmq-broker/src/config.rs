@@ -32,6 +32,18 @@ use crate::ApsaraMqMode;
 pub struct BrokerConfig {
     /// Where to listen. Default `127.0.0.1:0`: loopback, on a port the OS picks.
     pub bind: SocketAddr,
+    /// Where to listen for MQTT over WebSocket as well, if anywhere. Default `None`.
+    ///
+    /// The listener upgrades any path, answers with the `mqtt` subprotocol (or `mqttv3.1`, for
+    /// old MQTT 3.1 clients) and refuses with 400 a client that offers subprotocols but neither;
+    /// then MQTT goes in binary frames with any boundaries. Its connections are the same as TCP
+    /// ones: the same limits, sessions, stats and ApsaraMQ mode. A frame over
+    /// [`max_packet_size`](Self::max_packet_size) closes the connection from its header, before
+    /// its payload is buffered, and a message as soon as its fragments add up to more. Unlike over TCP, one frame is buffered whole before the broker
+    /// reads it, so each WebSocket connection may hold up to twice `max_packet_size` (a message
+    /// arriving in fragments, and its next frame) outside
+    /// [`max_incoming_bytes`](Self::max_incoming_bytes).
+    pub ws_bind: Option<SocketAddr>,
     /// The largest control packet a client may send, whole frame included. It is checked from the
     /// fixed header, before the body is buffered; a bigger packet closes that connection.
     /// Default 1 MiB (mosquitto's `max_packet_size`).
@@ -112,6 +124,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ws_bind: None,
             max_packet_size: 1024 * 1024,
             max_incoming_bytes: 64 * 1024 * 1024,
             max_sessions: 100_000,

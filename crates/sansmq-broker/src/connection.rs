@@ -1,18 +1,16 @@
-//! One client's network connection: its socket, read buffer, bounded write buffer and timers.
+//! One client's network connection: its transport, read buffer, bounded write buffer and timers.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
-use mio::net::TcpStream;
+use bytes::BytesMut;
+use mio::Registry;
 use sansmq::packet::{DecodeError, LastWill, Packet};
 
 use crate::auth::Grant;
 use crate::read_buffer::{IncomingMeters, ReadBuffer};
-
-/// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+use crate::transport::Transport;
 /// A buffer this large that is empty is given back to the allocator: a client that was sent one
 /// big packet must not keep its memory while it idles.
 const SHRINK_ABOVE: usize = 64 * 1024;
@@ -54,12 +52,15 @@ pub(crate) enum ReadOutcome {
     Closed,
     /// The socket failed.
     Failed(io::Error),
+    /// The transport was misused (a WebSocket text frame, an oversized frame, a failed
+    /// upgrade): why, for the log.
+    Refused(String),
 }
 
-/// A client's TCP connection.
+/// A client's connection, over TCP or WebSocket.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    stream: TcpStream,
+    transport: Transport,
     pub(crate) peer: SocketAddr,
     input: ReadBuffer,
     out: BytesMut,
@@ -81,7 +82,7 @@ impl Connection {
     /// `incoming`, whose output takes messages up to `out_limit` bytes (0: no limit for both), and
     /// which is closed at `connect_deadline` (if any) unless a CONNECT came.
     pub(crate) fn new(
-        stream: TcpStream,
+        transport: Transport,
         peer: SocketAddr,
         max_packet_size: usize,
         incoming: IncomingMeters,
@@ -90,7 +91,7 @@ impl Connection {
         now: Instant,
     ) -> Self {
         Self {
-            stream,
+            transport,
             peer,
             input: ReadBuffer::new(max_packet_size, incoming),
             out: BytesMut::new(),
@@ -108,8 +109,11 @@ impl Connection {
         }
     }
 
-    pub(crate) fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+    /// Says goodbye where the transport has a way to (a WebSocket Close frame), after the
+    /// remaining output, then takes the socket out of the event loop's registry.
+    pub(crate) fn end(&mut self, registry: &Registry, shutting_down: bool) {
+        self.transport.close(shutting_down);
+        self.transport.deregister(registry);
     }
 
     pub(crate) fn client(&self) -> Option<&Client> {
@@ -126,10 +130,11 @@ impl Connection {
         }
     }
 
-    /// Whether a message may be added to the output: below the limit, or empty (so a message
-    /// bigger than the limit still goes, alone).
+    /// Whether a message may be added to the output: what waits to be written, the transport's
+    /// frame in flight included, is below the limit (so a message bigger than the limit still
+    /// goes into an empty buffer, alone).
     pub(crate) fn has_room(&self) -> bool {
-        self.out.is_empty() || self.out.len() < self.out_limit
+        self.buffered_out() < self.out_limit
     }
 
     /// Whether to read from the client now: not closing, and its output is below the limit. A
@@ -149,12 +154,13 @@ impl Connection {
         self.input.held_back()
     }
 
+    /// Output not yet written: the connection's buffer and what its transport holds.
     pub(crate) fn buffered_out(&self) -> usize {
-        self.out.len()
+        self.out.len().saturating_add(self.transport.unsent())
     }
 
     pub(crate) fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        self.buffered_out() != 0
     }
 
     /// Encodes `packet` into the output buffer. Everything the broker sends was decoded and
@@ -167,27 +173,16 @@ impl Connection {
         }
     }
 
-    /// Reads one chunk into the read buffer. The buffer grows by what arrived, whatever length
-    /// the packet's fixed header announced: a client that announces a big packet and trickles it
-    /// costs what it has sent so far.
+    /// Reads one chunk (TCP) or message (WebSocket) into the read buffer. The buffer grows by
+    /// what arrived, whatever length the packet's fixed header announced: a client that
+    /// announces a big packet and trickles it costs what it has sent so far.
     pub(crate) fn read_chunk(&mut self) -> ReadOutcome {
         self.input.admit();
-        let mut chunk = [0u8; READ_CHUNK];
-        loop {
-            return match self.stream.read(&mut chunk) {
-                Ok(0) => ReadOutcome::Closed,
-                Ok(n) => {
-                    self.input.extend(chunk.get(..n).unwrap_or(&[]));
-                    ReadOutcome::Data
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    ReadOutcome::WouldBlock
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => ReadOutcome::Failed(e),
-            };
+        let outcome = self.transport.read(&mut self.input);
+        if matches!(outcome, ReadOutcome::WouldBlock) {
+            self.readable = false;
         }
+        outcome
     }
 
     /// The next whole packet read, `Ok(None)` if more bytes are needed, or why the stream is
@@ -198,14 +193,8 @@ impl Connection {
 
     /// Writes as much buffered output as the socket takes.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        while self.writable && !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.out.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if self.writable && !self.transport.write(&mut self.out)? {
+            self.writable = false;
         }
         if self.out.is_empty() && self.out.capacity() > SHRINK_ABOVE {
             self.out = BytesMut::new();

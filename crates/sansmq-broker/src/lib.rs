@@ -2,7 +2,7 @@
 //!
 //! It exists for development: sansmq's tests, the `sansmq demo` and trying a client out locally,
 //! with no cloud account and nothing to install. **It is not a production broker**: sessions and
-//! retained messages live in memory only, there is no TLS, no WebSocket, no bridging, no ACL file.
+//! retained messages live in memory only, there is no TLS, no bridging, no ACL file.
 //! For production use [mosquitto](https://mosquitto.org/), [EMQX](https://www.emqx.io/) or the
 //! managed service itself.
 //!
@@ -52,6 +52,9 @@
 //! - Keep-alive: a client silent for 1.5 × its keep-alive is disconnected. A client that sends an
 //!   empty client id with clean session gets a generated one; with clean session 0, CONNACK `0x02`.
 //! - A second connection with a connected client id closes the first one.
+//! - MQTT over WebSocket beside TCP ([`BrokerConfig::ws_bind`]): any path, the `mqtt`
+//!   subprotocol, packets in binary frames with any boundaries; the same sessions, limits and
+//!   ApsaraMQ mode as over TCP.
 //! - [ApsaraMQ mode](ApsaraMqMode): Signature / Token / DeviceCredential logins, client id rules, P2P
 //!   routing, `$SYS/uploadToken`, and refusing what the cloud service does not support.
 //!
@@ -66,6 +69,10 @@
 //!   with the bytes that arrived, never with the length a header announces. Packets over 16 KiB
 //!   are read only once their whole length fits in [`BrokerConfig::max_incoming_bytes`] (or no
 //!   other big packet is arriving); until then TCP holds them back. Smaller packets always flow.
+//!   Over WebSocket, a frame or message longer than `max_packet_size` is refused from its
+//!   header; a shorter one is buffered whole by the WebSocket layer before the broker reads it,
+//!   so each WebSocket connection may hold up to twice `max_packet_size` (a message arriving in
+//!   fragments, and its next frame) outside `max_incoming_bytes`.
 //! - **Sessions.** Past [`BrokerConfig::max_sessions`] (connected and offline persistent ones),
 //!   a CONNECT that would create a session gets CONNACK `0x03`, server unavailable.
 //! - **Output.** Each connection's outgoing buffer stops taking messages at
@@ -133,6 +140,8 @@ mod session;
 mod stats;
 mod topic_limits;
 mod topic_tree;
+mod transport;
+mod websocket;
 
 use std::io;
 use std::net::SocketAddr;
@@ -169,17 +178,26 @@ pub fn signature(secret: &str, client_id: &str) -> String {
 pub fn start(config: BrokerConfig) -> io::Result<Broker> {
     let listener = mio::net::TcpListener::bind(config.bind)?;
     let local_addr = listener.local_addr()?;
+    let ws_listener = config
+        .ws_bind
+        .map(mio::net::TcpListener::bind)
+        .transpose()?;
+    let ws_local_addr = ws_listener
+        .as_ref()
+        .map(mio::net::TcpListener::local_addr)
+        .transpose()?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (commands, receiver) = mpsc::channel();
     let apsaramq = config.apsaramq.is_some();
-    let server = Server::new(config, poll, listener, receiver)?;
+    let server = Server::new(config, poll, listener, ws_listener, receiver)?;
     let thread = std::thread::Builder::new()
         .name(format!("sansmq-broker {local_addr}"))
         .spawn(move || server.run())?;
-    tracing::info!(%local_addr, apsaramq, "broker listening");
+    tracing::info!(%local_addr, ?ws_local_addr, apsaramq, "broker listening");
     Ok(Broker {
         local_addr,
+        ws_local_addr,
         commands,
         waker,
         thread: Some(thread),
@@ -190,6 +208,7 @@ pub fn start(config: BrokerConfig) -> io::Result<Broker> {
 #[derive(Debug)]
 pub struct Broker {
     local_addr: SocketAddr,
+    ws_local_addr: Option<SocketAddr>,
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
@@ -199,6 +218,13 @@ impl Broker {
     /// The address the broker listens on (with the port the OS picked if the configured one was 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the WebSocket listener, if [`BrokerConfig::ws_bind`] asked for one (with
+    /// the port the OS picked if the configured one was 0). Clients connect to
+    /// `ws://<this address>/<any path>`.
+    pub fn ws_local_addr(&self) -> Option<SocketAddr> {
+        self.ws_local_addr
     }
 
     /// A snapshot of the broker's connections, sessions and buffers. Empty if the broker has

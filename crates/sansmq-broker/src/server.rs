@@ -20,10 +20,13 @@ use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
 use crate::topic_limits::TopicLimitError;
 use crate::topic_tree::TopicTree;
+use crate::transport::Transport;
+use crate::websocket::WebSocketStream;
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
-const FIRST_CONNECTION: usize = 2;
+pub(crate) const WS_LISTENER: Token = Token(2);
+const FIRST_CONNECTION: usize = 3;
 
 /// Reads per connection per loop turn, so one busy client cannot starve the others.
 const READS_PER_TURN: usize = 8;
@@ -88,12 +91,23 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy)]
+enum Listener {
+    /// MQTT over TCP.
+    Tcp,
+    /// MQTT over WebSocket.
+    WebSocket,
+}
+
 /// The broker's whole state, owned by the event loop thread.
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) config: BrokerConfig,
     poll: Poll,
     listener: TcpListener,
+    /// The WebSocket listener, if the broker has one.
+    ws_listener: Option<TcpListener>,
     commands: Receiver<Command>,
     pub(crate) conns: HashMap<Token, Connection>,
     pub(crate) sessions: HashMap<String, Session>,
@@ -123,10 +137,15 @@ impl Server {
         config: BrokerConfig,
         poll: Poll,
         mut listener: TcpListener,
+        mut ws_listener: Option<TcpListener>,
         commands: Receiver<Command>,
     ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(ws_listener) = &mut ws_listener {
+            poll.registry()
+                .register(ws_listener, WS_LISTENER, Interest::READABLE)?;
+        }
         let retained = Retained::new(config.max_retained_messages, config.max_retained_bytes);
         let incoming = IncomingMeters::new(config.max_incoming_bytes);
         let queue_limits = QueueLimits {
@@ -138,6 +157,7 @@ impl Server {
             config,
             poll,
             listener,
+            ws_listener,
             commands,
             conns: HashMap::new(),
             sessions: HashMap::new(),
@@ -178,7 +198,8 @@ impl Server {
             }
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(Listener::Tcp),
+                    WS_LISTENER => self.accept(Listener::WebSocket),
                     WAKER => {
                         if !self.handle_commands() {
                             return self.stop();
@@ -201,8 +222,9 @@ impl Server {
             }
             self.service(Instant::now());
             if self.accept_stalled {
-                // Connections may have closed this turn, freeing descriptors for the backlog.
-                self.accept();
+                // Connections may have closed this turn, freeing descriptors for the backlogs.
+                self.accept(Listener::Tcp);
+                self.accept(Listener::WebSocket);
             }
         }
     }
@@ -228,7 +250,7 @@ impl Server {
         tracing::info!("broker stopped");
     }
 
-    /// Accepts every connection waiting in the listen backlog.
+    /// Accepts every connection waiting in `which` listener's backlog.
     ///
     /// Out of file descriptors (`EMFILE`, `ENFILE`) or kernel memory, `accept` fails and the
     /// waiting connections stay queued; since the listener is edge-triggered, no new event comes
@@ -241,9 +263,16 @@ impl Server {
     /// time when out of descriptors, turning a waiting client into a refused one. This broker
     /// lets clients wait: they connected, the kernel completed their handshake, and their
     /// CONNECT (or their own timeout) decides what happens once there is room.
-    fn accept(&mut self) {
+    fn accept(&mut self, which: Listener) {
         loop {
-            match self.listener.accept() {
+            let listener = match which {
+                Listener::Tcp => &self.listener,
+                Listener::WebSocket => match &self.ws_listener {
+                    Some(listener) => listener,
+                    None => return,
+                },
+            };
+            match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let token = Token(self.next_token);
                     self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONNECTION);
@@ -261,8 +290,15 @@ impl Server {
                     let deadline = Some(self.config.connect_timeout)
                         .filter(|timeout| !timeout.is_zero())
                         .map(|timeout| now + timeout.min(Duration::from_secs(86_400)));
+                    let transport = match which {
+                        Listener::Tcp => Transport::Tcp(stream),
+                        Listener::WebSocket => Transport::WebSocket(WebSocketStream::accept(
+                            stream,
+                            self.config.max_packet_size,
+                        )),
+                    };
                     let conn = Connection::new(
-                        stream,
+                        transport,
                         peer,
                         self.config.max_packet_size,
                         self.incoming.clone(),
@@ -270,7 +306,7 @@ impl Server {
                         deadline,
                         now,
                     );
-                    tracing::debug!(%peer, ?token, "accepted");
+                    tracing::debug!(%peer, ?token, ?which, "accepted");
                     self.conns.insert(token, conn);
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -348,6 +384,7 @@ impl Server {
                 ReadOutcome::WouldBlock => return,
                 ReadOutcome::Closed => return self.close(token, CloseReason::PeerClosed),
                 ReadOutcome::Failed(error) => return self.close(token, CloseReason::Io(error)),
+                ReadOutcome::Refused(why) => return self.close(token, CloseReason::Protocol(why)),
             }
         }
     }
@@ -422,7 +459,10 @@ impl Server {
             return;
         };
         let _ = conn.flush(); // best effort: a refusing CONNACK or the last acks
-        let _ = self.poll.registry().deregister(conn.stream_mut());
+        conn.end(
+            self.poll.registry(),
+            matches!(reason, CloseReason::Shutdown),
+        );
         let peer = conn.peer;
         let Phase::Connected(client) = conn.phase else {
             tracing::debug!(%peer, %reason, "connection closed");

@@ -15,6 +15,11 @@ pub(crate) struct BrokerArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
     bind: SocketAddr,
 
+    /// Also serve MQTT over WebSocket on ADDR (ws://ADDR/, any path, subprotocol mqtt); port 0
+    /// picks a free one (the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    ws_bind: Option<SocketAddr>,
+
     /// Behave like ApsaraMQ for MQTT instance INSTANCE: check Signature logins, client ids and
     /// limits, and route P2P topics.
     #[arg(long, value_name = "INSTANCE")]
@@ -153,20 +158,31 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
     };
     let config = args.limits.apply(BrokerConfig {
         bind: args.bind,
+        ws_bind: args.ws_bind,
         apsaramq: apsaramq.map(|(mode, _)| mode),
         ..BrokerConfig::default()
     });
     let broker = sansmq_broker::start(config).with_context(|| {
+        let ws = args
+            .ws_bind
+            .map(|addr| format!(" and {addr} (--ws-bind)"))
+            .unwrap_or_default();
         format!(
-            "starting the broker on {}; is another broker using that port? (--bind picks another)",
+            "starting the broker on {} (--bind){ws}; is another broker using that port?",
             args.bind
         )
     })?;
-    // Tests and scripts read the address from this line (with --bind 127.0.0.1:0).
+    let websocket = broker
+        .ws_local_addr()
+        .map(|addr| format!(" and ws://{addr}/"))
+        .unwrap_or_default();
+    // Tests and scripts read the address from this line (with --bind 127.0.0.1:0): the first
+    // word after "listening on" is the TCP address; "ws://" starts the WebSocket one.
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "sansmq broker listening on {} ({description}); for development only, stop it with Ctrl-C",
+        "sansmq broker listening on {}{websocket} ({description}); for development only, stop it \
+         with Ctrl-C",
         broker.local_addr()
     )?;
     stdout.flush()?;

@@ -5,7 +5,9 @@
 //! summary: what was sent and received, and round-trip latencies from a timestamp in each payload.
 //!
 //! Without `--broker` it runs against an embedded sansmq-broker in ApsaraMQ mode, with an
-//! AccessKey made up for the run, so it works anywhere in a second.
+//! AccessKey made up for the run, so it works anywhere in a second. `--transport ws` has the
+//! embedded broker listen for MQTT over WebSocket as well and the clients use it; it has no TLS,
+//! so `ssl` and `wss` need `--broker`.
 
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
@@ -14,10 +16,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use sansmq::packet::QoS;
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, TopicRules, apsaramq_options, is_p2p_for};
-use sansmq_broker::{ApsaraMqMode, BrokerConfig};
+use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig};
 use sansmq_mio::{Callback, Client, DeliveryToken, Error, Message};
 
 use crate::args::parse_qos;
@@ -33,6 +35,11 @@ pub(crate) struct DemoArgs {
     /// AccessKey comes from MQTT_AK_ENV / MQTT_SK_ENV). Default: an embedded local broker.
     #[arg(long, value_name = "URI", requires = "instance")]
     broker: Option<String>,
+
+    /// How the clients reach the broker: MQTT over TCP (1883), TLS (8883), WebSocket (80) or
+    /// secure WebSocket (443). With --broker, the URI's scheme must agree [default: tcp].
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    transport: Option<DemoTransport>,
 
     /// ApsaraMQ instance id [default: mqtt-local-demo, for the embedded broker].
     #[arg(long, value_name = "ID")]
@@ -65,6 +72,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let run_id = std::process::id();
     let (uri, instance, key, local) = match &args.broker {
         Some(uri) => {
+            if let Some(transport) = args.transport {
+                transport.check_scheme(uri)?;
+            }
             let instance = args.instance.clone().unwrap_or_default();
             let key = AccessKey::from_env().context("--broker")?;
             (uri.clone(), instance, key, None)
@@ -74,14 +84,16 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 .instance
                 .clone()
                 .unwrap_or_else(|| "mqtt-local-demo".to_owned());
+            let transport = args.transport.unwrap_or_default();
             let (id, secret) = made_up_access_key();
             let mode = ApsaraMqMode::new(&instance).access_key(&id, &secret);
             let broker = sansmq_broker::start(BrokerConfig {
+                ws_bind: transport.embedded_ws_bind()?,
                 apsaramq: Some(mode),
                 ..BrokerConfig::default()
             })
             .context("starting the embedded broker on 127.0.0.1")?;
-            let uri = format!("tcp://{}", broker.local_addr());
+            let uri = transport.embedded_uri(&broker)?;
             (uri, instance, AccessKey::new(id, secret), Some(broker))
         }
     };
@@ -152,6 +164,88 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let _ = publisher.0.disconnect(Duration::from_secs(2));
     let _ = subscriber.0.disconnect(Duration::from_secs(2));
     summarize(args, &topic, &p2p_topic, tally)
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+enum DemoTransport {
+    /// MQTT over TCP.
+    #[default]
+    Tcp,
+    /// MQTT over TLS.
+    Ssl,
+    /// MQTT over WebSocket.
+    Ws,
+    /// MQTT over WebSocket over TLS.
+    Wss,
+}
+
+impl DemoTransport {
+    /// The URI scheme, as `sansmq_apsaramq::Endpoint` writes it.
+    fn scheme(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Ssl => "ssl",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+
+    /// Where the embedded broker listens for WebSocket clients: a free loopback port for `ws`.
+    /// `ssl` and `wss` are refused here, before a broker is started: it has no TLS.
+    fn embedded_ws_bind(self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        match self {
+            Self::Tcp => Ok(None),
+            Self::Ws => Ok(Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))),
+            Self::Ssl | Self::Wss => bail!(
+                "--transport {}: the embedded broker has no TLS; give --broker {}://<instance \
+                 endpoint>:{} --instance ID to run the demo against ApsaraMQ",
+                self.scheme(),
+                self.scheme(),
+                if self == Self::Ssl {
+                    "8883"
+                } else {
+                    "443/mqtt"
+                },
+            ),
+        }
+    }
+
+    /// The URI the demo's clients use on the embedded `broker`.
+    fn embedded_uri(self, broker: &Broker) -> anyhow::Result<String> {
+        match (self, broker.ws_local_addr()) {
+            (Self::Ws, Some(addr)) => Ok(format!("ws://{addr}/mqtt")),
+            (Self::Tcp, _) => Ok(format!("tcp://{}", broker.local_addr())),
+            _ => bail!(
+                "--transport {}: the embedded broker has no such listener",
+                self.scheme()
+            ),
+        }
+    }
+
+    /// Refuses a `--broker` URI of another transport: both were given and they disagree. A URI
+    /// that does not parse is left for the client to explain.
+    fn check_scheme(self, uri: &str) -> anyhow::Result<()> {
+        let Ok(parsed) = uri.parse::<sansmq_mio::ServerUri>() else {
+            return Ok(());
+        };
+        let wanted = match self {
+            Self::Tcp => (false, false),
+            Self::Ssl => (true, false),
+            Self::Ws => (false, true),
+            Self::Wss => (true, true),
+        };
+        if (parsed.tls, parsed.websocket_path.is_some()) == wanted {
+            return Ok(());
+        }
+        bail!(
+            "--transport {} but --broker {} is not a {}:// URI; the URI alone decides, so give \
+             one or make them agree",
+            self.scheme(),
+            sansmq_mio::redact_uri(uri),
+            self.scheme()
+        )
+    }
 }
 
 /// What the subscriber saw.
@@ -361,6 +455,43 @@ mod tests {
         assert_eq!(parse_body(body, 43), None);
         assert_eq!(parse_body("hello from someone else", 42), None);
         assert_eq!(parse_body("", 42), None);
+    }
+
+    #[test]
+    fn the_embedded_broker_serves_tcp_and_ws_and_refuses_tls_transports_by_name() {
+        assert_eq!(DemoTransport::Tcp.embedded_ws_bind().unwrap(), None);
+        let bind = DemoTransport::Ws.embedded_ws_bind().unwrap().unwrap();
+        assert!(bind.ip().is_loopback() && bind.port() == 0, "{bind}");
+        for transport in [DemoTransport::Ssl, DemoTransport::Wss] {
+            let error = transport.embedded_ws_bind().unwrap_err().to_string();
+            assert!(error.contains("no TLS"), "{error}");
+            assert!(error.contains("--broker"), "{error}");
+        }
+        let broker = sansmq_broker::start(BrokerConfig {
+            ws_bind: DemoTransport::Ws.embedded_ws_bind().unwrap(),
+            ..BrokerConfig::default()
+        })
+        .unwrap();
+        let ws = DemoTransport::Ws.embedded_uri(&broker).unwrap();
+        let ws_addr = broker.ws_local_addr().unwrap();
+        assert_eq!(ws, format!("ws://{ws_addr}/mqtt"));
+        let tcp = DemoTransport::Tcp.embedded_uri(&broker).unwrap();
+        assert_eq!(tcp, format!("tcp://{}", broker.local_addr()));
+        let parsed: sansmq_mio::ServerUri = ws.parse().unwrap();
+        assert_eq!(parsed.websocket_path.as_deref(), Some("/mqtt"));
+    }
+
+    #[test]
+    fn a_broker_uri_must_agree_with_an_explicit_transport() {
+        let wss = "wss://mqtt-cn-x.mqtt.aliyuncs.com:443/mqtt";
+        assert!(DemoTransport::Wss.check_scheme(wss).is_ok());
+        assert!(DemoTransport::Ws.check_scheme("ws://h:80/mqtt").is_ok());
+        assert!(DemoTransport::Ssl.check_scheme("ssl://h:8883").is_ok());
+        assert!(DemoTransport::Tcp.check_scheme("tcp://h:1883").is_ok());
+        assert!(DemoTransport::Ssl.check_scheme("mqtts://h:8883").is_ok());
+        let error = DemoTransport::Ws.check_scheme(wss).unwrap_err().to_string();
+        assert!(error.contains("--transport ws"), "{error}");
+        assert!(DemoTransport::Tcp.check_scheme("ws://h/mqtt").is_err());
     }
 
     #[test]

@@ -82,3 +82,25 @@ fn demo_against_a_broker_signs_with_the_environments_access_key() {
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(outcome.error_line().contains("MQTT_AK_ENV"), "{outcome:#?}");
 }
+
+/// Needs the mio client's WebSocket transport (another branch of issue 15): until it is merged,
+/// `Client::new` refuses ws:// URIs and this test fails with that refusal.
+#[test]
+fn demo_over_websocket_on_the_embedded_broker() {
+    let outcome = run(&["demo", "--transport", "ws"]);
+    assert_everything_received(&outcome, 1);
+    assert!(
+        outcome.stdout.contains("ws://127.0.0.1:") && outcome.stdout.contains("/mqtt"),
+        "{outcome:#?}"
+    );
+}
+
+#[test]
+fn demo_over_tls_transports_on_the_embedded_broker_asks_for_a_broker() {
+    for transport in ["ssl", "wss"] {
+        let outcome = run(&["demo", "--transport", transport]);
+        assert_ne!(outcome.code, Some(0), "{outcome:#?}");
+        assert!(outcome.stderr.contains("no TLS"), "{outcome:#?}");
+        assert!(outcome.stderr.contains("--broker"), "{outcome:#?}");
+    }
+}

@@ -65,6 +65,60 @@ fn pub_and_sub_round_trip_through_the_broker_command() {
     assert_eq!(received.stdout, "local/a hi\nlocal/b hi\n");
 }
 
+/// paho-mqtt subscribes over WebSocket at `sys.argv[1]` (host:port); says when subscribed, then
+/// prints the first message.
+const PAHO_WS_SUBSCRIBER: &str = r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+host, port = sys.argv[1].rsplit(":", 1)
+got = threading.Event()
+def on_message(c, u, m):
+    print(m.topic, m.payload.decode(), flush=True)
+    got.set()
+c = mqtt.Client("paho-ws", transport="websockets")
+c.on_message = on_message
+c.on_subscribe = lambda *a: print("subscribed", flush=True)
+c.connect(host, int(port))
+c.subscribe("local/ws", qos=1)
+c.loop_start()
+assert got.wait(10), "nothing arrived"
+"#;
+
+#[test]
+fn broker_command_serves_websocket_beside_tcp_with_ws_bind() {
+    let broker = BrokerProcess::start(&["--ws-bind", "127.0.0.1:0"]);
+    let ws_url = broker
+        .ws_url
+        .clone()
+        .expect("a ws:// address on the first line");
+    let ws_addr = ws_url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{ws_url}"));
+    assert_ne!(ws_addr, broker.addr);
+    let mut paho = std::process::Command::new(sansmq_e2e::python_with_paho())
+        .args(["-c", PAHO_WS_SUBSCRIBER, ws_addr])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(paho.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "subscribed");
+    let published = run(&[
+        "pub",
+        "-p",
+        broker.port(),
+        "-t",
+        "local/ws",
+        "-m",
+        "from tcp",
+        "-q",
+        "1",
+    ]);
+    assert_eq!(published.code, Some(0), "{published:#?}");
+    assert_eq!(lines.next().unwrap().unwrap(), "local/ws from tcp");
+    assert!(paho.wait().unwrap().success());
+}
+
 #[test]
 fn apsaramq_p2p_reaches_its_target_without_a_subscription() {
     let broker = apsaramq_broker();

@@ -6,9 +6,10 @@ pub(crate) mod quick_start;
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use sansmq_apsaramq::{
-    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, QoS, TopicRules, p2p_topic,
+    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, QoS, TopicRules, Transport,
+    p2p_topic,
 };
 
 /// Where and as whom to run the quick-start.
@@ -17,6 +18,16 @@ pub(crate) struct QuickStartArgs {
     /// Any MQTT broker instead of the instance's public endpoint, e.g. tcp://127.0.0.1:1883.
     #[arg(long, env = "MQTT_BROKER")]
     pub(crate) broker: Option<String>,
+    /// How to reach the instance's public endpoint: tcp (1883), ssl (8883), ws (80) or wss
+    /// (443, path /mqtt). A --broker URI names its own.
+    #[arg(
+        long,
+        env = "MQTT_TRANSPORT",
+        value_enum,
+        default_value = "tcp",
+        conflicts_with = "broker"
+    )]
+    pub(crate) transport: TransportArg,
     /// The ApsaraMQ instance id (console: Instance Details).
     #[arg(long, env = "MQTT_INSTANCE_ID", default_value = "mqtt-cn-local")]
     pub(crate) instance: String,
@@ -40,6 +51,26 @@ pub(crate) struct QuickStartArgs {
     pub(crate) run_for: Option<Duration>,
 }
 
+/// `--transport`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum TransportArg {
+    Tcp,
+    Ssl,
+    Ws,
+    Wss,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(transport: TransportArg) -> Self {
+        match transport {
+            TransportArg::Tcp => Self::Tcp,
+            TransportArg::Ssl => Self::Tls,
+            TransportArg::Ws => Self::WebSocket,
+            TransportArg::Wss => Self::SecureWebSocket,
+        }
+    }
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
         .ok()
@@ -54,11 +85,11 @@ impl QuickStartArgs {
         Ok(ClientId::new(&self.group, &self.device)?)
     }
 
-    /// The broker URI: `--broker`, or the instance's public TCP endpoint.
+    /// The broker URI: `--broker`, or the instance's public endpoint over `--transport`.
     pub(crate) fn broker_uri(&self) -> Result<String, Box<dyn std::error::Error>> {
         match &self.broker {
             Some(uri) => Ok(uri.clone()),
-            None => Ok(Endpoint::public(&self.instance)?.tcp_uri()),
+            None => Ok(Endpoint::public(&self.instance)?.uri(self.transport.into())),
         }
     }
 

@@ -206,6 +206,8 @@ pub(crate) struct BrokerProcess {
     child: Child,
     /// `127.0.0.1:port`.
     pub(crate) addr: String,
+    /// `ws://127.0.0.1:port/`, with `--ws-bind`.
+    pub(crate) ws_url: Option<String>,
 }
 
 impl BrokerProcess {
@@ -234,7 +236,15 @@ impl BrokerProcess {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_owned();
-        Self { child, addr }
+        let ws_url = first
+            .split_whitespace()
+            .find(|word| word.starts_with("ws://"))
+            .map(str::to_owned);
+        Self {
+            child,
+            addr,
+            ws_url,
+        }
     }
 
     /// The port it listens on.
