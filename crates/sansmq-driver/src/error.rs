@@ -91,6 +91,15 @@ pub enum Error {
         /// What is wrong with it.
         problem: KeyProblem,
     },
+    /// MQTT over WebSocket failed at `uri` (the upgrade was refused, or the server broke the
+    /// WebSocket protocol).
+    #[error("WebSocket {uri}: {error}")]
+    WebSocket {
+        /// The server URI, without the query of its path.
+        uri: String,
+        /// What failed.
+        error: crate::websocket::WebSocketError,
+    },
     /// The broker refused the connection.
     #[error("the broker refused the connection: {0}")]
     Refused(ConnectReturnCode),

@@ -53,6 +53,7 @@ pub mod socks5;
 pub mod supervisor;
 pub mod tls;
 mod uri;
+pub mod websocket;
 
 pub use backoff::Backoff;
 pub use closing::Closing;
