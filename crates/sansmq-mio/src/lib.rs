@@ -61,6 +61,7 @@ mod shell;
 mod socket;
 mod token;
 mod transport;
+mod websocket;
 
 pub use callback::Callback;
 pub use client::Client;
