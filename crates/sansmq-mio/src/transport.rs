@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::socket::Socket;
-use crate::websocket::{self, WebSocketLink};
+use crate::websocket_link::{self, WebSocketLink};
 use crate::{Error, ServerUri};
 
 /// Plaintext the TLS layer may buffer before `write` reports backpressure.
@@ -56,8 +56,8 @@ impl Transport {
         };
         if uri.websocket_path.is_some() {
             let stream = match tls {
-                None => websocket::Stream::Plain(socket),
-                Some(conn) => websocket::Stream::Tls(conn, socket),
+                None => websocket_link::Stream::Plain(socket),
+                Some(conn) => websocket_link::Stream::Tls(conn, socket),
             };
             let link = WebSocketLink::new(stream, uri, websocket_headers)?;
             return Ok(Self::WebSocket(Box::new(link)));
