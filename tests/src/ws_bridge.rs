@@ -54,6 +54,7 @@ pub struct WsBridge {
     upgrades: Arc<Mutex<Vec<Upgrade>>>,
     pongs: Arc<AtomicUsize>,
     closes: Arc<AtomicUsize>,
+    client_frames: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
     tls: bool,
@@ -130,11 +131,13 @@ impl WsBridge {
         let upgrades = Arc::new(Mutex::new(Vec::new()));
         let pongs = Arc::new(AtomicUsize::new(0));
         let closes = Arc::new(AtomicUsize::new(0));
+        let client_frames = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let (upgrades, pongs, stop) =
                 (Arc::clone(&upgrades), Arc::clone(&pongs), Arc::clone(&stop));
             let closes = Arc::clone(&closes);
+            let client_frames = Arc::clone(&client_frames);
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
@@ -143,10 +146,12 @@ impl WsBridge {
                                 (Arc::clone(&upgrades), Arc::clone(&pongs), Arc::clone(&stop));
                             let relay = relay.clone();
                             let closes = Arc::clone(&closes);
+                            let client_frames = Arc::clone(&client_frames);
                             thread::spawn(move || {
                                 let tally = Tally {
                                     pongs: &pongs,
                                     closes: &closes,
+                                    client_frames: &client_frames,
                                 };
                                 serve(client, relay, &upgrades, tally, &stop);
                             });
@@ -164,6 +169,7 @@ impl WsBridge {
             upgrades,
             pongs,
             closes,
+            client_frames,
             stop,
             acceptor: Some(acceptor),
             tls,
@@ -195,7 +201,13 @@ impl WsBridge {
         self.pongs.load(Ordering::Relaxed)
     }
 
-    /// Close frames received from clients (a client's own close handshake).
+    /// Binary frames received from clients, over all connections.
+    pub fn client_frames(&self) -> usize {
+        self.client_frames.load(Ordering::Relaxed)
+    }
+
+    /// Close frames clients sent on their own, before any from the bridge (a client's own close
+    /// handshake).
     pub fn closes(&self) -> usize {
         self.closes.load(Ordering::Relaxed)
     }
@@ -215,6 +227,7 @@ impl Drop for WsBridge {
 struct Tally<'a> {
     pongs: &'a AtomicUsize,
     closes: &'a AtomicUsize,
+    client_frames: &'a AtomicUsize,
 }
 
 /// One client: the upgrade, then the relay until either side ends.
@@ -327,6 +340,7 @@ fn pump<S: Read + Write>(
     while !stop.load(Ordering::Relaxed) {
         match ws.read() {
             Ok(Message::Binary(bytes)) => {
+                tally.client_frames.fetch_add(1, Ordering::Relaxed);
                 if broker.set_nonblocking(false).is_err() || broker.write_all(&bytes).is_err() {
                     break;
                 }
@@ -384,9 +398,29 @@ fn pump<S: Read + Write>(
             }
         }
         if broker_closed {
-            let _ = ws.close(None);
-            let _ = ws.flush();
+            close_after_the_broker(ws, tally);
             return;
         }
     }
+}
+
+/// The broker closed: what the client sent before (its own Close right after DISCONNECT, say) is
+/// read first, for a short while, so that its Close counts as its own; then the bridge closes.
+fn close_after_the_broker<S: Read + Write>(ws: &mut WebSocket<S>, tally: Tally<'_>) {
+    let drain_until = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < drain_until {
+        match ws.read() {
+            Ok(Message::Close(_)) => {
+                tally.closes.fetch_add(1, Ordering::Relaxed);
+                let _ = ws.flush();
+                return;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = ws.close(None);
+    let _ = ws.flush();
 }

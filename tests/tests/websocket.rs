@@ -57,6 +57,7 @@ macro_rules! websocket_scenarios_for {
             disconnect_sends_a_close_frame_after_disconnect,
             a_close_frame_from_the_server_is_a_lost_connection,
             a_cut_link_reconnects_over_ws,
+            messages_queued_while_offline_go_out_together_in_one_frame,
             wss_round_trips_with_the_test_pki_and_checks_the_certificate,
             reaches_the_bridge_through_a_socks5_proxy,
         );
@@ -350,6 +351,45 @@ fn a_cut_link_reconnects_over_ws<C: ScenarioClient>() {
     client.disconnect(PATIENCE).unwrap();
 }
 
+fn messages_queued_while_offline_go_out_together_in_one_frame<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let bridge = WsBridge::start(broker.addr());
+    let cutter = FaultProxy::start(bridge.addr());
+    let uri = format!("ws://{}/mqtt", cutter.addr());
+    // A backoff long enough to queue every message before the reconnect.
+    let options = options(&uri, "ws-offline")
+        .automatic_reconnect(Duration::from_secs(1), Duration::from_secs(2));
+    let client: C = connected(options);
+    client.subscribe(&[("queued", QoS::AtLeastOnce)]).unwrap();
+    cutter.cut();
+    assert!(
+        client.next_lost(PATIENCE).is_some(),
+        "the cut went unnoticed"
+    );
+    let before = bridge.client_frames();
+    let pending: Vec<_> = (0..20)
+        .map(|i| {
+            client
+                .start_publish("queued", format!("{i}").into(), QoS::AtLeastOnce, false)
+                .unwrap()
+        })
+        .collect();
+    for publish in pending {
+        publish.wait(PATIENCE).unwrap();
+    }
+    for i in 0..20 {
+        let message = client.next_message(PATIENCE).expect("every queued message");
+        assert_eq!(message.payload, format!("{i}").as_bytes());
+    }
+    // CONNECT, then the 20 PUBLISH packets that were ready at once: not a frame per packet.
+    let frames = bridge.client_frames() - before;
+    assert!(
+        frames <= 4,
+        "{frames} frames for CONNECT and 20 PUBLISH packets"
+    );
+    client.disconnect(PATIENCE).unwrap();
+}
+
 fn wss_round_trips_with_the_test_pki_and_checks_the_certificate<C: ScenarioClient>() {
     let pki = TestPki::generate();
     let broker = Mosquitto::start();
@@ -357,9 +397,14 @@ fn wss_round_trips_with_the_test_pki_and_checks_the_certificate<C: ScenarioClien
     let uri = bridge.url("/mqtt");
     assert!(uri.starts_with("wss://"), "{uri}");
     let trusted = TlsOptions::new().roots(TrustRoots::CaFile(pki.ca_pem_path().to_owned()));
-    let client: C = connected(options(&uri, "wss").tls(trusted));
+    let client: C = connected(
+        options(&uri, "wss")
+            .tls(trusted)
+            .max_packet_size(2 * 1024 * 1024),
+    );
     client.subscribe(&[("secure", QoS::ExactlyOnce)]).unwrap();
-    let payload = vec![7_u8; 100_000];
+    // 1 MiB: more than TLS and the socket buffer take at once, so writing waits for room.
+    let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 253) as u8).collect();
     round_trip(&client, &client, "secure", &payload, QoS::ExactlyOnce);
     client.disconnect(PATIENCE).unwrap();
     assert!(
