@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use sansmq_e2e::{Framing, Mosquitto, Socks5Proxy, TestPki, WsBridge};
 
-use common::{Subscriber, run};
+use common::{Subscriber, run, run_with_input, sansmq};
 
 #[test]
 fn sub_over_ws_receives_what_pub_over_ws_and_mosquitto_pub_send() {
@@ -201,4 +201,29 @@ fn a_malformed_ws_header_is_refused_without_quoting_it() {
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(outcome.stderr.contains("--ws-header"), "{outcome:#?}");
     assert!(!outcome.stderr.contains("S3CRET"), "{outcome:#?}");
+}
+
+#[test]
+fn trace_logging_never_shows_a_ws_header_value() {
+    let broker = Mosquitto::start();
+    let bridge = WsBridge::start(broker.addr());
+    let mut command = sansmq(&[
+        "pub",
+        "-L",
+        &bridge.url("/mqtt/t"),
+        "--ws-header",
+        "Authorization: Bearer S3CRET",
+        "-m",
+        "m",
+    ]);
+    command.env("RUST_LOG", "trace,tungstenite=trace");
+    let outcome = run_with_input(command, b"");
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    assert!(
+        outcome.stderr.contains("TRACE"),
+        "tracing is on: {outcome:#?}"
+    );
+    assert!(!outcome.stderr.contains("S3CRET"), "{}", outcome.stderr);
+    assert!(!outcome.stdout.contains("S3CRET"), "{}", outcome.stdout);
+    assert_eq!(bridge.upgrades().len(), 1);
 }
