@@ -227,3 +227,34 @@ fn trace_logging_never_shows_a_ws_header_value() {
     assert!(!outcome.stdout.contains("S3CRET"), "{}", outcome.stdout);
     assert_eq!(bridge.upgrades().len(), 1);
 }
+
+#[test]
+fn a_kept_session_over_ws_gets_what_was_published_while_away() {
+    let broker = Mosquitto::start();
+    let bridge = WsBridge::start(broker.addr());
+    let url = bridge.url("/mqtt/kept/t");
+    let subscribe = ["sub", "-L", &url, "-c", "-i", "ws-keeper", "-q", "1"];
+    let first = run(&[&subscribe[..], &["-E"]].concat());
+    assert_eq!(first.code, Some(0), "{first:#?}");
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-p",
+            &broker.port().to_string(),
+            "-t",
+            "kept/t",
+            "-m",
+            "while away",
+            "-q",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success());
+    let again = run(&[&subscribe[..], &["-C", "1", "-W", "10"]].concat());
+    assert_eq!(
+        (again.code, again.stdout.as_str()),
+        (Some(0), "while away\n"),
+        "{again:#?}"
+    );
+}

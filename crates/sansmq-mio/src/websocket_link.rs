@@ -487,3 +487,44 @@ fn io_error(doing: &str, error: &io::Error) -> Error {
         None => Error::io(doing, error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(text: &str) -> ServerUri {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_upgrade_request_offers_mqtt_with_the_extra_headers_marked_sensitive() {
+        let headers = [("Authorization".to_owned(), "Bearer t".to_owned())];
+        let request = upgrade_request(&uri("wss://broker.example/gw?x=1"), &headers).unwrap();
+        assert_eq!(request.uri().to_string(), "wss://broker.example:443/gw?x=1");
+        assert_eq!(request.headers()["sec-websocket-protocol"], SUBPROTOCOL);
+        let authorization = &request.headers()["authorization"];
+        assert_eq!(authorization, "Bearer t");
+        assert!(authorization.is_sensitive());
+    }
+
+    #[test]
+    fn an_ipv6_host_is_bracketed_in_the_request() {
+        let request = upgrade_request(&uri("ws://[::1]:8080/mqtt"), &[]).unwrap();
+        assert_eq!(request.uri().host(), Some("[::1]"));
+        assert_eq!(request.headers()["host"], "[::1]:8080");
+    }
+
+    #[test]
+    fn a_reserved_header_is_refused_naming_it_and_the_uri() {
+        let headers = [("Upgrade".to_owned(), "h2c".to_owned())];
+        let error = upgrade_request(&uri("ws://h/mqtt"), &headers).unwrap_err();
+        match &error {
+            Error::WebSocket { uri, error } => {
+                assert_eq!(uri, "ws://h:80/mqtt");
+                let name = "Upgrade".to_owned();
+                assert_eq!(error, &WebSocketError::ReservedHeader { name });
+            }
+            other => panic!("expected a WebSocket error, got {other:?}"),
+        }
+    }
+}
