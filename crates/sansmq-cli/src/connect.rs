@@ -659,6 +659,37 @@ mod tests {
         );
     }
 
+    /// The server URI that these connection flags make.
+    fn uri_of(flags: &[&str]) -> String {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        #[command(disable_help_flag = true, disable_version_flag = true, version)]
+        struct Flags {
+            #[command(flatten)]
+            connect: ConnectArgs,
+        }
+        let flags = Flags::try_parse_from(std::iter::once("pub").chain(flags.iter().copied()));
+        server_uri(&flags.unwrap().connect, None, None).0
+    }
+
+    #[test]
+    fn ws_takes_port_80_or_443_with_tls_and_the_ws_path() {
+        assert_eq!(uri_of(&["--ws"]), "ws://localhost:80/mqtt");
+        assert_eq!(
+            uri_of(&["--ws", "--cafile", "ca.pem"]),
+            "wss://localhost:443/mqtt"
+        );
+        assert_eq!(uri_of(&["--ws", "-p", "443"]), "wss://localhost:443/mqtt");
+        assert_eq!(
+            uri_of(&["--ws", "-h", "::1", "-p", "8080", "--ws-path", "/x"]),
+            "ws://[::1]:8080/x"
+        );
+        assert_eq!(
+            uri_of(&["-p", "8080", "--ws-path", "/x"]),
+            "tcp://localhost:8080"
+        );
+    }
+
     #[test]
     fn a_websocket_url_is_the_websocket_path_then_the_topic() {
         let topic_of = |given: &str, ws_path: &str| {
