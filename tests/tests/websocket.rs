@@ -18,7 +18,7 @@ use sansmq_driver::websocket::WebSocketError;
 use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
 use sansmq_e2e::scenario::{PendingPublish, ScenarioClient};
 use sansmq_e2e::{
-    FaultProxy, Framing, Mosquitto, PATIENCE, Socks5Proxy, TestPki, WsBridge, wait_until,
+    FaultProxy, Framing, Mosquitto, PATIENCE, Socks5Proxy, TestPki, WsBridge, run_paho, wait_until,
 };
 use tungstenite::handshake::server::{Request, Response};
 use tungstenite::http::HeaderValue;
@@ -60,6 +60,7 @@ macro_rules! websocket_scenarios_for {
             messages_queued_while_offline_go_out_together_in_one_frame,
             wss_round_trips_with_the_test_pki_and_checks_the_certificate,
             reaches_the_bridge_through_a_socks5_proxy,
+            paho_over_websocket_and_the_client_exchange_messages,
         );
     };
 }
@@ -428,6 +429,48 @@ fn reaches_the_bridge_through_a_socks5_proxy<C: ScenarioClient>() {
     let targets = socks.targets();
     assert_eq!(targets.len(), 1, "{targets:?}");
     assert_eq!(bridge.upgrades().len(), 1);
+    client.disconnect(PATIENCE).unwrap();
+}
+
+/// paho-mqtt over `transport="websockets"`: takes the retained message on argv[3]/back, prints
+/// it, and answers on argv[3]/out (QoS 1).
+const PAHO_ANSWERS: &str = r#"
+import sys, threading
+import paho.mqtt.client as mqtt
+host, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+done, sent = threading.Event(), []
+def on_message(client, userdata, msg):
+    print(msg.payload.decode())
+    sent.append(client.publish(topic + "/out", b"hello sansmq", qos=1))
+    done.set()
+client = mqtt.Client(client_id="paho-ws-peer", transport="websockets")
+client.ws_set_options(path="/mqtt")
+client.on_message = on_message
+client.on_connect = lambda c, u, f, rc: c.subscribe(topic + "/back", qos=1)
+client.connect(host, port, keepalive=30)
+client.loop_start()
+ok = done.wait(20)
+if ok:
+    sent[0].wait_for_publish(20)
+client.disconnect()
+client.loop_stop()
+sys.exit(0 if ok else 1)
+"#;
+
+fn paho_over_websocket_and_the_client_exchange_messages<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let bridge = WsBridge::start_with(broker.addr(), Framing::Split(5), None);
+    let client: C = connected(options(&bridge.url("/mqtt"), "ws-meets-paho"));
+    client.subscribe(&[("paho/out", QoS::AtLeastOnce)]).unwrap();
+    client
+        .publish("paho/back", "hello paho", QoS::AtLeastOnce, true)
+        .unwrap();
+    let port = bridge.addr().port().to_string();
+    let output = run_paho(PAHO_ANSWERS, &["127.0.0.1", &port, "paho"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello paho\n");
+    let message = client.next_message(PATIENCE).expect("paho's answer");
+    assert_eq!(message.payload, "hello sansmq".as_bytes());
     client.disconnect(PATIENCE).unwrap();
 }
 
