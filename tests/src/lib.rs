@@ -78,7 +78,6 @@ mod proxy;
 pub mod scenario;
 mod scripted;
 mod socks5;
-mod tls_front;
 mod wait;
 mod ws_bridge;
 
@@ -91,6 +90,5 @@ pub use port::free_port;
 pub use proxy::FaultProxy;
 pub use scripted::{Peer, ScriptedBroker};
 pub use socks5::{Socks5Proxy, Socks5Target};
-pub use tls_front::TlsFront;
 pub use wait::{PATIENCE, wait_until};
 pub use ws_bridge::{Framing, Upgrade, WsBridge};

@@ -3,7 +3,8 @@
 //! websockify refuses clients that offer only the `mqtt` subprotocol, so the bridge is ours, on
 //! tungstenite (the WebSocket implementation of the Rust ecosystem): it accepts the upgrade,
 //! records what the client asked for, and relays binary frames to and from the broker's TCP port,
-//! cutting the broker's bytes into frames as a test asks.
+//! cutting the broker's bytes into frames as a test asks. [`WsBridge::start_tls`] serves `wss://`
+//! with the test PKI's server certificate.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,9 +13,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use tungstenite::handshake::server::{Request, Response};
 use tungstenite::http::HeaderValue;
 use tungstenite::{Message, WebSocket};
+
+use crate::TestPki;
 
 /// How the broker's bytes become WebSocket frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +53,21 @@ pub struct WsBridge {
     addr: SocketAddr,
     upgrades: Arc<Mutex<Vec<Upgrade>>>,
     pongs: Arc<AtomicUsize>,
+    closes: Arc<AtomicUsize>,
+    client_frames: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
+    tls: bool,
 }
 
 /// The settings of a bridge's connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Relay {
     upstream: SocketAddr,
     framing: Framing,
     ping_every: Option<Duration>,
+    /// `wss://`: TLS with this server configuration under the WebSocket.
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl WsBridge {
@@ -75,6 +86,43 @@ impl WsBridge {
         framing: Framing,
         ping_every: Option<Duration>,
     ) -> Self {
+        Self::launch(Relay {
+            upstream,
+            framing,
+            ping_every,
+            tls: None,
+        })
+    }
+
+    /// A `wss://` bridge: TLS with `pki`'s server certificate (it names `localhost` and
+    /// `127.0.0.1`) under the WebSocket, relaying to `upstream` with `framing`.
+    ///
+    /// # Panics
+    ///
+    /// If the PKI's server files do not load or no loopback port can be bound.
+    pub fn start_tls(upstream: SocketAddr, pki: &TestPki, framing: Framing) -> Self {
+        let chain = CertificateDer::pem_slice_iter(pki.server_cert_pem().as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the test server certificate");
+        let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem().as_bytes())
+            .expect("the test server key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("the default protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a server configuration");
+        Self::launch(Relay {
+            upstream,
+            framing,
+            ping_every: None,
+            tls: Some(Arc::new(config)),
+        })
+    }
+
+    fn launch(relay: Relay) -> Self {
+        let tls = relay.tls.is_some();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the WebSocket bridge");
         listener
             .set_nonblocking(true)
@@ -82,23 +130,30 @@ impl WsBridge {
         let addr = listener.local_addr().expect("the bridge's address");
         let upgrades = Arc::new(Mutex::new(Vec::new()));
         let pongs = Arc::new(AtomicUsize::new(0));
+        let closes = Arc::new(AtomicUsize::new(0));
+        let client_frames = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let relay = Relay {
-            upstream,
-            framing,
-            ping_every,
-        };
         let acceptor = {
             let (upgrades, pongs, stop) =
                 (Arc::clone(&upgrades), Arc::clone(&pongs), Arc::clone(&stop));
+            let closes = Arc::clone(&closes);
+            let client_frames = Arc::clone(&client_frames);
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((client, _)) => {
                             let (upgrades, pongs, stop) =
                                 (Arc::clone(&upgrades), Arc::clone(&pongs), Arc::clone(&stop));
+                            let relay = relay.clone();
+                            let closes = Arc::clone(&closes);
+                            let client_frames = Arc::clone(&client_frames);
                             thread::spawn(move || {
-                                serve(client, relay, &upgrades, &pongs, &stop);
+                                let tally = Tally {
+                                    pongs: &pongs,
+                                    closes: &closes,
+                                    client_frames: &client_frames,
+                                };
+                                serve(client, relay, &upgrades, tally, &stop);
                             });
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -113,8 +168,11 @@ impl WsBridge {
             addr,
             upgrades,
             pongs,
+            closes,
+            client_frames,
             stop,
             acceptor: Some(acceptor),
+            tls,
         }
     }
 
@@ -123,9 +181,11 @@ impl WsBridge {
         self.addr
     }
 
-    /// `ws://127.0.0.1:<port><path>`.
+    /// `ws://127.0.0.1:<port><path>`, or `wss://` for a bridge started with
+    /// [`start_tls`](Self::start_tls).
     pub fn url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     /// Every upgrade request so far, in the order clients connected.
@@ -140,6 +200,17 @@ impl WsBridge {
     pub fn pongs(&self) -> usize {
         self.pongs.load(Ordering::Relaxed)
     }
+
+    /// Binary frames received from clients, over all connections.
+    pub fn client_frames(&self) -> usize {
+        self.client_frames.load(Ordering::Relaxed)
+    }
+
+    /// Close frames clients sent on their own, before any from the bridge (a client's own close
+    /// handshake).
+    pub fn closes(&self) -> usize {
+        self.closes.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for WsBridge {
@@ -151,6 +222,14 @@ impl Drop for WsBridge {
     }
 }
 
+/// What a connection counts for the bridge.
+#[derive(Debug, Clone, Copy)]
+struct Tally<'a> {
+    pongs: &'a AtomicUsize,
+    closes: &'a AtomicUsize,
+    client_frames: &'a AtomicUsize,
+}
+
 /// One client: the upgrade, then the relay until either side ends.
 // The upgrade callback's error type is tungstenite's HTTP response, large by its nature.
 #[allow(clippy::result_large_err)]
@@ -158,7 +237,7 @@ fn serve(
     client: TcpStream,
     relay: Relay,
     upgrades: &Mutex<Vec<Upgrade>>,
-    pongs: &AtomicUsize,
+    tally: Tally<'_>,
     stop: &AtomicBool,
 ) {
     let _ = client.set_nonblocking(false);
@@ -205,9 +284,35 @@ fn serve(
         }
         Ok(response)
     };
-    let Ok(mut ws) = tungstenite::accept_hdr(client, record) else {
-        return;
-    };
+    match &relay.tls {
+        None => {
+            let Ok(ws) = tungstenite::accept_hdr(client, record) else {
+                return;
+            };
+            relay_to_broker(ws, |ws| ws.get_ref(), &relay, tally, stop);
+        }
+        Some(config) => {
+            let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+            let Ok(connection) = ServerConnection::new(Arc::clone(config)) else {
+                return;
+            };
+            let stream = StreamOwned::new(connection, client);
+            let Ok(ws) = tungstenite::accept_hdr(stream, record) else {
+                return;
+            };
+            relay_to_broker(ws, |ws| &ws.get_ref().sock, &relay, tally, stop);
+        }
+    }
+}
+
+/// Connects to the broker and relays; `socket` finds the client's TCP socket under the stream.
+fn relay_to_broker<S: Read + Write>(
+    mut ws: WebSocket<S>,
+    socket: impl Fn(&WebSocket<S>) -> &TcpStream,
+    relay: &Relay,
+    tally: Tally<'_>,
+    stop: &AtomicBool,
+) {
     let Ok(mut broker) = TcpStream::connect(relay.upstream) else {
         let _ = ws.close(None);
         let _ = ws.flush();
@@ -216,18 +321,16 @@ fn serve(
     let _ = broker.set_nonblocking(true);
     let _ = broker.set_nodelay(true);
     // Short reads on the client's socket: one thread serves both directions.
-    let _ = ws
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(2)));
-    pump(&mut ws, &mut broker, relay, pongs, stop);
+    let _ = socket(&ws).set_read_timeout(Some(Duration::from_millis(2)));
+    pump(&mut ws, &mut broker, relay, tally, stop);
 }
 
 /// Relays until either side closes or the bridge stops.
-fn pump(
-    ws: &mut WebSocket<TcpStream>,
+fn pump<S: Read + Write>(
+    ws: &mut WebSocket<S>,
     broker: &mut TcpStream,
-    relay: Relay,
-    pongs: &AtomicUsize,
+    relay: &Relay,
+    tally: Tally<'_>,
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0_u8; 64 * 1024];
@@ -237,15 +340,17 @@ fn pump(
     while !stop.load(Ordering::Relaxed) {
         match ws.read() {
             Ok(Message::Binary(bytes)) => {
+                tally.client_frames.fetch_add(1, Ordering::Relaxed);
                 if broker.set_nonblocking(false).is_err() || broker.write_all(&bytes).is_err() {
                     break;
                 }
                 let _ = broker.set_nonblocking(true);
             }
             Ok(Message::Pong(_)) => {
-                pongs.fetch_add(1, Ordering::Relaxed);
+                tally.pongs.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Message::Close(_)) => {
+                tally.closes.fetch_add(1, Ordering::Relaxed);
                 // tungstenite answers the close on the next flush.
                 let _ = ws.flush();
                 break;
@@ -293,9 +398,29 @@ fn pump(
             }
         }
         if broker_closed {
-            let _ = ws.close(None);
-            let _ = ws.flush();
+            close_after_the_broker(ws, tally);
             return;
         }
     }
+}
+
+/// The broker closed: what the client sent before (its own Close right after DISCONNECT, say) is
+/// read first, for a short while, so that its Close counts as its own; then the bridge closes.
+fn close_after_the_broker<S: Read + Write>(ws: &mut WebSocket<S>, tally: Tally<'_>) {
+    let drain_until = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < drain_until {
+        match ws.read() {
+            Ok(Message::Close(_)) => {
+                tally.closes.fetch_add(1, Ordering::Relaxed);
+                let _ = ws.flush();
+                return;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+    let _ = ws.close(None);
+    let _ = ws.flush();
 }

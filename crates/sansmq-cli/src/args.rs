@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use sansmq::packet::{Protocol, QoS};
 use sansmq_apsaramq::{Token, TokenType};
-use sansmq_mio::{CipherList, TlsVersion};
+use sansmq_mio::{CipherList, DEFAULT_WEBSOCKET_PATH, TlsVersion};
 
 /// Where to connect and as whom.
 #[derive(Debug, Args)]
@@ -27,9 +27,25 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'p', long)]
     pub(crate) port: Option<u16>,
 
-    /// mqtt(s)://[user[:password]@]host[:port]/topic: host, port, login and topic in one.
+    /// mqtt(s)://[user[:password]@]host[:port]/topic: host, port, login and topic in one. Over
+    /// WebSocket, ws(s)://[user[:password]@]host[:port]/<ws-path>/topic: the path begins with the
+    /// WebSocket path (--ws-path, /mqtt by default) and the rest is the topic
+    /// (ws://127.0.0.1:8080/mqtt/a/b: path /mqtt, topic a/b).
     #[arg(short = 'L', long = "url", value_name = "URL", conflicts_with_all = ["host", "port"])]
     pub(crate) url: Option<String>,
+
+    /// MQTT over WebSocket to -h/-p [default port: 80, 443 with TLS flags (wss)].
+    #[arg(long)]
+    pub(crate) ws: bool,
+
+    /// The WebSocket path of the upgrade request, with --ws or -L ws(s)://.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_WEBSOCKET_PATH)]
+    pub(crate) ws_path: String,
+
+    /// An extra header of the WebSocket upgrade request, 'Name: value' (some brokers take a
+    /// login there); repeatable. Its value is never shown in messages.
+    #[arg(long = "ws-header", value_name = "HEADER", value_parser = ws_header)]
+    pub(crate) ws_headers: Vec<WsHeader>,
 
     /// Connect to the broker's Unix domain socket at PATH instead of over TCP (replaces -h/-p).
     #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port", "url", "proxy", "bind_address"])]
@@ -207,6 +223,31 @@ pub(crate) struct ConnectArgs {
 pub(crate) const MQTT_MAX_PACKET: u32 = 268_435_460;
 
 /// `0`, `1` or `2`.
+/// A `--ws-header` as given, `Name: value`; `Debug` shows the name only (the value may be a
+/// token). Checked when the options are built, so that no parse error quotes it.
+#[derive(Clone)]
+pub(crate) struct WsHeader(pub(crate) String);
+
+impl WsHeader {
+    /// The name and the value, trimmed; `None` without a ':'.
+    pub(crate) fn split(&self) -> Option<(&str, &str)> {
+        self.0
+            .split_once(':')
+            .map(|(name, value)| (name.trim(), value.trim()))
+    }
+}
+
+impl std::fmt::Debug for WsHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.split().map_or("(no ':')", |(name, _)| name);
+        write!(f, "WsHeader({name:?}: ***)")
+    }
+}
+
+fn ws_header(value: &str) -> Result<WsHeader, std::convert::Infallible> {
+    Ok(WsHeader(value.to_owned()))
+}
+
 pub(crate) fn parse_qos(value: &str) -> Result<QoS, String> {
     value
         .parse::<u8>()
@@ -272,6 +313,17 @@ fn parse_token(value: &str) -> Result<Token, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ws_header_shows_its_name_but_never_its_value() {
+        let header = ws_header("Authorization: Bearer S3CRET").unwrap();
+        assert_eq!(header.split(), Some(("Authorization", "Bearer S3CRET")));
+        let shown = format!("{header:?}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("S3CRET"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn qos_takes_0_to_2_only() {

@@ -14,6 +14,7 @@ use sansmq::packet::{ConnectReturnCode, Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options};
 use sansmq_mio::http_connect::HttpConnectError;
 use sansmq_mio::socks5::Socks5Error;
+use sansmq_mio::websocket::WebSocketError;
 use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
@@ -26,7 +27,7 @@ const CONNECT_POLL: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub(crate) struct Setup {
     pub(crate) options: ConnectOptions,
-    /// `tcp://host:port` or `ssl://host:port`, for messages.
+    /// `tcp://host:port`, `ssl://host:port`, or `ws(s)://host:port/path`, for messages.
     pub(crate) uri: String,
     pub(crate) client_id: String,
     /// The topic of `-L mqtt://host/topic`.
@@ -40,6 +41,8 @@ pub(crate) struct Setup {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Url {
     tls: bool,
+    /// `ws://` or `wss://`: `topic` holds the WebSocket path too, until [`split_websocket_path`].
+    websocket: bool,
     username: Option<String>,
     password: Option<String>,
     host: String,
@@ -89,7 +92,16 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
             bail!("-h {host:?}: a host name holds no ':'; give the port with -p");
         }
     }
-    let url = args.url.as_deref().map(parse_url).transpose()?;
+    let mut url = args.url.as_deref().map(parse_url).transpose()?;
+    if !args.ws_path.starts_with('/') {
+        bail!(
+            "--ws-path {:?}: a WebSocket path begins with '/'",
+            args.ws_path
+        );
+    }
+    if let Some(url) = url.as_mut().filter(|u| u.websocket) {
+        split_websocket_path(url, &args.ws_path, args.url.as_deref().unwrap_or_default())?;
+    }
     let endpoint = args
         .apsaramq_instance
         .as_deref()
@@ -100,6 +112,9 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
     let (uri, tls) = server_uri(args, url.as_ref(), endpoint.as_ref());
     let uri = match &args.unix {
         Some(_) if tls => bail!("--unix cannot be used with TLS: a Unix socket is local"),
+        Some(_) if uri.starts_with("ws") => {
+            bail!("--unix cannot be used with WebSocket (--ws, -L ws://)")
+        }
         Some(path) => format!("unix://{}", path.display()),
         None => uri,
     };
@@ -214,6 +229,16 @@ fn transport_options(
     if args.proxy_env {
         options = options.proxy_from_env().context("--proxy-env")?;
     }
+    for header in &args.ws_headers {
+        let Some((name, value)) = header.split() else {
+            // Without a ':' there is no telling name from value: the value is not quoted.
+            bail!("--ws-header: expected 'Name: value'");
+        };
+        if name.is_empty() {
+            bail!("--ws-header: the header's name is empty (expected 'Name: value')");
+        }
+        options = options.websocket_header(name, value);
+    }
     Ok(options)
 }
 
@@ -256,7 +281,8 @@ fn tls_options(args: &ConnectArgs) -> TlsOptions {
 }
 
 /// `tcp://host:port` or `ssl://host:port` from -L, -h and -p, or the ApsaraMQ endpoint; and
-/// whether TLS is on (mqtts://, a TLS flag, or port 8883, as mosquitto decides).
+/// whether TLS is on (mqtts://, a TLS flag, or port 8883, as mosquitto decides). Over WebSocket
+/// (-L ws(s)://, --ws) `ws://host:port/path` or `wss://` (TLS: wss://, a TLS flag, or port 443).
 fn server_uri(
     args: &ConnectArgs,
     url: Option<&Url>,
@@ -269,6 +295,8 @@ fn server_uri(
         || args.cert.is_some()
         || args.tls_use_os_certs
         || args.port == Some(8883);
+    let websocket = url.map_or(args.ws, |u| u.websocket);
+    let tls = tls || (websocket && args.port == Some(443));
     let host = match (url, &args.host, endpoint) {
         (Some(url), _, _) => url.host.clone(),
         (None, Some(host), _) => host.clone(),
@@ -278,12 +306,22 @@ fn server_uri(
     let port = url
         .and_then(|u| u.port)
         .or(args.port)
-        .unwrap_or(if tls { 8883 } else { 1883 });
-    let scheme = if tls { "ssl" } else { "tcp" };
+        .unwrap_or(match (websocket, tls) {
+            (false, false) => 1883,
+            (false, true) => 8883,
+            (true, false) => 80,
+            (true, true) => 443,
+        });
+    let (scheme, path) = match (websocket, tls) {
+        (false, false) => ("tcp", ""),
+        (false, true) => ("ssl", ""),
+        (true, false) => ("ws", args.ws_path.as_str()),
+        (true, true) => ("wss", args.ws_path.as_str()),
+    };
     let uri = if host.contains(':') {
-        format!("{scheme}://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}{path}")
     } else {
-        format!("{scheme}://{host}:{port}")
+        format!("{scheme}://{host}:{port}{path}")
     };
     (uri, tls)
 }
@@ -432,6 +470,11 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
              the certificate holds"
         }
         E::Timeout(_) => "no CONNACK came back; check the host and port",
+        E::WebSocket {
+            error: WebSocketError::Refused { .. },
+            ..
+        } => "check the WebSocket path (--ws-path, or the path of -L ws://host/path/topic)",
+        E::WebSocket { .. } => "is the port a WebSocket endpoint that serves MQTT?",
         _ => "-d shows more",
     };
     // A TLS connection cut before CONNACK was cut in its handshake: a plain listener, say.
@@ -473,7 +516,8 @@ fn explain_connect_error(error: sansmq_mio::Error, setup: &Setup) -> anyhow::Err
         _ => 1,
     };
     let what = error.to_string();
-    let what = if what.starts_with("connecting to") {
+    // A WebSocket error names the URI itself.
+    let what = if what.starts_with("connecting to") || matches!(&error, E::WebSocket { .. }) {
         what
     } else {
         format!("connecting to {}: {what}", setup.uri)
@@ -525,10 +569,16 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
         .ok_or_else(|| {
             invalid("expected mqtt://host[:port]/topic or mqtts://..., a login user:password@ before the host")
         })?;
-    let tls = match scheme {
-        "mqtt" => false,
-        "mqtts" => true,
-        _ => return Err(invalid("the scheme must be mqtt:// or mqtts://")),
+    let (tls, websocket) = match scheme {
+        "mqtt" => (false, false),
+        "mqtts" => (true, false),
+        "ws" => (false, true),
+        "wss" => (true, true),
+        _ => {
+            return Err(invalid(
+                "the scheme must be mqtt://, mqtts://, ws:// or wss://",
+            ));
+        }
     };
     let (login, rest) = sansmq_mio::split_login(rest);
     let (address, topic) = match rest.split_once('/') {
@@ -581,12 +631,34 @@ fn parse_url(url: &str) -> anyhow::Result<Url> {
         .transpose()?;
     Ok(Url {
         tls,
+        websocket,
         username,
         password,
         host: host.to_owned(),
         port,
         topic: topic.filter(|t| !t.is_empty()).map(str::to_owned),
     })
+}
+
+/// Takes the WebSocket path `ws_path` off the front of a `ws(s)://` URL's path: the rest is the
+/// topic (`/mqtt/a/b` with `/mqtt`: topic `a/b`; `/mqtt` alone: no topic). A path that does not
+/// begin with it is refused, naming both.
+fn split_websocket_path(url: &mut Url, ws_path: &str, given: &str) -> anyhow::Result<()> {
+    let path = format!("/{}", url.topic.take().unwrap_or_default());
+    let prefix = ws_path.trim_end_matches('/');
+    let rest = match path.strip_prefix(prefix) {
+        Some(rest) if rest.is_empty() || rest == "/" => "",
+        Some(rest) if rest.starts_with('/') => &rest[1..],
+        _ => {
+            bail!(
+                "-L {:?}: the path must begin with the WebSocket path {ws_path:?} (--ws-path), \
+                 the topic after it: ws://host:port{prefix}/topic",
+                sansmq_mio::redact_uri(given)
+            )
+        }
+    };
+    url.topic = Some(rest.to_owned()).filter(|t| !t.is_empty());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -600,6 +672,7 @@ mod tests {
             url,
             Url {
                 tls: true,
+                websocket: false,
                 username: Some("alice".into()),
                 password: Some("s3:cret".into()),
                 host: "broker.example".into(),
@@ -607,6 +680,67 @@ mod tests {
                 topic: Some("a/b/#".into()),
             }
         );
+    }
+
+    /// The server URI that these connection flags make.
+    fn uri_of(flags: &[&str]) -> String {
+        use clap::Parser as _;
+        #[derive(Debug, clap::Parser)]
+        #[command(disable_help_flag = true, disable_version_flag = true, version)]
+        struct Flags {
+            #[command(flatten)]
+            connect: ConnectArgs,
+        }
+        let flags = Flags::try_parse_from(std::iter::once("pub").chain(flags.iter().copied()));
+        server_uri(&flags.unwrap().connect, None, None).0
+    }
+
+    #[test]
+    fn ws_takes_port_80_or_443_with_tls_and_the_ws_path() {
+        assert_eq!(uri_of(&["--ws"]), "ws://localhost:80/mqtt");
+        assert_eq!(
+            uri_of(&["--ws", "--cafile", "ca.pem"]),
+            "wss://localhost:443/mqtt"
+        );
+        assert_eq!(uri_of(&["--ws", "-p", "443"]), "wss://localhost:443/mqtt");
+        assert_eq!(
+            uri_of(&["--ws", "-h", "::1", "-p", "8080", "--ws-path", "/x"]),
+            "ws://[::1]:8080/x"
+        );
+        assert_eq!(
+            uri_of(&["-p", "8080", "--ws-path", "/x"]),
+            "tcp://localhost:8080"
+        );
+    }
+
+    #[test]
+    fn a_websocket_url_is_the_websocket_path_then_the_topic() {
+        let topic_of = |given: &str, ws_path: &str| {
+            let mut url = parse_url(given).unwrap();
+            assert!(url.websocket);
+            split_websocket_path(&mut url, ws_path, given).map(|()| url.topic)
+        };
+        assert_eq!(
+            topic_of("ws://h:8080/mqtt/a/b", "/mqtt")
+                .unwrap()
+                .as_deref(),
+            Some("a/b")
+        );
+        assert_eq!(topic_of("wss://h/mqtt", "/mqtt").unwrap(), None);
+        assert_eq!(topic_of("ws://h/mqtt/", "/mqtt").unwrap(), None);
+        assert_eq!(
+            topic_of("ws://h/gw/mqtt/t", "/gw/mqtt").unwrap().as_deref(),
+            Some("t")
+        );
+        assert_eq!(topic_of("ws://h/t/#", "/").unwrap().as_deref(), Some("t/#"));
+        let error = topic_of("ws://u:S3CRET@h/mqttx/t", "/mqtt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"/mqtt\"") && error.contains("--ws-path"),
+            "{error}"
+        );
+        assert!(!error.contains("S3CRET"), "{error}");
     }
 
     #[test]

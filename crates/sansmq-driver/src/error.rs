@@ -56,7 +56,7 @@ pub enum Error {
     /// (with its HTTP status), an upgrade header is not allowed, or the server broke the framing.
     #[error("WebSocket {uri}: {error}")]
     WebSocket {
-        /// The server URI.
+        /// The server URI, without the query of its path (which may carry a signature).
         uri: String,
         /// What went wrong.
         error: crate::websocket::WebSocketError,

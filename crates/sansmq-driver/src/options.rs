@@ -323,7 +323,9 @@ impl ConnectOptions {
     /// Adds a header to the WebSocket upgrade request of `ws://` and `wss://` URIs (some brokers
     /// authenticate it: `Authorization`, a token, a cookie). `Debug` shows the name, never the
     /// value. Headers the WebSocket handshake itself sets (`Host`, `Upgrade`, `Connection`,
-    /// `Sec-WebSocket-*`) are refused by the driver when it connects.
+    /// `Sec-WebSocket-*`) are refused by the driver when it connects. tungstenite logs the whole
+    /// upgrade request at trace level (target `tungstenite::handshake::client`, `log` crate): keep
+    /// that target at debug or above where logs are kept.
     pub fn websocket_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.websocket_headers.push((name.into(), value.into()));
         self

@@ -1,102 +1,131 @@
-//! What every WebSocket transport shares: the subprotocol it asks for, the check of the extra
-//! upgrade headers, and [`WebSocketError`], why carrying MQTT over WebSocket failed.
-//!
-//! The framing itself belongs to a WebSocket crate (tungstenite) in each driver; MQTT's bytes
-//! travel in binary frames with any boundaries (MQTT 3.1.1 section 6).
+//! MQTT over WebSocket (RFC 6455, MQTT 3.1.1 section 6): what every client's WebSocket transport
+//! shares — the subprotocol, the headers a user may not set, and [`WebSocketError`].
 
-use crate::Error;
+use crate::ServerUri;
 
-/// The subprotocol of MQTT over WebSocket, offered in `Sec-WebSocket-Protocol` (MQTT 3.1.1
-/// section 6: "mqtt").
+/// The WebSocket subprotocol of MQTT: the client offers it (MQTT-6.0.0-3) and the server must
+/// select it (MQTT-6.0.0-4).
 pub const SUBPROTOCOL: &str = "mqtt";
 
-/// Why a WebSocket connection to a broker failed or ended.
+/// Why MQTT over WebSocket failed, beneath the MQTT connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebSocketError {
-    /// An extra header the handshake sets itself (`Host`, `Upgrade`, `Connection`,
-    /// `Sec-WebSocket-*`): sending it twice would break the upgrade.
+    /// An extra header that the upgrade request sets itself (`Host`, `Upgrade`, `Connection`,
+    /// `Sec-WebSocket-*`).
     #[error("the upgrade header {name:?} is set by the WebSocket handshake itself")]
     ReservedHeader {
-        /// The header name as given.
+        /// The header's name, as given.
         name: String,
     },
-    /// An extra header whose name or value HTTP does not allow.
+    /// An extra header that HTTP cannot carry. Its value is never shown: it may be a secret.
     #[error("the upgrade header {name:?}: {reason}")]
     InvalidHeader {
-        /// The header name as given.
+        /// The header's name, as given.
         name: String,
-        /// What is wrong with it (the value is never shown: it may be a secret).
+        /// What is wrong with its name or value.
         reason: &'static str,
     },
-    /// The server answered the upgrade request with another HTTP status than 101 (404: no
-    /// WebSocket endpoint at this path; 401/403: the upgrade headers did not authenticate).
-    #[error("the server refused the upgrade: HTTP {status} {reason}")]
+    /// The server answered the upgrade with another HTTP status than 101 (404 for a path it
+    /// does not serve, 401 for a refused login).
+    #[error(
+        "the server refused the WebSocket upgrade of {path}: HTTP {status}{}",
+        reason_suffix(reason)
+    )]
     Refused {
         /// The HTTP status code.
         status: u16,
-        /// The status's reason phrase, when the status has a standard one.
-        reason: String,
+        /// Its reason phrase, if the status has a standard one.
+        reason: Option<String>,
+        /// The path requested, without its query (which may carry a signature).
+        path: String,
     },
-    /// The upgrade failed otherwise: an answer that is not HTTP, no `mqtt` subprotocol in it...
-    #[error("the upgrade failed: {0}")]
-    Handshake(String),
-    /// The server sent a text frame: MQTT travels in binary frames only.
-    #[error("the server sent a text frame; MQTT travels in binary frames")]
+    /// The server's answer is not a WebSocket upgrade (not HTTP, or a 101 without the upgrade's
+    /// headers).
+    #[error("the server did not answer as a WebSocket server: {0}")]
+    NotWebSocket(String),
+    /// The server did not select the `mqtt` subprotocol (MQTT-6.0.0-4).
+    #[error("the server did not select the WebSocket subprotocol \"mqtt\" (MQTT-6.0.0-4): {0}")]
+    Subprotocol(String),
+    /// The server sent a text frame: MQTT travels in binary frames only (MQTT-6.0.0-1).
+    #[error("the server sent a text frame; MQTT travels in binary frames (MQTT-6.0.0-1)")]
     TextFrame,
-    /// A frame that breaks RFC 6455 (bad masking, an oversized frame, an invalid close...).
-    #[error("{0}")]
+    /// The server broke the WebSocket protocol (a bad frame, an unmasked close code...).
+    #[error("WebSocket protocol error: {0}")]
     Protocol(String),
 }
 
-/// Checks the extra headers of the upgrade request (see
-/// [`ConnectOptions::websocket_header`](crate::ConnectOptions::websocket_header)): an HTTP
-/// token for a name, no control character in a value, none of the headers the handshake sets
-/// itself. The error names the header, never its value.
-pub fn check_headers(uri: &crate::ServerUri, headers: &[(String, String)]) -> Result<(), Error> {
-    let refuse = |error| Error::WebSocket {
-        uri: uri.to_string(),
-        error,
-    };
-    for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if matches!(lower.as_str(), "host" | "upgrade" | "connection")
-            || lower.starts_with("sec-websocket-")
-        {
-            return Err(refuse(WebSocketError::ReservedHeader {
-                name: name.clone(),
-            }));
-        }
-        // RFC 9110 section 5.6.2: a field name is a token.
-        let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
-        if name.is_empty() || !name.bytes().all(token) {
-            return Err(refuse(WebSocketError::InvalidHeader {
-                name: name.clone(),
-                reason: "a header name is letters, digits and !#$%&'*+-.^_`|~",
-            }));
-        }
-        // RFC 9110 section 5.5: no CR, LF or NUL in a field value.
-        if value.bytes().any(|c| c.is_ascii_control() && c != b'\t') {
-            return Err(refuse(WebSocketError::InvalidHeader {
-                name: name.clone(),
-                reason: "the value holds a control character",
-            }));
-        }
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason.as_ref().map(|r| format!(" {r}")).unwrap_or_default()
+}
+
+/// Refuses an extra upgrade header that the WebSocket handshake sets itself, or that HTTP cannot
+/// carry (a name that is not a token, a value with control characters).
+pub fn check_header(name: &str, value: &str) -> Result<(), WebSocketError> {
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "host" | "upgrade" | "connection")
+        || lower.starts_with("sec-websocket-")
+    {
+        return Err(WebSocketError::ReservedHeader {
+            name: name.to_owned(),
+        });
+    }
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(WebSocketError::InvalidHeader {
+            name: name.to_owned(),
+            reason: "not a valid HTTP header name",
+        });
+    }
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(WebSocketError::InvalidHeader {
+            name: name.to_owned(),
+            reason: "its value holds control characters",
+        });
     }
     Ok(())
+}
+
+/// Checks every extra header of the upgrade request (see
+/// [`ConnectOptions::websocket_header`](crate::ConnectOptions::websocket_header)) with
+/// [`check_header`]; the error names the header and `uri`, never the value.
+pub fn check_headers(uri: &ServerUri, headers: &[(String, String)]) -> Result<(), crate::Error> {
+    headers
+        .iter()
+        .try_for_each(|(name, value)| check_header(name, value))
+        .map_err(|e| error(uri, e))
+}
+
+/// The path of `uri`'s upgrade request without its query, for messages: a query may carry a
+/// signature or a token.
+pub fn path_for_display(uri: &ServerUri) -> &str {
+    let path = uri.websocket_path.as_deref().unwrap_or_default();
+    path.split_once('?').map_or(path, |(path, _)| path)
+}
+
+/// `uri` without the query of its path, for messages (see [`path_for_display`]).
+pub fn uri_for_display(uri: &ServerUri) -> String {
+    let shown = uri.to_string();
+    match shown.split_once('?') {
+        Some((before, _)) => before.to_owned(),
+        None => shown,
+    }
+}
+
+/// [`Error::WebSocket`](crate::Error::WebSocket) at `uri`.
+pub fn error(uri: &ServerUri, error: WebSocketError) -> crate::Error {
+    crate::Error::WebSocket {
+        uri: uri_for_display(uri),
+        error,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(name: &str, value: &str) -> Result<(), Error> {
-        let uri = "ws://broker.example/mqtt".parse().unwrap();
-        check_headers(&uri, &[(name.to_owned(), value.to_owned())])
-    }
-
     #[test]
-    fn the_handshakes_own_headers_are_refused_by_name() {
+    fn headers_the_handshake_sets_are_refused_by_name_in_any_case() {
         for name in [
             "Host",
             "upgrade",
@@ -104,27 +133,40 @@ mod tests {
             "Sec-WebSocket-Protocol",
             "sec-websocket-key",
         ] {
-            let error = check(name, "x").unwrap_err();
-            let Error::WebSocket { uri, error } = error else {
-                panic!("{error}");
-            };
-            assert_eq!(uri, "ws://broker.example:80/mqtt");
-            assert_eq!(error, WebSocketError::ReservedHeader { name: name.into() });
+            assert_eq!(
+                check_header(name, "x"),
+                Err(WebSocketError::ReservedHeader {
+                    name: name.to_owned()
+                }),
+            );
         }
+        assert_eq!(check_header("Authorization", "Bearer t"), Ok(()));
     }
 
     #[test]
-    fn an_authorization_header_passes() {
-        check("Authorization", "Bearer abc").unwrap();
-        check("X-Device-Id", "17").unwrap();
-    }
-
-    #[test]
-    fn a_broken_header_is_refused_without_showing_its_value() {
-        let error = check("Authorization", "Bearer S3CRET\r\nX-Evil: 1").unwrap_err();
-        assert!(error.to_string().contains("\"Authorization\""), "{error}");
+    fn a_header_http_cannot_carry_is_refused_without_its_value() {
+        let error = check_header("X-Token", "S3CRET\r\nX-Evil: 1").unwrap_err();
         assert!(!error.to_string().contains("S3CRET"), "{error}");
-        assert!(check("Bad Name", "x").is_err());
-        assert!(check("", "x").is_err());
+        assert!(check_header("bad name", "v").is_err());
+    }
+
+    #[test]
+    fn a_refused_upgrade_names_the_status_and_path() {
+        let error = WebSocketError::Refused {
+            status: 404,
+            reason: Some("Not Found".into()),
+            path: "/wrong".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the server refused the WebSocket upgrade of /wrong: HTTP 404 Not Found"
+        );
+    }
+
+    #[test]
+    fn the_displayed_path_drops_the_query() {
+        let uri: ServerUri = "wss://h/mqtt?X-Amz-Signature=abc".parse().unwrap();
+        assert_eq!(path_for_display(&uri), "/mqtt");
+        assert_eq!(uri_for_display(&uri), "wss://h:443/mqtt");
     }
 }

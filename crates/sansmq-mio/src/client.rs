@@ -43,9 +43,10 @@ impl Drop for Owner {
 
 /// A blocking MQTT client, like Paho's `MqttClient`.
 ///
-/// One IO thread owns the socket (plain TCP or TLS) and the sans-IO core; callbacks run on a second
-/// thread. The handle is `Clone + Send + Sync`: share it, call it from callbacks. Publishing writes
-/// straight to the socket from the calling thread when it can, without a hand-off.
+/// One IO thread owns the socket (plain TCP or TLS, or a WebSocket over either) and the sans-IO
+/// core; callbacks run on a second thread. The handle is `Clone + Send + Sync`: share it, call it
+/// from callbacks. Publishing writes straight to the socket from the calling thread when it can,
+/// without a hand-off.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -86,10 +87,10 @@ impl Client {
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
         if let Some(uri) = options.websocket_uri() {
-            return Err(Error::Unsupported {
-                option: "ws:// and wss:// server URIs",
-                reason: format!("{uri}: this client does not speak MQTT over WebSocket yet"),
-            });
+            for (name, value) in options.websocket_headers() {
+                sansmq_driver::websocket::check_header(name, value)
+                    .map_err(|error| sansmq_driver::websocket::error(uri, error))?;
+            }
         }
         let poll = mio::Poll::new().map_err(|e| Error::io("creating the poller", &e))?;
         let waker = mio::Waker::new(poll.registry(), WAKER);

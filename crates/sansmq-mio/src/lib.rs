@@ -61,13 +61,17 @@ mod shell;
 mod socket;
 mod token;
 mod transport;
+mod websocket_link;
 
 pub use callback::Callback;
 pub use client::Client;
+pub use sansmq_driver::DEFAULT_WEBSOCKET_PATH;
 /// The HTTP CONNECT handshake, whose errors [`Error::HttpProxy`] carries.
 pub use sansmq_driver::http_connect;
 /// The SOCKS5 handshake, whose errors [`Error::Proxy`] carries.
 pub use sansmq_driver::socks5;
+/// MQTT over WebSocket: what [`Error::WebSocket`] carries.
+pub use sansmq_driver::websocket;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
     Error, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,

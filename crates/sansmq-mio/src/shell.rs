@@ -152,7 +152,8 @@ impl Shell {
                 }
             }
         }
-        result = result.and_then(|()| transport.flush_tls());
+        result = result.and_then(|()| transport.flush());
+        self.read_more |= transport.take_unread();
         if result.is_ok() && self.closing && !self.write_shut {
             result = transport
                 .shut_down_writing()
@@ -251,7 +252,7 @@ impl Shell {
         if let Some(path) = &uri.unix_socket {
             let opened = self.open_unix(path).and_then(|socket| {
                 let tls = self.tls.as_ref().filter(|_| uri.tls);
-                Transport::new(socket, tls, &uri.host)
+                Transport::new(socket, tls, &uri, self.sup.options().websocket_headers())
             });
             self.opened(now, opened);
             return;
@@ -354,7 +355,8 @@ impl Shell {
             let _ = socket.set_nodelay(true);
             // Through a proxy too, TLS names the broker.
             let tls = self.tls.as_ref().filter(|_| uri.tls);
-            Transport::new(Socket::Tcp(socket), tls, &uri.host)
+            let headers = self.sup.options().websocket_headers();
+            Transport::new(Socket::Tcp(socket), tls, &uri, headers)
         });
         self.opened(now, opened);
     }
@@ -380,10 +382,11 @@ impl Shell {
             }
             Some(Stage::Resolving(_)) | None => {}
         }
-        if let Some(mut transport) = self.transport.take() {
-            let _ = self.registry.deregister(transport.socket());
-            let _ = transport.socket().shutdown(std::net::Shutdown::Both);
+        if let Some(socket) = self.transport.as_mut().and_then(Transport::socket) {
+            let _ = self.registry.deregister(socket);
+            let _ = socket.shutdown(std::net::Shutdown::Both);
         }
+        self.transport = None;
     }
 
     fn on_event(&mut self, now: Instant, event: Event<Waiters>) {

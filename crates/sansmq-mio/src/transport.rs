@@ -1,13 +1,14 @@
-//! [`Transport`]: a non-blocking stream (TCP, or a Unix socket), plain or under TLS, that moves
-//! bytes between the socket and the sans-IO core.
+//! [`Transport`]: a non-blocking stream (TCP, or a Unix socket), plain or under TLS, possibly
+//! carrying a WebSocket, that moves bytes between the socket and the sans-IO core.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use rustls::{ClientConfig, ClientConnection};
 
-use crate::Error;
 use crate::socket::Socket;
+use crate::websocket_link::{self, WebSocketLink};
+use crate::{Error, ServerUri};
 
 /// Plaintext the TLS layer may buffer before `write` reports backpressure.
 const TLS_BUFFER_LIMIT: usize = 256 * 1024;
@@ -17,6 +18,8 @@ const TLS_BUFFER_LIMIT: usize = 256 * 1024;
 pub(crate) enum Transport {
     Plain(Socket),
     Tls(Box<ClientConnection>, Socket),
+    /// MQTT over WebSocket (`ws://`, `wss://`).
+    WebSocket(Box<WebSocketLink>),
 }
 
 /// What a read found.
@@ -32,26 +35,44 @@ pub(crate) enum ReadOutcome {
 }
 
 impl Transport {
-    /// `socket`, under TLS with `config` when given: then the broker's certificate must name
-    /// `host` (SNI is sent for names).
+    /// `socket` to the broker at `uri`, under TLS with `config` when given: then the broker's
+    /// certificate must name `uri`'s host (SNI is sent for names). A WebSocket URI upgrades to
+    /// WebSocket over that, sending `websocket_headers` with the upgrade request.
     pub(crate) fn new(
         socket: Socket,
         config: Option<&Arc<ClientConfig>>,
-        host: &str,
+        uri: &ServerUri,
+        websocket_headers: &[(String, String)],
     ) -> Result<Self, Error> {
-        let Some(config) = config else {
-            return Ok(Self::Plain(socket));
+        let tls = match config {
+            None => None,
+            Some(config) => {
+                let name = sansmq_driver::tls::server_name(&uri.host)?;
+                let mut conn = ClientConnection::new(Arc::clone(config), name)
+                    .map_err(|e| Error::Tls(e.to_string()))?;
+                conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+                Some(Box::new(conn))
+            }
         };
-        let name = sansmq_driver::tls::server_name(host)?;
-        let mut conn = ClientConnection::new(Arc::clone(config), name)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-        Ok(Self::Tls(Box::new(conn), socket))
+        if uri.websocket_path.is_some() {
+            let stream = match tls {
+                None => websocket_link::Stream::Plain(socket),
+                Some(conn) => websocket_link::Stream::Tls(conn, socket),
+            };
+            let link = WebSocketLink::new(stream, uri, websocket_headers)?;
+            return Ok(Self::WebSocket(Box::new(link)));
+        }
+        Ok(match tls {
+            None => Self::Plain(socket),
+            Some(conn) => Self::Tls(conn, socket),
+        })
     }
 
-    pub(crate) fn socket(&mut self) -> &mut Socket {
+    /// The socket, unless a failed WebSocket upgrade has closed it.
+    pub(crate) fn socket(&mut self) -> Option<&mut Socket> {
         match self {
-            Self::Plain(s) | Self::Tls(_, s) => s,
+            Self::Plain(s) | Self::Tls(_, s) => Some(s),
+            Self::WebSocket(link) => link.socket(),
         }
     }
 
@@ -64,6 +85,9 @@ impl Transport {
         budget: usize,
         mut received: impl FnMut(&[u8]) -> bool,
     ) -> Result<ReadOutcome, Error> {
+        if let Self::WebSocket(link) = self {
+            return link.read(budget, received);
+        }
         let mut read = 0;
         loop {
             if read >= budget {
@@ -72,6 +96,7 @@ impl Transport {
             let result = match self {
                 Self::Plain(socket) => socket.read(buf),
                 Self::Tls(conn, socket) => conn.read_tls(socket),
+                Self::WebSocket(_) => return Ok(ReadOutcome::Drained),
             };
             // Read on even after a short read: data and the peer's FIN can arrive under one
             // edge-triggered readiness event, and stopping here would never see the close.
@@ -134,6 +159,7 @@ impl Transport {
                 Self::write_tls(conn, socket)?;
                 Ok(n)
             }
+            Self::WebSocket(link) => link.write(data),
         }
     }
 
@@ -141,6 +167,9 @@ impl Transport {
     /// [`Closing`](sansmq_driver::Closing)): TLS `close_notify`, then a FIN. `Ok(false)` while TLS
     /// records still wait for room in the socket: call again when it is writable.
     pub(crate) fn shut_down_writing(&mut self) -> Result<bool, Error> {
+        if let Self::WebSocket(link) = self {
+            return link.shut_down_writing();
+        }
         if let Self::Tls(conn, socket) = self {
             conn.send_close_notify();
             Self::write_tls(conn, socket)?;
@@ -149,15 +178,28 @@ impl Transport {
             }
         }
         // An error means the broker closed first: its side is down, which is what we wait for.
-        let _ = self.socket().shutdown(std::net::Shutdown::Write);
+        if let Some(socket) = self.socket() {
+            let _ = socket.shutdown(std::net::Shutdown::Write);
+        }
         Ok(true)
     }
 
-    /// Pushes TLS records (handshake or data) to the socket until it would block.
-    pub(crate) fn flush_tls(&mut self) -> Result<(), Error> {
+    /// Pushes TLS records (handshake or data) and WebSocket frames (and moves a WebSocket's
+    /// upgrade on) to the socket until it would block.
+    pub(crate) fn flush(&mut self) -> Result<(), Error> {
         match self {
             Self::Plain(_) => Ok(()),
             Self::Tls(conn, socket) => Self::write_tls(conn, socket),
+            Self::WebSocket(link) => link.flush().map(drop),
+        }
+    }
+
+    /// Whether bytes may wait unread that no readiness event will announce (a WebSocket upgrade
+    /// finished while writing); asks once.
+    pub(crate) fn take_unread(&mut self) -> bool {
+        match self {
+            Self::WebSocket(link) => link.take_unread(),
+            Self::Plain(_) | Self::Tls(..) => false,
         }
     }
 

@@ -34,15 +34,12 @@ pub(crate) async fn upgrade<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let failed = |error| Error::WebSocket {
-        uri: uri.to_string(),
-        error,
-    };
+    let failed = |error| websocket::error(uri, error);
     websocket::check_headers(uri, headers)?;
     let mut request = uri
         .to_string()
         .into_client_request()
-        .map_err(|e| failed(WebSocketError::Handshake(e.to_string())))?;
+        .map_err(|e| failed(WebSocketError::NotWebSocket(e.to_string())))?;
     let fields = request.headers_mut();
     fields.insert(
         header::SEC_WEBSOCKET_PROTOCOL,
@@ -69,17 +66,32 @@ where
                 unread: Bytes::new(),
             })
         }
-        Err(tungstenite::Error::Io(e)) => {
-            Err(Error::io(format!("upgrading {uri} to WebSocket"), &e))
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Err(failed(WebSocketError::NotWebSocket(format!(
+                "it closed the connection instead of answering the upgrade ({e})"
+            ))))
         }
+        Err(tungstenite::Error::Io(e)) => Err(Error::io(
+            format!("upgrading {} to WebSocket", websocket::uri_for_display(uri)),
+            &e,
+        )),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status();
             Err(failed(WebSocketError::Refused {
                 status: status.as_u16(),
-                reason: status.canonical_reason().unwrap_or_default().to_owned(),
+                reason: status.canonical_reason().map(str::to_owned),
+                path: websocket::path_for_display(uri).to_owned(),
             }))
         }
-        Err(e) => Err(failed(WebSocketError::Handshake(e.to_string()))),
+        Err(tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(e),
+        )) => Err(failed(WebSocketError::Subprotocol(e.to_string()))),
+        Err(e) => Err(failed(WebSocketError::NotWebSocket(e.to_string()))),
     }
 }
 
