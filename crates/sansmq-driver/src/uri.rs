@@ -183,6 +183,20 @@ impl FromStr for ServerUri {
     }
 }
 
+impl ServerUri {
+    /// The whole URL of a `ws://` or `wss://` URI's upgrade request, query included; `None` for
+    /// other URIs. Display shows the query as `?***` instead: it may carry a signature or a
+    /// token (AWS IoT's presigned URLs do), and Display is what errors and logs print.
+    pub fn websocket_url(&self) -> Option<String> {
+        let path = self.websocket_path.as_deref()?;
+        let scheme = if self.tls { "wss" } else { "ws" };
+        Some(match self.host.contains(':') {
+            true => format!("{scheme}://[{}]:{}{path}", self.host, self.port),
+            false => format!("{scheme}://{}:{}{path}", self.host, self.port),
+        })
+    }
+}
+
 impl fmt::Display for ServerUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(path) = &self.unix_socket {
@@ -199,7 +213,11 @@ impl fmt::Display for ServerUri {
         } else {
             write!(f, "{scheme}://{}:{}", self.host, self.port)?;
         }
-        f.write_str(self.websocket_path.as_deref().unwrap_or_default())
+        match self.websocket_path.as_deref().map(|p| p.split_once('?')) {
+            Some(Some((path, _query))) => write!(f, "{path}?***"),
+            Some(None) => f.write_str(self.websocket_path.as_deref().unwrap_or_default()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -279,7 +297,12 @@ mod tests {
             ),
             ("::1", 443, true, Some("/mqtt/ws?token=a%20b"))
         );
-        assert_eq!(uri.to_string(), "wss://[::1]:443/mqtt/ws?token=a%20b");
+        // The query may hold a secret: Display hides it, the upgrade's URL keeps it.
+        assert_eq!(uri.to_string(), "wss://[::1]:443/mqtt/ws?***");
+        assert_eq!(
+            uri.websocket_url().as_deref(),
+            Some("wss://[::1]:443/mqtt/ws?token=a%20b")
+        );
         let root: ServerUri = "ws://h:8080/".parse().unwrap();
         assert_eq!(
             (root.port, root.websocket_path.as_deref()),
@@ -288,6 +311,10 @@ mod tests {
         let query: ServerUri = "ws://h:8080?x=1".parse().unwrap();
         assert_eq!(query.websocket_path.as_deref(), Some("/?x=1"));
         assert_eq!("tcp://h".parse::<ServerUri>().unwrap().websocket_path, None);
+        assert_eq!(
+            "tcp://h".parse::<ServerUri>().unwrap().websocket_url(),
+            None
+        );
     }
 
     #[test]

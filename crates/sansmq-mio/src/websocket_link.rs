@@ -370,16 +370,9 @@ impl WebSocketLink {
 /// The upgrade request for `uri`: its WebSocket path, the `mqtt` subprotocol (MQTT-6.0.0-3) and
 /// the user's extra headers.
 fn upgrade_request(uri: &ServerUri, headers: &[(String, String)]) -> Result<Request, Error> {
-    let host = match uri.host.contains(':') {
-        true => format!("[{}]", uri.host),
-        false => uri.host.clone(),
-    };
-    let scheme = if uri.tls { "wss" } else { "ws" };
-    let path = uri
-        .websocket_path
-        .as_deref()
-        .unwrap_or(DEFAULT_WEBSOCKET_PATH);
-    let target = format!("{scheme}://{host}:{}{path}", uri.port);
+    let target = uri
+        .websocket_url()
+        .unwrap_or_else(|| format!("ws://{}:{}{DEFAULT_WEBSOCKET_PATH}", uri.host, uri.port));
     let mut request = tungstenite::client::IntoClientRequest::into_client_request(target.as_str())
         .map_err(|e| ws::error(uri, WebSocketError::Protocol(e.to_string())))?;
     let request_headers = request.headers_mut();

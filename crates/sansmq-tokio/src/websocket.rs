@@ -37,7 +37,8 @@ where
     let failed = |error| websocket::error(uri, error);
     websocket::check_headers(uri, headers)?;
     let mut request = uri
-        .to_string()
+        .websocket_url()
+        .unwrap_or_else(|| uri.to_string())
         .into_client_request()
         .map_err(|e| failed(WebSocketError::NotWebSocket(e.to_string())))?;
     let fields = request.headers_mut();
