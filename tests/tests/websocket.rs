@@ -63,6 +63,7 @@ macro_rules! websocket_scenarios_for {
             reaches_the_bridge_through_a_socks5_proxy,
             reaches_the_bridge_through_an_http_connect_proxy_with_a_login,
             paho_over_websocket_and_the_client_exchange_messages,
+            paho_and_the_client_exchange_messages_over_sansmqs_broker,
         );
     };
 }
@@ -494,6 +495,29 @@ fn paho_over_websocket_and_the_client_exchange_messages<C: ScenarioClient>() {
         .unwrap();
     let port = bridge.addr().port().to_string();
     let output = run_paho(PAHO_ANSWERS, &["127.0.0.1", &port, "paho"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello paho\n");
+    let message = client.next_message(PATIENCE).expect("paho's answer");
+    assert_eq!(message.payload, "hello sansmq".as_bytes());
+    client.disconnect(PATIENCE).unwrap();
+}
+
+/// The same exchange over sansmq's own broker's WebSocket listener (`--ws-bind`): the client and
+/// paho-mqtt both over WebSocket, each way.
+fn paho_and_the_client_exchange_messages_over_sansmqs_broker<C: ScenarioClient>() {
+    let broker = sansmq_broker::start(sansmq_broker::BrokerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ws_bind: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    })
+    .expect("the broker starts");
+    let ws = broker.ws_local_addr().expect("a WebSocket listener");
+    let client: C = connected(options(&format!("ws://{ws}/mqtt"), "ws-meets-paho-here"));
+    client.subscribe(&[("here/out", QoS::AtLeastOnce)]).unwrap();
+    client
+        .publish("here/back", "hello paho", QoS::AtLeastOnce, true)
+        .unwrap();
+    let output = run_paho(PAHO_ANSWERS, &["127.0.0.1", &ws.port().to_string(), "here"]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "hello paho\n");
     let message = client.next_message(PATIENCE).expect("paho's answer");
