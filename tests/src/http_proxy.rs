@@ -4,13 +4,12 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 
-use crate::port;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::proxy_server::{Connections, ProxyServer};
 
 /// The longest request head read.
 const MAX_HEAD: usize = 16 * 1024;
@@ -22,19 +21,8 @@ const MAX_HEAD: usize = 16 * 1024;
 /// [`refusing`](Self::refusing), and otherwise `200` and relays bytes both ways. Dropping it
 /// closes every connection and joins its threads.
 pub struct HttpProxy {
-    addr: SocketAddr,
-    listener: TcpListener,
+    server: ProxyServer<String>,
     login: Option<(String, String)>,
-    shared: Arc<Shared>,
-    accept_thread: Option<JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Shared {
-    stopping: AtomicBool,
-    targets: Mutex<Vec<String>>,
-    sockets: Mutex<Vec<TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// What every connection is answered.
@@ -44,10 +32,6 @@ struct Policy {
     authorization: Option<String>,
     /// A status line to answer every CONNECT with, e.g. `502 Bad Gateway`.
     refusal: Option<&'static str>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl HttpProxy {
@@ -80,51 +64,33 @@ impl HttpProxy {
     }
 
     fn launch(login: Option<(String, String)>, refusal: Option<&'static str>) -> Self {
-        let listener = port::bind_unused();
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("cannot read the proxy's address: {e}"));
-        let shared = Arc::new(Shared::default());
         let policy = Policy {
             authorization: login.as_ref().map(|(user, password)| {
-                format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+                format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
             }),
             refusal,
         };
-        let accept_thread = {
-            let listener = listener
-                .try_clone()
-                .unwrap_or_else(|e| panic!("cannot duplicate the proxy's listener: {e}"));
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("http-proxy-accept".into())
-                .spawn(move || accept_loop(&listener, &shared, &policy))
-                .unwrap_or_else(|e| panic!("cannot spawn the proxy's accept thread: {e}"))
-        };
-        Self {
-            addr,
-            listener,
-            login,
-            shared,
-            accept_thread: Some(accept_thread),
-        }
+        let server = ProxyServer::start("http-proxy", move |client, connections| {
+            serve(client, connections, &policy)
+        });
+        Self { server, login }
     }
 
     /// Where clients connect: `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The proxy URL without a login: `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        format!("http://127.0.0.1:{}", self.addr().port())
     }
 
     /// The proxy URL with the login it demands (without one if it demands none).
     pub fn url_with_login(&self) -> String {
         match &self.login {
             Some((user, password)) => {
-                format!("http://{user}:{password}@127.0.0.1:{}", self.addr.port())
+                format!("http://{user}:{password}@127.0.0.1:{}", self.addr().port())
             }
             None => self.url(),
         }
@@ -132,61 +98,25 @@ impl HttpProxy {
 
     /// The target (`host:port`) of every CONNECT so far, in order, whether it was served or not.
     pub fn targets(&self) -> Vec<String> {
-        lock(&self.shared.targets).clone()
-    }
-}
-
-impl Drop for HttpProxy {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read).is_err() {
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5));
-        }
-        if let Some(thread) = self.accept_thread.take() {
-            let _ = thread.join();
-        }
-        for socket in lock(&self.shared.sockets).drain(..) {
-            let _ = socket.shutdown(Shutdown::Both);
-        }
-        let threads: Vec<_> = lock(&self.shared.threads).drain(..).collect();
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.server.targets()
     }
 }
 
 impl fmt::Debug for HttpProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpProxy")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .field("login", &self.login.as_ref().map(|(user, _)| user))
             .finish_non_exhaustive()
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, policy: &Policy) {
-    for client in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(client) = client else { continue };
-        if let Ok(copy) = client.try_clone() {
-            lock(&shared.sockets).push(copy);
-        }
-        let (shared_for_thread, policy) = (Arc::clone(shared), policy.clone());
-        let spawned = thread::Builder::new()
-            .name("http-proxy-connection".into())
-            .spawn(move || {
-                let _ = serve(client, &shared_for_thread, &policy);
-            });
-        if let Ok(thread) = spawned {
-            lock(&shared.threads).push(thread);
-        }
-    }
-}
-
 /// One client: its request head, the answer, then bytes copied both ways.
-fn serve(mut client: TcpStream, shared: &Shared, policy: &Policy) -> io::Result<()> {
+fn serve(
+    mut client: TcpStream,
+    connections: &Connections<String>,
+    policy: &Policy,
+) -> io::Result<()> {
     let head = read_head(&mut client)?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
@@ -198,7 +128,7 @@ fn serve(mut client: TcpStream, shared: &Shared, policy: &Policy) -> io::Result<
     if method != "CONNECT" {
         return answer(&mut client, "405 Method Not Allowed");
     }
-    lock(&shared.targets).push(target.to_owned());
+    connections.record(target.to_owned());
     let authorization = lines.find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.eq_ignore_ascii_case("proxy-authorization")
@@ -221,14 +151,7 @@ fn serve(mut client: TcpStream, shared: &Shared, policy: &Policy) -> io::Result<
         return answer(&mut client, "502 Bad Gateway");
     };
     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-    lock(&shared.sockets).push(upstream.try_clone()?);
-    let (client_reader, upstream_writer) = (client.try_clone()?, upstream.try_clone()?);
-    let upward = thread::Builder::new()
-        .name("http-proxy-up".into())
-        .spawn(move || copy_then_close(client_reader, upstream_writer))?;
-    copy_then_close(upstream, client);
-    let _ = upward.join();
-    Ok(())
+    connections.relay(client, upstream)
 }
 
 /// Answers with `status_line` and no body, then closes.
@@ -257,42 +180,4 @@ fn read_head(client: &mut TcpStream) -> io::Result<String> {
         head.push(byte[0]);
     }
     Ok(String::from_utf8_lossy(&head).into_owned())
-}
-
-/// Copies until the end of `from`, then ends `to`'s write side.
-fn copy_then_close(mut from: TcpStream, mut to: TcpStream) {
-    let _ = io::copy(&mut from, &mut to);
-    let _ = to.shutdown(Shutdown::Write);
-}
-
-/// Base64 with padding (RFC 4648), for the expected Basic credentials.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            match i <= chunk.len() {
-                true => out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 0x3F) as usize])),
-                false => out.push('='),
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc_7617s_example() {
-        assert_eq!(
-            super::base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-    }
 }

@@ -75,6 +75,7 @@ mod mosquitto;
 mod paho;
 mod port;
 mod proxy;
+mod proxy_server;
 pub mod scenario;
 mod scripted;
 mod socks5;

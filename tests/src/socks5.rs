@@ -3,13 +3,9 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 
-use crate::port;
+use crate::proxy_server::{Connections, ProxyServer};
 
 /// What a client asked the proxy to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,24 +36,8 @@ pub struct Socks5Target {
 /// assert!(proxy.targets().is_empty());
 /// ```
 pub struct Socks5Proxy {
-    addr: SocketAddr,
-    listener: TcpListener,
+    server: ProxyServer<Socks5Target>,
     login: Option<(String, String)>,
-    shared: Arc<Shared>,
-    accept_thread: Option<JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Shared {
-    stopping: AtomicBool,
-    targets: Mutex<Vec<Socks5Target>>,
-    /// Every socket of every connection, to shut them down on drop.
-    sockets: Mutex<Vec<TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Socks5Proxy {
@@ -80,45 +60,31 @@ impl Socks5Proxy {
     }
 
     fn launch(login: Option<(String, String)>) -> Self {
-        let listener = port::bind_unused();
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("cannot read the proxy's address: {e}"));
-        let shared = Arc::new(Shared::default());
-        let accept_thread = {
-            let listener = listener
-                .try_clone()
-                .unwrap_or_else(|e| panic!("cannot duplicate the proxy's listener: {e}"));
-            let (shared, login) = (Arc::clone(&shared), login.clone());
-            thread::Builder::new()
-                .name("socks5-accept".into())
-                .spawn(move || accept_loop(&listener, &shared, login.as_ref()))
-                .unwrap_or_else(|e| panic!("cannot spawn the proxy's accept thread: {e}"))
-        };
-        Self {
-            addr,
-            listener,
-            login,
-            shared,
-            accept_thread: Some(accept_thread),
-        }
+        let demanded = login.clone();
+        let server = ProxyServer::start("socks5", move |client, connections| {
+            serve(client, connections, demanded.as_ref())
+        });
+        Self { server, login }
     }
 
     /// Where clients connect: `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The proxy URL without a login: `socks5h://127.0.0.1:port`.
     pub fn url(&self) -> String {
-        format!("socks5h://127.0.0.1:{}", self.addr.port())
+        format!("socks5h://127.0.0.1:{}", self.addr().port())
     }
 
     /// The proxy URL with the login it demands (without one if it demands none).
     pub fn url_with_login(&self) -> String {
         match &self.login {
             Some((user, password)) => {
-                format!("socks5h://{user}:{password}@127.0.0.1:{}", self.addr.port())
+                format!(
+                    "socks5h://{user}:{password}@127.0.0.1:{}",
+                    self.addr().port()
+                )
             }
             None => self.url(),
         }
@@ -126,63 +92,23 @@ impl Socks5Proxy {
 
     /// Every CONNECT asked for so far, in order.
     pub fn targets(&self) -> Vec<Socks5Target> {
-        lock(&self.shared.targets).clone()
-    }
-}
-
-impl Drop for Socks5Proxy {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Read).is_err() {
-            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5));
-        }
-        if let Some(thread) = self.accept_thread.take() {
-            let _ = thread.join();
-        }
-        for socket in lock(&self.shared.sockets).drain(..) {
-            let _ = socket.shutdown(Shutdown::Both);
-        }
-        let threads: Vec<_> = lock(&self.shared.threads).drain(..).collect();
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.server.targets()
     }
 }
 
 impl fmt::Debug for Socks5Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Socks5Proxy")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .field("login", &self.login.as_ref().map(|(user, _)| user))
             .finish_non_exhaustive()
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, login: Option<&(String, String)>) {
-    for client in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(client) = client else { continue };
-        if let Ok(copy) = client.try_clone() {
-            lock(&shared.sockets).push(copy);
-        }
-        let (shared_for_thread, login) = (Arc::clone(shared), login.cloned());
-        let spawned = thread::Builder::new()
-            .name("socks5-connection".into())
-            .spawn(move || {
-                let _ = serve(client, &shared_for_thread, login.as_ref());
-            });
-        if let Ok(thread) = spawned {
-            lock(&shared.threads).push(thread);
-        }
     }
 }
 
 /// One client: the handshake, then bytes copied both ways until either side closes.
 fn serve(
     mut client: TcpStream,
-    shared: &Shared,
+    connections: &Connections<Socks5Target>,
     login: Option<&(String, String)>,
 ) -> io::Result<()> {
     // Greeting: VER NMETHODS METHODS.
@@ -224,7 +150,7 @@ fn serve(
         }
     };
     let port = u16::from_be_bytes(read_array(&mut client)?);
-    lock(&shared.targets).push(Socks5Target {
+    connections.record(Socks5Target {
         host: host.clone(),
         port,
         domain_name: atyp == 3,
@@ -259,20 +185,7 @@ fn serve(
     }
     reply.extend_from_slice(&upstream.local_addr()?.port().to_be_bytes());
     client.write_all(&reply)?;
-    lock(&shared.sockets).push(upstream.try_clone()?);
-    let (client_reader, upstream_writer) = (client.try_clone()?, upstream.try_clone()?);
-    let upward = thread::Builder::new()
-        .name("socks5-up".into())
-        .spawn(move || copy_then_close(client_reader, upstream_writer))?;
-    copy_then_close(upstream, client);
-    let _ = upward.join();
-    Ok(())
-}
-
-/// Copies until the end of `from`, then ends `to`'s write side.
-fn copy_then_close(mut from: TcpStream, mut to: TcpStream) {
-    let _ = io::copy(&mut from, &mut to);
-    let _ = to.shutdown(Shutdown::Write);
+    connections.relay(client, upstream)
 }
 
 fn read_array<const N: usize>(stream: &mut TcpStream) -> io::Result<[u8; N]> {

@@ -30,23 +30,6 @@ fn require_mosquitto_clients() {
     }
 }
 
-/// A Python 3 that can import paho-mqtt: `python3` on PATH, else Debian's `/usr/bin/python3` (the
-/// package installs there, which a pyenv `python3` on PATH does not see).
-fn python_with_paho() -> &'static str {
-    for python in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(python)
-            .args(["-c", "import paho.mqtt.client"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return python;
-        }
-    }
-    panic!("no python3 can import paho.mqtt.client: install python3-paho-mqtt");
-}
-
 fn port(broker: &Broker) -> String {
     broker.local_addr().port().to_string()
 }
@@ -160,7 +143,7 @@ sys.exit(0 if ok else 1)
 #[test]
 fn paho_receives_from_mosquitto_pub_at_each_qos() {
     require_mosquitto_clients();
-    let python = python_with_paho();
+    let python = sansmq_e2e::python_with_paho();
     let broker = start(BrokerConfig::default()).unwrap();
     let mut paho = Command::new(python)
         .args(["-c", PAHO_SUBSCRIBER, &port(&broker), "paho/+", "2", "3"])
@@ -216,7 +199,7 @@ c.loop_stop()
 #[test]
 fn paho_over_mqtt_3_1_publishes_to_mosquitto_sub() {
     require_mosquitto_clients();
-    let python = python_with_paho();
+    let python = sansmq_e2e::python_with_paho();
     let broker = start(BrokerConfig::default()).unwrap();
     let sub = mosquitto_sub(&broker, "mosq-31", &["-t", "legacy", "-q", "2", "-C", "3"]);
     let out = Command::new(python)
