@@ -9,29 +9,15 @@ use std::time::Duration;
 
 use sansmq::packet::QoS;
 use sansmq_driver::http_connect::HttpConnectError;
-use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
-use sansmq_e2e::scenario::ScenarioClient;
+use sansmq_driver::{Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_e2e::scenario::{ScenarioClient, connect_error, connected};
 use sansmq_e2e::{HttpProxy, Mosquitto, PATIENCE, TestPki};
 
 use common::options;
 
-/// Runs every scenario below against one driver, in a module named after it.
-macro_rules! every_scenario {
-    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
-        mod $driver {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario::<$client>();
-                }
-            )*
-        }
-    };
-}
-
 macro_rules! http_proxy_scenarios_for {
     ($driver:ident: $client:ty) => {
-        every_scenario!($driver: $client =>
+        sansmq_e2e::scenario_tests!($driver: $client =>
             reaches_the_broker_through_an_http_proxy_by_its_name,
             a_basic_login_is_sent_and_a_wrong_one_is_a_clear_407_error,
             a_proxy_that_cannot_reach_the_broker_is_a_clear_502_error,
@@ -43,22 +29,6 @@ macro_rules! http_proxy_scenarios_for {
 
 http_proxy_scenarios_for!(mio: sansmq_e2e::scenario::MioClient);
 http_proxy_scenarios_for!(tokio: sansmq_e2e::scenario::TokioClient);
-
-fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    client
-        .connect()
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
-    client
-}
-
-fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    match client.connect() {
-        Ok(_) => panic!("{}: connected", C::DRIVER),
-        Err(error) => error,
-    }
-}
 
 fn round_trip<C: ScenarioClient>(publisher: &C, subscriber: &C, payload: &str) {
     subscriber.subscribe(&[("t/#", QoS::AtLeastOnce)]).unwrap();

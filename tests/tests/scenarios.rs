@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use sansmq::DisconnectReason;
 use sansmq::packet::QoS;
 use sansmq_driver::{ConnectOptions, Error, ResubscribePolicy};
-use sansmq_e2e::scenario::{PendingPublish, ScenarioClient, Seen};
+use sansmq_e2e::scenario::{PendingPublish, ScenarioClient, Seen, connected};
 use sansmq_e2e::{FaultProxy, Mosquitto, MosquittoBuilder, PATIENCE, wait_until};
 
 use common::{Delivery, Tally, options, seq_payload};
@@ -32,7 +32,7 @@ use common::{Delivery, Tally, options, seq_payload};
 /// Runs every scenario below against one driver, in a module named after it.
 macro_rules! every_scenario {
     ($driver:ident: $client:ty) => {
-        scenario_tests!($driver: $client =>
+        sansmq_e2e::scenario_tests!($driver: $client =>
             qos_0_1_and_2_go_round,
             reconnects_after_a_cut_and_subscribes_again,
             without_resubscribe_a_reconnect_forgets_the_subscription,
@@ -47,20 +47,6 @@ macro_rules! every_scenario {
     };
 }
 
-/// A `#[test]` per scenario, calling it with `$client`.
-macro_rules! scenario_tests {
-    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
-        mod $driver {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario::<$client>();
-                }
-            )*
-        }
-    };
-}
-
 every_scenario!(mio: sansmq_e2e::scenario::MioClient);
 every_scenario!(tokio: sansmq_e2e::scenario::TokioClient);
 every_scenario!(futures: sansmq_e2e::scenario::FuturesClient);
@@ -69,16 +55,6 @@ every_scenario!(futures: sansmq_e2e::scenario::FuturesClient);
 fn reconnecting(uri: &str, client_id: &str) -> ConnectOptions {
     options(uri, client_id)
         .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(500))
-}
-
-/// A client made with `options` and connected.
-fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    client
-        .connect()
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
-    assert!(client.is_connected());
-    client
 }
 
 fn qos_0_1_and_2_go_round<C: ScenarioClient>() {

@@ -10,29 +10,15 @@ use std::time::Duration;
 
 use sansmq::packet::QoS;
 use sansmq_driver::socks5::Socks5Error;
-use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
-use sansmq_e2e::scenario::{FuturesClient, ScenarioClient};
+use sansmq_driver::{Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_e2e::scenario::{FuturesClient, ScenarioClient, connect_error, connected};
 use sansmq_e2e::{Mosquitto, PATIENCE, Socks5Proxy, Socks5Target, wait_until};
 
 use common::options;
 
-/// Runs every scenario below against one driver, in a module named after it.
-macro_rules! every_transport {
-    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
-        mod $driver {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario::<$client>();
-                }
-            )*
-        }
-    };
-}
-
 macro_rules! transports_for {
     ($driver:ident: $client:ty) => {
-        every_transport!($driver: $client =>
+        sansmq_e2e::scenario_tests!($driver: $client =>
             publishes_and_subscribes_over_a_unix_socket,
             a_unix_socket_nobody_listens_on_is_named_in_the_error,
             reaches_the_broker_through_a_socks5_proxy_that_resolves_its_name,
@@ -49,23 +35,6 @@ macro_rules! transports_for {
 
 transports_for!(mio: sansmq_e2e::scenario::MioClient);
 transports_for!(tokio: sansmq_e2e::scenario::TokioClient);
-
-fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    client
-        .connect()
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
-    client
-}
-
-/// The error connecting with `options` fails with.
-fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    match client.connect() {
-        Ok(_) => panic!("{}: connected", C::DRIVER),
-        Err(error) => error,
-    }
-}
 
 /// Publishes one QoS 1 message from `publisher` and checks `subscriber` receives it.
 fn round_trip<C: ScenarioClient>(publisher: &C, subscriber: &C, payload: &str) {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use sansmq::packet::QoS;
 use sansmq_driver::websocket::WebSocketError;
-use sansmq_driver::{ConnectOptions, Error, ProxyOptions, TlsOptions, TrustRoots};
-use sansmq_e2e::scenario::{PendingPublish, ScenarioClient};
+use sansmq_driver::{Error, ProxyOptions, TlsOptions, TrustRoots};
+use sansmq_e2e::scenario::{PendingPublish, ScenarioClient, connect_error, connected};
 use sansmq_e2e::{
     FaultProxy, Framing, HttpProxy, Mosquitto, PATIENCE, Socks5Proxy, TestPki, WsBridge, run_paho,
     wait_until,
@@ -27,24 +27,10 @@ use tungstenite::{Message, WebSocket};
 
 use common::options;
 
-/// Runs every scenario below against one driver, in a module named after it.
-macro_rules! every_scenario {
-    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
-        mod $driver {
-            $(
-                #[test]
-                fn $scenario() {
-                    super::$scenario::<$client>();
-                }
-            )*
-        }
-    };
-}
-
 /// Every WebSocket scenario for `$client`, in a module `$driver`.
 macro_rules! websocket_scenarios_for {
     ($driver:ident: $client:ty) => {
-        every_scenario!($driver: $client =>
+        sansmq_e2e::scenario_tests!($driver: $client =>
             round_trips_at_every_qos_over_ws,
             a_1_mib_message_crosses_frames_of_1000_bytes_both_ways,
             several_packets_in_one_frame_are_all_delivered,
@@ -70,26 +56,6 @@ macro_rules! websocket_scenarios_for {
 
 websocket_scenarios_for!(mio: sansmq_e2e::scenario::MioClient);
 websocket_scenarios_for!(tokio: sansmq_e2e::scenario::TokioClient);
-
-fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
-    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
-    client
-        .connect()
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
-    client
-}
-
-/// The error making or connecting a client with `options` fails with.
-fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
-    let client = match C::new(options) {
-        Ok(client) => client,
-        Err(error) => return error,
-    };
-    match client.connect() {
-        Ok(_) => panic!("{}: connected", C::DRIVER),
-        Err(error) => error,
-    }
-}
 
 /// The WebSocket failure inside `error`.
 fn websocket_error(error: &Error) -> &WebSocketError {

@@ -195,3 +195,54 @@ impl From<&Message> for Received {
         }
     }
 }
+
+/// A client made with `options` and connected; panics naming the driver when either fails.
+///
+/// # Panics
+///
+/// When the client cannot be made or connect.
+pub fn connected<C: ScenarioClient>(options: ConnectOptions) -> C {
+    let client = C::new(options).unwrap_or_else(|e| panic!("{}: {e}", C::DRIVER));
+    client
+        .connect()
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::DRIVER));
+    assert!(
+        client.is_connected(),
+        "{}: connected but says not",
+        C::DRIVER
+    );
+    client
+}
+
+/// The error that making or connecting a client with `options` fails with.
+///
+/// # Panics
+///
+/// When the client connects.
+pub fn connect_error<C: ScenarioClient>(options: ConnectOptions) -> Error {
+    let client = match C::new(options) {
+        Ok(client) => client,
+        Err(error) => return error,
+    };
+    match client.connect() {
+        Ok(_) => panic!("{}: connected", C::DRIVER),
+        Err(error) => error,
+    }
+}
+
+/// A `#[test]` per scenario in a module named after the driver, each calling the generic
+/// scenario function (in the parent module) with the driver's client:
+/// `scenario_tests!(mio: sansmq_e2e::scenario::MioClient => round_trip, reconnects);`.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($driver:ident: $client:ty => $($scenario:ident),* $(,)?) => {
+        mod $driver {
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<$client>();
+                }
+            )*
+        }
+    };
+}
