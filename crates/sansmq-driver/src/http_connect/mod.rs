@@ -28,9 +28,11 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::proxy::ProxyLogin;
 
-mod base64;
 mod error;
 
 pub use error::HttpConnectError;
@@ -103,7 +105,7 @@ impl HttpConnectHandshake {
             }
             let credentials = format!("{}:{}", login.username, login.password);
             request.push_str("Proxy-Authorization: Basic ");
-            request.push_str(&base64::encode(credentials.as_bytes()));
+            request.push_str(&STANDARD.encode(credentials.as_bytes()));
             request.push_str("\r\n");
         }
         request.push_str("\r\n");
