@@ -183,7 +183,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
 
     let mut subscribing = Some(subscribe(&client, &filters, args.qos, &args.unsubscribe));
     let mut received = 0_u64;
-    let mut sampler = Sampler::new();
+    let mut rng = fastrand::Rng::new();
     // Empty retained messages published by --remove-retained, not yet acknowledged.
     let mut removals = Vec::new();
     let outcome = loop {
@@ -270,7 +270,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             }
         }
         if let Some(percent) = args.random_filter {
-            if !sampler.keeps(percent) {
+            if !keeps(&mut rng, percent) {
                 // Dropped by chance, as mosquitto_sub drops it: acknowledged, and counted.
                 acknowledge(&client, &message);
                 received += 1;
@@ -335,25 +335,9 @@ fn parse_percentage(value: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{value:?} is not a percentage from 0.1 to 100"))
 }
 
-/// Picks messages at random for `--random-filter` (xorshift64*, seeded by the standard
-/// library's per-process random keys): no cryptography needed, no dependency.
-struct Sampler(u64);
-
-impl Sampler {
-    fn new() -> Self {
-        use std::hash::BuildHasher as _;
-        Self(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
-    }
-
-    /// Whether to keep this message, with `percent` % probability.
-    fn keeps(&mut self, percent: f64) -> bool {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let draw = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
-        // 53 random bits as a fraction in [0, 1).
-        (draw as f64) / ((1_u64 << 53) as f64) * 100.0 < percent
-    }
+/// Whether `--random-filter` keeps a message: with `percent` % probability.
+fn keeps(rng: &mut fastrand::Rng, percent: f64) -> bool {
+    rng.f64() * 100.0 < percent
 }
 
 /// Acknowledges a message that is printed or deliberately skipped.
@@ -431,10 +415,10 @@ mod tests {
 
     #[test]
     fn random_filter_keeps_about_its_percentage() {
-        let mut sampler = Sampler::new();
-        let kept = (0..100_000).filter(|_| sampler.keeps(25.0)).count();
+        let mut rng = fastrand::Rng::new();
+        let kept = (0..100_000).filter(|_| keeps(&mut rng, 25.0)).count();
         assert!((23_000..27_000).contains(&kept), "{kept}");
-        assert!((0..1000).all(|_| sampler.keeps(100.0)));
+        assert!((0..1000).all(|_| keeps(&mut rng, 100.0)));
         assert!(parse_percentage("0.05").unwrap_err().contains("0.1 to 100"));
         assert_eq!(parse_percentage("50"), Ok(50.0));
     }
