@@ -133,6 +133,7 @@ mod connection;
 mod meter;
 mod protocol;
 mod read_buffer;
+mod redelivery;
 mod retained;
 mod router;
 mod server;

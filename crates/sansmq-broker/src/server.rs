@@ -130,6 +130,8 @@ pub(crate) struct Server {
     /// it fires again only for a *new* connection, so until the backlog is drained the loop
     /// retries `accept` itself (see [`Server::accept`]).
     accept_stalled: bool,
+    /// When ApsaraMQ mode's redelivery timer next ticks (see `Server::redeliver`).
+    pub(crate) next_redelivery: Instant,
 }
 
 impl Server {
@@ -170,6 +172,7 @@ impl Server {
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
             accept_stalled: false,
+            next_redelivery: Instant::now(),
         })
     }
 
@@ -340,6 +343,7 @@ impl Server {
         for &token in &tokens {
             self.read_from(token, now);
         }
+        self.redeliver(now);
         for &token in &tokens {
             self.flush(token);
         }
@@ -363,7 +367,11 @@ impl Server {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(Connection::deadline).min()
+        let connections = self.conns.values().filter_map(Connection::deadline).min();
+        connections
+            .into_iter()
+            .chain(self.redelivery_deadline())
+            .min()
     }
 
     fn read_from(&mut self, token: Token, now: Instant) {
