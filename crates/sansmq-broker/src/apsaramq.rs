@@ -58,11 +58,15 @@ pub struct ApsaraMqMode {
     pub(crate) max_topic_len: usize,
     pub(crate) max_payload: usize,
     pub(crate) redelivery_interval: Duration,
+    pub(crate) token_expire_notice: Duration,
 }
 
 /// How long a QoS 1 message may stay unacknowledged before it is sent again, as the service
 /// does (it says 5 to 10 seconds).
 const DEFAULT_REDELIVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long before a token expires `$SYS/tokenExpireNotice` goes out, as the service does.
+const DEFAULT_TOKEN_EXPIRE_NOTICE: Duration = Duration::from_secs(5 * 60);
 
 /// A token [`ApsaraMqMode::token`] registered.
 #[derive(Clone)]
@@ -84,6 +88,7 @@ impl ApsaraMqMode {
             max_topic_len: 128,
             max_payload: 64 * 1024,
             redelivery_interval: DEFAULT_REDELIVERY_INTERVAL,
+            token_expire_notice: DEFAULT_TOKEN_EXPIRE_NOTICE,
         }
     }
 
@@ -143,6 +148,14 @@ impl ApsaraMqMode {
         self
     }
 
+    /// Sets how long before a held token expires the broker sends `$SYS/tokenExpireNotice`.
+    /// Default 5 minutes, as the service; a token with less time left when the client logs in
+    /// (or uploads it) is announced at once.
+    pub fn token_expire_notice(mut self, before: Duration) -> Self {
+        self.token_expire_notice = before;
+        self
+    }
+
     /// The instance id logins must name.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
@@ -170,6 +183,7 @@ impl fmt::Debug for ApsaraMqMode {
             .field("max_topic_len", &self.max_topic_len)
             .field("max_payload", &self.max_payload)
             .field("redelivery_interval", &self.redelivery_interval)
+            .field("token_expire_notice", &self.token_expire_notice)
             .finish()
     }
 }

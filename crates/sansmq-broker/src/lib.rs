@@ -139,6 +139,8 @@ mod router;
 mod server;
 mod session;
 mod stats;
+mod token_watch;
+mod tokens;
 mod topic_limits;
 mod topic_tree;
 mod transport;

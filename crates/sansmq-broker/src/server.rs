@@ -18,6 +18,7 @@ use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
 use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
+use crate::tokens::TokenRegistry;
 use crate::topic_limits::TopicLimitError;
 use crate::topic_tree::TopicTree;
 use crate::transport::Transport;
@@ -132,6 +133,10 @@ pub(crate) struct Server {
     accept_stalled: bool,
     /// When ApsaraMQ mode's redelivery timer next ticks (see `Server::redeliver`).
     pub(crate) next_redelivery: Instant,
+    /// The tokens this broker issued (ApsaraMQ mode).
+    pub(crate) tokens: TokenRegistry,
+    /// When ApsaraMQ mode next looks at the tokens clients hold (see `Server::watch_tokens`).
+    pub(crate) next_token_watch: Instant,
 }
 
 impl Server {
@@ -173,6 +178,8 @@ impl Server {
             next_client_number: 0,
             accept_stalled: false,
             next_redelivery: Instant::now(),
+            tokens: TokenRegistry::default(),
+            next_token_watch: Instant::now(),
         })
     }
 
@@ -344,6 +351,7 @@ impl Server {
             self.read_from(token, now);
         }
         self.redeliver(now);
+        self.watch_tokens(now);
         for &token in &tokens {
             self.flush(token);
         }
@@ -371,6 +379,7 @@ impl Server {
         connections
             .into_iter()
             .chain(self.redelivery_deadline())
+            .chain(self.token_watch_deadline())
             .min()
     }
 
