@@ -15,6 +15,8 @@
 //!   `ws://` / `wss://` URI;
 //! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
+//! - [`openapi`]: Alibaba Cloud's OpenAPI request [`signature`](openapi::signature) (HMAC-SHA1,
+//!   SignatureVersion 1.0);
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
@@ -98,10 +100,11 @@
 //! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`] and
 //!   [`ApsaraMqEvents`];
 //! - `tokio` (default): the async client's [`upload_token_async`];
-//! - `openapi`: the OpenAPI client (coming with the `openapi` module).
+//! - `openapi`: the client of Alibaba Cloud's OpenAPI for tokens (coming). The request
+//!   signature, [`openapi::signature`], needs no feature.
 //!
 //! Without `mio` and `tokio` the crate builds neither client: logins, client ids, topics,
-//! endpoints and token notices remain.
+//! endpoints, token notices and the OpenAPI signature remain.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -121,6 +124,7 @@ pub mod credentials;
 pub mod endpoint;
 mod error;
 pub mod events;
+pub mod openapi;
 pub mod preset;
 pub mod token_notice;
 pub mod token_refresh;
