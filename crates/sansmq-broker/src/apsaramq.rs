@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -59,6 +60,7 @@ pub struct ApsaraMqMode {
     pub(crate) max_payload: usize,
     pub(crate) redelivery_interval: Duration,
     pub(crate) token_expire_notice: Duration,
+    pub(crate) openapi_bind: Option<SocketAddr>,
 }
 
 /// How long a QoS 1 message may stay unacknowledged before it is sent again, as the service
@@ -89,6 +91,7 @@ impl ApsaraMqMode {
             max_payload: 64 * 1024,
             redelivery_interval: DEFAULT_REDELIVERY_INTERVAL,
             token_expire_notice: DEFAULT_TOKEN_EXPIRE_NOTICE,
+            openapi_bind: None,
         }
     }
 
@@ -156,6 +159,22 @@ impl ApsaraMqMode {
         self
     }
 
+    /// Serves the token operations of the ApsaraMQ OpenAPI (`ApplyToken`, `QueryToken`,
+    /// `RevokeToken`, version 2020-04-20) over HTTP on `addr` (port 0: a free one, see
+    /// [`Broker::openapi_url`](crate::Broker::openapi_url)).
+    ///
+    /// Requests are checked as the service checks them: signed (Alibaba Cloud's RPC signature)
+    /// with an AccessKey added by [`access_key`](Self::access_key), a timestamp within 15
+    /// minutes, a nonce not used before, this instance's id. Tokens it issues log in with
+    /// `Token|<that AccessKey id>|<instance>` and reach the topics of their `Resources` (MQTT
+    /// topic filters: `parent/+`, `parent/#`). Unlike the service, which wants 60 seconds at
+    /// least, any future `ExpireTime` (up to 30 days) is taken, so a test can watch a token
+    /// expire. A revoked token gets its holders `$SYS/tokenInvalidNotice` at once.
+    pub fn openapi_bind(mut self, addr: SocketAddr) -> Self {
+        self.openapi_bind = Some(addr);
+        self
+    }
+
     /// The instance id logins must name.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
@@ -184,6 +203,7 @@ impl fmt::Debug for ApsaraMqMode {
             .field("max_payload", &self.max_payload)
             .field("redelivery_interval", &self.redelivery_interval)
             .field("token_expire_notice", &self.token_expire_notice)
+            .field("openapi_bind", &self.openapi_bind)
             .finish()
     }
 }
