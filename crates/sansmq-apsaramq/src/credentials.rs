@@ -51,6 +51,25 @@ pub fn sign(key: &str, message: &str) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The value of `variable` as `lookup` finds it; refused when missing, empty, not UTF-8 or padded
+/// with whitespace (the error names the variable, never its value).
+fn read_env(
+    variable: &str,
+    lookup: impl Fn(&str) -> Result<String, VarError>,
+) -> Result<String, CredentialsError> {
+    let problem = match lookup(variable) {
+        Ok(value) if value.is_empty() => EnvProblem::Empty,
+        Ok(value) if value.trim() != value => EnvProblem::Whitespace,
+        Ok(value) => return Ok(value),
+        Err(VarError::NotPresent) => EnvProblem::NotSet,
+        Err(VarError::NotUnicode(_)) => EnvProblem::NotUnicode,
+    };
+    Err(CredentialsError::Env {
+        variable: variable.to_owned(),
+        problem,
+    })
+}
+
 /// A secret string: shown as `<redacted>` by `Debug`, never by `Display` (it has none).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -113,6 +132,16 @@ impl AccessKey {
         Self::from_lookup(id_var, secret_var, |name| std::env::var(name))
     }
 
+    /// A pair whose ID is given (on a command line, say) and whose secret comes from the
+    /// environment variable `secret_var`, `MQTT_SK_ENV` usually: secrets stay off command lines.
+    pub fn from_env_secret(
+        id: impl Into<String>,
+        secret_var: &str,
+    ) -> Result<Self, CredentialsError> {
+        let secret = read_env(secret_var, |name| std::env::var(name))?;
+        Ok(Self::new(id, secret))
+    }
+
     /// [`from_env_vars`](Self::from_env_vars) with the environment passed in, so tests need not
     /// change the process's.
     fn from_lookup(
@@ -120,22 +149,9 @@ impl AccessKey {
         secret_var: &str,
         lookup: impl Fn(&str) -> Result<String, VarError>,
     ) -> Result<Self, CredentialsError> {
-        let read = |variable: &str| {
-            let problem = match lookup(variable) {
-                Ok(value) if value.is_empty() => EnvProblem::Empty,
-                Ok(value) if value.trim() != value => EnvProblem::Whitespace,
-                Ok(value) => return Ok(value),
-                Err(VarError::NotPresent) => EnvProblem::NotSet,
-                Err(VarError::NotUnicode(_)) => EnvProblem::NotUnicode,
-            };
-            Err(CredentialsError::Env {
-                variable: variable.to_owned(),
-                problem,
-            })
-        };
         Ok(Self {
-            id: read(id_var)?,
-            secret: Secret(read(secret_var)?),
+            id: read_env(id_var, &lookup)?,
+            secret: Secret(read_env(secret_var, &lookup)?),
         })
     }
 
@@ -765,6 +781,20 @@ mod tests {
                 problem: EnvProblem::NotSet
             }
         );
+    }
+
+    #[test]
+    fn from_env_secret_takes_the_id_as_given() {
+        let error =
+            AccessKey::from_env_secret(KEY_ID, "SANSMQ_APSARAMQ_TEST_UNSET_SECRET").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable SANSMQ_APSARAMQ_TEST_UNSET_SECRET: is not set"
+        );
+        // A variable every test run has, so the process environment need not be changed.
+        let path = std::env::var("PATH").unwrap();
+        let key = AccessKey::from_env_secret(KEY_ID, "PATH").unwrap();
+        assert_eq!((key.id(), key.secret().expose()), (KEY_ID, path.as_str()));
     }
 
     fn assert_hidden(debug: &str, secrets: &[&str]) {

@@ -16,7 +16,8 @@
 //! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
 //! - [`openapi`]: Alibaba Cloud's OpenAPI request [`signature`](openapi::signature) (HMAC-SHA1,
-//!   SignatureVersion 1.0);
+//!   SignatureVersion 1.0) and, with the `openapi` feature, the client that issues, checks and
+//!   revokes tokens;
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
@@ -100,8 +101,8 @@
 //! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`] and
 //!   [`ApsaraMqEvents`];
 //! - `tokio` (default): the async client's [`upload_token_async`];
-//! - `openapi`: the client of Alibaba Cloud's OpenAPI for tokens (coming). The request
-//!   signature, [`openapi::signature`], needs no feature.
+//! - `openapi`: `openapi::OpenApiClient`, which issues, checks and revokes tokens over Alibaba
+//!   Cloud's OpenAPI (HTTPS). The request signature, [`openapi::signature`], needs no feature.
 //!
 //! Without `mio` and `tokio` the crate builds neither client: logins, client ids, topics,
 //! endpoints, token notices and the OpenAPI signature remain.
