@@ -15,6 +15,9 @@
 //!   `ws://` / `wss://` URI;
 //! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
+//! - [`dedup`]: idempotent consumption, as the quick-start asks: a [`Deduplicator`] that lets each
+//!   message through once by a message id header ([`MessageIds`] tags payloads) or a key of yours,
+//!   and [`Deduplicated`](dedup::Deduplicated) callbacks;
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
@@ -91,7 +94,8 @@
 //! ```
 //!
 //! The broker redelivers unacknowledged QoS 1 messages every few seconds while connected, and
-//! again after a reconnect: make message handlers idempotent.
+//! again after a reconnect, and publishers may send a message twice: make message handlers
+//! idempotent, or let [`dedup`] drop the copies.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -108,6 +112,7 @@
 
 pub mod client_id;
 pub mod credentials;
+pub mod dedup;
 pub mod endpoint;
 mod error;
 pub mod events;
@@ -121,6 +126,7 @@ pub use credentials::{
     AccessKey, ApsaraMqCredentials, AuthMode, CredentialsError, CustomPassword, EnvProblem, Secret,
     Token, TokenType,
 };
+pub use dedup::{Deduplicator, MessageIds, Seen};
 pub use endpoint::{Endpoint, EndpointError, Network, Transport};
 pub use error::Error;
 pub use events::{ApsaraMqCallback, ApsaraMqEvents, Incoming, MessageKind, classify};
