@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the full CI pipeline, each step a child `cargo` run from the workspace root.
 //!
-//! Steps, in order, failing fast: fmt, clippy, test, lifecycle simulation, doc, fuzz smoke. The last line printed is always
+//! Steps, in order, failing fast: fmt, clippy, feature sets, test, lifecycle simulation, doc, fuzz smoke. The last line printed is always
 //! `xtask ci: <passed> passed, <failed> failed`.
 
 use std::path::Path;
@@ -11,6 +11,14 @@ use anyhow::{Context as _, bail};
 
 use crate::sim::{SimArgs, Suite};
 use crate::{cmd, sim, tools};
+
+/// `sansmq-apsaramq` builds without its default features (the broker uses its signature code
+/// without either client) and with only the OpenAPI client; clippy and the tests cover the
+/// default set, and the CLI's (default plus `openapi`).
+const APSARAMQ_FEATURE_SETS: [&[&str]; 2] = [
+    &["--no-default-features"],
+    &["--no-default-features", "--features", "openapi"],
+];
 
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
 /// build excluded); `cargo xtask sim` runs 100,000 on demand (about 23 s).
@@ -100,6 +108,19 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
                     "-D",
                     "warnings",
                 ]))
+            }),
+        },
+        Step {
+            name: "feature sets",
+            run: Box::new(|| {
+                for flags in APSARAMQ_FEATURE_SETS {
+                    cmd::run(
+                        cmd::cargo(root)
+                            .args(["check", "-p", "sansmq-apsaramq"])
+                            .args(flags),
+                    )?;
+                }
+                Ok(())
             }),
         },
         Step {

@@ -1,11 +1,16 @@
 //! [`ApsaraMqCallback`]: Paho's callbacks plus what ApsaraMQ adds — point-to-point messages told
 //! apart from subscribed ones, and the broker's token notices as typed values — for the blocking
 //! client. Wrap it in [`ApsaraMqEvents`] and hand that to `sansmq_mio::Client::set_callback`.
+//! Both need the `mio` feature (on by default); [`classify`], which sorts messages for any
+//! client, does not.
 
+#[cfg(feature = "mio")]
 use sansmq_mio::{Callback, DeliveryToken, Message};
 
+#[cfg(feature = "mio")]
 use crate::ClientError;
 use crate::client_id::ClientId;
+#[cfg(feature = "mio")]
 use crate::credentials::ApsaraMqCredentials;
 use crate::token_notice::{NoticeError, TokenNotice, parse_token_notice};
 use crate::topic::is_p2p_for;
@@ -56,6 +61,7 @@ pub fn classify(topic: &str, payload: &[u8], parent_topic: &str, client_id: &Cli
 
 /// What happens to an ApsaraMQ connection; every method has an empty default. The methods run on
 /// the client's callback thread, as [`sansmq_mio::Callback`]'s do, and may call the client.
+#[cfg(feature = "mio")]
 pub trait ApsaraMqCallback: Send + Sync + 'static {
     /// A connection was made (`reconnect` is true for automatic reconnects). Subscribe here.
     fn connect_complete(&self, reconnect: bool, server_uri: &str) {
@@ -95,6 +101,7 @@ pub trait ApsaraMqCallback: Send + Sync + 'static {
 
 /// Adapts an [`ApsaraMqCallback`] to the blocking client's [`Callback`]: recognises token notices
 /// and point-to-point messages for `parent_topic`.
+#[cfg(feature = "mio")]
 #[derive(Debug)]
 pub struct ApsaraMqEvents<C> {
     callback: C,
@@ -103,6 +110,7 @@ pub struct ApsaraMqEvents<C> {
     credentials: Option<ApsaraMqCredentials>,
 }
 
+#[cfg(feature = "mio")]
 impl<C: ApsaraMqCallback> ApsaraMqEvents<C> {
     /// Events for the client `client_id`, whose point-to-point messages arrive under
     /// `parent_topic`.
@@ -139,6 +147,7 @@ impl<C: ApsaraMqCallback> ApsaraMqEvents<C> {
     }
 }
 
+#[cfg(feature = "mio")]
 impl<C: ApsaraMqCallback> Callback for ApsaraMqEvents<C> {
     fn connect_complete(&self, reconnect: bool, server_uri: &str) {
         self.callback.connect_complete(reconnect, server_uri);

@@ -17,7 +17,9 @@
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
 //! - [`dedup`]: idempotent consumption, as the quick-start asks: a [`Deduplicator`] that lets each
 //!   message through once by a message id header ([`MessageIds`] tags payloads) or a key of yours,
-//!   and [`Deduplicated`](dedup::Deduplicated) callbacks;
+//!   and `Deduplicated` callbacks;
+//! - [`openapi`]: Alibaba Cloud's OpenAPI request [`signature`](openapi::signature) (HMAC-SHA1,
+//!   SignatureVersion 1.0);
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
 //!   payloads over 64 KiB).
@@ -96,6 +98,17 @@
 //! The broker redelivers unacknowledged QoS 1 messages every few seconds while connected, and
 //! again after a reconnect, and publishers may send a message twice: make message handlers
 //! idempotent, or let [`dedup`] drop the copies.
+//!
+//! ## Features
+//!
+//! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`],
+//!   [`ApsaraMqEvents`] and [`Deduplicated`](dedup::Deduplicated);
+//! - `tokio` (default): the async client's [`upload_token_async`];
+//! - `openapi`: the client of Alibaba Cloud's OpenAPI for tokens (coming). The request
+//!   signature, [`openapi::signature`], needs no feature.
+//!
+//! Without `mio` and `tokio` the crate builds neither client: logins, client ids, topics,
+//! endpoints, token notices, the [`Deduplicator`] and the OpenAPI signature remain.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -116,6 +129,7 @@ pub mod dedup;
 pub mod endpoint;
 mod error;
 pub mod events;
+pub mod openapi;
 pub mod preset;
 pub mod token_notice;
 pub mod token_refresh;
@@ -129,7 +143,9 @@ pub use credentials::{
 pub use dedup::{Deduplicator, MessageIds, Seen};
 pub use endpoint::{Endpoint, EndpointError, Network, Transport};
 pub use error::Error;
-pub use events::{ApsaraMqCallback, ApsaraMqEvents, Incoming, MessageKind, classify};
+#[cfg(feature = "mio")]
+pub use events::{ApsaraMqCallback, ApsaraMqEvents};
+pub use events::{Incoming, MessageKind, classify};
 pub use preset::{
     ApsaraMqRules, MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos,
     check_retain, check_will,
@@ -138,9 +154,11 @@ pub use token_notice::{
     NoticeError, TOKEN_EXPIRE_NOTICE_TOPIC, TOKEN_INVALID_NOTICE_TOPIC, TokenNotice,
     parse_token_notice,
 };
-pub use token_refresh::{
-    UPLOAD_TOKEN_TOPIC, upload_token, upload_token_async, upload_token_payload,
-};
+#[cfg(feature = "mio")]
+pub use token_refresh::upload_token;
+#[cfg(feature = "tokio")]
+pub use token_refresh::upload_token_async;
+pub use token_refresh::{UPLOAD_TOKEN_TOPIC, upload_token_payload};
 pub use topic::{TopicError, TopicRules, is_p2p_for, p2p_topic};
 
 // The client-side types this crate's API takes and returns, so that neither `sansmq` nor

@@ -1,20 +1,24 @@
 //! Token refresh without reconnecting: `$SYS/uploadToken` (see `shared/apsaramq.md`).
 
-use sansmq_mio::Client;
-
+#[cfg(any(feature = "mio", feature = "tokio"))]
 use crate::Error;
-use crate::credentials::{ApsaraMqCredentials, Token};
+#[cfg(any(feature = "mio", feature = "tokio"))]
+use crate::credentials::ApsaraMqCredentials;
+use crate::credentials::Token;
 
 /// The topic ApsaraMQ takes new tokens on.
 pub const UPLOAD_TOKEN_TOPIC: &str = "$SYS/uploadToken";
 
 /// Sends `token` to the broker and, once it acknowledged it, makes later reconnects use it.
 ///
-/// The message goes out as a barrier ([`Client::publish_barrier`]): QoS 1, and no other
+/// The message goes out as a barrier ([`sansmq_mio::Client::publish_barrier`]): QoS 1, and no other
 /// PUBLISH or SUBSCRIBE is sent until its PUBACK arrives, as ApsaraMQ requires. Blocks until then,
 /// at most the client's time-to-wait. On a timeout or error the old tokens stay in use.
+///
+/// Needs the `mio` feature (on by default).
+#[cfg(feature = "mio")]
 pub fn upload_token(
-    client: &Client,
+    client: &sansmq_mio::Client,
     credentials: &ApsaraMqCredentials,
     token: Token,
 ) -> Result<(), Error> {
@@ -28,6 +32,9 @@ pub fn upload_token(
 
 /// [`upload_token`] for the async client: resolves once the broker acknowledged the upload
 /// (bound it with `tokio::time::timeout`); nothing else is sent meanwhile.
+///
+/// Needs the `tokio` feature (on by default).
+#[cfg(feature = "tokio")]
 pub async fn upload_token_async(
     client: &sansmq_tokio::Client,
     credentials: &ApsaraMqCredentials,

@@ -18,6 +18,7 @@ use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
 use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
+use crate::tokens::TokenRegistry;
 use crate::topic_limits::TopicLimitError;
 use crate::topic_tree::TopicTree;
 use crate::transport::Transport;
@@ -130,6 +131,12 @@ pub(crate) struct Server {
     /// it fires again only for a *new* connection, so until the backlog is drained the loop
     /// retries `accept` itself (see [`Server::accept`]).
     accept_stalled: bool,
+    /// When ApsaraMQ mode's redelivery timer next ticks (see `Server::redeliver`).
+    pub(crate) next_redelivery: Instant,
+    /// The tokens this broker issued (ApsaraMQ mode).
+    pub(crate) tokens: TokenRegistry,
+    /// When ApsaraMQ mode next looks at the tokens clients hold (see `Server::watch_tokens`).
+    pub(crate) next_token_watch: Instant,
 }
 
 impl Server {
@@ -170,6 +177,9 @@ impl Server {
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
             accept_stalled: false,
+            next_redelivery: Instant::now(),
+            tokens: TokenRegistry::default(),
+            next_token_watch: Instant::now(),
         })
     }
 
@@ -340,6 +350,8 @@ impl Server {
         for &token in &tokens {
             self.read_from(token, now);
         }
+        self.redeliver(now);
+        self.watch_tokens(now);
         for &token in &tokens {
             self.flush(token);
         }
@@ -363,7 +375,12 @@ impl Server {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(Connection::deadline).min()
+        let connections = self.conns.values().filter_map(Connection::deadline).min();
+        connections
+            .into_iter()
+            .chain(self.redelivery_deadline())
+            .chain(self.token_watch_deadline())
+            .min()
     }
 
     fn read_from(&mut self, token: Token, now: Instant) {
