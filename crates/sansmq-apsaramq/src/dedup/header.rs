@@ -179,7 +179,10 @@ pub fn untag(payload: &Bytes) -> Result<(MessageId, Bytes), HeaderError> {
 /// assert_eq!(&body[..], b"hello");
 /// assert_ne!(ids.next_id(), id);
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Not `Clone`: two copies would hand out the same ids, and a consumer would drop the second
+/// message of each pair as a duplicate. Share one (behind a `Mutex`) or make one per task.
+#[derive(Debug)]
 pub struct MessageIds {
     prefix: String,
     next: u64,
