@@ -373,6 +373,9 @@ impl Deduplicator {
 
     /// Whether the message `payload` on `topic`, arriving at `now`, is new. A new key is
     /// remembered from `now` on.
+    ///
+    /// The key is the header's id; a payload without the header, or whose header is malformed
+    /// ([`untag`] says why), goes to the key function whole: nothing is stripped from it.
     pub fn check(&mut self, now: Instant, topic: &str, payload: &Bytes) -> Seen {
         let (key, body) = match self.headers.then(|| untag(payload)) {
             Some(Ok((id, body))) => (Some(Key::from(&id)), body),
@@ -639,6 +642,13 @@ mod tests {
         );
         assert_eq!(Key::new([0xff; 255]).unwrap().as_bytes().len(), 255);
         assert_eq!(format!("{:?}", key("a\"b")), r#"Key("a\"b")"#);
+    }
+
+    #[test]
+    fn a_deduplicator_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Deduplicator>();
+        send_sync::<Key>();
     }
 
     #[test]
