@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: the full CI pipeline, each step a child `cargo` run from the workspace root.
 //!
-//! Steps, in order, failing fast: fmt, clippy, feature sets, test, lifecycle simulation, doc, fuzz smoke. The last line printed is always
+//! Steps, in order, failing fast: fmt, clippy, feature sets, test, the token_mode example against
+//! `sansmq broker --apsaramq`, lifecycle simulation, doc, fuzz smoke. The last line printed is always
 //! `xtask ci: <passed> passed, <failed> failed`.
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 
 use crate::sim::{SimArgs, Suite};
-use crate::{cmd, sim, tools};
+use crate::{cmd, example, sim, tools};
 
 /// `sansmq-apsaramq` builds without its default features (the broker uses its signature code
 /// without either client) and with only the OpenAPI client; clippy and the tests cover the
@@ -132,6 +133,10 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
                 }
                 cmd::run(cmd::cargo(root).args(["test", "--workspace"]))
             }),
+        },
+        Step {
+            name: "token_mode example",
+            run: Box::new(|| example::token_mode(root)),
         },
         Step {
             name: "lifecycle simulation",

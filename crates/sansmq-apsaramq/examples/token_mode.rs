@@ -4,9 +4,10 @@
 //! 2. the **device** logs in with it (`Token|<AccessKey id>|<instance>`, password `RW|<token>`);
 //! 3. the broker says the token expires soon (`$SYS/tokenExpireNotice`): the app server applies
 //!    for a fresh one and the device uploads it (`$SYS/uploadToken`) without reconnecting;
-//! 4. messages are published with a message id, and the device handles them slowly, so the
-//!    broker re-delivers them: the device processes each once (the quick-start's
-//!    "deduplication to ensure idempotent consumption");
+//! 4. messages are published with a message id; the device processes them, but its connection
+//!    ends before its acknowledgements reach the broker, which delivers them all again when it
+//!    reconnects: the device acknowledges the copies without processing them twice (the
+//!    quick-start's "deduplication to ensure idempotent consumption");
 //! 5. the app server revokes the token (`RevokeToken`): the broker says so
 //!    (`$SYS/tokenInvalidNotice`) and disconnects the device, which does not reconnect with it.
 //!
@@ -24,11 +25,11 @@
 
 mod common;
 
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
 use sansmq_apsaramq::dedup::{Deduplicator, MessageIds, Seen};
@@ -58,10 +59,6 @@ struct Args {
     /// Messages to publish (each to the parent topic and point to point).
     #[arg(long, default_value_t = 5)]
     messages: usize,
-    /// Seconds the device takes over the first message, so the broker (every 5 to 10 s)
-    /// re-delivers what it has not acknowledged yet.
-    #[arg(long, default_value_t = 7.0)]
-    slow_for: f64,
 }
 
 fn main() -> ExitCode {
@@ -82,13 +79,14 @@ enum DeviceEvent {
     Lost(String),
 }
 
-/// The device: it processes each message once, however often the broker delivers it.
+/// The device: it processes each message once, however often the broker delivers it. What it
+/// has seen outlives its connections.
+#[derive(Clone)]
 struct Device {
-    dedup: Mutex<Deduplicator>,
+    dedup: Arc<Mutex<Deduplicator>>,
     processed: Arc<AtomicUsize>,
     duplicates: Arc<AtomicUsize>,
-    slow_for: Duration,
-    events: Mutex<Sender<DeviceEvent>>,
+    events: Sender<DeviceEvent>,
 }
 
 impl ApsaraMqCallback for Device {
@@ -113,37 +111,22 @@ impl ApsaraMqCallback for Device {
             }
             seen => {
                 let body = seen.into_body().unwrap_or_default();
-                let first = self.processed.fetch_add(1, Ordering::SeqCst) == 0;
+                self.processed.fetch_add(1, Ordering::SeqCst);
                 println!(
                     "[device]     processing {kind} message on {topic}: {}",
                     String::from_utf8_lossy(&body)
                 );
-                if first {
-                    println!(
-                        "[device]     (slow: {:.0} s on this one; the broker re-delivers what is not acknowledged meanwhile)",
-                        self.slow_for.as_secs_f64()
-                    );
-                    std::thread::sleep(self.slow_for);
-                }
             }
         }
     }
 
     fn token_notice(&self, notice: &TokenNotice) {
         println!("[broker]     {notice}");
-        let _ = self
-            .events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(DeviceEvent::Notice(notice.clone()));
+        let _ = self.events.send(DeviceEvent::Notice(notice.clone()));
     }
 
     fn connection_lost(&self, cause: &ClientError) {
-        let _ = self
-            .events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(DeviceEvent::Lost(cause.to_string()));
+        let _ = self.events.send(DeviceEvent::Lost(cause.to_string()));
     }
 }
 
@@ -153,10 +136,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         (Some(url), _) => OpenApiEndpoint::url(url)?,
         (None, Some(region)) => OpenApiEndpoint::region(region)?,
         (None, None) => {
-            return Err("no OpenAPI endpoint: start `sansmq broker --apsaramq mqtt-cn-local` and \
+            return Err(
+                "no OpenAPI endpoint: start `sansmq broker --apsaramq mqtt-cn-local` and \
                         export the lines it prints (MQTT_BROKER, MQTT_INSTANCE_ID, MQTT_AK_ENV, \
                         MQTT_SK_ENV, MQTT_OPENAPI_ENDPOINT), or give --region for the cloud service"
-                .into());
+                    .into(),
+            );
         }
     };
     let access_key = AccessKey::from_env()?;
@@ -187,33 +172,41 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         AuthMode::token(&access_key_id, &instance, [token]),
         client_id.clone(),
     );
-    let options = apsaramq_options_with(&args.quick_start.broker_uri()?, &credentials)?;
-    let client = Client::new(options)?;
+    // A persistent session: what the device has not acknowledged waits for it at the broker.
+    let options =
+        apsaramq_options_with(&args.quick_start.broker_uri()?, &credentials)?.clean_session(false);
     let (events_tx, events) = mpsc::channel();
-    let processed = Arc::new(AtomicUsize::new(0));
-    let duplicates = Arc::new(AtomicUsize::new(0));
-    client.set_callback(
-        ApsaraMqEvents::new(
-            Device {
-                dedup: Mutex::new(Deduplicator::default()),
-                processed: Arc::clone(&processed),
-                duplicates: Arc::clone(&duplicates),
-                slow_for: Duration::try_from_secs_f64(args.slow_for)?,
-                events: Mutex::new(events_tx),
-            },
-            &parent,
-            client_id.clone(),
-        )
-        // After $SYS/tokenInvalidNotice the credentials stop signing: no reconnect with it.
-        .with_credentials(credentials.clone()),
+    let device = Device {
+        dedup: Arc::new(Mutex::new(Deduplicator::default())),
+        processed: Arc::default(),
+        duplicates: Arc::default(),
+        events: events_tx,
+    };
+    let connect = |manual_acks: bool| -> Result<Client, Box<dyn std::error::Error>> {
+        let client = Client::new(options.clone())?;
+        client.set_manual_acks(manual_acks);
+        client.set_callback(
+            ApsaraMqEvents::new(device.clone(), &parent, client_id.clone())
+                // After $SYS/tokenInvalidNotice the credentials stop signing: no reconnect
+                // with a revoked token.
+                .with_credentials(credentials.clone()),
+        );
+        client.connect()?;
+        Ok(client)
+    };
+    // Holding its acknowledgements, as a device does whose connection breaks before they are
+    // written.
+    let client = connect(true)?;
+    println!(
+        "[device]     connected as {client_id} with the token (user name Token|{access_key_id}|{instance})"
     );
-    client.connect()?;
-    println!("[device]     connected as {client_id} with the token (user name Token|{access_key_id}|{instance})");
     let topic = format!("{parent}/tokens");
     client.subscribe(&[(&format!("{parent}/#"), QoS::AtLeastOnce)])?;
 
     // 3. The expiry notice; a fresh token, uploaded without reconnecting.
-    let DeviceEvent::Notice(TokenNotice::Expiring { .. }) = next_event(&events, Duration::from_secs(30))? else {
+    let DeviceEvent::Notice(TokenNotice::Expiring { .. }) =
+        next_event(&events, Duration::from_secs(30))?
+    else {
         return Err("expected $SYS/tokenExpireNotice first".into());
     };
     let fresh = apply(Duration::from_secs(3600))?;
@@ -221,21 +214,31 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     upload_token(&client, &credentials, fresh)?;
     println!("[device]     uploaded the fresh token to $SYS/uploadToken; reconnects use it too");
 
-    // 4. Messages with ids; the slow device sees re-deliveries and processes each once.
+    // 4. Messages with ids, processed; the connection ends before the acknowledgements reach the
+    //    broker, which delivers them all again on the next connection.
     let p2p = sansmq_apsaramq::p2p_topic(&parent, &client_id)?.to_string();
     let mut ids = MessageIds::new(&client_id);
     for i in 0..args.messages {
-        client.publish(&topic, ids.tag(format!("reading {i}")), QoS::AtLeastOnce, false)?;
-        client.publish(&p2p, ids.tag(format!("command {i}")), QoS::AtLeastOnce, false)?;
+        client.publish(
+            &topic,
+            ids.tag(format!("reading {i}")),
+            QoS::AtLeastOnce,
+            false,
+        )?;
+        client.publish(
+            &p2p,
+            ids.tag(format!("command {i}")),
+            QoS::AtLeastOnce,
+            false,
+        )?;
     }
-    println!("[device]     published {} messages with message ids", 2 * args.messages);
     let expected = 2 * args.messages;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while processed.load(Ordering::SeqCst) < expected && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // The re-deliveries of the last messages may still be on their way.
-    std::thread::sleep(Duration::from_secs(1));
+    println!("[device]     published {expected} messages with message ids");
+    wait_for(&device.processed, expected)?;
+    client.close();
+    println!("[device]     connection lost before the acknowledgements were written; reconnecting");
+    let client = connect(false)?;
+    wait_for(&device.duplicates, expected)?;
 
     // 5. Revoked: the broker tells the device and disconnects it.
     app_server.revoke_token(&instance, &fresh_value)?;
@@ -244,26 +247,47 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         match next_event(&events, Duration::from_secs(30))? {
             DeviceEvent::Notice(TokenNotice::Invalid { .. }) => {}
             DeviceEvent::Lost(cause) => {
-                println!("[device]     disconnected ({cause}); not reconnecting with a revoked token");
+                println!(
+                    "[device]     disconnected ({cause}); not reconnecting with a revoked token"
+                );
                 break;
             }
             DeviceEvent::Notice(other) => println!("[device]     also: {other}"),
         }
     }
     let valid = app_server.query_token(&instance, &fresh_value)?;
-    println!("[app server] QueryToken: the token is {}", if valid { "valid" } else { "invalid" });
+    println!(
+        "[app server] QueryToken: the token is {}",
+        if valid { "valid" } else { "invalid" }
+    );
     client.close();
 
-    let processed = processed.load(Ordering::SeqCst);
-    let duplicates = duplicates.load(Ordering::SeqCst);
+    let processed = device.processed.load(Ordering::SeqCst);
+    let duplicates = device.duplicates.load(Ordering::SeqCst);
     println!(
-        "processed {processed} of {expected} messages once each; {duplicates} re-deliveries were acknowledged without processing them again"
+        "processed {processed} of {expected} messages once each; {duplicates} re-deliveries were \
+         acknowledged without processing them again"
     );
     if processed != expected {
         return Err(format!("processed {processed} messages, expected {expected}").into());
     }
     if valid {
         return Err("the revoked token is still valid".into());
+    }
+    Ok(())
+}
+
+/// Waits until `counter` reaches `count` (a minute at most).
+fn wait_for(counter: &AtomicUsize, count: usize) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(Ordering::SeqCst) < count {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {count} messages arrived",
+                counter.load(Ordering::SeqCst)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }
