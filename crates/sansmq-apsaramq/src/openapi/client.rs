@@ -24,7 +24,8 @@ const METHOD: &str = "GET";
 /// Each call is one signed HTTP GET that blocks until the answer or the timeout (10 s unless set
 /// with [`timeout`](Self::timeout)). Requests to a loopback endpoint skip any proxy from the
 /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` otherwise apply). `Debug` shows the
-/// endpoint and the AccessKey ID, never the secret.
+/// endpoint and the AccessKey ID, never the secret. Clones share their connections.
+#[derive(Clone)]
 pub struct OpenApiClient {
     access_key: AccessKey,
     endpoint: OpenApiEndpoint,
