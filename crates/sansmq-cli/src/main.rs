@@ -128,11 +128,18 @@ fn mosquitto_command() -> Option<String> {
 fn init_debug_log(on_stdout: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
-    // tungstenite traces the whole WebSocket upgrade request, --ws-header values (tokens) included.
-    let filter = match "tungstenite::handshake::client=debug".parse() {
+    // tungstenite traces the whole WebSocket upgrade request, --ws-header values (tokens) included;
+    // ureq (`sansmq token`) the whole OpenAPI request, its token and signature included.
+    let filter = [
+        "tungstenite::handshake::client=debug",
+        "ureq=debug",
+        "ureq_proto=debug",
+    ]
+    .into_iter()
+    .fold(filter, |filter, directive| match directive.parse() {
         Ok(quiet) => filter.add_directive(quiet),
         Err(_) => filter,
-    };
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

@@ -362,3 +362,41 @@ fn a_silent_server_times_out() {
     assert!(outcome.elapsed < Duration::from_secs(3), "{outcome:#?}");
     server.join().unwrap();
 }
+
+#[test]
+fn debug_logs_show_neither_token_nor_signature() {
+    let (url, server) = serve(1, |_| {
+        (200, r#"{"RequestId":"R","TokenStatus":true}"#.to_owned())
+    });
+    let mut command = token(
+        &[
+            "-d",
+            "query",
+            "--endpoint",
+            &url,
+            "--instance",
+            INSTANCE,
+            TOKEN,
+        ],
+        SECRET,
+    );
+    // The most the user can ask for: the HTTP client would trace the whole request.
+    command.env("RUST_LOG", "trace");
+    let outcome = run(command);
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    assert!(
+        outcome.stderr.contains("DEBUG"),
+        "logging is on: {outcome:#?}"
+    );
+    assert_no_secrets(&outcome);
+    let received = server.join().unwrap();
+    let signature = received[0].param("Signature").unwrap();
+    let encoded = signature::percent_encode(signature);
+    for shown in [signature, encoded.as_str()] {
+        assert!(!outcome.stderr.contains(shown), "{outcome:#?}");
+    }
+    // Nor in the hex dump of what was written: "Token=" and "Signature=" in hex.
+    for hex in ["546f 6b65 6e3d", "5369 676e 6174 7572 653d"] {
+        assert!(!outcome.stderr.contains(hex), "{outcome:#?}");
+    }
+}
