@@ -135,6 +135,16 @@ impl<C: ApsaraMqCallback> ApsaraMqEvents<C> {
     pub fn is_p2p(&self, topic: &str) -> bool {
         is_p2p_for(topic, &self.parent_topic, &self.client_id)
     }
+
+    /// The same events for the callback `wrap` makes of this one.
+    pub(crate) fn map_callback<D>(self, wrap: impl FnOnce(C) -> D) -> ApsaraMqEvents<D> {
+        ApsaraMqEvents {
+            callback: wrap(self.callback),
+            parent_topic: self.parent_topic,
+            client_id: self.client_id,
+            credentials: self.credentials,
+        }
+    }
 }
 
 #[cfg(feature = "mio")]

@@ -15,6 +15,9 @@
 //!   `ws://` / `wss://` URI;
 //! - [`events`]: [`ApsaraMqCallback`], Paho's callbacks plus point-to-point messages told apart
 //!   ([`MessageKind`]) and token notices as typed values, wired by [`ApsaraMqEvents`];
+//! - [`dedup`]: idempotent consumption, as the quick-start asks: a [`Deduplicator`] that lets each
+//!   message through once by a message id header ([`MessageIds`] tags payloads) or a key of yours,
+//!   and `Deduplicated` callbacks;
 //! - [`openapi`]: Alibaba Cloud's OpenAPI request [`signature`](openapi::signature) (HMAC-SHA1,
 //!   SignatureVersion 1.0) and, with the `openapi` feature, the client that issues, checks and
 //!   revokes tokens;
@@ -94,18 +97,19 @@
 //! ```
 //!
 //! The broker redelivers unacknowledged QoS 1 messages every few seconds while connected, and
-//! again after a reconnect: make message handlers idempotent.
+//! again after a reconnect, and publishers may send a message twice: make message handlers
+//! idempotent, or let [`dedup`] drop the copies.
 //!
 //! ## Features
 //!
-//! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`] and
-//!   [`ApsaraMqEvents`];
+//! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`],
+//!   [`ApsaraMqEvents`] and [`Deduplicated`](dedup::Deduplicated);
 //! - `tokio` (default): the async client's [`upload_token_async`];
 //! - `openapi`: `openapi::OpenApiClient`, which issues, checks and revokes tokens over Alibaba
 //!   Cloud's OpenAPI (HTTPS). The request signature, [`openapi::signature`], needs no feature.
 //!
 //! Without `mio` and `tokio` the crate builds neither client: logins, client ids, topics,
-//! endpoints, token notices and the OpenAPI signature remain.
+//! endpoints, token notices, the [`Deduplicator`] and the OpenAPI signature remain.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -122,6 +126,7 @@
 
 pub mod client_id;
 pub mod credentials;
+pub mod dedup;
 pub mod endpoint;
 mod error;
 pub mod events;
@@ -136,6 +141,7 @@ pub use credentials::{
     AccessKey, ApsaraMqCredentials, AuthMode, CredentialsError, CustomPassword, EnvProblem, Secret,
     Token, TokenType,
 };
+pub use dedup::{Deduplicator, MessageIds, Seen};
 pub use endpoint::{Endpoint, EndpointError, Network, Transport};
 pub use error::Error;
 #[cfg(feature = "mio")]

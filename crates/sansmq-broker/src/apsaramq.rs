@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The ApsaraMQ for MQTT rules and credentials a broker in ApsaraMQ mode checks.
 ///
@@ -41,6 +43,9 @@ use std::str::FromStr;
 ///   PUBLISH, QoS 2 (PUBLISH or SUBSCRIBE) in a persistent session (clean session 0), a topic longer
 ///   than [`max_topic_len`](Self::max_topic_len) or a payload larger than
 ///   [`max_payload`](Self::max_payload) close the connection.
+/// - **Re-delivery.** A QoS 1 message a connected client leaves unacknowledged is sent again
+///   every [`redelivery_interval`](Self::redelivery_interval), as the service does, so consumers
+///   must deduplicate.
 /// - **`$SYS/uploadToken`**: a QoS 1 PUBLISH of `{"token":"…","type":"R|W|RW"}` is acknowledged and,
 ///   if the token is registered for the client's access key, grants its rights to the connection
 ///   from then on. An unknown token closes the connection.
@@ -53,7 +58,17 @@ pub struct ApsaraMqMode {
     pub(crate) tokens: Vec<RegisteredToken>,
     pub(crate) max_topic_len: usize,
     pub(crate) max_payload: usize,
+    pub(crate) redelivery_interval: Duration,
+    pub(crate) token_expire_notice: Duration,
+    pub(crate) openapi_bind: Option<SocketAddr>,
 }
+
+/// How long a QoS 1 message may stay unacknowledged before it is sent again, as the service
+/// does (it says 5 to 10 seconds).
+const DEFAULT_REDELIVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long before a token expires `$SYS/tokenExpireNotice` goes out, as the service does.
+const DEFAULT_TOKEN_EXPIRE_NOTICE: Duration = Duration::from_secs(5 * 60);
 
 /// A token [`ApsaraMqMode::token`] registered.
 #[derive(Clone)]
@@ -74,6 +89,9 @@ impl ApsaraMqMode {
             tokens: Vec::new(),
             max_topic_len: 128,
             max_payload: 64 * 1024,
+            redelivery_interval: DEFAULT_REDELIVERY_INTERVAL,
+            token_expire_notice: DEFAULT_TOKEN_EXPIRE_NOTICE,
+            openapi_bind: None,
         }
     }
 
@@ -120,6 +138,43 @@ impl ApsaraMqMode {
         self
     }
 
+    /// Sets how long a connected client may leave a QoS 1 message unacknowledged before it is
+    /// sent again, with DUP and the same packet id; `Duration::ZERO` turns this off. Default 5 s.
+    ///
+    /// The service re-delivers unacknowledged messages every 5 to 10 seconds while the client
+    /// stays connected (not only on reconnect, which is all MQTT 3.1.1 requires), which is why
+    /// its quick-start asks consumers to deduplicate. Here a message is sent again between one
+    /// and one and a quarter intervals after it was last sent, so a local run shows the same
+    /// duplicates.
+    pub fn redelivery_interval(mut self, interval: Duration) -> Self {
+        self.redelivery_interval = interval;
+        self
+    }
+
+    /// Sets how long before a held token expires the broker sends `$SYS/tokenExpireNotice`.
+    /// Default 5 minutes, as the service; a token with less time left when the client logs in
+    /// (or uploads it) is announced at once.
+    pub fn token_expire_notice(mut self, before: Duration) -> Self {
+        self.token_expire_notice = before;
+        self
+    }
+
+    /// Serves the token operations of the ApsaraMQ OpenAPI (`ApplyToken`, `QueryToken`,
+    /// `RevokeToken`, version 2020-04-20) over HTTP on `addr` (port 0: a free one, see
+    /// [`Broker::openapi_url`](crate::Broker::openapi_url)).
+    ///
+    /// Requests are checked as the service checks them: signed (Alibaba Cloud's RPC signature)
+    /// with an AccessKey added by [`access_key`](Self::access_key), a timestamp within 15
+    /// minutes, a nonce not used before, this instance's id. Tokens it issues log in with
+    /// `Token|<that AccessKey id>|<instance>` and reach the topics of their `Resources` (MQTT
+    /// topic filters: `parent/+`, `parent/#`). Unlike the service, which wants 60 seconds at
+    /// least, any future `ExpireTime` (up to 30 days) is taken, so a test can watch a token
+    /// expire. A revoked token gets its holders `$SYS/tokenInvalidNotice` at once.
+    pub fn openapi_bind(mut self, addr: SocketAddr) -> Self {
+        self.openapi_bind = Some(addr);
+        self
+    }
+
     /// The instance id logins must name.
     pub fn instance_id(&self) -> &str {
         &self.instance_id
@@ -146,6 +201,9 @@ impl fmt::Debug for ApsaraMqMode {
             .field("tokens", &self.tokens.len())
             .field("max_topic_len", &self.max_topic_len)
             .field("max_payload", &self.max_payload)
+            .field("redelivery_interval", &self.redelivery_interval)
+            .field("token_expire_notice", &self.token_expire_notice)
+            .field("openapi_bind", &self.openapi_bind)
             .finish()
     }
 }

@@ -6,30 +6,51 @@ use hmac::{Hmac, Mac};
 use sansmq::packet::ConnectReturnCode;
 use sha1::Sha1;
 
+use std::time::SystemTime;
+
 use crate::apsaramq::{ApsaraMqMode, TokenKind};
+use crate::tokens::{self, HeldToken, TokenRegistry};
 
 /// What an accepted login may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Grant {
-    /// May SUBSCRIBE.
-    pub(crate) read: bool,
-    /// May PUBLISH.
-    pub(crate) write: bool,
-    /// For a Token login, the access key id its tokens (and uploaded ones) belong to.
-    pub(crate) token_key: Option<String>,
+    /// For a Token login, what it holds; `None` for logins that may do everything.
+    pub(crate) token_login: Option<TokenLogin>,
+}
+
+/// The tokens of a `Token|<access key id>|<instance>` login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenLogin {
+    /// The AccessKey id of the login; uploaded tokens must belong to it too.
+    pub(crate) access_key_id: String,
+    /// At most one token per type, as the service allows.
+    pub(crate) held: Vec<HeldToken>,
 }
 
 impl Grant {
-    const ALL: Self = Self {
-        read: true,
-        write: true,
-        token_key: None,
-    };
+    pub(crate) const ALL: Self = Self { token_login: None };
 
-    /// Adds the rights of a token of type `kind`.
-    pub(crate) fn add(&mut self, kind: TokenKind) {
-        self.read |= kind.can_read();
-        self.write |= kind.can_write();
+    /// Whether the login may publish to `topic`: a `W` (or `RW`) token whose resources reach it.
+    pub(crate) fn may_publish(&self, topic: &str) -> bool {
+        self.token_login
+            .as_ref()
+            .is_none_or(|login| login.held.iter().any(|t| t.may_publish(topic)))
+    }
+
+    /// Whether the login may subscribe to `filter`: an `R` (or `RW`) token whose resources cover
+    /// it.
+    pub(crate) fn may_subscribe(&self, filter: &str) -> bool {
+        self.token_login
+            .as_ref()
+            .is_none_or(|login| login.held.iter().any(|t| t.may_subscribe(filter)))
+    }
+}
+
+impl TokenLogin {
+    /// Holds `token` from now on, in place of the one of its type held so far.
+    pub(crate) fn hold(&mut self, token: HeldToken) {
+        self.held.retain(|held| held.kind != token.kind);
+        self.held.push(token);
     }
 }
 
@@ -37,6 +58,8 @@ impl Grant {
 /// ones that do not check out get `NotAuthorized` (0x05).
 pub(crate) fn verify(
     mode: &ApsaraMqMode,
+    registry: &TokenRegistry,
+    now: SystemTime,
     client_id: &str,
     username: Option<&str>,
     password: Option<&[u8]>,
@@ -56,7 +79,7 @@ pub(crate) fn verify(
         "Signature" => &mode.access_keys,
         "DeviceCredential" => &mode.device_credentials,
         "Token" => {
-            let grant = verify_tokens(mode, key_id, password)?;
+            let grant = verify_tokens(mode, registry, now, key_id, password)?;
             return if instance == mode.instance_id {
                 Ok(grant)
             } else {
@@ -102,6 +125,8 @@ fn signature_matches(secret: &str, client_id: &str, password: &str) -> bool {
 /// Checks a Token password `<type>|<token>[|<type>|<token>...]`.
 fn verify_tokens(
     mode: &ApsaraMqMode,
+    registry: &TokenRegistry,
+    now: SystemTime,
     key_id: &str,
     password: &str,
 ) -> Result<Grant, ConnectReturnCode> {
@@ -109,10 +134,9 @@ fn verify_tokens(
     if fields.len() % 2 != 0 || fields.iter().any(|f| f.is_empty()) {
         return Err(ConnectReturnCode::BadUserNameOrPassword);
     }
-    let mut grant = Grant {
-        read: false,
-        write: false,
-        token_key: Some(key_id.to_owned()),
+    let mut login = TokenLogin {
+        access_key_id: key_id.to_owned(),
+        held: Vec::new(),
     };
     for pair in fields.chunks_exact(2) {
         let &[kind, token] = pair else {
@@ -121,12 +145,17 @@ fn verify_tokens(
         let kind: TokenKind = kind
             .parse()
             .map_err(|_| ConnectReturnCode::BadUserNameOrPassword)?;
-        if !mode.knows_token(key_id, kind, token) {
-            return Err(ConnectReturnCode::NotAuthorized);
+        match tokens::check(mode, registry, key_id, kind, token, now) {
+            Ok(held) => login.hold(held),
+            Err(refusal) => {
+                tracing::info!(key_id, %kind, %refusal, "token login refused");
+                return Err(ConnectReturnCode::NotAuthorized);
+            }
         }
-        grant.add(kind);
     }
-    Ok(grant)
+    Ok(Grant {
+        token_login: Some(login),
+    })
 }
 
 #[cfg(test)]
@@ -144,7 +173,16 @@ mod tests {
     }
 
     fn check(user: &str, password: &str) -> Result<Grant, ConnectReturnCode> {
-        verify(&mode(), CLIENT, Some(user), Some(password.as_bytes()))
+        let registry = TokenRegistry::default();
+        let now = SystemTime::now();
+        verify(
+            &mode(),
+            &registry,
+            now,
+            CLIENT,
+            Some(user),
+            Some(password.as_bytes()),
+        )
     }
 
     #[test]
@@ -180,7 +218,14 @@ mod tests {
             Err(ConnectReturnCode::BadUserNameOrPassword)
         );
         assert_eq!(
-            verify(&mode(), CLIENT, Some(user), None),
+            verify(
+                &mode(),
+                &TokenRegistry::default(),
+                SystemTime::now(),
+                CLIENT,
+                Some(user),
+                None
+            ),
             Err(ConnectReturnCode::BadUserNameOrPassword)
         );
     }
@@ -196,10 +241,12 @@ mod tests {
     fn token_logins() {
         let user = "Token|LTAI5tTestKey|mqtt-cn-test";
         let grant = check(user, "R|r-tok").unwrap();
-        assert!(grant.read && !grant.write);
+        assert!(grant.may_subscribe("any/#") && !grant.may_publish("any"));
         let grant = check(user, "R|r-tok|W|w-tok").unwrap();
-        assert!(grant.read && grant.write);
-        assert_eq!(grant.token_key.as_deref(), Some("LTAI5tTestKey"));
+        assert!(grant.may_subscribe("any/#") && grant.may_publish("any"));
+        let login = grant.token_login.unwrap();
+        assert_eq!(login.access_key_id, "LTAI5tTestKey");
+        assert_eq!(login.held.len(), 2);
         assert_eq!(
             check(user, "W|r-tok"),
             Err(ConnectReturnCode::NotAuthorized)

@@ -131,13 +131,17 @@ mod auth;
 mod config;
 mod connection;
 mod meter;
+mod openapi_server;
 mod protocol;
 mod read_buffer;
+mod redelivery;
 mod retained;
 mod router;
 mod server;
 mod session;
 mod stats;
+mod token_watch;
+mod tokens;
 mod topic_limits;
 mod topic_tree;
 mod transport;
@@ -186,18 +190,36 @@ pub fn start(config: BrokerConfig) -> io::Result<Broker> {
         .as_ref()
         .map(mio::net::TcpListener::local_addr)
         .transpose()?;
+    let openapi_listener = config
+        .apsaramq
+        .as_ref()
+        .and_then(|mode| mode.openapi_bind)
+        .map(mio::net::TcpListener::bind)
+        .transpose()?;
+    let openapi_local_addr = openapi_listener
+        .as_ref()
+        .map(mio::net::TcpListener::local_addr)
+        .transpose()?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (commands, receiver) = mpsc::channel();
     let apsaramq = config.apsaramq.is_some();
-    let server = Server::new(config, poll, listener, ws_listener, receiver)?;
+    let server = Server::new(
+        config,
+        poll,
+        listener,
+        ws_listener,
+        openapi_listener,
+        receiver,
+    )?;
     let thread = std::thread::Builder::new()
         .name(format!("sansmq-broker {local_addr}"))
         .spawn(move || server.run())?;
-    tracing::info!(%local_addr, ?ws_local_addr, apsaramq, "broker listening");
+    tracing::info!(%local_addr, ?ws_local_addr, ?openapi_local_addr, apsaramq, "broker listening");
     Ok(Broker {
         local_addr,
         ws_local_addr,
+        openapi_local_addr,
         commands,
         waker,
         thread: Some(thread),
@@ -209,6 +231,7 @@ pub fn start(config: BrokerConfig) -> io::Result<Broker> {
 pub struct Broker {
     local_addr: SocketAddr,
     ws_local_addr: Option<SocketAddr>,
+    openapi_local_addr: Option<SocketAddr>,
     commands: Sender<Command>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
@@ -225,6 +248,20 @@ impl Broker {
     /// `ws://<this address>/<any path>`.
     pub fn ws_local_addr(&self) -> Option<SocketAddr> {
         self.ws_local_addr
+    }
+
+    /// The address of ApsaraMQ mode's local OpenAPI, if
+    /// [`ApsaraMqMode::openapi_bind`] asked for one (with the port the OS picked if the
+    /// configured one was 0).
+    pub fn openapi_local_addr(&self) -> Option<SocketAddr> {
+        self.openapi_local_addr
+    }
+
+    /// The endpoint URL of the local OpenAPI (`http://127.0.0.1:PORT/`), for an OpenAPI client
+    /// such as `sansmq_apsaramq::openapi::OpenApiClient` or `sansmq token --endpoint`.
+    pub fn openapi_url(&self) -> Option<String> {
+        self.openapi_local_addr
+            .map(|addr| format!("http://{addr}/"))
     }
 
     /// A snapshot of the broker's connections, sessions and buffers. Empty if the broker has

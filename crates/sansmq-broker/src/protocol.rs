@@ -1,6 +1,6 @@
 //! What the broker does with each packet a client sends.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use mio::Token;
@@ -16,6 +16,7 @@ use crate::connection::{Client, Phase};
 use crate::router::{pump, resend_inflight};
 use crate::server::{CloseReason, Server};
 use crate::session::{Message, Session};
+use crate::tokens;
 
 impl Server {
     /// Handles one decoded packet from `token`'s connection.
@@ -97,11 +98,7 @@ impl Server {
 
     fn handle_connect(&mut self, token: Token, connect: Connect, now: Instant) {
         let mut client_id = connect.client_id.as_str().to_owned();
-        let mut grant = Grant {
-            read: true,
-            write: true,
-            token_key: None,
-        };
+        let mut grant = Grant::ALL;
         if let Some(mode) = &self.config.apsaramq {
             if let Some(problem) = client_id_problem(&client_id) {
                 tracing::info!(client_id, problem, "ApsaraMQ client id refused");
@@ -113,7 +110,15 @@ impl Server {
             }
             let username = connect.username.as_ref().map(|u| u.as_str());
             let password = connect.password.as_ref().map(|p| &p.0[..]);
-            match auth::verify(mode, &client_id, username, password) {
+            let wall_clock = SystemTime::now();
+            match auth::verify(
+                mode,
+                &self.tokens,
+                wall_clock,
+                &client_id,
+                username,
+                password,
+            ) {
                 Ok(granted) => grant = granted,
                 Err(code) => return self.refuse(token, code, now),
             }
@@ -222,8 +227,11 @@ impl Server {
                 Some("QoS 2 is not supported with clean session 0".to_owned())
             } else if publish.topic.as_str() == UPLOAD_TOKEN_TOPIC {
                 return self.handle_upload_token(token, &publish);
-            } else if !client.grant.write {
-                Some("the token does not allow publishing (no W)".to_owned())
+            } else if !client.grant.may_publish(publish.topic.as_str()) {
+                Some(format!(
+                    "no W token reaching {:?} (publishing needs one)",
+                    publish.topic.as_str()
+                ))
             } else {
                 None
             };
@@ -261,7 +269,8 @@ impl Server {
         }
     }
 
-    /// `$SYS/uploadToken`: acknowledge, and grant the new token's rights if it is registered.
+    /// `$SYS/uploadToken`: a Token login holds the new token, valid for its AccessKey, in place of
+    /// the one of its type, and gets the PUBACK; an invalid token closes the connection.
     fn handle_upload_token(&mut self, token: Token, publish: &Publish) {
         let Some(mode) = &self.config.apsaramq else {
             return;
@@ -276,12 +285,20 @@ impl Server {
             Ok(parsed) => parsed,
             Err(why) => return self.policy_error(token, format!("uploadToken: {why}")),
         };
-        match &client.grant.token_key {
-            Some(key) if mode.knows_token(key, kind, &new_token) => {
-                tracing::info!(client_id = %client.client_id, %kind, "token refreshed");
-                client.grant.add(kind);
+        match &mut client.grant.token_login {
+            Some(login) => {
+                let now = SystemTime::now();
+                let key_id = &login.access_key_id;
+                match tokens::check(mode, &self.tokens, key_id, kind, &new_token, now) {
+                    Ok(held) => {
+                        tracing::info!(client_id = %client.client_id, %kind, "token uploaded");
+                        login.hold(held);
+                    }
+                    Err(refusal) => {
+                        return self.policy_error(token, format!("uploadToken: {refusal}"));
+                    }
+                }
             }
-            Some(_) => return self.policy_error(token, "uploadToken: unknown token".to_owned()),
             None => {
                 tracing::debug!(client_id = %client.client_id, "uploadToken from a non-token login ignored");
             }
@@ -296,11 +313,15 @@ impl Server {
             return;
         };
         if let Some(mode) = &self.config.apsaramq {
-            let mut problem = (!client.grant.read)
-                .then(|| "the token does not allow subscribing (no R)".to_owned());
+            let mut problem = None;
             for f in &subscribe.filters {
                 let len = f.filter.as_str().chars().count();
-                if len > mode.max_topic_len {
+                if !client.grant.may_subscribe(f.filter.as_str()) {
+                    problem = Some(format!(
+                        "no R token covering {:?} (subscribing needs one)",
+                        f.filter.as_str()
+                    ));
+                } else if len > mode.max_topic_len {
                     problem = Some(format!(
                         "topic filter of {len} characters, over {}",
                         mode.max_topic_len

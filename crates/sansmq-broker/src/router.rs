@@ -170,14 +170,16 @@ pub(crate) fn pump(session: &mut Session, conn: &mut Connection, limits: Limits)
             id,
             message,
             stage: Stage::Published,
+            unacked_since: None,
         });
     }
 }
 
 /// On a resumed session, sends every unacknowledged message again in its original order: PUBLISH
 /// with DUP 1 (MQTT-3.3.1-1) or PUBREL, whichever it waits for (MQTT-4.4.0-1).
-pub(crate) fn resend_inflight(session: &Session, conn: &mut Connection) {
-    for entry in &session.inflight {
+pub(crate) fn resend_inflight(session: &mut Session, conn: &mut Connection) {
+    for entry in &mut session.inflight {
+        entry.unacked_since = None; // the redelivery timer starts again from this send
         match entry.stage {
             Stage::Published => conn.send(publish(&entry.message, Some(entry.id), true)),
             Stage::Released => conn.send(PubRel::new(entry.id)),
@@ -185,7 +187,11 @@ pub(crate) fn resend_inflight(session: &Session, conn: &mut Connection) {
     }
 }
 
-fn publish(message: &Message, packet_id: Option<sansmq::packet::PacketId>, dup: bool) -> Publish {
+pub(crate) fn publish(
+    message: &Message,
+    packet_id: Option<sansmq::packet::PacketId>,
+    dup: bool,
+) -> Publish {
     Publish {
         dup,
         qos: message.qos,

@@ -14,10 +14,12 @@ use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError};
 use crate::config::BrokerConfig;
 use crate::connection::{Connection, Phase, ReadOutcome};
 use crate::meter::Meter;
+use crate::openapi_server::{HttpExchange, SeenNonces};
 use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
 use crate::session::{DropTotals, Message, QueueLimits, Session};
 use crate::stats::{BrokerStats, ClientStats};
+use crate::tokens::TokenRegistry;
 use crate::topic_limits::TopicLimitError;
 use crate::topic_tree::TopicTree;
 use crate::transport::Transport;
@@ -26,7 +28,8 @@ use crate::websocket::WebSocketStream;
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
 pub(crate) const WS_LISTENER: Token = Token(2);
-const FIRST_CONNECTION: usize = 3;
+pub(crate) const OPENAPI_LISTENER: Token = Token(3);
+const FIRST_CONNECTION: usize = 4;
 
 /// Reads per connection per loop turn, so one busy client cannot starve the others.
 const READS_PER_TURN: usize = 8;
@@ -98,16 +101,24 @@ enum Listener {
     Tcp,
     /// MQTT over WebSocket.
     WebSocket,
+    /// ApsaraMQ mode's local OpenAPI (HTTP).
+    OpenApi,
 }
 
 /// The broker's whole state, owned by the event loop thread.
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) config: BrokerConfig,
-    poll: Poll,
+    pub(crate) poll: Poll,
     listener: TcpListener,
     /// The WebSocket listener, if the broker has one.
     ws_listener: Option<TcpListener>,
+    /// The local OpenAPI's listener, if the broker has one (ApsaraMQ mode).
+    openapi_listener: Option<TcpListener>,
+    /// The OpenAPI's HTTP exchanges in progress.
+    pub(crate) http: HashMap<Token, HttpExchange>,
+    /// The OpenAPI's signature nonces seen lately.
+    pub(crate) nonces: SeenNonces,
     commands: Receiver<Command>,
     pub(crate) conns: HashMap<Token, Connection>,
     pub(crate) sessions: HashMap<String, Session>,
@@ -130,6 +141,12 @@ pub(crate) struct Server {
     /// it fires again only for a *new* connection, so until the backlog is drained the loop
     /// retries `accept` itself (see [`Server::accept`]).
     accept_stalled: bool,
+    /// When ApsaraMQ mode's redelivery timer next ticks (see `Server::redeliver`).
+    pub(crate) next_redelivery: Instant,
+    /// The tokens this broker issued (ApsaraMQ mode).
+    pub(crate) tokens: TokenRegistry,
+    /// When ApsaraMQ mode next looks at the tokens clients hold (see `Server::watch_tokens`).
+    pub(crate) next_token_watch: Instant,
 }
 
 impl Server {
@@ -138,6 +155,7 @@ impl Server {
         poll: Poll,
         mut listener: TcpListener,
         mut ws_listener: Option<TcpListener>,
+        mut openapi_listener: Option<TcpListener>,
         commands: Receiver<Command>,
     ) -> io::Result<Self> {
         poll.registry()
@@ -145,6 +163,10 @@ impl Server {
         if let Some(ws_listener) = &mut ws_listener {
             poll.registry()
                 .register(ws_listener, WS_LISTENER, Interest::READABLE)?;
+        }
+        if let Some(openapi_listener) = &mut openapi_listener {
+            poll.registry()
+                .register(openapi_listener, OPENAPI_LISTENER, Interest::READABLE)?;
         }
         let retained = Retained::new(config.max_retained_messages, config.max_retained_bytes);
         let incoming = IncomingMeters::new(config.max_incoming_bytes);
@@ -158,6 +180,9 @@ impl Server {
             poll,
             listener,
             ws_listener,
+            openapi_listener,
+            http: HashMap::new(),
+            nonces: SeenNonces::default(),
             commands,
             conns: HashMap::new(),
             sessions: HashMap::new(),
@@ -170,6 +195,9 @@ impl Server {
             next_token: FIRST_CONNECTION,
             next_client_number: 0,
             accept_stalled: false,
+            next_redelivery: Instant::now(),
+            tokens: TokenRegistry::default(),
+            next_token_watch: Instant::now(),
         })
     }
 
@@ -200,10 +228,14 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept(Listener::Tcp),
                     WS_LISTENER => self.accept(Listener::WebSocket),
+                    OPENAPI_LISTENER => self.accept(Listener::OpenApi),
                     WAKER => {
                         if !self.handle_commands() {
                             return self.stop();
                         }
+                    }
+                    token if self.http.contains_key(&token) => {
+                        self.serve_http(token, Instant::now());
                     }
                     token => {
                         if let Some(conn) = self.conns.get_mut(&token) {
@@ -225,6 +257,7 @@ impl Server {
                 // Connections may have closed this turn, freeing descriptors for the backlogs.
                 self.accept(Listener::Tcp);
                 self.accept(Listener::WebSocket);
+                self.accept(Listener::OpenApi);
             }
         }
     }
@@ -271,11 +304,28 @@ impl Server {
                     Some(listener) => listener,
                     None => return,
                 },
+                Listener::OpenApi => match &self.openapi_listener {
+                    Some(listener) => listener,
+                    None => return,
+                },
             };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let token = Token(self.next_token);
                     self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONNECTION);
+                    if let Listener::OpenApi = which {
+                        let mut exchange = HttpExchange::new(stream, Instant::now());
+                        if let Err(error) = self.poll.registry().register(
+                            exchange.stream_mut(),
+                            token,
+                            Interest::READABLE,
+                        ) {
+                            tracing::warn!(%peer, %error, "cannot register OpenAPI connection");
+                            continue;
+                        }
+                        self.http.insert(token, exchange);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     if let Err(error) = self.poll.registry().register(
                         &mut stream,
@@ -291,7 +341,7 @@ impl Server {
                         .filter(|timeout| !timeout.is_zero())
                         .map(|timeout| now + timeout.min(Duration::from_secs(86_400)));
                     let transport = match which {
-                        Listener::Tcp => Transport::Tcp(stream),
+                        Listener::Tcp | Listener::OpenApi => Transport::Tcp(stream),
                         Listener::WebSocket => Transport::WebSocket(WebSocketStream::accept(
                             stream,
                             self.config.max_packet_size,
@@ -340,6 +390,9 @@ impl Server {
         for &token in &tokens {
             self.read_from(token, now);
         }
+        self.redeliver(now);
+        self.watch_tokens(now);
+        self.expire_http(now);
         for &token in &tokens {
             self.flush(token);
         }
@@ -363,7 +416,13 @@ impl Server {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(Connection::deadline).min()
+        let connections = self.conns.values().filter_map(Connection::deadline).min();
+        connections
+            .into_iter()
+            .chain(self.redelivery_deadline())
+            .chain(self.token_watch_deadline())
+            .chain(self.http.values().map(HttpExchange::deadline))
+            .min()
     }
 
     fn read_from(&mut self, token: Token, now: Instant) {

@@ -3,6 +3,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use mio::Token;
@@ -61,6 +62,9 @@ pub(crate) struct Inflight {
     pub(crate) id: PacketId,
     pub(crate) message: Message,
     pub(crate) stage: Stage,
+    /// When the redelivery timer of ApsaraMQ mode first saw it unacknowledged, or last sent it
+    /// again (`None` until then; see `Server::redeliver`).
+    pub(crate) unacked_since: Option<Instant>,
 }
 
 /// How much a session may queue, from [`BrokerConfig`](crate::BrokerConfig); 0 means no limit.
@@ -118,7 +122,7 @@ impl Refusal {
 /// The state of one client id.
 #[derive(Debug)]
 pub(crate) struct Session {
-    client_id: String,
+    pub(crate) client_id: String,
     /// Discarded when its connection ends (MQTT-3.1.2-6).
     pub(crate) clean: bool,
     /// The connection currently using the session, if any.
@@ -487,6 +491,7 @@ mod tests {
             id,
             message: sent,
             stage: Stage::Published,
+            unacked_since: None,
         });
         assert_eq!(total.used(), 3 * cost);
         assert!(first.handle_puback(id));
@@ -538,6 +543,7 @@ mod tests {
             id: PacketId::new(2).unwrap(),
             message: message(QoS::AtLeastOnce),
             stage: Stage::Published,
+            unacked_since: None,
         });
         assert_eq!(first.get(), 1);
         assert_eq!(session.allocate_id().unwrap().get(), 3);
@@ -553,6 +559,7 @@ mod tests {
             id,
             message: message(QoS::ExactlyOnce),
             stage: Stage::Published,
+            unacked_since: None,
         });
         assert!(!session.handle_puback(id));
         assert!(!session.handle_pubcomp(id));

@@ -296,3 +296,69 @@ fn p2p_messages_wait_for_an_offline_persistent_client() {
     assert!(ack.session_present);
     assert_eq!(&target.expect_publish().payload[..], b"later");
 }
+
+#[test]
+fn unacknowledged_qos1_messages_are_sent_again_while_connected() {
+    let interval = Duration::from_millis(300);
+    let mode = ApsaraMqMode::new(INSTANCE)
+        .access_key(AK, SECRET)
+        .redelivery_interval(interval);
+    let broker = start(BrokerConfig {
+        apsaramq: Some(mode),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut consumer = accepted(&broker, signed("GID_r@@@consumer", true));
+    consumer.subscribe("parent/#", QoS::AtLeastOnce);
+    let mut producer = accepted(&broker, signed("GID_r@@@producer", true));
+    producer.publish("parent/a", b"slow", QoS::AtLeastOnce);
+    producer.publish("parent/p2p/GID_r@@@consumer", b"direct", QoS::AtLeastOnce);
+
+    let first = consumer.expect_publish();
+    let sent = std::time::Instant::now();
+    let direct = consumer.expect_publish();
+    assert!(!first.dup && !direct.dup);
+    // Not acknowledged: both come again, with DUP and their packet ids, after about an interval
+    // (between one and one and a quarter), in their order...
+    let again = consumer.expect_publish();
+    assert!(
+        sent.elapsed() >= interval,
+        "sent again after {:?}",
+        sent.elapsed()
+    );
+    let direct_again = consumer.expect_publish();
+    assert_eq!(
+        (again.dup, again.packet_id, &again.payload[..]),
+        (true, first.packet_id, &b"slow"[..])
+    );
+    assert_eq!(
+        (direct_again.dup, direct_again.packet_id),
+        (true, direct.packet_id)
+    );
+    // ...and again, until acknowledged; then never.
+    let third = consumer.expect_publish();
+    assert_eq!(third.packet_id, first.packet_id);
+    consumer.ack(&third);
+    let fourth = consumer.expect_publish();
+    assert_eq!(fourth.packet_id, direct.packet_id);
+    consumer.ack(&fourth);
+    consumer.expect_nothing(interval * 2);
+}
+
+#[test]
+fn redelivery_off_sends_only_on_reconnect() {
+    let mode = ApsaraMqMode::new(INSTANCE)
+        .access_key(AK, SECRET)
+        .redelivery_interval(Duration::ZERO);
+    let broker = start(BrokerConfig {
+        apsaramq: Some(mode),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut consumer = accepted(&broker, signed("GID_r@@@consumer", true));
+    consumer.subscribe("parent/#", QoS::AtLeastOnce);
+    let mut producer = accepted(&broker, signed("GID_r@@@producer", true));
+    producer.publish("parent/a", b"once", QoS::AtLeastOnce);
+    assert!(!consumer.expect_publish().dup);
+    consumer.expect_nothing(Duration::from_millis(500));
+}

@@ -20,13 +20,15 @@ pub(crate) struct BrokerArgs {
     #[arg(long, value_name = "ADDR")]
     ws_bind: Option<SocketAddr>,
 
-    /// Behave like ApsaraMQ for MQTT instance INSTANCE: check Signature logins, client ids and
-    /// limits, and route P2P topics.
+    /// Behave like ApsaraMQ for MQTT instance INSTANCE: check Signature, DeviceCredential and
+    /// Token logins, client ids and limits, route P2P topics, re-deliver unacknowledged QoS 1
+    /// messages, and issue tokens over a local OpenAPI. With no --access-key or --keys, an
+    /// AccessKey is generated; how to log in is printed either way.
     #[arg(long, value_name = "INSTANCE")]
     apsaramq: Option<String>,
 
-    /// An AccessKey that may log in (ApsaraMQ mode); repeatable. Prefer --keys: a command line
-    /// is visible to other users of the machine.
+    /// An AccessKey that may log in and call the OpenAPI (ApsaraMQ mode); repeatable. Prefer
+    /// --keys: a command line is visible to other users of the machine.
     #[arg(long = "access-key", value_name = "ID:SECRET", requires = "apsaramq", value_parser = parse_key)]
     access_keys: Vec<(String, String)>,
 
@@ -34,6 +36,35 @@ pub(crate) struct BrokerArgs {
     /// starting with '#' are ignored.
     #[arg(long, value_name = "FILE", requires = "apsaramq")]
     keys: Option<PathBuf>,
+
+    /// Where the local OpenAPI (ApplyToken, QueryToken, RevokeToken; ApsaraMQ mode) listens;
+    /// port 0 picks a free one (the URL is printed).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0",
+        requires = "apsaramq"
+    )]
+    openapi_bind: SocketAddr,
+
+    /// Seconds a connected client may leave a QoS 1 message unacknowledged before it is sent
+    /// again (ApsaraMQ mode, as the service does); 0 turns re-delivery off.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 5.0,
+        requires = "apsaramq"
+    )]
+    redelivery_interval: f64,
+
+    /// Seconds before a token expires that $SYS/tokenExpireNotice is sent (ApsaraMQ mode).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300.0,
+        requires = "apsaramq"
+    )]
+    token_expire_notice: f64,
 
     #[command(flatten)]
     limits: BrokerLimits,
@@ -128,38 +159,22 @@ impl BrokerLimits {
 
 pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
     let apsaramq = match &args.apsaramq {
-        Some(instance) => {
-            let mut keys = args.access_keys.clone();
-            if let Some(file) = &args.keys {
-                keys.extend(read_keys(file)?);
-            }
-            if keys.is_empty() {
-                bail!(
-                    "--apsaramq {instance}: no AccessKey can log in; add --access-key ID:SECRET \
-                     or --keys FILE"
-                );
-            }
-            let count = keys.len();
-            let mode = keys
-                .into_iter()
-                .fold(ApsaraMqMode::new(instance), |mode, (id, secret)| {
-                    mode.access_key(id, secret)
-                });
-            Some((mode, count))
-        }
+        Some(instance) => Some(apsaramq_mode(args, instance)?),
         None => None,
     };
     let description = match &apsaramq {
         Some((mode, keys)) => format!(
-            "ApsaraMQ mode, instance {}, {keys} AccessKey(s)",
-            mode.instance_id()
+            "ApsaraMQ mode, instance {}, {} AccessKey(s)",
+            mode.instance_id(),
+            keys.count()
         ),
         None => "plain MQTT 3.1.1, anyone may connect".to_owned(),
     };
+    let (mode, keys) = apsaramq.unzip();
     let config = args.limits.apply(BrokerConfig {
         bind: args.bind,
         ws_bind: args.ws_bind,
-        apsaramq: apsaramq.map(|(mode, _)| mode),
+        apsaramq: mode,
         ..BrokerConfig::default()
     });
     let broker = sansmq_broker::start(config).with_context(|| {
@@ -167,8 +182,12 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
             .ws_bind
             .map(|addr| format!(" and {addr} (--ws-bind)"))
             .unwrap_or_default();
+        let openapi = keys
+            .as_ref()
+            .map(|_| format!(" and {} (--openapi-bind)", args.openapi_bind))
+            .unwrap_or_default();
         format!(
-            "starting the broker on {} (--bind){ws}; is another broker using that port?",
+            "starting the broker on {} (--bind){ws}{openapi}; is another broker using that port?",
             args.bind
         )
     })?;
@@ -185,10 +204,122 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
          with Ctrl-C",
         broker.local_addr()
     )?;
+    if let Some(keys) = &keys {
+        write!(stdout, "{}", login_help(&broker, args, keys))?;
+    }
     stdout.flush()?;
     drop(stdout);
     broker.wait();
     bail!("the broker stopped unexpectedly; -d shows why")
+}
+
+/// The AccessKeys of ApsaraMQ mode: the ones given, or one generated.
+#[derive(Debug)]
+enum AccessKeys {
+    Given(Vec<String>),
+    Generated { id: String, secret: String },
+}
+
+impl AccessKeys {
+    fn count(&self) -> usize {
+        match self {
+            Self::Given(ids) => ids.len(),
+            Self::Generated { .. } => 1,
+        }
+    }
+
+    /// The id to show in the login help.
+    fn first_id(&self) -> &str {
+        match self {
+            Self::Given(ids) => ids.first().map_or("<AccessKey id>", String::as_str),
+            Self::Generated { id, .. } => id,
+        }
+    }
+}
+
+/// ApsaraMQ mode for `instance` from the command line.
+fn apsaramq_mode(args: &BrokerArgs, instance: &str) -> anyhow::Result<(ApsaraMqMode, AccessKeys)> {
+    let mut pairs = args.access_keys.clone();
+    if let Some(file) = &args.keys {
+        pairs.extend(read_keys(file)?);
+    }
+    let keys = if pairs.is_empty() {
+        let (id, secret) = generate_access_key()?;
+        pairs.push((id.clone(), secret.clone()));
+        AccessKeys::Generated { id, secret }
+    } else {
+        AccessKeys::Given(pairs.iter().map(|(id, _)| id.clone()).collect())
+    };
+    let seconds = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value)
+            .with_context(|| format!("{flag} {value}: not a number of seconds"))
+    };
+    let mode = pairs
+        .into_iter()
+        .fold(ApsaraMqMode::new(instance), |mode, (id, secret)| {
+            mode.access_key(id, secret)
+        })
+        .openapi_bind(args.openapi_bind)
+        .redelivery_interval(seconds(args.redelivery_interval, "--redelivery-interval")?)
+        .token_expire_notice(seconds(args.token_expire_notice, "--token-expire-notice")?);
+    Ok((mode, keys))
+}
+
+/// An AccessKey pair shaped like Alibaba Cloud's: `LTAI` and 20 characters, a 30-character
+/// secret.
+fn generate_access_key() -> anyhow::Result<(String, String)> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut random = [0u8; 50];
+    getrandom::fill(&mut random)
+        .map_err(|e| anyhow::anyhow!("no randomness for an AccessKey: {e}"))?;
+    let mut chars = random.iter().map(|byte| {
+        // 62 letters and digits; the slight bias of `% 62` does not matter for a local key.
+        char::from(
+            ALPHABET
+                .get(usize::from(*byte) % ALPHABET.len())
+                .copied()
+                .unwrap_or(b'A'),
+        )
+    });
+    let id: String = "LTAI".chars().chain(chars.by_ref().take(20)).collect();
+    let secret: String = chars.take(30).collect();
+    Ok((id, secret))
+}
+
+/// How to log in to the broker in ApsaraMQ mode, as shell lines the quick-start examples and
+/// `sansmq token` read.
+fn login_help(broker: &sansmq_broker::Broker, args: &BrokerArgs, keys: &AccessKeys) -> String {
+    let instance = args.apsaramq.as_deref().unwrap_or_default();
+    let secret = match keys {
+        AccessKeys::Generated { secret, .. } => secret.as_str(),
+        AccessKeys::Given(_) => "<its secret>",
+    };
+    let origin = match keys {
+        AccessKeys::Generated { .. } => "a generated AccessKey (it lasts as long as this broker)",
+        AccessKeys::Given(_) => "one of the AccessKeys given",
+    };
+    let openapi = broker.openapi_url().unwrap_or_default();
+    let mut help = format!(
+        "Log in with {origin}; the quick-start examples and `sansmq token` read these:\n\
+         \x20 export MQTT_BROKER=tcp://{addr} MQTT_INSTANCE_ID={instance}\n\
+         \x20 export MQTT_AK_ENV={id} MQTT_SK_ENV={secret}\n\
+         \x20 export MQTT_OPENAPI_ENDPOINT={openapi}\n\
+         Sample client id: GID_demo@@@device-1 (Signature login: user name \
+         Signature|{id}|{instance}, password Base64(HMAC-SHA1(secret, client id))",
+        addr = broker.local_addr(),
+        id = keys.first_id(),
+    );
+    if let AccessKeys::Generated { secret, .. } = keys {
+        let password = sansmq_broker::signature(secret, "GID_demo@@@device-1");
+        help.push_str(&format!(" = {password}"));
+    }
+    help.push_str(&format!(
+        ").\nTokens: TOKEN=$(sansmq token apply --instance {instance} --resource demo/# \
+         --actions RW --expire-in 1h), then `sansmq pub|sub --apsaramq-instance {instance} \
+         --token RW=$TOKEN ...` (user name Token|{id}|{instance}, password RW|<token>).\n",
+        id = keys.first_id()
+    ));
+    help
 }
 
 /// `ID:SECRET`.

@@ -327,14 +327,7 @@ fn broker_command_in_apsaramq_mode_takes_keys_from_a_file() {
 }
 
 #[test]
-fn broker_command_refuses_apsaramq_mode_without_keys_and_a_taken_port() {
-    let outcome = run(&["broker", "--bind", "127.0.0.1:0", "--apsaramq", INSTANCE]);
-    assert_eq!(outcome.code, Some(1), "{outcome:#?}");
-    assert!(
-        outcome.error_line().contains("--access-key"),
-        "{outcome:#?}"
-    );
-
+fn broker_command_refuses_a_taken_port() {
     let first = BrokerProcess::start(&[]);
     let outcome = run(&["broker", "--bind", &first.addr]);
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
@@ -394,4 +387,68 @@ fn apsaramq_closing_the_connection_after_a_forbidden_subscribe_is_explained() {
     assert!(line.contains("subscribing to [\"parent/t\"]"), "{line}");
     assert!(line.contains("may not subscribe"), "{line}");
     assert!(line.contains("R or RW"), "{line}");
+}
+
+/// The `export NAME=VALUE ...` lines `sansmq broker --apsaramq` prints, as (name, value) pairs.
+fn printed_exports(broker: &mut BrokerProcess) -> Vec<(String, String)> {
+    let mut exports = Vec::new();
+    for _ in 0..6 {
+        let line = broker.next_line();
+        if let Some(assignments) = line.trim().strip_prefix("export ") {
+            for assignment in assignments.split_whitespace() {
+                let (name, value) = assignment.split_once('=').expect("NAME=VALUE");
+                exports.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    exports
+}
+
+#[test]
+fn the_apsaramq_broker_generates_an_access_key_and_prints_a_login_that_works() {
+    let mut broker = BrokerProcess::start(&["--apsaramq", "mqtt-gen"]);
+    let exports = printed_exports(&mut broker);
+    let names: Vec<&str> = exports.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "MQTT_BROKER",
+            "MQTT_INSTANCE_ID",
+            "MQTT_AK_ENV",
+            "MQTT_SK_ENV",
+            "MQTT_OPENAPI_ENDPOINT"
+        ]
+    );
+    let value = |name: &str| &exports.iter().find(|(n, _)| n == name).unwrap().1;
+    assert!(value("MQTT_AK_ENV").starts_with("LTAI"));
+    assert_eq!(value("MQTT_BROKER"), &format!("tcp://{}", broker.addr));
+    assert!(value("MQTT_OPENAPI_ENDPOINT").starts_with("http://127.0.0.1:"));
+
+    let publish = |secret: &str| {
+        let mut command = sansmq(&[
+            "pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            broker.port(),
+            "--apsaramq-instance",
+            "mqtt-gen",
+            "-i",
+            "GID_demo@@@device-1",
+            "-t",
+            "demo/x",
+            "-m",
+            "hi",
+            "-q",
+            "1",
+        ]);
+        command
+            .env("MQTT_AK_ENV", value("MQTT_AK_ENV"))
+            .env("MQTT_SK_ENV", secret);
+        finish(command)
+    };
+    let accepted = publish(value("MQTT_SK_ENV"));
+    assert_eq!(accepted.code, Some(0), "{accepted:#?}");
+    let refused = publish("not-the-secret");
+    assert_eq!(refused.code, Some(5), "{refused:#?}");
 }

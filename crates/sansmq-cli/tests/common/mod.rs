@@ -208,6 +208,8 @@ pub(crate) struct BrokerProcess {
     pub(crate) addr: String,
     /// `ws://127.0.0.1:port/`, with `--ws-bind`.
     pub(crate) ws_url: Option<String>,
+    /// The rest of what it prints.
+    stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl BrokerProcess {
@@ -228,7 +230,8 @@ impl BrokerProcess {
             .spawn()
             .expect("the broker command runs");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        stdout
             .read_line(&mut first)
             .expect("reading the broker's first line");
         let addr = first
@@ -244,7 +247,17 @@ impl BrokerProcess {
             child,
             addr,
             ws_url,
+            stdout,
         }
+    }
+
+    /// The next line it prints after the first.
+    pub(crate) fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout
+            .read_line(&mut line)
+            .expect("reading the broker's output");
+        line
     }
 
     /// The port it listens on.
