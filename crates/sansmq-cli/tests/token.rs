@@ -1,6 +1,6 @@
 //! `sansmq token apply|query|revoke` against a small OpenAPI server in the test, which checks
 //! each request's signature as the service does: what goes to stdout and stderr, exit codes, and
-//! that no secret is shown.
+//! that no secret is shown; then a token's life against the local broker's OpenAPI.
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sansmq_apsaramq::openapi::signature;
+use sansmq_broker::{ApsaraMqMode, BrokerConfig};
 
 use common::{Outcome, run_with_input, sansmq};
 
@@ -399,4 +400,116 @@ fn debug_logs_show_neither_token_nor_signature() {
     for hex in ["546f 6b65 6e3d", "5369 676e 6174 7572 653d"] {
         assert!(!outcome.stderr.contains(hex), "{outcome:#?}");
     }
+}
+
+/// `sansmq pub` of one QoS 1 message to `topic` through `port` with `token` (RW) for the login.
+fn publish_with(port: u16, token: &str, topic: &str) -> Outcome {
+    let port = port.to_string();
+    let mut command = sansmq(&[
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--apsaramq-instance",
+        INSTANCE,
+        "-i",
+        "GID_cli@@@device-1",
+        "-t",
+        topic,
+        "-m",
+        "hello",
+        "-q",
+        "1",
+        "--token",
+        &format!("RW={token}"),
+    ]);
+    command.env("MQTT_AK_ENV", KEY_ID).env_remove("MQTT_SK_ENV");
+    run(command)
+}
+
+#[test]
+fn a_token_from_the_local_broker_logs_in_until_revoked() {
+    let mode = ApsaraMqMode::new(INSTANCE)
+        .access_key(KEY_ID, SECRET)
+        .openapi_bind("127.0.0.1:0".parse().unwrap());
+    let broker = sansmq_broker::start(BrokerConfig {
+        apsaramq: Some(mode),
+        ..BrokerConfig::default()
+    })
+    .unwrap();
+    let port = broker.local_addr().port();
+    let endpoint = broker.openapi_url().unwrap();
+    let with_endpoint = |args: &[&str], secret: &str| {
+        let mut command = token(args, secret);
+        command.env("MQTT_OPENAPI_ENDPOINT", &endpoint);
+        command
+    };
+
+    let applied = run(with_endpoint(
+        &[
+            "apply",
+            "--instance",
+            INSTANCE,
+            "--resource",
+            "parent/#",
+            "--actions",
+            "RW",
+            "--expire-in",
+            "10m",
+        ],
+        SECRET,
+    ));
+    assert_eq!(applied.code, Some(0), "{applied:#?}");
+    let issued = applied.stdout.trim_end().to_owned();
+    assert!(!issued.is_empty() && !issued.contains('\n'), "{applied:#?}");
+    assert!(!applied.stderr.contains(&issued), "{applied:#?}");
+
+    let published = publish_with(port, &issued, "parent/a");
+    assert_eq!(published.code, Some(0), "{published:#?}");
+    let query = || {
+        run(with_endpoint(
+            &["query", "--instance", INSTANCE, &issued],
+            SECRET,
+        ))
+    };
+    let valid = query();
+    assert_eq!(
+        (valid.code, valid.stdout.as_str()),
+        (Some(0), "valid\n"),
+        "{valid:#?}"
+    );
+
+    // The broker checks the signature as the service does.
+    let refused = run(with_endpoint(
+        &["query", "--instance", INSTANCE, &issued],
+        "wrong",
+    ));
+    assert_eq!(refused.code, Some(3), "{refused:#?}");
+    assert!(
+        refused.error_line().contains("SignatureDoesNotMatch"),
+        "{refused:#?}"
+    );
+    assert!(!refused.stderr.contains(&issued), "{refused:#?}");
+
+    let revoked = run(with_endpoint(
+        &["revoke", "--instance", INSTANCE, &issued],
+        SECRET,
+    ));
+    assert_eq!(
+        (revoked.code, revoked.stdout.as_str()),
+        (Some(0), ""),
+        "{revoked:#?}"
+    );
+    let invalid = query();
+    assert_eq!(
+        (invalid.code, invalid.stdout.as_str()),
+        (Some(1), "invalid\n"),
+        "{invalid:#?}"
+    );
+    let published = publish_with(port, &issued, "parent/a");
+    // CONNACK 5, not authorised: the broker no longer knows the token.
+    assert_eq!(published.code, Some(5), "{published:#?}");
+    assert!(!published.stderr.contains(&issued), "{published:#?}");
+    broker.shutdown();
 }
