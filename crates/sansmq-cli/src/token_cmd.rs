@@ -80,7 +80,7 @@ struct ApiArgs {
     access_key_id: Option<String>,
 
     /// The ApsaraMQ instance id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "MQTT_INSTANCE_ID")]
     instance: String,
 
     /// Seconds to wait for an answer.
