@@ -70,9 +70,13 @@ pub(crate) fn code(error: &anyhow::Error) -> u8 {
 /// them.
 const SECRET_FLAGS: [&str; 4] = ["--pw", "--access-key", "--token", "--keypass"];
 
-/// Prints `error` as one line (unless `quiet`, `--quiet`) and returns its exit code.
+/// Prints `error` as one line (unless `quiet`, `--quiet`, or `error` is a [`Failure`] without a
+/// message, whose command already said what happened) and returns its exit code.
 pub(crate) fn report(error: &anyhow::Error, quiet: bool) -> ExitCode {
-    if !quiet {
+    let said = error
+        .downcast_ref::<Failure>()
+        .is_some_and(|failure| failure.message.is_empty());
+    if !quiet && !said {
         eprintln!("sansmq: error: {}", one_line(&format!("{error:#}")));
     }
     ExitCode::from(code(error))

@@ -1,5 +1,5 @@
 //! `sansmq`: publish and subscribe with mosquitto_pub / mosquitto_sub's flags and exit codes, run
-//! Alibaba's ApsaraMQ quick-start, or start a local broker.
+//! Alibaba's ApsaraMQ quick-start, start a local broker, or manage ApsaraMQ tokens.
 //!
 //! This file holds the command line (clap) and what every command shares: logging for `-d`, and
 //! turning an error into one line on stderr and an exit code.
@@ -21,6 +21,7 @@ mod output;
 mod pub_cmd;
 mod signals;
 mod sub_cmd;
+mod token_cmd;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -68,6 +69,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a local MQTT broker for development (plain, or in ApsaraMQ mode); not for production.
     Broker(broker_cmd::BrokerArgs),
+    /// ApsaraMQ tokens for Token-mode logins: apply for one, query or revoke it, over Alibaba
+    /// Cloud's OpenAPI (--region) or the local broker's (--endpoint).
+    Token(token_cmd::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Sub(args) => sub_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Broker(args) => broker_cmd::run(&args),
+        Command::Token(args) => token_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,7 +108,7 @@ impl Command {
         match self {
             Self::Pub(args) => args.connect.quiet,
             Self::Sub(args) => args.connect.quiet,
-            Self::Demo(_) | Self::Broker(_) => false,
+            Self::Demo(_) | Self::Broker(_) | Self::Token(_) => false,
         }
     }
 }
@@ -123,11 +128,18 @@ fn mosquitto_command() -> Option<String> {
 fn init_debug_log(on_stdout: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
-    // tungstenite traces the whole WebSocket upgrade request, --ws-header values (tokens) included.
-    let filter = match "tungstenite::handshake::client=debug".parse() {
+    // tungstenite traces the whole WebSocket upgrade request, --ws-header values (tokens) included;
+    // ureq (`sansmq token`) the whole OpenAPI request, its token and signature included.
+    let filter = [
+        "tungstenite::handshake::client=debug",
+        "ureq=debug",
+        "ureq_proto=debug",
+    ]
+    .into_iter()
+    .fold(filter, |filter, directive| match directive.parse() {
         Ok(quiet) => filter.add_directive(quiet),
         Err(_) => filter,
-    };
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

@@ -25,6 +25,11 @@ const METHOD: &str = "GET";
 /// with [`timeout`](Self::timeout)). Requests to a loopback endpoint skip any proxy from the
 /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` otherwise apply). `Debug` shows the
 /// endpoint and the AccessKey ID, never the secret.
+///
+/// The HTTP client, ureq, logs through the `log` crate; at `trace` level its records hold the
+/// whole request, token and signature included: keep the `ureq` and `ureq_proto` targets at
+/// `debug` or quieter (`sansmq` does). Clones share their connections.
+#[derive(Clone)]
 pub struct OpenApiClient {
     access_key: AccessKey,
     endpoint: OpenApiEndpoint,

@@ -103,7 +103,6 @@ pub struct IssuedToken {
 }
 
 /// One operation, ready to be signed and sent.
-#[derive(Debug)]
 pub(super) struct Call {
     /// `ApplyToken`, `QueryToken` or `RevokeToken`: the `Action` parameter.
     pub(super) operation: &'static str,
@@ -111,6 +110,17 @@ pub(super) struct Call {
     pub(super) params: Vec<(&'static str, String)>,
     /// Values no error message may show (a token), as given.
     pub(super) secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Call {
+    /// The operation and its parameters' names: the values may be tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("params", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `QueryToken` or `RevokeToken` of `token` on `instance_id`.
@@ -400,6 +410,12 @@ mod tests {
             ]
         );
         assert_eq!(call.secrets, [TOKEN]);
+        let shown = format!("{call:?}");
+        assert!(
+            shown.contains("QueryToken") && shown.contains("\"Token\""),
+            "{shown}"
+        );
+        assert!(!shown.contains(TOKEN), "{shown}");
         let error = token_call("RevokeToken", "mqtt-cn-test", "").unwrap_err();
         assert_eq!(error.to_string(), "RevokeToken: Token is empty");
     }
