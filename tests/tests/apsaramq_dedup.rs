@@ -1,10 +1,14 @@
-//! Idempotent consumption end to end, on the local broker in ApsaraMQ mode: a publisher tags N messages to a subscribed topic
+//! Idempotent consumption end to end, on the local broker in ApsaraMQ mode re-delivering
+//! unacknowledged QoS 1 messages every 200 ms: a publisher tags N messages to a subscribed topic
 //! and N point to point ([`MessageIds`]), and sends each twice, as a publisher that missed a
-//! PUBACK does. The first consumer handles slowly and never acknowledges, as one that dies before it does; a second one takes over its session, and
-//! the broker delivers everything unacknowledged again. The application behind the deduplicator
-//! (shared by both consumers) sees each message exactly once, with the right kind and the header
-//! stripped, while the clients received far more copies than messages. For the blocking client
-//! ([`Deduplicated`] behind [`ApsaraMqEvents`]) and the async one ([`Deduplicator::check_message`]).
+//! PUBACK does. The first consumer handles slowly (its first message takes several re-delivery
+//! intervals, so the broker sends copies meanwhile, which the client drops: see
+//! `apsaramq_redelivery.rs`) and never acknowledges, as one that dies before it does; a second
+//! one takes over its session, and the broker delivers everything unacknowledged again. The
+//! application behind the deduplicator (shared by both consumers) sees each message exactly once,
+//! with the right kind and the header stripped, while the clients received far more copies than
+//! messages. For the blocking client ([`Deduplicated`] behind [`ApsaraMqEvents`]) and the async
+//! one ([`Deduplicator::check_message`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,14 +32,18 @@ const PARENT: &str = "parent";
 const TOPIC: &str = "parent/dedup";
 /// Messages per path (subscribed, point to point).
 const N: usize = 4;
-/// How long the consumers linger for late copies.
+/// How often the broker re-delivers what a connected client has not acknowledged.
 const REDELIVERY: Duration = Duration::from_millis(200);
-/// How long the first consumer takes over its first message.
+/// How long the first consumer takes over its first message: several re-delivery intervals.
 const SLOW: Duration = Duration::from_millis(700);
 
 fn broker() -> Broker {
     sansmq_broker::start(BrokerConfig {
-        apsaramq: Some(ApsaraMqMode::new(INSTANCE).access_key(KEY_ID, SECRET)),
+        apsaramq: Some(
+            ApsaraMqMode::new(INSTANCE)
+                .access_key(KEY_ID, SECRET)
+                .redelivery_interval(REDELIVERY),
+        ),
         // Every copy sent stays unacknowledged at once: the window must hold them all.
         max_inflight: 8 * N,
         ..Default::default()
