@@ -75,8 +75,10 @@ pub trait ApsaraMqCallback: Send + Sync + 'static {
         let _ = cause;
     }
 
-    /// An application message arrived; returning acknowledges it. ApsaraMQ redelivers unacked
-    /// messages every few seconds, so handle duplicates (`message.duplicate`) idempotently.
+    /// An application message arrived; returning acknowledges it. The same message may arrive
+    /// again (after a reconnect or a lost acknowledgement, or resent by its publisher, not always
+    /// with `message.duplicate` set): handle it idempotently, or let
+    /// [`ApsaraMqEvents::deduplicate`] call this once per message id ([`crate::dedup`]).
     fn message_arrived(&self, topic: &str, message: &Message, kind: MessageKind) {
         let _ = (topic, message, kind);
     }
