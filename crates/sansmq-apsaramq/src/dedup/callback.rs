@@ -1,5 +1,6 @@
 //! [`Deduplicated`]: the blocking client's callbacks, with `message_arrived` once per message id.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sansmq_mio::{Callback, DeliveryToken, Message};
@@ -14,12 +15,30 @@ use crate::token_notice::{NoticeError, TokenNotice};
 /// through untouched. It wraps an [`ApsaraMqCallback`] (see [`ApsaraMqEvents::deduplicate`]) or a
 /// plain [`sansmq_mio::Callback`], for the Paho-style `Callback` your client already has.
 ///
+/// With manual acknowledgements ([`sansmq_mio::Client::set_manual_acks`]) a duplicate is not
+/// acknowledged by returning: acknowledge it in [`on_duplicate`](Self::on_duplicate), or it holds
+/// back every acknowledgement after it (they leave in arrival order) and the broker keeps
+/// re-delivering it.
+///
 /// Messages taken by a per-subscription handler or the `messages()` receiver do not pass
 /// through callbacks: use [`Deduplicator::check_message`] there.
-#[derive(Debug)]
 pub struct Deduplicated<C> {
     callback: C,
     dedup: Arc<Mutex<Deduplicator>>,
+    on_duplicate: Option<DuplicateHook>,
+}
+
+/// What runs for each duplicate: its topic and the message as received.
+type DuplicateHook = Box<dyn Fn(&str, &Message) + Send + Sync>;
+
+impl<C: fmt::Debug> fmt::Debug for Deduplicated<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deduplicated")
+            .field("callback", &self.callback)
+            .field("dedup", &self.dedup)
+            .field("on_duplicate", &self.on_duplicate.is_some())
+            .finish()
+    }
 }
 
 impl<C> Deduplicated<C> {
@@ -31,7 +50,39 @@ impl<C> Deduplicated<C> {
     /// `callback`, behind a deduplicator shared with others: one window for several clients of
     /// a process (a client built anew after a fatal error keeps knowing what the old one saw).
     pub fn shared(callback: C, dedup: Arc<Mutex<Deduplicator>>) -> Self {
-        Self { callback, dedup }
+        Self {
+            callback,
+            dedup,
+            on_duplicate: None,
+        }
+    }
+
+    /// Runs `hook` with each duplicate (its topic, and the message as received, header and all)
+    /// instead of nothing: to acknowledge it with manual acknowledgements, or to count it.
+    ///
+    /// ```no_run
+    /// use sansmq_apsaramq::dedup::{Deduplicated, Deduplicator};
+    /// use sansmq_mio::{Callback, Client, ConnectOptions};
+    ///
+    /// struct App;
+    /// impl Callback for App {}
+    ///
+    /// # fn main() -> Result<(), sansmq_mio::Error> {
+    /// let client = Client::new(ConnectOptions::new("tcp://127.0.0.1:1883", "consumer")?)?;
+    /// client.set_manual_acks(true);
+    /// let acker = client.clone();
+    /// client.set_callback(Deduplicated::new(App, Deduplicator::default()).on_duplicate(
+    ///     move |_topic, message| {
+    ///         let _ = acker.ack(message);
+    ///     },
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_duplicate(mut self, hook: impl Fn(&str, &Message) + Send + Sync + 'static) -> Self {
+        self.on_duplicate = Some(Box::new(hook));
+        self
     }
 
     /// The wrapped callback.
@@ -44,9 +95,9 @@ impl<C> Deduplicated<C> {
         &self.dedup
     }
 
-    /// `message` as the wrapped callback should see it, or `None` for a duplicate. The lock is
-    /// released before the callback runs, so it may use the deduplicator.
-    fn first_time(&self, message: &Message) -> Option<Message> {
+    /// `message` as the wrapped callback should see it, or `None` for a duplicate (after the
+    /// hook ran). The lock is released before any of them runs, so they may use the deduplicator.
+    fn first_time(&self, topic: &str, message: &Message) -> Option<Message> {
         let seen = self
             .dedup
             .lock()
@@ -58,7 +109,12 @@ impl<C> Deduplicated<C> {
                 message.payload = body;
                 Some(message)
             }
-            Seen::Duplicate { .. } => None,
+            Seen::Duplicate { .. } => {
+                if let Some(hook) = &self.on_duplicate {
+                    hook(topic, message);
+                }
+                None
+            }
         }
     }
 }
@@ -66,6 +122,8 @@ impl<C> Deduplicated<C> {
 impl<C: ApsaraMqCallback> ApsaraMqEvents<C> {
     /// Calls `message_arrived` once per message id, with the header stripped (subscribed and
     /// point-to-point messages alike); token notices and the other callbacks are unchanged.
+    /// ([`Deduplicated::new`] inside [`ApsaraMqEvents::new`] is the same, with room for
+    /// [`Deduplicated::on_duplicate`]: needed with manual acknowledgements.)
     ///
     /// ```
     /// use sansmq_apsaramq::dedup::Deduplicator;
@@ -94,7 +152,7 @@ impl<C: ApsaraMqCallback> ApsaraMqCallback for Deduplicated<C> {
     }
 
     fn message_arrived(&self, topic: &str, message: &Message, kind: MessageKind) {
-        if let Some(message) = self.first_time(message) {
+        if let Some(message) = self.first_time(topic, message) {
             self.callback.message_arrived(topic, &message, kind);
         }
     }
@@ -122,7 +180,7 @@ impl<C: Callback> Callback for Deduplicated<C> {
     }
 
     fn message_arrived(&self, topic: &str, message: &Message) {
-        if let Some(message) = self.first_time(message) {
+        if let Some(message) = self.first_time(topic, message) {
             self.callback.message_arrived(topic, &message);
         }
     }
@@ -274,6 +332,31 @@ mod tests {
             [&b"x"[..], b"untagged", b"untagged"].map(Bytes::from_static)
         );
         assert_eq!(wrapped.deduplicator().lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicates_go_to_the_hook_as_received() {
+        let duplicates = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&duplicates);
+        let wrapped = Deduplicated::new(Recorder::default(), Deduplicator::default()).on_duplicate(
+            move |topic, message| {
+                let entry = (topic.to_owned(), message.payload.clone(), message.id);
+                recorded.lock().unwrap().push(entry);
+            },
+        );
+        let payload = tagged("m-1", b"x");
+        for id in [1, 2, 3] {
+            let m = message("t", payload.clone(), id);
+            Callback::message_arrived(&wrapped, "t", &m);
+        }
+        assert_eq!(wrapped.callback().messages.lock().unwrap().len(), 1);
+        assert_eq!(
+            *duplicates.lock().unwrap(),
+            [
+                ("t".to_owned(), payload.clone(), PacketId::new(2)),
+                ("t".to_owned(), payload, PacketId::new(3)),
+            ]
+        );
     }
 
     #[test]

@@ -78,8 +78,9 @@
 //!
 //! [`ApsaraMqEvents::deduplicate`](crate::ApsaraMqEvents::deduplicate) wraps the callback in
 //! [`Deduplicated`]: `message_arrived` runs once per message id, with the header stripped, for
-//! subscribed and point-to-point messages alike; duplicates are acknowledged without a call;
-//! token notices and the other callbacks pass through. ([`Deduplicated`] wraps a plain
+//! subscribed and point-to-point messages alike; duplicates are acknowledged without a call
+//! (with manual acknowledgements, acknowledge them in [`Deduplicated::on_duplicate`]); token
+//! notices and the other callbacks pass through. ([`Deduplicated`] wraps a plain
 //! [`sansmq_mio::Callback`] the same way.)
 //!
 //! ```no_run
