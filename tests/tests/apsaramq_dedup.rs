@@ -7,8 +7,10 @@
 //! one takes over its session, and the broker delivers everything unacknowledged again. The
 //! application behind the deduplicator (shared by both consumers) sees each message exactly once,
 //! with the right kind and the header stripped, while the clients received far more copies than
-//! messages. For the blocking client ([`Deduplicated`] behind [`ApsaraMqEvents`]) and the async
-//! one ([`Deduplicator::check_message`]).
+//! messages; the second consumer, with manual acks too, acknowledges the copies it does not
+//! handle, so the broker ends up holding nothing. For the blocking client ([`Deduplicated`]
+//! behind [`ApsaraMqEvents`], duplicates acknowledged in `on_duplicate`) and the async one
+//! ([`Deduplicator::check_message`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -91,6 +93,14 @@ fn publish_each_twice(broker: SocketAddr, consumer: &ClientId) -> Vec<String> {
     bodies
 }
 
+/// Whether the broker holds nothing unacknowledged for `consumer`: every copy was acknowledged.
+fn all_acknowledged(broker: &Broker, consumer: &ClientId) -> bool {
+    broker
+        .stats()
+        .client(consumer.as_str())
+        .is_some_and(|c| c.inflight_messages == 0 && c.queued_messages == 0)
+}
+
 /// What the application saw, sorted: (body, point to point).
 type Handled = Arc<Mutex<Vec<(String, bool)>>>;
 
@@ -156,17 +166,24 @@ impl<C: Callback> Callback for Counting<C> {
     }
 }
 
-/// A blocking consumer whose callback counts deliveries into `raw` and hands them to `app`
-/// through the shared deduplicator.
+/// A blocking consumer with manual acknowledgements whose callback counts deliveries into `raw`
+/// and hands them to `app` through the shared deduplicator; `ack_duplicates`: it acknowledges
+/// the duplicates (the app acknowledges nothing).
 fn mio_consumer(
     broker: SocketAddr,
     client_id: &ClientId,
     app: &App,
     dedup: &Arc<Mutex<Deduplicator>>,
     raw: &Arc<AtomicUsize>,
+    ack_duplicates: bool,
 ) -> sansmq_mio::Client {
     let client = sansmq_mio::Client::new(options(broker, client_id)).unwrap();
-    let deduplicated = Deduplicated::shared(app.clone(), Arc::clone(dedup));
+    client.set_manual_acks(true);
+    let mut deduplicated = Deduplicated::shared(app.clone(), Arc::clone(dedup));
+    if ack_duplicates {
+        let acker = client.clone();
+        deduplicated = deduplicated.on_duplicate(move |_, message| acker.ack(message).unwrap());
+    }
     client.set_callback(Counting {
         inner: ApsaraMqEvents::new(deduplicated, PARENT, client_id.clone()),
         raw: Arc::clone(raw),
@@ -184,8 +201,7 @@ fn the_blocking_client_handles_each_message_once() {
     let (first_raw, second_raw) = (Arc::default(), Arc::default());
 
     // Handles, slowly, but never acknowledges.
-    let first = mio_consumer(addr, &consumer, &app, &dedup, &first_raw);
-    first.set_manual_acks(true);
+    let first = mio_consumer(addr, &consumer, &app, &dedup, &first_raw, false);
     first.connect().unwrap();
     first.subscribe(&[(TOPIC, QoS::AtLeastOnce)]).unwrap();
     let bodies = publish_each_twice(addr, &consumer);
@@ -199,8 +215,9 @@ fn the_blocking_client_handles_each_message_once() {
     assert_eq!(sorted(&app.handled), once_each(&bodies));
     first.close();
 
-    // Takes the session over: the broker delivers everything unacknowledged again.
-    let second = mio_consumer(addr, &consumer, &app, &dedup, &second_raw);
+    // Takes the session over: the broker delivers everything unacknowledged again, and this
+    // consumer acknowledges the copies it does not handle.
+    let second = mio_consumer(addr, &consumer, &app, &dedup, &second_raw, true);
     assert!(second.connect().unwrap(), "the session is resumed");
     assert!(
         wait_until(PATIENCE, || second_raw.load(Ordering::SeqCst) >= every_copy),
@@ -219,6 +236,10 @@ fn the_blocking_client_handles_each_message_once() {
         sorted(&app.handled),
         once_each(&bodies),
         "each message handled once, P2P ones as P2P, without the header"
+    );
+    assert!(
+        wait_until(PATIENCE, || all_acknowledged(&broker, &consumer)),
+        "the duplicates were acknowledged"
     );
     second.disconnect(PATIENCE).unwrap();
     second.close();
@@ -267,8 +288,12 @@ async fn the_async_client_handles_each_message_once() {
     first.disconnect(Duration::from_secs(1)).await.unwrap();
     drop((first, events));
 
-    // Takes the session over: the broker delivers everything unacknowledged again.
-    let (second, mut events) = sansmq_tokio::Client::new(options(addr, &consumer)).unwrap();
+    // Takes the session over: the broker delivers everything unacknowledged again, and this
+    // consumer acknowledges every copy, handled or not, as it must with manual acks.
+    let (second, mut events) = sansmq_tokio::Client::builder(options(addr, &consumer))
+        .manual_acks(true)
+        .build()
+        .unwrap();
     assert!(second.connect().await.unwrap(), "the session is resumed");
     let mut again = 0;
     while again < every_copy {
@@ -279,11 +304,21 @@ async fn the_async_client_handles_each_message_once() {
             "{:?} handled twice",
             message.payload
         );
+        second.ack(&message).await.unwrap();
     }
     tokio::time::sleep(3 * REDELIVERY).await;
     while let Some(sansmq_tokio::Event::Message(message)) = events.try_recv() {
         again += 1;
         assert!(dedup.check_message(&message).is_duplicate());
+        second.ack(&message).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !all_acknowledged(&broker, &consumer) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the duplicates were acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     assert!(raw + again >= 2 * every_copy, "{} deliveries", raw + again);
