@@ -88,6 +88,12 @@ fn signed(mut params: Vec<(String, String)>, secret: &str) -> Vec<(String, Strin
     params
 }
 
+/// Replaces the value of parameter `name`.
+fn set(params: &mut [(String, String)], name: &str, value: &str) {
+    let param = params.iter_mut().find(|(n, _)| n == name).unwrap();
+    param.1 = value.to_owned();
+}
+
 /// Sends `params` as a GET and returns the HTTP status and the JSON body.
 fn get(broker: &Broker, params: &[(String, String)]) -> (u16, Value) {
     let query: Vec<String> = params
@@ -258,6 +264,9 @@ fn expiry_is_announced_then_enforced_unless_a_new_token_is_uploaded() {
     assert_eq!(json["code"], "TokenExpired");
     assert!(now_ms() >= expire_time);
     idle.expect_closed(common::WAIT);
+    // An expired token is refused at CONNECT.
+    let (_, ack) = connect(&broker, token_login("GID_e@@@idle", &format!("W|{token}")));
+    assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
 
     // Refreshed in time: the connection stays, with the new token's rights.
     let token = apply(&broker, "parent/#", "W", lifetime);
@@ -307,18 +316,14 @@ fn requests_are_checked_like_the_service_checks_them() {
     );
     // A parameter changed after signing.
     let mut tampered = signed(apply_params(), SECRET);
-    tampered.iter_mut().find(|(n, _)| n == "Actions").unwrap().1 = "R,W".to_owned();
+    set(&mut tampered, "Actions", "R,W");
     assert_eq!(
         code(get(&broker, &tampered)),
         (400, "SignatureDoesNotMatch".to_owned())
     );
     // An AccessKey the broker does not know.
     let mut unknown = apply_params();
-    unknown
-        .iter_mut()
-        .find(|(n, _)| n == "AccessKeyId")
-        .unwrap()
-        .1 = "LTAInobody".to_owned();
+    set(&mut unknown, "AccessKeyId", "LTAInobody");
     assert_eq!(
         code(get(&broker, &signed(unknown, SECRET))),
         (404, "InvalidAccessKeyId.NotFound".to_owned())
@@ -333,8 +338,11 @@ fn requests_are_checked_like_the_service_checks_them() {
     // A timestamp 20 minutes old.
     let mut stale = apply_params();
     let old = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(20);
-    stale.iter_mut().find(|(n, _)| n == "Timestamp").unwrap().1 =
-        old.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    set(
+        &mut stale,
+        "Timestamp",
+        &old.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
     assert_eq!(
         code(get(&broker, &signed(stale, SECRET))),
         (400, "InvalidTimeStamp.Expired".to_owned())
@@ -342,11 +350,7 @@ fn requests_are_checked_like_the_service_checks_them() {
     // Another instance, a bad Actions value, an expiry in the past, a missing parameter, an
     // unknown action.
     let mut elsewhere = apply_params();
-    elsewhere
-        .iter_mut()
-        .find(|(n, _)| n == "InstanceId")
-        .unwrap()
-        .1 = "mqtt-cn-other".to_owned();
+    set(&mut elsewhere, "InstanceId", "mqtt-cn-other");
     assert_eq!(
         code(get(&broker, &signed(elsewhere, SECRET))),
         (404, "InvalidInstanceId.NotFound".to_owned())
@@ -358,7 +362,7 @@ fn requests_are_checked_like_the_service_checks_them() {
         ("Resources", "a/#/b"),
     ] {
         let mut params = apply_params();
-        params.iter_mut().find(|(n, _)| n == name).unwrap().1 = value.to_owned();
+        set(&mut params, name, value);
         assert_eq!(
             code(get(&broker, &signed(params, SECRET))),
             (400, "InvalidParameter".to_owned()),
