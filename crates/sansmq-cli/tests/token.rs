@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sansmq_apsaramq::openapi::signature;
 use sansmq_broker::{ApsaraMqMode, BrokerConfig};
+use sansmq_e2e::{OpenApiRequest, serve_openapi, signature_mismatch};
 
 use common::{Outcome, run_with_input, sansmq};
 
@@ -20,92 +20,19 @@ const SECRET: &str = "cli-secret-value";
 const INSTANCE: &str = "mqtt-cn-cli";
 const TOKEN: &str = "LzMT+XLFl5s/YWJ/MlDz4t/Lq5HC1iGU1P28HAMaxYxn8aQbALNtml7QZKl9L9kPe6LqUb95tEVo+zUqOogs1q5EBxT8BlrE";
 
-/// The parameters of a request the server received, decoded, and whether its signature held.
-#[derive(Debug)]
-struct Received {
-    params: Vec<(String, String)>,
-    signed: bool,
-}
-
-impl Received {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A server on 127.0.0.1 answering one request per connection for `connections` connections:
+/// The harness's OpenAPI stub on 127.0.0.1 for `connections` connections, answering
 /// `SignatureDoesNotMatch` to a request not signed with [`SECRET`], else what `answer` says.
 fn serve(
     connections: usize,
-    answer: impl Fn(&Received) -> (u16, String) + Send + 'static,
-) -> (String, JoinHandle<Vec<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let server = thread::spawn(move || {
-        let mut received = Vec::new();
-        for _ in 0..connections {
-            let (stream, _) = listener.accept().unwrap();
-            let request = read_request(&stream);
-            let (status, body) = if request.signed {
-                answer(&request)
-            } else {
-                (
-                    400,
-                    r#"{"RequestId":"RID-SIG","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation."}"#.to_owned(),
-                )
-            };
-            let mut stream = &stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            received.push(request);
+    answer: impl Fn(&OpenApiRequest) -> (u16, String) + Send + 'static,
+) -> (String, JoinHandle<Vec<OpenApiRequest>>) {
+    serve_openapi(connections, move |request| {
+        if request.is_signed_with(SECRET) {
+            answer(request)
+        } else {
+            signature_mismatch()
         }
-        received
-    });
-    (url, server)
-}
-
-fn read_request(stream: &TcpStream) -> Received {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        if header.trim_end().is_empty() {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap();
-    let target = parts.next().unwrap();
-    let query = target.split_once('?').map_or("", |(_, query)| query);
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .unwrap()
-            .into_owned()
-    };
-    let params: Vec<(String, String)> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let signed = signature::verify(method, &borrowed, SECRET);
-    Received { params, signed }
+    })
 }
 
 /// `sansmq token args...` with the AccessKey in the environment (`secret` for MQTT_SK_ENV).
@@ -164,7 +91,7 @@ fn apply_prints_the_token_alone_on_stdout() {
 
     let received = server.join().unwrap();
     let request = &received[0];
-    assert!(request.signed);
+    assert!(request.is_signed_with(SECRET));
     assert_eq!(request.param("AccessKeyId"), Some(KEY_ID));
     assert_eq!(request.param("InstanceId"), Some(INSTANCE));
     assert_eq!(
@@ -212,7 +139,13 @@ fn query_says_valid_or_invalid_with_its_exit_code() {
         "{invalid:#?}"
     );
     assert_eq!(invalid.stderr, "", "an answer is no error");
-    assert!(server.join().unwrap().iter().all(|r| r.signed));
+    assert!(
+        server
+            .join()
+            .unwrap()
+            .iter()
+            .all(|r| r.is_signed_with(SECRET))
+    );
 }
 
 #[test]
@@ -246,7 +179,7 @@ fn the_access_key_id_may_come_from_the_command_line() {
     let outcome = run(command);
     assert_eq!(outcome.code, Some(0), "{outcome:#?}");
     let received = server.join().unwrap();
-    assert!(received[0].signed);
+    assert!(received[0].is_signed_with(SECRET));
     assert_eq!(received[0].param("AccessKeyId"), Some("LTAI5tOther"));
 }
 
@@ -265,7 +198,7 @@ fn a_refusal_is_one_line_with_a_hint_and_exit_code_3() {
     assert!(line.contains("RID-SIG"), "{line}");
     assert!(!outcome.stderr.contains("a-wrong-secret"), "{outcome:#?}");
     assert_no_secrets(&outcome);
-    assert!(!server.join().unwrap()[0].signed);
+    assert!(!server.join().unwrap()[0].is_signed_with(SECRET));
 }
 
 #[test]

@@ -1,123 +1,21 @@
-//! The OpenAPI client over real HTTP, against a small server in the test that checks each
+//! The OpenAPI client (`sansmq_apsaramq::openapi`) over real HTTP, against the harness's stub that checks each
 //! request's signature as the service does and answers as it would.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use sansmq_apsaramq::openapi::{
-    ApplyToken, OpenApiClient, OpenApiEndpoint, OpenApiError, ServiceError, signature,
+    ApplyToken, OpenApiClient, OpenApiEndpoint, OpenApiError, ServiceError,
 };
 use sansmq_apsaramq::{AccessKey, TokenType};
+use sansmq_e2e::{serve_openapi as serve, signature_mismatch};
 
 const KEY_ID: &str = "LTAI5tLocalKey";
 const SECRET: &str = "local-secret";
 const INSTANCE: &str = "mqtt-cn-local";
 const TOKEN: &str = "LzMT+XLFl5s/YWJ/MlDz4t/Lq5HC1iGU1P28HAMaxYxn8aQbALNtml7QZKl9L9kPe6LqUb95tEVo+zUqOogs1q5EBxT8BlrE";
-
-/// A request as the server received it.
-#[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    params: Vec<(String, String)>,
-}
-
-impl Received {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn signature_is_valid(&self) -> bool {
-        let params: Vec<(&str, &str)> = self
-            .params
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        signature::verify(&self.method, &params, SECRET)
-    }
-}
-
-/// A server on 127.0.0.1 answering `connections` connections, one request each, with what
-/// `answer` makes of the request; joins to what it received.
-fn serve(
-    connections: usize,
-    answer: impl Fn(&Received) -> (u16, String) + Send + 'static,
-) -> (String, JoinHandle<Vec<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let handle = thread::spawn(move || {
-        let mut received = Vec::new();
-        for _ in 0..connections {
-            let (stream, _) = listener.accept().unwrap();
-            let request = read_request(&stream);
-            let (status, body) = answer(&request);
-            write_answer(&stream, status, &body);
-            received.push(request);
-        }
-        received
-    });
-    (url, handle)
-}
-
-fn read_request(stream: &TcpStream) -> Received {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap().to_owned();
-    let target = parts.next().unwrap().to_owned();
-    // Headers, up to the blank line; a GET has no body.
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        if header.trim_end().is_empty() {
-            break;
-        }
-    }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .unwrap()
-            .into_owned()
-    };
-    let params = query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect();
-    Received {
-        method,
-        path: path.to_owned(),
-        params,
-    }
-}
-
-fn write_answer(mut stream: &TcpStream, status: u16, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json;charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-}
-
-/// What the service answers a request whose signature does not verify.
-fn signature_mismatch() -> (u16, String) {
-    (
-        400,
-        r#"{"RequestId":"RID-SIG","HostId":"onsmqtt.local","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation."}"#.to_owned(),
-    )
-}
 
 fn client(url: &str, secret: &str) -> OpenApiClient {
     OpenApiClient::new(
@@ -136,7 +34,7 @@ fn apply_query_and_revoke_a_token() {
     // A service holding one token, valid until revoked.
     let revoked = Arc::new(Mutex::new(false));
     let (url, server) = serve(4, move |request| {
-        if !request.signature_is_valid() {
+        if !request.is_signed_with(SECRET) {
             return signature_mismatch();
         }
         let mut revoked = revoked.lock().unwrap();
@@ -193,7 +91,7 @@ fn apply_query_and_revoke_a_token() {
             (request.method.as_str(), request.path.as_str()),
             ("GET", "/")
         );
-        assert!(request.signature_is_valid());
+        assert!(request.is_signed_with(SECRET));
         assert_eq!(request.param("AccessKeyId"), Some(KEY_ID));
         assert_eq!(request.param("Version"), Some("2020-04-20"));
         assert_eq!(request.param("Format"), Some("JSON"));
@@ -225,7 +123,7 @@ fn apply_query_and_revoke_a_token() {
 #[test]
 fn a_wrong_secret_is_refused_by_the_signature_check() {
     let (url, server) = serve(1, |request| {
-        if request.signature_is_valid() {
+        if request.is_signed_with(SECRET) {
             (200, r#"{"RequestId":"R"}"#.to_owned())
         } else {
             signature_mismatch()
@@ -246,7 +144,7 @@ fn a_wrong_secret_is_refused_by_the_signature_check() {
         !shown.contains("not-the-secret") && !shown.contains(TOKEN),
         "{shown}"
     );
-    assert!(!server.join().unwrap()[0].signature_is_valid());
+    assert!(!server.join().unwrap()[0].is_signed_with(SECRET));
 }
 
 #[test]
@@ -343,7 +241,7 @@ fn a_closed_port_is_a_transport_error() {
 #[test]
 fn an_endpoint_path_is_kept() {
     let (url, server) = serve(1, |request| {
-        assert!(request.signature_is_valid());
+        assert!(request.is_signed_with(SECRET));
         (200, r#"{"RequestId":"R","TokenStatus":false}"#.to_owned())
     });
     let client = client(&format!("{url}openapi"), SECRET);
