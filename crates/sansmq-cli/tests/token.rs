@@ -1,5 +1,5 @@
-//! `sansmq token apply|query|revoke` against a small OpenAPI server in the test, which checks
-//! each request's signature as the service does: what goes to stdout and stderr, exit codes, and
+//! `sansmq token apply|query|revoke` against the harness's OpenAPI stub, which here checks each
+//! request's signature as the service does: what goes to stdout and stderr, exit codes, and
 //! that no secret is shown; then a token's life against the local broker's OpenAPI.
 
 mod common;
