@@ -297,17 +297,22 @@ fn p2p_messages_wait_for_an_offline_persistent_client() {
     assert_eq!(&target.expect_publish().payload[..], b"later");
 }
 
-#[test]
-fn unacknowledged_qos1_messages_are_sent_again_while_connected() {
-    let interval = Duration::from_millis(300);
+/// A broker knowing one AccessKey that re-delivers every `interval` (0: never).
+fn redelivering_every(interval: Duration) -> Broker {
     let mode = ApsaraMqMode::new(INSTANCE)
         .access_key(AK, SECRET)
         .redelivery_interval(interval);
-    let broker = start(BrokerConfig {
+    start(BrokerConfig {
         apsaramq: Some(mode),
         ..Default::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn unacknowledged_qos1_messages_are_sent_again_while_connected() {
+    let interval = Duration::from_millis(300);
+    let broker = redelivering_every(interval);
     let mut consumer = accepted(&broker, signed("GID_r@@@consumer", true));
     consumer.subscribe("parent/#", QoS::AtLeastOnce);
     let mut producer = accepted(&broker, signed("GID_r@@@producer", true));
@@ -347,14 +352,7 @@ fn unacknowledged_qos1_messages_are_sent_again_while_connected() {
 
 #[test]
 fn redelivery_off_sends_only_on_reconnect() {
-    let mode = ApsaraMqMode::new(INSTANCE)
-        .access_key(AK, SECRET)
-        .redelivery_interval(Duration::ZERO);
-    let broker = start(BrokerConfig {
-        apsaramq: Some(mode),
-        ..Default::default()
-    })
-    .unwrap();
+    let broker = redelivering_every(Duration::ZERO);
     let mut consumer = accepted(&broker, signed("GID_r@@@consumer", true));
     consumer.subscribe("parent/#", QoS::AtLeastOnce);
     let mut producer = accepted(&broker, signed("GID_r@@@producer", true));

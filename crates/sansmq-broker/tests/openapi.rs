@@ -94,9 +94,9 @@ fn set(params: &mut [(String, String)], name: &str, value: &str) {
     param.1 = value.to_owned();
 }
 
-/// Sends `params` as a GET and returns the HTTP status and the JSON body.
-fn get(broker: &Broker, params: &[(String, String)]) -> (u16, Value) {
-    let query: Vec<String> = params
+/// `name=value&...`, percent-encoded: a query string or a form body.
+fn form(params: &[(String, String)]) -> String {
+    let pairs: Vec<String> = params
         .iter()
         .map(|(n, v)| {
             format!(
@@ -106,9 +106,14 @@ fn get(broker: &Broker, params: &[(String, String)]) -> (u16, Value) {
             )
         })
         .collect();
+    pairs.join("&")
+}
+
+/// Sends `params` as a GET and returns the HTTP status and the JSON body.
+fn get(broker: &Broker, params: &[(String, String)]) -> (u16, Value) {
     let request = format!(
         "GET /?{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        query.join("&")
+        form(params)
     );
     exchange(broker, request.as_bytes())
 }
@@ -380,18 +385,7 @@ fn requests_are_checked_like_the_service_checks_them() {
         (404, "InvalidAction.NotFound".to_owned())
     );
     // A form body works as well as a query string.
-    let params = signed_post(apply_params());
-    let body: Vec<String> = params
-        .iter()
-        .map(|(n, v)| {
-            format!(
-                "{}={}",
-                signature::percent_encode(n),
-                signature::percent_encode(v)
-            )
-        })
-        .collect();
-    let body = body.join("&");
+    let body = form(&signed_post(apply_params()));
     let request = format!(
         "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
