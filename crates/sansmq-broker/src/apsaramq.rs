@@ -36,8 +36,9 @@ use std::time::Duration;
 /// - **Client ids** must be `<GroupID>@@@<DeviceID>`, at most 64 characters, the group id starting
 ///   with `GID_` or `GID-`, letters, digits, `-` and `_` only: otherwise CONNACK `0x02`.
 /// - **Permissions.** Signature and DeviceCredential logins may publish and subscribe; a Token login
-///   may subscribe with an `R` token and publish with a `W` token (`RW` is both). A PUBLISH or
-///   SUBSCRIBE the client may not do closes its connection, as the service does.
+///   may subscribe with an `R` token and publish with a `W` token (`RW` is both), on the topics
+///   its resources reach. A PUBLISH or SUBSCRIBE the client may not do closes its connection, as
+///   the service does.
 /// - **P2P.** A PUBLISH to `<parent>/p2p/<client id>` goes to that client only, with no subscription.
 /// - **Unsupported features are refused**: a CONNECT with a will gets CONNACK `0x05`; a retained
 ///   PUBLISH, QoS 2 (PUBLISH or SUBSCRIBE) in a persistent session (clean session 0), a topic longer
@@ -46,9 +47,16 @@ use std::time::Duration;
 /// - **Re-delivery.** A QoS 1 message a connected client leaves unacknowledged is sent again
 ///   every [`redelivery_interval`](Self::redelivery_interval), as the service does, so consumers
 ///   must deduplicate.
-/// - **`$SYS/uploadToken`**: a QoS 1 PUBLISH of `{"token":"…","type":"R|W|RW"}` is acknowledged and,
-///   if the token is registered for the client's access key, grants its rights to the connection
-///   from then on. An unknown token closes the connection.
+/// - **Tokens** are [registered](Self::token) (they reach every topic and never expire) or issued
+///   by the [local OpenAPI](Self::openapi_bind) (for the topic filters of their resources, until
+///   their expiry or revocation). A client holds one per type. A token login past its token's
+///   [expiry notice](Self::token_expire_notice) time gets `$SYS/tokenExpireNotice`
+///   (`{"expireTime":<ms>,"type":"R|W|RW"}`); when a held token expires or is revoked it gets
+///   `$SYS/tokenInvalidNotice` (`{"code":"TokenExpired|TokenRevoked","type":…}`) and its
+///   connection is closed. Both are QoS 0 and need no subscription.
+/// - **`$SYS/uploadToken`**: a QoS 1 PUBLISH of `{"token":"…","type":"R|W|RW"}` is acknowledged and
+///   the token, if valid for the client's AccessKey, replaces the one of its type from then on.
+///   An unknown, expired or revoked token closes the connection.
 /// - A second connection with the same client id closes the first (as in any MQTT broker).
 #[derive(Clone)]
 pub struct ApsaraMqMode {

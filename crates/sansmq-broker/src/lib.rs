@@ -56,7 +56,10 @@
 //!   subprotocol, packets in binary frames with any boundaries; the same sessions, limits and
 //!   ApsaraMQ mode as over TCP.
 //! - [ApsaraMQ mode](ApsaraMqMode): Signature / Token / DeviceCredential logins, client id rules, P2P
-//!   routing, `$SYS/uploadToken`, and refusing what the cloud service does not support.
+//!   routing, and refusing what the cloud service does not support; tokens issued over a local
+//!   OpenAPI ([`ApsaraMqMode::openapi_bind`]) with their resources, actions and expiry,
+//!   `$SYS/tokenExpireNotice` and `$SYS/tokenInvalidNotice`, `$SYS/uploadToken`, and periodic
+//!   re-delivery of unacknowledged QoS 1 messages ([`ApsaraMqMode::redelivery_interval`]).
 //!
 //! # Bounded memory
 //!
