@@ -30,6 +30,9 @@ use crate::tokens::{IssuedToken, TokenRegistry};
 const API_VERSION: &str = "2020-04-20";
 /// The largest request taken, head and body.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Exchanges served at once; a connection past them is closed at once, so that the API's memory
+/// stays under this times [`MAX_REQUEST`] (4 MiB) whatever connects.
+pub(crate) const MAX_EXCHANGES: usize = 64;
 /// How long a connection may take to send its request and read the response.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far a request's timestamp may be from the broker's clock, and how long its nonce is

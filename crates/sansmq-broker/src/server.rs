@@ -14,7 +14,7 @@ use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError};
 use crate::config::BrokerConfig;
 use crate::connection::{Connection, Phase, ReadOutcome};
 use crate::meter::Meter;
-use crate::openapi_server::{HttpExchange, SeenNonces};
+use crate::openapi_server::{HttpExchange, MAX_EXCHANGES, SeenNonces};
 use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
 use crate::session::{DropTotals, Message, QueueLimits, Session};
@@ -314,6 +314,10 @@ impl Server {
                     let token = Token(self.next_token);
                     self.next_token = self.next_token.wrapping_add(1).max(FIRST_CONNECTION);
                     if let Listener::OpenApi = which {
+                        if self.http.len() >= MAX_EXCHANGES {
+                            tracing::warn!(%peer, "OpenAPI busy: connection closed");
+                            continue;
+                        }
                         let mut exchange = HttpExchange::new(stream, Instant::now());
                         if let Err(error) = self.poll.registry().register(
                             exchange.stream_mut(),

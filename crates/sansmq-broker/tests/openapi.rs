@@ -410,3 +410,53 @@ fn signed_post(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
     params.push(("Signature".to_owned(), signature));
     params
 }
+
+#[test]
+fn idle_connections_cannot_take_the_api_over() {
+    let broker = broker();
+    let addr = broker.openapi_local_addr().unwrap();
+    // 64 connections that never send a request: the most served at once.
+    let idle: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // The next one is closed at once.
+    let mut refused = TcpStream::connect(addr).unwrap();
+    refused.set_read_timeout(Some(common::WAIT)).unwrap();
+    let mut byte = [0u8; 1];
+    match refused.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the connection closed at once, got {other:?}"),
+    }
+    // Meanwhile MQTT goes on, and once the idle ones are gone the API answers again.
+    let (_, ack) = connect(&broker, token_login("GID_i@@@mqtt", "R|unknown"));
+    assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
+    drop(idle);
+    let mut answered = false;
+    for _ in 0..50 {
+        if call_if_served(&broker) {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        answered,
+        "the API serves again once the idle connections closed"
+    );
+}
+
+/// A QueryToken, `true` if it was answered (the broker may not have seen the idle connections
+/// close yet, and then closes this one).
+fn call_if_served(broker: &Broker) -> bool {
+    let mut params = common_params("QueryToken");
+    params.push(("Token".to_owned(), "t".to_owned()));
+    let request = format!(
+        "GET /?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        form(&signed(params, SECRET))
+    );
+    let mut stream = TcpStream::connect(broker.openapi_local_addr().unwrap()).unwrap();
+    stream.set_read_timeout(Some(common::WAIT)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
