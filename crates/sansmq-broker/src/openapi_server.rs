@@ -681,6 +681,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends, parsing answers (a request, "more", or an error) and never
+        /// panics.
+        #[test]
+        fn any_bytes_parse_without_panicking(input in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_request(&input);
+        }
+
+        #[test]
+        fn any_request_line_and_form_parse_without_panicking(target in "[ -~]{0,64}", body in "[ -~%+&=]{0,64}") {
+            let request = format!(
+                "POST /{target} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = parse_request(request.as_bytes());
+        }
+    }
+
     #[test]
     fn a_parameter_given_twice_is_refused() {
         let params = [
