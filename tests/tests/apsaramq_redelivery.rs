@@ -1,8 +1,10 @@
 //! ApsaraMQ re-delivers a QoS 1 message its consumer has not acknowledged every few seconds while
 //! it stays connected. sansmq's clients hold the acknowledgement until the application is done
 //! with a message, and a copy of a message whose acknowledgement is still pending is the same
-//! publication (MQTT-4.3.2): it is dropped, so a slow handler never sees the message twice —
-//! while the broker (the local one, re-delivering every 150 ms here) really did send it again.
+//! publication (MQTT-4.3.2): it is dropped, so a slow handler is not handed the copies the broker
+//! (the local one, re-delivering every 150 ms here) sends while it works — five or so per
+//! message here. One copy may still cross the acknowledgement on the wire; after the PUBACK it
+//! is a new publication and is delivered, which is what deduplication is for.
 
 mod common;
 
@@ -119,6 +121,20 @@ fn publish_one(addr: SocketAddr) {
     publisher.close();
 }
 
+/// Each message handled in order, with at most one later copy each: one that crossed its
+/// acknowledgement (the copies sent while it was being handled, several per message, are gone).
+fn assert_handled_once_each(handled: &[String]) {
+    assert_eq!(
+        handled.get(..MESSAGES),
+        Some(&["m0", "m1", "m2"].map(String::from)[..]),
+        "{handled:?}"
+    );
+    for message in ["m0", "m1", "m2"] {
+        let copies = handled.iter().filter(|m| *m == message).count();
+        assert!(copies <= 2, "{message} handled {copies} times: {handled:?}");
+    }
+}
+
 struct Slow {
     seen: Arc<Mutex<Vec<String>>>,
 }
@@ -134,7 +150,7 @@ impl sansmq_mio::Callback for Slow {
 }
 
 #[test]
-fn a_slow_callback_sees_each_message_once_while_the_broker_sends_it_again() {
+fn a_slow_callback_is_not_handed_the_copies_sent_while_it_works() {
     let broker = broker();
     assert_the_broker_redelivers(broker.local_addr());
     let consumer = sansmq_mio::Client::new(options(&broker, "consumer")).unwrap();
@@ -147,12 +163,12 @@ fn a_slow_callback_sees_each_message_once_while_the_broker_sends_it_again() {
     publish(&broker, "slow/x");
     std::thread::sleep(SLOW * u32::try_from(MESSAGES + 2).unwrap());
     let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(seen, ["m0", "m1", "m2"]);
+    assert_handled_once_each(&seen);
     consumer.close();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_async_consumer_with_manual_acks_sees_each_message_once() {
+async fn a_slow_async_consumer_with_manual_acks_is_not_handed_the_copies_sent_while_it_works() {
     let broker = broker();
     let (client, mut events) = sansmq_tokio::Client::builder(options(&broker, "async"))
         .manual_acks(true)
@@ -175,5 +191,5 @@ async fn a_slow_async_consumer_with_manual_acks_sees_each_message_once() {
         tokio::time::sleep(SLOW).await;
         client.ack(&message).await.unwrap();
     }
-    assert_eq!(payloads, ["m0", "m1", "m2"]);
+    assert_handled_once_each(&payloads);
 }
