@@ -246,11 +246,15 @@ async fn async_client_token_life_cycle() {
     // new ones instead of reconnecting with the revoked token.
     app.revoke_token(INSTANCE, &fresh_value).unwrap();
     let (incoming, _) = next_incoming(&mut events, &client_id).await;
-    let Incoming::Notice(Ok(TokenNotice::Invalid { code, .. })) = incoming else {
+    let Incoming::Notice(Ok(notice)) = incoming else {
         panic!("expected the invalid notice, got {incoming:?}");
     };
-    assert_eq!(code, "TokenRevoked");
-    credentials.invalidate_tokens();
+    assert!(matches!(&notice, TokenNotice::Invalid { code, .. } if code == "TokenRevoked"));
+    credentials.observe(&notice);
+    assert!(
+        credentials.current().is_err(),
+        "the credentials stop signing"
+    );
     let lost = tokio::time::timeout(common::PATIENCE, async {
         loop {
             match events.recv().await {

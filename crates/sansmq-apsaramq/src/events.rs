@@ -162,10 +162,8 @@ impl<C: ApsaraMqCallback> Callback for ApsaraMqEvents<C> {
     fn message_arrived(&self, topic: &str, message: &Message) {
         match classify(topic, &message.payload, &self.parent_topic, &self.client_id) {
             Incoming::Notice(Ok(notice)) => {
-                if matches!(notice, TokenNotice::Invalid { .. }) {
-                    if let Some(credentials) = &self.credentials {
-                        credentials.invalidate_tokens();
-                    }
+                if let Some(credentials) = &self.credentials {
+                    credentials.observe(&notice);
                 }
                 self.callback.token_notice(&notice);
             }

@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::{AuthMode, CredentialsError, Token, check_tokens};
 use crate::ClientId;
+use crate::token_notice::TokenNotice;
 
 /// The client's credentials provider: an [`AuthMode`] and the [`ClientId`] it signs, evaluated
 /// afresh for every connect and reconnect.
@@ -122,6 +123,33 @@ impl ApsaraMqCredentials {
     /// `$SYS/tokenInvalidNotice`, reconnecting with the same tokens would only be refused.
     pub fn invalidate_tokens(&self) {
         self.write(|state| state.tokens_invalidated = true);
+    }
+
+    /// Takes in a token notice from the broker: after [`TokenNotice::Invalid`] these
+    /// credentials stop signing ([`invalidate_tokens`](Self::invalidate_tokens)), so automatic
+    /// reconnects wait for new tokens instead of retrying with refused ones. What
+    /// [`ApsaraMqEvents::with_credentials`](crate::ApsaraMqEvents::with_credentials) does for the
+    /// blocking client; call it for the async client's messages:
+    ///
+    /// ```
+    /// use sansmq_apsaramq::{
+    ///     ApsaraMqCredentials, AuthMode, ClientId, Incoming, Token, TokenType, classify,
+    /// };
+    ///
+    /// let me = ClientId::new("GID_demo", "device-1").unwrap();
+    /// let token = Token::new(TokenType::RW, "t").unwrap();
+    /// let credentials = ApsaraMqCredentials::new(AuthMode::token("LTAI", "mqtt-x", [token]), me.clone());
+    /// // A message from the async client's `Events::next_message`:
+    /// let (topic, payload) = ("$SYS/tokenInvalidNotice", br#"{"code":"TokenRevoked","type":"RW"}"#);
+    /// if let Incoming::Notice(Ok(notice)) = classify(topic, payload, "demo", &me) {
+    ///     credentials.observe(&notice);
+    /// }
+    /// assert!(credentials.current().is_err());
+    /// ```
+    pub fn observe(&self, notice: &TokenNotice) {
+        if matches!(notice, TokenNotice::Invalid { .. }) {
+            self.invalidate_tokens();
+        }
     }
 
     fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
