@@ -1,8 +1,8 @@
 //! `cargo xtask ci`: the full CI pipeline, each step a child `cargo` run from the workspace root.
 //!
-//! Steps, in order, failing fast: fmt, clippy, feature sets, test, the token_mode example against
-//! `sansmq broker --apsaramq`, lifecycle simulation, doc, fuzz smoke. The last line printed is always
-//! `xtask ci: <passed> passed, <failed> failed`.
+//! Steps, in order, failing fast: fmt, clippy, feature sets, package, test, the token_mode example
+//! against `sansmq broker --apsaramq`, lifecycle simulation, doc, fuzz smoke. The last line printed
+//! is always `xtask ci: <passed> passed, <failed> failed`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,6 +19,20 @@ use crate::{cmd, example, sim, tools};
 const APSARAMQ_FEATURE_SETS: [&[&str]; 2] = [
     &["--no-default-features"],
     &["--no-default-features", "--features", "openapi"],
+];
+
+/// The crates published to crates.io (every member without `publish = false`). The package step
+/// builds each from the sources `cargo package` puts in it, so a file left out of a package, or
+/// one outside its crate, fails here rather than at `cargo publish`.
+const PUBLISHED_CRATES: [&str; 8] = [
+    "sansmq",
+    "sansmq-driver",
+    "sansmq-mio",
+    "sansmq-tokio",
+    "sansmq-futures",
+    "sansmq-apsaramq",
+    "sansmq-broker",
+    "sansmq-cli",
 ];
 
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
@@ -122,6 +136,19 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
                     )?;
                 }
                 Ok(())
+            }),
+        },
+        Step {
+            name: "package",
+            run: Box::new(|| {
+                // --allow-dirty: CI runs in a work tree, committed or not; cargo packages the
+                // crates together, so each depends on the others' packaged sources.
+                let mut command = cmd::cargo(root);
+                command.args(["package", "--allow-dirty"]);
+                for krate in PUBLISHED_CRATES {
+                    command.args(["-p", krate]);
+                }
+                cmd::run(&mut command)
             }),
         },
         Step {

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
 //!
-//! - `cargo xtask ci`: the full CI pipeline (fmt, clippy, feature sets, tests, the token_mode
-//!   example, docs, fuzz smoke).
+//! - `cargo xtask ci`: the full CI pipeline (fmt, clippy, feature sets, package, tests, the
+//!   token_mode example, lifecycle simulation, docs, fuzz smoke).
 //! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
 //! - `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all]`: run the simulations (the
@@ -37,8 +37,8 @@ struct Cli {
 /// The xtask subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the full CI pipeline: fmt, clippy, feature sets, test, the token_mode example, doc,
-    /// fuzz smoke.
+    /// Run the full CI pipeline: fmt, clippy, feature sets, package, test, the token_mode example,
+    /// lifecycle simulation, doc, fuzz smoke.
     Ci(ci::CiArgs),
     /// Run one fuzz target (nightly + cargo-fuzz, installed if missing).
     Fuzz {

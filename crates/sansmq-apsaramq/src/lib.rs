@@ -172,3 +172,8 @@ pub use sansmq::{
     CommandError, DisconnectReason, TopicError as MqttTopicError, TopicFilter, TopicName,
 };
 pub use sansmq_driver::{Diagnosis, Error as ClientError};
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

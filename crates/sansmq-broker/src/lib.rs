@@ -315,3 +315,8 @@ impl Drop for Broker {
         self.stop();
     }
 }
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -74,3 +74,8 @@ pub use rules::{BrokerRules, OutgoingPublish};
 pub use supervisor::Supervisor;
 pub use tls::{CipherList, KeyPassword, KeyProblem, TlsOptions, TlsVersion, TrustRoots};
 pub use uri::{DEFAULT_WEBSOCKET_PATH, ServerUri};
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -83,3 +83,8 @@ pub trait Runtime: Clone + Send + Unpin + 'static {
     /// Ready at `deadline`, at once if it has passed.
     fn sleep_until(self, deadline: Instant) -> impl Future<Output = ()> + Send;
 }
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

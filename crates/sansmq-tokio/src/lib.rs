@@ -134,3 +134,8 @@ pub use bytes::Bytes;
 pub use sansmq::client::ProtocolViolation;
 pub use sansmq::packet::{ConnectReturnCode, DecodeError, PacketId, Protocol, QoS};
 pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -142,3 +142,8 @@ pub mod topic;
 pub use client::{Client, CommandError, Config, DisconnectReason, Event};
 pub use string::{MAX_STRING_LEN, MqttString, StringError};
 pub use topic::{TopicError, TopicFilter, TopicName};
+
+/// The README's examples, compiled as doc tests so that what crates.io shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
