@@ -17,17 +17,20 @@ pub(crate) struct PendingAck {
     pub(crate) acked: bool,
 }
 
-/// Incoming QoS 1/2 state.
-#[derive(Clone)]
+/// Incoming QoS 1/2 state. Its two per-identifier tables (8 KiB and 64 KiB) are allocated when
+/// first needed, by the first QoS 2 message and the first held acknowledgement: a client that
+/// never receives either (most idle ones, every one acknowledging automatically at QoS 1) pays
+/// for neither.
+#[derive(Clone, Default)]
 pub(crate) struct Incoming {
     /// QoS 2 identifiers delivered and PUBREC'd (or about to be), PUBREL not yet received.
-    awaiting_release: Box<[u64; WORDS]>,
+    awaiting_release: Option<Box<[u64; WORDS]>>,
     /// Manual-ack mode: acknowledgements in arrival order.
     pending_acks: VecDeque<PendingAck>,
     /// How many entries of `pending_acks` carry each identifier, so a re-sent message is
     /// recognised in O(1) however many acknowledgements the application holds. A count, not a
     /// bit: a broker may (wrongly) reuse an identifier across QoS levels while both are held.
-    pending_ids: Box<[u8]>,
+    pending_ids: Option<Box<[u8]>>,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -39,16 +42,6 @@ impl std::fmt::Debug for Incoming {
     }
 }
 
-impl Default for Incoming {
-    fn default() -> Self {
-        Self {
-            awaiting_release: Box::new([0; WORDS]),
-            pending_acks: VecDeque::new(),
-            pending_ids: vec![0; 1 << 16].into_boxed_slice(),
-        }
-    }
-}
-
 fn slot(id: PacketId) -> (usize, u64) {
     (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
 }
@@ -57,7 +50,10 @@ impl Incoming {
     /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
     pub(crate) fn hold(&mut self, id: PacketId) -> bool {
         let (word, bit) = slot(id);
-        match self.awaiting_release.get_mut(word) {
+        let held = self
+            .awaiting_release
+            .get_or_insert_with(|| Box::new([0; WORDS]));
+        match held.get_mut(word) {
             Some(w) if *w & bit == 0 => {
                 *w |= bit;
                 true
@@ -69,7 +65,11 @@ impl Incoming {
     /// PUBREL: the QoS 2 identifier is free again.
     pub(crate) fn release(&mut self, id: PacketId) {
         let (word, bit) = slot(id);
-        if let Some(w) = self.awaiting_release.get_mut(word) {
+        if let Some(w) = self
+            .awaiting_release
+            .as_mut()
+            .and_then(|held| held.get_mut(word))
+        {
             *w &= !bit;
         }
     }
@@ -78,13 +78,15 @@ impl Incoming {
     pub(crate) fn is_held(&self, id: PacketId) -> bool {
         let (word, bit) = slot(id);
         self.awaiting_release
-            .get(word)
+            .as_ref()
+            .and_then(|held| held.get(word))
             .is_some_and(|w| w & bit != 0)
     }
 
     /// The QoS 2 identifiers awaiting PUBREL, in increasing order.
     pub(crate) fn awaiting_release(&self) -> impl Iterator<Item = PacketId> + '_ {
-        (1..=u16::MAX)
+        let any = self.awaiting_release.is_some();
+        (1..=if any { u16::MAX } else { 0 })
             .filter_map(PacketId::new)
             .filter(|&id| self.is_held(id))
     }
@@ -93,14 +95,17 @@ impl Incoming {
     /// before, and acks held for its messages would answer nothing, or worse, a new message the new
     /// session sends under the same identifier (which a held ack would also hide as a re-send).
     pub(crate) fn forget_session(&mut self) {
-        self.awaiting_release.fill(0);
+        self.awaiting_release = None;
         self.pending_acks.clear();
-        self.pending_ids.fill(0);
+        self.pending_ids = None;
     }
 
     /// Holds an acknowledgement back until the application (and those before it) gave it.
     pub(crate) fn push_ack(&mut self, ack: PendingAck) {
-        if let Some(n) = self.pending_ids.get_mut(usize::from(ack.packet_id.get())) {
+        let counts = self
+            .pending_ids
+            .get_or_insert_with(|| vec![0; 1 << 16].into_boxed_slice());
+        if let Some(n) = counts.get_mut(usize::from(ack.packet_id.get())) {
             *n = n.saturating_add(1);
         }
         self.pending_acks.push_back(ack);
@@ -109,7 +114,8 @@ impl Incoming {
     /// Whether an acknowledgement for `id` is still held back.
     pub(crate) fn is_pending(&self, id: PacketId) -> bool {
         self.pending_ids
-            .get(usize::from(id.get()))
+            .as_ref()
+            .and_then(|counts| counts.get(usize::from(id.get())))
             .is_some_and(|&n| n > 0)
     }
 
@@ -134,7 +140,9 @@ impl Incoming {
             return None;
         }
         let ack = self.pending_acks.pop_front()?;
-        if let Some(n) = self.pending_ids.get_mut(usize::from(ack.packet_id.get())) {
+        let counts = self.pending_ids.as_mut();
+        if let Some(n) = counts.and_then(|counts| counts.get_mut(usize::from(ack.packet_id.get())))
+        {
             *n = n.saturating_sub(1);
         }
         Some(ack)
@@ -147,6 +155,28 @@ mod tests {
 
     fn id(v: u16) -> PacketId {
         PacketId::new(v).unwrap()
+    }
+
+    #[test]
+    fn the_tables_are_allocated_when_first_used() {
+        let mut incoming = Incoming::default();
+        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(!incoming.is_held(id(7)) && !incoming.is_pending(id(7)));
+        assert_eq!(incoming.awaiting_release().count(), 0);
+        incoming.release(id(7));
+        assert_eq!(incoming.pop_ready(), None);
+        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(incoming.hold(id(7)));
+        assert!(incoming.awaiting_release.is_some());
+        incoming.push_ack(PendingAck {
+            packet_id: id(7),
+            qos: QoS::AtLeastOnce,
+            acked: false,
+        });
+        assert!(incoming.is_pending(id(7)));
+        incoming.forget_session();
+        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(!incoming.is_held(id(7)) && !incoming.is_pending(id(7)));
     }
 
     #[test]
