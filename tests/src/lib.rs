@@ -87,7 +87,7 @@ pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use http_proxy::HttpProxy;
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
-pub use openapi_stub::{OpenApiRequest, serve_openapi, signature_mismatch};
+pub use openapi_stub::{OpenApiRequest, serve_openapi, serve_silence, signature_mismatch};
 pub use paho::{python_with_paho, run_paho};
 pub use port::free_port;
 pub use proxy::FaultProxy;

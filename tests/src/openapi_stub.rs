@@ -9,6 +9,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use sansmq_apsaramq::openapi::signature;
 
@@ -65,6 +66,23 @@ pub fn serve_openapi(
             received.push(request);
         }
         received
+    });
+    (url, handle)
+}
+
+/// An endpoint that accepts one connection and answers nothing for `hold`, then hangs up: for
+/// testing client timeouts. Returns its URL and a handle that joins once it hung up.
+pub fn serve_silence(hold: Duration) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the silent stub");
+    let url = format!(
+        "http://{}/",
+        listener.local_addr().expect("the stub's address")
+    );
+    let handle = thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            thread::sleep(hold);
+            drop(stream);
+        }
     });
     (url, handle)
 }

@@ -20,10 +20,13 @@ const INTERVAL: Duration = Duration::from_millis(150);
 /// How long the application takes over each message: several intervals.
 const SLOW: Duration = Duration::from_millis(800);
 const MESSAGES: usize = 3;
+const INSTANCE: &str = "mqtt-cn-redelivery";
+const KEY_ID: &str = "LTAIredelivery";
+const SECRET: &str = "redelivery-secret";
 
 fn broker() -> Broker {
-    let mode = ApsaraMqMode::new("mqtt-cn-redelivery")
-        .access_key("LTAIredelivery", "redelivery-secret")
+    let mode = ApsaraMqMode::new(INSTANCE)
+        .access_key(KEY_ID, SECRET)
         .redelivery_interval(INTERVAL);
     sansmq_broker::start(BrokerConfig {
         apsaramq: Some(mode),
@@ -32,20 +35,21 @@ fn broker() -> Broker {
     .unwrap()
 }
 
-fn options(broker: &Broker, device: &str) -> sansmq_mio::ConnectOptions {
+/// A Signature login as `GID_redelivery@@@<device>` to the broker at `addr`.
+fn options(addr: SocketAddr, device: &str) -> sansmq_mio::ConnectOptions {
     let client_id = sansmq_apsaramq::ClientId::new("GID_redelivery", device).unwrap();
     let auth = sansmq_apsaramq::AuthMode::signature(
-        sansmq_apsaramq::AccessKey::new("LTAIredelivery", "redelivery-secret"),
-        "mqtt-cn-redelivery",
+        sansmq_apsaramq::AccessKey::new(KEY_ID, SECRET),
+        INSTANCE,
     );
-    sansmq_apsaramq::apsaramq_options(&format!("tcp://{}", broker.local_addr()), &client_id, auth)
+    sansmq_apsaramq::apsaramq_options(&format!("tcp://{addr}"), &client_id, auth)
         .unwrap()
         .time_to_wait(common::PATIENCE)
 }
 
 /// Publishes [`MESSAGES`] QoS 1 messages to `topic` from a client of its own.
 fn publish(broker: &Broker, topic: &str) {
-    let publisher = sansmq_mio::Client::new(options(broker, "publisher")).unwrap();
+    let publisher = sansmq_mio::Client::new(options(broker.local_addr(), "publisher")).unwrap();
     publisher.connect().unwrap();
     for n in 0..MESSAGES {
         publisher
@@ -68,9 +72,9 @@ fn assert_the_broker_redelivers(addr: SocketAddr) {
     let client_id = "GID_redelivery@@@raw";
     let mut connect = Connect::new(sansmq::MqttString::try_from(client_id).unwrap());
     connect.username =
-        Some(sansmq::MqttString::try_from("Signature|LTAIredelivery|mqtt-cn-redelivery").unwrap());
+        Some(sansmq::MqttString::try_from(format!("Signature|{KEY_ID}|{INSTANCE}")).unwrap());
     connect.password = Some(sansmq::packet::Password::from(
-        sansmq_broker::signature("redelivery-secret", client_id).as_str(),
+        sansmq_broker::signature(SECRET, client_id).as_str(),
     ));
     let filter = sansmq::TopicFilter::try_from("raw/#").unwrap();
     let id = sansmq::packet::PacketId::new(1).unwrap();
@@ -104,14 +108,7 @@ fn assert_the_broker_redelivers(addr: SocketAddr) {
 }
 
 fn publish_one(addr: SocketAddr) {
-    let broker_uri = format!("tcp://{addr}");
-    let client_id = sansmq_apsaramq::ClientId::new("GID_redelivery", "raw-publisher").unwrap();
-    let auth = sansmq_apsaramq::AuthMode::signature(
-        sansmq_apsaramq::AccessKey::new("LTAIredelivery", "redelivery-secret"),
-        "mqtt-cn-redelivery",
-    );
-    let options = sansmq_apsaramq::apsaramq_options(&broker_uri, &client_id, auth).unwrap();
-    let publisher = sansmq_mio::Client::new(options).unwrap();
+    let publisher = sansmq_mio::Client::new(options(addr, "raw-publisher")).unwrap();
     publisher.connect().unwrap();
     publisher
         .publish("raw/x", "once", QoS::AtLeastOnce, false)
@@ -153,7 +150,7 @@ impl sansmq_mio::Callback for Slow {
 fn a_slow_callback_is_not_handed_the_copies_sent_while_it_works() {
     let broker = broker();
     assert_the_broker_redelivers(broker.local_addr());
-    let consumer = sansmq_mio::Client::new(options(&broker, "consumer")).unwrap();
+    let consumer = sansmq_mio::Client::new(options(broker.local_addr(), "consumer")).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     consumer.set_callback(Slow {
         seen: Arc::clone(&seen),
@@ -170,7 +167,7 @@ fn a_slow_callback_is_not_handed_the_copies_sent_while_it_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_async_consumer_with_manual_acks_is_not_handed_the_copies_sent_while_it_works() {
     let broker = broker();
-    let (client, mut events) = sansmq_tokio::Client::builder(options(&broker, "async"))
+    let (client, mut events) = sansmq_tokio::Client::builder(options(broker.local_addr(), "async"))
         .manual_acks(true)
         .build()
         .unwrap();

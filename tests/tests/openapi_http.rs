@@ -3,14 +3,13 @@
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use sansmq_apsaramq::openapi::{
     ApplyToken, OpenApiClient, OpenApiEndpoint, OpenApiError, ServiceError,
 };
 use sansmq_apsaramq::{AccessKey, TokenType};
-use sansmq_e2e::{serve_openapi as serve, signature_mismatch};
+use sansmq_e2e::{serve_openapi as serve, serve_silence, signature_mismatch};
 
 const KEY_ID: &str = "LTAI5tLocalKey";
 const SECRET: &str = "local-secret";
@@ -174,14 +173,8 @@ fn service_errors_carry_code_message_request_id_and_status() {
 
 #[test]
 fn a_silent_server_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
     // Accepts, reads nothing, answers nothing, until the client gave up.
-    let server = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        thread::sleep(Duration::from_secs(2));
-        drop(stream);
-    });
+    let (url, server) = serve_silence(Duration::from_secs(2));
     let client = OpenApiClient::new(
         AccessKey::new(KEY_ID, SECRET),
         OpenApiEndpoint::url(&url).unwrap(),

@@ -6,12 +6,12 @@ mod common;
 
 use std::net::TcpListener;
 use std::process::Command;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sansmq_apsaramq::openapi::signature;
 use sansmq_broker::{ApsaraMqMode, BrokerConfig};
-use sansmq_e2e::{OpenApiRequest, serve_openapi, signature_mismatch};
+use sansmq_e2e::{OpenApiRequest, serve_openapi, serve_silence, signature_mismatch};
 
 use common::{Outcome, run_with_input, sansmq};
 
@@ -272,13 +272,8 @@ fn no_answer_exits_4_and_a_missing_setting_2() {
 
 #[test]
 fn a_silent_server_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let server = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        thread::sleep(Duration::from_secs(3));
-        drop(stream);
-    });
+    // Accepts, reads nothing, answers nothing, until the client gave up.
+    let (url, server) = serve_silence(Duration::from_secs(3));
     let outcome = run(token(
         &[
             "query",
