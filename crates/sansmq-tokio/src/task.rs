@@ -26,6 +26,9 @@ use crate::{ConnectOptions, Error, Event};
 /// write, so a burst of publishes leaves in one syscall.
 const COMMAND_BATCH: usize = 256;
 
+/// A turn that took at most this many commands gives back the room a burst made for more.
+const IDLE_BATCH: usize = 4;
+
 /// The transport the task holds, if any.
 enum Link {
     None,
@@ -84,7 +87,8 @@ impl Task {
 
     /// Runs until every [`Client`](crate::Client) handle is dropped.
     pub(crate) async fn run(mut self) {
-        let mut batch = Vec::with_capacity(COMMAND_BATCH);
+        // Grows with a burst of commands, and is given back after it (an idle client holds none).
+        let mut batch = Vec::new();
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
@@ -114,6 +118,9 @@ impl Task {
                     let now = Instant::now();
                     for command in batch.drain(..) {
                         self.command(now, command);
+                    }
+                    if n <= IDLE_BATCH && batch.capacity() > IDLE_BATCH {
+                        batch = Vec::new();
                     }
                 }
                 io = poll_fn(|cx| match link {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use rustls::ClientConfig;
+use sansmq_driver::ReadSize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
@@ -17,9 +18,10 @@ use crate::proxying::through_proxy;
 use crate::websocket::{upgrade, websocket_error};
 use crate::{Error, ProxyOptions, ServerUri};
 
-/// Room made in the read buffer before each read: one read takes up to this much, so a backlog of
-/// small messages costs one syscall per 128 KiB rather than one per message.
-const READ_CHUNK: usize = 128 * 1024;
+/// The most room made in the read buffer before a read: a backlog of small messages costs one
+/// syscall per 128 KiB rather than one per message. Reads start at [`ReadSize::MIN`] and grow
+/// while they fill the room they get, so an idle client holds 1 KiB.
+const MAX_READ: usize = 128 * 1024;
 
 /// A TCP stream, or a TLS stream over one.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -45,6 +47,7 @@ pub(crate) struct Transport {
     write_shut: Option<bool>,
     /// A `ws://` or `wss://` URI: how its WebSocket errors name it.
     websocket: Option<String>,
+    read_size: ReadSize,
 }
 
 /// What one [`Transport::poll_io`] did, or opening one.
@@ -120,6 +123,7 @@ impl Transport {
             stream,
             unflushed: false,
             write_shut: None,
+            read_size: ReadSize::new(MAX_READ),
             websocket: None,
         }
     }
@@ -176,11 +180,14 @@ impl Transport {
         }
         if read {
             let buf = supervisor.read_buffer();
-            buf.reserve(READ_CHUNK);
+            buf.reserve(self.read_size.next());
+            let room = buf.capacity() - buf.len();
             match tokio_util::io::poll_read_buf(stream, cx, buf) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Io::Ended(None)),
-                Poll::Ready(Ok(_)) => {
+                Poll::Ready(Ok(n)) => {
+                    self.read_size.record(room, n);
                     supervisor.handle_read(now);
+                    self.read_size.shrink(supervisor.read_buffer());
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => {

@@ -4,9 +4,8 @@
 
 use std::collections::VecDeque;
 
+use super::id_set::IdSet;
 use crate::packet::{PacketId, QoS};
-
-const WORDS: usize = 65_536 / 64;
 
 /// A received QoS 1/2 message whose acknowledgement (PUBACK or PUBREC) has not gone out yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,14 +16,14 @@ pub(crate) struct PendingAck {
     pub(crate) acked: bool,
 }
 
-/// Incoming QoS 1/2 state. Its two per-identifier tables (8 KiB and 64 KiB) are allocated when
-/// first needed, by the first QoS 2 message and the first held acknowledgement: a client that
-/// never receives either (most idle ones, every one acknowledging automatically at QoS 1) pays
-/// for neither.
+/// Incoming QoS 1/2 state. Its per-identifier tables take memory only when used: the QoS 2 set
+/// a page per 4,096 identifiers it holds (see [`IdSet`]), the held-acknowledgement counts (64 KiB)
+/// from the first held acknowledgement on. A client that never receives either (most idle ones,
+/// every one acknowledging automatically at QoS 1) pays for neither.
 #[derive(Clone, Default)]
 pub(crate) struct Incoming {
     /// QoS 2 identifiers delivered and PUBREC'd (or about to be), PUBREL not yet received.
-    awaiting_release: Option<Box<[u64; WORDS]>>,
+    awaiting_release: IdSet,
     /// Manual-ack mode: acknowledgements in arrival order.
     pending_acks: VecDeque<PendingAck>,
     /// How many entries of `pending_acks` carry each identifier, so a re-sent message is
@@ -36,66 +35,38 @@ pub(crate) struct Incoming {
 impl std::fmt::Debug for Incoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Incoming")
-            .field("awaiting_release", &self.awaiting_release().count())
+            .field("awaiting_release", &self.awaiting_release.len())
             .field("pending_acks", &self.pending_acks)
             .finish()
     }
 }
 
-fn slot(id: PacketId) -> (usize, u64) {
-    (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
-}
-
 impl Incoming {
     /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
     pub(crate) fn hold(&mut self, id: PacketId) -> bool {
-        let (word, bit) = slot(id);
-        let held = self
-            .awaiting_release
-            .get_or_insert_with(|| Box::new([0; WORDS]));
-        match held.get_mut(word) {
-            Some(w) if *w & bit == 0 => {
-                *w |= bit;
-                true
-            }
-            _ => false,
-        }
+        self.awaiting_release.insert(id)
     }
 
     /// PUBREL: the QoS 2 identifier is free again.
     pub(crate) fn release(&mut self, id: PacketId) {
-        let (word, bit) = slot(id);
-        if let Some(w) = self
-            .awaiting_release
-            .as_mut()
-            .and_then(|held| held.get_mut(word))
-        {
-            *w &= !bit;
-        }
+        self.awaiting_release.remove(id);
     }
 
     /// Whether the QoS 2 identifier awaits PUBREL.
     pub(crate) fn is_held(&self, id: PacketId) -> bool {
-        let (word, bit) = slot(id);
-        self.awaiting_release
-            .as_ref()
-            .and_then(|held| held.get(word))
-            .is_some_and(|w| w & bit != 0)
+        self.awaiting_release.contains(id)
     }
 
     /// The QoS 2 identifiers awaiting PUBREL, in increasing order.
     pub(crate) fn awaiting_release(&self) -> impl Iterator<Item = PacketId> + '_ {
-        let any = self.awaiting_release.is_some();
-        (1..=if any { u16::MAX } else { 0 })
-            .filter_map(PacketId::new)
-            .filter(|&id| self.is_held(id))
+        self.awaiting_release.iter()
     }
 
     /// The broker forgot the session (`session_present = 0`): no PUBREL will come for what it sent
     /// before, and acks held for its messages would answer nothing, or worse, a new message the new
     /// session sends under the same identifier (which a held ack would also hide as a re-send).
     pub(crate) fn forget_session(&mut self) {
-        self.awaiting_release = None;
+        self.awaiting_release.clear();
         self.pending_acks.clear();
         self.pending_ids = None;
     }
@@ -160,14 +131,14 @@ mod tests {
     #[test]
     fn the_tables_are_allocated_when_first_used() {
         let mut incoming = Incoming::default();
-        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(incoming.awaiting_release.pages_held() == 0 && incoming.pending_ids.is_none());
         assert!(!incoming.is_held(id(7)) && !incoming.is_pending(id(7)));
         assert_eq!(incoming.awaiting_release().count(), 0);
         incoming.release(id(7));
         assert_eq!(incoming.pop_ready(), None);
-        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(incoming.awaiting_release.pages_held() == 0 && incoming.pending_ids.is_none());
         assert!(incoming.hold(id(7)));
-        assert!(incoming.awaiting_release.is_some());
+        assert_eq!(incoming.awaiting_release.pages_held(), 1);
         incoming.push_ack(PendingAck {
             packet_id: id(7),
             qos: QoS::AtLeastOnce,
@@ -175,7 +146,7 @@ mod tests {
         });
         assert!(incoming.is_pending(id(7)));
         incoming.forget_session();
-        assert!(incoming.awaiting_release.is_none() && incoming.pending_ids.is_none());
+        assert!(incoming.awaiting_release.pages_held() == 0 && incoming.pending_ids.is_none());
         assert!(!incoming.is_held(id(7)) && !incoming.is_pending(id(7)));
     }
 

@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod event;
+mod id_set;
 mod incoming;
 mod outgoing;
 mod packet_id;

@@ -1,26 +1,24 @@
 //! [`PacketIds`]: one allocator for PUBLISH, SUBSCRIBE and UNSUBSCRIBE identifiers, with a real free
 //! set so an identifier in use is never handed out again (MQTT-2.3.1-2).
 
+use super::id_set::IdSet;
 use crate::packet::PacketId;
-
-const WORDS: usize = 65_536 / 64;
 
 /// The set of packet identifiers in use, and a cursor that hands out the next free one.
 ///
 /// Allocation scans forward from the last identifier given out, so identifiers cycle through the whole
-/// range before one is reused; freeing is O(1). The set is a fixed 8 KiB bitmap: no allocation per
-/// identifier.
+/// range before one is reused; freeing is O(1). The set is an [`IdSet`]: an idle session holds no
+/// memory for it, one with a window of messages in flight a page or two.
 #[derive(Clone)]
 pub(crate) struct PacketIds {
-    used: Box<[u64; WORDS]>,
-    in_use: usize,
+    used: IdSet,
     last: u16,
 }
 
 impl std::fmt::Debug for PacketIds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PacketIds")
-            .field("in_use", &self.in_use)
+            .field("in_use", &self.used.len())
             .field("last", &self.last)
             .finish()
     }
@@ -29,8 +27,7 @@ impl std::fmt::Debug for PacketIds {
 impl PacketIds {
     pub(crate) fn new() -> Self {
         Self {
-            used: Box::new([0; WORDS]),
-            in_use: 0,
+            used: IdSet::default(),
             last: 0,
         }
     }
@@ -38,19 +35,18 @@ impl PacketIds {
     /// How many identifiers are in use.
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
-        self.in_use
+        self.used.len()
     }
 
     /// Whether `id` is in use.
     #[cfg(test)]
     pub(crate) fn contains(&self, id: PacketId) -> bool {
-        let (word, bit) = slot(id.get());
-        self.used.get(word).is_some_and(|w| w & bit != 0)
+        self.used.contains(id)
     }
 
     /// The next free identifier after the last one handed out, or `None` when all 65,535 are in use.
     pub(crate) fn allocate(&mut self) -> Option<PacketId> {
-        if self.in_use >= usize::from(u16::MAX) {
+        if self.used.len() >= usize::from(u16::MAX) {
             return None;
         }
         let mut candidate = self.last;
@@ -59,7 +55,7 @@ impl PacketIds {
             let Some(id) = PacketId::new(candidate) else {
                 continue; // 0 is never an identifier
             };
-            if self.insert(id) {
+            if self.used.insert(id) {
                 self.last = candidate;
                 return Some(id);
             }
@@ -68,33 +64,13 @@ impl PacketIds {
 
     /// Marks `id` as in use (when restoring a session); false if it already was.
     pub(crate) fn insert(&mut self, id: PacketId) -> bool {
-        let (word, bit) = slot(id.get());
-        match self.used.get_mut(word) {
-            Some(w) if *w & bit == 0 => {
-                *w |= bit;
-                self.in_use += 1;
-                true
-            }
-            _ => false,
-        }
+        self.used.insert(id)
     }
 
     /// Returns `id` to the free set; false if it was not in use.
     pub(crate) fn free(&mut self, id: PacketId) -> bool {
-        let (word, bit) = slot(id.get());
-        match self.used.get_mut(word) {
-            Some(w) if *w & bit != 0 => {
-                *w &= !bit;
-                self.in_use -= 1;
-                true
-            }
-            _ => false,
-        }
+        self.used.remove(id)
     }
-}
-
-fn slot(id: u16) -> (usize, u64) {
-    (usize::from(id / 64), 1u64 << (id % 64))
 }
 
 #[cfg(test)]
@@ -130,5 +106,31 @@ mod tests {
         assert!(ids.free(id));
         assert!(!ids.free(id));
         assert_eq!(ids.allocate(), Some(id));
+    }
+
+    #[test]
+    fn pages_are_held_only_while_an_identifier_in_them_is_in_use() {
+        let held = |ids: &PacketIds| ids.used.pages_held();
+        let mut ids = PacketIds::new();
+        assert_eq!(held(&ids), 0, "an idle session holds no page");
+        // A window of 20 in-flight identifiers cycling through the whole range.
+        let mut window = std::collections::VecDeque::new();
+        for _ in 0..70_000 {
+            window.push_back(ids.allocate().unwrap());
+            if window.len() > 20 {
+                assert!(ids.free(window.pop_front().unwrap()));
+            }
+            assert!(held(&ids) <= 2, "{} pages held", held(&ids));
+        }
+        for id in window.drain(..) {
+            assert!(ids.free(id));
+        }
+        assert_eq!((held(&ids), ids.in_use()), (0, 0));
+        // Freeing what is not in use is refused, even in a page not held.
+        assert!(!ids.free(PacketId::new(40_000).unwrap()));
+        assert!(ids.insert(PacketId::new(65_535).unwrap()));
+        assert!(!ids.insert(PacketId::new(65_535).unwrap()));
+        assert!(ids.contains(PacketId::new(65_535).unwrap()));
+        assert_eq!(held(&ids), 1);
     }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 
+use super::id_set::IdSet;
 use crate::packet::PacketId;
 
 /// The acknowledgements that are tracked, one identifier set each.
@@ -26,15 +27,6 @@ pub(crate) enum AckKind {
 /// The encoded size of PUBREC, PUBREL and PUBCOMP: fixed header and packet identifier.
 pub(crate) const ACK_LEN: usize = 4;
 
-const WORDS: usize = 65_536 / 64;
-
-/// Per word of 64 identifiers, one bit per identifier for each [`AckKind`].
-type IdBits = Box<[[u64; 3]; WORDS]>;
-
-fn slot(id: PacketId) -> (usize, u64) {
-    (usize::from(id.get() / 64), 1u64 << (id.get() % 64))
-}
-
 /// Unwritten acknowledgements of the current connection, in stream order.
 #[derive(Debug, Default)]
 pub(crate) struct UnwrittenAcks {
@@ -43,9 +35,10 @@ pub(crate) struct UnwrittenAcks {
     /// Each unwritten acknowledgement with the stream offset just past it; at most one entry per
     /// kind and identifier.
     pending: VecDeque<(u64, AckKind, PacketId)>,
-    /// The identifiers in `pending`, for an O(1) lookup however many wait. Allocated on first use
-    /// (24 KiB), so a client that never sees QoS 2 pays nothing.
-    ids: Option<IdBits>,
+    /// The identifiers in `pending` per [`AckKind`], for an O(1) lookup however many wait. Sets
+    /// hold memory only while acknowledgements wait, so a client that never sees QoS 2 pays
+    /// nothing.
+    ids: [IdSet; 3],
 }
 
 impl UnwrittenAcks {
@@ -69,27 +62,21 @@ impl UnwrittenAcks {
 
     /// Whether an acknowledgement of `kind` for `id` waits in the transmit buffer.
     pub(crate) fn contains(&self, kind: AckKind, id: PacketId) -> bool {
-        let (word, bit) = slot(id);
         self.ids
-            .as_ref()
-            .and_then(|ids| ids.get(word))
-            .and_then(|kinds| kinds.get(kind as usize))
-            .is_some_and(|w| w & bit != 0)
+            .get(kind as usize)
+            .is_some_and(|ids| ids.contains(id))
     }
 
     /// Records an acknowledgement of `kind` for `id` about to be encoded into a transmit buffer
     /// of `buffered` bytes; false, recording nothing, if one is pending already.
     pub(crate) fn insert(&mut self, kind: AckKind, id: PacketId, buffered: usize) -> bool {
         let end = self.stream_end(buffered + ACK_LEN);
-        let (word, bit) = slot(id);
-        let ids = self.ids.get_or_insert_with(|| Box::new([[0; 3]; WORDS]));
-        let Some(w) = ids.get_mut(word).and_then(|k| k.get_mut(kind as usize)) else {
-            return true; // cannot happen: `word` < WORDS
+        let Some(ids) = self.ids.get_mut(kind as usize) else {
+            return true; // cannot happen: there is a set per kind
         };
-        if *w & bit != 0 {
+        if !ids.insert(id) {
             return false;
         }
-        *w |= bit;
         self.pending.push_back((end, kind, id));
         true
     }
@@ -118,14 +105,8 @@ impl UnwrittenAcks {
     }
 
     fn clear(&mut self, kind: AckKind, id: PacketId) {
-        let (word, bit) = slot(id);
-        if let Some(w) = self
-            .ids
-            .as_mut()
-            .and_then(|ids| ids.get_mut(word))
-            .and_then(|k| k.get_mut(kind as usize))
-        {
-            *w &= !bit;
+        if let Some(ids) = self.ids.get_mut(kind as usize) {
+            ids.remove(id);
         }
     }
 }

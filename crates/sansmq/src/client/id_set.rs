@@ -1,0 +1,178 @@
+//! [`IdSet`]: a set of packet identifiers with O(1) insert, remove and lookup, which holds memory
+//! only for the part of the identifier range in use.
+
+use crate::packet::PacketId;
+
+/// Identifiers per page of the bitmap.
+const PAGE_IDS: usize = 4096;
+const PAGE_WORDS: usize = PAGE_IDS / 64;
+const PAGES: usize = 65_536 / PAGE_IDS;
+
+/// A bitmap of the 65,535 packet identifiers in 16 pages of 4,096 (512 bytes each), each allocated
+/// when an identifier in it is inserted and freed when its last one is removed. An empty set holds
+/// no heap memory, and a window of in-flight identifiers cycling through the range holds one or
+/// two pages instead of the whole 8 KiB map.
+#[derive(Clone, Default)]
+pub(crate) struct IdSet {
+    pages: [Option<Box<Page>>; PAGES],
+    len: usize,
+}
+
+/// One page of the bitmap and how many of its identifiers are in the set.
+#[derive(Clone)]
+struct Page {
+    words: [u64; PAGE_WORDS],
+    len: u16,
+}
+
+impl std::fmt::Debug for IdSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.iter().map(PacketId::get))
+            .finish()
+    }
+}
+
+/// The page, the word in it and the bit in that word of `id`.
+fn slot(id: PacketId) -> (usize, usize, u64) {
+    let id = usize::from(id.get());
+    (id / PAGE_IDS, id % PAGE_IDS / 64, 1u64 << (id % 64))
+}
+
+impl IdSet {
+    /// How many identifiers are in the set.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether `id` is in the set.
+    pub(crate) fn contains(&self, id: PacketId) -> bool {
+        let (page, word, bit) = slot(id);
+        let page = self.pages.get(page).and_then(Option::as_deref);
+        page.and_then(|p| p.words.get(word))
+            .is_some_and(|w| w & bit != 0)
+    }
+
+    /// Adds `id`; false if it was in the set already.
+    pub(crate) fn insert(&mut self, id: PacketId) -> bool {
+        let (page, word, bit) = slot(id);
+        let Some(entry) = self.pages.get_mut(page) else {
+            return false; // cannot happen: every identifier has a page
+        };
+        let page = entry.get_or_insert_with(|| {
+            Box::new(Page {
+                words: [0; PAGE_WORDS],
+                len: 0,
+            })
+        });
+        match page.words.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                page.len += 1;
+                self.len += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes `id`; false if it was not in the set.
+    pub(crate) fn remove(&mut self, id: PacketId) -> bool {
+        let (page, word, bit) = slot(id);
+        let Some(entry) = self.pages.get_mut(page) else {
+            return false;
+        };
+        let Some(held) = entry.as_deref_mut() else {
+            return false;
+        };
+        match held.words.get_mut(word) {
+            Some(w) if *w & bit != 0 => {
+                *w &= !bit;
+                held.len -= 1;
+                self.len -= 1;
+                if held.len == 0 {
+                    *entry = None;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Empties the set, giving its pages back.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The identifiers in the set, in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = PacketId> + '_ {
+        self.pages
+            .iter()
+            .enumerate()
+            .filter_map(|(p, page)| Some((p, page.as_deref()?)))
+            .flat_map(|(p, page)| {
+                page.words.iter().enumerate().flat_map(move |(w, &word)| {
+                    (0..64u32)
+                        .filter(move |bit| word & (1u64 << bit) != 0)
+                        .filter_map(move |bit| {
+                            let id = p * PAGE_IDS + w * 64 + bit as usize;
+                            PacketId::new(u16::try_from(id).ok()?)
+                        })
+                })
+            })
+    }
+
+    /// How many pages the set holds (for tests of its memory).
+    #[cfg(test)]
+    pub(crate) fn pages_held(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(v: u16) -> PacketId {
+        PacketId::new(v).unwrap()
+    }
+
+    #[test]
+    fn insert_remove_and_contains_agree_with_a_reference_set() {
+        let mut set = IdSet::default();
+        let mut reference = std::collections::BTreeSet::new();
+        let mut x: u32 = 12_345;
+        for _ in 0..20_000 {
+            // A small LCG: ids spread over the whole range, with repeats.
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let v = u16::try_from((x >> 8) % 65_535 + 1).unwrap();
+            if x & 1 == 0 {
+                assert_eq!(set.insert(id(v)), reference.insert(v));
+            } else {
+                assert_eq!(set.remove(id(v)), reference.remove(&v));
+            }
+            assert_eq!(set.len(), reference.len());
+        }
+        let listed: Vec<u16> = set.iter().map(PacketId::get).collect();
+        assert_eq!(listed, reference.iter().copied().collect::<Vec<_>>());
+        for v in [1, 4095, 4096, 4097, 65_535] {
+            assert_eq!(set.contains(id(v)), reference.contains(&v));
+        }
+    }
+
+    #[test]
+    fn pages_are_held_only_while_an_identifier_in_them_is_in_the_set() {
+        let mut set = IdSet::default();
+        assert_eq!(set.pages_held(), 0);
+        assert!(!set.remove(id(9)), "nothing to remove from a page not held");
+        assert!(set.insert(id(1)) && set.insert(id(4095)) && set.insert(id(4096)));
+        assert_eq!(set.pages_held(), 2, "4095 and 4096 sit in different pages");
+        assert!(!set.insert(id(4096)));
+        assert!(set.remove(id(4096)));
+        assert_eq!(set.pages_held(), 1);
+        assert!(set.insert(id(65_535)));
+        set.clear();
+        assert_eq!((set.pages_held(), set.len()), (0, 0));
+        assert!(!set.contains(id(1)));
+    }
+}
