@@ -1,9 +1,12 @@
 //! Callbacks as Paho's `MqttCallbackExtended`, per-subscription handlers and the pull receiver, all
-//! run on a thread of their own so a callback may call the client.
+//! run on a thread of their own so a callback may call the client. That thread starts when the
+//! first work for it comes: a client that only publishes, or reads through the `messages()`
+//! receiver, has its IO thread alone.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sansmq::TopicFilter;
@@ -159,11 +162,28 @@ pub(crate) fn lock(dispatch: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Disp
     dispatch.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Messages the callback thread may have queued before reading from the broker pauses.
+const CALLBACK_QUEUE: usize = 1024;
+
+/// Starts the callback thread on the receiving end of its queue.
+pub(crate) type Spawner = Box<dyn FnOnce(Receiver<CallbackEvent>) -> Option<JoinHandle<()>> + Send>;
+
+/// The callback thread, started on first use.
+enum CallbackThread {
+    /// Not needed yet: how to start it.
+    Idle(Option<Spawner>),
+    Running {
+        queue: SyncSender<CallbackEvent>,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// The client closed (or the thread could not be started): callbacks no longer run.
+    Gone(Option<JoinHandle<()>>),
+}
+
 /// The IO side of the hand-off: events for the callback thread, held back while its bounded queue
 /// is full (reading from the broker pauses meanwhile), and the receiver-only fast path.
 pub(crate) struct Handoff {
-    /// To the callback thread; dropped at close so that thread ends.
-    callbacks: Option<SyncSender<CallbackEvent>>,
+    callbacks: CallbackThread,
     pub(crate) dispatch: Arc<Mutex<Dispatch>>,
     /// Messages given to the callback thread and not yet handled by it.
     pub(crate) with_callbacks: usize,
@@ -172,27 +192,60 @@ pub(crate) struct Handoff {
 }
 
 impl Handoff {
-    pub(crate) fn new(
-        callbacks: SyncSender<CallbackEvent>,
-        dispatch: Arc<Mutex<Dispatch>>,
-    ) -> Self {
-        let callbacks = Some(callbacks);
+    pub(crate) fn new(dispatch: Arc<Mutex<Dispatch>>) -> Self {
         Self {
-            callbacks,
+            callbacks: CallbackThread::Idle(None),
             dispatch,
             with_callbacks: 0,
             held: VecDeque::new(),
         }
     }
 
-    /// Queues `event` for the callback thread, after what is held.
+    /// `spawn` starts the callback thread when the first work for it comes.
+    pub(crate) fn start_callbacks_with(&mut self, spawn: Spawner) {
+        if let CallbackThread::Idle(spawner) = &mut self.callbacks {
+            *spawner = Some(spawn);
+        }
+    }
+
+    /// The callback thread's queue, starting the thread if it is not running yet.
+    fn queue(&mut self) -> Option<&SyncSender<CallbackEvent>> {
+        if let CallbackThread::Idle(spawn) = &mut self.callbacks {
+            let (queue, events) = mpsc::sync_channel(CALLBACK_QUEUE);
+            self.callbacks = match spawn.take().and_then(|spawn| spawn(events)) {
+                Some(thread) => CallbackThread::Running {
+                    queue,
+                    thread: Some(thread),
+                },
+                None => {
+                    tracing::error!(
+                        "the callback thread could not be started; callbacks will not run"
+                    );
+                    CallbackThread::Gone(None)
+                }
+            };
+        }
+        match &self.callbacks {
+            CallbackThread::Running { queue, .. } => Some(queue),
+            _ => None,
+        }
+    }
+
+    /// Queues `event` for the callback thread, after what is held. Connection events with no
+    /// callback set have nobody to hear them and start nothing.
     pub(crate) fn send(&mut self, event: CallbackEvent) {
-        let Some(callbacks) = &self.callbacks else {
+        let heard = matches!(event, CallbackEvent::MessageArrived(_))
+            || lock(&self.dispatch).callback.is_some();
+        if !heard && matches!(self.callbacks, CallbackThread::Idle(_)) {
+            return;
+        }
+        let held = !self.held.is_empty();
+        let Some(queue) = self.queue() else {
             return;
         };
-        if !self.held.is_empty() {
+        if held {
             self.held.push_back(event);
-        } else if let Err(TrySendError::Full(event)) = callbacks.try_send(event) {
+        } else if let Err(TrySendError::Full(event)) = queue.try_send(event) {
             self.held.push_back(event);
         }
     }
@@ -232,7 +285,10 @@ impl Handoff {
 
     /// Moves held work to the callback thread, as far as its queue takes it.
     pub(crate) fn release(&mut self) {
-        let Some(callbacks) = &self.callbacks else {
+        let CallbackThread::Running {
+            queue: callbacks, ..
+        } = &self.callbacks
+        else {
             return;
         };
         while let Some(event) = self.held.pop_front() {
@@ -256,7 +312,19 @@ impl Handoff {
 
     /// The client closes: the callback thread ends once it has run what it was given.
     pub(crate) fn close(&mut self) {
-        self.callbacks = None;
+        let thread = match &mut self.callbacks {
+            CallbackThread::Running { thread, .. } | CallbackThread::Gone(thread) => thread.take(),
+            CallbackThread::Idle(_) => None,
+        };
+        self.callbacks = CallbackThread::Gone(thread);
         self.held.clear();
+    }
+
+    /// The callback thread, if one was started and nobody has taken it yet (to join it).
+    pub(crate) fn take_thread(&mut self) -> Option<JoinHandle<()>> {
+        match &mut self.callbacks {
+            CallbackThread::Running { thread, .. } | CallbackThread::Gone(thread) => thread.take(),
+            CallbackThread::Idle(_) => None,
+        }
     }
 }

@@ -12,20 +12,17 @@ use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::closing::CLOSE_LIMIT;
 use sansmq_driver::supervisor::Rejected;
 
-use crate::callback::{self, Callback, Handler, Handoff};
+use crate::callback::{self, Callback, Handler, Handoff, Spawner};
 use crate::completion::{self, Completion};
 use crate::dialer::WAKER;
 use crate::io_loop::{self, Shared};
 use crate::shell::Shell;
 use crate::{ConnectOptions, DeliveryToken, Error, Message};
 
-/// Messages the callback thread may have queued before reading from the broker pauses.
-const CALLBACK_QUEUE: usize = 1024;
-
 /// Closes the client when the last handle goes away.
 struct Owner {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    io_thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Owner {
@@ -33,10 +30,18 @@ impl Drop for Owner {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.wake();
         let current = thread::current().id();
-        for handle in self.threads.drain(..) {
+        let join = |handle: JoinHandle<()>| {
             if handle.thread().id() != current {
                 let _ = handle.join();
             }
+        };
+        if let Some(io) = self.io_thread.take() {
+            join(io);
+        }
+        // The IO thread has closed the hand-off by now, so the callback thread is ending.
+        let callbacks = self.shared.lock().handoff.take_thread();
+        if let Some(callbacks) = callbacks {
+            join(callbacks);
         }
     }
 }
@@ -82,8 +87,9 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A disconnected client; starts its IO and callback threads. Validates the options (client id,
-    /// will topic, TLS files, the broker rules' view of the will and session) now.
+    /// A disconnected client; starts its IO thread (the callback thread starts when there is a
+    /// callback, handler or full receiver to serve). Validates the options (client id, will topic,
+    /// TLS files, the broker rules' view of the will and session) now.
     pub fn new(options: ConnectOptions) -> Result<Self, Error> {
         options.check_connect_rules()?;
         if let Some(uri) = options.websocket_uri() {
@@ -97,32 +103,36 @@ impl Client {
         let waker = Arc::new(waker.map_err(|e| Error::io("creating the waker", &e))?);
         let registry = poll.registry().try_clone();
         let registry = registry.map_err(|e| Error::io("cloning the registry", &e))?;
-        let (tx, rx) = mpsc::sync_channel(CALLBACK_QUEUE);
         let time_to_wait = options.time_to_wait_limit();
         let dispatch = Arc::new(Mutex::new(callback::Dispatch::default()));
-        let handoff = Handoff::new(tx, Arc::clone(&dispatch));
+        let handoff = Handoff::new(Arc::clone(&dispatch));
         let shared = Arc::new(Shared {
             shell: Mutex::new(Shell::new(options, registry, Arc::clone(&waker), handoff)?),
             dispatch,
             waker,
             closed: AtomicBool::new(false),
         });
+        let weak = Arc::downgrade(&shared);
+        let spawn_callbacks: Spawner = Box::new(move |events| {
+            let spawned = thread::Builder::new()
+                .name("sansmq-callbacks".into())
+                .spawn(move || {
+                    if let Some(shared) = weak.upgrade() {
+                        run_callbacks(&shared, &events);
+                    }
+                });
+            spawned.ok()
+        });
+        shared.lock().handoff.start_callbacks_with(spawn_callbacks);
         let io = {
             let shared = Arc::clone(&shared);
             let io = move || io_loop::run(poll, &shared);
             thread::Builder::new().name("sansmq-io".into()).spawn(io)
         };
-        let callbacks = {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("sansmq-callbacks".into())
-                .spawn(move || run_callbacks(&shared, &rx))
-        };
-        let threads = [io, callbacks].into_iter().collect::<Result<_, _>>();
-        let threads = threads.map_err(|e| Error::io("starting the client's threads", &e))?;
+        let io = io.map_err(|e| Error::io("starting the client's IO thread", &e))?;
         let owner = Arc::new(Owner {
             shared: Arc::clone(&shared),
-            threads,
+            io_thread: Some(io),
         });
         Ok(Self {
             shared,

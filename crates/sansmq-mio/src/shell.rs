@@ -10,7 +10,7 @@ use mio::{Interest, Registry, Waker};
 use rustls::ClientConfig;
 use sansmq::packet::QoS;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
-use sansmq_driver::{ConnectOptions, Error, ServerUri};
+use sansmq_driver::{ConnectOptions, Error, ReadSize, ServerUri};
 
 use crate::DeliveryToken;
 use crate::callback::{CallbackEvent, Handoff, lock};
@@ -20,8 +20,9 @@ use crate::proxying::Proxying;
 use crate::socket::Socket;
 use crate::transport::{ReadOutcome, Transport};
 
-/// Bytes read per socket read, and about as many per turn of the IO loop.
-const READ_BUFFER: usize = 64 * 1024;
+/// The most bytes per socket read (reads start at [`ReadSize::MIN`] and grow while they fill the
+/// buffer), and about as many per turn of the IO loop.
+const MAX_READ: usize = 64 * 1024;
 /// Bytes read at most, despite held callbacks, when a timer is due: enough to reach a PINGRESP
 /// behind a backlog, bounded so a flood cannot grow the held callbacks without limit.
 const DUE_READ_BUDGET: usize = 1024 * 1024;
@@ -68,7 +69,10 @@ pub(crate) struct Shell {
     closing: bool,
     write_shut: bool,
     pub(crate) handoff: Handoff,
-    read_buf: Box<[u8]>,
+    /// What the socket is read into, then copied into the supervisor's read buffer: sized by
+    /// `read_size`, so an idle client holds 1 KiB.
+    read_buf: Vec<u8>,
+    read_size: ReadSize,
     /// The socket may hold unread bytes: reading stopped at its budget or for held callbacks.
     pub(crate) read_more: bool,
     /// The callback thread is blocked in a call on this client (a token's `wait`, `subscribe`):
@@ -97,7 +101,8 @@ impl Shell {
             closing: false,
             write_shut: false,
             handoff,
-            read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            read_buf: Vec::new(),
+            read_size: ReadSize::new(MAX_READ),
             read_more: false,
             callback_blocked: false,
         })
@@ -179,20 +184,28 @@ impl Shell {
             return;
         }
         let budget = match self.handoff.is_clear() || self.callback_blocked {
-            true => self.read_buf.len(),
+            true => MAX_READ,
             false => DUE_READ_BUDGET,
         };
         let Some(transport) = &mut self.transport else {
             return;
         };
+        let wanted = self.read_size.next();
+        if self.read_buf.len() != wanted {
+            self.read_buf.resize(wanted, 0);
+            self.read_buf.shrink_to_fit();
+        }
         let sup = &mut self.sup;
+        let read_size = &mut self.read_size;
         // Stop as soon as the supervisor is done with this socket (a refused CONNACK, a protocol
         // violation): what follows, even its end of stream, no longer concerns it, and reporting
         // that end would be taken for the end of the next transport it has asked for.
         let outcome = transport.read(&mut self.read_buf, budget, |bytes| {
+            read_size.record(wanted, bytes.len());
             sup.handle_received(now, bytes);
             sup.wants_read()
         });
+        self.read_size.shrink(self.sup.read_buffer());
         match outcome {
             Ok(ReadOutcome::Drained) => {}
             Ok(ReadOutcome::More) => self.read_more = true,
