@@ -74,7 +74,7 @@ impl ClientBuilder {
         let options = Arc::new(self.options.clone());
         let dispatch = Dispatch::new(events_tx, self.event_capacity, self.manual_acks);
         let task = Task::new(self.options, commands_rx, dispatch, Arc::clone(&connected))?;
-        tokio::spawn(task.run());
+        tokio::spawn(Box::new(task).run());
         let client = Client {
             commands: commands_tx,
             time_to_wait,

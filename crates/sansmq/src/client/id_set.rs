@@ -6,22 +6,24 @@ use crate::packet::PacketId;
 /// Identifiers per page of the bitmap.
 const PAGE_IDS: usize = 4096;
 const PAGE_WORDS: usize = PAGE_IDS / 64;
-const PAGES: usize = 65_536 / PAGE_IDS;
 
 /// A bitmap of the 65,535 packet identifiers in 16 pages of 4,096 (512 bytes each), each allocated
 /// when an identifier in it is inserted and freed when its last one is removed. An empty set holds
 /// no heap memory, and a window of in-flight identifiers cycling through the range holds one or
-/// two pages instead of the whole 8 KiB map.
+/// two pages instead of the whole 8 KiB map. The pages held are listed in order (a lookup scans
+/// that short list), so the set itself is 32 bytes: a session has five of them.
 #[derive(Clone, Default)]
 pub(crate) struct IdSet {
-    pages: [Option<Box<Page>>; PAGES],
+    pages: Vec<Page>,
     len: usize,
 }
 
-/// One page of the bitmap and how many of its identifiers are in the set.
+/// One page of the bitmap: where it is in the range, and how many of its identifiers are in the
+/// set.
 #[derive(Clone)]
 struct Page {
-    words: [u64; PAGE_WORDS],
+    index: usize,
+    words: Box<[u64; PAGE_WORDS]>,
     len: u16,
 }
 
@@ -48,7 +50,7 @@ impl IdSet {
     /// Whether `id` is in the set.
     pub(crate) fn contains(&self, id: PacketId) -> bool {
         let (page, word, bit) = slot(id);
-        let page = self.pages.get(page).and_then(Option::as_deref);
+        let page = self.pages.iter().find(|p| p.index == page);
         page.and_then(|p| p.words.get(word))
             .is_some_and(|w| w & bit != 0)
     }
@@ -56,15 +58,21 @@ impl IdSet {
     /// Adds `id`; false if it was in the set already.
     pub(crate) fn insert(&mut self, id: PacketId) -> bool {
         let (page, word, bit) = slot(id);
-        let Some(entry) = self.pages.get_mut(page) else {
-            return false; // cannot happen: every identifier has a page
+        let at = match self.pages.binary_search_by_key(&page, |p| p.index) {
+            Ok(at) => at,
+            Err(at) => {
+                let new = Page {
+                    index: page,
+                    words: Box::new([0; PAGE_WORDS]),
+                    len: 0,
+                };
+                self.pages.insert(at, new);
+                at
+            }
         };
-        let page = entry.get_or_insert_with(|| {
-            Box::new(Page {
-                words: [0; PAGE_WORDS],
-                len: 0,
-            })
-        });
+        let Some(page) = self.pages.get_mut(at) else {
+            return false; // cannot happen: `at` was found or made
+        };
         match page.words.get_mut(word) {
             Some(w) if *w & bit == 0 => {
                 *w |= bit;
@@ -79,10 +87,10 @@ impl IdSet {
     /// Removes `id`; false if it was not in the set.
     pub(crate) fn remove(&mut self, id: PacketId) -> bool {
         let (page, word, bit) = slot(id);
-        let Some(entry) = self.pages.get_mut(page) else {
+        let Some(at) = self.pages.iter().position(|p| p.index == page) else {
             return false;
         };
-        let Some(held) = entry.as_deref_mut() else {
+        let Some(held) = self.pages.get_mut(at) else {
             return false;
         };
         match held.words.get_mut(word) {
@@ -91,7 +99,10 @@ impl IdSet {
                 held.len -= 1;
                 self.len -= 1;
                 if held.len == 0 {
-                    *entry = None;
+                    self.pages.remove(at);
+                    if self.pages.is_empty() {
+                        self.pages = Vec::new();
+                    }
                 }
                 true
             }
@@ -106,26 +117,23 @@ impl IdSet {
 
     /// The identifiers in the set, in increasing order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = PacketId> + '_ {
-        self.pages
-            .iter()
-            .enumerate()
-            .filter_map(|(p, page)| Some((p, page.as_deref()?)))
-            .flat_map(|(p, page)| {
-                page.words.iter().enumerate().flat_map(move |(w, &word)| {
-                    (0..64u32)
-                        .filter(move |bit| word & (1u64 << bit) != 0)
-                        .filter_map(move |bit| {
-                            let id = p * PAGE_IDS + w * 64 + bit as usize;
-                            PacketId::new(u16::try_from(id).ok()?)
-                        })
-                })
+        self.pages.iter().flat_map(|page| {
+            let p = page.index;
+            page.words.iter().enumerate().flat_map(move |(w, &word)| {
+                (0..64u32)
+                    .filter(move |bit| word & (1u64 << bit) != 0)
+                    .filter_map(move |bit| {
+                        let id = p * PAGE_IDS + w * 64 + bit as usize;
+                        PacketId::new(u16::try_from(id).ok()?)
+                    })
             })
+        })
     }
 
     /// How many pages the set holds (for tests of its memory).
     #[cfg(test)]
     pub(crate) fn pages_held(&self) -> usize {
-        self.pages.iter().filter(|p| p.is_some()).count()
+        self.pages.len()
     }
 }
 
