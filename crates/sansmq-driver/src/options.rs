@@ -524,11 +524,11 @@ impl ConnectOptions {
     }
 
     /// The TLS configuration of the server URIs that ask for TLS (`ssl://`, `mqtts://`,
-    /// `wss://`), built from the [`tls_options`](Self::tls_options) by
-    /// [`tls::client_config`](crate::tls::client_config); `None` when no URI does. A client
-    /// calls it as it is made, so that what cannot work fails before anything is opened: a CA
-    /// file that does not load, or, with [`Error::FeatureNotBuilt`], TLS in a build without the
-    /// `rustls` feature (naming the URI) or roots whose feature the build leaves out.
+    /// `wss://`), built from the [`tls_options`](Self::tls_options) (`tls::client_config`, rustls
+    /// with ring); `None` when no URI does. A client calls it as it is made, so that what cannot
+    /// work fails before anything is opened: a CA file that does not load, or, with
+    /// [`Error::FeatureNotBuilt`], TLS in a build without the `rustls` feature (naming the URI) or
+    /// roots whose feature the build leaves out.
     pub fn tls_config(&self) -> Result<Option<Arc<ClientConfig>>, Error> {
         match self.server_uris.iter().find(|uri| uri.tls) {
             None => Ok(None),

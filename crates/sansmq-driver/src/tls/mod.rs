@@ -23,8 +23,8 @@ pub use protocol::{CipherList, TlsVersion};
 #[cfg(feature = "rustls")]
 pub use rustls::ClientConfig;
 
-/// A TLS client configuration, which a build without the `rustls` feature cannot make: this type
-/// has no value, so code holding an `Option<Arc<ClientConfig>>` (as
+/// A TLS client configuration, which a build without the `rustls` feature cannot make
+/// (`client_config` is not built): this type has no value, so code holding an `Option<Arc<ClientConfig>>` (as
 /// [`ConnectOptions::tls_config`](crate::ConnectOptions::tls_config) returns) compiles the same
 /// in every build, and its TLS branch is known to be dead here.
 #[cfg(not(feature = "rustls"))]
