@@ -48,6 +48,7 @@ impl Transport {
         uri: &ServerUri,
         websocket_headers: &[(String, String)],
     ) -> Result<Self, Error> {
+        // The socket, or TLS over it, which a WebSocket or this transport itself then carries.
         let stream = match config {
             None => websocket_link::Stream::Plain(socket),
             #[cfg(feature = "rustls")]
