@@ -44,7 +44,12 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 /// The libraries measured, in table order.
-const LIBS: [&str; 4] = ["sansmq-tokio", "rumqttc-async", "sansmq-mio", "rumqttc-blocking"];
+const LIBS: [&str; 4] = [
+    "sansmq-tokio",
+    "rumqttc-async",
+    "sansmq-mio",
+    "rumqttc-blocking",
+];
 
 /// How long a client may take to connect before the run fails.
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
@@ -122,8 +127,8 @@ fn measure<T>(n: usize, settle: Duration, connect_all: impl FnOnce() -> T) -> Pe
     thread::sleep(settle);
     let heap = region.change();
     let (rss_after, threads_after) = process_usage();
-    let held = heap.bytes_allocated as f64 + heap.bytes_reallocated as f64
-        - heap.bytes_deallocated as f64;
+    let held =
+        heap.bytes_allocated as f64 + heap.bytes_reallocated as f64 - heap.bytes_deallocated as f64;
     let per_client = PerClient {
         rss_bytes: rss_after as f64 - rss_before as f64,
         heap_bytes: held,
@@ -187,10 +192,8 @@ fn rumqttc_async(port: u16, n: usize, settle: Duration) -> PerClient {
                 tokio::spawn(async move {
                     let mut connected_tx = Some(connected_tx);
                     while let Ok(event) = eventloop.poll().await {
-                        if matches!(
-                            event,
-                            rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))
-                        ) && let Some(tx) = connected_tx.take()
+                        if matches!(event, rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))
+                            && let Some(tx) = connected_tx.take()
                         {
                             let _ = tx.send(());
                         }

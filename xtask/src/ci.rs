@@ -13,12 +13,85 @@ use anyhow::{Context as _, bail};
 use crate::sim::{SimArgs, Suite};
 use crate::{cmd, example, sim, tools};
 
+/// Feature sets users may pick beside the defaults (which the clippy and test steps cover), each
+/// linted with `-D warnings`: as fast as `cargo check`, and an import a `cfg` leaves unused fails.
 /// `sansmq-apsaramq` builds without its default features (the broker uses its signature code
-/// without either client) and with only the OpenAPI client; clippy and the tests cover the
-/// default set, and the CLI's (default plus `openapi`).
-const APSARAMQ_FEATURE_SETS: [&[&str]; 2] = [
-    &["--no-default-features"],
-    &["--no-default-features", "--features", "openapi"],
+/// without either client) and with only the OpenAPI client; the drivers build without TLS
+/// (`rustls`), and with TLS and one root store or none. Packages named together get the same
+/// flags, each the features of those it has.
+const FEATURE_SETS: [&[&str]; 6] = [
+    &["-p", "sansmq-apsaramq", "--no-default-features"],
+    &[
+        "-p",
+        "sansmq-apsaramq",
+        "--no-default-features",
+        "--features",
+        "openapi",
+    ],
+    &[
+        "-p",
+        "sansmq-driver",
+        "-p",
+        "sansmq-mio",
+        "-p",
+        "sansmq-tokio",
+        "-p",
+        "sansmq-cli",
+        "--no-default-features",
+    ],
+    &[
+        "-p",
+        "sansmq-driver",
+        "--no-default-features",
+        "--features",
+        "rustls",
+    ],
+    &[
+        "-p",
+        "sansmq-driver",
+        "-p",
+        "sansmq-mio",
+        "-p",
+        "sansmq-tokio",
+        "--no-default-features",
+        "--features",
+        "webpki-roots",
+    ],
+    &[
+        "-p",
+        "sansmq-driver",
+        "-p",
+        "sansmq-mio",
+        "-p",
+        "sansmq-tokio",
+        "--no-default-features",
+        "--features",
+        "native-roots",
+    ],
+];
+
+/// The tests that only a build without some feature compiles: the driver's without TLS (a TLS URI
+/// refused by name) and with only the system store (Mozilla's roots refused, the system store the
+/// default), and both clients refusing a TLS URI as they are made.
+const FEATURE_SET_TESTS: [&[&str]; 3] = [
+    &["-p", "sansmq-driver", "--no-default-features", "--lib"],
+    &[
+        "-p",
+        "sansmq-driver",
+        "--no-default-features",
+        "--features",
+        "native-roots",
+        "--lib",
+    ],
+    &[
+        "-p",
+        "sansmq-mio",
+        "-p",
+        "sansmq-tokio",
+        "--no-default-features",
+        "--test",
+        "tls_not_built",
+    ],
 ];
 
 /// The crates published to crates.io (every member without `publish = false`). The package step
@@ -128,12 +201,16 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
         Step {
             name: "feature sets",
             run: Box::new(|| {
-                for flags in APSARAMQ_FEATURE_SETS {
+                for flags in FEATURE_SETS {
                     cmd::run(
                         cmd::cargo(root)
-                            .args(["check", "-p", "sansmq-apsaramq"])
-                            .args(flags),
+                            .arg("clippy")
+                            .args(flags)
+                            .args(["--", "-D", "warnings"]),
                     )?;
+                }
+                for flags in FEATURE_SET_TESTS {
+                    cmd::run(cmd::cargo(root).arg("test").args(flags))?;
                 }
                 Ok(())
             }),

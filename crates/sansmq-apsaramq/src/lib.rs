@@ -105,6 +105,9 @@
 //! - `mio` (default): the blocking client's helpers, [`upload_token`], [`ApsaraMqCallback`],
 //!   [`ApsaraMqEvents`] and [`Deduplicated`](dedup::Deduplicated);
 //! - `tokio` (default): the async client's [`upload_token_async`];
+//! - `rustls`, `webpki-roots` and `native-roots` (default): the clients' TLS (`ssl://` on port
+//!   8883, `wss://` on 443), Mozilla's roots and the system store, passed on to `sansmq-driver`
+//!   and the clients chosen (see its docs);
 //! - `openapi`: `openapi::OpenApiClient`, which issues, checks and revokes tokens over Alibaba
 //!   Cloud's OpenAPI (HTTPS). The request signature, [`openapi::signature`], needs no feature.
 //!

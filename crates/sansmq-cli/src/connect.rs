@@ -260,7 +260,7 @@ fn tls_options(args: &ConnectArgs) -> TlsOptions {
         (Some(file), _, _) => TrustRoots::CaFile(file.clone()),
         (None, Some(dir), _) => TrustRoots::CaDir(dir.clone()),
         (None, None, true) => TrustRoots::System,
-        (None, None, false) => TrustRoots::WebPki,
+        (None, None, false) => TrustRoots::default(),
     };
     let mut tls = TlsOptions::new()
         .roots(roots)

@@ -70,6 +70,19 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// An option needs a part of sansmq that this build leaves out with its cargo feature: TLS
+    /// (`rustls`), Mozilla's roots (`webpki-roots`) or the system's (`native-roots`); nothing
+    /// was opened.
+    #[error(
+        "{what} needs the cargo feature `{feature}` of sansmq-driver (also named so in \
+         sansmq-mio, sansmq-tokio and sansmq-apsaramq), which this build leaves out"
+    )]
+    FeatureNotBuilt {
+        /// What asked for it, e.g. `TLS to ssl://broker:8883`.
+        what: String,
+        /// The cargo feature.
+        feature: &'static str,
+    },
     /// A topic name or filter breaks MQTT's rules.
     #[error(transparent)]
     InvalidTopic(#[from] TopicError),

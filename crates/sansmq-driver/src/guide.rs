@@ -11,7 +11,7 @@
 //! | the supervisor decides | the driver does |
 //! |---|---|
 //! | which server URI to try, when to retry (jittered backoff), when to give up | open a transport on [`Action::Open`], drop it on [`Action::Close`] |
-//! | the credentials of each attempt (the provider is asked before every CONNECT) | resolve, dial, TLS ([`tls::client_config`](crate::tls::client_config)) |
+//! | the credentials of each attempt (the provider is asked before every CONNECT) | resolve, dial, TLS ([`ConnectOptions::tls_config`](crate::ConnectOptions::tls_config)) |
 //! | CONNECT, keep-alive, re-sending, re-subscribing after a reconnect | write [`poll_transmit`](crate::Supervisor::poll_transmit), read into [`read_buffer`](crate::Supervisor::read_buffer) |
 //! | when each request completes, and with which [`Error`](crate::Error) | give each [`Completed`] waiter its result |
 //! | how a requested disconnect ends ([`Closing`](crate::Closing)) | shut down writing on [`Action::ShutdownWrite`], read until end of stream |

@@ -31,6 +31,26 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Cargo features
+//!
+//! TLS and its root stores, all on by default (the clients pass them on under the same names):
+//!
+//! - `rustls`: TLS for `ssl://`, `mqtts://` and `wss://` URIs, rustls with ring
+//!   ([`ConnectOptions::tls_config`]), and encrypted client keys;
+//! - `webpki-roots`: Mozilla's root certificates, compiled in ([`TrustRoots::WebPki`], the
+//!   default roots); turns `rustls` on;
+//! - `native-roots`: the operating system's certificate store ([`TrustRoots::System`]); turns
+//!   `rustls` on.
+//!
+//! Without `rustls`, rustls and ring are not built; the settings ([`TlsOptions`], [`TrustRoots`],
+//! ...) stay, and [`ConnectOptions::tls_config`] refuses a TLS URI with
+//! [`Error::FeatureNotBuilt`], naming the URI and the feature, as the clients are made. Roots
+//! whose feature is left out are refused the same way; with `native-roots` but not
+//! `webpki-roots`, the system store is the default. `rustls` names the TLS library, as ureq's
+//! feature does (rumqttc says `use-rustls`, reqwest `rustls-tls`), so that another could come
+//! beside it; the root stores are named as the ends of reqwest's `rustls-tls-webpki-roots` and
+//! `rustls-tls-native-roots`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

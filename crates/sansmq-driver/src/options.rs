@@ -12,6 +12,7 @@ use sansmq::packet::{LastWill, Password, SubscribeFilter};
 use sansmq::{MqttString, TopicFilter, TopicName};
 
 use crate::rules::{BrokerRules, OutgoingPublish};
+use crate::tls::ClientConfig;
 use crate::{Error, ProxyOptions, ServerUri, TlsOptions};
 
 /// A user name and password for CONNECT.
@@ -150,8 +151,9 @@ impl ConnectOptions {
     /// `unix:///path/to/socket`) and a client id. Defaults: clean session, keep-alive 60 s,
     /// time-to-wait 30 s, connect timeout 30 s, window 20, offline queue 1,000 messages, packets
     /// up to 1 MiB both ways, no automatic reconnect (delays 1 s to 60 s with jitter once
-    /// enabled), re-subscribe when the session was lost, Mozilla's TLS roots, no bind address,
-    /// no proxy.
+    /// enabled), re-subscribe when the session was lost, the default TLS roots
+    /// ([`TrustRoots`](crate::TrustRoots): Mozilla's with the default features), no bind
+    /// address, no proxy.
     pub fn new(server_uri: &str, client_id: impl Into<String>) -> Result<Self, Error> {
         Ok(Self {
             server_uris: vec![server_uri.parse()?],
@@ -521,6 +523,25 @@ impl ConnectOptions {
         self.server_uris.iter().any(|uri| uri.tls)
     }
 
+    /// The TLS configuration of the server URIs that ask for TLS (`ssl://`, `mqtts://`,
+    /// `wss://`), built from the [`tls_options`](Self::tls_options) (`tls::client_config`, rustls
+    /// with ring); `None` when no URI does. A client calls it as it is made, so that what cannot
+    /// work fails before anything is opened: a CA file that does not load, or, with
+    /// [`Error::FeatureNotBuilt`], TLS in a build without the `rustls` feature (naming the URI) or
+    /// roots whose feature the build leaves out.
+    pub fn tls_config(&self) -> Result<Option<Arc<ClientConfig>>, Error> {
+        match self.server_uris.iter().find(|uri| uri.tls) {
+            None => Ok(None),
+            #[cfg(feature = "rustls")]
+            Some(_) => crate::tls::client_config(&self.tls).map(Some),
+            #[cfg(not(feature = "rustls"))]
+            Some(uri) => Err(Error::FeatureNotBuilt {
+                what: format!("TLS to {uri}"),
+                feature: "rustls",
+            }),
+        }
+    }
+
     /// The core's configuration for these options, without credentials (see
     /// [`apply_credentials`](Self::apply_credentials), called before every connect). Acks are
     /// manual: a driver acknowledges a message once the application has it.
@@ -631,6 +652,94 @@ mod tests {
             .bind_address("127.0.0.1".parse().unwrap())
             .proxy(ProxyOptions::socks5h("proxy", 1080));
         assert!(tcp.check_transport().is_ok());
+    }
+
+    /// Without the `rustls` feature, every TLS URI is refused as the client is made, naming the
+    /// URI and the feature; plain TCP and WebSocket URIs need no TLS configuration.
+    #[cfg(not(feature = "rustls"))]
+    #[test]
+    fn without_the_rustls_feature_a_tls_uri_is_refused_naming_it_and_the_feature() {
+        for (uri, shown) in [
+            ("ssl://broker:8883", "TLS to ssl://broker:8883"),
+            ("mqtts://broker", "TLS to ssl://broker:8883"),
+            (
+                "wss://broker/mqtt?token=S3CRET",
+                "TLS to wss://broker:443/mqtt?***",
+            ),
+        ] {
+            let options = ConnectOptions::new("tcp://plain:1883", "c")
+                .unwrap()
+                .server_uris(&["tcp://plain:1883", uri])
+                .unwrap();
+            let error = options.tls_config().unwrap_err();
+            match &error {
+                Error::FeatureNotBuilt { what, feature } => {
+                    assert_eq!((what.as_str(), *feature), (shown, "rustls"));
+                }
+                other => panic!("{uri}: expected FeatureNotBuilt, got {other:?}"),
+            }
+            let message = error.to_string();
+            assert!(
+                message.contains("cargo feature `rustls`") && !message.contains("S3CRET"),
+                "{message}"
+            );
+        }
+        for uri in [
+            "tcp://broker",
+            "ws://broker/mqtt",
+            "unix:///tmp/broker.sock",
+        ] {
+            let options = ConnectOptions::new(uri, "c").unwrap();
+            assert!(options.tls_config().unwrap().is_none(), "{uri}");
+        }
+    }
+
+    /// The default build makes the TLS configuration from the default roots, Mozilla's.
+    #[cfg(feature = "webpki-roots")]
+    #[test]
+    fn a_tls_uri_gets_a_configuration_and_a_plain_one_none() {
+        let tls = ConnectOptions::new("mqtts://broker", "c").unwrap();
+        assert_eq!(tls.tls_options().trust_roots(), &crate::TrustRoots::WebPki);
+        assert!(tls.tls_config().unwrap().is_some());
+        let plain = ConnectOptions::new("tcp://broker", "c").unwrap();
+        assert!(plain.tls_config().unwrap().is_none());
+    }
+
+    /// Roots whose feature the build leaves out are refused by name, before anything is opened.
+    #[cfg(all(
+        feature = "rustls",
+        not(all(feature = "webpki-roots", feature = "native-roots"))
+    ))]
+    #[test]
+    fn roots_left_out_of_the_build_are_refused_naming_their_feature() {
+        use crate::TrustRoots;
+        let mut left_out = Vec::new();
+        if !cfg!(feature = "webpki-roots") {
+            left_out.push((TrustRoots::WebPki, "webpki-roots", "TrustRoots::WebPki"));
+        }
+        if !cfg!(feature = "native-roots") {
+            left_out.push((TrustRoots::System, "native-roots", "TrustRoots::System"));
+        }
+        assert!(!left_out.is_empty());
+        for (roots, name, shown) in left_out {
+            let options = ConnectOptions::new("ssl://broker:8883", "c")
+                .unwrap()
+                .tls(TlsOptions::new().roots(roots));
+            match options.tls_config() {
+                Err(Error::FeatureNotBuilt { what, feature }) => {
+                    assert_eq!(feature, name);
+                    assert!(what.contains(shown), "{what}");
+                }
+                other => panic!("{shown}: expected FeatureNotBuilt, got {other:?}"),
+            }
+        }
+    }
+
+    /// Built with the system store but not Mozilla's roots, the system store is the default.
+    #[cfg(all(feature = "native-roots", not(feature = "webpki-roots")))]
+    #[test]
+    fn without_mozillas_roots_the_system_store_is_the_default() {
+        assert_eq!(TlsOptions::new().trust_roots(), &crate::TrustRoots::System);
     }
 
     #[test]

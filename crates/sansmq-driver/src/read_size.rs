@@ -104,7 +104,11 @@ mod tests {
         }
         assert_eq!(size.next(), 64 * 1024);
         size.record(64 * 1024, 20 * 1024);
-        assert_eq!(size.next(), 64 * 1024, "a read using a third keeps the size");
+        assert_eq!(
+            size.next(),
+            64 * 1024,
+            "a read using a third keeps the size"
+        );
         size.record(64 * 1024, 100);
         assert_eq!(size.next(), 32 * 1024);
         for _ in 0..10 {

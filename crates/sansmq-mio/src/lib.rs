@@ -47,6 +47,13 @@
 //!
 //! Everything the API takes or returns is named by this crate (`tests/public_types.rs` checks
 //! it): `sansmq` is not needed as a dependency.
+//!
+//! ## Cargo features
+//!
+//! `rustls` (TLS for `ssl://`, `mqtts://` and `wss://` URIs), `webpki-roots` (Mozilla's roots,
+//! the default [`TrustRoots`]) and `native-roots` (the system store, [`TrustRoots::System`]), all
+//! on by default and passed on to `sansmq-driver`, whose docs say more. Without `rustls`, no TLS
+//! library is built and [`Client::new`] refuses a TLS URI with [`Error::FeatureNotBuilt`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

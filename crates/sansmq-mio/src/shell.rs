@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Waker};
-use rustls::ClientConfig;
 use sansmq::packet::QoS;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
+use sansmq_driver::tls::ClientConfig;
 use sansmq_driver::{ConnectOptions, Error, ReadSize, ServerUri};
 
 use crate::DeliveryToken;
@@ -87,10 +87,7 @@ impl Shell {
         waker: Arc<Waker>,
         handoff: Handoff,
     ) -> Result<Self, Error> {
-        let tls = match options.uses_tls() {
-            true => Some(sansmq_driver::tls::client_config(options.tls_options())?),
-            false => None,
-        };
+        let tls = options.tls_config()?;
         Ok(Self {
             sup: Supervisor::new(options)?,
             transport: None,

@@ -4,19 +4,23 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use rustls::{ClientConfig, ClientConnection};
+#[cfg(feature = "rustls")]
+use rustls::ClientConnection;
+use sansmq_driver::tls::ClientConfig;
 
 use crate::socket::Socket;
 use crate::websocket_link::{self, WebSocketLink};
 use crate::{Error, ServerUri};
 
 /// Plaintext the TLS layer may buffer before `write` reports backpressure.
+#[cfg(feature = "rustls")]
 const TLS_BUFFER_LIMIT: usize = 256 * 1024;
 
 /// The connection's byte stream.
 #[derive(Debug)]
 pub(crate) enum Transport {
     Plain(Socket),
+    #[cfg(feature = "rustls")]
     Tls(Box<ClientConnection>, Socket),
     /// MQTT over WebSocket (`ws://`, `wss://`).
     WebSocket(Box<WebSocketLink>),
@@ -44,34 +48,38 @@ impl Transport {
         uri: &ServerUri,
         websocket_headers: &[(String, String)],
     ) -> Result<Self, Error> {
-        let tls = match config {
-            None => None,
+        // The socket, or TLS over it, which a WebSocket or this transport itself then carries.
+        let stream = match config {
+            None => websocket_link::Stream::Plain(socket),
+            #[cfg(feature = "rustls")]
             Some(config) => {
                 let name = sansmq_driver::tls::server_name(&uri.host)?;
                 let mut conn = ClientConnection::new(Arc::clone(config), name)
                     .map_err(|e| Error::Tls(e.to_string()))?;
                 conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-                Some(Box::new(conn))
+                websocket_link::Stream::Tls(Box::new(conn), socket)
             }
+            // No value of `ClientConfig` exists without rustls.
+            #[cfg(not(feature = "rustls"))]
+            Some(config) => match **config {},
         };
         if uri.websocket_path.is_some() {
-            let stream = match tls {
-                None => websocket_link::Stream::Plain(socket),
-                Some(conn) => websocket_link::Stream::Tls(conn, socket),
-            };
             let link = WebSocketLink::new(stream, uri, websocket_headers)?;
             return Ok(Self::WebSocket(Box::new(link)));
         }
-        Ok(match tls {
-            None => Self::Plain(socket),
-            Some(conn) => Self::Tls(conn, socket),
+        Ok(match stream {
+            websocket_link::Stream::Plain(socket) => Self::Plain(socket),
+            #[cfg(feature = "rustls")]
+            websocket_link::Stream::Tls(conn, socket) => Self::Tls(conn, socket),
         })
     }
 
     /// The socket, unless a failed WebSocket upgrade has closed it.
     pub(crate) fn socket(&mut self) -> Option<&mut Socket> {
         match self {
-            Self::Plain(s) | Self::Tls(_, s) => Some(s),
+            Self::Plain(s) => Some(s),
+            #[cfg(feature = "rustls")]
+            Self::Tls(_, s) => Some(s),
             Self::WebSocket(link) => link.socket(),
         }
     }
@@ -95,6 +103,7 @@ impl Transport {
             }
             let result = match self {
                 Self::Plain(socket) => socket.read(buf),
+                #[cfg(feature = "rustls")]
                 Self::Tls(conn, socket) => conn.read_tls(socket),
                 Self::WebSocket(_) => return Ok(ReadOutcome::Drained),
             };
@@ -108,36 +117,52 @@ impl Transport {
                 Err(e) => return Err(Error::io("reading from the broker", &e)),
             };
             read += n;
-            let Self::Tls(conn, socket) = self else {
-                if !received(buf.get(..n).unwrap_or_default()) {
-                    return Ok(ReadOutcome::More);
+            #[cfg(feature = "rustls")]
+            if let Self::Tls(conn, socket) = self {
+                match Self::receive_tls(conn, socket, buf, &mut received)? {
+                    Some(outcome) => return Ok(outcome),
+                    None => continue,
                 }
-                continue;
-            };
-            let state = conn
-                .process_new_packets()
-                .map_err(|e| Error::Tls(e.to_string()))?;
-            let mut plaintext = state.plaintext_bytes_to_read();
-            let mut wanted = true;
-            while plaintext > 0 {
-                let n = conn
-                    .reader()
-                    .read(buf)
-                    .map_err(|e| Error::io("reading TLS plaintext", &e))?;
-                if n == 0 {
-                    break;
-                }
-                wanted &= received(buf.get(..n).unwrap_or_default());
-                plaintext = plaintext.saturating_sub(n);
             }
-            if !wanted {
+            if !received(buf.get(..n).unwrap_or_default()) {
                 return Ok(ReadOutcome::More);
             }
-            if state.peer_has_closed() {
-                return Ok(ReadOutcome::Closed);
-            }
-            Self::write_tls(conn, socket)?;
         }
+    }
+
+    /// Decrypts the TLS records just read and gives their plaintext to `received`; `Some` when
+    /// reading stops there, `None` to read on.
+    #[cfg(feature = "rustls")]
+    fn receive_tls(
+        conn: &mut ClientConnection,
+        socket: &mut Socket,
+        buf: &mut [u8],
+        received: &mut impl FnMut(&[u8]) -> bool,
+    ) -> Result<Option<ReadOutcome>, Error> {
+        let state = conn
+            .process_new_packets()
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let mut plaintext = state.plaintext_bytes_to_read();
+        let mut wanted = true;
+        while plaintext > 0 {
+            let n = conn
+                .reader()
+                .read(buf)
+                .map_err(|e| Error::io("reading TLS plaintext", &e))?;
+            if n == 0 {
+                break;
+            }
+            wanted &= received(buf.get(..n).unwrap_or_default());
+            plaintext = plaintext.saturating_sub(n);
+        }
+        if !wanted {
+            return Ok(Some(ReadOutcome::More));
+        }
+        if state.peer_has_closed() {
+            return Ok(Some(ReadOutcome::Closed));
+        }
+        Self::write_tls(conn, socket)?;
+        Ok(None)
     }
 
     /// Writes as much of `data` as the socket (or the TLS buffer) takes; returns how much.
@@ -151,6 +176,7 @@ impl Transport {
                     Err(e) => return Err(Error::io("writing to the broker", &e)),
                 }
             },
+            #[cfg(feature = "rustls")]
             Self::Tls(conn, socket) => {
                 let n = conn
                     .writer()
@@ -170,6 +196,7 @@ impl Transport {
         if let Self::WebSocket(link) = self {
             return link.shut_down_writing();
         }
+        #[cfg(feature = "rustls")]
         if let Self::Tls(conn, socket) = self {
             conn.send_close_notify();
             Self::write_tls(conn, socket)?;
@@ -189,6 +216,7 @@ impl Transport {
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
         match self {
             Self::Plain(_) => Ok(()),
+            #[cfg(feature = "rustls")]
             Self::Tls(conn, socket) => Self::write_tls(conn, socket),
             Self::WebSocket(link) => link.flush().map(drop),
         }
@@ -199,10 +227,13 @@ impl Transport {
     pub(crate) fn take_unread(&mut self) -> bool {
         match self {
             Self::WebSocket(link) => link.take_unread(),
-            Self::Plain(_) | Self::Tls(..) => false,
+            Self::Plain(_) => false,
+            #[cfg(feature = "rustls")]
+            Self::Tls(..) => false,
         }
     }
 
+    #[cfg(feature = "rustls")]
     fn write_tls(conn: &mut ClientConnection, socket: &mut Socket) -> Result<(), Error> {
         while conn.wants_write() {
             match conn.write_tls(socket) {

@@ -5,6 +5,7 @@
 use std::io::{self, Read, Write};
 
 use bytes::Bytes;
+#[cfg(feature = "rustls")]
 use rustls::ClientConnection;
 use sansmq_driver::websocket::{self as ws, SUBPROTOCOL, WebSocketError};
 use sansmq_driver::{DEFAULT_WEBSOCKET_PATH, ServerUri};
@@ -30,13 +31,16 @@ const MAX_INCOMING: usize = 268_435_455 + 5;
 #[derive(Debug)]
 pub(crate) enum Stream {
     Plain(Socket),
+    #[cfg(feature = "rustls")]
     Tls(Box<ClientConnection>, Socket),
 }
 
 impl Stream {
     pub(crate) fn socket(&mut self) -> &mut Socket {
         match self {
-            Self::Plain(s) | Self::Tls(_, s) => s,
+            Self::Plain(s) => s,
+            #[cfg(feature = "rustls")]
+            Self::Tls(_, s) => s,
         }
     }
 
@@ -44,6 +48,7 @@ impl Stream {
     fn close_tls(&mut self) -> io::Result<bool> {
         match self {
             Self::Plain(_) => Ok(true),
+            #[cfg(feature = "rustls")]
             Self::Tls(conn, socket) => {
                 conn.send_close_notify();
                 push_tls(conn, socket)?;
@@ -57,27 +62,37 @@ impl Stream {
 /// any, `Ok(0)` at the end of the stream.
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (conn, socket) = match self {
-            Self::Plain(socket) => return socket.read(buf),
-            Self::Tls(conn, socket) => (conn, socket),
-        };
-        loop {
-            match conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            match conn.read_tls(socket) {
-                Ok(0) => return Ok(0),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            conn.process_new_packets()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            // Handshake answers, or data written before the handshake was done.
-            push_tls(conn, socket)?;
+        match self {
+            Self::Plain(socket) => socket.read(buf),
+            #[cfg(feature = "rustls")]
+            Self::Tls(conn, socket) => read_plaintext(conn, socket, buf),
         }
+    }
+}
+
+/// Reads plaintext from `conn`, taking its records from `socket` as needed.
+#[cfg(feature = "rustls")]
+fn read_plaintext(
+    conn: &mut ClientConnection,
+    socket: &mut Socket,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match conn.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        match conn.read_tls(socket) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        conn.process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        // Handshake answers, or data written before the handshake was done.
+        push_tls(conn, socket)?;
     }
 }
 
@@ -85,25 +100,17 @@ impl Read for Stream {
 /// `WouldBlock` when TLS holds as much as it may.
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let (conn, socket) = match self {
-            Self::Plain(socket) => return socket.write(buf),
-            Self::Tls(conn, socket) => (conn, socket),
-        };
-        let mut n = conn.writer().write(buf)?;
-        push_tls(conn, socket)?;
-        if n == 0 && !buf.is_empty() {
-            n = conn.writer().write(buf)?;
-            push_tls(conn, socket)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
+        match self {
+            Self::Plain(socket) => socket.write(buf),
+            #[cfg(feature = "rustls")]
+            Self::Tls(conn, socket) => write_plaintext(conn, socket, buf),
         }
-        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(_) => Ok(()),
+            #[cfg(feature = "rustls")]
             Self::Tls(conn, socket) => {
                 push_tls(conn, socket)?;
                 match conn.wants_write() {
@@ -115,7 +122,28 @@ impl Write for Stream {
     }
 }
 
+/// Writes plaintext into `conn` and its records to `socket`; `WouldBlock` when TLS holds as much
+/// as it may.
+#[cfg(feature = "rustls")]
+fn write_plaintext(
+    conn: &mut ClientConnection,
+    socket: &mut Socket,
+    buf: &[u8],
+) -> io::Result<usize> {
+    let mut n = conn.writer().write(buf)?;
+    push_tls(conn, socket)?;
+    if n == 0 && !buf.is_empty() {
+        n = conn.writer().write(buf)?;
+        push_tls(conn, socket)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+    }
+    Ok(n)
+}
+
 /// Writes TLS records to the socket until it would block or none is left.
+#[cfg(feature = "rustls")]
 fn push_tls(conn: &mut ClientConnection, socket: &mut Socket) -> io::Result<()> {
     while conn.wants_write() {
         match conn.write_tls(socket) {
@@ -472,13 +500,14 @@ fn write_error(uri: &ServerUri, error: tungstenite::Error) -> Error {
 
 /// An IO error; a TLS failure inside it (the stream wraps rustls's errors) is a TLS error.
 fn io_error(doing: &str, error: &io::Error) -> Error {
-    match error
+    #[cfg(feature = "rustls")]
+    if let Some(tls) = error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
-        Some(tls) => Error::Tls(tls.to_string()),
-        None => Error::io(doing, error),
+        return Error::Tls(tls.to_string());
     }
+    Error::io(doing, error)
 }
 
 #[cfg(test)]

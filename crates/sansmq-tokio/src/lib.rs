@@ -98,6 +98,14 @@
 //! let _: Option<&DisconnectReason> = None;
 //! assert_eq!(explain(&Error::Refused(ConnectReturnCode::BadUserNameOrPassword)), "wrong login");
 //! ```
+//!
+//! ## Cargo features
+//!
+//! `rustls` (TLS for `ssl://`, `mqtts://` and `wss://` URIs, with tokio-rustls), `webpki-roots`
+//! (Mozilla's roots, the default [`TrustRoots`]) and `native-roots` (the system store,
+//! [`TrustRoots::System`]), all on by default and passed on to `sansmq-driver`, whose docs say
+//! more. Without `rustls`, no TLS library is built and [`Client::new`] refuses a TLS URI with
+//! [`Error::FeatureNotBuilt`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use rustls::ClientConfig;
 use sansmq_driver::supervisor::{Action, Completed, Event as Lifecycle, Rejected};
+use sansmq_driver::tls::ClientConfig;
 use tokio::sync::mpsc;
 
 use crate::command::{self, Command, Replies, Reply, Supervisor};
@@ -63,10 +63,7 @@ impl Task {
         dispatch: Dispatch,
         connected: Arc<AtomicBool>,
     ) -> Result<Self, Error> {
-        let tls = match options.uses_tls() {
-            true => Some(sansmq_driver::tls::client_config(options.tls_options())?),
-            false => None,
-        };
+        let tls = options.tls_config()?;
         let route = Route {
             local: options.local_address(),
             proxy: options.proxy_options().cloned(),
@@ -340,4 +337,3 @@ fn answer(completed: Completed<Replies>) {
 fn refuse<T>(rejected: Rejected<Reply<T>>) {
     let _ = rejected.waiter.send(Err(rejected.error));
 }
-

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use rustls::ClientConfig;
 use sansmq_driver::ReadSize;
+use sansmq_driver::tls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
+#[cfg(feature = "rustls")]
 use tokio_rustls::TlsConnector;
 
 use crate::command::Supervisor;
@@ -96,6 +97,7 @@ impl Transport {
         // Small packets (acks, pings) must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let stream: Box<dyn Stream> = match (uri.tls, tls) {
+            #[cfg(feature = "rustls")]
             (true, Some(config)) => {
                 // Through a proxy too, TLS names the broker.
                 let name = sansmq_driver::tls::server_name(&uri.host)?;
@@ -105,6 +107,9 @@ impl Transport {
                     .map_err(|e| Error::Tls(tls_reason(&e)))?;
                 Box::new(stream)
             }
+            // No value of `ClientConfig` exists without rustls.
+            #[cfg(not(feature = "rustls"))]
+            (true, Some(config)) => match *config {},
             (true, None) => return Err(Error::Tls("no TLS configuration".into())),
             (false, _) => Box::new(socket),
         };
@@ -233,18 +238,22 @@ fn read_error(e: &io::Error, websocket: Option<&str>) -> Error {
             uri: uri.to_owned(),
             error: error.clone(),
         }
-    } else if rustls_error(e).is_some() {
-        Error::Tls(tls_reason(e))
     } else {
+        #[cfg(feature = "rustls")]
+        if rustls_error(e).is_some() {
+            return Error::Tls(tls_reason(e));
+        }
         Error::io("reading from the broker", e)
     }
 }
 
+#[cfg(feature = "rustls")]
 fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// rustls's own message (`invalid peer certificate: UnknownIssuer`...) when there is one.
+#[cfg(feature = "rustls")]
 fn tls_reason(e: &io::Error) -> String {
     match rustls_error(e) {
         Some(tls) => tls.to_string(),

@@ -1,19 +1,26 @@
 //! The client's private key for mutual TLS: plain PEM as rustls reads it, or encrypted PKCS#8
 //! (PBES2 with AES-CBC or DES-EDE3-CBC) decrypted with RustCrypto's `pkcs8`.
 
+#[cfg(feature = "rustls")]
 use std::path::Path;
 
+#[cfg(feature = "rustls")]
 use pkcs8::der::Decode as _;
+#[cfg(feature = "rustls")]
 use rustls::pki_types::pem::PemObject;
+#[cfg(feature = "rustls")]
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
+#[cfg(feature = "rustls")]
 use super::KeyPassword;
+#[cfg(feature = "rustls")]
 use crate::Error;
 
 /// The PEM label of an encrypted PKCS#8 key (RFC 5958).
+#[cfg(feature = "rustls")]
 const ENCRYPTED_KEY_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
-/// Why a client key file cannot be used ([`Error::ClientKey`]).
+/// Why a client key file cannot be used ([`Error::ClientKey`](crate::Error::ClientKey)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyProblem {
@@ -55,6 +62,7 @@ pub enum KeyProblem {
 
 /// The client's private key from the PEM file at `path`, decrypted with `password` when it is an
 /// encrypted PKCS#8 key.
+#[cfg(feature = "rustls")]
 pub(super) fn client_key(
     path: &Path,
     password: Option<&KeyPassword>,
@@ -83,6 +91,7 @@ pub(super) fn client_key(
 }
 
 /// The first PEM block labelled `label` in `text`, armour lines included.
+#[cfg(feature = "rustls")]
 fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
@@ -92,6 +101,7 @@ fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
 }
 
 /// Decrypts an `ENCRYPTED PRIVATE KEY` PEM block (PKCS#8 `EncryptedPrivateKeyInfo`, RFC 5958).
+#[cfg(feature = "rustls")]
 fn decrypt_pkcs8(
     block: &str,
     password: &KeyPassword,
@@ -121,7 +131,7 @@ fn decrypt_pkcs8(
     )))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rustls"))]
 mod tests {
     use super::*;
     use crate::TlsOptions;

@@ -5,16 +5,20 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::ClientConfig;
 use super::protocol::{CipherList, TlsVersion};
 
 /// Which trust anchors verify the broker's certificate.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The default is Mozilla's roots in a build with the `webpki-roots` feature (the default
+/// features), else the system store in a build with `native-roots`, else Mozilla's roots, which
+/// then fail naming the feature they need.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TrustRoots {
-    /// Mozilla's roots, compiled in (webpki-roots).
-    #[default]
+    /// Mozilla's roots, compiled in (webpki-roots; cargo feature `webpki-roots`).
     WebPki,
-    /// The operating system's store (rustls-native-certs).
+    /// The operating system's store (rustls-native-certs; cargo feature `native-roots`).
     System,
     /// Only the CA certificates in this PEM file (a private CA, a test broker); mosquitto's
     /// `--cafile`.
@@ -23,6 +27,16 @@ pub enum TrustRoots {
     /// mosquitto's `--capath`. OpenSSL's hash-named links (`c_rehash`) are not needed, and do no
     /// harm: every file is read.
     CaDir(PathBuf),
+}
+
+impl Default for TrustRoots {
+    fn default() -> Self {
+        if cfg!(feature = "native-roots") && !cfg!(feature = "webpki-roots") {
+            Self::System
+        } else {
+            Self::WebPki
+        }
+    }
 }
 
 /// A password for an encrypted client key; `Debug` never shows it.
@@ -65,11 +79,12 @@ pub struct TlsOptions {
     pub(crate) alpn: Vec<Vec<u8>>,
     pub(crate) min_version: TlsVersion,
     pub(crate) tls12_ciphers: Option<CipherList>,
-    pub(crate) custom: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) custom: Option<Arc<ClientConfig>>,
 }
 
 impl TlsOptions {
-    /// Mozilla's roots, no client certificate, no ALPN.
+    /// The default roots ([`TrustRoots`]: Mozilla's with the default features), no client
+    /// certificate, no ALPN.
     pub fn new() -> Self {
         Self::default()
     }
@@ -78,7 +93,7 @@ impl TlsOptions {
     /// custom certificate verifier, pinned keys, a hardware key, session resumption settings...).
     /// Only the server name still comes from the URI, and [`alpn`](Self::alpn), if called, sets
     /// the configuration's ALPN protocols; the other settings here are ignored.
-    pub fn custom(config: Arc<rustls::ClientConfig>) -> Self {
+    pub fn custom(config: Arc<ClientConfig>) -> Self {
         Self {
             custom: Some(config),
             ..Self::default()
@@ -150,7 +165,7 @@ impl TlsOptions {
     }
 
     /// The whole rustls configuration given to [`custom`](Self::custom), if any.
-    pub fn custom_config(&self) -> Option<&Arc<rustls::ClientConfig>> {
+    pub fn custom_config(&self) -> Option<&Arc<ClientConfig>> {
         self.custom.as_ref()
     }
 }

@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+#[cfg(feature = "rustls")]
+use rustls::SupportedCipherSuite;
+#[cfg(feature = "rustls")]
 use rustls::crypto::CryptoProvider;
-use rustls::{CipherSuite, SupportedCipherSuite};
 
 use crate::Error;
 
@@ -33,6 +35,7 @@ impl TlsVersion {
     }
 
     /// The versions offered, newest first.
+    #[cfg(feature = "rustls")]
     pub(crate) fn offered(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
         const TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
         match self {
@@ -48,7 +51,7 @@ impl TlsVersion {
 /// taken; OpenSSL's keywords and operators (`HIGH`, `!aNULL`, `+SHA`) are refused by name, since
 /// what they select depends on OpenSSL's build.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CipherList(Vec<CipherSuite>);
+pub struct CipherList(Vec<&'static str>);
 
 impl CipherList {
     /// Parses `list`; an error names the first entry that is not a suite rustls offers, and lists
@@ -58,8 +61,8 @@ impl CipherList {
         for name in list.split([':', ',', ' ']).filter(|n| !n.is_empty()) {
             let suite = OPENSSL_NAMES
                 .iter()
-                .find(|(openssl, suite)| *openssl == name || suite.as_str() == Some(name))
-                .map(|&(_, suite)| suite)
+                .find(|(openssl, iana)| *openssl == name || *iana == name)
+                .map(|&(_, iana)| iana)
                 .ok_or_else(|| {
                     let known: Vec<&str> = OPENSSL_NAMES.iter().map(|(n, _)| *n).collect();
                     Error::Tls(format!(
@@ -78,6 +81,7 @@ impl CipherList {
     }
 
     /// Restricts `provider`'s TLS 1.2 suites to this list, in its order, after the TLS 1.3 ones.
+    #[cfg(feature = "rustls")]
     pub(crate) fn apply(&self, provider: &mut CryptoProvider) {
         let all = std::mem::take(&mut provider.cipher_suites);
         let (tls13, tls12): (Vec<SupportedCipherSuite>, Vec<SupportedCipherSuite>) = all
@@ -85,7 +89,7 @@ impl CipherList {
             .partition(|s| matches!(s, SupportedCipherSuite::Tls13(_)));
         provider.cipher_suites = tls13;
         for wanted in &self.0 {
-            if let Some(suite) = tls12.iter().find(|s| s.suite() == *wanted) {
+            if let Some(suite) = tls12.iter().find(|s| s.suite().as_str() == Some(wanted)) {
                 provider.cipher_suites.push(*suite);
             }
         }
@@ -94,35 +98,44 @@ impl CipherList {
 
 impl fmt::Debug for CipherList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.0).finish()
+        // The IANA names, unquoted, as rustls's `CipherSuite` shows them.
+        f.write_str("[")?;
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        f.write_str("]")
     }
 }
 
-/// OpenSSL's names of the TLS 1.2 suites rustls's ring provider offers.
-const OPENSSL_NAMES: [(&str, CipherSuite); 6] = [
+/// OpenSSL's names of the TLS 1.2 suites rustls's ring provider offers, and their IANA names (as
+/// rustls's `CipherSuite::as_str` gives them), which need no TLS library to be checked.
+const OPENSSL_NAMES: [(&str, &str); 6] = [
     (
         "ECDHE-ECDSA-AES256-GCM-SHA384",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
     ),
     (
         "ECDHE-ECDSA-AES128-GCM-SHA256",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
     ),
     (
         "ECDHE-ECDSA-CHACHA20-POLY1305",
-        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     ),
     (
         "ECDHE-RSA-AES256-GCM-SHA384",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
     ),
     (
         "ECDHE-RSA-AES128-GCM-SHA256",
-        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
     ),
     (
         "ECDHE-RSA-CHACHA20-POLY1305",
-        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
     ),
 ];
 
@@ -140,7 +153,13 @@ mod tests {
             error.contains("sslv3") && error.contains("tlsv1.3"),
             "{error}"
         );
+    }
+
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn tls13_alone_offers_one_version() {
         assert_eq!(TlsVersion::Tls13.offered().len(), 1);
+        assert_eq!(TlsVersion::Tls12.offered().len(), 2);
     }
 
     #[test]
@@ -151,10 +170,21 @@ mod tests {
         assert_eq!(
             list.0,
             [
-                CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-                CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
             ]
         );
+        assert_eq!(
+            format!("{list:?}"),
+            "[TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]"
+        );
+    }
+
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn a_cipher_list_keeps_its_tls12_suites_in_order_after_the_tls13_ones() {
+        let list =
+            CipherList::parse("ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256").unwrap();
         let mut provider = rustls::crypto::ring::default_provider();
         let tls13 = provider
             .cipher_suites
@@ -162,9 +192,31 @@ mod tests {
             .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
             .count();
         list.apply(&mut provider);
-        let names: Vec<CipherSuite> = provider.cipher_suites.iter().map(|s| s.suite()).collect();
+        let names: Vec<&str> = provider
+            .cipher_suites
+            .iter()
+            .filter_map(|s| s.suite().as_str())
+            .collect();
         assert_eq!(names.len(), tls13 + 2);
         assert_eq!(names[tls13..], list.0[..]);
+    }
+
+    /// The table's IANA names are checked without rustls; a misspelt one would select nothing.
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn every_named_suite_is_a_tls12_suite_of_the_ring_provider() {
+        let provider = rustls::crypto::ring::default_provider();
+        let tls12: Vec<&str> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+            .filter_map(|s| s.suite().as_str())
+            .collect();
+        let named: Vec<&str> = OPENSSL_NAMES.iter().map(|&(_, iana)| iana).collect();
+        assert_eq!(named.len(), tls12.len());
+        for name in named {
+            assert!(tls12.contains(&name), "{name}");
+        }
     }
 
     #[test]
