@@ -43,7 +43,7 @@ pub struct ReadSize {
 impl ReadSize {
     /// The first read's size, and the smallest: a connection that only sees PINGRESPs and acks
     /// never holds more.
-    pub const MIN: usize = 1024;
+    pub const MIN: usize = 512;
 
     /// Reads of at most `max` bytes (at least [`MIN`](Self::MIN)).
     pub fn new(max: usize) -> Self {
@@ -93,13 +93,13 @@ mod tests {
             size.record(size.next(), size.next());
             seen.push(size.next());
         }
-        assert_eq!(seen, [1024, 2048, 4096, 8192, 8192, 8192]);
+        assert_eq!(seen, [512, 1024, 2048, 4096, 8192, 8192]);
     }
 
     #[test]
     fn small_reads_halve_down_to_the_minimum_and_middling_ones_keep_the_size() {
         let mut size = ReadSize::new(64 * 1024);
-        for _ in 0..6 {
+        for _ in 0..8 {
             size.record(size.next(), size.next());
         }
         assert_eq!(size.next(), 64 * 1024);
@@ -130,9 +130,9 @@ mod tests {
     #[test]
     fn only_an_empty_buffer_well_beyond_the_next_read_is_dropped() {
         let size = ReadSize::new(128 * 1024);
-        let mut small = BytesMut::with_capacity(4 * 1024);
+        let mut small = BytesMut::with_capacity(4 * ReadSize::MIN);
         size.shrink(&mut small);
-        assert_eq!(small.capacity(), 4 * 1024);
+        assert_eq!(small.capacity(), 4 * ReadSize::MIN);
         let mut large = BytesMut::with_capacity(64 * 1024);
         large.extend_from_slice(&[0x30, 0x10]);
         size.shrink(&mut large);

@@ -70,7 +70,7 @@ pub(crate) struct Shell {
     write_shut: bool,
     pub(crate) handoff: Handoff,
     /// What the socket is read into, then copied into the supervisor's read buffer: sized by
-    /// `read_size`, so an idle client holds 1 KiB.
+    /// `read_size`, so an idle client holds 512 bytes.
     read_buf: Vec<u8>,
     read_size: ReadSize,
     /// The socket may hold unread bytes: reading stopped at its budget or for held callbacks.

@@ -71,9 +71,15 @@ impl ClientBuilder {
             sansmq_driver::websocket::check_headers(uri, self.options.websocket_headers())?;
         }
         let connected = Arc::new(AtomicBool::new(false));
-        let options = Arc::new(self.options.clone());
+        // One copy of the options, shared by the handles (broker rules) and the task.
+        let options = Arc::new(self.options);
         let dispatch = Dispatch::new(events_tx, self.event_capacity, self.manual_acks);
-        let task = Task::new(self.options, commands_rx, dispatch, Arc::clone(&connected))?;
+        let task = Task::new(
+            Arc::clone(&options),
+            commands_rx,
+            dispatch,
+            Arc::clone(&connected),
+        )?;
         tokio::spawn(Box::new(task).run());
         let client = Client {
             commands: commands_tx,

@@ -58,7 +58,7 @@ pub(crate) struct Task {
 
 impl Task {
     pub(crate) fn new(
-        options: ConnectOptions,
+        options: Arc<ConnectOptions>,
         commands: mpsc::Receiver<Command>,
         dispatch: Dispatch,
         connected: Arc<AtomicBool>,

@@ -21,7 +21,7 @@ use crate::{Error, ProxyOptions, ServerUri};
 
 /// The most room made in the read buffer before a read: a backlog of small messages costs one
 /// syscall per 128 KiB rather than one per message. Reads start at [`ReadSize::MIN`] and grow
-/// while they fill the room they get, so an idle client holds 1 KiB.
+/// while they fill the room they get, so an idle client holds 512 bytes.
 const MAX_READ: usize = 128 * 1024;
 
 /// A TCP stream, or a TLS stream over one.

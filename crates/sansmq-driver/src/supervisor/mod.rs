@@ -80,6 +80,7 @@ mod waiters;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -123,7 +124,7 @@ enum Transport {
 /// One client's connections, from `connect` to `shut_down`. `R` names the driver's waiters.
 pub struct Supervisor<R: Requests> {
     core: sansmq::Client,
-    options: ConnectOptions,
+    options: Arc<ConnectOptions>,
     link: Link,
     transport: Transport,
     backoff: Backoff,
@@ -163,8 +164,10 @@ const DEFAULT_DELAYS: (Duration, Duration) = (Duration::from_secs(1), Duration::
 
 impl<R: Requests> Supervisor<R> {
     /// A supervisor for `options`, not connected. Fails on options the core cannot use (an
-    /// invalid client id or will topic).
-    pub fn new(options: ConnectOptions) -> Result<Self, Error> {
+    /// invalid client id or will topic). A driver whose handles check the broker rules too can
+    /// share one `Arc<ConnectOptions>` with it instead of holding a second copy.
+    pub fn new(options: impl Into<Arc<ConnectOptions>>) -> Result<Self, Error> {
+        let options = options.into();
         options.check_transport()?;
         let config = options.core_config()?;
         let (min, max) = options.reconnect_delays().unwrap_or(DEFAULT_DELAYS);
