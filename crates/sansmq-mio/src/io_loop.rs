@@ -40,6 +40,7 @@ impl Shared {
         );
         let result = command(&mut shell, now);
         shell.drive(now);
+        let finished = shell.take_finished();
         let sooner = match (deadline, shell.next_wakeup(now)) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -47,6 +48,7 @@ impl Shared {
         };
         let wake = sooner || (!readable && shell.read_more && shell.may_read(now));
         drop(shell);
+        finished.finish();
         if wake {
             self.wake();
         }
@@ -74,6 +76,9 @@ pub(crate) fn run(mut poll: Poll, shared: &Shared) {
         let now = Instant::now();
         if shared.closed.load(Ordering::SeqCst) {
             shell.shut_down(now);
+            let finished = shell.take_finished();
+            drop(shell);
+            finished.finish();
             break;
         }
         shell.handoff.release();
@@ -84,18 +89,22 @@ pub(crate) fn run(mut poll: Poll, shared: &Shared) {
             if event.is_writable() {
                 shell.write(now);
             }
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                shell.read(now);
+            let ended = event.is_read_closed() || event.is_error();
+            if event.is_readable() || ended {
+                shell.read(now, ended);
                 read = true;
             }
         }
         if !read && shell.read_more {
             // Reading stopped at its budget or paused for callbacks; edge-triggered readiness
             // will not repeat.
-            shell.read(now);
+            shell.read(now, true);
         }
         shell.advance_opening(now);
         shell.sup.handle_timeout(now);
         shell.drive(now);
+        let finished = shell.take_finished();
+        drop(shell);
+        finished.finish();
     }
 }

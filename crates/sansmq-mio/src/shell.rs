@@ -75,6 +75,10 @@ pub(crate) struct Shell {
     read_size: ReadSize,
     /// The socket may hold unread bytes: reading stopped at its budget or for held callbacks.
     pub(crate) read_more: bool,
+    /// Delivery tokens completed while the lock is held, completed by whoever releases it
+    /// ([`take_finished`](Self::take_finished)): a publisher waiting on its token would otherwise
+    /// wake only to wait for the lock, and wake once per message instead of once per batch.
+    finished: Vec<(DeliveryToken, Result<(), Error>)>,
     /// The callback thread is blocked in a call on this client (a token's `wait`, `subscribe`):
     /// reading must not pause for callbacks then, or what it waits for is never read.
     pub(crate) callback_blocked: bool,
@@ -100,6 +104,7 @@ impl Shell {
             handoff,
             read_buf: Vec::new(),
             read_size: ReadSize::new(MAX_READ),
+            finished: Vec::new(),
             read_more: false,
             callback_blocked: false,
         })
@@ -171,7 +176,10 @@ impl Shell {
     /// loop then hands the messages on and lets go of the lock before reading on (`read_more`).
     /// Reading until the socket would block starved the callback thread's acks and application
     /// publishes of the lock while a broker streamed a backlog.
-    pub(crate) fn read(&mut self, now: Instant) {
+    ///
+    /// `until_blocked`: read until the socket would block even after a short read (see
+    /// [`Transport::read`]).
+    pub(crate) fn read(&mut self, now: Instant, until_blocked: bool) {
         self.read_more = false;
         if self.transport.is_none() {
             return;
@@ -187,21 +195,25 @@ impl Shell {
         let Some(transport) = &mut self.transport else {
             return;
         };
-        let wanted = self.read_size.next();
-        if self.read_buf.len() != wanted {
-            self.read_buf.resize(wanted, 0);
+        // After a burst, give back what the next reads will not need.
+        if self.read_buf.len() > self.read_size.next().saturating_mul(4) {
+            self.read_buf.truncate(self.read_size.next());
             self.read_buf.shrink_to_fit();
         }
         let sup = &mut self.sup;
-        let read_size = &mut self.read_size;
         // Stop as soon as the supervisor is done with this socket (a refused CONNACK, a protocol
         // violation): what follows, even its end of stream, no longer concerns it, and reporting
         // that end would be taken for the end of the next transport it has asked for.
-        let outcome = transport.read(&mut self.read_buf, budget, |bytes| {
-            read_size.record(wanted, bytes.len());
-            sup.handle_received(now, bytes);
-            sup.wants_read()
-        });
+        let outcome = transport.read(
+            &mut self.read_buf,
+            &mut self.read_size,
+            budget,
+            until_blocked,
+            |bytes| {
+                sup.handle_received(now, bytes);
+                sup.wants_read()
+            },
+        );
         self.read_size.shrink(self.sup.read_buffer());
         match outcome {
             Ok(ReadOutcome::Drained) => {}
@@ -417,9 +429,12 @@ impl Shell {
             }
             Event::Completed(Completed::Publish(token, qos, result)) => {
                 let acknowledged = result.is_ok() && qos != QoS::AtMostOnce;
-                token.complete(result);
                 if acknowledged && lock(&self.handoff.dispatch).callback.is_some() {
+                    // `delivery_complete` sees the token complete: complete it first.
+                    token.complete(result);
                     self.handoff.send(CallbackEvent::DeliveryComplete(token));
+                } else {
+                    self.finished.push((token, result));
                 }
             }
             Event::Completed(Completed::Connect(waiter, result)) => waiter.complete(result),
@@ -429,6 +444,11 @@ impl Shell {
         }
     }
 
+    /// The delivery tokens to complete once the lock is released: see [`finish`].
+    pub(crate) fn take_finished(&mut self) -> Finished {
+        Finished(std::mem::take(&mut self.finished))
+    }
+
     /// The client is closing: every waiter fails, the socket closes, and the callback thread ends
     /// once it has run what it was given.
     pub(crate) fn shut_down(&mut self, now: Instant) {
@@ -436,5 +456,18 @@ impl Shell {
         self.drive(now);
         self.drop_socket();
         self.handoff.close();
+    }
+}
+
+/// Delivery tokens whose result is known, to complete once the shell's lock is released.
+#[must_use = "the tokens complete when `finish` is called"]
+pub(crate) struct Finished(Vec<(DeliveryToken, Result<(), Error>)>);
+
+impl Finished {
+    /// Completes the tokens, waking their waiters once for the whole batch.
+    pub(crate) fn finish(self) {
+        for (token, result) in self.0 {
+            token.complete(result);
+        }
     }
 }

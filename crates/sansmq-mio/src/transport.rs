@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "rustls")]
 use rustls::ClientConnection;
+use sansmq_driver::ReadSize;
 use sansmq_driver::tls::ClientConfig;
 
 use crate::socket::Socket;
@@ -87,10 +88,22 @@ impl Transport {
     /// Reads until the socket would block or about `budget` bytes were read, giving every
     /// plaintext byte to `received`; stops early ([`ReadOutcome::More`]) once `received` says
     /// `false` (the bytes are no longer wanted from this socket, or not now).
+    ///
+    /// Without `until_blocked`, a plain socket's short read ends it ([`ReadOutcome::Drained`]):
+    /// the socket is empty, and what arrives next (bytes or the broker's FIN) raises a new
+    /// edge-triggered event, so the read that would only say "would block" is saved (one syscall
+    /// per wake-up). With it (the event reported the end of stream or an error too, or reading
+    /// resumes without an event), reading goes on until the socket would block: data and the FIN
+    /// can arrive under one event, and stopping early would never see the close.
+    ///
+    /// Each socket read asks for what `size` says, growing `buf` to it: a backlog grows the reads
+    /// within one call.
     pub(crate) fn read(
         &mut self,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
+        size: &mut ReadSize,
         budget: usize,
+        until_blocked: bool,
         mut received: impl FnMut(&[u8]) -> bool,
     ) -> Result<ReadOutcome, Error> {
         if let Self::WebSocket(link) = self {
@@ -101,14 +114,15 @@ impl Transport {
             if read >= budget {
                 return Ok(ReadOutcome::More);
             }
+            if buf.len() < size.next() {
+                buf.resize(size.next(), 0);
+            }
             let result = match self {
                 Self::Plain(socket) => socket.read(buf),
                 #[cfg(feature = "rustls")]
                 Self::Tls(conn, socket) => conn.read_tls(socket),
                 Self::WebSocket(_) => return Ok(ReadOutcome::Drained),
             };
-            // Read on even after a short read: data and the peer's FIN can arrive under one
-            // edge-triggered readiness event, and stopping here would never see the close.
             let n = match result {
                 Ok(0) => return Ok(ReadOutcome::Closed),
                 Ok(n) => n,
@@ -117,6 +131,7 @@ impl Transport {
                 Err(e) => return Err(Error::io("reading from the broker", &e)),
             };
             read += n;
+            size.record(buf.len(), n);
             #[cfg(feature = "rustls")]
             if let Self::Tls(conn, socket) = self {
                 match Self::receive_tls(conn, socket, buf, &mut received)? {
@@ -126,6 +141,9 @@ impl Transport {
             }
             if !received(buf.get(..n).unwrap_or_default()) {
                 return Ok(ReadOutcome::More);
+            }
+            if !until_blocked && n < buf.len() {
+                return Ok(ReadOutcome::Drained);
             }
         }
     }
