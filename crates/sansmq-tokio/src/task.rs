@@ -26,7 +26,8 @@ use crate::{ConnectOptions, Error, Event};
 /// write, so a burst of publishes leaves in one syscall.
 const COMMAND_BATCH: usize = 256;
 
-/// A turn that took at most this many commands gives back the room a burst made for more.
+/// Room for commands kept between timers; what a burst made beyond it is given back when a timer
+/// fires.
 const IDLE_BATCH: usize = 4;
 
 /// The transport the task holds, if any.
@@ -86,7 +87,7 @@ impl Task {
     /// own: as the argument of an `async fn` it would sit in the future twice (the argument and
     /// the local it moves into), which made an idle client's task 7 KiB.
     pub(crate) async fn run(mut self: Box<Self>) {
-        // Grows with a burst of commands, and is given back after it (an idle client holds none).
+        // Grows with a burst of commands, and is given back at the next timer.
         let mut batch = Vec::new();
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
@@ -118,9 +119,6 @@ impl Task {
                     for command in batch.drain(..) {
                         self.command(now, command);
                     }
-                    if n <= IDLE_BATCH && batch.capacity() > IDLE_BATCH {
-                        batch = Vec::new();
-                    }
                 }
                 io = poll_fn(|cx| match link {
                     Link::Opening(opening) => opening.as_mut().poll(cx).map(Io::Opened),
@@ -132,6 +130,10 @@ impl Task {
                 }
                 () = &mut sleep, if armed.is_some() => {
                     armed = None;
+                    // A timer (keep-alive at the latest) is when a burst's room is given back.
+                    if batch.capacity() > IDLE_BATCH {
+                        batch = Vec::new();
+                    }
                     self.on_timer(Instant::now());
                 }
             }
