@@ -24,7 +24,8 @@
 //!
 //! Environment (all optional): `BROKER_BENCH_MESSAGES` (default 20000 for QoS 0/1, 10000 for
 //! QoS 2), `BROKER_BENCH_ROUNDS` (2), `BROKER_BENCH_CASES` (e.g. `qos1/100B,qos2/1KiB`),
-//! `BROKER_BENCH_TIMEOUT_SECS` (60).
+//! `BROKER_BENCH_TIMEOUT_SECS` (60), `BROKER_BENCH_LIBS` (`sansmq` or `rumqttc` alone, for
+//! profiling one; no ratios then).
 
 mod broker_cases;
 
@@ -367,7 +368,13 @@ fn main() {
             })
         };
         let warm = (case.messages / 10).max(200);
-        for lib in [Lib::Sansmq, Lib::Rumqttc] {
+        let libs: &[Lib] = match std::env::var("BROKER_BENCH_LIBS").as_deref() {
+            Err(_) | Ok("both" | "") => &[Lib::Sansmq, Lib::Rumqttc],
+            Ok("sansmq") => &[Lib::Sansmq],
+            Ok("rumqttc") => &[Lib::Rumqttc],
+            Ok(other) => panic!("BROKER_BENCH_LIBS={other:?}: sansmq, rumqttc or both"),
+        };
+        for &lib in libs {
             if let Err(e) = run(lib, warm) {
                 println!("  {} {} warm-up failed: {e}", case.name, lib.name());
             }
@@ -378,7 +385,7 @@ fn main() {
             } else {
                 [Lib::Rumqttc, Lib::Sansmq]
             };
-            for lib in order {
+            for lib in order.into_iter().filter(|lib| libs.contains(lib)) {
                 let i = usize::from(lib == Lib::Rumqttc);
                 match run(lib, case.messages) {
                     Ok(sample) => {

@@ -49,7 +49,8 @@ impl Drop for Owner {
 /// A blocking MQTT client, like Paho's `MqttClient`.
 ///
 /// One IO thread owns the socket (plain TCP or TLS, or a WebSocket over either) and the sans-IO
-/// core; callbacks run on a second thread. The handle is `Clone + Send + Sync`: share it, call it
+/// core; callbacks run on a second thread, started when a callback or handler is first needed (a
+/// client that publishes, or reads through [`messages`](Self::messages), has one thread). The handle is `Clone + Send + Sync`: share it, call it
 /// from callbacks. Publishing writes straight to the socket from the calling thread when it can,
 /// without a hand-off.
 ///
