@@ -130,6 +130,7 @@ pub(crate) const fn frame_len(remaining_len: usize) -> usize {
 }
 
 /// Writes `len` (at most [`MAX_REMAINING_LENGTH`]) as a variable byte integer.
+#[inline]
 pub(crate) fn put_remaining_length(buf: &mut BytesMut, mut len: usize) {
     loop {
         // Masked to seven bits, so it fits.

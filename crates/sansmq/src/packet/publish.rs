@@ -86,10 +86,12 @@ impl Publish {
 impl EncodeBody for Publish {
     const PACKET_TYPE: PacketType = PacketType::Publish;
 
+    #[inline]
     fn flags(&self) -> u8 {
         (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     fn remaining_len(&self) -> usize {
         let id_len = if self.packet_id.is_some() { 2 } else { 0 };
         wire::prefixed_len(self.topic.as_bytes())
@@ -97,6 +99,7 @@ impl EncodeBody for Publish {
             .saturating_add(self.payload.len())
     }
 
+    #[inline]
     fn validate(&self) -> Result<(), EncodeError> {
         if (self.qos == QoS::AtMostOnce) != self.packet_id.is_none() {
             return Err(EncodeError::PacketIdMismatch { qos: self.qos }); // MQTT-2.3.1-5
@@ -107,6 +110,7 @@ impl EncodeBody for Publish {
         Ok(())
     }
 
+    #[inline]
     fn write_body(&self, buf: &mut BytesMut) {
         wire::put_prefixed(buf, self.topic.as_bytes());
         if let Some(id) = self.packet_id {
