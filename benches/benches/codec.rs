@@ -11,8 +11,9 @@
 //!   Everything the decoder does is timed: finding the frame, splitting it off the buffer (for a
 //!   buffer not yet shared, `bytes` allocates its shared header here, on both sides), parsing and
 //!   validating. Dropping the decoded packet is timed too, as a client pays for it: rumqttc frees
-//!   the topic `String` it allocated, sansmq releases its reference counts. The mixed stream is
-//!   one such buffer holding 1,000 frames: its first split shares it, the others bump a count.
+//!   the topic `String` it allocated, sansmq releases the one reference count its PUBLISH holds.
+//!   The mixed stream is one such buffer holding 1,000 frames: its first split shares it, the
+//!   others bump a count.
 //!
 //!   Until December 2026 the setup split one byte off each buffer first, so the timed split only
 //!   bumped a reference count. A read loop whose packets are gone by its next read does reuse a

@@ -45,6 +45,11 @@ impl TopicName {
         Ok(Self(s))
     }
 
+    /// `bytes` that [`check_topic_name`] accepted.
+    pub(crate) fn from_checked(bytes: Bytes) -> Self {
+        Self(MqttString::from_validated(bytes))
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -144,24 +149,41 @@ fn matches_bytes(filter: &[u8], name: &[u8]) -> bool {
     }
 }
 
-/// Validates `bytes` as an MQTT string and then by `check`. The usual topic is short plain ASCII,
-/// which `fast` accepts in one pass; anything else takes the precise path, which names the rule it
-/// breaks.
+/// Validates `bytes` as an MQTT string and then by `check`; see [`check_valid`].
 #[inline]
 fn validated(
     bytes: Bytes,
     fast: fn(&[u8]) -> bool,
     check: fn(&[u8]) -> Result<(), TopicError>,
 ) -> Result<MqttString, TopicError> {
-    if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && fast(&bytes) {
-        return Ok(MqttString::from_validated(bytes));
+    check_valid(&bytes, fast, check)?;
+    Ok(MqttString::from_validated(bytes))
+}
+
+/// Checks `bytes` as an MQTT string and then by `check`. The usual topic is short plain ASCII,
+/// which `fast` accepts in one pass; anything else takes the precise path, which names the rule it
+/// breaks.
+#[inline]
+fn check_valid(
+    bytes: &[u8],
+    fast: fn(&[u8]) -> bool,
+    check: fn(&[u8]) -> Result<(), TopicError>,
+) -> Result<(), TopicError> {
+    if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && fast(bytes) {
+        return Ok(());
     }
-    string::validate(&bytes).map_err(|error| TopicError::String {
-        topic: lossy(&bytes),
+    string::validate(bytes).map_err(|error| TopicError::String {
+        topic: lossy(bytes),
         error,
     })?;
-    check(&bytes)?;
-    Ok(MqttString::from_validated(bytes))
+    check(bytes)
+}
+
+/// Checks `bytes` as a topic name, as [`TopicName::from_bytes`] does, without making one: a
+/// decoded PUBLISH keeps its topic as a range of its frame.
+#[inline]
+pub(crate) fn check_topic_name(bytes: &[u8]) -> Result<(), TopicError> {
+    check_valid(bytes, plain_ascii_name, check_name)
 }
 
 fn check_name(bytes: &[u8]) -> Result<(), TopicError> {
@@ -206,8 +228,8 @@ fn plain_ascii_name(bytes: &[u8]) -> bool {
 }
 
 /// Whether `bytes` are ASCII without U+0000, with each `+` alone in its level and `#` alone in the
-/// last one. The scan is word-at-a-time; only a filter that has wildcards is looked at again, at its
-/// wildcards.
+/// last one. The scan is word-at-a-time; only a filter that has wildcards is looked at again, at
+/// its wildcards.
 #[inline]
 fn plain_ascii_filter(bytes: &[u8]) -> bool {
     match ascii_scan(bytes) {
@@ -409,8 +431,8 @@ impl std::error::Error for TopicError {}
 mod tests {
     use super::*;
 
-    /// The fast checks accept exactly what the precise rules accept, for every non-empty string over
-    /// a small alphabet up to a length past one 8-byte word.
+    /// The fast checks accept exactly what the precise rules accept, for every non-empty string
+    /// over a small alphabet up to a length past one 8-byte word.
     #[test]
     fn fast_checks_agree_with_the_rules() {
         fn all_strings(alphabet: &[u8], max_len: usize, mut check: impl FnMut(&[u8])) {

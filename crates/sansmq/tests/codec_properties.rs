@@ -126,13 +126,13 @@ fn publish() -> impl Strategy<Value = Packet> {
     )
         .prop_map(|(qos, dup, retain, topic, id, payload)| {
             let qos0 = qos == QoS::AtMostOnce;
-            Packet::Publish(Publish {
-                dup: dup && !qos0,
-                qos,
-                retain,
-                topic,
-                packet_id: (!qos0).then_some(id),
-                payload,
+            Packet::Publish({
+                let mut publish = Publish::new(topic, payload);
+                publish.qos = qos;
+                publish.packet_id = (!qos0).then_some(id);
+                publish.dup = dup && !qos0;
+                publish.retain = retain;
+                publish
             })
         })
 }

@@ -133,13 +133,13 @@ fn publish_qos0_and_qos1() {
     // remaining length: 5 + 2 + 3 = 10
     check(
         &qos1,
-        Packet::Publish(Publish {
-            dup: true,
-            qos: QoS::AtLeastOnce,
-            retain: true,
-            topic: name("a/b"),
-            packet_id: Some(id(10)),
-            payload: Bytes::from_static(b"hi!"),
+        Packet::Publish({
+            let mut publish = Publish::new(name("a/b"), Bytes::from_static(b"hi!"));
+            publish.qos = QoS::AtLeastOnce;
+            publish.packet_id = Some(id(10));
+            publish.dup = true;
+            publish.retain = true;
+            publish
         }),
     );
     check(
@@ -155,13 +155,11 @@ fn publish_qos2_with_two_byte_remaining_length() {
     wire.extend_from_slice(&payload);
     check(
         &wire,
-        Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            topic: name("t"),
-            packet_id: Some(id(0xFFFE)),
-            payload: Bytes::from(payload),
+        Packet::Publish({
+            let mut publish = Publish::new(name("t"), Bytes::from(payload));
+            publish.qos = QoS::ExactlyOnce;
+            publish.packet_id = Some(id(0xFFFE));
+            publish
         }),
     );
 }
@@ -271,6 +269,6 @@ fn decoded_strings_and_payload_share_the_frame() {
     let Some(Packet::Publish(p)) = Packet::read(&mut buf, 64).unwrap() else {
         panic!("expected a PUBLISH");
     };
-    assert_eq!(p.topic.as_ptr() as usize, frame_start + 4);
-    assert_eq!(p.payload.as_ptr() as usize, frame_start + 7);
+    assert_eq!(p.topic_name().as_ptr() as usize, frame_start + 4);
+    assert_eq!(p.payload_bytes().as_ptr() as usize, frame_start + 7);
 }

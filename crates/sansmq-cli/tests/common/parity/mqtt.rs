@@ -173,8 +173,8 @@ impl Mqtt {
                     }
                 }
                 self.seen.push(Seen {
-                    topic: publish.topic.as_str().to_owned(),
-                    payload: publish.payload,
+                    topic: publish.topic().to_owned(),
+                    payload: publish.payload_bytes(),
                     qos,
                     retain: publish.retain,
                 });
