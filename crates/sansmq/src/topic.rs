@@ -250,24 +250,32 @@ fn ascii_scan(bytes: &[u8]) -> Option<bool> {
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let mut bad = 0;
     let mut wild = 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(word);
+    let mut scan = |word: &[u8; 8]| {
+        let x = u64::from_ne_bytes(*word);
         bad |= (x & HIGHS) | zero_byte(x);
         wild |= zero_byte(x ^ (ONES * u64::from(b'+'))) | zero_byte(x ^ (ONES * u64::from(b'#')));
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut copy = [0; 8];
+        copy.copy_from_slice(word);
+        scan(&copy);
     }
-    let mut tail_bad = false;
-    let mut tail_wild = false;
-    for &c in chunks.remainder() {
-        tail_bad |= c == 0 || c >= 0x80;
-        tail_wild |= c == b'+' || c == b'#';
+    if let Some(last) = bytes.last_chunk::<8>() {
+        // The last eight bytes, overlapping the words already seen: the tail in one step.
+        scan(last);
+    } else {
+        // Shorter than a word: padded with a plain byte.
+        let mut word = [b'a'; 8];
+        for (w, &c) in word.iter_mut().zip(words.remainder()) {
+            *w = c;
+        }
+        scan(&word);
     }
-    if bad != 0 || tail_bad {
+    if bad != 0 {
         return None;
     }
-    Some(wild != 0 || tail_wild)
+    Some(wild != 0)
 }
 
 /// Whether every `+` in `bytes` fills its level and a `#` fills the last one (MQTT-4.7.1-2,
