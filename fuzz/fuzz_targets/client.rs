@@ -1220,9 +1220,9 @@ impl Harness {
                 })
             }
             8 => Packet::PingResp,
-            9 => Packet::Connect(Connect::new(
+            9 => Packet::Connect(Box::new(Connect::new(
                 MqttString::try_from("peer").expect("valid client id"),
-            )),
+            ))),
             10 => Packet::Subscribe(Subscribe::new(PacketId::MIN, filter(0), QoS::AtMostOnce)),
             11 => Packet::Unsubscribe(Unsubscribe {
                 packet_id: PacketId::MIN,
@@ -1848,7 +1848,7 @@ impl Harness {
         match p {
             Packet::Connect(c) => {
                 let want = self.connect.as_ref().expect("connect succeeded");
-                assert_eq!(c, want, "CONNECT does not carry the configuration");
+                assert_eq!(&**c, want, "CONNECT does not carry the configuration");
             }
             Packet::Publish(publish) => self.check_publish(publish, offset, what),
             Packet::PubAck(PubAck { packet_id }) | Packet::PubRec(PubRec { packet_id }) => {

@@ -23,7 +23,7 @@ impl Server {
     pub(crate) fn handle_packet(&mut self, token: Token, packet: Packet, now: Instant) {
         let connected = self.conns.get(&token).is_some_and(|c| c.client().is_some());
         match packet {
-            Packet::Connect(connect) if !connected => self.handle_connect(token, connect, now),
+            Packet::Connect(connect) if !connected => self.handle_connect(token, *connect, now),
             // MQTT-3.1.0-2: a second CONNECT is a protocol violation.
             Packet::Connect(_) => self.protocol_error(token, "second CONNECT"),
             // MQTT-3.1.0-1: the first packet must be CONNECT.

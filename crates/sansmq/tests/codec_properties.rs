@@ -91,7 +91,7 @@ fn connect() -> impl Strategy<Value = Packet> {
     )
         .prop_map(
             |(protocol, keep_alive, clean_session, client_id, will, (username, password))| {
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol,
                     keep_alive,
                     clean_session,
@@ -99,7 +99,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                     will,
                     username,
                     password,
-                })
+                }))
             },
         )
 }

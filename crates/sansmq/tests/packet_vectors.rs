@@ -55,7 +55,7 @@ fn connect_311_minimal() {
     ];
     let mut connect = Connect::new(s("test"));
     connect.keep_alive = 60;
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn connect_311_with_will_and_credentials() {
         username: Some(s("user")),
         password: Some(Password(Bytes::from_static(&[0x00, 0xFF, b'p', b'w']))),
     };
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn connect_31_mqisdp() {
     let mut connect = Connect::new(s("old1"));
     connect.protocol = Protocol::Mqtt31;
     connect.keep_alive = 30;
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]

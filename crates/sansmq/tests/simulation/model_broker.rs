@@ -380,7 +380,7 @@ impl Broker {
     fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
         let Some(client_id) = self.conns.get(&conn).and_then(|c| c.client_id.clone()) else {
             match packet {
-                Packet::Connect(connect) => self.on_connect(now, conn, connect),
+                Packet::Connect(connect) => self.on_connect(now, conn, *connect),
                 other => {
                     self.violation(format!(
                         "conn {conn}: {} before CONNECT (MQTT-3.1.0-1)",
