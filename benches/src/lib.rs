@@ -115,7 +115,7 @@ impl Pair<s::Connect, r::Connect> {
     /// The pair as `Packet` enums.
     pub fn into_packets(self) -> PacketPair {
         Pair {
-            sansmq: s::Packet::Connect(self.sansmq),
+            sansmq: s::Packet::Connect(Box::new(self.sansmq)),
             rumqttc: r::Packet::Connect(self.rumqttc),
         }
     }

@@ -209,9 +209,9 @@ fn brief(p: &Packet) -> String {
             p.qos,
             p.dup,
             p.retain,
-            p.topic.as_str(),
+            p.topic(),
             p.packet_id.map(PacketId::get),
-            p.payload.len()
+            p.payload().len()
         ),
         other => format!("{other:?}"),
     }
@@ -821,10 +821,9 @@ impl Harness {
                 if m.released {
                     Packet::PubRel(PubRel::new(id_of(id)))
                 } else {
-                    Packet::Publish(Publish {
-                        dup: true,
-                        ..m.publish.clone()
-                    })
+                    let mut publish = m.publish.clone();
+                    publish.dup = true;
+                    Packet::Publish(publish)
                 }
             })
             .collect();
@@ -1181,13 +1180,13 @@ impl Harness {
                     Some(self.pick_id(s, input))
                 };
                 let len = input.byte();
-                Packet::Publish(Publish {
-                    dup: f & 4 != 0 && q != QoS::AtMostOnce,
-                    qos: q,
-                    retain: f & 8 != 0,
-                    topic: topic(f >> 4),
-                    packet_id,
-                    payload: payload(len),
+                Packet::Publish({
+                    let mut publish = Publish::new(topic(f >> 4), payload(len));
+                    publish.qos = q;
+                    publish.packet_id = packet_id;
+                    publish.dup = f & 4 != 0 && q != QoS::AtMostOnce;
+                    publish.retain = f & 8 != 0;
+                    publish
                 })
             }
             2..=5 | 7 => {
@@ -1221,9 +1220,9 @@ impl Harness {
                 })
             }
             8 => Packet::PingResp,
-            9 => Packet::Connect(Connect::new(
+            9 => Packet::Connect(Box::new(Connect::new(
                 MqttString::try_from("peer").expect("valid client id"),
-            )),
+            ))),
             10 => Packet::Subscribe(Subscribe::new(PacketId::MIN, filter(0), QoS::AtMostOnce)),
             11 => Packet::Unsubscribe(Unsubscribe {
                 packet_id: PacketId::MIN,
@@ -1278,13 +1277,12 @@ impl Harness {
             payload.len()
         );
         let mut ex = self.expect();
-        let mut publish = Publish {
-            dup: false,
-            qos: q,
-            retain,
-            topic: topic.clone(),
-            packet_id: (q != QoS::AtMostOnce).then_some(PacketId::MIN),
-            payload: payload.clone(),
+        let mut publish = {
+            let mut publish = Publish::new(topic.clone(), payload.clone());
+            publish.qos = q;
+            publish.packet_id = (q != QoS::AtMostOnce).then_some(PacketId::MIN);
+            publish.retain = retain;
+            publish
         };
         let size = publish.encoded_len();
         let room = match q {
@@ -1850,7 +1848,7 @@ impl Harness {
         match p {
             Packet::Connect(c) => {
                 let want = self.connect.as_ref().expect("connect succeeded");
-                assert_eq!(c, want, "CONNECT does not carry the configuration");
+                assert_eq!(&**c, want, "CONNECT does not carry the configuration");
             }
             Packet::Publish(publish) => self.check_publish(publish, offset, what),
             Packet::PubAck(PubAck { packet_id }) | Packet::PubRec(PubRec { packet_id }) => {
@@ -1956,10 +1954,8 @@ impl Harness {
                 "{what}: PUBLISH with packet id {id}, which no unacknowledged message of ours has"
             );
         };
-        let original = Publish {
-            dup: publish.dup,
-            ..m.publish.clone()
-        };
+        let mut original = m.publish.clone();
+        original.dup = publish.dup;
         assert_eq!(
             publish, &original,
             "{what}: PUBLISH {id} is not the message publish() returned {id} for"

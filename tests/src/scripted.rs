@@ -159,7 +159,7 @@ impl Peer {
                     session_present: false,
                     code: ConnectReturnCode::Accepted,
                 }));
-                Some(connect)
+                Some(*connect)
             }
             _ => None,
         }

@@ -79,7 +79,9 @@ fn assert_the_broker_redelivers(addr: SocketAddr) {
     let filter = sansmq::TopicFilter::try_from("raw/#").unwrap();
     let id = sansmq::packet::PacketId::new(1).unwrap();
     let mut wire = bytes::BytesMut::new();
-    Packet::Connect(connect).encode(&mut wire).unwrap();
+    Packet::Connect(Box::new(connect))
+        .encode(&mut wire)
+        .unwrap();
     Packet::Subscribe(Subscribe::new(id, filter, QoS::AtLeastOnce))
         .encode(&mut wire)
         .unwrap();

@@ -205,16 +205,16 @@ fn upload_token_sends_nothing_else_until_its_puback_and_reconnects_with_the_new_
                     continue;
                 };
                 match packet {
-                    Packet::Publish(p) if &*p.topic == UPLOAD_TOKEN_TOPIC => {
+                    Packet::Publish(p) if &*p.topic_name() == UPLOAD_TOKEN_TOPIC => {
                         note("PUBLISH uploadToken".into());
                         held_upload = p.packet_id;
                     }
                     Packet::Publish(p) => {
-                        note(format!("PUBLISH {}", &*p.topic));
+                        note(format!("PUBLISH {}", &*p.topic_name()));
                         if let Some(id) = p.packet_id {
                             peer.send(&Packet::PubAck(PubAck { packet_id: id }));
                         }
-                        if &*p.topic == "parent/after" {
+                        if &*p.topic_name() == "parent/after" {
                             // Everything seen: drop the link so the client reconnects.
                             peer.close();
                             return;

@@ -60,13 +60,15 @@ fn pubrel() -> Packet {
 }
 
 fn duplicate_qos2_publish() -> Packet {
-    Packet::Publish(Publish {
-        dup: true,
-        qos: QoS::ExactlyOnce,
-        retain: false,
-        topic: "flood/t".try_into().expect("a valid topic"),
-        packet_id: Some(PacketId::MIN),
-        payload: Bytes::from_static(b"again"),
+    Packet::Publish({
+        let mut publish = Publish::new(
+            "flood/t".try_into().expect("a valid topic"),
+            Bytes::from_static(b"again"),
+        );
+        publish.qos = QoS::ExactlyOnce;
+        publish.packet_id = Some(PacketId::MIN);
+        publish.dup = true;
+        publish
     })
 }
 
@@ -76,13 +78,11 @@ fn duplicate_qos2_publish() -> Packet {
 fn qos1_publishes_with_every_id() -> Vec<u8> {
     let mut wire = bytes::BytesMut::new();
     for id in 1..=u16::MAX {
-        let publish = Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: "f".try_into().expect("a valid topic"),
-            packet_id: PacketId::new(id),
-            payload: Bytes::new(),
+        let publish = Packet::Publish({
+            let mut publish = Publish::new("f".try_into().expect("a valid topic"), Bytes::new());
+            publish.qos = QoS::AtLeastOnce;
+            publish.packet_id = PacketId::new(id);
+            publish
         });
         publish.encode(&mut wire).expect("a PUBLISH encodes");
     }

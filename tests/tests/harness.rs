@@ -54,7 +54,7 @@ impl<S: Read + Write> Raw<S> {
 
     /// Sends `connect` and returns the CONNACK.
     fn connect(&mut self, connect: Connect) -> io::Result<ConnAck> {
-        self.send(&Packet::Connect(connect))?;
+        self.send(&Packet::Connect(Box::new(connect)))?;
         match self.receive()? {
             Packet::ConnAck(ack) => Ok(ack),
             other => panic!("expected CONNACK, got {other:?}"),

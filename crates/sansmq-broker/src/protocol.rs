@@ -23,7 +23,7 @@ impl Server {
     pub(crate) fn handle_packet(&mut self, token: Token, packet: Packet, now: Instant) {
         let connected = self.conns.get(&token).is_some_and(|c| c.client().is_some());
         match packet {
-            Packet::Connect(connect) if !connected => self.handle_connect(token, connect, now),
+            Packet::Connect(connect) if !connected => self.handle_connect(token, *connect, now),
             // MQTT-3.1.0-2: a second CONNECT is a protocol violation.
             Packet::Connect(_) => self.protocol_error(token, "second CONNECT"),
             // MQTT-3.1.0-1: the first packet must be CONNECT.
@@ -205,32 +205,32 @@ impl Server {
             return;
         };
         // MQTT 3.1.1 has no way to refuse one PUBLISH but closing the connection.
-        if let Err(error) = self.topic_limits().check(publish.topic.as_str()) {
+        if let Err(error) = self.topic_limits().check(publish.topic()) {
             return self.close(token, CloseReason::TopicLimit(error));
         }
         if let Some(mode) = &self.config.apsaramq {
-            let topic_len = publish.topic.as_str().chars().count();
+            let topic_len = publish.topic().chars().count();
             let problem = if topic_len > mode.max_topic_len {
                 Some(format!(
                     "topic of {topic_len} characters, over {}",
                     mode.max_topic_len
                 ))
-            } else if publish.payload.len() > mode.max_payload {
+            } else if publish.payload().len() > mode.max_payload {
                 Some(format!(
                     "payload of {} bytes, over {}",
-                    publish.payload.len(),
+                    publish.payload().len(),
                     mode.max_payload
                 ))
             } else if publish.retain {
                 Some("retained messages are not supported".to_owned())
             } else if publish.qos == QoS::ExactlyOnce && !client.clean_session {
                 Some("QoS 2 is not supported with clean session 0".to_owned())
-            } else if publish.topic.as_str() == UPLOAD_TOKEN_TOPIC {
+            } else if publish.topic() == UPLOAD_TOKEN_TOPIC {
                 return self.handle_upload_token(token, &publish);
-            } else if !client.grant.may_publish(publish.topic.as_str()) {
+            } else if !client.grant.may_publish(publish.topic()) {
                 Some(format!(
                     "no W token reaching {:?} (publishing needs one)",
-                    publish.topic.as_str()
+                    publish.topic()
                 ))
             } else {
                 None
@@ -241,8 +241,8 @@ impl Server {
         }
         // Copied out of the read buffer: see `Message`.
         let message = Message {
-            topic: own_topic(&publish.topic),
-            payload: Bytes::copy_from_slice(&publish.payload),
+            topic: own_topic(&publish.topic_name()),
+            payload: Bytes::copy_from_slice(publish.payload()),
             qos: publish.qos,
             retain: publish.retain,
         };
@@ -281,7 +281,7 @@ impl Server {
         let Some(client) = conn.client_mut() else {
             return;
         };
-        let (new_token, kind) = match parse_upload_token(&publish.payload) {
+        let (new_token, kind) = match parse_upload_token(publish.payload()) {
             Ok(parsed) => parsed,
             Err(why) => return self.policy_error(token, format!("uploadToken: {why}")),
         };

@@ -192,12 +192,10 @@ pub(crate) fn publish(
     packet_id: Option<sansmq::packet::PacketId>,
     dup: bool,
 ) -> Publish {
-    Publish {
-        dup,
-        qos: message.qos,
-        retain: message.retain,
-        topic: message.topic.clone(),
-        packet_id,
-        payload: message.payload.clone(),
-    }
+    let mut publish = Publish::new(message.topic.clone(), message.payload.clone());
+    publish.dup = dup;
+    publish.qos = message.qos;
+    publish.retain = message.retain;
+    publish.packet_id = packet_id;
+    publish
 }

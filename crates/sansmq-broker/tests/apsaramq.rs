@@ -141,7 +141,7 @@ fn p2p_messages_reach_the_named_client_without_a_subscription() {
     sender.publish("parent/p2p/GID_t@@@target", b"for you", QoS::AtLeastOnce);
     let got = target.expect_publish();
     assert_eq!(
-        (got.topic.as_str(), &got.payload[..], got.qos),
+        (got.topic(), got.payload(), got.qos),
         (
             "parent/p2p/GID_t@@@target",
             &b"for you"[..],
@@ -153,7 +153,7 @@ fn p2p_messages_reach_the_named_client_without_a_subscription() {
 
     // Ordinary topics still go to subscribers.
     sender.publish("parent/all", b"everyone", QoS::AtMostOnce);
-    assert_eq!(&bystander.expect_publish().payload[..], b"everyone");
+    assert_eq!(&bystander.expect_publish().payload(), b"everyone");
     target.expect_nothing(QUIET);
 }
 
@@ -237,7 +237,7 @@ fn token_logins_grant_what_their_types_allow_and_upload_token_adds_rights() {
         QoS::AtLeastOnce,
     );
     reader.publish("parent/self", b"mine", QoS::AtLeastOnce);
-    assert_eq!(&reader.expect_publish().payload[..], b"mine");
+    assert_eq!(&reader.expect_publish().payload(), b"mine");
 
     // A read-only token that publishes is disconnected.
     let mut other = accepted(&broker, login("GID_k@@@o", true, &user, "R|read-token"));
@@ -294,7 +294,7 @@ fn p2p_messages_wait_for_an_offline_persistent_client() {
     sender.publish("parent/p2p/GID_o@@@offline", b"later", QoS::AtLeastOnce);
     let (mut target, ack) = connect(&broker, signed("GID_o@@@offline", false));
     assert!(ack.session_present);
-    assert_eq!(&target.expect_publish().payload[..], b"later");
+    assert_eq!(&target.expect_publish().payload(), b"later");
 }
 
 /// A broker knowing one AccessKey that re-delivers every `interval` (0: never).
@@ -333,7 +333,7 @@ fn unacknowledged_qos1_messages_are_sent_again_while_connected() {
     );
     let direct_again = consumer.expect_publish();
     assert_eq!(
-        (again.dup, again.packet_id, &again.payload[..]),
+        (again.dup, again.packet_id, again.payload()),
         (true, first.packet_id, &b"slow"[..])
     );
     assert_eq!(

@@ -45,7 +45,7 @@ fn a_trickled_big_publish_costs_what_arrived_not_what_was_announced() {
     );
     // The rest arrives and the message goes through; the buffer is given back.
     trickler.send_raw(&vec![7u8; announced - 1000]);
-    assert_eq!(sub.expect_publish().payload.len(), announced);
+    assert_eq!(sub.expect_publish().payload().len(), announced);
     eventually(common::WAIT, "the read buffer released", || {
         broker.stats().incoming_bytes < 64 * 1024
     });
@@ -87,7 +87,7 @@ fn big_packets_are_admitted_within_the_incoming_limit_and_small_ones_flow() {
     let mut peak = 0;
     for i in 0..20u8 {
         polite.publish("polite", &[i], QoS::AtLeastOnce);
-        assert_eq!(&sub.expect_publish().payload[..], &[i]);
+        assert_eq!(&sub.expect_publish().payload(), &[i]);
         peak = peak.max(broker.stats().incoming_bytes);
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -273,7 +273,7 @@ fn by_default_a_subscriber_far_behind_loses_nothing() {
     }
     for i in 1..=count {
         let publish = sleeper.expect_publish();
-        assert_eq!(&publish.payload[..], &i.to_be_bytes()[..]);
+        assert_eq!(publish.payload(), &i.to_be_bytes()[..]);
         sleeper.send(PubAck::new(publish.packet_id.unwrap()));
     }
     assert_eq!(broker.stats().dropped, 0);

@@ -169,8 +169,8 @@ fn connect(broker: &Broker, connect: Connect) -> (TestClient, ConnAck) {
 
 fn notice(client: &mut TestClient) -> (String, Value) {
     let publish = client.expect_publish();
-    let json = serde_json::from_slice(&publish.payload).unwrap();
-    (publish.topic.as_str().to_owned(), json)
+    let json = serde_json::from_slice(publish.payload()).unwrap();
+    (publish.topic().to_owned(), json)
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn an_issued_token_logs_in_and_reaches_only_its_resources() {
     assert_eq!(ack.code, ConnectReturnCode::Accepted);
     client.subscribe("parent/+", QoS::AtLeastOnce);
     client.publish("parent/x", b"inside", QoS::AtLeastOnce);
-    assert_eq!(&client.expect_publish().payload[..], b"inside");
+    assert_eq!(&client.expect_publish().payload(), b"inside");
     // A topic outside the resources closes the connection, as for a token without W.
     let mut outside = Publish::new(common::topic("parent/x/deeper"), Bytes::from_static(b"no"));
     outside.qos = QoS::AtMostOnce;

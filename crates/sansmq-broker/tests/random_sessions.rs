@@ -187,7 +187,7 @@ fn still_serves(broker: &Broker, tag: &str) {
     subscriber.subscribe("health", QoS::AtLeastOnce);
     let (mut publisher, _) = TestClient::connect(addr, &format!("GID_h@@@{tag}-pub"), true);
     publisher.publish("health", b"ok", QoS::AtLeastOnce);
-    assert_eq!(&subscriber.expect_publish().payload[..], b"ok");
+    assert_eq!(&subscriber.expect_publish().payload(), b"ok");
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn random_sessions_never_stop_the_broker_in_apsaramq_mode() {
         assert_eq!(connack.code, ConnectReturnCode::Accepted, "seed {seed}");
         publisher.publish(&format!("t/p2p/{client_id}"), b"p2p", QoS::AtLeastOnce);
         assert_eq!(
-            &subscriber.expect_publish().payload[..],
+            &subscriber.expect_publish().payload(),
             b"p2p",
             "seed {seed}"
         );

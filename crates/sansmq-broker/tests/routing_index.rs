@@ -33,7 +33,7 @@ fn an_ended_clean_session_takes_its_subscriptions_with_it() {
     let (mut publisher, _) = TestClient::connect(addr, "publisher", true);
     publisher.publish("t/x", b"for subscribers only", QoS::AtLeastOnce);
     assert_eq!(
-        watcher.expect_publish().payload.as_ref(),
+        watcher.expect_publish().payload_bytes().as_ref(),
         b"for subscribers only"
     );
     returning.expect_nothing(QUIET);
@@ -60,7 +60,7 @@ fn a_persistent_session_keeps_its_subscriptions_while_offline() {
     assert!(present);
     let queued = subscriber.expect_publish();
     assert_eq!(
-        (queued.payload.as_ref(), queued.qos),
+        (queued.payload_bytes().as_ref(), queued.qos),
         (&b"queued"[..], QoS::AtLeastOnce)
     );
     subscriber.ack(&queued);
@@ -103,7 +103,10 @@ fn a_publish_over_the_topic_limits_closes_its_connection() {
     subscriber.subscribe("#", QoS::AtMostOnce);
     let (mut publisher, _) = TestClient::connect(addr, "publisher", true);
     publisher.publish("a/b/c/d", b"four levels", QoS::AtMostOnce);
-    assert_eq!(subscriber.expect_publish().payload.as_ref(), b"four levels");
+    assert_eq!(
+        subscriber.expect_publish().payload_bytes().as_ref(),
+        b"four levels"
+    );
 
     let (mut deep, _) = TestClient::connect(addr, "deep", true);
     deep.publish("a/b/c/d/e", b"five levels", QoS::AtMostOnce);
@@ -140,5 +143,8 @@ fn zero_topic_limits_let_deep_topics_through() {
     );
     let (mut publisher, _) = TestClient::connect(addr, "deep-publisher", true);
     publisher.publish(&deep, b"200 levels", QoS::AtMostOnce);
-    assert_eq!(subscriber.expect_publish().payload.as_ref(), b"200 levels");
+    assert_eq!(
+        subscriber.expect_publish().payload_bytes().as_ref(),
+        b"200 levels"
+    );
 }

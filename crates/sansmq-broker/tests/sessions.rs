@@ -38,13 +38,13 @@ fn a_persistent_session_queues_qos1_and_qos2_while_offline_and_reports_session_p
     assert!(present, "MQTT-3.2.2-2: the stored session is resumed");
     let first = sub.expect_publish();
     assert_eq!(
-        (&first.payload[..], first.qos),
+        (first.payload(), first.qos),
         (&b"one"[..], QoS::AtLeastOnce)
     );
     sub.ack(&first);
     let second = sub.expect_publish();
     assert_eq!(
-        (&second.payload[..], second.qos),
+        (second.payload(), second.qos),
         (&b"two"[..], QoS::ExactlyOnce)
     );
     sub.ack(&second);
@@ -52,7 +52,7 @@ fn a_persistent_session_queues_qos1_and_qos2_while_offline_and_reports_session_p
 
     // The subscription was kept too.
     publisher.publish("news/4", b"four", QoS::AtLeastOnce);
-    assert_eq!(&sub.expect_publish().payload[..], b"four");
+    assert_eq!(&sub.expect_publish().payload(), b"four");
 }
 
 #[test]
@@ -89,10 +89,7 @@ fn unacknowledged_messages_are_resent_with_dup_in_order_on_resume() {
     let a = sub.expect_publish();
     let b = sub.expect_publish();
     let c = sub.expect_publish();
-    assert_eq!(
-        [&a.payload[..], &b.payload[..], &c.payload[..]],
-        [b"a", b"b", b"c"]
-    );
+    assert_eq!([a.payload(), b.payload(), c.payload()], [b"a", b"b", b"c"]);
     // Receive `c` half-way: PUBREC sent, PUBREL arrives, PUBCOMP never sent.
     let c_id = c.packet_id.unwrap();
     sub.send(PubRec::new(c_id));
@@ -103,7 +100,7 @@ fn unacknowledged_messages_are_resent_with_dup_in_order_on_resume() {
     assert!(present);
     let a2 = sub.expect_publish();
     assert!(a2.dup, "MQTT-3.3.1-1: a resent PUBLISH has DUP 1");
-    assert_eq!((a2.packet_id, &a2.payload[..]), (a.packet_id, &b"a"[..]));
+    assert_eq!((a2.packet_id, a2.payload()), (a.packet_id, &b"a"[..]));
     let b2 = sub.expect_publish();
     assert!(b2.dup);
     assert_eq!(b2.packet_id, b.packet_id);
@@ -129,7 +126,7 @@ fn a_second_connection_with_the_same_client_id_closes_the_first() {
 
     let (mut publisher, _) = TestClient::connect(addr, "pub", true);
     publisher.publish("x", b"to the new one", QoS::AtLeastOnce);
-    assert_eq!(&second.expect_publish().payload[..], b"to the new one");
+    assert_eq!(&second.expect_publish().payload(), b"to the new one");
     assert_eq!(broker.stats().connections, 2);
 }
 
@@ -159,7 +156,7 @@ fn mqtt_3_1_clients_are_served() {
     old.subscribe("legacy", QoS::AtLeastOnce);
     let (mut publisher, _) = TestClient::connect(addr, "pub", true);
     publisher.publish("legacy", b"hi", QoS::AtLeastOnce);
-    assert_eq!(&old.expect_publish().payload[..], b"hi");
+    assert_eq!(&old.expect_publish().payload(), b"hi");
 }
 
 #[test]

@@ -176,7 +176,7 @@ fn abusive_clients_stay_within_the_limits_and_a_polite_client_is_served() {
         payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
         polite_pub.publish("polite", &payload, QoS::AtLeastOnce);
         let publish = polite_sub.expect_publish();
-        assert_eq!(&publish.payload[..], &payload[..]);
+        assert_eq!(publish.payload(), &payload[..]);
         polite_sub.send(PubAck::new(publish.packet_id.unwrap()));
         if i % 10 == 0 {
             check_limits(&broker.stats(), connections);

@@ -298,12 +298,12 @@ fn mqtt_split_over_one_byte_frames_and_packed_into_one_frame_is_understood() {
     assert!(seen.iter().any(|p| matches!(p, Packet::PubAck(_))));
     assert!(seen.iter().any(|p| matches!(p, Packet::PingResp)));
     assert!(seen.iter().any(|p| matches!(p, Packet::Publish(m)
-        if m.payload.as_ref() == b"in one frame")));
+        if m.payload_bytes().as_ref() == b"in one frame")));
     // A 100 KiB message in 7-byte frames comes back whole.
     let payload = vec![0x5A; 100 * 1024];
     client.send_framed(vec![publish("ws/big", &payload, QoS::AtMostOnce, 0)], 7);
     match client.packet() {
-        Packet::Publish(m) => assert_eq!(m.payload.as_ref(), &payload[..]),
+        Packet::Publish(m) => assert_eq!(m.payload_bytes().as_ref(), &payload[..]),
         other => panic!("expected the PUBLISH, got {other:?}"),
     }
 }

@@ -40,13 +40,16 @@ impl Message {
     /// The message `publish`, delivered in broker session number `session` (counted by the
     /// supervisor).
     pub(crate) fn new(publish: Publish, session: u64) -> Self {
+        let (qos, retained, duplicate, id) =
+            (publish.qos, publish.retain, publish.dup, publish.packet_id);
+        let (topic, payload) = publish.into_parts();
         Self {
-            topic: publish.topic,
-            payload: publish.payload,
-            qos: publish.qos,
-            retained: publish.retain,
-            duplicate: publish.dup,
-            id: publish.packet_id,
+            topic,
+            payload,
+            qos,
+            retained,
+            duplicate,
+            id,
             session,
         }
     }

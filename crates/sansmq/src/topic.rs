@@ -45,6 +45,11 @@ impl TopicName {
         Ok(Self(s))
     }
 
+    /// `bytes` that [`check_topic_name`] accepted.
+    pub(crate) fn from_checked(bytes: Bytes) -> Self {
+        Self(MqttString::from_validated(bytes))
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -144,24 +149,41 @@ fn matches_bytes(filter: &[u8], name: &[u8]) -> bool {
     }
 }
 
-/// Validates `bytes` as an MQTT string and then by `check`. The usual topic is short plain ASCII,
-/// which `fast` accepts in one pass; anything else takes the precise path, which names the rule it
-/// breaks.
+/// Validates `bytes` as an MQTT string and then by `check`; see [`check_valid`].
 #[inline]
 fn validated(
     bytes: Bytes,
     fast: fn(&[u8]) -> bool,
     check: fn(&[u8]) -> Result<(), TopicError>,
 ) -> Result<MqttString, TopicError> {
-    if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && fast(&bytes) {
-        return Ok(MqttString::from_validated(bytes));
+    check_valid(&bytes, fast, check)?;
+    Ok(MqttString::from_validated(bytes))
+}
+
+/// Checks `bytes` as an MQTT string and then by `check`. The usual topic is short plain ASCII,
+/// which `fast` accepts in one pass; anything else takes the precise path, which names the rule it
+/// breaks.
+#[inline]
+fn check_valid(
+    bytes: &[u8],
+    fast: fn(&[u8]) -> bool,
+    check: fn(&[u8]) -> Result<(), TopicError>,
+) -> Result<(), TopicError> {
+    if !bytes.is_empty() && bytes.len() <= string::MAX_STRING_LEN && fast(bytes) {
+        return Ok(());
     }
-    string::validate(&bytes).map_err(|error| TopicError::String {
-        topic: lossy(&bytes),
+    string::validate(bytes).map_err(|error| TopicError::String {
+        topic: lossy(bytes),
         error,
     })?;
-    check(&bytes)?;
-    Ok(MqttString::from_validated(bytes))
+    check(bytes)
+}
+
+/// Checks `bytes` as a topic name, as [`TopicName::from_bytes`] does, without making one: a
+/// decoded PUBLISH keeps its topic as a range of its frame.
+#[inline]
+pub(crate) fn check_topic_name(bytes: &[u8]) -> Result<(), TopicError> {
+    check_valid(bytes, plain_ascii_name, check_name)
 }
 
 fn check_name(bytes: &[u8]) -> Result<(), TopicError> {
@@ -198,51 +220,81 @@ fn check_filter(bytes: &[u8]) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// Whether `bytes` are ASCII without U+0000, `+` or `#`: eight bytes at a time (SWAR), as topic
-/// names are checked on every received PUBLISH.
+/// Whether `bytes` are ASCII without U+0000, `+` or `#`, as topic names are checked on every
+/// received PUBLISH.
 #[inline]
 fn plain_ascii_name(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A byte of `x` is zero exactly when the same byte of the result has its high bit set (for
-    // bytes below 0x80, which the ASCII check guarantees).
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(word);
-        let bad = (x & HIGHS)
-            | zero_byte(x)
-            | zero_byte(x ^ (ONES * u64::from(b'+')))
-            | zero_byte(x ^ (ONES * u64::from(b'#')));
-        if bad != 0 {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&c| c != 0 && c < 0x80 && c != b'+' && c != b'#')
+    ascii_scan(bytes) == Some(false)
 }
 
 /// Whether `bytes` are ASCII without U+0000, with each `+` alone in its level and `#` alone in the
-/// last one.
+/// last one. The scan is word-at-a-time; only a filter that has wildcards is looked at again, at
+/// its wildcards.
 #[inline]
 fn plain_ascii_filter(bytes: &[u8]) -> bool {
-    let mut levels = bytes.split(|&b| b == b'/').peekable();
-    while let Some(level) = levels.next() {
-        let last = levels.peek().is_none();
-        let ok = match level {
-            b"+" => true,
-            b"#" => last,
-            _ => level
-                .iter()
-                .all(|&c| c != 0 && c < 0x80 && c != b'+' && c != b'#'),
-        };
-        if !ok {
-            return false;
+    match ascii_scan(bytes) {
+        None => false,
+        Some(false) => true,
+        Some(true) => wildcards_alone(bytes),
+    }
+}
+
+/// `None` unless `bytes` are ASCII without U+0000; otherwise whether they contain `+` or `#`.
+/// Eight bytes at a time (SWAR): the rule checks run on every topic that crosses the wire.
+#[inline]
+fn ascii_scan(bytes: &[u8]) -> Option<bool> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Some byte of `x` is zero exactly when the result is not zero (for bytes below 0x80, which
+    // the ASCII check of the same word guarantees).
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut bad = 0;
+    let mut wild = 0;
+    let mut scan = |word: &[u8; 8]| {
+        let x = u64::from_ne_bytes(*word);
+        bad |= (x & HIGHS) | zero_byte(x);
+        wild |= zero_byte(x ^ (ONES * u64::from(b'+'))) | zero_byte(x ^ (ONES * u64::from(b'#')));
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut copy = [0; 8];
+        copy.copy_from_slice(word);
+        scan(&copy);
+    }
+    if let Some(last) = bytes.last_chunk::<8>() {
+        // The last eight bytes, overlapping the words already seen: the tail in one step.
+        scan(last);
+    } else {
+        // Shorter than a word: padded with a plain byte.
+        let mut word = [b'a'; 8];
+        for (w, &c) in word.iter_mut().zip(words.remainder()) {
+            *w = c;
         }
+        scan(&word);
+    }
+    if bad != 0 {
+        return None;
+    }
+    Some(wild != 0)
+}
+
+/// Whether every `+` in `bytes` fills its level and a `#` fills the last one (MQTT-4.7.1-2,
+/// MQTT-4.7.1-3).
+fn wildcards_alone(bytes: &[u8]) -> bool {
+    let mut previous = b'/';
+    let mut rest = bytes.iter();
+    while let Some(&c) = rest.next() {
+        if c == b'+' || c == b'#' {
+            let next = rest.as_slice().first();
+            let fills_level = match c {
+                b'+' => next.is_none_or(|&n| n == b'/'),
+                _ => next.is_none(),
+            };
+            if previous != b'/' || !fills_level {
+                return false;
+            }
+        }
+        previous = c;
     }
     true
 }
@@ -382,3 +434,62 @@ impl fmt::Display for TopicError {
 }
 
 impl std::error::Error for TopicError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast checks accept exactly what the precise rules accept, for every non-empty string
+    /// over a small alphabet up to a length past one 8-byte word.
+    #[test]
+    fn fast_checks_agree_with_the_rules() {
+        fn all_strings(alphabet: &[u8], max_len: usize, mut check: impl FnMut(&[u8])) {
+            let mut current = Vec::new();
+            fn walk(
+                alphabet: &[u8],
+                max_len: usize,
+                s: &mut Vec<u8>,
+                check: &mut dyn FnMut(&[u8]),
+            ) {
+                check(s);
+                if s.len() == max_len {
+                    return;
+                }
+                for &c in alphabet {
+                    s.push(c);
+                    walk(alphabet, max_len, s, check);
+                    s.pop();
+                }
+            }
+            walk(alphabet, max_len, &mut current, &mut check);
+        }
+        // `validated` refuses the empty string before the fast check runs.
+        let check = |s: &[u8]| {
+            if s.is_empty() {
+                return;
+            }
+            let plain = s.iter().all(|&c| c != 0 && c < 0x80);
+            assert_eq!(
+                plain_ascii_name(s),
+                plain && check_name(s).is_ok(),
+                "name {s:?}"
+            );
+            assert_eq!(
+                plain_ascii_filter(s),
+                plain && check_filter(s).is_ok(),
+                "filter {s:?}"
+            );
+        };
+        all_strings(b"a/+#", 10, check);
+        all_strings(&[b'a', b'/', b'+', b'#', 0, 0x80], 5, check);
+        for position in 0..20 {
+            for bad in [0, 0x80, 0xFF, b'+', b'#'] {
+                let mut s = *b"abcdefgh/ijklmnop/qr";
+                s[position] = bad;
+                check(&s);
+                s[position] = b'/';
+                check(&s);
+            }
+        }
+    }
+}

@@ -91,7 +91,7 @@ fn connect() -> impl Strategy<Value = Packet> {
     )
         .prop_map(
             |(protocol, keep_alive, clean_session, client_id, will, (username, password))| {
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol,
                     keep_alive,
                     clean_session,
@@ -99,7 +99,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                     will,
                     username,
                     password,
-                })
+                }))
             },
         )
 }
@@ -126,13 +126,13 @@ fn publish() -> impl Strategy<Value = Packet> {
     )
         .prop_map(|(qos, dup, retain, topic, id, payload)| {
             let qos0 = qos == QoS::AtMostOnce;
-            Packet::Publish(Publish {
-                dup: dup && !qos0,
-                qos,
-                retain,
-                topic,
-                packet_id: (!qos0).then_some(id),
-                payload,
+            Packet::Publish({
+                let mut publish = Publish::new(topic, payload);
+                publish.qos = qos;
+                publish.packet_id = (!qos0).then_some(id);
+                publish.dup = dup && !qos0;
+                publish.retain = retain;
+                publish
             })
         })
 }

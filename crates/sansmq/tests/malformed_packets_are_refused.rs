@@ -253,6 +253,19 @@ fn subscribe_requested_qos() {
             remaining_length: 5
         }
     );
+    // A filter longer than what is left, and a second length prefix cut to one byte.
+    for wire in [
+        &[0x82, 0x06, 0x00, 0x01, 0x00, 0x03, b'a', 0x00][..],
+        &[0x82, 0x07, 0x00, 0x01, 0x00, 0x01, b'a', 0x00, 0x00],
+    ] {
+        assert_eq!(
+            refused(wire),
+            DecodeError::BodyTooShort {
+                packet_type: PacketType::Subscribe,
+                remaining_length: wire.len() - 2
+            }
+        );
+    }
 }
 
 fn connect_with(name: &[u8], level: u8, flags: u8, rest: &[u8]) -> Vec<u8> {

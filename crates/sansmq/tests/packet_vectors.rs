@@ -55,7 +55,7 @@ fn connect_311_minimal() {
     ];
     let mut connect = Connect::new(s("test"));
     connect.keep_alive = 60;
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn connect_311_with_will_and_credentials() {
         username: Some(s("user")),
         password: Some(Password(Bytes::from_static(&[0x00, 0xFF, b'p', b'w']))),
     };
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn connect_31_mqisdp() {
     let mut connect = Connect::new(s("old1"));
     connect.protocol = Protocol::Mqtt31;
     connect.keep_alive = 30;
-    check(&wire, Packet::Connect(connect));
+    check(&wire, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -133,13 +133,13 @@ fn publish_qos0_and_qos1() {
     // remaining length: 5 + 2 + 3 = 10
     check(
         &qos1,
-        Packet::Publish(Publish {
-            dup: true,
-            qos: QoS::AtLeastOnce,
-            retain: true,
-            topic: name("a/b"),
-            packet_id: Some(id(10)),
-            payload: Bytes::from_static(b"hi!"),
+        Packet::Publish({
+            let mut publish = Publish::new(name("a/b"), Bytes::from_static(b"hi!"));
+            publish.qos = QoS::AtLeastOnce;
+            publish.packet_id = Some(id(10));
+            publish.dup = true;
+            publish.retain = true;
+            publish
         }),
     );
     check(
@@ -155,13 +155,11 @@ fn publish_qos2_with_two_byte_remaining_length() {
     wire.extend_from_slice(&payload);
     check(
         &wire,
-        Packet::Publish(Publish {
-            dup: false,
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            topic: name("t"),
-            packet_id: Some(id(0xFFFE)),
-            payload: Bytes::from(payload),
+        Packet::Publish({
+            let mut publish = Publish::new(name("t"), Bytes::from(payload));
+            publish.qos = QoS::ExactlyOnce;
+            publish.packet_id = Some(id(0xFFFE));
+            publish
         }),
     );
 }
@@ -271,6 +269,6 @@ fn decoded_strings_and_payload_share_the_frame() {
     let Some(Packet::Publish(p)) = Packet::read(&mut buf, 64).unwrap() else {
         panic!("expected a PUBLISH");
     };
-    assert_eq!(p.topic.as_ptr() as usize, frame_start + 4);
-    assert_eq!(p.payload.as_ptr() as usize, frame_start + 7);
+    assert_eq!(p.topic_name().as_ptr() as usize, frame_start + 4);
+    assert_eq!(p.payload_bytes().as_ptr() as usize, frame_start + 7);
 }

@@ -232,13 +232,11 @@ mod tests {
 
     /// A QoS 1 delivery of `payload` on `topic` with packet id `id`.
     fn message(topic: &str, payload: Bytes, id: u16) -> Message {
-        Message::from(Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: TopicName::try_from(topic).unwrap(),
-            packet_id: PacketId::new(id),
-            payload,
+        Message::from({
+            let mut publish = Publish::new(TopicName::try_from(topic).unwrap(), payload);
+            publish.qos = QoS::AtLeastOnce;
+            publish.packet_id = PacketId::new(id);
+            publish
         })
     }
 

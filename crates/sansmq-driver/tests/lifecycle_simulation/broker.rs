@@ -198,14 +198,14 @@ impl BrokerConn {
                         (_, None) => panic!("QoS 1/2 PUBLISH without an identifier"),
                     };
                     if take {
-                        let number = message_number(&publish.payload);
+                        let number = message_number(publish.payload());
                         let taken = cluster.taken.entry(number).or_default();
                         taken.push((publish.qos, session.epoch));
                         // Routed to the client's own matching subscription, at most at QoS 1.
                         let granted = session
                             .subscriptions
                             .iter()
-                            .filter(|(filter, _)| sansmq::topic::matches(filter, &publish.topic))
+                            .filter(|(filter, _)| sansmq::topic::matches(filter, publish.topic()))
                             .map(|(_, qos)| *qos)
                             .max();
                         match granted.map(|g| g.min(publish.qos)) {
@@ -232,7 +232,7 @@ impl BrokerConn {
                         .as_mut()
                         .and_then(|session| session.outbound.remove(&ack.packet_id.get()));
                     if let Some(copy) = copy {
-                        let number = message_number(&copy.payload);
+                        let number = message_number(copy.payload());
                         replies.push(Reply::Acked(number, ack.packet_id.get()));
                     }
                     None

@@ -267,15 +267,11 @@ impl Client {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        let mut publish = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            // A stand-in until the real identifier is allocated, so the size counts it.
-            packet_id: (qos != QoS::AtMostOnce).then_some(PacketId::MIN),
-            payload,
-        };
+        let mut publish = Publish::new(topic, payload);
+        publish.qos = qos;
+        publish.retain = retain;
+        // A stand-in until the real identifier is allocated, so the size counts it.
+        publish.packet_id = (qos != QoS::AtMostOnce).then_some(PacketId::MIN);
         self.check_size(publish.encoded_len())?;
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()

@@ -31,10 +31,12 @@ macro_rules! id_only_packet {
         impl EncodeBody for $name {
             const PACKET_TYPE: PacketType = $packet_type;
 
+            #[inline]
             fn remaining_len(&self) -> usize {
                 2
             }
 
+            #[inline]
             fn write_body(&self, buf: &mut BytesMut) {
                 buf.put_u16(self.packet_id.get());
             }

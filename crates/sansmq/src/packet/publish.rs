@@ -1,15 +1,34 @@
 //! PUBLISH (MQTT 3.3): an application message.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::wire;
 use super::{DecodeError, EncodeBody, EncodeError, PacketId, PacketType, QoS, impl_encode};
-use crate::topic::TopicName;
+use crate::topic::{self, TopicName};
 
 /// An application message, sent by either side.
 ///
-/// `topic` and `payload` of a decoded PUBLISH are slices of the received frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decoded PUBLISH keeps its frame as one buffer, with topic and payload as ranges of it:
+/// decoding shares the received bytes once and copies nothing. [`topic`](Self::topic) and
+/// [`payload`](Self::payload) borrow them; [`topic_name`](Self::topic_name),
+/// [`payload_bytes`](Self::payload_bytes) and [`into_parts`](Self::into_parts) hand out shared
+/// handles. Two messages are equal when their flags, packet id, topic and payload are, however
+/// they are stored.
+///
+/// ```
+/// use bytes::Bytes;
+/// use sansmq::TopicName;
+/// use sansmq::packet::{PacketId, Publish, QoS};
+///
+/// let mut publish = Publish::new(TopicName::try_from("a/b").unwrap(), Bytes::from_static(b"hi"));
+/// publish.qos = QoS::AtLeastOnce;
+/// publish.packet_id = PacketId::new(7);
+/// assert_eq!(publish.topic(), "a/b");
+/// assert_eq!(publish.payload(), b"hi");
+/// ```
+#[derive(Clone)]
 pub struct Publish {
     /// Set when this may be a re-delivery of an earlier attempt (QoS 1 and 2 only; MQTT-3.3.1-2).
     pub dup: bool,
@@ -17,12 +36,23 @@ pub struct Publish {
     pub qos: QoS,
     /// Whether the server should keep the message for future subscribers.
     pub retain: bool,
-    /// Where the message is published.
-    pub topic: TopicName,
     /// Present exactly when `qos` is 1 or 2 (MQTT-2.3.1-5).
     pub packet_id: Option<PacketId>,
-    /// The application message; any bytes.
-    pub payload: Bytes,
+    content: Content,
+}
+
+/// Where a PUBLISH's topic and payload live.
+#[derive(Clone)]
+enum Content {
+    /// Built by the application: a topic and a payload of their own.
+    Parts { topic: TopicName, payload: Bytes },
+    /// Decoded: the frame's body, from the topic's length prefix on. The topic (already checked)
+    /// is `body[2..topic_end]` and the payload `body[payload_start..]`.
+    Frame {
+        body: Bytes,
+        topic_end: usize,
+        payload_start: usize,
+    },
 }
 
 impl Publish {
@@ -32,71 +62,187 @@ impl Publish {
             dup: false,
             qos: QoS::AtMostOnce,
             retain: false,
-            topic,
             packet_id: None,
-            payload,
+            content: Content::Parts { topic, payload },
         }
     }
 
-    /// Parses a PUBLISH body, taking it by value: the payload is the body itself, advanced past the
-    /// variable header, and the topic one slice of it, so decoding costs one reference count.
+    /// Where the message is published.
+    pub fn topic(&self) -> &str {
+        match &self.content {
+            Content::Parts { topic, .. } => topic.as_str(),
+            // Checked as a topic name when decoded, so this cannot fail; `unsafe` is forbidden in
+            // this crate, so the UTF-8 check is repeated rather than skipped, as `MqttString` does.
+            Content::Frame { .. } => std::str::from_utf8(self.topic_bytes()).unwrap_or_default(),
+        }
+    }
+
+    /// The topic's encoded bytes (no length prefix); cheaper than `topic().as_bytes()`, which
+    /// checks the UTF-8 again.
+    pub fn topic_bytes(&self) -> &[u8] {
+        match &self.content {
+            Content::Parts { topic, .. } => topic.as_bytes(),
+            Content::Frame {
+                body, topic_end, ..
+            } => body.get(2..*topic_end).unwrap_or_default(),
+        }
+    }
+
+    /// The topic as a [`TopicName`] that shares the received bytes.
+    pub fn topic_name(&self) -> TopicName {
+        match &self.content {
+            Content::Parts { topic, .. } => topic.clone(),
+            Content::Frame {
+                body, topic_end, ..
+            } => TopicName::from_checked(body.slice(2..*topic_end)),
+        }
+    }
+
+    /// The application message; any bytes.
+    pub fn payload(&self) -> &[u8] {
+        match &self.content {
+            Content::Parts { payload, .. } => payload,
+            Content::Frame {
+                body,
+                payload_start,
+                ..
+            } => body.get(*payload_start..).unwrap_or_default(),
+        }
+    }
+
+    /// The payload as [`Bytes`] that share the received bytes.
+    pub fn payload_bytes(&self) -> Bytes {
+        match &self.content {
+            Content::Parts { payload, .. } => payload.clone(),
+            Content::Frame {
+                body,
+                payload_start,
+                ..
+            } => body.slice(*payload_start..),
+        }
+    }
+
+    /// Topic and payload, sharing the received bytes.
+    pub fn into_parts(self) -> (TopicName, Bytes) {
+        match self.content {
+            Content::Parts { topic, payload } => (topic, payload),
+            Content::Frame {
+                body,
+                topic_end,
+                payload_start,
+            } => (
+                TopicName::from_checked(body.slice(2..topic_end)),
+                body.slice(payload_start..),
+            ),
+        }
+    }
+
+    /// Replaces the topic.
+    pub fn set_topic(&mut self, topic: TopicName) {
+        let payload = self.payload_bytes();
+        self.content = Content::Parts { topic, payload };
+    }
+
+    /// Replaces the payload.
+    pub fn set_payload(&mut self, payload: Bytes) {
+        let topic = self.topic_name();
+        self.content = Content::Parts { topic, payload };
+    }
+
+    /// Parses a PUBLISH body, taking it by value and keeping it whole: the topic and the payload
+    /// are ranges of it, so decoding takes no reference count of its own.
     #[inline]
-    pub(crate) fn decode(flags: u8, mut body: Bytes) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(flags: u8, body: Bytes) -> Result<Self, DecodeError> {
         // Framing already refused QoS 3 and DUP at QoS 0 (MQTT-3.3.1-2, MQTT-3.3.1-4).
         let qos = QoS::from_u8((flags >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
         let dup = flags & 0b1000 != 0;
         let retain = flags & 0b0001 != 0;
-        // The hot path reads its two fields with `Buf` on the owned body rather than nom over a
-        // borrowed slice: the topic becomes one split of the body and the payload the rest of it.
         let too_short = || DecodeError::BodyTooShort {
             packet_type: PacketType::Publish,
             remaining_length: body.len(),
         };
-        let Some(&[hi, lo]) = body.first_chunk::<2>() else {
+        let Some((&len, rest)) = body.split_first_chunk::<2>() else {
             return Err(too_short());
         };
-        let topic_len = usize::from(u16::from_be_bytes([hi, lo]));
+        let topic_len = usize::from(u16::from_be_bytes(len));
         let id_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
-        if body.len() < 2 + topic_len + id_len {
+        if rest.len() < topic_len + id_len {
             return Err(too_short());
         }
-        body.advance(2);
-        let topic = TopicName::from_bytes(body.split_to(topic_len))
-            .map_err(DecodeError::InvalidTopicName)?;
-        let packet_id = if qos == QoS::AtMostOnce {
-            None
+        let Some((topic, rest)) = rest.split_at_checked(topic_len) else {
+            return Err(too_short());
+        };
+        topic::check_topic_name(topic).map_err(DecodeError::InvalidTopicName)?;
+        let topic_end = 2 + topic_len;
+        let (packet_id, payload_start) = if qos == QoS::AtMostOnce {
+            (None, topic_end)
         } else {
             // Two bytes are there: checked with the topic length above.
-            let id = PacketId::new(body.get_u16()).ok_or(DecodeError::ZeroPacketId {
+            let Some(&id) = rest.first_chunk::<2>() else {
+                return Err(too_short());
+            };
+            let id = PacketId::new(u16::from_be_bytes(id)).ok_or(DecodeError::ZeroPacketId {
                 packet_type: PacketType::Publish,
             })?;
-            Some(id)
+            (Some(id), topic_end + 2)
         };
         Ok(Self {
             dup,
             qos,
             retain,
-            topic,
             packet_id,
-            payload: body,
+            content: Content::Frame {
+                body,
+                topic_end,
+                payload_start,
+            },
         })
+    }
+}
+
+impl PartialEq for Publish {
+    fn eq(&self, other: &Self) -> bool {
+        self.dup == other.dup
+            && self.qos == other.qos
+            && self.retain == other.retain
+            && self.packet_id == other.packet_id
+            && self.topic_bytes() == other.topic_bytes()
+            && self.payload() == other.payload()
+    }
+}
+
+impl Eq for Publish {}
+
+impl fmt::Debug for Publish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publish")
+            .field("dup", &self.dup)
+            .field("qos", &self.qos)
+            .field("retain", &self.retain)
+            .field("topic", &self.topic())
+            .field("packet_id", &self.packet_id)
+            .field("payload", &self.payload_bytes())
+            .finish()
     }
 }
 
 impl EncodeBody for Publish {
     const PACKET_TYPE: PacketType = PacketType::Publish;
 
+    #[inline]
     fn flags(&self) -> u8 {
         (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     fn remaining_len(&self) -> usize {
         let id_len = if self.packet_id.is_some() { 2 } else { 0 };
-        wire::prefixed_len(self.topic.as_bytes())
+        wire::prefixed_len(self.topic_bytes())
             .saturating_add(id_len)
-            .saturating_add(self.payload.len())
+            .saturating_add(self.payload().len())
     }
 
+    #[inline]
     fn validate(&self) -> Result<(), EncodeError> {
         if (self.qos == QoS::AtMostOnce) != self.packet_id.is_none() {
             return Err(EncodeError::PacketIdMismatch { qos: self.qos }); // MQTT-2.3.1-5
@@ -107,13 +253,65 @@ impl EncodeBody for Publish {
         Ok(())
     }
 
+    #[inline]
     fn write_body(&self, buf: &mut BytesMut) {
-        wire::put_prefixed(buf, self.topic.as_bytes());
+        wire::put_prefixed(buf, self.topic_bytes());
         if let Some(id) = self.packet_id {
             buf.put_u16(id.get());
         }
-        buf.put_slice(&self.payload);
+        buf.put_slice(self.payload());
     }
 }
 
 impl_encode!(Publish);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Packet;
+
+    #[test]
+    fn a_decoded_publish_equals_the_one_encoded_and_shares_its_frame() {
+        let mut sent = Publish::new(
+            TopicName::try_from("a/b").unwrap(),
+            Bytes::from_static(b"payload"),
+        );
+        sent.qos = QoS::ExactlyOnce;
+        sent.packet_id = PacketId::new(9);
+        sent.retain = true;
+        let mut wire = BytesMut::new();
+        sent.encode(&mut wire).unwrap();
+        let Ok(Some(Packet::Publish(received))) = Packet::read(&mut wire, 1024) else {
+            panic!("not decoded");
+        };
+        assert_eq!(received, sent);
+        assert_eq!(received.topic(), "a/b");
+        assert_eq!(received.payload(), b"payload");
+        let (topic, payload) = received.clone().into_parts();
+        assert_eq!(topic.as_str(), "a/b");
+        assert_eq!(payload, Bytes::from_static(b"payload"));
+        assert_eq!(received.topic_name(), topic);
+        assert_eq!(received.payload_bytes(), payload);
+        // Encoding the decoded message gives the same frame back.
+        let mut again = BytesMut::new();
+        received.encode(&mut again).unwrap();
+        let mut expected = BytesMut::new();
+        sent.encode(&mut expected).unwrap();
+        assert_eq!(again, expected);
+    }
+
+    #[test]
+    fn set_topic_and_payload_replace_them() {
+        let mut wire = BytesMut::new();
+        Publish::new(TopicName::try_from("a").unwrap(), Bytes::from_static(b"x"))
+            .encode(&mut wire)
+            .unwrap();
+        let Ok(Some(Packet::Publish(mut publish))) = Packet::read(&mut wire, 1024) else {
+            panic!("not decoded");
+        };
+        publish.set_payload(Bytes::from_static(b"yz"));
+        assert_eq!((publish.topic(), publish.payload()), ("a", &b"yz"[..]));
+        publish.set_topic(TopicName::try_from("c/d").unwrap());
+        assert_eq!((publish.topic(), publish.payload()), ("c/d", &b"yz"[..]));
+    }
+}

@@ -32,28 +32,60 @@ impl Subscribe {
         }
     }
 
+    /// Parses a SUBSCRIBE body. Brokers decode one per client and subscription change, so the loop
+    /// reads the slices directly rather than through nom, and sizes the filter list once.
     pub(crate) fn decode(body: &Bytes) -> Result<Self, DecodeError> {
-        wire::parse_body(PacketType::Subscribe, body, |input| {
-            let (mut input, packet_id) = wire::packet_id(PacketType::Subscribe)(input)?;
-            let mut filters = Vec::new();
-            while !input.is_empty() {
-                let (rest, filter) = wire::topic_filter(body)(input)?;
-                let (rest, byte) = wire::u8(rest)?;
-                // MQTT-3.8.3-4: reserved bits 7-2 must be 0 and QoS must be 0, 1 or 2.
-                let Some(qos) = QoS::from_u8(byte) else {
-                    return wire::fail(DecodeError::InvalidRequestedQos { filter, byte });
-                };
-                filters.push(SubscribeFilter { filter, qos });
-                input = rest;
-            }
-            if filters.is_empty() {
-                return wire::fail(DecodeError::NoTopicFilters {
-                    packet_type: PacketType::Subscribe,
-                }); // MQTT-3.8.3-3
-            }
-            Ok((input, Self { packet_id, filters }))
-        })
+        let too_short = || DecodeError::BodyTooShort {
+            packet_type: PacketType::Subscribe,
+            remaining_length: body.len(),
+        };
+        let Some((&id, mut rest)) = body.split_first_chunk::<2>() else {
+            return Err(too_short());
+        };
+        let packet_id = PacketId::new(u16::from_be_bytes(id)).ok_or(DecodeError::ZeroPacketId {
+            packet_type: PacketType::Subscribe,
+        })?;
+        let mut filters = Vec::with_capacity(count_filters(rest));
+        while let Some((&len, after_len)) = rest.split_first_chunk::<2>() {
+            let Some((raw, after)) =
+                after_len.split_at_checked(usize::from(u16::from_be_bytes(len)))
+            else {
+                return Err(too_short());
+            };
+            let filter = TopicFilter::from_bytes(body.slice_ref(raw))
+                .map_err(DecodeError::InvalidTopicFilter)?;
+            let Some((&byte, after)) = after.split_first() else {
+                return Err(too_short());
+            };
+            // MQTT-3.8.3-4: reserved bits 7-2 must be 0 and QoS must be 0, 1 or 2.
+            let Some(qos) = QoS::from_u8(byte) else {
+                return Err(DecodeError::InvalidRequestedQos { filter, byte });
+            };
+            filters.push(SubscribeFilter { filter, qos });
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(too_short()); // one byte: a length prefix cut short
+        }
+        if filters.is_empty() {
+            return Err(DecodeError::NoTopicFilters {
+                packet_type: PacketType::Subscribe,
+            }); // MQTT-3.8.3-3
+        }
+        Ok(Self { packet_id, filters })
     }
+}
+
+/// How many filters a SUBSCRIBE's payload holds, counted by their length prefixes (each followed by
+/// the filter and a QoS byte); a truncated last one counts too, and decoding then refuses it.
+fn count_filters(mut rest: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some((&len, after_len)) = rest.split_first_chunk::<2>() {
+        count += 1;
+        let skip = usize::from(u16::from_be_bytes(len)) + 1;
+        rest = after_len.get(skip..).unwrap_or_default();
+    }
+    count
 }
 
 impl EncodeBody for Subscribe {

@@ -138,6 +138,7 @@ pub(crate) fn prefixed_len(bytes: &[u8]) -> usize {
 
 /// Writes a length-prefixed field whose length the packet's validation (or its type) bounds to
 /// `u16::MAX`.
+#[inline]
 pub(crate) fn put_prefixed(buf: &mut BytesMut, bytes: &[u8]) {
     buf.put_u16(u16::try_from(bytes.len()).unwrap_or(u16::MAX));
     buf.put_slice(bytes);

@@ -123,10 +123,8 @@ fn publishes_made_offline_go_out_after_connack() {
     assert_eq!(s.client.queued_len(), 2);
     let sent = s.connect(false);
     assert_eq!(sent.len(), 2, "{sent:?}");
-    assert!(
-        matches!(&sent[0], Packet::Publish(p) if p.packet_id == first && &p.payload[..] == b"1")
-    );
-    assert!(matches!(&sent[1], Packet::Publish(p) if &p.payload[..] == b"2"));
+    assert!(matches!(&sent[0], Packet::Publish(p) if p.packet_id == first && p.payload() == b"1"));
+    assert!(matches!(&sent[1], Packet::Publish(p) if p.payload() == b"2"));
     s.deliver(PubAck::new(id(1)));
     assert_eq!(
         s.events(),

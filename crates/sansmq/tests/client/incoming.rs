@@ -7,7 +7,7 @@ fn messages(events: Vec<Event>) -> Vec<Vec<u8>> {
     events
         .into_iter()
         .filter_map(|e| match e {
-            Event::Message(p) => Some(p.payload.to_vec()),
+            Event::Message(p) => Some(p.payload_bytes().to_vec()),
             _ => None,
         })
         .collect()

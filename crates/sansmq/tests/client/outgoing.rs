@@ -223,7 +223,7 @@ fn a_barrier_holds_later_publishes_and_subscribes_until_its_puback() {
         matches!(&sent[0], Packet::Subscribe(x) if x.packet_id == sub),
         "{sent:?}"
     );
-    assert!(matches!(&sent[1], Packet::Publish(p) if &p.payload[..] == b"after-0"));
+    assert!(matches!(&sent[1], Packet::Publish(p) if p.payload() == b"after-0"));
     assert!(matches!(&sent[2], Packet::Publish(p) if p.packet_id == Some(after)));
 }
 

@@ -176,7 +176,7 @@ fn session_present_zero_drops_acks_held_for_the_lost_session() {
 
     s.deliver(incoming("t", QoS::AtLeastOnce, Some(1), b"new"));
     assert!(
-        matches!(s.events().as_slice(), [Event::Message(p)] if &p.payload[..] == b"new"),
+        matches!(s.events().as_slice(), [Event::Message(p)] if p.payload() == b"new"),
         "the new session's message is delivered"
     );
     assert!(

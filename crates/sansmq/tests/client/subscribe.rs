@@ -204,7 +204,7 @@ fn a_lost_session_is_restored_before_the_messages_queued_while_disconnected() {
         "as granted"
     );
     assert!(
-        matches!(sent.get(1), Some(Packet::Publish(p)) if p.topic.as_str() == "x/1"),
+        matches!(sent.get(1), Some(Packet::Publish(p)) if p.topic() == "x/1"),
         "{sent:?}"
     );
     assert!(

@@ -252,17 +252,22 @@ impl Ledger {
     /// The message a PUBLISH carries, checked against what was published.
     fn identify(&self, sc: &Scenario, p: &Publish, what: &str) -> Result<usize, String> {
         let seq = p
-            .payload
+            .payload_bytes()
             .get(..8)
             .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")) as usize)
             .filter(|&s| s < sc.messages.len())
-            .ok_or_else(|| format!("{what}: a payload that no message has: {:?}", p.payload))?;
+            .ok_or_else(|| {
+                format!(
+                    "{what}: a payload that no message has: {:?}",
+                    p.payload_bytes()
+                )
+            })?;
         let m = &sc.messages[seq];
         ensure!(
-            p.topic.as_str() == sc.topics[m.topic].name && p.payload[..] == sc.payload(seq)[..],
+            p.topic() == sc.topics[m.topic].name && p.payload() == &sc.payload(seq)[..],
             "{what} #{seq}: topic or payload corrupted: {:?} {:?}",
-            p.topic,
-            p.payload
+            p.topic_name(),
+            p.payload_bytes()
         );
         ensure!(
             !p.retain,

@@ -380,7 +380,7 @@ impl Broker {
     fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
         let Some(client_id) = self.conns.get(&conn).and_then(|c| c.client_id.clone()) else {
             match packet {
-                Packet::Connect(connect) => self.on_connect(now, conn, connect),
+                Packet::Connect(connect) => self.on_connect(now, conn, *connect),
                 other => {
                     self.violation(format!(
                         "conn {conn}: {} before CONNECT (MQTT-3.1.0-1)",
@@ -561,12 +561,14 @@ impl Broker {
                 let s = self.sessions.get_mut(client_id).expect("attached");
                 if let Some(stored) = s.inbound.get(&id).cloned() {
                     self.stats.qos2_duplicates_from_client += 1;
-                    let same = stored.topic == publish.topic && stored.payload == publish.payload;
+                    let same = stored.topic_name() == publish.topic_name()
+                        && stored.payload_bytes() == publish.payload_bytes();
                     if !same {
                         self.violation(format!(
                             "PUBLISH {id} reuses an identifier awaiting PUBREL (MQTT-2.3.1-2): \
                              had {:?}, got {:?}",
-                            stored.payload, publish.payload
+                            stored.payload_bytes(),
+                            publish.payload_bytes()
                         ));
                     } else if !publish.dup {
                         self.violation(format!(
@@ -689,7 +691,7 @@ impl Broker {
             let granted = s
                 .subs
                 .iter()
-                .filter(|(f, _)| f.matches(&publish.topic))
+                .filter(|(f, _)| f.matches(&publish.topic_name()))
                 .map(|(_, q)| *q)
                 .max();
             let Some(granted) = granted else {
@@ -699,14 +701,8 @@ impl Broker {
             if key == client_id {
                 routed_here = Some(qos);
             }
-            let copy = Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: publish.topic.clone(),
-                packet_id: None,
-                payload: publish.payload.clone(),
-            };
+            let mut copy = Publish::new(publish.topic_name(), publish.payload_bytes());
+            copy.qos = qos;
             if qos == QoS::AtMostOnce {
                 if let Some(conn) = s.conn {
                     self.send(conn, &Packet::Publish(copy));

@@ -545,7 +545,7 @@ impl World {
                 self.trace(|| {
                     format!(
                         "broker: took {} {} dup={} (session {epoch}), routed {routed:?}",
-                        publish.topic.as_str(),
+                        publish.topic(),
                         publish.qos,
                         publish.dup
                     )

@@ -39,13 +39,11 @@ pub(crate) fn incoming(
     packet_id: Option<u16>,
     payload: &'static [u8],
 ) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos,
-        retain: false,
-        topic: topic(topic_name),
-        packet_id: packet_id.map(id),
-        payload: Bytes::from_static(payload),
+    Packet::Publish({
+        let mut publish = Publish::new(topic(topic_name), Bytes::from_static(payload));
+        publish.qos = qos;
+        publish.packet_id = packet_id.map(id);
+        publish
     })
 }
 

@@ -68,7 +68,7 @@ impl Mqtt {
             );
             connect.password = Some(Password(Bytes::copy_from_slice(password.as_bytes())));
         }
-        client.send(&Packet::Connect(connect))?;
+        client.send(&Packet::Connect(Box::new(connect)))?;
         match client.next(Instant::now() + ANSWER)? {
             Some(Packet::ConnAck(ack)) if ack.code as u8 == 0 => Ok(client),
             other => Err(io::Error::other(format!("no CONNACK 0 but {other:?}"))),
@@ -173,8 +173,8 @@ impl Mqtt {
                     }
                 }
                 self.seen.push(Seen {
-                    topic: publish.topic.as_str().to_owned(),
-                    payload: publish.payload,
+                    topic: publish.topic().to_owned(),
+                    payload: publish.payload_bytes(),
                     qos,
                     retain: publish.retain,
                 });

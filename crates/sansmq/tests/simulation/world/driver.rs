@@ -299,11 +299,11 @@ impl World {
                 self.trace(|| {
                     format!(
                         "client: Message {} {} id {:?} dup={} #{:?}",
-                        p.topic.as_str(),
+                        p.topic(),
                         p.qos,
                         p.packet_id,
                         p.dup,
-                        p.payload
+                        p.payload_bytes()
                             .get(..8)
                             .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
                     )
