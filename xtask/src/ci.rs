@@ -231,7 +231,8 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
         Step {
             name: "test",
             run: Box::new(|| {
-                // The end-to-end tests will need a mosquitto binary; no test needs it yet, so only warn.
+                // The end-to-end tests start mosquitto themselves; a failed install is reported here
+                // and again by each test that needs the binary.
                 if let Err(err) = tools::ensure_mosquitto() {
                     eprintln!("xtask ci: warning: {err:#}; continuing without mosquitto");
                 }

@@ -4,6 +4,7 @@
 //! receiver, has its IO thread alone.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -75,9 +76,13 @@ pub(crate) struct Dispatch {
 /// Runs callbacks until the IO side hangs up, then forgets them (breaking the cycle a callback
 /// holding a client handle makes). `delivered(acks, n)`: `n` messages were handled; `acks` are the
 /// QoS 1/2 ones among them that the client acknowledges (in arrival order), to write together.
+///
+/// `closed` is the client's: a receiver that stays full does not keep this thread, or whoever
+/// closes the client and waits for this thread, waiting past it.
 pub(crate) fn run(
     events: &Receiver<CallbackEvent>,
     dispatch: &Mutex<Dispatch>,
+    closed: &AtomicBool,
     delivered: impl Fn(&[AckKey], usize),
 ) {
     let mut acks = Vec::new();
@@ -86,9 +91,9 @@ pub(crate) fn run(
         let mut handled = 0;
         let mut next = Some(first);
         while let Some(event) = next {
-            if let Some((message, manual_acks)) = run_one(dispatch, event) {
+            if let Some((message, acknowledge)) = run_one(dispatch, closed, event) {
                 handled += 1;
-                acks.extend(message.ack_key().filter(|_| !manual_acks));
+                acks.extend(message.ack_key().filter(|_| acknowledge));
             }
             next = (handled < ACK_BATCH)
                 .then(|| events.try_recv().ok())
@@ -105,9 +110,14 @@ pub(crate) fn run(
 /// Messages handled before their acknowledgements are written.
 const ACK_BATCH: usize = 64;
 
-/// Runs one event's callbacks; returns the message if it was one, and whether the application
-/// acknowledges it itself.
-fn run_one(dispatch: &Mutex<Dispatch>, event: CallbackEvent) -> Option<(Message, bool)> {
+/// Runs one event's callbacks; returns the message if it was one, and whether the client
+/// acknowledges it now (not in manual-ack mode, nor when the client closed before the receiver
+/// took it: the broker then delivers it again).
+fn run_one(
+    dispatch: &Mutex<Dispatch>,
+    closed: &AtomicBool,
+    event: CallbackEvent,
+) -> Option<(Message, bool)> {
     let (callback, handlers, receiver, manual_acks) = {
         let d = lock(dispatch);
         let handlers: Vec<Handler> = match &event {
@@ -149,13 +159,47 @@ fn run_one(dispatch: &Mutex<Dispatch>, event: CallbackEvent) -> Option<(Message,
         if let Some(cb) = callback {
             cb.message_arrived(message.topic.as_str(), &message);
         }
-        // A full receiver is backpressure: wait for the application (this thread only).
-        if receiver.is_some_and(|tx| tx.send(message.clone()).is_err()) {
-            lock(dispatch).receiver = None;
+        if let Some(tx) = receiver {
+            match send_until_closed(&tx, message.clone(), closed) {
+                Handed::Taken => {}
+                Handed::ReceiverGone => lock(dispatch).receiver = None,
+                Handed::Closed => return Some((message, false)),
+            }
         }
     }
-    Some((message, manual_acks))
+    Some((message, !manual_acks))
 }
+
+/// What became of a message offered to the receiver.
+enum Handed {
+    Taken,
+    ReceiverGone,
+    Closed,
+}
+
+/// Gives `message` to the receiver, waiting while it is full (backpressure: the application is
+/// behind; only this thread waits), but not once the client is closed.
+fn send_until_closed(tx: &SyncSender<Message>, message: Message, closed: &AtomicBool) -> Handed {
+    let mut message = message;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match tx.try_send(message) {
+            Ok(()) => return Handed::Taken,
+            Err(TrySendError::Disconnected(_)) => return Handed::ReceiverGone,
+            Err(TrySendError::Full(again)) => {
+                if closed.load(Ordering::SeqCst) {
+                    return Handed::Closed;
+                }
+                message = again;
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2).min(RECEIVER_POLL);
+            }
+        }
+    }
+}
+
+/// The longest pause between offers to a full receiver.
+const RECEIVER_POLL: Duration = Duration::from_millis(10);
 
 /// Takes the dispatch lock (a poisoned lock still holds valid data: callbacks run outside it).
 pub(crate) fn lock(dispatch: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Dispatch> {

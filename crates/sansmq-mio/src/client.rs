@@ -347,7 +347,7 @@ fn run_callbacks(shared: &Arc<Shared>, events: &Receiver<callback::CallbackEvent
             }
         }
     });
-    callback::run(events, &shared.dispatch, |acks, handled| {
+    callback::run(events, &shared.dispatch, &shared.closed, |acks, handled| {
         shared.call(|shell, now| {
             shell.handoff.with_callbacks = shell.handoff.with_callbacks.saturating_sub(handled);
             for &key in acks {
