@@ -204,17 +204,13 @@ impl FileStore {
             let (body, len) = match format::frame(&rest) {
                 Frame::Record { body, len } => (body, len),
                 Frame::Incomplete => break Some("cut short"),
-                Frame::BadHeader if zeros(&rest) => break Some("cut short"),
-                Frame::BadHeader => {
-                    return Err(corrupt(offset, "a record's header fails its checksum"));
-                }
-                Frame::BadBody { len } if zeros(rest.get(len..).unwrap_or_default()) => {
+                Frame::Damaged if !record_after(&bytes, offset) => {
                     break Some("damaged");
                 }
-                Frame::BadBody { .. } => {
+                Frame::Damaged => {
                     return Err(corrupt(
                         offset,
-                        "a record fails its checksum and more records follow it",
+                        "a record fails its checksum and valid records follow it",
                     ));
                 }
             };
@@ -425,10 +421,11 @@ fn dir_name(client_id: &str) -> Result<String, StoreError> {
     Ok(name)
 }
 
-/// Whether `bytes` are all zero: the tail of a file whose length reached the disk before its
-/// data did.
-fn zeros(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
+/// Whether a whole record with matching checksums starts anywhere in `bytes` after `offset`: if
+/// so, the damage at `offset` is not a torn last write.
+fn record_after(bytes: &Bytes, offset: usize) -> bool {
+    (offset + 1..bytes.len())
+        .any(|at| matches!(format::frame(&bytes.slice(at..)), Frame::Record { .. }))
 }
 
 /// Makes a directory's entries (a new or renamed file) durable. Windows has no such call: there

@@ -133,10 +133,8 @@ pub(crate) enum Frame {
     Record { body: Bytes, len: usize },
     /// Fewer bytes than the frame needs: a write the process did not finish.
     Incomplete,
-    /// The header's checksum fails.
-    BadHeader,
-    /// The body's checksum fails; the frame (by its trusted length) ends `len` bytes on.
-    BadBody { len: usize },
+    /// The header's or the body's checksum fails.
+    Damaged,
 }
 
 /// Reads the frame at the start of `bytes` (not empty).
@@ -147,7 +145,7 @@ pub(crate) fn frame(bytes: &Bytes) -> Frame {
     let [l0, l1, l2, l3, c0, c1, c2, c3, h0, h1, h2, h3] = *header;
     let first = [l0, l1, l2, l3, c0, c1, c2, c3];
     if crc32fast::hash(&first) != u32::from_le_bytes([h0, h1, h2, h3]) {
-        return Frame::BadHeader;
+        return Frame::Damaged;
     }
     let Ok(body_len) = usize::try_from(u32::from_le_bytes([l0, l1, l2, l3])) else {
         return Frame::Incomplete;
@@ -157,7 +155,7 @@ pub(crate) fn frame(bytes: &Bytes) -> Frame {
     };
     let len = HEADER_LEN + body_len;
     if crc32fast::hash(body) != u32::from_le_bytes([c0, c1, c2, c3]) {
-        return Frame::BadBody { len };
+        return Frame::Damaged;
     }
     Frame::Record {
         body: bytes.slice(HEADER_LEN..len),

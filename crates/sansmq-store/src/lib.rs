@@ -120,12 +120,13 @@
 //! flags' two low bits, RETAIN in bit 2, DUP in bit 3, and identifier 0 for none (QoS 0);
 //! `filter = len:u16 bytes`. A body holds exactly its fields.
 //!
-//! Recovery reads records until the end. A last record that is cut short, fails a checksum, or
-//! is followed only by zero bytes (a file whose length reached the disk before its data) is a
-//! torn write: the file is truncated before it, with a warning. A record that fails a checksum
-//! with more data after it, or that decodes to nothing valid, is [`StoreError::Corrupt`]: the
-//! records after it held acknowledged state, and dropping them silently could lose messages or
-//! deliver a QoS 2 message twice.
+//! Recovery reads records until the end. A record that is cut short, or fails a checksum with no
+//! whole, checksum-correct record anywhere after it, is a torn last write (the process or the
+//! machine stopped while writing it, or the file's length reached the disk before its data): the
+//! file is truncated before it, with a warning. A record that fails a checksum with a valid one
+//! after it, or that decodes to nothing valid, is [`StoreError::Corrupt`]: the records after it
+//! hold acknowledged state, and dropping them silently could lose messages or deliver a QoS 2
+//! message twice.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
