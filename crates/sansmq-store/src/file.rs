@@ -446,3 +446,93 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sansmq::packet::PacketId;
+
+    use super::*;
+
+    fn record(v: u16) -> SessionRecord {
+        SessionRecord::IncomingHeld(PacketId::new(v).unwrap())
+    }
+
+    fn open(dir: &Path, policy: SyncPolicy) -> FileStore {
+        FileStore::open(dir, "c", policy).unwrap()
+    }
+
+    #[test]
+    fn every_record_policy_syncs_each_sync_that_wrote_something() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path(), SyncPolicy::EveryRecord);
+        let (opened, now) = (store.fsyncs, Instant::now());
+        store.sync_at(now).unwrap();
+        assert_eq!(store.fsyncs, opened, "nothing to make durable");
+        store.append(&record(1)).unwrap();
+        store.append(&record(2)).unwrap();
+        assert_eq!(store.fsyncs, opened, "append only buffers");
+        store.sync_at(now).unwrap();
+        assert_eq!(store.fsyncs, opened + 1, "one fsync for the step's records");
+        assert_eq!(store.sync_deadline(), None);
+    }
+
+    #[test]
+    fn batched_policy_syncs_when_the_last_sync_is_old_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let period = Duration::from_millis(10);
+        let mut store = open(dir.path(), SyncPolicy::Every(period));
+        let start = store.last_sync;
+        let opened = store.fsyncs;
+        store.append(&record(1)).unwrap();
+        assert_eq!(store.sync_deadline(), Some(start + period));
+        store.sync_at(start + period / 2).unwrap();
+        assert_eq!(store.fsyncs, opened, "too soon");
+        assert_eq!(store.len, fs::metadata(&store.log_path).unwrap().len());
+        assert_eq!(store.sync_deadline(), Some(start + period));
+        store.sync_at(start + period).unwrap();
+        assert_eq!(store.fsyncs, opened + 1);
+        assert_eq!(store.sync_deadline(), None, "nothing waits");
+        store.sync_at(start + period * 5).unwrap();
+        assert_eq!(store.fsyncs, opened + 1, "nothing written since");
+    }
+
+    #[test]
+    fn never_policy_writes_without_syncing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path(), SyncPolicy::Never);
+        let opened = store.fsyncs;
+        store.append(&record(1)).unwrap();
+        store.sync_at(Instant::now()).unwrap();
+        assert_eq!(store.fsyncs, opened);
+        assert_eq!(store.len, fs::metadata(&store.log_path).unwrap().len());
+        assert_eq!(store.sync_deadline(), None);
+    }
+
+    #[test]
+    fn compaction_waits_for_the_log_to_outgrow_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path(), SyncPolicy::Never);
+        store.set_compact_after(10);
+        // Fifty live identifiers: fifty records are not four times the session.
+        for v in 1..=50 {
+            store.append(&record(v)).unwrap();
+            store.sync_at(Instant::now()).unwrap();
+        }
+        assert_eq!(store.records, 50);
+        for v in 1..=200 {
+            store.append(&record(v % 50 + 1)).unwrap(); // already held: no new item
+        }
+        store.sync_at(Instant::now()).unwrap();
+        assert_eq!(store.records, 1, "compacted to one snapshot record");
+    }
+
+    #[test]
+    fn a_leftover_compaction_file_is_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let session_dir = open(dir.path(), SyncPolicy::Never).dir().to_owned();
+        fs::write(session_dir.join(COMPACTING), b"half a snapshot").unwrap();
+        let store = open(dir.path(), SyncPolicy::Never);
+        assert!(!session_dir.join(COMPACTING).exists());
+        assert_eq!(store.session(), &SessionSnapshot::default());
+    }
+}

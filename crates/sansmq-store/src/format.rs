@@ -276,3 +276,70 @@ impl Reader {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn decoded(bytes: &[u8]) -> Option<Result<SessionRecord, &'static str>> {
+        match frame(&Bytes::copy_from_slice(bytes)) {
+            Frame::Record { body, .. } => Some(decode(body)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_record_decodes_to_itself_with_its_flags() {
+        let mut publish = Publish::new(TopicName::try_from("a").unwrap(), Bytes::from("p"));
+        publish.qos = QoS::ExactlyOnce;
+        publish.packet_id = PacketId::new(65_535);
+        publish.retain = true;
+        publish.dup = true;
+        let record = SessionRecord::Accepted(publish);
+        let mut bytes = Vec::new();
+        encode(&record, &mut bytes).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + 1 + 1 + 2 + 2 + 1 + 4 + 1);
+        assert_eq!(decoded(&bytes), Some(Ok(record)));
+    }
+
+    #[test]
+    fn bodies_that_break_the_format_are_refused() {
+        let frame_of = |body: &[u8]| {
+            let mut bytes = Vec::new();
+            let len = u32::try_from(body.len()).unwrap().to_le_bytes();
+            let crc = crc32fast::hash(body).to_le_bytes();
+            let first: Vec<u8> = len.iter().chain(&crc).copied().collect();
+            bytes.extend_from_slice(&first);
+            bytes.extend_from_slice(&crc32fast::hash(&first).to_le_bytes());
+            bytes.extend_from_slice(body);
+            bytes
+        };
+        let cases: [(&[u8], &str); 6] = [
+            (&[], "a field runs past the end of the record"),
+            (&[42], "unknown record kind"),
+            (&[COMPLETED, 0, 0], "packet identifier 0"),
+            (&[SENT, 0], "bytes after the record's fields"),
+            (&[SUBSCRIBED, 3, 1, 0, b'a'], "a QoS that is not 0, 1 or 2"),
+            (
+                &[UNSUBSCRIBED, 3, 0, b'a', b'#', b'b'],
+                "an invalid topic filter",
+            ),
+        ];
+        for (body, reason) in cases {
+            assert_eq!(decoded(&frame_of(body)), Some(Err(reason)), "{body:?}");
+        }
+        // A snapshot claiming four billion messages with none there allocates nothing.
+        let huge = [SNAPSHOT, 0xff, 0xff, 0xff, 0xff];
+        assert!(decoded(&frame_of(&huge)).unwrap().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = frame(&Bytes::from(bytes.clone()));
+            let _ = decode(Bytes::from(bytes));
+        }
+    }
+}
