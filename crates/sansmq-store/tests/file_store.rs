@@ -457,3 +457,57 @@ proptest! {
         prop_assert_eq!(reopen(dir.path()).unwrap(), memory);
     }
 }
+
+/// Set in the child process of [`a_second_process_cannot_open_a_locked_session`]: the
+/// directory whose session it tries to open.
+const CHILD_DIR: &str = "SANSMQ_STORE_TEST_CHILD_DIR";
+
+#[test]
+fn a_second_process_cannot_open_a_locked_session() {
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        // The child: report what opening gave.
+        match FileStore::open(dir, CLIENT, SyncPolicy::Never) {
+            Err(StoreError::Locked { client_id, .. }) => println!("child: locked {client_id}"),
+            other => println!("child: {other:?}"),
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let child = |dir: &Path| {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_second_process_cannot_open_a_locked_session",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let store = FileStore::open(dir.path(), CLIENT, SyncPolicy::Never).unwrap();
+    let said = child(dir.path());
+    assert!(said.contains("child: locked device-1"), "{said}");
+    drop(store);
+    let said = child(dir.path());
+    assert!(said.contains("child: Ok("), "{said}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The log comes from disk: whatever it holds, opening gives a session or an error.
+    #[test]
+    fn any_log_content_opens_or_fails_without_panicking(
+        tail in prop::collection::vec(any::<u8>(), 0..200),
+        prefix in 0usize..3,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = write(dir.path(), &every_kind()[..prefix]);
+        let mut bytes = fs::read(&log).unwrap();
+        bytes.extend_from_slice(&tail);
+        fs::write(&log, bytes).unwrap();
+        let _ = reopen(dir.path());
+    }
+}
