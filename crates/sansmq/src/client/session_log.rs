@@ -1,31 +1,5 @@
 //! [`SessionRecord`]: one change of the persistent session state, as plain data, and its replay
-//! onto a [`SessionSnapshot`]. A store appends records as the session changes and replays them
-//! when the process starts again; the result is what [`Client::with_session`](super::Client::with_session)
-//! resumes.
-//!
-//! The log describes the [`SessionSnapshot`] a client would report at the same moment:
-//!
-//! - A message enters the session with [`Accepted`](SessionRecord::Accepted), at the back of the
-//!   queue, whether it goes out at once or waits (QoS 0 messages too: an offline queue survives
-//!   the process). [`Sent`](SessionRecord::Sent) says the oldest queued message went out: a
-//!   QoS 0 one is gone, a QoS 1/2 one moves into the window. The queue is strictly first in,
-//!   first out, so `Sent` needs no identifier, which a QoS 0 message does not have.
-//! - [`Released`](SessionRecord::Released) (PUBREC received, PUBREL sent) and
-//!   [`Completed`](SessionRecord::Completed) (PUBACK or PUBCOMP received, or the message given
-//!   up under [`UnackedPolicy::Discard`](super::UnackedPolicy::Discard)) follow a message in
-//!   the window by its identifier.
-//!
-//! # What replay refuses and what it tolerates
-//!
-//! A crash only ever loses a suffix of the log, and every prefix of a log a client wrote is a
-//! session that existed, so a record that contradicts the state before it means a store or
-//! driver bug, or a file that is not what it claims. For outgoing messages, replay then stops
-//! with a [`ReplayError`] instead of guessing: a wrong guess could send a QoS 2 message twice.
-//!
-//! What the broker may legitimately repeat is tolerated, so a driver can record every packet it
-//! acts on: a PUBREC for a message already released (`Released` again), an incoming QoS 2
-//! identifier held again (a re-sent PUBLISH) or released when not held (a repeated PUBREL), and
-//! an UNSUBACK for a filter that was never granted.
+//! onto a [`SessionSnapshot`] ([`SessionSnapshot::apply`]).
 
 use std::fmt;
 
@@ -33,11 +7,41 @@ use super::snapshot::{InflightMessage, SessionSnapshot};
 use crate::packet::{PacketId, Publish, QoS, SubscribeFilter};
 use crate::topic::TopicFilter;
 
-/// One change of the persistent session state: what a session store appends.
+/// One change of the persistent session state: what a session store appends, and replays with
+/// [`SessionSnapshot::apply`] when the process starts again; the result is what
+/// [`Client::with_session`](super::Client::with_session) resumes.
+///
+/// The log describes the [`SessionSnapshot`] a client would report at the same moment:
+///
+/// - A message enters the session with [`Accepted`](SessionRecord::Accepted), at the back of the
+///   queue, whether it goes out at once or waits (QoS 0 messages too: an offline queue survives
+///   the process). [`Sent`](SessionRecord::Sent) says the oldest queued message went out: a
+///   QoS 0 one is gone, a QoS 1/2 one moves into the window. The queue is strictly first in,
+///   first out, so `Sent` needs no identifier, which a QoS 0 message does not have.
+/// - [`Released`](SessionRecord::Released) (PUBREC received, PUBREL sent) and
+///   [`Completed`](SessionRecord::Completed) (PUBACK or PUBCOMP received, or the message given
+///   up under [`UnackedPolicy::Discard`](super::UnackedPolicy::Discard)) follow a message in
+///   the window by its identifier.
+///
+/// # What replay refuses and what it tolerates
+///
+/// A crash only ever loses a suffix of the log, and every prefix of a log a client wrote is a
+/// session that existed, so a record that contradicts the state before it means a store or
+/// driver bug, or a file that is not what it claims. For outgoing messages, replay then stops
+/// with a [`ReplayError`] instead of guessing: a wrong guess could send a QoS 2 message twice.
+///
+/// What the broker may legitimately repeat is tolerated, so a driver can record every packet it
+/// acts on: a PUBREC for a message already released (`Released` again), an incoming QoS 2
+/// identifier held again (a re-sent PUBLISH) or released when not held (a repeated PUBREL), and
+/// an UNSUBACK for a filter that was never granted.
+///
+/// # When a record is appended
 ///
 /// Records of one client step are appended and made durable before the driver acts on that step
 /// (returns `Ok` from a publish, writes the PUBREL or PUBREC that follows), so a crash at any
 /// point loses nothing the application was told succeeded and delivers nothing twice at QoS 2.
+/// (A lost `Sent` alone would harm nothing: the message would go out again from the queue,
+/// without DUP, under the same identifier, which is how a broker recognises a copy.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionRecord {
     /// The application published a message; it joins the back of the queue. QoS 1/2 messages carry
@@ -140,7 +144,7 @@ impl SessionSnapshot {
     /// A message keeps the DUP flag it was accepted with; a resumed client sets it on every
     /// re-send anyway.
     ///
-    /// On an error the snapshot is unchanged; see the [module docs](self) for what is refused.
+    /// On an error the snapshot is unchanged; see [`SessionRecord`] for what is refused.
     ///
     /// Each record costs a scan of the window and, for [`SessionRecord::Sent`], a shift of the
     /// queue: replay is linear in the session's size per record.
