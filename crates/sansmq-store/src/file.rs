@@ -197,6 +197,7 @@ impl FileStore {
         }
         let mut offset = MAGIC.len();
         let torn = loop {
+            // In range: `offset` only ever moves past whole records.
             let rest = bytes.slice(offset..);
             if rest.is_empty() {
                 break None;
@@ -204,10 +205,13 @@ impl FileStore {
             let (body, len) = match format::frame(&rest) {
                 Frame::Record { body, len } => (body, len),
                 Frame::Incomplete => break Some("cut short"),
-                Frame::Damaged if !record_after(&bytes, offset) => {
+                // Whether valid records follow decides between a torn last write and damage. A
+                // body's checked length skips the records its own payload may hold.
+                Frame::BadHeader if !record_from(&bytes, offset + 1) => break Some("damaged"),
+                Frame::BadBody { len } if !record_from(&bytes, offset + len) => {
                     break Some("damaged");
                 }
-                Frame::Damaged => {
+                Frame::BadHeader | Frame::BadBody { .. } => {
                     return Err(corrupt(
                         offset,
                         "a record fails its checksum and valid records follow it",
@@ -421,10 +425,10 @@ fn dir_name(client_id: &str) -> Result<String, StoreError> {
     Ok(name)
 }
 
-/// Whether a whole record with matching checksums starts anywhere in `bytes` after `offset`: if
-/// so, the damage at `offset` is not a torn last write.
-fn record_after(bytes: &Bytes, offset: usize) -> bool {
-    (offset + 1..bytes.len())
+/// Whether a whole record with matching checksums starts anywhere in `bytes` from `offset` on:
+/// if so, the damage before it is not a torn last write.
+fn record_from(bytes: &Bytes, offset: usize) -> bool {
+    (offset..bytes.len())
         .any(|at| matches!(format::frame(&bytes.slice(at..)), Frame::Record { .. }))
 }
 

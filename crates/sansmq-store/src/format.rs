@@ -133,8 +133,10 @@ pub(crate) enum Frame {
     Record { body: Bytes, len: usize },
     /// Fewer bytes than the frame needs: a write the process did not finish.
     Incomplete,
-    /// The header's or the body's checksum fails.
-    Damaged,
+    /// The header's checksum fails: the record's length cannot be trusted.
+    BadHeader,
+    /// The body's checksum fails; by its (checked) length the record is `len` bytes long.
+    BadBody { len: usize },
 }
 
 /// Reads the frame at the start of `bytes` (not empty).
@@ -145,7 +147,7 @@ pub(crate) fn frame(bytes: &Bytes) -> Frame {
     let [l0, l1, l2, l3, c0, c1, c2, c3, h0, h1, h2, h3] = *header;
     let first = [l0, l1, l2, l3, c0, c1, c2, c3];
     if crc32fast::hash(&first) != u32::from_le_bytes([h0, h1, h2, h3]) {
-        return Frame::Damaged;
+        return Frame::BadHeader;
     }
     let Ok(body_len) = usize::try_from(u32::from_le_bytes([l0, l1, l2, l3])) else {
         return Frame::Incomplete;
@@ -155,9 +157,10 @@ pub(crate) fn frame(bytes: &Bytes) -> Frame {
     };
     let len = HEADER_LEN + body_len;
     if crc32fast::hash(body) != u32::from_le_bytes([c0, c1, c2, c3]) {
-        return Frame::Damaged;
+        return Frame::BadBody { len };
     }
     Frame::Record {
+        // In range: `body` above is these bytes.
         body: bytes.slice(HEADER_LEN..len),
         len,
     }

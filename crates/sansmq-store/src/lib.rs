@@ -121,7 +121,8 @@
 //! `filter = len:u16 bytes`. A body holds exactly its fields.
 //!
 //! Recovery reads records until the end. A record that is cut short, or fails a checksum with no
-//! whole, checksum-correct record anywhere after it, is a torn last write (the process or the
+//! whole, checksum-correct record after it (after its end if its header is intact, so a payload
+//! that itself holds log records does not count), is a torn last write (the process or the
 //! machine stopped while writing it, or the file's length reached the disk before its data): the
 //! file is truncated before it, with a warning. A record that fails a checksum with a valid one
 //! after it, or that decodes to nothing valid, is [`StoreError::Corrupt`]: the records after it

@@ -511,3 +511,21 @@ proptest! {
         let _ = reopen(dir.path());
     }
 }
+
+#[test]
+fn a_damaged_last_message_holding_a_log_record_is_still_a_torn_write() {
+    // The payload is itself a framed record, which a scan for valid records would find.
+    let other = tempfile::tempdir().unwrap();
+    let framed = fs::read(write(other.path(), &[SessionRecord::IncomingHeld(id(1))])).unwrap();
+    let records = [
+        SessionRecord::IncomingHeld(id(2)),
+        SessionRecord::Accepted(message(QoS::AtLeastOnce, Some(1), "log", &framed[8..])),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), &records);
+    let ends = boundaries(&records);
+    let start = ends[1];
+    // A flipped bit in the record's kind, before the payload.
+    let copy = cut_copy(&log, ends[2], |bytes| bytes[start + 12] ^= 0x40);
+    assert_eq!(reopen(copy.path()).unwrap(), replay(&records[..1]));
+}
