@@ -97,7 +97,7 @@ const FEATURE_SET_TESTS: [&[&str]; 3] = [
 /// The crates published to crates.io (every member without `publish = false`). The package step
 /// builds each from the sources `cargo package` puts in it, so a file left out of a package, or
 /// one outside its crate, fails here rather than at `cargo publish`.
-const PUBLISHED_CRATES: [&str; 8] = [
+const PUBLISHED_CRATES: [&str; 9] = [
     "sansmq",
     "sansmq-driver",
     "sansmq-mio",
@@ -106,6 +106,7 @@ const PUBLISHED_CRATES: [&str; 8] = [
     "sansmq-apsaramq",
     "sansmq-broker",
     "sansmq-cli",
+    "sansmq-store",
 ];
 
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,

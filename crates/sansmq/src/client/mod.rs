@@ -11,6 +11,7 @@ mod incoming;
 mod outgoing;
 mod packet_id;
 mod receive;
+mod session_log;
 mod snapshot;
 mod subscriptions;
 mod unwritten_acks;
@@ -25,6 +26,7 @@ pub use config::{
 };
 pub use error::CommandError;
 pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
+pub use session_log::{ReplayError, SessionRecord};
 pub use snapshot::{InflightMessage, SessionSnapshot};
 
 use crate::packet::{

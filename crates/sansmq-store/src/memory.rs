@@ -1,0 +1,60 @@
+//! [`MemoryStore`]: a session kept in memory only.
+
+use sansmq::client::{SessionRecord, SessionSnapshot};
+
+use crate::{SessionStore, StoreError};
+
+/// A store that keeps the session in memory: it survives a client being dropped and made again
+/// in the same process, not the process. What a client does without a store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    session: SessionSnapshot,
+}
+
+impl MemoryStore {
+    /// An empty session.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The session as the records so far left it.
+    pub fn session(&self) -> &SessionSnapshot {
+        &self.session
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load(&mut self) -> Result<SessionSnapshot, StoreError> {
+        Ok(self.session.clone())
+    }
+
+    fn append(&mut self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.session.apply(record).map_err(StoreError::Rejected)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sansmq::client::ReplayError;
+    use sansmq::packet::PacketId;
+
+    use super::*;
+
+    #[test]
+    fn records_replay_and_contradictions_are_rejected() {
+        let mut store = MemoryStore::new();
+        let id = PacketId::new(3).unwrap();
+        store.append(&SessionRecord::IncomingHeld(id)).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.load().unwrap().awaiting_release, [id]);
+        assert!(matches!(
+            store.append(&SessionRecord::Completed(id)),
+            Err(StoreError::Rejected(ReplayError::UnknownId(i))) if i == id
+        ));
+        assert_eq!(store.session().awaiting_release, [id]);
+    }
+}
