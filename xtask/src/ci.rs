@@ -109,6 +109,44 @@ const PUBLISHED_CRATES: [&str; 9] = [
     "sansmq-store",
 ];
 
+/// Removes the sources cargo extracted from the local registry of an earlier `cargo package`.
+///
+/// Verifying a package builds its sibling crates from a registry under `target/package`, whose
+/// extracted sources cargo keeps in `$CARGO_HOME/registry/src/-<hash>/` and never extracts again
+/// for the same name and version: a second run on the same machine, after an API change, would
+/// verify against the first run's sources and fail. Only our own crates' directories in those
+/// local-registry folders (named with a leading `-`) are removed; crates.io's are not touched.
+fn forget_packaged_sources() -> anyhow::Result<()> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for source in std::fs::read_dir(registry.path())?.flatten() {
+            let name = source.file_name().to_string_lossy().into_owned();
+            let ours = PUBLISHED_CRATES.iter().any(|krate| {
+                name.strip_prefix(krate)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(source.path())
+                    .with_context(|| format!("removing {}", source.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
 /// build excluded); `cargo xtask sim` runs 100,000 on demand (about 23 s).
 const LIFECYCLE_SEEDS: u64 = 10_000;
@@ -221,6 +259,7 @@ fn steps<'a>(root: &'a Path, args: &'a CiArgs) -> Vec<Step<'a>> {
             run: Box::new(|| {
                 // --allow-dirty: CI runs in a work tree, committed or not; cargo packages the
                 // crates together, so each depends on the others' packaged sources.
+                forget_packaged_sources()?;
                 let mut command = cmd::cargo(root);
                 command.args(["package", "--allow-dirty"]);
                 for krate in PUBLISHED_CRATES {
