@@ -152,6 +152,12 @@ impl Client {
     /// (then reading from the broker waits for you). A message is acknowledged once it is in the
     /// receiver, or with [`set_manual_acks`](Self::set_manual_acks) once you call
     /// [`ack`](Self::ack).
+    ///
+    /// Once the receiver is full, about 1,024 more messages wait inside the client; beyond them
+    /// this client reads nothing more from the broker, its own PUBACKs included. So a thread that
+    /// publishes through this client and waits on the tokens should not be the only one draining
+    /// the receiver. Closing the client ends the wait; a message the receiver had no room for is
+    /// then not acknowledged, and the broker delivers it again.
     pub fn messages(&self, capacity: usize) -> Receiver<Message> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         callback::lock(&self.shared.dispatch).receiver = Some(tx);
