@@ -57,6 +57,25 @@ pub enum RestoreSubscriptions {
     Always,
 }
 
+/// Which changes of the session the client reports as
+/// [`SessionRecord`](super::SessionRecord)s ([`Client::poll_session_record`](super::Client::poll_session_record)),
+/// for a driver to keep in a session store so that the session outlives the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionRecording {
+    /// None: the session lives in memory only.
+    #[default]
+    Off,
+    /// Every change, the queue of messages not sent yet (the offline queue) included: a message
+    /// is recorded when `publish` accepts it.
+    All,
+    /// Every change but the queue: a message is recorded when it goes out, so messages that wait
+    /// in the queue when the process ends are lost with it, and `publish` of a message that has
+    /// to wait records nothing (one store write fewer per queued message). Messages a store
+    /// restored into the queue are still recorded as they leave it.
+    ExceptQueue,
+}
+
 /// Client session settings. Start from [`Config::new`] and change the fields you need.
 ///
 /// Every duration may be as long as `Duration::MAX` (so may the drain of
@@ -116,12 +135,15 @@ pub struct Config {
     /// one's own subscription during a reconnect is not missed. Announced by
     /// [`Event::Resubscribing`](super::Event::Resubscribing).
     pub restore_subscriptions: RestoreSubscriptions,
+    /// Which changes of the session to report as records for a session store; off by default.
+    pub session_recording: SessionRecording,
 }
 
 impl Config {
     /// Defaults: MQTT 3.1.1, clean session, keep-alive 60 s, ping timeout 10 s, CONNACK timeout
     /// 10 s, window [`DEFAULT_MAX_INFLIGHT`], 1,000 queued messages, packets up to
-    /// [`DEFAULT_MAX_PACKET_SIZE`] both ways, automatic acks, [`UnackedPolicy::Resend`].
+    /// [`DEFAULT_MAX_PACKET_SIZE`] both ways, automatic acks, [`UnackedPolicy::Resend`], no session
+    /// records.
     pub fn new(client_id: MqttString) -> Self {
         Self {
             client_id,
@@ -141,6 +163,7 @@ impl Config {
             unacked_policy: UnackedPolicy::Resend,
             manual_acks: false,
             restore_subscriptions: RestoreSubscriptions::Never,
+            session_recording: SessionRecording::Off,
         }
     }
 

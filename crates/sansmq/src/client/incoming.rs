@@ -47,9 +47,9 @@ impl Incoming {
         self.awaiting_release.insert(id)
     }
 
-    /// PUBREL: the QoS 2 identifier is free again.
-    pub(crate) fn release(&mut self, id: PacketId) {
-        self.awaiting_release.remove(id);
+    /// PUBREL: the QoS 2 identifier is free again; false if it was not held.
+    pub(crate) fn release(&mut self, id: PacketId) -> bool {
+        self.awaiting_release.remove(id)
     }
 
     /// Whether the QoS 2 identifier awaits PUBREL.
@@ -90,19 +90,24 @@ impl Incoming {
             .is_some_and(|&n| n > 0)
     }
 
-    /// The application acknowledged `id`; false if nothing with that id waits.
-    pub(crate) fn mark_acked(&mut self, id: PacketId) -> bool {
-        match self
+    /// The application acknowledged `id`: the QoS of its message, or `None` if nothing with that
+    /// id waits.
+    pub(crate) fn mark_acked(&mut self, id: PacketId) -> Option<QoS> {
+        let pending = self
             .pending_acks
             .iter_mut()
-            .find(|p| p.packet_id == id && !p.acked)
-        {
-            Some(p) => {
-                p.acked = true;
-                true
-            }
-            None => false,
-        }
+            .find(|p| p.packet_id == id && !p.acked)?;
+        pending.acked = true;
+        Some(pending.qos)
+    }
+
+    /// Whether the application still holds a QoS 2 message with `id` it has not acknowledged.
+    pub(crate) fn is_unacked_exactly_once(&self, id: PacketId) -> bool {
+        self.is_pending(id)
+            && self
+                .pending_acks
+                .iter()
+                .any(|p| p.packet_id == id && p.qos == QoS::ExactlyOnce && !p.acked)
     }
 
     /// The next acknowledgement that may go out: the oldest, once the application gave it.
@@ -173,14 +178,14 @@ mod tests {
                 acked: false,
             });
         }
-        assert!(incoming.mark_acked(id(9)));
-        assert!(incoming.mark_acked(id(3)));
+        assert_eq!(incoming.mark_acked(id(9)), Some(QoS::AtLeastOnce));
+        assert_eq!(incoming.mark_acked(id(3)), Some(QoS::AtLeastOnce));
         assert_eq!(incoming.pop_ready(), None, "5 is not acknowledged yet");
-        assert!(incoming.mark_acked(id(5)));
+        assert_eq!(incoming.mark_acked(id(5)), Some(QoS::AtLeastOnce));
         let order: Vec<u16> = std::iter::from_fn(|| incoming.pop_ready())
             .map(|p| p.packet_id.get())
             .collect();
         assert_eq!(order, [5, 3, 9]);
-        assert!(!incoming.mark_acked(id(5)));
+        assert_eq!(incoming.mark_acked(id(5)), None);
     }
 }

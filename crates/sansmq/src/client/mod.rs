@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 pub use config::{
-    Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, RestoreSubscriptions, UnackedPolicy,
+    Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, RestoreSubscriptions, SessionRecording,
+    UnackedPolicy,
 };
 pub use error::CommandError;
 pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
@@ -105,6 +106,11 @@ pub struct Client {
     acks: UnwrittenAcks,
     /// `disconnect` gives up waiting for inflight messages then.
     drain_deadline: Option<Instant>,
+    /// Changes of the session not yet taken by the driver ([`Config::session_recording`]).
+    records: VecDeque<SessionRecord>,
+    /// How many messages at the front of the queue the records hold (all of them, unless
+    /// [`SessionRecording::ExceptQueue`] left some out).
+    recorded_queued: usize,
 }
 
 impl Client {
@@ -127,6 +133,8 @@ impl Client {
             stall_from: None,
             acks: UnwrittenAcks::default(),
             drain_deadline: None,
+            records: VecDeque::new(),
+            recorded_queued: 0,
         }
     }
 
@@ -296,9 +304,19 @@ impl Client {
             self.outgoing.barriers.insert(id);
         }
         if can_send_now {
+            // The queue is empty: nothing recorded waits before it. A QoS 0 message leaves the
+            // session as it enters it, so it is not recorded at all.
+            if self.is_recording() && qos != QoS::AtMostOnce {
+                self.records
+                    .push_back(SessionRecord::Accepted(publish.clone()));
+                self.records.push_back(SessionRecord::Sent);
+            }
             self.send_publish(now, publish);
         } else {
             self.outgoing.queued.push_back(publish);
+            if self.config.session_recording == SessionRecording::All {
+                self.record_queue();
+            }
         }
         Ok(packet_id)
     }
@@ -436,8 +454,18 @@ impl Client {
     /// forgot those messages and may reuse their identifiers for new ones, so do not acknowledge
     /// messages received before it.
     pub fn ack(&mut self, now: Instant, packet_id: PacketId) -> Result<(), CommandError> {
-        if !self.config.manual_acks || !self.incoming.mark_acked(packet_id) {
-            return Err(CommandError::UnknownAck(packet_id));
+        let qos = self
+            .incoming
+            .mark_acked(packet_id)
+            .filter(|_| self.config.manual_acks)
+            .ok_or(CommandError::UnknownAck(packet_id))?;
+        if qos == QoS::ExactlyOnce
+            && self.incoming.is_held(packet_id)
+            && !self.incoming.is_unacked_exactly_once(packet_id)
+        {
+            // Recorded only now that the application has it: a process that ends before this
+            // ack leaves the identifier free, so the broker's re-sent copy is delivered again.
+            self.record(SessionRecord::IncomingHeld(packet_id));
         }
         self.flush_acks(now);
         Ok(())
@@ -597,6 +625,19 @@ impl Client {
         self.events.pop_front()
     }
 
+    /// The next change of the session for a session store, oldest first; never any while
+    /// [`Config::session_recording`] is [`SessionRecording::Off`].
+    ///
+    /// Drain until `None` after every input (a command counts), append each record to the store
+    /// in this order, and make them durable before acting on that input: before telling the
+    /// application that `publish` succeeded, before writing [`poll_transmit`](Self::poll_transmit)'s
+    /// bytes (a PUBREL or PUBREC may follow from a record). [`SessionRecord::needs_sync`] says
+    /// which records need that; the others may wait for the next one that does.
+    #[must_use]
+    pub fn poll_session_record(&mut self) -> Option<SessionRecord> {
+        self.records.pop_front()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should be called next; `None` while there is
     /// nothing to wait for. Ask again after every input: it changes as packets come and go.
     ///
@@ -650,6 +691,28 @@ impl Client {
             return None;
         }
         self.stall_from.and_then(|t| deadline(t, limit))
+    }
+
+    fn is_recording(&self) -> bool {
+        self.config.session_recording != SessionRecording::Off
+    }
+
+    /// Reports a change of the session, if asked to.
+    fn record(&mut self, record: SessionRecord) {
+        if self.is_recording() {
+            self.records.push_back(record);
+        }
+    }
+
+    /// Records every queued message the records do not hold yet, in queue order (after
+    /// [`SessionRecording::ExceptQueue`] left some out, the recorded ones are a prefix of the
+    /// queue, so a `Sent` always means the queue's front).
+    fn record_queue(&mut self) {
+        for publish in self.outgoing.queued.iter().skip(self.recorded_queued) {
+            self.records
+                .push_back(SessionRecord::Accepted(publish.clone()));
+        }
+        self.recorded_queued = self.outgoing.queued.len();
     }
 
     fn check_size(&self, size: usize) -> Result<(), CommandError> {
@@ -740,6 +803,14 @@ impl Client {
                 break;
             }
             if let Some(publish) = self.outgoing.queued.pop_front() {
+                if self.recorded_queued > 0 {
+                    self.recorded_queued -= 1;
+                    self.record(SessionRecord::Sent);
+                } else if self.is_recording() && publish.qos != QoS::AtMostOnce {
+                    self.records
+                        .push_back(SessionRecord::Accepted(publish.clone()));
+                    self.records.push_back(SessionRecord::Sent);
+                }
                 self.send_publish(now, publish);
             }
         }
@@ -821,6 +892,7 @@ impl Client {
     fn resume(&mut self, now: Instant, session_present: bool) {
         if !session_present {
             self.incoming.forget_session();
+            self.record(SessionRecord::SessionLost);
             self.apply_unacked_policy();
         }
         if self.transmit.is_empty() {
@@ -884,6 +956,7 @@ impl Client {
         }
         for message in std::mem::take(&mut self.outgoing.inflight) {
             if let Some(id) = message.id() {
+                self.record(SessionRecord::Completed(id));
                 self.events.push_back(Event::Dropped { packet_id: id });
                 self.ids.free(id);
                 self.outgoing.barriers.remove(&id);

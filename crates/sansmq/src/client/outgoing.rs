@@ -27,6 +27,15 @@ impl Inflight {
     }
 }
 
+/// What a PUBREC found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receipt {
+    /// The message moved to the release stage.
+    Released,
+    /// A repeat: the message was released already.
+    AlreadyReleased,
+}
+
 /// Unacknowledged messages and the queue behind them.
 ///
 /// Acknowledgements usually arrive in send order, so the one looked for is almost always at the
@@ -55,17 +64,16 @@ impl Outgoing {
         self.inflight.remove(at)
     }
 
-    /// PUBREC: the QoS 2 message with `id` moves to the release stage. True if it is ours (a repeated
-    /// PUBREC for a message already released counts too: PUBREL goes out again).
-    pub(crate) fn receive(&mut self, id: PacketId) -> bool {
+    /// PUBREC: the QoS 2 message with `id` moves to the release stage. `None` if it is not ours;
+    /// a repeated PUBREC for a message already released is (PUBREL goes out again).
+    pub(crate) fn receive(&mut self, id: PacketId) -> Option<Receipt> {
         if let Some(at) = self.position(id, QoS::ExactlyOnce, Stage::Published) {
-            if let Some(m) = self.inflight.get_mut(at) {
-                m.stage = Stage::Released;
-            }
-            return true;
+            let m = self.inflight.get_mut(at)?;
+            m.stage = Stage::Released;
+            return Some(Receipt::Released);
         }
         self.position(id, QoS::ExactlyOnce, Stage::Released)
-            .is_some()
+            .map(|_| Receipt::AlreadyReleased)
     }
 
     /// PUBCOMP: the QoS 2 message with `id` is done.
@@ -108,9 +116,13 @@ mod tests {
             "PUBACK for a QoS 2 message"
         );
         assert!(out.complete(id(2)).is_none(), "PUBCOMP before PUBREC");
-        assert!(out.receive(id(2)));
-        assert!(out.receive(id(2)), "a repeated PUBREC still gets PUBREL");
-        assert!(!out.receive(id(1)));
+        assert_eq!(out.receive(id(2)), Some(Receipt::Released));
+        assert_eq!(
+            out.receive(id(2)),
+            Some(Receipt::AlreadyReleased),
+            "a repeated PUBREC still gets PUBREL"
+        );
+        assert_eq!(out.receive(id(1)), None);
         assert_eq!(out.complete(id(2)).and_then(|m| m.id()), Some(id(2)));
         assert_eq!(out.acknowledge(id(1)).and_then(|m| m.id()), Some(id(1)));
         assert!(out.is_empty());

@@ -4,11 +4,13 @@ use std::time::Instant;
 
 use super::event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
 use super::incoming::PendingAck;
+use super::outgoing::Receipt;
+use super::session_log::SessionRecord;
 use super::unwritten_acks::AckKind;
 use super::{Client, Ping, State};
 use crate::packet::{
     ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    SubAck, SubscribeReturnCode,
+    SubAck, SubscribeFilter, SubscribeReturnCode,
 };
 
 impl Client {
@@ -29,15 +31,20 @@ impl Client {
                     self.complete(now, packet_id, QoS::AtLeastOnce);
                 } // an unknown PUBACK is a late duplicate: nothing to do
             }
-            Packet::PubRec(PubRec { packet_id }) => {
-                if self.outgoing.receive(packet_id) {
+            Packet::PubRec(PubRec { packet_id }) => match self.outgoing.receive(packet_id) {
+                Some(Receipt::Released) => {
+                    self.record(SessionRecord::Released(packet_id));
                     self.send_ack(now, AckKind::PubRel, packet_id);
                 }
-            }
+                Some(Receipt::AlreadyReleased) => self.send_ack(now, AckKind::PubRel, packet_id),
+                None => {}
+            },
             Packet::PubRel(PubRel { packet_id }) => {
                 // Answered even for an unknown identifier, so the broker can finish its side
                 // (e.g. after we lost state); the identifier is free for a new message now.
-                self.incoming.release(packet_id);
+                if self.incoming.release(packet_id) {
+                    self.record(SessionRecord::IncomingReleased(packet_id));
+                }
                 self.send_ack(now, AckKind::PubComp, packet_id);
             }
             Packet::PubComp(PubComp { packet_id }) => {
@@ -48,8 +55,9 @@ impl Client {
             Packet::SubAck(suback) => self.on_suback(suback),
             Packet::UnsubAck(unsuback) => {
                 if let Some(unsubscribe) = self.subscriptions.take_unsubscribe(unsuback.packet_id) {
-                    for filter in &unsubscribe.filters {
-                        self.subscriptions.active.remove(filter);
+                    for filter in unsubscribe.filters {
+                        self.subscriptions.active.remove(&filter);
+                        self.record(SessionRecord::Unsubscribed(filter));
                     }
                     self.ids.free(unsuback.packet_id);
                     self.events.push_back(Event::Unsubscribed {
@@ -121,8 +129,10 @@ impl Client {
                 }
                 self.incoming.hold(id);
                 if manual {
+                    // Recorded when the application acknowledges it (`Client::ack`).
                     self.hold_ack(id, QoS::ExactlyOnce);
                 } else {
+                    self.record(SessionRecord::IncomingHeld(id));
                     self.send_ack_always(now, AckKind::PubRec, id);
                 }
             }
@@ -161,10 +171,21 @@ impl Client {
                     self.subscriptions
                         .active
                         .insert(requested.filter.clone(), qos);
+                    self.record(SessionRecord::Subscribed(SubscribeFilter {
+                        filter: requested.filter.clone(),
+                        qos,
+                    }));
                     Ok(qos)
                 }
                 SubscribeReturnCode::Failure => {
-                    self.subscriptions.active.remove(&requested.filter);
+                    if self
+                        .subscriptions
+                        .active
+                        .remove(&requested.filter)
+                        .is_some()
+                    {
+                        self.record(SessionRecord::Unsubscribed(requested.filter.clone()));
+                    }
                     Err(SubscribeRefused)
                 }
             };
@@ -178,6 +199,7 @@ impl Client {
 
     /// An outgoing QoS 1/2 message is done: free its identifier, report it, let the queue move.
     fn complete(&mut self, now: Instant, packet_id: PacketId, qos: QoS) {
+        self.record(SessionRecord::Completed(packet_id));
         self.ids.free(packet_id);
         self.events.push_back(Event::Published { packet_id, qos });
         self.lift_barrier(now, packet_id);

@@ -37,11 +37,21 @@ use crate::topic::TopicFilter;
 ///
 /// # When a record is appended
 ///
-/// Records of one client step are appended and made durable before the driver acts on that step
+/// A [`Client`](super::Client) reports the records of each step through
+/// [`poll_session_record`](super::Client::poll_session_record), per
+/// [`Config::session_recording`](super::Config::session_recording). They are appended and made
+/// durable ([`needs_sync`](SessionRecord::needs_sync)) before the driver acts on that step
 /// (returns `Ok` from a publish, writes the PUBREL or PUBREC that follows), so a crash at any
 /// point loses nothing the application was told succeeded and delivers nothing twice at QoS 2.
 /// (A lost `Sent` alone would harm nothing: the message would go out again from the queue,
 /// without DUP, under the same identifier, which is how a broker recognises a copy.)
+///
+/// In manual-ack mode an incoming QoS 2 identifier is recorded when the application acknowledges
+/// its message, not when it arrives: a process that ends before the acknowledgement gets the
+/// broker's re-sent copy after it restarts. Between the application's handling and the record
+/// (one store write) a crash can still repeat the message; an application that must never see a
+/// repeat makes its handling idempotent or keeps its own result and the acknowledgement in one
+/// transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionRecord {
     /// The application published a message; it joins the back of the queue. QoS 1/2 messages carry
@@ -78,6 +88,36 @@ pub enum SessionRecord {
     /// The whole session at this point: replaces everything before it (a compacted log starts
     /// with one).
     Snapshot(SessionSnapshot),
+}
+
+impl SessionRecord {
+    /// Whether the record must be durable before the driver acts on the step that made it; the
+    /// others may wait in the store for the next record that is (the store keeps their order).
+    ///
+    /// - `Accepted`: `publish` returns `Ok` only then, or the message is lost with the process.
+    /// - `Released`: its PUBREL may be written only then. A client that forgot the release would
+    ///   send the PUBLISH again, and a broker that has completed the message takes it as new: a
+    ///   QoS 2 message twice.
+    /// - `IncomingHeld`, `IncomingReleased` and `SessionLost`: the PUBREC, PUBCOMP or the next
+    ///   PUBREC may be written only then. A client that forgot a held identifier delivers the
+    ///   re-sent copy again; one that forgot a release or the lost session drops the broker's next
+    ///   message under that identifier as a copy.
+    ///
+    /// `Sent`, `Completed`, `Subscribed` and `Unsubscribed` may be lost harmlessly: a message
+    /// goes out again (as a copy the broker recognises, or a PUBREL it answers), a subscription is
+    /// asked for again.
+    #[must_use]
+    pub fn needs_sync(&self) -> bool {
+        match self {
+            Self::Accepted(_)
+            | Self::Released(_)
+            | Self::IncomingHeld(_)
+            | Self::IncomingReleased(_)
+            | Self::SessionLost
+            | Self::Snapshot(_) => true,
+            Self::Sent | Self::Completed(_) | Self::Subscribed(_) | Self::Unsubscribed(_) => false,
+        }
+    }
 }
 
 /// A record that contradicts the session state before it: the log is not one a client wrote.

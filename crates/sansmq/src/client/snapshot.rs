@@ -20,7 +20,8 @@ pub struct SessionSnapshot {
     pub inflight: Vec<InflightMessage>,
     /// Messages not sent yet, in order; QoS 1/2 ones carry their identifier.
     pub queued: Vec<Publish>,
-    /// Incoming QoS 2 identifiers whose PUBREL has not arrived (their messages were delivered).
+    /// Incoming QoS 2 identifiers whose PUBREL has not arrived (their messages were delivered, and
+    /// in manual-ack mode acknowledged by the application).
     pub awaiting_release: Vec<PacketId>,
     /// The subscriptions the broker granted.
     pub subscriptions: Vec<SubscribeFilter>,
@@ -29,7 +30,8 @@ pub struct SessionSnapshot {
 impl Client {
     /// The session state now. Acknowledgements held for the application (manual-ack mode) and
     /// requests awaiting an answer are not included: the broker re-sends the messages they belong
-    /// to, and a resumed client asks again.
+    /// to, and a resumed client asks again. So a QoS 2 message the application has not
+    /// acknowledged is not held: its re-sent copy is delivered to the resumed client.
     pub fn snapshot(&self) -> SessionSnapshot {
         SessionSnapshot {
             inflight: self
@@ -42,7 +44,11 @@ impl Client {
                 })
                 .collect(),
             queued: self.outgoing.queued.iter().cloned().collect(),
-            awaiting_release: self.incoming.awaiting_release().collect(),
+            awaiting_release: self
+                .incoming
+                .awaiting_release()
+                .filter(|&id| !self.incoming.is_unacked_exactly_once(id))
+                .collect(),
             subscriptions: self
                 .subscriptions()
                 .map(|(filter, qos)| SubscribeFilter {
@@ -86,6 +92,7 @@ impl Client {
             }
             client.outgoing.queued.push_back(publish);
         }
+        client.recorded_queued = client.outgoing.queued.len();
         for id in snapshot.awaiting_release {
             client.incoming.hold(id);
         }

@@ -12,5 +12,6 @@ mod keep_alive;
 mod outgoing;
 mod peer_faults;
 mod peer_stops_reading;
+mod session_records;
 mod session_resume;
 mod subscribe;

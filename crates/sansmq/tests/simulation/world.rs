@@ -67,8 +67,8 @@ pub(crate) struct World {
     seen_epoch: u64,
     next_msg: usize,
     publish_retry_at: Option<Instant>,
-    /// Manual acks to give: when, which.
-    acks: Vec<(Instant, PacketId)>,
+    /// Manual acks to give: when, which, and the message's sequence number.
+    acks: Vec<(Instant, PacketId, usize)>,
     faults: VecDeque<(Duration, Fault)>,
     noise: VecDeque<Duration>,
     /// Faults are over from then on: connections opened after it must stay up.

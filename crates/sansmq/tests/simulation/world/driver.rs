@@ -51,7 +51,7 @@ impl World {
         if self.acks.iter().any(|a| a.0 <= now) {
             let (ready, later): (Vec<_>, Vec<_>) = self.acks.drain(..).partition(|a| a.0 <= now);
             self.acks = later;
-            for (_, id) in ready {
+            for (_, id, _) in ready {
                 self.bump("manual acks");
                 self.client
                     .ack(now, id)
@@ -239,8 +239,10 @@ impl World {
         self.client = Client::with_session(config, snapshot)
             .map_err(|e| format!("a snapshot did not restore: {e}"))?;
         // The application's own state went with its process, and it cannot know whether its
-        // predecessor's last CONNECT was answered.
-        self.acks.clear();
+        // predecessor's last CONNECT was answered. What it had not acknowledged comes again.
+        for (_, _, seq) in self.acks.drain(..) {
+            self.ledger.abandoned(seq);
+        }
         self.sub_pending = None;
         self.uncertain = true;
         self.ack_order.forget();
@@ -308,12 +310,12 @@ impl World {
                             .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
                     )
                 });
-                self.ledger.delivered(&self.sc, &p)?;
+                let seq = self.ledger.delivered(&self.sc, &p)?;
                 if self.sc.manual_acks {
                     if let Some(id) = p.packet_id {
                         let (lo, hi) = self.sc.ack_delay_ms;
                         let at = self.now + self.rng.millis(lo, hi);
-                        self.acks.push((at, id));
+                        self.acks.push((at, id, seq));
                     }
                 }
             }
