@@ -265,6 +265,21 @@ impl SessionSnapshot {
         Ok(())
     }
 
+    /// Sets DUP on every queued QoS 1/2 message; for a session replayed from a log, before
+    /// [`Client::with_session`](super::Client::with_session).
+    ///
+    /// A [`Sent`](SessionRecord::Sent) record need not be durable
+    /// ([`SessionRecord::needs_sync`]), so a queued message of a replayed session may have gone
+    /// out already; sending it again without DUP would break MQTT-3.3.1-1. DUP on a first send
+    /// only tells the broker to check for a copy, which it finds none of.
+    pub fn mark_queued_as_possible_copies(&mut self) {
+        for publish in &mut self.queued {
+            if publish.qos != QoS::AtMostOnce {
+                publish.dup = true;
+            }
+        }
+    }
+
     /// Whether a message of the session (in the window or queued) has `id`.
     fn has_id(&self, id: PacketId) -> bool {
         let inflight = self.inflight.iter().map(|m| &m.publish);
@@ -685,6 +700,23 @@ mod tests {
             out.push(record);
         }
         out
+    }
+
+    #[test]
+    fn queued_qos1_and_qos2_messages_are_marked_as_possible_copies() {
+        let mut session = replay(&[
+            SessionRecord::Accepted(message(QoS::AtMostOnce, None, b"0")),
+            SessionRecord::Accepted(message(QoS::AtLeastOnce, Some(1), b"1")),
+            SessionRecord::Accepted(message(QoS::ExactlyOnce, Some(2), b"2")),
+        ])
+        .unwrap();
+        session.mark_queued_as_possible_copies();
+        let dup: Vec<bool> = session.queued.iter().map(|p| p.dup).collect();
+        assert_eq!(
+            dup,
+            [false, true, true],
+            "QoS 0 never carries DUP (MQTT-3.3.1-2)"
+        );
     }
 
     proptest! {
