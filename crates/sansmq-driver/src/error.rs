@@ -1,10 +1,12 @@
 //! [`Error`]: everything a blocking call can fail with, saying what failed and why.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sansmq::packet::ConnectReturnCode;
 use sansmq::{CommandError, DisconnectReason, TopicError};
+use sansmq_store::StoreError;
 
 use crate::Diagnosis;
 use crate::redact::redact_uri;
@@ -151,6 +153,16 @@ pub enum Error {
     /// `disconnect` was called or the client was dropped.
     #[error("the client is closed")]
     Closed,
+    /// The session store could not be opened, or failed while the client ran; the client stops
+    /// then (see [`ConnectOptions::session_dir`](crate::ConnectOptions::session_dir)).
+    #[error("session store: {0}")]
+    SessionStore(Arc<StoreError>),
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        Self::SessionStore(Arc::new(error))
+    }
 }
 
 impl Error {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use sansmq::packet::{LastWill, Password, SubscribeFilter};
 use sansmq::{MqttString, TopicFilter, TopicName};
 
 use crate::rules::{BrokerRules, OutgoingPublish};
+use crate::session_store::SessionStoreOptions;
 use crate::tls::ClientConfig;
 use crate::{Error, ProxyOptions, ServerUri, TlsOptions};
 
@@ -113,6 +115,7 @@ pub struct ConnectOptions {
     pub(crate) bind_address: Option<IpAddr>,
     pub(crate) proxy: Option<ProxyOptions>,
     pub(crate) websocket_headers: Vec<(String, String)>,
+    pub(crate) session_store: Option<SessionStoreOptions>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -142,6 +145,7 @@ impl fmt::Debug for ConnectOptions {
                     .map(|(name, _)| format!("{name}: ***"))
                     .collect::<Vec<_>>(),
             )
+            .field("session_store", &self.session_store)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +180,7 @@ impl ConnectOptions {
             bind_address: None,
             proxy: None,
             websocket_headers: Vec::new(),
+            session_store: None,
         })
     }
 
@@ -253,6 +258,63 @@ impl ConnectOptions {
     pub fn offline_queue(mut self, messages: usize) -> Self {
         self.offline_queue = messages;
         self
+    }
+
+    /// Keeps the session in a [`FileStore`](sansmq_store::FileStore) under `dir`, in a directory of
+    /// its own per client identifier, as Paho's file persistence does: messages `publish`
+    /// accepted, QoS 2 exchanges, the offline queue and the granted subscriptions survive the
+    /// process, and the next client made with the same identifier resumes them at its first
+    /// connect (PUBLISH again with DUP=1, PUBREL again).
+    ///
+    /// `policy` says what survives a power loss too: with
+    /// [`SyncPolicy::EveryRecord`](sansmq_store::SyncPolicy::EveryRecord), `publish` returns only
+    /// once its message is on disk, and QoS 2 stays exactly-once across a crash of the machine.
+    ///
+    /// The client opens the store when it is made, and fails to be made if it cannot: a session
+    /// held by another client (of this process or another), a log that is damaged. A store that
+    /// fails while the client runs (a full disk) stops the client: `publish` fails, and the
+    /// connection is closed with [`Error::SessionStore`].
+    ///
+    /// Use it with `clean_session(false)`: with a clean session the broker forgets what it held
+    /// at every connect, and a resumed client can only send its own messages again.
+    pub fn session_dir(
+        mut self,
+        dir: impl Into<PathBuf>,
+        policy: sansmq_store::SyncPolicy,
+    ) -> Self {
+        self.session_store = Some(SessionStoreOptions::dir(dir.into(), policy));
+        self
+    }
+
+    /// Keeps the session in the store `open` returns for the client identifier: a database, a
+    /// key-value store (see [`SessionStore`](sansmq_store::SessionStore) for what it must do).
+    /// Otherwise as [`session_dir`](Self::session_dir).
+    pub fn session_store<F>(mut self, open: F) -> Self
+    where
+        F: Fn(&str) -> Result<Box<dyn sansmq_store::SessionStore + Send>, sansmq_store::StoreError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.session_store = Some(SessionStoreOptions::custom(open));
+        self
+    }
+
+    /// Whether the session store keeps the offline queue too (default: yes): messages `publish`
+    /// accepted while disconnected or behind the window. Without, such a message is stored only
+    /// once it goes out, so one store write is saved per queued message, and the messages
+    /// waiting when the process ends are lost with it (Paho's `MqttClientPersistence` keeps only
+    /// messages sent). No effect without a store.
+    pub fn persist_offline_queue(mut self, persist: bool) -> Self {
+        if let Some(store) = &mut self.session_store {
+            store.queue = persist;
+        }
+        self
+    }
+
+    /// The session store, if one was set.
+    pub fn session_store_options(&self) -> Option<&SessionStoreOptions> {
+        self.session_store.as_ref()
     }
 
     /// The largest packet, both ways: accepted from the broker, and accepted by `publish` (a
@@ -567,6 +629,9 @@ impl ConnectOptions {
         config.max_outgoing_packet_size = self.max_packet_size;
         config.connack_timeout = self.connect_timeout;
         config.manual_acks = true;
+        if let Some(store) = &self.session_store {
+            config.session_recording = store.recording();
+        }
         // The core restores the subscriptions at CONNACK, ahead of the messages queued while
         // disconnected; the supervisor learns of it from `Event::Resubscribing`.
         config.restore_subscriptions = match self.resubscribe_policy() {

@@ -59,7 +59,7 @@ pub use bytes::Bytes;
 pub use client::Client;
 pub use connection::{Connection, Replies};
 pub use sansmq::packet::QoS;
-pub use sansmq_driver::{ConnectOptions, Error, Message, ServerUri};
+pub use sansmq_driver::{ConnectOptions, Error, Message, ServerUri, StoreError, SyncPolicy};
 
 /// What happened to the client: the supervisor's events, but for `Completed`, with which the
 /// [`Connection`] answers the calls and which never reaches [`Events`].

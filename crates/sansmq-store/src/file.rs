@@ -378,6 +378,10 @@ impl SessionStore for FileStore {
     fn sync(&mut self) -> Result<(), StoreError> {
         self.sync_at(Instant::now())
     }
+
+    fn sync_deadline(&self) -> Option<Instant> {
+        FileStore::sync_deadline(self)
+    }
 }
 
 impl Drop for FileStore {

@@ -171,4 +171,11 @@ pub trait SessionStore {
     /// Makes the records appended so far as durable as the store promises; the driver calls it
     /// after appending a step's records and before acting on that step.
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// When the store wants [`sync`](Self::sync) called even if no new record asks for it (a
+    /// batched `fsync` falling due); `None` (the default) if never. A driver includes it in its
+    /// timers.
+    fn sync_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
 }

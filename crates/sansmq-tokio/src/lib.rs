@@ -131,8 +131,9 @@ pub use sansmq_driver::socks5;
 pub use sansmq_driver::websocket::WebSocketError;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
-    Error, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy, ServerUri,
-    TlsOptions, TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    Error, FileStore, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy,
+    ServerUri, SessionStore, SessionStoreOptions, StoreError, SyncPolicy, TlsOptions, TlsVersion,
+    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
 

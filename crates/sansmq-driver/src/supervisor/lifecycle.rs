@@ -19,6 +19,9 @@ impl<R: Requests> Supervisor<R> {
             self.on_core_event(now, event);
         }
         self.after_writes(now);
+        // Before the driver writes what the input produced (a PUBREC, a PUBREL) or hands out its
+        // events. A failure stops the client; its waiters hear why.
+        let _ = self.persist(now);
     }
 
     /// Starts an attempt on the next server URI: credentials, CONNECT queued in the core (its

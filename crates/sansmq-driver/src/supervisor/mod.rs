@@ -88,6 +88,7 @@ use sansmq::packet::{PacketId, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 
 use crate::resubscription::{Join, granted_qos};
+use crate::session_store::Persistence;
 use crate::{AckKey, ServerUri};
 use crate::{Backoff, Closing, ConnectOptions, Diagnostics, Error, Operation, ServerRotation};
 
@@ -146,6 +147,8 @@ pub struct Supervisor<R: Requests> {
     /// An automatic attempt found no credentials, and no later one had them yet
     /// ([`Event::WaitingForCredentials`] is reported once per outage).
     waiting_for_credentials: bool,
+    /// The session store ([`ConnectOptions::session_dir`]), while it works.
+    store: Option<Persistence>,
 }
 
 impl<R: Requests> fmt::Debug for Supervisor<R> {
@@ -166,14 +169,32 @@ impl<R: Requests> Supervisor<R> {
     /// A supervisor for `options`, not connected. Fails on options the core cannot use (an
     /// invalid client id or will topic). A driver whose handles check the broker rules too can
     /// share one `Arc<ConnectOptions>` with it instead of holding a second copy.
+    ///
+    /// With a session store ([`ConnectOptions::session_dir`]) it opens the store and restores the
+    /// session kept there, which the first connect resumes; it fails with
+    /// [`Error::SessionStore`] if the store cannot be opened or read.
     pub fn new(options: impl Into<Arc<ConnectOptions>>) -> Result<Self, Error> {
         let options = options.into();
         options.check_transport()?;
         let config = options.core_config()?;
+        let (core, store) = match options.session_store_options() {
+            None => (sansmq::Client::new(config), None),
+            Some(store) => {
+                let (store, session) = store.open(options.client_id())?;
+                if !session.inflight.is_empty() || !session.queued.is_empty() {
+                    tracing::info!(
+                        inflight = session.inflight.len(),
+                        queued = session.queued.len(),
+                        "session restored from the store"
+                    );
+                }
+                (sansmq::Client::with_session(config, session)?, Some(store))
+            }
+        };
         let (min, max) = options.reconnect_delays().unwrap_or(DEFAULT_DELAYS);
         Ok(Self {
             diagnostics: Diagnostics::new(options.client_id()),
-            core: sansmq::Client::new(config),
+            core,
             options,
             link: Link::Idle,
             transport: Transport::None,
@@ -187,6 +208,7 @@ impl<R: Requests> Supervisor<R> {
             session: 0,
             written: 0,
             waiting_for_credentials: false,
+            store,
         })
     }
 
@@ -292,6 +314,10 @@ impl<R: Requests> Supervisor<R> {
             Ok(id) => id,
             Err(error) => return Err(Rejected::new(error, waiter)),
         };
+        // `Ok` only once the message is in the store.
+        if let Err(error) = self.persist(now) {
+            return Err(Rejected::new(error, waiter));
+        }
         self.diagnostics
             .on_sent(now, Operation::Publish, &topic, id);
         match id {
@@ -327,6 +353,9 @@ impl<R: Requests> Supervisor<R> {
         }
         match self.core.publish_barrier(now, topic, payload) {
             Ok(id) => {
+                if let Err(error) = self.persist(now) {
+                    return Err(Rejected::new(error, waiter));
+                }
                 self.waiters
                     .publishes
                     .insert(id, (QoS::AtLeastOnce, waiter));
@@ -403,7 +432,8 @@ impl<R: Requests> Supervisor<R> {
             return Err(CommandError::UnknownAck(key.id).into());
         }
         self.core.ack(now, key.id)?;
-        Ok(())
+        // A QoS 2 identifier held now must be in the store before its PUBREC goes out.
+        self.persist(now)
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
@@ -530,6 +560,14 @@ impl<R: Requests> Supervisor<R> {
         if self.core.poll_timeout().is_some_and(|at| now >= at) {
             self.core.handle_timeout(now);
         }
+        if let Some(store) = &mut self.store {
+            if store.sync_deadline().is_some_and(|at| now >= at) {
+                if let Err(error) = store.sync() {
+                    self.store_failed(now, error);
+                    return;
+                }
+            }
+        }
         if let Link::Reconnecting { at } = self.link {
             if now >= at {
                 self.attempt(now);
@@ -575,7 +613,8 @@ impl<R: Requests> Supervisor<R> {
             Transport::Closing(_, closing) => Some(closing.deadline()),
             _ => None,
         };
-        [self.core.poll_timeout(), reconnect, closing]
+        let store = self.store.as_ref().and_then(Persistence::sync_deadline);
+        [self.core.poll_timeout(), reconnect, closing, store]
             .into_iter()
             .flatten()
             .min()
@@ -606,6 +645,45 @@ impl<R: Requests> Supervisor<R> {
 
     fn complete(&mut self, completed: Completed<R>) {
         self.events.push_back(Event::Completed(completed));
+    }
+
+    /// Hands the core's session records to the store, syncing when one must be durable before
+    /// the driver acts. A store that fails stops the client ([`store_failed`](Self::store_failed))
+    /// and the error is returned.
+    pub(super) fn persist(&mut self, now: Instant) -> Result<(), Error> {
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        match store.record(&mut self.core) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.store_failed(now, error)),
+        }
+    }
+
+    /// The store failed: what it should have kept may not be kept, so nothing more may be
+    /// acknowledged to anyone. The client stops as at [`shut_down`](Self::shut_down), every
+    /// waiter fails with the store's error, and the application hears it as the connection's
+    /// loss, with no reconnect.
+    fn store_failed(&mut self, now: Instant, error: sansmq_store::StoreError) -> Error {
+        let error = Error::from(error);
+        tracing::error!(%error, "the session store failed: the client stops");
+        self.store = None;
+        self.servers.stop();
+        self.link = Link::ShutDown;
+        self.drop_transport(now);
+        while self.core.poll_event().is_some() {}
+        while self.core.poll_session_record().is_some() {}
+        let mut events = std::mem::take(&mut self.events);
+        self.waiters.fail_all(&error, &mut events);
+        for waiter in self.waiters.disconnect.drain(..) {
+            events.push_back(Event::Completed(Completed::Disconnect(waiter, Ok(()))));
+        }
+        events.push_back(Event::ConnectionLost {
+            cause: error.clone(),
+            reconnect_at: None,
+        });
+        self.events = events;
+        error
     }
 
     /// Completes the QoS 0 messages written by now and moves a requested close on.
