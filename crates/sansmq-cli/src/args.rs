@@ -2,11 +2,12 @@
 //! ApsaraMQ ones, and the parsers for their values.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args};
 use sansmq::packet::{Protocol, QoS};
 use sansmq_apsaramq::{Token, TokenType};
-use sansmq_mio::{CipherList, DEFAULT_WEBSOCKET_PATH, TlsVersion};
+use sansmq_mio::{CipherList, DEFAULT_WEBSOCKET_PATH, SyncPolicy, TlsVersion};
 
 /// Where to connect and as whom.
 #[derive(Debug, Args)]
@@ -183,6 +184,23 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'M', value_name = "MAX_INFLIGHT", value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) max_inflight: Option<u16>,
 
+    /// Keep the session in this directory (a sansmq extension, as Paho's file persistence): the
+    /// messages in flight and queued, QoS 2 state and subscriptions survive the process, and the
+    /// next run with the same -i resumes them. Needs -c.
+    #[arg(
+        long = "session-dir",
+        value_name = "DIR",
+        requires = "disable_clean_session"
+    )]
+    pub(crate) session_dir: Option<PathBuf>,
+
+    /// When --session-dir makes what it writes durable: "every" (fsync every change before
+    /// acting on it: nothing is lost, QoS 2 stays exactly-once, even on a power loss), a number of
+    /// milliseconds (fsync at most that often), or "never" (a killed process loses nothing, a
+    /// machine that loses power may) [default: every].
+    #[arg(long = "session-sync", value_name = "POLICY", requires = "session_dir", value_parser = parse_sync_policy)]
+    pub(crate) session_sync: Option<SyncPolicy>,
+
     /// The largest packet taken from the broker or sent, in bytes [default: 268435460, MQTT's
     /// own limit, as mosquitto]. A bigger message ends the command with an error instead of a
     /// reconnect that would meet it again.
@@ -257,6 +275,20 @@ pub(crate) fn parse_qos(value: &str) -> Result<QoS, String> {
 }
 
 /// mosquitto's spellings of the protocol versions sansmq speaks.
+fn parse_sync_policy(value: &str) -> Result<SyncPolicy, String> {
+    match value {
+        "every" => Ok(SyncPolicy::EveryRecord),
+        "never" => Ok(SyncPolicy::Never),
+        millis => match millis.parse::<u64>() {
+            Ok(0) => Ok(SyncPolicy::EveryRecord),
+            Ok(ms) => Ok(SyncPolicy::Every(Duration::from_millis(ms))),
+            Err(_) => Err(format!(
+                "{value:?}: give \"every\", \"never\" or a number of milliseconds"
+            )),
+        },
+    }
+}
+
 fn parse_protocol(value: &str) -> Result<Protocol, String> {
     match value {
         "mqttv311" | "311" => Ok(Protocol::Mqtt311),

@@ -15,7 +15,9 @@ use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, Endpoint, apsaramq_options}
 use sansmq_mio::http_connect::HttpConnectError;
 use sansmq_mio::socks5::Socks5Error;
 use sansmq_mio::websocket::WebSocketError;
-use sansmq_mio::{Client, ConnectOptions, Credentials, ProxyOptions, TlsOptions, TrustRoots, Will};
+use sansmq_mio::{
+    Client, ConnectOptions, Credentials, ProxyOptions, SyncPolicy, TlsOptions, TrustRoots, Will,
+};
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
 use crate::exit::{CONNECTION_LOST, Failure, NO_CONNACK, NOT_CONNECTED, TLS_FAILED};
@@ -179,6 +181,10 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         );
     if let Some(window) = args.max_inflight {
         options = options.max_inflight(window);
+    }
+    if let Some(dir) = &args.session_dir {
+        let policy = args.session_sync.unwrap_or(SyncPolicy::EveryRecord);
+        options = options.session_dir(dir, policy);
     }
     // mosquitto_pub waits for CONNACK as long as the keep-alive (then exits 19); sansmq at most
     // 30 s, the default connect timeout, however long the keep-alive.
