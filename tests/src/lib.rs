@@ -15,6 +15,8 @@
 //! - [`AlpnProbe`] is a TLS endpoint that records the ALPN protocols clients offer.
 //! - [`WsBridge`] is MQTT over WebSocket in front of a TCP broker: it records the upgrade
 //!   requests and cuts the broker's bytes into frames as asked ([`Framing`]).
+//! - [`KillLoop`] runs a program again and again, killing it with `SIGKILL` at random moments
+//!   (crash tests of session stores).
 //! - [`scenario`] is what an e2e scenario needs of a client, implemented for every driver, so
 //!   that each behaviour is written once and run against them all.
 //!
@@ -71,6 +73,7 @@
 mod alpn;
 mod certs;
 mod http_proxy;
+mod kill_loop;
 mod mosquitto;
 mod openapi_stub;
 mod paho;
@@ -86,6 +89,7 @@ mod ws_bridge;
 pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use http_proxy::HttpProxy;
+pub use kill_loop::{KillLoop, Life};
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use openapi_stub::{OpenApiRequest, serve_openapi, serve_silence, signature_mismatch};
 pub use paho::{python_with_paho, run_paho};
