@@ -11,6 +11,9 @@
 //! - `.../file_never`, `.../file_every_10ms`, `.../file_every_record`: [`FileStore`] in a
 //!   temporary directory with [`SyncPolicy::Never`], `Every(10 ms)` and `EveryRecord`,
 //!   compacting as it does by default;
+//! - `.../file_never_uncompacted`: `SyncPolicy::Never` with compaction off: what the records
+//!   themselves cost. The difference to `file_never` is compaction, whose two `fsync`s (the new
+//!   log, then its directory) every 10,000 records are most of it for a small session;
 //! - `.../snapshot_apply`: the baseline, what both stores did before: the records applied to a
 //!   [`SessionSnapshot`] with [`SessionSnapshot::apply`], which is linear in the session's size.
 //!
@@ -138,6 +141,10 @@ fn session_store(c: &mut Criterion) {
             let store = FileStore::open(dir.path(), "bench", policy).unwrap();
             bench(&mut group, name, store, backlog);
         }
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::open(dir.path(), "bench", SyncPolicy::Never).unwrap();
+        store.set_compact_after(u64::MAX);
+        bench(&mut group, "file_never_uncompacted", store, backlog);
         group.finish();
     }
 }
