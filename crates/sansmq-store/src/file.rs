@@ -15,6 +15,7 @@ use fs4::fs_std::FileExt;
 use sansmq::client::{SessionRecord, SessionSnapshot};
 
 use crate::format::{self, Frame, MAGIC};
+use crate::session::Session;
 use crate::{SessionStore, StoreError};
 
 /// The log file in a session directory.
@@ -60,7 +61,9 @@ pub enum SyncPolicy {
 /// ([`StoreError::Corrupt`]). The session stays locked to this store until it is dropped.
 ///
 /// Appended records are buffered until [`sync`](SessionStore::sync), which writes them in one
-/// call and applies the [`SyncPolicy`].
+/// call and applies the [`SyncPolicy`]. Keeping the session in memory costs the same per record
+/// however large the session is, as for a [`MemoryStore`](crate::MemoryStore); compaction,
+/// [`load`](SessionStore::load) and [`session`](Self::session) copy it.
 pub struct FileStore {
     client_id: String,
     dir: PathBuf,
@@ -69,7 +72,7 @@ pub struct FileStore {
     /// Locked for the store's life: closing it releases the lock.
     _lock: File,
     policy: SyncPolicy,
-    session: SessionSnapshot,
+    session: Session,
     /// Records appended and not yet written, framed.
     pending: Vec<u8>,
     pending_records: u64,
@@ -154,7 +157,7 @@ impl FileStore {
             log,
             _lock: lock,
             policy,
-            session: SessionSnapshot::default(),
+            session: Session::default(),
             pending: Vec::new(),
             pending_records: 0,
             records: 0,
@@ -253,9 +256,10 @@ impl FileStore {
         &self.dir
     }
 
-    /// The session as the records so far (written or not) leave it.
-    pub fn session(&self) -> &SessionSnapshot {
-        &self.session
+    /// The session as the records so far (written or not) leave it: a copy, built from every
+    /// message it holds.
+    pub fn session(&self) -> SessionSnapshot {
+        self.session.snapshot()
     }
 
     /// Compaction starts once the log holds more than `records` records (and more than four times
@@ -286,7 +290,7 @@ impl FileStore {
     fn compact_at(&mut self, now: Instant) -> Result<(), StoreError> {
         let path = self.dir.join(COMPACTING);
         let mut bytes = MAGIC.to_vec();
-        let snapshot = SessionRecord::Snapshot(self.session.clone());
+        let snapshot = SessionRecord::Snapshot(self.session.snapshot());
         format::encode(&snapshot, &mut bytes).map_err(|e| StoreError::RecordTooLarge(e.0))?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -335,11 +339,7 @@ impl FileStore {
             self.fsync()?;
             self.last_sync = now;
         }
-        let items = self.session.inflight.len()
-            + self.session.queued.len()
-            + self.session.awaiting_release.len()
-            + self.session.subscriptions.len();
-        let items = u64::try_from(items).unwrap_or(u64::MAX);
+        let items = u64::try_from(self.session.items()).unwrap_or(u64::MAX);
         if self.records > self.compact_after && self.records / COMPACT_RATIO > items {
             self.compact_at(now)?;
         }
@@ -361,7 +361,7 @@ impl FileStore {
 impl SessionStore for FileStore {
     /// The session recovered when the store was opened, with the records appended since.
     fn load(&mut self) -> Result<SessionSnapshot, StoreError> {
-        Ok(self.session.clone())
+        Ok(self.session.snapshot())
     }
 
     fn append(&mut self, record: &SessionRecord) -> Result<(), StoreError> {
@@ -541,6 +541,6 @@ mod tests {
         fs::write(session_dir.join(COMPACTING), b"half a snapshot").unwrap();
         let store = open(dir.path(), SyncPolicy::Never);
         assert!(!session_dir.join(COMPACTING).exists());
-        assert_eq!(store.session(), &SessionSnapshot::default());
+        assert_eq!(store.session(), SessionSnapshot::default());
     }
 }

@@ -2,13 +2,18 @@
 
 use sansmq::client::{SessionRecord, SessionSnapshot};
 
+use crate::session::Session;
 use crate::{SessionStore, StoreError};
 
 /// A store that keeps the session in memory: it survives a client being dropped and made again
 /// in the same process, not the process. What a client does without a store.
+///
+/// A record costs the same however large the session is: the queue and the window are deques,
+/// and an acknowledgement is looked for from the window's oldest message, where it almost
+/// always is. [`load`](SessionStore::load) and [`session`](Self::session) copy the session.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    session: SessionSnapshot,
+    session: Session,
 }
 
 impl MemoryStore {
@@ -17,15 +22,15 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// The session as the records so far left it.
-    pub fn session(&self) -> &SessionSnapshot {
-        &self.session
+    /// The session as the records so far left it: a copy, built from every message it holds.
+    pub fn session(&self) -> SessionSnapshot {
+        self.session.snapshot()
     }
 }
 
 impl SessionStore for MemoryStore {
     fn load(&mut self) -> Result<SessionSnapshot, StoreError> {
-        Ok(self.session.clone())
+        Ok(self.session.snapshot())
     }
 
     fn append(&mut self, record: &SessionRecord) -> Result<(), StoreError> {

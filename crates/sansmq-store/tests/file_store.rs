@@ -452,7 +452,7 @@ proptest! {
                 store.sync().unwrap();
             }
         }
-        prop_assert_eq!(store.session(), &memory);
+        prop_assert_eq!(store.session(), memory.clone());
         drop(store);
         prop_assert_eq!(reopen(dir.path()).unwrap(), memory);
     }
