@@ -47,6 +47,7 @@
 //! for the same client on the same broker.
 
 mod broker_cases;
+mod usage;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -60,14 +61,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::time::TimeValLike as _;
+use nix::sys::resource::UsageWho;
 use sansmq::CommandError;
 use sansmq::packet::QoS;
 use sansmq_e2e::Mosquitto;
 
 use broker_cases::{Case, cases, env, rumqttc_qos, wanted_cases};
 use sansmq_mio::{Client, ConnectOptions, DeliveryToken};
+use usage::{Snapshot, clock_ticks_per_second};
 
 /// What a run may use from the environment.
 #[derive(Debug, Clone)]
@@ -132,51 +133,6 @@ impl Lib {
             Self::Rumqttc => "rumqttc",
         }
     }
-}
-
-/// Process and broker counters at one instant.
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    at: Instant,
-    user_us: i64,
-    sys_us: i64,
-    voluntary_switches: i64,
-    involuntary_switches: i64,
-    broker_ticks: Option<u64>,
-}
-
-impl Snapshot {
-    fn take(broker_pid: Option<u32>) -> Self {
-        let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage(RUSAGE_SELF)");
-        Self {
-            at: Instant::now(),
-            user_us: usage.user_time().num_microseconds(),
-            sys_us: usage.system_time().num_microseconds(),
-            voluntary_switches: usage.voluntary_context_switches(),
-            involuntary_switches: usage.involuntary_context_switches(),
-            broker_ticks: broker_pid.and_then(process_ticks),
-        }
-    }
-}
-
-/// utime + stime of another process, in clock ticks, from `/proc/<pid>/stat`.
-fn process_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces; the fields after it are plain.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut fields = rest.split_whitespace();
-    // After the name: state(3) ... utime(14) stime(15), so utime is the 12th from here.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
-fn clock_ticks_per_second() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .and_then(|t| u64::try_from(t).ok())
-        .unwrap_or(100)
 }
 
 /// One thread of this process and the CPU time it used so far.
@@ -463,7 +419,7 @@ fn sansmq_run(run: &Run<'_>) -> Result<Sample, String> {
 
     let pid = run.broker.pid;
     let threads_before = thread_times(run.settings.threads);
-    let start = Snapshot::take(pid);
+    let start = Snapshot::take(UsageWho::RUSAGE_SELF, pid);
     let deadline = start.at + run.settings.timeout;
     go_tx.send(()).map_err(|e| e.to_string())?;
     let received = match &incoming {
@@ -487,7 +443,7 @@ fn sansmq_run(run: &Run<'_>) -> Result<Sample, String> {
     let published = publishing
         .join()
         .map_err(|_| "the publisher panicked".to_owned())?;
-    let end = Snapshot::take(pid);
+    let end = Snapshot::take(UsageWho::RUSAGE_SELF, pid);
     let threads_after = thread_times(run.settings.threads);
 
     let _ = publisher.disconnect(Duration::from_secs(5));
@@ -702,7 +658,7 @@ fn rumqttc_run(run: &Run<'_>) -> Result<Sample, String> {
 
     let pid = run.broker.pid;
     let threads_before = thread_times(run.settings.threads);
-    let start = Snapshot::take(pid);
+    let start = Snapshot::take(UsageWho::RUSAGE_SELF, pid);
     let deadline = start.at + run.settings.timeout;
     go_tx.send(()).map_err(|e| e.to_string())?;
     let sub_result = wait_for(&sub_reports, deadline, "receive", true);
@@ -714,7 +670,7 @@ fn rumqttc_run(run: &Run<'_>) -> Result<Sample, String> {
     let published = publishing
         .join()
         .map_err(|_| "the publisher panicked".to_owned())?;
-    let end = Snapshot::take(pid);
+    let end = Snapshot::take(UsageWho::RUSAGE_SELF, pid);
     let threads_after = thread_times(run.settings.threads);
 
     let _ = publisher.disconnect();
