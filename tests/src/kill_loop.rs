@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// One run of the program: what it printed, and whether it was killed or ended by itself.
@@ -19,6 +19,12 @@ pub struct Life {
 }
 
 impl Life {
+    fn ended_by_itself(&self) -> bool {
+        !self.killed
+    }
+}
+
+impl Life {
     /// Its output's lines.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.output.lines()
@@ -30,7 +36,9 @@ impl Life {
 ///
 /// Lifetimes are drawn uniformly between the bounds, with a seeded generator (the seed is printed,
 /// and `SANSMQ_KILL_SEED` replays one), so the kills land everywhere: while connecting, while
-/// recovering the store, in the middle of a burst.
+/// recovering the store, in the middle of a burst. A run that ends by itself before its kill (it
+/// had little left to do) narrows the bounds to within its own length, so the kills still to come
+/// land in such short runs too.
 #[derive(Debug)]
 pub struct KillLoop {
     rng: fastrand::Rng,
@@ -75,11 +83,17 @@ impl KillLoop {
     ///
     /// # Panics
     ///
-    /// If the program cannot be started, or the last run outlives its limit (it is killed first).
+    /// If the program cannot be started, a run that ends by itself fails (its output is shown),
+    /// or the last run outlives its limit (it is killed first).
     pub fn run(&mut self, mut command: impl FnMut(&[Life]) -> Command) -> Vec<Life> {
         let mut lives: Vec<Life> = Vec::new();
         loop {
             let killing = lives.iter().filter(|l| l.killed).count() < self.kills;
+            if let Some(short) = lives.last().filter(|l| l.ended_by_itself()) {
+                let (min, max) = self.life;
+                let max = max.min(short.lasted);
+                self.life = (min.min(max / 2), max);
+            }
             let limit = if killing {
                 let (min, max) = self.life;
                 let span = (max - min).as_micros() as u64;
@@ -94,16 +108,25 @@ impl KillLoop {
                 .spawn()
                 .expect("the program starts");
             let started = Instant::now();
-            let ended = wait_at_most(&mut child, limit);
-            if !ended {
+            let status = wait_at_most(&mut child, limit);
+            if status.is_none() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            let ended = status.is_some();
             let life = Life {
                 output: read_all(out),
                 killed: !ended,
                 lasted: started.elapsed(),
             };
+            if let Some(status) = status.filter(|s| !s.success()) {
+                panic!(
+                    "run {} failed ({status}) after {:?}; its output:\n{}",
+                    lives.len() + 1,
+                    life.lasted,
+                    life.output
+                );
+            }
             if !killing {
                 assert!(
                     ended,
@@ -118,16 +141,16 @@ impl KillLoop {
     }
 }
 
-/// Waits for `child` to exit, up to `limit`; true if it did.
-fn wait_at_most(child: &mut Child, limit: Duration) -> bool {
+/// Waits for `child` to exit, up to `limit`; its status if it did.
+fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return true;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
         let now = Instant::now();
         if now >= deadline {
-            return false;
+            return None;
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(2)));
     }

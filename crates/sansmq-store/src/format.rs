@@ -22,6 +22,7 @@ const SUBSCRIBED: u8 = 7;
 const UNSUBSCRIBED: u8 = 8;
 const SESSION_LOST: u8 = 9;
 const SNAPSHOT: u8 = 10;
+const SENT_AT_MOST_ONCE: u8 = 11;
 
 /// A record too big for its 32-bit length (a snapshot of gigabytes of messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,7 @@ fn encode_body(record: &SessionRecord, out: &mut Vec<u8>) {
             put_message(publish, out);
         }
         SessionRecord::Sent => out.put_u8(SENT),
+        SessionRecord::SentAtMostOnce => out.put_u8(SENT_AT_MOST_ONCE),
         SessionRecord::Released(id) => put_id(RELEASED, *id, out),
         SessionRecord::Completed(id) => put_id(COMPLETED, *id, out),
         SessionRecord::IncomingHeld(id) => put_id(INCOMING_HELD, *id, out),
@@ -172,6 +174,7 @@ pub(crate) fn decode(body: Bytes) -> Result<SessionRecord, &'static str> {
     let record = match r.u8()? {
         ACCEPTED => SessionRecord::Accepted(r.message()?),
         SENT => SessionRecord::Sent,
+        SENT_AT_MOST_ONCE => SessionRecord::SentAtMostOnce,
         RELEASED => SessionRecord::Released(r.id()?),
         COMPLETED => SessionRecord::Completed(r.id()?),
         INCOMING_HELD => SessionRecord::IncomingHeld(r.id()?),

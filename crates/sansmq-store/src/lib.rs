@@ -117,6 +117,7 @@
 //! | 8    | `Unsubscribed`      | filter                                                   |
 //! | 9    | `SessionLost`       | (none)                                                   |
 //! | 10   | `Snapshot`          | n:u32 (released:u8 message)×n, n:u32 message×n, n:u32 id:u16×n, n:u32 (qos:u8 filter)×n |
+//! | 11   | `SentAtMostOnce`    | (none)                                                   |
 //!
 //! `message = flags:u8 id:u16 topic_len:u16 topic payload_len:u32 payload`, with the QoS in the
 //! flags' two low bits, RETAIN in bit 2, DUP in bit 3, and identifier 0 for none (QoS 0);

@@ -69,7 +69,7 @@ impl Session {
                 }
                 self.queued.push_back(publish.clone());
             }
-            SessionRecord::Sent => {
+            SessionRecord::Sent | SessionRecord::SentAtMostOnce => {
                 let publish = self.queued.pop_front().ok_or(ReplayError::NothingQueued)?;
                 // A QoS 0 message leaves the session; a QoS 1/2 one takes its identifier along.
                 if publish.qos != QoS::AtMostOnce {
@@ -305,7 +305,8 @@ mod tests {
         let pid = || (1u16..8).prop_map(id);
         prop_oneof![
             6 => publish().prop_map(|p| Step::Record(SessionRecord::Accepted(p))),
-            5 => Just(Step::Record(SessionRecord::Sent)),
+            4 => Just(Step::Record(SessionRecord::Sent)),
+            1 => Just(Step::Record(SessionRecord::SentAtMostOnce)),
             2 => pid().prop_map(|i| Step::Record(SessionRecord::Released(i))),
             4 => pid().prop_map(|i| Step::Record(SessionRecord::Completed(i))),
             1 => pid().prop_map(|i| Step::Record(SessionRecord::IncomingHeld(i))),

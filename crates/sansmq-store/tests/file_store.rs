@@ -417,7 +417,8 @@ fn candidate() -> impl Strategy<Value = SessionRecord> {
                 SessionRecord::Accepted(publish)
             }
         ),
-        4 => Just(SessionRecord::Sent),
+        3 => Just(SessionRecord::Sent),
+        1 => Just(SessionRecord::SentAtMostOnce),
         2 => pid.clone().prop_map(|i| SessionRecord::Released(id(i))),
         3 => pid.clone().prop_map(|i| SessionRecord::Completed(id(i))),
         1 => pid.clone().prop_map(|i| SessionRecord::IncomingHeld(id(i))),

@@ -31,7 +31,9 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, client_id, dir, qos, first, last, rest @ ..] = args.as_slice() else {
-        return Err("usage: crash-publisher URL CLIENT_ID SESSION_DIR QOS FIRST LAST [SYNC]".into());
+        return Err(
+            "usage: crash-publisher URL CLIENT_ID SESSION_DIR QOS FIRST LAST [SYNC]".into(),
+        );
     };
     let qos = match qos.as_str() {
         "1" => QoS::AtLeastOnce,

@@ -805,7 +805,11 @@ impl Client {
             if let Some(publish) = self.outgoing.queued.pop_front() {
                 if self.recorded_queued > 0 {
                     self.recorded_queued -= 1;
-                    self.record(SessionRecord::Sent);
+                    self.record(if publish.qos == QoS::AtMostOnce {
+                        SessionRecord::SentAtMostOnce
+                    } else {
+                        SessionRecord::Sent
+                    });
                 } else if self.is_recording() && publish.qos != QoS::AtMostOnce {
                     self.records
                         .push_back(SessionRecord::Accepted(publish.clone()));

@@ -57,9 +57,14 @@ pub enum SessionRecord {
     /// The application published a message; it joins the back of the queue. QoS 1/2 messages carry
     /// their packet identifier, QoS 0 ones none.
     Accepted(Publish),
-    /// The oldest queued message went out: a QoS 0 message leaves the session, a QoS 1/2 one
-    /// joins the window, awaiting PUBACK or PUBREC.
+    /// The oldest queued message went out: a QoS 1/2 one joins the window, awaiting PUBACK or
+    /// PUBREC (a QoS 0 one leaves the session, as with [`SentAtMostOnce`](Self::SentAtMostOnce)).
     Sent,
+    /// The oldest queued message, a QoS 0 one, went out and left the session. Unlike
+    /// [`Sent`](Self::Sent) it must be durable before the message is written: a QoS 0 message has
+    /// no identifier a broker could recognise a copy by, so a client that forgot it went out
+    /// would send it twice.
+    SentAtMostOnce,
     /// QoS 2: PUBREC arrived for the message with this identifier and PUBREL went out; only
     /// PUBCOMP is missing.
     Released(PacketId),
@@ -95,6 +100,7 @@ impl SessionRecord {
     /// others may wait in the store for the next record that is (the store keeps their order).
     ///
     /// - `Accepted`: `publish` returns `Ok` only then, or the message is lost with the process.
+    /// - `SentAtMostOnce`: the QoS 0 message may be written only then, or it goes out twice.
     /// - `Released`: its PUBREL may be written only then. A client that forgot the release would
     ///   send the PUBLISH again, and a broker that has completed the message takes it as new: a
     ///   QoS 2 message twice.
@@ -113,6 +119,7 @@ impl SessionRecord {
             | Self::Released(_)
             | Self::IncomingHeld(_)
             | Self::IncomingReleased(_)
+            | Self::SentAtMostOnce
             | Self::SessionLost
             | Self::Snapshot(_) => true,
             Self::Sent | Self::Completed(_) | Self::Subscribed(_) | Self::Unsubscribed(_) => false,
@@ -197,7 +204,7 @@ impl SessionSnapshot {
                 }
                 self.queued.push(publish.clone());
             }
-            SessionRecord::Sent => {
+            SessionRecord::Sent | SessionRecord::SentAtMostOnce => {
                 if self.queued.is_empty() {
                     return Err(ReplayError::NothingQueued);
                 }
@@ -645,10 +652,11 @@ mod tests {
                     };
                     if model.messages[at].0.qos == QoS::AtMostOnce {
                         model.messages.remove(at);
+                        SessionRecord::SentAtMostOnce
                     } else {
                         model.messages[at].1 = Stage::InFlight;
+                        SessionRecord::Sent
                     }
-                    SessionRecord::Sent
                 }
                 Step::Release(pick) => {
                     let qos2: Vec<usize> = (0..model.messages.len())
