@@ -32,13 +32,26 @@
 //!   session lives on must be delivered. Each copy reaches the application at least once (QoS 1)
 //!   or at most once (QoS 0 and 2: the client's QoS 2 identifier set suppresses re-sends).
 //!
+//! # When the application's process crashes
+//!
+//! A process that restarts from its session store resumes what the store made durable: the
+//! driver syncs before `publish` returns `Ok`, so every QoS 1/2 message `publish` accepted is in
+//! the resumed session and the guarantees above hold for it, except a message still waiting in
+//! the queue under [`SessionRecording::ExceptQueue`], which nothing recorded: it is lost with the
+//! process (as Paho's offline buffer without persistence), and must never have gone out. The
+//! store may lose the records it had not synced, which changes what is seen in two ways: a
+//! message whose `Completed` was lost comes back and is `Published` again (QoS 1 re-sent as a
+//! copy, QoS 2 by its PUBREL again); a queued message whose `Sent` may have been lost is marked as
+//! a possible copy, so its first send may carry DUP=1. And as after a clean restart, what the
+//! application had received and not acknowledged comes again.
+//!
 //! End to end this gives: with no session loss from `publish` on, a QoS 1 message (at the granted
 //! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
 //! was not published, and a QoS 2 message arrives at most once per copy the broker took.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sansmq::client::UnackedPolicy;
+use sansmq::client::{SessionRecording, SessionSnapshot, UnackedPolicy};
 use sansmq::packet::{PacketId, Publish, QoS};
 
 use crate::scenario::Scenario;
@@ -47,6 +60,9 @@ use crate::scenario::Scenario;
 enum Done {
     Published,
     Dropped,
+    /// Still in the queue, never recorded ([`SessionRecording::ExceptQueue`]), when the process
+    /// crashed.
+    LostWithProcess,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +77,9 @@ struct Msg {
     accepts: Vec<(u64, u64, Option<QoS>)>,
     /// How many times the client encoded its PUBLISH.
     encoded: u32,
+    /// A crash restored it into the queue, marked as a copy of a send whose `Sent` record may
+    /// have been lost: its first send may carry DUP=1.
+    possible_copy: bool,
     /// Sessions in which a copy was swallowed by a stale QoS 2 identifier (see
     /// [`Ledger::swallowed`]).
     swallowed: Vec<u64>,
@@ -93,6 +112,14 @@ pub(crate) struct LedgerStats {
     /// Copies lost to an identifier the client still held from a session lost unnoticed.
     pub(crate) swallowed: u64,
     pub(crate) dropped: u64,
+    /// Messages a crash restored whose `Completed` record it had lost: `Published` again.
+    pub(crate) resurrected: u64,
+    /// Messages still in the queue, not recorded, when the process crashed.
+    pub(crate) lost_with_process: u64,
+    /// QoS 1/2 messages in a resumed session after a crash, each checked to be the one published.
+    pub(crate) restored: u64,
+    /// First sends with DUP=1 of messages a crash restored into the queue.
+    pub(crate) first_sends_marked_dup: u64,
 }
 
 pub(crate) struct Ledger {
@@ -190,7 +217,8 @@ impl Ledger {
             self.stats.completed_at_pubcomp += 1;
         }
         let tick = self.tick();
-        self.msgs[seq].done = Some((Done::Published, tick));
+        // A message a crash brought back keeps its first completion.
+        self.msgs[seq].done.get_or_insert((Done::Published, tick));
         Ok(())
     }
 
@@ -225,7 +253,10 @@ impl Ledger {
         let seq = self.identify(sc, p, "client sent")?;
         let m = &mut self.msgs[seq];
         m.encoded += 1;
-        if m.encoded == 1 {
+        if m.encoded == 1 && m.possible_copy {
+            // Never sent, but the store cannot know that: either flag is right.
+            self.stats.first_sends_marked_dup += u64::from(p.dup);
+        } else if m.encoded == 1 {
             ensure!(!p.dup, "the first send of #{seq} has DUP=1");
         } else {
             ensure!(
@@ -325,6 +356,73 @@ impl Ledger {
         if let Some(m) = self.msgs.get_mut(seq) {
             m.abandoned += 1;
         }
+    }
+
+    /// The application's process crashed, and a new client resumes `session`, replayed from the
+    /// store. Every QoS 1/2 message in flight for the ledger must be in it, unless it was waiting
+    /// unrecorded in the queue (under [`SessionRecording::ExceptQueue`]; never sent); a message
+    /// the ledger saw `Published` may be back, its `Completed` record lost.
+    pub(crate) fn crashed(&mut self, sc: &Scenario, session: &SessionSnapshot) -> Check {
+        let inflight = session.inflight.iter().map(|m| (&m.publish, false));
+        let queued = session.queued.iter().map(|p| (p, true));
+        let mut restored = BTreeMap::new();
+        for (p, in_queue) in inflight.chain(queued) {
+            let Some(id) = p.packet_id else { continue }; // QoS 0: nothing to account for
+            let seq = self.identify(sc, p, "the store restored")?;
+            let published = self.msgs[seq].published.and_then(|(_, id)| id);
+            ensure!(
+                published == Some(id),
+                "the store restored #{seq} under id {id}; publish returned {published:?}"
+            );
+            ensure!(
+                p.qos == sc.messages[seq].qos,
+                "the store restored #{seq} at {}, published at {}",
+                p.qos,
+                sc.messages[seq].qos
+            );
+            ensure!(
+                restored.insert(id, seq).is_none(),
+                "the store restored two messages under id {id}"
+            );
+            if in_queue {
+                self.msgs[seq].possible_copy = true;
+            }
+            self.stats.restored += 1;
+        }
+        let tick = self.tick();
+        for (&id, &seq) in &self.outstanding {
+            match restored.get(&id) {
+                Some(&s) => ensure!(
+                    s == seq,
+                    "the store restored #{s} under id {id}, which #{seq} holds"
+                ),
+                None => {
+                    let m = &mut self.msgs[seq];
+                    ensure!(
+                        sc.session_recording == SessionRecording::ExceptQueue && m.encoded == 0,
+                        "#{seq} (id {id}, sent {} times) lost with the process, though publish \
+                         returned Ok under {:?}",
+                        m.encoded,
+                        sc.session_recording
+                    );
+                    m.done = Some((Done::LostWithProcess, tick));
+                    self.stats.lost_with_process += 1;
+                }
+            }
+        }
+        for (&id, &seq) in &restored {
+            if !self.outstanding.contains_key(&id) {
+                ensure!(
+                    matches!(self.msgs[seq].done, Some((Done::Published, _))),
+                    "the store restored #{seq} (id {id}), neither in flight nor Published: {:?}",
+                    self.msgs[seq].done
+                );
+                self.stats.resurrected += 1;
+            }
+        }
+        self.pubcomp_read.retain(|id| restored.contains_key(id));
+        self.outstanding = restored;
+        Ok(())
     }
 
     /// `Event::Message`; returns the message's sequence number.
@@ -430,6 +528,12 @@ impl Ledger {
                     );
                 }
                 (_, None) => return Err(format!("#{seq} never completed")),
+                (_, Some((Done::LostWithProcess, _))) => {
+                    ensure!(
+                        accepted == 0,
+                        "#{seq} lost with the process (never recorded), but the broker took it"
+                    );
+                }
                 (_, Some((Done::Dropped, at))) => {
                     let losses = self.losses(m, at);
                     ensure!(losses > 0, "#{seq} Dropped without a session loss");

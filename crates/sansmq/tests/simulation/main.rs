@@ -1,7 +1,9 @@
 //! Deterministic simulation: the client core against a model broker built on our codec, on a
 //! virtual clock, over a seeded network that cuts connections anywhere (mid-packet too, both
-//! ways), delays traffic, restarts the broker with or without the session, and restarts the
-//! application from its session snapshot. Every seed checks the guarantees in `invariants.rs`.
+//! ways), delays traffic, restarts the broker with or without the session, restarts the
+//! application from its session snapshot, and (when the client records its session) crashes it,
+//! restarting it from the records its session store had made durable (`store.rs`). Every seed
+//! checks the guarantees in `invariants.rs`.
 //!
 //! - `cargo test -p sansmq --test simulation`: seeds 0..1000 (`SANSMQ_SIM_START`,
 //!   `SANSMQ_SIM_SEEDS` change the range; `cargo xtask sim --seeds N` runs many in release).
@@ -13,6 +15,7 @@ mod invariants;
 mod link;
 mod model_broker;
 mod scenario;
+mod store;
 mod world;
 
 use std::fmt::Debug;

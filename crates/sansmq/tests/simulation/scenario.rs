@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sansmq::client::UnackedPolicy;
+use sansmq::client::{SessionRecording, UnackedPolicy};
 use sansmq::packet::{Protocol, QoS};
 
 use crate::link::Dir;
@@ -47,8 +47,13 @@ pub(crate) enum Fault {
     Refuse { count: u32 },
     /// The application disconnects (waiting up to `drain` for its messages), and reconnects later.
     Disconnect { drain: Duration },
-    /// The application's process restarts: a new client from the old one's snapshot.
+    /// The application's process restarts: a new client from the old one's snapshot (an exact
+    /// one, as if a perfect store had kept it).
     ClientRestart,
+    /// The application's process crashes: a new client from the session its store replays, made
+    /// only of the records that were durable (synced) then; the records still buffered may be
+    /// lost, all or some. Only with [`Scenario::session_recording`] on.
+    ClientCrash,
     /// The broker stops reading the connection and floods it with packets that each want an
     /// answer; the client must end it, its memory bounded meanwhile. With `full`, the socket
     /// buffers between them are full already (the client can write nothing more): the end must be
@@ -69,6 +74,8 @@ pub(crate) struct Scenario {
     pub(crate) max_transmit_buffer: usize,
     pub(crate) manual_acks: bool,
     pub(crate) policy: UnackedPolicy,
+    /// Which session changes the client records for the driver's store.
+    pub(crate) session_recording: SessionRecording,
     pub(crate) topics: Vec<TopicSpec>,
     pub(crate) messages: Vec<Planned>,
     pub(crate) faults: Vec<(Duration, Fault)>,
@@ -116,6 +123,11 @@ impl Scenario {
                 }
             })
             .collect::<Vec<_>>();
+        let session_recording = [
+            SessionRecording::Off,
+            SessionRecording::All,
+            SessionRecording::ExceptQueue,
+        ][rng.weighted(&[40, 40, 20])];
         let fault_phase = Duration::from_secs(rng.range(20, 300));
         let phase_ms = fault_phase.as_millis() as u64;
         // QoS mix: some seeds lean on one level.
@@ -153,7 +165,13 @@ impl Scenario {
                 // Strictly inside the phase: the quiet period has no faults at all.
                 let at = Duration::from_millis(rng.range(0, phase_ms - 1));
                 let blackhole = if keep_alive.is_zero() { 0 } else { 5 };
-                let kind = rng.weighted(&[25, 10, 10, blackhole, 8, 12, 5, 5, 5, 2]);
+                // Without records there is no store to restart from.
+                let crash = if session_recording == SessionRecording::Off {
+                    0
+                } else {
+                    5
+                };
+                let kind = rng.weighted(&[25, 10, 10, blackhole, 8, 12, 5, 5, 5, 2, crash]);
                 let dir = if rng.percent(50) {
                     Dir::ToBroker
                 } else {
@@ -193,9 +211,10 @@ impl Scenario {
                         },
                     },
                     8 => Fault::ClientRestart,
-                    _ => Fault::StopReading {
+                    9 => Fault::StopReading {
                         full: rng.percent(50),
                     },
+                    _ => Fault::ClientCrash,
                 };
                 (at, fault)
             })
@@ -229,6 +248,7 @@ impl Scenario {
             } else {
                 UnackedPolicy::Resend
             },
+            session_recording,
             topics,
             messages,
             faults,

@@ -3,14 +3,15 @@
 //! then jump the clock to the next deadline; the number of steps is bounded to catch livelock.
 //!
 //! The driver is what a real one does: it drains events and the transmit buffer after every input,
-//! writes what the socket takes, reconnects after `Disconnected` (with a backoff), subscribes again
-//! after `session_present = 0`, and (in manual-ack mode) acknowledges messages a little later in
-//! whatever order their delays give.
+//! appends the client's session records to its store (synced before it acts on the input when a
+//! record needs that), writes what the socket takes, reconnects after `Disconnected` (with a
+//! backoff), subscribes again after `session_present = 0`, and (in manual-ack mode) acknowledges
+//! messages a little later in whatever order their delays give.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use sansmq::client::Config;
+use sansmq::client::{Config, SessionRecord, SessionRecording};
 use sansmq::packet::{Packet, PacketId, QoS};
 use sansmq::{Client, MqttString, TopicFilter, TopicName};
 
@@ -19,6 +20,7 @@ use crate::invariants::{Check, Ledger, ensure};
 use crate::link::{ConnId, Net, NetEvent};
 use crate::model_broker::{Broker, Note, Out};
 use crate::scenario::{Fault, Scenario};
+use crate::store::Store;
 use sansmq_sim_support::Rng;
 
 mod driver;
@@ -38,6 +40,8 @@ pub(crate) struct World {
     broker: Broker,
     net: Net,
     ledger: Ledger,
+    /// The driver's session store (empty while recording is off).
+    store: Store,
     ack_order: AckOrder,
     /// How much of the client's transmit buffer [`AckOrder`] has seen.
     tx_seen: usize,
@@ -112,6 +116,7 @@ impl World {
         config.max_transmit_buffer = sc.max_transmit_buffer;
         config.manual_acks = sc.manual_acks;
         config.unacked_policy = sc.policy;
+        config.session_recording = sc.session_recording;
         let max_packet = sc.max_packet();
         // What may sit in the transmit buffer: QoS 0 up to its limit (plus the one that crossed
         // it), the window of QoS 1/2 messages and their PUBRELs, requests, acks for what the
@@ -133,6 +138,7 @@ impl World {
             broker: Broker::new(sc.broker.clone()),
             net,
             ledger: Ledger::new(sc.messages.len()),
+            store: Store::default(),
             ack_order: AckOrder::new(sc.one_packet_reads),
             tx_seen: 0,
             stale_held: BTreeSet::new(),
@@ -177,7 +183,11 @@ impl World {
     }
 
     fn bump(&mut self, what: &'static str) {
-        *self.stats.entry(what).or_default() += 1;
+        self.count(what, 1);
+    }
+
+    fn count(&mut self, what: &'static str, n: u64) {
+        *self.stats.entry(what).or_default() += n;
     }
 
     fn trace(&mut self, what: impl FnOnce() -> String) {
@@ -337,11 +347,14 @@ impl World {
         let mut progress = false;
         loop {
             let mut moved = false;
+            self.persist()?;
             while let Some(event) = self.client.poll_event() {
                 events += 1;
                 moved = true;
                 self.on_event(event)?;
             }
+            // What the application did about the events comes before the bytes too.
+            self.persist()?;
             self.tap_transmit()?;
             if let Some(conn) = self.conn {
                 if let Some(bytes) = self.client.poll_transmit() {
@@ -368,6 +381,27 @@ impl World {
             }
             progress = true;
         }
+    }
+
+    /// Appends the client's session records to the store, and syncs it if one of them needs
+    /// that: after an input, before the driver acts on it.
+    pub(super) fn persist(&mut self) -> Check {
+        let mut sync = false;
+        while let Some(record) = self.client.poll_session_record() {
+            ensure!(
+                self.sc.session_recording != SessionRecording::Off,
+                "a session record with recording off: {record:?}"
+            );
+            self.trace(|| format!("store: {}", brief(&record)));
+            sync |= record.needs_sync();
+            self.store.append(record);
+            self.bump("store: records appended");
+        }
+        if sync {
+            self.store.sync();
+            self.bump("store: syncs");
+        }
+        Ok(())
     }
 
     /// Hands what the client encoded since the last look to [`AckOrder`].
@@ -604,6 +638,11 @@ impl World {
 
     fn finish(&mut self) -> Check {
         self.ledger.finish(&self.sc)?;
+        if self.sc.session_recording != SessionRecording::Off {
+            let session = self.client.snapshot();
+            self.store
+                .check_replays_to(&session, self.sc.session_recording)?;
+        }
         let session = self
             .broker
             .session_state(CLIENT_ID)
@@ -645,6 +684,19 @@ impl World {
         add("QoS 2 exactly-once checks", l.exactly_once_checked);
         add("first deliveries checked for order", l.order_checked);
         add("dropped (Discard policy)", l.dropped);
+        add("store: messages restored after a crash", l.restored);
+        add(
+            "store: messages Published again (Completed lost at a crash)",
+            l.resurrected,
+        );
+        add(
+            "store: messages lost with the process (queue not recorded)",
+            l.lost_with_process,
+        );
+        add(
+            "client: first sends with DUP=1 after a crash (possible copies)",
+            l.first_sends_marked_dup,
+        );
         add(
             "copies swallowed by a stale id (unnoticed loss)",
             l.swallowed,
@@ -683,5 +735,25 @@ impl World {
             b.qos2_duplicates_from_client,
         );
         add("steps", self.steps);
+    }
+}
+
+/// A record for the trace: a message by its identifier and sequence number, not its bytes.
+fn brief(record: &SessionRecord) -> String {
+    match record {
+        SessionRecord::Accepted(p) => format!(
+            "Accepted({:?} {} #{:?})",
+            p.packet_id,
+            p.qos,
+            p.payload_bytes()
+                .get(..8)
+                .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
+        ),
+        SessionRecord::Snapshot(s) => format!(
+            "Snapshot({} in flight, {} queued)",
+            s.inflight.len(),
+            s.queued.len()
+        ),
+        other => format!("{other:?}"),
     }
 }

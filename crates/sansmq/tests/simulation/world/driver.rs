@@ -2,13 +2,14 @@
 //! happen to it. It drains events after every input, reconnects after `Disconnected` with a
 //! backoff, subscribes again when the session may be gone, publishes the workload (backing off on
 //! `QueueFull`), and in manual-ack mode acknowledges messages after a delay, in whatever order the
-//! delays give.
+//! delays give. Its process may restart cleanly (from the client's snapshot) or crash (from what
+//! its session store made durable).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::client::{DisconnectReason, Event};
+use sansmq::client::{DisconnectReason, Event, SessionRecording, SessionSnapshot};
 use sansmq::packet::{ConnectReturnCode, QoS, SubscribeFilter};
 use sansmq::{Client, CommandError, TopicFilter};
 
@@ -76,6 +77,8 @@ impl World {
         let topic = self.topics[m.topic].clone();
         match self.client.publish(self.now, topic, m.qos, false, payload) {
             Ok(id) => {
+                // `Ok` counts once the store holds the message.
+                self.persist()?;
                 self.trace(|| format!("app: publish #{seq} {} -> id {id:?}", m.qos));
                 self.ledger.published(&self.sc, seq, id)?;
                 self.next_msg += 1;
@@ -207,6 +210,7 @@ impl World {
                 }
             }
             Fault::ClientRestart => self.restart_client()?,
+            Fault::ClientCrash => self.crash_client()?,
             Fault::StopReading { full } => {
                 if let Some(conn) = self.conn.filter(|_| self.client.is_connected()) {
                     if let Some(in_flight) = self.net.stop_broker_reads(conn, full) {
@@ -227,17 +231,62 @@ impl World {
         Ok(())
     }
 
-    /// The application's process restarts: the OS closes its socket, and a new client resumes from
-    /// the old one's snapshot (what a persistent store would have kept).
+    /// The application's process restarts cleanly: the OS closes its socket, and a new client
+    /// resumes from the old one's snapshot (what a perfect store would have kept; a real one
+    /// writes it as its last record).
     fn restart_client(&mut self) -> Check {
         self.bump("fault: client restart from snapshot");
         let snapshot = self.client.snapshot();
+        let recording = self.sc.session_recording;
+        if recording != SessionRecording::Off {
+            self.store.check_replays_to(&snapshot, recording)?;
+            self.store.compact(snapshot.clone());
+        }
+        self.new_process(snapshot)
+    }
+
+    /// The application's process crashes: the OS closes its socket, and a new client resumes the
+    /// session its store replays, from the records that were durable and those of the buffered
+    /// ones the OS happened to write.
+    fn crash_client(&mut self) -> Check {
+        self.bump("fault: client crash from store");
+        let recording = self.sc.session_recording;
+        self.store
+            .check_replays_to(&self.client.snapshot(), recording)?;
+        let buffered = self.store.buffered();
+        // Mostly all of the buffer is lost; otherwise the OS wrote some of it.
+        let flushed = if self.rng.percent(50) {
+            0
+        } else {
+            self.rng.usize(0, buffered)
+        };
+        let (session, replayed) = self.store.crash(flushed)?;
+        self.trace(|| {
+            format!(
+                "store: crash: {replayed} records replayed, {} of {buffered} buffered lost: \
+                 {} in flight, {} queued",
+                buffered - flushed,
+                session.inflight.len(),
+                session.queued.len()
+            )
+        });
+        self.count("store: records replayed at a crash", replayed as u64);
+        self.count(
+            "store: records lost at a crash",
+            (buffered - flushed) as u64,
+        );
+        self.ledger.crashed(&self.sc, &session)?;
+        self.new_process(session)
+    }
+
+    /// A new process resumes `session` in a new client.
+    fn new_process(&mut self, session: SessionSnapshot) -> Check {
         let config = self.client.config().clone();
         if let Some(conn) = self.conn.take() {
             self.net.close(self.now, conn, true);
         }
-        self.client = Client::with_session(config, snapshot)
-            .map_err(|e| format!("a snapshot did not restore: {e}"))?;
+        self.client = Client::with_session(config, session)
+            .map_err(|e| format!("a session did not restore: {e}"))?;
         // The application's own state went with its process, and it cannot know whether its
         // predecessor's last CONNECT was answered. What it had not acknowledged comes again.
         for (_, _, seq) in self.acks.drain(..) {
