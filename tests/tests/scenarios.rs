@@ -9,7 +9,9 @@
 //! - keep-alive detects a black-holed link within one and a half intervals and the client
 //!   reconnects; an idle healthy link survives keep-alive;
 //! - nothing is lost while the link is cut every 300 ms (QoS 1 at least once, QoS 2 exactly once),
-//!   nor when the broker restarts midway, nor when it is killed after saving its state.
+//!   nor when the broker restarts midway, nor when it is killed after saving its state;
+//! - a session directory hands what one client accepted to the next client made with it, and
+//!   is never shared by two clients at once.
 //!
 //! What only one driver's API has (mio's callbacks and delivery tokens, tokio's subscription
 //! streams and publish handles, manual acks) is tested in that driver's own files.
@@ -23,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use sansmq::DisconnectReason;
 use sansmq::packet::QoS;
-use sansmq_driver::{ConnectOptions, Error, ResubscribePolicy};
+use sansmq_driver::{
+    ConnectOptions, Error, FileStore, ResubscribePolicy, SessionStore, SyncPolicy,
+};
 use sansmq_e2e::scenario::{PendingPublish, ScenarioClient, Seen, connected};
 use sansmq_e2e::{FaultProxy, Mosquitto, MosquittoBuilder, PATIENCE, wait_until};
 
@@ -43,6 +47,7 @@ macro_rules! every_scenario {
             qos1_loses_nothing_when_the_broker_restarts_midway,
             qos2_loses_nothing_when_the_broker_restarts_midway,
             qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave,
+            a_session_dir_hands_the_offline_queue_to_the_next_client,
         );
     };
 }
@@ -661,5 +666,87 @@ fn qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave<C: ScenarioCli
         outcome.publisher_losses >= 1,
         "{}: the kill came after every message was acknowledged",
         C::DRIVER
+    );
+}
+
+/// Messages published while offline are in the session directory when the `publish` call returns:
+/// a client dropped before it ever connected leaves them to the next client made with the same
+/// directory and client id, which sends them at its first connect. Two clients never share one.
+fn a_session_dir_hands_the_offline_queue_to_the_next_client<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let subscriber: C = connected(options(&broker.url(), "handover-sub"));
+    subscriber
+        .subscribe(&[("handover/#", QoS::ExactlyOnce)])
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let stored = || {
+        options(&broker.url(), "handover-pub")
+            .clean_session(false)
+            .session_dir(store.path(), SyncPolicy::EveryRecord)
+    };
+    let first = C::new(stored()).unwrap();
+    let sent: Vec<(String, QoS)> = (0..6)
+        .map(|n| {
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][n % 3];
+            (format!("{n}"), qos)
+        })
+        .collect();
+    for (payload, qos) in &sent {
+        // Never connected: each waits in the offline queue (and the store).
+        drop(
+            first
+                .start_publish("handover/t", payload.clone().into(), *qos, false)
+                .unwrap(),
+        );
+    }
+    drop(first);
+
+    // An async driver's task may outlive its client by a moment: the session is free once it ends.
+    let mut next = None;
+    assert!(
+        wait_until(PATIENCE, || {
+            next = C::new(stored()).ok();
+            next.is_some()
+        }),
+        "the dropped client never released its session"
+    );
+    let second = next.unwrap();
+    second.connect().unwrap();
+    // The session is this client's while it lives.
+    match C::new(stored()) {
+        Err(Error::SessionStore(e)) => assert!(e.to_string().contains("in use"), "{e}"),
+        other => panic!("a second client on the session: {:?}", other.err()),
+    }
+    // Order holds per QoS (MQTT-4.6.0): mosquitto forwards a QoS 2 message at its PUBREL.
+    let mut received: Vec<(String, QoS)> = (0..sent.len())
+        .map(|_| {
+            let message = subscriber
+                .next_message(PATIENCE)
+                .expect("a handed-over message");
+            (
+                String::from_utf8_lossy(&message.payload).into_owned(),
+                message.qos,
+            )
+        })
+        .collect();
+    received.sort();
+    assert_eq!(received, sent);
+    assert!(
+        subscriber
+            .next_message(Duration::from_millis(300))
+            .is_none(),
+        "a message arrived twice"
+    );
+    second.disconnect(PATIENCE).unwrap();
+    drop(second);
+    let mut left = None;
+    assert!(wait_until(PATIENCE, || {
+        left = FileStore::open(store.path(), "handover-pub", SyncPolicy::Never).ok();
+        left.is_some()
+    }));
+    let session = left.unwrap().load().unwrap();
+    assert!(
+        session.queued.is_empty() && session.inflight.is_empty(),
+        "{session:?}"
     );
 }
