@@ -6,12 +6,15 @@
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
 //! - `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all]`: run the simulations (the
 //!   client core, the connection lifecycle, or both) over N seeds in release mode.
+//! - `cargo xtask crash [--messages N] [--kills K]`: the session-store crash tests at full scale
+//!   (10,000 messages, 40 kills per test) in release mode.
 //! - `cargo xtask demo [-- ARGS]`: the ApsaraMQ quick-start demo (`sansmq demo`), in release mode.
 //!
 //! The alias lives in `.cargo/config.toml`.
 
 mod ci;
 mod cmd;
+mod crash;
 mod example;
 mod sim;
 mod tools;
@@ -56,6 +59,9 @@ enum Command {
     },
     /// Run the deterministic simulations (core, lifecycle or both) over many seeds (release mode).
     Sim(sim::SimArgs),
+    /// Run the session-store crash tests at full scale (release mode): a publisher and `sansmq
+    /// sub --session-dir` killed with SIGKILL at random moments, at QoS 1 and QoS 2.
+    Crash(crash::CrashArgs),
     /// Run the ApsaraMQ quick-start demo (`sansmq demo`, release mode) on the embedded broker, or
     /// with ARGS such as `--broker URL --instance ID`.
     Demo {
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         Command::Fuzz { target, seconds } => report(fuzz(&target, seconds)),
         Command::Bench { args } => report(bench(&args)),
         Command::Sim(args) => report(sim::run(&args)),
+        Command::Crash(args) => report(crash::run(&args)),
         Command::Demo { args } => report(demo(&args)),
     }
 }

@@ -218,7 +218,7 @@ fn a_second_subscriber_on_the_same_session_dir_is_refused() {
         "--session-dir",
         dir,
     ];
-    let mut first = common::Subscriber::start(&args);
+    let first = common::Subscriber::start(&args);
     let second = run(&args);
     assert_ne!(second.code, Some(0), "{second:#?}");
     assert!(
