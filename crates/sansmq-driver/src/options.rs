@@ -277,6 +277,11 @@ impl ConnectOptions {
     ///
     /// Use it with `clean_session(false)`: with a clean session the broker forgets what it held
     /// at every connect, and a resumed client can only send its own messages again.
+    ///
+    /// The store is written by the thread or task that runs the client: an async client's task
+    /// blocks on the write (and under `EveryRecord` on the `fsync`) before it goes on, as a
+    /// blocking client's caller does. Give a tokio client a multi-thread runtime, or a batched
+    /// policy, when that matters.
     pub fn session_dir(
         mut self,
         dir: impl Into<PathBuf>,

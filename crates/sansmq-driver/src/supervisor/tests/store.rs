@@ -164,3 +164,68 @@ fn a_store_that_cannot_open_fails_the_client() {
     );
     assert!(error.to_string().contains("supervised"), "{error}");
 }
+
+#[test]
+fn without_the_offline_queue_a_queued_message_is_stored_only_once_sent() {
+    let shared = Arc::default();
+    let now = Instant::now();
+    let handle = Arc::clone(&shared);
+    let options = options(&["tcp://a:1883"])
+        .clean_session(false)
+        .session_store(move |_| Ok(Box::new(Handle(Arc::clone(&handle)))))
+        .persist_offline_queue(false);
+    let mut sup = Sup::new(options).expect("supervisor");
+    // Not connected: the message waits in the queue, and not in the store.
+    publish(&mut sup, now, QoS::AtLeastOnce, 2).expect("accepted");
+    assert_eq!(sup.core().queued_len(), 1);
+    assert_eq!(synced(&shared), SessionSnapshot::default());
+    connect(&mut sup, now, 1);
+    assert_eq!(synced(&shared).inflight.len(), 1, "stored as it went out");
+}
+
+/// A store that asks for a sync at a deadline of its own, as a batched `fsync` policy does.
+struct Batched {
+    due: Option<Instant>,
+    syncs: Arc<AtomicUsize>,
+}
+
+impl SessionStore for Batched {
+    fn load(&mut self) -> Result<SessionSnapshot, StoreError> {
+        Ok(SessionSnapshot::default())
+    }
+
+    fn append(&mut self, _: &SessionRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        self.due = None;
+        Ok(())
+    }
+
+    fn sync_deadline(&self) -> Option<Instant> {
+        self.due
+    }
+}
+
+#[test]
+fn a_store_deadline_is_a_timer_and_syncs_when_it_comes() {
+    let now = Instant::now();
+    let due = now + Duration::from_millis(10);
+    let syncs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&syncs);
+    let options = options(&["tcp://a:1883"]).session_store(move |_| {
+        Ok(Box::new(Batched {
+            due: Some(due),
+            syncs: Arc::clone(&counted),
+        }))
+    });
+    let mut sup = Sup::new(options).expect("supervisor");
+    assert_eq!(sup.poll_timeout(), Some(due));
+    sup.handle_timeout(now);
+    assert_eq!(syncs.load(Ordering::SeqCst), 0, "not due yet");
+    sup.handle_timeout(due);
+    assert_eq!(syncs.load(Ordering::SeqCst), 1);
+    assert_eq!(sup.poll_timeout(), None);
+}
