@@ -246,3 +246,40 @@ fn session_dir_needs_a_kept_session() {
         "{outcome:#?}"
     );
 }
+
+#[test]
+fn pub_with_a_session_dir_leaves_an_empty_session_once_acknowledged() {
+    let broker = Mosquitto::start();
+    let port = broker.port().to_string();
+    let store = tempfile::tempdir().expect("a temporary directory");
+    let dir = store.path().to_str().expect("a UTF-8 path");
+    let listener =
+        common::Subscriber::start(&["sub", "-p", &port, "-t", "stored/pub", "-q", "2", "-C", "1"]);
+    let outcome = run(&[
+        "pub",
+        "-p",
+        &port,
+        "-t",
+        "stored/pub",
+        "-q",
+        "2",
+        "-m",
+        "kept",
+        "-c",
+        "-i",
+        "stored-pub",
+        "--session-dir",
+        dir,
+        "--session-sync",
+        "5",
+    ]);
+    assert_eq!(outcome.code, Some(0), "{outcome:#?}");
+    assert_eq!(listener.finish().stdout, "kept\n");
+    let mut left = sansmq_mio::FileStore::open(dir, "stored-pub", sansmq_mio::SyncPolicy::Never)
+        .expect("the session is free again");
+    let session = sansmq_mio::SessionStore::load(&mut left).expect("it loads");
+    assert!(
+        session.inflight.is_empty() && session.queued.is_empty(),
+        "{session:?}"
+    );
+}
