@@ -6,6 +6,15 @@ use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A test's scale from the environment variable `name` (a number), or `default`: CI runs the
+/// crash tests small, `cargo xtask crash` at full size.
+pub fn scale_from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// One run of the program: what it printed, and whether it was killed or ended by itself.
 #[derive(Debug, Clone)]
 pub struct Life {

@@ -89,7 +89,7 @@ mod ws_bridge;
 pub use alpn::{AlpnOffer, AlpnProbe};
 pub use certs::{CLIENT_COMMON_NAME, SERVER_NAMES, TestPki};
 pub use http_proxy::HttpProxy;
-pub use kill_loop::{KillLoop, Life};
+pub use kill_loop::{KillLoop, Life, scale_from_env};
 pub use mosquitto::{Mosquitto, MosquittoBuilder};
 pub use openapi_stub::{OpenApiRequest, serve_openapi, serve_silence, signature_mismatch};
 pub use paho::{python_with_paho, run_paho};

@@ -13,18 +13,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sansmq_e2e::{KillLoop, Life, Mosquitto, PATIENCE, wait_until};
+use sansmq_e2e::{KillLoop, Life, Mosquitto, PATIENCE, scale_from_env, wait_until};
 use sansmq_mio::{FileStore, SessionStore, SyncPolicy};
 
 const TOPIC: &str = "crash/pub";
 const PUBLISHER_ID: &str = "crash-publisher";
-
-fn scale(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// mosquitto_sub with a kept session, its output in a file.
 struct Subscriber {
@@ -102,8 +95,8 @@ fn numbers<'a>(lives: &'a [Life], prefix: &'a str) -> impl Iterator<Item = u64> 
 }
 
 fn publisher_survives_kills(qos: u8) {
-    let messages = scale("SANSMQ_CRASH_MESSAGES", 1_500);
-    let kills = scale("SANSMQ_CRASH_KILLS", 20) as usize;
+    let messages = scale_from_env("SANSMQ_CRASH_MESSAGES", 1_500);
+    let kills = scale_from_env("SANSMQ_CRASH_KILLS", 20) as usize;
     let broker = Mosquitto::start();
     let work = tempfile::tempdir().expect("a temporary directory");
     let store_dir = work.path().join("sessions");

@@ -16,20 +16,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sansmq_e2e::{KillLoop, Life, Mosquitto};
+use sansmq_e2e::{KillLoop, Life, Mosquitto, scale_from_env};
 use sansmq_mio::{Client, ConnectOptions, QoS};
 
 use common::{run, sansmq};
 
 const TOPIC: &str = "crash/sub";
 const SUBSCRIBER_ID: &str = "crash-subscriber";
-
-fn scale(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Publishes `1..=messages` at `qos` for the kept session to hold.
 fn publish_backlog(broker: &Mosquitto, qos: QoS, messages: u64) {
@@ -68,8 +61,8 @@ fn counts(lives: &[Life]) -> BTreeMap<u64, usize> {
 }
 
 fn subscriber_survives_kills(qos: u8) {
-    let messages = scale("SANSMQ_CRASH_MESSAGES", 1_000);
-    let kills = scale("SANSMQ_CRASH_KILLS", 20) as usize;
+    let messages = scale_from_env("SANSMQ_CRASH_MESSAGES", 1_000);
+    let kills = scale_from_env("SANSMQ_CRASH_KILLS", 20) as usize;
     let broker = Mosquitto::start();
     let port = broker.port().to_string();
     let store = tempfile::tempdir().expect("a temporary directory");
@@ -124,24 +117,8 @@ fn subscriber_survives_kills(qos: u8) {
         if left == 0 {
             break;
         }
-        let outcome = run(&[
-            "sub",
-            "-p",
-            &port,
-            "-t",
-            TOPIC,
-            "-q",
-            &q,
-            "-c",
-            "-i",
-            SUBSCRIBER_ID,
-            "--session-dir",
-            &dir,
-            "-C",
-            &left.to_string(),
-            "-W",
-            "10",
-        ]);
+        let left = left.to_string();
+        let outcome = common::run_with_input(sub(&["-C", &left, "-W", "10"]), b"");
         for n in outcome.stdout.lines().filter_map(|l| l.parse().ok()) {
             *received.entry(n).or_default() += 1;
         }
