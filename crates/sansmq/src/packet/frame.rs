@@ -35,31 +35,26 @@ impl FrameHeader {
         let flags = first & 0x0F;
         check_flags(packet_type, flags)?;
 
-        let mut remaining_len: u32 = 0;
-        for (i, &byte) in buf.iter().skip(1).take(4).enumerate() {
-            remaining_len |= u32::from(byte & 0x7F) << (7 * i);
-            if byte & 0x80 == 0 {
-                let header = Self {
-                    packet_type,
-                    flags,
-                    // At most 5: one type byte and at most four length bytes.
-                    header_len: i as u8 + 2,
-                    remaining_len,
-                };
-                let size = header.frame_len();
-                if size > max_packet_size {
-                    return Err(DecodeError::PacketTooLarge {
-                        size,
-                        max: max_packet_size,
-                    });
-                }
-                return Ok(Some(header));
-            }
+        let Some((remaining_len, len_len)) = read_var_int(buf.get(1..).unwrap_or_default())
+            .map_err(|MalformedVarInt| DecodeError::MalformedRemainingLength)?
+        else {
+            return Ok(None);
+        };
+        let header = Self {
+            packet_type,
+            flags,
+            // At most 5: one type byte and at most four length bytes.
+            header_len: len_len as u8 + 1,
+            remaining_len,
+        };
+        let size = header.frame_len();
+        if size > max_packet_size {
+            return Err(DecodeError::PacketTooLarge {
+                size,
+                max: max_packet_size,
+            });
         }
-        if buf.len() >= 5 {
-            return Err(DecodeError::MalformedRemainingLength);
-        }
-        Ok(None)
+        Ok(Some(header))
     }
 
     /// The packet type.
@@ -115,9 +110,34 @@ pub(crate) fn split_body(buf: &mut BytesMut, header: &FrameHeader) -> Bytes {
     frame
 }
 
-/// How many bytes the remaining length `len` takes on the wire.
-pub(crate) const fn remaining_length_len(len: usize) -> usize {
-    match len {
+/// A Variable Byte Integer has its continuation bit set in all four bytes it may take (MQTT 1.5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MalformedVarInt;
+
+/// Reads a Variable Byte Integer (MQTT 1.5.5: the remaining length, a property length, a property
+/// identifier or a Subscription Identifier) at the start of `buf`: its value and how many bytes it
+/// took, or `Ok(None)` when `buf` ends before its last byte.
+///
+/// Like the spec's decoding algorithm, it accepts a value written in more bytes than needed
+/// (MQTT-1.5.5-1 binds the sender).
+#[inline]
+pub(crate) fn read_var_int(buf: &[u8]) -> Result<Option<(u32, usize)>, MalformedVarInt> {
+    let mut value: u32 = 0;
+    for (i, &byte) in buf.iter().take(4).enumerate() {
+        value |= u32::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    if buf.len() >= 4 {
+        return Err(MalformedVarInt);
+    }
+    Ok(None)
+}
+
+/// How many bytes the Variable Byte Integer `value` takes on the wire.
+pub(crate) const fn var_int_len(value: usize) -> usize {
+    match value {
         0..=127 => 1,
         128..=16_383 => 2,
         16_384..=2_097_151 => 3,
@@ -127,17 +147,17 @@ pub(crate) const fn remaining_length_len(len: usize) -> usize {
 
 /// Frame size for a body of `remaining_len` bytes.
 pub(crate) const fn frame_len(remaining_len: usize) -> usize {
-    1 + remaining_length_len(remaining_len) + remaining_len
+    1 + var_int_len(remaining_len) + remaining_len
 }
 
-/// Writes `len` (at most [`MAX_REMAINING_LENGTH`]) as a variable byte integer.
+/// Writes `value` (at most [`MAX_REMAINING_LENGTH`]) as a Variable Byte Integer.
 #[inline]
-pub(crate) fn put_remaining_length(buf: &mut BytesMut, mut len: usize) {
+pub(crate) fn put_var_int(buf: &mut BytesMut, mut value: usize) {
     loop {
         // Masked to seven bits, so it fits.
-        let byte = (len & 0x7F) as u8;
-        len >>= 7;
-        if len == 0 {
+        let byte = (value & 0x7F) as u8;
+        value >>= 7;
+        if value == 0 {
             buf.put_u8(byte);
             return;
         }
@@ -166,9 +186,9 @@ mod tests {
             (MAX_REMAINING_LENGTH, &[0xFF, 0xFF, 0xFF, 0x7F]),
         ] {
             let mut buf = BytesMut::new();
-            put_remaining_length(&mut buf, len);
+            put_var_int(&mut buf, len);
             assert_eq!(&buf[..], wire, "encoding {len}");
-            assert_eq!(remaining_length_len(len), wire.len());
+            assert_eq!(var_int_len(len), wire.len());
             let mut frame = vec![0x30];
             frame.extend_from_slice(wire);
             let header = parse(&frame).unwrap().unwrap();

@@ -437,7 +437,7 @@ pub(crate) fn encode_packet<P: EncodeBody>(
     }
     buf.reserve(frame::frame_len(remaining_len));
     buf.put_u8(((P::PACKET_TYPE as u8) << 4) | packet.flags());
-    frame::put_remaining_length(buf, remaining_len);
+    frame::put_var_int(buf, remaining_len);
     packet.write_body(buf);
     Ok(())
 }
