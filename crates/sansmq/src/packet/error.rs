@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::{ConnectReturnCode, PacketType, QoS};
+use super::{ConnectReturnCode, PacketType, PropertyContext, PropertyId, QoS, ReasonCode};
 use crate::string::StringError;
 use crate::topic::{TopicError, TopicFilter};
 
@@ -117,6 +117,14 @@ pub enum DecodeError {
         /// The return code.
         code: ConnectReturnCode,
     },
+    /// An MQTT 5 property section breaks a rule of MQTT 5.0 section 2.2.2 or of its packet.
+    Property(PropertyError),
+}
+
+impl From<PropertyError> for DecodeError {
+    fn from(error: PropertyError) -> Self {
+        Self::Property(error)
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -197,11 +205,192 @@ impl fmt::Display for DecodeError {
                 f,
                 "CONNACK refuses ({code}) yet says session present (MQTT-3.2.2-4)"
             ),
+            Self::Property(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for DecodeError {}
+
+/// An MQTT 5 property section breaks a rule of MQTT 5.0 section 2.2.2 or of the property list of
+/// the packet it is in. One variant per rule; the message names the property, the packet and the
+/// rule, and [`reason_code`](Self::reason_code) is what a session sends in the DISCONNECT (or
+/// CONNACK) that ends the connection: 0x81 Malformed Packet when the section cannot be parsed as
+/// the spec defines it, 0x82 Protocol Error when it parses but carries what the protocol forbids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PropertyError {
+    /// The packet ends inside the Property Length (MQTT 5.0 section 2.2.2.1).
+    LengthTruncated,
+    /// The Property Length has its continuation bit set in all four bytes (MQTT 1.5.5).
+    MalformedLength,
+    /// The Property Length says more bytes than the packet has left.
+    LengthPastEnd {
+        /// The Property Length.
+        length: u32,
+        /// The bytes after it.
+        available: usize,
+    },
+    /// An identifier table 2-4 does not define (MQTT 5.0 section 2.2.2.2).
+    UnknownProperty {
+        /// The identifier.
+        id: u32,
+        /// Where it was.
+        context: PropertyContext,
+    },
+    /// A property the packet may not carry (MQTT 5.0 section 2.2.2.2: "an Identifier which is not
+    /// valid for its packet type ... is a Malformed Packet").
+    NotAllowed {
+        /// The property.
+        property: PropertyId,
+        /// Where it was.
+        context: PropertyContext,
+    },
+    /// A property that may appear once appears again ("It is a Protocol Error to include ... more
+    /// than once", in each property's section).
+    Duplicate {
+        /// The property.
+        property: PropertyId,
+        /// Where it was.
+        context: PropertyContext,
+    },
+    /// The section ends inside a property's value.
+    ValueTruncated {
+        /// The property.
+        property: PropertyId,
+    },
+    /// A Variable Byte Integer value (a Subscription Identifier) longer than four bytes (MQTT 1.5.5).
+    MalformedVarInt {
+        /// The property.
+        property: PropertyId,
+    },
+    /// A string property or a User Property's name or value is not a valid MQTT string
+    /// (MQTT-1.5.4-1, MQTT-1.5.4-2).
+    InvalidString {
+        /// The property.
+        property: PropertyId,
+        /// The rule it broke.
+        error: StringError,
+    },
+    /// A Byte that must be 0 or 1 is not: Payload Format Indicator, Request Problem Information,
+    /// Request Response Information, Maximum QoS, Retain Available, Wildcard / Subscription
+    /// Identifier / Shared Subscription Available.
+    NotZeroOrOne {
+        /// The property.
+        property: PropertyId,
+        /// The byte.
+        value: u8,
+    },
+    /// A value that must not be 0 is: Receive Maximum, Maximum Packet Size, Subscription
+    /// Identifier, Topic Alias.
+    Zero {
+        /// The property.
+        property: PropertyId,
+    },
+    /// A Response Topic that is not a valid topic name, such as one with a wildcard
+    /// (MQTT-3.3.2-14).
+    InvalidResponseTopic(TopicError),
+    /// CONNECT with Authentication Data but no Authentication Method (MQTT 5.0 section
+    /// 3.1.2.11.10).
+    AuthenticationDataWithoutMethod,
+}
+
+impl PropertyError {
+    /// The Reason Code of the DISCONNECT (or CONNACK) that must end the connection.
+    pub const fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::LengthTruncated
+            | Self::MalformedLength
+            | Self::LengthPastEnd { .. }
+            | Self::UnknownProperty { .. }
+            | Self::NotAllowed { .. }
+            | Self::ValueTruncated { .. }
+            | Self::MalformedVarInt { .. }
+            | Self::InvalidString { .. } => ReasonCode::MalformedPacket,
+            // MQTT 5.0 section 3.3.2.3.4: "A Topic Alias value of 0 ... is a Protocol Error, the
+            // receiver uses DISCONNECT with Reason Code of 0x94 (Topic Alias invalid)".
+            Self::Zero {
+                property: PropertyId::TopicAlias,
+            } => ReasonCode::TopicAliasInvalid,
+            Self::Duplicate { .. }
+            | Self::NotZeroOrOne { .. }
+            | Self::Zero { .. }
+            | Self::InvalidResponseTopic(_)
+            | Self::AuthenticationDataWithoutMethod => ReasonCode::ProtocolError,
+        }
+    }
+}
+
+/// The section of MQTT 5.0 that states a value rule for `property`.
+fn value_rule(property: PropertyId) -> &'static str {
+    match property {
+        PropertyId::PayloadFormatIndicator => "MQTT 5.0 section 3.3.2.3.2",
+        PropertyId::RequestProblemInformation => "MQTT 5.0 section 3.1.2.11.7",
+        PropertyId::RequestResponseInformation => "MQTT 5.0 section 3.1.2.11.6",
+        PropertyId::MaximumQos => "MQTT 5.0 section 3.2.2.3.4",
+        PropertyId::RetainAvailable => "MQTT 5.0 section 3.2.2.3.5",
+        PropertyId::WildcardSubscriptionAvailable => "MQTT 5.0 section 3.2.2.3.11",
+        PropertyId::SubscriptionIdentifierAvailable => "MQTT 5.0 section 3.2.2.3.12",
+        PropertyId::SharedSubscriptionAvailable => "MQTT 5.0 section 3.2.2.3.13",
+        PropertyId::ReceiveMaximum => "MQTT 5.0 sections 3.1.2.11.3, 3.2.2.3.3",
+        PropertyId::MaximumPacketSize => "MQTT 5.0 sections 3.1.2.11.4, 3.2.2.3.6",
+        PropertyId::SubscriptionIdentifier => "MQTT 5.0 sections 3.3.2.3.8, 3.8.2.1.2",
+        PropertyId::TopicAlias => "MQTT-3.3.2-8",
+        _ => "MQTT 5.0 section 2.2.2.2",
+    }
+}
+
+impl fmt::Display for PropertyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LengthTruncated => {
+                f.write_str("the packet ends inside the Property Length (MQTT 5.0 section 2.2.2.1)")
+            }
+            Self::MalformedLength => {
+                f.write_str("Property Length takes more than 4 bytes (MQTT 1.5.5)")
+            }
+            Self::LengthPastEnd { length, available } => write!(
+                f,
+                "Property Length {length} is past the end of the packet: {available} bytes follow it"
+            ),
+            Self::UnknownProperty { id, context } => write!(
+                f,
+                "{context} has property identifier {id:#04x}, which MQTT 5.0 does not define (section 2.2.2.2)"
+            ),
+            Self::NotAllowed { property, context } => write!(
+                f,
+                "{property} is not allowed in {context} (MQTT 5.0 section 2.2.2.2: a Malformed Packet)"
+            ),
+            Self::Duplicate { property, context } => write!(
+                f,
+                "{property} appears more than once in {context}, a Protocol Error (MQTT 5.0 section 2.2.2.2)"
+            ),
+            Self::ValueTruncated { property } => {
+                write!(f, "the properties end inside the value of {property}")
+            }
+            Self::MalformedVarInt { property } => {
+                write!(f, "{property} takes more than 4 bytes (MQTT 1.5.5)")
+            }
+            Self::InvalidString { property, error } => write!(f, "{property}: {error}"),
+            Self::NotZeroOrOne { property, value } => write!(
+                f,
+                "{property} is {value}; only 0 and 1 are allowed ({})",
+                value_rule(*property)
+            ),
+            Self::Zero { property } => write!(
+                f,
+                "{property} is 0, which is not allowed ({})",
+                value_rule(*property)
+            ),
+            Self::InvalidResponseTopic(e) => write!(f, "Response Topic: {e} (MQTT-3.3.2-14)"),
+            Self::AuthenticationDataWithoutMethod => f.write_str(
+                "CONNECT has Authentication Data but no Authentication Method (MQTT 5.0 section 3.1.2.11.10)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PropertyError {}
 
 /// A packet cannot be encoded as asked: it would break a rule of MQTT 3.1.1 or a size limit. Nothing
 /// is written to the buffer.
@@ -244,6 +433,32 @@ pub enum EncodeError {
         /// The return code.
         code: ConnectReturnCode,
     },
+    /// An MQTT 5 property the packet may not carry (MQTT 5.0 section 2.2.2.2).
+    PropertyNotAllowed {
+        /// The property.
+        property: PropertyId,
+        /// The packet.
+        context: PropertyContext,
+    },
+    /// An MQTT 5 property that may appear at most once in the packet appears again, such as a
+    /// second Subscription Identifier in SUBSCRIBE.
+    PropertyRepeated {
+        /// The property.
+        property: PropertyId,
+        /// The packet.
+        context: PropertyContext,
+    },
+    /// Maximum QoS 2: the property is 0 or 1; a server supporting QoS 2 leaves it out (MQTT 5.0
+    /// section 3.2.2.3.4).
+    MaximumQos2,
+    /// Authentication Data without an Authentication Method in CONNECT (MQTT 5.0 section
+    /// 3.1.2.11.10).
+    AuthenticationDataWithoutMethod,
+    /// The properties are longer than a Property Length can say (268,435,455 bytes).
+    PropertiesTooLong {
+        /// Their length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -276,6 +491,23 @@ impl fmt::Display for EncodeError {
             Self::SessionPresentWithRefusal { code } => write!(
                 f,
                 "CONNACK refusing ({code}) cannot say session present (MQTT-3.2.2-4)"
+            ),
+            Self::PropertyNotAllowed { property, context } => write!(
+                f,
+                "{property} is not allowed in {context} (MQTT 5.0 section 2.2.2.2)"
+            ),
+            Self::PropertyRepeated { property, context } => {
+                write!(f, "{property} may appear only once in {context}")
+            }
+            Self::MaximumQos2 => f.write_str(
+                "Maximum QoS can be 0 or 1; a server supporting QoS 2 leaves it out (MQTT 5.0 section 3.2.2.3.4)",
+            ),
+            Self::AuthenticationDataWithoutMethod => f.write_str(
+                "Authentication Data needs an Authentication Method in CONNECT (MQTT 5.0 section 3.1.2.11.10)",
+            ),
+            Self::PropertiesTooLong { len } => write!(
+                f,
+                "properties of {len} bytes are over the 268,435,455 a Property Length can say"
             ),
         }
     }
