@@ -198,6 +198,19 @@ mod tests {
     }
 
     #[test]
+    fn variable_byte_integers_say_need_more_until_their_last_byte() {
+        assert_eq!(read_var_int(&[]), Ok(None));
+        assert_eq!(read_var_int(&[0x80, 0x80, 0x80]), Ok(None));
+        assert_eq!(
+            read_var_int(&[0x80, 0x80, 0x80, 0x80]),
+            Err(MalformedVarInt)
+        );
+        assert_eq!(read_var_int(&[0x05, 0xFF]), Ok(Some((5, 1))));
+        // Longer than needed is read as the spec's algorithm reads it.
+        assert_eq!(read_var_int(&[0x81, 0x00]), Ok(Some((1, 2))));
+    }
+
+    #[test]
     fn needs_more_until_the_length_ends() {
         assert_eq!(parse(&[]), Ok(None));
         assert_eq!(parse(&[0x30]), Ok(None));

@@ -8,6 +8,9 @@
 //! Every packet type has `encoded_len()` and `encode(&mut BytesMut)`, which validates the packet,
 //! reserves exactly `encoded_len()` bytes and writes it in one pass.
 //!
+//! MQTT 5's parts are here too, for the packets to carry: [`Properties`] (with the
+//! [`PropertyContext`] of the packet they belong to) and [`ReasonCode`].
+//!
 //! ```
 //! use bytes::{Bytes, BytesMut};
 //! use sansmq::packet::{Packet, PacketDecoder, Publish, QoS};

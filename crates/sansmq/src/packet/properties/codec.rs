@@ -728,6 +728,22 @@ mod tests {
     }
 
     #[test]
+    fn a_subscription_identifier_in_more_bytes_than_needed_is_read_and_written_short() {
+        // 0x81 0x00 is 1 in two bytes: MQTT-1.5.5-1 binds the sender, the decoder reads it.
+        let (properties, used) = decode(PropertyContext::Publish, &[3, 0x0B, 0x81, 0x00]).unwrap();
+        assert_eq!(used, 4);
+        let ids: Vec<u32> = properties
+            .subscription_identifiers()
+            .map(SubscriptionId::get)
+            .collect();
+        assert_eq!(ids, [1]);
+        assert_eq!(
+            encode(PropertyContext::Publish, &properties),
+            [2, 0x0B, 0x01]
+        );
+    }
+
+    #[test]
     fn a_repeated_property_is_a_protocol_error() {
         let wire = [6, 0x13, 0x00, 0x0A, 0x13, 0x00, 0x0B];
         let error = decode(PropertyContext::ConnAck, &wire).unwrap_err();
