@@ -7,8 +7,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{Entry, PayloadFormat, Properties, PropertyContext, PropertyId, SubscriptionId};
 use crate::packet::frame::{self, MAX_REMAINING_LENGTH, MalformedVarInt};
+use crate::packet::wire::put_prefixed;
 use crate::packet::{EncodeError, PropertyError, QoS};
 use crate::string::MqttString;
+
 impl Entry {
     /// Identifier and value; every identifier is one byte.
     fn encoded_len(&self) -> usize {
@@ -50,12 +52,6 @@ impl Scalar {
             Self::FourBytes(_) => 4,
         }
     }
-}
-
-/// Writes a length-prefixed field whose length validation bounded to `u16::MAX`.
-fn put_prefixed(buf: &mut BytesMut, bytes: &[u8]) {
-    buf.put_u16(u16::try_from(bytes.len()).unwrap_or(u16::MAX));
-    buf.put_slice(bytes);
 }
 
 impl Properties {
@@ -242,7 +238,9 @@ impl Properties {
         Self::decode_slice(context, input, input)
     }
 
-    /// [`decode`](Self::decode) for a slice `input` of `body`, which strings and binary data share.
+    /// [`decode`](Self::decode) for `input`, a slice of `body` (a packet's body, as the nom
+    /// parsers of [`wire`](crate::packet::wire) see it), which strings and binary data share.
+    /// `Bytes::slice_ref` panics on a slice of anything else.
     pub(crate) fn decode_slice(
         context: PropertyContext,
         body: &Bytes,
