@@ -109,6 +109,10 @@
 //!   `subscriptions()` equals the model's granted set; with `restore_subscriptions`, a CONNACK
 //!   the policy covers brings `Resubscribing` for exactly the granted filters no pending SUBSCRIBE
 //!   asks for, with an identifier not in use, and that SUBSCRIBE is sent.
+//! - Session records (the client records everything, `SessionRecording::All`): the records of
+//!   every input, applied in order to a `SessionSnapshot`, give exactly `snapshot()` (DUP aside:
+//!   a record keeps the flag its message was accepted with), so a store fed them restores the
+//!   session any input left.
 //! - Time: `poll_timeout()` is exactly the model's next deadline (CONNACK timeout, PINGREQ due,
 //!   PINGRESP due counted from when the PINGREQ was wholly written, drain deadline, and the stall
 //!   limit: keep-alive, or the ping timeout with keep-alive off, after the driver last took bytes
@@ -154,7 +158,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sansmq::client::{ProtocolViolation, RestoreSubscriptions, SubscribeRefused, UnackedPolicy};
+use sansmq::client::{
+    ProtocolViolation, RestoreSubscriptions, SessionRecording, SessionSnapshot, SubscribeRefused,
+    UnackedPolicy,
+};
 use sansmq::packet::{
     ConnAck, Connect, ConnectReturnCode, EncodeError, FrameHeader, LastWill, Packet, PacketDecoder,
     PacketId, PacketType, Password, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
@@ -295,6 +302,8 @@ fn config(input: &mut Input<'_>) -> Config {
     let [f, b1, b2, b3, b4, b5, b6, b7]: [u8; 8] = std::array::from_fn(|_| input.byte());
     let client_id = if f & 0x80 != 0 { "" } else { "fuzz" };
     let mut c = Config::new(MqttString::try_from(client_id).expect("valid client id"));
+    // Recording changes nothing the client does; it is checked against `snapshot()`.
+    c.session_recording = SessionRecording::All;
     c.manual_acks = f & 0x01 != 0;
     c.clean_session = f & 0x02 == 0;
     c.unacked_policy = if f & 0x04 != 0 {
@@ -526,6 +535,8 @@ struct Harness {
     /// Since when the pending bytes have waited with none written (see `Client`'s stall limit).
     stall_from: Instant,
     drain_deadline: Option<Instant>,
+    /// The session the client's records describe so far.
+    recorded: SessionSnapshot,
 }
 
 fn id_of(v: u16) -> PacketId {
@@ -567,6 +578,7 @@ impl Harness {
             ping: Ping::Idle,
             stall_from: now,
             drain_deadline: None,
+            recorded: SessionSnapshot::default(),
         }
     }
 
@@ -1647,6 +1659,26 @@ impl Harness {
 
     // ---- the checks after every input ----
 
+    /// The records this input produced replay, after all the earlier ones, to `snapshot()`.
+    fn check_records(&mut self, what: &str) {
+        while let Some(record) = self.client.poll_session_record() {
+            if let Err(e) = self.recorded.apply(&record) {
+                panic!("{what}: record {record:?} does not replay: {e}");
+            }
+        }
+        let without_dup = |mut session: SessionSnapshot| {
+            for message in &mut session.inflight {
+                message.publish.dup = false;
+            }
+            session
+        };
+        assert_eq!(
+            without_dup(self.recorded.clone()),
+            without_dup(self.client.snapshot()),
+            "{what}: the records do not replay to the session"
+        );
+    }
+
     fn check(&mut self, mut ex: Expect, what: &str) {
         let mut events: Vec<Event> = std::iter::from_fn(|| self.client.poll_event()).collect();
         for e in &events {
@@ -2020,6 +2052,7 @@ impl Harness {
     }
 
     fn check_state(&mut self, what: &str) {
+        self.check_records(what);
         let c = &self.client;
         let inflight = c.inflight_len();
         let queued = c.queued_len();

@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     let input = Bytes::copy_from_slice(section);
     let properties = match Properties::decode(context, &input) {
         Ok((properties, used)) => {
-            assert!(used <= input.len(), "{context}: used {used} of {}", input.len());
+            assert!(
+                used <= input.len(),
+                "{context}: used {used} of {}",
+                input.len()
+            );
             properties
         }
         Err(error) => {
@@ -41,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
     properties
         .encode(context, &mut wire)
         .unwrap_or_else(|e| panic!("{context}: decoded {properties:?} does not encode: {e}"));
-    assert_eq!(wire.len(), properties.encoded_len(), "{context}: {properties:?}");
+    assert_eq!(
+        wire.len(),
+        properties.encoded_len(),
+        "{context}: {properties:?}"
+    );
     let wire = wire.freeze();
     let (again, used) = Properties::decode(context, &wire)
         .unwrap_or_else(|e| panic!("{context}: re-encoded {properties:?} does not decode: {e}"));
