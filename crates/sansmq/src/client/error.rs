@@ -44,6 +44,8 @@ pub enum CommandError {
     SubscriptionNotSupported(&'static str),
     /// A property the client may not send here; the message says which and why.
     PropertyNotAllowed(&'static str),
+    /// MQTT 5: the authenticator could not start an exchange.
+    Authentication(super::AuthError),
 }
 
 impl fmt::Display for CommandError {
@@ -75,6 +77,7 @@ impl fmt::Display for CommandError {
                 write!(f, "the server does not support {what}")
             }
             Self::PropertyNotAllowed(why) => write!(f, "property not allowed: {why}"),
+            Self::Authentication(e) => write!(f, "enhanced authentication: {e}"),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::packet::{
     SubscribeFilter,
 };
 use crate::string::MqttString;
-use crate::topic::TopicFilter;
+use crate::topic::{TopicFilter, TopicName};
 
 /// Something the application should know, drained with [`Client::poll_event`](super::Client::poll_event).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,14 @@ pub enum Event {
         /// The server's Reason Code and Reason String.
         reason: ServerReason,
     },
+    /// MQTT 5: a message waited in the queue longer than its Message Expiry Interval and was
+    /// given up unsent (MQTT 5.0 section 3.3.2.3.3).
+    Expired {
+        /// Where it was to be published.
+        topic: TopicName,
+        /// The identifier `publish` returned for a QoS 1/2 message.
+        packet_id: Option<PacketId>,
+    },
     /// A QoS 1/2 message was given up under [`UnackedPolicy::Discard`](super::UnackedPolicy).
     Dropped {
         /// The identifier [`Client::publish`](super::Client::publish) returned.
@@ -71,6 +79,9 @@ pub enum Event {
         /// The identifier [`Client::unsubscribe`](super::Client::unsubscribe) returned.
         packet_id: PacketId,
     },
+    /// MQTT 5: a re-authentication ([`Client::reauthenticate`](super::Client::reauthenticate))
+    /// succeeded.
+    Reauthenticated,
     /// The connection is over; the session (unacknowledged messages, queue, subscriptions) is kept
     /// for the next [`Client::connect`](super::Client::connect).
     Disconnected {

@@ -3,6 +3,7 @@
 //!
 //! See the crate root for the run loop a driver implements around [`Client`].
 
+mod authenticator;
 mod config;
 mod error;
 mod event;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
+pub use authenticator::{AuthError, Authenticator};
 pub use config::{
     Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_OUTGOING_TOPIC_ALIASES,
     RestoreSubscriptions, SessionRecording, UnackedPolicy,
@@ -41,7 +43,7 @@ use crate::packet::{
 use crate::string::MqttString;
 use crate::topic::{TopicFilter, TopicName};
 use incoming::Incoming;
-use outgoing::{Inflight, Outgoing, Stage};
+use outgoing::{Inflight, Outgoing, Queued, Stage};
 use packet_id::PacketIds;
 use subscriptions::Subscriptions;
 use topic_alias::{InboundAliases, OutboundAliases};
@@ -71,6 +73,18 @@ enum Ping {
     Unwritten { end: u64 },
     /// PINGREQ written; PINGRESP is due by then (`None`: the ping timeout is too long to expire).
     Awaiting(Option<Instant>),
+}
+
+/// An AUTH with `reason_code`, the authenticator's method and `data`.
+fn auth_packet(
+    authenticator: &dyn Authenticator,
+    reason_code: crate::packet::ReasonCode,
+    data: Option<Bytes>,
+) -> crate::packet::Auth {
+    let mut properties = Properties::new();
+    properties.set_authentication_method(MqttString::try_from(authenticator.method()).ok());
+    properties.set_authentication_data(data);
+    crate::packet::Auth::new(reason_code).with_properties(properties)
 }
 
 /// `now + duration`, or `None` (no deadline) when that is beyond what [`Instant`] can hold: a
@@ -126,6 +140,10 @@ pub struct Client {
     aliases_in: InboundAliases,
     /// MQTT 5: our Topic Aliases on this connection.
     aliases_out: OutboundAliases,
+    /// MQTT 5: the enhanced authentication method, if the application set one.
+    authenticator: Option<Box<dyn Authenticator>>,
+    /// MQTT 5: a re-authentication is under way.
+    reauthenticating: bool,
 }
 
 impl Client {
@@ -155,7 +173,46 @@ impl Client {
             assigned_client_id: None,
             aliases_in: InboundAliases::default(),
             aliases_out: OutboundAliases::default(),
+            authenticator: None,
+            reauthenticating: false,
         }
+    }
+
+    /// MQTT 5: authenticates with `authenticator`'s method (enhanced authentication, MQTT 5.0
+    /// section 4.12) from the next [`connect`](Self::connect) on: its method and first data go in
+    /// CONNECT, and the client answers the server's AUTH challenges with it.
+    pub fn set_authenticator(&mut self, authenticator: impl Authenticator + 'static) {
+        self.authenticator = Some(Box::new(authenticator));
+    }
+
+    /// MQTT 5: starts a re-authentication on the open connection (MQTT 5.0 section 4.12.1) with
+    /// the authenticator's method; [`Event::Reauthenticated`] reports its success, and a server
+    /// that refuses it ends the connection with DISCONNECT. Messages keep flowing meanwhile.
+    pub fn reauthenticate(&mut self, now: Instant) -> Result<(), CommandError> {
+        if self.state != State::Connected {
+            return Err(CommandError::NotConnected);
+        }
+        let Some(authenticator) = self.authenticator.as_mut() else {
+            return Err(CommandError::InvalidConfig(
+                "reauthenticate needs an authenticator (set_authenticator) and MQTT 5",
+            ));
+        };
+        if !self.config.protocol.is_v5() {
+            return Err(CommandError::InvalidConfig(
+                "reauthenticate needs an authenticator (set_authenticator) and MQTT 5",
+            ));
+        }
+        let data = authenticator
+            .start()
+            .map_err(CommandError::Authentication)?;
+        let auth = auth_packet(
+            authenticator.as_ref(),
+            crate::packet::ReasonCode::ReAuthenticate,
+            data,
+        );
+        self.reauthenticating = true;
+        self.send(now, &Packet::Auth(auth));
+        Ok(())
     }
 
     /// What the server's CONNACK settled for the current (or last) connection: in MQTT 5 its
@@ -215,6 +272,22 @@ impl Client {
                 client_id = assigned.clone();
             }
         }
+        let mut properties = self.connect_properties();
+        if let Some(authenticator) = self
+            .authenticator
+            .as_mut()
+            .filter(|_| self.config.protocol.is_v5())
+        {
+            let data = authenticator
+                .start()
+                .map_err(CommandError::Authentication)?;
+            let method = MqttString::try_from(authenticator.method()).map_err(|_| {
+                CommandError::InvalidConfig("the authentication method is not an MQTT string")
+            })?;
+            properties.set_authentication_method(Some(method));
+            properties.set_authentication_data(data);
+        }
+        self.reauthenticating = false;
         let connect = Connect {
             protocol: self.config.protocol,
             keep_alive,
@@ -223,7 +296,7 @@ impl Client {
             will: self.config.will.clone(),
             username: self.config.username.clone(),
             password: self.config.password.clone(),
-            properties: self.connect_properties(),
+            properties,
         };
         let mut transmit = BytesMut::with_capacity(connect.encoded_len());
         connect.encode(&mut transmit)?;
@@ -424,7 +497,11 @@ impl Client {
             }
             self.send_publish(now, publish);
         } else {
-            self.outgoing.queued.push_back(publish);
+            let expires = publish
+                .properties()
+                .message_expiry_interval
+                .and_then(|secs| deadline(now, Duration::from_secs(secs.into())));
+            self.outgoing.queued.push_back(Queued { publish, expires });
             if self.config.session_recording == SessionRecording::All {
                 self.record_queue();
             }
@@ -835,9 +912,9 @@ impl Client {
     /// [`SessionRecording::ExceptQueue`] left some out, the recorded ones are a prefix of the
     /// queue, so a `Sent` always means the queue's front).
     fn record_queue(&mut self) {
-        for publish in self.outgoing.queued.iter().skip(self.recorded_queued) {
+        for queued in self.outgoing.queued.iter().skip(self.recorded_queued) {
             self.records
-                .push_back(SessionRecord::Accepted(publish.clone()));
+                .push_back(SessionRecord::Accepted(queued.publish.clone()));
         }
         self.recorded_queued = self.outgoing.queued.len();
     }
@@ -1017,10 +1094,26 @@ impl Client {
             return;
         }
         while let Some(front) = self.outgoing.queued.front() {
-            if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.qos) {
+            if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.publish.qos) {
                 break;
             }
-            if let Some(publish) = self.outgoing.queued.pop_front() {
+            if let Some(Queued {
+                mut publish,
+                expires,
+            }) = self.outgoing.queued.pop_front()
+            {
+                if let Some(expires) = expires {
+                    // MQTT 5.0 section 3.3.2.3.3: not sent once its interval has passed; sent
+                    // with what is left of it, in whole seconds rounded up, before.
+                    let left = expires.saturating_duration_since(now);
+                    if left.is_zero() {
+                        self.expire(publish);
+                        continue;
+                    }
+                    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                    publish.properties_mut().message_expiry_interval =
+                        Some(u32::try_from(secs).unwrap_or(u32::MAX));
+                }
                 if self.recorded_queued > 0 {
                     self.recorded_queued -= 1;
                     self.record(if publish.qos == QoS::AtMostOnce {
@@ -1039,6 +1132,33 @@ impl Client {
         if self.state == State::Draining && self.outgoing.is_empty() {
             self.finish_disconnect(now);
         }
+    }
+
+    /// MQTT 5: the queued message at the front outlived its Message Expiry Interval: it leaves the
+    /// session unsent, reported as [`Event::Expired`].
+    fn expire(&mut self, publish: Publish) {
+        let recorded = self.recorded_queued > 0;
+        if recorded {
+            self.recorded_queued -= 1;
+        }
+        let packet_id = publish.packet_id;
+        match packet_id {
+            Some(id) => {
+                if recorded {
+                    // It leaves the queue as if sent, and is done at once.
+                    self.record(SessionRecord::Sent);
+                    self.record(SessionRecord::Completed(id));
+                }
+                self.ids.free(id);
+                self.outgoing.barriers.remove(&id);
+            }
+            None if recorded => self.record(SessionRecord::SentAtMostOnce),
+            None => {}
+        }
+        self.events.push_back(Event::Expired {
+            topic: publish.topic_name(),
+            packet_id,
+        });
     }
 
     /// The barrier message `id` was acknowledged: send the requests it held, then the queue.

@@ -2,6 +2,7 @@
 //! messages waiting behind the window.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
 
 use crate::packet::{PacketId, Publish, QoS};
 
@@ -27,6 +28,26 @@ impl Inflight {
     }
 }
 
+/// A message waiting in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Queued {
+    pub(crate) publish: Publish,
+    /// MQTT 5: when its Message Expiry Interval, counted from `publish`, ends: it is not sent
+    /// after that, and is sent with what is left of the interval before.
+    pub(crate) expires: Option<Instant>,
+}
+
+impl Queued {
+    /// A message without an expiry deadline (one restored from a snapshot keeps its interval as
+    /// it was).
+    pub(crate) fn new(publish: Publish) -> Self {
+        Self {
+            publish,
+            expires: None,
+        }
+    }
+}
+
 /// What a PUBREC found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Receipt {
@@ -43,7 +64,7 @@ pub(crate) enum Receipt {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Outgoing {
     pub(crate) inflight: VecDeque<Inflight>,
-    pub(crate) queued: VecDeque<Publish>,
+    pub(crate) queued: VecDeque<Queued>,
     /// Identifiers of barrier messages ([`Client::publish_barrier`](super::Client::publish_barrier))
     /// not yet acknowledged.
     pub(crate) barriers: BTreeSet<PacketId>,

@@ -11,8 +11,8 @@ use super::topic_alias::AliasFault;
 use super::unwritten_acks::AckKind;
 use super::{Client, Ping, State};
 use crate::packet::{
-    ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    ReasonCode, SubAck, SubscribeFilter, SubscribeReturnCode,
+    Auth, ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish,
+    QoS, ReasonCode, SubAck, SubscribeFilter, SubscribeReturnCode,
 };
 
 impl Client {
@@ -20,6 +20,7 @@ impl Client {
         if self.state == State::AwaitingConnAck {
             match packet {
                 Packet::ConnAck(connack) => self.on_connack(now, connack),
+                Packet::Auth(auth) => self.on_auth(now, auth),
                 other => self.fail(DisconnectReason::ProtocolViolation(
                     ProtocolViolation::ExpectedConnAck(other.packet_type()),
                 )), // MQTT-3.2.0-1
@@ -82,6 +83,7 @@ impl Client {
                 }
             }
             Packet::PingResp => self.ping = Ping::Idle,
+            Packet::Auth(auth) => self.on_auth(now, auth),
             Packet::Disconnect(mut disconnect) if self.protocol().is_v5() => {
                 let reason =
                     ServerReason::new(disconnect.reason_code, disconnect.take_properties());
@@ -92,8 +94,7 @@ impl Client {
             | Packet::Subscribe(_)
             | Packet::Unsubscribe(_)
             | Packet::PingReq
-            | Packet::Disconnect(_)
-            | Packet::Auth(_) => {
+            | Packet::Disconnect(_) => {
                 let violation = ProtocolViolation::UnexpectedPacket(packet.packet_type());
                 self.fail(DisconnectReason::ProtocolViolation(violation));
             }
@@ -108,7 +109,12 @@ impl Client {
                 self.fail(DisconnectReason::ConnectRefused(reason));
                 return;
             }
-            self.negotiated = Negotiated::from_connack(&self.config, connack.take_properties());
+            let properties = connack.take_properties();
+            if let Err(why) = self.finish_authentication(&properties) {
+                let violation = ProtocolViolation::Authentication(why);
+                return self.fail(DisconnectReason::ProtocolViolation(violation));
+            }
+            self.negotiated = Negotiated::from_connack(&self.config, properties);
             if let Some(assigned) = &self.negotiated.assigned_client_identifier {
                 self.assigned_client_id = Some(assigned.clone());
             }
@@ -210,6 +216,80 @@ impl Client {
             _ => {} // QoS 0 (the decoder guarantees an id exactly for QoS 1/2)
         }
         self.events.push_back(Event::Message(publish));
+    }
+
+    /// MQTT 5: an AUTH, a step of the enhanced authentication the client started (MQTT 5.0 section
+    /// 4.12): a challenge to answer, or the success of a re-authentication.
+    fn on_auth(&mut self, now: Instant, mut auth: Auth) {
+        let expected = self.state == State::AwaitingConnAck || self.reauthenticating;
+        let result = match self.authenticator.as_mut() {
+            None => Err("AUTH from a server the client did not authenticate with".to_owned()),
+            Some(_) if !expected => Err("AUTH outside an authentication exchange".to_owned()),
+            Some(authenticator) => {
+                let properties = auth.take_properties();
+                let method = properties.authentication_method().map(|m| m.as_str());
+                if method != Some(authenticator.method()) {
+                    // MQTT-4.12.0-5 (the method stays the same through the exchange)
+                    Err(format!(
+                        "AUTH for method {method:?}, the client uses {:?}",
+                        authenticator.method()
+                    ))
+                } else {
+                    let data = properties.authentication_data();
+                    match auth.reason_code {
+                        ReasonCode::ContinueAuthentication => authenticator
+                            .respond(data)
+                            .map(Some)
+                            .map_err(|e| e.to_string()),
+                        ReasonCode::Success if self.reauthenticating => authenticator
+                            .finish(data)
+                            .map(|()| None)
+                            .map_err(|e| e.to_string()),
+                        other => Err(format!(
+                            "AUTH {other} where the client expects 0x18 or a success"
+                        )),
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Some(response)) => {
+                if let Some(authenticator) = self.authenticator.as_deref() {
+                    let auth = super::auth_packet(
+                        authenticator,
+                        ReasonCode::ContinueAuthentication,
+                        response,
+                    );
+                    self.send(now, &Packet::Auth(auth));
+                }
+            }
+            Ok(None) => {
+                self.reauthenticating = false;
+                self.events.push_back(Event::Reauthenticated);
+            }
+            Err(why) => {
+                let violation = ProtocolViolation::Authentication(why);
+                self.fail(DisconnectReason::ProtocolViolation(violation));
+            }
+        }
+    }
+
+    /// MQTT 5: an accepting CONNACK ends the authentication the CONNECT started; the
+    /// authenticator checks the server's final data.
+    fn finish_authentication(&mut self, connack: &crate::packet::Properties) -> Result<(), String> {
+        let Some(authenticator) = self.authenticator.as_mut() else {
+            return Ok(());
+        };
+        let method = connack.authentication_method().map(|m| m.as_str());
+        if method.is_some_and(|m| m != authenticator.method()) {
+            return Err(format!(
+                "CONNACK for method {method:?}, the client uses {:?}",
+                authenticator.method()
+            ));
+        }
+        authenticator
+            .finish(connack.authentication_data())
+            .map_err(|e| e.to_string())
     }
 
     /// MQTT 5: whether `publish`, a QoS 1/2 message, is one more than our Receive Maximum allows

@@ -1,6 +1,6 @@
 //! [`SessionSnapshot`]: the session state as plain data, to keep it across a process restart.
 
-use super::outgoing::{Inflight, Stage};
+use super::outgoing::{Inflight, Queued, Stage};
 use super::{Client, CommandError, Config};
 use crate::packet::{PacketId, Publish, SubscribeFilter};
 
@@ -43,7 +43,12 @@ impl Client {
                     released: m.stage == Stage::Released,
                 })
                 .collect(),
-            queued: self.outgoing.queued.iter().cloned().collect(),
+            queued: self
+                .outgoing
+                .queued
+                .iter()
+                .map(|queued| queued.publish.clone())
+                .collect(),
             awaiting_release: self
                 .incoming
                 .awaiting_release()
@@ -87,7 +92,7 @@ impl Client {
                 Some(id) if !qos0 && client.ids.insert(id) => {}
                 _ => return Err(invalid),
             }
-            client.outgoing.queued.push_back(publish);
+            client.outgoing.queued.push_back(Queued::new(publish));
         }
         client.recorded_queued = client.outgoing.queued.len();
         for id in snapshot.awaiting_release {

@@ -163,6 +163,11 @@ impl DecodeError {
             Self::UnsupportedProtocolLevel { .. } | Self::UnknownProtocolName(_) => {
                 ReasonCode::UnsupportedProtocolVersion
             }
+            // MQTT-3.8.3-5: reserved bits make the packet malformed; QoS 3 and Retain Handling
+            // 3 are Protocol Errors (MQTT 5.0 section 3.8.3.1).
+            Self::InvalidSubscriptionOptions { byte, .. } if *byte & 0xC0 != 0 => {
+                ReasonCode::MalformedPacket
+            }
             Self::InvalidReasonCode { .. }
             | Self::NoLocalOnSharedSubscription { .. }
             | Self::EmptyTopicWithoutAlias
