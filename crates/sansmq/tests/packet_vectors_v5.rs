@@ -15,9 +15,9 @@ use bytes::{Bytes, BytesMut};
 use sansmq::packet::{
     Auth, ConnAck, Connect, ConnectReturnCode, DecodeError, Disconnect, EncodeError, LastWill,
     Packet, PacketId, PacketType, Password, PayloadFormat, Properties, PropertyContext,
-    PropertyError, PropertyId, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode,
-    SubscriptionId, UnsubAck, Unsubscribe,
+    PropertyError, PropertyId, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode,
+    RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode, SubscriptionId,
+    UnsubAck, Unsubscribe,
 };
 use sansmq::{MqttString, TopicFilter, TopicName};
 
@@ -217,6 +217,27 @@ fn connect_with_extended_authentication() {
     check(&wire, Packet::Connect(Box::new(connect)));
 }
 
+#[test]
+fn connect_with_a_password_and_no_user_name() {
+    // 3.1.2.9: "This version of the protocol allows the sending of a Password with no User Name,
+    // where MQTT v3.1.1 did not."
+    #[rustfmt::skip]
+    let wire = [
+        0x10, 0x12,                               // remaining length 18
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05,
+        0b0100_0010,                              // password, clean start
+        0x00, 0x3C,
+        0x00,                                     // no properties
+        0x00, 0x01, b'c',                         // client id
+        0x00, 0x02, b'p', b'w',                   // password
+    ];
+    let mut connect = Connect::new(s("c"));
+    connect.protocol = Protocol::Mqtt5;
+    connect.keep_alive = 60;
+    connect.password = Some(Password(Bytes::from_static(b"pw")));
+    check(&wire, Packet::Connect(Box::new(connect)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // CONNACK (3.2)
 
@@ -286,7 +307,8 @@ fn connack_refusing() {
     let mut properties = Properties::new();
     properties.set_server_reference(Some(s("h2")));
     properties.set_reason_string(Some(s("busy")));
-    let connack = ConnAck::from_reason_code(ReasonCode::UseAnotherServer).with_properties(properties);
+    let connack =
+        ConnAck::from_reason_code(ReasonCode::UseAnotherServer).with_properties(properties);
     assert_eq!(connack.reason_code, ReasonCode::UseAnotherServer);
     check(&wire, Packet::ConnAck(connack));
 }
@@ -402,10 +424,16 @@ fn acknowledgement_forms(
 ) {
     let rc = reason_code.to_u8();
     // Short form: Success and no properties, remaining length 2 (3.4.2.1).
-    check(&[first, 0x02, 0x12, 0x34], make(id(0x1234), ReasonCode::Success, Properties::new()));
+    check(
+        &[first, 0x02, 0x12, 0x34],
+        make(id(0x1234), ReasonCode::Success, Properties::new()),
+    );
     // Reason Code only: "If the Remaining Length is less than 4 there is no Property Length"
     // (3.4.2.2.1).
-    check(&[first, 0x03, 0x00, 0x01, rc], make(id(1), reason_code, Properties::new()));
+    check(
+        &[first, 0x03, 0x00, 0x01, rc],
+        make(id(1), reason_code, Properties::new()),
+    );
     // Reason Code and properties.
     #[rustfmt::skip]
     let wire = [
@@ -604,8 +632,8 @@ fn unsubscribe_with_user_properties() {
     let mut properties = Properties::new();
     user(&mut properties, "k", "v");
     user(&mut properties, "k2", "");
-    let unsubscribe = Unsubscribe::new(id(11), vec![filter("a/#"), filter("c/d")])
-        .with_properties(properties);
+    let unsubscribe =
+        Unsubscribe::new(id(11), vec![filter("a/#"), filter("c/d")]).with_properties(properties);
     check(&wire, Packet::Unsubscribe(unsubscribe));
 }
 
@@ -661,7 +689,10 @@ fn pings_are_as_in_311() {
 fn disconnect_forms() {
     // Remaining length 0: Normal disconnection, no properties (3.14.2.1).
     check(&[0xE0, 0x00], Packet::Disconnect(Disconnect::new()));
-    assert_eq!(Disconnect::new().reason_code, ReasonCode::NORMAL_DISCONNECTION);
+    assert_eq!(
+        Disconnect::new().reason_code,
+        ReasonCode::NORMAL_DISCONNECTION
+    );
     // One byte: the Reason Code; "If the Remaining Length is less than 2, a value of 0 is used"
     // for the property length (3.14.2.2.1).
     let mut with_will = Disconnect::new();
@@ -808,7 +839,9 @@ fn a_property_not_allowed_in_the_packet_is_malformed() {
     );
     // Session Expiry Interval in PUBACK.
     refused(
-        &[0x40, 0x09, 0x00, 0x01, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x01],
+        &[
+            0x40, 0x09, 0x00, 0x01, 0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x01,
+        ],
         DecodeError::Property(PropertyError::NotAllowed {
             property: PropertyId::SessionExpiryInterval,
             context: PropertyContext::PubAck,
@@ -982,8 +1015,8 @@ fn an_empty_topic_needs_a_topic_alias() {
 fn auth_is_a_reserved_type_in_311() {
     // MQTT 3.1.1 section 2.2.1: type 15 is reserved.
     for protocol in [Protocol::Mqtt311, Protocol::Mqtt31] {
-        let error = Packet::read_in(protocol, &mut BytesMut::from(&[0xF0, 0x00][..]), 64)
-            .unwrap_err();
+        let error =
+            Packet::read_in(protocol, &mut BytesMut::from(&[0xF0, 0x00][..]), 64).unwrap_err();
         assert_eq!(error, DecodeError::ReservedPacketType(15));
         assert_eq!(error.reason_code(), ReasonCode::MalformedPacket);
     }
@@ -1027,8 +1060,7 @@ fn v5_parts_do_not_encode_as_311() {
         ),
         (
             Packet::Subscribe(
-                Subscribe::new(id(1), filter("t"), QoS::AtMostOnce)
-                    .with_properties(reason.clone()),
+                Subscribe::new(id(1), filter("t"), QoS::AtMostOnce).with_properties(reason.clone()),
             ),
             PacketType::Subscribe,
         ),
