@@ -70,6 +70,7 @@ pub fn connect() -> Pair<s::Connect, r::Connect> {
         payload: Bytes::from_static(WILL_PAYLOAD),
         qos: QoS::AtLeastOnce,
         retain: true,
+        properties: Default::default(),
     });
 
     let mut rumqttc = r::Connect::new(CLIENT_ID);
@@ -296,16 +297,13 @@ fn publish_with(
 }
 
 fn subscribe_with(packet_id: u16, filters: &[(&str, u8)]) -> Pair<s::Subscribe, r::Subscribe> {
-    let sansmq = s::Subscribe {
-        packet_id: nonzero(packet_id),
-        filters: filters
+    let sansmq = s::Subscribe::with_filters(
+        nonzero(packet_id),
+        filters
             .iter()
-            .map(|&(f, q)| s::SubscribeFilter {
-                filter: filter(f),
-                qos: qos(q),
-            })
+            .map(|&(f, q)| s::SubscribeFilter::new(filter(f), qos(q)))
             .collect(),
-    };
+    );
     let mut rumqttc = r::Subscribe::new_many(
         filters
             .iter()
@@ -330,14 +328,14 @@ fn suback(packet_id: u16) -> PacketPair {
     use r::SubscribeReasonCode as R;
     use s::SubscribeReturnCode as S;
     Pair {
-        sansmq: s::Packet::SubAck(s::SubAck {
-            packet_id: nonzero(packet_id),
-            return_codes: vec![
+        sansmq: s::Packet::SubAck(s::SubAck::new(
+            nonzero(packet_id),
+            vec![
                 S::Success(QoS::AtLeastOnce),
                 S::Failure,
                 S::Success(QoS::ExactlyOnce),
             ],
-        }),
+        )),
         rumqttc: r::Packet::SubAck(r::SubAck::new(
             packet_id,
             vec![
@@ -351,10 +349,10 @@ fn suback(packet_id: u16) -> PacketPair {
 
 fn unsubscribe(packet_id: u16, filters: &[&str]) -> PacketPair {
     Pair {
-        sansmq: s::Packet::Unsubscribe(s::Unsubscribe {
-            packet_id: nonzero(packet_id),
-            filters: filters.iter().map(|f| filter(f)).collect(),
-        }),
+        sansmq: s::Packet::Unsubscribe(s::Unsubscribe::new(
+            nonzero(packet_id),
+            filters.iter().map(|f| filter(f)).collect(),
+        )),
         rumqttc: r::Packet::Unsubscribe(r::Unsubscribe {
             pkid: packet_id,
             topics: filters.iter().map(|f| (*f).to_owned()).collect(),

@@ -163,9 +163,9 @@ use sansmq::client::{
     UnackedPolicy,
 };
 use sansmq::packet::{
-    ConnAck, Connect, ConnectReturnCode, EncodeError, FrameHeader, LastWill, Packet, PacketDecoder,
-    PacketId, PacketType, Password, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
+    ConnAck, Connect, ConnectReturnCode, Disconnect, EncodeError, FrameHeader, LastWill, Packet,
+    PacketDecoder, PacketId, PacketType, Password, Protocol, PubAck, PubComp, PubRec, PubRel,
+    Publish, QoS, SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
 use sansmq::{
     Client, CommandError, Config, DisconnectReason, Event, MqttString, TopicFilter, TopicName,
@@ -322,6 +322,7 @@ fn config(input: &mut Input<'_>) -> Config {
             payload: Bytes::from_static(b"gone"),
             qos: qos(b1 >> 3),
             retain: b1 & 0x20 != 0,
+            properties: Default::default(),
         });
     }
     if f & 0x20 != 0 {
@@ -379,6 +380,7 @@ fn expected_connect(c: &Config) -> Result<Connect, CommandError> {
         will: c.will.clone(),
         username: c.username.clone(),
         password: c.password.clone(),
+        properties: Default::default(),
     };
     let mut scratch = BytesMut::new();
     connect.encode(&mut scratch)?;
@@ -665,7 +667,7 @@ impl Harness {
         ex.events.push_back(Event::Disconnected {
             reason: DisconnectReason::Requested,
         });
-        ex.required.push(Packet::Disconnect);
+        ex.required.push(Packet::Disconnect(Disconnect::new()));
         self.close();
     }
 
@@ -704,6 +706,7 @@ impl Harness {
                 Packet::ConnAck(ConnAck {
                     session_present,
                     code: ConnectReturnCode::Accepted,
+                    ..
                 }) => self.on_connack(ex, session_present),
                 Packet::ConnAck(ConnAck { code, .. }) => {
                     self.fault(ex, DisconnectReason::Refused(code));
@@ -719,7 +722,7 @@ impl Harness {
         }
         match packet {
             Packet::Publish(publish) => self.on_publish(ex, publish),
-            Packet::PubAck(PubAck { packet_id }) => {
+            Packet::PubAck(PubAck { packet_id, .. }) => {
                 let id = packet_id.get();
                 match self.pubs.get(&id) {
                     Some(m) if m.publish.qos == QoS::AtLeastOnce && m.sent_on != 0 => {
@@ -733,7 +736,7 @@ impl Harness {
                     _ => {} // queued, not ours, or QoS 2: ignored
                 }
             }
-            Packet::PubRec(PubRec { packet_id }) => {
+            Packet::PubRec(PubRec { packet_id, .. }) => {
                 if let Some(m) = self.pubs.get_mut(&packet_id.get())
                     && m.publish.qos == QoS::ExactlyOnce
                     && m.sent_on != 0
@@ -746,14 +749,14 @@ impl Harness {
                     }
                 }
             }
-            Packet::PubRel(PubRel { packet_id }) => {
+            Packet::PubRel(PubRel { packet_id, .. }) => {
                 self.awaiting_release.remove(&packet_id.get());
                 let pubcomp = Packet::PubComp(PubComp::new(packet_id));
                 if !self.ack_pending(ex, &pubcomp) {
                     ex.required.push(pubcomp);
                 }
             }
-            Packet::PubComp(PubComp { packet_id }) => {
+            Packet::PubComp(PubComp { packet_id, .. }) => {
                 let id = packet_id.get();
                 if self
                     .pubs
@@ -769,7 +772,7 @@ impl Harness {
                 }
             }
             Packet::SubAck(suback) => self.on_suback(ex, suback),
-            Packet::UnsubAck(UnsubAck { packet_id }) => {
+            Packet::UnsubAck(UnsubAck { packet_id, .. }) => {
                 if let Some(Request::Unsubscribe(filters)) = self.requests.get(&packet_id.get()) {
                     for f in filters {
                         self.active.remove(f);
@@ -842,14 +845,12 @@ impl Harness {
         ex.resend_prefix = Some(resend);
         for (&id, request) in &self.requests {
             let packet = match request {
-                Request::Subscribe(filters) => Packet::Subscribe(Subscribe {
-                    packet_id: id_of(id),
-                    filters: filters.clone(),
-                }),
-                Request::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
-                    packet_id: id_of(id),
-                    filters: filters.clone(),
-                }),
+                Request::Subscribe(filters) => {
+                    Packet::Subscribe(Subscribe::with_filters(id_of(id), filters.clone()))
+                }
+                Request::Unsubscribe(filters) => {
+                    Packet::Unsubscribe(Unsubscribe::new(id_of(id), filters.clone()))
+                }
             };
             ex.credit += packet.encoded_len();
             ex.required.push(packet);
@@ -871,16 +872,9 @@ impl Harness {
                 .active
                 .iter()
                 .filter(|(f, _)| !asked(f))
-                .map(|(f, &q)| SubscribeFilter {
-                    filter: f.clone(),
-                    qos: q,
-                })
+                .map(|(f, &q)| SubscribeFilter::new(f.clone(), q))
                 .collect();
-            let size = Subscribe {
-                packet_id: PacketId::MIN,
-                filters: filters.clone(),
-            }
-            .encoded_len();
+            let size = Subscribe::with_filters(PacketId::MIN, filters.clone()).encoded_len();
             if !filters.is_empty() && size <= self.cfg.max_outgoing_packet_size {
                 ex.restore = Some(filters);
             }
@@ -901,7 +895,7 @@ impl Harness {
                     !self.id_in_use(packet_id),
                     "{what}: the restore took packet id {packet_id}, which is in use"
                 );
-                let packet = Subscribe { packet_id, filters };
+                let packet = Subscribe::with_filters(packet_id, filters);
                 ex.credit += packet.encoded_len();
                 self.requests
                     .insert(packet_id.get(), Request::Subscribe(packet.filters.clone()));
@@ -998,7 +992,7 @@ impl Harness {
                     self.active.insert(requested.filter.clone(), q);
                     Ok(q)
                 }
-                SubscribeReturnCode::Failure => {
+                SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {
                     self.active.remove(&requested.filter);
                     Err(SubscribeRefused)
                 }
@@ -1080,10 +1074,7 @@ impl Harness {
                     let filters = (0..n)
                         .map(|_| {
                             let b = input.byte();
-                            SubscribeFilter {
-                                filter: filter(b),
-                                qos: qos(b >> 3),
-                            }
+                            SubscribeFilter::new(filter(b), qos(b >> 3))
                         })
                         .collect();
                     self.do_subscribe(Some(filters));
@@ -1177,10 +1168,10 @@ impl Harness {
                 let b = input.byte();
                 let code = ConnectReturnCode::from_u8(if b & 0x0F < 6 { b & 0x0F } else { 0 })
                     .unwrap_or(ConnectReturnCode::Accepted);
-                Packet::ConnAck(ConnAck {
-                    session_present: b & 0x10 != 0 && code == ConnectReturnCode::Accepted,
-                    code,
-                })
+                Packet::ConnAck(
+                    ConnAck::new(code)
+                        .with_session_present(b & 0x10 != 0 && code == ConnectReturnCode::Accepted),
+                )
             }
             1 => {
                 let f = input.byte();
@@ -1226,22 +1217,16 @@ impl Harness {
                         q => SubscribeReturnCode::Success(qos(q)),
                     })
                     .collect();
-                Packet::SubAck(SubAck {
-                    packet_id: id,
-                    return_codes,
-                })
+                Packet::SubAck(SubAck::new(id, return_codes))
             }
             8 => Packet::PingResp,
             9 => Packet::Connect(Box::new(Connect::new(
                 MqttString::try_from("peer").expect("valid client id"),
             ))),
             10 => Packet::Subscribe(Subscribe::new(PacketId::MIN, filter(0), QoS::AtMostOnce)),
-            11 => Packet::Unsubscribe(Unsubscribe {
-                packet_id: PacketId::MIN,
-                filters: vec![filter(1)],
-            }),
+            11 => Packet::Unsubscribe(Unsubscribe::new(PacketId::MIN, vec![filter(1)])),
             12 => Packet::PingReq,
-            _ => Packet::Disconnect,
+            _ => Packet::Disconnect(Disconnect::new()),
         }
     }
 
@@ -1357,17 +1342,11 @@ impl Harness {
         let filters = filters.unwrap_or_else(|| {
             self.active
                 .iter()
-                .map(|(f, &q)| SubscribeFilter {
-                    filter: f.clone(),
-                    qos: q,
-                })
+                .map(|(f, &q)| SubscribeFilter::new(f.clone(), q))
                 .collect()
         });
         trace!("> subscribe (resubscribe: {resubscribe}) {filters:?}");
-        let packet = Subscribe {
-            packet_id: PacketId::MIN,
-            filters: filters.clone(),
-        };
+        let packet = Subscribe::with_filters(PacketId::MIN, filters.clone());
         let size = packet.encoded_len();
         let result = if resubscribe {
             self.client.resubscribe(self.now)
@@ -1402,10 +1381,8 @@ impl Harness {
                     .insert(id.get(), Request::Subscribe(filters.clone()));
                 // Sent now when connected, else kept for the next CONNACK.
                 if self.conn == Conn::Connected {
-                    ex.required.push(Packet::Subscribe(Subscribe {
-                        packet_id: id,
-                        filters,
-                    }));
+                    ex.required
+                        .push(Packet::Subscribe(Subscribe::with_filters(id, filters)));
                 }
                 ex.credit += size;
             }
@@ -1418,11 +1395,7 @@ impl Harness {
     fn do_unsubscribe(&mut self, filters: Vec<TopicFilter>) {
         trace!("> unsubscribe {filters:?}");
         let mut ex = self.expect();
-        let size = Unsubscribe {
-            packet_id: PacketId::MIN,
-            filters: filters.clone(),
-        }
-        .encoded_len();
+        let size = Unsubscribe::new(PacketId::MIN, filters.clone()).encoded_len();
         let result = self.client.unsubscribe(self.now, filters.clone());
         trace!("    = {result:?}");
         let expected = if self.conn == Conn::Draining {
@@ -1448,10 +1421,8 @@ impl Harness {
                 self.requests
                     .insert(id.get(), Request::Unsubscribe(filters.clone()));
                 if self.conn == Conn::Connected {
-                    ex.required.push(Packet::Unsubscribe(Unsubscribe {
-                        packet_id: id,
-                        filters,
-                    }));
+                    ex.required
+                        .push(Packet::Unsubscribe(Unsubscribe::new(id, filters)));
                 }
                 ex.credit += size;
             }
@@ -1849,7 +1820,7 @@ impl Harness {
         st.packets += 1;
         if !st.connacked {
             assert!(
-                matches!(p, Packet::Connect(_) | Packet::Disconnect),
+                matches!(p, Packet::Connect(_) | Packet::Disconnect(_)),
                 "{what}: {:?} before CONNACK accepted the connection",
                 p.packet_type()
             );
@@ -1867,11 +1838,11 @@ impl Harness {
                 Packet::PubAck(_)
                     | Packet::PubRec(_)
                     | Packet::PubComp(_)
-                    | Packet::Disconnect
+                    | Packet::Disconnect(_)
                     | Packet::Subscribe(_)
                     | Packet::Unsubscribe(_)
             ) {
-                if matches!(p, Packet::Disconnect) {
+                if matches!(p, Packet::Disconnect(_)) {
                     self.stream.disconnect_sent = true;
                 }
                 return;
@@ -1883,7 +1854,7 @@ impl Harness {
                 assert_eq!(&**c, want, "CONNECT does not carry the configuration");
             }
             Packet::Publish(publish) => self.check_publish(publish, offset, what),
-            Packet::PubAck(PubAck { packet_id }) | Packet::PubRec(PubRec { packet_id }) => {
+            Packet::PubAck(PubAck { packet_id, .. }) | Packet::PubRec(PubRec { packet_id, .. }) => {
                 let q = if matches!(p, Packet::PubAck(_)) {
                     QoS::AtLeastOnce
                 } else {
@@ -1902,7 +1873,7 @@ impl Harness {
                 );
                 self.held.pop_front();
             }
-            Packet::PubRel(PubRel { packet_id }) => {
+            Packet::PubRel(PubRel { packet_id, .. }) => {
                 let m = self.pubs.get(&packet_id.get());
                 assert!(
                     m.is_some_and(|m| m.publish.qos == QoS::ExactlyOnce
@@ -1911,10 +1882,12 @@ impl Harness {
                     "{what}: PUBREL {packet_id} for no QoS 2 message of ours that the broker PUBREC'd"
                 );
             }
-            Packet::PubComp(PubComp { packet_id }) => {
+            Packet::PubComp(PubComp { packet_id, .. }) => {
                 panic!("{what}: PUBCOMP {packet_id} answers no PUBREL")
             }
-            Packet::Subscribe(Subscribe { packet_id, filters }) => {
+            Packet::Subscribe(Subscribe {
+                packet_id, filters, ..
+            }) => {
                 let ok = matches!(self.requests.get(&packet_id.get()), Some(Request::Subscribe(f)) if f == filters);
                 assert!(ok, "{what}: SUBSCRIBE {packet_id} is not a pending request");
                 assert!(
@@ -1923,7 +1896,9 @@ impl Harness {
                 );
                 assert!(p.encoded_len() <= self.cfg.max_outgoing_packet_size);
             }
-            Packet::Unsubscribe(Unsubscribe { packet_id, filters }) => {
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id, filters, ..
+            }) => {
                 let ok = matches!(self.requests.get(&packet_id.get()), Some(Request::Unsubscribe(f)) if f == filters);
                 assert!(
                     ok,
@@ -1947,7 +1922,7 @@ impl Harness {
                     "PINGREQ with keep-alive off"
                 );
             }
-            Packet::Disconnect => {
+            Packet::Disconnect(_) => {
                 assert!(ex.may_finish_drain, "{what}: DISCONNECT nobody asked for");
                 self.stream.disconnect_sent = true;
             }

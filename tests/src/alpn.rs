@@ -194,13 +194,12 @@ fn serve(mut tcp: TcpStream, config: &Arc<ServerConfig>, offers: &Mutex<Vec<Alpn
         while let Ok(Some(packet)) = decoder.next_packet() {
             let mut wire = BytesMut::new();
             match packet {
-                Packet::Connect(_) => Packet::ConnAck(ConnAck {
-                    session_present: false,
-                    code: ConnectReturnCode::Accepted,
-                })
+                Packet::Connect(_) => Packet::ConnAck(
+                    ConnAck::new(ConnectReturnCode::Accepted).with_session_present(false),
+                )
                 .encode(&mut wire),
                 Packet::PingReq => Packet::PingResp.encode(&mut wire),
-                Packet::Disconnect => return,
+                Packet::Disconnect(_) => return,
                 _ => continue,
             }
             .expect("a CONNACK or PINGRESP encodes");

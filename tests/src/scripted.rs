@@ -155,10 +155,9 @@ impl Peer {
     pub fn accept(&mut self) -> Option<sansmq::packet::Connect> {
         match self.recv()? {
             Packet::Connect(connect) => {
-                self.send(&Packet::ConnAck(ConnAck {
-                    session_present: false,
-                    code: ConnectReturnCode::Accepted,
-                }));
+                self.send(&Packet::ConnAck(
+                    ConnAck::new(ConnectReturnCode::Accepted).with_session_present(false),
+                ));
                 Some(*connect)
             }
             _ => None,

@@ -199,7 +199,7 @@ fn upload_token_sends_nothing_else_until_its_puback_and_reconnects_with_the_new_
                     if release.load(Ordering::SeqCst) {
                         if let Some(id) = held_upload.take() {
                             note("PUBACK uploadToken".into());
-                            peer.send(&Packet::PubAck(PubAck { packet_id: id }));
+                            peer.send(&Packet::PubAck(PubAck::new(id)));
                         }
                     }
                     continue;
@@ -212,7 +212,7 @@ fn upload_token_sends_nothing_else_until_its_puback_and_reconnects_with_the_new_
                     Packet::Publish(p) => {
                         note(format!("PUBLISH {}", &*p.topic_name()));
                         if let Some(id) = p.packet_id {
-                            peer.send(&Packet::PubAck(PubAck { packet_id: id }));
+                            peer.send(&Packet::PubAck(PubAck::new(id)));
                         }
                         if &*p.topic_name() == "parent/after" {
                             // Everything seen: drop the link so the client reconnects.
@@ -227,12 +227,9 @@ fn upload_token_sends_nothing_else_until_its_puback_and_reconnects_with_the_new_
                             .iter()
                             .map(|_| SubscribeReturnCode::Success(QoS::AtLeastOnce))
                             .collect();
-                        peer.send(&Packet::SubAck(SubAck {
-                            packet_id: s.packet_id,
-                            return_codes,
-                        }));
+                        peer.send(&Packet::SubAck(SubAck::new(s.packet_id, return_codes)));
                     }
-                    Packet::Disconnect => break,
+                    Packet::Disconnect(_) => break,
                     _ => {}
                 }
             }

@@ -54,9 +54,7 @@ const STALL: Duration = Duration::from_secs(5);
 const FLOOD_TIME: Duration = Duration::from_secs(120);
 
 fn pubrel() -> Packet {
-    Packet::PubRel(PubRel {
-        packet_id: PacketId::MIN,
-    })
+    Packet::PubRel(PubRel::new(PacketId::MIN))
 }
 
 fn duplicate_qos2_publish() -> Packet {

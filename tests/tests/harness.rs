@@ -85,7 +85,7 @@ fn persistent(client_id: &str) -> Connect {
     connect
 }
 
-fn accepted(ack: ConnAck) -> bool {
+fn accepted(ack: &ConnAck) -> bool {
     ack.code == ConnectReturnCode::Accepted
 }
 
@@ -119,7 +119,7 @@ fn broker_accepts_a_connect_on_its_own_port() {
     let ack = tcp(broker.addr())
         .connect(connect_packet("direct"))
         .unwrap();
-    assert!(accepted(ack), "{ack:?}");
+    assert!(accepted(&ack), "{ack:?}");
     assert!(!ack.session_present);
     assert!(
         wait_until(PATIENCE, || broker.log().contains("as direct")),
@@ -167,7 +167,9 @@ fn proxy_forwards_and_cut_ends_the_connection() {
     assert_eq!(proxy.url(), format!("tcp://127.0.0.1:{}", proxy.port()));
 
     let mut client = tcp(proxy.addr());
-    assert!(accepted(client.connect(connect_packet("proxied")).unwrap()));
+    assert!(accepted(
+        &client.connect(connect_packet("proxied")).unwrap()
+    ));
     assert_eq!(proxy.live_connections(), 1);
 
     assert_eq!(proxy.cut(), 1);
@@ -194,7 +196,7 @@ fn proxy_forwards_and_cut_ends_the_connection() {
 
     // The proxy goes on accepting.
     let mut again = tcp(proxy.addr());
-    assert!(accepted(again.connect(connect_packet("proxied")).unwrap()));
+    assert!(accepted(&again.connect(connect_packet("proxied")).unwrap()));
     assert_eq!(proxy.connections_accepted(), 2);
 }
 
@@ -203,7 +205,7 @@ fn black_hole_keeps_the_connection_open_but_drops_bytes() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
     let mut client = tcp(proxy.addr());
-    assert!(accepted(client.connect(connect_packet("holed")).unwrap()));
+    assert!(accepted(&client.connect(connect_packet("holed")).unwrap()));
 
     proxy.set_black_hole(true);
     assert!(proxy.is_black_hole());
@@ -237,7 +239,7 @@ fn cut_every_cuts_periodically_until_stopped() {
 
     let cuts = proxy.cuts();
     let mut client = tcp(proxy.addr());
-    assert!(accepted(client.connect(connect_packet("calm")).unwrap()));
+    assert!(accepted(&client.connect(connect_packet("calm")).unwrap()));
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(proxy.cuts(), cuts, "a cut after stop_cutting");
     client.send(&Packet::PingReq).unwrap();
@@ -259,7 +261,7 @@ fn proxy_resets_clients_while_the_broker_is_down() {
 
     broker.restart();
     let ack = tcp(proxy.addr()).connect(connect_packet("later")).unwrap();
-    assert!(accepted(ack));
+    assert!(accepted(&ack));
 }
 
 #[test]
@@ -267,7 +269,7 @@ fn dropping_the_proxy_closes_its_connections() {
     let broker = Mosquitto::start();
     let proxy = FaultProxy::start(broker.addr());
     let mut client = tcp(proxy.addr());
-    assert!(accepted(client.connect(connect_packet("orphan")).unwrap()));
+    assert!(accepted(&client.connect(connect_packet("orphan")).unwrap()));
     let addr = proxy.addr();
     drop(proxy);
     assert!(sees_the_end(&mut client));
@@ -281,7 +283,7 @@ fn stop_and_restart_keep_a_persistent_session() {
         .autosave_interval(Duration::from_secs(3600))
         .start();
     let first = tcp(broker.addr()).connect(persistent("keeper")).unwrap();
-    assert!(accepted(first) && !first.session_present, "{first:?}");
+    assert!(accepted(&first) && !first.session_present, "{first:?}");
 
     let port = broker.port();
     broker.stop();
@@ -291,7 +293,7 @@ fn stop_and_restart_keep_a_persistent_session() {
     assert_eq!(broker.port(), port);
 
     let second = tcp(broker.addr()).connect(persistent("keeper")).unwrap();
-    assert!(accepted(second) && second.session_present, "{second:?}");
+    assert!(accepted(&second) && second.session_present, "{second:?}");
     assert!(broker.log().contains("Saving in-memory database"));
 }
 
@@ -299,7 +301,7 @@ fn stop_and_restart_keep_a_persistent_session() {
 fn kill_after_an_autosave_keeps_a_persistent_session() {
     let broker = Mosquitto::builder().persistence(true).start();
     let first = tcp(broker.addr()).connect(persistent("survivor")).unwrap();
-    assert!(accepted(first) && !first.session_present, "{first:?}");
+    assert!(accepted(&first) && !first.session_present, "{first:?}");
 
     broker.wait_for_autosave();
     let pid = broker.pid().unwrap();
@@ -309,18 +311,18 @@ fn kill_after_an_autosave_keeps_a_persistent_session() {
     assert_ne!(broker.pid(), Some(pid));
 
     let second = tcp(broker.addr()).connect(persistent("survivor")).unwrap();
-    assert!(accepted(second) && second.session_present, "{second:?}");
+    assert!(accepted(&second) && second.session_present, "{second:?}");
 }
 
 #[test]
 fn kill_without_persistence_forgets_the_session() {
     let broker = Mosquitto::start();
     let first = tcp(broker.addr()).connect(persistent("amnesiac")).unwrap();
-    assert!(accepted(first));
+    assert!(accepted(&first));
     broker.kill();
     broker.restart();
     let second = tcp(broker.addr()).connect(persistent("amnesiac")).unwrap();
-    assert!(accepted(second) && !second.session_present, "{second:?}");
+    assert!(accepted(&second) && !second.session_present, "{second:?}");
 }
 
 #[test]
@@ -393,7 +395,7 @@ fn tls_listener_serves_a_certificate_signed_by_the_generated_ca() {
 
     for name in ["127.0.0.1", "localhost"] {
         let ack = tls_connect(broker.tls_addr(), name, tls_config(pki.ca_pem(), None)).unwrap();
-        assert!(accepted(ack), "{name}: {ack:?}");
+        assert!(accepted(&ack), "{name}: {ack:?}");
     }
 
     let error = tls_connect(
@@ -416,7 +418,7 @@ fn tls_listener_serves_a_certificate_signed_by_the_generated_ca() {
     let proxy = FaultProxy::start(broker.tls_addr());
     assert_eq!(proxy.tls_url(), format!("ssl://127.0.0.1:{}", proxy.port()));
     let ack = tls_connect(proxy.addr(), "127.0.0.1", tls_config(pki.ca_pem(), None)).unwrap();
-    assert!(accepted(ack));
+    assert!(accepted(&ack));
 }
 
 #[test]
@@ -451,7 +453,7 @@ fn mutual_tls_requires_the_client_certificate() {
         tls_config(pki.ca_pem(), Some(pki)),
     )
     .unwrap();
-    assert!(accepted(ack), "{ack:?}");
+    assert!(accepted(&ack), "{ack:?}");
 
     let refused = tls_connect(
         broker.tls_addr(),
@@ -489,11 +491,11 @@ fn every_option_makes_a_config_mosquitto_accepts() {
         );
     }
     let anonymous = tcp(broker.addr()).connect(connect_packet("anon")).unwrap();
-    assert!(accepted(anonymous));
+    assert!(accepted(&anonymous));
     let carol = tcp(broker.addr())
         .connect(with_login("carol", "carol", "pw"))
         .unwrap();
-    assert!(accepted(carol));
+    assert!(accepted(&carol));
 }
 
 #[test]
@@ -511,7 +513,7 @@ fn black_hole_hides_the_broker_giving_up_on_a_silent_client() {
     let mut client = tcp(proxy.addr());
     let mut connect = connect_packet("silent");
     connect.keep_alive = 1;
-    assert!(accepted(client.connect(connect).unwrap()));
+    assert!(accepted(&client.connect(connect).unwrap()));
 
     proxy.set_black_hole(true);
     // mosquitto drops a client silent for 1.5 x its keep-alive.

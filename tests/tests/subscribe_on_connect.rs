@@ -156,14 +156,14 @@ fn one_subscribe_per_reconnect(start: fn(&str, &str) -> SubscribesOnConnect, cli
             };
             subscribes += 1;
             thread::sleep(answer_after);
-            peer.send(&Packet::SubAck(SubAck {
-                packet_id: subscribe.packet_id,
-                return_codes: subscribe
+            peer.send(&Packet::SubAck(SubAck::new(
+                subscribe.packet_id,
+                subscribe
                     .filters
                     .iter()
                     .map(|f| SubscribeReturnCode::Success(f.qos))
                     .collect(),
-            }));
+            )));
             if peer.index() == 0 {
                 thread::sleep(Duration::from_millis(100));
                 break;

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sansmq::MqttString;
-use sansmq::packet::{Connect, Packet, PacketDecoder, PacketId, PubAck, Publish, QoS, Subscribe};
+use sansmq::packet::{
+    Connect, Disconnect, Packet, PacketDecoder, PacketId, PubAck, Publish, QoS, Subscribe,
+};
 use sansmq::{TopicFilter, TopicName};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -285,7 +287,7 @@ fn fanout(
     for i in 0..sessions {
         let mut client = Client::connect(broker, &format!("offline-{i}"), false)?;
         client.subscribe("fan/#", QoS::AtLeastOnce)?;
-        client.send(Packet::Disconnect)?;
+        client.send(Packet::Disconnect(Disconnect::new()))?;
     }
     let mut publisher = Client::connect(broker, "fan-publisher", true)?;
     let acked =

@@ -36,7 +36,7 @@ pub(crate) struct Client {
     /// 1.5 × the keep-alive (MQTT-3.1.2-24), or `None` for keep-alive 0.
     pub(crate) keep_alive_limit: Option<Duration>,
     /// Published if the connection ends without DISCONNECT (MQTT-3.1.2-8).
-    pub(crate) will: Option<LastWill>,
+    pub(crate) will: Option<Box<LastWill>>,
     /// What an ApsaraMQ login may do (everything outside ApsaraMQ mode).
     pub(crate) grant: Grant,
 }

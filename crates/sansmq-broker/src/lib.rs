@@ -30,7 +30,7 @@
 //! let mut connack = [0u8; 4];
 //! socket.read_exact(&mut connack)?;
 //! let mut read = BytesMut::from(&connack[..]);
-//! let expected = ConnAck { session_present: false, code: ConnectReturnCode::Accepted };
+//! let expected = ConnAck::new(ConnectReturnCode::Accepted).with_session_present(false);
 //! assert_eq!(Packet::read(&mut read, 1024).unwrap(), Some(Packet::ConnAck(expected)));
 //!
 //! broker.shutdown();

@@ -63,12 +63,14 @@ impl Server {
                     conn.send(Packet::PingResp); // MQTT-3.12.4-1
                 }
             }
-            Packet::Disconnect => {
+            Packet::Disconnect(_) => {
                 if let Some(client) = self.conns.get_mut(&token).and_then(|c| c.client_mut()) {
                     client.will = None; // MQTT-3.14.4-3
                 }
                 self.close(token, CloseReason::Disconnect);
             }
+            // The decoder speaks MQTT 3.1.1, which refuses AUTH before it gets here.
+            Packet::Auth(_) => self.protocol_error(token, "AUTH outside MQTT 5"),
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
                 let why = format!("{} is a server-to-client packet", packet.packet_type());
                 self.protocol_error(token, &why);
@@ -187,13 +189,10 @@ impl Server {
             // MQTT-3.1.2-24: close after 1.5 x keep-alive without a packet.
             keep_alive_limit: (connect.keep_alive != 0)
                 .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500)),
-            will: connect.will,
+            will: connect.will.map(Box::new),
             grant,
         });
-        conn.send(ConnAck {
-            session_present,
-            code: ConnectReturnCode::Accepted,
-        });
+        conn.send(ConnAck::new(ConnectReturnCode::Accepted).with_session_present(session_present));
         if session_present {
             resend_inflight(session, conn);
         }
@@ -366,10 +365,7 @@ impl Server {
         ) else {
             return;
         };
-        conn.send(SubAck {
-            packet_id: subscribe.packet_id,
-            return_codes: return_codes.clone(),
-        }); // MQTT-3.8.4-1
+        conn.send(SubAck::new(subscribe.packet_id, return_codes.clone())); // MQTT-3.8.4-1
         // MQTT-3.3.1-6: every matching retained message, with RETAIN 1 (MQTT-3.3.1-8). They are
         // queued whatever their QoS and go out as the connection takes them: a subscription to
         // many retained messages gets them all, not what fits in one output buffer.

@@ -185,7 +185,7 @@ impl Session {
     pub(crate) fn subscribe(&mut self, filter: TopicFilter, qos: QoS) {
         match self.subscriptions.iter_mut().find(|s| s.filter == filter) {
             Some(existing) => existing.qos = qos,
-            None => self.subscriptions.push(SubscribeFilter { filter, qos }),
+            None => self.subscriptions.push(SubscribeFilter::new(filter, qos)),
         }
     }
 

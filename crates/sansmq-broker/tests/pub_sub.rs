@@ -109,10 +109,10 @@ fn overlapping_subscriptions_give_one_copy_and_unsubscribe_stops_delivery() {
     sub.ack(&got);
     sub.expect_nothing(QUIET);
 
-    sub.send(sansmq::packet::Unsubscribe {
-        packet_id: common::id(50),
-        filters: vec![common::filter("a/#"), common::filter("a/b")],
-    });
+    sub.send(sansmq::packet::Unsubscribe::new(
+        common::id(50),
+        vec![common::filter("a/#"), common::filter("a/b")],
+    ));
     assert!(matches!(sub.next(), Packet::UnsubAck(_)));
     publisher.publish("a/b", b"y", QoS::AtMostOnce);
     sub.expect_nothing(QUIET);

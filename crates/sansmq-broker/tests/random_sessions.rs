@@ -13,8 +13,8 @@ use bytes::{Bytes, BytesMut};
 use common::{TestClient, connect_packet, filter, id, topic, will};
 use sansmq::MqttString;
 use sansmq::packet::{
-    ConnectReturnCode, Packet, Password, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe,
-    SubscribeFilter, Unsubscribe,
+    ConnectReturnCode, Disconnect, Packet, Password, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
+    Subscribe, SubscribeFilter, Unsubscribe,
 };
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, signature, start};
 
@@ -120,23 +120,22 @@ fn random_packet(rng: &mut fastrand::Rng) -> Packet {
         5 => PubRec::new(packet_id).into(),
         6 => PubRel::new(packet_id).into(),
         7 => PubComp::new(packet_id).into(),
-        8 => Subscribe {
+        8 => Subscribe::with_filters(
             packet_id,
-            filters: (0..rng.usize(1..3))
-                .map(|_| SubscribeFilter {
-                    filter: filter(FILTERS[rng.usize(..FILTERS.len())]),
-                    qos: QOS[rng.usize(..3)],
+            (0..rng.usize(1..3))
+                .map(|_| {
+                    SubscribeFilter::new(
+                        filter(FILTERS[rng.usize(..FILTERS.len())]),
+                        QOS[rng.usize(..3)],
+                    )
                 })
                 .collect(),
-        }
+        )
         .into(),
         _ => {
             if rng.bool() {
-                Unsubscribe {
-                    packet_id,
-                    filters: vec![filter(FILTERS[rng.usize(..FILTERS.len())])],
-                }
-                .into()
+                Unsubscribe::new(packet_id, vec![filter(FILTERS[rng.usize(..FILTERS.len())])])
+                    .into()
             } else {
                 Packet::PingReq
             }
@@ -155,7 +154,7 @@ fn play(broker: &Broker, seed: u64, steps: usize, signed: bool) {
             0 => rogue.connect(addr, &mut rng),
             // An abrupt drop: the will (if any) fires, a kept session keeps its queue.
             1 => rogue.stream = None,
-            2 => rogue.send(&Packet::Disconnect),
+            2 => rogue.send(&Packet::Disconnect(Disconnect::new())),
             // MQTT-3.1.0-2: a second CONNECT closes the connection.
             3 => rogue.send(&connect_packet("GID_r@@@z", true, 60).into()),
             _ => {

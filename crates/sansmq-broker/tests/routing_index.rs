@@ -47,10 +47,10 @@ fn a_persistent_session_keeps_its_subscriptions_while_offline() {
     let (mut subscriber, _) = TestClient::connect(addr, "offline", false);
     subscriber.subscribe("t/+", QoS::AtLeastOnce);
     subscriber.subscribe("t/#", QoS::AtMostOnce);
-    subscriber.send(Unsubscribe {
-        packet_id: common::id(50),
-        filters: vec![common::filter("t/#")],
-    });
+    subscriber.send(Unsubscribe::new(
+        common::id(50),
+        vec![common::filter("t/#")],
+    ));
     assert!(matches!(subscriber.next(), Packet::UnsubAck(_)));
     subscriber.disconnect();
 

@@ -516,12 +516,7 @@ impl ConnectOptions {
         self.check_subscribe_rules(filters.iter().copied())?;
         filters
             .iter()
-            .map(|&(filter, qos)| {
-                Ok(SubscribeFilter {
-                    filter: TopicFilter::try_from(filter)?,
-                    qos,
-                })
-            })
+            .map(|&(filter, qos)| Ok(SubscribeFilter::new(TopicFilter::try_from(filter)?, qos)))
             .collect()
     }
 
@@ -652,6 +647,7 @@ impl ConnectOptions {
                 payload: will.payload.clone(),
                 qos: will.qos,
                 retain: will.retain,
+                properties: Default::default(),
             });
         }
         Ok(config)

@@ -23,7 +23,7 @@
 //! let mut restore: Resubscription<&str> = Resubscription::default();
 //!
 //! // First connection: the application subscribes; nothing to join, the driver sends it.
-//! let ask = [SubscribeFilter { filter: filter.clone(), qos: QoS::AtLeastOnce }];
+//! let ask = [SubscribeFilter::new(filter.clone(), QoS::AtLeastOnce)];
 //! assert!(matches!(restore.join(&ask, "first call"), Join::Send("first call")));
 //!
 //! // A reconnect without a session: the driver restores the subscriptions...
@@ -277,10 +277,7 @@ mod tests {
     }
 
     fn ask(f: &str, qos: QoS) -> SubscribeFilter {
-        SubscribeFilter {
-            filter: filter(f),
-            qos,
-        }
+        SubscribeFilter::new(filter(f), qos)
     }
 
     fn id(n: u16) -> PacketId {

@@ -276,10 +276,7 @@ impl Reader {
 
     fn subscription(&mut self) -> Result<SubscribeFilter, &'static str> {
         let qos = self.qos()?;
-        Ok(SubscribeFilter {
-            filter: self.filter()?,
-            qos,
-        })
+        Ok(SubscribeFilter::new(self.filter()?, qos))
     }
 }
 

@@ -133,10 +133,7 @@ impl Session {
             subscriptions: self
                 .subscriptions
                 .iter()
-                .map(|(filter, &qos)| SubscribeFilter {
-                    filter: filter.clone(),
-                    qos,
-                })
+                .map(|(filter, &qos)| SubscribeFilter::new(filter.clone(), qos))
                 .collect(),
         }
     }
@@ -260,9 +257,8 @@ mod tests {
     const FILTERS: [&str; 4] = ["a", "a/+", "#", "b/c"];
 
     fn subscription() -> impl Strategy<Value = SubscribeFilter> {
-        (prop::sample::select(&FILTERS[..]), 0u8..3).prop_map(|(f, q)| SubscribeFilter {
-            filter: TopicFilter::try_from(f).unwrap(),
-            qos: QoS::from_u8(q).unwrap(),
+        (prop::sample::select(&FILTERS[..]), 0u8..3).prop_map(|(f, q)| {
+            SubscribeFilter::new(TopicFilter::try_from(f).unwrap(), QoS::from_u8(q).unwrap())
         })
     }
 

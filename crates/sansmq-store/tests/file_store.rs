@@ -29,10 +29,7 @@ fn message(qos: QoS, packet_id: Option<u16>, topic: &str, payload: &[u8]) -> Pub
 }
 
 fn subscription(filter: &str, qos: QoS) -> SubscribeFilter {
-    SubscribeFilter {
-        filter: TopicFilter::try_from(filter).unwrap(),
-        qos,
-    }
+    SubscribeFilter::new(TopicFilter::try_from(filter).unwrap(), qos)
 }
 
 /// A valid log with a record of every kind.

@@ -219,10 +219,7 @@ impl Client {
     /// to [`Events`]).
     pub async fn subscribe_stream(&self, filter: &str, qos: QoS) -> Result<Subscription, Error> {
         self.options.check_subscribe_rules([(filter, qos)])?;
-        let filter = SubscribeFilter {
-            filter: TopicFilter::try_from(filter)?,
-            qos,
-        };
+        let filter = SubscribeFilter::new(TopicFilter::try_from(filter)?, qos);
         let (tx, rx) = mpsc::channel(self.event_capacity);
         let granted = self.subscribe_inner(vec![filter], Some(tx)).await?;
         Ok(Subscription {

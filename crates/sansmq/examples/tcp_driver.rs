@@ -75,7 +75,7 @@ fn run() -> Result<(), Box<dyn Error>> {
                 Event::Connected { .. } => {
                     let filter = TopicFilter::try_from(topic.as_str())?;
                     let qos = QoS::AtLeastOnce;
-                    client.subscribe(now, vec![SubscribeFilter { filter, qos }])?;
+                    client.subscribe(now, vec![SubscribeFilter::new(filter, qos)])?;
                 }
                 Event::Subscribed { results, .. } => {
                     for (_, granted) in results {

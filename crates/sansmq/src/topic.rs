@@ -106,6 +106,12 @@ impl TopicFilter {
         self.0.as_bytes().iter().any(|&b| b == b'+' || b == b'#')
     }
 
+    /// Whether this is an MQTT 5 Shared Subscription, `$share/{ShareName}/{filter}` (MQTT 5.0
+    /// section 4.8.2).
+    pub fn is_shared(&self) -> bool {
+        self.0.as_bytes().starts_with(b"$share/")
+    }
+
     /// Whether a message published to `name` matches this filter; see [`matches()`].
     pub fn matches(&self, name: &TopicName) -> bool {
         matches_bytes(self.as_bytes(), name.as_bytes())

@@ -5,9 +5,9 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use sansmq::packet::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PacketDecoder, PacketId, Password,
-    Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeFilter,
-    SubscribeReturnCode, UnsubAck, Unsubscribe,
+    ConnAck, Connect, ConnectReturnCode, Disconnect, LastWill, Packet, PacketDecoder, PacketId,
+    Password, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe,
+    SubscribeFilter, SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
 use sansmq::{MqttString, TopicFilter, TopicName};
 
@@ -74,6 +74,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                 payload,
                 qos,
                 retain,
+                properties: Default::default(),
             }
         });
     let credentials = prop_oneof![
@@ -99,6 +100,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                     will,
                     username,
                     password,
+                    properties: Default::default(),
                 }))
             },
         )
@@ -106,10 +108,8 @@ fn connect() -> impl Strategy<Value = Packet> {
 
 fn connack() -> impl Strategy<Value = Packet> {
     prop_oneof![
-        any::<bool>().prop_map(|session_present| ConnAck {
-            session_present,
-            code: ConnectReturnCode::Accepted
-        }),
+        any::<bool>().prop_map(|session_present| ConnAck::new(ConnectReturnCode::Accepted)
+            .with_session_present(session_present)),
         (1u8..=5).prop_map(|c| ConnAck::new(ConnectReturnCode::from_u8(c).unwrap())),
     ]
     .prop_map(Packet::ConnAck)
@@ -138,9 +138,11 @@ fn publish() -> impl Strategy<Value = Packet> {
 }
 
 fn subscribe() -> impl Strategy<Value = Packet> {
-    let filter = (topic_filter(), qos()).prop_map(|(filter, qos)| SubscribeFilter { filter, qos });
-    (packet_id(), prop::collection::vec(filter, 1..8))
-        .prop_map(|(packet_id, filters)| Packet::Subscribe(Subscribe { packet_id, filters }))
+    let filter =
+        (topic_filter(), qos()).prop_map(|(filter, qos)| SubscribeFilter::new(filter, qos));
+    (packet_id(), prop::collection::vec(filter, 1..8)).prop_map(|(packet_id, filters)| {
+        Packet::Subscribe(Subscribe::with_filters(packet_id, filters))
+    })
 }
 
 fn suback() -> impl Strategy<Value = Packet> {
@@ -148,17 +150,13 @@ fn suback() -> impl Strategy<Value = Packet> {
         qos().prop_map(SubscribeReturnCode::Success),
         Just(SubscribeReturnCode::Failure)
     ];
-    (packet_id(), prop::collection::vec(code, 1..8)).prop_map(|(packet_id, return_codes)| {
-        Packet::SubAck(SubAck {
-            packet_id,
-            return_codes,
-        })
-    })
+    (packet_id(), prop::collection::vec(code, 1..8))
+        .prop_map(|(packet_id, return_codes)| Packet::SubAck(SubAck::new(packet_id, return_codes)))
 }
 
 fn unsubscribe() -> impl Strategy<Value = Packet> {
     (packet_id(), prop::collection::vec(topic_filter(), 1..8))
-        .prop_map(|(packet_id, filters)| Packet::Unsubscribe(Unsubscribe { packet_id, filters }))
+        .prop_map(|(packet_id, filters)| Packet::Unsubscribe(Unsubscribe::new(packet_id, filters)))
 }
 
 fn any_packet() -> impl Strategy<Value = Packet> {
@@ -176,7 +174,7 @@ fn any_packet() -> impl Strategy<Value = Packet> {
         packet_id().prop_map(|id| Packet::UnsubAck(UnsubAck::new(id))),
         Just(Packet::PingReq),
         Just(Packet::PingResp),
-        Just(Packet::Disconnect),
+        Just(Packet::Disconnect(Disconnect::new())),
     ]
 }
 
@@ -234,7 +232,7 @@ per_type! {
     unsuback_round_trips => packet_id().prop_map(|id| Packet::UnsubAck(UnsubAck::new(id))),
     pingreq_round_trips => Just(Packet::PingReq),
     pingresp_round_trips => Just(Packet::PingResp),
-    disconnect_round_trips => Just(Packet::Disconnect),
+    disconnect_round_trips => Just(Packet::Disconnect(Disconnect::new())),
 }
 
 proptest! {

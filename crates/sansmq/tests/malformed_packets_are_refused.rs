@@ -304,10 +304,10 @@ fn connect_protocol() {
         DecodeError::UnknownProtocolName(Bytes::from_static(b"MQTX"))
     );
     assert_eq!(
-        refused(&connect_with(b"MQTT", 5, 0x02, &[])),
+        refused(&connect_with(b"MQTT", 6, 0x02, &[])),
         DecodeError::UnsupportedProtocolLevel {
             name: Bytes::from_static(b"MQTT"),
-            level: 5
+            level: 6
         }
     );
     assert_eq!(
@@ -345,7 +345,9 @@ fn suback_return_codes() {
     );
     assert_eq!(
         refused(&[0x90, 0x02, 0x00, 0x01]),
-        DecodeError::NoReturnCodes
+        DecodeError::NoReturnCodes {
+            packet_type: PacketType::SubAck
+        }
     );
 }
 
@@ -416,6 +418,7 @@ fn encoder_refuses_invalid_packets() {
         payload: Bytes::from(vec![0; 70_000]),
         qos: QoS::AtMostOnce,
         retain: false,
+        properties: Default::default(),
     });
     assert_eq!(
         encode_error(connect),
@@ -427,35 +430,25 @@ fn encoder_refuses_invalid_packets() {
 
     let id = PacketId::new(1).unwrap();
     assert_eq!(
-        encode_error(Subscribe {
-            packet_id: id,
-            filters: vec![]
-        }),
+        encode_error(Subscribe::with_filters(id, vec![])),
         EncodeError::NoTopicFilters {
             packet_type: PacketType::Subscribe
         }
     );
     assert_eq!(
-        encode_error(Unsubscribe {
-            packet_id: id,
-            filters: vec![]
-        }),
+        encode_error(Unsubscribe::new(id, vec![])),
         EncodeError::NoTopicFilters {
             packet_type: PacketType::Unsubscribe
         }
     );
     assert_eq!(
-        encode_error(SubAck {
-            packet_id: id,
-            return_codes: vec![]
-        }),
-        EncodeError::NoReturnCodes
+        encode_error(SubAck::new(id, vec![])),
+        EncodeError::NoReturnCodes {
+            packet_type: PacketType::SubAck
+        }
     );
     assert_eq!(
-        encode_error(ConnAck {
-            session_present: true,
-            code: ConnectReturnCode::ServerUnavailable
-        }),
+        encode_error(ConnAck::new(ConnectReturnCode::ServerUnavailable).with_session_present(true)),
         EncodeError::SessionPresentWithRefusal {
             code: ConnectReturnCode::ServerUnavailable
         }

@@ -4,9 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 use sansmq::packet::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PacketId, Password, Protocol, PubAck,
-    PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeFilter, SubscribeReturnCode,
-    UnsubAck, Unsubscribe,
+    ConnAck, Connect, ConnectReturnCode, Disconnect, LastWill, Packet, PacketId, Password,
+    Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, SubAck, Subscribe, SubscribeFilter,
+    SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
 use sansmq::{MqttString, TopicFilter, TopicName};
 
@@ -82,9 +82,11 @@ fn connect_311_with_will_and_credentials() {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::ExactlyOnce,
             retain: true,
+            properties: Default::default(),
         }),
         username: Some(s("user")),
         password: Some(Password(Bytes::from_static(&[0x00, 0xFF, b'p', b'w']))),
+        properties: Default::default(),
     };
     check(&wire, Packet::Connect(Box::new(connect)));
 }
@@ -109,10 +111,7 @@ fn connect_31_mqisdp() {
 fn connack() {
     check(
         &[0x20, 0x02, 0x01, 0x00],
-        Packet::ConnAck(ConnAck {
-            session_present: true,
-            code: ConnectReturnCode::Accepted,
-        }),
+        Packet::ConnAck(ConnAck::new(ConnectReturnCode::Accepted).with_session_present(true)),
     );
     check(
         &[0x20, 0x02, 0x00, 0x05],
@@ -196,19 +195,13 @@ fn subscribe() {
     ];
     check(
         &wire,
-        Packet::Subscribe(Subscribe {
-            packet_id: id(10),
-            filters: vec![
-                SubscribeFilter {
-                    filter: filter("a/b"),
-                    qos: QoS::AtLeastOnce,
-                },
-                SubscribeFilter {
-                    filter: filter("c/+"),
-                    qos: QoS::ExactlyOnce,
-                },
+        Packet::Subscribe(Subscribe::with_filters(
+            id(10),
+            vec![
+                SubscribeFilter::new(filter("a/b"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("c/+"), QoS::ExactlyOnce),
             ],
-        }),
+        )),
     );
 }
 
@@ -217,14 +210,14 @@ fn suback() {
     // The spec's example in 3.9.3: granted 0, 2 and failure.
     check(
         &[0x90, 0x05, 0x00, 0x0A, 0x00, 0x02, 0x80],
-        Packet::SubAck(SubAck {
-            packet_id: id(10),
-            return_codes: vec![
+        Packet::SubAck(SubAck::new(
+            id(10),
+            vec![
                 SubscribeReturnCode::Success(QoS::AtMostOnce),
                 SubscribeReturnCode::Success(QoS::ExactlyOnce),
                 SubscribeReturnCode::Failure,
             ],
-        }),
+        )),
     );
 }
 
@@ -239,10 +232,7 @@ fn unsubscribe() {
     ];
     check(
         &wire,
-        Packet::Unsubscribe(Unsubscribe {
-            packet_id: id(11),
-            filters: vec![filter("a/#"), filter("c/d")],
-        }),
+        Packet::Unsubscribe(Unsubscribe::new(id(11), vec![filter("a/#"), filter("c/d")])),
     );
 }
 
@@ -258,7 +248,7 @@ fn unsuback() {
 fn ping_and_disconnect() {
     check(&[0xC0, 0x00], Packet::PingReq);
     check(&[0xD0, 0x00], Packet::PingResp);
-    check(&[0xE0, 0x00], Packet::Disconnect);
+    check(&[0xE0, 0x00], Packet::Disconnect(Disconnect::new()));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sansmq::packet::{
-    ConnAck, Connect, ConnectReturnCode, LastWill, Packet, PacketDecoder, PacketId, PubAck,
-    PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeReturnCode,
+    ConnAck, Connect, ConnectReturnCode, Disconnect, LastWill, Packet, PacketDecoder, PacketId,
+    PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeReturnCode,
 };
 use sansmq::{MqttString, TopicFilter, TopicName};
 
@@ -60,6 +60,7 @@ pub fn will(topic_name: &str, payload: &'static [u8], qos: QoS, retain: bool) ->
         payload: Bytes::from_static(payload),
         qos,
         retain,
+        properties: Default::default(),
     }
 }
 
@@ -250,7 +251,7 @@ impl TestClient {
     }
 
     pub fn disconnect(mut self) {
-        self.send(Packet::Disconnect);
+        self.send(Packet::Disconnect(Disconnect::new()));
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 }

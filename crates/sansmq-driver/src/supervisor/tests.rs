@@ -237,10 +237,10 @@ fn the_connect_timeout_bounds_opening_and_abandons_the_transport() {
 fn a_lost_connection_reconnects_after_the_backoff_and_resubscribes_once() {
     let start = Instant::now();
     let mut sup = connected(start);
-    let filters = vec![SubscribeFilter {
-        filter: TopicFilter::try_from("t/#").expect("filter"),
-        qos: QoS::AtLeastOnce,
-    }];
+    let filters = vec![SubscribeFilter::new(
+        TopicFilter::try_from("t/#").expect("filter"),
+        QoS::AtLeastOnce,
+    )];
     sup.subscribe(start, filters, 2)
         .expect("subscribe accepted");
     let subscribe = write_all(&mut sup, start);
@@ -522,10 +522,10 @@ fn shut_down_answers_every_waiter_with_closed() {
     let mut sup = connected(now);
     publish(&mut sup, now, QoS::AtLeastOnce, 10).expect("publish accepted");
     publish(&mut sup, now, QoS::AtMostOnce, 11).expect("publish accepted");
-    let filters = vec![SubscribeFilter {
-        filter: TopicFilter::try_from("t").expect("filter"),
-        qos: QoS::AtMostOnce,
-    }];
+    let filters = vec![SubscribeFilter::new(
+        TopicFilter::try_from("t").expect("filter"),
+        QoS::AtMostOnce,
+    )];
     sup.subscribe(now, filters, 12).expect("subscribe accepted");
     sup.shut_down(now);
     assert_eq!(actions(&mut sup), [Action::Close]);
@@ -666,10 +666,10 @@ fn a_disconnect_while_draining_answers_the_draining_disconnect_too() {
 /// drained.
 fn subscribed_to_t(now: Instant) -> Sup {
     let mut sup = connected(now);
-    let filters = vec![SubscribeFilter {
-        filter: TopicFilter::try_from("t/#").expect("filter"),
-        qos: QoS::AtLeastOnce,
-    }];
+    let filters = vec![SubscribeFilter::new(
+        TopicFilter::try_from("t/#").expect("filter"),
+        QoS::AtLeastOnce,
+    )];
     sup.subscribe(now, filters, 2).expect("subscribe accepted");
     write_all(&mut sup, now);
     sup.handle_received(now, &[0x90, 0x03, 0x00, 0x01, 0x01]);

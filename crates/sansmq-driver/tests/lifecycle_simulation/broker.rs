@@ -142,10 +142,7 @@ impl BrokerConn {
                     if code != ConnectReturnCode::Accepted {
                         push(
                             &mut replies,
-                            &Packet::ConnAck(ConnAck {
-                                session_present: false,
-                                code,
-                            }),
+                            &Packet::ConnAck(ConnAck::new(code).with_session_present(false)),
                         );
                         replies.push(Reply::Close);
                         return replies;
@@ -166,10 +163,7 @@ impl BrokerConn {
                             next_id: 0,
                         });
                     }
-                    let connack = ConnAck {
-                        session_present,
-                        code,
-                    };
+                    let connack = ConnAck::new(code).with_session_present(session_present);
                     push(&mut replies, &Packet::ConnAck(connack));
                     // A resumed session's unacknowledged copies go out again (MQTT-4.4.0-1).
                     if let Some(session) = cluster.session.as_ref().filter(|_| session_present) {
@@ -258,10 +252,10 @@ impl BrokerConn {
                             SubscribeReturnCode::Success(granted)
                         })
                         .collect();
-                    Some(Packet::SubAck(SubAck {
-                        packet_id: subscribe.packet_id,
+                    Some(Packet::SubAck(SubAck::new(
+                        subscribe.packet_id,
                         return_codes,
-                    }))
+                    )))
                 }
                 Packet::Unsubscribe(unsubscribe) => {
                     if let Some(session) = cluster.session.as_mut() {
@@ -272,7 +266,7 @@ impl BrokerConn {
                     Some(Packet::UnsubAck(UnsubAck::new(unsubscribe.packet_id)))
                 }
                 Packet::PingReq => Some(Packet::PingResp),
-                Packet::Disconnect => {
+                Packet::Disconnect(_) => {
                     // MQTT-3.14.4-1: the broker closes; a clean session ends with the connection.
                     self.closed(cluster);
                     replies.push(Reply::Close);

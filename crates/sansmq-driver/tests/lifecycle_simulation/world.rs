@@ -1040,10 +1040,7 @@ impl World {
             40..=54 => {
                 let waiter = self.waiter(Kind::Subscribe);
                 let filters: Vec<SubscribeFilter> = (0..self.rng.range(1, 2))
-                    .map(|_| SubscribeFilter {
-                        filter: self.filter(),
-                        qos: QoS::ExactlyOnce,
-                    })
+                    .map(|_| SubscribeFilter::new(self.filter(), QoS::ExactlyOnce))
                     .collect();
                 let mut seen = HashSet::new();
                 let filters: Vec<_> = filters

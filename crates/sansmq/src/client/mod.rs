@@ -31,8 +31,8 @@ pub use session_log::{ReplayError, SessionRecord};
 pub use snapshot::{InflightMessage, SessionSnapshot};
 
 use crate::packet::{
-    Connect, EncodeError, Packet, PacketDecoder, PacketId, PubAck, PubComp, PubRec, PubRel,
-    Publish, QoS, Subscribe, SubscribeFilter, Unsubscribe,
+    Connect, Disconnect, EncodeError, Packet, PacketDecoder, PacketId, Properties, PubAck, PubComp,
+    PubRec, PubRel, Publish, QoS, Subscribe, SubscribeFilter, Unsubscribe,
 };
 use crate::topic::{TopicFilter, TopicName};
 use incoming::Incoming;
@@ -190,6 +190,7 @@ impl Client {
             will: self.config.will.clone(),
             username: self.config.username.clone(),
             password: self.config.password.clone(),
+            properties: Properties::new(),
         };
         let mut transmit = BytesMut::with_capacity(connect.encoded_len());
         connect.encode(&mut transmit)?;
@@ -219,6 +220,11 @@ impl Client {
         if self.config.max_transmit_buffer == 0 {
             return Err(CommandError::InvalidConfig(
                 "max_transmit_buffer is 0: no QoS 0 message could ever be sent",
+            ));
+        }
+        if self.config.protocol.is_v5() {
+            return Err(CommandError::InvalidConfig(
+                "the session engine speaks MQTT 3.1 and 3.1.1; MQTT 5 is in the codec only",
             ));
         }
         if self.config.password.is_some() && self.config.username.is_none() {
@@ -334,10 +340,8 @@ impl Client {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        let mut subscribe = Subscribe {
-            packet_id: PacketId::MIN, // a stand-in until allocated below
-            filters,
-        };
+        // PacketId::MIN is a stand-in until allocated below.
+        let mut subscribe = Subscribe::with_filters(PacketId::MIN, filters);
         if subscribe.filters.is_empty() {
             return Err(EncodeError::NoTopicFilters {
                 packet_type: crate::packet::PacketType::Subscribe,
@@ -364,10 +368,7 @@ impl Client {
     pub fn resubscribe(&mut self, now: Instant) -> Result<Option<PacketId>, CommandError> {
         let filters: Vec<SubscribeFilter> = self
             .subscriptions()
-            .map(|(filter, qos)| SubscribeFilter {
-                filter: filter.clone(),
-                qos,
-            })
+            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
             .collect();
         if filters.is_empty() {
             return Ok(None);
@@ -396,10 +397,7 @@ impl Client {
         let filters: Vec<SubscribeFilter> = self
             .subscriptions()
             .filter(|(filter, _)| !asked(filter))
-            .map(|(filter, qos)| SubscribeFilter {
-                filter: filter.clone(),
-                qos,
-            })
+            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
             .collect();
         if filters.is_empty() {
             return;
@@ -427,10 +425,8 @@ impl Client {
             }
             .into());
         }
-        let mut unsubscribe = Unsubscribe {
-            packet_id: PacketId::MIN, // a stand-in until allocated below
-            filters,
-        };
+        // PacketId::MIN is a stand-in until allocated below.
+        let mut unsubscribe = Unsubscribe::new(PacketId::MIN, filters);
         self.check_size(unsubscribe.encoded_len())?;
         unsubscribe.packet_id = self
             .ids
@@ -866,7 +862,7 @@ impl Client {
     }
 
     fn finish_disconnect(&mut self, now: Instant) {
-        self.send(now, &Packet::Disconnect);
+        self.send(now, &Packet::Disconnect(Disconnect::new()));
         self.close(DisconnectReason::Requested);
     }
 

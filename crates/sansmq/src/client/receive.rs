@@ -26,12 +26,12 @@ impl Client {
         }
         match packet {
             Packet::Publish(publish) => self.on_publish(now, publish),
-            Packet::PubAck(PubAck { packet_id }) => {
+            Packet::PubAck(PubAck { packet_id, .. }) => {
                 if self.outgoing.acknowledge(packet_id).is_some() {
                     self.complete(now, packet_id, QoS::AtLeastOnce);
                 } // an unknown PUBACK is a late duplicate: nothing to do
             }
-            Packet::PubRec(PubRec { packet_id }) => match self.outgoing.receive(packet_id) {
+            Packet::PubRec(PubRec { packet_id, .. }) => match self.outgoing.receive(packet_id) {
                 Some(Receipt::Released) => {
                     self.record(SessionRecord::Released(packet_id));
                     self.send_ack(now, AckKind::PubRel, packet_id);
@@ -39,7 +39,7 @@ impl Client {
                 Some(Receipt::AlreadyReleased) => self.send_ack(now, AckKind::PubRel, packet_id),
                 None => {}
             },
-            Packet::PubRel(PubRel { packet_id }) => {
+            Packet::PubRel(PubRel { packet_id, .. }) => {
                 // Answered even for an unknown identifier, so the broker can finish its side
                 // (e.g. after we lost state); the identifier is free for a new message now.
                 if self.incoming.release(packet_id) {
@@ -47,7 +47,7 @@ impl Client {
                 }
                 self.send_ack(now, AckKind::PubComp, packet_id);
             }
-            Packet::PubComp(PubComp { packet_id }) => {
+            Packet::PubComp(PubComp { packet_id, .. }) => {
                 if self.outgoing.complete(packet_id).is_some() {
                     self.complete(now, packet_id, QoS::ExactlyOnce);
                 }
@@ -71,7 +71,8 @@ impl Client {
             | Packet::Subscribe(_)
             | Packet::Unsubscribe(_)
             | Packet::PingReq
-            | Packet::Disconnect => {
+            | Packet::Disconnect(_)
+            | Packet::Auth(_) => {
                 let violation = ProtocolViolation::UnexpectedPacket(packet.packet_type());
                 self.fail(DisconnectReason::ProtocolViolation(violation));
             }
@@ -171,13 +172,13 @@ impl Client {
                     self.subscriptions
                         .active
                         .insert(requested.filter.clone(), qos);
-                    self.record(SessionRecord::Subscribed(SubscribeFilter {
-                        filter: requested.filter.clone(),
+                    self.record(SessionRecord::Subscribed(SubscribeFilter::new(
+                        requested.filter.clone(),
                         qos,
-                    }));
+                    )));
                     Ok(qos)
                 }
-                SubscribeReturnCode::Failure => {
+                SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {
                     if self
                         .subscriptions
                         .active

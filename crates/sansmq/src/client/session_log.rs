@@ -342,10 +342,7 @@ fn normalized(snapshot: &SessionSnapshot) -> Result<SessionSnapshot, ReplayError
         awaiting_release,
         subscriptions: subscriptions
             .into_iter()
-            .map(|(filter, qos)| SubscribeFilter {
-                filter: filter.clone(),
-                qos,
-            })
+            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
             .collect(),
     })
 }
@@ -383,10 +380,7 @@ mod tests {
     }
 
     fn filter(s: &str, qos: QoS) -> SubscribeFilter {
-        SubscribeFilter {
-            filter: TopicFilter::try_from(s).unwrap(),
-            qos,
-        }
+        SubscribeFilter::new(TopicFilter::try_from(s).unwrap(), qos)
     }
 
     #[test]
@@ -582,10 +576,7 @@ mod tests {
                 subscriptions: self
                     .subscriptions
                     .iter()
-                    .map(|(filter, qos)| SubscribeFilter {
-                        filter: filter.clone(),
-                        qos: *qos,
-                    })
+                    .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), *qos))
                     .collect(),
             }
         }

@@ -51,10 +51,7 @@ impl Client {
                 .collect(),
             subscriptions: self
                 .subscriptions()
-                .map(|(filter, qos)| SubscribeFilter {
-                    filter: filter.clone(),
-                    qos,
-                })
+                .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
                 .collect(),
         }
     }

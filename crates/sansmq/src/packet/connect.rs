@@ -4,11 +4,18 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{DecodeError, EncodeBody, EncodeError, PacketType, QoS, impl_encode, wire};
+use super::{
+    DecodeError, EncodeBody, EncodeError, PacketType, Properties, PropertyContext, QoS,
+    impl_encode, wire,
+};
 use crate::string::{MAX_STRING_LEN, MqttString};
 use crate::topic::TopicName;
 
-/// Protocol name and level of a CONNECT (MQTT 3.1.2.1, 3.1.2.2).
+/// Protocol name and level of a CONNECT (MQTT 3.1.2.1, 3.1.2.2), and so the protocol a connection
+/// speaks: what the codec is told to decode and encode.
+///
+/// MQTT 3.1 and 3.1.1 packets are the same on the wire apart from CONNECT; MQTT 5 packets carry
+/// properties and Reason Codes, and AUTH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Protocol {
     /// MQTT 3.1: protocol name `MQIsdp`, level 3.
@@ -16,6 +23,8 @@ pub enum Protocol {
     /// MQTT 3.1.1: protocol name `MQTT`, level 4.
     #[default]
     Mqtt311,
+    /// MQTT 5.0: protocol name `MQTT`, level 5.
+    Mqtt5,
 }
 
 impl Protocol {
@@ -23,7 +32,7 @@ impl Protocol {
     pub const fn name(self) -> &'static [u8] {
         match self {
             Self::Mqtt31 => b"MQIsdp",
-            Self::Mqtt311 => b"MQTT",
+            Self::Mqtt311 | Self::Mqtt5 => b"MQTT",
         }
     }
 
@@ -32,7 +41,24 @@ impl Protocol {
         match self {
             Self::Mqtt31 => 3,
             Self::Mqtt311 => 4,
+            Self::Mqtt5 => 5,
         }
+    }
+
+    /// Whether this is MQTT 5, whose packets carry properties and Reason Codes.
+    #[inline]
+    pub const fn is_v5(self) -> bool {
+        matches!(self, Self::Mqtt5)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mqtt31 => "MQTT 3.1",
+            Self::Mqtt311 => "MQTT 3.1.1",
+            Self::Mqtt5 => "MQTT 5.0",
+        })
     }
 }
 
@@ -63,16 +89,34 @@ pub struct LastWill {
     pub qos: QoS,
     /// Whether the will is retained.
     pub retain: bool,
+    /// MQTT 5 will properties (Will Delay Interval, Message Expiry Interval, Content Type, …).
+    pub properties: Properties,
+}
+
+impl LastWill {
+    /// A will at QoS 0, not retained, without properties.
+    pub const fn new(topic: TopicName, payload: Bytes) -> Self {
+        Self {
+            topic,
+            payload,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::new(),
+        }
+    }
 }
 
 /// The client's request to open a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connect {
-    /// MQTT 3.1.1 or 3.1.
+    /// MQTT 3.1.1, 3.1 or 5: a CONNECT is encoded as this says, whatever protocol the encoder is
+    /// given.
     pub protocol: Protocol,
     /// Seconds of silence after which the server may drop the client; 0 disables.
     pub keep_alive: u16,
-    /// Start afresh (and discard the session when the connection ends).
+    /// Start afresh (MQTT 3.1.1 also discards the session when the connection ends; MQTT 5 calls
+    /// it Clean Start, and the Session Expiry Interval says how long the session outlives the
+    /// connection).
     pub clean_session: bool,
     /// The client identifier; may be empty with `clean_session` (MQTT-3.1.3-6).
     pub client_id: MqttString,
@@ -80,8 +124,10 @@ pub struct Connect {
     pub will: Option<LastWill>,
     /// User name.
     pub username: Option<MqttString>,
-    /// Password; only with a user name (MQTT-3.1.2-22).
+    /// Password; in MQTT 3.1.1 only with a user name (MQTT-3.1.2-22).
     pub password: Option<Password>,
+    /// MQTT 5 properties (Session Expiry Interval, Receive Maximum, …); empty for MQTT 3.1.1.
+    pub properties: Properties,
 }
 
 const USERNAME: u8 = 0b1000_0000;
@@ -103,6 +149,7 @@ impl Connect {
             will: None,
             username: None,
             password: None,
+            properties: Properties::new(),
         }
     }
 
@@ -112,6 +159,7 @@ impl Connect {
             let (input, level) = wire::u8(input)?;
             let protocol = match (name, level) {
                 (b"MQTT", 4) => Protocol::Mqtt311,
+                (b"MQTT", 5) => Protocol::Mqtt5,
                 (b"MQIsdp", 3) => Protocol::Mqtt31,
                 (b"MQTT" | b"MQIsdp", level) => {
                     return wire::fail(DecodeError::UnsupportedProtocolLevel {
@@ -131,13 +179,24 @@ impl Connect {
                 // MQTT-3.1.2-13, MQTT-3.1.2-14, MQTT-3.1.2-15
                 return wire::fail(DecodeError::InvalidWillFlags { flags });
             }
-            if flags & PASSWORD != 0 && flags & USERNAME == 0 {
+            let v5 = protocol.is_v5();
+            if flags & PASSWORD != 0 && flags & USERNAME == 0 && !v5 {
                 return wire::fail(DecodeError::PasswordWithoutUsername); // MQTT-3.1.2-22
             }
-            let (input, keep_alive) = wire::u16(input)?;
+            let (mut input, keep_alive) = wire::u16(input)?;
+            let mut properties = Properties::new();
+            if v5 {
+                let (rest, held) = wire::properties(body, PropertyContext::Connect)(input)?;
+                (input, properties) = (rest, held.into_inner());
+            }
             let (mut input, client_id) = wire::string(body, "client identifier")(input)?;
             let mut will = None;
             if has_will {
+                let mut will_properties = Properties::new();
+                if v5 {
+                    let (rest, held) = wire::properties(body, PropertyContext::Will)(input)?;
+                    (input, will_properties) = (rest, held.into_inner());
+                }
                 let (rest, topic) = wire::topic_name(body)(input)?;
                 let (rest, payload) = wire::binary(body)(rest)?;
                 input = rest;
@@ -146,6 +205,7 @@ impl Connect {
                     payload,
                     qos: QoS::from_u8(will_qos).unwrap_or(QoS::AtMostOnce),
                     retain: flags & WILL_RETAIN != 0,
+                    properties: will_properties,
                 });
             }
             let mut username = None;
@@ -168,6 +228,7 @@ impl Connect {
                 will,
                 username,
                 password,
+                properties,
             };
             Ok((input, connect))
         })
@@ -197,10 +258,17 @@ impl Connect {
 impl EncodeBody for Connect {
     const PACKET_TYPE: PacketType = PacketType::Connect;
 
-    fn remaining_len(&self) -> usize {
+    fn remaining_len(&self, _: Protocol) -> usize {
+        let v5 = self.protocol.is_v5();
         let mut len = wire::prefixed_len(self.protocol.name()) + 1 + 1 + 2;
+        if v5 {
+            len = len.saturating_add(self.properties.encoded_len());
+        }
         len = len.saturating_add(wire::prefixed_len(self.client_id.as_bytes()));
         if let Some(will) = &self.will {
+            if v5 {
+                len = len.saturating_add(will.properties.encoded_len());
+            }
             len = len
                 .saturating_add(wire::prefixed_len(will.topic.as_bytes()))
                 .saturating_add(wire::prefixed_len(&will.payload));
@@ -214,9 +282,21 @@ impl EncodeBody for Connect {
         len
     }
 
-    fn validate(&self) -> Result<(), EncodeError> {
-        if self.password.is_some() && self.username.is_none() {
+    fn validate(&self, _: Protocol) -> Result<(), EncodeError> {
+        let v5 = self.protocol.is_v5();
+        if self.password.is_some() && self.username.is_none() && !v5 {
             return Err(EncodeError::PasswordWithoutUsername); // MQTT-3.1.2-22
+        }
+        let will_properties = self.will.as_ref().map(|will| &will.properties);
+        if v5 {
+            self.properties.validate(PropertyContext::Connect)?;
+            if let Some(properties) = will_properties {
+                properties.validate(PropertyContext::Will)?;
+            }
+        } else {
+            let present = !self.properties.is_empty()
+                || will_properties.is_some_and(|properties| !properties.is_empty());
+            super::v5_only(self.protocol, PacketType::Connect, "properties", present)?;
         }
         let too_long = |field, len: usize| {
             if len > MAX_STRING_LEN {
@@ -234,13 +314,20 @@ impl EncodeBody for Connect {
         Ok(())
     }
 
-    fn write_body(&self, buf: &mut BytesMut) {
+    fn write_body(&self, _: Protocol, buf: &mut BytesMut) {
+        let v5 = self.protocol.is_v5();
         wire::put_prefixed(buf, self.protocol.name());
         buf.put_u8(self.protocol.level());
         buf.put_u8(self.connect_flags());
         buf.put_u16(self.keep_alive);
+        if v5 {
+            self.properties.write(buf);
+        }
         wire::put_prefixed(buf, self.client_id.as_bytes());
         if let Some(will) = &self.will {
+            if v5 {
+                will.properties.write(buf);
+            }
             wire::put_prefixed(buf, will.topic.as_bytes());
             wire::put_prefixed(buf, &will.payload);
         }

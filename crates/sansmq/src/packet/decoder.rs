@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::frame::{self, FrameHeader};
-use super::{DecodeError, Packet};
+use super::{DecodeError, Packet, Protocol};
 
 /// Turns a byte stream into packets, however the stream is cut.
 ///
@@ -21,19 +21,37 @@ pub struct PacketDecoder {
     /// The header of a frame whose body is still arriving.
     pending: Option<FrameHeader>,
     max_packet_size: usize,
+    protocol: Protocol,
     /// Once the stream is broken, every later call reports the same error.
     failed: Option<DecodeError>,
 }
 
 impl PacketDecoder {
-    /// A decoder refusing frames bigger than `max_packet_size` bytes (fixed header included).
+    /// An MQTT 3.1.1 decoder refusing frames bigger than `max_packet_size` bytes (fixed header
+    /// included).
     pub fn new(max_packet_size: usize) -> Self {
+        Self::with_protocol(max_packet_size, Protocol::Mqtt311)
+    }
+
+    /// A decoder for `protocol` refusing frames bigger than `max_packet_size` bytes.
+    pub fn with_protocol(max_packet_size: usize, protocol: Protocol) -> Self {
         Self {
             buffer: BytesMut::new(),
             pending: None,
             max_packet_size,
+            protocol,
             failed: None,
         }
+    }
+
+    /// The protocol packets are decoded as.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Decodes the packets after the next one as `protocol`: a server learns it from CONNECT.
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
     }
 
     /// The largest frame accepted.
@@ -75,7 +93,8 @@ impl PacketDecoder {
     fn decode_next(&mut self) -> Result<Option<Packet>, DecodeError> {
         let header = match self.pending {
             Some(header) => header,
-            None => match FrameHeader::parse(&self.buffer, self.max_packet_size)? {
+            None => match FrameHeader::parse_in(self.protocol, &self.buffer, self.max_packet_size)?
+            {
                 Some(header) => header,
                 None => return Ok(None),
             },
@@ -89,7 +108,7 @@ impl PacketDecoder {
         }
         self.pending = None;
         let body = frame::split_body(&mut self.buffer, &header);
-        Packet::decode(&header, body).map(Some)
+        Packet::decode_in(self.protocol, &header, body).map(Some)
     }
 }
 

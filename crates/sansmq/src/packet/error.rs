@@ -5,19 +5,22 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::{ConnectReturnCode, PacketType, PropertyContext, PropertyId, QoS, ReasonCode};
+use super::{
+    ConnectReturnCode, PacketType, PropertyContext, PropertyId, Protocol, QoS, ReasonCode,
+};
 use crate::string::StringError;
 use crate::topic::{TopicError, TopicFilter};
 
-/// A packet on the wire breaks a rule of MQTT 3.1/3.1.1. One variant per rule; the message names the
-/// offending value and, where there is one, the spec's normative statement.
+/// A packet on the wire breaks a rule of MQTT 3.1, 3.1.1 or 5.0. One variant per rule; the message
+/// names the offending value and, where there is one, the spec's normative statement, and
+/// [`reason_code`](Self::reason_code) is the MQTT 5 Reason Code to disconnect with.
 ///
 /// A stream that produced a `DecodeError` cannot be resynchronised: the connection must be closed
 /// (MQTT-4.8.0-1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// Packet type 0 or 15, which are reserved (MQTT 2.2.1).
+    /// Packet type 0, or 15 outside MQTT 5: reserved (MQTT 2.2.1).
     ReservedPacketType(u8),
     /// Fixed-header flags other than the packet type requires (MQTT-2.2.2-1, MQTT-2.2.2-2).
     InvalidFlags {
@@ -82,8 +85,11 @@ pub enum DecodeError {
         /// The byte.
         byte: u8,
     },
-    /// SUBACK without any return code.
-    NoReturnCodes,
+    /// SUBACK, or MQTT 5 UNSUBACK, without any return code (MQTT-3.9.3-1, MQTT-3.11.3-1).
+    NoReturnCodes {
+        /// The packet type.
+        packet_type: PacketType,
+    },
     /// SUBACK return code other than 0x00, 0x01, 0x02 and 0x80 (MQTT-3.9.3-2).
     InvalidSubackReturnCode(u8),
     /// CONNECT protocol name is neither `MQTT` (3.1.1) nor `MQIsdp` (3.1) (MQTT-3.1.2-1).
@@ -119,6 +125,54 @@ pub enum DecodeError {
     },
     /// An MQTT 5 property section breaks a rule of MQTT 5.0 section 2.2.2 or of its packet.
     Property(PropertyError),
+    /// An MQTT 5 Reason Code the packet cannot carry (MQTT 5.0 section 2.4, and the table of each
+    /// packet's codes).
+    InvalidReasonCode {
+        /// The packet type.
+        packet_type: PacketType,
+        /// The byte.
+        code: u8,
+    },
+    /// MQTT 5 Subscription Options with reserved bits 7-6 set, QoS 3 or Retain Handling 3
+    /// (MQTT-3.8.3-5, MQTT 5.0 section 3.8.3.1).
+    InvalidSubscriptionOptions {
+        /// The filter the options are for.
+        filter: TopicFilter,
+        /// The options byte.
+        byte: u8,
+    },
+    /// No Local on a Shared Subscription (MQTT-3.8.3-4).
+    NoLocalOnSharedSubscription {
+        /// The filter.
+        filter: TopicFilter,
+    },
+    /// An MQTT 5 PUBLISH with an empty topic and no Topic Alias to stand for it (MQTT 5.0
+    /// section 3.3.2.1).
+    EmptyTopicWithoutAlias,
+}
+
+impl DecodeError {
+    /// The MQTT 5 Reason Code of the DISCONNECT (or CONNACK) that ends the connection (MQTT 5.0
+    /// section 4.13): 0x81 Malformed Packet when the packet cannot be parsed as the spec defines
+    /// it, 0x82 Protocol Error when it parses but breaks a rule, 0x95 Packet too large, and a
+    /// property's own code.
+    pub const fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            Self::Property(error) => error.reason_code(),
+            Self::UnsupportedProtocolLevel { .. } | Self::UnknownProtocolName(_) => {
+                ReasonCode::UnsupportedProtocolVersion
+            }
+            Self::InvalidReasonCode { .. }
+            | Self::NoLocalOnSharedSubscription { .. }
+            | Self::EmptyTopicWithoutAlias
+            | Self::SessionPresentWithRefusal { .. }
+            | Self::InvalidSubscriptionOptions { .. } => ReasonCode::ProtocolError,
+            Self::InvalidTopicName(_) => ReasonCode::TopicNameInvalid,
+            Self::InvalidTopicFilter(_) => ReasonCode::TopicFilterInvalid,
+            _ => ReasonCode::MalformedPacket,
+        }
+    }
 }
 
 impl From<PropertyError> for DecodeError {
@@ -169,7 +223,10 @@ impl fmt::Display for DecodeError {
                 f,
                 "SUBSCRIBE to {filter:?} requests QoS byte {byte:#04x}; only 0, 1 and 2 are allowed (MQTT-3.8.3-4)"
             ),
-            Self::NoReturnCodes => f.write_str("SUBACK without any return code"),
+            Self::NoReturnCodes { packet_type } => write!(
+                f,
+                "{packet_type} without any return code (MQTT-3.9.3-1, MQTT-3.11.3-1)"
+            ),
             Self::InvalidSubackReturnCode(c) => write!(
                 f,
                 "SUBACK return code {c:#04x}; only 0x00, 0x01, 0x02 and 0x80 are allowed (MQTT-3.9.3-2)"
@@ -181,7 +238,7 @@ impl fmt::Display for DecodeError {
             ),
             Self::UnsupportedProtocolLevel { name, level } => write!(
                 f,
-                "CONNECT protocol {:?} level {level} is not supported; \"MQTT\" is level 4, \"MQIsdp\" level 3 (MQTT-3.1.2-2)",
+                "CONNECT protocol {:?} level {level} is not supported; \"MQTT\" is level 4 or 5, \"MQIsdp\" level 3 (MQTT-3.1.2-2)",
                 String::from_utf8_lossy(name)
             ),
             Self::ConnectReservedFlag => {
@@ -206,6 +263,21 @@ impl fmt::Display for DecodeError {
                 "CONNACK refuses ({code}) yet says session present (MQTT-3.2.2-4)"
             ),
             Self::Property(e) => e.fmt(f),
+            Self::InvalidReasonCode { packet_type, code } => write!(
+                f,
+                "{packet_type} Reason Code {code:#04x} is not one {packet_type} may carry (MQTT 5.0 section 2.4)"
+            ),
+            Self::InvalidSubscriptionOptions { filter, byte } => write!(
+                f,
+                "SUBSCRIBE to {filter:?} has Subscription Options {byte:#010b}: reserved bits set, QoS 3 or Retain Handling 3 (MQTT-3.8.3-5)"
+            ),
+            Self::NoLocalOnSharedSubscription { filter } => write!(
+                f,
+                "SUBSCRIBE sets No Local on the Shared Subscription {filter:?} (MQTT-3.8.3-4)"
+            ),
+            Self::EmptyTopicWithoutAlias => f.write_str(
+                "PUBLISH has an empty topic and no Topic Alias (MQTT 5.0 section 3.3.2.1)",
+            ),
         }
     }
 }
@@ -424,8 +496,11 @@ pub enum EncodeError {
         /// The packet type.
         packet_type: PacketType,
     },
-    /// SUBACK without any return code.
-    NoReturnCodes,
+    /// SUBACK, or MQTT 5 UNSUBACK, without any return code (MQTT-3.9.3-1, MQTT-3.11.3-1).
+    NoReturnCodes {
+        /// The packet type.
+        packet_type: PacketType,
+    },
     /// A password without a user name (MQTT-3.1.2-22).
     PasswordWithoutUsername,
     /// CONNACK refusing the connection cannot say session present (MQTT-3.2.2-4).
@@ -459,6 +534,31 @@ pub enum EncodeError {
         /// Their length in bytes.
         len: usize,
     },
+    /// An MQTT 5 part (properties, a Reason Code, subscription options, AUTH itself) in a packet
+    /// encoded for MQTT 3.1.1, which cannot carry it.
+    NotInProtocol {
+        /// The packet type.
+        packet_type: PacketType,
+        /// What it carries.
+        part: &'static str,
+        /// The protocol it was encoded for.
+        protocol: Protocol,
+    },
+    /// A Reason Code the packet cannot carry (MQTT 5.0 section 2.4).
+    InvalidReasonCode {
+        /// The packet type.
+        packet_type: PacketType,
+        /// The code.
+        reason_code: ReasonCode,
+    },
+    /// No Local on a Shared Subscription (MQTT-3.8.3-4).
+    NoLocalOnSharedSubscription {
+        /// The filter.
+        filter: TopicFilter,
+    },
+    /// A PUBLISH with an empty topic: MQTT 3.1.1 never allows one (MQTT-4.7.3-1), MQTT 5 only
+    /// with a Topic Alias (MQTT 5.0 section 3.3.2.1).
+    EmptyTopicWithoutAlias,
 }
 
 impl fmt::Display for EncodeError {
@@ -484,7 +584,10 @@ impl fmt::Display for EncodeError {
                 f,
                 "{packet_type} needs at least one topic filter (MQTT-3.8.3-3, MQTT-3.10.3-2)"
             ),
-            Self::NoReturnCodes => f.write_str("SUBACK needs at least one return code"),
+            Self::NoReturnCodes { packet_type } => write!(
+                f,
+                "{packet_type} needs at least one return code (MQTT-3.9.3-1, MQTT-3.11.3-1)"
+            ),
             Self::PasswordWithoutUsername => {
                 f.write_str("a password needs a user name (MQTT-3.1.2-22)")
             }
@@ -508,6 +611,25 @@ impl fmt::Display for EncodeError {
             Self::PropertiesTooLong { len } => write!(
                 f,
                 "properties of {len} bytes are over the 268,435,455 a Property Length can say"
+            ),
+            Self::NotInProtocol {
+                packet_type,
+                part,
+                protocol,
+            } => write!(f, "{protocol} {packet_type} cannot carry {part}"),
+            Self::InvalidReasonCode {
+                packet_type,
+                reason_code,
+            } => write!(
+                f,
+                "{packet_type} cannot carry Reason Code {reason_code} (MQTT 5.0 section 2.4)"
+            ),
+            Self::NoLocalOnSharedSubscription { filter } => write!(
+                f,
+                "No Local cannot be set on the Shared Subscription {filter:?} (MQTT-3.8.3-4)"
+            ),
+            Self::EmptyTopicWithoutAlias => f.write_str(
+                "a PUBLISH needs a topic, or in MQTT 5 a Topic Alias standing for one (MQTT-4.7.3-1, MQTT 5.0 section 3.3.2.1)",
             ),
         }
     }

@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{DecodeError, PacketType};
+use super::{DecodeError, PacketType, Protocol};
 
 /// The largest remaining length four bytes can encode (MQTT 2.2.3).
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -26,12 +26,28 @@ impl FrameHeader {
     /// - `Err`: the stream is broken: a reserved type, wrong flags, a remaining length longer than
     ///   four bytes, or a frame bigger than `max_packet_size` (whole frame, header included). All of
     ///   these are known before the body arrives, so an oversized body is never buffered.
+    ///
+    /// This is MQTT 3.1.1's framing, which refuses type 15; [`parse_in`](Self::parse_in) takes the
+    /// protocol.
     #[inline]
     pub fn parse(buf: &[u8], max_packet_size: usize) -> Result<Option<Self>, DecodeError> {
+        Self::parse_in(Protocol::Mqtt311, buf, max_packet_size)
+    }
+
+    /// [`parse`](Self::parse) for `protocol`: MQTT 5 has a sixteenth packet type, AUTH.
+    #[inline]
+    pub fn parse_in(
+        protocol: Protocol,
+        buf: &[u8],
+        max_packet_size: usize,
+    ) -> Result<Option<Self>, DecodeError> {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
         let packet_type = PacketType::from_u8(first >> 4)?;
+        if packet_type == PacketType::Auth && !protocol.is_v5() {
+            return Err(DecodeError::ReservedPacketType(15));
+        }
         let flags = first & 0x0F;
         check_flags(packet_type, flags)?;
 

@@ -1,4 +1,4 @@
-//! The MQTT 3.1/3.1.1 control packets and their codec.
+//! The MQTT 3.1, 3.1.1 and 5.0 control packets and their codec.
 //!
 //! Decoding is two steps. [`FrameHeader::parse`] looks at buffered bytes and says whether a whole
 //! frame is there, checking the packet type, its flags and the size limit from the fixed header
@@ -8,8 +8,14 @@
 //! Every packet type has `encoded_len()` and `encode(&mut BytesMut)`, which validates the packet,
 //! reserves exactly `encoded_len()` bytes and writes it in one pass.
 //!
-//! MQTT 5's parts are here too, for the packets to carry: [`Properties`] (with the
-//! [`PropertyContext`] of the packet they belong to) and [`ReasonCode`].
+//! One set of types serves every protocol. A packet carries its MQTT 5 parts — [`Properties`] and a
+//! [`ReasonCode`] — beside the fields all versions share, and the codec is told the [`Protocol`]:
+//! [`Packet::decode_in`], [`PacketDecoder::with_protocol`] and `encode_in` on every type. The
+//! functions without `_in` speak MQTT 3.1.1, so 3.1.1 code reads as it always did. An MQTT 3.1.1
+//! packet has empty properties and success codes; encoding one that carries more as 3.1.1 fails
+//! with [`EncodeError::NotInProtocol`] rather than dropping it. Packets other than CONNECT keep
+//! their properties boxed behind `properties()` and `properties_mut()`, so a packet without any
+//! is no bigger than its MQTT 3.1.1 form.
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
@@ -29,9 +35,11 @@
 //! ```
 
 mod ack;
+mod auth;
 mod connack;
 mod connect;
 mod decoder;
+mod disconnect;
 mod error;
 mod frame;
 mod properties;
@@ -47,18 +55,20 @@ use std::num::NonZeroU16;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub use ack::{PubAck, PubComp, PubRec, PubRel, UnsubAck};
+pub use ack::{PubAck, PubComp, PubRec, PubRel};
+pub use auth::Auth;
 pub use connack::{ConnAck, ConnectReturnCode};
 pub use connect::{Connect, LastWill, Password, Protocol};
 pub use decoder::PacketDecoder;
+pub use disconnect::Disconnect;
 pub use error::{DecodeError, EncodeError, PropertyError};
 pub use frame::{FrameHeader, MAX_REMAINING_LENGTH};
 pub use properties::{PayloadFormat, Properties, PropertyContext, PropertyId, SubscriptionId};
 pub use publish::Publish;
 pub use reason_code::ReasonCode;
 pub use suback::{SubAck, SubscribeReturnCode};
-pub use subscribe::{Subscribe, SubscribeFilter};
-pub use unsubscribe::Unsubscribe;
+pub use subscribe::{RetainHandling, Subscribe, SubscribeFilter};
+pub use unsubscribe::{UnsubAck, Unsubscribe};
 
 /// Quality of service of a message (MQTT 4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -155,12 +165,15 @@ pub enum PacketType {
     PingReq = 12,
     /// Ping response.
     PingResp = 13,
-    /// Client is disconnecting.
+    /// Client is disconnecting; in MQTT 5 either side, with a reason.
     Disconnect = 14,
+    /// Authentication exchange (MQTT 5 only).
+    Auth = 15,
 }
 
 impl PacketType {
-    /// The type in the upper four bits of a fixed header's first byte.
+    /// The type in the upper four bits of a fixed header's first byte. 15 is AUTH, which only
+    /// MQTT 5 has; [`FrameHeader::parse_in`] refuses it in MQTT 3.1.1.
     pub const fn from_u8(value: u8) -> Result<Self, DecodeError> {
         Ok(match value {
             1 => Self::Connect,
@@ -177,6 +190,7 @@ impl PacketType {
             12 => Self::PingReq,
             13 => Self::PingResp,
             14 => Self::Disconnect,
+            15 => Self::Auth,
             reserved => return Err(DecodeError::ReservedPacketType(reserved)),
         })
     }
@@ -207,6 +221,7 @@ impl PacketType {
             Self::PingReq => "PINGREQ",
             Self::PingResp => "PINGRESP",
             Self::Disconnect => "DISCONNECT",
+            Self::Auth => "AUTH",
         }
     }
 }
@@ -217,7 +232,7 @@ impl fmt::Display for PacketType {
     }
 }
 
-/// An MQTT 3.1/3.1.1 control packet, in the order of the spec.
+/// A control packet, in the order of the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT, boxed: it is more than twice the size of any other packet and sent once per
@@ -249,34 +264,54 @@ pub enum Packet {
     /// PINGRESP.
     PingResp,
     /// DISCONNECT.
-    Disconnect,
+    Disconnect(Disconnect),
+    /// AUTH (MQTT 5 only).
+    Auth(Auth),
 }
 
 impl Packet {
-    /// Parses one frame's body. `header` comes from [`FrameHeader::parse`] and `body` is exactly
-    /// `header.remaining_len()` bytes; strings and payloads in the result are slices of `body`.
+    /// Parses one MQTT 3.1.1 frame's body; [`decode_in`](Self::decode_in) with
+    /// [`Protocol::Mqtt311`].
     #[inline]
     pub fn decode(header: &FrameHeader, body: Bytes) -> Result<Self, DecodeError> {
+        Self::decode_in(Protocol::Mqtt311, header, body)
+    }
+
+    /// Parses one frame's body as `protocol` defines it. `header` comes from
+    /// [`FrameHeader::parse_in`] and `body` is exactly `header.remaining_len()` bytes; strings,
+    /// payloads and properties in the result are slices of `body`.
+    ///
+    /// A CONNECT is parsed by the protocol its own level names, whatever `protocol` says: it is
+    /// what tells a server which protocol the connection speaks.
+    #[inline]
+    pub fn decode_in(
+        protocol: Protocol,
+        header: &FrameHeader,
+        body: Bytes,
+    ) -> Result<Self, DecodeError> {
         let flags = header.flags();
         if header.packet_type() == PacketType::Publish {
             // The hot path, kept small so it inlines into the callers.
-            return Publish::decode(flags, body).map(Self::Publish);
+            return Publish::decode(protocol, flags, body).map(Self::Publish);
         }
+        let v5 = protocol.is_v5();
         Ok(match header.packet_type() {
             PacketType::Connect => Self::Connect(Box::new(Connect::decode(&body)?)),
-            PacketType::ConnAck => Self::ConnAck(ConnAck::decode(&body)?),
-            PacketType::Publish => Self::Publish(Publish::decode(flags, body)?),
-            PacketType::PubAck => Self::PubAck(PubAck::decode(&body)?),
-            PacketType::PubRec => Self::PubRec(PubRec::decode(&body)?),
-            PacketType::PubRel => Self::PubRel(PubRel::decode(&body)?),
-            PacketType::PubComp => Self::PubComp(PubComp::decode(&body)?),
-            PacketType::Subscribe => Self::Subscribe(Subscribe::decode(&body)?),
-            PacketType::SubAck => Self::SubAck(SubAck::decode(&body)?),
-            PacketType::Unsubscribe => Self::Unsubscribe(Unsubscribe::decode(&body)?),
-            PacketType::UnsubAck => Self::UnsubAck(UnsubAck::decode(&body)?),
+            PacketType::ConnAck => Self::ConnAck(ConnAck::decode(v5, &body)?),
+            PacketType::Publish => Self::Publish(Publish::decode(protocol, flags, body)?),
+            PacketType::PubAck => Self::PubAck(PubAck::decode(v5, &body)?),
+            PacketType::PubRec => Self::PubRec(PubRec::decode(v5, &body)?),
+            PacketType::PubRel => Self::PubRel(PubRel::decode(v5, &body)?),
+            PacketType::PubComp => Self::PubComp(PubComp::decode(v5, &body)?),
+            PacketType::Subscribe => Self::Subscribe(Subscribe::decode(v5, &body)?),
+            PacketType::SubAck => Self::SubAck(SubAck::decode(v5, &body)?),
+            PacketType::Unsubscribe => Self::Unsubscribe(Unsubscribe::decode(v5, &body)?),
+            PacketType::UnsubAck => Self::UnsubAck(UnsubAck::decode(v5, &body)?),
             PacketType::PingReq => empty(PacketType::PingReq, &body, Self::PingReq)?,
             PacketType::PingResp => empty(PacketType::PingResp, &body, Self::PingResp)?,
-            PacketType::Disconnect => empty(PacketType::Disconnect, &body, Self::Disconnect)?,
+            PacketType::Disconnect => Self::Disconnect(Disconnect::decode(v5, &body)?),
+            PacketType::Auth if v5 => Self::Auth(Auth::decode(&body)?),
+            PacketType::Auth => return Err(DecodeError::ReservedPacketType(15)),
         })
     }
 
@@ -286,14 +321,24 @@ impl Packet {
     /// fixed header again (at most five bytes); [`PacketDecoder`] remembers it instead.
     #[inline]
     pub fn read(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Self>, DecodeError> {
-        let Some(header) = FrameHeader::parse(buf, max_packet_size)? else {
+        Self::read_in(Protocol::Mqtt311, buf, max_packet_size)
+    }
+
+    /// [`read`](Self::read) for `protocol`.
+    #[inline]
+    pub fn read_in(
+        protocol: Protocol,
+        buf: &mut BytesMut,
+        max_packet_size: usize,
+    ) -> Result<Option<Self>, DecodeError> {
+        let Some(header) = FrameHeader::parse_in(protocol, buf, max_packet_size)? else {
             return Ok(None);
         };
         if buf.len() < header.frame_len() {
             return Ok(None);
         }
         let body = frame::split_body(buf, &header);
-        Self::decode(&header, body).map(Some)
+        Self::decode_in(protocol, &header, body).map(Some)
     }
 
     /// The packet's type.
@@ -312,52 +357,70 @@ impl Packet {
             Self::UnsubAck(_) => PacketType::UnsubAck,
             Self::PingReq => PacketType::PingReq,
             Self::PingResp => PacketType::PingResp,
-            Self::Disconnect => PacketType::Disconnect,
+            Self::Disconnect(_) => PacketType::Disconnect,
+            Self::Auth(_) => PacketType::Auth,
         }
     }
 
-    /// The size of the encoded packet, fixed header included.
+    /// The size of the packet encoded as MQTT 3.1.1, fixed header included.
     #[inline]
     pub fn encoded_len(&self) -> usize {
+        self.encoded_len_in(Protocol::Mqtt311)
+    }
+
+    /// The size of the packet encoded for `protocol`, fixed header included.
+    #[inline]
+    pub fn encoded_len_in(&self, protocol: Protocol) -> usize {
         match self {
             Self::Connect(p) => p.encoded_len(),
-            Self::ConnAck(p) => p.encoded_len(),
-            Self::Publish(p) => p.encoded_len(),
-            Self::PubAck(p) => p.encoded_len(),
-            Self::PubRec(p) => p.encoded_len(),
-            Self::PubRel(p) => p.encoded_len(),
-            Self::PubComp(p) => p.encoded_len(),
-            Self::Subscribe(p) => p.encoded_len(),
-            Self::SubAck(p) => p.encoded_len(),
-            Self::Unsubscribe(p) => p.encoded_len(),
-            Self::UnsubAck(p) => p.encoded_len(),
-            Self::PingReq | Self::PingResp | Self::Disconnect => 2,
+            Self::ConnAck(p) => p.encoded_len_in(protocol),
+            Self::Publish(p) => p.encoded_len_in(protocol),
+            Self::PubAck(p) => p.encoded_len_in(protocol),
+            Self::PubRec(p) => p.encoded_len_in(protocol),
+            Self::PubRel(p) => p.encoded_len_in(protocol),
+            Self::PubComp(p) => p.encoded_len_in(protocol),
+            Self::Subscribe(p) => p.encoded_len_in(protocol),
+            Self::SubAck(p) => p.encoded_len_in(protocol),
+            Self::Unsubscribe(p) => p.encoded_len_in(protocol),
+            Self::UnsubAck(p) => p.encoded_len_in(protocol),
+            Self::PingReq | Self::PingResp => 2,
+            Self::Disconnect(p) => p.encoded_len_in(protocol),
+            Self::Auth(p) => p.encoded_len_in(protocol),
         }
     }
 
-    /// Appends the encoded packet to `buf`; see [`Publish::encode`].
+    /// Appends the packet encoded as MQTT 3.1.1 to `buf`; see [`Publish::encode`].
+    #[inline]
+    pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_in(Protocol::Mqtt311, buf)
+    }
+
+    /// Appends the packet encoded for `protocol` to `buf`; see [`Publish::encode_in`]. A CONNECT
+    /// names its protocol itself and is always encoded as its [`Connect::protocol`] says.
     // Inlined across crates (a driver encodes through the enum): the match then jumps straight
     // into each type's encoder.
     #[inline]
-    pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    pub fn encode_in(&self, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
         match self {
             Self::Connect(p) => p.encode(buf),
-            Self::ConnAck(p) => p.encode(buf),
-            Self::Publish(p) => p.encode(buf),
-            Self::PubAck(p) => p.encode(buf),
-            Self::PubRec(p) => p.encode(buf),
-            Self::PubRel(p) => p.encode(buf),
-            Self::PubComp(p) => p.encode(buf),
-            Self::Subscribe(p) => p.encode(buf),
-            Self::SubAck(p) => p.encode(buf),
-            Self::Unsubscribe(p) => p.encode(buf),
-            Self::UnsubAck(p) => p.encode(buf),
-            Self::PingReq | Self::PingResp | Self::Disconnect => {
+            Self::ConnAck(p) => p.encode_in(protocol, buf),
+            Self::Publish(p) => p.encode_in(protocol, buf),
+            Self::PubAck(p) => p.encode_in(protocol, buf),
+            Self::PubRec(p) => p.encode_in(protocol, buf),
+            Self::PubRel(p) => p.encode_in(protocol, buf),
+            Self::PubComp(p) => p.encode_in(protocol, buf),
+            Self::Subscribe(p) => p.encode_in(protocol, buf),
+            Self::SubAck(p) => p.encode_in(protocol, buf),
+            Self::Unsubscribe(p) => p.encode_in(protocol, buf),
+            Self::UnsubAck(p) => p.encode_in(protocol, buf),
+            Self::PingReq | Self::PingResp => {
                 buf.reserve(2);
                 buf.put_u8((self.packet_type() as u8) << 4);
                 buf.put_u8(0);
                 Ok(())
             }
+            Self::Disconnect(p) => p.encode_in(protocol, buf),
+            Self::Auth(p) => p.encode_in(protocol, buf),
         }
     }
 }
@@ -390,10 +453,12 @@ packet_from!(
     Subscribe,
     SubAck,
     Unsubscribe,
-    UnsubAck
+    UnsubAck,
+    Disconnect,
+    Auth
 );
 
-/// PINGREQ, PINGRESP and DISCONNECT have neither variable header nor payload.
+/// PINGREQ and PINGRESP (and an MQTT 3.1.1 DISCONNECT) have neither variable header nor payload.
 fn empty(packet_type: PacketType, body: &[u8], packet: Packet) -> Result<Packet, DecodeError> {
     if body.is_empty() {
         Ok(packet)
@@ -407,6 +472,9 @@ fn empty(packet_type: PacketType, body: &[u8], packet: Packet) -> Result<Packet,
 
 /// What a packet type supplies to the shared encoder: its header flags, body length, validation and
 /// body writer.
+///
+/// Each takes the protocol: MQTT 5 adds properties and Reason Codes. The 3.1.1 encoders pass a
+/// constant, so after inlining the MQTT 5 branches cost them nothing.
 pub(crate) trait EncodeBody {
     /// The packet type.
     const PACKET_TYPE: PacketType;
@@ -417,25 +485,59 @@ pub(crate) trait EncodeBody {
     }
 
     /// Length of variable header and payload.
-    fn remaining_len(&self) -> usize;
+    fn remaining_len(&self, protocol: Protocol) -> usize;
 
     /// Rules the type system does not already guarantee.
-    fn validate(&self) -> Result<(), EncodeError> {
-        Ok(())
-    }
+    fn validate(&self, protocol: Protocol) -> Result<(), EncodeError>;
 
     /// Writes variable header and payload; `buf` has room for them.
-    fn write_body(&self, buf: &mut BytesMut);
+    fn write_body(&self, protocol: Protocol, buf: &mut BytesMut);
+}
+
+/// Refuses an MQTT 5 part (`present`) in a packet encoded for MQTT 3.1.1.
+#[inline]
+pub(crate) fn v5_only(
+    protocol: Protocol,
+    packet_type: PacketType,
+    part: &'static str,
+    present: bool,
+) -> Result<(), EncodeError> {
+    if present && !protocol.is_v5() {
+        return Err(EncodeError::NotInProtocol {
+            packet_type,
+            part,
+            protocol,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a Reason Code that `packet_type` (with properties in `context`) cannot carry
+/// (MQTT 5.0 section 2.4).
+pub(crate) fn check_reason_code(
+    packet_type: PacketType,
+    context: PropertyContext,
+    reason_code: ReasonCode,
+) -> Result<(), EncodeError> {
+    if reason_code.is_valid_in(context) {
+        Ok(())
+    } else {
+        Err(EncodeError::InvalidReasonCode {
+            packet_type,
+            reason_code,
+        })
+    }
 }
 
 /// Validates, reserves exactly the packet's size and writes it.
 #[inline]
 pub(crate) fn encode_packet<P: EncodeBody>(
     packet: &P,
+    protocol: Protocol,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    packet.validate()?;
-    let remaining_len = packet.remaining_len();
+    packet.validate(protocol)?;
+    let remaining_len = packet.remaining_len(protocol);
     if remaining_len > MAX_REMAINING_LENGTH {
         return Err(EncodeError::PacketTooLarge {
             size: frame::frame_len(remaining_len),
@@ -445,7 +547,7 @@ pub(crate) fn encode_packet<P: EncodeBody>(
     buf.reserve(frame::frame_len(remaining_len));
     buf.put_u8(((P::PACKET_TYPE as u8) << 4) | packet.flags());
     frame::put_var_int(buf, remaining_len);
-    packet.write_body(buf);
+    packet.write_body(protocol, buf);
     Ok(())
 }
 
@@ -453,23 +555,41 @@ pub(crate) fn encode_packet<P: EncodeBody>(
 macro_rules! impl_encode {
     ($ty:ty) => {
         impl $ty {
-            /// The size of the encoded packet, fixed header included: what [`encode`](Self::encode)
-            /// appends.
+            /// The size of the packet encoded as MQTT 3.1.1, fixed header included: what
+            /// [`encode`](Self::encode) appends.
             #[inline]
             pub fn encoded_len(&self) -> usize {
-                $crate::packet::frame::frame_len(
-                    <Self as $crate::packet::EncodeBody>::remaining_len(self),
-                )
+                self.encoded_len_in($crate::packet::Protocol::Mqtt311)
             }
 
-            /// Validates the packet and appends it to `buf`, reserving exactly
+            /// Validates the packet and appends it to `buf` as MQTT 3.1.1, reserving exactly
             /// [`encoded_len`](Self::encoded_len) bytes first. On error nothing is written.
             #[inline]
             pub fn encode(
                 &self,
                 buf: &mut ::bytes::BytesMut,
             ) -> Result<(), $crate::packet::EncodeError> {
-                $crate::packet::encode_packet(self, buf)
+                self.encode_in($crate::packet::Protocol::Mqtt311, buf)
+            }
+
+            /// The size of the packet encoded for `protocol`, fixed header included: what
+            /// [`encode_in`](Self::encode_in) appends.
+            #[inline]
+            pub fn encoded_len_in(&self, protocol: $crate::packet::Protocol) -> usize {
+                $crate::packet::frame::frame_len(
+                    <Self as $crate::packet::EncodeBody>::remaining_len(self, protocol),
+                )
+            }
+
+            /// Validates the packet for `protocol` and appends it to `buf`, reserving exactly
+            /// [`encoded_len_in`](Self::encoded_len_in) bytes first. On error nothing is written.
+            #[inline]
+            pub fn encode_in(
+                &self,
+                protocol: $crate::packet::Protocol,
+                buf: &mut ::bytes::BytesMut,
+            ) -> Result<(), $crate::packet::EncodeError> {
+                $crate::packet::encode_packet(self, protocol, buf)
             }
         }
     };

@@ -4,8 +4,12 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::properties::{HeldProperties, impl_properties};
 use super::wire;
-use super::{DecodeError, EncodeBody, EncodeError, PacketId, PacketType, QoS, impl_encode};
+use super::{
+    DecodeError, EncodeBody, EncodeError, PacketId, PacketType, PropertyContext, Protocol, QoS,
+    impl_encode, v5_only,
+};
 use crate::topic::{self, TopicName};
 
 /// An application message, sent by either side.
@@ -14,8 +18,13 @@ use crate::topic::{self, TopicName};
 /// decoding shares the received bytes once and copies nothing. [`topic`](Self::topic) and
 /// [`payload`](Self::payload) borrow them; [`topic_name`](Self::topic_name),
 /// [`payload_bytes`](Self::payload_bytes) and [`into_parts`](Self::into_parts) hand out shared
-/// handles. Two messages are equal when their flags, packet id, topic and payload are, however
-/// they are stored.
+/// handles. Two messages are equal when their flags, packet id, topic, properties and payload
+/// are, however they are stored.
+///
+/// In MQTT 5 a PUBLISH also carries [`properties`](Self::properties) (Message Expiry Interval,
+/// Topic Alias, Response Topic, Correlation Data, User Properties, Subscription Identifiers, …),
+/// decoded as views into the frame. Its topic may be empty when a Topic Alias stands for it; the
+/// session replaces the alias by the topic before the message reaches the application.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -39,6 +48,7 @@ pub struct Publish {
     /// Present exactly when `qos` is 1 or 2 (MQTT-2.3.1-5).
     pub packet_id: Option<PacketId>,
     content: Content,
+    properties: HeldProperties,
 }
 
 /// Where a PUBLISH's topic and payload live.
@@ -64,6 +74,7 @@ impl Publish {
             retain: false,
             packet_id: None,
             content: Content::Parts { topic, payload },
+            properties: HeldProperties::EMPTY,
         }
     }
 
@@ -152,7 +163,7 @@ impl Publish {
     /// Parses a PUBLISH body, taking it by value and keeping it whole: the topic and the payload
     /// are ranges of it, so decoding takes no reference count of its own.
     #[inline]
-    pub(crate) fn decode(flags: u8, body: Bytes) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(protocol: Protocol, flags: u8, body: Bytes) -> Result<Self, DecodeError> {
         // Framing already refused QoS 3 and DUP at QoS 0 (MQTT-3.3.1-2, MQTT-3.3.1-4).
         let qos = QoS::from_u8((flags >> 1) & 0b11).unwrap_or(QoS::AtMostOnce);
         let dup = flags & 0b1000 != 0;
@@ -172,7 +183,10 @@ impl Publish {
         let Some((topic, rest)) = rest.split_at_checked(topic_len) else {
             return Err(too_short());
         };
-        topic::check_topic_name(topic).map_err(DecodeError::InvalidTopicName)?;
+        // MQTT 5: an empty topic stands for a Topic Alias, checked with the properties below.
+        if !(protocol.is_v5() && topic.is_empty()) {
+            topic::check_topic_name(topic).map_err(DecodeError::InvalidTopicName)?;
+        }
         let topic_end = 2 + topic_len;
         let (packet_id, payload_start) = if qos == QoS::AtMostOnce {
             (None, topic_end)
@@ -186,6 +200,9 @@ impl Publish {
             })?;
             (Some(id), topic_end + 2)
         };
+        if protocol.is_v5() {
+            return Self::decode_v5(dup, qos, retain, packet_id, body, topic_end, payload_start);
+        }
         Ok(Self {
             dup,
             qos,
@@ -196,9 +213,44 @@ impl Publish {
                 topic_end,
                 payload_start,
             },
+            properties: HeldProperties::EMPTY,
+        })
+    }
+
+    /// The rest of an MQTT 5 PUBLISH: the properties between the packet identifier and the
+    /// payload. Kept out of line so the MQTT 3.1.1 path stays small.
+    #[inline(never)]
+    fn decode_v5(
+        dup: bool,
+        qos: QoS,
+        retain: bool,
+        packet_id: Option<PacketId>,
+        body: Bytes,
+        topic_end: usize,
+        properties_start: usize,
+    ) -> Result<Self, DecodeError> {
+        let section = body.get(properties_start..).unwrap_or_default();
+        let (payload, properties) = wire::properties_at(&body, PropertyContext::Publish, section)?;
+        if topic_end == 2 && properties.get().topic_alias.is_none() {
+            return Err(DecodeError::EmptyTopicWithoutAlias); // MQTT 5.0 section 3.3.2.1
+        }
+        let payload_start = body.len() - payload.len();
+        Ok(Self {
+            dup,
+            qos,
+            retain,
+            packet_id,
+            content: Content::Frame {
+                body,
+                topic_end,
+                payload_start,
+            },
+            properties,
         })
     }
 }
+
+impl_properties!(Publish, PropertyContext::Publish);
 
 impl PartialEq for Publish {
     fn eq(&self, other: &Self) -> bool {
@@ -208,6 +260,7 @@ impl PartialEq for Publish {
             && self.packet_id == other.packet_id
             && self.topic_bytes() == other.topic_bytes()
             && self.payload() == other.payload()
+            && self.properties == other.properties
     }
 }
 
@@ -221,6 +274,7 @@ impl fmt::Debug for Publish {
             .field("retain", &self.retain)
             .field("topic", &self.topic())
             .field("packet_id", &self.packet_id)
+            .field("properties", &self.properties)
             .field("payload", &self.payload_bytes())
             .finish()
     }
@@ -235,31 +289,62 @@ impl EncodeBody for Publish {
     }
 
     #[inline]
-    fn remaining_len(&self) -> usize {
+    fn remaining_len(&self, protocol: Protocol) -> usize {
         let id_len = if self.packet_id.is_some() { 2 } else { 0 };
-        wire::prefixed_len(self.topic_bytes())
+        let len = wire::prefixed_len(self.topic_bytes())
             .saturating_add(id_len)
-            .saturating_add(self.payload().len())
+            .saturating_add(self.payload().len());
+        if protocol.is_v5() {
+            len.saturating_add(self.properties.encoded_len())
+        } else {
+            len
+        }
     }
 
     #[inline]
-    fn validate(&self) -> Result<(), EncodeError> {
+    fn validate(&self, protocol: Protocol) -> Result<(), EncodeError> {
         if (self.qos == QoS::AtMostOnce) != self.packet_id.is_none() {
             return Err(EncodeError::PacketIdMismatch { qos: self.qos }); // MQTT-2.3.1-5
         }
         if self.dup && self.qos == QoS::AtMostOnce {
             return Err(EncodeError::DupAtQos0); // MQTT-3.3.1-2
         }
-        Ok(())
+        if protocol.is_v5() {
+            self.validate_v5()
+        } else {
+            v5_only(
+                protocol,
+                PacketType::Publish,
+                "properties",
+                !self.properties.is_empty(),
+            )?;
+            if self.topic_bytes().is_empty() {
+                return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT-4.7.3-1
+            }
+            Ok(())
+        }
     }
 
     #[inline]
-    fn write_body(&self, buf: &mut BytesMut) {
+    fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
         wire::put_prefixed(buf, self.topic_bytes());
         if let Some(id) = self.packet_id {
             buf.put_u16(id.get());
         }
+        if protocol.is_v5() {
+            self.properties.write(buf);
+        }
         buf.put_slice(self.payload());
+    }
+}
+
+impl Publish {
+    #[inline(never)]
+    fn validate_v5(&self) -> Result<(), EncodeError> {
+        if self.topic_bytes().is_empty() && self.properties.get().topic_alias.is_none() {
+            return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT 5.0 section 3.3.2.1
+        }
+        self.properties.validate(PropertyContext::Publish)
     }
 }
 

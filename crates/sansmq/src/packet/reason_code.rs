@@ -23,10 +23,11 @@ use super::PropertyContext;
 /// assert_eq!(code.to_string(), "0x87 (Not authorized)");
 /// assert_eq!(ReasonCode::Success.name_in(PropertyContext::Disconnect), "Normal disconnection");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
 pub enum ReasonCode {
     /// 0x00: Success; in DISCONNECT "Normal disconnection", in SUBACK "Granted QoS 0" (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH).
+    #[default]
     Success = 0x00,
     /// 0x01: Granted QoS 1 (SUBACK).
     GrantedQos1 = 0x01,

@@ -8,7 +8,8 @@ use nom::error::{ErrorKind, ParseError};
 use nom::number::complete::{be_u8, be_u16};
 use nom::{IResult, Parser};
 
-use super::{DecodeError, PacketId, PacketType};
+use super::properties::HeldProperties;
+use super::{DecodeError, PacketId, PacketType, Properties, PropertyContext, ReasonCode};
 use crate::string::MqttString;
 use crate::topic::{TopicFilter, TopicName};
 
@@ -127,6 +128,50 @@ pub(crate) fn topic_filter<'a>(
         match TopicFilter::from_bytes(body.slice_ref(raw)) {
             Ok(filter) => Ok((rest, filter)),
             Err(e) => fail(DecodeError::InvalidTopicFilter(e)),
+        }
+    }
+}
+
+/// An MQTT 5 property section for `context`, sharing `body`; an empty one allocates nothing.
+pub(crate) fn properties<'a>(
+    body: &'a Bytes,
+    context: PropertyContext,
+) -> impl Fn(&'a [u8]) -> WireResult<'a, HeldProperties> {
+    move |input| match properties_at(body, context, input) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) => fail(error),
+    }
+}
+
+/// [`properties`] for the parsers that read slices directly: the rest of `input` and the section.
+#[inline]
+pub(crate) fn properties_at<'a>(
+    body: &Bytes,
+    context: PropertyContext,
+    input: &'a [u8],
+) -> Result<(&'a [u8], HeldProperties), DecodeError> {
+    // The common case: Property Length 0.
+    if let Some((0, rest)) = input.split_first() {
+        return Ok((rest, HeldProperties::EMPTY));
+    }
+    let (properties, used) = Properties::decode_slice(context, body, input)?;
+    Ok((
+        input.get(used..).unwrap_or_default(),
+        HeldProperties::new(properties),
+    ))
+}
+
+/// A Reason Code that `packet_type` (whose properties go in `context`) may carry (MQTT 5.0
+/// section 2.4).
+pub(crate) fn reason_code(
+    packet_type: PacketType,
+    context: PropertyContext,
+) -> impl Fn(&[u8]) -> WireResult<'_, ReasonCode> {
+    move |input| {
+        let (rest, code) = be_u8(input)?;
+        match ReasonCode::from_u8(code) {
+            Some(reason) if reason.is_valid_in(context) => Ok((rest, reason)),
+            _ => fail(DecodeError::InvalidReasonCode { packet_type, code }),
         }
     }
 }

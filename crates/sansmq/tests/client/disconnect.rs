@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use sansmq::packet::{Packet, PubComp, PubRec, PubRel, QoS};
+use sansmq::packet::{Disconnect, Packet, PubComp, PubRec, PubRel, QoS};
 use sansmq::{CommandError, DisconnectReason, Event};
 
 use crate::util::{Scripted, config};
@@ -11,7 +11,7 @@ fn disconnect_without_drain_sends_disconnect_at_once() {
     s.publish("t", QoS::AtLeastOnce, b"x");
     let _ = s.sent();
     s.client.disconnect(s.now, Duration::ZERO).unwrap();
-    assert_eq!(s.sent(), [Packet::Disconnect]);
+    assert_eq!(s.sent(), [Packet::Disconnect(Disconnect::new())]);
     assert_eq!(
         s.events(),
         [Event::Disconnected {
@@ -44,7 +44,7 @@ fn graceful_disconnect_waits_for_qos2_to_complete() {
     s.deliver(PubRec::new(pid));
     assert_eq!(s.sent(), [Packet::PubRel(PubRel::new(pid))]);
     s.deliver(PubComp::new(pid));
-    assert_eq!(s.sent(), [Packet::Disconnect]);
+    assert_eq!(s.sent(), [Packet::Disconnect(Disconnect::new())]);
     assert_eq!(
         s.events(),
         [
@@ -70,7 +70,7 @@ fn graceful_disconnect_gives_up_at_its_deadline() {
         Some(s.now + Duration::from_secs(5))
     );
     s.fire_timeout();
-    assert_eq!(s.sent(), [Packet::Disconnect]);
+    assert_eq!(s.sent(), [Packet::Disconnect(Disconnect::new())]);
     assert_eq!(
         s.events(),
         [Event::Disconnected {

@@ -197,10 +197,10 @@ fn a_barrier_holds_later_publishes_and_subscribes_until_its_puback() {
         .client
         .subscribe(
             s.now,
-            vec![sansmq::packet::SubscribeFilter {
+            vec![sansmq::packet::SubscribeFilter::new(
                 filter,
-                qos: QoS::AtMostOnce,
-            }],
+                QoS::AtMostOnce,
+            )],
         )
         .unwrap();
     s.deliver(PubAck::new(before));

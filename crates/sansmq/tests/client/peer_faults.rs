@@ -1,7 +1,7 @@
 use sansmq::client::ProtocolViolation;
 use sansmq::packet::{
-    ConnAck, ConnectReturnCode, DecodeError, Packet, PacketType, PubComp, PubRel, QoS, SubAck,
-    SubscribeFilter, SubscribeReturnCode,
+    ConnAck, ConnectReturnCode, DecodeError, Disconnect, Packet, PacketType, PubComp, PubRel, QoS,
+    SubAck, SubscribeFilter, SubscribeReturnCode,
 };
 use sansmq::{DisconnectReason, Event, TopicFilter};
 
@@ -29,7 +29,7 @@ fn first_packet_must_be_connack() {
 fn server_only_packets_disconnect() {
     for packet in [
         Packet::PingReq,
-        Packet::Disconnect,
+        Packet::Disconnect(Disconnect::new()),
         Packet::ConnAck(ConnAck::new(ConnectReturnCode::Accepted)),
     ] {
         let mut s = Scripted::connected(config());
@@ -106,17 +106,14 @@ fn suback_with_the_wrong_number_of_codes_disconnects() {
         .client
         .subscribe(
             s.now,
-            vec![SubscribeFilter {
-                filter: TopicFilter::try_from("a").unwrap(),
-                qos: QoS::AtMostOnce,
-            }],
+            vec![SubscribeFilter::new(
+                TopicFilter::try_from("a").unwrap(),
+                QoS::AtMostOnce,
+            )],
         )
         .unwrap();
     let _ = s.sent();
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![SubscribeReturnCode::Failure; 2],
-    });
+    s.deliver(SubAck::new(pid, vec![SubscribeReturnCode::Failure; 2]));
     assert_eq!(
         s.events(),
         violation(ProtocolViolation::SubAckCount {

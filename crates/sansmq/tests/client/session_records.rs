@@ -100,24 +100,18 @@ impl Recorded {
                 let _ = self.s.client.ack(now, id(v));
             }
             Step::Subscribe(f, granted) => {
-                let filters = vec![SubscribeFilter {
-                    filter: filter(f),
-                    qos: QoS::ExactlyOnce,
-                }];
+                let filters = vec![SubscribeFilter::new(filter(f), QoS::ExactlyOnce)];
                 if let (Ok(packet_id), true) = (self.s.client.subscribe(now, filters), connected) {
                     let code = granted.map_or(SubscribeReturnCode::Failure, |g| {
                         SubscribeReturnCode::Success(qos(g))
                     });
-                    self.s.deliver(SubAck {
-                        packet_id,
-                        return_codes: vec![code],
-                    });
+                    self.s.deliver(SubAck::new(packet_id, vec![code]));
                 }
             }
             Step::Unsubscribe(f) => {
                 let result = self.s.client.unsubscribe(now, vec![filter(f)]);
                 if let (Ok(packet_id), true) = (result, connected) {
-                    self.s.deliver(UnsubAck { packet_id });
+                    self.s.deliver(UnsubAck::new(packet_id));
                 }
             }
             Step::Drop if connected => self.s.drop_connection(),

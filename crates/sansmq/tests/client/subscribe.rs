@@ -11,10 +11,7 @@ fn filter(v: &str) -> TopicFilter {
 }
 
 fn sub(v: &str, qos: QoS) -> SubscribeFilter {
-    SubscribeFilter {
-        filter: filter(v),
-        qos,
-    }
+    SubscribeFilter::new(filter(v), qos)
 }
 
 #[test]
@@ -35,13 +32,13 @@ fn suback_reports_granted_qos_and_failures_per_filter() {
     };
     assert_eq!(subscribe.packet_id, pid);
     assert_eq!(subscribe.filters.len(), 2);
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![
+    s.deliver(SubAck::new(
+        pid,
+        vec![
             SubscribeReturnCode::Success(QoS::AtLeastOnce),
             SubscribeReturnCode::Failure,
         ],
-    });
+    ));
     assert_eq!(
         s.events(),
         [Event::Subscribed {
@@ -71,18 +68,18 @@ fn unsubscribe_removes_from_the_registry() {
         )
         .unwrap();
     let _ = s.sent();
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![SubscribeReturnCode::Success(QoS::AtMostOnce); 2],
-    });
+    s.deliver(SubAck::new(
+        pid,
+        vec![SubscribeReturnCode::Success(QoS::AtMostOnce); 2],
+    ));
     let _ = s.events();
     let pid = s.client.unsubscribe(s.now, vec![filter("a")]).unwrap();
     assert_eq!(
         s.sent(),
-        [Packet::Unsubscribe(Unsubscribe {
-            packet_id: pid,
-            filters: vec![filter("a")]
-        })]
+        [Packet::Unsubscribe(Unsubscribe::new(
+            pid,
+            vec![filter("a")]
+        ))]
     );
     s.deliver(UnsubAck::new(pid));
     assert_eq!(s.events(), [Event::Unsubscribed { packet_id: pid }]);
@@ -177,10 +174,10 @@ fn client_cut_off(restore: RestoreSubscriptions) -> Scripted {
         .subscribe(s.now, vec![sub("x/+", QoS::ExactlyOnce)])
         .unwrap();
     let _ = s.sent();
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
-    });
+    s.deliver(SubAck::new(
+        pid,
+        vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    ));
     let _ = s.events();
     s.drop_connection();
     let _ = s.events();
@@ -246,10 +243,10 @@ fn a_filter_an_unanswered_subscribe_asks_for_again_is_not_restored_twice() {
         )
         .unwrap();
     let _ = s.sent();
-    s.deliver(SubAck {
-        packet_id: pid,
-        return_codes: vec![SubscribeReturnCode::Success(QoS::AtLeastOnce); 2],
-    });
+    s.deliver(SubAck::new(
+        pid,
+        vec![SubscribeReturnCode::Success(QoS::AtLeastOnce); 2],
+    ));
     // `a` again, unanswered when the connection drops: the core sends it again after CONNACK.
     s.client
         .subscribe(s.now, vec![sub("a", QoS::ExactlyOnce)])

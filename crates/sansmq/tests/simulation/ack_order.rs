@@ -164,8 +164,8 @@ impl AckOrder {
         {
             self.encoded_end += packet.encoded_len() as u64;
             let (id, name) = match packet {
-                Packet::PubAck(PubAck { packet_id }) => (packet_id, "PUBACK"),
-                Packet::PubRec(PubRec { packet_id }) => {
+                Packet::PubAck(PubAck { packet_id, .. }) => (packet_id, "PUBACK"),
+                Packet::PubRec(PubRec { packet_id, .. }) => {
                     self.unwritten_pubrecs
                         .push_back((self.encoded_end, packet_id));
                     (packet_id, "PUBREC")

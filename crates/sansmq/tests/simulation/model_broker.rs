@@ -393,14 +393,14 @@ impl Broker {
         };
         match packet {
             Packet::Publish(publish) => self.on_publish(conn, &client_id, publish),
-            Packet::PubAck(PubAck { packet_id }) => {
+            Packet::PubAck(PubAck { packet_id, .. }) => {
                 self.on_first_ack(conn, &client_id, packet_id, QoS::AtLeastOnce)
             }
-            Packet::PubRec(PubRec { packet_id }) => {
+            Packet::PubRec(PubRec { packet_id, .. }) => {
                 self.on_first_ack(conn, &client_id, packet_id, QoS::ExactlyOnce)
             }
-            Packet::PubRel(PubRel { packet_id }) => self.on_pubrel(conn, &client_id, packet_id),
-            Packet::PubComp(PubComp { packet_id }) => {
+            Packet::PubRel(PubRel { packet_id, .. }) => self.on_pubrel(conn, &client_id, packet_id),
+            Packet::PubComp(PubComp { packet_id, .. }) => {
                 let s = self.sessions.get_mut(&client_id).expect("attached");
                 if let Some(at) = s
                     .inflight
@@ -414,7 +414,7 @@ impl Broker {
             Packet::Subscribe(subscribe) => self.on_subscribe(conn, &client_id, subscribe),
             Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(conn, &client_id, unsubscribe),
             Packet::PingReq => self.send(conn, &Packet::PingResp),
-            Packet::Disconnect => self.close(conn),
+            Packet::Disconnect(_) => self.close(conn),
             other => {
                 self.violation(format!(
                     "conn {conn}: the client sent {}, a packet only servers send",
@@ -481,10 +481,9 @@ impl Broker {
         c.next_resend = self.params.resend_every.map(|every| now + every);
         self.send(
             conn,
-            &Packet::ConnAck(ConnAck {
-                session_present,
-                code: ConnectReturnCode::Accepted,
-            }),
+            &Packet::ConnAck(
+                ConnAck::new(ConnectReturnCode::Accepted).with_session_present(session_present),
+            ),
         );
         if session_present {
             self.stats.resumed += 1;
@@ -652,10 +651,7 @@ impl Broker {
             s.subs.insert(f.filter, granted);
             return_codes.push(SubscribeReturnCode::Success(granted));
         }
-        let suback = SubAck {
-            packet_id: subscribe.packet_id,
-            return_codes,
-        };
+        let suback = SubAck::new(subscribe.packet_id, return_codes);
         self.send(conn, &Packet::SubAck(suback));
     }
 

@@ -69,10 +69,9 @@ impl Scripted {
         self.client.connect(self.now).unwrap();
         let sent = self.sent();
         assert!(matches!(sent.as_slice(), [Packet::Connect(_)]), "{sent:?}");
-        self.deliver(ConnAck {
-            session_present,
-            code: ConnectReturnCode::Accepted,
-        });
+        self.deliver(
+            ConnAck::new(ConnectReturnCode::Accepted).with_session_present(session_present),
+        );
         self.events()
     }
 
@@ -81,10 +80,9 @@ impl Scripted {
         self.client.connect(self.now).unwrap();
         let sent = self.sent();
         assert!(matches!(sent.as_slice(), [Packet::Connect(_)]), "{sent:?}");
-        self.deliver(ConnAck {
-            session_present,
-            code: ConnectReturnCode::Accepted,
-        });
+        self.deliver(
+            ConnAck::new(ConnectReturnCode::Accepted).with_session_present(session_present),
+        );
         let events = self.events();
         assert_eq!(
             events.first(),

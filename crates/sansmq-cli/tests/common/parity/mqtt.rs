@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sansmq::packet::{
-    Connect, Packet, PacketDecoder, PacketId, Password, PubAck, PubComp, PubRec, PubRel, Publish,
-    QoS, Subscribe,
+    Connect, Disconnect, Packet, PacketDecoder, PacketId, Password, PubAck, PubComp, PubRec,
+    PubRel, Publish, QoS, Subscribe,
 };
 use sansmq::{TopicFilter, TopicName};
 
@@ -84,10 +84,10 @@ impl Mqtt {
                 .map_err(|e| io::Error::other(format!("filter {filter:?}: {e:?}")))?;
             match &mut subscribe {
                 None => subscribe = Some(Subscribe::new(id, filter, QoS::ExactlyOnce)),
-                Some(s) => s.filters.push(sansmq::packet::SubscribeFilter {
+                Some(s) => s.filters.push(sansmq::packet::SubscribeFilter::new(
                     filter,
-                    qos: QoS::ExactlyOnce,
-                }),
+                    QoS::ExactlyOnce,
+                )),
             }
         }
         let subscribe = subscribe.ok_or_else(|| io::Error::other("no filter"))?;
@@ -139,7 +139,7 @@ impl Mqtt {
 
     /// Says goodbye (so no will is published).
     pub(crate) fn disconnect(mut self) {
-        let _ = self.send(&Packet::Disconnect);
+        let _ = self.send(&Packet::Disconnect(Disconnect::new()));
     }
 
     fn packet_id(&mut self) -> PacketId {

@@ -34,6 +34,7 @@
 //! ```
 
 mod codec;
+mod held;
 mod id;
 
 use std::fmt;
@@ -47,6 +48,7 @@ use super::frame::MAX_REMAINING_LENGTH;
 use crate::string::MqttString;
 use crate::topic::TopicName;
 
+pub(crate) use self::held::{HeldProperties, impl_properties};
 pub use self::id::{PropertyContext, PropertyId};
 
 /// A Subscription Identifier: 1 to 268,435,455 (MQTT 5.0 section 3.8.2.1.2).

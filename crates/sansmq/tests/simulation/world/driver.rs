@@ -109,7 +109,7 @@ impl World {
         } else {
             let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][self.rng.usize(0, 2)];
             self.client
-                .subscribe(self.now, vec![SubscribeFilter { filter, qos }])
+                .subscribe(self.now, vec![SubscribeFilter::new(filter, qos)])
                 .map(|_| ())
         };
         result.map_err(|e| format!("noise (un)subscribe failed: {e}"))?;
@@ -420,9 +420,11 @@ impl World {
             .topics
             .iter()
             .filter(|t| !have.contains(t.filter.as_str()))
-            .map(|t| SubscribeFilter {
-                filter: TopicFilter::try_from(t.filter.as_str()).unwrap(),
-                qos: t.requested,
+            .map(|t| {
+                SubscribeFilter::new(
+                    TopicFilter::try_from(t.filter.as_str()).unwrap(),
+                    t.requested,
+                )
             })
             .collect()
     }
