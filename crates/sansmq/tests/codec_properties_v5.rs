@@ -213,7 +213,7 @@ fn variable() -> impl Strategy<Value = Variable> {
 /// (asked of [`PropertyId::is_allowed_in`]), at most one Subscription Identifier outside
 /// PUBLISH, and Authentication Data in CONNECT only with an Authentication Method
 /// (3.1.2.11.10). Often empty, which is the common case and the short forms' trigger.
-fn properties(context: PropertyContext) -> impl Strategy<Value = Properties> {
+fn properties(context: PropertyContext) -> BoxedStrategy<Properties> {
     let some = (scalars(), variable()).prop_map(move |(sc, var)| {
         let allowed = |id: PropertyId| id.is_allowed_in(context);
         fn keep<T>(allowed: bool, value: Option<T>) -> Option<T> {
@@ -296,7 +296,7 @@ fn properties(context: PropertyContext) -> impl Strategy<Value = Properties> {
         }
         p
     });
-    prop_oneof![1 => Just(Properties::new()), 3 => some]
+    prop_oneof![1 => Just(Properties::new()), 3 => some].boxed()
 }
 
 /// The Reason Codes table 2-6 allows in `context`.
@@ -506,22 +506,23 @@ fn auth() -> impl Strategy<Value = Packet> {
 }
 
 fn any_packet() -> impl Strategy<Value = Packet> {
+    // Boxed: unboxed, the union of fifteen strategies overflows the test thread's stack.
     prop_oneof![
-        connect(),
-        connack(),
-        publish(),
-        puback(),
-        pubrec(),
-        pubrel(),
-        pubcomp(),
-        subscribe(),
-        suback(),
-        unsubscribe(),
-        unsuback(),
-        Just(Packet::PingReq),
-        Just(Packet::PingResp),
-        disconnect(),
-        auth(),
+        connect().boxed(),
+        connack().boxed(),
+        publish().boxed(),
+        puback().boxed(),
+        pubrec().boxed(),
+        pubrel().boxed(),
+        pubcomp().boxed(),
+        subscribe().boxed(),
+        suback().boxed(),
+        unsubscribe().boxed(),
+        unsuback().boxed(),
+        Just(Packet::PingReq).boxed(),
+        Just(Packet::PingResp).boxed(),
+        disconnect().boxed(),
+        auth().boxed(),
     ]
 }
 
