@@ -1153,3 +1153,278 @@ fn a_refusing_suback_encodes_0x80_in_311() {
         [0x90, 0x05, 0x00, 0x01, 0x00, 0x97, 0x01]
     );
 }
+
+#[test]
+fn connack_refusals() {
+    // MQTT-3.2.2-6: a CONNACK with a failure Reason Code has Session Present 0.
+    refused(
+        &[0x20, 0x03, 0x01, 0x87, 0x00],
+        DecodeError::SessionPresentWithRefusal {
+            code: ConnectReturnCode::NotAuthorized,
+        },
+        ReasonCode::ProtocolError,
+    );
+    // 0x04 Disconnect with Will Message is not a CONNACK code (3.2.2.2).
+    refused(
+        &[0x20, 0x03, 0x00, 0x04, 0x00],
+        DecodeError::InvalidReasonCode {
+            packet_type: PacketType::ConnAck,
+            code: 0x04,
+        },
+        ReasonCode::ProtocolError,
+    );
+}
+
+#[test]
+fn suback_codes_outside_its_table_are_refused() {
+    // 3.9.3: 0x03 is no Reason Code, 0x11 is UNSUBACK's, 0x81 Malformed Packet a failure that
+    // only CONNACK and DISCONNECT carry.
+    for code in [0x03, 0x11, 0x81, 0x92] {
+        refused(
+            &[0x90, 0x04, 0x00, 0x01, 0x00, code],
+            DecodeError::InvalidReasonCode {
+                packet_type: PacketType::SubAck,
+                code,
+            },
+            ReasonCode::ProtocolError,
+        );
+    }
+}
+
+#[test]
+fn an_unsuback_needs_a_reason_code() {
+    // 3.11.3: one Reason Code per topic filter of the UNSUBSCRIBE; there is at least one.
+    refused(
+        &[0xB0, 0x03, 0x00, 0x01, 0x00],
+        DecodeError::NoReturnCodes {
+            packet_type: PacketType::UnsubAck,
+        },
+        ReasonCode::MalformedPacket,
+    );
+}
+
+#[test]
+fn property_value_refusals() {
+    // 3.3.2.3.4: "A Topic Alias value of 0 ... is a Protocol Error, the receiver uses DISCONNECT
+    // with Reason Code of 0x94 (Topic Alias invalid)".
+    refused(
+        &[0x30, 0x07, 0x00, 0x01, b't', 0x03, 0x23, 0x00, 0x00],
+        DecodeError::Property(PropertyError::Zero {
+            property: PropertyId::TopicAlias,
+        }),
+        ReasonCode::TopicAliasInvalid,
+    );
+    // 3.8.2.1.2: "It is a Protocol Error if the Subscription Identifier has a value of 0."
+    refused(
+        &[
+            0x82, 0x09, 0x00, 0x01, 0x02, 0x0B, 0x00, 0x00, 0x01, b't', 0x00,
+        ],
+        DecodeError::Property(PropertyError::Zero {
+            property: PropertyId::SubscriptionIdentifier,
+        }),
+        ReasonCode::ProtocolError,
+    );
+    // A Property Length past the end of the packet.
+    refused(
+        &[0x40, 0x04, 0x00, 0x01, 0x00, 0x05],
+        DecodeError::Property(PropertyError::LengthPastEnd {
+            length: 5,
+            available: 0,
+        }),
+        ReasonCode::MalformedPacket,
+    );
+    // Topic Alias in the will properties (3.1.3.2 lists what they may hold).
+    #[rustfmt::skip]
+    let wire = [
+        0x10, 0x17,
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05,
+        0b0000_0110,                              // will, clean start
+        0x00, 0x3C, 0x00,
+        0x00, 0x01, b'c',
+        0x03, 0x23, 0x00, 0x01,                   // will properties: Topic Alias 1
+        0x00, 0x01, b't',
+        0x00, 0x00,
+    ];
+    refused(
+        &wire,
+        DecodeError::Property(PropertyError::NotAllowed {
+            property: PropertyId::TopicAlias,
+            context: PropertyContext::Will,
+        }),
+        ReasonCode::MalformedPacket,
+    );
+}
+
+#[test]
+fn no_local_on_a_shared_subscription_is_a_protocol_error() {
+    // MQTT-3.8.3-4: "It is a Protocol Error to set the No Local bit to 1 on a Shared
+    // Subscription."
+    #[rustfmt::skip]
+    let wire = [
+        0x82, 0x10,
+        0x00, 0x01, 0x00,
+        0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/', b't',
+        0b0000_0100,                              // No Local
+    ];
+    refused(
+        &wire,
+        DecodeError::NoLocalOnSharedSubscription {
+            filter: filter("$share/g/t"),
+        },
+        ReasonCode::ProtocolError,
+    );
+}
+
+#[test]
+fn a_connect_is_read_by_its_own_level() {
+    // A level-5 CONNECT read by a decoder still at its MQTT 3.1.1 default is an MQTT 5 CONNECT:
+    // it is what tells a server the connection's protocol.
+    #[rustfmt::skip]
+    let v5 = [
+        0x10, 0x10,
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C,
+        0x03, 0x21, 0x00, 0x05,                   // Receive Maximum 5
+        0x00, 0x00,
+    ];
+    let Some(Packet::Connect(connect)) = Packet::read(&mut BytesMut::from(&v5[..]), 64).unwrap()
+    else {
+        panic!("expected a CONNECT");
+    };
+    assert_eq!(connect.protocol, Protocol::Mqtt5);
+    assert_eq!(connect.properties.receive_maximum, NonZeroU16::new(5));
+    // And a level-4 one read in MQTT 5 is an MQTT 3.1.1 CONNECT, without a property section.
+    #[rustfmt::skip]
+    let v311 = [
+        0x10, 0x0C,
+        0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3C,
+        0x00, 0x00,
+    ];
+    check_remaining_length(&v311);
+    let Some(Packet::Connect(connect)) = decode_v5(&v311).unwrap() else {
+        panic!("expected a CONNECT");
+    };
+    assert_eq!(connect.protocol, Protocol::Mqtt311);
+    assert!(connect.properties.is_empty());
+}
+
+#[test]
+fn v5_forms_are_refused_in_311() {
+    // An MQTT 3.1.1 DISCONNECT and PUBACK have no Reason Code.
+    assert_eq!(
+        Packet::read(&mut BytesMut::from(&[0xE0, 0x01, 0x04][..]), 64),
+        Err(DecodeError::TrailingBytes {
+            packet_type: PacketType::Disconnect,
+            extra: 1
+        })
+    );
+    assert_eq!(
+        Packet::read(&mut BytesMut::from(&[0x40, 0x03, 0x00, 0x01, 0x10][..]), 64),
+        Err(DecodeError::TrailingBytes {
+            packet_type: PacketType::PubAck,
+            extra: 1
+        })
+    );
+}
+
+#[test]
+fn the_v5_encoder_refuses_what_the_decoder_would() {
+    let v5 = |packet: &Packet| {
+        let mut buf = BytesMut::new();
+        let result = packet.encode_in(Protocol::Mqtt5, &mut buf);
+        if result.is_err() {
+            assert!(buf.is_empty(), "{packet:?} wrote {buf:02x?} before failing");
+        }
+        result
+    };
+    let mut pubrel = PubRel::new(id(1));
+    pubrel.reason_code = ReasonCode::NotAuthorized;
+    assert_eq!(
+        v5(&Packet::PubRel(pubrel)),
+        Err(EncodeError::InvalidReasonCode {
+            packet_type: PacketType::PubRel,
+            reason_code: ReasonCode::NotAuthorized,
+        })
+    );
+    let mut disconnect = Disconnect::new();
+    disconnect.reason_code = ReasonCode::ContinueAuthentication;
+    assert_eq!(
+        v5(&Packet::Disconnect(disconnect)),
+        Err(EncodeError::InvalidReasonCode {
+            packet_type: PacketType::Disconnect,
+            reason_code: ReasonCode::ContinueAuthentication,
+        })
+    );
+    assert_eq!(
+        v5(&Packet::SubAck(SubAck::new(
+            id(1),
+            vec![SubscribeReturnCode::Refused(ReasonCode::GrantedQos1)]
+        ))),
+        Err(EncodeError::InvalidReasonCode {
+            packet_type: PacketType::SubAck,
+            reason_code: ReasonCode::GrantedQos1,
+        })
+    );
+    assert!(
+        v5(&Packet::SubAck(SubAck::new(
+            id(1),
+            vec![SubscribeReturnCode::Refused(ReasonCode::MalformedPacket)]
+        )))
+        .is_err()
+    );
+    let mut alias = Properties::new();
+    alias.topic_alias = NonZeroU16::new(1);
+    assert_eq!(
+        v5(&Packet::PubAck(PubAck::new(id(1)).with_properties(alias))),
+        Err(EncodeError::PropertyNotAllowed {
+            property: PropertyId::TopicAlias,
+            context: PropertyContext::PubAck,
+        })
+    );
+    assert_eq!(
+        v5(&Packet::UnsubAck(UnsubAck::new(id(1)))),
+        Err(EncodeError::NoReturnCodes {
+            packet_type: PacketType::UnsubAck,
+        })
+    );
+    let mut connack = ConnAck::from_reason_code(ReasonCode::Banned);
+    connack.session_present = true;
+    assert!(matches!(
+        v5(&Packet::ConnAck(connack)),
+        Err(EncodeError::SessionPresentWithRefusal { .. })
+    ));
+
+    // A decoded PUBLISH whose empty topic loses its alias cannot be sent, in either protocol.
+    let wire = [0x30, 0x07, 0x00, 0x00, 0x03, 0x23, 0x00, 0x05, b'x'];
+    let Some(Packet::Publish(mut publish)) = decode_v5(&wire).unwrap() else {
+        panic!("expected a PUBLISH");
+    };
+    publish.set_properties(Properties::new());
+    let publish = Packet::Publish(publish);
+    assert_eq!(v5(&publish), Err(EncodeError::EmptyTopicWithoutAlias));
+    assert!(publish.encode(&mut BytesMut::new()).is_err());
+}
+
+#[test]
+fn v5_only_fields_do_not_encode_as_311() {
+    let mut no_local = SubscribeFilter::new(filter("t"), QoS::AtLeastOnce);
+    no_local.no_local = true;
+    let mut handling = SubscribeFilter::new(filter("t"), QoS::AtLeastOnce);
+    handling.retain_handling = RetainHandling::DoNotSend;
+    for packet in [
+        Packet::UnsubAck(UnsubAck::with_reason_codes(
+            id(1),
+            vec![ReasonCode::Success],
+        )),
+        Packet::Subscribe(Subscribe::with_filters(id(1), vec![no_local])),
+        Packet::Subscribe(Subscribe::with_filters(id(1), vec![handling])),
+    ] {
+        let mut buf = BytesMut::new();
+        let error = packet.encode(&mut buf).unwrap_err();
+        assert!(
+            matches!(error, EncodeError::NotInProtocol { .. }),
+            "{packet:?}: {error:?}"
+        );
+        assert!(buf.is_empty());
+        encode_v5(&packet);
+    }
+}
