@@ -1428,3 +1428,67 @@ fn v5_only_fields_do_not_encode_as_311() {
         encode_v5(&packet);
     }
 }
+
+#[test]
+fn property_lengths_of_two_bytes() {
+    // A Property Length of 130 is the Variable Byte Integer 0x82 0x01 (1.5.5), and the remaining
+    // length 135 is 0x87 0x01.
+    let value = "v".repeat(124);
+    let mut wire = vec![
+        0x30, 0x87, 0x01, // PUBLISH; remaining length 135 = 3 + 2 + 130
+        0x00, 0x01, b't', // topic
+        0x82, 0x01, // property length 130 = 1 + (2 + 1) + (2 + 124)
+        0x26, 0x00, 0x01, b'k', 0x00, 0x7C, // User Property k=, value of 124 bytes
+    ];
+    wire.extend_from_slice(value.as_bytes());
+    assert_eq!(wire.len(), 3 + 135);
+    let mut properties = Properties::new();
+    user(&mut properties, "k", &value);
+    check(
+        &wire,
+        Packet::Publish(Publish::new(name("t"), Bytes::new()).with_properties(properties)),
+    );
+
+    // A PUBACK whose Reason String of 200 bytes makes the Property Length 203 (0xCB 0x01) and the
+    // remaining length 208 (0xD0 0x01).
+    let reason = "r".repeat(200);
+    let mut wire = vec![
+        0x40, 0xD0, 0x01, // PUBACK; remaining length 208 = 2 + 1 + 2 + 203
+        0x00, 0x05, // packet id 5
+        0x97, // Quota exceeded
+        0xCB, 0x01, // property length 203 = 1 + 2 + 200
+        0x1F, 0x00, 0xC8, // Reason String of 200 bytes
+    ];
+    wire.extend_from_slice(reason.as_bytes());
+    assert_eq!(wire.len(), 3 + 208);
+    let mut properties = Properties::new();
+    properties.set_reason_string(Some(s(&reason)));
+    let mut puback = PubAck::new(id(5)).with_properties(properties);
+    puback.reason_code = ReasonCode::QuotaExceeded;
+    check(&wire, Packet::PubAck(puback));
+}
+
+#[test]
+fn properties_in_any_order_decode_and_encode_in_identifier_order() {
+    // 2.2.2.2 fixes no order; our encoder writes ascending identifiers.
+    #[rustfmt::skip]
+    let shuffled = [
+        0xE0, 0x0B,                               // DISCONNECT; remaining length 11
+        0x8B,                                     // Server shutting down
+        0x09,                                     // property length 9
+        0x1F, 0x00, 0x01, b'x',                   // Reason String
+        0x11, 0x00, 0x00, 0x00, 0x0A,             // Session Expiry Interval 10
+    ];
+    #[rustfmt::skip]
+    let sorted = [
+        0xE0, 0x0B, 0x8B, 0x09,
+        0x11, 0x00, 0x00, 0x00, 0x0A,
+        0x1F, 0x00, 0x01, b'x',
+    ];
+    let mut properties = Properties::new();
+    properties.session_expiry_interval = Some(10);
+    properties.set_reason_string(Some(s("x")));
+    let mut disconnect = Disconnect::new().with_properties(properties);
+    disconnect.reason_code = ReasonCode::ServerShuttingDown;
+    check_long_form(&shuffled, &sorted, Packet::Disconnect(disconnect));
+}
