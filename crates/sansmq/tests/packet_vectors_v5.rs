@@ -761,6 +761,12 @@ fn auth_forms() {
         Packet::Auth(Auth::new(ReasonCode::Success)),
     );
 
+    // Unlike DISCONNECT, AUTH has no one-byte form: a Reason Code other than Success comes with
+    // its Property Length (3.15.2.1, 3.15.2.2.1).
+    check(
+        &[0xF0, 0x02, 0x18, 0x00],
+        Packet::Auth(Auth::new(ReasonCode::ContinueAuthentication)),
+    );
     #[rustfmt::skip]
     let wire = [
         0xF0, 0x11,                               // AUTH; remaining length 17
