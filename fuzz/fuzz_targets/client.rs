@@ -994,7 +994,7 @@ impl Harness {
                 }
                 SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {
                     self.active.remove(&requested.filter);
-                    Err(SubscribeRefused)
+                    Err(SubscribeRefused::UNSPECIFIED)
                 }
             };
             results.push((requested.filter, result));

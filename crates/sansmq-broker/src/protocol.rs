@@ -99,6 +99,12 @@ impl Server {
     }
 
     fn handle_connect(&mut self, token: Token, connect: Connect, now: Instant) {
+        if connect.protocol.is_v5() {
+            // MQTT 5 sessions are not served yet: answer as an MQTT 3.1.1 server does to a level
+            // it does not support (MQTT-3.1.2-2), and close.
+            tracing::info!(client_id = %connect.client_id, "MQTT 5 CONNECT refused");
+            return self.refuse(token, ConnectReturnCode::UnacceptableProtocolVersion, now);
+        }
         let mut client_id = connect.client_id.as_str().to_owned();
         let mut grant = Grant::ALL;
         if let Some(mode) = &self.config.apsaramq {

@@ -302,13 +302,13 @@ mod tests {
             id(9),
             &[
                 (filter("a"), Ok(QoS::AtLeastOnce)),
-                (filter("b"), Err(SubscribeRefused)),
+                (filter("b"), Err(SubscribeRefused::UNSPECIFIED)),
             ],
         );
         assert_eq!(
             answered,
             [
-                (1, vec![(filter("b"), Err(SubscribeRefused))]),
+                (1, vec![(filter("b"), Err(SubscribeRefused::UNSPECIFIED))]),
                 (2, vec![(filter("a"), Ok(QoS::AtLeastOnce))]),
             ]
         );
@@ -406,7 +406,7 @@ mod tests {
         );
         let refused = granted_qos([
             (filter("a"), Ok(QoS::AtLeastOnce)),
-            (filter("x/#"), Err(SubscribeRefused)),
+            (filter("x/#"), Err(SubscribeRefused::UNSPECIFIED)),
         ]);
         assert!(
             matches!(&refused, Err(Error::SubscribeRefused { filter }) if filter == "x/#"),

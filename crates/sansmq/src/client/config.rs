@@ -1,8 +1,9 @@
 //! [`Config`]: everything a [`Client`](super::Client) needs to know before it connects.
 
+use std::num::NonZeroU16;
 use std::time::Duration;
 
-use crate::packet::{LastWill, Password, Protocol};
+use crate::packet::{LastWill, Password, Properties, Protocol};
 use crate::string::MqttString;
 
 /// The default largest incoming packet: 1 MiB.
@@ -76,6 +77,14 @@ pub enum SessionRecording {
     ExceptQueue,
 }
 
+/// The default most Topic Aliases the client uses on a connection: 32 (fewer if the server
+/// allows fewer).
+///
+/// Each alias keeps one topic on both sides; 32 covers a device publishing to a handful of
+/// telemetry topics, whose every message after the first then carries a 3-byte alias instead of
+/// its topic, and bounds what a program publishing to many topics holds.
+pub const DEFAULT_OUTGOING_TOPIC_ALIASES: u16 = 32;
+
 /// Client session settings. Start from [`Config::new`] and change the fields you need.
 ///
 /// Every duration may be as long as `Duration::MAX` (so may the drain of
@@ -102,7 +111,7 @@ pub struct Config {
     pub ping_timeout: Duration,
     /// How long to wait for CONNACK after CONNECT.
     pub connack_timeout: Duration,
-    /// MQTT 3.1.1 (default) or 3.1.
+    /// MQTT 3.1.1 (default), 3.1 or 5.
     pub protocol: Protocol,
     /// User name.
     pub username: Option<MqttString>,
@@ -137,6 +146,28 @@ pub struct Config {
     pub restore_subscriptions: RestoreSubscriptions,
     /// Which changes of the session to report as records for a session store; off by default.
     pub session_recording: SessionRecording,
+    /// MQTT 5: how long, in seconds, the server keeps the session after the connection ends
+    /// (`u32::MAX`: never expires). `None` keeps MQTT 3.1.1's meaning of
+    /// [`clean_session`](Self::clean_session): 0 with it (the session ends with the connection),
+    /// `u32::MAX` without it (the server keeps the session). In MQTT 5 `clean_session` is Clean
+    /// Start: whether the connection starts a new session.
+    pub session_expiry_interval: Option<u32>,
+    /// MQTT 5: how many QoS 1/2 messages the server may send us unacknowledged (Receive Maximum);
+    /// `None` leaves it out, which means 65,535. A server that sends more ends the connection with
+    /// Reason Code 0x93.
+    pub receive_maximum: Option<NonZeroU16>,
+    /// MQTT 5: how many Topic Aliases the server may set for the messages it sends us; 0 (the
+    /// default) lets it use none. A PUBLISH with an alias above it ends the connection with 0x94.
+    pub topic_alias_maximum: u16,
+    /// MQTT 5: the most Topic Aliases the client sets for the messages it sends, capped by the
+    /// server's Topic Alias Maximum; 0 turns aliasing off. The most recently used topics keep
+    /// their alias; see [`DEFAULT_OUTGOING_TOPIC_ALIASES`].
+    pub outgoing_topic_aliases: u16,
+    /// MQTT 5: further CONNECT properties: User Properties, Request Response Information,
+    /// Request Problem Information, Authentication Method and Data. Session Expiry Interval,
+    /// Receive Maximum, Maximum Packet Size and Topic Alias Maximum come from the fields above
+    /// (and [`max_packet_size`](Self::max_packet_size)), whatever this says.
+    pub connect_properties: Properties,
 }
 
 impl Config {
@@ -164,6 +195,21 @@ impl Config {
             manual_acks: false,
             restore_subscriptions: RestoreSubscriptions::Never,
             session_recording: SessionRecording::Off,
+            session_expiry_interval: None,
+            receive_maximum: None,
+            topic_alias_maximum: 0,
+            outgoing_topic_aliases: DEFAULT_OUTGOING_TOPIC_ALIASES,
+            connect_properties: Properties::new(),
+        }
+    }
+
+    /// The Session Expiry Interval a CONNECT asks for; see
+    /// [`session_expiry_interval`](Self::session_expiry_interval).
+    pub(crate) fn effective_session_expiry(&self) -> u32 {
+        match self.session_expiry_interval {
+            Some(secs) => secs,
+            None if self.clean_session => 0,
+            None => u32::MAX,
         }
     }
 

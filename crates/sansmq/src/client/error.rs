@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::packet::{EncodeError, PacketId};
+use crate::packet::{EncodeError, PacketId, QoS};
 
 /// A command refused before anything was queued; the session is unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,21 @@ pub enum CommandError {
     UnknownAck(PacketId),
     /// The configuration cannot work; the message says which setting and why.
     InvalidConfig(&'static str),
+    /// MQTT 5: a QoS above the Maximum QoS the server's CONNACK allows (MQTT-3.2.2-11).
+    QosNotSupported {
+        /// The QoS asked for.
+        requested: QoS,
+        /// The server's Maximum QoS.
+        maximum: QoS,
+    },
+    /// MQTT 5: a retained message, and the server's CONNACK says Retain Available 0
+    /// (MQTT-3.2.2-14).
+    RetainNotSupported,
+    /// MQTT 5: the server's CONNACK says it does not support what the SUBSCRIBE asks for
+    /// (wildcards, Subscription Identifiers or Shared Subscriptions; MQTT 5.0 section 3.2.2.3).
+    SubscriptionNotSupported(&'static str),
+    /// A property the client may not send here; the message says which and why.
+    PropertyNotAllowed(&'static str),
 }
 
 impl fmt::Display for CommandError {
@@ -49,6 +64,17 @@ impl fmt::Display for CommandError {
                 )
             }
             Self::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),
+            Self::QosNotSupported { requested, maximum } => write!(
+                f,
+                "the server takes messages up to {maximum}, not {requested} (MQTT-3.2.2-11)"
+            ),
+            Self::RetainNotSupported => f.write_str(
+                "the server does not support retained messages (Retain Available 0, MQTT-3.2.2-14)",
+            ),
+            Self::SubscriptionNotSupported(what) => {
+                write!(f, "the server does not support {what}")
+            }
+            Self::PropertyNotAllowed(why) => write!(f, "property not allowed: {why}"),
         }
     }
 }

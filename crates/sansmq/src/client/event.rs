@@ -4,8 +4,10 @@
 use std::fmt;
 
 use crate::packet::{
-    ConnectReturnCode, DecodeError, PacketId, PacketType, Publish, QoS, SubscribeFilter,
+    ConnectReturnCode, DecodeError, PacketId, PacketType, Properties, Publish, QoS, ReasonCode,
+    SubscribeFilter,
 };
+use crate::string::MqttString;
 use crate::topic::TopicFilter;
 
 /// Something the application should know, drained with [`Client::poll_event`](super::Client::poll_event).
@@ -29,6 +31,17 @@ pub enum Event {
         packet_id: PacketId,
         /// The message's QoS.
         qos: QoS,
+    },
+    /// MQTT 5: the server refused a QoS 1/2 message with a failure Reason Code in its PUBACK or
+    /// PUBREC (such as 0x87 Not authorized or 0x97 Quota exceeded). The message is done; it is not
+    /// sent again.
+    PublishRefused {
+        /// The identifier [`Client::publish`](super::Client::publish) returned.
+        packet_id: PacketId,
+        /// The message's QoS.
+        qos: QoS,
+        /// The server's Reason Code and Reason String.
+        reason: ServerReason,
     },
     /// A QoS 1/2 message was given up under [`UnackedPolicy::Discard`](super::UnackedPolicy).
     Dropped {
@@ -66,13 +79,81 @@ pub enum Event {
     },
 }
 
-/// The broker refused one filter of a SUBSCRIBE (SUBACK return code 0x80).
+/// The broker refused one filter of a SUBSCRIBE: SUBACK return code 0x80, or in MQTT 5 any
+/// failure Reason Code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubscribeRefused;
+pub struct SubscribeRefused {
+    /// The SUBACK's code for the filter: 0x80 (Unspecified error, MQTT 3.1.1's only refusal) or an
+    /// MQTT 5 failure such as 0x87 Not authorized or 0xA2 Wildcard Subscriptions not supported.
+    pub reason_code: ReasonCode,
+}
+
+impl SubscribeRefused {
+    /// The refusal MQTT 3.1.1 has: 0x80.
+    pub const UNSPECIFIED: Self = Self {
+        reason_code: ReasonCode::UnspecifiedError,
+    };
+}
 
 impl fmt::Display for SubscribeRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the broker refused the subscription (SUBACK 0x80)")
+        write!(
+            f,
+            "the broker refused the subscription (SUBACK {})",
+            self.reason_code
+        )
+    }
+}
+
+/// What an MQTT 5 server said when it refused or ended something: a Reason Code, and the
+/// properties that explain it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerReason {
+    /// The Reason Code.
+    pub reason_code: ReasonCode,
+    /// The packet's properties: Reason String, Server Reference, User Properties.
+    pub properties: Properties,
+}
+
+impl ServerReason {
+    pub(crate) fn new(reason_code: ReasonCode, properties: Properties) -> Self {
+        Self {
+            reason_code,
+            properties,
+        }
+    }
+
+    /// The Reason String, a human-readable diagnosis, if the server sent one.
+    pub fn reason_string(&self) -> Option<&MqttString> {
+        self.properties.reason_string()
+    }
+
+    /// The Server Reference, another server to use (with 0x9C Use another server or 0x9D Server
+    /// moved), if the server sent one.
+    pub fn server_reference(&self) -> Option<&MqttString> {
+        self.properties.server_reference()
+    }
+}
+
+impl fmt::Debug for ServerReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerReason")
+            .field("reason_code", &self.reason_code)
+            .field("properties", &self.properties)
+            .finish()
+    }
+}
+
+impl fmt::Display for ServerReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.reason_code.fmt(f)?;
+        if let Some(reason) = self.reason_string() {
+            write!(f, ": {reason}")?;
+        }
+        if let Some(server) = self.server_reference() {
+            write!(f, " (server reference {server})")?;
+        }
+        Ok(())
     }
 }
 
@@ -86,8 +167,14 @@ pub enum DisconnectReason {
     Requested,
     /// The driver reported the transport closed (the broker or the network went away).
     TransportClosed,
-    /// The broker refused the connection with this CONNACK code.
+    /// The broker refused the connection with this MQTT 3.1.1 CONNACK code.
     Refused(ConnectReturnCode),
+    /// The MQTT 5 server refused the connection: its CONNACK Reason Code (such as 0x86 Bad User
+    /// Name or Password, 0x9C Use another server) with Reason String and Server Reference.
+    ConnectRefused(ServerReason),
+    /// The MQTT 5 server ended the connection with DISCONNECT: its Reason Code (such as 0x8B Server
+    /// shutting down, 0x8E Session taken over) with Reason String and Server Reference.
+    ServerDisconnected(ServerReason),
     /// No CONNACK within the configured time.
     ConnAckTimeout,
     /// No PINGRESP within the configured time after PINGREQ was written.
@@ -110,6 +197,27 @@ pub enum ProtocolViolation {
     /// A packet only clients send (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT), or a second
     /// CONNACK.
     UnexpectedPacket(PacketType),
+    /// MQTT 5: a PUBLISH with a Topic Alias above the Topic Alias Maximum we sent
+    /// (MQTT-3.3.2-10); the client disconnects with 0x94.
+    TopicAliasAboveMaximum {
+        /// The alias.
+        alias: u16,
+        /// Our Topic Alias Maximum.
+        maximum: u16,
+    },
+    /// MQTT 5: a PUBLISH without a topic whose Topic Alias no earlier PUBLISH on this connection
+    /// set (MQTT 5.0 section 3.3.4); the client disconnects with 0x82.
+    UnknownTopicAlias(u16),
+    /// MQTT 5: more QoS 1/2 messages unacknowledged than our Receive Maximum (MQTT-3.3.4-9); the
+    /// client disconnects with 0x93.
+    ReceiveMaximumExceeded {
+        /// Our Receive Maximum.
+        maximum: u16,
+    },
+    /// MQTT 5: an AUTH the client did not ask for, or one it cannot answer: no authenticator,
+    /// another method, or the authenticator refused the server's data (MQTT 5.0 section 4.12);
+    /// the client disconnects with 0x82 Protocol Error or 0x8C Bad authentication method.
+    Authentication(String),
     /// SUBACK with a different number of return codes than the SUBSCRIBE had filters (MQTT-3.8.4-5).
     SubAckCount {
         /// The SUBSCRIBE's identifier.
@@ -127,6 +235,12 @@ impl fmt::Display for DisconnectReason {
             Self::Requested => f.write_str("disconnected on request"),
             Self::TransportClosed => f.write_str("the connection was closed"),
             Self::Refused(code) => write!(f, "the broker refused the connection: {code}"),
+            Self::ConnectRefused(reason) => {
+                write!(f, "the broker refused the connection: {reason}")
+            }
+            Self::ServerDisconnected(reason) => {
+                write!(f, "the broker ended the connection: {reason}")
+            }
             Self::ConnAckTimeout => f.write_str("no CONNACK from the broker in time"),
             Self::KeepAliveTimeout => f.write_str("no PINGRESP from the broker in time"),
             Self::TransmitStalled => f.write_str(
@@ -151,6 +265,17 @@ impl std::error::Error for DisconnectReason {
 
 impl std::error::Error for ProtocolViolation {}
 
+impl ProtocolViolation {
+    /// The MQTT 5 Reason Code of the DISCONNECT the client sends for it.
+    pub const fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::TopicAliasAboveMaximum { .. } => ReasonCode::TopicAliasInvalid,
+            Self::ReceiveMaximumExceeded { .. } => ReasonCode::ReceiveMaximumExceeded,
+            _ => ReasonCode::ProtocolError,
+        }
+    }
+}
+
 impl fmt::Display for ProtocolViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -161,6 +286,19 @@ impl fmt::Display for ProtocolViolation {
                 )
             }
             Self::UnexpectedPacket(t) => write!(f, "{t} is not a packet a server may send here"),
+            Self::TopicAliasAboveMaximum { alias, maximum } => write!(
+                f,
+                "Topic Alias {alias} is above our Topic Alias Maximum {maximum} (MQTT-3.3.2-10)"
+            ),
+            Self::UnknownTopicAlias(alias) => write!(
+                f,
+                "PUBLISH without a topic uses Topic Alias {alias}, which nothing set (MQTT 5.0 section 3.3.4)"
+            ),
+            Self::ReceiveMaximumExceeded { maximum } => write!(
+                f,
+                "more than our Receive Maximum of {maximum} QoS 1/2 messages unacknowledged (MQTT-3.3.4-9)"
+            ),
+            Self::Authentication(why) => write!(f, "enhanced authentication: {why}"),
             Self::SubAckCount {
                 packet_id,
                 expected,

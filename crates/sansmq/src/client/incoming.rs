@@ -30,6 +30,8 @@ pub(crate) struct Incoming {
     /// recognised in O(1) however many acknowledgements the application holds. A count, not a
     /// bit: a broker may (wrongly) reuse an identifier across QoS levels while both are held.
     pending_ids: Option<Box<[u8]>>,
+    /// QoS 1 messages in `pending_acks` whose PUBACK has not gone out.
+    pending_qos1: usize,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -69,6 +71,13 @@ impl Incoming {
         self.awaiting_release.clear();
         self.pending_acks.clear();
         self.pending_ids = None;
+        self.pending_qos1 = 0;
+    }
+
+    /// QoS 1/2 messages the broker sent that we have not finished acknowledging: QoS 1 without
+    /// PUBACK, QoS 2 without PUBCOMP (MQTT 5's Receive Maximum counts these, MQTT-3.3.4-9).
+    pub(crate) fn unacknowledged(&self) -> usize {
+        self.awaiting_release.len() + self.pending_qos1
     }
 
     /// Holds an acknowledgement back until the application (and those before it) gave it.
@@ -78,6 +87,9 @@ impl Incoming {
             .get_or_insert_with(|| vec![0; 1 << 16].into_boxed_slice());
         if let Some(n) = counts.get_mut(usize::from(ack.packet_id.get())) {
             *n = n.saturating_add(1);
+        }
+        if ack.qos == QoS::AtLeastOnce {
+            self.pending_qos1 += 1;
         }
         self.pending_acks.push_back(ack);
     }
@@ -120,6 +132,9 @@ impl Incoming {
         if let Some(n) = counts.and_then(|counts| counts.get_mut(usize::from(ack.packet_id.get())))
         {
             *n = n.saturating_sub(1);
+        }
+        if ack.qos == QoS::AtLeastOnce {
+            self.pending_qos1 = self.pending_qos1.saturating_sub(1);
         }
         Some(ack)
     }

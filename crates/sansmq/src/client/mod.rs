@@ -8,12 +8,14 @@ mod error;
 mod event;
 mod id_set;
 mod incoming;
+mod negotiated;
 mod outgoing;
 mod packet_id;
 mod receive;
 mod session_log;
 mod snapshot;
 mod subscriptions;
+mod topic_alias;
 mod unwritten_acks;
 
 use std::collections::VecDeque;
@@ -22,23 +24,27 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 pub use config::{
-    Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, RestoreSubscriptions, SessionRecording,
-    UnackedPolicy,
+    Config, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET_SIZE, DEFAULT_OUTGOING_TOPIC_ALIASES,
+    RestoreSubscriptions, SessionRecording, UnackedPolicy,
 };
 pub use error::CommandError;
-pub use event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
+pub use event::{DisconnectReason, Event, ProtocolViolation, ServerReason, SubscribeRefused};
+pub use negotiated::Negotiated;
 pub use session_log::{ReplayError, SessionRecord};
 pub use snapshot::{InflightMessage, SessionSnapshot};
 
 use crate::packet::{
-    Connect, Disconnect, EncodeError, Packet, PacketDecoder, PacketId, Properties, PubAck, PubComp,
-    PubRec, PubRel, Publish, QoS, Subscribe, SubscribeFilter, Unsubscribe,
+    Connect, Disconnect, EncodeBody, EncodeError, Packet, PacketDecoder, PacketId, Properties,
+    Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeFilter,
+    Unsubscribe,
 };
+use crate::string::MqttString;
 use crate::topic::{TopicFilter, TopicName};
 use incoming::Incoming;
 use outgoing::{Inflight, Outgoing, Stage};
 use packet_id::PacketIds;
 use subscriptions::Subscriptions;
+use topic_alias::{InboundAliases, OutboundAliases};
 use unwritten_acks::{AckKind, UnwrittenAcks};
 
 /// Where the connection stands.
@@ -73,7 +79,7 @@ fn deadline(now: Instant, duration: Duration) -> Option<Instant> {
     now.checked_add(duration)
 }
 
-/// An MQTT 3.1/3.1.1 client session without IO.
+/// An MQTT 3.1, 3.1.1 or 5 client session without IO.
 ///
 /// The driver owns the transport and the clock. After every input (a command, bytes read, a
 /// timeout, the transport closing, bytes written) it drains the outputs:
@@ -111,12 +117,22 @@ pub struct Client {
     /// How many messages at the front of the queue the records hold (all of them, unless
     /// [`SessionRecording::ExceptQueue`] left some out).
     recorded_queued: usize,
+    /// What the last CONNACK settled (MQTT 5); our own settings before one.
+    negotiated: Negotiated,
+    /// MQTT 5: the client identifier a server assigned, used for later connections while the
+    /// configured one is empty.
+    assigned_client_id: Option<MqttString>,
+    /// MQTT 5: the server's Topic Aliases on this connection.
+    aliases_in: InboundAliases,
+    /// MQTT 5: our Topic Aliases on this connection.
+    aliases_out: OutboundAliases,
 }
 
 impl Client {
     /// A disconnected client with an empty session.
     pub fn new(config: Config) -> Self {
-        let decoder = PacketDecoder::new(config.max_packet_size);
+        let decoder = PacketDecoder::with_protocol(config.max_packet_size, config.protocol);
+        let negotiated = Negotiated::unrestricted(&config);
         Self {
             config,
             state: State::Disconnected,
@@ -135,7 +151,17 @@ impl Client {
             drain_deadline: None,
             records: VecDeque::new(),
             recorded_queued: 0,
+            negotiated,
+            assigned_client_id: None,
+            aliases_in: InboundAliases::default(),
+            aliases_out: OutboundAliases::default(),
         }
+    }
+
+    /// What the server's CONNACK settled for the current (or last) connection: in MQTT 5 its
+    /// limits, capabilities and the identifier it assigned; see [`Negotiated`].
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
     }
 
     /// The configuration.
@@ -182,21 +208,32 @@ impl Client {
             return Err(CommandError::AlreadyConnected);
         }
         let keep_alive = self.validate_config()?;
+        let mut client_id = self.config.client_id.clone();
+        if client_id.as_str().is_empty() {
+            // MQTT 5: the identifier the server assigned names the session it may keep.
+            if let Some(assigned) = &self.assigned_client_id {
+                client_id = assigned.clone();
+            }
+        }
         let connect = Connect {
             protocol: self.config.protocol,
             keep_alive,
             clean_session: self.config.clean_session,
-            client_id: self.config.client_id.clone(),
+            client_id,
             will: self.config.will.clone(),
             username: self.config.username.clone(),
             password: self.config.password.clone(),
-            properties: Properties::new(),
+            properties: self.connect_properties(),
         };
         let mut transmit = BytesMut::with_capacity(connect.encoded_len());
         connect.encode(&mut transmit)?;
         self.transmit = transmit;
         self.acks.reset();
-        self.decoder = PacketDecoder::new(self.config.max_packet_size);
+        self.decoder =
+            PacketDecoder::with_protocol(self.config.max_packet_size, self.config.protocol);
+        self.negotiated = Negotiated::unrestricted(&self.config);
+        self.aliases_in.reset(self.config.topic_alias_maximum);
+        self.aliases_out.reset(0);
         self.state = State::AwaitingConnAck;
         self.connack_deadline = deadline(now, self.config.connack_timeout);
         self.last_sent = Some(now);
@@ -204,6 +241,29 @@ impl Client {
         self.ping = Ping::Idle;
         self.drain_deadline = None;
         Ok(())
+    }
+
+    /// The CONNECT's MQTT 5 properties: the configured ones, with the limits the session
+    /// enforces put in from their own settings.
+    fn connect_properties(&self) -> Properties {
+        if !self.protocol().is_v5() {
+            return Properties::new();
+        }
+        let mut properties = self.config.connect_properties.clone();
+        properties.session_expiry_interval =
+            Some(self.config.effective_session_expiry()).filter(|&secs| secs != 0);
+        properties.receive_maximum = self.config.receive_maximum;
+        properties.maximum_packet_size = u32::try_from(self.config.max_packet_size)
+            .ok()
+            .and_then(std::num::NonZeroU32::new);
+        properties.topic_alias_maximum =
+            Some(self.config.topic_alias_maximum).filter(|&max| max != 0);
+        properties
+    }
+
+    /// The protocol the session speaks.
+    fn protocol(&self) -> Protocol {
+        self.config.protocol
     }
 
     fn validate_config(&self) -> Result<u16, CommandError> {
@@ -222,12 +282,19 @@ impl Client {
                 "max_transmit_buffer is 0: no QoS 0 message could ever be sent",
             ));
         }
-        if self.config.protocol.is_v5() {
+        if self.protocol().is_v5() {
+            self.config
+                .connect_properties
+                .validate(crate::packet::PropertyContext::Connect)?;
+        } else if !self.config.connect_properties.is_empty() {
             return Err(CommandError::InvalidConfig(
-                "the session engine speaks MQTT 3.1 and 3.1.1; MQTT 5 is in the codec only",
+                "connect_properties are MQTT 5; MQTT 3.1.1 has no properties",
             ));
         }
-        if self.config.password.is_some() && self.config.username.is_none() {
+        if self.config.password.is_some()
+            && self.config.username.is_none()
+            && !self.protocol().is_v5()
+        {
             return Err(CommandError::InvalidConfig(
                 "a password needs a user name (MQTT-3.1.2-22)",
             ));
@@ -251,7 +318,33 @@ impl Client {
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<Option<PacketId>, CommandError> {
-        self.enqueue(now, topic, qos, retain, payload.into(), false)
+        self.enqueue(
+            now,
+            topic,
+            qos,
+            retain,
+            payload.into(),
+            Properties::new(),
+            false,
+        )
+    }
+
+    /// [`publish`](Self::publish) with MQTT 5 properties: Message Expiry Interval, Payload Format
+    /// Indicator, Content Type, Response Topic, Correlation Data, User Properties.
+    ///
+    /// The client sets Topic Aliases itself ([`Config::outgoing_topic_aliases`]), so one in
+    /// `properties` is ignored; Subscription Identifiers are refused (a client must not send them,
+    /// MQTT-3.3.4-6). MQTT 3.1.1 refuses any property.
+    pub fn publish_with(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        retain: bool,
+        payload: impl Into<Bytes>,
+        properties: Properties,
+    ) -> Result<Option<PacketId>, CommandError> {
+        self.enqueue(now, topic, qos, retain, payload.into(), properties, false)
     }
 
     /// Publishes a QoS 1 message that acts as a barrier: it goes out after everything published
@@ -267,10 +360,19 @@ impl Client {
         topic: TopicName,
         payload: impl Into<Bytes>,
     ) -> Result<PacketId, CommandError> {
-        let id = self.enqueue(now, topic, QoS::AtLeastOnce, false, payload.into(), true)?;
+        let id = self.enqueue(
+            now,
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            payload.into(),
+            Properties::new(),
+            true,
+        )?;
         id.ok_or(CommandError::PacketIdsExhausted)
     }
 
+    #[allow(clippy::too_many_arguments)] // the private core of `publish` and its variants
     fn enqueue(
         &mut self,
         now: Instant,
@@ -278,17 +380,20 @@ impl Client {
         qos: QoS,
         retain: bool,
         payload: Bytes,
+        mut properties: Properties,
         barrier: bool,
     ) -> Result<Option<PacketId>, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        let mut publish = Publish::new(topic, payload);
+        self.check_publish_terms(qos, retain, &mut properties)?;
+        let mut publish = Publish::new(topic, payload).with_properties(properties);
         publish.qos = qos;
         publish.retain = retain;
         // A stand-in until the real identifier is allocated, so the size counts it.
         publish.packet_id = (qos != QoS::AtMostOnce).then_some(PacketId::MIN);
-        self.check_size(publish.encoded_len())?;
+        EncodeBody::validate(&publish, self.protocol())?;
+        self.check_size(publish.encoded_len_in(self.protocol()))?;
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()
             && self.outgoing.active_barrier.is_none()
@@ -337,18 +442,28 @@ impl Client {
         now: Instant,
         filters: Vec<SubscribeFilter>,
     ) -> Result<PacketId, CommandError> {
+        self.subscribe_with(now, filters, Properties::new())
+    }
+
+    /// [`subscribe`](Self::subscribe) with MQTT 5 properties: a Subscription Identifier, User
+    /// Properties. The filters' MQTT 5 options (No Local, Retain As Published, Retain Handling)
+    /// are in each [`SubscribeFilter`]. Refused up front when the server's CONNACK said it does
+    /// not support wildcards, Subscription Identifiers or Shared Subscriptions.
+    pub fn subscribe_with(
+        &mut self,
+        now: Instant,
+        filters: Vec<SubscribeFilter>,
+        properties: Properties,
+    ) -> Result<PacketId, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
         // PacketId::MIN is a stand-in until allocated below.
-        let mut subscribe = Subscribe::with_filters(PacketId::MIN, filters);
-        if subscribe.filters.is_empty() {
-            return Err(EncodeError::NoTopicFilters {
-                packet_type: crate::packet::PacketType::Subscribe,
-            }
-            .into());
-        }
-        self.check_size(subscribe.encoded_len())?;
+        let mut subscribe =
+            Subscribe::with_filters(PacketId::MIN, filters).with_properties(properties);
+        EncodeBody::validate(&subscribe, self.protocol())?;
+        self.check_subscribe_terms(&subscribe)?;
+        self.check_size(subscribe.encoded_len_in(self.protocol()))?;
         subscribe.packet_id = self
             .ids
             .allocate()
@@ -416,18 +531,23 @@ impl Client {
         now: Instant,
         filters: Vec<TopicFilter>,
     ) -> Result<PacketId, CommandError> {
+        self.unsubscribe_with(now, filters, Properties::new())
+    }
+
+    /// [`unsubscribe`](Self::unsubscribe) with MQTT 5 properties (User Properties).
+    pub fn unsubscribe_with(
+        &mut self,
+        now: Instant,
+        filters: Vec<TopicFilter>,
+        properties: Properties,
+    ) -> Result<PacketId, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        if filters.is_empty() {
-            return Err(EncodeError::NoTopicFilters {
-                packet_type: crate::packet::PacketType::Unsubscribe,
-            }
-            .into());
-        }
         // PacketId::MIN is a stand-in until allocated below.
-        let mut unsubscribe = Unsubscribe::new(PacketId::MIN, filters);
-        self.check_size(unsubscribe.encoded_len())?;
+        let mut unsubscribe = Unsubscribe::new(PacketId::MIN, filters).with_properties(properties);
+        EncodeBody::validate(&unsubscribe, self.protocol())?;
+        self.check_size(unsubscribe.encoded_len_in(self.protocol()))?;
         unsubscribe.packet_id = self
             .ids
             .allocate()
@@ -662,12 +782,22 @@ impl Client {
 
     // ---- internals ----
 
+    /// The keep-alive in force: the MQTT 5 server's Server Keep Alive when it sent one, else
+    /// ours (read live, like every setting used while connected).
+    fn keep_alive(&self) -> Duration {
+        if self.negotiated.properties.server_keep_alive.is_some() {
+            self.negotiated.keep_alive
+        } else {
+            self.config.keep_alive
+        }
+    }
+
     fn ping_due(&self) -> Option<Instant> {
-        if self.config.keep_alive.is_zero() {
+        let keep_alive = self.keep_alive();
+        if keep_alive.is_zero() {
             return None;
         }
-        self.last_sent
-            .and_then(|t| deadline(t, self.config.keep_alive))
+        self.last_sent.and_then(|t| deadline(t, keep_alive))
     }
 
     /// When bytes waiting in the transmit buffer, none of them taken, end the connection with
@@ -678,10 +808,11 @@ impl Client {
         if self.transmit.is_empty() {
             return None;
         }
-        let limit = if self.config.keep_alive.is_zero() {
+        let keep_alive = self.keep_alive();
+        let limit = if keep_alive.is_zero() {
             self.config.ping_timeout
         } else {
-            self.config.keep_alive
+            keep_alive
         };
         if limit.is_zero() {
             return None;
@@ -711,8 +842,84 @@ impl Client {
         self.recorded_queued = self.outgoing.queued.len();
     }
 
+    /// MQTT 5: what the server's CONNACK allows a PUBLISH, and the properties a client may send.
+    fn check_publish_terms(
+        &self,
+        qos: QoS,
+        retain: bool,
+        properties: &mut Properties,
+    ) -> Result<(), CommandError> {
+        if qos > self.negotiated.maximum_qos {
+            return Err(CommandError::QosNotSupported {
+                requested: qos,
+                maximum: self.negotiated.maximum_qos,
+            }); // MQTT-3.2.2-11
+        }
+        if retain && !self.negotiated.retain_available {
+            return Err(CommandError::RetainNotSupported); // MQTT-3.2.2-14
+        }
+        if properties.subscription_identifiers().next().is_some() {
+            return Err(CommandError::PropertyNotAllowed(
+                "a client must not send Subscription Identifiers in PUBLISH (MQTT-3.3.4-6)",
+            ));
+        }
+        properties.topic_alias = None; // the session sets aliases as it sends
+        Ok(())
+    }
+
+    /// MQTT 5: what the server's CONNACK allows a SUBSCRIBE (MQTT 5.0 section 3.2.2.3).
+    fn check_subscribe_terms(&self, subscribe: &Subscribe) -> Result<(), CommandError> {
+        let terms = &self.negotiated;
+        if !terms.wildcard_subscription_available
+            && subscribe.filters.iter().any(|f| f.filter.has_wildcards())
+        {
+            return Err(CommandError::SubscriptionNotSupported(
+                "wildcard subscriptions (Wildcard Subscription Available 0)",
+            ));
+        }
+        if !terms.shared_subscription_available
+            && subscribe.filters.iter().any(|f| f.filter.is_shared())
+        {
+            return Err(CommandError::SubscriptionNotSupported(
+                "shared subscriptions (Shared Subscription Available 0)",
+            ));
+        }
+        if !terms.subscription_identifiers_available
+            && subscribe
+                .properties()
+                .subscription_identifiers()
+                .next()
+                .is_some()
+        {
+            return Err(CommandError::SubscriptionNotSupported(
+                "Subscription Identifiers (Subscription Identifier Available 0)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest packet we may send: ours, and in MQTT 5 the server's Maximum Packet Size
+    /// (MQTT-3.2.2-15).
+    fn max_outgoing_packet_size(&self) -> usize {
+        let server = self
+            .negotiated
+            .maximum_packet_size
+            .map_or(usize::MAX, |max| max.get() as usize);
+        self.config.max_outgoing_packet_size.min(server)
+    }
+
+    /// The window of unacknowledged QoS 1/2 messages: ours, and in MQTT 5 the server's Receive
+    /// Maximum (MQTT-3.3.4-7).
+    fn window(&self) -> usize {
+        usize::from(
+            self.config
+                .max_inflight
+                .min(self.negotiated.receive_maximum),
+        )
+    }
+
     fn check_size(&self, size: usize) -> Result<(), CommandError> {
-        let max = self.config.max_outgoing_packet_size;
+        let max = self.max_outgoing_packet_size();
         if size > max {
             return Err(EncodeError::PacketTooLarge { size, max }.into());
         }
@@ -722,7 +929,7 @@ impl Client {
     fn has_room_for(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce => self.transmit.len() < self.config.max_transmit_buffer,
-            _ => self.outgoing.inflight.len() < usize::from(self.config.max_inflight),
+            _ => self.outgoing.inflight.len() < self.window(),
         }
     }
 
@@ -732,7 +939,10 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if packet.encode(&mut self.transmit).is_ok() {
+        if packet
+            .encode_in(self.config.protocol, &mut self.transmit)
+            .is_ok()
+        {
             self.last_sent = Some(now);
         }
     }
@@ -757,10 +967,11 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
+        let protocol = self.config.protocol;
         let result = match kind {
-            AckKind::PubRec => PubRec::new(id).encode(&mut self.transmit),
-            AckKind::PubRel => PubRel::new(id).encode(&mut self.transmit),
-            AckKind::PubComp => PubComp::new(id).encode(&mut self.transmit),
+            AckKind::PubRec => PubRec::new(id).encode_in(protocol, &mut self.transmit),
+            AckKind::PubRel => PubRel::new(id).encode_in(protocol, &mut self.transmit),
+            AckKind::PubComp => PubComp::new(id).encode_in(protocol, &mut self.transmit),
         };
         if result.is_ok() {
             self.last_sent = Some(now);
@@ -771,7 +982,7 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if publish.encode(&mut self.transmit).is_err() {
+        if self.encode_publish(&publish).is_err() {
             return; // size and rules were checked by `publish`
         }
         self.last_sent = Some(now);
@@ -787,6 +998,17 @@ impl Client {
                 stage: Stage::Published,
             });
         }
+    }
+
+    /// Encodes a PUBLISH into the transmit buffer; in MQTT 5 with a Topic Alias when aliases are
+    /// on, with its topic when the alias is new on this connection.
+    fn encode_publish(&mut self, publish: &Publish) -> Result<(), EncodeError> {
+        if self.aliases_out.is_enabled() {
+            if let Some((alias, with_topic)) = self.aliases_out.assign(&publish.topic_name()) {
+                return publish.encode_aliased(alias, with_topic, &mut self.transmit);
+            }
+        }
+        publish.encode_in(self.config.protocol, &mut self.transmit)
     }
 
     /// Moves queued messages into the window while there is room.
@@ -866,10 +1088,23 @@ impl Client {
         self.close(DisconnectReason::Requested);
     }
 
-    /// The connection is over for a fault: nothing more goes out on it.
+    /// The connection is over for a fault: nothing more goes out on it, but in MQTT 5 a
+    /// DISCONNECT that says why, when the fault is the server's (MQTT 5.0 section 4.13: the
+    /// Reason Code of a malformed packet or protocol error). A driver may write it before closing.
     fn fail(&mut self, reason: DisconnectReason) {
         self.transmit.clear();
         self.acks.reset();
+        if self.protocol().is_v5() {
+            let code = match &reason {
+                DisconnectReason::Malformed(error) => Some(error.reason_code()),
+                DisconnectReason::ProtocolViolation(violation) => Some(violation.reason_code()),
+                _ => None,
+            };
+            if let Some(code) = code {
+                let disconnect = Disconnect::with_reason_code(code);
+                let _ = disconnect.encode_in(Protocol::Mqtt5, &mut self.transmit);
+            }
+        }
         self.close(reason);
     }
 
@@ -898,25 +1133,28 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        for message in &mut self.outgoing.inflight {
+        let protocol = self.config.protocol;
+        let mut inflight = std::mem::take(&mut self.outgoing.inflight);
+        for message in &mut inflight {
             let Some(id) = message.id() else { continue };
             let result = match message.stage {
                 Stage::Published => {
                     // MQTT-3.3.1-1: a PUBLISH sent again carries DUP=1, also to a broker that
                     // lost the session (it may have received the first copy before losing it).
                     message.publish.dup = true;
-                    message.publish.encode(&mut self.transmit)
+                    self.encode_publish(&message.publish)
                 }
                 Stage::Released => {
                     // MQTT-4.4.0-1: the PUBREL again, with its identifier; a broker that lost the
                     // session answers it with PUBCOMP (MQTT-4.3.3), which completes the message.
                     self.acks
                         .insert_always(AckKind::PubRel, id, self.transmit.len());
-                    PubRel::new(id).encode(&mut self.transmit)
+                    PubRel::new(id).encode_in(protocol, &mut self.transmit)
                 }
             };
             debug_assert!(result.is_ok(), "stored messages were validated when sent");
         }
+        self.outgoing.inflight = inflight;
         let mut transmit = std::mem::take(&mut self.transmit);
         self.subscriptions.held.clear();
         if self.outgoing.active_barrier.is_some() {
@@ -935,10 +1173,10 @@ impl Client {
             self.subscriptions.held = held;
         } else {
             for subscribe in &self.subscriptions.pending_subscribe {
-                let _ = subscribe.encode(&mut transmit);
+                let _ = subscribe.encode_in(protocol, &mut transmit);
             }
             for unsubscribe in &self.subscriptions.pending_unsubscribe {
-                let _ = unsubscribe.encode(&mut transmit);
+                let _ = unsubscribe.encode_in(protocol, &mut transmit);
             }
         }
         self.transmit = transmit;

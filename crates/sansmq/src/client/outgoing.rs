@@ -76,6 +76,13 @@ impl Outgoing {
             .map(|_| Receipt::AlreadyReleased)
     }
 
+    /// MQTT 5: a PUBREC with a failure Reason Code ended the QoS 2 message with `id` before its
+    /// release.
+    pub(crate) fn abandon(&mut self, id: PacketId) -> Option<Inflight> {
+        let at = self.position(id, QoS::ExactlyOnce, Stage::Published)?;
+        self.inflight.remove(at)
+    }
+
     /// PUBCOMP: the QoS 2 message with `id` is done.
     pub(crate) fn complete(&mut self, id: PacketId) -> Option<Inflight> {
         let at = self.position(id, QoS::ExactlyOnce, Stage::Released)?;

@@ -2,15 +2,17 @@
 
 use std::time::Instant;
 
-use super::event::{DisconnectReason, Event, ProtocolViolation, SubscribeRefused};
+use super::event::{DisconnectReason, Event, ProtocolViolation, ServerReason, SubscribeRefused};
 use super::incoming::PendingAck;
+use super::negotiated::Negotiated;
 use super::outgoing::Receipt;
 use super::session_log::SessionRecord;
+use super::topic_alias::AliasFault;
 use super::unwritten_acks::AckKind;
 use super::{Client, Ping, State};
 use crate::packet::{
     ConnAck, ConnectReturnCode, Packet, PacketId, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    SubAck, SubscribeFilter, SubscribeReturnCode,
+    ReasonCode, SubAck, SubscribeFilter, SubscribeReturnCode,
 };
 
 impl Client {
@@ -26,10 +28,24 @@ impl Client {
         }
         match packet {
             Packet::Publish(publish) => self.on_publish(now, publish),
-            Packet::PubAck(PubAck { packet_id, .. }) => {
+            Packet::PubAck(mut ack) => {
+                let packet_id = ack.packet_id;
                 if self.outgoing.acknowledge(packet_id).is_some() {
-                    self.complete(now, packet_id, QoS::AtLeastOnce);
+                    if ack.reason_code.is_error() {
+                        let reason = ServerReason::new(ack.reason_code, ack.take_properties());
+                        self.refused(now, packet_id, QoS::AtLeastOnce, reason);
+                    } else {
+                        self.complete(now, packet_id, QoS::AtLeastOnce);
+                    }
                 } // an unknown PUBACK is a late duplicate: nothing to do
+            }
+            Packet::PubRec(mut rec) if rec.reason_code.is_error() => {
+                // MQTT 5.0 section 4.3.3: a failed PUBREC ends the exchange; no PUBREL.
+                let packet_id = rec.packet_id;
+                if self.outgoing.abandon(packet_id).is_some() {
+                    let reason = ServerReason::new(rec.reason_code, rec.take_properties());
+                    self.refused(now, packet_id, QoS::ExactlyOnce, reason);
+                }
             }
             Packet::PubRec(PubRec { packet_id, .. }) => match self.outgoing.receive(packet_id) {
                 Some(Receipt::Released) => {
@@ -66,6 +82,11 @@ impl Client {
                 }
             }
             Packet::PingResp => self.ping = Ping::Idle,
+            Packet::Disconnect(mut disconnect) if self.protocol().is_v5() => {
+                let reason =
+                    ServerReason::new(disconnect.reason_code, disconnect.take_properties());
+                self.fail(DisconnectReason::ServerDisconnected(reason));
+            }
             Packet::ConnAck(_)
             | Packet::Connect(_)
             | Packet::Subscribe(_)
@@ -79,9 +100,24 @@ impl Client {
         }
     }
 
-    fn on_connack(&mut self, now: Instant, connack: ConnAck) {
+    fn on_connack(&mut self, now: Instant, mut connack: ConnAck) {
         self.connack_deadline = None;
-        if connack.code != ConnectReturnCode::Accepted {
+        if self.protocol().is_v5() {
+            if connack.reason_code != ReasonCode::Success {
+                let reason = ServerReason::new(connack.reason_code, connack.take_properties());
+                self.fail(DisconnectReason::ConnectRefused(reason));
+                return;
+            }
+            self.negotiated = Negotiated::from_connack(&self.config, connack.take_properties());
+            if let Some(assigned) = &self.negotiated.assigned_client_identifier {
+                self.assigned_client_id = Some(assigned.clone());
+            }
+            let aliases = self
+                .config
+                .outgoing_topic_aliases
+                .min(self.negotiated.topic_alias_maximum);
+            self.aliases_out.reset(aliases);
+        } else if connack.code != ConnectReturnCode::Accepted {
             self.fail(DisconnectReason::Refused(connack.code));
             return;
         }
@@ -94,7 +130,41 @@ impl Client {
         self.resume(now, connack.session_present);
     }
 
-    fn on_publish(&mut self, now: Instant, publish: Publish) {
+    fn on_publish(&mut self, now: Instant, mut publish: Publish) {
+        if let Some(alias) = publish.properties().topic_alias {
+            // MQTT 5: the alias is this connection's business; the application sees the topic.
+            let topic = (!publish.topic_bytes().is_empty()).then(|| publish.topic_name());
+            match self.aliases_in.resolve(alias, topic) {
+                Ok(topic) => {
+                    if publish.topic_bytes().is_empty() {
+                        publish.set_topic(topic);
+                    }
+                    publish.properties_mut().topic_alias = None;
+                }
+                Err(AliasFault::AboveMaximum) => {
+                    let violation = ProtocolViolation::TopicAliasAboveMaximum {
+                        alias: alias.get(),
+                        maximum: self.config.topic_alias_maximum,
+                    };
+                    return self.fail(DisconnectReason::ProtocolViolation(violation));
+                }
+                Err(AliasFault::Unknown) => {
+                    let violation = ProtocolViolation::UnknownTopicAlias(alias.get());
+                    return self.fail(DisconnectReason::ProtocolViolation(violation));
+                }
+            }
+        }
+        if self.protocol().is_v5()
+            && publish.qos != QoS::AtMostOnce
+            && self.receive_maximum_reached(&publish)
+        {
+            let maximum = self
+                .config
+                .receive_maximum
+                .map_or(u16::MAX, |max| max.get());
+            let violation = ProtocolViolation::ReceiveMaximumExceeded { maximum };
+            return self.fail(DisconnectReason::ProtocolViolation(violation)); // MQTT-3.3.4-9
+        }
         let manual = self.config.manual_acks;
         match (publish.qos, publish.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => {
@@ -142,6 +212,35 @@ impl Client {
         self.events.push_back(Event::Message(publish));
     }
 
+    /// MQTT 5: whether `publish`, a QoS 1/2 message, is one more than our Receive Maximum allows
+    /// unacknowledged. A copy of a message still unacknowledged is not a new one.
+    fn receive_maximum_reached(&self, publish: &Publish) -> bool {
+        let Some(id) = publish.packet_id else {
+            return false;
+        };
+        if self.incoming.is_held(id) || self.incoming.is_pending(id) {
+            return false;
+        }
+        let maximum = self
+            .config
+            .receive_maximum
+            .map_or(u16::MAX, |max| max.get());
+        self.incoming.unacknowledged() >= usize::from(maximum)
+    }
+
+    /// MQTT 5: the server refused a message with a failure Reason Code: it is done.
+    fn refused(&mut self, now: Instant, packet_id: PacketId, qos: QoS, reason: ServerReason) {
+        self.record(SessionRecord::Completed(packet_id));
+        self.ids.free(packet_id);
+        self.events.push_back(Event::PublishRefused {
+            packet_id,
+            qos,
+            reason,
+        });
+        self.lift_barrier(now, packet_id);
+        self.pump(now);
+    }
+
     fn hold_ack(&mut self, packet_id: PacketId, qos: QoS) {
         self.incoming.push_ack(PendingAck {
             packet_id,
@@ -179,6 +278,9 @@ impl Client {
                     Ok(qos)
                 }
                 SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {
+                    let refused = SubscribeRefused {
+                        reason_code: code.reason_code(),
+                    };
                     if self
                         .subscriptions
                         .active
@@ -187,7 +289,7 @@ impl Client {
                     {
                         self.record(SessionRecord::Unsubscribed(requested.filter.clone()));
                     }
-                    Err(SubscribeRefused)
+                    Err(refused)
                 }
             };
             results.push((requested.filter, result));

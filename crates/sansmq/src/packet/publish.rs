@@ -1,15 +1,16 @@
 //! PUBLISH (MQTT 3.3): an application message.
 
 use std::fmt;
+use std::num::NonZeroU16;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::properties::{HeldProperties, impl_properties};
-use super::wire;
 use super::{
     DecodeError, EncodeBody, EncodeError, PacketId, PacketType, PropertyContext, Protocol, QoS,
     impl_encode, v5_only,
 };
+use super::{frame, wire};
 use crate::topic::{self, TopicName};
 
 /// An application message, sent by either side.
@@ -339,6 +340,73 @@ impl EncodeBody for Publish {
 }
 
 impl Publish {
+    /// Appends the message as an MQTT 5 PUBLISH that uses Topic Alias `alias`: with the topic
+    /// when `with_topic` (the alias is being set, or set again), without it otherwise (the server
+    /// knows the alias already). The message's own properties must not hold a Topic Alias; the
+    /// alias is written ahead of them (the order of properties on the wire is free).
+    ///
+    /// A session assigns aliases per connection, so a message it keeps for a re-send keeps its
+    /// topic and gets an alias only as it is encoded.
+    pub fn encode_aliased(
+        &self,
+        alias: NonZeroU16,
+        with_topic: bool,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        <Self as EncodeBody>::validate(self, Protocol::Mqtt5)?;
+        if self.properties.get().topic_alias.is_some() {
+            return Err(EncodeError::PropertyRepeated {
+                property: crate::packet::PropertyId::TopicAlias,
+                context: PropertyContext::Publish,
+            });
+        }
+        let topic: &[u8] = if with_topic { self.topic_bytes() } else { &[] };
+        let properties_len = self.properties.get().properties_len().saturating_add(3);
+        let id_len = if self.packet_id.is_some() { 2 } else { 0 };
+        let remaining_len = wire::prefixed_len(topic)
+            .saturating_add(id_len)
+            .saturating_add(frame::var_int_len(properties_len))
+            .saturating_add(properties_len)
+            .saturating_add(self.payload().len());
+        if remaining_len > frame::MAX_REMAINING_LENGTH {
+            return Err(EncodeError::PacketTooLarge {
+                size: frame::frame_len(remaining_len),
+                max: frame::frame_len(frame::MAX_REMAINING_LENGTH),
+            });
+        }
+        buf.reserve(frame::frame_len(remaining_len));
+        buf.put_u8(((PacketType::Publish as u8) << 4) | <Self as EncodeBody>::flags(self));
+        frame::put_var_int(buf, remaining_len);
+        wire::put_prefixed(buf, topic);
+        if let Some(id) = self.packet_id {
+            buf.put_u16(id.get());
+        }
+        frame::put_var_int(buf, properties_len);
+        buf.put_u8(crate::packet::PropertyId::TopicAlias as u8);
+        buf.put_u16(alias.get());
+        self.properties.get().write_properties(buf);
+        buf.put_slice(self.payload());
+        Ok(())
+    }
+
+    /// The size [`encode_aliased`](Self::encode_aliased) appends.
+    pub fn encoded_len_aliased(&self, with_topic: bool) -> usize {
+        let topic_len = if with_topic {
+            self.topic_bytes().len()
+        } else {
+            0
+        };
+        let properties_len = self.properties.get().properties_len().saturating_add(3);
+        let id_len = if self.packet_id.is_some() { 2 } else { 0 };
+        frame::frame_len(
+            (2 + topic_len)
+                .saturating_add(id_len)
+                .saturating_add(frame::var_int_len(properties_len))
+                .saturating_add(properties_len)
+                .saturating_add(self.payload().len()),
+        )
+    }
+
     #[inline(never)]
     fn validate_v5(&self) -> Result<(), EncodeError> {
         if self.topic_bytes().is_empty() && self.properties.get().topic_alias.is_none() {

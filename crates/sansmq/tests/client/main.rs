@@ -9,6 +9,7 @@ mod disconnect;
 mod extreme_durations;
 mod incoming;
 mod keep_alive;
+mod mqtt5;
 mod outgoing;
 mod peer_faults;
 mod peer_stops_reading;

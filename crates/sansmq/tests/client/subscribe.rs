@@ -45,7 +45,7 @@ fn suback_reports_granted_qos_and_failures_per_filter() {
             packet_id: pid,
             results: vec![
                 (filter("a/#"), Ok(QoS::AtLeastOnce)),
-                (filter("forbidden"), Err(SubscribeRefused)),
+                (filter("forbidden"), Err(SubscribeRefused::UNSPECIFIED)),
             ],
         }]
     );

@@ -6,13 +6,17 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sansmq::packet::{ConnAck, ConnectReturnCode, Packet, PacketDecoder, PacketId, Publish, QoS};
+use sansmq::packet::{
+    ConnAck, ConnectReturnCode, Packet, PacketDecoder, PacketId, Protocol, Publish, QoS,
+};
 use sansmq::{Client, Config, Event, MqttString, TopicName};
 
 pub(crate) struct Scripted {
     pub(crate) client: Client,
     pub(crate) now: Instant,
     decoder: PacketDecoder,
+    /// What the broker speaks: the client's configured protocol.
+    pub(crate) protocol: Protocol,
 }
 
 /// The origin of a virtual clock: any instant will do, the tests only add durations to it.
@@ -49,10 +53,12 @@ pub(crate) fn incoming(
 
 impl Scripted {
     pub(crate) fn new(config: Config) -> Self {
+        let protocol = config.protocol;
         Self {
             client: Client::new(config),
             now: epoch(),
-            decoder: PacketDecoder::new(usize::MAX),
+            decoder: PacketDecoder::with_protocol(usize::MAX, protocol),
+            protocol,
         }
     }
 
@@ -120,7 +126,7 @@ impl Scripted {
     /// The broker sends `packet`.
     pub(crate) fn deliver(&mut self, packet: impl Into<Packet>) {
         let mut wire = BytesMut::new();
-        packet.into().encode(&mut wire).unwrap();
+        packet.into().encode_in(self.protocol, &mut wire).unwrap();
         self.client.handle_received(self.now, &wire);
     }
 
@@ -167,6 +173,6 @@ impl Scripted {
     pub(crate) fn drop_connection(&mut self) {
         self.client.handle_closed(self.now);
         let _ = self.client.poll_transmit();
-        self.decoder = PacketDecoder::new(usize::MAX);
+        self.decoder = PacketDecoder::with_protocol(usize::MAX, self.protocol);
     }
 }

@@ -124,7 +124,7 @@ impl Properties {
     }
 
     /// The length of the properties, without the Property Length in front of them.
-    fn properties_len(&self) -> usize {
+    pub(crate) fn properties_len(&self) -> usize {
         let scalars: usize = self
             .scalars()
             .iter()
@@ -210,6 +210,11 @@ impl Properties {
     /// Writes the section; [`validate`](Self::validate) has accepted it.
     pub(crate) fn write(&self, buf: &mut BytesMut) {
         frame::put_var_int(buf, self.properties_len());
+        self.write_properties(buf);
+    }
+
+    /// Writes the properties without the Property Length in front of them.
+    pub(crate) fn write_properties(&self, buf: &mut BytesMut) {
         let mut entries = self.entries.iter().peekable();
         for (id, value) in self.scalars() {
             let Some(value) = value else { continue };

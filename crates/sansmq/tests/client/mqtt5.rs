@@ -1,0 +1,697 @@
+//! MQTT 5 sessions: what CONNECT asks for, what CONNACK settles and how the session honours it,
+//! Topic Aliases both ways, Reason Codes surfaced, and the DISCONNECT the client sends when the
+//! server breaks the protocol.
+
+use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansmq::client::{ProtocolViolation, SubscribeRefused};
+use sansmq::packet::{
+    ConnAck, Disconnect, Packet, Properties, Protocol, PubAck, PubComp, PubRec, PubRel, Publish,
+    QoS, ReasonCode, SubAck, SubscribeFilter, SubscribeReturnCode, SubscriptionId,
+};
+use sansmq::{CommandError, Config, DisconnectReason, Event, MqttString, TopicFilter};
+
+use crate::util::{Scripted, config, id, topic};
+
+fn v5() -> Config {
+    let mut config = config();
+    config.protocol = Protocol::Mqtt5;
+    config
+}
+
+fn text(v: &str) -> MqttString {
+    MqttString::try_from(v).unwrap()
+}
+
+fn filter(v: &str) -> TopicFilter {
+    TopicFilter::try_from(v).unwrap()
+}
+
+/// Connects with an accepting CONNACK carrying `properties`; returns what the client sent after
+/// it, with the events drained.
+fn connect_with(s: &mut Scripted, properties: Properties) -> Vec<Packet> {
+    s.client.connect(s.now).unwrap();
+    let sent = s.sent();
+    assert!(matches!(sent.as_slice(), [Packet::Connect(_)]), "{sent:?}");
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(properties));
+    let events = s.events();
+    assert!(
+        matches!(events.first(), Some(Event::Connected { .. })),
+        "{events:?}"
+    );
+    s.sent()
+}
+
+fn connected(config: Config, properties: Properties) -> Scripted {
+    let mut s = Scripted::new(config);
+    connect_with(&mut s, properties);
+    s
+}
+
+fn publish_packets(sent: &[Packet]) -> Vec<&Publish> {
+    sent.iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connect_carries_the_limits_the_session_enforces_and_the_configured_properties() {
+    let mut config = v5();
+    config.clean_session = false;
+    config.receive_maximum = NonZeroU16::new(10);
+    config.topic_alias_maximum = 5;
+    config.max_packet_size = 4096;
+    config.password = Some("secret".into()); // MQTT 5 allows a password without a user name
+    config
+        .connect_properties
+        .push_user_property(text("region"), text("eu"));
+    config.connect_properties.request_problem_information = Some(false);
+    // Settings the session owns win over the same properties set by hand.
+    config.connect_properties.receive_maximum = NonZeroU16::new(99);
+    let mut s = Scripted::new(config);
+    s.client.connect(s.now).unwrap();
+    let Packet::Connect(connect) = s.sent_one() else {
+        panic!("not CONNECT");
+    };
+    assert_eq!(connect.protocol, Protocol::Mqtt5);
+    let p = &connect.properties;
+    // clean_session = false without an interval keeps MQTT 3.1.1's meaning: never expires.
+    assert_eq!(p.session_expiry_interval, Some(u32::MAX));
+    assert_eq!(p.receive_maximum, NonZeroU16::new(10));
+    assert_eq!(p.topic_alias_maximum, Some(5));
+    assert_eq!(p.maximum_packet_size, NonZeroU32::new(4096));
+    assert_eq!(p.request_problem_information, Some(false));
+    assert_eq!(p.user_properties().count(), 1);
+    assert!(connect.username.is_none() && connect.password.is_some());
+}
+
+#[test]
+fn a_clean_session_asks_for_no_expiry_and_an_explicit_interval_is_sent_as_is() {
+    let mut s = Scripted::new(v5());
+    s.client.connect(s.now).unwrap();
+    let Packet::Connect(connect) = s.sent_one() else {
+        panic!("not CONNECT");
+    };
+    assert_eq!(
+        connect.properties.session_expiry_interval, None,
+        "0 is the default"
+    );
+    assert!(connect.clean_session);
+
+    let mut config = v5();
+    config.session_expiry_interval = Some(300);
+    let mut s = Scripted::new(config);
+    s.client.connect(s.now).unwrap();
+    let Packet::Connect(connect) = s.sent_one() else {
+        panic!("not CONNECT");
+    };
+    assert_eq!(connect.properties.session_expiry_interval, Some(300));
+}
+
+#[test]
+fn the_window_honours_the_servers_receive_maximum() {
+    let mut connack = Properties::new();
+    connack.receive_maximum = NonZeroU16::new(2);
+    let mut s = connected(v5(), connack);
+    for _ in 0..5 {
+        s.publish("t", QoS::AtLeastOnce, b"m");
+    }
+    assert_eq!(publish_packets(&s.sent()).len(), 2, "Receive Maximum 2");
+    assert_eq!(s.client.inflight_len(), 2);
+    s.deliver(PubAck::new(id(1)));
+    assert_eq!(
+        publish_packets(&s.sent()).len(),
+        1,
+        "one acknowledged, one more"
+    );
+    assert_eq!(s.client.negotiated().receive_maximum, 2);
+}
+
+#[test]
+fn nothing_larger_than_the_servers_maximum_packet_size_is_sent() {
+    let mut connack = Properties::new();
+    connack.maximum_packet_size = NonZeroU32::new(64);
+    let mut s = connected(v5(), connack);
+    let refused = s
+        .client
+        .publish(s.now, topic("t"), QoS::AtMostOnce, false, vec![0u8; 100]);
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Encode(
+                sansmq::packet::EncodeError::PacketTooLarge { max: 64, .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(s.sent().is_empty());
+    assert!(
+        s.client
+            .publish(s.now, topic("t"), QoS::AtMostOnce, false, vec![0u8; 40])
+            .is_ok()
+    );
+}
+
+#[test]
+fn server_keep_alive_replaces_ours() {
+    let mut connack = Properties::new();
+    connack.server_keep_alive = Some(5);
+    let mut s = connected(v5(), connack); // ours is 60 s
+    assert_eq!(s.client.negotiated().keep_alive, Duration::from_secs(5));
+    s.advance(Duration::from_secs(5));
+    assert_eq!(s.sent(), [Packet::PingReq]);
+}
+
+#[test]
+fn an_assigned_client_identifier_names_the_later_connections() {
+    let mut config = v5();
+    config.client_id = MqttString::default();
+    config.clean_session = false;
+    let mut connack = Properties::new();
+    connack.set_assigned_client_identifier(Some(text("auto-7f3a")));
+    let mut s = connected(config, connack);
+    assert_eq!(
+        s.client.negotiated().assigned_client_identifier,
+        Some(text("auto-7f3a"))
+    );
+    s.drop_connection();
+    s.events();
+    s.client.connect(s.now).unwrap();
+    let Packet::Connect(connect) = s.sent_one() else {
+        panic!("not CONNECT");
+    };
+    assert_eq!(connect.client_id, text("auto-7f3a"));
+}
+
+#[test]
+fn what_the_server_cannot_take_is_refused_locally() {
+    let mut connack = Properties::new();
+    connack.maximum_qos = Some(QoS::AtLeastOnce);
+    connack.retain_available = Some(false);
+    connack.wildcard_subscription_available = Some(false);
+    connack.subscription_identifier_available = Some(false);
+    connack.shared_subscription_available = Some(false);
+    let mut s = connected(v5(), connack);
+    let now = s.now;
+    assert_eq!(
+        s.client
+            .publish(now, topic("t"), QoS::ExactlyOnce, false, "x"),
+        Err(CommandError::QosNotSupported {
+            requested: QoS::ExactlyOnce,
+            maximum: QoS::AtLeastOnce
+        })
+    );
+    assert_eq!(
+        s.client
+            .publish(now, topic("t"), QoS::AtMostOnce, true, "x"),
+        Err(CommandError::RetainNotSupported)
+    );
+    let wildcard = vec![SubscribeFilter::new(filter("a/+"), QoS::AtMostOnce)];
+    assert!(matches!(
+        s.client.subscribe(now, wildcard),
+        Err(CommandError::SubscriptionNotSupported(_))
+    ));
+    let shared = vec![SubscribeFilter::new(filter("$share/g/a"), QoS::AtMostOnce)];
+    assert!(matches!(
+        s.client.subscribe(now, shared),
+        Err(CommandError::SubscriptionNotSupported(_))
+    ));
+    let mut with_id = Properties::new();
+    with_id.push_subscription_identifier(SubscriptionId::new(1).unwrap());
+    let plain = vec![SubscribeFilter::new(filter("a/b"), QoS::AtMostOnce)];
+    assert!(matches!(
+        s.client.subscribe_with(now, plain.clone(), with_id),
+        Err(CommandError::SubscriptionNotSupported(_))
+    ));
+    assert!(s.sent().is_empty(), "nothing refused went out");
+    assert!(s.client.subscribe(now, plain).is_ok());
+    assert!(
+        s.client
+            .publish(now, topic("t"), QoS::AtLeastOnce, false, "x")
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_server_over_our_receive_maximum_is_disconnected_with_0x93() {
+    let mut config = v5();
+    config.receive_maximum = NonZeroU16::new(2);
+    let mut s = connected(config, Properties::new());
+    for n in 1..=2 {
+        s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(n), b"m"));
+    }
+    s.events();
+    s.sent();
+    // A copy of a message still held is not a new one.
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(2), b"m"));
+    assert!(s.client.is_connected());
+    s.sent();
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(3), b"m"));
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(
+                ProtocolViolation::ReceiveMaximumExceeded { maximum: 2 }
+            )
+        }]
+    );
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::ReceiveMaximumExceeded
+        ))]
+    );
+}
+
+#[test]
+fn pubrel_frees_room_under_our_receive_maximum() {
+    let mut config = v5();
+    config.receive_maximum = NonZeroU16::new(1);
+    let mut s = connected(config, Properties::new());
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(1), b"m"));
+    s.deliver(PubRel::new(id(1)));
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(2), b"m"));
+    assert!(s.client.is_connected());
+}
+
+fn aliased(topic_name: &str, alias: u16, payload: &'static [u8]) -> Publish {
+    let topic_name = if topic_name.is_empty() {
+        // A PUBLISH with only an alias: decode one, as the wire carries it.
+        let mut wire = bytes::BytesMut::new();
+        Publish::new(topic("x"), Bytes::from_static(payload))
+            .encode_aliased(NonZeroU16::new(alias).unwrap(), false, &mut wire)
+            .unwrap();
+        let Ok(Some(Packet::Publish(p))) = Packet::read_in(Protocol::Mqtt5, &mut wire, 1024) else {
+            panic!("not decoded");
+        };
+        return p;
+    } else {
+        topic_name
+    };
+    let mut properties = Properties::new();
+    properties.topic_alias = NonZeroU16::new(alias);
+    Publish::new(topic(topic_name), Bytes::from_static(payload)).with_properties(properties)
+}
+
+#[test]
+fn inbound_topic_aliases_are_resolved_before_the_application_sees_the_message() {
+    let mut config = v5();
+    config.topic_alias_maximum = 4;
+    let mut s = connected(config, Properties::new());
+    s.deliver(aliased("sensors/1", 3, b"first"));
+    s.deliver(aliased("", 3, b"second"));
+    let events = s.events();
+    let messages: Vec<_> = events
+        .iter()
+        .map(|e| match e {
+            Event::Message(p) => (p.topic().to_owned(), p.properties().topic_alias),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            ("sensors/1".to_owned(), None),
+            ("sensors/1".to_owned(), None)
+        ]
+    );
+}
+
+#[test]
+fn an_inbound_alias_above_our_maximum_ends_the_connection_with_0x94() {
+    let mut config = v5();
+    config.topic_alias_maximum = 2;
+    let mut s = connected(config, Properties::new());
+    s.deliver(aliased("t", 3, b"m"));
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(
+                ProtocolViolation::TopicAliasAboveMaximum {
+                    alias: 3,
+                    maximum: 2
+                }
+            )
+        }]
+    );
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::TopicAliasInvalid
+        ))]
+    );
+}
+
+#[test]
+fn an_alias_nothing_set_ends_the_connection_with_a_protocol_error() {
+    let mut config = v5();
+    config.topic_alias_maximum = 2;
+    let mut s = connected(config, Properties::new());
+    s.deliver(aliased("", 1, b"m"));
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::UnknownTopicAlias(1))
+        }]
+    );
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::ProtocolError
+        ))]
+    );
+}
+
+/// What the server reads: each PUBLISH's topic on the wire (empty when only the alias went) and
+/// its alias.
+fn wire_topics(sent: &[Packet]) -> Vec<(String, Option<u16>)> {
+    publish_packets(sent)
+        .into_iter()
+        .map(|p| {
+            (
+                p.topic().to_owned(),
+                p.properties().topic_alias.map(NonZeroU16::get),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn outbound_topic_aliases_send_each_topic_once_and_reuse_the_least_recently_used() {
+    let mut connack = Properties::new();
+    connack.topic_alias_maximum = Some(2);
+    let mut s = connected(v5(), connack);
+    for t in ["a", "b", "a", "c", "c", "b"] {
+        s.publish(t, QoS::AtMostOnce, b"m");
+    }
+    let expected = [
+        ("a", 1),
+        ("b", 2),
+        ("", 1),
+        ("c", 2), // "b" was the least recently used
+        ("", 2),
+        ("b", 1), // now "a" is
+    ]
+    .map(|(t, a)| (t.to_owned(), Some(a)));
+    assert_eq!(wire_topics(&s.sent()), expected);
+}
+
+#[test]
+fn outbound_aliases_start_afresh_on_every_connection_and_resent_messages_carry_their_topic() {
+    let mut connack = Properties::new();
+    connack.topic_alias_maximum = Some(4);
+    let mut s = connected(v5(), connack.clone());
+    s.publish("a", QoS::AtLeastOnce, b"1");
+    s.publish("a", QoS::AtLeastOnce, b"2");
+    assert_eq!(
+        wire_topics(&s.sent()),
+        [("a".to_owned(), Some(1)), (String::new(), Some(1))]
+    );
+    s.drop_connection();
+    s.events();
+    let resent = connect_with(&mut s, connack);
+    assert_eq!(
+        wire_topics(&resent),
+        [("a".to_owned(), Some(1)), (String::new(), Some(1))],
+        "the first re-sent PUBLISH sets the alias again on the new connection"
+    );
+    assert!(publish_packets(&resent).iter().all(|p| p.dup));
+}
+
+#[test]
+fn aliases_stay_off_when_the_server_allows_none_or_we_turn_them_off() {
+    let mut s = connected(v5(), Properties::new());
+    s.publish("a", QoS::AtMostOnce, b"m");
+    s.publish("a", QoS::AtMostOnce, b"m");
+    assert_eq!(
+        wire_topics(&s.sent()),
+        [("a".to_owned(), None), ("a".to_owned(), None)]
+    );
+
+    let mut config = v5();
+    config.outgoing_topic_aliases = 0;
+    let mut connack = Properties::new();
+    connack.topic_alias_maximum = Some(10);
+    let mut s = connected(config, connack);
+    s.publish("a", QoS::AtMostOnce, b"m");
+    assert_eq!(wire_topics(&s.sent()), [("a".to_owned(), None)]);
+}
+
+#[test]
+fn a_puback_with_a_failure_code_completes_the_publish_with_that_reason() {
+    let mut s = connected(v5(), Properties::new());
+    let packet_id = s.publish("t", QoS::AtLeastOnce, b"m").unwrap();
+    s.sent();
+    let mut properties = Properties::new();
+    properties.set_reason_string(Some(text("quota of acme exhausted")));
+    s.deliver(
+        PubAck::with_reason_code(packet_id, ReasonCode::QuotaExceeded).with_properties(properties),
+    );
+    let events = s.events();
+    let [
+        Event::PublishRefused {
+            packet_id: refused,
+            qos,
+            reason,
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!((*refused, *qos), (packet_id, QoS::AtLeastOnce));
+    assert_eq!(reason.reason_code, ReasonCode::QuotaExceeded);
+    assert_eq!(
+        reason.reason_string(),
+        Some(&text("quota of acme exhausted"))
+    );
+    assert_eq!(s.client.inflight_len(), 0);
+}
+
+#[test]
+fn a_pubrec_with_a_failure_code_ends_the_exchange_without_pubrel() {
+    let mut s = connected(v5(), Properties::new());
+    let packet_id = s.publish("t", QoS::ExactlyOnce, b"m").unwrap();
+    s.sent();
+    s.deliver(PubRec::with_reason_code(
+        packet_id,
+        ReasonCode::NotAuthorized,
+    ));
+    assert!(s.sent().is_empty(), "no PUBREL after a failed PUBREC");
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::PublishRefused { reason, .. }] if reason.reason_code == ReasonCode::NotAuthorized
+    ));
+    assert_eq!(s.client.inflight_len(), 0);
+    // A successful PUBREC carries on as before.
+    let next = s.publish("t", QoS::ExactlyOnce, b"m").unwrap();
+    s.sent();
+    s.deliver(PubRec::with_reason_code(
+        next,
+        ReasonCode::NoMatchingSubscribers,
+    ));
+    assert_eq!(s.sent(), [Packet::PubRel(PubRel::new(next))]);
+    s.deliver(PubComp::new(next));
+    assert!(matches!(s.events().as_slice(), [Event::Published { .. }]));
+}
+
+#[test]
+fn suback_reason_codes_are_reported_per_filter() {
+    let mut s = connected(v5(), Properties::new());
+    let now = s.now;
+    let packet_id = s
+        .client
+        .subscribe(
+            now,
+            vec![
+                SubscribeFilter::new(filter("a"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("b/#"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("c"), QoS::AtLeastOnce),
+            ],
+        )
+        .unwrap();
+    s.sent();
+    s.deliver(SubAck::new(
+        packet_id,
+        vec![
+            SubscribeReturnCode::Success(QoS::AtMostOnce),
+            SubscribeReturnCode::Refused(ReasonCode::WildcardSubscriptionsNotSupported),
+            SubscribeReturnCode::Failure,
+        ],
+    ));
+    let events = s.events();
+    let [Event::Subscribed { results, .. }] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    let codes: Vec<_> = results.iter().map(|(_, r)| *r).collect();
+    assert_eq!(
+        codes,
+        [
+            Ok(QoS::AtMostOnce),
+            Err(SubscribeRefused {
+                reason_code: ReasonCode::WildcardSubscriptionsNotSupported
+            }),
+            Err(SubscribeRefused::UNSPECIFIED),
+        ]
+    );
+}
+
+#[test]
+fn a_server_disconnect_ends_the_connection_with_its_reason() {
+    let mut s = connected(v5(), Properties::new());
+    let mut properties = Properties::new();
+    properties.set_reason_string(Some(text("maintenance")));
+    properties.set_server_reference(Some(text("mqtt-2.example.com")));
+    s.deliver(
+        Disconnect::with_reason_code(ReasonCode::UseAnotherServer).with_properties(properties),
+    );
+    let events = s.events();
+    let [
+        Event::Disconnected {
+            reason: DisconnectReason::ServerDisconnected(reason),
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(reason.reason_code, ReasonCode::UseAnotherServer);
+    assert_eq!(reason.server_reference(), Some(&text("mqtt-2.example.com")));
+    assert_eq!(
+        reason.to_string(),
+        "0x9c (Use another server): maintenance (server reference mqtt-2.example.com)"
+    );
+    assert!(
+        s.sent().is_empty(),
+        "the client answers a DISCONNECT with none"
+    );
+}
+
+#[test]
+fn a_refusing_connack_reports_its_reason_code_and_string() {
+    let mut s = Scripted::new(v5());
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    let mut properties = Properties::new();
+    properties.set_reason_string(Some(text("bad signature")));
+    s.deliver(
+        ConnAck::from_reason_code(ReasonCode::BadUserNameOrPassword).with_properties(properties),
+    );
+    let events = s.events();
+    let [
+        Event::Disconnected {
+            reason: DisconnectReason::ConnectRefused(reason),
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(reason.reason_code, ReasonCode::BadUserNameOrPassword);
+    assert_eq!(reason.reason_string(), Some(&text("bad signature")));
+}
+
+#[test]
+fn a_malformed_packet_gets_a_disconnect_with_0x81() {
+    let mut s = connected(v5(), Properties::new());
+    // PUBACK with a Reason Code PUBACK cannot carry (0x92).
+    s.deliver_bytes(&[0x40, 0x03, 0x00, 0x01, 0x92]);
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::Disconnected {
+                reason: DisconnectReason::Malformed(_)
+            }]
+        ),
+        "{events:?}"
+    );
+    // 0x92 in PUBACK parses but breaks a rule: a Protocol Error.
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::ProtocolError
+        ))]
+    );
+    let mut s = connected(v5(), Properties::new());
+    s.deliver_bytes(&[0x40, 0x05, 0x00, 0x01, 0x00, 0x09, 0x00]); // Property Length past the end
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::MalformedPacket
+        ))]
+    );
+}
+
+#[test]
+fn properties_pass_through_both_ways() {
+    let mut s = connected(v5(), Properties::new());
+    let mut properties = Properties::new();
+    properties.set_response_topic(Some(topic("replies/42")));
+    properties.set_correlation_data(Some(Bytes::from_static(b"req-42")));
+    properties.push_user_property(text("trace"), text("7f3a"));
+    properties.message_expiry_interval = Some(30);
+    let now = s.now;
+    s.client
+        .publish_with(
+            now,
+            topic("requests"),
+            QoS::AtLeastOnce,
+            false,
+            "ping",
+            properties.clone(),
+        )
+        .unwrap();
+    let sent = s.sent();
+    let [Packet::Publish(out)] = sent.as_slice() else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(out.properties(), &properties);
+
+    let mut incoming_properties = properties.clone();
+    incoming_properties.push_subscription_identifier(SubscriptionId::new(7).unwrap());
+    let mut message = Publish::new(topic("replies/42"), Bytes::from_static(b"pong"));
+    message.set_properties(incoming_properties.clone());
+    s.deliver(message);
+    let events = s.events();
+    let [Event::Message(received)] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert_eq!(received.properties(), &incoming_properties);
+    assert_eq!(
+        received
+            .properties()
+            .subscription_identifiers()
+            .map(SubscriptionId::get)
+            .collect::<Vec<_>>(),
+        [7]
+    );
+}
+
+#[test]
+fn a_client_does_not_send_subscription_identifiers_and_mqtt_311_sends_no_properties() {
+    let mut s = connected(v5(), Properties::new());
+    let mut properties = Properties::new();
+    properties.push_subscription_identifier(SubscriptionId::new(1).unwrap());
+    let now = s.now;
+    assert!(matches!(
+        s.client
+            .publish_with(now, topic("t"), QoS::AtMostOnce, false, "x", properties),
+        Err(CommandError::PropertyNotAllowed(_))
+    ));
+
+    let mut s = Scripted::connected(config());
+    let mut properties = Properties::new();
+    properties.push_user_property(text("k"), text("v"));
+    let now = s.now;
+    assert!(matches!(
+        s.client
+            .publish_with(now, topic("t"), QoS::AtMostOnce, false, "x", properties),
+        Err(CommandError::Encode(
+            sansmq::packet::EncodeError::NotInProtocol { .. }
+        ))
+    ));
+    assert!(s.sent().is_empty());
+}
