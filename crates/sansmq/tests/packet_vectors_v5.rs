@@ -1007,7 +1007,6 @@ fn retain_handling_3_is_a_protocol_error() {
 }
 
 #[test]
-#[ignore = "codec bug: reserved Subscription Options bits 7-6 give DecodeError::reason_code() 0x82 Protocol Error; MQTT-3.8.3-5 makes the packet malformed (0x81)"]
 fn reserved_subscription_option_bits_are_malformed() {
     // MQTT-3.8.3-5: "The Server MUST treat a SUBSCRIBE packet as malformed if any of Reserved
     // bits in the Payload are non-zero" (bits 6 and 7 of the options).
