@@ -695,3 +695,228 @@ fn a_client_does_not_send_subscription_identifiers_and_mqtt_311_sends_no_propert
     ));
     assert!(s.sent().is_empty());
 }
+
+#[test]
+fn a_queued_message_past_its_expiry_is_given_up_and_one_sent_later_carries_what_is_left() {
+    let mut s = Scripted::new(v5());
+    let mut expiring = Properties::new();
+    expiring.message_expiry_interval = Some(10);
+    let now = s.now;
+    // Published while disconnected: both wait in the queue.
+    let stale = s
+        .client
+        .publish_with(
+            now,
+            topic("stale"),
+            QoS::AtLeastOnce,
+            false,
+            "x",
+            expiring.clone(),
+        )
+        .unwrap();
+    s.advance(Duration::from_secs(8));
+    let now = s.now;
+    s.client
+        .publish_with(now, topic("fresh"), QoS::AtLeastOnce, false, "y", expiring)
+        .unwrap();
+    s.advance(Duration::from_millis(3500)); // "stale" waited 11.5 s, "fresh" 3.5 s
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success));
+    let events = s.events();
+    let sent = s.sent();
+    let published = publish_packets(&sent);
+    assert_eq!(published.len(), 1, "{sent:?}");
+    assert_eq!(published[0].topic(), "fresh");
+    assert_eq!(
+        published[0].properties().message_expiry_interval,
+        Some(7),
+        "6.5 s left, rounded up"
+    );
+    assert_eq!(
+        events,
+        [
+            Event::Connected {
+                session_present: false
+            },
+            Event::Expired {
+                topic: topic("stale"),
+                packet_id: stale
+            }
+        ]
+    );
+    assert_eq!(s.client.queued_len(), 0);
+}
+
+/// A toy challenge and response: the client proves it knows `secret` by answering the server's
+/// nonce with `nonce:secret`, and checks the server's final word is `ok:<client nonce>`.
+#[derive(Debug)]
+struct Toy {
+    secret: &'static str,
+    nonce: u32,
+    started: u32,
+}
+
+impl sansmq::client::Authenticator for Toy {
+    fn method(&self) -> &str {
+        "TOY-1"
+    }
+
+    fn start(&mut self) -> Result<Option<Bytes>, sansmq::client::AuthError> {
+        self.started += 1;
+        self.nonce += 1;
+        Ok(Some(Bytes::from(format!("c{}", self.nonce))))
+    }
+
+    fn respond(
+        &mut self,
+        challenge: Option<&Bytes>,
+    ) -> Result<Option<Bytes>, sansmq::client::AuthError> {
+        let challenge =
+            challenge.ok_or_else(|| sansmq::client::AuthError("no challenge".into()))?;
+        let mut answer = challenge.to_vec();
+        answer.extend_from_slice(format!(":{}", self.secret).as_bytes());
+        Ok(Some(Bytes::from(answer)))
+    }
+
+    fn finish(&mut self, data: Option<&Bytes>) -> Result<(), sansmq::client::AuthError> {
+        let expected = format!("ok:c{}", self.nonce);
+        if data.map(|d| &d[..]) == Some(expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(sansmq::client::AuthError(format!("server proof {data:?}")))
+        }
+    }
+}
+
+fn auth(reason_code: ReasonCode, method: &str, data: &'static [u8]) -> sansmq::packet::Auth {
+    let mut properties = Properties::new();
+    properties.set_authentication_method(Some(text(method)));
+    properties.set_authentication_data(Some(Bytes::from_static(data)));
+    sansmq::packet::Auth::new(reason_code).with_properties(properties)
+}
+
+fn auth_data(packet: &Packet) -> (ReasonCode, Option<String>, Option<Bytes>) {
+    let (code, properties) = match packet {
+        Packet::Auth(a) => (a.reason_code, a.properties()),
+        Packet::Connect(c) => (ReasonCode::Success, &c.properties),
+        other => panic!("{other:?}"),
+    };
+    (
+        code,
+        properties
+            .authentication_method()
+            .map(|m| m.as_str().to_owned()),
+        properties.authentication_data().cloned(),
+    )
+}
+
+#[test]
+fn enhanced_authentication_answers_challenges_and_checks_the_servers_proof() {
+    let mut s = Scripted::new(v5());
+    s.client.set_authenticator(Toy {
+        secret: "pw",
+        nonce: 0,
+        started: 0,
+    });
+    s.client.connect(s.now).unwrap();
+    let connect = s.sent_one();
+    assert_eq!(
+        auth_data(&connect),
+        (
+            ReasonCode::Success,
+            Some("TOY-1".into()),
+            Some(Bytes::from_static(b"c1"))
+        )
+    );
+    s.deliver(auth(ReasonCode::ContinueAuthentication, "TOY-1", b"s9"));
+    assert_eq!(
+        auth_data(&s.sent_one()),
+        (
+            ReasonCode::ContinueAuthentication,
+            Some("TOY-1".into()),
+            Some(Bytes::from_static(b"s9:pw"))
+        )
+    );
+    let mut properties = Properties::new();
+    properties.set_authentication_method(Some(text("TOY-1")));
+    properties.set_authentication_data(Some(Bytes::from_static(b"ok:c1")));
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(properties));
+    assert!(matches!(s.events().as_slice(), [Event::Connected { .. }]));
+
+    // Re-authentication on the open connection.
+    let now = s.now;
+    s.client.reauthenticate(now).unwrap();
+    assert_eq!(
+        auth_data(&s.sent_one()),
+        (
+            ReasonCode::ReAuthenticate,
+            Some("TOY-1".into()),
+            Some(Bytes::from_static(b"c2"))
+        )
+    );
+    s.deliver(auth(ReasonCode::ContinueAuthentication, "TOY-1", b"s10"));
+    assert_eq!(
+        auth_data(&s.sent_one()).2,
+        Some(Bytes::from_static(b"s10:pw"))
+    );
+    s.deliver(auth(ReasonCode::Success, "TOY-1", b"ok:c2"));
+    assert_eq!(s.events(), [Event::Reauthenticated]);
+    assert!(s.client.is_connected());
+}
+
+#[test]
+fn a_server_that_fails_its_proof_or_switches_method_is_disconnected() {
+    let mut s = Scripted::new(v5());
+    s.client.set_authenticator(Toy {
+        secret: "pw",
+        nonce: 0,
+        started: 0,
+    });
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    let mut properties = Properties::new();
+    properties.set_authentication_method(Some(text("TOY-1")));
+    properties.set_authentication_data(Some(Bytes::from_static(b"ok:forged")));
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(properties));
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::Authentication(_))
+        }]
+    ));
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::ProtocolError
+        ))]
+    );
+
+    let mut s = Scripted::new(v5());
+    s.client.set_authenticator(Toy {
+        secret: "pw",
+        nonce: 0,
+        started: 0,
+    });
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    s.deliver(auth(ReasonCode::ContinueAuthentication, "OTHER", b"s"));
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::Authentication(_))
+        }]
+    ));
+}
+
+#[test]
+fn an_auth_without_an_exchange_is_a_protocol_violation() {
+    let mut s = connected(v5(), Properties::new());
+    s.deliver(auth(ReasonCode::ContinueAuthentication, "TOY-1", b"s"));
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ProtocolViolation(ProtocolViolation::Authentication(_))
+        }]
+    ));
+}
