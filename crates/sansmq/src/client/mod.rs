@@ -144,6 +144,8 @@ pub struct Client {
     authenticator: Option<Box<dyn Authenticator>>,
     /// MQTT 5: a re-authentication is under way.
     reauthenticating: bool,
+    /// The DISCONNECT a requested disconnect ends with (`disconnect_with`).
+    disconnect_packet: Option<Disconnect>,
 }
 
 impl Client {
@@ -175,6 +177,7 @@ impl Client {
             aliases_out: OutboundAliases::default(),
             authenticator: None,
             reauthenticating: false,
+            disconnect_packet: None,
         }
     }
 
@@ -671,6 +674,31 @@ impl Client {
     /// and close the transport. What is still unacknowledged stays in the session. A `drain` too
     /// long for an [`Instant`] (e.g. `Duration::MAX`) waits for the acknowledgements without end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration) -> Result<(), CommandError> {
+        self.disconnect_with(now, drain, Disconnect::new())
+    }
+
+    /// [`disconnect`](Self::disconnect) with an MQTT 5 DISCONNECT of your own: a Reason Code
+    /// (0x04 Disconnect with Will Message has the server publish the will) and properties (a
+    /// new Session Expiry Interval, a Reason String, User Properties).
+    ///
+    /// A connection opened with Session Expiry Interval 0 cannot set another one here
+    /// (MQTT-3.14.2-2); MQTT 3.1.1 takes only the plain DISCONNECT.
+    pub fn disconnect_with(
+        &mut self,
+        now: Instant,
+        drain: Duration,
+        disconnect: Disconnect,
+    ) -> Result<(), CommandError> {
+        EncodeBody::validate(&disconnect, self.protocol())?;
+        let expiry = disconnect.properties().session_expiry_interval;
+        if expiry.is_some_and(|secs| secs != 0) && self.config.effective_session_expiry() == 0 {
+            return Err(CommandError::PropertyNotAllowed(
+                "a non-zero Session Expiry Interval in DISCONNECT after CONNECT asked for 0 (MQTT-3.14.2-2)",
+            ));
+        }
+        if self.state != State::Disconnected {
+            self.disconnect_packet = Some(disconnect);
+        }
         match self.state {
             State::Disconnected => Err(CommandError::NotConnected),
             State::Connected if !drain.is_zero() && !self.outgoing.is_empty() => {
@@ -1080,7 +1108,11 @@ impl Client {
     /// Encodes a PUBLISH into the transmit buffer; in MQTT 5 with a Topic Alias when aliases are
     /// on, with its topic when the alias is new on this connection.
     fn encode_publish(&mut self, publish: &Publish) -> Result<(), EncodeError> {
-        if self.aliases_out.is_enabled() {
+        // An alias set with its topic adds a property: a message that would then be too big
+        // goes without one, and the aliases stay as they are.
+        if self.aliases_out.is_enabled()
+            && publish.encoded_len_aliased(true) <= self.max_outgoing_packet_size()
+        {
             if let Some((alias, with_topic)) = self.aliases_out.assign(&publish.topic_name()) {
                 return publish.encode_aliased(alias, with_topic, &mut self.transmit);
             }
@@ -1204,7 +1236,8 @@ impl Client {
     }
 
     fn finish_disconnect(&mut self, now: Instant) {
-        self.send(now, &Packet::Disconnect(Disconnect::new()));
+        let disconnect = self.disconnect_packet.take().unwrap_or_default();
+        self.send(now, &Packet::Disconnect(disconnect));
         self.close(DisconnectReason::Requested);
     }
 
@@ -1234,6 +1267,7 @@ impl Client {
         self.ping = Ping::Idle;
         self.stall_from = None;
         self.drain_deadline = None;
+        self.disconnect_packet = None;
         self.events.push_back(Event::Disconnected { reason });
     }
 

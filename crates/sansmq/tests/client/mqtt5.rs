@@ -920,3 +920,75 @@ fn an_auth_without_an_exchange_is_a_protocol_violation() {
         }]
     ));
 }
+
+#[test]
+fn disconnect_with_sends_the_reason_code_and_properties_asked_for() {
+    let mut config = v5();
+    config.session_expiry_interval = Some(60);
+    let mut s = connected(config, Properties::new());
+    let mut properties = Properties::new();
+    properties.session_expiry_interval = Some(0);
+    properties.set_reason_string(Some(text("shutting down")));
+    let disconnect = Disconnect::with_reason_code(ReasonCode::DisconnectWithWillMessage)
+        .with_properties(properties);
+    let now = s.now;
+    s.client
+        .disconnect_with(now, Duration::ZERO, disconnect.clone())
+        .unwrap();
+    assert_eq!(s.sent(), [Packet::Disconnect(disconnect)]);
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Requested
+        }]
+    );
+}
+
+#[test]
+fn a_session_that_expires_at_once_cannot_be_extended_at_disconnect() {
+    let mut s = connected(v5(), Properties::new()); // clean session: Session Expiry 0
+    let mut properties = Properties::new();
+    properties.session_expiry_interval = Some(60);
+    let now = s.now;
+    assert!(matches!(
+        s.client.disconnect_with(
+            now,
+            Duration::ZERO,
+            Disconnect::new().with_properties(properties)
+        ),
+        Err(CommandError::PropertyNotAllowed(_))
+    ));
+    assert!(s.client.is_connected());
+
+    let mut s = Scripted::connected(config());
+    let now = s.now;
+    assert!(matches!(
+        s.client.disconnect_with(
+            now,
+            Duration::ZERO,
+            Disconnect::with_reason_code(ReasonCode::DisconnectWithWillMessage)
+        ),
+        Err(CommandError::Encode(
+            sansmq::packet::EncodeError::NotInProtocol { .. }
+        ))
+    ));
+}
+
+#[test]
+fn a_message_that_an_alias_would_push_over_the_servers_maximum_goes_without_one() {
+    let mut connack = Properties::new();
+    connack.topic_alias_maximum = Some(4);
+    connack.maximum_packet_size = NonZeroU32::new(20);
+    let mut s = connected(v5(), connack);
+    // 2 (fixed header) + 7 (topic) + 1 (no properties) + 9 = 19 bytes plain; 22 with an alias.
+    s.client
+        .publish(s.now, topic("abcde"), QoS::AtMostOnce, false, vec![0u8; 9])
+        .unwrap();
+    s.client
+        .publish(s.now, topic("abcde"), QoS::AtMostOnce, false, vec![0u8; 2])
+        .unwrap();
+    assert_eq!(
+        wire_topics(&s.sent()),
+        [("abcde".to_owned(), None), ("abcde".to_owned(), Some(1))]
+    );
+}
