@@ -253,7 +253,7 @@ impl Client {
     /// The subscriptions the broker granted, with their QoS; for subscribing again after a
     /// reconnect without a session (see [`resubscribe`](Self::resubscribe)).
     pub fn subscriptions(&self) -> impl Iterator<Item = (&TopicFilter, QoS)> {
-        self.subscriptions.active.iter().map(|(f, q)| (f, *q))
+        self.subscriptions.active.iter().map(|(f, s)| (f, s.qos))
     }
 
     // ---- commands ----
@@ -561,10 +561,8 @@ impl Client {
     /// Subscribes again to every filter the broker granted before, in one SUBSCRIBE; for a
     /// reconnect with `session_present = 0`. `Ok(None)` if there is nothing to subscribe to.
     pub fn resubscribe(&mut self, now: Instant) -> Result<Option<PacketId>, CommandError> {
-        let filters: Vec<SubscribeFilter> = self
-            .subscriptions()
-            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
-            .collect();
+        // With the MQTT 5 options each was granted with.
+        let filters: Vec<SubscribeFilter> = self.subscriptions.active.values().cloned().collect();
         if filters.is_empty() {
             return Ok(None);
         }
@@ -590,9 +588,11 @@ impl Client {
                 .any(|s| s.filters.iter().any(|f| f.filter == *filter))
         };
         let filters: Vec<SubscribeFilter> = self
-            .subscriptions()
-            .filter(|(filter, _)| !asked(filter))
-            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
+            .subscriptions
+            .active
+            .values()
+            .filter(|granted| !asked(&granted.filter))
+            .cloned()
             .collect();
         if filters.is_empty() {
             return;

@@ -348,13 +348,14 @@ impl Client {
         for (requested, code) in subscribe.filters.into_iter().zip(suback.return_codes) {
             let result = match code {
                 SubscribeReturnCode::Success(qos) => {
+                    let granted = SubscribeFilter {
+                        qos,
+                        ..requested.clone()
+                    };
                     self.subscriptions
                         .active
-                        .insert(requested.filter.clone(), qos);
-                    self.record(SessionRecord::Subscribed(SubscribeFilter::new(
-                        requested.filter.clone(),
-                        qos,
-                    )));
+                        .insert(requested.filter.clone(), granted.clone());
+                    self.record(SessionRecord::Subscribed(granted));
                     Ok(qos)
                 }
                 SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {

@@ -992,3 +992,30 @@ fn a_message_that_an_alias_would_push_over_the_servers_maximum_goes_without_one(
         [("abcde".to_owned(), None), ("abcde".to_owned(), Some(1))]
     );
 }
+
+#[test]
+fn subscribing_again_keeps_the_options_each_filter_was_granted_with() {
+    let mut s = connected(v5(), Properties::new());
+    let mut options = SubscribeFilter::new(filter("chat/#"), QoS::ExactlyOnce);
+    options.no_local = true;
+    options.retain_handling = sansmq::packet::RetainHandling::DoNotSend;
+    let now = s.now;
+    let packet_id = s.client.subscribe(now, vec![options.clone()]).unwrap();
+    s.sent();
+    s.deliver(SubAck::new(
+        packet_id,
+        vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    ));
+    s.events();
+    let now = s.now;
+    s.client.resubscribe(now).unwrap();
+    let Packet::Subscribe(again) = s.sent_one() else {
+        panic!("not SUBSCRIBE");
+    };
+    let granted = SubscribeFilter {
+        qos: QoS::AtLeastOnce,
+        ..options
+    };
+    assert_eq!(again.filters, [granted.clone()]);
+    assert_eq!(s.client.snapshot().subscriptions, [granted]);
+}
