@@ -1016,6 +1016,6 @@ fn subscribing_again_keeps_the_options_each_filter_was_granted_with() {
         qos: QoS::AtLeastOnce,
         ..options
     };
-    assert_eq!(again.filters, [granted.clone()]);
+    assert_eq!(again.filters, std::slice::from_ref(&granted));
     assert_eq!(s.client.snapshot().subscriptions, [granted]);
 }
