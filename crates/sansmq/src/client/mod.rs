@@ -394,15 +394,7 @@ impl Client {
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<Option<PacketId>, CommandError> {
-        self.enqueue(
-            now,
-            topic,
-            qos,
-            retain,
-            payload.into(),
-            Properties::new(),
-            false,
-        )
+        self.enqueue(now, topic, qos, retain, payload.into(), None, false)
     }
 
     /// [`publish`](Self::publish) with MQTT 5 properties: Message Expiry Interval, Payload Format
@@ -420,6 +412,7 @@ impl Client {
         payload: impl Into<Bytes>,
         properties: Properties,
     ) -> Result<Option<PacketId>, CommandError> {
+        let properties = Some(properties);
         self.enqueue(now, topic, qos, retain, payload.into(), properties, false)
     }
 
@@ -442,7 +435,7 @@ impl Client {
             QoS::AtLeastOnce,
             false,
             payload.into(),
-            Properties::new(),
+            None,
             true,
         )?;
         id.ok_or(CommandError::PacketIdsExhausted)
@@ -456,19 +449,18 @@ impl Client {
         qos: QoS,
         retain: bool,
         payload: Bytes,
-        mut properties: Properties,
+        properties: Option<Properties>,
         barrier: bool,
     ) -> Result<Option<PacketId>, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        self.check_publish_terms(qos, retain, &mut properties)?;
-        let mut publish = Publish::new(topic, payload).with_properties(properties);
+        let mut publish = Publish::new(topic, payload);
         publish.qos = qos;
         publish.retain = retain;
         // A stand-in until the real identifier is allocated, so the size counts it.
         publish.packet_id = (qos != QoS::AtMostOnce).then_some(PacketId::MIN);
-        EncodeBody::validate(&publish, self.protocol())?;
+        self.check_publish_terms(&mut publish, properties)?;
         self.check_size(publish.encoded_len_in(self.protocol()))?;
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()
@@ -947,28 +939,34 @@ impl Client {
         self.recorded_queued = self.outgoing.queued.len();
     }
 
-    /// MQTT 5: what the server's CONNACK allows a PUBLISH, and the properties a client may send.
+    /// MQTT 5: what the server's CONNACK allows a PUBLISH, and the properties a client may send
+    /// (which it then carries). Nothing to check for a 3.1.1 `publish`.
+    #[inline]
     fn check_publish_terms(
         &self,
-        qos: QoS,
-        retain: bool,
-        properties: &mut Properties,
+        publish: &mut Publish,
+        properties: Option<Properties>,
     ) -> Result<(), CommandError> {
-        if qos > self.negotiated.maximum_qos {
+        if publish.qos > self.negotiated.maximum_qos {
             return Err(CommandError::QosNotSupported {
-                requested: qos,
+                requested: publish.qos,
                 maximum: self.negotiated.maximum_qos,
             }); // MQTT-3.2.2-11
         }
-        if retain && !self.negotiated.retain_available {
+        if publish.retain && !self.negotiated.retain_available {
             return Err(CommandError::RetainNotSupported); // MQTT-3.2.2-14
         }
+        let Some(mut properties) = properties else {
+            return Ok(());
+        };
         if properties.subscription_identifiers().next().is_some() {
             return Err(CommandError::PropertyNotAllowed(
                 "a client must not send Subscription Identifiers in PUBLISH (MQTT-3.3.4-6)",
             ));
         }
         properties.topic_alias = None; // the session sets aliases as it sends
+        publish.set_properties(properties);
+        EncodeBody::validate(publish, self.protocol())?;
         Ok(())
     }
 
