@@ -1042,10 +1042,14 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if packet
-            .encode_in(self.config.protocol, &mut self.transmit)
-            .is_ok()
-        {
+        // Branching once on the protocol hands each encoder a constant, so the 3.1.1 path
+        // carries none of MQTT 5's.
+        let result = if self.config.protocol.is_v5() {
+            packet.encode_in(Protocol::Mqtt5, &mut self.transmit)
+        } else {
+            packet.encode(&mut self.transmit)
+        };
+        if result.is_ok() {
             self.last_sent = Some(now);
         }
     }
@@ -1070,11 +1074,15 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        let protocol = self.config.protocol;
-        let result = match kind {
-            AckKind::PubRec => PubRec::new(id).encode_in(protocol, &mut self.transmit),
-            AckKind::PubRel => PubRel::new(id).encode_in(protocol, &mut self.transmit),
-            AckKind::PubComp => PubComp::new(id).encode_in(protocol, &mut self.transmit),
+        let buf = &mut self.transmit;
+        // Each encoder gets a constant protocol, as in `send`.
+        let result = match (kind, self.config.protocol.is_v5()) {
+            (AckKind::PubRec, false) => PubRec::new(id).encode(buf),
+            (AckKind::PubRel, false) => PubRel::new(id).encode(buf),
+            (AckKind::PubComp, false) => PubComp::new(id).encode(buf),
+            (AckKind::PubRec, true) => PubRec::new(id).encode_in(Protocol::Mqtt5, buf),
+            (AckKind::PubRel, true) => PubRel::new(id).encode_in(Protocol::Mqtt5, buf),
+            (AckKind::PubComp, true) => PubComp::new(id).encode_in(Protocol::Mqtt5, buf),
         };
         if result.is_ok() {
             self.last_sent = Some(now);
@@ -1115,7 +1123,11 @@ impl Client {
                 return publish.encode_aliased(alias, with_topic, &mut self.transmit);
             }
         }
-        publish.encode_in(self.config.protocol, &mut self.transmit)
+        if self.config.protocol.is_v5() {
+            publish.encode_in(Protocol::Mqtt5, &mut self.transmit)
+        } else {
+            publish.encode(&mut self.transmit)
+        }
     }
 
     /// Moves queued messages into the window while there is room.
