@@ -87,6 +87,12 @@ fn auth_packet(
     crate::packet::Auth::new(reason_code).with_properties(properties)
 }
 
+/// MQTT 5: when `publish`'s Message Expiry Interval, counted from `now`, ends.
+fn expiry_deadline(now: Instant, publish: &Publish) -> Option<Instant> {
+    let secs = publish.properties().message_expiry_interval?;
+    deadline(now, Duration::from_secs(secs.into()))
+}
+
 /// `now + duration`, or `None` (no deadline) when that is beyond what [`Instant`] can hold: a
 /// user's `Duration::MAX` means "never", not a panic.
 fn deadline(now: Instant, duration: Duration) -> Option<Instant> {
@@ -490,12 +496,10 @@ impl Client {
                     .push_back(SessionRecord::Accepted(publish.clone()));
                 self.records.push_back(SessionRecord::Sent);
             }
-            self.send_publish(now, publish);
+            let expires = expiry_deadline(now, &publish);
+            self.send_publish(now, publish, expires);
         } else {
-            let expires = publish
-                .properties()
-                .message_expiry_interval
-                .and_then(|secs| deadline(now, Duration::from_secs(secs.into())));
+            let expires = expiry_deadline(now, &publish);
             self.outgoing.queued.push_back(Queued { publish, expires });
             if self.config.session_recording == SessionRecording::All {
                 self.record_queue();
@@ -1089,11 +1093,11 @@ impl Client {
         }
     }
 
-    fn send_publish(&mut self, now: Instant, publish: Publish) {
+    fn send_publish(&mut self, now: Instant, publish: Publish, expires: Option<Instant>) {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if self.encode_publish(&publish).is_err() {
+        if self.encode_publish(now, &publish, expires).is_err() {
             return; // size and rules were checked by `publish`
         }
         self.last_sent = Some(now);
@@ -1107,13 +1111,34 @@ impl Client {
             self.outgoing.inflight.push_back(Inflight {
                 publish,
                 stage: Stage::Published,
+                expires,
             });
         }
     }
 
     /// Encodes a PUBLISH into the transmit buffer; in MQTT 5 with a Topic Alias when aliases are
-    /// on, with its topic when the alias is new on this connection.
-    fn encode_publish(&mut self, publish: &Publish) -> Result<(), EncodeError> {
+    /// on, with its topic when the alias is new on this connection, and with what is left of its
+    /// Message Expiry Interval when it has one (`expires`).
+    ///
+    /// The session keeps the message as published (its records say so too); only the bytes sent
+    /// carry the interval left, in whole seconds rounded up, and at least 1: a message already
+    /// on its way (a re-send) is sent again even when its interval has run out.
+    fn encode_publish(
+        &mut self,
+        now: Instant,
+        publish: &Publish,
+        expires: Option<Instant>,
+    ) -> Result<(), EncodeError> {
+        if let Some(expires) = expires {
+            let left = expires.saturating_duration_since(now);
+            let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+            let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+            if publish.properties().message_expiry_interval != Some(secs) {
+                let mut sent = publish.clone();
+                sent.properties_mut().message_expiry_interval = Some(secs);
+                return self.encode_publish(now, &sent, None);
+            }
+        }
         // An alias set with its topic adds a property: a message that would then be too big
         // goes without one, and the aliases stay as they are.
         if self.aliases_out.is_enabled()
@@ -1139,22 +1164,21 @@ impl Client {
             if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.publish.qos) {
                 break;
             }
-            if let Some(Queued {
-                mut publish,
-                expires,
-            }) = self.outgoing.queued.pop_front()
-            {
-                if let Some(expires) = expires {
-                    // MQTT 5.0 section 3.3.2.3.3: not sent once its interval has passed; sent
-                    // with what is left of it, in whole seconds rounded up, before.
-                    let left = expires.saturating_duration_since(now);
-                    if left.is_zero() {
-                        self.expire(publish);
-                        continue;
-                    }
-                    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                    publish.properties_mut().message_expiry_interval =
-                        Some(u32::try_from(secs).unwrap_or(u32::MAX));
+            if let Some(Queued { publish, expires }) = self.outgoing.queued.pop_front() {
+                // MQTT 5.0 section 3.3.2.3.3: not sent once its interval has passed; sent with
+                // what is left of it before (`encode_publish`).
+                if expires.is_some_and(|at| at <= now) {
+                    self.expire(publish);
+                    continue;
+                }
+                if let Some(error) = self.refused_by_server_terms(&publish) {
+                    let event = Event::Unsendable {
+                        topic: publish.topic_name(),
+                        packet_id: publish.packet_id,
+                        error,
+                    };
+                    self.give_up_queued(publish, event);
+                    continue;
                 }
                 if self.recorded_queued > 0 {
                     self.recorded_queued -= 1;
@@ -1168,7 +1192,7 @@ impl Client {
                         .push_back(SessionRecord::Accepted(publish.clone()));
                     self.records.push_back(SessionRecord::Sent);
                 }
-                self.send_publish(now, publish);
+                self.send_publish(now, publish, expires);
             }
         }
         if self.state == State::Draining && self.outgoing.is_empty() {
@@ -1179,6 +1203,59 @@ impl Client {
     /// MQTT 5: the queued message at the front outlived its Message Expiry Interval: it leaves the
     /// session unsent, reported as [`Event::Expired`].
     fn expire(&mut self, publish: Publish) {
+        let event = Event::Expired {
+            topic: publish.topic_name(),
+            packet_id: publish.packet_id,
+        };
+        self.give_up_queued(publish, event);
+    }
+
+    /// MQTT 5: whether the server's terms, known since its CONNACK, refuse a message the client
+    /// took before it knew them (MQTT-3.2.2-11, MQTT-3.2.2-14, MQTT-3.2.2-15).
+    fn refused_by_server_terms(&self, publish: &Publish) -> Option<CommandError> {
+        if !self.protocol().is_v5() {
+            return None;
+        }
+        let terms = &self.negotiated;
+        if publish.qos > terms.maximum_qos {
+            return Some(CommandError::QosNotSupported {
+                requested: publish.qos,
+                maximum: terms.maximum_qos,
+            });
+        }
+        if publish.retain && !terms.retain_available {
+            return Some(CommandError::RetainNotSupported);
+        }
+        let size = publish.encoded_len_in(Protocol::Mqtt5);
+        let max = self.max_outgoing_packet_size();
+        (size > max).then_some(CommandError::Encode(EncodeError::PacketTooLarge {
+            size,
+            max,
+        }))
+    }
+
+    /// An unacknowledged message the server's terms refuse is given up rather than sent again.
+    fn records_and_events_for_unsendable(
+        &mut self,
+        id: PacketId,
+        publish: &Publish,
+        error: CommandError,
+    ) {
+        self.record(SessionRecord::Completed(id));
+        self.ids.free(id);
+        self.outgoing.barriers.remove(&id);
+        if self.outgoing.active_barrier == Some(id) {
+            self.outgoing.active_barrier = None;
+        }
+        self.events.push_back(Event::Unsendable {
+            topic: publish.topic_name(),
+            packet_id: Some(id),
+            error,
+        });
+    }
+
+    /// The queued message at the front leaves the session unsent, reported as `event`.
+    fn give_up_queued(&mut self, publish: Publish, event: Event) {
         let recorded = self.recorded_queued > 0;
         if recorded {
             self.recorded_queued -= 1;
@@ -1197,10 +1274,7 @@ impl Client {
             None if recorded => self.record(SessionRecord::SentAtMostOnce),
             None => {}
         }
-        self.events.push_back(Event::Expired {
-            topic: publish.topic_name(),
-            packet_id,
-        });
+        self.events.push_back(event);
     }
 
     /// The barrier message `id` was acknowledged: send the requests it held, then the queue.
@@ -1299,6 +1373,17 @@ impl Client {
         }
         let protocol = self.config.protocol;
         let mut inflight = std::mem::take(&mut self.outgoing.inflight);
+        // MQTT 5: a message this server's terms refuse is given up rather than sent again.
+        inflight.retain(|message| {
+            let refused = (message.stage == Stage::Published)
+                .then(|| self.refused_by_server_terms(&message.publish))
+                .flatten();
+            let (Some(error), Some(id)) = (refused, message.id()) else {
+                return true;
+            };
+            self.records_and_events_for_unsendable(id, &message.publish, error);
+            false
+        });
         for message in &mut inflight {
             let Some(id) = message.id() else { continue };
             let result = match message.stage {
@@ -1306,7 +1391,7 @@ impl Client {
                     // MQTT-3.3.1-1: a PUBLISH sent again carries DUP=1, also to a broker that
                     // lost the session (it may have received the first copy before losing it).
                     message.publish.dup = true;
-                    self.encode_publish(&message.publish)
+                    self.encode_publish(now, &message.publish, message.expires)
                 }
                 Stage::Released => {
                     // MQTT-4.4.0-1: the PUBREL again, with its identifier; a broker that lost the

@@ -80,6 +80,7 @@ impl Client {
             client.outgoing.inflight.push_back(Inflight {
                 publish: message.publish,
                 stage,
+                expires: None,
             });
         }
         for publish in snapshot.queued {

@@ -1019,3 +1019,104 @@ fn subscribing_again_keeps_the_options_each_filter_was_granted_with() {
     assert_eq!(again.filters, std::slice::from_ref(&granted));
     assert_eq!(s.client.snapshot().subscriptions, [granted]);
 }
+
+#[test]
+fn a_resent_copy_of_an_acknowledged_message_does_not_count_against_our_receive_maximum() {
+    let mut config = v5();
+    config.receive_maximum = NonZeroU16::new(1);
+    config.manual_acks = true;
+    let mut s = connected(config, Properties::new());
+    s.deliver(crate::util::incoming("t", QoS::AtLeastOnce, Some(1), b"m"));
+    s.events();
+    let now = s.now;
+    s.client.ack(now, id(1)).unwrap();
+    assert_eq!(s.sent(), [Packet::PubAck(PubAck::new(id(1)))]);
+    // The broker re-sends before our PUBACK reaches it, then (having it) sends a new message.
+    let mut copy = Publish::new(topic("t"), Bytes::from_static(b"m"));
+    copy.qos = QoS::AtLeastOnce;
+    copy.packet_id = Some(id(1));
+    copy.dup = true;
+    s.deliver(copy);
+    s.deliver(crate::util::incoming("t", QoS::AtLeastOnce, Some(2), b"n"));
+    assert!(s.client.is_connected(), "{:?}", s.events());
+}
+
+#[test]
+fn a_message_sent_with_what_is_left_of_its_expiry_is_recorded_as_published() {
+    let mut config = v5();
+    config.session_recording = sansmq::client::SessionRecording::All;
+    let mut s = Scripted::new(config);
+    let mut expiring = Properties::new();
+    expiring.message_expiry_interval = Some(10);
+    let now = s.now;
+    s.client
+        .publish_with(now, topic("t"), QoS::AtLeastOnce, false, "x", expiring)
+        .unwrap();
+    s.advance(Duration::from_secs(4));
+    let sent = connect_with(&mut s, Properties::new());
+    assert_eq!(
+        publish_packets(&sent)[0]
+            .properties()
+            .message_expiry_interval,
+        Some(6)
+    );
+    let records: Vec<_> = std::iter::from_fn(|| s.client.poll_session_record()).collect();
+    let mut replayed = sansmq::client::SessionSnapshot::default();
+    for record in records {
+        replayed.apply(&record).unwrap();
+    }
+    assert_eq!(replayed, s.client.snapshot());
+    assert_eq!(
+        replayed.inflight[0]
+            .publish
+            .properties()
+            .message_expiry_interval,
+        Some(10),
+        "the session keeps the message as published"
+    );
+}
+
+#[test]
+fn a_message_taken_before_connack_that_the_servers_terms_refuse_is_not_sent() {
+    let mut s = Scripted::new(v5());
+    let now = s.now;
+    let qos2 = s
+        .client
+        .publish(now, topic("a"), QoS::ExactlyOnce, false, "x")
+        .unwrap();
+    s.client
+        .publish(now, topic("b"), QoS::AtMostOnce, false, vec![0u8; 100])
+        .unwrap();
+    s.client
+        .publish(now, topic("c"), QoS::AtLeastOnce, false, "ok")
+        .unwrap();
+    let mut connack = Properties::new();
+    connack.maximum_qos = Some(QoS::AtLeastOnce);
+    connack.maximum_packet_size = NonZeroU32::new(64);
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(connack));
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                Event::Connected { .. },
+                Event::Unsendable {
+                    packet_id,
+                    error: CommandError::QosNotSupported { .. },
+                    ..
+                },
+                Event::Unsendable {
+                    packet_id: None,
+                    error: CommandError::Encode(sansmq::packet::EncodeError::PacketTooLarge { .. }),
+                    ..
+                },
+            ] if *packet_id == qos2
+        ),
+        "{events:?}"
+    );
+    let sent = s.sent();
+    assert_eq!(wire_topics(&sent).len(), 1, "{sent:?}");
+    assert_eq!(publish_packets(&sent)[0].payload(), b"ok");
+}
