@@ -167,6 +167,7 @@ mod tests {
             packet_id: id(7),
             qos: QoS::AtLeastOnce,
             acked: false,
+            counted: true,
         });
         assert!(incoming.is_pending(id(7)));
         incoming.forget_session();
