@@ -223,7 +223,12 @@ impl EncodeBody for Subscribe {
         // One pass, and the shared-subscription check only for a filter with No Local.
         for f in &self.filters {
             if f.has_v5_options() {
-                v5_only(protocol, PacketType::Subscribe, "subscription options", true)?;
+                v5_only(
+                    protocol,
+                    PacketType::Subscribe,
+                    "subscription options",
+                    true,
+                )?;
                 if f.no_local && f.filter.is_shared() {
                     return Err(EncodeError::NoLocalOnSharedSubscription {
                         filter: f.filter.clone(),
