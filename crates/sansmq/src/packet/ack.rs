@@ -84,6 +84,9 @@ macro_rules! publish_ack {
                 let reason = self.reason_code != ReasonCode::Success;
                 v5_only(protocol, $packet_type, "a Reason Code", reason)?;
                 v5_only(protocol, $packet_type, "properties", !self.properties.is_empty())?;
+                if !protocol.is_v5() {
+                    return Ok(()); // Success and no properties: nothing more to check
+                }
                 check_reason_code($packet_type, $context, self.reason_code)?;
                 self.properties.validate($context)
             }

@@ -319,7 +319,7 @@ impl EncodeBody for Publish {
                 "properties",
                 !self.properties.is_empty(),
             )?;
-            if self.topic_bytes().is_empty() {
+            if self.topic_is_empty() {
                 return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT-4.7.3-1
             }
             Ok(())
@@ -340,6 +340,13 @@ impl EncodeBody for Publish {
 }
 
 impl Publish {
+    /// Whether the topic is empty: only a decoded MQTT 5 PUBLISH whose Topic Alias stands for it
+    /// (a [`TopicName`] never is).
+    #[inline]
+    fn topic_is_empty(&self) -> bool {
+        matches!(self.content, Content::Frame { topic_end: 2, .. })
+    }
+
     /// Appends the message as an MQTT 5 PUBLISH that uses Topic Alias `alias`: with the topic
     /// when `with_topic` (the alias is being set, or set again), without it otherwise (the server
     /// knows the alias already). The message's own properties must not hold a Topic Alias; the
@@ -409,7 +416,7 @@ impl Publish {
 
     #[inline(never)]
     fn validate_v5(&self) -> Result<(), EncodeError> {
-        if self.topic_bytes().is_empty() && self.properties.get().topic_alias.is_none() {
+        if self.topic_is_empty() && self.properties.get().topic_alias.is_none() {
             return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT 5.0 section 3.3.2.1
         }
         self.properties.validate(PropertyContext::Publish)

@@ -59,9 +59,9 @@ impl SubscribeFilter {
     /// Whether any MQTT 5 option differs from MQTT 3.1.1's behaviour.
     #[inline]
     fn has_v5_options(&self) -> bool {
-        self.no_local
-            || self.retain_as_published
-            || self.retain_handling != RetainHandling::SendAtSubscribe
+        // Bitwise, so a SUBSCRIBE's filters are checked without a branch each.
+        (u8::from(self.no_local) | u8::from(self.retain_as_published) | self.retain_handling as u8)
+            != 0
     }
 
     /// The Subscription Options byte (MQTT 5.0 figure 3-12); only the QoS in MQTT 3.1.1.
@@ -252,7 +252,12 @@ impl EncodeBody for Subscribe {
         }
         for f in &self.filters {
             wire::put_prefixed(buf, f.filter.as_bytes());
-            buf.put_u8(f.options_byte());
+            // Validation made sure an MQTT 3.1.1 filter's options are its QoS alone.
+            buf.put_u8(if protocol.is_v5() {
+                f.options_byte()
+            } else {
+                f.qos as u8
+            });
         }
     }
 }
