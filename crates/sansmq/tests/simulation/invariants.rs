@@ -45,6 +45,14 @@
 //! a possible copy, so its first send may carry DUP=1. And as after a clean restart, what the
 //! application had received and not acknowledged comes again.
 //!
+//! # MQTT 5
+//!
+//! The server may refuse a message with a failure Reason Code in its PUBACK or PUBREC (the model
+//! broker refuses the same messages every time): the client reports `PublishRefused` and never
+//! sends it again (unless a crash lost its `Completed` record: then it is refused again), and
+//! the broker never took it. A server with Maximum QoS 1 makes `publish` at QoS 2 fail at once
+//! with `QosNotSupported`. Every other guarantee holds as in MQTT 3.1.1.
+//!
 //! End to end this gives: with no session loss from `publish` on, a QoS 1 message (at the granted
 //! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
 //! was not published, and a QoS 2 message arrives at most once per copy the broker took.
@@ -63,6 +71,10 @@ enum Done {
     /// Still in the queue, never recorded ([`SessionRecording::ExceptQueue`]), when the process
     /// crashed.
     LostWithProcess,
+    /// MQTT 5: the server refused it with a failure Reason Code (`Event::PublishRefused`).
+    Refused,
+    /// MQTT 5: `publish` failed with `QosNotSupported` (the server's Maximum QoS).
+    NotSupported,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +97,8 @@ struct Msg {
     swallowed: Vec<u64>,
     /// When the application received it.
     deliveries: Vec<u64>,
+    /// MQTT 5: the broker refused it (with a failure Reason Code) this many times.
+    refusals: u32,
     /// Deliveries the application had not acknowledged (manual-ack mode) when its process
     /// restarted: the client did not hold the message, so the broker's re-sent copy is delivered
     /// again, once per such restart.
@@ -120,6 +134,10 @@ pub(crate) struct LedgerStats {
     pub(crate) restored: u64,
     /// First sends with DUP=1 of messages a crash restored into the queue.
     pub(crate) first_sends_marked_dup: u64,
+    /// MQTT 5: messages reported `PublishRefused`, each checked to be one the broker refused.
+    pub(crate) refused: u64,
+    /// MQTT 5: QoS 2 messages `publish` refused for the server's Maximum QoS 1.
+    pub(crate) not_supported: u64,
 }
 
 pub(crate) struct Ledger {
@@ -222,6 +240,56 @@ impl Ledger {
         Ok(())
     }
 
+    /// MQTT 5: `Event::PublishRefused`: the broker refused the message with a failure Reason
+    /// Code; it is done.
+    pub(crate) fn refused(&mut self, sc: &Scenario, id: PacketId, qos: QoS) -> Check {
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "PublishRefused for packet id {id}, which no message in flight has"
+            ));
+        };
+        let m = &mut self.msgs[seq];
+        ensure!(
+            m.refusals > 0,
+            "PublishRefused for #{seq} (id {id}), which the broker never refused"
+        );
+        ensure!(
+            qos == sc.messages[seq].qos,
+            "PublishRefused for #{seq} (id {id}) as {qos}, published at {}",
+            sc.messages[seq].qos
+        );
+        self.pubcomp_read.remove(&id);
+        let tick = self.tick();
+        // A message a crash brought back keeps its first completion.
+        self.msgs[seq].done.get_or_insert((Done::Refused, tick));
+        self.stats.refused += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: the broker refused a message (Note::Refused).
+    pub(crate) fn broker_refused(&mut self, sc: &Scenario, p: &Publish) -> Check {
+        let seq = self.identify(sc, p, "broker refused")?;
+        ensure!(
+            self.msgs[seq].published.is_some(),
+            "broker refused #{seq} before the application published it"
+        );
+        self.msgs[seq].refusals += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `publish` of message `seq` failed with `QosNotSupported`.
+    pub(crate) fn not_supported(&mut self, sc: &Scenario, seq: usize) -> Check {
+        ensure!(
+            sc.messages[seq].qos == QoS::ExactlyOnce && sc.qos2_refused(),
+            "publish of #{seq} at {} refused as not supported",
+            sc.messages[seq].qos
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::NotSupported, tick));
+        self.stats.not_supported += 1;
+        Ok(())
+    }
+
     /// `Event::Dropped`.
     pub(crate) fn dropped(&mut self, sc: &Scenario, id: PacketId) -> Check {
         let Some(seq) = self.outstanding.remove(&id) else {
@@ -251,6 +319,13 @@ impl Ledger {
     /// every re-send (MQTT-3.3.1-1, MQTT-4.4.0-1), whatever the broker's session-present said.
     pub(crate) fn encoded(&mut self, sc: &Scenario, p: &Publish) -> Check {
         let seq = self.identify(sc, p, "client sent")?;
+        // A refused message is done: never sent again (a crash that lost its `Completed` record
+        // puts it back in flight).
+        let in_flight = self.outstanding.values().any(|&s| s == seq);
+        ensure!(
+            in_flight || !matches!(self.msgs[seq].done, Some((Done::Refused, _))),
+            "#{seq} sent again after PublishRefused"
+        );
         let m = &mut self.msgs[seq];
         m.encoded += 1;
         if m.encoded == 1 && m.possible_copy {
@@ -413,7 +488,10 @@ impl Ledger {
         for (&id, &seq) in &restored {
             if !self.outstanding.contains_key(&id) {
                 ensure!(
-                    matches!(self.msgs[seq].done, Some((Done::Published, _))),
+                    matches!(
+                        self.msgs[seq].done,
+                        Some((Done::Published | Done::Refused, _))
+                    ),
                     "the store restored #{seq} (id {id}), neither in flight nor Published: {:?}",
                     self.msgs[seq].done
                 );
@@ -515,11 +593,24 @@ impl Ledger {
         );
         self.check_delivery_order(sc, end)?;
         for (seq, (m, plan)) in self.msgs.iter().zip(&sc.messages).enumerate() {
+            let accepted = m.accepts.len();
+            if let Some((Done::NotSupported, _)) = m.done {
+                ensure!(
+                    m.published.is_none() && accepted == 0 && m.encoded == 0,
+                    "#{seq} refused by publish (QoS not supported), yet published or sent"
+                );
+                continue;
+            }
             let Some(_) = m.published else {
                 return Err(format!("#{seq} was never published"));
             };
-            let accepted = m.accepts.len();
             let losses_to_end = self.losses(m, end);
+            // The broker refuses a message every time: it never takes one it refused.
+            ensure!(
+                m.refusals == 0 || accepted == 0,
+                "#{seq} refused {} times and taken {accepted} times",
+                m.refusals
+            );
             match (plan.qos, m.done) {
                 (QoS::AtMostOnce, _) => {
                     ensure!(
@@ -528,6 +619,10 @@ impl Ledger {
                     );
                 }
                 (_, None) => return Err(format!("#{seq} never completed")),
+                (_, Some((Done::NotSupported, _))) => unreachable!("checked above"),
+                (_, Some((Done::Refused, _))) => {
+                    ensure!(m.refusals > 0, "#{seq} PublishRefused, never refused");
+                }
                 (_, Some((Done::LostWithProcess, _))) => {
                     ensure!(
                         accepted == 0,
@@ -537,6 +632,11 @@ impl Ledger {
                 (_, Some((Done::Dropped, at))) => {
                     let losses = self.losses(m, at);
                     ensure!(losses > 0, "#{seq} Dropped without a session loss");
+                }
+                (_, Some((Done::Published, _))) if m.refusals > 0 => {
+                    return Err(format!(
+                        "#{seq} Published, though the broker refused it (PublishRefused expected)"
+                    ));
                 }
                 (QoS::AtLeastOnce, Some((Done::Published, _))) => {
                     ensure!(

@@ -6,8 +6,10 @@ use std::time::Duration;
 use sansmq::client::{SessionRecording, UnackedPolicy};
 use sansmq::packet::{Protocol, QoS};
 
+use std::num::{NonZeroU16, NonZeroU32};
+
 use crate::link::Dir;
-use crate::model_broker::BrokerParams;
+use crate::model_broker::{BrokerParams, ServerV5};
 use sansmq_sim_support::Rng;
 
 /// A topic of the workload and the filter the client subscribes to it with.
@@ -95,10 +97,26 @@ pub(crate) struct Scenario {
     pub(crate) one_packet_reads: bool,
     /// Reconnect this long (in ms) after a disconnection.
     pub(crate) backoff_ms: (u64, u64),
+    /// MQTT 5 seeds: the client's side of the session's limits (the server's are in
+    /// [`BrokerParams::v5`]).
+    pub(crate) v5: Option<ClientV5>,
+}
+
+/// An MQTT 5 seed's client configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientV5 {
+    /// Our Receive Maximum: the broker's window to us is capped by it.
+    pub(crate) receive_maximum: Option<NonZeroU16>,
+    /// Our Topic Alias Maximum: the aliases the broker may set on its PUBLISHes.
+    pub(crate) topic_alias_maximum: u16,
+    /// The aliases the client sets on its own PUBLISHes (capped by the server's maximum).
+    pub(crate) outgoing_topic_aliases: u16,
 }
 
 impl Scenario {
-    pub(crate) fn generate(rng: &mut Rng) -> Self {
+    /// The seed's scenario; with `v5`, an MQTT 5 session whose limits are drawn from that second
+    /// stream (so the first draws exactly what an MQTT 3.1.1 seed draws).
+    pub(crate) fn generate(rng: &mut Rng, v5: Option<&mut Rng>) -> Self {
         let keep_alive = if rng.percent(15) {
             Duration::ZERO
         } else {
@@ -225,12 +243,13 @@ impl Scenario {
             .collect();
         noise.sort();
 
-        Self {
-            protocol: if rng.percent(10) {
-                Protocol::Mqtt31
-            } else {
-                Protocol::Mqtt311
-            },
+        let protocol = if rng.percent(10) {
+            Protocol::Mqtt31
+        } else {
+            Protocol::Mqtt311
+        };
+        let mut sc = Self {
+            protocol,
             clean_session: rng.percent(15),
             keep_alive,
             ping_timeout: Duration::from_secs(rng.range(2, 5)),
@@ -260,6 +279,7 @@ impl Scenario {
                 resend_every: rng
                     .percent(30)
                     .then(|| Duration::from_secs(rng.range(5, 10))),
+                v5: None,
             },
             net_capacity: [1024, 4096, 65536][rng.usize(0, 2)],
             net_max_write: rng.usize(1, 1500),
@@ -268,7 +288,69 @@ impl Scenario {
             ack_delay_ms: (0, rng.range(0, 1500)),
             one_packet_reads: rng.percent(70),
             backoff_ms: (0, rng.range(0, 3000)),
+            v5: None,
+        };
+        if let Some(rng) = v5 {
+            sc.make_v5(rng);
         }
+        sc
+    }
+
+    /// Turns the seed into an MQTT 5 one: the limits both sides announce, and how the broker uses
+    /// Reason Codes and Topic Aliases.
+    fn make_v5(&mut self, rng: &mut Rng) {
+        self.protocol = Protocol::Mqtt5;
+        // Small Receive Maximums matter most: they, not `max_inflight`, make the window.
+        let receive_maximum = |rng: &mut Rng| match rng.weighted(&[60, 25, 15]) {
+            0 => NonZeroU16::new(rng.range(1, 5) as u16),
+            1 => NonZeroU16::new(rng.range(6, 40) as u16),
+            _ => None,
+        };
+        self.v5 = Some(ClientV5 {
+            receive_maximum: receive_maximum(rng),
+            topic_alias_maximum: rng.range(0, 4) as u16,
+            outgoing_topic_aliases: if rng.percent(20) {
+                0
+            } else {
+                rng.range(1, 6) as u16
+            },
+        });
+        // The largest PUBLISH the client sends must fit, and sometimes only just (SUBSCRIBE and
+        // UNSUBSCRIBE too; CONNECT goes out before the limit is known).
+        let smallest = self.largest_v5_publish().max(64) as u32;
+        let maximum_packet_size = rng.percent(60).then(|| {
+            let slack = if rng.percent(50) {
+                rng.range(0, 8)
+            } else {
+                rng.range(0, 2000)
+            };
+            NonZeroU32::new(smallest + slack as u32).expect("above zero")
+        });
+        self.broker.v5 = Some(ServerV5 {
+            receive_maximum: receive_maximum(rng),
+            maximum_packet_size,
+            topic_alias_maximum: rng.range(0, 4) as u16,
+            server_keep_alive: rng.percent(20).then(|| rng.range(2, 30) as u16),
+            maximum_qos_1: rng.percent(10),
+            refuse_percent: [0, 5, 30][rng.weighted(&[40, 40, 20])],
+            refuse_salt: rng.next_u64(),
+            aliases_to_client: rng.percent(70),
+        });
+    }
+
+    /// The largest PUBLISH of the workload in MQTT 5: with its topic and a Topic Alias.
+    fn largest_v5_publish(&self) -> usize {
+        let pad = self.messages.iter().map(|m| m.pad).max().unwrap_or(0);
+        let topic = self.topics.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        // topic, identifier, property length and Topic Alias, sequence number and pad.
+        let remaining = 2 + topic + 2 + 1 + 3 + 8 + pad;
+        let length_bytes = if remaining < 128 { 1 } else { 2 };
+        1 + length_bytes + remaining
+    }
+
+    /// MQTT 5 and the server's Maximum QoS is 1: `publish` at QoS 2 fails.
+    pub(crate) fn qos2_refused(&self) -> bool {
+        self.broker.v5.as_ref().is_some_and(|v5| v5.maximum_qos_1)
     }
 
     /// The QoS the broker grants for topic `t`.
@@ -288,7 +370,9 @@ impl Scenario {
     /// The largest packet either side sends (a PUBLISH with the biggest payload).
     pub(crate) fn max_packet(&self) -> usize {
         let payload = self.messages.iter().map(|m| 8 + m.pad).max().unwrap_or(8);
-        // fixed header (≤ 5) + topic (2 + len) + id (2) + payload, with room for CONNECT/SUBSCRIBE.
-        (5 + 2 + 16 + 2 + payload).max(256)
+        // fixed header (≤ 5) + topic (2 + len) + id (2) + payload, with room for CONNECT/SUBSCRIBE;
+        // in MQTT 5 the properties too (length, Topic Alias; the broker's acks are smaller).
+        let properties = if self.protocol.is_v5() { 1 + 3 } else { 0 };
+        (5 + 2 + 16 + 2 + properties + payload).max(256)
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::client::{DisconnectReason, Event, SessionRecording, SessionSnapshot};
-use sansmq::packet::{ConnectReturnCode, QoS, SubscribeFilter};
+use sansmq::packet::{ConnectReturnCode, QoS, ReasonCode, SubscribeFilter};
 use sansmq::{Client, CommandError, TopicFilter};
 
 use super::World;
@@ -75,6 +75,17 @@ impl World {
         let m = self.sc.messages[seq].clone();
         let payload = Bytes::from(self.sc.payload(seq));
         let topic = self.topics[m.topic].clone();
+        let connected = self.connack_seen && self.client.is_connected();
+        if m.qos == QoS::ExactlyOnce
+            && self.sc.qos2_refused()
+            && self.known_bugs == super::KnownBugs::WorkAround
+            && !connected
+        {
+            // The client would take it without knowing the server's Maximum QoS, and send it.
+            self.bump("v5: QoS 2 publish held until CONNACK (known client bug)");
+            self.publish_retry_at = Some(self.now + self.rng.millis(10, 500));
+            return Ok(false);
+        }
         match self.client.publish(self.now, topic, m.qos, false, payload) {
             Ok(id) => {
                 // `Ok` counts once the store holds the message.
@@ -83,6 +94,21 @@ impl World {
                 self.ledger.published(&self.sc, seq, id)?;
                 self.next_msg += 1;
                 self.client_io(0)?;
+                Ok(true)
+            }
+            Err(CommandError::QosNotSupported { requested, maximum })
+                if self.sc.qos2_refused() && requested == QoS::ExactlyOnce =>
+            {
+                // The server's Maximum QoS 1: the application learns it at once.
+                ensure!(
+                    maximum == QoS::AtLeastOnce,
+                    "publish #{seq} refused for Maximum QoS {maximum}; the server said 1"
+                );
+                self.trace(|| {
+                    format!("app: publish #{seq} {requested} refused: QoS not supported")
+                });
+                self.ledger.not_supported(&self.sc, seq)?;
+                self.next_msg += 1;
                 Ok(true)
             }
             Err(CommandError::QueueFull { .. } | CommandError::NotConnected) => {
@@ -132,6 +158,8 @@ impl World {
         self.connack_seen = false;
         self.ping_outstanding = false;
         self.ack_order.connection();
+        self.client_aliases.clear();
+        self.unacked_out.clear();
         if let Some((dir, after)) = self.cut_next.take() {
             self.net.arm_cut(conn, dir, after);
         }
@@ -372,6 +400,20 @@ impl World {
                 self.trace(|| format!("client: Published id {packet_id} {qos}"));
                 self.ledger.completed(&self.sc, packet_id, qos)?;
             }
+            Event::PublishRefused {
+                packet_id,
+                qos,
+                reason,
+            } => {
+                self.trace(|| {
+                    format!(
+                        "client: PublishRefused id {packet_id} {qos} {:?}",
+                        reason.reason_code
+                    )
+                });
+                self.bump("v5: PublishRefused");
+                self.ledger.refused(&self.sc, packet_id, qos)?;
+            }
             Event::Dropped { packet_id } => {
                 self.trace(|| format!("client: Dropped id {packet_id}"));
                 self.ledger.dropped(&self.sc, packet_id)?;
@@ -456,10 +498,19 @@ impl World {
             DisconnectReason::Refused(ConnectReturnCode::ServerUnavailable) => {
                 "disconnected: refused"
             }
+            DisconnectReason::ConnectRefused(r)
+                if r.reason_code == ReasonCode::ServerUnavailable =>
+            {
+                "disconnected: refused (MQTT 5)"
+            }
             other => return Err(format!("the client gave up the connection: {other}")),
         };
         self.bump(name);
-        if !self.connack_seen && !matches!(reason, DisconnectReason::Refused(_)) {
+        let refused = matches!(
+            reason,
+            DisconnectReason::Refused(_) | DisconnectReason::ConnectRefused(_)
+        );
+        if !self.connack_seen && !refused {
             self.uncertain = true;
         }
         if let Some((stalled, strict)) = self.stalled.take() {
