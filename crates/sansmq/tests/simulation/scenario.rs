@@ -315,9 +315,9 @@ impl Scenario {
                 rng.range(1, 6) as u16
             },
         });
-        // The largest PUBLISH the client sends must fit, and sometimes only just (SUBSCRIBE and
-        // UNSUBSCRIBE too; CONNECT goes out before the limit is known).
-        let smallest = self.largest_v5_publish().max(64) as u32;
+        // The largest PUBLISH the client sends must fit, and sometimes only just; so must its
+        // largest SUBSCRIBE (CONNECT goes out before the limit is known).
+        let smallest = self.largest_v5_publish().max(self.largest_v5_subscribe()) as u32;
         let maximum_packet_size = rng.percent(60).then(|| {
             let slack = if rng.percent(50) {
                 rng.range(0, 8)
@@ -346,6 +346,15 @@ impl Scenario {
         let remaining = 2 + topic + 2 + 1 + 3 + 8 + pad;
         let length_bytes = if remaining < 128 { 1 } else { 2 };
         1 + length_bytes + remaining
+    }
+
+    /// The largest SUBSCRIBE the client sends in MQTT 5: the one that restores every filter,
+    /// the workload's and the noise's (`noise/0` to `noise/2`).
+    fn largest_v5_subscribe(&self) -> usize {
+        let filters: usize = self.topics.iter().map(|t| 2 + t.filter.len() + 1).sum();
+        let noise = 3 * (2 + "noise/0".len() + 1);
+        // fixed header, identifier, property length, filters with their options.
+        2 + 2 + 1 + filters + noise
     }
 
     /// MQTT 5 and the server's Maximum QoS is 1: `publish` at QoS 2 fails.
