@@ -58,6 +58,7 @@
 //! was not published, and a QoS 2 message arrives at most once per copy the broker took.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use sansmq::client::{SessionRecording, SessionSnapshot, UnackedPolicy};
 use sansmq::packet::{PacketId, Publish, QoS};
@@ -75,12 +76,16 @@ enum Done {
     Refused,
     /// MQTT 5: `publish` failed with `QosNotSupported` (the server's Maximum QoS).
     NotSupported,
+    /// MQTT 5: given up unsent, its Message Expiry Interval past (`Event::Expired`).
+    Expired,
 }
 
 #[derive(Debug, Default)]
 struct Msg {
     /// When `publish` accepted it, and the packet id it returned.
     published: Option<(u64, Option<PacketId>)>,
+    /// When `publish` accepted it, on the virtual clock.
+    published_at: Option<Instant>,
     /// The broker session the client was (last) attached to then.
     epoch: u64,
     done: Option<(Done, u64)>,
@@ -138,6 +143,11 @@ pub(crate) struct LedgerStats {
     pub(crate) refused: u64,
     /// MQTT 5: QoS 2 messages `publish` refused for the server's Maximum QoS 1.
     pub(crate) not_supported: u64,
+    /// MQTT 5: QoS 1/2 messages `Expired`, each checked to have been queued past its interval.
+    pub(crate) expired: u64,
+    /// MQTT 5: messages the broker took with a Message Expiry Interval, each checked to be at
+    /// most the one published.
+    pub(crate) expiry_checked: u64,
 }
 
 pub(crate) struct Ledger {
@@ -193,7 +203,13 @@ impl Ledger {
     }
 
     /// `publish` returned `id` for message `seq`.
-    pub(crate) fn published(&mut self, sc: &Scenario, seq: usize, id: Option<PacketId>) -> Check {
+    pub(crate) fn published(
+        &mut self,
+        sc: &Scenario,
+        seq: usize,
+        id: Option<PacketId>,
+        now: Instant,
+    ) -> Check {
         let qos = sc.messages[seq].qos;
         ensure!(
             id.is_some() == (qos != QoS::AtMostOnce),
@@ -201,6 +217,7 @@ impl Ledger {
         );
         let tick = self.tick();
         self.msgs[seq].published = Some((tick, id));
+        self.msgs[seq].published_at = Some(now);
         self.msgs[seq].epoch = self.attached;
         self.stats.published[qos as usize] += 1;
         if let Some(id) = id {
@@ -274,6 +291,46 @@ impl Ledger {
             "broker refused #{seq} before the application published it"
         );
         self.msgs[seq].refusals += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `Event::Expired`: a queued message given up, its Message Expiry Interval past.
+    /// Only a QoS 1/2 message can be told (by its identifier); it must have had an interval, have
+    /// waited at least that long, and never have gone out.
+    pub(crate) fn expired(&mut self, sc: &Scenario, id: Option<PacketId>, now: Instant) -> Check {
+        let Some(id) = id else {
+            ensure!(
+                sc.messages
+                    .iter()
+                    .any(|m| m.qos == QoS::AtMostOnce && m.expiry.is_some()),
+                "a QoS 0 message Expired, and none had a Message Expiry Interval"
+            );
+            return Ok(());
+        };
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "Expired for packet id {id}, which no message in flight has"
+            ));
+        };
+        let m = &self.msgs[seq];
+        let Some(expiry) = sc.messages[seq].expiry else {
+            return Err(format!(
+                "#{seq} (id {id}) Expired without a Message Expiry Interval"
+            ));
+        };
+        let waited = m.published_at.map_or(Duration::ZERO, |at| now - at);
+        ensure!(
+            waited >= Duration::from_secs(expiry.into()),
+            "#{seq} (id {id}) Expired after {waited:?}, its interval {expiry} s"
+        );
+        ensure!(
+            m.encoded == 0 || m.possible_copy,
+            "#{seq} (id {id}) Expired after it was sent {} times",
+            m.encoded
+        );
+        let tick = self.tick();
+        self.msgs[seq].done.get_or_insert((Done::Expired, tick));
+        self.stats.expired += 1;
         Ok(())
     }
 
@@ -420,6 +477,24 @@ impl Ledger {
             }
             self.first_accept.insert(key, seq);
         }
+        // MQTT 5: a message sent after waiting carries what is left of its interval.
+        let expiry = p.properties().message_expiry_interval;
+        match (m.expiry, expiry) {
+            (None, None) => {}
+            (Some(planned), Some(left)) => {
+                ensure!(
+                    left <= planned,
+                    "broker took #{seq} with Message Expiry Interval {left}, published with {planned}"
+                );
+                self.stats.expiry_checked += 1;
+            }
+            (planned, got) => {
+                return Err(format!(
+                    "broker took #{seq} with Message Expiry Interval {got:?}, published with \
+                     {planned:?}"
+                ));
+            }
+        }
         let tick = self.tick();
         self.msgs[seq].accepts.push((tick, epoch, routed));
         Ok(())
@@ -490,7 +565,7 @@ impl Ledger {
                 ensure!(
                     matches!(
                         self.msgs[seq].done,
-                        Some((Done::Published | Done::Refused, _))
+                        Some((Done::Published | Done::Refused | Done::Expired, _))
                     ),
                     "the store restored #{seq} (id {id}), neither in flight nor Published: {:?}",
                     self.msgs[seq].done
@@ -620,6 +695,12 @@ impl Ledger {
                 }
                 (_, None) => return Err(format!("#{seq} never completed")),
                 (_, Some((Done::NotSupported, _))) => unreachable!("checked above"),
+                (_, Some((Done::Expired, _))) => {
+                    ensure!(
+                        accepted == 0 || m.possible_copy,
+                        "#{seq} Expired, but the broker took it"
+                    );
+                }
                 (_, Some((Done::Refused, _))) => {
                     ensure!(m.refusals > 0, "#{seq} PublishRefused, never refused");
                 }

@@ -59,11 +59,11 @@ fn simulation() {
 }
 
 /// Replays MQTT 5 seeds without stepping around a known client bug: each must pass.
-fn replay_v5_strict(seeds: &[u64]) {
+fn replay_v5_strict(seeds: &[u64], known_bugs: KnownBugs) {
     let failures: Vec<String> = seeds
         .iter()
         .filter_map(|&seed| {
-            let mut world = World::with(seed, true, KnownBugs::Hit, false);
+            let mut world = World::with(seed, true, known_bugs, false);
             world.run().err().map(|e| format!("seed {seed}: {e}"))
         })
         .collect();
@@ -79,7 +79,30 @@ fn replay_v5_strict(seeds: &[u64]) {
 #[test]
 #[ignore = "client bug: Receive Maximum counts re-sent copies of messages already acknowledged"]
 fn v5_receive_maximum_and_resent_copies_of_acknowledged_messages() {
-    replay_v5_strict(&[9, 112, 127, 165, 204]);
+    replay_v5_strict(
+        &[9, 112, 127, 165, 204],
+        KnownBugs {
+            receive_maximum_copies: false,
+            ..KnownBugs::WORK_AROUND
+        },
+    );
+}
+
+/// MQTT 5, Message Expiry: when the client sends a queued message with what is left of its
+/// Message Expiry Interval, its in-flight copy carries the new interval, but the session records
+/// (`Accepted`, then `Sent`) still hold the published one: the store's log replays to a session
+/// that differs from the client's snapshot, and after a crash the message is re-sent with its
+/// whole interval again.
+#[test]
+#[ignore = "client bug: the session records miss the Message Expiry Interval rewritten at send"]
+fn v5_session_records_and_the_message_expiry_left_at_send() {
+    replay_v5_strict(
+        &[250, 552],
+        KnownBugs {
+            expiry_records: false,
+            ..KnownBugs::WORK_AROUND
+        },
+    );
 }
 
 /// MQTT 5, the server's Maximum QoS 1: `publish` at QoS 2 returns `Ok` while the client does not
@@ -89,5 +112,11 @@ fn v5_receive_maximum_and_resent_copies_of_acknowledged_messages() {
 #[test]
 #[ignore = "client bug: a QoS 2 message taken before CONNACK is sent above the server's Maximum QoS"]
 fn v5_qos2_taken_before_connack_is_sent_above_maximum_qos() {
-    replay_v5_strict(&[13, 23, 61, 188, 199]);
+    replay_v5_strict(
+        &[5, 66, 162, 284, 303],
+        KnownBugs {
+            qos2_before_connack: false,
+            ..KnownBugs::WORK_AROUND
+        },
+    );
 }

@@ -29,6 +29,8 @@ pub(crate) struct Planned {
     pub(crate) qos: QoS,
     /// Payload bytes after the 8-byte sequence number.
     pub(crate) pad: usize,
+    /// MQTT 5: its Message Expiry Interval in seconds (a queued message past it is given up).
+    pub(crate) expiry: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +168,7 @@ impl Scenario {
                 } else {
                     rng.usize(0, 40)
                 },
+                expiry: None,
             })
             .collect();
         if rng.percent(20) {
@@ -315,6 +318,13 @@ impl Scenario {
                 rng.range(1, 6) as u16
             },
         });
+        // Some messages expire: those still queued when their interval has passed.
+        let expiring = [0, 10, 40][rng.weighted(&[50, 30, 20])];
+        for m in &mut self.messages {
+            if rng.percent(expiring) {
+                m.expiry = Some(rng.range(1, 20) as u32);
+            }
+        }
         // The largest PUBLISH the client sends must fit, and sometimes only just; so must its
         // largest SUBSCRIBE (CONNECT goes out before the limit is known).
         let smallest = self.largest_v5_publish().max(self.largest_v5_subscribe()) as u32;
@@ -342,8 +352,14 @@ impl Scenario {
     fn largest_v5_publish(&self) -> usize {
         let pad = self.messages.iter().map(|m| m.pad).max().unwrap_or(0);
         let topic = self.topics.iter().map(|t| t.name.len()).max().unwrap_or(0);
-        // topic, identifier, property length and Topic Alias, sequence number and pad.
-        let remaining = 2 + topic + 2 + 1 + 3 + 8 + pad;
+        let expiry = if self.messages.iter().any(|m| m.expiry.is_some()) {
+            5
+        } else {
+            0
+        };
+        // topic, identifier, property length, Topic Alias and Message Expiry Interval, sequence
+        // number and pad.
+        let remaining = 2 + topic + 2 + 1 + 3 + expiry + 8 + pad;
         let length_bytes = if remaining < 128 { 1 } else { 2 };
         1 + length_bytes + remaining
     }

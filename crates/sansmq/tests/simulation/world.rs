@@ -121,26 +121,39 @@ fn is_v5_seed(seed: u64) -> bool {
     }
 }
 
-/// Client bugs the sweep steps around (each has an ignored test in `main.rs` that replays seeds
-/// hitting it with the workaround off):
-///
-/// - MQTT 5, manual acks: a QoS 1 message the broker re-sends on a resumed session, crossing the
-///   PUBACK the client wrote for it, is counted again against our Receive Maximum until the
-///   application acknowledges the copy, and the client ends a connection the broker kept within
-///   the limit (0x93). Worked around: no Receive Maximum with manual acks.
-/// - MQTT 5, Maximum QoS 1: `publish` at QoS 2 succeeds while the client does not know the
-///   server's Maximum QoS (from `connect` until CONNACK, or after a restart from a snapshot), and
-///   after the CONNACK says 1 the client sends it anyway (MQTT-3.2.2-11). Worked around: the
-///   application publishes QoS 2 only once connected.
+/// Client bugs the sweep steps around (`true`: worked around), each on its own (each has an ignored test in `main.rs`
+/// that replays seeds hitting it with its workaround off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KnownBugs {
-    WorkAround,
-    Hit,
+pub(crate) struct KnownBugs {
+    /// MQTT 5, manual acks: a QoS 1 message the broker re-sends on a resumed session, crossing the
+    /// PUBACK the client wrote for it, is counted again against our Receive Maximum until the
+    /// application acknowledges the copy, and the client ends a connection the broker kept within
+    /// the limit (0x93). Worked around: no Receive Maximum with manual acks.
+    pub(crate) receive_maximum_copies: bool,
+    /// MQTT 5, Message Expiry: a queued message goes out with what is left of its interval, but
+    /// the session records still hold the interval it was published with: the store replays to a
+    /// session that differs from the client's (and a crash re-sends the message with its whole
+    /// interval). Worked around: the store's replay is compared without the intervals.
+    pub(crate) expiry_records: bool,
+    /// MQTT 5, Maximum QoS 1: `publish` at QoS 2 succeeds while the client does not know the
+    /// server's Maximum QoS (from `connect` until CONNACK, or after a restart from a snapshot), and
+    /// after the CONNACK says 1 the client sends it anyway (MQTT-3.2.2-11). Worked around: the
+    /// application publishes QoS 2 only once connected.
+    pub(crate) qos2_before_connack: bool,
+}
+
+impl KnownBugs {
+    /// Every workaround on: what the sweep runs.
+    pub(crate) const WORK_AROUND: Self = Self {
+        receive_maximum_copies: true,
+        expiry_records: true,
+        qos2_before_connack: true,
+    };
 }
 
 impl World {
     pub(crate) fn new(seed: u64, trace: bool) -> Self {
-        Self::with(seed, is_v5_seed(seed), KnownBugs::WorkAround, trace)
+        Self::with(seed, is_v5_seed(seed), KnownBugs::WORK_AROUND, trace)
     }
 
     /// The world of `seed`, MQTT 5 or not, stepping around the known client bugs or not.
@@ -165,7 +178,7 @@ impl World {
         if let Some(v5) = &sc.v5 {
             config.receive_maximum = v5
                 .receive_maximum
-                .filter(|_| !(sc.manual_acks && known_bugs == KnownBugs::WorkAround));
+                .filter(|_| !(sc.manual_acks && known_bugs.receive_maximum_copies));
             config.topic_alias_maximum = v5.topic_alias_maximum;
             config.outgoing_topic_aliases = v5.outgoing_topic_aliases;
         }
@@ -190,7 +203,7 @@ impl World {
             broker: Broker::new(sc.broker.clone()),
             net,
             ledger: Ledger::new(sc.messages.len()),
-            store: Store::default(),
+            store: Store::new(known_bugs.expiry_records),
             ack_order: AckOrder::new(sc.one_packet_reads, sc.protocol),
             tx_seen: 0,
             stale_held: BTreeSet::new(),
@@ -408,7 +421,10 @@ impl World {
             let mut moved = false;
             self.persist()?;
             while let Some(event) = self.client.poll_event() {
-                events += 1;
+                // Any number of queued messages may expire at one input.
+                if !matches!(event, sansmq::Event::Expired { .. }) {
+                    events += 1;
+                }
                 moved = true;
                 self.on_event(event)?;
             }
@@ -876,6 +892,11 @@ impl World {
         add(
             "v5: QoS 2 refused by publish (Maximum QoS 1)",
             l.not_supported,
+        );
+        add("v5: messages Expired (checked)", l.expired);
+        add(
+            "v5: Message Expiry Intervals checked at the broker",
+            l.expiry_checked,
         );
         add("v5: broker refusals (failure Reason Code)", b.refusals_sent);
         add(

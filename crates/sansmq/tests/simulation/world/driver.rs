@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::client::{DisconnectReason, Event, SessionRecording, SessionSnapshot};
-use sansmq::packet::{ConnectReturnCode, QoS, ReasonCode, SubscribeFilter};
+use sansmq::packet::{ConnectReturnCode, Properties, QoS, ReasonCode, SubscribeFilter};
 use sansmq::{Client, CommandError, TopicFilter};
 
 use super::World;
@@ -78,7 +78,7 @@ impl World {
         let connected = self.connack_seen && self.client.is_connected();
         if m.qos == QoS::ExactlyOnce
             && self.sc.qos2_refused()
-            && self.known_bugs == super::KnownBugs::WorkAround
+            && self.known_bugs.qos2_before_connack
             && !connected
         {
             // The client would take it without knowing the server's Maximum QoS, and send it.
@@ -86,12 +86,21 @@ impl World {
             self.publish_retry_at = Some(self.now + self.rng.millis(10, 500));
             return Ok(false);
         }
-        match self.client.publish(self.now, topic, m.qos, false, payload) {
+        let result = match m.expiry {
+            Some(secs) => {
+                let mut properties = Properties::new();
+                properties.message_expiry_interval = Some(secs);
+                self.client
+                    .publish_with(self.now, topic, m.qos, false, payload, properties)
+            }
+            None => self.client.publish(self.now, topic, m.qos, false, payload),
+        };
+        match result {
             Ok(id) => {
                 // `Ok` counts once the store holds the message.
                 self.persist()?;
                 self.trace(|| format!("app: publish #{seq} {} -> id {id:?}", m.qos));
-                self.ledger.published(&self.sc, seq, id)?;
+                self.ledger.published(&self.sc, seq, id, self.now)?;
                 self.next_msg += 1;
                 self.client_io(0)?;
                 Ok(true)
@@ -413,6 +422,11 @@ impl World {
                 });
                 self.bump("v5: PublishRefused");
                 self.ledger.refused(&self.sc, packet_id, qos)?;
+            }
+            Event::Expired { topic, packet_id } => {
+                self.trace(|| format!("client: Expired {topic} id {packet_id:?}"));
+                self.bump("v5: Expired");
+                self.ledger.expired(&self.sc, packet_id, self.now)?;
             }
             Event::Dropped { packet_id } => {
                 self.trace(|| format!("client: Dropped id {packet_id}"));
