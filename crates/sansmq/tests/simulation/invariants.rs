@@ -74,7 +74,8 @@ enum Done {
     LostWithProcess,
     /// MQTT 5: the server refused it with a failure Reason Code (`Event::PublishRefused`).
     Refused,
-    /// MQTT 5: `publish` failed with `QosNotSupported` (the server's Maximum QoS).
+    /// MQTT 5: `publish` failed with `QosNotSupported` (the server's Maximum QoS) or as too
+    /// large (its Maximum Packet Size).
     NotSupported,
     /// MQTT 5: given up unsent, its Message Expiry Interval past (`Event::Expired`).
     Expired,
@@ -143,6 +144,8 @@ pub(crate) struct LedgerStats {
     pub(crate) refused: u64,
     /// MQTT 5: QoS 2 messages `publish` refused for the server's Maximum QoS 1.
     pub(crate) not_supported: u64,
+    /// MQTT 5: messages `publish` refused as above the server's Maximum Packet Size.
+    pub(crate) too_large: u64,
     /// MQTT 5: QoS 1/2 messages `Expired`, each checked to have been queued past its interval.
     pub(crate) expired: u64,
     /// MQTT 5: messages the broker took with a Message Expiry Interval, each checked to be at
@@ -331,6 +334,21 @@ impl Ledger {
         let tick = self.tick();
         self.msgs[seq].done.get_or_insert((Done::Expired, tick));
         self.stats.expired += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `publish` of message `seq` failed as too large for the server's Maximum Packet
+    /// Size `max`: it must be, at least once the session sets a Topic Alias with its topic.
+    pub(crate) fn too_large(&mut self, sc: &Scenario, seq: usize, max: usize) -> Check {
+        let size = sc.v5_publish_size(seq, true);
+        ensure!(
+            size > max,
+            "publish of #{seq} refused as above the server's Maximum Packet Size {max}; it takes \
+             {size} bytes with a Topic Alias"
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::NotSupported, tick));
+        self.stats.too_large += 1;
         Ok(())
     }
 
@@ -672,7 +690,7 @@ impl Ledger {
             if let Some((Done::NotSupported, _)) = m.done {
                 ensure!(
                     m.published.is_none() && accepted == 0 && m.encoded == 0,
-                    "#{seq} refused by publish (QoS not supported), yet published or sent"
+                    "#{seq} refused by publish (the server's terms), yet published or sent"
                 );
                 continue;
             }

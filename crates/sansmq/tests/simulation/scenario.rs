@@ -346,6 +346,16 @@ impl Scenario {
             refuse_salt: rng.next_u64(),
             aliases_to_client: rng.percent(70),
         });
+        // Sometimes the limit cuts through the workload: some messages are too large to publish,
+        // and one sits right at it, where a Topic Alias (3 bytes) makes the difference.
+        if rng.percent(15) && !self.messages.is_empty() {
+            let at = rng.usize(0, self.messages.len() - 1);
+            let size = self.v5_publish_size(at, false) + rng.usize(0, 3);
+            let size = size.max(self.largest_v5_subscribe()) as u32;
+            if let Some(v5) = &mut self.broker.v5 {
+                v5.maximum_packet_size = NonZeroU32::new(size);
+            }
+        }
     }
 
     /// The largest PUBLISH of the workload in MQTT 5: with its topic and a Topic Alias.
@@ -371,6 +381,43 @@ impl Scenario {
         let noise = 3 * (2 + "noise/0".len() + 1);
         // fixed header, identifier, property length, filters with their options.
         2 + 2 + 1 + filters + noise
+    }
+
+    /// MQTT 5: the size of message `seq`'s PUBLISH, with its topic, and a Topic Alias or not.
+    pub(crate) fn v5_publish_size(&self, seq: usize, alias: bool) -> usize {
+        let m = &self.messages[seq];
+        let properties = if m.expiry.is_some() { 5 } else { 0 } + if alias { 3 } else { 0 };
+        let id = if m.qos == QoS::AtMostOnce { 0 } else { 2 };
+        let remaining = 2 + self.topics[m.topic].name.len() + id + 1 + properties + 8 + m.pad;
+        let length_bytes = if remaining < 128 { 1 } else { 2 };
+        1 + length_bytes + remaining
+    }
+
+    /// MQTT 5: the server's Maximum Packet Size, if it has one.
+    pub(crate) fn server_maximum_packet_size(&self) -> Option<usize> {
+        let v5 = self.broker.v5.as_ref()?;
+        v5.maximum_packet_size.map(|m| m.get() as usize)
+    }
+
+    /// MQTT 5: the server's terms refuse message `seq` (its QoS, or its size with a Topic Alias
+    /// set); a client may refuse it at `publish` once it knows them.
+    pub(crate) fn refused_by_terms(&self, seq: usize) -> bool {
+        let m = &self.messages[seq];
+        (m.qos == QoS::ExactlyOnce && self.qos2_refused())
+            || self
+                .server_maximum_packet_size()
+                .is_some_and(|max| self.v5_publish_size(seq, true) > max)
+    }
+
+    /// MQTT 5: the server's Maximum Packet Size lies where a message fits without its Topic
+    /// Alias and not with it.
+    pub(crate) fn limit_between_alias_sizes(&self) -> bool {
+        let Some(max) = self.server_maximum_packet_size() else {
+            return false;
+        };
+        (0..self.messages.len()).any(|seq| {
+            self.v5_publish_size(seq, false) <= max && self.v5_publish_size(seq, true) > max
+        })
     }
 
     /// MQTT 5 and the server's Maximum QoS is 1: `publish` at QoS 2 fails.

@@ -135,11 +135,17 @@ pub(crate) struct KnownBugs {
     /// session that differs from the client's (and a crash re-sends the message with its whole
     /// interval). Worked around: the store's replay is compared without the intervals.
     pub(crate) expiry_records: bool,
-    /// MQTT 5, Maximum QoS 1: `publish` at QoS 2 succeeds while the client does not know the
-    /// server's Maximum QoS (from `connect` until CONNACK, or after a restart from a snapshot), and
-    /// after the CONNACK says 1 the client sends it anyway (MQTT-3.2.2-11). Worked around: the
-    /// application publishes QoS 2 only once connected.
+    /// MQTT 5, Maximum QoS 1 and Maximum Packet Size: `publish` at QoS 2, or of a message above
+    /// the limit, succeeds while the client does not know the server's terms (from `connect`
+    /// until CONNACK, or after a restart from a snapshot), and after the CONNACK the client sends
+    /// it anyway (MQTT-3.2.2-11, -15). Worked around: the application publishes such messages
+    /// only once connected.
     pub(crate) qos2_before_connack: bool,
+    /// MQTT 5, Maximum Packet Size: `publish` checks a message's size without the Topic Alias
+    /// (3 bytes) the session adds when it sends it with its topic, so a message within 3 bytes
+    /// of the server's limit passes and goes out above it (MQTT-3.2.2-15). Worked around: no
+    /// outgoing Topic Aliases when the limit falls there.
+    pub(crate) alias_size: bool,
 }
 
 impl KnownBugs {
@@ -148,6 +154,7 @@ impl KnownBugs {
         receive_maximum_copies: true,
         expiry_records: true,
         qos2_before_connack: true,
+        alias_size: true,
     };
 }
 
@@ -181,6 +188,9 @@ impl World {
                 .filter(|_| !(sc.manual_acks && known_bugs.receive_maximum_copies));
             config.topic_alias_maximum = v5.topic_alias_maximum;
             config.outgoing_topic_aliases = v5.outgoing_topic_aliases;
+            if known_bugs.alias_size && sc.limit_between_alias_sizes() {
+                config.outgoing_topic_aliases = 0;
+            }
         }
         let max_packet = sc.max_packet();
         // What may sit in the transmit buffer: QoS 0 up to its limit (plus the one that crossed
@@ -894,6 +904,7 @@ impl World {
             l.not_supported,
         );
         add("v5: messages Expired (checked)", l.expired);
+        add("v5: publish refused as too large (checked)", l.too_large);
         add(
             "v5: Message Expiry Intervals checked at the broker",
             l.expiry_checked,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::client::{DisconnectReason, Event, SessionRecording, SessionSnapshot};
-use sansmq::packet::{ConnectReturnCode, Properties, QoS, ReasonCode, SubscribeFilter};
+use sansmq::packet::{
+    ConnectReturnCode, EncodeError, Properties, QoS, ReasonCode, SubscribeFilter,
+};
 use sansmq::{Client, CommandError, TopicFilter};
 
 use super::World;
@@ -76,13 +78,9 @@ impl World {
         let payload = Bytes::from(self.sc.payload(seq));
         let topic = self.topics[m.topic].clone();
         let connected = self.connack_seen && self.client.is_connected();
-        if m.qos == QoS::ExactlyOnce
-            && self.sc.qos2_refused()
-            && self.known_bugs.qos2_before_connack
-            && !connected
-        {
-            // The client would take it without knowing the server's Maximum QoS, and send it.
-            self.bump("v5: QoS 2 publish held until CONNACK (known client bug)");
+        if self.sc.refused_by_terms(seq) && self.known_bugs.qos2_before_connack && !connected {
+            // The client would take it without knowing the server's terms, and send it.
+            self.bump("v5: publish held until CONNACK (known client bug)");
             self.publish_retry_at = Some(self.now + self.rng.millis(10, 500));
             return Ok(false);
         }
@@ -117,6 +115,16 @@ impl World {
                     format!("app: publish #{seq} {requested} refused: QoS not supported")
                 });
                 self.ledger.not_supported(&self.sc, seq)?;
+                self.next_msg += 1;
+                Ok(true)
+            }
+            Err(CommandError::Encode(EncodeError::PacketTooLarge { size, max }))
+                if self.sc.server_maximum_packet_size() == Some(max) =>
+            {
+                // Too large for the server's Maximum Packet Size: the application learns it at
+                // once.
+                self.trace(|| format!("app: publish #{seq} refused: {size} bytes, above {max}"));
+                self.ledger.too_large(&self.sc, seq, max)?;
                 self.next_msg += 1;
                 Ok(true)
             }
