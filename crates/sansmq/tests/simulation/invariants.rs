@@ -51,7 +51,11 @@
 //! broker refuses the same messages every time): the client reports `PublishRefused` and never
 //! sends it again (unless a crash lost its `Completed` record: then it is refused again), and
 //! the broker never took it. A server with Maximum QoS 1 makes `publish` at QoS 2 fail at once
-//! with `QosNotSupported`. Every other guarantee holds as in MQTT 3.1.1.
+//! with `QosNotSupported`, and one above its Maximum Packet Size (with the Topic Alias the session
+//! may add) fails as too large. A message with a Message Expiry Interval is `Expired` only if it
+//! waited in the queue that long and never went out; one sent later carries no more than its
+//! interval. (A crash that loses the records of an expiry puts the message back: it goes out
+//! after all, out of order.) Every other guarantee holds as in MQTT 3.1.1.
 //!
 //! End to end this gives: with no session loss from `publish` on, a QoS 1 message (at the granted
 //! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
@@ -105,6 +109,9 @@ struct Msg {
     deliveries: Vec<u64>,
     /// MQTT 5: the broker refused it (with a failure Reason Code) this many times.
     refusals: u32,
+    /// MQTT 5: it had `Expired`, unsent, and a crash that lost the records saying so put it back
+    /// in the session: it goes out after all, later than the messages published after it.
+    revived: bool,
     /// Deliveries the application had not acknowledged (manual-ack mode) when its process
     /// restarted: the client did not hold the message, so the broker's re-sent copy is delivered
     /// again, once per such restart.
@@ -403,7 +410,7 @@ impl Ledger {
         );
         let m = &mut self.msgs[seq];
         m.encoded += 1;
-        if m.encoded == 1 && m.possible_copy {
+        if m.encoded == 1 && (m.possible_copy || m.revived) {
             // Never sent, but the store cannot know that: either flag is right.
             self.stats.first_sends_marked_dup += u64::from(p.dup);
         } else if m.encoded == 1 {
@@ -481,7 +488,7 @@ impl Ledger {
             self.msgs[seq].published.is_some(),
             "broker took #{seq} before the application published it"
         );
-        if self.msgs[seq].accepts.is_empty() {
+        if self.msgs[seq].accepts.is_empty() && !self.msgs[seq].revived {
             // MQTT-4.6.0-1/-5/-6: the client sends (and re-sends) in order, so the broker first
             // takes the messages of a topic and QoS in publish order.
             let key = (m.topic, m.qos);
@@ -580,6 +587,9 @@ impl Ledger {
         }
         for (&id, &seq) in &restored {
             if !self.outstanding.contains_key(&id) {
+                if matches!(self.msgs[seq].done, Some((Done::Expired, _))) {
+                    self.msgs[seq].revived = true;
+                }
                 ensure!(
                     matches!(
                         self.msgs[seq].done,
@@ -658,7 +668,7 @@ impl Ledger {
                 continue;
             };
             let routed_first = m.accepts.first().is_some_and(|a| a.2.is_some());
-            if !routed_first || self.losses(m, end) > 0 {
+            if !routed_first || self.losses(m, end) > 0 || m.revived {
                 continue;
             }
             self.stats.order_checked += 1;
@@ -715,7 +725,7 @@ impl Ledger {
                 (_, Some((Done::NotSupported, _))) => unreachable!("checked above"),
                 (_, Some((Done::Expired, _))) => {
                     ensure!(
-                        accepted == 0 || m.possible_copy,
+                        accepted == 0 || m.possible_copy || m.revived,
                         "#{seq} Expired, but the broker took it"
                     );
                 }
