@@ -22,7 +22,9 @@
 //!   client's Topic Aliases resolved per connection; some messages refused with a failure Reason
 //!   Code in PUBACK/PUBREC (always the same ones, so a re-send is refused again), and No matching
 //!   subscribers (0x10, a success) for a message no subscription took; its own PUBLISHes within
-//!   the client's Receive Maximum, with Topic Aliases within the client's Topic Alias Maximum.
+//!   the client's Receive Maximum, with Topic Aliases within the client's Topic Alias Maximum;
+//!   some seeds refuse one of the driver's noise filters in SUBACK (0x87); a connection it drops
+//!   for silence or takes over gets a DISCONNECT saying why (0x8D, 0x8E).
 //!
 //! It also checks the client's side of the protocol and reports what it sees as [`Note`]s: the
 //! messages it took (the ground truth for delivery checks), session births and deaths, and
@@ -36,9 +38,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use sansmq::packet::{
-    ConnAck, ConnectReturnCode, DecodeError, Packet, PacketDecoder, PacketId, Properties, Protocol,
-    PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode, SubAck, Subscribe,
-    SubscribeReturnCode, UnsubAck, Unsubscribe,
+    ConnAck, ConnectReturnCode, DecodeError, Disconnect, Packet, PacketDecoder, PacketId,
+    Properties, Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode, SubAck,
+    Subscribe, SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
 use sansmq::{TopicFilter, TopicName};
 
@@ -79,7 +81,12 @@ pub(crate) struct ServerV5 {
     pub(crate) refuse_salt: u64,
     /// Set Topic Aliases on PUBLISHes to the client (within its Topic Alias Maximum).
     pub(crate) aliases_to_client: bool,
+    /// Refuse subscriptions to [`REFUSED_FILTER`] with Not authorized (0x87).
+    pub(crate) refuse_filter: bool,
 }
+
+/// MQTT 5: the filter (one of the driver's noise) a [`ServerV5::refuse_filter`] broker refuses.
+pub(crate) const REFUSED_FILTER: &str = "noise/2";
 
 impl ServerV5 {
     /// The failure Reason Code the broker refuses message `seq` with, if it refuses it: always
@@ -173,6 +180,8 @@ pub(crate) struct BrokerStats {
     pub(crate) refusals_sent: u64,
     /// MQTT 5: PUBACK/PUBREC with No matching subscribers.
     pub(crate) no_matching_subscribers: u64,
+    /// MQTT 5: subscriptions refused in SUBACK.
+    pub(crate) subscriptions_refused: u64,
 }
 
 /// A QoS 1/2 message in flight to the client.
@@ -406,6 +415,7 @@ impl Broker {
                 if c.client_id.is_some() {
                     self.stats.keep_alive_drops += 1;
                     self.notes.push(Note::KeepAliveExpired { conn });
+                    self.disconnect_v5(conn, ReasonCode::KeepAliveTimeout);
                 }
                 self.close(conn);
                 continue;
@@ -498,6 +508,15 @@ impl Broker {
         };
         c.aliases_out.insert(topic, alias);
         Some((alias, true))
+    }
+
+    /// MQTT 5: tells the client why we end the connection, before we do.
+    fn disconnect_v5(&mut self, conn: ConnId, reason_code: ReasonCode) {
+        if self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5()) {
+            let mut disconnect = Disconnect::new();
+            disconnect.reason_code = reason_code;
+            self.send(conn, &Packet::Disconnect(disconnect));
+        }
     }
 
     /// We end the connection (protocol error, keep-alive, takeover, DISCONNECT, refusal).
@@ -599,6 +618,7 @@ impl Broker {
         // MQTT-3.1.4-2: a new connection with the same client id takes over.
         if let Some(old) = self.sessions.get(&client_id).and_then(|s| s.conn) {
             self.stats.takeovers += 1;
+            self.disconnect_v5(old, ReasonCode::SessionTakenOver);
             self.close(old);
         }
         if connect.clean_session {
@@ -971,9 +991,16 @@ impl Broker {
     fn on_subscribe(&mut self, conn: ConnId, client_id: &str, subscribe: Subscribe) {
         self.check_request_id(client_id, subscribe.packet_id, "SUBSCRIBE");
         let max_qos = self.params.max_qos;
+        let refuse = self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5())
+            && self.params.v5.as_ref().is_some_and(|v5| v5.refuse_filter);
         let s = self.sessions.get_mut(client_id).expect("attached");
         let mut return_codes = Vec::with_capacity(subscribe.filters.len());
         for f in subscribe.filters {
+            if refuse && f.filter.as_str() == REFUSED_FILTER {
+                self.stats.subscriptions_refused += 1;
+                return_codes.push(SubscribeReturnCode::Refused(ReasonCode::NotAuthorized));
+                continue;
+            }
             let granted = f.qos.min(max_qos);
             s.subs.insert(f.filter, granted);
             return_codes.push(SubscribeReturnCode::Success(granted));

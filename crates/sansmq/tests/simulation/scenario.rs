@@ -345,6 +345,7 @@ impl Scenario {
             refuse_percent: [0, 5, 30][rng.weighted(&[40, 40, 20])],
             refuse_salt: rng.next_u64(),
             aliases_to_client: rng.percent(70),
+            refuse_filter: false,
         });
         // Sometimes the limit cuts through the workload: some messages are too large to publish,
         // and one sits right at it, where a Topic Alias (3 bytes) makes the difference.
@@ -355,6 +356,10 @@ impl Scenario {
             if let Some(v5) = &mut self.broker.v5 {
                 v5.maximum_packet_size = NonZeroU32::new(size);
             }
+        }
+        let refuse_filter = rng.percent(30);
+        if let Some(v5) = &mut self.broker.v5 {
+            v5.refuse_filter = refuse_filter;
         }
     }
 

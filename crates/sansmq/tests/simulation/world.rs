@@ -910,6 +910,7 @@ impl World {
             l.expiry_checked,
         );
         add("v5: broker refusals (failure Reason Code)", b.refusals_sent);
+        add("v5: broker SUBACK refusals", b.subscriptions_refused);
         add(
             "v5: broker acks with No matching subscribers",
             b.no_matching_subscribers,

@@ -449,7 +449,31 @@ impl World {
                         .iter()
                         .position(|t| t.filter == filter.as_str())
                     else {
-                        continue; // noise
+                        // Noise: granted, unless this broker refuses it.
+                        let refused = self
+                            .sc
+                            .broker
+                            .v5
+                            .as_ref()
+                            .is_some_and(|v5| v5.refuse_filter)
+                            && filter.as_str() == crate::model_broker::REFUSED_FILTER;
+                        match result {
+                            Err(r) if refused => ensure!(
+                                r.reason_code == ReasonCode::NotAuthorized,
+                                "SUBACK for {filter:?}: {r}, the broker refused with 0x87"
+                            ),
+                            Ok(_) if !refused => {}
+                            other => {
+                                return Err(format!(
+                                    "SUBACK for {filter:?}: {other:?}, the broker refused it: \
+                                     {refused}"
+                                ));
+                            }
+                        }
+                        if refused {
+                            self.bump("v5: SubscribeRefused (checked)");
+                        }
+                        continue;
                     };
                     let granted = self.sc.granted(t);
                     ensure!(
@@ -524,6 +548,11 @@ impl World {
                 if r.reason_code == ReasonCode::ServerUnavailable =>
             {
                 "disconnected: refused (MQTT 5)"
+            }
+            DisconnectReason::ServerDisconnected(r)
+                if r.reason_code == ReasonCode::KeepAliveTimeout =>
+            {
+                "disconnected: server DISCONNECT, keep-alive timeout (MQTT 5)"
             }
             other => return Err(format!("the client gave up the connection: {other}")),
         };
