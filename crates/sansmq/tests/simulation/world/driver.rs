@@ -554,6 +554,13 @@ impl World {
             {
                 "disconnected: server DISCONNECT, keep-alive timeout (MQTT 5)"
             }
+            // The CONNECT of a connection the client gave up (a crash, a CONNACK timeout) may
+            // reach the broker after the next one's, and take the session over from it.
+            DisconnectReason::ServerDisconnected(r)
+                if r.reason_code == ReasonCode::SessionTakenOver =>
+            {
+                "disconnected: server DISCONNECT, session taken over (MQTT 5)"
+            }
             other => return Err(format!("the client gave up the connection: {other}")),
         };
         self.bump(name);
