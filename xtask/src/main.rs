@@ -4,8 +4,9 @@
 //!   token_mode example, lifecycle simulation, docs, fuzz smoke).
 //! - `cargo xtask fuzz <target> [--seconds N]`: run one fuzz target for a while.
 //! - `cargo xtask bench [-- ARGS]`: run the codec benches, passing ARGS to criterion.
-//! - `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all]`: run the simulations (the
-//!   client core, the connection lifecycle, or both) over N seeds in release mode.
+//! - `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all] [--protocol 5|311|both]`:
+//!   run the simulations (the client core, the connection lifecycle, or both) over N seeds in
+//!   release mode; `--v5` runs the core's seeds as MQTT 5 sessions only.
 //! - `cargo xtask crash [--messages N] [--kills K]`: the session-store crash tests at full scale
 //!   (10,000 messages, 40 kills per test) in release mode.
 //! - `cargo xtask demo [-- ARGS]`: the ApsaraMQ quick-start demo (`sansmq demo`), in release mode.

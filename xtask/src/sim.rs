@@ -1,7 +1,11 @@
-//! `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all]`: the deterministic
-//! simulations over many seeds, in release mode: the client core against a model broker
-//! (`crates/sansmq/tests/simulation`) and the connection supervisor's lifecycle against model
-//! brokers behind several URIs (`crates/sansmq-driver/tests/lifecycle_simulation`).
+//! `cargo xtask sim --seeds N [--start S] [--suite core|lifecycle|all] [--protocol 5|311|both]`:
+//! the deterministic simulations over many seeds, in release mode: the client core against a
+//! model broker (`crates/sansmq/tests/simulation`) and the connection supervisor's lifecycle
+//! against model brokers behind several URIs (`crates/sansmq-driver/tests/lifecycle_simulation`).
+//!
+//! The core simulation's seeds are MQTT 3.1.1 or MQTT 5 sessions: `--protocol both` (the default,
+//! as `cargo test`) makes every fourth seed MQTT 5, `--protocol 5` (or `--v5`) all of them,
+//! `--protocol 311` none.
 //!
 //! `cargo test` runs a few hundred seeds of each; this runs as many as asked. A failing seed
 //! prints the command that replays it alone, with its trace.
@@ -19,6 +23,30 @@ pub(crate) enum Suite {
     Lifecycle,
     /// Both, one after the other.
     All,
+}
+
+/// Which MQTT version the core simulation's seeds speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SimProtocol {
+    /// MQTT 3.1.1 (and 3.1) sessions only.
+    #[value(name = "311")]
+    V311,
+    /// MQTT 5 sessions only.
+    #[value(name = "5")]
+    V5,
+    /// Every fourth seed MQTT 5, the others MQTT 3.1.1.
+    Both,
+}
+
+impl SimProtocol {
+    /// The value of `SANSMQ_SIM_PROTOCOL` the simulation reads.
+    fn env_value(self) -> &'static str {
+        match self {
+            Self::V311 => "311",
+            Self::V5 => "5",
+            Self::Both => "both",
+        }
+    }
 }
 
 /// Flags of `cargo xtask sim`.
@@ -39,6 +67,12 @@ pub(crate) struct SimArgs {
     /// Shorthand for `--suite lifecycle`.
     #[arg(long, conflicts_with = "suite")]
     lifecycle: bool,
+    /// Which MQTT version the core simulation's sessions speak.
+    #[arg(long, value_enum, default_value_t = SimProtocol::Both)]
+    protocol: SimProtocol,
+    /// Shorthand for `--suite core --protocol 5`.
+    #[arg(long, conflicts_with_all = ["protocol", "suite", "lifecycle"])]
+    v5: bool,
 }
 
 impl SimArgs {
@@ -50,6 +84,8 @@ impl SimArgs {
             seed: None,
             suite,
             lifecycle: false,
+            protocol: SimProtocol::Both,
+            v5: false,
         }
     }
 }
@@ -80,8 +116,15 @@ const LIFECYCLE: Target = Target {
 pub(crate) fn run(args: &SimArgs) -> anyhow::Result<()> {
     let suite = if args.lifecycle {
         Suite::Lifecycle
+    } else if args.v5 {
+        Suite::Core
     } else {
         args.suite
+    };
+    let protocol = if args.v5 {
+        SimProtocol::V5
+    } else {
+        args.protocol
     };
     let targets: &[Target] = match suite {
         Suite::Core => &[CORE],
@@ -89,12 +132,12 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<()> {
         Suite::All => &[CORE, LIFECYCLE],
     };
     for target in targets {
-        run_one(target, args)?;
+        run_one(target, args, protocol)?;
     }
     Ok(())
 }
 
-fn run_one(target: &Target, args: &SimArgs) -> anyhow::Result<()> {
+fn run_one(target: &Target, args: &SimArgs, protocol: SimProtocol) -> anyhow::Result<()> {
     let root = cmd::workspace_root()?;
     let mut test = cmd::cargo(&root);
     test.args([
@@ -107,6 +150,9 @@ fn run_one(target: &Target, args: &SimArgs) -> anyhow::Result<()> {
         "--",
         "--nocapture",
     ]);
+    if target.name == CORE.name {
+        test.env(format!("{}_PROTOCOL", target.env), protocol.env_value());
+    }
     match args.seed {
         Some(seed) => {
             test.env(format!("{}_SEED", target.env), seed.to_string());
@@ -118,10 +164,13 @@ fn run_one(target: &Target, args: &SimArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let result = cmd::run(&mut test);
-    let what = match args.seed {
+    let mut what = match args.seed {
         Some(seed) => format!("seed {seed}"),
         None => format!("seeds {}..{}", args.start, args.start + args.seeds),
     };
+    if target.name == CORE.name {
+        what.push_str(&format!(" (protocol {})", protocol.env_value()));
+    }
     println!(
         "xtask sim ({}): {what} {} in {:.1}s (build included)",
         target.name,

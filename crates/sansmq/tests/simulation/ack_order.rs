@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use bytes::BytesMut;
-use sansmq::packet::{FrameHeader, Packet, PacketDecoder, PacketId, PubAck, PubRec, Publish};
+use sansmq::packet::{
+    FrameHeader, Packet, PacketDecoder, PacketId, Protocol, PubAck, PubRec, Publish,
+};
 
 /// A piece of a read and the packet it completes, if any.
 pub(crate) type Piece = (Range<usize>, Option<Packet>);
@@ -24,6 +26,8 @@ pub(crate) type Piece = (Range<usize>, Option<Packet>);
 pub(crate) struct AckOrder {
     /// Off when reads may complete several packets at once (the order is then unknowable).
     pub(crate) enabled: bool,
+    /// The session's protocol, both ways.
+    protocol: Protocol,
     open: VecDeque<PacketId>,
     /// Entries of a session lost without the client knowing: it still holds their acks.
     stale: Vec<PacketId>,
@@ -45,13 +49,14 @@ pub(crate) struct AckOrder {
 }
 
 impl AckOrder {
-    pub(crate) fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool, protocol: Protocol) -> Self {
         Self {
             enabled,
+            protocol,
             open: VecDeque::new(),
             stale: Vec::new(),
             read: BytesMut::new(),
-            encoded: PacketDecoder::new(usize::MAX),
+            encoded: PacketDecoder::with_protocol(usize::MAX, protocol),
             encoded_end: 0,
             written: 0,
             unwritten_pubrecs: VecDeque::new(),
@@ -70,7 +75,7 @@ impl AckOrder {
 
     /// The client's transmit buffer was replaced or cleared.
     pub(crate) fn transmit_reset(&mut self) {
-        self.encoded = PacketDecoder::new(usize::MAX);
+        self.encoded = PacketDecoder::with_protocol(usize::MAX, self.protocol);
         self.encoded_end = 0;
         self.written = 0;
         self.unwritten_pubrecs.clear();
@@ -111,7 +116,7 @@ impl AckOrder {
         let mut pieces = Vec::new();
         let (mut start, mut at) = (0, 0);
         while at < data.len() {
-            let need = match FrameHeader::parse(&self.read, usize::MAX) {
+            let need = match FrameHeader::parse_in(self.protocol, &self.read, usize::MAX) {
                 Ok(Some(header)) => header.frame_len() - self.read.len(),
                 Ok(None) => 1, // the fixed header is not complete: one byte more
                 Err(e) => return Err(format!("the broker sent malformed bytes: {e}")),
@@ -119,7 +124,7 @@ impl AckOrder {
             let take = need.min(data.len() - at);
             self.read.extend_from_slice(&data[at..at + take]);
             at += take;
-            let packet = Packet::read(&mut self.read, usize::MAX)
+            let packet = Packet::read_in(self.protocol, &mut self.read, usize::MAX)
                 .map_err(|e| format!("the broker sent malformed bytes: {e}"))?;
             if packet.is_some() {
                 pieces.push((start..at, packet));
@@ -162,7 +167,7 @@ impl AckOrder {
             .next_packet()
             .map_err(|e| format!("the client encoded malformed bytes: {e}"))?
         {
-            self.encoded_end += packet.encoded_len() as u64;
+            self.encoded_end += packet.encoded_len_in(self.protocol) as u64;
             let (id, name) = match packet {
                 Packet::PubAck(PubAck { packet_id, .. }) => (packet_id, "PUBACK"),
                 Packet::PubRec(PubRec { packet_id, .. }) => {

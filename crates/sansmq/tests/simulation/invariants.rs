@@ -45,11 +45,24 @@
 //! a possible copy, so its first send may carry DUP=1. And as after a clean restart, what the
 //! application had received and not acknowledged comes again.
 //!
+//! # MQTT 5
+//!
+//! The server may refuse a message with a failure Reason Code in its PUBACK or PUBREC (the model
+//! broker refuses the same messages every time): the client reports `PublishRefused` and never
+//! sends it again (unless a crash lost its `Completed` record: then it is refused again), and
+//! the broker never took it. A server with Maximum QoS 1 makes `publish` at QoS 2 fail at once
+//! with `QosNotSupported`, and one above its Maximum Packet Size (with the Topic Alias the session
+//! may add) fails as too large. A message with a Message Expiry Interval is `Expired` only if it
+//! waited in the queue that long and never went out; one sent later carries no more than its
+//! interval. (A crash that loses the records of an expiry puts the message back: it goes out
+//! after all, out of order.) Every other guarantee holds as in MQTT 3.1.1.
+//!
 //! End to end this gives: with no session loss from `publish` on, a QoS 1 message (at the granted
 //! QoS) arrives at least once and a QoS 2 one exactly once; across losses, nothing arrives that
 //! was not published, and a QoS 2 message arrives at most once per copy the broker took.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use sansmq::client::{SessionRecording, SessionSnapshot, UnackedPolicy};
 use sansmq::packet::{PacketId, Publish, QoS};
@@ -63,12 +76,21 @@ enum Done {
     /// Still in the queue, never recorded ([`SessionRecording::ExceptQueue`]), when the process
     /// crashed.
     LostWithProcess,
+    /// MQTT 5: the server refused it with a failure Reason Code (`Event::PublishRefused`).
+    Refused,
+    /// MQTT 5: `publish` failed with `QosNotSupported` (the server's Maximum QoS) or as too
+    /// large (its Maximum Packet Size).
+    NotSupported,
+    /// MQTT 5: given up unsent, its Message Expiry Interval past (`Event::Expired`).
+    Expired,
 }
 
 #[derive(Debug, Default)]
 struct Msg {
     /// When `publish` accepted it, and the packet id it returned.
     published: Option<(u64, Option<PacketId>)>,
+    /// When `publish` accepted it, on the virtual clock.
+    published_at: Option<Instant>,
     /// The broker session the client was (last) attached to then.
     epoch: u64,
     done: Option<(Done, u64)>,
@@ -85,6 +107,11 @@ struct Msg {
     swallowed: Vec<u64>,
     /// When the application received it.
     deliveries: Vec<u64>,
+    /// MQTT 5: the broker refused it (with a failure Reason Code) this many times.
+    refusals: u32,
+    /// MQTT 5: it had `Expired`, unsent, and a crash that lost the records saying so put it back
+    /// in the session: it goes out after all, later than the messages published after it.
+    revived: bool,
     /// Deliveries the application had not acknowledged (manual-ack mode) when its process
     /// restarted: the client did not hold the message, so the broker's re-sent copy is delivered
     /// again, once per such restart.
@@ -120,6 +147,17 @@ pub(crate) struct LedgerStats {
     pub(crate) restored: u64,
     /// First sends with DUP=1 of messages a crash restored into the queue.
     pub(crate) first_sends_marked_dup: u64,
+    /// MQTT 5: messages reported `PublishRefused`, each checked to be one the broker refused.
+    pub(crate) refused: u64,
+    /// MQTT 5: QoS 2 messages `publish` refused for the server's Maximum QoS 1.
+    pub(crate) not_supported: u64,
+    /// MQTT 5: messages `publish` refused as above the server's Maximum Packet Size.
+    pub(crate) too_large: u64,
+    /// MQTT 5: QoS 1/2 messages `Expired`, each checked to have been queued past its interval.
+    pub(crate) expired: u64,
+    /// MQTT 5: messages the broker took with a Message Expiry Interval, each checked to be at
+    /// most the one published.
+    pub(crate) expiry_checked: u64,
 }
 
 pub(crate) struct Ledger {
@@ -175,7 +213,13 @@ impl Ledger {
     }
 
     /// `publish` returned `id` for message `seq`.
-    pub(crate) fn published(&mut self, sc: &Scenario, seq: usize, id: Option<PacketId>) -> Check {
+    pub(crate) fn published(
+        &mut self,
+        sc: &Scenario,
+        seq: usize,
+        id: Option<PacketId>,
+        now: Instant,
+    ) -> Check {
         let qos = sc.messages[seq].qos;
         ensure!(
             id.is_some() == (qos != QoS::AtMostOnce),
@@ -183,6 +227,7 @@ impl Ledger {
         );
         let tick = self.tick();
         self.msgs[seq].published = Some((tick, id));
+        self.msgs[seq].published_at = Some(now);
         self.msgs[seq].epoch = self.attached;
         self.stats.published[qos as usize] += 1;
         if let Some(id) = id {
@@ -222,6 +267,111 @@ impl Ledger {
         Ok(())
     }
 
+    /// MQTT 5: `Event::PublishRefused`: the broker refused the message with a failure Reason
+    /// Code; it is done.
+    pub(crate) fn refused(&mut self, sc: &Scenario, id: PacketId, qos: QoS) -> Check {
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "PublishRefused for packet id {id}, which no message in flight has"
+            ));
+        };
+        let m = &mut self.msgs[seq];
+        ensure!(
+            m.refusals > 0,
+            "PublishRefused for #{seq} (id {id}), which the broker never refused"
+        );
+        ensure!(
+            qos == sc.messages[seq].qos,
+            "PublishRefused for #{seq} (id {id}) as {qos}, published at {}",
+            sc.messages[seq].qos
+        );
+        self.pubcomp_read.remove(&id);
+        let tick = self.tick();
+        // A message a crash brought back keeps its first completion.
+        self.msgs[seq].done.get_or_insert((Done::Refused, tick));
+        self.stats.refused += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: the broker refused a message (Note::Refused).
+    pub(crate) fn broker_refused(&mut self, sc: &Scenario, p: &Publish) -> Check {
+        let seq = self.identify(sc, p, "broker refused")?;
+        ensure!(
+            self.msgs[seq].published.is_some(),
+            "broker refused #{seq} before the application published it"
+        );
+        self.msgs[seq].refusals += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `Event::Expired`: a queued message given up, its Message Expiry Interval past.
+    /// Only a QoS 1/2 message can be told (by its identifier); it must have had an interval, have
+    /// waited at least that long, and never have gone out.
+    pub(crate) fn expired(&mut self, sc: &Scenario, id: Option<PacketId>, now: Instant) -> Check {
+        let Some(id) = id else {
+            ensure!(
+                sc.messages
+                    .iter()
+                    .any(|m| m.qos == QoS::AtMostOnce && m.expiry.is_some()),
+                "a QoS 0 message Expired, and none had a Message Expiry Interval"
+            );
+            return Ok(());
+        };
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "Expired for packet id {id}, which no message in flight has"
+            ));
+        };
+        let m = &self.msgs[seq];
+        let Some(expiry) = sc.messages[seq].expiry else {
+            return Err(format!(
+                "#{seq} (id {id}) Expired without a Message Expiry Interval"
+            ));
+        };
+        let waited = m.published_at.map_or(Duration::ZERO, |at| now - at);
+        ensure!(
+            waited >= Duration::from_secs(expiry.into()),
+            "#{seq} (id {id}) Expired after {waited:?}, its interval {expiry} s"
+        );
+        ensure!(
+            m.encoded == 0 || m.possible_copy,
+            "#{seq} (id {id}) Expired after it was sent {} times",
+            m.encoded
+        );
+        let tick = self.tick();
+        self.msgs[seq].done.get_or_insert((Done::Expired, tick));
+        self.stats.expired += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `publish` of message `seq` failed as too large for the server's Maximum Packet
+    /// Size `max`: it must be, at least once the session sets a Topic Alias with its topic.
+    pub(crate) fn too_large(&mut self, sc: &Scenario, seq: usize, max: usize) -> Check {
+        let size = sc.v5_publish_size(seq, true);
+        ensure!(
+            size > max,
+            "publish of #{seq} refused as above the server's Maximum Packet Size {max}; it takes \
+             {size} bytes with a Topic Alias"
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::NotSupported, tick));
+        self.stats.too_large += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `publish` of message `seq` failed with `QosNotSupported`.
+    pub(crate) fn not_supported(&mut self, sc: &Scenario, seq: usize) -> Check {
+        ensure!(
+            sc.messages[seq].qos == QoS::ExactlyOnce && sc.qos2_refused(),
+            "publish of #{seq} at {} refused as not supported",
+            sc.messages[seq].qos
+        );
+        let tick = self.tick();
+        self.msgs[seq].done = Some((Done::NotSupported, tick));
+        self.stats.not_supported += 1;
+        Ok(())
+    }
+
     /// `Event::Dropped`.
     pub(crate) fn dropped(&mut self, sc: &Scenario, id: PacketId) -> Check {
         let Some(seq) = self.outstanding.remove(&id) else {
@@ -251,9 +401,16 @@ impl Ledger {
     /// every re-send (MQTT-3.3.1-1, MQTT-4.4.0-1), whatever the broker's session-present said.
     pub(crate) fn encoded(&mut self, sc: &Scenario, p: &Publish) -> Check {
         let seq = self.identify(sc, p, "client sent")?;
+        // A refused message is done: never sent again (a crash that lost its `Completed` record
+        // puts it back in flight).
+        let in_flight = self.outstanding.values().any(|&s| s == seq);
+        ensure!(
+            in_flight || !matches!(self.msgs[seq].done, Some((Done::Refused, _))),
+            "#{seq} sent again after PublishRefused"
+        );
         let m = &mut self.msgs[seq];
         m.encoded += 1;
-        if m.encoded == 1 && m.possible_copy {
+        if m.encoded == 1 && (m.possible_copy || m.revived) {
             // Never sent, but the store cannot know that: either flag is right.
             self.stats.first_sends_marked_dup += u64::from(p.dup);
         } else if m.encoded == 1 {
@@ -331,7 +488,7 @@ impl Ledger {
             self.msgs[seq].published.is_some(),
             "broker took #{seq} before the application published it"
         );
-        if self.msgs[seq].accepts.is_empty() {
+        if self.msgs[seq].accepts.is_empty() && !self.msgs[seq].revived {
             // MQTT-4.6.0-1/-5/-6: the client sends (and re-sends) in order, so the broker first
             // takes the messages of a topic and QoS in publish order.
             let key = (m.topic, m.qos);
@@ -344,6 +501,24 @@ impl Ledger {
                 );
             }
             self.first_accept.insert(key, seq);
+        }
+        // MQTT 5: a message sent after waiting carries what is left of its interval.
+        let expiry = p.properties().message_expiry_interval;
+        match (m.expiry, expiry) {
+            (None, None) => {}
+            (Some(planned), Some(left)) => {
+                ensure!(
+                    left <= planned,
+                    "broker took #{seq} with Message Expiry Interval {left}, published with {planned}"
+                );
+                self.stats.expiry_checked += 1;
+            }
+            (planned, got) => {
+                return Err(format!(
+                    "broker took #{seq} with Message Expiry Interval {got:?}, published with \
+                     {planned:?}"
+                ));
+            }
         }
         let tick = self.tick();
         self.msgs[seq].accepts.push((tick, epoch, routed));
@@ -412,8 +587,14 @@ impl Ledger {
         }
         for (&id, &seq) in &restored {
             if !self.outstanding.contains_key(&id) {
+                if matches!(self.msgs[seq].done, Some((Done::Expired, _))) {
+                    self.msgs[seq].revived = true;
+                }
                 ensure!(
-                    matches!(self.msgs[seq].done, Some((Done::Published, _))),
+                    matches!(
+                        self.msgs[seq].done,
+                        Some((Done::Published | Done::Refused | Done::Expired, _))
+                    ),
                     "the store restored #{seq} (id {id}), neither in flight nor Published: {:?}",
                     self.msgs[seq].done
                 );
@@ -487,7 +668,7 @@ impl Ledger {
                 continue;
             };
             let routed_first = m.accepts.first().is_some_and(|a| a.2.is_some());
-            if !routed_first || self.losses(m, end) > 0 {
+            if !routed_first || self.losses(m, end) > 0 || m.revived {
                 continue;
             }
             self.stats.order_checked += 1;
@@ -515,11 +696,24 @@ impl Ledger {
         );
         self.check_delivery_order(sc, end)?;
         for (seq, (m, plan)) in self.msgs.iter().zip(&sc.messages).enumerate() {
+            let accepted = m.accepts.len();
+            if let Some((Done::NotSupported, _)) = m.done {
+                ensure!(
+                    m.published.is_none() && accepted == 0 && m.encoded == 0,
+                    "#{seq} refused by publish (the server's terms), yet published or sent"
+                );
+                continue;
+            }
             let Some(_) = m.published else {
                 return Err(format!("#{seq} was never published"));
             };
-            let accepted = m.accepts.len();
             let losses_to_end = self.losses(m, end);
+            // The broker refuses a message every time: it never takes one it refused.
+            ensure!(
+                m.refusals == 0 || accepted == 0,
+                "#{seq} refused {} times and taken {accepted} times",
+                m.refusals
+            );
             match (plan.qos, m.done) {
                 (QoS::AtMostOnce, _) => {
                     ensure!(
@@ -528,6 +722,16 @@ impl Ledger {
                     );
                 }
                 (_, None) => return Err(format!("#{seq} never completed")),
+                (_, Some((Done::NotSupported, _))) => unreachable!("checked above"),
+                (_, Some((Done::Expired, _))) => {
+                    ensure!(
+                        accepted == 0 || m.possible_copy || m.revived,
+                        "#{seq} Expired, but the broker took it"
+                    );
+                }
+                (_, Some((Done::Refused, _))) => {
+                    ensure!(m.refusals > 0, "#{seq} PublishRefused, never refused");
+                }
                 (_, Some((Done::LostWithProcess, _))) => {
                     ensure!(
                         accepted == 0,
@@ -537,6 +741,11 @@ impl Ledger {
                 (_, Some((Done::Dropped, at))) => {
                     let losses = self.losses(m, at);
                     ensure!(losses > 0, "#{seq} Dropped without a session loss");
+                }
+                (_, Some((Done::Published, _))) if m.refusals > 0 => {
+                    return Err(format!(
+                        "#{seq} Published, though the broker refused it (PublishRefused expected)"
+                    ));
                 }
                 (QoS::AtLeastOnce, Some((Done::Published, _))) => {
                     ensure!(

@@ -6,8 +6,10 @@ use std::time::Duration;
 use sansmq::client::{SessionRecording, UnackedPolicy};
 use sansmq::packet::{Protocol, QoS};
 
+use std::num::{NonZeroU16, NonZeroU32};
+
 use crate::link::Dir;
-use crate::model_broker::BrokerParams;
+use crate::model_broker::{BrokerParams, ServerV5};
 use sansmq_sim_support::Rng;
 
 /// A topic of the workload and the filter the client subscribes to it with.
@@ -27,6 +29,8 @@ pub(crate) struct Planned {
     pub(crate) qos: QoS,
     /// Payload bytes after the 8-byte sequence number.
     pub(crate) pad: usize,
+    /// MQTT 5: its Message Expiry Interval in seconds (a queued message past it is given up).
+    pub(crate) expiry: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,10 +99,26 @@ pub(crate) struct Scenario {
     pub(crate) one_packet_reads: bool,
     /// Reconnect this long (in ms) after a disconnection.
     pub(crate) backoff_ms: (u64, u64),
+    /// MQTT 5 seeds: the client's side of the session's limits (the server's are in
+    /// [`BrokerParams::v5`]).
+    pub(crate) v5: Option<ClientV5>,
+}
+
+/// An MQTT 5 seed's client configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientV5 {
+    /// Our Receive Maximum: the broker's window to us is capped by it.
+    pub(crate) receive_maximum: Option<NonZeroU16>,
+    /// Our Topic Alias Maximum: the aliases the broker may set on its PUBLISHes.
+    pub(crate) topic_alias_maximum: u16,
+    /// The aliases the client sets on its own PUBLISHes (capped by the server's maximum).
+    pub(crate) outgoing_topic_aliases: u16,
 }
 
 impl Scenario {
-    pub(crate) fn generate(rng: &mut Rng) -> Self {
+    /// The seed's scenario; with `v5`, an MQTT 5 session whose limits are drawn from that second
+    /// stream (so the first draws exactly what an MQTT 3.1.1 seed draws).
+    pub(crate) fn generate(rng: &mut Rng, v5: Option<&mut Rng>) -> Self {
         let keep_alive = if rng.percent(15) {
             Duration::ZERO
         } else {
@@ -148,6 +168,7 @@ impl Scenario {
                 } else {
                     rng.usize(0, 40)
                 },
+                expiry: None,
             })
             .collect();
         if rng.percent(20) {
@@ -225,12 +246,13 @@ impl Scenario {
             .collect();
         noise.sort();
 
-        Self {
-            protocol: if rng.percent(10) {
-                Protocol::Mqtt31
-            } else {
-                Protocol::Mqtt311
-            },
+        let protocol = if rng.percent(10) {
+            Protocol::Mqtt31
+        } else {
+            Protocol::Mqtt311
+        };
+        let mut sc = Self {
+            protocol,
             clean_session: rng.percent(15),
             keep_alive,
             ping_timeout: Duration::from_secs(rng.range(2, 5)),
@@ -260,6 +282,7 @@ impl Scenario {
                 resend_every: rng
                     .percent(30)
                     .then(|| Duration::from_secs(rng.range(5, 10))),
+                v5: None,
             },
             net_capacity: [1024, 4096, 65536][rng.usize(0, 2)],
             net_max_write: rng.usize(1, 1500),
@@ -268,7 +291,143 @@ impl Scenario {
             ack_delay_ms: (0, rng.range(0, 1500)),
             one_packet_reads: rng.percent(70),
             backoff_ms: (0, rng.range(0, 3000)),
+            v5: None,
+        };
+        if let Some(rng) = v5 {
+            sc.make_v5(rng);
         }
+        sc
+    }
+
+    /// Turns the seed into an MQTT 5 one: the limits both sides announce, and how the broker uses
+    /// Reason Codes and Topic Aliases.
+    fn make_v5(&mut self, rng: &mut Rng) {
+        self.protocol = Protocol::Mqtt5;
+        // Small Receive Maximums matter most: they, not `max_inflight`, make the window.
+        let receive_maximum = |rng: &mut Rng| match rng.weighted(&[60, 25, 15]) {
+            0 => NonZeroU16::new(rng.range(1, 5) as u16),
+            1 => NonZeroU16::new(rng.range(6, 40) as u16),
+            _ => None,
+        };
+        self.v5 = Some(ClientV5 {
+            receive_maximum: receive_maximum(rng),
+            topic_alias_maximum: rng.range(0, 4) as u16,
+            outgoing_topic_aliases: if rng.percent(20) {
+                0
+            } else {
+                rng.range(1, 6) as u16
+            },
+        });
+        // Some messages expire: those still queued when their interval has passed.
+        let expiring = [0, 10, 40][rng.weighted(&[50, 30, 20])];
+        for m in &mut self.messages {
+            if rng.percent(expiring) {
+                m.expiry = Some(rng.range(1, 20) as u32);
+            }
+        }
+        // The largest PUBLISH the client sends must fit, and sometimes only just; so must its
+        // largest SUBSCRIBE (CONNECT goes out before the limit is known).
+        let smallest = self.largest_v5_publish().max(self.largest_v5_subscribe()) as u32;
+        let maximum_packet_size = rng.percent(60).then(|| {
+            let slack = if rng.percent(50) {
+                rng.range(0, 8)
+            } else {
+                rng.range(0, 2000)
+            };
+            NonZeroU32::new(smallest + slack as u32).expect("above zero")
+        });
+        self.broker.v5 = Some(ServerV5 {
+            receive_maximum: receive_maximum(rng),
+            maximum_packet_size,
+            topic_alias_maximum: rng.range(0, 4) as u16,
+            server_keep_alive: rng.percent(20).then(|| rng.range(2, 30) as u16),
+            maximum_qos_1: rng.percent(10),
+            refuse_percent: [0, 5, 30][rng.weighted(&[40, 40, 20])],
+            refuse_salt: rng.next_u64(),
+            aliases_to_client: rng.percent(70),
+            refuse_filter: false,
+        });
+        // Sometimes the limit cuts through the workload: some messages are too large to publish,
+        // and one sits right at it, where a Topic Alias (3 bytes) makes the difference.
+        if rng.percent(15) && !self.messages.is_empty() {
+            let at = rng.usize(0, self.messages.len() - 1);
+            let size = self.v5_publish_size(at, false) + rng.usize(0, 3);
+            let size = size.max(self.largest_v5_subscribe()) as u32;
+            if let Some(v5) = &mut self.broker.v5 {
+                v5.maximum_packet_size = NonZeroU32::new(size);
+            }
+        }
+        let refuse_filter = rng.percent(30);
+        if let Some(v5) = &mut self.broker.v5 {
+            v5.refuse_filter = refuse_filter;
+        }
+    }
+
+    /// The largest PUBLISH of the workload in MQTT 5: with its topic and a Topic Alias.
+    fn largest_v5_publish(&self) -> usize {
+        let pad = self.messages.iter().map(|m| m.pad).max().unwrap_or(0);
+        let topic = self.topics.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        let expiry = if self.messages.iter().any(|m| m.expiry.is_some()) {
+            5
+        } else {
+            0
+        };
+        // topic, identifier, property length, Topic Alias and Message Expiry Interval, sequence
+        // number and pad.
+        let remaining = 2 + topic + 2 + 1 + 3 + expiry + 8 + pad;
+        let length_bytes = if remaining < 128 { 1 } else { 2 };
+        1 + length_bytes + remaining
+    }
+
+    /// The largest SUBSCRIBE the client sends in MQTT 5: the one that restores every filter,
+    /// the workload's and the noise's (`noise/0` to `noise/2`).
+    fn largest_v5_subscribe(&self) -> usize {
+        let filters: usize = self.topics.iter().map(|t| 2 + t.filter.len() + 1).sum();
+        let noise = 3 * (2 + "noise/0".len() + 1);
+        // fixed header, identifier, property length, filters with their options.
+        2 + 2 + 1 + filters + noise
+    }
+
+    /// MQTT 5: the size of message `seq`'s PUBLISH, with its topic, and a Topic Alias or not.
+    pub(crate) fn v5_publish_size(&self, seq: usize, alias: bool) -> usize {
+        let m = &self.messages[seq];
+        let properties = if m.expiry.is_some() { 5 } else { 0 } + if alias { 3 } else { 0 };
+        let id = if m.qos == QoS::AtMostOnce { 0 } else { 2 };
+        let remaining = 2 + self.topics[m.topic].name.len() + id + 1 + properties + 8 + m.pad;
+        let length_bytes = if remaining < 128 { 1 } else { 2 };
+        1 + length_bytes + remaining
+    }
+
+    /// MQTT 5: the server's Maximum Packet Size, if it has one.
+    pub(crate) fn server_maximum_packet_size(&self) -> Option<usize> {
+        let v5 = self.broker.v5.as_ref()?;
+        v5.maximum_packet_size.map(|m| m.get() as usize)
+    }
+
+    /// MQTT 5: the server's terms refuse message `seq` (its QoS, or its size with a Topic Alias
+    /// set); a client may refuse it at `publish` once it knows them.
+    pub(crate) fn refused_by_terms(&self, seq: usize) -> bool {
+        let m = &self.messages[seq];
+        (m.qos == QoS::ExactlyOnce && self.qos2_refused())
+            || self
+                .server_maximum_packet_size()
+                .is_some_and(|max| self.v5_publish_size(seq, true) > max)
+    }
+
+    /// MQTT 5: the server's Maximum Packet Size lies where a message fits without its Topic
+    /// Alias and not with it.
+    pub(crate) fn limit_between_alias_sizes(&self) -> bool {
+        let Some(max) = self.server_maximum_packet_size() else {
+            return false;
+        };
+        (0..self.messages.len()).any(|seq| {
+            self.v5_publish_size(seq, false) <= max && self.v5_publish_size(seq, true) > max
+        })
+    }
+
+    /// MQTT 5 and the server's Maximum QoS is 1: `publish` at QoS 2 fails.
+    pub(crate) fn qos2_refused(&self) -> bool {
+        self.broker.v5.as_ref().is_some_and(|v5| v5.maximum_qos_1)
     }
 
     /// The QoS the broker grants for topic `t`.
@@ -288,7 +447,9 @@ impl Scenario {
     /// The largest packet either side sends (a PUBLISH with the biggest payload).
     pub(crate) fn max_packet(&self) -> usize {
         let payload = self.messages.iter().map(|m| 8 + m.pad).max().unwrap_or(8);
-        // fixed header (≤ 5) + topic (2 + len) + id (2) + payload, with room for CONNECT/SUBSCRIBE.
-        (5 + 2 + 16 + 2 + payload).max(256)
+        // fixed header (≤ 5) + topic (2 + len) + id (2) + payload, with room for CONNECT/SUBSCRIBE;
+        // in MQTT 5 the properties too (length, Topic Alias; the broker's acks are smaller).
+        let properties = if self.protocol.is_v5() { 1 + 3 } else { 0 };
+        (5 + 2 + 16 + 2 + properties + payload).max(256)
     }
 }

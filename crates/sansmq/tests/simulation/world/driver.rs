@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansmq::client::{DisconnectReason, Event, SessionRecording, SessionSnapshot};
-use sansmq::packet::{ConnectReturnCode, QoS, SubscribeFilter};
+use sansmq::packet::{
+    ConnectReturnCode, EncodeError, Properties, QoS, ReasonCode, SubscribeFilter,
+};
 use sansmq::{Client, CommandError, TopicFilter};
 
 use super::World;
@@ -75,14 +77,55 @@ impl World {
         let m = self.sc.messages[seq].clone();
         let payload = Bytes::from(self.sc.payload(seq));
         let topic = self.topics[m.topic].clone();
-        match self.client.publish(self.now, topic, m.qos, false, payload) {
+        let connected = self.connack_seen && self.client.is_connected();
+        if self.sc.refused_by_terms(seq) && self.known_bugs.qos2_before_connack && !connected {
+            // The client would take it without knowing the server's terms, and send it.
+            self.bump("v5: publish held until CONNACK (known client bug)");
+            self.publish_retry_at = Some(self.now + self.rng.millis(10, 500));
+            return Ok(false);
+        }
+        let result = match m.expiry {
+            Some(secs) => {
+                let mut properties = Properties::new();
+                properties.message_expiry_interval = Some(secs);
+                self.client
+                    .publish_with(self.now, topic, m.qos, false, payload, properties)
+            }
+            None => self.client.publish(self.now, topic, m.qos, false, payload),
+        };
+        match result {
             Ok(id) => {
                 // `Ok` counts once the store holds the message.
                 self.persist()?;
                 self.trace(|| format!("app: publish #{seq} {} -> id {id:?}", m.qos));
-                self.ledger.published(&self.sc, seq, id)?;
+                self.ledger.published(&self.sc, seq, id, self.now)?;
                 self.next_msg += 1;
                 self.client_io(0)?;
+                Ok(true)
+            }
+            Err(CommandError::QosNotSupported { requested, maximum })
+                if self.sc.qos2_refused() && requested == QoS::ExactlyOnce =>
+            {
+                // The server's Maximum QoS 1: the application learns it at once.
+                ensure!(
+                    maximum == QoS::AtLeastOnce,
+                    "publish #{seq} refused for Maximum QoS {maximum}; the server said 1"
+                );
+                self.trace(|| {
+                    format!("app: publish #{seq} {requested} refused: QoS not supported")
+                });
+                self.ledger.not_supported(&self.sc, seq)?;
+                self.next_msg += 1;
+                Ok(true)
+            }
+            Err(CommandError::Encode(EncodeError::PacketTooLarge { size, max }))
+                if self.sc.server_maximum_packet_size() == Some(max) =>
+            {
+                // Too large for the server's Maximum Packet Size: the application learns it at
+                // once.
+                self.trace(|| format!("app: publish #{seq} refused: {size} bytes, above {max}"));
+                self.ledger.too_large(&self.sc, seq, max)?;
+                self.next_msg += 1;
                 Ok(true)
             }
             Err(CommandError::QueueFull { .. } | CommandError::NotConnected) => {
@@ -132,6 +175,8 @@ impl World {
         self.connack_seen = false;
         self.ping_outstanding = false;
         self.ack_order.connection();
+        self.client_aliases.clear();
+        self.unacked_out.clear();
         if let Some((dir, after)) = self.cut_next.take() {
             self.net.arm_cut(conn, dir, after);
         }
@@ -372,6 +417,25 @@ impl World {
                 self.trace(|| format!("client: Published id {packet_id} {qos}"));
                 self.ledger.completed(&self.sc, packet_id, qos)?;
             }
+            Event::PublishRefused {
+                packet_id,
+                qos,
+                reason,
+            } => {
+                self.trace(|| {
+                    format!(
+                        "client: PublishRefused id {packet_id} {qos} {:?}",
+                        reason.reason_code
+                    )
+                });
+                self.bump("v5: PublishRefused");
+                self.ledger.refused(&self.sc, packet_id, qos)?;
+            }
+            Event::Expired { topic, packet_id } => {
+                self.trace(|| format!("client: Expired {topic} id {packet_id:?}"));
+                self.bump("v5: Expired");
+                self.ledger.expired(&self.sc, packet_id, self.now)?;
+            }
             Event::Dropped { packet_id } => {
                 self.trace(|| format!("client: Dropped id {packet_id}"));
                 self.ledger.dropped(&self.sc, packet_id)?;
@@ -385,7 +449,31 @@ impl World {
                         .iter()
                         .position(|t| t.filter == filter.as_str())
                     else {
-                        continue; // noise
+                        // Noise: granted, unless this broker refuses it.
+                        let refused = self
+                            .sc
+                            .broker
+                            .v5
+                            .as_ref()
+                            .is_some_and(|v5| v5.refuse_filter)
+                            && filter.as_str() == crate::model_broker::REFUSED_FILTER;
+                        match result {
+                            Err(r) if refused => ensure!(
+                                r.reason_code == ReasonCode::NotAuthorized,
+                                "SUBACK for {filter:?}: {r}, the broker refused with 0x87"
+                            ),
+                            Ok(_) if !refused => {}
+                            other => {
+                                return Err(format!(
+                                    "SUBACK for {filter:?}: {other:?}, the broker refused it: \
+                                     {refused}"
+                                ));
+                            }
+                        }
+                        if refused {
+                            self.bump("v5: SubscribeRefused (checked)");
+                        }
+                        continue;
                     };
                     let granted = self.sc.granted(t);
                     ensure!(
@@ -456,10 +544,31 @@ impl World {
             DisconnectReason::Refused(ConnectReturnCode::ServerUnavailable) => {
                 "disconnected: refused"
             }
+            DisconnectReason::ConnectRefused(r)
+                if r.reason_code == ReasonCode::ServerUnavailable =>
+            {
+                "disconnected: refused (MQTT 5)"
+            }
+            DisconnectReason::ServerDisconnected(r)
+                if r.reason_code == ReasonCode::KeepAliveTimeout =>
+            {
+                "disconnected: server DISCONNECT, keep-alive timeout (MQTT 5)"
+            }
+            // The CONNECT of a connection the client gave up (a crash, a CONNACK timeout) may
+            // reach the broker after the next one's, and take the session over from it.
+            DisconnectReason::ServerDisconnected(r)
+                if r.reason_code == ReasonCode::SessionTakenOver =>
+            {
+                "disconnected: server DISCONNECT, session taken over (MQTT 5)"
+            }
             other => return Err(format!("the client gave up the connection: {other}")),
         };
         self.bump(name);
-        if !self.connack_seen && !matches!(reason, DisconnectReason::Refused(_)) {
+        let refused = matches!(
+            reason,
+            DisconnectReason::Refused(_) | DisconnectReason::ConnectRefused(_)
+        );
+        if !self.connack_seen && !refused {
             self.uncertain = true;
         }
         if let Some((stalled, strict)) = self.stalled.take() {
