@@ -83,6 +83,9 @@ enum Done {
     NotSupported,
     /// MQTT 5: given up unsent, its Message Expiry Interval past (`Event::Expired`).
     Expired,
+    /// MQTT 5: taken before CONNACK, given up unsent because the server's terms refuse it
+    /// (`Event::Unsendable`).
+    Unsendable,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +156,8 @@ pub(crate) struct LedgerStats {
     pub(crate) not_supported: u64,
     /// MQTT 5: messages `publish` refused as above the server's Maximum Packet Size.
     pub(crate) too_large: u64,
+    /// MQTT 5: messages taken before CONNACK and given up as `Unsendable` for its terms.
+    pub(crate) unsendable: u64,
     /// MQTT 5: QoS 1/2 messages `Expired`, each checked to have been queued past its interval.
     pub(crate) expired: u64,
     /// MQTT 5: messages the broker took with a Message Expiry Interval, each checked to be at
@@ -356,6 +361,50 @@ impl Ledger {
         let tick = self.tick();
         self.msgs[seq].done = Some((Done::NotSupported, tick));
         self.stats.too_large += 1;
+        Ok(())
+    }
+
+    /// MQTT 5: `Event::Unsendable`: a message the client took before CONNACK, given up unsent
+    /// because the server's terms refuse it: QoS 2 above its Maximum QoS, or (without a Topic
+    /// Alias, which the client leaves off a message it would push over) above its Maximum Packet
+    /// Size. A QoS 0 message cannot be told; one of them must be too large.
+    pub(crate) fn unsendable(
+        &mut self,
+        sc: &Scenario,
+        id: Option<PacketId>,
+        error: &sansmq::CommandError,
+    ) -> Check {
+        let too_large = |seq: usize| {
+            sc.server_maximum_packet_size()
+                .is_some_and(|max| sc.v5_publish_size(seq, false) > max)
+        };
+        let Some(id) = id else {
+            ensure!(
+                (0..sc.messages.len())
+                    .any(|seq| sc.messages[seq].qos == QoS::AtMostOnce && too_large(seq)),
+                "a QoS 0 message Unsendable ({error}), and none is too large"
+            );
+            return Ok(());
+        };
+        let Some(seq) = self.outstanding.remove(&id) else {
+            return Err(format!(
+                "Unsendable for packet id {id}, which no message in flight has"
+            ));
+        };
+        let refused = match error {
+            sansmq::CommandError::QosNotSupported { .. } => {
+                sc.messages[seq].qos == QoS::ExactlyOnce && sc.qos2_refused()
+            }
+            sansmq::CommandError::Encode(_) => too_large(seq),
+            _ => false,
+        };
+        ensure!(
+            refused,
+            "#{seq} (id {id}) Unsendable ({error}), which the server's terms allow"
+        );
+        let tick = self.tick();
+        self.msgs[seq].done.get_or_insert((Done::Unsendable, tick));
+        self.stats.unsendable += 1;
         Ok(())
     }
 
@@ -593,7 +642,10 @@ impl Ledger {
                 ensure!(
                     matches!(
                         self.msgs[seq].done,
-                        Some((Done::Published | Done::Refused | Done::Expired, _))
+                        Some((
+                            Done::Published | Done::Refused | Done::Expired | Done::Unsendable,
+                            _
+                        ))
                     ),
                     "the store restored #{seq} (id {id}), neither in flight nor Published: {:?}",
                     self.msgs[seq].done
@@ -731,6 +783,12 @@ impl Ledger {
                 }
                 (_, Some((Done::Refused, _))) => {
                     ensure!(m.refusals > 0, "#{seq} PublishRefused, never refused");
+                }
+                (_, Some((Done::Unsendable, _))) => {
+                    ensure!(
+                        accepted == 0 && (m.encoded == 0 || m.possible_copy),
+                        "#{seq} Unsendable, but it went out"
+                    );
                 }
                 (_, Some((Done::LostWithProcess, _))) => {
                     ensure!(

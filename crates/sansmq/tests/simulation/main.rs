@@ -25,7 +25,7 @@ use std::fmt::Debug;
 
 use sansmq_sim_support::{SeedWorld, Stats, Suite};
 
-use world::{KnownBugs, World};
+use world::World;
 
 const SUITE: Suite = Suite {
     name: "simulation",
@@ -58,82 +58,51 @@ fn simulation() {
     SUITE.run::<World>();
 }
 
-/// Replays MQTT 5 seeds without stepping around a known client bug: each must pass.
-fn replay_v5_strict(seeds: &[u64], known_bugs: KnownBugs) {
+/// Replays MQTT 5 seeds: each must pass.
+fn replay_v5(seeds: &[u64]) {
     let failures: Vec<String> = seeds
         .iter()
         .filter_map(|&seed| {
-            let mut world = World::with(seed, true, known_bugs, false);
+            let mut world = World::with(seed, true, false);
             world.run().err().map(|e| format!("seed {seed}: {e}"))
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// MQTT 5, manual acks: the broker resumes a session and re-sends its QoS 1 messages in flight
-/// (DUP=1) while the PUBACKs the client wrote for them on the new connection are on their way;
-/// the client takes each copy for a new message, counts it against our Receive Maximum until the
-/// application acknowledges it again, and when the broker (which got the PUBACKs, so it is
-/// within the limit) sends a new message, ends the connection with 0x93
-/// (`ProtocolViolation::ReceiveMaximumExceeded`).
+/// MQTT 5, manual acks (seeds that found a client bug, now fixed): the broker resumes a session
+/// and re-sends its QoS 1 messages in flight (DUP=1) while the PUBACKs the client wrote for them
+/// on the new connection are on their way. The client counted each copy against our Receive
+/// Maximum and, when the broker (within the limit) sent a new message, ended the connection with
+/// 0x93; a re-sent copy no longer counts.
 #[test]
-#[ignore = "client bug: Receive Maximum counts re-sent copies of messages already acknowledged"]
 fn v5_receive_maximum_and_resent_copies_of_acknowledged_messages() {
-    replay_v5_strict(
-        &[9, 112, 121, 165, 204],
-        KnownBugs {
-            receive_maximum_copies: false,
-            ..KnownBugs::WORK_AROUND
-        },
-    );
+    replay_v5(&[9, 112, 121, 165, 204]);
 }
 
-/// MQTT 5, Message Expiry: when the client sends a queued message with what is left of its
-/// Message Expiry Interval, its in-flight copy carries the new interval, but the session records
-/// (`Accepted`, then `Sent`) still hold the published one: the store's log replays to a session
-/// that differs from the client's snapshot, and after a crash the message is re-sent with its
-/// whole interval again.
+/// MQTT 5, Message Expiry (seeds that found a client bug, now fixed): the client rewrote a queued
+/// message's interval to what was left as it sent it, and no record said so, so the store's log
+/// replayed to another session. The session now keeps the message as published; only the bytes
+/// sent carry what is left.
 #[test]
-#[ignore = "client bug: the session records miss the Message Expiry Interval rewritten at send"]
 fn v5_session_records_and_the_message_expiry_left_at_send() {
-    replay_v5_strict(
-        &[250, 552],
-        KnownBugs {
-            expiry_records: false,
-            ..KnownBugs::WORK_AROUND
-        },
-    );
+    replay_v5(&[250, 552]);
 }
 
-/// MQTT 5, the server's Maximum QoS 1 or Maximum Packet Size: `publish` at QoS 2, or of a message
-/// above the size limit, returns `Ok` while the client does not know the server's terms (between
-/// `connect` and CONNACK, which resets what it knew, or in a client restored from a snapshot
-/// before it connects), and once CONNACK states them the client sends the PUBLISH anyway
-/// (MQTT-3.2.2-11, MQTT-3.2.2-15; seeds 5 to 303 break the first, 13, 65 and 249 the second); a
-/// real server disconnects with 0x9B or 0x95.
+/// MQTT 5, the server's Maximum QoS 1 or Maximum Packet Size (seeds that found a client bug, now
+/// fixed): a message `publish` took before the client knew the server's terms (between `connect`
+/// and CONNACK, or restored from a snapshot) was sent after the CONNACK refused it
+/// (MQTT-3.2.2-11, MQTT-3.2.2-15; seeds 5 to 303 the first, 13, 65 and 249 the second). It is now
+/// given up as `Event::Unsendable`.
 #[test]
-#[ignore = "client bug: a message taken before CONNACK is sent though the server's terms refuse it"]
 fn v5_message_taken_before_connack_is_sent_against_the_server_terms() {
-    replay_v5_strict(
-        &[5, 66, 162, 284, 303, 13, 65, 249],
-        KnownBugs {
-            qos2_before_connack: false,
-            ..KnownBugs::WORK_AROUND
-        },
-    );
+    replay_v5(&[5, 66, 162, 284, 303, 13, 65, 249]);
 }
 
-/// MQTT 5, the server's Maximum Packet Size: `publish` measures a message without the Topic
-/// Alias (3 bytes) the session adds when it sends the message with its topic, so a message that
-/// fits within 3 bytes of the server's limit is taken and then sent above it (MQTT-3.2.2-15).
+/// MQTT 5, the server's Maximum Packet Size (seeds that found a client bug, now fixed): the
+/// client added a Topic Alias (3 bytes) to a message that fitted without it, and sent it above
+/// the limit (MQTT-3.2.2-15). A message the alias would push over now goes without one.
 #[test]
-#[ignore = "client bug: the Topic Alias is not counted in the size publish checks"]
 fn v5_topic_alias_not_counted_against_the_maximum_packet_size() {
-    replay_v5_strict(
-        &[27, 45, 49, 62, 150],
-        KnownBugs {
-            alias_size: false,
-            ..KnownBugs::WORK_AROUND
-        },
-    );
+    replay_v5(&[27, 45, 49, 62, 150]);
 }

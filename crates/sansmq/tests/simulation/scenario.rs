@@ -404,27 +404,6 @@ impl Scenario {
         v5.maximum_packet_size.map(|m| m.get() as usize)
     }
 
-    /// MQTT 5: the server's terms refuse message `seq` (its QoS, or its size with a Topic Alias
-    /// set); a client may refuse it at `publish` once it knows them.
-    pub(crate) fn refused_by_terms(&self, seq: usize) -> bool {
-        let m = &self.messages[seq];
-        (m.qos == QoS::ExactlyOnce && self.qos2_refused())
-            || self
-                .server_maximum_packet_size()
-                .is_some_and(|max| self.v5_publish_size(seq, true) > max)
-    }
-
-    /// MQTT 5: the server's Maximum Packet Size lies where a message fits without its Topic
-    /// Alias and not with it.
-    pub(crate) fn limit_between_alias_sizes(&self) -> bool {
-        let Some(max) = self.server_maximum_packet_size() else {
-            return false;
-        };
-        (0..self.messages.len()).any(|seq| {
-            self.v5_publish_size(seq, false) <= max && self.v5_publish_size(seq, true) > max
-        })
-    }
-
     /// MQTT 5 and the server's Maximum QoS is 1: `publish` at QoS 2 fails.
     pub(crate) fn qos2_refused(&self) -> bool {
         self.broker.v5.as_ref().is_some_and(|v5| v5.maximum_qos_1)

@@ -17,21 +17,9 @@ pub(crate) struct Store {
     log: Vec<SessionRecord>,
     /// The records before this index survive a crash.
     durable: usize,
-    /// Compare messages without their Message Expiry Interval: the client rewrites it to what is
-    /// left when it sends a queued message, and no record says so (a known client bug, see
-    /// [`KnownBugs`](crate::world::KnownBugs)).
-    ignore_expiry: bool,
 }
 
 impl Store {
-    /// An empty store; see [`ignore_expiry`](Self::ignore_expiry).
-    pub(crate) fn new(ignore_expiry: bool) -> Self {
-        Self {
-            ignore_expiry,
-            ..Self::default()
-        }
-    }
-
     /// Appends `record` to the buffer.
     pub(crate) fn append(&mut self, record: SessionRecord) {
         self.log.push(record);
@@ -128,14 +116,10 @@ fn replay(log: &[SessionRecord]) -> Result<SessionSnapshot, String> {
 }
 
 impl Store {
-    /// A message as the store and the client must agree on it: DUP aside (and the Message
-    /// Expiry Interval, with [`ignore_expiry`](Self::ignore_expiry)).
+    /// A message as the store and the client must agree on it: DUP aside.
     fn comparable(&self, publish: &Publish) -> Publish {
         let mut publish = publish.clone();
         publish.dup = false;
-        if self.ignore_expiry {
-            publish.properties_mut().message_expiry_interval = None;
-        }
         publish
     }
 }

@@ -92,9 +92,6 @@ pub(crate) struct World {
     /// (MQTT-3.3.4-7).
     unacked_out: BTreeSet<PacketId>,
 
-    /// Whether to step around the client bugs in [`KnownBugs`].
-    known_bugs: KnownBugs,
-
     /// Bounds derived from the configuration.
     transmit_bound: usize,
     max_packet: usize,
@@ -121,50 +118,13 @@ fn is_v5_seed(seed: u64) -> bool {
     }
 }
 
-/// Client bugs the sweep steps around (`true`: worked around), each on its own (each has an ignored test in `main.rs`
-/// that replays seeds hitting it with its workaround off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KnownBugs {
-    /// MQTT 5, manual acks: a QoS 1 message the broker re-sends on a resumed session, crossing the
-    /// PUBACK the client wrote for it, is counted again against our Receive Maximum until the
-    /// application acknowledges the copy, and the client ends a connection the broker kept within
-    /// the limit (0x93). Worked around: no Receive Maximum with manual acks.
-    pub(crate) receive_maximum_copies: bool,
-    /// MQTT 5, Message Expiry: a queued message goes out with what is left of its interval, but
-    /// the session records still hold the interval it was published with: the store replays to a
-    /// session that differs from the client's (and a crash re-sends the message with its whole
-    /// interval). Worked around: the store's replay is compared without the intervals.
-    pub(crate) expiry_records: bool,
-    /// MQTT 5, Maximum QoS 1 and Maximum Packet Size: `publish` at QoS 2, or of a message above
-    /// the limit, succeeds while the client does not know the server's terms (from `connect`
-    /// until CONNACK, or after a restart from a snapshot), and after the CONNACK the client sends
-    /// it anyway (MQTT-3.2.2-11, -15). Worked around: the application publishes such messages
-    /// only once connected.
-    pub(crate) qos2_before_connack: bool,
-    /// MQTT 5, Maximum Packet Size: `publish` checks a message's size without the Topic Alias
-    /// (3 bytes) the session adds when it sends it with its topic, so a message within 3 bytes
-    /// of the server's limit passes and goes out above it (MQTT-3.2.2-15). Worked around: no
-    /// outgoing Topic Aliases when the limit falls there.
-    pub(crate) alias_size: bool,
-}
-
-impl KnownBugs {
-    /// Every workaround on: what the sweep runs.
-    pub(crate) const WORK_AROUND: Self = Self {
-        receive_maximum_copies: true,
-        expiry_records: true,
-        qos2_before_connack: true,
-        alias_size: true,
-    };
-}
-
 impl World {
     pub(crate) fn new(seed: u64, trace: bool) -> Self {
-        Self::with(seed, is_v5_seed(seed), KnownBugs::WORK_AROUND, trace)
+        Self::with(seed, is_v5_seed(seed), trace)
     }
 
-    /// The world of `seed`, MQTT 5 or not, stepping around the known client bugs or not.
-    pub(crate) fn with(seed: u64, v5: bool, known_bugs: KnownBugs, trace: bool) -> Self {
+    /// The world of `seed`, MQTT 5 or not.
+    pub(crate) fn with(seed: u64, v5: bool, trace: bool) -> Self {
         let mut rng = Rng::new(seed);
         // The MQTT 5 limits come from a second stream: the first draws what a 3.1.1 seed does.
         let mut v5_rng = v5.then(|| Rng::new(!seed));
@@ -183,14 +143,9 @@ impl World {
         config.unacked_policy = sc.policy;
         config.session_recording = sc.session_recording;
         if let Some(v5) = &sc.v5 {
-            config.receive_maximum = v5
-                .receive_maximum
-                .filter(|_| !(sc.manual_acks && known_bugs.receive_maximum_copies));
+            config.receive_maximum = v5.receive_maximum;
             config.topic_alias_maximum = v5.topic_alias_maximum;
             config.outgoing_topic_aliases = v5.outgoing_topic_aliases;
-            if known_bugs.alias_size && sc.limit_between_alias_sizes() {
-                config.outgoing_topic_aliases = 0;
-            }
         }
         let max_packet = sc.max_packet();
         // What may sit in the transmit buffer: QoS 0 up to its limit (plus the one that crossed
@@ -213,7 +168,7 @@ impl World {
             broker: Broker::new(sc.broker.clone()),
             net,
             ledger: Ledger::new(sc.messages.len()),
-            store: Store::new(known_bugs.expiry_records),
+            store: Store::default(),
             ack_order: AckOrder::new(sc.one_packet_reads, sc.protocol),
             tx_seen: 0,
             stale_held: BTreeSet::new(),
@@ -243,7 +198,6 @@ impl World {
             ping_outstanding: false,
             client_aliases: BTreeMap::new(),
             unacked_out: BTreeSet::new(),
-            known_bugs,
             transmit_bound,
             max_packet,
             steps: 0,
@@ -905,6 +859,10 @@ impl World {
         );
         add("v5: messages Expired (checked)", l.expired);
         add("v5: publish refused as too large (checked)", l.too_large);
+        add(
+            "v5: taken before CONNACK, Unsendable for its terms (checked)",
+            l.unsendable,
+        );
         add(
             "v5: Message Expiry Intervals checked at the broker",
             l.expiry_checked,

@@ -77,13 +77,6 @@ impl World {
         let m = self.sc.messages[seq].clone();
         let payload = Bytes::from(self.sc.payload(seq));
         let topic = self.topics[m.topic].clone();
-        let connected = self.connack_seen && self.client.is_connected();
-        if self.sc.refused_by_terms(seq) && self.known_bugs.qos2_before_connack && !connected {
-            // The client would take it without knowing the server's terms, and send it.
-            self.bump("v5: publish held until CONNACK (known client bug)");
-            self.publish_retry_at = Some(self.now + self.rng.millis(10, 500));
-            return Ok(false);
-        }
         let result = match m.expiry {
             Some(secs) => {
                 let mut properties = Properties::new();
@@ -435,6 +428,15 @@ impl World {
                 self.trace(|| format!("client: Expired {topic} id {packet_id:?}"));
                 self.bump("v5: Expired");
                 self.ledger.expired(&self.sc, packet_id, self.now)?;
+            }
+            Event::Unsendable {
+                topic,
+                packet_id,
+                error,
+            } => {
+                self.trace(|| format!("client: Unsendable {topic} id {packet_id:?}: {error}"));
+                self.bump("v5: Unsendable");
+                self.ledger.unsendable(&self.sc, packet_id, &error)?;
             }
             Event::Dropped { packet_id } => {
                 self.trace(|| format!("client: Dropped id {packet_id}"));
