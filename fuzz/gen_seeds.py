@@ -298,6 +298,11 @@ CLIENT = {
 V5 = 0x40
 
 
+def c_publish5(qos, topic=1, length=5, retain=False, expiry=0):
+    # expiry: Message Expiry Interval [-, 1, 2, 60] s by index.
+    return c_publish(qos, topic, length, retain) + bytes([expiry])
+
+
 def c_connack5(code=0, session_present=False, receive_max=0, max_packet=0, alias_max=0,
                no_retain=False, keep_alive=0, max_qos=None, no_wildcards=False, delivery=WHOLE):
     # receive_max 1..4 (0: absent); max_packet [-, 16, 40, 100] by index; alias_max 0..3; keep_alive
@@ -340,17 +345,17 @@ CLIENT_V5 = {
     # its alias alone), Server Keep Alive 5 s (PINGREQ then), Retain Available 0.
     "v5-connack-terms": c_config(inflight=V5 | 3) + C_CONNECT + C_WRITE_ALL
     + c_connack5(receive_max=1, max_packet=3, alias_max=2, keep_alive=3, no_retain=True)
-    + c_publish(1, topic=1) + c_publish(1, topic=1) + c_publish(0, length=150)
-    + c_publish(0, retain=True) + C_WRITE_ALL + c_in_ack5("puback", ours()) + C_WRITE_ALL
-    + c_publish(0, topic=2) + c_publish(0, topic=1) + C_WRITE_ALL + C_JUMP + C_WRITE_ALL
+    + c_publish5(1, topic=1) + c_publish5(1, topic=1) + c_publish5(0, length=150)
+    + c_publish5(0, retain=True) + C_WRITE_ALL + c_in_ack5("puback", ours()) + C_WRITE_ALL
+    + c_publish5(0, topic=2) + c_publish5(0, topic=1) + C_WRITE_ALL + C_JUMP + C_WRITE_ALL
     + c_pingresp() + c_in_ack5("puback", ours()) + c_disconnect() + C_WRITE_ALL,
     # Failure Reason Codes: PUBACK 0x87 and PUBREC 0x97 refuse the messages (no PUBREL), SUBACK
     # refuses one filter with 0x87; Maximum QoS 1 refuses QoS 2 then; the server disconnects 0x8B.
     "v5-failure-reason-codes": c_config(inflight=V5) + C_CONNECT + C_WRITE_ALL + c_connack5()
-    + c_publish(1) + c_publish(2) + C_WRITE_ALL + c_in_ack5("puback", ours(0), code=4)
+    + c_publish5(1) + c_publish5(2) + C_WRITE_ALL + c_in_ack5("puback", ours(0), code=4)
     + c_in_ack5("pubrec", ours(0), code=6) + C_WRITE_ALL + c_subscribe((1, 1), (3, 2))
     + C_WRITE_ALL + c_suback5(ours(), [1, ("refuse", 1)]) + c_server_disconnect5(1)
-    + C_CONNECT + C_WRITE_ALL + c_connack5(max_qos=1, no_wildcards=True) + c_publish(2)
+    + C_CONNECT + C_WRITE_ALL + c_connack5(max_qos=1, no_wildcards=True) + c_publish5(2)
     + c_subscribe((1, 0)) + c_subscribe((0, 0)) + C_WRITE_ALL,
     # Inbound Topic Aliases (our maximum 2): set, used alone, then alias 4 ends the connection with
     # DISCONNECT 0x94, which the driver writes.
@@ -370,9 +375,16 @@ CLIENT_V5 = {
     # A kept session with aliases: the QoS 1 message in flight goes again after the reconnect
     # with its alias set again (aliases start afresh on every connection).
     "v5-resume-aliases": c_config(flags=0x02, inflight=V5 | 3) + C_CONNECT + C_WRITE_ALL
-    + c_connack5(alias_max=1) + c_publish(1, topic=2) + c_publish(0, topic=2) + C_WRITE_ALL
+    + c_connack5(alias_max=1) + c_publish5(1, topic=2) + c_publish5(0, topic=2) + C_WRITE_ALL
     + C_CLOSED + C_CONNECT + C_WRITE_ALL + c_connack5(session_present=True, alias_max=1)
     + C_WRITE_ALL + c_in_ack5("puback", ours()) + C_CLOSED + C_CONNECT + c_connack5(code=14),
+    # Message expiry: with a window of 1, queued behind a QoS 1 message: a QoS 1 message with 1 s to
+    # live, a QoS 0 one with 60 s, a QoS 2 one with 2 s. 2 s later the PUBACK lets the queue move:
+    # the QoS 1 and 2 messages are given up (Expired), the QoS 0 one goes out with 58 s left.
+    "v5-message-expiry": c_config(inflight=V5 | 1) + C_CONNECT + C_WRITE_ALL + c_connack5()
+    + c_publish5(1) + c_publish5(1, expiry=1) + c_publish5(0, topic=2, expiry=3)
+    + c_publish5(2, expiry=2) + c_advance(2_000) + C_WRITE_ALL + c_in_ack5("puback", ours())
+    + C_WRITE_ALL,
 }
 
 

@@ -29,7 +29,7 @@
 //! | op | action | operands |
 //! |----|--------|----------|
 //! | 0  | `connect` | |
-//! | 1  | `publish` | `f` (QoS `(f & 3) % 3`, retain `f & 4`, topic `TOPICS[(f >> 3) & 7]`), payload length `L` |
+//! | 1  | `publish` | `f` (QoS `(f & 3) % 3`, retain `f & 4`, topic `TOPICS[(f >> 3) & 7]`), payload length `L`; MQTT 5: then `e`, the Message Expiry Interval |
 //! | 2  | `subscribe` | `n` (`n & 3` filters, 0 tests the empty list), then per filter `b` (`FILTERS[b & 7]`, QoS `(b >> 3) % 3`) |
 //! | 3  | `unsubscribe` | `n`, then per filter `b` (`FILTERS[b & 7]`) |
 //! | 4  | `ack` | `s`: odd = a held incoming message (`s >> 1` picks it), even = the id in the next 2 bytes |
@@ -88,9 +88,13 @@
 //! `SubscribeRefused { reason_code }`; a refusing CONNACK is `ConnectRefused`, a server
 //! DISCONNECT `ServerDisconnected`, an AUTH a protocol violation; on a malformed packet or a
 //! protocol violation the transmit buffer is cleared and holds exactly one DISCONNECT with the
-//! fault's Reason Code. Message Expiry is not exercised (`publish` sets no properties).
+//! fault's Reason Code. Op 1 reads one more operand `e`: a Message Expiry Interval `[-, 1, 2,
+//! 60][e & 3]` seconds (`publish_with`); a message sent at once carries it as given, a queued one
+//! what is left of it when it goes out (in whole seconds, rounded up), and one whose interval
+//! passed in the queue is given up as `Event::Expired` when the client comes to it (the
+//! messages behind it go out; a drain may end on it).
 //!
-//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past the open findings listed at
+//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes two checks, to fuzz past the open findings listed at
 //! `open_findings`.
 //!
 //! # What is checked, after every input
@@ -272,13 +276,16 @@ fn brief_event(e: &Event) -> String {
     }
 }
 
-/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes the size check of what the client writes, to fuzz past
-/// two open findings (the commands' own refusals are still checked exactly):
+/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes two checks, to fuzz past three open findings (the
+/// commands' own refusals are still checked exactly):
 /// - requests and messages accepted before a CONNACK go out after it even when they are over
 ///   the Maximum Packet Size it sets: with this, packets are checked against
 ///   `max_outgoing_packet_size` only;
 /// - the Topic Alias the client adds as it sends a PUBLISH (3 bytes) is not counted by the size
-///   check of `publish`: with this, an aliased PUBLISH is checked without those 3 bytes.
+///   check of `publish`: with this, an aliased PUBLISH is checked without those 3 bytes;
+/// - a queued message sent with what is left of its Message Expiry Interval keeps that shorter
+///   interval in `snapshot()`, while its records (`Accepted`, `Sent`) replay to the interval it
+///   was published with: with this, the records check ignores the interval of messages in flight.
 fn open_findings() -> bool {
     static OPEN: OnceLock<bool> = OnceLock::new();
     *OPEN.get_or_init(|| std::env::var_os("SANSMQ_FUZZ_OPEN_FINDINGS").is_some())
@@ -636,6 +643,10 @@ struct Harness {
     incoming: Option<BytesMut>,
     /// Messages `publish` accepted and not yet sent, in call order (the client's queue).
     unsent: VecDeque<Publish>,
+    /// MQTT 5: when each queued message expires (beside `unsent`).
+    unsent_expiry: VecDeque<Option<Instant>>,
+    /// MQTT 5: `Event::Expired` owed for queued messages given up before a later one went out.
+    expired: VecDeque<Event>,
     pubs: BTreeMap<u16, OutMessage>,
     seq: u64,
     requests: BTreeMap<u16, Request>,
@@ -702,6 +713,8 @@ impl Harness {
             stream: Stream::new(protocol),
             incoming: None,
             unsent: VecDeque::new(),
+            unsent_expiry: VecDeque::new(),
+            expired: VecDeque::new(),
             pubs: BTreeMap::new(),
             seq: 0,
             requests: BTreeMap::new(),
@@ -870,13 +883,57 @@ impl Harness {
     /// After an outgoing message completed: a drain ends when nothing is left.
     fn after_completion(&mut self, ex: &mut Expect) {
         ex.credit += self.max_out();
-        if self.conn == Conn::Draining && self.pubs.is_empty() {
-            if self.unsent.is_empty() {
+        if self.conn == Conn::Draining {
+            if self.pubs.is_empty() && self.unsent.is_empty() {
                 self.finish_drain(ex);
-            } else {
-                // Only QoS 0 messages wait; whether they all fit in the transmit buffer now decides.
+            } else if self.only_expired_left() {
+                // Only QoS 0 messages wait, or messages past their expiry; whether they all fit in
+                // the transmit buffer (or expire) now decides.
                 ex.may_finish_drain = true;
             }
+        }
+    }
+
+    /// Every QoS 1/2 message left is queued and past its expiry (vacuously: none is left).
+    fn only_expired_left(&self) -> bool {
+        let now = self.now;
+        self.pubs.iter().all(|(&id, m)| {
+            m.sent_on == 0
+                && self
+                    .unsent
+                    .iter()
+                    .zip(&self.unsent_expiry)
+                    .any(|(p, e)| p.packet_id == Some(id_of(id)) && e.is_some_and(|e| e <= now))
+        })
+    }
+
+    /// MQTT 5: a queued message goes out after the ones before it in the queue that expired (the
+    /// client gives those up as it comes to them), carrying what is left of its own expiry.
+    fn expire_queue_front(&mut self) {
+        while let Some(Some(at)) = self.unsent_expiry.front().copied() {
+            let Some(left) = at.checked_duration_since(self.now).filter(|d| !d.is_zero()) else {
+                let (Some(publish), _) = (self.unsent.pop_front(), self.unsent_expiry.pop_front())
+                else {
+                    return;
+                };
+                if let Some(id) = publish.packet_id {
+                    self.complete(id.get());
+                }
+                self.expired.push_back(Event::Expired {
+                    topic: publish.topic_name(),
+                    packet_id: publish.packet_id,
+                });
+                continue;
+            };
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            let secs = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+            if let Some(front) = self.unsent.front_mut() {
+                front.properties_mut().message_expiry_interval = secs;
+                if let Some(m) = front.packet_id.and_then(|id| self.pubs.get_mut(&id.get())) {
+                    m.publish.properties_mut().message_expiry_interval = secs;
+                }
+            }
+            return;
         }
     }
 
@@ -1338,7 +1395,13 @@ impl Harness {
                 1 => {
                     let f = input.byte();
                     let len = input.byte();
-                    self.do_publish(qos(f & 3), f & 4 != 0, topic(f >> 3), payload(len));
+                    // MQTT 5: a Message Expiry Interval, in seconds.
+                    let expiry = if self.v5() {
+                        [None, Some(1), Some(2), Some(60)][usize::from(input.byte() & 3)]
+                    } else {
+                        None
+                    };
+                    self.do_publish(qos(f & 3), f & 4 != 0, topic(f >> 3), payload(len), expiry);
                 }
                 2 => {
                     let n = input.byte() & 3;
@@ -1674,14 +1737,24 @@ impl Harness {
         self.check(ex, "connect");
     }
 
-    fn do_publish(&mut self, q: QoS, retain: bool, topic: TopicName, payload: Bytes) {
+    fn do_publish(
+        &mut self,
+        q: QoS,
+        retain: bool,
+        topic: TopicName,
+        payload: Bytes,
+        expiry: Option<u32>,
+    ) {
         trace!(
-            "> publish {q:?} retain={retain} topic={topic:?} payload={} bytes",
+            "> publish {q:?} retain={retain} topic={topic:?} payload={} bytes, expiry {expiry:?} s",
             payload.len()
         );
         let mut ex = self.expect();
+        let mut properties = Properties::new();
+        properties.message_expiry_interval = expiry;
         let mut publish = {
-            let mut publish = Publish::new(topic.clone(), payload.clone());
+            let mut publish =
+                Publish::new(topic.clone(), payload.clone()).with_properties(properties.clone());
             publish.qos = q;
             publish.packet_id = (q != QoS::AtMostOnce).then_some(PacketId::MIN);
             publish.retain = retain;
@@ -1693,7 +1766,12 @@ impl Harness {
             _ => self.client.inflight_len() < self.window(),
         };
         let send_now = self.conn == Conn::Connected && self.unsent.is_empty() && room;
-        let result = self.client.publish(self.now, topic, q, retain, payload);
+        let result = if self.v5() {
+            self.client
+                .publish_with(self.now, topic, q, retain, payload, properties)
+        } else {
+            self.client.publish(self.now, topic, q, retain, payload)
+        };
         trace!("    = {result:?}");
         let expected = if self.conn == Conn::Draining {
             Err(CommandError::NotConnected)
@@ -1741,6 +1819,11 @@ impl Harness {
                     );
                 }
                 self.unsent.push_back(publish);
+                // A message that waits in the queue expires by then (MQTT 5.0 section 3.3.2.3.3).
+                let expires = expiry
+                    .filter(|_| !send_now)
+                    .and_then(|secs| self.now.checked_add(Duration::from_secs(secs.into())));
+                self.unsent_expiry.push_back(expires);
                 ex.send_now = send_now;
             }
             (Err(want), Err(got)) => assert_eq!(want, got, "publish refused"),
@@ -1981,7 +2064,7 @@ impl Harness {
         let ex = Expect {
             consumed: n.min(self.prev.len()),
             // Room in the buffer lets queued QoS 0 messages out, which may end a drain.
-            may_finish_drain: self.conn == Conn::Draining && self.pubs.is_empty(),
+            may_finish_drain: self.conn == Conn::Draining && self.only_expired_left(),
             ..self.expect()
         };
         self.client.handle_transmitted(self.now, n);
@@ -2060,6 +2143,9 @@ impl Harness {
         let without_dup = |mut session: SessionSnapshot| {
             for message in &mut session.inflight {
                 message.publish.dup = false;
+                if open_findings() {
+                    message.publish.properties_mut().message_expiry_interval = None;
+                }
             }
             session
         };
@@ -2429,6 +2515,13 @@ impl Harness {
     }
 
     fn check_publish(&mut self, publish: &Publish, offset: usize, what: &str) {
+        if publish
+            .packet_id
+            .is_none_or(|id| self.pubs.get(&id.get()).is_some_and(|m| m.sent_on == 0))
+        {
+            // A first send: from the queue's front, once the expired messages before it are out.
+            self.expire_queue_front();
+        }
         let Some(id) = publish.packet_id else {
             assert!(!publish.dup, "{what}: DUP on a QoS 0 PUBLISH");
             assert!(
@@ -2437,6 +2530,7 @@ impl Harness {
                 self.cfg.max_transmit_buffer
             );
             let first = self.unsent.pop_front();
+            self.unsent_expiry.pop_front();
             assert_eq!(
                 first.as_ref(),
                 Some(publish),
@@ -2470,6 +2564,7 @@ impl Harness {
             self.seq += 1;
             m.seq = self.seq;
             let first = self.unsent.pop_front();
+            self.unsent_expiry.pop_front();
             assert_eq!(
                 first.as_ref().and_then(|p| p.packet_id),
                 Some(id),
@@ -2492,6 +2587,18 @@ impl Harness {
                 continue;
             }
             match &event {
+                Event::Expired { .. } if self.expired.front() == Some(&event) => {
+                    self.expired.pop_front();
+                }
+                Event::Expired { .. } => {
+                    // Given up at the queue's front with nothing sent after it.
+                    self.expire_queue_front();
+                    assert_eq!(
+                        self.expired.pop_front().as_ref(),
+                        Some(&event),
+                        "{what}: an Expired event for no queued message past its expiry"
+                    );
+                }
                 Event::Disconnected {
                     reason: DisconnectReason::Requested,
                 } if ex.may_finish_drain && self.conn == Conn::Draining => {
@@ -2513,6 +2620,11 @@ impl Harness {
             ex.events.is_empty(),
             "{what}: events missing: {:?}",
             ex.events
+        );
+        assert!(
+            self.expired.is_empty(),
+            "{what}: Expired events missing: {:?}",
+            self.expired
         );
     }
 
