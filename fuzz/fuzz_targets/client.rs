@@ -910,21 +910,10 @@ impl Harness {
     /// MQTT 5: a queued message goes out after the ones before it in the queue that expired (the
     /// client gives those up as it comes to them), carrying what is left of its own expiry.
     fn expire_queue_front(&mut self) {
-        while let Some(Some(at)) = self.unsent_expiry.front().copied() {
-            let Some(left) = at.checked_duration_since(self.now).filter(|d| !d.is_zero()) else {
-                let (Some(publish), _) = (self.unsent.pop_front(), self.unsent_expiry.pop_front())
-                else {
-                    return;
-                };
-                if let Some(id) = publish.packet_id {
-                    self.complete(id.get());
-                }
-                self.expired.push_back(Event::Expired {
-                    topic: publish.topic_name(),
-                    packet_id: publish.packet_id,
-                });
-                continue;
-            };
+        while self.expire_one() {}
+        if let Some(Some(at)) = self.unsent_expiry.front().copied()
+            && let Some(left) = at.checked_duration_since(self.now)
+        {
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             let secs = Some(u32::try_from(secs).unwrap_or(u32::MAX));
             if let Some(front) = self.unsent.front_mut() {
@@ -933,8 +922,25 @@ impl Harness {
                     m.publish.properties_mut().message_expiry_interval = secs;
                 }
             }
-            return;
         }
+    }
+
+    /// The queued message at the front is given up if its expiry passed; whether it was.
+    fn expire_one(&mut self) -> bool {
+        if !matches!(self.unsent_expiry.front(), Some(Some(at)) if *at <= self.now) {
+            return false;
+        }
+        let (Some(publish), _) = (self.unsent.pop_front(), self.unsent_expiry.pop_front()) else {
+            return false;
+        };
+        if let Some(id) = publish.packet_id {
+            self.complete(id.get());
+        }
+        self.expired.push_back(Event::Expired {
+            topic: publish.topic_name(),
+            packet_id: publish.packet_id,
+        });
+        true
     }
 
     /// The client processes `packet` (the model's side).
@@ -2591,8 +2597,10 @@ impl Harness {
                     self.expired.pop_front();
                 }
                 Event::Expired { .. } => {
-                    // Given up at the queue's front with nothing sent after it.
-                    self.expire_queue_front();
+                    // Given up at the queue's front with nothing sent after it (only one: the
+                    // client expires a message when it has room to send it, and may have none
+                    // for the next one).
+                    self.expire_one();
                     assert_eq!(
                         self.expired.pop_front().as_ref(),
                         Some(&event),
