@@ -70,7 +70,8 @@
 //! server DISCONNECT with a Reason Code; incoming PUBLISH with a Topic Alias 1..=4, setting it or
 //! using it alone; AUTH (kind 14; the target sets no authenticator).
 //!
-//! The model adds: the CONNECT carries our limits as properties; the window is `min(max_inflight,
+//! The model adds: the CONNECT carries our limits as properties; `negotiated()` holds the last
+//! CONNACK's terms (reset at `connect`); the window is `min(max_inflight,
 //! Receive Maximum)` and nothing goes out over `min(max_outgoing_packet_size, Maximum Packet
 //! Size)`, which `publish`/`subscribe`/`unsubscribe` refuse up front (`PacketTooLarge` with that
 //! maximum), as they refuse a QoS over Maximum QoS, a retained message without Retain Available,
@@ -2652,6 +2653,30 @@ impl Harness {
             self.cfg.max_queued
         );
         assert_eq!(queued, self.unsent.len(), "{what}: queued_len()");
+        let n = c.negotiated();
+        let t = &self.terms;
+        assert_eq!(
+            (
+                n.receive_maximum,
+                n.maximum_packet_size.map(|m| m.get() as usize),
+                n.topic_alias_maximum,
+                n.keep_alive,
+                n.maximum_qos,
+                n.retain_available,
+                n.wildcard_subscription_available,
+            ),
+            (
+                t.receive_maximum,
+                t.maximum_packet_size,
+                t.topic_alias_maximum,
+                self.keep_alive(),
+                t.maximum_qos,
+                t.retain_available,
+                t.wildcards_available,
+            ),
+            "{what}: negotiated() (Receive Maximum, Maximum Packet Size, Topic Alias Maximum, \
+             keep-alive, Maximum QoS, Retain Available, Wildcard Subscription Available)"
+        );
         let sent = self.pubs.values().filter(|m| m.sent_on != 0).count();
         assert_eq!(inflight, sent, "{what}: inflight_len()");
         assert_eq!(
