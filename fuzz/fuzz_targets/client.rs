@@ -76,6 +76,7 @@
 //! Size)`, which `publish`/`subscribe`/`unsubscribe` refuse up front (`PacketTooLarge` with that
 //! maximum), as they refuse a QoS over Maximum QoS, a retained message without Retain Available,
 //! and a wildcard filter without Wildcard Subscription Available (restores at CONNACK too); the
+//! first sends respect Maximum QoS and Retain Available (MQTT-3.2.2-11, -14); the
 //! Server Keep Alive replaces ours (PINGREQ, stall limit, `poll_timeout()`); every Topic Alias the
 //! client writes is at most `min(outgoing_topic_aliases, Topic Alias Maximum)`, a PUBLISH without
 //! its topic uses an alias set earlier on the same connection, and each PUBLISH, its alias
@@ -95,7 +96,7 @@
 //! passed in the queue is given up as `Event::Expired` when the client comes to it (the
 //! messages behind it go out; a drain may end on it).
 //!
-//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes two checks, to fuzz past the open findings listed at
+//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes three checks, to fuzz past the open findings listed at
 //! `open_findings`.
 //!
 //! # What is checked, after every input
@@ -277,11 +278,12 @@ fn brief_event(e: &Event) -> String {
     }
 }
 
-/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes two checks, to fuzz past three open findings (the
+/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes three checks, to fuzz past three open findings (the
 /// commands' own refusals are still checked exactly):
 /// - requests and messages accepted before a CONNACK go out after it even when they are over
-///   the Maximum Packet Size it sets: with this, packets are checked against
-///   `max_outgoing_packet_size` only;
+///   the Maximum Packet Size it sets, or above its Maximum QoS, or retained without Retain
+///   Available: with this, packets are checked against `max_outgoing_packet_size` only, and first
+///   sends are not checked against Maximum QoS and Retain Available;
 /// - the Topic Alias the client adds as it sends a PUBLISH (3 bytes) is not counted by the size
 ///   check of `publish`: with this, an aliased PUBLISH is checked without those 3 bytes;
 /// - a queued message sent with what is left of its Message Expiry Interval keeps that shorter
@@ -2528,6 +2530,18 @@ impl Harness {
         {
             // A first send: from the queue's front, once the expired messages before it are out.
             self.expire_queue_front();
+            // MQTT-3.2.2-11, MQTT-3.2.2-14 (a message sent again keeps what it was first sent with).
+            assert!(
+                open_findings()
+                    || (publish.qos <= self.terms.maximum_qos
+                        && (!publish.retain || self.terms.retain_available)),
+                "{what}: a first send at {:?} (retain {}) where the server's CONNACK allows QoS up \
+                 to {:?} (Retain Available {})",
+                publish.qos,
+                publish.retain,
+                self.terms.maximum_qos,
+                self.terms.retain_available
+            );
         }
         let Some(id) = publish.packet_id else {
             assert!(!publish.dup, "{what}: DUP on a QoS 0 PUBLISH");
