@@ -1672,8 +1672,7 @@ impl Harness {
                                 SubscribeReturnCode::Refused(
                                     ReasonCode::WildcardSubscriptionsNotSupported,
                                 ),
-                            ][usize::from((b >> 2) & 3)]
-                            .clone(),
+                            ][usize::from((b >> 2) & 3)],
                             3 => SubscribeReturnCode::Failure,
                             q => SubscribeReturnCode::Success(qos(q)),
                         }
