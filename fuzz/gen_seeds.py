@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpus of the fuzz targets: fuzz/corpus/<target>/seed-<name>.
 
-The packets are assembled here byte by byte from MQTT 3.1.1 (and 3.1 for the MQIsdp CONNECT),
-independently of sansmq's encoder, so the seeds also check the decoder against the spec: the
-`decode` target replaying them must decode every packet.
+The packets are assembled here byte by byte from MQTT 3.1.1 (and 3.1 for the MQIsdp CONNECT) and
+MQTT 5.0, independently of sansmq's encoder, so the seeds also check the decoder against the spec:
+the `decode` target replaying them must decode every packet. The `decode` and `decode_fragments`
+inputs start with a byte whose low bit picks the protocol the stream is read as (MQTT_311 or
+MQTT_5 below).
 
 The `client` seeds are action sequences in the layout documented in fuzz_targets/client.rs (a
 config, then opcodes and operands), written with the small helpers below.
@@ -36,6 +38,10 @@ def frame(first_byte, body):
 
 def u16(n):
     return struct.pack(">H", n)
+
+
+def u32(n):
+    return struct.pack(">I", n)
 
 
 def string(s):
@@ -119,12 +125,155 @@ STREAMS = {
     "stream-then-malformed-length": P["pingreq"] + bytes([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
 }
 
-# decode_fragments: [control][cut sizes][stream]; see fuzz_targets/decode_fragments.rs.
+
+def var_int(n):
+    """MQTT 5.0 section 1.5.5: the remaining length's encoding, used for property lengths too."""
+    return remaining_length(n)
+
+
+def properties(*props):
+    """MQTT 5.0 section 2.2.2: Property Length, then the properties, each an identifier and its
+    value (already encoded), in the order given (the spec does not fix one)."""
+    body = b"".join(props)
+    return var_int(len(body)) + body
+
+
+# MQTT 5.0 property identifiers (table 2-4), as (identifier byte + value) builders.
+def p_payload_format(v): return bytes([0x01, v])
+def p_message_expiry(v): return bytes([0x02]) + u32(v)
+def p_content_type(v): return bytes([0x03]) + string(v)
+def p_response_topic(v): return bytes([0x08]) + string(v)
+def p_correlation_data(v): return bytes([0x09]) + string(v)
+def p_subscription_id(v): return bytes([0x0B]) + var_int(v)
+def p_session_expiry(v): return bytes([0x11]) + u32(v)
+def p_assigned_client_id(v): return bytes([0x12]) + string(v)
+def p_server_keep_alive(v): return bytes([0x13]) + u16(v)
+def p_auth_method(v): return bytes([0x15]) + string(v)
+def p_auth_data(v): return bytes([0x16]) + string(v)
+def p_will_delay(v): return bytes([0x18]) + u32(v)
+def p_reason_string(v): return bytes([0x1F]) + string(v)
+def p_receive_maximum(v): return bytes([0x21]) + u16(v)
+def p_topic_alias_maximum(v): return bytes([0x22]) + u16(v)
+def p_topic_alias(v): return bytes([0x23]) + u16(v)
+def p_maximum_qos(v): return bytes([0x24, v])
+def p_user(k, v): return bytes([0x26]) + string(k) + string(v)
+def p_maximum_packet_size(v): return bytes([0x27]) + u32(v)
+
+
+# Subscription options (MQTT 5.0 section 3.8.3.1): QoS, No Local, Retain As Published, Retain Handling.
+NO_LOCAL, RETAIN_AS_PUBLISHED = 0x04, 0x08
+
+
+def retain_handling(n):
+    return n << 4
+
+
+# MQTT 5.0 packets. Some properties are deliberately out of identifier order, and some
+# acknowledgements use the long forms (Reason Code 0x00 written out, an empty property section), so
+# the fuzzer starts from frames sansmq re-encodes in a shorter, normalised form.
+PACKETS_5 = {
+    # Will (QoS 1, retained) with properties, user name and password, clean start; CONNECT
+    # properties in descending identifier order.
+    "connect-5-will-properties": frame(
+        0x10,
+        string("MQTT") + bytes([5])
+        + bytes([USERNAME | PASSWORD | WILL_RETAIN | will_qos(1) | WILL | CLEAN_SESSION])
+        + u16(60)
+        + properties(p_user("region", "eu-west"), p_topic_alias_maximum(16), p_receive_maximum(20),
+                     p_session_expiry(3600))
+        + string("sansmq-5")
+        + properties(p_will_delay(30), p_payload_format(1), p_content_type("text/plain"))
+        + string("clients/sansmq-5/status") + string(b"offline")
+        + string("user") + string(b"secret"),
+    ),
+    # Enhanced authentication starts in CONNECT (MQTT 5.0 section 4.12).
+    "connect-5-auth-method": frame(
+        0x10,
+        string("MQTT") + bytes([5, CLEAN_SESSION]) + u16(30)
+        + properties(p_auth_method("SCRAM-SHA-1"), p_auth_data(b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"))
+        + string(""),
+    ),
+    "connack-5-properties": frame(
+        0x20,
+        bytes([0x00, 0x00])
+        + properties(p_assigned_client_id("auto-7F3A"), p_server_keep_alive(120), p_receive_maximum(32),
+                     p_topic_alias_maximum(10), p_maximum_qos(1), p_maximum_packet_size(1 << 20)),
+    ),
+    "connack-5-not-authorized": frame(0x20, bytes([0x00, 0x87]) + properties(p_reason_string("bad token"))),
+    # QoS 1 with a Topic Alias, Message Expiry, Response Topic, Correlation Data and a User Property.
+    "publish-5-qos1-alias-properties": frame(
+        0x32,
+        string("sensors/kitchen/temp") + u16(1)
+        + properties(p_user("unit", "celsius"), p_topic_alias(1), p_message_expiry(60),
+                     p_response_topic("replies/sansmq-5"), p_correlation_data(b""))
+        + b"21.5",
+    ),
+    # The topic left empty: the alias stands for it (MQTT 5.0 section 3.3.2.3.4).
+    "publish-5-qos0-alias-only": frame(0x30, string("") + properties(p_topic_alias(1)) + b"21.6"),
+    # As a server forwards it to a subscription with an identifier.
+    "publish-5-qos2-subscription-id": frame(
+        0x34, string("alerts/fire") + u16(9) + properties(p_subscription_id(268_435_455), p_payload_format(1))
+        + b"evacuate",
+    ),
+    "puback-5-short": frame(0x40, u16(1)),
+    # The long form of a plain PUBACK: Reason Code 0x00 and an empty property section.
+    "puback-5-success-long": frame(0x40, u16(1) + bytes([0x00]) + properties()),
+    "puback-5-no-subscribers": frame(0x40, u16(2) + bytes([0x10])),
+    "pubrec-5-quota-exceeded": frame(0x50, u16(3) + bytes([0x97]) + properties(p_reason_string("slow down"))),
+    "pubrel-5-id-not-found": frame(0x62, u16(4) + bytes([0x92])),
+    "pubcomp-5-success-reason-only": frame(0x70, u16(4) + bytes([0x00])),
+    "subscribe-5-options": frame(
+        0x82,
+        u16(10) + properties(p_subscription_id(5), p_user("tag", "a"))
+        + string("sport/tennis/+") + bytes([1 | NO_LOCAL | RETAIN_AS_PUBLISHED | retain_handling(2)])
+        + string("$share/group/sensors/#") + bytes([0 | retain_handling(1)])
+        + string("alerts/#") + bytes([2]),
+    ),
+    "suback-5-codes": frame(0x90, u16(10) + properties() + bytes([0x00, 0x01, 0x02, 0x80, 0x87, 0x9E])),
+    "unsubscribe-5": frame(0xA2, u16(11) + properties(p_user("why", "done")) + string("sport/tennis/+") + string("#")),
+    "unsuback-5-codes": frame(0xB0, u16(11) + properties() + bytes([0x00, 0x11])),
+    "disconnect-5-short": frame(0xE0, b""),
+    "disconnect-5-with-will": frame(0xE0, bytes([0x04]) + properties(p_session_expiry(0))),
+    "disconnect-5-session-taken-over": frame(0xE0, bytes([0x8E])),
+    "auth-5-continue": frame(
+        0xF0, bytes([0x18]) + properties(p_auth_method("SCRAM-SHA-1"), p_auth_data(b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")),
+    ),
+    "auth-5-success-short": frame(0xF0, b""),
+}
+
+P5 = PACKETS_5
+
+STREAMS_5 = {
+    # What an MQTT 5 client sends in a session.
+    "stream-5-client": b"".join(
+        P5[n] for n in ["connect-5-will-properties", "subscribe-5-options", "publish-5-qos1-alias-properties",
+                        "publish-5-qos0-alias-only", "puback-5-short", "pubrec-5-quota-exceeded",
+                        "pubcomp-5-success-reason-only", "unsubscribe-5", "disconnect-5-with-will"]
+    ) + P["pingreq"],
+    # What an MQTT 5 server sends back, with enhanced authentication first.
+    "stream-5-server": b"".join(
+        P5[n] for n in ["auth-5-continue", "connack-5-properties", "suback-5-codes",
+                        "publish-5-qos2-subscription-id", "puback-5-success-long", "puback-5-no-subscribers",
+                        "pubrel-5-id-not-found", "unsuback-5-codes", "disconnect-5-session-taken-over"]
+    ),
+    # Every MQTT 5 seed packet.
+    "stream-5-every-type": b"".join(PACKETS_5.values()),
+    # An empty topic without a Topic Alias is a protocol error (MQTT 5.0 section 3.3.2.1).
+    "stream-5-then-empty-topic": P5["puback-5-short"] + frame(0x30, string("") + properties() + b"x"),
+    # A CONNECT at level 4 in an MQTT 5 stream still decodes as 3.1.1 (its level says which).
+    "stream-5-connect-311": P["connect-311-will-user-password"] + P5["auth-5-success-short"],
+}
+
+# decode and decode_fragments: the first byte's low bit picks the protocol.
+MQTT_311 = bytes([0x00])
+MQTT_5 = bytes([0x01])
+
+# decode_fragments: [protocol][control][cut sizes][stream]; see fuzz_targets/decode_fragments.rs.
 # control & 0x0F = number of cut sizes (none: one byte at a time), control >> 4 = max size / 32.
 BYTE_AT_A_TIME = bytes([0x00])
 CUTS_1_2_5 = bytes([0x03, 1, 2, 5])
 CUTS_WITH_EMPTY = bytes([0x04, 3, 0, 7, 64])
-MAX_64 = bytes([0x20, 2])  # 64-byte limit, pieces of 2: big frames refused before their body
+MAX_64 = bytes([0x21, 2])  # 64-byte limit, pieces of 2: big frames refused before their body
 
 TOPICS = {
     "exact": b"sport/tennis/player1\0sport/tennis/player1",
@@ -396,15 +545,18 @@ def write(target, name, data):
 
 
 def main():
-    for name, data in {**PACKETS, **STREAMS}.items():
-        write("decode", name, data)
-    for name, data in PACKETS.items():
-        write("decode_fragments", name, BYTE_AT_A_TIME + data)
-    for name, data in STREAMS.items():
-        write("decode_fragments", name + "-bytewise", BYTE_AT_A_TIME + data)
-        write("decode_fragments", name + "-cuts-1-2-5", CUTS_1_2_5 + data)
-        write("decode_fragments", name + "-cuts-with-empty", CUTS_WITH_EMPTY + data)
-    write("decode_fragments", "stream-client-max-64", MAX_64 + STREAMS["stream-client"])
+    for protocol, packets, streams in [(MQTT_311, PACKETS, STREAMS), (MQTT_5, PACKETS_5, STREAMS_5)]:
+        for name, data in {**packets, **streams}.items():
+            write("decode", name, protocol + data)
+        if protocol == MQTT_311:  # the MQTT 5 packets reach decode_fragments in the streams
+            for name, data in packets.items():
+                write("decode_fragments", name, protocol + BYTE_AT_A_TIME + data)
+        for name, data in streams.items():
+            write("decode_fragments", name + "-bytewise", protocol + BYTE_AT_A_TIME + data)
+            write("decode_fragments", name + "-cuts-1-2-5", protocol + CUTS_1_2_5 + data)
+            write("decode_fragments", name + "-cuts-with-empty", protocol + CUTS_WITH_EMPTY + data)
+    write("decode_fragments", "stream-client-max-64", MQTT_311 + MAX_64 + STREAMS["stream-client"])
+    write("decode_fragments", "stream-5-client-max-64", MQTT_5 + MAX_64 + STREAMS_5["stream-5-client"])
     for name, data in TOPICS.items():
         write("topic", name, data)
     for name, data in {**CLIENT, **CLIENT_V5}.items():

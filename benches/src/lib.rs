@@ -1,10 +1,13 @@
 //! Fixtures for the sansmq benches: the same MQTT 3.1.1 packets built once for sansmq and once for
-//! rumqttc's `mqttbytes::v4` codec, so a bench can time both libraries on identical work.
+//! rumqttc's `mqttbytes::v4` codec, and the same MQTT 5 packets for sansmq and rumqttc's
+//! `v5::mqttbytes` codec, so a bench can time both libraries on identical work.
 //!
 //! A comparison is only fair when both sides handle the same bytes. [`Pair::checked_wire`] proves
 //! that before anything is timed: both libraries encode a pair to the same bytes, and each decodes
 //! the other's bytes back to its own packet. The benches call it at start-up and panic on any
-//! difference; the unit tests below call it too.
+//! difference; the unit tests below call it too. For MQTT 5 the same holds byte for byte: both
+//! libraries write PUBLISH properties in ascending identifier order (Topic Alias 0x23 before User
+//! Property 0x26), so the fixtures need no looser comparison.
 //!
 //! ```
 //! let publish = sansmq_benches::publish(16);
@@ -15,10 +18,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use std::num::NonZeroU16;
+
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::QoS as RQoS;
 use rumqttc::mqttbytes::v4 as r;
-use sansmq::packet::{self as s, PacketId, QoS};
+use rumqttc::v5::mqttbytes::QoS as R5QoS;
+use rumqttc::v5::mqttbytes::v5 as r5;
+use sansmq::packet::{self as s, PacketId, Protocol, QoS};
 use sansmq::{MqttString, TopicFilter, TopicName};
 
 /// Largest frame either decoder accepts in the benches: well above the biggest fixture.
@@ -38,6 +45,32 @@ pub struct Pair<S, R> {
 
 /// A packet of either library's `Packet` enum.
 pub type PacketPair = Pair<s::Packet, r::Packet>;
+
+/// An MQTT 5 packet of either library's `Packet` enum.
+pub type V5PacketPair = Pair<s::Packet, r5::Packet>;
+
+/// The Topic Alias of the MQTT 5 PUBLISH fixtures that carry one.
+pub const TOPIC_ALIAS: u16 = 7;
+
+/// The User Properties of [`V5Properties::TopicAliasAndUserProperties`]: a trace id, a unit and a
+/// device, as a telemetry publisher might attach them.
+pub const USER_PROPERTIES: [(&str, &str); 3] = [
+    ("trace-id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+    ("unit", "celsius"),
+    ("device", "building-7-floor-3-0042"),
+];
+
+/// The properties of an MQTT 5 PUBLISH fixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V5Properties {
+    /// An empty property section (one zero byte).
+    None,
+    /// A Topic Alias ([`TOPIC_ALIAS`]) beside the full topic, as the PUBLISH that sets the alias
+    /// carries it.
+    TopicAlias,
+    /// The Topic Alias and the three [`USER_PROPERTIES`].
+    TopicAliasAndUserProperties,
+}
 
 /// A PUBLISH at QoS 1 (packet id 42) to [`PUBLISH_TOPIC`] carrying `payload_len` bytes.
 pub fn publish(payload_len: usize) -> Pair<s::Publish, r::Publish> {
@@ -112,6 +145,55 @@ impl Pair<s::Publish, r::Publish> {
     }
 }
 
+/// An MQTT 5 PUBLISH at QoS 1 (packet id 42) to [`PUBLISH_TOPIC`] carrying `payload_len` bytes and
+/// `properties`.
+///
+/// The topic stays in the frames with a Topic Alias: sansmq's API builds only PUBLISH packets with
+/// a topic (an empty one comes only from decoding), and it keeps the frames of the three property
+/// cases apart by their properties alone.
+pub fn publish_v5(payload_len: usize, properties: V5Properties) -> Pair<s::Publish, r5::Publish> {
+    let mut sansmq = s::Publish::new(topic(PUBLISH_TOPIC), payload(payload_len));
+    sansmq.qos = QoS::AtLeastOnce;
+    sansmq.packet_id = PacketId::new(42);
+
+    let mut rumqttc = r5::Publish::new(
+        PUBLISH_TOPIC,
+        R5QoS::AtLeastOnce,
+        payload(payload_len),
+        None,
+    );
+    rumqttc.pkid = 42;
+
+    if properties != V5Properties::None {
+        let ours = sansmq.properties_mut();
+        ours.topic_alias = NonZeroU16::new(TOPIC_ALIAS);
+        let mut theirs = r5::PublishProperties {
+            topic_alias: Some(TOPIC_ALIAS),
+            ..Default::default()
+        };
+        if properties == V5Properties::TopicAliasAndUserProperties {
+            for (name, value) in USER_PROPERTIES {
+                ours.push_user_property(string(name), string(value));
+                theirs
+                    .user_properties
+                    .push((name.to_owned(), value.to_owned()));
+            }
+        }
+        rumqttc.properties = Some(theirs);
+    }
+    Pair { sansmq, rumqttc }
+}
+
+impl Pair<s::Publish, r5::Publish> {
+    /// The pair as `Packet` enums.
+    pub fn into_packets(self) -> V5PacketPair {
+        Pair {
+            sansmq: s::Packet::Publish(self.sansmq),
+            rumqttc: r5::Packet::Publish(self.rumqttc),
+        }
+    }
+}
+
 impl Pair<s::Connect, r::Connect> {
     /// The pair as `Packet` enums.
     pub fn into_packets(self) -> PacketPair {
@@ -174,6 +256,62 @@ impl PacketPair {
         wire
     }
 }
+
+impl V5PacketPair {
+    /// The packet's MQTT 5 bytes, after the checks of [`PacketPair::checked_wire`]: both libraries
+    /// encode it to the same bytes (sansmq with `encode_in(Protocol::Mqtt5, ..)`), and each
+    /// decodes the other's bytes, whole, back to its own packet (sansmq with
+    /// `Packet::read_in(Protocol::Mqtt5, ..)`).
+    ///
+    /// # Panics
+    ///
+    /// On any difference, naming the packet.
+    pub fn checked_wire(&self) -> Bytes {
+        let mut ours = BytesMut::new();
+        self.sansmq
+            .encode_in(Protocol::Mqtt5, &mut ours)
+            .unwrap_or_else(|e| panic!("sansmq cannot encode {:?} as MQTT 5: {e}", self.sansmq));
+        assert_eq!(
+            ours.len(),
+            self.sansmq.encoded_len_in(Protocol::Mqtt5),
+            "{:?}",
+            self.sansmq
+        );
+
+        let mut theirs = BytesMut::new();
+        self.rumqttc
+            .write(&mut theirs, Some(V5_MAX_PACKET_SIZE))
+            .unwrap_or_else(|e| panic!("rumqttc cannot encode {:?}: {e}", self.rumqttc));
+        assert_eq!(
+            ours, theirs,
+            "sansmq and rumqttc encode {:?} differently as MQTT 5",
+            self.sansmq
+        );
+
+        let mut buf = theirs;
+        let decoded = s::Packet::read_in(Protocol::Mqtt5, &mut buf, MAX_PACKET_SIZE);
+        assert_eq!(
+            decoded,
+            Ok(Some(self.sansmq.clone())),
+            "sansmq decoding rumqttc's MQTT 5 bytes"
+        );
+        assert!(buf.is_empty(), "sansmq left {} bytes", buf.len());
+
+        let wire = ours.freeze();
+        let mut buf = BytesMut::from(&wire[..]);
+        let decoded = r5::Packet::read(&mut buf, Some(V5_MAX_PACKET_SIZE))
+            .unwrap_or_else(|e| panic!("rumqttc cannot decode {:?}: {e}", self.sansmq));
+        assert_eq!(
+            decoded, self.rumqttc,
+            "rumqttc decoding sansmq's MQTT 5 bytes"
+        );
+        assert!(buf.is_empty(), "rumqttc left {} bytes", buf.len());
+        wire
+    }
+}
+
+/// [`MAX_PACKET_SIZE`] as rumqttc's MQTT 5 codec takes it.
+pub const V5_MAX_PACKET_SIZE: u32 = MAX_PACKET_SIZE as u32;
 
 /// The bytes of `packets` back to back, each checked with [`Pair::checked_wire`].
 pub fn checked_stream(packets: &[PacketPair]) -> Bytes {
@@ -420,6 +558,43 @@ mod tests {
         }
         connect().into_packets().checked_wire();
         subscribe().into_packets().checked_wire();
+    }
+
+    #[test]
+    fn v5_publish_fixtures_are_interchangeable() {
+        for len in [0, 16, 1024] {
+            let plain = publish_v5(len, V5Properties::None)
+                .into_packets()
+                .checked_wire();
+            // MQTT 5 adds only the Property Length (one zero byte) to the 3.1.1 frame.
+            assert_eq!(
+                plain.len(),
+                publish(len).into_packets().checked_wire().len() + 1
+            );
+
+            let alias = publish_v5(len, V5Properties::TopicAlias)
+                .into_packets()
+                .checked_wire();
+            assert_eq!(
+                alias.len(),
+                plain.len() + 3,
+                "Topic Alias: id and two bytes"
+            );
+
+            let users = publish_v5(len, V5Properties::TopicAliasAndUserProperties)
+                .into_packets()
+                .checked_wire();
+            let user_len: usize = USER_PROPERTIES
+                .iter()
+                .map(|(name, value)| 1 + 2 + name.len() + 2 + value.len())
+                .sum();
+            // The Remaining Length may take one byte more.
+            let grown = users.len() - alias.len();
+            assert!(
+                (user_len..=user_len + 1).contains(&grown),
+                "{grown} bytes more"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The bytes of a session log: a file header, then records, each framed and checksummed. The
 //! layout is in the [crate docs](crate#the-file-format).
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use sansmq::client::{InflightMessage, SessionRecord, SessionSnapshot};
-use sansmq::packet::{PacketId, Publish, QoS, SubscribeFilter};
+use sansmq::packet::{
+    PacketId, Properties, PropertyContext, Publish, QoS, RetainHandling, SubscribeFilter,
+};
 use sansmq::{TopicFilter, TopicName};
 
 /// The first bytes of every log file: a name and the format's version.
@@ -66,8 +68,7 @@ fn encode_body(record: &SessionRecord, out: &mut Vec<u8>) {
         SessionRecord::IncomingReleased(id) => put_id(INCOMING_RELEASED, *id, out),
         SessionRecord::Subscribed(s) => {
             out.put_u8(SUBSCRIBED);
-            out.put_u8(s.qos as u8);
-            put_filter(&s.filter, out);
+            put_subscription(s, out);
         }
         SessionRecord::Unsubscribed(filter) => {
             out.put_u8(UNSUBSCRIBED);
@@ -91,8 +92,7 @@ fn encode_body(record: &SessionRecord, out: &mut Vec<u8>) {
             }
             put_count(snapshot.subscriptions.len(), out);
             for s in &snapshot.subscriptions {
-                out.put_u8(s.qos as u8);
-                put_filter(&s.filter, out);
+                put_subscription(s, out);
             }
         }
     }
@@ -109,8 +109,22 @@ fn put_count(n: usize, out: &mut Vec<u8>) {
     out.put_u32_le(u32::try_from(n).unwrap_or(u32::MAX));
 }
 
+/// Message flag: MQTT 5 properties follow the payload.
+const HAS_PROPERTIES: u8 = 0b1_0000;
+
 fn put_message(publish: &Publish, out: &mut Vec<u8>) {
-    let flags = publish.qos as u8 | u8::from(publish.retain) << 2 | u8::from(publish.dup) << 3;
+    let mut flags = publish.qos as u8 | u8::from(publish.retain) << 2 | u8::from(publish.dup) << 3;
+    // A message the client accepted has properties a PUBLISH may carry, so this cannot fail;
+    // if it did, the message would be kept without them rather than not at all.
+    let mut properties = BytesMut::new();
+    if !publish.properties().is_empty()
+        && publish
+            .properties()
+            .encode(PropertyContext::Publish, &mut properties)
+            .is_ok()
+    {
+        flags |= HAS_PROPERTIES;
+    }
     out.put_u8(flags);
     out.put_u16_le(publish.packet_id.map_or(0, PacketId::get));
     // MQTT bounds a topic to 65,535 bytes and a payload to 256 MiB: the casts cannot truncate.
@@ -120,6 +134,17 @@ fn put_message(publish: &Publish, out: &mut Vec<u8>) {
     let payload = publish.payload();
     out.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
     out.put_slice(payload);
+    out.put_slice(&properties);
+}
+
+/// A subscription as MQTT 5's Subscription Options byte and its filter.
+fn put_subscription(s: &SubscribeFilter, out: &mut Vec<u8>) {
+    let options = s.qos as u8
+        | u8::from(s.no_local) << 2
+        | u8::from(s.retain_as_published) << 3
+        | (s.retain_handling as u8) << 4;
+    out.put_u8(options);
+    put_filter(&s.filter, out);
 }
 
 fn put_filter(filter: &TopicFilter, out: &mut Vec<u8>) {
@@ -247,13 +272,9 @@ impl Reader {
         PacketId::new(self.u16()?).ok_or("packet identifier 0")
     }
 
-    fn qos(&mut self) -> Result<QoS, &'static str> {
-        QoS::from_u8(self.u8()?).ok_or("a QoS that is not 0, 1 or 2")
-    }
-
     fn message(&mut self) -> Result<Publish, &'static str> {
         let flags = self.u8()?;
-        if flags & !0b1111 != 0 {
+        if flags & !0b1_1111 != 0 {
             return Err("unknown message flags");
         }
         let qos = QoS::from_u8(flags & 0b11).ok_or("a QoS that is not 0, 1 or 2")?;
@@ -266,6 +287,12 @@ impl Reader {
         publish.retain = flags & 0b100 != 0;
         publish.dup = flags & 0b1000 != 0;
         publish.packet_id = packet_id;
+        if flags & HAS_PROPERTIES != 0 {
+            let (properties, used) = Properties::decode(PropertyContext::Publish, &self.0)
+                .map_err(|_| "invalid message properties")?;
+            self.take(used)?;
+            publish.set_properties(properties);
+        }
         Ok(publish)
     }
 
@@ -275,8 +302,22 @@ impl Reader {
     }
 
     fn subscription(&mut self) -> Result<SubscribeFilter, &'static str> {
-        let qos = self.qos()?;
-        Ok(SubscribeFilter::new(self.filter()?, qos))
+        let options = self.u8()?;
+        let qos = QoS::from_u8(options & 0b11).ok_or("a QoS that is not 0, 1 or 2")?;
+        let retain_handling = match (options >> 4) & 0b11 {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendAtNewSubscribe,
+            2 => RetainHandling::DoNotSend,
+            _ => return Err("Retain Handling 3"),
+        };
+        if options & 0b1100_0000 != 0 {
+            return Err("unknown subscription options");
+        }
+        let mut subscription = SubscribeFilter::new(self.filter()?, qos);
+        subscription.no_local = options & 0b100 != 0;
+        subscription.retain_as_published = options & 0b1000 != 0;
+        subscription.retain_handling = retain_handling;
+        Ok(subscription)
     }
 }
 
@@ -305,6 +346,44 @@ mod tests {
         encode(&record, &mut bytes).unwrap();
         assert_eq!(bytes.len(), HEADER_LEN + 1 + 1 + 2 + 2 + 1 + 4 + 1);
         assert_eq!(decoded(&bytes), Some(Ok(record)));
+    }
+
+    #[test]
+    fn mqtt5_properties_and_subscription_options_are_kept() {
+        let mut properties = Properties::new();
+        properties.message_expiry_interval = Some(30);
+        properties.set_correlation_data(Some(Bytes::from_static(b"req-1")));
+        properties.push_user_property(
+            sansmq::MqttString::try_from("k").unwrap(),
+            sansmq::MqttString::try_from("v").unwrap(),
+        );
+        let mut publish = Publish::new(TopicName::try_from("a").unwrap(), Bytes::from("p"))
+            .with_properties(properties);
+        publish.qos = QoS::AtLeastOnce;
+        publish.packet_id = PacketId::new(9);
+        let mut subscription =
+            SubscribeFilter::new(TopicFilter::try_from("chat/#").unwrap(), QoS::ExactlyOnce);
+        subscription.no_local = true;
+        subscription.retain_as_published = true;
+        subscription.retain_handling = RetainHandling::DoNotSend;
+        let snapshot = SessionSnapshot {
+            inflight: vec![InflightMessage {
+                publish: publish.clone(),
+                released: false,
+            }],
+            queued: vec![publish.clone()],
+            awaiting_release: vec![],
+            subscriptions: vec![subscription.clone()],
+        };
+        for record in [
+            SessionRecord::Accepted(publish),
+            SessionRecord::Subscribed(subscription),
+            SessionRecord::Snapshot(snapshot),
+        ] {
+            let mut bytes = Vec::new();
+            encode(&record, &mut bytes).unwrap();
+            assert_eq!(decoded(&bytes), Some(Ok(record)));
+        }
     }
 
     #[test]

@@ -113,15 +113,20 @@
 //! | 4    | `Completed`         | id:u16                                                   |
 //! | 5    | `IncomingHeld`      | id:u16                                                   |
 //! | 6    | `IncomingReleased`  | id:u16                                                   |
-//! | 7    | `Subscribed`        | qos:u8 filter                                            |
+//! | 7    | `Subscribed`        | options:u8 filter                                        |
 //! | 8    | `Unsubscribed`      | filter                                                   |
 //! | 9    | `SessionLost`       | (none)                                                   |
-//! | 10   | `Snapshot`          | n:u32 (released:u8 message)×n, n:u32 message×n, n:u32 id:u16×n, n:u32 (qos:u8 filter)×n |
+//! | 10   | `Snapshot`          | n:u32 (released:u8 message)×n, n:u32 message×n, n:u32 id:u16×n, n:u32 (options:u8 filter)×n |
 //! | 11   | `SentAtMostOnce`    | (none)                                                   |
 //!
-//! `message = flags:u8 id:u16 topic_len:u16 topic payload_len:u32 payload`, with the QoS in the
-//! flags' two low bits, RETAIN in bit 2, DUP in bit 3, and identifier 0 for none (QoS 0);
-//! `filter = len:u16 bytes`. A body holds exactly its fields.
+//! `message = flags:u8 id:u16 topic_len:u16 topic payload_len:u32 payload [properties]`, with
+//! the QoS in the flags' two low bits, RETAIN in bit 2, DUP in bit 3, and identifier 0 for none
+//! (QoS 0); bit 4 says an MQTT 5 message's properties follow, as a PUBLISH's property section
+//! (MQTT 5.0 section 3.3.2.3: a Variable Byte Integer length, then the properties).
+//! `options` is MQTT 5's Subscription Options byte (the QoS in its two low bits, then No Local,
+//! Retain As Published and Retain Handling), which for an MQTT 3.1.1 subscription is its QoS;
+//! `filter = len:u16 bytes`. A body holds exactly its fields. Logs written before MQTT 5 read the
+//! same.
 //!
 //! Recovery reads records until the end. A record that is cut short, or fails a checksum with no
 //! whole, checksum-correct record after it (after its end if its header is intact, so a payload

@@ -35,8 +35,8 @@ pub(crate) struct Session {
     queued_ids: IdSet,
     /// Incoming QoS 2 identifiers whose PUBREL has not arrived.
     awaiting_release: BTreeSet<PacketId>,
-    /// The granted subscriptions and their QoS.
-    subscriptions: BTreeMap<TopicFilter, QoS>,
+    /// The granted subscriptions: their QoS and MQTT 5 options.
+    subscriptions: BTreeMap<TopicFilter, SubscribeFilter>,
 }
 
 impl fmt::Debug for Session {
@@ -107,7 +107,7 @@ impl Session {
             }
             SessionRecord::Subscribed(subscription) => {
                 self.subscriptions
-                    .insert(subscription.filter.clone(), subscription.qos);
+                    .insert(subscription.filter.clone(), subscription.clone());
             }
             SessionRecord::Unsubscribed(filter) => {
                 self.subscriptions.remove(filter);
@@ -130,11 +130,7 @@ impl Session {
             inflight: self.inflight.iter().cloned().collect(),
             queued: self.queued.iter().cloned().collect(),
             awaiting_release: self.awaiting_release.iter().copied().collect(),
-            subscriptions: self
-                .subscriptions
-                .iter()
-                .map(|(filter, &qos)| SubscribeFilter::new(filter.clone(), qos))
-                .collect(),
+            subscriptions: self.subscriptions.values().cloned().collect(),
         }
     }
 
@@ -184,7 +180,7 @@ impl From<SessionSnapshot> for Session {
         session.subscriptions = snapshot
             .subscriptions
             .into_iter()
-            .map(|s| (s.filter, s.qos))
+            .map(|s| (s.filter.clone(), s))
             .collect();
         session
     }

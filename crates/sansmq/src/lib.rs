@@ -1,4 +1,4 @@
-//! # sansmq: an MQTT 3.1/3.1.1 client engine without IO
+//! # sansmq: an MQTT 3.1, 3.1.1 and 5.0 client engine without IO
 //!
 //! `sansmq` is the protocol half of an MQTT client: a [`Client`] state machine that turns commands,
 //! bytes received and the current time into bytes to send, [`Event`]s and the next deadline. It never
@@ -84,10 +84,51 @@
 //! (MQTT-4.4.0-1; [`UnackedPolicy`](client::UnackedPolicy) can give them up instead when the broker
 //! lost the session). `examples/tcp_driver.rs` is this loop as a complete program.
 //!
+//! ## MQTT 5
+//!
+//! Set [`Config::protocol`] to [`Protocol::Mqtt5`](packet::Protocol::Mqtt5) and the same client
+//! speaks MQTT 5.0. CONNECT carries the limits the session enforces ([`Config::receive_maximum`],
+//! [`Config::topic_alias_maximum`], the Maximum Packet Size from [`Config::max_packet_size`],
+//! [`Config::session_expiry_interval`]) and [`Config::connect_properties`]; the CONNACK's terms
+//! ([`Client::negotiated`]) bound the window, the packet size and the Topic Aliases the client
+//! sets, replace the keep-alive, and make the client refuse locally what the server said it cannot
+//! take. Messages carry [`Properties`](packet::Properties) both ways
+//! ([`Client::publish_with`], [`Event::Message`]), Topic Aliases are handled on both sides, and
+//! the server's failure Reason Codes come back as events ([`Event::PublishRefused`],
+//! [`SubscribeRefused`](client::SubscribeRefused), [`DisconnectReason::ConnectRefused`],
+//! [`DisconnectReason::ServerDisconnected`]). Enhanced authentication is an
+//! [`Authenticator`](client::Authenticator).
+//!
+//! ```
+//! use std::time::Instant;
+//!
+//! use sansmq::packet::{Properties, Protocol, QoS};
+//! use sansmq::{Client, Config, MqttString, TopicName};
+//!
+//! let mut config = Config::new(MqttString::try_from("sensor-17").unwrap());
+//! config.protocol = Protocol::Mqtt5;
+//! config.session_expiry_interval = Some(3600); // keep the session an hour after a drop
+//! config.topic_alias_maximum = 8; // let the server alias the topics it sends
+//! let mut client = Client::new(config);
+//! let now = Instant::now();
+//! client.connect(now).unwrap();
+//!
+//! // A request: the reply comes to `replies/17`, tagged with the correlation data.
+//! let mut properties = Properties::new();
+//! properties.set_response_topic(Some(TopicName::try_from("replies/17").unwrap()));
+//! properties.set_correlation_data(Some("req-1".into()));
+//! properties.message_expiry_interval = Some(30); // useless after 30 s: given up if still queued
+//! let topic = TopicName::try_from("requests/thermostat").unwrap();
+//! client.publish_with(now, topic, QoS::AtLeastOnce, false, "get", properties).unwrap();
+//! assert_eq!(client.queued_len(), 1); // sent after the CONNACK
+//! ```
+//!
 //! ## The codec
 //!
-//! [`packet`] holds every MQTT 3.1.1 control packet (and CONNECT in 3.1 form) with a strict,
-//! zero-copy codec: a [`PacketDecoder`](packet::PacketDecoder) turns bytes cut anywhere into packets
+//! [`packet`] holds every control packet of MQTT 3.1.1 and 5.0 (and CONNECT in 3.1 form) with a
+//! strict, zero-copy codec told the [`Protocol`](packet::Protocol) it speaks (`decode_in`,
+//! `encode_in`; the functions without `_in` speak 3.1.1): a
+//! [`PacketDecoder`](packet::PacketDecoder) turns bytes cut anywhere into packets
 //! whose topics and payloads are slices of the read buffer, and each packet encodes in one pass:
 //!
 //! ```

@@ -1497,3 +1497,13 @@ fn properties_in_any_order_decode_and_encode_in_identifier_order() {
     disconnect.reason_code = ReasonCode::ServerShuttingDown;
     check_long_form(&shuffled, &sorted, Packet::Disconnect(disconnect));
 }
+
+#[test]
+fn auth_with_a_reason_code_and_no_property_length_is_malformed() {
+    // MQTT 5.0 section 3.15.2.1: only remaining length 0 leaves both out.
+    refused(
+        &[0xF0, 0x01, 0x18],
+        DecodeError::Property(PropertyError::LengthTruncated),
+        ReasonCode::MalformedPacket,
+    );
+}

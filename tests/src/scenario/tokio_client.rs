@@ -15,12 +15,33 @@ use super::{PendingPublish, Received, ScenarioClient, Seen, first_within};
 use crate::PATIENCE;
 
 /// A `sansmq_tokio::Client` with its event stream and the runtime its task runs on.
+///
+/// Dropping it drops the client, then waits for the client's task to end (its event stream ends
+/// with it) before the runtime stops: a runtime that stops cancels its tasks wherever they are,
+/// and a task cancelled before it took the commands handed to it (messages published while
+/// offline, which it would have put in the session store) loses them. An application that shuts
+/// its runtime down has the same choice to make.
 #[derive(Debug)]
 pub struct TokioClient {
-    client: Client,
+    /// `None` only while dropping.
+    client: Option<Client>,
     events: Mutex<Events>,
-    /// Dropped last: the client's task ends with the client, then the runtime stops.
     runtime: Runtime,
+}
+
+impl Drop for TokioClient {
+    fn drop(&mut self) {
+        drop(self.client.take());
+        let events = self
+            .events
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.runtime.block_on(async {
+            let _ =
+                tokio::time::timeout(PATIENCE, async { while events.recv().await.is_some() {} })
+                    .await;
+        });
+    }
 }
 
 /// A [`PublishHandle`] and the runtime to wait for it on.
@@ -31,6 +52,12 @@ pub struct TokioPending {
 }
 
 impl TokioClient {
+    fn client(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("the client lives until the wrapper is dropped")
+    }
+
     /// Runs `future` to completion on the client's runtime, from a thread outside it. A timer
     /// must be made inside `future`, where the runtime is current.
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -59,18 +86,18 @@ impl ScenarioClient for TokioClient {
             Client::new(options)?
         };
         Ok(Self {
-            client,
+            client: Some(client),
             events: Mutex::new(events),
             runtime,
         })
     }
 
     fn connect(&self) -> Result<bool, Error> {
-        self.block_on(self.client.connect())
+        self.block_on(self.client().connect())
     }
 
     fn is_connected(&self) -> bool {
-        self.client.is_connected()
+        self.client().is_connected()
     }
 
     fn start_publish(
@@ -84,7 +111,7 @@ impl ScenarioClient for TokioClient {
         let handed_over = self.block_on(async {
             tokio::time::timeout(
                 PATIENCE,
-                self.client.publish_later(topic, payload, qos, retain),
+                self.client().publish_later(topic, payload, qos, retain),
             )
             .await
         });
@@ -96,11 +123,11 @@ impl ScenarioClient for TokioClient {
     }
 
     fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
-        self.block_on(self.client.subscribe(filters))
+        self.block_on(self.client().subscribe(filters))
     }
 
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
-        self.block_on(self.client.unsubscribe(filters))
+        self.block_on(self.client().unsubscribe(filters))
     }
 
     fn next_event(&self, wait: Duration) -> Option<Seen> {
@@ -126,7 +153,7 @@ impl ScenarioClient for TokioClient {
     }
 
     fn disconnect(&self, drain: Duration) -> Result<(), Error> {
-        self.block_on(self.client.disconnect(drain))
+        self.block_on(self.client().disconnect(drain))
     }
 }
 

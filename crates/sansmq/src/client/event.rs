@@ -51,6 +51,18 @@ pub enum Event {
         /// The identifier `publish` returned for a QoS 1/2 message.
         packet_id: Option<PacketId>,
     },
+    /// MQTT 5: a message the client took before it knew the server's terms (before CONNACK, or
+    /// from a restored session), which the server's CONNACK then refused: a QoS above its Maximum
+    /// QoS, a retained message without Retain Available, a packet over its Maximum Packet Size.
+    /// It is given up unsent (MQTT-3.2.2-11, -14, -15); the error says which term.
+    Unsendable {
+        /// Where it was to be published.
+        topic: TopicName,
+        /// The identifier `publish` returned for a QoS 1/2 message.
+        packet_id: Option<PacketId>,
+        /// The term it breaks, as `publish` would have refused it.
+        error: super::CommandError,
+    },
     /// A QoS 1/2 message was given up under [`UnackedPolicy::Discard`](super::UnackedPolicy).
     Dropped {
         /// The identifier [`Client::publish`](super::Client::publish) returned.

@@ -14,6 +14,9 @@ pub(crate) struct PendingAck {
     pub(crate) qos: QoS,
     /// The application acknowledged it; it waits only for those before it.
     pub(crate) acked: bool,
+    /// MQTT 5: it counts against our Receive Maximum (a QoS 1 message that is not a re-sent
+    /// copy: the server may have our PUBACK for the first one already, and counts it no more).
+    pub(crate) counted: bool,
 }
 
 /// Incoming QoS 1/2 state. Its per-identifier tables take memory only when used: the QoS 2 set
@@ -30,7 +33,8 @@ pub(crate) struct Incoming {
     /// recognised in O(1) however many acknowledgements the application holds. A count, not a
     /// bit: a broker may (wrongly) reuse an identifier across QoS levels while both are held.
     pending_ids: Option<Box<[u8]>>,
-    /// QoS 1 messages in `pending_acks` whose PUBACK has not gone out.
+    /// QoS 1 messages in `pending_acks` whose PUBACK has not gone out and that count against our
+    /// Receive Maximum.
     pending_qos1: usize,
 }
 
@@ -88,7 +92,7 @@ impl Incoming {
         if let Some(n) = counts.get_mut(usize::from(ack.packet_id.get())) {
             *n = n.saturating_add(1);
         }
-        if ack.qos == QoS::AtLeastOnce {
+        if ack.counted {
             self.pending_qos1 += 1;
         }
         self.pending_acks.push_back(ack);
@@ -133,7 +137,7 @@ impl Incoming {
         {
             *n = n.saturating_sub(1);
         }
-        if ack.qos == QoS::AtLeastOnce {
+        if ack.counted {
             self.pending_qos1 = self.pending_qos1.saturating_sub(1);
         }
         Some(ack)
@@ -163,6 +167,7 @@ mod tests {
             packet_id: id(7),
             qos: QoS::AtLeastOnce,
             acked: false,
+            counted: true,
         });
         assert!(incoming.is_pending(id(7)));
         incoming.forget_session();
@@ -191,6 +196,7 @@ mod tests {
                 packet_id: id(v),
                 qos: QoS::AtLeastOnce,
                 acked: false,
+                counted: true,
             });
         }
         assert_eq!(incoming.mark_acked(id(9)), Some(QoS::AtLeastOnce));

@@ -87,6 +87,12 @@ fn auth_packet(
     crate::packet::Auth::new(reason_code).with_properties(properties)
 }
 
+/// MQTT 5: when `publish`'s Message Expiry Interval, counted from `now`, ends.
+fn expiry_deadline(now: Instant, publish: &Publish) -> Option<Instant> {
+    let secs = publish.properties().message_expiry_interval?;
+    deadline(now, Duration::from_secs(secs.into()))
+}
+
 /// `now + duration`, or `None` (no deadline) when that is beyond what [`Instant`] can hold: a
 /// user's `Duration::MAX` means "never", not a panic.
 fn deadline(now: Instant, duration: Duration) -> Option<Instant> {
@@ -144,6 +150,8 @@ pub struct Client {
     authenticator: Option<Box<dyn Authenticator>>,
     /// MQTT 5: a re-authentication is under way.
     reauthenticating: bool,
+    /// The DISCONNECT a requested disconnect ends with (`disconnect_with`).
+    disconnect_packet: Option<Disconnect>,
 }
 
 impl Client {
@@ -175,6 +183,7 @@ impl Client {
             aliases_out: OutboundAliases::default(),
             authenticator: None,
             reauthenticating: false,
+            disconnect_packet: None,
         }
     }
 
@@ -250,7 +259,7 @@ impl Client {
     /// The subscriptions the broker granted, with their QoS; for subscribing again after a
     /// reconnect without a session (see [`resubscribe`](Self::resubscribe)).
     pub fn subscriptions(&self) -> impl Iterator<Item = (&TopicFilter, QoS)> {
-        self.subscriptions.active.iter().map(|(f, q)| (f, *q))
+        self.subscriptions.active.iter().map(|(f, s)| (f, s.qos))
     }
 
     // ---- commands ----
@@ -391,15 +400,7 @@ impl Client {
         retain: bool,
         payload: impl Into<Bytes>,
     ) -> Result<Option<PacketId>, CommandError> {
-        self.enqueue(
-            now,
-            topic,
-            qos,
-            retain,
-            payload.into(),
-            Properties::new(),
-            false,
-        )
+        self.enqueue(now, topic, qos, retain, payload.into(), None, false)
     }
 
     /// [`publish`](Self::publish) with MQTT 5 properties: Message Expiry Interval, Payload Format
@@ -417,6 +418,7 @@ impl Client {
         payload: impl Into<Bytes>,
         properties: Properties,
     ) -> Result<Option<PacketId>, CommandError> {
+        let properties = Some(properties);
         self.enqueue(now, topic, qos, retain, payload.into(), properties, false)
     }
 
@@ -439,7 +441,7 @@ impl Client {
             QoS::AtLeastOnce,
             false,
             payload.into(),
-            Properties::new(),
+            None,
             true,
         )?;
         id.ok_or(CommandError::PacketIdsExhausted)
@@ -453,19 +455,18 @@ impl Client {
         qos: QoS,
         retain: bool,
         payload: Bytes,
-        mut properties: Properties,
+        properties: Option<Properties>,
         barrier: bool,
     ) -> Result<Option<PacketId>, CommandError> {
         if self.state == State::Draining {
             return Err(CommandError::NotConnected);
         }
-        self.check_publish_terms(qos, retain, &mut properties)?;
-        let mut publish = Publish::new(topic, payload).with_properties(properties);
+        let mut publish = Publish::new(topic, payload);
         publish.qos = qos;
         publish.retain = retain;
         // A stand-in until the real identifier is allocated, so the size counts it.
         publish.packet_id = (qos != QoS::AtMostOnce).then_some(PacketId::MIN);
-        EncodeBody::validate(&publish, self.protocol())?;
+        self.check_publish_terms(&mut publish, properties)?;
         self.check_size(publish.encoded_len_in(self.protocol()))?;
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()
@@ -495,12 +496,10 @@ impl Client {
                     .push_back(SessionRecord::Accepted(publish.clone()));
                 self.records.push_back(SessionRecord::Sent);
             }
-            self.send_publish(now, publish);
+            let expires = expiry_deadline(now, &publish);
+            self.send_publish(now, publish, expires);
         } else {
-            let expires = publish
-                .properties()
-                .message_expiry_interval
-                .and_then(|secs| deadline(now, Duration::from_secs(secs.into())));
+            let expires = expiry_deadline(now, &publish);
             self.outgoing.queued.push_back(Queued { publish, expires });
             if self.config.session_recording == SessionRecording::All {
                 self.record_queue();
@@ -558,10 +557,8 @@ impl Client {
     /// Subscribes again to every filter the broker granted before, in one SUBSCRIBE; for a
     /// reconnect with `session_present = 0`. `Ok(None)` if there is nothing to subscribe to.
     pub fn resubscribe(&mut self, now: Instant) -> Result<Option<PacketId>, CommandError> {
-        let filters: Vec<SubscribeFilter> = self
-            .subscriptions()
-            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
-            .collect();
+        // With the MQTT 5 options each was granted with.
+        let filters: Vec<SubscribeFilter> = self.subscriptions.active.values().cloned().collect();
         if filters.is_empty() {
             return Ok(None);
         }
@@ -587,9 +584,11 @@ impl Client {
                 .any(|s| s.filters.iter().any(|f| f.filter == *filter))
         };
         let filters: Vec<SubscribeFilter> = self
-            .subscriptions()
-            .filter(|(filter, _)| !asked(filter))
-            .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
+            .subscriptions
+            .active
+            .values()
+            .filter(|granted| !asked(&granted.filter))
+            .cloned()
             .collect();
         if filters.is_empty() {
             return;
@@ -671,6 +670,31 @@ impl Client {
     /// and close the transport. What is still unacknowledged stays in the session. A `drain` too
     /// long for an [`Instant`] (e.g. `Duration::MAX`) waits for the acknowledgements without end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration) -> Result<(), CommandError> {
+        self.disconnect_with(now, drain, Disconnect::new())
+    }
+
+    /// [`disconnect`](Self::disconnect) with an MQTT 5 DISCONNECT of your own: a Reason Code
+    /// (0x04 Disconnect with Will Message has the server publish the will) and properties (a
+    /// new Session Expiry Interval, a Reason String, User Properties).
+    ///
+    /// A connection opened with Session Expiry Interval 0 cannot set another one here
+    /// (MQTT-3.14.2-2); MQTT 3.1.1 takes only the plain DISCONNECT.
+    pub fn disconnect_with(
+        &mut self,
+        now: Instant,
+        drain: Duration,
+        disconnect: Disconnect,
+    ) -> Result<(), CommandError> {
+        EncodeBody::validate(&disconnect, self.protocol())?;
+        let expiry = disconnect.properties().session_expiry_interval;
+        if expiry.is_some_and(|secs| secs != 0) && self.config.effective_session_expiry() == 0 {
+            return Err(CommandError::PropertyNotAllowed(
+                "a non-zero Session Expiry Interval in DISCONNECT after CONNECT asked for 0 (MQTT-3.14.2-2)",
+            ));
+        }
+        if self.state != State::Disconnected {
+            self.disconnect_packet = Some(disconnect);
+        }
         match self.state {
             State::Disconnected => Err(CommandError::NotConnected),
             State::Connected if !drain.is_zero() && !self.outgoing.is_empty() => {
@@ -919,28 +943,34 @@ impl Client {
         self.recorded_queued = self.outgoing.queued.len();
     }
 
-    /// MQTT 5: what the server's CONNACK allows a PUBLISH, and the properties a client may send.
+    /// MQTT 5: what the server's CONNACK allows a PUBLISH, and the properties a client may send
+    /// (which it then carries). Nothing to check for a 3.1.1 `publish`.
+    #[inline]
     fn check_publish_terms(
         &self,
-        qos: QoS,
-        retain: bool,
-        properties: &mut Properties,
+        publish: &mut Publish,
+        properties: Option<Properties>,
     ) -> Result<(), CommandError> {
-        if qos > self.negotiated.maximum_qos {
+        if publish.qos > self.negotiated.maximum_qos {
             return Err(CommandError::QosNotSupported {
-                requested: qos,
+                requested: publish.qos,
                 maximum: self.negotiated.maximum_qos,
             }); // MQTT-3.2.2-11
         }
-        if retain && !self.negotiated.retain_available {
+        if publish.retain && !self.negotiated.retain_available {
             return Err(CommandError::RetainNotSupported); // MQTT-3.2.2-14
         }
+        let Some(mut properties) = properties else {
+            return Ok(());
+        };
         if properties.subscription_identifiers().next().is_some() {
             return Err(CommandError::PropertyNotAllowed(
                 "a client must not send Subscription Identifiers in PUBLISH (MQTT-3.3.4-6)",
             ));
         }
         properties.topic_alias = None; // the session sets aliases as it sends
+        publish.set_properties(properties);
+        EncodeBody::validate(publish, self.protocol())?;
         Ok(())
     }
 
@@ -1016,10 +1046,14 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if packet
-            .encode_in(self.config.protocol, &mut self.transmit)
-            .is_ok()
-        {
+        // Branching once on the protocol hands each encoder a constant, so the 3.1.1 path
+        // carries none of MQTT 5's.
+        let result = if self.config.protocol.is_v5() {
+            packet.encode_in(Protocol::Mqtt5, &mut self.transmit)
+        } else {
+            packet.encode(&mut self.transmit)
+        };
+        if result.is_ok() {
             self.last_sent = Some(now);
         }
     }
@@ -1044,22 +1078,26 @@ impl Client {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        let protocol = self.config.protocol;
-        let result = match kind {
-            AckKind::PubRec => PubRec::new(id).encode_in(protocol, &mut self.transmit),
-            AckKind::PubRel => PubRel::new(id).encode_in(protocol, &mut self.transmit),
-            AckKind::PubComp => PubComp::new(id).encode_in(protocol, &mut self.transmit),
+        let buf = &mut self.transmit;
+        // Each encoder gets a constant protocol, as in `send`.
+        let result = match (kind, self.config.protocol.is_v5()) {
+            (AckKind::PubRec, false) => PubRec::new(id).encode(buf),
+            (AckKind::PubRel, false) => PubRel::new(id).encode(buf),
+            (AckKind::PubComp, false) => PubComp::new(id).encode(buf),
+            (AckKind::PubRec, true) => PubRec::new(id).encode_in(Protocol::Mqtt5, buf),
+            (AckKind::PubRel, true) => PubRel::new(id).encode_in(Protocol::Mqtt5, buf),
+            (AckKind::PubComp, true) => PubComp::new(id).encode_in(Protocol::Mqtt5, buf),
         };
         if result.is_ok() {
             self.last_sent = Some(now);
         }
     }
 
-    fn send_publish(&mut self, now: Instant, publish: Publish) {
+    fn send_publish(&mut self, now: Instant, publish: Publish, expires: Option<Instant>) {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
         }
-        if self.encode_publish(&publish).is_err() {
+        if self.encode_publish(now, &publish, expires).is_err() {
             return; // size and rules were checked by `publish`
         }
         self.last_sent = Some(now);
@@ -1073,19 +1111,48 @@ impl Client {
             self.outgoing.inflight.push_back(Inflight {
                 publish,
                 stage: Stage::Published,
+                expires,
             });
         }
     }
 
     /// Encodes a PUBLISH into the transmit buffer; in MQTT 5 with a Topic Alias when aliases are
-    /// on, with its topic when the alias is new on this connection.
-    fn encode_publish(&mut self, publish: &Publish) -> Result<(), EncodeError> {
-        if self.aliases_out.is_enabled() {
+    /// on, with its topic when the alias is new on this connection, and with what is left of its
+    /// Message Expiry Interval when it has one (`expires`).
+    ///
+    /// The session keeps the message as published (its records say so too); only the bytes sent
+    /// carry the interval left, in whole seconds rounded up, and at least 1: a message already
+    /// on its way (a re-send) is sent again even when its interval has run out.
+    fn encode_publish(
+        &mut self,
+        now: Instant,
+        publish: &Publish,
+        expires: Option<Instant>,
+    ) -> Result<(), EncodeError> {
+        if let Some(expires) = expires {
+            let left = expires.saturating_duration_since(now);
+            let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+            let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+            if publish.properties().message_expiry_interval != Some(secs) {
+                let mut sent = publish.clone();
+                sent.properties_mut().message_expiry_interval = Some(secs);
+                return self.encode_publish(now, &sent, None);
+            }
+        }
+        // An alias set with its topic adds a property: a message that would then be too big
+        // goes without one, and the aliases stay as they are.
+        if self.aliases_out.is_enabled()
+            && publish.encoded_len_aliased(true) <= self.max_outgoing_packet_size()
+        {
             if let Some((alias, with_topic)) = self.aliases_out.assign(&publish.topic_name()) {
                 return publish.encode_aliased(alias, with_topic, &mut self.transmit);
             }
         }
-        publish.encode_in(self.config.protocol, &mut self.transmit)
+        if self.config.protocol.is_v5() {
+            publish.encode_in(Protocol::Mqtt5, &mut self.transmit)
+        } else {
+            publish.encode(&mut self.transmit)
+        }
     }
 
     /// Moves queued messages into the window while there is room.
@@ -1097,22 +1164,21 @@ impl Client {
             if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.publish.qos) {
                 break;
             }
-            if let Some(Queued {
-                mut publish,
-                expires,
-            }) = self.outgoing.queued.pop_front()
-            {
-                if let Some(expires) = expires {
-                    // MQTT 5.0 section 3.3.2.3.3: not sent once its interval has passed; sent
-                    // with what is left of it, in whole seconds rounded up, before.
-                    let left = expires.saturating_duration_since(now);
-                    if left.is_zero() {
-                        self.expire(publish);
-                        continue;
-                    }
-                    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                    publish.properties_mut().message_expiry_interval =
-                        Some(u32::try_from(secs).unwrap_or(u32::MAX));
+            if let Some(Queued { publish, expires }) = self.outgoing.queued.pop_front() {
+                // MQTT 5.0 section 3.3.2.3.3: not sent once its interval has passed; sent with
+                // what is left of it before (`encode_publish`).
+                if expires.is_some_and(|at| at <= now) {
+                    self.expire(publish);
+                    continue;
+                }
+                if let Some(error) = self.refused_by_server_terms(&publish) {
+                    let event = Event::Unsendable {
+                        topic: publish.topic_name(),
+                        packet_id: publish.packet_id,
+                        error,
+                    };
+                    self.give_up_queued(publish, event);
+                    continue;
                 }
                 if self.recorded_queued > 0 {
                     self.recorded_queued -= 1;
@@ -1126,7 +1192,7 @@ impl Client {
                         .push_back(SessionRecord::Accepted(publish.clone()));
                     self.records.push_back(SessionRecord::Sent);
                 }
-                self.send_publish(now, publish);
+                self.send_publish(now, publish, expires);
             }
         }
         if self.state == State::Draining && self.outgoing.is_empty() {
@@ -1137,6 +1203,59 @@ impl Client {
     /// MQTT 5: the queued message at the front outlived its Message Expiry Interval: it leaves the
     /// session unsent, reported as [`Event::Expired`].
     fn expire(&mut self, publish: Publish) {
+        let event = Event::Expired {
+            topic: publish.topic_name(),
+            packet_id: publish.packet_id,
+        };
+        self.give_up_queued(publish, event);
+    }
+
+    /// MQTT 5: whether the server's terms, known since its CONNACK, refuse a message the client
+    /// took before it knew them (MQTT-3.2.2-11, MQTT-3.2.2-14, MQTT-3.2.2-15).
+    fn refused_by_server_terms(&self, publish: &Publish) -> Option<CommandError> {
+        if !self.protocol().is_v5() {
+            return None;
+        }
+        let terms = &self.negotiated;
+        if publish.qos > terms.maximum_qos {
+            return Some(CommandError::QosNotSupported {
+                requested: publish.qos,
+                maximum: terms.maximum_qos,
+            });
+        }
+        if publish.retain && !terms.retain_available {
+            return Some(CommandError::RetainNotSupported);
+        }
+        let size = publish.encoded_len_in(Protocol::Mqtt5);
+        let max = self.max_outgoing_packet_size();
+        (size > max).then_some(CommandError::Encode(EncodeError::PacketTooLarge {
+            size,
+            max,
+        }))
+    }
+
+    /// An unacknowledged message the server's terms refuse is given up rather than sent again.
+    fn records_and_events_for_unsendable(
+        &mut self,
+        id: PacketId,
+        publish: &Publish,
+        error: CommandError,
+    ) {
+        self.record(SessionRecord::Completed(id));
+        self.ids.free(id);
+        self.outgoing.barriers.remove(&id);
+        if self.outgoing.active_barrier == Some(id) {
+            self.outgoing.active_barrier = None;
+        }
+        self.events.push_back(Event::Unsendable {
+            topic: publish.topic_name(),
+            packet_id: Some(id),
+            error,
+        });
+    }
+
+    /// The queued message at the front leaves the session unsent, reported as `event`.
+    fn give_up_queued(&mut self, publish: Publish, event: Event) {
         let recorded = self.recorded_queued > 0;
         if recorded {
             self.recorded_queued -= 1;
@@ -1155,10 +1274,7 @@ impl Client {
             None if recorded => self.record(SessionRecord::SentAtMostOnce),
             None => {}
         }
-        self.events.push_back(Event::Expired {
-            topic: publish.topic_name(),
-            packet_id,
-        });
+        self.events.push_back(event);
     }
 
     /// The barrier message `id` was acknowledged: send the requests it held, then the queue.
@@ -1204,7 +1320,8 @@ impl Client {
     }
 
     fn finish_disconnect(&mut self, now: Instant) {
-        self.send(now, &Packet::Disconnect(Disconnect::new()));
+        let disconnect = self.disconnect_packet.take().unwrap_or_default();
+        self.send(now, &Packet::Disconnect(disconnect));
         self.close(DisconnectReason::Requested);
     }
 
@@ -1234,6 +1351,7 @@ impl Client {
         self.ping = Ping::Idle;
         self.stall_from = None;
         self.drain_deadline = None;
+        self.disconnect_packet = None;
         self.events.push_back(Event::Disconnected { reason });
     }
 
@@ -1255,6 +1373,17 @@ impl Client {
         }
         let protocol = self.config.protocol;
         let mut inflight = std::mem::take(&mut self.outgoing.inflight);
+        // MQTT 5: a message this server's terms refuse is given up rather than sent again.
+        inflight.retain(|message| {
+            let refused = (message.stage == Stage::Published)
+                .then(|| self.refused_by_server_terms(&message.publish))
+                .flatten();
+            let (Some(error), Some(id)) = (refused, message.id()) else {
+                return true;
+            };
+            self.records_and_events_for_unsendable(id, &message.publish, error);
+            false
+        });
         for message in &mut inflight {
             let Some(id) = message.id() else { continue };
             let result = match message.stage {
@@ -1262,7 +1391,7 @@ impl Client {
                     // MQTT-3.3.1-1: a PUBLISH sent again carries DUP=1, also to a broker that
                     // lost the session (it may have received the first copy before losing it).
                     message.publish.dup = true;
-                    self.encode_publish(&message.publish)
+                    self.encode_publish(now, &message.publish, message.expires)
                 }
                 Stage::Released => {
                     // MQTT-4.4.0-1: the PUBREL again, with its identifier; a broker that lost the

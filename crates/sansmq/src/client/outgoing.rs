@@ -20,6 +20,8 @@ pub(crate) enum Stage {
 pub(crate) struct Inflight {
     pub(crate) publish: Publish,
     pub(crate) stage: Stage,
+    /// MQTT 5: when its Message Expiry Interval ends; a re-send carries what is left of it.
+    pub(crate) expires: Option<Instant>,
 }
 
 impl Inflight {
@@ -130,6 +132,7 @@ mod tests {
         Inflight {
             publish,
             stage: Stage::Published,
+            expires: None,
         }
     }
 

@@ -178,7 +178,7 @@ impl Client {
                     if self.incoming.is_pending(id) {
                         return; // re-sent before the application acknowledged it: delivered already
                     }
-                    self.hold_ack(id, QoS::AtLeastOnce);
+                    self.hold_ack(id, QoS::AtLeastOnce, publish.dup);
                 } else {
                     self.send(now, &Packet::PubAck(PubAck::new(id)));
                 }
@@ -199,6 +199,7 @@ impl Client {
                             packet_id: id,
                             qos: QoS::ExactlyOnce,
                             acked: true,
+                            counted: false,
                         });
                         self.flush_acks(now);
                     }
@@ -207,7 +208,7 @@ impl Client {
                 self.incoming.hold(id);
                 if manual {
                     // Recorded when the application acknowledges it (`Client::ack`).
-                    self.hold_ack(id, QoS::ExactlyOnce);
+                    self.hold_ack(id, QoS::ExactlyOnce, publish.dup);
                 } else {
                     self.record(SessionRecord::IncomingHeld(id));
                     self.send_ack_always(now, AckKind::PubRec, id);
@@ -293,12 +294,14 @@ impl Client {
     }
 
     /// MQTT 5: whether `publish`, a QoS 1/2 message, is one more than our Receive Maximum allows
-    /// unacknowledged. A copy of a message still unacknowledged is not a new one.
+    /// unacknowledged. A re-sent copy is not a new one.
     fn receive_maximum_reached(&self, publish: &Publish) -> bool {
         let Some(id) = publish.packet_id else {
             return false;
         };
-        if self.incoming.is_held(id) || self.incoming.is_pending(id) {
+        // A copy (DUP) is not a new message: the server counted it when it first sent it, and
+        // may have our acknowledgement already.
+        if publish.dup || self.incoming.is_held(id) || self.incoming.is_pending(id) {
             return false;
         }
         let maximum = self
@@ -321,11 +324,15 @@ impl Client {
         self.pump(now);
     }
 
-    fn hold_ack(&mut self, packet_id: PacketId, qos: QoS) {
+    /// Holds the acknowledgement of a message until the application gives it. A QoS 1 message
+    /// counts against our Receive Maximum unless it is a re-sent copy (`dup`); a QoS 2 one is
+    /// counted while its identifier is held instead.
+    fn hold_ack(&mut self, packet_id: PacketId, qos: QoS, dup: bool) {
         self.incoming.push_ack(PendingAck {
             packet_id,
             qos,
             acked: false,
+            counted: qos == QoS::AtLeastOnce && !dup,
         });
     }
 
@@ -348,13 +355,14 @@ impl Client {
         for (requested, code) in subscribe.filters.into_iter().zip(suback.return_codes) {
             let result = match code {
                 SubscribeReturnCode::Success(qos) => {
+                    let granted = SubscribeFilter {
+                        qos,
+                        ..requested.clone()
+                    };
                     self.subscriptions
                         .active
-                        .insert(requested.filter.clone(), qos);
-                    self.record(SessionRecord::Subscribed(SubscribeFilter::new(
-                        requested.filter.clone(),
-                        qos,
-                    )));
+                        .insert(requested.filter.clone(), granted.clone());
+                    self.record(SessionRecord::Subscribed(granted));
                     Ok(qos)
                 }
                 SubscribeReturnCode::Failure | SubscribeReturnCode::Refused(_) => {

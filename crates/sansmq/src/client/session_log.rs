@@ -252,7 +252,7 @@ impl SessionSnapshot {
                 {
                     Ok(at) => {
                         if let Some(s) = self.subscriptions.get_mut(at) {
-                            s.qos = subscription.qos;
+                            *s = subscription.clone();
                         }
                     }
                     Err(at) => self.subscriptions.insert(at, subscription.clone()),

@@ -54,10 +54,7 @@ impl Client {
                 .awaiting_release()
                 .filter(|&id| !self.incoming.is_unacked_exactly_once(id))
                 .collect(),
-            subscriptions: self
-                .subscriptions()
-                .map(|(filter, qos)| SubscribeFilter::new(filter.clone(), qos))
-                .collect(),
+            subscriptions: self.subscriptions.active.values().cloned().collect(),
         }
     }
 
@@ -83,6 +80,7 @@ impl Client {
             client.outgoing.inflight.push_back(Inflight {
                 publish: message.publish,
                 stage,
+                expires: None,
             });
         }
         for publish in snapshot.queued {
@@ -99,7 +97,7 @@ impl Client {
             client.incoming.hold(id);
         }
         for s in snapshot.subscriptions {
-            client.subscriptions.active.insert(s.filter, s.qos);
+            client.subscriptions.active.insert(s.filter.clone(), s);
         }
         Ok(client)
     }

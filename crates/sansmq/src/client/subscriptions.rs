@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::packet::{PacketId, QoS, Subscribe, Unsubscribe};
+use crate::packet::{PacketId, Subscribe, SubscribeFilter, Unsubscribe};
 use crate::topic::TopicFilter;
 
 /// Granted subscriptions and requests in flight.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Subscriptions {
-    /// Filter → QoS the broker granted.
-    pub(crate) active: BTreeMap<TopicFilter, QoS>,
+    /// Filter → the subscription granted: the QoS the broker granted, and the MQTT 5 options
+    /// asked for (kept for subscribing again).
+    pub(crate) active: BTreeMap<TopicFilter, SubscribeFilter>,
     /// SUBSCRIBEs sent, SUBACK not yet received; sent again after a reconnect.
     pub(crate) pending_subscribe: Vec<Subscribe>,
     /// UNSUBSCRIBEs sent, UNSUBACK not yet received; sent again after a reconnect.

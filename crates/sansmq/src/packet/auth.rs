@@ -39,11 +39,8 @@ impl Auth {
             }
             let (input, reason_code) = wire::reason_code(PacketType::Auth, CONTEXT)(input)?;
             packet.reason_code = reason_code;
-            // Read leniently: a Reason Code without a Property Length means no properties, as
-            // for the other packets that may shorten.
-            if input.is_empty() {
-                return Ok((input, packet));
-            }
+            // Unlike the acknowledgements and DISCONNECT, AUTH has no form with a Reason Code and
+            // no Property Length (MQTT 5.0 section 3.15.2.1): the length must follow.
             let (input, properties) = wire::properties(body, CONTEXT)(input)?;
             packet.properties = properties;
             Ok((input, packet))

@@ -236,7 +236,7 @@ impl fmt::Display for PacketType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT, boxed: it is more than twice the size of any other packet and sent once per
-    /// connection, so a `Packet` is the size of a PUBLISH (72 bytes, not 176) and moving one,
+    /// connection, so a `Packet` is the size of a PUBLISH (80 bytes, not 176) and moving one,
     /// as decoding does, costs that much less.
     Connect(Box<Connect>),
     /// CONNACK.

@@ -57,6 +57,7 @@ impl SubscribeFilter {
     }
 
     /// Whether any MQTT 5 option differs from MQTT 3.1.1's behaviour.
+    #[inline]
     fn has_v5_options(&self) -> bool {
         self.no_local
             || self.retain_as_published
@@ -64,6 +65,7 @@ impl SubscribeFilter {
     }
 
     /// The Subscription Options byte (MQTT 5.0 figure 3-12); only the QoS in MQTT 3.1.1.
+    #[inline]
     fn options_byte(&self) -> u8 {
         let mut byte = self.qos as u8 | ((self.retain_handling as u8) << 4);
         if self.no_local {
@@ -218,28 +220,28 @@ impl EncodeBody for Subscribe {
                 packet_type: PacketType::Subscribe,
             }); // MQTT-3.8.3-3
         }
-        let options = self.filters.iter().any(SubscribeFilter::has_v5_options);
-        v5_only(
-            protocol,
-            PacketType::Subscribe,
-            "subscription options",
-            options,
-        )?;
+        // One pass, and the shared-subscription check only for a filter with No Local.
+        for f in &self.filters {
+            if f.has_v5_options() {
+                v5_only(
+                    protocol,
+                    PacketType::Subscribe,
+                    "subscription options",
+                    true,
+                )?;
+                if f.no_local && f.filter.is_shared() {
+                    return Err(EncodeError::NoLocalOnSharedSubscription {
+                        filter: f.filter.clone(),
+                    }); // MQTT-3.8.3-4
+                }
+            }
+        }
         v5_only(
             protocol,
             PacketType::Subscribe,
             "properties",
             !self.properties.is_empty(),
         )?;
-        if let Some(f) = self
-            .filters
-            .iter()
-            .find(|f| f.no_local && f.filter.is_shared())
-        {
-            return Err(EncodeError::NoLocalOnSharedSubscription {
-                filter: f.filter.clone(),
-            }); // MQTT-3.8.3-4
-        }
         self.properties.validate(PropertyContext::Subscribe)
     }
 

@@ -920,3 +920,203 @@ fn an_auth_without_an_exchange_is_a_protocol_violation() {
         }]
     ));
 }
+
+#[test]
+fn disconnect_with_sends_the_reason_code_and_properties_asked_for() {
+    let mut config = v5();
+    config.session_expiry_interval = Some(60);
+    let mut s = connected(config, Properties::new());
+    let mut properties = Properties::new();
+    properties.session_expiry_interval = Some(0);
+    properties.set_reason_string(Some(text("shutting down")));
+    let disconnect = Disconnect::with_reason_code(ReasonCode::DisconnectWithWillMessage)
+        .with_properties(properties);
+    let now = s.now;
+    s.client
+        .disconnect_with(now, Duration::ZERO, disconnect.clone())
+        .unwrap();
+    assert_eq!(s.sent(), [Packet::Disconnect(disconnect)]);
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Requested
+        }]
+    );
+}
+
+#[test]
+fn a_session_that_expires_at_once_cannot_be_extended_at_disconnect() {
+    let mut s = connected(v5(), Properties::new()); // clean session: Session Expiry 0
+    let mut properties = Properties::new();
+    properties.session_expiry_interval = Some(60);
+    let now = s.now;
+    assert!(matches!(
+        s.client.disconnect_with(
+            now,
+            Duration::ZERO,
+            Disconnect::new().with_properties(properties)
+        ),
+        Err(CommandError::PropertyNotAllowed(_))
+    ));
+    assert!(s.client.is_connected());
+
+    let mut s = Scripted::connected(config());
+    let now = s.now;
+    assert!(matches!(
+        s.client.disconnect_with(
+            now,
+            Duration::ZERO,
+            Disconnect::with_reason_code(ReasonCode::DisconnectWithWillMessage)
+        ),
+        Err(CommandError::Encode(
+            sansmq::packet::EncodeError::NotInProtocol { .. }
+        ))
+    ));
+}
+
+#[test]
+fn a_message_that_an_alias_would_push_over_the_servers_maximum_goes_without_one() {
+    let mut connack = Properties::new();
+    connack.topic_alias_maximum = Some(4);
+    connack.maximum_packet_size = NonZeroU32::new(20);
+    let mut s = connected(v5(), connack);
+    // 2 (fixed header) + 7 (topic) + 1 (no properties) + 9 = 19 bytes plain; 22 with an alias.
+    s.client
+        .publish(s.now, topic("abcde"), QoS::AtMostOnce, false, vec![0u8; 9])
+        .unwrap();
+    s.client
+        .publish(s.now, topic("abcde"), QoS::AtMostOnce, false, vec![0u8; 2])
+        .unwrap();
+    assert_eq!(
+        wire_topics(&s.sent()),
+        [("abcde".to_owned(), None), ("abcde".to_owned(), Some(1))]
+    );
+}
+
+#[test]
+fn subscribing_again_keeps_the_options_each_filter_was_granted_with() {
+    let mut s = connected(v5(), Properties::new());
+    let mut options = SubscribeFilter::new(filter("chat/#"), QoS::ExactlyOnce);
+    options.no_local = true;
+    options.retain_handling = sansmq::packet::RetainHandling::DoNotSend;
+    let now = s.now;
+    let packet_id = s.client.subscribe(now, vec![options.clone()]).unwrap();
+    s.sent();
+    s.deliver(SubAck::new(
+        packet_id,
+        vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    ));
+    s.events();
+    let now = s.now;
+    s.client.resubscribe(now).unwrap();
+    let Packet::Subscribe(again) = s.sent_one() else {
+        panic!("not SUBSCRIBE");
+    };
+    let granted = SubscribeFilter {
+        qos: QoS::AtLeastOnce,
+        ..options
+    };
+    assert_eq!(again.filters, std::slice::from_ref(&granted));
+    assert_eq!(s.client.snapshot().subscriptions, [granted]);
+}
+
+#[test]
+fn a_resent_copy_of_an_acknowledged_message_does_not_count_against_our_receive_maximum() {
+    let mut config = v5();
+    config.receive_maximum = NonZeroU16::new(1);
+    config.manual_acks = true;
+    let mut s = connected(config, Properties::new());
+    s.deliver(crate::util::incoming("t", QoS::AtLeastOnce, Some(1), b"m"));
+    s.events();
+    let now = s.now;
+    s.client.ack(now, id(1)).unwrap();
+    assert_eq!(s.sent(), [Packet::PubAck(PubAck::new(id(1)))]);
+    // The broker re-sends before our PUBACK reaches it, then (having it) sends a new message.
+    let mut copy = Publish::new(topic("t"), Bytes::from_static(b"m"));
+    copy.qos = QoS::AtLeastOnce;
+    copy.packet_id = Some(id(1));
+    copy.dup = true;
+    s.deliver(copy);
+    s.deliver(crate::util::incoming("t", QoS::AtLeastOnce, Some(2), b"n"));
+    assert!(s.client.is_connected(), "{:?}", s.events());
+}
+
+#[test]
+fn a_message_sent_with_what_is_left_of_its_expiry_is_recorded_as_published() {
+    let mut config = v5();
+    config.session_recording = sansmq::client::SessionRecording::All;
+    let mut s = Scripted::new(config);
+    let mut expiring = Properties::new();
+    expiring.message_expiry_interval = Some(10);
+    let now = s.now;
+    s.client
+        .publish_with(now, topic("t"), QoS::AtLeastOnce, false, "x", expiring)
+        .unwrap();
+    s.advance(Duration::from_secs(4));
+    let sent = connect_with(&mut s, Properties::new());
+    assert_eq!(
+        publish_packets(&sent)[0]
+            .properties()
+            .message_expiry_interval,
+        Some(6)
+    );
+    let records: Vec<_> = std::iter::from_fn(|| s.client.poll_session_record()).collect();
+    let mut replayed = sansmq::client::SessionSnapshot::default();
+    for record in records {
+        replayed.apply(&record).unwrap();
+    }
+    assert_eq!(replayed, s.client.snapshot());
+    assert_eq!(
+        replayed.inflight[0]
+            .publish
+            .properties()
+            .message_expiry_interval,
+        Some(10),
+        "the session keeps the message as published"
+    );
+}
+
+#[test]
+fn a_message_taken_before_connack_that_the_servers_terms_refuse_is_not_sent() {
+    let mut s = Scripted::new(v5());
+    let now = s.now;
+    let qos2 = s
+        .client
+        .publish(now, topic("a"), QoS::ExactlyOnce, false, "x")
+        .unwrap();
+    s.client
+        .publish(now, topic("b"), QoS::AtMostOnce, false, vec![0u8; 100])
+        .unwrap();
+    s.client
+        .publish(now, topic("c"), QoS::AtLeastOnce, false, "ok")
+        .unwrap();
+    let mut connack = Properties::new();
+    connack.maximum_qos = Some(QoS::AtLeastOnce);
+    connack.maximum_packet_size = NonZeroU32::new(64);
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(connack));
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                Event::Connected { .. },
+                Event::Unsendable {
+                    packet_id,
+                    error: CommandError::QosNotSupported { .. },
+                    ..
+                },
+                Event::Unsendable {
+                    packet_id: None,
+                    error: CommandError::Encode(sansmq::packet::EncodeError::PacketTooLarge { .. }),
+                    ..
+                },
+            ] if *packet_id == qos2
+        ),
+        "{events:?}"
+    );
+    let sent = s.sent();
+    assert_eq!(wire_topics(&sent).len(), 1, "{sent:?}");
+    assert_eq!(publish_packets(&sent)[0].payload(), b"ok");
+}

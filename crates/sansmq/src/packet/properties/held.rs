@@ -44,6 +44,7 @@ impl HeldProperties {
         self.0.take().map(|boxed| *boxed).unwrap_or_default()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.0
             .as_ref()
