@@ -96,7 +96,7 @@
 //! passed in the queue is given up as `Event::Expired` when the client comes to it (the
 //! messages behind it go out; a drain may end on it).
 //!
-//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes three checks, to fuzz past the open findings listed at
+//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past the open finding described at
 //! `open_findings`.
 //!
 //! # What is checked, after every input
@@ -278,17 +278,10 @@ fn brief_event(e: &Event) -> String {
     }
 }
 
-/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes three checks, to fuzz past three open findings (the
-/// commands' own refusals are still checked exactly):
-/// - requests and messages accepted before a CONNACK go out after it even when they are over
-///   the Maximum Packet Size it sets, or above its Maximum QoS, or retained without Retain
-///   Available: with this, packets are checked against `max_outgoing_packet_size` only, and first
-///   sends are not checked against Maximum QoS and Retain Available;
-/// - the Topic Alias the client adds as it sends a PUBLISH (3 bytes) is not counted by the size
-///   check of `publish`: with this, an aliased PUBLISH is checked without those 3 bytes;
-/// - a queued message sent with what is left of its Message Expiry Interval keeps that shorter
-///   interval in `snapshot()`, while its records (`Accepted`, `Sent`) replay to the interval it
-///   was published with: with this, the records check ignores the interval of messages in flight.
+/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past an open finding (the commands'
+/// own refusals are still checked exactly): a SUBSCRIBE or UNSUBSCRIBE made before a CONNACK goes
+/// out after it even when it is over the Maximum Packet Size the CONNACK sets (MQTT-3.2.2-15); with
+/// this, those two are checked against `max_outgoing_packet_size` only.
 fn open_findings() -> bool {
     static OPEN: OnceLock<bool> = OnceLock::new();
     *OPEN.get_or_init(|| std::env::var_os("SANSMQ_FUZZ_OPEN_FINDINGS").is_some())
@@ -536,6 +529,8 @@ struct OutMessage {
     sent_on: u32,
     /// First-send order, for the resend order after CONNACK.
     seq: u64,
+    /// MQTT 5: when its Message Expiry Interval ends (every send carries what is left of it).
+    expires: Option<Instant>,
     /// QoS 2: PUBREC processed (the client is in the release stage: only PUBREL and PUBCOMP remain).
     released: bool,
 }
@@ -552,6 +547,8 @@ struct Held {
     id: PacketId,
     qos: QoS,
     acked: bool,
+    /// MQTT 5: counts against our Receive Maximum (QoS 1, not a re-sent copy).
+    counted: bool,
 }
 
 /// What the current connection's outgoing bytes have been so far.
@@ -648,8 +645,9 @@ struct Harness {
     unsent: VecDeque<Publish>,
     /// MQTT 5: when each queued message expires (beside `unsent`).
     unsent_expiry: VecDeque<Option<Instant>>,
-    /// MQTT 5: `Event::Expired` owed for queued messages given up before a later one went out.
-    expired: VecDeque<Event>,
+    /// MQTT 5: `Expired`/`Unsendable` owed for queued messages given up before a later one went
+    /// out.
+    given_up: VecDeque<Event>,
     pubs: BTreeMap<u16, OutMessage>,
     seq: u64,
     requests: BTreeMap<u16, Request>,
@@ -717,7 +715,7 @@ impl Harness {
             incoming: None,
             unsent: VecDeque::new(),
             unsent_expiry: VecDeque::new(),
-            expired: VecDeque::new(),
+            given_up: VecDeque::new(),
             pubs: BTreeMap::new(),
             seq: 0,
             requests: BTreeMap::new(),
@@ -765,12 +763,7 @@ impl Harness {
 
     /// Incoming QoS 1/2 messages not acknowledged yet, as our Receive Maximum counts them.
     fn unacknowledged_in(&self) -> usize {
-        self.awaiting_release.len()
-            + self
-                .held
-                .iter()
-                .filter(|h| h.qos == QoS::AtLeastOnce)
-                .count()
+        self.awaiting_release.len() + self.held.iter().filter(|h| h.counted).count()
     }
 
     fn max_out(&self) -> usize {
@@ -897,52 +890,89 @@ impl Harness {
         }
     }
 
-    /// Every QoS 1/2 message left is queued and past its expiry (vacuously: none is left).
+    /// Every QoS 1/2 message left is queued and will be given up when the client comes to it
+    /// (vacuously: none is left).
     fn only_expired_left(&self) -> bool {
-        let now = self.now;
         self.pubs.iter().all(|(&id, m)| {
             m.sent_on == 0
                 && self
                     .unsent
                     .iter()
                     .zip(&self.unsent_expiry)
-                    .any(|(p, e)| p.packet_id == Some(id_of(id)) && e.is_some_and(|e| e <= now))
+                    .any(|(p, &e)| p.packet_id == Some(id_of(id)) && self.doomed(p, e).is_some())
         })
     }
 
-    /// MQTT 5: a queued message goes out after the ones before it in the queue that expired (the
-    /// client gives those up as it comes to them), carrying what is left of its own expiry.
-    fn expire_queue_front(&mut self) {
-        while self.expire_one() {}
-        if let Some(Some(at)) = self.unsent_expiry.front().copied()
-            && let Some(left) = at.checked_duration_since(self.now)
-        {
-            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            let secs = Some(u32::try_from(secs).unwrap_or(u32::MAX));
-            if let Some(front) = self.unsent.front_mut() {
-                front.properties_mut().message_expiry_interval = secs;
-                if let Some(m) = front.packet_id.and_then(|id| self.pubs.get_mut(&id.get())) {
-                    m.publish.properties_mut().message_expiry_interval = secs;
-                }
-            }
+    /// MQTT 5: why the client gives queued message `p` (expiring at `expires`) up instead of
+    /// sending it: its expiry passed (`Expired`), or the server's terms refuse it
+    /// (`Unsendable`, MQTT-3.2.2-11, -14, -15).
+    fn doomed(&self, p: &Publish, expires: Option<Instant>) -> Option<Event> {
+        let topic = p.topic_name();
+        let packet_id = p.packet_id;
+        if expires.is_some_and(|at| at <= self.now) {
+            return Some(Event::Expired { topic, packet_id });
         }
+        let error = self.refused_by_terms(p)?;
+        Some(Event::Unsendable {
+            topic,
+            packet_id,
+            error,
+        })
     }
 
-    /// The queued message at the front is given up if its expiry passed; whether it was.
-    fn expire_one(&mut self) -> bool {
-        if !matches!(self.unsent_expiry.front(), Some(Some(at)) if *at <= self.now) {
-            return false;
+    /// MQTT 5: what `publish` would refuse `p` for under the terms of the last CONNACK.
+    fn refused_by_terms(&self, p: &Publish) -> Option<CommandError> {
+        if !self.v5() {
+            return None;
         }
+        if p.qos > self.terms.maximum_qos {
+            return Some(CommandError::QosNotSupported {
+                requested: p.qos,
+                maximum: self.terms.maximum_qos,
+            });
+        }
+        if p.retain && !self.terms.retain_available {
+            return Some(CommandError::RetainNotSupported);
+        }
+        let size = p.encoded_len_in(Protocol::Mqtt5);
+        (size > self.max_send()).then(|| {
+            CommandError::Encode(EncodeError::PacketTooLarge {
+                size,
+                max: self.max_send(),
+            })
+        })
+    }
+
+    /// The Message Expiry Interval a message expiring at `at` is sent with now: what is left, in
+    /// whole seconds rounded up, at least 1.
+    fn expiry_left(&self, at: Instant) -> u32 {
+        let left = at.saturating_duration_since(self.now);
+        let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
+    /// A queued message goes out after the ones before it that the client gives up as it comes
+    /// to them.
+    fn give_up_queue_front(&mut self) {
+        while self.give_up_one() {}
+    }
+
+    /// The queued message at the front is given up if it is doomed; whether it was.
+    fn give_up_one(&mut self) -> bool {
+        let (Some(front), Some(&expires)) = (self.unsent.front(), self.unsent_expiry.front())
+        else {
+            return false;
+        };
+        let Some(event) = self.doomed(front, expires) else {
+            return false;
+        };
         let (Some(publish), _) = (self.unsent.pop_front(), self.unsent_expiry.pop_front()) else {
             return false;
         };
         if let Some(id) = publish.packet_id {
             self.complete(id.get());
         }
-        self.expired.push_back(Event::Expired {
-            topic: publish.topic_name(),
-            packet_id: publish.packet_id,
-        });
+        self.given_up.push_back(event);
         true
     }
 
@@ -1120,6 +1150,23 @@ impl Harness {
                 self.complete(id);
             }
         }
+        // MQTT 5: a message this server's terms refuse is given up rather than sent again.
+        inflight.retain(|&(_, id)| {
+            let m = &self.pubs[&id];
+            let Some(error) = (!m.released)
+                .then(|| self.refused_by_terms(&m.publish))
+                .flatten()
+            else {
+                return true;
+            };
+            ex.events.push_back(Event::Unsendable {
+                topic: m.publish.topic_name(),
+                packet_id: Some(id_of(id)),
+                error,
+            });
+            self.complete(id);
+            false
+        });
         let resend = inflight
             .iter()
             .map(|&(_, id)| {
@@ -1222,7 +1269,9 @@ impl Harness {
             }
             publish.properties_mut().topic_alias = None;
         }
+        // A re-sent copy (DUP) is not a new message: the server counted it when it first sent it.
         if self.v5()
+            && !publish.dup
             && let Some(id) = publish.packet_id
             && !self.awaiting_release.contains(&id.get())
             && !self.held.iter().any(|h| h.id == id)
@@ -1248,7 +1297,7 @@ impl Harness {
                     if self.held.iter().any(|h| h.id == id) {
                         return;
                     }
-                    self.hold(id, QoS::AtLeastOnce);
+                    self.hold(id, QoS::AtLeastOnce, publish.dup);
                 } else {
                     ex.required.push(Packet::PubAck(PubAck::new(id)));
                 }
@@ -1267,7 +1316,7 @@ impl Harness {
                     } else if !self.held.iter().any(|h| h.id == id)
                         && !self.stream.unwritten.contains(&pubrec)
                     {
-                        self.hold(id, QoS::ExactlyOnce);
+                        self.hold(id, QoS::ExactlyOnce, publish.dup);
                         if let Some(h) = self.held.back_mut() {
                             h.acked = true;
                         }
@@ -1277,7 +1326,7 @@ impl Harness {
                 }
                 self.awaiting_release.insert(id.get());
                 if manual {
-                    self.hold(id, QoS::ExactlyOnce);
+                    self.hold(id, QoS::ExactlyOnce, publish.dup);
                 } else {
                     ex.required.push(Packet::PubRec(PubRec::new(id)));
                 }
@@ -1287,11 +1336,12 @@ impl Harness {
         ex.events.push_back(Event::Message(publish));
     }
 
-    fn hold(&mut self, id: PacketId, qos: QoS) {
+    fn hold(&mut self, id: PacketId, qos: QoS, dup: bool) {
         self.held.push_back(Held {
             id,
             qos,
             acked: false,
+            counted: qos == QoS::AtLeastOnce && !dup,
         });
     }
 
@@ -1803,6 +1853,9 @@ impl Harness {
         } else {
             Ok(())
         };
+        // MQTT 5.0 section 3.3.2.3.3: the message expires by then.
+        let expires =
+            expiry.and_then(|secs| self.now.checked_add(Duration::from_secs(secs.into())));
         match (expected, result) {
             (Ok(()), Ok(id)) => {
                 assert_eq!(
@@ -1822,15 +1875,12 @@ impl Harness {
                             publish: publish.clone(),
                             sent_on: 0,
                             seq: 0,
+                            expires,
                             released: false,
                         },
                     );
                 }
                 self.unsent.push_back(publish);
-                // A message that waits in the queue expires by then (MQTT 5.0 section 3.3.2.3.3).
-                let expires = expiry
-                    .filter(|_| !send_now)
-                    .and_then(|secs| self.now.checked_add(Duration::from_secs(secs.into())));
                 self.unsent_expiry.push_back(expires);
                 ex.send_now = send_now;
             }
@@ -2151,9 +2201,6 @@ impl Harness {
         let without_dup = |mut session: SessionSnapshot| {
             for message in &mut session.inflight {
                 message.publish.dup = false;
-                if open_findings() {
-                    message.publish.properties_mut().message_expiry_interval = None;
-                }
             }
             session
         };
@@ -2256,16 +2303,12 @@ impl Harness {
             let before = buf.len();
             match Packet::read_in(self.protocol(), &mut buf, ANY_SIZE) {
                 Ok(Some(p)) => {
-                    let mut size = before - buf.len();
+                    let size = before - buf.len();
                     if matches!(
                         p,
                         Packet::Publish(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_)
                     ) {
-                        let max = if open_findings() {
-                            if matches!(&p, Packet::Publish(p) if p.properties().topic_alias.is_some())
-                            {
-                                size -= 3;
-                            }
+                        let max = if open_findings() && !matches!(p, Packet::Publish(_)) {
                             self.cfg.max_outgoing_packet_size
                         } else {
                             self.max_send()
@@ -2527,13 +2570,12 @@ impl Harness {
             .packet_id
             .is_none_or(|id| self.pubs.get(&id.get()).is_some_and(|m| m.sent_on == 0))
         {
-            // A first send: from the queue's front, once the expired messages before it are out.
-            self.expire_queue_front();
+            // A first send: from the queue's front, once the messages before it are given up.
+            self.give_up_queue_front();
             // MQTT-3.2.2-11, MQTT-3.2.2-14 (a message sent again keeps what it was first sent with).
             assert!(
-                open_findings()
-                    || (publish.qos <= self.terms.maximum_qos
-                        && (!publish.retain || self.terms.retain_available)),
+                publish.qos <= self.terms.maximum_qos
+                    && (!publish.retain || self.terms.retain_available),
                 "{what}: a first send at {:?} (retain {}) where the server's CONNACK allows QoS up \
                  to {:?} (Retain Available {})",
                 publish.qos,
@@ -2549,8 +2591,11 @@ impl Harness {
                 "{what}: a QoS 0 PUBLISH was appended with {offset} bytes pending, not under max_transmit_buffer {}",
                 self.cfg.max_transmit_buffer
             );
-            let first = self.unsent.pop_front();
-            self.unsent_expiry.pop_front();
+            let mut first = self.unsent.pop_front();
+            let expires = self.unsent_expiry.pop_front().flatten();
+            if let (Some(first), Some(at)) = (first.as_mut(), expires) {
+                first.properties_mut().message_expiry_interval = Some(self.expiry_left(at));
+            }
             assert_eq!(
                 first.as_ref(),
                 Some(publish),
@@ -2567,6 +2612,14 @@ impl Harness {
         };
         let mut original = m.publish.clone();
         original.dup = publish.dup;
+        if let Some(at) = m.expires {
+            // MQTT 5.0 section 3.3.2.3.3: what is left of the interval (the session keeps it as
+            // published).
+            let left = at.saturating_duration_since(self.now);
+            let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
+            original.properties_mut().message_expiry_interval =
+                Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        }
         assert_eq!(
             publish, &original,
             "{what}: PUBLISH {id} is not the message publish() returned {id} for"
@@ -2607,18 +2660,20 @@ impl Harness {
                 continue;
             }
             match &event {
-                Event::Expired { .. } if self.expired.front() == Some(&event) => {
-                    self.expired.pop_front();
+                Event::Expired { .. } | Event::Unsendable { .. }
+                    if self.given_up.front() == Some(&event) =>
+                {
+                    self.given_up.pop_front();
                 }
-                Event::Expired { .. } => {
+                Event::Expired { .. } | Event::Unsendable { .. } => {
                     // Given up at the queue's front with nothing sent after it (only one: the
-                    // client expires a message when it has room to send it, and may have none
+                    // client gives a message up when it has room to send it, and may have none
                     // for the next one).
-                    self.expire_one();
+                    self.give_up_one();
                     assert_eq!(
-                        self.expired.pop_front().as_ref(),
+                        self.given_up.pop_front().as_ref(),
                         Some(&event),
-                        "{what}: an Expired event for no queued message past its expiry"
+                        "{what}: {event:?} for no queued message the client must give up"
                     );
                 }
                 Event::Disconnected {
@@ -2644,9 +2699,9 @@ impl Harness {
             ex.events
         );
         assert!(
-            self.expired.is_empty(),
+            self.given_up.is_empty(),
             "{what}: Expired events missing: {:?}",
-            self.expired
+            self.given_up
         );
     }
 
