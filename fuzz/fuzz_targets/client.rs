@@ -1176,6 +1176,10 @@ impl Harness {
                 } else {
                     let mut publish = m.publish.clone();
                     publish.dup = true;
+                    if let Some(at) = m.expires {
+                        publish.properties_mut().message_expiry_interval =
+                            Some(self.expiry_left(at));
+                    }
                     Packet::Publish(publish)
                 }
             })
@@ -2260,10 +2264,15 @@ impl Harness {
             match ex.fault_disconnect.filter(|_| !ex.drop_transmit) {
                 Some(code) => {
                     // MQTT 5: what was pending is dropped, and the DISCONNECT alone waits.
+                    // A code DISCONNECT cannot carry (0x84 for a CONNECT of an unknown protocol
+                    // level) leaves nothing to write.
                     let mut want = BytesMut::new();
-                    Disconnect::with_reason_code(code)
+                    if Disconnect::with_reason_code(code)
                         .encode_in(Protocol::Mqtt5, &mut want)
-                        .expect("a fault's Reason Code is a DISCONNECT's");
+                        .is_err()
+                    {
+                        want.clear();
+                    }
                     assert_eq!(
                         cur,
                         want.to_vec(),
