@@ -75,8 +75,9 @@
 //! Receive Maximum)` and nothing goes out over `min(max_outgoing_packet_size, Maximum Packet
 //! Size)`, which `publish`/`subscribe`/`unsubscribe` refuse up front (`PacketTooLarge` with that
 //! maximum), as they refuse a QoS over Maximum QoS, a retained message without Retain Available,
-//! and a wildcard filter without Wildcard Subscription Available (restores at CONNACK too); the
-//! first sends respect Maximum QoS and Retain Available (MQTT-3.2.2-11, -14); the
+//! and a wildcard filter without Wildcard Subscription Available (restores at CONNACK too); a
+//! message taken before the CONNACK (queued or unacknowledged) that its terms refuse is given up
+//! as `Event::Unsendable` with the error `publish` would give, never sent; first sends respect Maximum QoS and Retain Available (MQTT-3.2.2-11, -14); the
 //! Server Keep Alive replaces ours (PINGREQ, stall limit, `poll_timeout()`); every Topic Alias the
 //! client writes is at most `min(outgoing_topic_aliases, Topic Alias Maximum)`, a PUBLISH without
 //! its topic uses an alias set earlier on the same connection, and each PUBLISH, its alias
@@ -84,17 +85,18 @@
 //! resolve to the topic set on this connection and reach the application as topics, an alias over
 //! our maximum ends the connection with `TopicAliasAboveMaximum` (0x94), an unknown one with
 //! `UnknownTopicAlias` (0x82); a new QoS 1/2 message beyond our Receive Maximum (unacknowledged:
-//! QoS 2 awaiting PUBREL, QoS 1 whose ack is held) with `ReceiveMaximumExceeded` (0x93); a
+//! QoS 2 awaiting PUBREL, QoS 1 whose ack is held; a re-sent copy with DUP is not new) with `ReceiveMaximumExceeded` (0x93); a
 //! PUBACK/PUBREC failure Reason Code completes the message as `PublishRefused` with that code (no
 //! PUBREL; a failed PUBREC for a released message is ignored); SUBACK refusals are
 //! `SubscribeRefused { reason_code }`; a refusing CONNACK is `ConnectRefused`, a server
 //! DISCONNECT `ServerDisconnected`, an AUTH a protocol violation; on a malformed packet or a
 //! protocol violation the transmit buffer is cleared and holds exactly one DISCONNECT with the
-//! fault's Reason Code. Op 1 reads one more operand `e`: a Message Expiry Interval `[-, 1, 2,
-//! 60][e & 3]` seconds (`publish_with`); a message sent at once carries it as given, a queued one
-//! what is left of it when it goes out (in whole seconds, rounded up), and one whose interval
-//! passed in the queue is given up as `Event::Expired` when the client comes to it (the
-//! messages behind it go out; a drain may end on it).
+//! fault's Reason Code (nothing, for a code DISCONNECT cannot carry). Op 1 reads one more operand
+//! `e`: a Message Expiry Interval `[-, 1, 2, 60][e & 3]` seconds (`publish_with`); every send
+//! (first or again) carries what is left of it (in whole seconds rounded up, at least 1), the
+//! session keeps it as published, and a queued message whose interval passed is given up as
+//! `Event::Expired` when the client comes to it (the messages behind it go out; a drain may end
+//! on it).
 //!
 //! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past the open finding described at
 //! `open_findings`.
