@@ -443,6 +443,100 @@ CLIENT = {
 }
 
 
+# MQTT 5 (config byte 1 0x40): op 8 reads more operands; see Harness::incoming_packet.
+V5 = 0x40
+
+
+def c_publish5(qos, topic=1, length=5, retain=False, expiry=0):
+    # expiry: Message Expiry Interval [-, 1, 2, 60] s by index.
+    return c_publish(qos, topic, length, retain) + bytes([expiry])
+
+
+def c_connack5(code=0, session_present=False, receive_max=0, max_packet=0, alias_max=0,
+               no_retain=False, keep_alive=0, max_qos=None, no_wildcards=False, delivery=WHOLE):
+    # receive_max 1..4 (0: absent); max_packet [-, 16, 40, 100] by index; alias_max 0..3; keep_alive
+    # [-, 0, 1, 5] s by index; code 10..15 refuses with [0x80, 0x84, 0x85, 0x86, 0x87, 0x88].
+    b = code | (0x10 if session_present else 0)
+    p1 = receive_max | (max_packet << 3) | (alias_max << 5) | (0x80 if no_retain else 0)
+    p2 = keep_alive | {None: 0, 1: 4, 0: 8}[max_qos] | (0x10 if no_wildcards else 0)
+    return bytes([8, 0, b, p1, p2, delivery])
+
+
+def c_in_publish5(qos, sel=0, topic=1, length=3, alias=None, alias_only=False, delivery=WHOLE):
+    a = 0 if alias is None else 4 | ((alias - 1) << 3) | (0x20 if alias_only else 0)
+    head = bytes([8, 1, qos | (topic << 4)])
+    return head + (bytes([sel]) if qos else b"") + bytes([length, a, delivery])
+
+
+def c_in_ack5(kind, sel, code=0, delivery=WHOLE):
+    # code: PUBACK/PUBREC [0x00, 0x00, 0x10, 0x80, 0x87, 0x91, 0x97, 0x99] by index.
+    kinds = {"puback": 2, "pubrec": 3, "pubrel": 4, "pubcomp": 5, "unsuback": 7}
+    return bytes([8, kinds[kind], sel, code, delivery])
+
+
+def c_suback5(sel, codes, delivery=WHOLE):
+    # codes: 0, 1, 2 grant that QoS; ("refuse", i) refuses with [0x80, 0x87, 0x8F, 0xA2][i].
+    code_bytes = bytes(3 | (c[1] << 2) if isinstance(c, tuple) else c for c in codes)
+    return bytes([8, 6, sel, 0x80 | (len(codes) - 1)]) + code_bytes + bytes([delivery])
+
+
+def c_server_disconnect5(code=1, delivery=WHOLE):  # [0x00, 0x8B, 0x8E, 0x89] by index
+    return bytes([8, 13, code, delivery])
+
+
+def c_auth5(delivery=WHOLE):
+    return bytes([8, 14, 0, delivery])
+
+
+CLIENT_V5 = {
+    # CONNACK terms: Receive Maximum 1 (the second QoS 1 waits for the first's PUBACK), Maximum
+    # Packet Size 100 (a big message is refused up front), two Topic Aliases (a topic once, then
+    # its alias alone), Server Keep Alive 5 s (PINGREQ then), Retain Available 0.
+    "v5-connack-terms": c_config(inflight=V5 | 3) + C_CONNECT + C_WRITE_ALL
+    + c_connack5(receive_max=1, max_packet=3, alias_max=2, keep_alive=3, no_retain=True)
+    + c_publish5(1, topic=1) + c_publish5(1, topic=1) + c_publish5(0, length=150)
+    + c_publish5(0, retain=True) + C_WRITE_ALL + c_in_ack5("puback", ours()) + C_WRITE_ALL
+    + c_publish5(0, topic=2) + c_publish5(0, topic=1) + C_WRITE_ALL + C_JUMP + C_WRITE_ALL
+    + c_pingresp() + c_in_ack5("puback", ours()) + c_disconnect() + C_WRITE_ALL,
+    # Failure Reason Codes: PUBACK 0x87 and PUBREC 0x97 refuse the messages (no PUBREL), SUBACK
+    # refuses one filter with 0x87; Maximum QoS 1 refuses QoS 2 then; the server disconnects 0x8B.
+    "v5-failure-reason-codes": c_config(inflight=V5) + C_CONNECT + C_WRITE_ALL + c_connack5()
+    + c_publish5(1) + c_publish5(2) + C_WRITE_ALL + c_in_ack5("puback", ours(0), code=4)
+    + c_in_ack5("pubrec", ours(0), code=6) + C_WRITE_ALL + c_subscribe((1, 1), (3, 2))
+    + C_WRITE_ALL + c_suback5(ours(), [1, ("refuse", 1)]) + c_server_disconnect5(1)
+    + C_CONNECT + C_WRITE_ALL + c_connack5(max_qos=1, no_wildcards=True) + c_publish5(2)
+    + c_subscribe((1, 0)) + c_subscribe((0, 0)) + C_WRITE_ALL,
+    # Inbound Topic Aliases (our maximum 2): set, used alone, then alias 4 ends the connection with
+    # DISCONNECT 0x94, which the driver writes.
+    "v5-inbound-aliases": c_config(inflight=V5, transmit=2 << 3) + C_CONNECT + C_WRITE_ALL
+    + c_connack5() + c_in_publish5(0, topic=2, alias=1) + c_in_publish5(1, small(1), alias=1,
+                                                                          alias_only=True)
+    + C_WRITE_ALL + c_in_publish5(0, topic=1, alias=2) + c_in_publish5(0, alias=2, alias_only=True)
+    + c_in_publish5(0, topic=0, alias=4) + C_WRITE_ALL,
+    # Our Receive Maximum 1 (manual acks): a second unacknowledged QoS 1 message ends the
+    # connection with 0x93; an unknown alias with 0x82 on the next connection; AUTH unasked.
+    "v5-receive-maximum": c_config(flags=0x01, inflight=V5, queued=1 << 3, transmit=1 << 3)
+    + C_CONNECT + C_WRITE_ALL + c_connack5() + c_in_publish5(1, small(1))
+    + c_in_publish5(1, small(1))
+    + c_ack_held(0) + C_WRITE_ALL + c_in_publish5(2, small(2)) + c_in_publish5(1, small(3))
+    + C_WRITE_ALL + C_CONNECT + C_WRITE_ALL + c_connack5(session_present=True)
+    + c_in_publish5(0, alias=1, alias_only=True) + C_CONNECT + c_auth5(),
+    # A kept session with aliases: the QoS 1 message in flight goes again after the reconnect
+    # with its alias set again (aliases start afresh on every connection).
+    "v5-resume-aliases": c_config(flags=0x02, inflight=V5 | 3) + C_CONNECT + C_WRITE_ALL
+    + c_connack5(alias_max=1) + c_publish5(1, topic=2) + c_publish5(0, topic=2) + C_WRITE_ALL
+    + C_CLOSED + C_CONNECT + C_WRITE_ALL + c_connack5(session_present=True, alias_max=1)
+    + C_WRITE_ALL + c_in_ack5("puback", ours()) + C_CLOSED + C_CONNECT + c_connack5(code=14),
+    # Message expiry: with a window of 1, queued behind a QoS 1 message: a QoS 1 message with 1 s to
+    # live, a QoS 0 one with 60 s, a QoS 2 one with 2 s. 2 s later the PUBACK lets the queue move:
+    # the QoS 1 and 2 messages are given up (Expired), the QoS 0 one goes out with 58 s left.
+    "v5-message-expiry": c_config(inflight=V5 | 1) + C_CONNECT + C_WRITE_ALL + c_connack5()
+    + c_publish5(1) + c_publish5(1, expiry=1) + c_publish5(0, topic=2, expiry=3)
+    + c_publish5(2, expiry=2) + c_advance(2_000) + C_WRITE_ALL + c_in_ack5("puback", ours())
+    + C_WRITE_ALL,
+}
+
+
 def write(target, name, data):
     directory = os.path.join(HERE, "corpus", target)
     os.makedirs(directory, exist_ok=True)
@@ -465,7 +559,7 @@ def main():
     write("decode_fragments", "stream-5-client-max-64", MQTT_5 + MAX_64 + STREAMS_5["stream-5-client"])
     for name, data in TOPICS.items():
         write("topic", name, data)
-    for name, data in CLIENT.items():
+    for name, data in {**CLIENT, **CLIENT_V5}.items():
         write("client", name, data)
 
 
