@@ -91,15 +91,15 @@
 //! `SubscribeRefused { reason_code }`; a refusing CONNACK is `ConnectRefused`, a server
 //! DISCONNECT `ServerDisconnected`, an AUTH a protocol violation; on a malformed packet or a
 //! protocol violation the transmit buffer is cleared and holds exactly one DISCONNECT with the
-//! fault's Reason Code (nothing, for a code DISCONNECT cannot carry). Op 1 reads one more operand
+//! fault's Reason Code (0x82 Protocol Error for a code DISCONNECT cannot carry). Op 1 reads one more operand
 //! `e`: a Message Expiry Interval `[-, 1, 2, 60][e & 3]` seconds (`publish_with`); every send
 //! (first or again) carries what is left of it (in whole seconds rounded up, at least 1), the
 //! session keeps it as published, and a queued message whose interval passed is given up as
 //! `Event::Expired` when the client comes to it (the messages behind it go out; a drain may end
 //! on it).
 //!
-//! `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past the open finding described at
-//! `open_findings`.
+//! A SUBSCRIBE or UNSUBSCRIBE made before a CONNACK whose Maximum Packet Size it exceeds is given
+//! up as `Event::RequestUnsendable`, never sent (MQTT-3.2.2-15; found by this target).
 //!
 //! # What is checked, after every input
 //!
@@ -212,8 +212,8 @@ use sansmq::client::{
 };
 use sansmq::packet::{
     Auth, ConnAck, Connect, ConnectReturnCode, Disconnect, EncodeError, FrameHeader, LastWill,
-    Packet, PacketDecoder, PacketId, PacketType, Password, Properties, Protocol, PubAck, PubComp,
-    PubRec, PubRel, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeFilter,
+    Packet, PacketDecoder, PacketId, PacketType, Password, Properties, PropertyContext, Protocol,
+    PubAck, PubComp, PubRec, PubRel, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeFilter,
     SubscribeReturnCode, UnsubAck, Unsubscribe,
 };
 use sansmq::{
@@ -278,15 +278,6 @@ fn brief_event(e: &Event) -> String {
         Event::Message(p) => format!("Message({})", brief(&Packet::Publish(p.clone()))),
         other => format!("{other:?}"),
     }
-}
-
-/// `SANSMQ_FUZZ_OPEN_FINDINGS=1` relaxes one check, to fuzz past an open finding (the commands'
-/// own refusals are still checked exactly): a SUBSCRIBE or UNSUBSCRIBE made before a CONNACK goes
-/// out after it even when it is over the Maximum Packet Size the CONNACK sets (MQTT-3.2.2-15); with
-/// this, those two are checked against `max_outgoing_packet_size` only.
-fn open_findings() -> bool {
-    static OPEN: OnceLock<bool> = OnceLock::new();
-    *OPEN.get_or_init(|| std::env::var_os("SANSMQ_FUZZ_OPEN_FINDINGS").is_some())
 }
 
 macro_rules! trace {
@@ -658,6 +649,8 @@ struct Harness {
     held: VecDeque<Held>,
     /// Incoming QoS 2 identifiers delivered, PUBREL not processed yet (this session).
     awaiting_release: BTreeSet<u16>,
+    /// The identifiers of `awaiting_release` received since the current connection's CONNACK.
+    held_this_connection: BTreeSet<u16>,
     /// Identifiers the broker used, for the id selector.
     recent_in: VecDeque<u16>,
     connack_deadline: Option<Instant>,
@@ -724,6 +717,7 @@ impl Harness {
             active: BTreeMap::new(),
             held: VecDeque::new(),
             awaiting_release: BTreeSet::new(),
+            held_this_connection: BTreeSet::new(),
             recent_in: VecDeque::new(),
             connack_deadline: None,
             last_sent: now,
@@ -764,8 +758,11 @@ impl Harness {
     }
 
     /// Incoming QoS 1/2 messages not acknowledged yet, as our Receive Maximum counts them.
+    /// What counts against our Receive Maximum: QoS 2 identifiers held since this connection's
+    /// CONNACK (one held from before may belong to a session lost unnoticed, which no PUBREL will
+    /// free), and QoS 1 messages whose ack is held.
     fn unacknowledged_in(&self) -> usize {
-        self.awaiting_release.len() + self.held.iter().filter(|h| h.counted).count()
+        self.held_this_connection.len() + self.held.iter().filter(|h| h.counted).count()
     }
 
     fn max_out(&self) -> usize {
@@ -846,11 +843,20 @@ impl Harness {
     fn fault(&mut self, ex: &mut Expect, reason: DisconnectReason) {
         if self.v5() {
             // MQTT 5.0 section 4.13: the server's fault is named in a DISCONNECT.
+            // A code DISCONNECT cannot carry (0x84, for a CONNECT of an unknown protocol) is
+            // named as the Protocol Error it is on a client's connection.
             ex.fault_disconnect = match &reason {
                 DisconnectReason::Malformed(e) => Some(e.reason_code()),
                 DisconnectReason::ProtocolViolation(v) => Some(v.reason_code()),
                 _ => None,
-            };
+            }
+            .map(|code| {
+                if code.is_valid_in(PropertyContext::Disconnect) {
+                    code
+                } else {
+                    ReasonCode::ProtocolError
+                }
+            });
         }
         ex.events.push_back(Event::Disconnected { reason });
         ex.fault = true;
@@ -1069,6 +1075,7 @@ impl Harness {
             }
             Packet::PubRel(PubRel { packet_id, .. }) => {
                 self.awaiting_release.remove(&packet_id.get());
+                self.held_this_connection.remove(&packet_id.get());
                 let pubcomp = Packet::PubComp(PubComp::new(packet_id));
                 if !self.ack_pending(ex, &pubcomp) {
                     ex.required.push(pubcomp);
@@ -1114,6 +1121,7 @@ impl Harness {
 
     fn on_connack(&mut self, ex: &mut Expect, session_present: bool) {
         ex.events.push_back(Event::Connected { session_present });
+        self.held_this_connection.clear();
         ex.resumed = true;
         self.stream.connacked = true;
         self.conn = Conn::Connected;
@@ -1132,6 +1140,7 @@ impl Harness {
             // an identifier), so they are void. Our messages all go out again (PUBLISH with
             // DUP=1, PUBREL: complete only at PUBCOMP), unless the policy gives them up.
             self.awaiting_release.clear();
+            self.held_this_connection.clear();
             self.held.clear();
             if self.cfg.unacked_policy == UnackedPolicy::Discard {
                 for &(_, id) in &inflight {
@@ -1187,6 +1196,37 @@ impl Harness {
             })
             .collect();
         ex.resend_prefix = Some(resend);
+        if self.v5() {
+            // A request made before this CONNACK that its Maximum Packet Size refuses is given
+            // up unsent (MQTT-3.2.2-15), reported subscriptions first, each kind by identifier.
+            let max = self.max_send();
+            let mut oversized: Vec<(bool, u16, usize)> = Vec::new();
+            for (&id, request) in &self.requests {
+                let (unsubscribe, size) = match request {
+                    Request::Subscribe(filters) => (
+                        false,
+                        Subscribe::with_filters(id_of(id), filters.clone())
+                            .encoded_len_in(Protocol::Mqtt5),
+                    ),
+                    Request::Unsubscribe(filters) => (
+                        true,
+                        Unsubscribe::new(id_of(id), filters.clone())
+                            .encoded_len_in(Protocol::Mqtt5),
+                    ),
+                };
+                if size > max {
+                    oversized.push((unsubscribe, id, size));
+                }
+            }
+            oversized.sort_unstable();
+            for (_, id, size) in oversized {
+                ex.events.push_back(Event::RequestUnsendable {
+                    packet_id: id_of(id),
+                    error: CommandError::Encode(EncodeError::PacketTooLarge { size, max }),
+                });
+                self.answered(id);
+            }
+        }
         for (&id, request) in &self.requests {
             let packet = match request {
                 Request::Subscribe(filters) => {
@@ -1331,6 +1371,7 @@ impl Harness {
                     return;
                 }
                 self.awaiting_release.insert(id.get());
+                self.held_this_connection.insert(id.get());
                 if manual {
                     self.hold(id, QoS::ExactlyOnce, publish.dup);
                 } else {
@@ -2266,15 +2307,10 @@ impl Harness {
             match ex.fault_disconnect.filter(|_| !ex.drop_transmit) {
                 Some(code) => {
                     // MQTT 5: what was pending is dropped, and the DISCONNECT alone waits.
-                    // A code DISCONNECT cannot carry (0x84 for a CONNECT of an unknown protocol
-                    // level) leaves nothing to write.
                     let mut want = BytesMut::new();
-                    if Disconnect::with_reason_code(code)
+                    Disconnect::with_reason_code(code)
                         .encode_in(Protocol::Mqtt5, &mut want)
-                        .is_err()
-                    {
-                        want.clear();
-                    }
+                        .expect("a DISCONNECT Reason Code");
                     assert_eq!(
                         cur,
                         want.to_vec(),
@@ -2319,11 +2355,7 @@ impl Harness {
                         p,
                         Packet::Publish(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_)
                     ) {
-                        let max = if open_findings() && !matches!(p, Packet::Publish(_)) {
-                            self.cfg.max_outgoing_packet_size
-                        } else {
-                            self.max_send()
-                        };
+                        let max = self.max_send();
                         assert!(
                             size <= max,
                             "{what}: {:?} of {size} bytes, over {} (max_outgoing_packet_size {}, the server's Maximum Packet Size {:?})",

@@ -63,6 +63,16 @@ pub enum Event {
         /// The term it breaks, as `publish` would have refused it.
         error: super::CommandError,
     },
+    /// MQTT 5: a SUBSCRIBE or UNSUBSCRIBE made before CONNACK (or awaiting its answer across a
+    /// reconnect) is bigger than the server's Maximum Packet Size: it is given up unsent
+    /// (MQTT-3.2.2-15) and no `Subscribed` or `Unsubscribed` will come for it. Ask again with
+    /// fewer filters.
+    RequestUnsendable {
+        /// The identifier `subscribe` or `unsubscribe` returned.
+        packet_id: PacketId,
+        /// The size and the limit.
+        error: super::CommandError,
+    },
     /// A QoS 1/2 message was given up under [`UnackedPolicy::Discard`](super::UnackedPolicy).
     Dropped {
         /// The identifier [`Client::publish`](super::Client::publish) returned.

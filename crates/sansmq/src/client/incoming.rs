@@ -36,6 +36,10 @@ pub(crate) struct Incoming {
     /// QoS 1 messages in `pending_acks` whose PUBACK has not gone out and that count against our
     /// Receive Maximum.
     pending_qos1: usize,
+    /// The QoS 2 identifiers of `awaiting_release` received since the current connection's
+    /// CONNACK: the ones that count against our Receive Maximum (see
+    /// [`unacknowledged`](Self::unacknowledged)).
+    held_this_connection: IdSet,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -50,12 +54,22 @@ impl std::fmt::Debug for Incoming {
 impl Incoming {
     /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
     pub(crate) fn hold(&mut self, id: PacketId) -> bool {
-        self.awaiting_release.insert(id)
+        let new = self.awaiting_release.insert(id);
+        if new {
+            self.held_this_connection.insert(id);
+        }
+        new
     }
 
     /// PUBREL: the QoS 2 identifier is free again; false if it was not held.
     pub(crate) fn release(&mut self, id: PacketId) -> bool {
+        self.held_this_connection.remove(id);
         self.awaiting_release.remove(id)
+    }
+
+    /// A CONNACK: the identifiers held from before stop counting against our Receive Maximum.
+    pub(crate) fn connection_started(&mut self) {
+        self.held_this_connection.clear();
     }
 
     /// Whether the QoS 2 identifier awaits PUBREL.
@@ -73,6 +87,7 @@ impl Incoming {
     /// session sends under the same identifier (which a held ack would also hide as a re-send).
     pub(crate) fn forget_session(&mut self) {
         self.awaiting_release.clear();
+        self.held_this_connection.clear();
         self.pending_acks.clear();
         self.pending_ids = None;
         self.pending_qos1 = 0;
@@ -80,8 +95,14 @@ impl Incoming {
 
     /// QoS 1/2 messages the broker sent that we have not finished acknowledging: QoS 1 without
     /// PUBACK, QoS 2 without PUBCOMP (MQTT 5's Receive Maximum counts these, MQTT-3.3.4-9).
+    ///
+    /// A QoS 2 identifier held from before the current connection does not count: after a
+    /// CONNACK whose session is not the one we think (a session created by a CONNECT whose
+    /// CONNACK never reached us, which neither side can tell) no PUBREL will free it, and the
+    /// server, not knowing it, fills its own count; counting it would end every connection of
+    /// the session. The server that does know it counts it, so it only ever sends fewer.
     pub(crate) fn unacknowledged(&self) -> usize {
-        self.awaiting_release.len() + self.pending_qos1
+        self.held_this_connection.len() + self.pending_qos1
     }
 
     /// Holds an acknowledgement back until the application (and those before it) gave it.

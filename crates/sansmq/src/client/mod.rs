@@ -1338,6 +1338,13 @@ impl Client {
                 _ => None,
             };
             if let Some(code) = code {
+                // A code DISCONNECT cannot carry (0x84, for a CONNECT of an unknown protocol
+                // from a server) is the Protocol Error it is on a client's connection.
+                let code = if code.is_valid_in(crate::packet::PropertyContext::Disconnect) {
+                    code
+                } else {
+                    crate::packet::ReasonCode::ProtocolError
+                };
                 let disconnect = Disconnect::with_reason_code(code);
                 let _ = disconnect.encode_in(Protocol::Mqtt5, &mut self.transmit);
             }
@@ -1405,6 +1412,7 @@ impl Client {
         }
         self.outgoing.inflight = inflight;
         let mut transmit = std::mem::take(&mut self.transmit);
+        self.give_up_oversized_requests();
         self.subscriptions.held.clear();
         if self.outgoing.active_barrier.is_some() {
             // The barrier went out again above: requests wait for its PUBACK.
@@ -1432,6 +1440,41 @@ impl Client {
         self.last_sent = Some(now);
         self.flush_acks(now);
         self.pump(now);
+    }
+
+    /// MQTT 5: a pending SUBSCRIBE or UNSUBSCRIBE over the server's Maximum Packet Size, which a
+    /// request made before CONNACK may be, is given up rather than sent (MQTT-3.2.2-15).
+    fn give_up_oversized_requests(&mut self) {
+        if !self.protocol().is_v5() {
+            return;
+        }
+        let max = self.max_outgoing_packet_size();
+        // Reported subscriptions first, then unsubscriptions, each by identifier.
+        let mut given_up = Vec::new();
+        self.subscriptions.pending_subscribe.retain(|s| {
+            let size = s.encoded_len_in(Protocol::Mqtt5);
+            let fits = size <= max;
+            if !fits {
+                given_up.push((false, s.packet_id, size));
+            }
+            fits
+        });
+        self.subscriptions.pending_unsubscribe.retain(|u| {
+            let size = u.encoded_len_in(Protocol::Mqtt5);
+            let fits = size <= max;
+            if !fits {
+                given_up.push((true, u.packet_id, size));
+            }
+            fits
+        });
+        given_up.sort_unstable();
+        for (_, packet_id, size) in given_up {
+            self.ids.free(packet_id);
+            self.events.push_back(Event::RequestUnsendable {
+                packet_id,
+                error: CommandError::Encode(EncodeError::PacketTooLarge { size, max }),
+            });
+        }
     }
 
     /// `session_present = 0`: the broker knows nothing of our unacknowledged messages. Under

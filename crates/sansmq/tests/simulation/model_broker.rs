@@ -969,13 +969,21 @@ impl Broker {
 
     /// PUBACK (QoS 1) or PUBREC (QoS 2) for a message in flight to the client.
     fn on_first_ack(&mut self, conn: ConnId, client_id: &str, id: PacketId, qos: QoS) {
+        let v5 = self.conns.get(&conn).is_some_and(|c| c.protocol.is_v5());
         let s = self.sessions.get_mut(client_id).expect("attached");
         let Some(at) = s
             .inflight
             .iter()
             .position(|o| o.id == id && o.publish.qos == qos)
         else {
-            return; // a late duplicate, or a message of a session we lost
+            // A late duplicate, or a message of a session we lost. MQTT 5 answers a PUBREC it
+            // does not know with PUBREL 0x92 (MQTT 5.0 section 3.6.2.1), which frees the
+            // identifier the client holds, so it does not count against its Receive Maximum.
+            if v5 && qos == QoS::ExactlyOnce {
+                let pubrel = PubRel::with_reason_code(id, ReasonCode::PacketIdentifierNotFound);
+                self.send(conn, &Packet::PubRel(pubrel));
+            }
+            return;
         };
         // (Acks in arrival order, MQTT-4.6.0-2/3, are checked on the client's side of the wire,
         // where it is known which arrival an ack answers; see `invariants::AckOrder`.)

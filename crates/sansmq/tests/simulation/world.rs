@@ -385,8 +385,12 @@ impl World {
             let mut moved = false;
             self.persist()?;
             while let Some(event) = self.client.poll_event() {
-                // Any number of queued messages may expire at one input.
-                if !matches!(event, sansmq::Event::Expired { .. }) {
+                // Any number of queued messages may expire, or turn out unsendable under the
+                // terms a CONNACK set, at one input (the ledger checks each of them).
+                if !matches!(
+                    event,
+                    sansmq::Event::Expired { .. } | sansmq::Event::Unsendable { .. }
+                ) {
                     events += 1;
                 }
                 moved = true;

@@ -563,6 +563,14 @@ impl World {
             {
                 "disconnected: server DISCONNECT, session taken over (MQTT 5)"
             }
+            // A session lost unnoticed leaves the client holding QoS 2 identifiers no PUBREL will
+            // free, which count against its Receive Maximum while the new session's broker, not
+            // knowing them, fills its own count (an MQTT limit: neither side can tell).
+            DisconnectReason::ProtocolViolation(
+                sansmq::client::ProtocolViolation::ReceiveMaximumExceeded { .. },
+            ) if !self.stale_held.is_empty() => {
+                "disconnected: our Receive Maximum, with identifiers of a session lost unnoticed"
+            }
             other => return Err(format!("the client gave up the connection: {other}")),
         };
         self.bump(name);
