@@ -1120,3 +1120,94 @@ fn a_message_taken_before_connack_that_the_servers_terms_refuse_is_not_sent() {
     assert_eq!(wire_topics(&sent).len(), 1, "{sent:?}");
     assert_eq!(publish_packets(&sent)[0].payload(), b"ok");
 }
+
+#[test]
+fn a_request_made_before_connack_that_its_maximum_packet_size_refuses_is_given_up() {
+    let mut s = Scripted::new(v5());
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    let now = s.now;
+    let big = s
+        .client
+        .subscribe(
+            now,
+            vec![SubscribeFilter::new(
+                filter("sport/tennis/#"),
+                QoS::AtLeastOnce,
+            )],
+        )
+        .unwrap();
+    let small = s.client.unsubscribe(now, vec![filter("a")]).unwrap();
+    let mut connack = Properties::new();
+    connack.maximum_packet_size = NonZeroU32::new(16);
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(connack));
+    let events = s.events();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                Event::Connected { .. },
+                Event::RequestUnsendable {
+                    packet_id,
+                    error: CommandError::Encode(sansmq::packet::EncodeError::PacketTooLarge {
+                        max: 16,
+                        ..
+                    }),
+                },
+            ] if *packet_id == big
+        ),
+        "{events:?}"
+    );
+    let sent = s.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Unsubscribe(u)] if u.packet_id == small),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn qos2_identifiers_held_from_before_the_connack_do_not_count_against_our_receive_maximum() {
+    let mut config = v5();
+    config.receive_maximum = NonZeroU16::new(1);
+    config.clean_session = false;
+    let mut s = connected(config, Properties::new());
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(7), b"m"));
+    s.events();
+    s.sent();
+    // The connection drops before PUBREL; the CONNACK says the session is there, but it may be
+    // one a lost CONNACK replaced, which will never release 7.
+    s.drop_connection();
+    s.events();
+    let mut connack = ConnAck::from_reason_code(ReasonCode::Success);
+    connack.session_present = true;
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    s.deliver(connack);
+    s.events();
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(1), b"n"));
+    assert!(s.client.is_connected(), "{:?}", s.events());
+    // One more on this connection is over the limit.
+    s.deliver(crate::util::incoming("t", QoS::ExactlyOnce, Some(2), b"o"));
+    assert!(!s.client.is_connected());
+}
+
+#[test]
+fn a_fault_whose_code_disconnect_cannot_carry_is_named_a_protocol_error() {
+    let mut s = connected(v5(), Properties::new());
+    // A CONNECT from the server, of an unknown protocol name: 0x84 belongs to CONNACK only.
+    s.deliver_bytes(&[
+        0x10, 0x0B, 0x00, 0x04, b'M', b'Q', b'T', b'X', 0x05, 0x02, 0x00, 0x3C, 0x00,
+    ]);
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Disconnected {
+            reason: DisconnectReason::Malformed(_)
+        }]
+    ));
+    assert_eq!(
+        s.sent(),
+        [Packet::Disconnect(Disconnect::with_reason_code(
+            ReasonCode::ProtocolError
+        ))]
+    );
+}
