@@ -77,15 +77,8 @@ impl SubscribeFilter {
         byte
     }
 
-    /// Reads the options byte after `filter`.
-    fn from_options(v5: bool, filter: TopicFilter, byte: u8) -> Result<Self, DecodeError> {
-        if !v5 {
-            // MQTT-3.8.3-4: reserved bits 7-2 must be 0 and QoS must be 0, 1 or 2.
-            return match QoS::from_u8(byte) {
-                Some(qos) => Ok(Self::new(filter, qos)),
-                None => Err(DecodeError::InvalidRequestedQos { filter, byte }),
-            };
-        }
+    /// Reads MQTT 5's Subscription Options byte after `filter`.
+    fn from_options_v5(filter: TopicFilter, byte: u8) -> Result<Self, DecodeError> {
         // MQTT-3.8.3-5: reserved bits 7-6 are 0; QoS 3 and Retain Handling 3 are Protocol
         // Errors (MQTT 5.0 section 3.8.3.1).
         let retain_handling = match (byte & RETAIN_HANDLING) >> 4 {
@@ -166,7 +159,16 @@ impl Subscribe {
             let Some((&byte, after)) = after.split_first() else {
                 return Err(too_short());
             };
-            filters.push(SubscribeFilter::from_options(v5, filter, byte)?);
+            let subscription = if v5 {
+                SubscribeFilter::from_options_v5(filter, byte)?
+            } else {
+                // MQTT-3.8.3-4: reserved bits 7-2 must be 0 and QoS must be 0, 1 or 2.
+                match QoS::from_u8(byte) {
+                    Some(qos) => SubscribeFilter::new(filter, qos),
+                    None => return Err(DecodeError::InvalidRequestedQos { filter, byte }),
+                }
+            };
+            filters.push(subscription);
             rest = after;
         }
         if !rest.is_empty() {
@@ -220,20 +222,22 @@ impl EncodeBody for Subscribe {
                 packet_type: PacketType::Subscribe,
             }); // MQTT-3.8.3-3
         }
-        // One pass, and the shared-subscription check only for a filter with No Local.
-        for f in &self.filters {
-            if f.has_v5_options() {
-                v5_only(
-                    protocol,
-                    PacketType::Subscribe,
-                    "subscription options",
-                    true,
-                )?;
-                if f.no_local && f.filter.is_shared() {
-                    return Err(EncodeError::NoLocalOnSharedSubscription {
-                        filter: f.filter.clone(),
-                    }); // MQTT-3.8.3-4
-                }
+        // A tight pass first; the rules about the options only when some filter has them.
+        if self.filters.iter().any(SubscribeFilter::has_v5_options) {
+            v5_only(
+                protocol,
+                PacketType::Subscribe,
+                "subscription options",
+                true,
+            )?;
+            if let Some(f) = self
+                .filters
+                .iter()
+                .find(|f| f.no_local && f.filter.is_shared())
+            {
+                return Err(EncodeError::NoLocalOnSharedSubscription {
+                    filter: f.filter.clone(),
+                }); // MQTT-3.8.3-4
             }
         }
         v5_only(
@@ -249,15 +253,16 @@ impl EncodeBody for Subscribe {
         buf.put_u16(self.packet_id.get());
         if protocol.is_v5() {
             self.properties.write(buf);
-        }
-        for f in &self.filters {
-            wire::put_prefixed(buf, f.filter.as_bytes());
+            for f in &self.filters {
+                wire::put_prefixed(buf, f.filter.as_bytes());
+                buf.put_u8(f.options_byte());
+            }
+        } else {
             // Validation made sure an MQTT 3.1.1 filter's options are its QoS alone.
-            buf.put_u8(if protocol.is_v5() {
-                f.options_byte()
-            } else {
-                f.qos as u8
-            });
+            for f in &self.filters {
+                wire::put_prefixed(buf, f.filter.as_bytes());
+                buf.put_u8(f.qos as u8);
+            }
         }
     }
 }
