@@ -258,6 +258,7 @@ impl Connect {
 impl EncodeBody for Connect {
     const PACKET_TYPE: PacketType = PacketType::Connect;
 
+    #[inline]
     fn remaining_len(&self, _: Protocol) -> usize {
         let v5 = self.protocol.is_v5();
         let mut len = wire::prefixed_len(self.protocol.name()) + 1 + 1 + 2;
@@ -282,6 +283,7 @@ impl EncodeBody for Connect {
         len
     }
 
+    #[inline]
     fn validate(&self, _: Protocol) -> Result<(), EncodeError> {
         let v5 = self.protocol.is_v5();
         if self.password.is_some() && self.username.is_none() && !v5 {
@@ -314,6 +316,7 @@ impl EncodeBody for Connect {
         Ok(())
     }
 
+    #[inline]
     fn write_body(&self, _: Protocol, buf: &mut BytesMut) {
         let v5 = self.protocol.is_v5();
         wire::put_prefixed(buf, self.protocol.name());

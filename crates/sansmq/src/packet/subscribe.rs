@@ -204,6 +204,7 @@ fn count_filters(mut rest: &[u8]) -> usize {
 impl EncodeBody for Subscribe {
     const PACKET_TYPE: PacketType = PacketType::Subscribe;
 
+    #[inline]
     fn remaining_len(&self, protocol: Protocol) -> usize {
         let header = if protocol.is_v5() {
             2usize.saturating_add(self.properties.encoded_len())
@@ -216,6 +217,7 @@ impl EncodeBody for Subscribe {
         })
     }
 
+    #[inline]
     fn validate(&self, protocol: Protocol) -> Result<(), EncodeError> {
         if self.filters.is_empty() {
             return Err(EncodeError::NoTopicFilters {
@@ -249,6 +251,7 @@ impl EncodeBody for Subscribe {
         self.properties.validate(PropertyContext::Subscribe)
     }
 
+    #[inline]
     fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
         buf.put_u16(self.packet_id.get());
         if protocol.is_v5() {
