@@ -530,7 +530,9 @@ pub(crate) fn check_reason_code(
 }
 
 /// Validates, reserves exactly the packet's size and writes it.
-#[inline]
+///
+/// Always inlined, so that `encode` (MQTT 3.1.1, a constant) folds away the MQTT 5 branches.
+#[inline(always)]
 pub(crate) fn encode_packet<P: EncodeBody>(
     packet: &P,
     protocol: Protocol,
@@ -601,10 +603,13 @@ mod tests {
     use super::*;
 
     /// Decoding moves a `Packet` (and a `Result<Option<Packet>, _>`) a few times per frame: with
-    /// CONNECT boxed they are the size of a PUBLISH, less than half of an unboxed CONNECT.
+    /// CONNECT boxed they are the size of a PUBLISH, less than half of an unboxed CONNECT. A
+    /// PUBLISH keeps its properties inside its content to stay at 72 bytes, the size it had
+    /// before MQTT 5 (80 cost MQTT 3.1.1 decoding about 15%).
     #[test]
     fn a_packet_is_the_size_of_a_publish() {
         use std::mem::size_of;
+        assert_eq!(size_of::<Publish>(), 72);
         assert_eq!(size_of::<Packet>(), size_of::<Publish>());
         assert_eq!(
             size_of::<Result<Option<Packet>, DecodeError>>(),

@@ -9,7 +9,7 @@ use super::{Properties, PropertyContext};
 use crate::packet::EncodeError;
 
 /// The empty set every packet without properties hands out.
-static EMPTY: Properties = Properties::new();
+pub(crate) static NO_PROPERTIES: Properties = Properties::new();
 
 /// A packet's properties; see [`Properties`].
 #[derive(Clone, Default)]
@@ -29,7 +29,13 @@ impl HeldProperties {
     }
 
     pub(crate) fn get(&self) -> &Properties {
-        self.0.as_deref().unwrap_or(&EMPTY)
+        self.0.as_deref().unwrap_or(&NO_PROPERTIES)
+    }
+
+    /// The boxed set, `None` when there is none.
+    #[inline]
+    pub(crate) fn as_boxed(&self) -> Option<&Properties> {
+        self.0.as_deref()
     }
 
     pub(crate) fn get_mut(&mut self) -> &mut Properties {

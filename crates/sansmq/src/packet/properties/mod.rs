@@ -48,7 +48,7 @@ use super::frame::MAX_REMAINING_LENGTH;
 use crate::string::MqttString;
 use crate::topic::TopicName;
 
-pub(crate) use self::held::{HeldProperties, impl_properties};
+pub(crate) use self::held::{HeldProperties, NO_PROPERTIES, impl_properties};
 pub use self::id::{PropertyContext, PropertyId};
 
 /// A Subscription Identifier: 1 to 268,435,455 (MQTT 5.0 section 3.8.2.1.2).
