@@ -153,7 +153,9 @@ impl Connect {
         }
     }
 
-    pub(crate) fn decode(body: &Bytes) -> Result<Self, DecodeError> {
+    /// Parses a CONNECT body into a box: a CONNECT is large (320 bytes), and boxing it where it
+    /// is built spares the copies that returning it by value through the parsers would make.
+    pub(crate) fn decode(body: &Bytes) -> Result<Box<Self>, DecodeError> {
         wire::parse_body(PacketType::Connect, body, |input| {
             let (input, name) = wire::length_prefixed(input)?;
             let (input, level) = wire::u8(input)?;
@@ -220,7 +222,7 @@ impl Connect {
                 input = rest;
                 password = Some(Password(secret));
             }
-            let connect = Self {
+            let connect = Box::new(Self {
                 protocol,
                 keep_alive,
                 clean_session: flags & CLEAN_SESSION != 0,
@@ -229,7 +231,7 @@ impl Connect {
                 username,
                 password,
                 properties,
-            };
+            });
             Ok((input, connect))
         })
     }

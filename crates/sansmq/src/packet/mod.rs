@@ -296,7 +296,7 @@ impl Packet {
         }
         let v5 = protocol.is_v5();
         Ok(match header.packet_type() {
-            PacketType::Connect => Self::Connect(Box::new(Connect::decode(&body)?)),
+            PacketType::Connect => Self::Connect(Connect::decode(&body)?),
             PacketType::ConnAck => Self::ConnAck(ConnAck::decode(v5, &body)?),
             PacketType::Publish => Self::Publish(Publish::decode(protocol, flags, body)?),
             PacketType::PubAck => Self::PubAck(PubAck::decode(v5, &body)?),
