@@ -293,9 +293,10 @@ impl EncodeBody for Connect {
         }
         let will_properties = self.will.as_ref().map(|will| &will.properties);
         if v5 {
-            self.properties.validate(PropertyContext::Connect)?;
+            self.properties
+                .validate_in_packet(PropertyContext::Connect)?;
             if let Some(properties) = will_properties {
-                properties.validate(PropertyContext::Will)?;
+                properties.validate_in_packet(PropertyContext::Will)?;
             }
         } else {
             let present = !self.properties.is_empty()

@@ -575,7 +575,7 @@ impl Publish {
             return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT 5.0 section 3.3.2.1
         }
         self.content.properties().map_or(Ok(()), |properties| {
-            properties.validate(PropertyContext::Publish)
+            properties.validate_in_packet(PropertyContext::Publish)
         })
     }
 }

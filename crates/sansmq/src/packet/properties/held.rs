@@ -68,7 +68,7 @@ impl HeldProperties {
     pub(crate) fn validate(&self, context: PropertyContext) -> Result<(), EncodeError> {
         match &self.0 {
             None => Ok(()),
-            Some(properties) => properties.validate(context),
+            Some(properties) => properties.validate_in_packet(context),
         }
     }
 
