@@ -924,7 +924,7 @@ impl Harness {
         Some(Event::Unsendable {
             topic,
             packet_id,
-            error,
+            error: Box::new(error),
         })
     }
 
@@ -1173,7 +1173,7 @@ impl Harness {
             ex.events.push_back(Event::Unsendable {
                 topic: m.publish.topic_name(),
                 packet_id: Some(id_of(id)),
-                error,
+                error: Box::new(error),
             });
             self.complete(id);
             false

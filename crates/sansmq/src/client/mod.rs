@@ -1175,7 +1175,7 @@ impl Client {
                     let event = Event::Unsendable {
                         topic: publish.topic_name(),
                         packet_id: publish.packet_id,
-                        error,
+                        error: Box::new(error),
                     };
                     self.give_up_queued(publish, event);
                     continue;
@@ -1250,7 +1250,7 @@ impl Client {
         self.events.push_back(Event::Unsendable {
             topic: publish.topic_name(),
             packet_id: Some(id),
-            error,
+            error: Box::new(error),
         });
     }
 

@@ -1104,15 +1104,20 @@ fn a_message_taken_before_connack_that_the_servers_terms_refuse_is_not_sent() {
                 Event::Connected { .. },
                 Event::Unsendable {
                     packet_id,
-                    error: CommandError::QosNotSupported { .. },
+                    error: first,
                     ..
                 },
                 Event::Unsendable {
                     packet_id: None,
-                    error: CommandError::Encode(sansmq::packet::EncodeError::PacketTooLarge { .. }),
+                    error: second,
                     ..
                 },
             ] if *packet_id == qos2
+                && matches!(**first, CommandError::QosNotSupported { .. })
+                && matches!(
+                    **second,
+                    CommandError::Encode(sansmq::packet::EncodeError::PacketTooLarge { .. })
+                )
         ),
         "{events:?}"
     );
