@@ -674,7 +674,7 @@ fn id_of(v: u16) -> PacketId {
 fn server_reason(reason_code: ReasonCode, properties: &Properties) -> ServerReason {
     ServerReason {
         reason_code,
-        properties: properties.clone(),
+        properties: Box::new(properties.clone()),
     }
 }
 
