@@ -38,8 +38,11 @@ pub(crate) struct Incoming {
     pending_qos1: usize,
     /// The QoS 2 identifiers of `awaiting_release` received since the current connection's
     /// CONNACK: the ones that count against our Receive Maximum (see
-    /// [`unacknowledged`](Self::unacknowledged)).
+    /// [`unacknowledged`](Self::unacknowledged)). Kept only on an MQTT 5 connection, the only
+    /// kind with a Receive Maximum: MQTT 3.1.1 pays for neither the set nor its upkeep.
     held_this_connection: IdSet,
+    /// Whether the current connection keeps `held_this_connection`.
+    counts_receive_maximum: bool,
 }
 
 impl std::fmt::Debug for Incoming {
@@ -55,7 +58,7 @@ impl Incoming {
     /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
     pub(crate) fn hold(&mut self, id: PacketId) -> bool {
         let new = self.awaiting_release.insert(id);
-        if new {
+        if new && self.counts_receive_maximum {
             self.held_this_connection.insert(id);
         }
         new
@@ -63,13 +66,17 @@ impl Incoming {
 
     /// PUBREL: the QoS 2 identifier is free again; false if it was not held.
     pub(crate) fn release(&mut self, id: PacketId) -> bool {
-        self.held_this_connection.remove(id);
+        if self.counts_receive_maximum {
+            self.held_this_connection.remove(id);
+        }
         self.awaiting_release.remove(id)
     }
 
-    /// A CONNACK: the identifiers held from before stop counting against our Receive Maximum.
-    pub(crate) fn connection_started(&mut self) {
+    /// A CONNACK: the identifiers held from before stop counting against our Receive Maximum,
+    /// which only an MQTT 5 connection (`counts_receive_maximum`) has.
+    pub(crate) fn connection_started(&mut self, counts_receive_maximum: bool) {
         self.held_this_connection.clear();
+        self.counts_receive_maximum = counts_receive_maximum;
     }
 
     /// Whether the QoS 2 identifier awaits PUBREL.
@@ -194,6 +201,20 @@ mod tests {
         incoming.forget_session();
         assert!(incoming.awaiting_release.pages_held() == 0 && incoming.pending_ids.is_none());
         assert!(!incoming.is_held(id(7)) && !incoming.is_pending(id(7)));
+    }
+
+    #[test]
+    fn only_an_mqtt5_connection_counts_held_ids_against_receive_maximum() {
+        let mut incoming = Incoming::default();
+        incoming.connection_started(false);
+        assert!(incoming.hold(id(7)));
+        assert_eq!(incoming.held_this_connection.pages_held(), 0);
+        incoming.connection_started(true);
+        assert!(incoming.hold(id(8)));
+        // 7 was held before this connection's CONNACK: only 8 counts.
+        assert_eq!(incoming.unacknowledged(), 1);
+        assert!(incoming.release(id(8)) && incoming.release(id(7)));
+        assert_eq!(incoming.unacknowledged(), 0);
     }
 
     #[test]

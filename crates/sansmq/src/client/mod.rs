@@ -1116,14 +1116,30 @@ impl Client {
         }
     }
 
-    /// Encodes a PUBLISH into the transmit buffer; in MQTT 5 with a Topic Alias when aliases are
+    /// Encodes a PUBLISH into the transmit buffer.
+    #[inline]
+    fn encode_publish(
+        &mut self,
+        now: Instant,
+        publish: &Publish,
+        expires: Option<Instant>,
+    ) -> Result<(), EncodeError> {
+        if self.config.protocol.is_v5() {
+            self.encode_publish_v5(now, publish, expires)
+        } else {
+            // MQTT 3.1.1 has neither Topic Aliases nor Message Expiry.
+            publish.encode(&mut self.transmit)
+        }
+    }
+
+    /// [`encode_publish`](Self::encode_publish) in MQTT 5: with a Topic Alias when aliases are
     /// on, with its topic when the alias is new on this connection, and with what is left of its
     /// Message Expiry Interval when it has one (`expires`).
     ///
     /// The session keeps the message as published (its records say so too); only the bytes sent
     /// carry the interval left, in whole seconds rounded up, and at least 1: a message already
     /// on its way (a re-send) is sent again even when its interval has run out.
-    fn encode_publish(
+    fn encode_publish_v5(
         &mut self,
         now: Instant,
         publish: &Publish,
@@ -1136,7 +1152,7 @@ impl Client {
             if publish.properties().message_expiry_interval != Some(secs) {
                 let mut sent = publish.clone();
                 sent.properties_mut().message_expiry_interval = Some(secs);
-                return self.encode_publish(now, &sent, None);
+                return self.encode_publish_v5(now, &sent, None);
             }
         }
         // An alias set with its topic adds a property: a message that would then be too big
@@ -1148,11 +1164,7 @@ impl Client {
                 return publish.encode_aliased(alias, with_topic, &mut self.transmit);
             }
         }
-        if self.config.protocol.is_v5() {
-            publish.encode_in(Protocol::Mqtt5, &mut self.transmit)
-        } else {
-            publish.encode(&mut self.transmit)
-        }
+        publish.encode_in(Protocol::Mqtt5, &mut self.transmit)
     }
 
     /// Moves queued messages into the window while there is room.

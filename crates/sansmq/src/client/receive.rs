@@ -103,7 +103,7 @@ impl Client {
 
     fn on_connack(&mut self, now: Instant, mut connack: ConnAck) {
         self.connack_deadline = None;
-        self.incoming.connection_started();
+        self.incoming.connection_started(self.protocol().is_v5());
         if self.protocol().is_v5() {
             if connack.reason_code != ReasonCode::Success {
                 let reason = ServerReason::new(connack.reason_code, connack.take_properties());
