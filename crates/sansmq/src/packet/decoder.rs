@@ -108,7 +108,7 @@ impl PacketDecoder {
         }
         self.pending = None;
         let body = frame::split_body(&mut self.buffer, &header);
-        Packet::decode_in(self.protocol, &header, body).map(Some)
+        Packet::decode_some(self.protocol, &header, body)
     }
 }
 

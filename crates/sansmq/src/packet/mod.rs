@@ -338,7 +338,23 @@ impl Packet {
             return Ok(None);
         }
         let body = frame::split_body(buf, &header);
-        Self::decode_in(protocol, &header, body).map(Some)
+        Self::decode_some(protocol, &header, body)
+    }
+
+    /// [`decode_in`](Self::decode_in) wrapped in `Some`, as a read loop returns it; a PUBLISH is
+    /// built in place (see [`Publish::decode_into`]).
+    #[inline]
+    pub(crate) fn decode_some(
+        protocol: Protocol,
+        header: &FrameHeader,
+        body: Bytes,
+    ) -> Result<Option<Self>, DecodeError> {
+        if header.packet_type() == PacketType::Publish {
+            return Publish::decode_into(protocol, header.flags(), body, |publish| {
+                Some(Self::Publish(publish))
+            });
+        }
+        Self::decode_in(protocol, header, body).map(Some)
     }
 
     /// The packet's type.
