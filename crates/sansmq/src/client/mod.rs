@@ -577,10 +577,13 @@ impl Client {
         if !restore {
             return;
         }
+        // What the pending SUBSCRIBEs ask for already, save those this CONNACK's Maximum Packet
+        // Size refuses: `resume` gives them up, so they ask for nothing.
         let pending = &self.subscriptions.pending_subscribe;
         let asked = |filter: &TopicFilter| {
             pending
                 .iter()
+                .filter(|s| !self.request_refused_by_size(s.encoded_len_in(self.protocol())))
                 .any(|s| s.filters.iter().any(|f| f.filter == *filter))
         };
         let filters: Vec<SubscribeFilter> = self
@@ -1454,6 +1457,12 @@ impl Client {
         self.pump(now);
     }
 
+    /// MQTT 5: whether a pending request of `size` bytes is over the server's Maximum Packet
+    /// Size, and so given up by [`give_up_oversized_requests`](Self::give_up_oversized_requests).
+    fn request_refused_by_size(&self, size: usize) -> bool {
+        self.protocol().is_v5() && size > self.max_outgoing_packet_size()
+    }
+
     /// MQTT 5: a pending SUBSCRIBE or UNSUBSCRIBE over the server's Maximum Packet Size, which a
     /// request made before CONNACK may be, is given up rather than sent (MQTT-3.2.2-15).
     fn give_up_oversized_requests(&mut self) {
@@ -1465,19 +1474,13 @@ impl Client {
         let mut given_up = Vec::new();
         self.subscriptions.pending_subscribe.retain(|s| {
             let size = s.encoded_len_in(Protocol::Mqtt5);
-            let fits = size <= max;
-            if !fits {
-                given_up.push((false, s.packet_id, size));
-            }
-            fits
+            given_up.extend((size > max).then_some((false, s.packet_id, size)));
+            size <= max
         });
         self.subscriptions.pending_unsubscribe.retain(|u| {
             let size = u.encoded_len_in(Protocol::Mqtt5);
-            let fits = size <= max;
-            if !fits {
-                given_up.push((true, u.packet_id, size));
-            }
-            fits
+            given_up.extend((size > max).then_some((true, u.packet_id, size)));
+            size <= max
         });
         given_up.sort_unstable();
         for (_, packet_id, size) in given_up {

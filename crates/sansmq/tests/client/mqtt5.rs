@@ -1170,6 +1170,69 @@ fn a_request_made_before_connack_that_its_maximum_packet_size_refuses_is_given_u
     );
 }
 
+/// Found by the client fuzzer: a filter that a pending SUBSCRIBE asked for again was left out of
+/// the restore, and then that SUBSCRIBE was given up as too big, so the filter was lost.
+#[test]
+fn a_filter_of_a_request_given_up_as_too_big_is_still_restored() {
+    let mut config = v5();
+    config.restore_subscriptions = sansmq::client::RestoreSubscriptions::WhenSessionLost;
+    let mut s = connected(config, Properties::new());
+    let now = s.now;
+    let granted = s
+        .client
+        .subscribe(
+            now,
+            vec![SubscribeFilter::new(filter("x"), QoS::AtLeastOnce)],
+        )
+        .unwrap();
+    s.sent();
+    s.deliver(SubAck::new(
+        granted,
+        vec![SubscribeReturnCode::Success(QoS::AtLeastOnce)],
+    ));
+    s.events();
+    s.drop_connection();
+    s.events();
+    // Asked again while away, with a filter that makes the request too big for the next server.
+    let big = s
+        .client
+        .subscribe(
+            now,
+            vec![
+                SubscribeFilter::new(filter("x"), QoS::AtLeastOnce),
+                SubscribeFilter::new(filter("sport/tennis/#"), QoS::AtLeastOnce),
+            ],
+        )
+        .unwrap();
+    s.client.connect(s.now).unwrap();
+    s.sent();
+    let mut connack = Properties::new();
+    connack.maximum_packet_size = NonZeroU32::new(16);
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success).with_properties(connack));
+    let events = s.events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::RequestUnsendable { packet_id, .. } if *packet_id == big
+        )),
+        "{events:?}"
+    );
+    let restore = events.iter().find_map(|e| match e {
+        Event::Resubscribing { filters, .. } => Some(filters.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        restore,
+        Some(vec![SubscribeFilter::new(filter("x"), QoS::AtLeastOnce)]),
+        "{events:?}"
+    );
+    let sent = s.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Subscribe(sub)] if sub.filters.len() == 1),
+        "{sent:?}"
+    );
+}
+
 #[test]
 fn qos2_identifiers_held_from_before_the_connack_do_not_count_against_our_receive_maximum() {
     let mut config = v5();
