@@ -448,6 +448,7 @@ impl Client {
     }
 
     #[allow(clippy::too_many_arguments)] // the private core of `publish` and its variants
+    #[inline]
     fn enqueue(
         &mut self,
         now: Instant,
@@ -466,8 +467,20 @@ impl Client {
         publish.retain = retain;
         // A stand-in until the real identifier is allocated, so the size counts it.
         publish.packet_id = (qos != QoS::AtMostOnce).then_some(PacketId::MIN);
-        self.check_publish_terms(&mut publish, properties)?;
-        self.check_size(publish.encoded_len_in(self.protocol()))?;
+        let has_properties = properties.is_some();
+        if has_properties || self.config.protocol.is_v5() {
+            self.check_publish_terms(&mut publish, properties)?;
+            self.check_size(publish.encoded_len_in(self.protocol()))?;
+        } else {
+            // MQTT 3.1.1 and no properties: no server terms to check.
+            self.check_size(publish.encoded_len())?;
+        }
+        // Only a Message Expiry Interval among the properties sets one.
+        let expires = if has_properties {
+            expiry_deadline(now, &publish)
+        } else {
+            None
+        };
         let can_send_now = self.state == State::Connected
             && self.outgoing.queued.is_empty()
             && self.outgoing.active_barrier.is_none()
@@ -496,10 +509,8 @@ impl Client {
                     .push_back(SessionRecord::Accepted(publish.clone()));
                 self.records.push_back(SessionRecord::Sent);
             }
-            let expires = expiry_deadline(now, &publish);
             self.send_publish(now, publish, expires);
         } else {
-            let expires = expiry_deadline(now, &publish);
             self.outgoing.queued.push_back(Queued { publish, expires });
             if self.config.session_recording == SessionRecording::All {
                 self.record_queue();
@@ -1131,7 +1142,7 @@ impl Client {
             self.encode_publish_v5(now, publish, expires)
         } else {
             // MQTT 3.1.1 has neither Topic Aliases nor Message Expiry.
-            publish.encode(&mut self.transmit)
+            publish.encode_mqtt311(&mut self.transmit)
         }
     }
 
@@ -1142,6 +1153,9 @@ impl Client {
     /// The session keeps the message as published (its records say so too); only the bytes sent
     /// carry the interval left, in whole seconds rounded up, and at least 1: a message already
     /// on its way (a re-send) is sent again even when its interval has run out.
+    ///
+    /// Never inlined: inside `send_publish` its registers cost the MQTT 3.1.1 path.
+    #[inline(never)]
     fn encode_publish_v5(
         &mut self,
         now: Instant,

@@ -46,7 +46,25 @@ macro_rules! publish_ack {
                 }
             }
 
+            #[inline]
             pub(crate) fn decode(v5: bool, body: &Bytes) -> Result<Self, DecodeError> {
+                if let [hi, lo] = body[..] {
+                    // A packet identifier alone: all of a valid MQTT 3.1.1 body, and MQTT 5's
+                    // shortest form. Read straight, as this is every acknowledgement's path.
+                    return match PacketId::new(u16::from_be_bytes([hi, lo])) {
+                        Some(packet_id) => Ok(Self::new(packet_id)),
+                        None => Err(DecodeError::ZeroPacketId {
+                            packet_type: $packet_type,
+                        }),
+                    };
+                }
+                Self::decode_other(v5, body)
+            }
+
+            /// [`decode`](Self::decode) of a body that is not two bytes: an MQTT 5 Reason Code
+            /// and properties, or an error.
+            #[inline(never)]
+            fn decode_other(v5: bool, body: &Bytes) -> Result<Self, DecodeError> {
                 wire::parse_body($packet_type, body, |input| {
                     let (input, packet_id) = wire::packet_id($packet_type)(input)?;
                     let mut packet = Self::new(packet_id);

@@ -408,7 +408,29 @@ impl Packet {
     /// Appends the packet encoded as MQTT 3.1.1 to `buf`; see [`Publish::encode`].
     #[inline]
     pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        self.encode_in(Protocol::Mqtt311, buf)
+        // A match of its own rather than `encode_in(Mqtt311)`: each type's `encode` is compiled
+        // for the constant protocol, whether or not the compiler inlines `encode_in` here.
+        match self {
+            Self::Connect(p) => p.encode(buf),
+            Self::ConnAck(p) => p.encode(buf),
+            Self::Publish(p) => p.encode(buf),
+            Self::PubAck(p) => p.encode(buf),
+            Self::PubRec(p) => p.encode(buf),
+            Self::PubRel(p) => p.encode(buf),
+            Self::PubComp(p) => p.encode(buf),
+            Self::Subscribe(p) => p.encode(buf),
+            Self::SubAck(p) => p.encode(buf),
+            Self::Unsubscribe(p) => p.encode(buf),
+            Self::UnsubAck(p) => p.encode(buf),
+            Self::PingReq | Self::PingResp => {
+                buf.reserve(2);
+                buf.put_u8((self.packet_type() as u8) << 4);
+                buf.put_u8(0);
+                Ok(())
+            }
+            Self::Disconnect(p) => p.encode(buf),
+            Self::Auth(p) => p.encode(buf),
+        }
     }
 
     /// Appends the packet encoded for `protocol` to `buf`; see [`Publish::encode_in`]. A CONNECT
@@ -582,12 +604,15 @@ macro_rules! impl_encode {
 
             /// Validates the packet and appends it to `buf` as MQTT 3.1.1, reserving exactly
             /// [`encoded_len`](Self::encoded_len) bytes first. On error nothing is written.
+            ///
+            /// Not a call of `encode_in`, which the compiler may keep out of line with the
+            /// protocol a run-time value: this is compiled for MQTT 3.1.1 alone.
             #[inline]
             pub fn encode(
                 &self,
                 buf: &mut ::bytes::BytesMut,
             ) -> Result<(), $crate::packet::EncodeError> {
-                self.encode_in($crate::packet::Protocol::Mqtt311, buf)
+                $crate::packet::encode_packet(self, $crate::packet::Protocol::Mqtt311, buf)
             }
 
             /// The size of the packet encoded for `protocol`, fixed header included: what

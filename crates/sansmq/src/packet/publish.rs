@@ -454,9 +454,10 @@ impl EncodeBody for Publish {
     #[inline]
     fn remaining_len(&self, protocol: Protocol) -> usize {
         let id_len = if self.packet_id.is_some() { 2 } else { 0 };
-        let len = wire::prefixed_len(self.topic_bytes())
+        let (topic, payload) = self.topic_and_payload();
+        let len = wire::prefixed_len(topic)
             .saturating_add(id_len)
-            .saturating_add(self.payload().len());
+            .saturating_add(payload.len());
         if protocol.is_v5() {
             len.saturating_add(self.content.properties().map_or(1, Properties::encoded_len))
         } else {
@@ -474,25 +475,18 @@ impl EncodeBody for Publish {
         }
         if protocol.is_v5() {
             self.validate_v5()
+        } else if let Content::Held(held) = &self.content {
+            // Application parts have neither properties nor an empty topic: one test for both.
+            Self::validate_held_v3(protocol, held)
         } else {
-            v5_only(
-                protocol,
-                PacketType::Publish,
-                "properties",
-                self.content
-                    .properties()
-                    .is_some_and(|properties| !properties.is_empty()),
-            )?;
-            if self.topic_is_empty() {
-                return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT-4.7.3-1
-            }
             Ok(())
         }
     }
 
     #[inline]
     fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
-        wire::put_prefixed(buf, self.topic_bytes());
+        let (topic, payload) = self.topic_and_payload();
+        wire::put_prefixed(buf, topic);
         if let Some(id) = self.packet_id {
             buf.put_u16(id.get());
         }
@@ -502,11 +496,59 @@ impl EncodeBody for Publish {
                 Some(properties) => properties.write(buf),
             }
         }
-        buf.put_slice(self.payload());
+        buf.put_slice(payload);
     }
 }
 
 impl Publish {
+    /// [`encode`](Self::encode) as the client's send path wants it: out of line, so the caller
+    /// stays small, and compiled for MQTT 3.1.1 alone, so none of the MQTT 5 branches remain.
+    #[inline(never)]
+    pub(crate) fn encode_mqtt311(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        super::encode_packet(self, Protocol::Mqtt311, buf)
+    }
+
+    /// The topic's encoded bytes and the payload, with one look at how the message is held.
+    #[inline]
+    fn topic_and_payload(&self) -> (&[u8], &[u8]) {
+        match &self.content {
+            Content::Parts { topic, payload } => (topic.as_bytes(), payload),
+            Content::Held(Held::Built(built)) => (built.topic.as_bytes(), &built.payload),
+            Content::Held(Held::Frame {
+                body,
+                topic_end,
+                payload_start,
+                ..
+            }) => (
+                body.get(2..*topic_end as usize).unwrap_or_default(),
+                body.get(*payload_start as usize..).unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// What MQTT 3.1.1 refuses of a message held as more than application parts: properties
+    /// (MQTT 5 only), and the empty topic a decoded MQTT 5 PUBLISH with a Topic Alias has.
+    fn validate_held_v3(protocol: Protocol, held: &Held) -> Result<(), EncodeError> {
+        let (properties, topic_is_empty) = match held {
+            Held::Built(built) => (Some(&built.properties), false),
+            Held::Frame {
+                properties,
+                topic_end,
+                ..
+            } => (properties.as_boxed(), *topic_end == 2),
+        };
+        v5_only(
+            protocol,
+            PacketType::Publish,
+            "properties",
+            properties.is_some_and(|properties| !properties.is_empty()),
+        )?;
+        if topic_is_empty {
+            return Err(EncodeError::EmptyTopicWithoutAlias); // MQTT-4.7.3-1
+        }
+        Ok(())
+    }
+
     /// Whether the topic is empty: only a decoded MQTT 5 PUBLISH whose Topic Alias stands for it
     /// (a [`TopicName`] never is).
     #[inline]
