@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sansmq::packet::ConnectReturnCode;
+use sansmq::client::ServerReason;
+use sansmq::packet::{ConnectReturnCode, ReasonCode};
 use sansmq::{CommandError, DisconnectReason, TopicError};
 use sansmq_store::StoreError;
 
@@ -141,12 +142,24 @@ pub enum Error {
     /// refuse this; nothing was sent.
     #[error("not sent: {0}")]
     NotAllowed(String),
-    /// The broker refused to subscribe to a filter (SUBACK 0x80).
-    #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80)")]
+    /// The broker refused to subscribe to a filter: SUBACK 0x80 in MQTT 3.1.1, or an MQTT 5
+    /// failure Reason Code such as 0x87 Not authorized.
+    #[error("the broker refused the subscription to {filter:?} (SUBACK {reason_code})")]
     SubscribeRefused {
         /// The filter.
         filter: String,
+        /// The SUBACK's code for it.
+        reason_code: ReasonCode,
     },
+    /// MQTT 5: the broker refused a QoS 1/2 message with a failure Reason Code in its PUBACK or
+    /// PUBREC (such as 0x87 Not authorized or 0x97 Quota exceeded), with its Reason String if it
+    /// sent one. The message is done; it is not sent again.
+    #[error("the broker refused the message: {0}")]
+    PublishRefused(ServerReason),
+    /// MQTT 5: the message waited in the offline queue longer than its Message Expiry Interval
+    /// and was given up unsent.
+    #[error("the message expired before it could be sent (Message Expiry Interval)")]
+    Expired,
     /// The client cannot do this now (not connected, queue full, message too large...).
     #[error(transparent)]
     Command(#[from] CommandError),

@@ -2,7 +2,10 @@
 
 use bytes::Bytes;
 use sansmq::TopicName;
-use sansmq::packet::{PacketId, Publish, QoS};
+use sansmq::packet::{PacketId, Properties, Publish, QoS, SubscriptionId};
+
+/// The properties of a message that has none (every MQTT 3.1.1 message).
+static NO_PROPERTIES: Properties = Properties::new();
 
 /// A message from the broker; the payload shares the read buffer (no copy).
 ///
@@ -22,6 +25,9 @@ pub struct Message {
     pub duplicate: bool,
     /// The broker's packet identifier (QoS 1/2).
     pub id: Option<PacketId>,
+    /// MQTT 5 properties, boxed when there are any, so that a 3.1.1 message carries no more
+    /// than a null pointer for them.
+    properties: Option<Box<Properties>>,
     /// Which broker session delivered it (see [`AckKey`]).
     session: u64,
 }
@@ -39,9 +45,12 @@ pub struct AckKey {
 impl Message {
     /// The message `publish`, delivered in broker session number `session` (counted by the
     /// supervisor).
-    pub(crate) fn new(publish: Publish, session: u64) -> Self {
+    pub(crate) fn new(mut publish: Publish, session: u64) -> Self {
         let (qos, retained, duplicate, id) =
             (publish.qos, publish.retain, publish.dup, publish.packet_id);
+        let properties = Some(publish.take_properties())
+            .filter(|properties| !properties.is_empty())
+            .map(Box::new);
         let (topic, payload) = publish.into_parts();
         Self {
             topic,
@@ -50,8 +59,23 @@ impl Message {
             retained,
             duplicate,
             id,
+            properties,
             session,
         }
+    }
+
+    /// MQTT 5 properties: Payload Format Indicator, Message Expiry Interval (what is left of it),
+    /// Content Type, Response Topic, Correlation Data, User Properties, Subscription
+    /// Identifiers. Empty for MQTT 3.1.1. A Topic Alias the broker used is resolved already and
+    /// not among them.
+    pub fn properties(&self) -> &Properties {
+        self.properties.as_deref().unwrap_or(&NO_PROPERTIES)
+    }
+
+    /// MQTT 5: the Subscription Identifiers of the subscriptions it matched (none for a
+    /// subscription made without one).
+    pub fn subscription_identifiers(&self) -> impl Iterator<Item = SubscriptionId> + '_ {
+        self.properties().subscription_identifiers()
     }
 
     /// The key to acknowledge it with; `None` for QoS 0.

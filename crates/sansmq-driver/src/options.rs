@@ -111,6 +111,7 @@ pub struct ConnectOptions {
     pub(crate) resubscribe: ResubscribePolicy,
     pub(crate) tls: TlsOptions,
     pub(crate) protocol: sansmq::packet::Protocol,
+    pub(crate) mqtt5: Option<crate::Mqtt5Options>,
     pub(crate) rules: Option<Arc<dyn BrokerRules>>,
     pub(crate) bind_address: Option<IpAddr>,
     pub(crate) proxy: Option<ProxyOptions>,
@@ -146,6 +147,8 @@ impl fmt::Debug for ConnectOptions {
                     .collect::<Vec<_>>(),
             )
             .field("session_store", &self.session_store)
+            .field("protocol", &self.protocol)
+            .field("mqtt5", &self.mqtt5)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +179,7 @@ impl ConnectOptions {
             resubscribe: ResubscribePolicy::WhenSessionLost,
             tls: TlsOptions::default(),
             protocol: sansmq::packet::Protocol::Mqtt311,
+            mqtt5: None,
             rules: None,
             bind_address: None,
             proxy: None,
@@ -449,7 +453,22 @@ impl ConnectOptions {
     /// Speak MQTT 3.1 (`MQIsdp`) instead of 3.1.1.
     pub fn mqtt_v31(mut self) -> Self {
         self.protocol = sansmq::packet::Protocol::Mqtt31;
+        self.mqtt5 = None;
         self
+    }
+
+    /// Speak MQTT 5.0 instead of 3.1.1, with `options` for what only MQTT 5 has (session expiry,
+    /// Receive Maximum, Topic Aliases, User Properties). MQTT 3.1.1 stays the default: every
+    /// broker speaks it, and ApsaraMQ's Basic and Standard instances speak nothing newer.
+    pub fn mqtt5(mut self, options: crate::Mqtt5Options) -> Self {
+        self.protocol = sansmq::packet::Protocol::Mqtt5;
+        self.mqtt5 = Some(options);
+        self
+    }
+
+    /// The MQTT 5.0 settings, when the connection speaks MQTT 5.0.
+    pub fn mqtt5_options(&self) -> Option<&crate::Mqtt5Options> {
+        self.mqtt5.as_ref()
     }
 
     /// A broker's own limits (ApsaraMQ: no will, no retain, 64 KiB payloads...), checked before
@@ -621,6 +640,9 @@ impl ConnectOptions {
         // notices a dead client (MQTT-3.1.2-24). The core's fixed 10 s default made it K + 10 s.
         config.ping_timeout = self.keep_alive / 2;
         config.protocol = self.protocol;
+        if let Some(mqtt5) = &self.mqtt5 {
+            mqtt5.apply(&mut config);
+        }
         config.max_inflight = self.max_inflight;
         config.max_queued = self.offline_queue;
         config.max_packet_size = self.max_packet_size;

@@ -261,8 +261,9 @@ pub fn granted_qos(
     results
         .into_iter()
         .map(|(filter, result)| {
-            result.map_err(|_| Error::SubscribeRefused {
+            result.map_err(|refused| Error::SubscribeRefused {
                 filter: filter.to_string(),
+                reason_code: refused.reason_code,
             })
         })
         .collect()
@@ -409,7 +410,7 @@ mod tests {
             (filter("x/#"), Err(SubscribeRefused::UNSPECIFIED)),
         ]);
         assert!(
-            matches!(&refused, Err(Error::SubscribeRefused { filter }) if filter == "x/#"),
+            matches!(&refused, Err(Error::SubscribeRefused { filter, .. }) if filter == "x/#"),
             "{refused:?}"
         );
     }

@@ -144,9 +144,30 @@ impl<R: Requests> Supervisor<R> {
                 }
             }
             CoreEvent::Dropped { packet_id } => {
-                if let Some((qos, waiter)) = self.waiters.publishes.remove(&packet_id) {
-                    let lost = Error::ConnectionLost(DisconnectReason::TransportClosed);
-                    self.complete(Completed::Publish(waiter, qos, Err(lost)));
+                let lost = Error::ConnectionLost(DisconnectReason::TransportClosed);
+                self.fail_publish(packet_id, lost);
+            }
+            CoreEvent::PublishRefused {
+                packet_id, reason, ..
+            } => {
+                self.diagnostics.on_acknowledged(packet_id);
+                self.fail_publish(packet_id, Error::PublishRefused(reason));
+            }
+            CoreEvent::Expired {
+                packet_id: Some(packet_id),
+                ..
+            } => self.fail_publish(packet_id, Error::Expired),
+            CoreEvent::Unsendable {
+                packet_id: Some(packet_id),
+                error,
+                ..
+            } => self.fail_publish(packet_id, Error::Command(*error)),
+            CoreEvent::RequestUnsendable { packet_id, error } => {
+                let error = Error::Command(error);
+                if let Some(waiter) = self.waiters.subscribes.remove(&packet_id) {
+                    self.complete(Completed::Subscribe(waiter, Err(error)));
+                } else if let Some(waiter) = self.waiters.unsubscribes.remove(&packet_id) {
+                    self.complete(Completed::Unsubscribe(waiter, Err(error)));
                 }
             }
             CoreEvent::Subscribed { packet_id, results } => {
@@ -172,6 +193,13 @@ impl<R: Requests> Supervisor<R> {
             }
             CoreEvent::Disconnected { reason } => self.on_disconnected(now, reason),
             _ => {}
+        }
+    }
+
+    /// Completes the QoS 1/2 publish `packet_id` with `error`.
+    fn fail_publish(&mut self, packet_id: sansmq::packet::PacketId, error: Error) {
+        if let Some((qos, waiter)) = self.waiters.publishes.remove(&packet_id) {
+            self.complete(Completed::Publish(waiter, qos, Err(error)));
         }
     }
 

@@ -84,7 +84,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq::packet::{PacketId, Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 
 use crate::resubscription::{Join, granted_qos};
@@ -300,6 +300,40 @@ impl<R: Requests> Supervisor<R> {
         payload: Bytes,
         waiter: R::Publish,
     ) -> Result<Option<PacketId>, Rejected<R::Publish>> {
+        self.publish_inner(now, topic, qos, retain, payload, None, waiter)
+    }
+
+    /// [`publish`](Self::publish) with MQTT 5 properties: Message Expiry Interval, Payload Format
+    /// Indicator, Content Type, Response Topic, Correlation Data, User Properties (see
+    /// [`sansmq::Client::publish_with`]). A message the broker refuses with a Reason Code fails
+    /// with [`Error::PublishRefused`]; one that expires in the offline queue with
+    /// [`Error::Expired`]. Refused on an MQTT 3.1.1 connection unless `properties` is empty.
+    #[allow(clippy::too_many_arguments)] // `publish`'s arguments and the properties
+    pub fn publish_with_properties(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        properties: Properties,
+        waiter: R::Publish,
+    ) -> Result<Option<PacketId>, Rejected<R::Publish>> {
+        let properties = Some(properties).filter(|p| !p.is_empty());
+        self.publish_inner(now, topic, qos, retain, payload, properties, waiter)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the private core of both publishes
+    fn publish_inner(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        properties: Option<Properties>,
+        waiter: R::Publish,
+    ) -> Result<Option<PacketId>, Rejected<R::Publish>> {
         if self.link == Link::ShutDown {
             return Err(Rejected::new(Error::Closed, waiter));
         }
@@ -310,7 +344,15 @@ impl<R: Requests> Supervisor<R> {
             return Err(Rejected::new(error, waiter));
         }
         let queued = self.core.queued_len();
-        let id = match self.core.publish(now, topic.clone(), qos, retain, payload) {
+        let published = match properties {
+            None => self.core.publish(now, topic.clone(), qos, retain, payload),
+            Some(properties) => {
+                let topic = topic.clone();
+                self.core
+                    .publish_with(now, topic, qos, retain, payload, properties)
+            }
+        };
+        let id = match published {
             Ok(id) => id,
             Err(error) => return Err(Rejected::new(error, waiter)),
         };
@@ -377,10 +419,32 @@ impl<R: Requests> Supervisor<R> {
         filters: Vec<SubscribeFilter>,
         waiter: R::Subscribe,
     ) -> Result<(), Rejected<R::Subscribe>> {
+        self.subscribe_with_properties(now, filters, Properties::new(), waiter)
+    }
+
+    /// [`subscribe`](Self::subscribe) with MQTT 5 properties: a Subscription Identifier (the
+    /// messages it matches carry it, [`Message::subscription_identifiers`](crate::Message)),
+    /// User Properties. Each filter's MQTT 5 options (No Local, Retain As Published, Retain
+    /// Handling) are in its [`SubscribeFilter`]. Refused on an MQTT 3.1.1 connection unless
+    /// `properties` is empty.
+    pub fn subscribe_with_properties(
+        &mut self,
+        now: Instant,
+        filters: Vec<SubscribeFilter>,
+        properties: Properties,
+        waiter: R::Subscribe,
+    ) -> Result<(), Rejected<R::Subscribe>> {
         if let Err(error) = self.accepts_requests() {
             return Err(Rejected::new(error, waiter));
         }
-        let waiter = match self.waiters.restore.join(&filters, waiter) {
+        // A restoring SUBSCRIBE carries no properties of this call's: one with a Subscription
+        // Identifier or User Properties goes out on its own.
+        let join = if properties.is_empty() {
+            self.waiters.restore.join(&filters, waiter)
+        } else {
+            Join::Send(waiter)
+        };
+        let waiter = match join {
             Join::Send(waiter) => waiter,
             Join::Joined => return Ok(()),
             Join::Granted { waiter, results } => {
@@ -389,7 +453,7 @@ impl<R: Requests> Supervisor<R> {
             }
         };
         let requested: Vec<TopicFilter> = filters.iter().map(|f| f.filter.clone()).collect();
-        match self.core.subscribe(now, filters) {
+        match self.core.subscribe_with(now, filters, properties) {
             Ok(id) => {
                 for filter in &requested {
                     self.diagnostics

@@ -843,4 +843,5 @@ fn queued_messages_complete_with_the_first_message_encoded_after_them() {
     assert!(!waiters.awaits_writes());
 }
 
+mod mqtt5;
 mod store;

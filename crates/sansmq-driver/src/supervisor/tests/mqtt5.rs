@@ -1,0 +1,230 @@
+//! The supervisor on an MQTT 5 connection: the options reach CONNECT, the broker's Reason Codes
+//! complete requests with errors that say what it said, and a message keeps its properties.
+
+use sansmq::MqttString;
+use sansmq::packet::{Properties, ReasonCode};
+
+use super::*;
+use crate::Mqtt5Options;
+
+/// CONNACK, MQTT 5: session not present, Success, no properties.
+const CONNACK_V5: [u8; 5] = [0x20, 0x03, 0x00, 0x00, 0x00];
+
+fn v5_options() -> ConnectOptions {
+    let v5 = Mqtt5Options::new()
+        .receive_maximum(10)
+        .user_property("fleet", "north")
+        .expect("valid property");
+    options(&["tcp://a:1883"]).mqtt5(v5)
+}
+
+/// A supervisor connected over MQTT 5 (waiter 1), its events drained; returns the CONNECT sent.
+fn connected_v5(now: Instant) -> (Sup, Vec<u8>) {
+    let mut sup = Sup::new(v5_options()).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    let connect = write_all(&mut sup, now);
+    sup.handle_received(now, &CONNACK_V5);
+    assert!(
+        events(&mut sup)
+            .iter()
+            .any(|e| matches!(e, Event::Completed(Completed::Connect(1, Ok(false))))),
+        "connected"
+    );
+    (sup, connect)
+}
+
+fn string(s: &str) -> MqttString {
+    MqttString::try_from(s).expect("valid string")
+}
+
+#[test]
+fn connect_speaks_mqtt_5_with_the_options_properties() {
+    let (_, connect) = connected_v5(Instant::now());
+    // Fixed header (2), protocol name (6), then the level.
+    assert_eq!(connect[8], 5, "protocol level 5");
+    // Receive Maximum 10 (0x21) and the User Property (0x26) are in the properties.
+    let has = |needle: &[u8]| connect.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&[0x21, 0x00, 0x0A]), "{connect:02x?}");
+    assert!(has(b"\x26\x00\x05fleet\x00\x05north"), "{connect:02x?}");
+}
+
+#[test]
+fn a_publish_the_broker_refuses_fails_with_its_reason_code_and_string() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    let mut properties = Properties::new();
+    properties.push_user_property(string("k"), string("v"));
+    let id = sup
+        .publish_with_properties(
+            now,
+            topic("t"),
+            QoS::AtLeastOnce,
+            false,
+            Bytes::from_static(b"x"),
+            properties,
+            9,
+        )
+        .expect("accepted")
+        .expect("QoS 1 has an identifier");
+    let publish = write_all(&mut sup, now);
+    assert!(
+        publish.windows(6).any(|w| w == b"\x26\x00\x01k\x00\x01"),
+        "the User Property is sent: {publish:02x?}"
+    );
+    // PUBACK: the identifier, 0x87 Not authorized, Reason String "nope".
+    let [hi, lo] = id.get().to_be_bytes();
+    sup.handle_received(
+        now,
+        &[
+            0x40, 0x0B, hi, lo, 0x87, 0x07, 0x1F, 0x00, 0x04, b'n', b'o', b'p', b'e',
+        ],
+    );
+    let seen = events(&mut sup);
+    let refused = seen.iter().find_map(|e| match e {
+        Event::Completed(Completed::Publish(9, QoS::AtLeastOnce, Err(error))) => Some(error),
+        _ => None,
+    });
+    match refused {
+        Some(Error::PublishRefused(reason)) => {
+            assert_eq!(reason.reason_code, ReasonCode::NotAuthorized);
+            assert_eq!(reason.reason_string().map(MqttString::as_str), Some("nope"));
+            let shown = Error::PublishRefused(reason.clone()).to_string();
+            assert!(shown.contains("nope"), "{shown}");
+        }
+        other => panic!("expected PublishRefused, got {other:?} in {seen:?}"),
+    }
+}
+
+#[test]
+fn a_message_keeps_its_properties_and_subscription_identifiers() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    // PUBLISH QoS 0 to "t": Subscription Identifier 7, User Property k=v, payload "x".
+    sup.handle_received(
+        now,
+        &[
+            0x30, 0x0E, 0x00, 0x01, b't', 0x09, 0x0B, 0x07, 0x26, 0x00, 0x01, b'k', 0x00, 0x01,
+            b'v', b'x',
+        ],
+    );
+    let seen = events(&mut sup);
+    let Some(Event::Message(message)) = seen.first() else {
+        panic!("expected a message, got {seen:?}");
+    };
+    assert_eq!(&*message.payload, b"x");
+    let ids: Vec<u32> = message
+        .subscription_identifiers()
+        .map(|id| id.get())
+        .collect();
+    assert_eq!(ids, [7]);
+    let users: Vec<_> = message
+        .properties()
+        .user_properties()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(users, [("k", "v")]);
+}
+
+#[test]
+fn a_message_without_properties_has_an_empty_set() {
+    let now = Instant::now();
+    let mut sup = connected(now); // MQTT 3.1.1
+    sup.handle_received(now, &[0x30, 0x04, 0x00, 0x01, b't', b'x']);
+    let seen = events(&mut sup);
+    let Some(Event::Message(message)) = seen.first() else {
+        panic!("expected a message, got {seen:?}");
+    };
+    assert!(message.properties().is_empty());
+    assert_eq!(message.subscription_identifiers().count(), 0);
+}
+
+#[test]
+fn a_subscription_the_broker_refuses_names_its_reason_code() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    let mut properties = Properties::new();
+    properties.push_subscription_identifier(sansmq::packet::SubscriptionId::new(3).expect("id"));
+    let filter = SubscribeFilter::new(
+        TopicFilter::try_from("a/#").expect("filter"),
+        QoS::AtLeastOnce,
+    );
+    sup.subscribe_with_properties(now, vec![filter], properties, 4)
+        .expect("accepted");
+    let subscribe = write_all(&mut sup, now);
+    assert!(
+        subscribe.windows(3).any(|w| w == [0x02, 0x0B, 0x03]),
+        "the Subscription Identifier is sent: {subscribe:02x?}"
+    );
+    let (hi, lo) = (subscribe[2], subscribe[3]);
+    sup.handle_received(now, &[0x90, 0x04, hi, lo, 0x00, 0x87]);
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Completed(Completed::Subscribe(4, Err(Error::SubscribeRefused { filter, reason_code })))
+                if filter == "a/#" && *reason_code == ReasonCode::NotAuthorized
+        )),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_message_that_expires_in_the_offline_queue_fails_as_expired() {
+    let now = Instant::now();
+    let mut sup = Sup::new(v5_options()).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    let mut properties = Properties::new();
+    properties.message_expiry_interval = Some(1);
+    sup.publish_with_properties(
+        now,
+        topic("t"),
+        QoS::AtLeastOnce,
+        false,
+        Bytes::from_static(b"x"),
+        properties,
+        5,
+    )
+    .expect("queued while connecting");
+    // The transport opens two seconds later: the message's interval is over.
+    let later = now + Duration::from_secs(2);
+    sup.handle_opened(later);
+    write_all(&mut sup, later);
+    sup.handle_received(later, &CONNACK_V5);
+    let sent = write_all(&mut sup, later);
+    assert!(
+        sent.is_empty(),
+        "nothing is sent after CONNACK: {sent:02x?}"
+    );
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Completed(Completed::Publish(5, QoS::AtLeastOnce, Err(Error::Expired)))
+        )),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn properties_on_a_3_1_1_connection_are_refused() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    let mut properties = Properties::new();
+    properties.push_user_property(string("k"), string("v"));
+    let refused = sup.publish_with_properties(
+        now,
+        topic("t"),
+        QoS::AtMostOnce,
+        false,
+        Bytes::from_static(b"x"),
+        properties,
+        6,
+    );
+    assert!(
+        matches!(refused, Err(Rejected { waiter: 6, .. })),
+        "{refused:?}"
+    );
+}
