@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_channel::{mpsc, oneshot};
+use sansmq::packet::{Properties, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
@@ -107,6 +108,46 @@ impl Client {
         };
         let result = self.send(publish).await?;
         Ok(async { answer(result.await) })
+    }
+
+    /// MQTT 5: [`publish`](Self::publish) with `properties` (User Properties, Content Type,
+    /// Payload Format Indicator, Message Expiry Interval, Response Topic, Correlation Data). A
+    /// message the broker refuses with a Reason Code fails with [`Error::PublishRefused`]; one
+    /// whose Message Expiry Interval runs out while it waits with [`Error::Expired`].
+    pub async fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<(), Error> {
+        let topic = TopicName::try_from(topic)?;
+        let payload = payload.into();
+        let publish = move |sup: &mut Sup, now, reply| {
+            let published =
+                sup.publish_with_properties(now, topic, qos, retain, payload, properties, reply);
+            refuse(published);
+        };
+        answer(self.send(publish).await?.await)
+    }
+
+    /// MQTT 5: subscribes with each filter's options (No Local, Retain As Published, Retain
+    /// Handling) and `properties` (a Subscription Identifier, which the matching messages carry;
+    /// User Properties), and waits for SUBACK. A filter the broker refused is
+    /// [`Error::SubscribeRefused`] with its Reason Code.
+    pub async fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        self.options
+            .check_subscribe_rules(filters.iter().map(|f| (&*f.filter, f.qos)))?;
+        let filters = filters.to_vec();
+        let subscribe = |sup: &mut Sup, now, reply| {
+            refuse(sup.subscribe_with_properties(now, filters, properties, reply));
+        };
+        answer(self.send(subscribe).await?.await)
     }
 
     /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker

@@ -58,8 +58,14 @@ use futures_io::{AsyncRead, AsyncWrite};
 pub use bytes::Bytes;
 pub use client::Client;
 pub use connection::{Connection, Replies};
-pub use sansmq::packet::QoS;
-pub use sansmq_driver::{ConnectOptions, Error, Message, ServerUri, StoreError, SyncPolicy};
+pub use sansmq::client::ServerReason;
+pub use sansmq::packet::{
+    PayloadFormat, Properties, QoS, ReasonCode, RetainHandling, SubscribeFilter, SubscriptionId,
+};
+pub use sansmq::{MqttString, TopicFilter};
+pub use sansmq_driver::{
+    ConnectOptions, Error, Message, Mqtt5Options, ServerUri, StoreError, SyncPolicy,
+};
 
 /// What happened to the client: the supervisor's events, but for `Completed`, with which the
 /// [`Connection`] answers the calls and which never reaches [`Events`].

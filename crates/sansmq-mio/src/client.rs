@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::closing::CLOSE_LIMIT;
 use sansmq_driver::supervisor::Rejected;
@@ -231,6 +231,27 @@ impl Client {
         self.wait(&waiter)
     }
 
+    /// MQTT 5: subscribes with each filter's options (No Local, Retain As Published, Retain
+    /// Handling) and `properties` (a Subscription Identifier, which the matching messages carry,
+    /// [`Message::subscription_identifiers`]; User Properties), and waits for SUBACK. A filter the
+    /// broker refused is [`Error::SubscribeRefused`] with its Reason Code.
+    pub fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        let waiter = Completion::default();
+        self.shared.call(|shell, now| {
+            let options = shell.sup.options();
+            options.check_subscribe_rules(filters.iter().map(|f| (&*f.filter, f.qos)))?;
+            shell
+                .sup
+                .subscribe_with_properties(now, filters.to_vec(), properties, waiter.clone())
+                .map_err(rejected)
+        })?;
+        self.wait(&waiter)
+    }
+
     /// Subscribes with a handler that receives the messages matching `filter` (instead of
     /// `message_arrived` and the receiver).
     pub fn subscribe_with(
@@ -282,6 +303,37 @@ impl Client {
             let id = shell
                 .sup
                 .publish(now, topic, qos, retain, payload, token.clone());
+            token.set_message_id(id.map_err(rejected)?);
+            Ok(token)
+        })
+    }
+
+    /// MQTT 5: [`publish`](Self::publish) with `properties` (User Properties, Content Type,
+    /// Payload Format Indicator, Message Expiry Interval, Response Topic, Correlation Data). A
+    /// message the broker refuses with a Reason Code fails its token with
+    /// [`Error::PublishRefused`]; one whose Message Expiry Interval runs out in the offline queue
+    /// with [`Error::Expired`].
+    pub fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<DeliveryToken, Error> {
+        let topic = TopicName::try_from(topic)?;
+        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait);
+        let payload = payload.into();
+        self.shared.call(|shell, now| {
+            let id = shell.sup.publish_with_properties(
+                now,
+                topic,
+                qos,
+                retain,
+                payload,
+                properties,
+                token.clone(),
+            );
             token.set_message_id(id.map_err(rejected)?);
             Ok(token)
         })

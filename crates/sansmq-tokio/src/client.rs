@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::{QoS, SubscribeFilter};
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use tokio::sync::{mpsc, oneshot};
 
@@ -167,9 +167,28 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let (command, handle) = self.publish_command(topic, payload.into(), qos, retain, false)?;
+        let (command, handle) =
+            self.publish_command(topic, payload.into(), qos, retain, false, None)?;
         self.send(command).await?;
         Ok(handle)
+    }
+
+    /// MQTT 5: [`publish`](Self::publish) with `properties` (User Properties, Content Type,
+    /// Payload Format Indicator, Message Expiry Interval, Response Topic, Correlation Data). A
+    /// message the broker refuses with a Reason Code fails with [`Error::PublishRefused`]; one
+    /// whose Message Expiry Interval runs out in the offline queue with [`Error::Expired`].
+    pub async fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<(), Error> {
+        let (command, handle) =
+            self.publish_command(topic, payload.into(), qos, retain, false, Some(properties))?;
+        self.send(command).await?;
+        handle.await
     }
 
     /// [`publish_later`](Self::publish_later) without waiting: a full command channel is
@@ -181,7 +200,8 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, Error> {
-        let (command, handle) = self.publish_command(topic, payload.into(), qos, retain, false)?;
+        let (command, handle) =
+            self.publish_command(topic, payload.into(), qos, retain, false, None)?;
         match self.commands.try_send(command) {
             Ok(()) => Ok(handle),
             Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError::QueueFull {
@@ -202,7 +222,7 @@ impl Client {
         payload: impl Into<Bytes>,
     ) -> Result<PublishHandle, Error> {
         let (command, handle) =
-            self.publish_command(topic, payload.into(), QoS::AtLeastOnce, false, true)?;
+            self.publish_command(topic, payload.into(), QoS::AtLeastOnce, false, true, None)?;
         self.send(command).await?;
         Ok(handle)
     }
@@ -212,7 +232,23 @@ impl Client {
     /// [`Events`].
     pub async fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         let filters = self.options.subscribe_filters(filters)?;
-        self.subscribe_inner(filters, None).await
+        self.subscribe_inner(filters, None, None).await
+    }
+
+    /// MQTT 5: subscribes with each filter's options (No Local, Retain As Published, Retain
+    /// Handling) and `properties` (a Subscription Identifier, which the matching messages carry,
+    /// [`Message::subscription_identifiers`]; User Properties), and waits for SUBACK. A filter the
+    /// broker refused is [`Error::SubscribeRefused`] with its Reason Code.
+    pub async fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        self.options
+            .check_subscribe_rules(filters.iter().map(|f| (&*f.filter, f.qos)))?;
+        let properties = Some(properties).filter(|p| !p.is_empty()).map(Box::new);
+        self.subscribe_inner(filters.to_vec(), properties, None)
+            .await
     }
 
     /// Subscribes to one filter and returns a stream of the messages matching it (they do not go
@@ -221,7 +257,7 @@ impl Client {
         self.options.check_subscribe_rules([(filter, qos)])?;
         let filter = SubscribeFilter::new(TopicFilter::try_from(filter)?, qos);
         let (tx, rx) = mpsc::channel(self.event_capacity);
-        let granted = self.subscribe_inner(vec![filter], Some(tx)).await?;
+        let granted = self.subscribe_inner(vec![filter], None, Some(tx)).await?;
         Ok(Subscription {
             rx,
             granted: granted.first().copied().unwrap_or(qos),
@@ -231,10 +267,12 @@ impl Client {
     async fn subscribe_inner(
         &self,
         filters: Vec<SubscribeFilter>,
+        properties: Option<Box<Properties>>,
         route: Option<mpsc::Sender<Message>>,
     ) -> Result<Vec<QoS>, Error> {
         let subscribe = |reply| Command::Subscribe {
             filters,
+            properties,
             route,
             reply,
         };
@@ -287,6 +325,7 @@ impl Client {
         qos: QoS,
         retain: bool,
         barrier: bool,
+        properties: Option<Properties>,
     ) -> Result<(Command, PublishHandle), Error> {
         if !barrier {
             self.options
@@ -300,6 +339,7 @@ impl Client {
             qos,
             retain,
             barrier,
+            properties: properties.filter(|p| !p.is_empty()).map(Box::new),
             reply,
         });
         Ok((command, PublishHandle { rx }))

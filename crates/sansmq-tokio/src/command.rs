@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::{QoS, SubscribeFilter};
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::Requests;
 use tokio::sync::{mpsc, oneshot};
@@ -41,6 +41,8 @@ pub(crate) enum Command {
     /// (single) filter go there rather than to the event stream.
     Subscribe {
         filters: Vec<SubscribeFilter>,
+        /// MQTT 5 properties, boxed so that a command stays small.
+        properties: Option<Box<Properties>>,
         route: Option<mpsc::Sender<Message>>,
         reply: Reply<Vec<QoS>>,
     },
@@ -64,5 +66,7 @@ pub(crate) struct Publish {
     pub(crate) retain: bool,
     /// Nothing published later goes out before this one's PUBACK (ApsaraMQ's token refresh).
     pub(crate) barrier: bool,
+    /// MQTT 5 properties, boxed so that a command stays small.
+    pub(crate) properties: Option<Box<Properties>>,
     pub(crate) reply: Reply<()>,
 }

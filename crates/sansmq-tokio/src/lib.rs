@@ -131,9 +131,9 @@ pub use sansmq_driver::socks5;
 pub use sansmq_driver::websocket::WebSocketError;
 pub use sansmq_driver::{
     AckKey, BrokerRules, CipherList, ConnectOptions, Credentials, CredentialsProvider, Diagnosis,
-    Error, FileStore, KeyPassword, KeyProblem, Message, Operation, ProxyOptions, ResubscribePolicy,
-    ServerUri, SessionStore, SessionStoreOptions, StoreError, SyncPolicy, TlsOptions, TlsVersion,
-    TrustRoots, Will, redact_uri, redact_userinfo, split_login,
+    Error, FileStore, KeyPassword, KeyProblem, Message, Mqtt5Options, Operation, ProxyOptions,
+    ResubscribePolicy, ServerUri, SessionStore, SessionStoreOptions, StoreError, SyncPolicy,
+    TlsOptions, TlsVersion, TrustRoots, Will, redact_uri, redact_userinfo, split_login,
 };
 pub use stream::{Event, Events, Subscription};
 
@@ -141,8 +141,12 @@ pub use stream::{Event, Events, Subscription};
 // dependency of its users.
 pub use bytes::Bytes;
 pub use sansmq::client::ProtocolViolation;
-pub use sansmq::packet::{ConnectReturnCode, DecodeError, PacketId, Protocol, QoS};
-pub use sansmq::{CommandError, DisconnectReason, TopicError, TopicFilter, TopicName};
+pub use sansmq::client::ServerReason;
+pub use sansmq::packet::{
+    ConnectReturnCode, DecodeError, PacketId, PayloadFormat, Properties, Protocol, QoS, ReasonCode,
+    RetainHandling, SubscribeFilter, SubscriptionId,
+};
+pub use sansmq::{CommandError, DisconnectReason, MqttString, TopicError, TopicFilter, TopicName};
 
 /// The README's examples, compiled as doc tests so that what crates.io shows builds.
 #[cfg(doctest)]

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use sansmq::packet::Properties;
 use sansmq_driver::supervisor::{Action, Completed, Event as Lifecycle, Rejected};
 use sansmq_driver::tls::ClientConfig;
 use tokio::sync::mpsc;
@@ -268,11 +269,16 @@ impl Task {
             Command::Publish(publish) => self.publish(now, publish),
             Command::Subscribe {
                 filters,
+                properties,
                 route,
                 reply,
             } => {
                 let first = filters.first().map(|f| f.filter.clone());
-                match self.supervisor.subscribe(now, filters, reply) {
+                let properties = properties.map_or_else(Properties::new, |p| *p);
+                match self
+                    .supervisor
+                    .subscribe_with_properties(now, filters, properties, reply)
+                {
                     Ok(()) => {
                         if let (Some(filter), Some(tx)) = (first, route) {
                             self.dispatch.add_route(filter, tx);
@@ -307,16 +313,26 @@ impl Task {
             qos,
             retain,
             barrier,
+            properties,
             reply,
         } = publish;
-        let sent = match barrier {
-            true => self
+        let sent = match (barrier, properties) {
+            (true, _) => self
                 .supervisor
                 .publish_barrier(now, topic, payload, reply)
                 .map(Some),
-            false => self
+            (false, None) => self
                 .supervisor
                 .publish(now, topic, qos, retain, payload, reply),
+            (false, Some(properties)) => self.supervisor.publish_with_properties(
+                now,
+                topic,
+                qos,
+                retain,
+                payload,
+                *properties,
+                reply,
+            ),
         };
         if let Err(rejected) = sent {
             refuse(rejected);

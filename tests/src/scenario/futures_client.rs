@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq_driver::{ConnectOptions, Error, ServerUri};
 use sansmq_futures::{Client, Event, Events, Runtime};
 
@@ -98,6 +98,27 @@ impl ScenarioClient for FuturesClient {
 
     fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         smol::block_on(self.client.subscribe(filters))
+    }
+
+    fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<(), Error> {
+        let publish = self
+            .client
+            .publish_with_properties(topic, payload, qos, false, properties);
+        within(PATIENCE, publish).ok_or(Error::Timeout(PATIENCE))?
+    }
+
+    fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        smol::block_on(self.client.subscribe_with_properties(filters, properties))
     }
 
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {

@@ -5,11 +5,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq_driver::{ConnectOptions, Error};
 use sansmq_mio::{Callback, Client, DeliveryToken, Message};
 
 use super::{PendingPublish, Received, ScenarioClient, Seen};
+use crate::PATIENCE;
 
 /// Events held for the scenario before the callback thread waits, as the client's own
 /// `messages(capacity)` receiver does: past it, the client stops acknowledging.
@@ -83,6 +84,26 @@ impl ScenarioClient for MioClient {
 
     fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         self.client.subscribe(filters)
+    }
+
+    fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<(), Error> {
+        self.client
+            .publish_with_properties(topic, payload, qos, false, properties)?
+            .wait_timeout(PATIENCE)
+    }
+
+    fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        self.client.subscribe_with_properties(filters, properties)
     }
 
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {

@@ -33,7 +33,7 @@ mod tokio_client;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq_driver::{ConnectOptions, Error, Message};
 
 pub use futures_client::FuturesClient;
@@ -77,6 +77,22 @@ pub trait ScenarioClient: Sized + Send + Sync + 'static {
 
     /// Subscribes and waits for SUBACK; the granted QoS per filter.
     fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error>;
+
+    /// MQTT 5: publishes with `properties` and waits (up to [`PATIENCE`]) until it is complete.
+    fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<(), Error>;
+
+    /// MQTT 5: subscribes with each filter's options and `properties`, and waits for SUBACK.
+    fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error>;
 
     /// Unsubscribes and waits for UNSUBACK.
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error>;
@@ -182,6 +198,8 @@ pub struct Received {
     pub retained: bool,
     /// Whether the broker says it may have delivered it before (DUP).
     pub duplicate: bool,
+    /// MQTT 5 properties (empty for MQTT 3.1.1), Subscription Identifiers among them.
+    pub properties: Properties,
 }
 
 impl From<&Message> for Received {
@@ -192,6 +210,7 @@ impl From<&Message> for Received {
             qos: message.qos,
             retained: message.retained,
             duplicate: message.duplicate,
+            properties: message.properties().clone(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq_driver::{ConnectOptions, Error};
 use sansmq_tokio::{Client, Event, Events, PublishHandle};
 use tokio::runtime::{Handle, Runtime};
@@ -124,6 +124,28 @@ impl ScenarioClient for TokioClient {
 
     fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {
         self.block_on(self.client().subscribe(filters))
+    }
+
+    fn publish_with_properties(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<(), Error> {
+        let publish = self
+            .client()
+            .publish_with_properties(topic, payload, qos, false, properties);
+        self.block_on(async { tokio::time::timeout(PATIENCE, publish).await })
+            .map_err(|_| Error::Timeout(PATIENCE))?
+    }
+
+    fn subscribe_with_properties(
+        &self,
+        filters: &[SubscribeFilter],
+        properties: Properties,
+    ) -> Result<Vec<QoS>, Error> {
+        self.block_on(self.client().subscribe_with_properties(filters, properties))
     }
 
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {

@@ -228,3 +228,73 @@ fn properties_on_a_3_1_1_connection_are_refused() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_qos_2_publish_refused_at_pubrec_fails_without_a_pubrel() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    let id = sup
+        .publish(
+            now,
+            topic("t"),
+            QoS::ExactlyOnce,
+            false,
+            Bytes::from_static(b"x"),
+            8,
+        )
+        .expect("accepted")
+        .expect("QoS 2 has an identifier");
+    write_all(&mut sup, now);
+    // PUBREC with 0x87 Not authorized and no properties, as mosquitto sends it.
+    let [hi, lo] = id.get().to_be_bytes();
+    sup.handle_received(now, &[0x50, 0x03, hi, lo, 0x87]);
+    assert!(
+        write_all(&mut sup, now).is_empty(),
+        "no PUBREL after a failed PUBREC"
+    );
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Completed(Completed::Publish(8, QoS::ExactlyOnce, Err(Error::PublishRefused(reason))))
+                if reason.reason_code == ReasonCode::NotAuthorized
+        )),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn after_a_refused_publish_the_next_one_goes_out() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    for (waiter, qos) in [(10, QoS::AtLeastOnce), (11, QoS::ExactlyOnce)] {
+        let id = sup
+            .publish(
+                now,
+                topic("t"),
+                qos,
+                false,
+                Bytes::from_static(b"x"),
+                waiter,
+            )
+            .expect("accepted")
+            .expect("an identifier");
+        let sent = write_all(&mut sup, now);
+        assert_eq!(
+            sent.first().map(|b| b >> 4),
+            Some(3),
+            "PUBLISH {qos:?} goes out: {sent:02x?}"
+        );
+        let [hi, lo] = id.get().to_be_bytes();
+        let ack = if qos == QoS::AtLeastOnce { 0x40 } else { 0x50 };
+        sup.handle_received(now, &[ack, 0x03, hi, lo, 0x87]);
+        let seen = events(&mut sup);
+        assert!(
+            seen.iter().any(|e| matches!(
+                e,
+                Event::Completed(Completed::Publish(w, _, Err(Error::PublishRefused(_)))) if *w == waiter
+            )),
+            "{qos:?}: {seen:?}"
+        );
+    }
+}
