@@ -7,6 +7,10 @@
 //! - the client's automatic Topic Aliases work against mosquitto's (at most 10 by default);
 //! - a message the broker's ACL refuses fails with the broker's Reason Code (0x87);
 //! - the Session Expiry Interval decides whether a reconnect finds the session.
+//!
+//! mosquitto 2.0.11 sends no DISCONNECT of its own (it closes a taken-over session's connection
+//! without one), so a server DISCONNECT's reason reaching the application is tested on the
+//! supervisor (`sansmq-driver`), which every driver shares.
 
 mod common;
 

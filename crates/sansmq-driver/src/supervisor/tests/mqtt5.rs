@@ -298,3 +298,27 @@ fn after_a_refused_publish_the_next_one_goes_out() {
         );
     }
 }
+
+#[test]
+fn a_server_disconnect_is_lost_with_its_reason_code_and_string() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    // DISCONNECT 0x8B Server shutting down, Reason String "bye".
+    sup.handle_received(
+        now,
+        &[0xE0, 0x08, 0x8B, 0x06, 0x1F, 0x00, 0x03, b'b', b'y', b'e'],
+    );
+    let seen = events(&mut sup);
+    let cause = seen.iter().find_map(|e| match e {
+        Event::ConnectionLost { cause, .. } => Some(cause),
+        _ => None,
+    });
+    match cause {
+        Some(Error::ConnectionLost(sansmq::DisconnectReason::ServerDisconnected(reason))) => {
+            assert_eq!(reason.reason_code, ReasonCode::ServerShuttingDown);
+            assert_eq!(reason.reason_string().map(MqttString::as_str), Some("bye"));
+        }
+        other => panic!("expected the server's DISCONNECT, got {other:?} in {seen:?}"),
+    }
+    assert!(!sup.is_connected());
+}
