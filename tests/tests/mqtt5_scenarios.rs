@@ -6,7 +6,10 @@
 //!   Identifier of the subscription it matched;
 //! - the client's automatic Topic Aliases work against mosquitto's (at most 10 by default);
 //! - a message the broker's ACL refuses fails with the broker's Reason Code (0x87);
-//! - the Session Expiry Interval decides whether a reconnect finds the session.
+//! - the Session Expiry Interval decides whether a reconnect finds the session, and a kept
+//!   session (with the messages that came for it meanwhile) survives a broker restart;
+//! - a publisher keeps within mosquitto's Receive Maximum (`max_inflight_messages`) and every
+//!   message arrives.
 //!
 //! mosquitto 2.0.11 sends no DISCONNECT of its own (it closes a taken-over session's connection
 //! without one), so a server DISCONNECT's reason reaching the application is tested on the
@@ -21,7 +24,7 @@ use bytes::Bytes;
 use sansmq::packet::{PayloadFormat, Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionId};
 use sansmq::{MqttString, TopicFilter, TopicName};
 use sansmq_driver::{ConnectOptions, Error, Mqtt5Options};
-use sansmq_e2e::scenario::{ScenarioClient, connected};
+use sansmq_e2e::scenario::{PendingPublish, ScenarioClient, connected};
 use sansmq_e2e::{Mosquitto, PATIENCE};
 
 use common::options;
@@ -33,6 +36,8 @@ macro_rules! every_scenario {
             topic_aliases_go_round,
             a_publish_the_acl_refuses_fails_with_not_authorized,
             session_expiry_decides_whether_a_reconnect_finds_the_session,
+            a_kept_session_and_its_messages_survive_a_broker_restart,
+            many_messages_go_through_a_receive_maximum_of_two,
         );
     };
 }
@@ -243,6 +248,96 @@ fn session_expiry_decides_whether_a_reconnect_finds_the_session<C: ScenarioClien
     assert!(
         !second.connect().unwrap(),
         "{}: the session expired",
+        C::DRIVER
+    );
+}
+
+fn a_kept_session_and_its_messages_survive_a_broker_restart<C: ScenarioClient>() {
+    let broker = Mosquitto::builder().persistence(true).start();
+    let kept = || {
+        v5(
+            &broker.url(),
+            "durable",
+            Mqtt5Options::new().session_expiry(Duration::from_secs(300)),
+        )
+        .clean_session(false)
+    };
+    let subscriber: C = connected(kept());
+    subscriber
+        .subscribe_with_properties(&[filter("durable/#", QoS::AtLeastOnce)], Properties::new())
+        .unwrap();
+    subscriber.disconnect(Duration::ZERO).unwrap();
+    drop(subscriber);
+    // A message for the absent subscriber, kept by the broker for its session.
+    let publisher: C = connected(v5(&broker.url(), "durable-pub", Mqtt5Options::new()));
+    publisher
+        .publish_with_properties(
+            "durable/a",
+            Bytes::from_static(b"kept"),
+            QoS::AtLeastOnce,
+            Properties::new(),
+        )
+        .unwrap();
+    publisher.disconnect(Duration::ZERO).unwrap();
+    broker.restart(); // a clean stop saves the database
+
+    let subscriber = C::new(kept()).unwrap();
+    assert!(
+        subscriber.connect().unwrap(),
+        "{}: the session survived the restart",
+        C::DRIVER
+    );
+    let message = subscriber
+        .next_message(PATIENCE)
+        .unwrap_or_else(|| panic!("{}: the message kept for the session", C::DRIVER));
+    assert_eq!(
+        (message.topic.as_str(), &message.payload[..]),
+        ("durable/a", &b"kept"[..])
+    );
+}
+
+fn many_messages_go_through_a_receive_maximum_of_two<C: ScenarioClient>() {
+    // mosquitto announces max_inflight_messages as its Receive Maximum; a client that sends more
+    // unacknowledged QoS 1/2 messages breaks MQTT-3.3.4-7, and mosquitto disconnects it.
+    let broker = Mosquitto::builder().max_inflight_messages(2).start();
+    let subscriber: C = connected(v5(&broker.url(), "window-sub", Mqtt5Options::new()));
+    subscriber
+        .subscribe_with_properties(&[filter("window/#", QoS::ExactlyOnce)], Properties::new())
+        .unwrap();
+    let publisher: C = connected(v5(&broker.url(), "window-pub", Mqtt5Options::new()));
+    let pending: Vec<_> = (0..50u32)
+        .map(|i| {
+            let qos = if i % 2 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::ExactlyOnce
+            };
+            publisher
+                .start_publish("window/n", Bytes::from(i.to_string()), qos, false)
+                .unwrap()
+        })
+        .collect();
+    for (i, publish) in pending.into_iter().enumerate() {
+        publish
+            .wait(PATIENCE)
+            .unwrap_or_else(|e| panic!("{}: message {i}: {e}", C::DRIVER));
+    }
+    // Order holds per QoS only (MQTT 4.6), and QoS 1 may come twice: count what arrived.
+    let mut arrived = std::collections::BTreeSet::new();
+    while arrived.len() < 50 {
+        let message = subscriber
+            .next_message(PATIENCE)
+            .unwrap_or_else(|| panic!("{}: {} of 50 arrived", C::DRIVER, arrived.len()));
+        let n: u32 = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .expect("a number");
+        arrived.insert(n);
+    }
+    assert_eq!(arrived, (0..50).collect(), "{}", C::DRIVER);
+    assert!(
+        publisher.is_connected(),
+        "{}: mosquitto kept the publisher",
         C::DRIVER
     );
 }
