@@ -74,6 +74,7 @@ fn the_will_is_published_when_the_client_vanishes() {
         payload: "gone".into(),
         qos: QoS::AtLeastOnce,
         retain: false,
+        properties: Default::default(),
     };
     let mortal = Client::new(options(&proxy.url(), "device-1").will(will)).unwrap();
     mortal.connect().unwrap();
@@ -98,6 +99,7 @@ fn a_clean_disconnect_does_not_publish_the_will() {
         payload: "gone".into(),
         qos: QoS::AtLeastOnce,
         retain: false,
+        properties: Default::default(),
     };
     let polite = Client::new(options(&broker.url(), "polite").will(will)).unwrap();
     polite.connect().unwrap();

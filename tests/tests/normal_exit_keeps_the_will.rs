@@ -68,6 +68,7 @@ fn normal_exits_under_traffic_fire_no_will(client: &str, leave: LeaveNormally) {
             payload: format!("{client_id} vanished").into(),
             qos: QoS::AtLeastOnce,
             retain: false,
+            properties: Default::default(),
         };
         leave(options(&broker.url(), &client_id).will(will));
         // mosquitto logs how each connection ended: "disconnected." after a DISCONNECT, a socket

@@ -234,6 +234,7 @@ mod tests {
             payload: "gone".into(),
             qos: QoS::AtLeastOnce,
             retain: false,
+            properties: Default::default(),
         };
         assert!(
             rules
@@ -291,6 +292,7 @@ mod tests {
             payload: "gone".into(),
             qos: QoS::AtLeastOnce,
             retain: false,
+            properties: Default::default(),
         };
         let error = check_will(Some(&will)).unwrap_err();
         assert!(matches!(&error, Error::WillNotSupported { topic } if topic == "parent/will"));

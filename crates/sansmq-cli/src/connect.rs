@@ -205,6 +205,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
             payload: args.will_payload.clone().unwrap_or_default().into(),
             qos: args.will_qos,
             retain: args.will_retain,
+            properties: Default::default(),
         };
         if endpoint.is_some() {
             sansmq_apsaramq::check_will(Some(&will))?;

@@ -62,6 +62,10 @@ pub struct Will {
     pub qos: QoS,
     /// Retained.
     pub retain: bool,
+    /// MQTT 5 will properties: Will Delay Interval, Message Expiry Interval, Content Type,
+    /// Response Topic, Correlation Data, User Properties. Must stay empty on an MQTT 3.1.1
+    /// connection (connecting fails otherwise).
+    pub properties: sansmq::packet::Properties,
 }
 
 /// What to do about subscriptions after a reconnect.
@@ -669,7 +673,7 @@ impl ConnectOptions {
                 payload: will.payload.clone(),
                 qos: will.qos,
                 retain: will.retain,
-                properties: Default::default(),
+                properties: will.properties.clone(),
             });
         }
         Ok(config)

@@ -322,3 +322,28 @@ fn a_server_disconnect_is_lost_with_its_reason_code_and_string() {
     }
     assert!(!sup.is_connected());
 }
+
+#[test]
+fn the_wills_properties_reach_connect() {
+    let now = Instant::now();
+    let mut properties = Properties::new();
+    properties.will_delay_interval = Some(30);
+    let will = crate::Will {
+        topic: "status/supervised".into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        properties,
+    };
+    let mut sup = Sup::new(v5_options().will(will)).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    let connect = write_all(&mut sup, now);
+    assert!(
+        connect
+            .windows(5)
+            .any(|w| w == [0x18, 0x00, 0x00, 0x00, 30]),
+        "Will Delay Interval 30 in the will properties: {connect:02x?}"
+    );
+}
