@@ -9,7 +9,8 @@
 //! - the Session Expiry Interval decides whether a reconnect finds the session, and a kept
 //!   session (with the messages that came for it meanwhile) survives a broker restart;
 //! - a publisher keeps within mosquitto's Receive Maximum (`max_inflight_messages`) and every
-//!   message arrives.
+//!   message arrives;
+//! - request/response: each request gets the answer with its own Correlation Data.
 //!
 //! mosquitto 2.0.11 sends no DISCONNECT of its own (it closes a taken-over session's connection
 //! without one), so a server DISCONNECT's reason reaching the application is tested on the
@@ -38,6 +39,7 @@ macro_rules! every_scenario {
             session_expiry_decides_whether_a_reconnect_finds_the_session,
             a_kept_session_and_its_messages_survive_a_broker_restart,
             many_messages_go_through_a_receive_maximum_of_two,
+            a_request_gets_its_response,
         );
     };
 }
@@ -340,4 +342,44 @@ fn many_messages_go_through_a_receive_maximum_of_two<C: ScenarioClient>() {
         "{}: mosquitto kept the publisher",
         C::DRIVER
     );
+}
+
+fn a_request_gets_its_response<C: ScenarioClient>() {
+    let broker = Mosquitto::start();
+    let responder: C = connected(v5(&broker.url(), "responder", Mqtt5Options::new()));
+    responder
+        .subscribe_with_properties(&[filter("svc/echo", QoS::AtLeastOnce)], Properties::new())
+        .unwrap();
+    let requester: C = connected(v5(&broker.url(), "requester", Mqtt5Options::new()));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Answers three requests: the payload doubled, to the Response Topic, with the
+            // request's Correlation Data.
+            for _ in 0..3 {
+                let request = responder.next_message(PATIENCE).expect("a request");
+                let to = request
+                    .properties
+                    .response_topic()
+                    .expect("a response topic");
+                let mut answer = Properties::new();
+                answer.set_correlation_data(request.properties.correlation_data().cloned());
+                let payload = Bytes::from([&request.payload[..], &request.payload[..]].concat());
+                responder
+                    .publish_with_properties(to.as_str(), payload, QoS::AtLeastOnce, answer)
+                    .expect("the response");
+            }
+        });
+        for word in ["tick", "tock", "done"] {
+            let response = requester
+                .request("svc/echo", Bytes::from(word), QoS::AtLeastOnce)
+                .unwrap_or_else(|e| panic!("{}: request {word}: {e}", C::DRIVER));
+            assert_eq!(
+                response.payload,
+                format!("{word}{word}").as_bytes(),
+                "{}",
+                C::DRIVER
+            );
+            assert_eq!(response.topic, "responses/requester");
+        }
+    });
 }

@@ -42,6 +42,7 @@
 //!     type Subscribe = ();
 //!     type Unsubscribe = ();
 //!     type Disconnect = ();
+//!     type Request = ();
 //! }
 //!
 //! struct Driver {

@@ -41,6 +41,7 @@ pub struct Mqtt5Options {
     topic_alias_maximum: u16,
     outgoing_topic_aliases: u16,
     properties: Properties,
+    response_topic: Option<String>,
 }
 
 impl Default for Mqtt5Options {
@@ -58,6 +59,7 @@ impl Mqtt5Options {
             topic_alias_maximum: 0,
             outgoing_topic_aliases: sansmq::client::DEFAULT_OUTGOING_TOPIC_ALIASES,
             properties: Properties::new(),
+            response_topic: None,
         }
     }
 
@@ -119,6 +121,20 @@ impl Mqtt5Options {
     pub fn request_problem_information(mut self, request: bool) -> Self {
         self.properties.request_problem_information = Some(request);
         self
+    }
+
+    /// The topic the responses to this client's requests come back on (the clients' `request`,
+    /// MQTT 5.0 section 4.10); by default `responses/<client id>`. With several clients of one
+    /// id in turn, or a broker that grants each client its own branch (ApsaraMQ's
+    /// point-to-point topics, a Response Information prefix), name it here.
+    pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
+        self.response_topic = Some(topic.into());
+        self
+    }
+
+    /// The response topic set with [`response_topic`](Self::response_topic).
+    pub fn response_topic_name(&self) -> Option<&str> {
+        self.response_topic.as_deref()
     }
 
     /// The Session Expiry Interval sent, in seconds, if set.

@@ -715,6 +715,7 @@ mod tests {
         type Subscribe = ();
         type Unsubscribe = ();
         type Disconnect = ();
+        type Request = ();
     }
 
     #[test]

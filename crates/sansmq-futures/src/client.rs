@@ -13,7 +13,7 @@ use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
-use crate::{ConnectOptions, Error, Events, QoS, Runtime};
+use crate::{ConnectOptions, Error, Events, Message, QoS, Runtime};
 
 /// Calls that may wait for the connection to take them; more calls wait for room.
 const COMMAND_CAPACITY: usize = 256;
@@ -148,6 +148,27 @@ impl Client {
             refuse(sup.subscribe_with_properties(now, filters, properties, reply));
         };
         answer(self.send(subscribe).await?.await)
+    }
+
+    /// MQTT 5 request/response, as mosquitto_rr does: publishes `payload` to `topic` with a
+    /// Response Topic and Correlation Data, and resolves with the message a responder publishes
+    /// back with the same Correlation Data, or [`Error::Timeout`] after time-to-wait. The
+    /// response topic is [`Mqtt5Options::response_topic`](crate::Mqtt5Options::response_topic)
+    /// (by default `responses/<client id>`), subscribed to at the first request. `properties`
+    /// may add User Properties and so on. Refused on an MQTT 3.1.1 connection.
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<Message, Error> {
+        let topic = TopicName::try_from(topic)?;
+        let payload = payload.into();
+        let request = move |sup: &mut Sup, now, reply| {
+            refuse(sup.request(now, topic, qos, payload, properties, reply));
+        };
+        answer(self.send(request).await?.await)
     }
 
     /// Subscribes and waits for SUBACK; returns the granted QoS per filter. A filter the broker

@@ -34,6 +34,7 @@ impl Requests for Replies {
     type Subscribe = Reply<Vec<QoS>>;
     type Unsubscribe = Reply<()>;
     type Disconnect = Reply<()>;
+    type Request = Reply<crate::Message>;
 }
 
 pub(crate) type Sup = Supervisor<Replies>;
@@ -251,5 +252,6 @@ fn complete(done: Completed<Replies>) {
         Completed::Publish(reply, _, result)
         | Completed::Unsubscribe(reply, result)
         | Completed::Disconnect(reply, result) => drop(reply.send(result)),
+        Completed::Request(reply, result) => drop(reply.send(result)),
     }
 }

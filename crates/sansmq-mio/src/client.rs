@@ -339,6 +339,42 @@ impl Client {
         })
     }
 
+    /// MQTT 5 request/response, as mosquitto_rr does: publishes `payload` to `topic` with a
+    /// Response Topic and Correlation Data, and returns the message a responder publishes back
+    /// with the same Correlation Data, or [`Error::Timeout`] after time-to-wait. The response
+    /// topic is [`Mqtt5Options::response_topic`](crate::Mqtt5Options::response_topic) (by
+    /// default `responses/<client id>`), subscribed to at the first request. Refused on an MQTT
+    /// 3.1.1 connection.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+    ) -> Result<Message, Error> {
+        self.request_with_properties(topic, payload, qos, Properties::new())
+    }
+
+    /// [`request`](Self::request) with further properties (User Properties, Content Type...);
+    /// its Response Topic and Correlation Data are set by the client.
+    pub fn request_with_properties(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<Message, Error> {
+        let topic = TopicName::try_from(topic)?;
+        let payload = payload.into();
+        let waiter = Completion::default();
+        self.shared.call(|shell, now| {
+            shell
+                .sup
+                .request(now, topic, qos, payload, properties, waiter.clone())
+                .map_err(rejected)
+        })?;
+        self.wait(&waiter)
+    }
+
     /// Publishes a QoS 1 message that nothing published later overtakes: until the broker
     /// acknowledges it, later PUBLISH, SUBSCRIBE and UNSUBSCRIBE requests wait (ApsaraMQ's token
     /// refresh on `$SYS/uploadToken` needs this). The token completes on its PUBACK.

@@ -10,7 +10,7 @@ use mio::{Interest, Registry, Waker};
 use sansmq::packet::QoS;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
 use sansmq_driver::tls::ClientConfig;
-use sansmq_driver::{ConnectOptions, Error, ReadSize, ServerUri};
+use sansmq_driver::{ConnectOptions, Error, Message, ReadSize, ServerUri};
 
 use crate::DeliveryToken;
 use crate::callback::{CallbackEvent, Handoff, lock};
@@ -37,6 +37,7 @@ impl Requests for Waiters {
     type Subscribe = Completion<Result<Vec<QoS>, Error>>;
     type Unsubscribe = Completion<Result<(), Error>>;
     type Disconnect = Completion<Result<(), Error>>;
+    type Request = Completion<Result<Message, Error>>;
 }
 
 /// A transport to the broker at `uri` being opened.
@@ -441,6 +442,7 @@ impl Shell {
             Event::Completed(Completed::Subscribe(waiter, result)) => waiter.complete(result),
             Event::Completed(Completed::Unsubscribe(waiter, result)) => waiter.complete(result),
             Event::Completed(Completed::Disconnect(waiter, result)) => waiter.complete(result),
+            Event::Completed(Completed::Request(waiter, result)) => waiter.complete(result),
         }
     }
 

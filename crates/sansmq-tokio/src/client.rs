@@ -134,7 +134,7 @@ impl Client {
     pub async fn connect(&self) -> Result<bool, Error> {
         // The task answers every attempt; this only bounds a task that went away.
         let limit = self.connect_limit.saturating_add(Duration::from_secs(1));
-        self.request(Command::Connect, limit).await
+        self.ask(Command::Connect, limit).await
     }
 
     /// Whether the client is connected now.
@@ -251,6 +251,44 @@ impl Client {
             .await
     }
 
+    /// MQTT 5 request/response, as mosquitto_rr does: publishes `payload` to `topic` with a
+    /// Response Topic and Correlation Data, and resolves with the message a responder publishes
+    /// back with the same Correlation Data, or [`Error::Timeout`] after time-to-wait. The
+    /// response topic is [`Mqtt5Options::response_topic`](crate::Mqtt5Options::response_topic)
+    /// (by default `responses/<client id>`), subscribed to at the first request. Refused on an
+    /// MQTT 3.1.1 connection.
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+    ) -> Result<Message, Error> {
+        self.request_with_properties(topic, payload, qos, Properties::new())
+            .await
+    }
+
+    /// [`request`](Self::request) with further properties (User Properties, Content Type...);
+    /// its Response Topic and Correlation Data are set by the client.
+    pub async fn request_with_properties(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<Message, Error> {
+        let topic = TopicName::try_from(topic)?;
+        let payload = payload.into();
+        let request = |reply| Command::Request {
+            topic,
+            payload,
+            qos,
+            properties: Box::new(properties),
+            reply,
+        };
+        // The client times the request out after time-to-wait; this bound is a backstop.
+        self.ask(request, self.time_to_wait.saturating_mul(2)).await
+    }
+
     /// Subscribes to one filter and returns a stream of the messages matching it (they do not go
     /// to [`Events`]).
     pub async fn subscribe_stream(&self, filter: &str, qos: QoS) -> Result<Subscription, Error> {
@@ -276,7 +314,7 @@ impl Client {
             route,
             reply,
         };
-        self.request(subscribe, self.time_to_wait).await
+        self.ask(subscribe, self.time_to_wait).await
     }
 
     /// Unsubscribes and waits for UNSUBACK (at most time-to-wait). [`Subscription`] streams for
@@ -287,7 +325,7 @@ impl Client {
             .map(|f| TopicFilter::try_from(*f))
             .collect::<Result<Vec<_>, _>>()?;
         let unsubscribe = |reply| Command::Unsubscribe { filters, reply };
-        self.request(unsubscribe, self.time_to_wait).await
+        self.ask(unsubscribe, self.time_to_wait).await
     }
 
     /// With [`ClientBuilder::manual_acks`]: you are done with `message`; its PUBACK (QoS 1) or
@@ -300,7 +338,7 @@ impl Client {
             return Ok(());
         };
         let ack = |reply| Command::Ack { key, reply };
-        self.request(ack, self.time_to_wait).await
+        self.ask(ack, self.time_to_wait).await
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
@@ -312,7 +350,7 @@ impl Client {
         let limit = drain
             .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
             .saturating_add(Duration::from_secs(1));
-        self.request(|reply| Command::Disconnect { drain, reply }, limit)
+        self.ask(|reply| Command::Disconnect { drain, reply }, limit)
             .await
     }
 
@@ -350,7 +388,7 @@ impl Client {
     }
 
     /// Sends the command made with a reply sender, and waits up to `limit` for the reply.
-    async fn request<T>(
+    async fn ask<T>(
         &self,
         command: impl FnOnce(Reply<T>) -> Command,
         limit: Duration,

@@ -25,6 +25,7 @@ impl Requests for Replies {
     type Subscribe = Reply<Vec<QoS>>;
     type Unsubscribe = Reply<()>;
     type Disconnect = Reply<()>;
+    type Request = Reply<Message>;
 }
 
 /// The connection's life, driven by the task.
@@ -50,6 +51,15 @@ pub(crate) enum Command {
     Unsubscribe {
         filters: Vec<TopicFilter>,
         reply: Reply<()>,
+    },
+    /// MQTT 5 request; answered with the response message.
+    Request {
+        topic: TopicName,
+        payload: Bytes,
+        qos: QoS,
+        /// Boxed so that a command stays small.
+        properties: Box<Properties>,
+        reply: Reply<Message>,
     },
     /// Manual acknowledgement of a received message.
     Ack { key: AckKey, reply: Reply<()> },

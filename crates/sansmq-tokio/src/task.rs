@@ -294,6 +294,20 @@ impl Task {
                     Err(rejected) => refuse(rejected),
                 }
             }
+            Command::Request {
+                topic,
+                payload,
+                qos,
+                properties,
+                reply,
+            } => {
+                let requested =
+                    self.supervisor
+                        .request(now, topic, qos, payload, *properties, reply);
+                if let Err(rejected) = requested {
+                    refuse(rejected);
+                }
+            }
             Command::Ack { key, reply } => {
                 let _ = reply.send(self.supervisor.ack(now, key));
             }
@@ -348,6 +362,7 @@ fn answer(completed: Completed<Replies>) {
         | Completed::Unsubscribe(reply, result)
         | Completed::Disconnect(reply, result) => drop(reply.send(result)),
         Completed::Subscribe(reply, result) => drop(reply.send(result)),
+        Completed::Request(reply, result) => drop(reply.send(result)),
     }
 }
 

@@ -121,6 +121,12 @@ impl ScenarioClient for FuturesClient {
         smol::block_on(self.client.subscribe_with_properties(filters, properties))
     }
 
+    fn request(&self, topic: &str, payload: Bytes, qos: QoS) -> Result<Received, Error> {
+        let request = self.client.request(topic, payload, qos, Properties::new());
+        let response = within(PATIENCE * 2, request).ok_or(Error::Timeout(PATIENCE * 2))?;
+        response.map(|message| Received::from(&message))
+    }
+
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
         smol::block_on(self.client.unsubscribe(filters))
     }

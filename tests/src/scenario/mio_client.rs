@@ -106,6 +106,12 @@ impl ScenarioClient for MioClient {
         self.client.subscribe_with_properties(filters, properties)
     }
 
+    fn request(&self, topic: &str, payload: Bytes, qos: QoS) -> Result<Received, Error> {
+        self.client
+            .request(topic, payload, qos)
+            .map(|message| Received::from(&message))
+    }
+
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
         self.client.unsubscribe(filters)
     }

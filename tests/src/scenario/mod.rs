@@ -94,6 +94,10 @@ pub trait ScenarioClient: Sized + Send + Sync + 'static {
         properties: Properties,
     ) -> Result<Vec<QoS>, Error>;
 
+    /// MQTT 5: publishes a request and waits for the response (Response Topic and Correlation
+    /// Data, as mosquitto_rr does).
+    fn request(&self, topic: &str, payload: Bytes, qos: QoS) -> Result<Received, Error>;
+
     /// Unsubscribes and waits for UNSUBACK.
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error>;
 

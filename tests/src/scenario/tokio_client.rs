@@ -148,6 +148,11 @@ impl ScenarioClient for TokioClient {
         self.block_on(self.client().subscribe_with_properties(filters, properties))
     }
 
+    fn request(&self, topic: &str, payload: Bytes, qos: QoS) -> Result<Received, Error> {
+        self.block_on(self.client().request(topic, payload, qos))
+            .map(|message| Received::from(&message))
+    }
+
     fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
         self.block_on(self.client().unsubscribe(filters))
     }

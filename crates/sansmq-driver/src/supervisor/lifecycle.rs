@@ -135,13 +135,25 @@ impl<R: Requests> Supervisor<R> {
             CoreEvent::Connected { session_present } => self.on_connected(now, session_present),
             CoreEvent::Message(publish) => {
                 let message = Message::new(publish, self.session);
-                self.events.push_back(Event::Message(message));
+                match self.response_waiter(&message) {
+                    Some(waiter) => {
+                        // Handed to the request, not to the application: acknowledged here.
+                        if let Some(key) = message.ack_key() {
+                            if let Err(error) = self.ack(now, key) {
+                                tracing::debug!(%error, "acknowledging a response");
+                            }
+                        }
+                        self.complete(Completed::Request(waiter, Ok(message)));
+                    }
+                    None => self.events.push_back(Event::Message(message)),
+                }
             }
             CoreEvent::Published { packet_id, .. } => {
                 self.diagnostics.on_acknowledged(packet_id);
                 if let Some((qos, waiter)) = self.waiters.publishes.remove(&packet_id) {
                     self.complete(Completed::Publish(waiter, qos, Ok(())));
                 }
+                self.waiters.responses.delivered(packet_id);
             }
             CoreEvent::Dropped { packet_id } => {
                 let lost = Error::ConnectionLost(DisconnectReason::TransportClosed);
@@ -196,11 +208,25 @@ impl<R: Requests> Supervisor<R> {
         }
     }
 
-    /// Completes the QoS 1/2 publish `packet_id` with `error`.
+    /// Completes the QoS 1/2 publish `packet_id` with `error`: a publish, or a request whose
+    /// message will not reach the responder.
     fn fail_publish(&mut self, packet_id: sansmq::packet::PacketId, error: Error) {
         if let Some((qos, waiter)) = self.waiters.publishes.remove(&packet_id) {
             self.complete(Completed::Publish(waiter, qos, Err(error)));
+        } else if let Some(waiter) = self.waiters.responses.lost(packet_id) {
+            self.complete(Completed::Request(waiter, Err(error)));
         }
+    }
+
+    /// The waiter of the request `message` answers: a message on the response topic whose
+    /// Correlation Data is a waiting request's.
+    fn response_waiter(&mut self, message: &Message) -> Option<R::Request> {
+        let responses = &mut self.waiters.responses;
+        if responses.topic() != Some(&message.topic) {
+            return None;
+        }
+        let correlation = message.properties().correlation_data()?;
+        responses.answered(correlation)
     }
 
     fn on_connected(&mut self, now: Instant, session_present: bool) {

@@ -26,6 +26,7 @@
 //!     type Subscribe = &'static str;
 //!     type Unsubscribe = &'static str;
 //!     type Disconnect = &'static str;
+//!     type Request = &'static str;
 //! }
 //!
 //! # fn main() -> Result<(), sansmq_driver::Error> {
@@ -76,6 +77,7 @@
 mod lifecycle;
 mod output;
 mod requests;
+mod responses;
 mod waiters;
 
 use std::collections::VecDeque;
@@ -381,6 +383,76 @@ impl<R: Requests> Supervisor<R> {
         Ok(id)
     }
 
+    /// MQTT 5 request/response (MQTT 5.0 section 4.10), as mosquitto_rr does: publishes `payload`
+    /// to `topic` with a Response Topic and Correlation Data, and answers `waiter` with the
+    /// message a responder publishes back with the same Correlation Data, or
+    /// [`Error::Timeout`] after the options' time-to-wait. `properties` may add User Properties,
+    /// a Content Type and so on; its Response Topic and Correlation Data are set here.
+    ///
+    /// The response topic is [`Mqtt5Options::response_topic`](crate::Mqtt5Options::response_topic),
+    /// by default `responses/<client id>`; the first request subscribes to it (QoS 1), and it
+    /// stays subscribed. A message on it that answers no waiting request reaches the application
+    /// as any message does. Refused on an MQTT 3.1.1 connection.
+    #[allow(clippy::too_many_arguments)] // `publish_with_properties`'s arguments
+    pub fn request(
+        &mut self,
+        now: Instant,
+        topic: TopicName,
+        qos: QoS,
+        payload: Bytes,
+        mut properties: Properties,
+        waiter: R::Request,
+    ) -> Result<(), Rejected<R::Request>> {
+        if let Err(error) = self.accepts_requests() {
+            return Err(Rejected::new(error, waiter));
+        }
+        let Some(mqtt5) = self.options.mqtt5_options() else {
+            let error = Error::Unsupported {
+                option: "request",
+                reason: "request/response needs MQTT 5 (ConnectOptions::mqtt5)".into(),
+            };
+            return Err(Rejected::new(error, waiter));
+        };
+        let response_topic = match self.waiters.responses.topic() {
+            Some(subscribed) => subscribed.clone(),
+            None => {
+                let default = format!("responses/{}", self.options.client_id());
+                let name = mqtt5.response_topic_name().unwrap_or(&default);
+                let response_topic = match TopicName::try_from(name) {
+                    Ok(topic) => topic,
+                    Err(error) => return Err(Rejected::new(error, waiter)),
+                };
+                let filter = match TopicFilter::try_from(name) {
+                    Ok(filter) => filter,
+                    Err(error) => return Err(Rejected::new(error, waiter)),
+                };
+                let filters = vec![SubscribeFilter::new(filter, QoS::AtLeastOnce)];
+                if let Err(error) = self.core.subscribe(now, filters) {
+                    return Err(Rejected::new(error, waiter));
+                }
+                self.waiters.responses.subscribed(response_topic.clone());
+                response_topic
+            }
+        };
+        let (number, correlation) = self.waiters.responses.next_correlation();
+        properties.set_response_topic(Some(response_topic));
+        properties.set_correlation_data(Some(correlation));
+        let id = match self
+            .core
+            .publish_with(now, topic, qos, false, payload, properties)
+        {
+            Ok(id) => id,
+            Err(error) => return Err(Rejected::new(error, waiter)),
+        };
+        if let Err(error) = self.persist(now) {
+            return Err(Rejected::new(error, waiter));
+        }
+        let deadline = crate::deadline_after(now, self.options.time_to_wait_limit());
+        self.waiters.responses.insert(number, id, deadline, waiter);
+        self.process(now);
+        Ok(())
+    }
+
     /// Publishes a QoS 1 message that nothing published later overtakes (see
     /// [`sansmq::Client::publish_barrier`]); it completes at its PUBACK.
     pub fn publish_barrier(
@@ -642,6 +714,10 @@ impl<R: Requests> Supervisor<R> {
                 self.finish_close(now);
             }
         }
+        for waiter in self.waiters.responses.expired(now) {
+            let timeout = Error::Timeout(self.options.time_to_wait_limit());
+            self.complete(Completed::Request(waiter, Err(timeout)));
+        }
         self.process(now);
     }
 
@@ -678,7 +754,8 @@ impl<R: Requests> Supervisor<R> {
             _ => None,
         };
         let store = self.store.as_ref().and_then(Persistence::sync_deadline);
-        [self.core.poll_timeout(), reconnect, closing, store]
+        let request = self.waiters.responses.deadline();
+        [self.core.poll_timeout(), reconnect, closing, store, request]
             .into_iter()
             .flatten()
             .min()

@@ -6,7 +6,7 @@ use std::fmt;
 
 use sansmq::packet::QoS;
 
-use crate::Error;
+use crate::{Error, Message};
 
 /// The types a driver answers its application with, one per kind of request. The supervisor never
 /// looks inside them: it keeps each until its request completes, then returns it in a
@@ -25,6 +25,7 @@ use crate::Error;
 ///     type Subscribe = u64;
 ///     type Unsubscribe = u64;
 ///     type Disconnect = u64;
+///     type Request = u64;
 /// }
 /// ```
 pub trait Requests {
@@ -38,6 +39,8 @@ pub trait Requests {
     type Unsubscribe;
     /// Answers `disconnect` once the connection is closed.
     type Disconnect;
+    /// Answers an MQTT 5 `request` with its response message.
+    type Request;
 }
 
 /// A request is over: the driver's waiter and the result to give it. Every waiter a command
@@ -53,6 +56,8 @@ pub enum Completed<R: Requests> {
     Unsubscribe(R::Unsubscribe, Result<(), Error>),
     /// `disconnect`.
     Disconnect(R::Disconnect, Result<(), Error>),
+    /// `request` (MQTT 5): the response, a message whose Correlation Data is the request's.
+    Request(R::Request, Result<Message, Error>),
 }
 
 impl<R: Requests> fmt::Debug for Completed<R> {
@@ -65,6 +70,7 @@ impl<R: Requests> fmt::Debug for Completed<R> {
             Self::Subscribe(_, result) => f.debug_tuple("Subscribe").field(result).finish(),
             Self::Unsubscribe(_, result) => f.debug_tuple("Unsubscribe").field(result).finish(),
             Self::Disconnect(_, result) => f.debug_tuple("Disconnect").field(result).finish(),
+            Self::Request(_, result) => f.debug_tuple("Request").field(result).finish(),
         }
     }
 }

@@ -21,6 +21,7 @@ impl Requests for Numbered {
     type Subscribe = u32;
     type Unsubscribe = u32;
     type Disconnect = u32;
+    type Request = u32;
 }
 
 type Sup = Supervisor<Numbered>;

@@ -7,6 +7,7 @@ use sansmq::packet::{PacketId, QoS};
 use crate::Error;
 use crate::resubscription::Resubscription;
 
+use super::responses::Responses;
 use super::{Completed, Event, Requests};
 
 /// A QoS 0 message awaiting its write.
@@ -38,6 +39,8 @@ pub(super) struct Waiters<R: Requests> {
     pub(super) unsubscribes: HashMap<PacketId, R::Unsubscribe>,
     /// `disconnect`s, until the connection is closed (a second one joins the first's close).
     pub(super) disconnect: Vec<R::Disconnect>,
+    /// MQTT 5 requests waiting for their response.
+    pub(super) responses: Responses<R>,
 }
 
 impl<R: Requests> Default for Waiters<R> {
@@ -52,6 +55,7 @@ impl<R: Requests> Default for Waiters<R> {
             restore: Resubscription::default(),
             unsubscribes: HashMap::new(),
             disconnect: Vec::new(),
+            responses: Responses::default(),
         }
     }
 }
@@ -169,5 +173,11 @@ impl<R: Requests> Waiters<R> {
         }
         self.fail_written(cause, out);
         self.fail_requests(cause, out);
+        for waiter in self.responses.drain() {
+            out.push_back(Event::Completed(Completed::Request(
+                waiter,
+                Err(cause.clone()),
+            )));
+        }
     }
 }

@@ -27,6 +27,7 @@ impl Requests for Waiters {
     type Subscribe = u64;
     type Unsubscribe = u64;
     type Disconnect = u64;
+    type Request = u64;
 }
 
 /// Loop iterations one seed may take: more is a livelock.
@@ -856,6 +857,7 @@ impl World {
                     Completed::Subscribe(w, r) => (*w, Kind::Subscribe, r.is_ok()),
                     Completed::Unsubscribe(w, r) => (*w, Kind::Unsubscribe, r.is_ok()),
                     Completed::Disconnect(w, r) => (*w, Kind::Disconnect, r.is_ok()),
+                    Completed::Request(w, r) => (*w, Kind::Request, r.is_ok()),
                 };
                 self.log(|| format!("completed #{waiter}: {completed:?}"));
                 if kind == Kind::Connect {

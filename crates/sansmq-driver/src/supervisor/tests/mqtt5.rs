@@ -347,3 +347,106 @@ fn the_wills_properties_reach_connect() {
         "Will Delay Interval 30 in the will properties: {connect:02x?}"
     );
 }
+
+/// The PUBLISH `wire` (QoS 0, properties before the payload) holds `needle`.
+fn holds(wire: &[u8], needle: &[u8]) -> bool {
+    wire.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_request_is_answered_by_the_response_with_its_correlation_data() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    sup.request(
+        now,
+        topic("svc/time"),
+        QoS::AtMostOnce,
+        Bytes::from_static(b"?"),
+        Properties::new(),
+        20,
+    )
+    .expect("accepted");
+    let sent = write_all(&mut sup, now);
+    // SUBSCRIBE to the default response topic, then the request with Response Topic (0x08) and
+    // Correlation Data (0x09) 0 as eight bytes.
+    assert!(holds(&sent, b"\x00\x14responses/supervised"), "{sent:02x?}");
+    assert!(
+        holds(&sent, b"\x08\x00\x14responses/supervised"),
+        "{sent:02x?}"
+    );
+    assert!(
+        holds(&sent, &[0x09, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]),
+        "{sent:02x?}"
+    );
+    // A message on the response topic for another request goes to the application...
+    let mut other = vec![0x30, 0x23, 0x00, 0x14];
+    other.extend_from_slice(b"responses/supervised");
+    other.extend_from_slice(&[0x0B, 0x09, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 7, b'x']);
+    sup.handle_received(now, &other);
+    assert!(matches!(events(&mut sup).as_slice(), [Event::Message(_)]));
+    // ...and the one with this request's Correlation Data answers it.
+    let mut answer = other.clone();
+    let last_correlation_byte = answer.len() - 2;
+    answer[last_correlation_byte] = 0;
+    *answer.last_mut().expect("payload") = b'!';
+    sup.handle_received(now, &answer);
+    let seen = events(&mut sup);
+    match seen.as_slice() {
+        [Event::Completed(Completed::Request(20, Ok(message)))] => {
+            assert_eq!(&message.payload[..], b"!");
+        }
+        other => panic!("expected the response, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_request_without_a_response_times_out_after_time_to_wait() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    sup.request(
+        now,
+        topic("svc/time"),
+        QoS::AtLeastOnce,
+        Bytes::new(),
+        Properties::new(),
+        21,
+    )
+    .expect("accepted");
+    write_all(&mut sup, now);
+    let deadline = sup.poll_timeout().expect("a deadline");
+    let later = now + sup.options().time_to_wait_limit();
+    assert!(deadline <= later);
+    sup.handle_timeout(later);
+    let seen = events(&mut sup);
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::Completed(Completed::Request(21, Err(Error::Timeout(_))))
+        )),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_request_needs_mqtt_5() {
+    let now = Instant::now();
+    let mut sup = connected(now);
+    let refused = sup.request(
+        now,
+        topic("svc/time"),
+        QoS::AtMostOnce,
+        Bytes::new(),
+        Properties::new(),
+        22,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(Rejected {
+                error: Error::Unsupported { .. },
+                waiter: 22
+            })
+        ),
+        "{refused:?}"
+    );
+}
