@@ -57,12 +57,14 @@ mod socket;
 mod stats;
 mod template;
 mod timers;
+mod usage;
 
 pub use error::Error;
 pub use header::{Header, MAGIC, wall_clock_ns};
 pub use options::{Mode, Options, Secret};
-pub use report::{Report, Second};
+pub use report::{Ready, Report, Second};
 pub use run::run;
 pub use sequence::{Arrival, Sequences};
 pub use stats::{Counters, Latencies, Percentiles, Tick};
 pub use template::{Template, TemplateVars};
+pub use usage::Usage;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::stats::{Counters, Latencies, Percentiles};
+use crate::usage::Usage;
 
 /// One second of a bench: the live line, and a row of the CSV series.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -95,6 +96,18 @@ fn micros(us: u64) -> String {
     }
 }
 
+/// The moment every client was connected (and subscribed): what had happened by then, so that a
+/// harness can tell the cost of connecting from the cost of the messages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ready {
+    /// Since the start.
+    pub elapsed: Duration,
+    /// Totals by then.
+    pub counters: Counters,
+    /// This process's CPU time and memory then.
+    pub usage: Option<Usage>,
+}
+
 /// What a whole bench measured.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -116,6 +129,10 @@ pub struct Report {
     pub causes: Vec<(String, u64)>,
     /// One row per second.
     pub series: Vec<Second>,
+    /// When every client was connected (and subscribed), if they ever were.
+    pub ready: Option<Ready>,
+    /// This process's CPU time and memory at the end.
+    pub usage: Option<Usage>,
 }
 
 impl Report {
@@ -226,8 +243,25 @@ impl Report {
                 "p99_us": p.p99, "p99_9_us": p.p999, "max_us": p.max,
             })
         };
+        let usage = |u: Option<Usage>| {
+            u.map_or(
+                Value::Null,
+                |u| json!({"cpu_s": u.cpu.as_secs_f64(), "rss_bytes": u.rss}),
+            )
+        };
+        let ready = self.ready.map_or(Value::Null, |r| {
+            json!({
+                "elapsed_s": r.elapsed.as_secs_f64(),
+                "connected": r.counters.connected,
+                "published": r.counters.published,
+                "received": r.counters.received,
+                "usage": usage(r.usage),
+            })
+        });
         json!({
             "mode": self.mode,
+            "ready": ready,
+            "usage": usage(self.usage),
             "clients": self.clients,
             "duration_s": self.duration.as_secs_f64(),
             "connect_attempts": c.connect_attempts,
@@ -296,6 +330,15 @@ mod tests {
                 clients: 10,
                 ..Second::default()
             }],
+            ready: Some(Ready {
+                elapsed: Duration::from_millis(1500),
+                counters: Counters::default(),
+                usage: Some(Usage {
+                    cpu: Duration::from_millis(20),
+                    rss: 4096,
+                }),
+            }),
+            usage: None,
         }
     }
 
@@ -312,6 +355,9 @@ mod tests {
         }
         assert_eq!(v["latency"]["publish_to_ack"]["count"], 0);
         assert_eq!(v["error_causes"][0]["count"], 2);
+        assert_eq!(v["ready"]["usage"]["rss_bytes"], 4096);
+        assert_eq!(v["ready"]["elapsed_s"], 1.5);
+        assert!(v["usage"].is_null());
     }
 
     #[test]

@@ -14,8 +14,9 @@ use sansmq::packet::Password;
 use crate::Error;
 use crate::event_loop::{EventLoop, Shared};
 use crate::options::Options;
-use crate::report::{Report, Second};
+use crate::report::{Ready, Report, Second};
 use crate::stats::{Counters, Latencies, Percentiles, Tick};
+use crate::usage::Usage;
 
 /// How long after a second's end `run` waits for the loops' ticks of it.
 const TICK_SLACK: Duration = Duration::from_millis(50);
@@ -93,7 +94,7 @@ pub fn run(
     let mut finished = 0;
     // Each second closes a little after the loops' ticks for it were sent.
     let mut next_second = start + Duration::from_secs(1) + TICK_SLACK;
-    let mut ready = false;
+    let mut ready = None;
     while finished < loops {
         let now = Instant::now();
         if options.duration.is_some_and(|d| now >= start + d) {
@@ -107,8 +108,12 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if !ready && gather.ready(options) {
-            ready = true;
+        if ready.is_none() && gather.ready(options) {
+            ready = Some(Ready {
+                elapsed: start.elapsed(),
+                counters: gather.totals,
+                usage: Usage::current(),
+            });
             let _ = writeln!(live, "{}", gather.ready_line(options));
         }
         if Instant::now() >= next_second {
@@ -127,7 +132,10 @@ pub fn run(
     if last.counts != Counters::default() {
         let _ = writeln!(live, "{}", last.line());
     }
-    Ok(gather.report(options.mode.name(), elapsed))
+    let mut report = gather.report(options.mode.name(), elapsed);
+    report.ready = ready;
+    report.usage = Usage::current();
+    Ok(report)
 }
 
 /// The ticks of every loop, summed per second and in all.
@@ -220,6 +228,8 @@ impl Gather {
             streams: self.streams,
             causes: self.causes,
             series: self.series,
+            ready: None,
+            usage: None,
         }
     }
 }
