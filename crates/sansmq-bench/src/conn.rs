@@ -74,6 +74,8 @@ pub(crate) struct Conn {
     pub(crate) publishing: bool,
     /// Reading stopped because the session's transmit buffer was full.
     read_paused: bool,
+    /// In the loop's list of connections to write at the end of the turn.
+    pub(crate) dirty: bool,
     /// Failed connects in a row (reconnect backoff).
     pub(crate) failures: u32,
     /// What a subscriber received, per publisher; made at the first message.
@@ -94,6 +96,7 @@ impl Conn {
             pending: VecDeque::new(),
             publishing: false,
             read_paused: false,
+            dirty: false,
             failures: 0,
             sequences: None,
         }

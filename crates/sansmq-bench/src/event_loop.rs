@@ -108,6 +108,8 @@ pub(crate) struct EventLoop {
     /// Messages published and received by this loop (pubsub's end).
     published: u64,
     received: u64,
+    /// Connections touched this turn, to be written once at its end.
+    dirty: Vec<u32>,
     /// When this loop began to disconnect everyone.
     stopping: Option<Instant>,
     /// pubsub: when the last acknowledgement came with the budget spent.
@@ -157,6 +159,7 @@ impl EventLoop {
             received: 0,
             stopping: None,
             drained_at: None,
+            dirty: Vec::new(),
         })
     }
 
@@ -182,7 +185,11 @@ impl EventLoop {
             .flatten()
             .min()
             .unwrap_or(now);
-            let wait = deadline.saturating_duration_since(now);
+            let wait = if self.dirty.is_empty() {
+                deadline.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     self.note_cause(format!("poll: {e}"));
@@ -202,6 +209,7 @@ impl EventLoop {
                     self.on_timer(idx, at, kind, now);
                 }
             }
+            self.flush_dirty(now);
             if now >= self.next_tick {
                 while self.next_tick <= now {
                     self.next_tick += TICK;
@@ -249,6 +257,7 @@ impl EventLoop {
                 Phase::Closing | Phase::Dead => {}
             }
         }
+        self.flush_dirty(now);
     }
 
     /// A connection is over for good.
@@ -409,14 +418,49 @@ impl EventLoop {
         }
     }
 
-    /// Drains events, publishes (with `-I 0`), writes, and re-arms the session deadline: what
-    /// follows every input.
+    /// What follows every input: drain the events, publish (with `-I 0`), and mark the
+    /// connection for [`flush_dirty`](Self::flush_dirty) at the end of the turn, so that
+    /// everything a turn queued for it (acks read, messages due, refills) goes out in one write.
     fn after_input(&mut self, idx: usize, now: Instant) {
         self.drain_events(idx, now);
         if self.conns[idx].socket.is_none() {
             return;
         }
         self.fill(idx, now);
+        let conn = &mut self.conns[idx];
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(idx as u32);
+        }
+    }
+
+    /// Writes what the turn queued on each connection it touched, resumes reading where a full
+    /// transmit buffer had stopped it, and re-arms the session deadlines.
+    fn flush_dirty(&mut self, now: Instant) {
+        // Resuming a read may dirty a connection again; a few rounds settle it, and what is left
+        // waits for the next turn (which then does not block).
+        for _ in 0..4 {
+            if self.dirty.is_empty() {
+                return;
+            }
+            let mut batch = std::mem::take(&mut self.dirty);
+            for &idx in &batch {
+                let idx = idx as usize;
+                self.conns[idx].dirty = false;
+                self.finish(idx, now);
+            }
+            batch.clear();
+            if self.dirty.is_empty() {
+                self.dirty = batch; // keep the capacity
+                return;
+            }
+        }
+    }
+
+    fn finish(&mut self, idx: usize, now: Instant) {
+        if self.conns[idx].socket.is_none() {
+            return;
+        }
         if let Io::Closed(cause) = self.conns[idx].flush(now) {
             self.conns[idx].client.handle_closed(now);
             return self.drain_events_and_fail(idx, now, cause);
@@ -595,7 +639,9 @@ impl EventLoop {
         }
     }
 
-    /// With `-I 0`: publishes while the window has room.
+    /// With `-I 0`: publishes while the window has room. A QoS 1/2 window is refilled once half
+    /// of it is acknowledged, so that messages go out several to a write; a QoS 0 client that
+    /// still has room after a batch comes back for more after the other clients had their turn.
     fn fill(&mut self, idx: usize, now: Instant) {
         let options = &self.shared.options;
         if !options.publish_interval.is_zero() || self.stopping.is_some() {
@@ -603,9 +649,18 @@ impl EventLoop {
         }
         let max_inflight = usize::from(options.inflight);
         let qos = options.qos;
-        for _ in 0..FILL_BATCH {
+        {
             let conn = &self.conns[idx];
             if conn.phase != Phase::Connected || !conn.publishing || conn.client.queued_len() > 0 {
+                return;
+            }
+            if qos != QoS::AtMostOnce && conn.client.inflight_len() > max_inflight / 2 {
+                return;
+            }
+        }
+        for _ in 0..FILL_BATCH {
+            let conn = &self.conns[idx];
+            if conn.client.queued_len() > 0 {
                 return;
             }
             let room = match qos {
@@ -615,6 +670,11 @@ impl EventLoop {
             if !room || !self.publish_one(idx, now) {
                 return;
             }
+        }
+        if qos == QoS::AtMostOnce && !self.shared.budget_spent() {
+            // After this turn's other work: a deadline of `now` would come due again at once.
+            self.timers
+                .push(now + Duration::from_micros(1), idx as u32, Kind::Publish);
         }
     }
 
