@@ -68,3 +68,8 @@ pub use sequence::{Arrival, Sequences};
 pub use stats::{Counters, Latencies, Percentiles, Tick};
 pub use template::{Template, TemplateVars};
 pub use usage::Usage;
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
