@@ -36,6 +36,9 @@ pub enum Error {
         /// The resolver's error.
         source: io::Error,
     },
+    /// The HTML report could not be drawn.
+    #[error("HTML report: {0}")]
+    Report(String),
     /// An event loop could not be created or started.
     #[error("starting an event loop: {0}")]
     EventLoop(io::Error),

@@ -20,7 +20,7 @@
 //!    report it with `handle_transmitted`, and arm the session's new `poll_timeout`.
 //!
 //! Once a second each loop sends what it counted and measured ([`Tick`]) to [`run`], which
-//! prints the live line and builds the [`Report`] (text, JSON, CSV).
+//! prints the live line and builds the [`Report`] (text, JSON, CSV, an HTML page with charts).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -49,6 +49,7 @@ mod conn;
 mod error;
 mod event_loop;
 mod header;
+mod html;
 mod options;
 mod report;
 mod run;

@@ -174,7 +174,8 @@ struct BenchOpts {
     #[arg(long)]
     ws: bool,
 
-    /// An HTML report (not built yet: refused).
+    /// Write a self-contained HTML page to FILE: the summary, and charts of messages per second
+    /// and latency over the run.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
@@ -197,7 +198,6 @@ impl BenchOpts {
         for (given, flag) in [
             (self.ssl, "--ssl"),
             (self.ws, "--ws"),
-            (self.report.is_some(), "--report"),
             (self.apsaramq_instance.is_some(), "--apsaramq-instance"),
         ] {
             if given {
@@ -241,7 +241,8 @@ impl BenchOpts {
     }
 }
 
-/// Runs the bench, prints the summary (text or `--json`) on stdout and writes `--csv`. Fails
+/// Runs the bench, prints the summary (text or `--json`) on stdout and writes `--csv` and
+/// `--report`. Fails
 /// (exit code 1) when any connect, connection, subscription or message failed.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (mode, opts) = match &args.mode {
@@ -257,6 +258,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|path| File::create(path).with_context(|| format!("creating {}", path.display())))
         .transpose()?;
+    let html = opts
+        .report
+        .as_ref()
+        .map(|path| File::create(path).with_context(|| format!("creating {}", path.display())))
+        .transpose()?;
     let stop = signals::stop_flag()?;
     let report = sansmq_bench::run(&options, stop, &mut std::io::stderr())?;
     print_report(&report, opts.json)?;
@@ -265,6 +271,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         report
             .write_csv(&mut out)
             .and_then(|()| out.flush())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let (Some(mut file), Some(path)) = (html, &opts.report) {
+        let page = report.html()?;
+        file.write_all(page.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let errors = report.counters.errors();

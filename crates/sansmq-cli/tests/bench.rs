@@ -183,23 +183,15 @@ fn a_port_nobody_listens_on_counts_connect_errors_and_fails() {
 fn conn_keeps_clients_connected_until_the_duration_ends() {
     let broker = Mosquitto::start();
     let port = broker.port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("series.csv");
+    let html = dir.path().join("report.html");
     let started = Instant::now();
+    #[rustfmt::skip]
     let outcome = run(&[
-        "bench",
-        "conn",
-        "-p",
-        &port,
-        "-c",
-        "50",
-        "-i",
-        "0",
-        "-V",
-        "5",
-        "-x",
-        "0",
-        "--duration",
-        "2",
-        "--json",
+        "bench", "conn", "-p", &port, "-c", "50", "-i", "0", "-V", "5", "-x", "0",
+        "--duration", "2", "--json",
+        "--csv", csv.to_str().unwrap(), "--report", html.to_str().unwrap(),
     ]);
     assert_eq!(outcome.code, Some(0), "{outcome:#?}");
     assert!(started.elapsed() >= Duration::from_secs(2));
@@ -207,6 +199,16 @@ fn conn_keeps_clients_connected_until_the_duration_ends() {
     assert_eq!(report["connected"], 50, "{report}");
     assert_eq!(report["closed"], 50, "{report}");
     assert_percentiles(&report["latency"]["connect"], 50);
+    let series = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = series.lines();
+    assert!(
+        rows.next().unwrap().starts_with("elapsed_s,connected,"),
+        "{series}"
+    );
+    assert!(rows.count() >= 2, "a row per second: {series}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 2, "{page}");
+    assert!(page.contains("50 connected"), "{page}");
 }
 
 #[test]
@@ -214,6 +216,10 @@ fn options_not_built_or_not_fitting_are_refused_by_name() {
     for (args, expected) in [
         (&["bench", "pub", "-t", "t", "--ssl"][..], "--ssl"),
         (&["bench", "pub", "-t", "t", "--ws"][..], "--ws"),
+        (
+            &["bench", "pub", "-t", "t", "--apsaramq-instance", "i"][..],
+            "--apsaramq-instance",
+        ),
         (&["bench", "conn", "-x", "60"][..], "-V 5"),
         (&["bench", "pub"][..], "-t/--topic"),
         (&["bench", "pub", "-t", "t/%rand_0"][..], "%rand_N"),
