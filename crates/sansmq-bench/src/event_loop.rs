@@ -769,7 +769,23 @@ impl EventLoop {
 /// The session settings of client `sequence`.
 fn client_config(shared: &Shared, sequence: u32) -> Result<Config, Error> {
     let options = &shared.options;
-    let id = if options.short_ids {
+    let invalid = |what: &'static str, value: &str, reason: String| Error::Invalid {
+        what,
+        value: value.to_owned(),
+        reason,
+    };
+    let mut login = None;
+    let id = if let Some(apsaramq) = &options.apsaramq {
+        let device = format!("{}{sequence}", options.prefix);
+        let id = sansmq_apsaramq::ClientId::new(&apsaramq.group_id, &device)
+            .map_err(|e| invalid("ApsaraMQ client id", &device, e.to_string()))?;
+        let credentials = apsaramq
+            .auth
+            .connect_credentials(&id)
+            .map_err(|e| invalid("ApsaraMQ login", id.as_str(), e.to_string()))?;
+        login = Some(credentials);
+        id.as_str().to_owned()
+    } else if options.short_ids {
         format!("{}{sequence}", options.prefix)
     } else {
         format!(
@@ -779,11 +795,8 @@ fn client_config(shared: &Shared, sequence: u32) -> Result<Config, Error> {
             shared.run
         )
     };
-    let client_id = MqttString::try_from(id.as_str()).map_err(|e| Error::Invalid {
-        what: "client id",
-        value: id.clone(),
-        reason: e.to_string(),
-    })?;
+    let client_id =
+        MqttString::try_from(id.as_str()).map_err(|e| invalid("client id", &id, e.to_string()))?;
     let mut config = Config::new(client_id);
     config.clean_session = options.clean;
     config.keep_alive = options.keep_alive;
@@ -793,21 +806,97 @@ fn client_config(shared: &Shared, sequence: u32) -> Result<Config, Error> {
     config.max_queued = usize::from(options.inflight).max(100);
     // A connect storm of thousands takes a while to be accepted.
     config.connack_timeout = Duration::from_secs(30);
+    if let Some(credentials) = login {
+        config.username = Some(
+            MqttString::try_from(credentials.username.as_str())
+                .map_err(|e| invalid("user name", &credentials.username, e.to_string()))?,
+        );
+        config.password = credentials.password.map(Password);
+        return Ok(config);
+    }
     if let Some(user) = &options.username {
         let rendered = crate::template::Template::parse(user)?.render(&TemplateVars {
             sequence,
             client_id: &id,
             username: None,
         });
-        config.username =
-            Some(
-                MqttString::try_from(rendered.as_str()).map_err(|e| Error::Invalid {
-                    what: "user name",
-                    value: rendered.clone(),
-                    reason: e.to_string(),
-                })?,
-            );
+        config.username = Some(
+            MqttString::try_from(rendered.as_str())
+                .map_err(|e| invalid("user name", &rendered, e.to_string()))?,
+        );
     }
     config.password = shared.password.clone();
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use sansmq_apsaramq::{AccessKey, AuthMode};
+
+    use super::*;
+    use crate::options::ApsaraMq;
+
+    fn shared(options: Options) -> Shared {
+        Shared {
+            options,
+            addresses: Vec::new(),
+            run: 0xabcd,
+            stop: Arc::new(AtomicBool::new(false)),
+            issued: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            start: Instant::now(),
+            password: None,
+        }
+    }
+
+    #[test]
+    fn an_apsaramq_client_signs_its_own_client_id() {
+        let mut options = Options::new(Mode::Conn);
+        options.prefix = "device-00".into();
+        options.apsaramq = Some(ApsaraMq {
+            group_id: "GID_test".into(),
+            auth: AuthMode::signature(
+                AccessKey::new("LTAI5tTestKey", "secretKey123"),
+                "mqtt-cn-test",
+            ),
+        });
+        let config = client_config(&shared(options), 1).unwrap();
+        assert_eq!(config.client_id.as_str(), "GID_test@@@device-001");
+        assert_eq!(
+            config.username.unwrap().as_str(),
+            "Signature|LTAI5tTestKey|mqtt-cn-test"
+        );
+        assert_eq!(
+            &config.password.unwrap().0[..],
+            b"WUp3wMiZLkLANz/so65nilEQlic="
+        );
+    }
+
+    #[test]
+    fn client_ids_are_long_or_short_and_user_names_are_templates() {
+        let mut options = Options::new(Mode::Pub);
+        options.username = Some("user-%i".into());
+        let config = client_config(&shared(options.clone()), 7).unwrap();
+        assert_eq!(config.client_id.as_str(), "sansmq_bench_pub_7_0000abcd");
+        assert_eq!(config.username.unwrap().as_str(), "user-7");
+        options.short_ids = true;
+        assert_eq!(
+            client_config(&shared(options), 7)
+                .unwrap()
+                .client_id
+                .as_str(),
+            "sansmq7"
+        );
+    }
+
+    #[test]
+    fn a_bad_group_id_is_refused_with_the_value() {
+        let mut options = Options::new(Mode::Conn);
+        options.apsaramq = Some(ApsaraMq {
+            group_id: "test".into(),
+            auth: AuthMode::signature(AccessKey::new("k", "s"), "i"),
+        });
+        let error = client_config(&shared(options), 1).unwrap_err().to_string();
+        assert!(error.contains("sansmq1"), "{error}");
+    }
 }

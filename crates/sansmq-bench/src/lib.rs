@@ -62,7 +62,7 @@ mod usage;
 
 pub use error::Error;
 pub use header::{Header, MAGIC, wall_clock_ns};
-pub use options::{Mode, Options, Secret};
+pub use options::{ApsaraMq, Mode, Options, Secret};
 pub use report::{Ready, Report, Second};
 pub use run::run;
 pub use sequence::{Arrival, Sequences};

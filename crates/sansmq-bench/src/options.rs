@@ -53,6 +53,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// ApsaraMQ for MQTT logins: client `n` is `<group_id>@@@<prefix><n>` and signs its own
+/// password with `auth` (Signature mode: HMAC-SHA1 of its client id).
+#[derive(Debug, Clone)]
+pub struct ApsaraMq {
+    /// The Group ID (`GID_...`).
+    pub group_id: String,
+    /// The login mode and its keys.
+    pub auth: sansmq_apsaramq::AuthMode,
+}
+
 /// What a bench does. [`Options::new`] gives emqtt-bench's defaults.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -111,6 +121,8 @@ pub struct Options {
     pub reconnect: bool,
     /// End the bench after this long.
     pub duration: Option<Duration>,
+    /// ApsaraMQ logins instead of `username`/`password`.
+    pub apsaramq: Option<ApsaraMq>,
 }
 
 impl Options {
@@ -144,6 +156,7 @@ impl Options {
             ifaddrs: Vec::new(),
             reconnect: false,
             duration: None,
+            apsaramq: None,
         }
     }
 
@@ -170,6 +183,9 @@ impl Options {
         }
         if self.threads == 0 {
             return fail("-j must be at least 1");
+        }
+        if self.apsaramq.is_some() && (self.username.is_some() || self.password.is_some()) {
+            return fail("ApsaraMQ logins make their own user names and passwords: drop -u/-P");
         }
         if self.limit == Some(0) {
             return fail("-L/--limit must be at least 1");

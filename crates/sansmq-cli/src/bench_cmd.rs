@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Args, Subcommand};
 use sansmq::packet::{Protocol, QoS};
-use sansmq_bench::{Mode, Options, Report, Secret, Template};
+use sansmq_apsaramq::{AccessKey, AuthMode, Endpoint};
+use sansmq_bench::{ApsaraMq, Mode, Options, Report, Secret, Template};
 
 use crate::args::parse_qos;
 use crate::signals;
@@ -46,9 +47,9 @@ struct BenchOpts {
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
 
-    /// Broker host.
-    #[arg(short = 'h', long, default_value = "localhost")]
-    host: String,
+    /// Broker host [default: localhost, or the instance's endpoint with --apsaramq-instance].
+    #[arg(short = 'h', long)]
+    host: Option<String>,
 
     /// Broker port.
     #[arg(short = 'p', long, default_value = "1883")]
@@ -179,9 +180,28 @@ struct BenchOpts {
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
-    /// ApsaraMQ instance logins (not built yet: refused).
-    #[arg(long = "apsaramq-instance", value_name = "ID")]
+    /// ApsaraMQ for MQTT instance: client n is <group-id>@@@<prefix><n> and logs in with a
+    /// Signature of its own client id (needs --group-id, --access-key, --secret-key).
+    #[arg(long = "apsaramq-instance", value_name = "ID", requires_all = ["group_id", "access_key", "secret_key"])]
     apsaramq_instance: Option<String>,
+
+    /// ApsaraMQ Group ID (GID_...), with --apsaramq-instance.
+    #[arg(long = "group-id", value_name = "GID")]
+    group_id: Option<String>,
+
+    /// ApsaraMQ AccessKey ID, with --apsaramq-instance.
+    #[arg(long = "access-key", value_name = "ID", env = "MQTT_AK_ENV")]
+    access_key: Option<String>,
+
+    /// ApsaraMQ AccessKey secret, with --apsaramq-instance (prefer the environment: a command
+    /// line is visible to other users of the machine).
+    #[arg(
+        long = "secret-key",
+        value_name = "SECRET",
+        env = "MQTT_SK_ENV",
+        hide_env_values = true
+    )]
+    secret_key: Option<String>,
 }
 
 fn parse_version(value: &str) -> Result<Protocol, String> {
@@ -195,18 +215,32 @@ fn parse_version(value: &str) -> Result<Protocol, String> {
 
 impl BenchOpts {
     fn options(&self, mode: Mode) -> anyhow::Result<Options> {
-        for (given, flag) in [
-            (self.ssl, "--ssl"),
-            (self.ws, "--ws"),
-            (self.apsaramq_instance.is_some(), "--apsaramq-instance"),
-        ] {
+        for (given, flag) in [(self.ssl, "--ssl"), (self.ws, "--ws")] {
             if given {
                 bail!("{flag} is not supported by `sansmq bench` yet");
             }
         }
         let template = |s: &Option<String>| s.as_deref().map(Template::parse).transpose();
         let mut options = Options::new(mode);
-        options.host.clone_from(&self.host);
+        options.host = match (&self.host, &self.apsaramq_instance) {
+            (Some(host), _) => host.clone(),
+            (None, Some(instance)) => Endpoint::public(instance)?.host().to_owned(),
+            (None, None) => "localhost".to_owned(),
+        };
+        if let (Some(instance), Some(group_id), Some(id), Some(secret)) = (
+            &self.apsaramq_instance,
+            &self.group_id,
+            &self.access_key,
+            &self.secret_key,
+        ) {
+            options.apsaramq = Some(ApsaraMq {
+                group_id: group_id.clone(),
+                auth: AuthMode::signature(
+                    AccessKey::new(id.clone(), secret.clone()),
+                    instance.clone(),
+                ),
+            });
+        }
         options.port = self.port;
         options.count = self.count;
         options.start_number = self.startnumber;

@@ -218,17 +218,48 @@ fn options_not_built_or_not_fitting_are_refused_by_name() {
         (&["bench", "pub", "-t", "t", "--ws"][..], "--ws"),
         (
             &["bench", "pub", "-t", "t", "--apsaramq-instance", "i"][..],
-            "--apsaramq-instance",
+            "--group-id",
         ),
         (&["bench", "conn", "-x", "60"][..], "-V 5"),
         (&["bench", "pub"][..], "-t/--topic"),
         (&["bench", "pub", "-t", "t/%rand_0"][..], "%rand_N"),
     ] {
-        let outcome = run(args);
+        let mut command = sansmq(args);
+        command.env_remove("MQTT_AK_ENV").env_remove("MQTT_SK_ENV");
+        let outcome = common::run_with_input(command, b"");
         assert_eq!(outcome.code, Some(1), "{args:?}: {outcome:#?}");
         assert!(
             outcome.error_line().contains(expected),
             "{args:?}: {outcome:#?}"
         );
     }
+}
+
+#[test]
+fn apsaramq_clients_each_sign_their_own_client_id() {
+    let broker = common::BrokerProcess::start(&[
+        "--apsaramq",
+        "mqtt-bench-test",
+        "--access-key",
+        "LTAIbench:benchsecret",
+    ]);
+    let login = |secret: &str| {
+        #[rustfmt::skip]
+        let outcome = run(&[
+            "bench", "conn", "-h", "127.0.0.1", "-p", broker.port(), "-c", "5", "-i", "0",
+            "--duration", "1", "--json", "--apsaramq-instance", "mqtt-bench-test",
+            "--group-id", "GID_bench", "--prefix", "device-", "--access-key", "LTAIbench",
+            "--secret-key", secret,
+        ]);
+        outcome
+    };
+    let ok = login("benchsecret");
+    assert_eq!(ok.code, Some(0), "{ok:#?}");
+    assert_eq!(json(&ok.stdout)["connected"], 5, "{ok:#?}");
+
+    let refused = login("wrong");
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let report = json(&refused.stdout);
+    assert_eq!(report["connect_errors"], 5, "{report}");
+    assert_eq!(report["connected"], 0, "{report}");
 }
