@@ -12,6 +12,7 @@ use sansmq::packet::PacketId;
 use sansmq_driver::ReadSize;
 
 use crate::sequence::Sequences;
+use crate::tls::Session;
 
 /// The largest read: a burst of messages is taken in few syscalls.
 const MAX_READ: usize = 64 * 1024;
@@ -74,6 +75,8 @@ pub(crate) struct Conn {
     pub(crate) publishing: bool,
     /// Reading stopped because the session's transmit buffer was full.
     read_paused: bool,
+    /// `--ssl`: the TLS session between the socket and the MQTT session.
+    pub(crate) tls: Option<Box<Session>>,
     /// In the loop's list of connections to write at the end of the turn.
     pub(crate) dirty: bool,
     /// Failed connects in a row (reconnect backoff).
@@ -96,6 +99,7 @@ impl Conn {
             pending: VecDeque::new(),
             publishing: false,
             read_paused: false,
+            tls: None,
             dirty: false,
             failures: 0,
             sequences: None,
@@ -130,6 +134,9 @@ impl Conn {
         let Some(socket) = self.socket.as_mut() else {
             return Read::Done;
         };
+        if let Some(session) = self.tls.as_mut() {
+            return crate::tls::read(session, socket, &mut self.client, now);
+        }
         let room = self.read_size.next();
         let buf = self.client.read_buffer();
         let len = buf.len();
@@ -163,6 +170,9 @@ impl Conn {
         };
         if self.phase == Phase::Dialing {
             return Io::Open; // nothing can be written before TCP is up
+        }
+        if let Some(session) = self.tls.as_mut() {
+            return crate::tls::flush(session, socket, &mut self.client, now);
         }
         while let Some(bytes) = self.client.poll_transmit() {
             match socket.write(bytes) {

@@ -36,6 +36,9 @@ pub enum Error {
         /// The resolver's error.
         source: io::Error,
     },
+    /// TLS could not be set up (roots, client key, server name), or this build has no TLS.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The HTML report could not be drawn.
     #[error("HTML report: {0}")]
     Report(String),

@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     /// When the bench started: connect `g` starts at `start + g * connect_interval`.
     pub(crate) start: Instant,
     pub(crate) password: Option<Password>,
+    /// `--ssl`.
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 impl Shared {
@@ -341,6 +343,14 @@ impl EventLoop {
         }
         conn.socket = Some(socket);
         conn.phase = Phase::Dialing;
+        conn.tls = None;
+        if let Some(tls) = &self.shared.tls {
+            match tls.session() {
+                Ok(session) => self.conns[idx].tls = Some(session),
+                Err(e) => return self.connect_failed(idx, now, e),
+            }
+        }
+        let conn = &mut self.conns[idx];
         if let Err(e) = conn.client.connect(now) {
             return self.connect_failed(idx, now, format!("CONNECT: {e}"));
         }
@@ -846,6 +856,7 @@ mod tests {
             received: AtomicU64::new(0),
             start: Instant::now(),
             password: None,
+            tls: None,
         }
     }
 

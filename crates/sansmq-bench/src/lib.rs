@@ -58,6 +58,7 @@ mod socket;
 mod stats;
 mod template;
 mod timers;
+mod tls;
 mod usage;
 
 pub use error::Error;

@@ -123,6 +123,8 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// ApsaraMQ logins instead of `username`/`password`.
     pub apsaramq: Option<ApsaraMq>,
+    /// TLS (`--ssl`), verifying the server's certificate for `host`; needs the `rustls` feature.
+    pub tls: Option<sansmq_driver::TlsOptions>,
 }
 
 impl Options {
@@ -157,6 +159,7 @@ impl Options {
             reconnect: false,
             duration: None,
             apsaramq: None,
+            tls: None,
         }
     }
 

@@ -54,6 +54,11 @@ pub fn run(
             );
         }
     }
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|tls| crate::tls::Tls::new(tls, &options.host))
+        .transpose()?;
     let loops = options.threads.min(options.count as usize).max(1);
     let start = Instant::now();
     let shared = Arc::new(Shared {
@@ -68,6 +73,7 @@ pub fn run(
             .password
             .as_ref()
             .map(|p| Password(Bytes::from(p.0.clone().into_bytes()))),
+        tls,
     });
     let (tx, rx) = mpsc::channel();
     let mut event_loops = Vec::with_capacity(loops);

@@ -12,6 +12,7 @@ use clap::{ArgAction, Args, Subcommand};
 use sansmq::packet::{Protocol, QoS};
 use sansmq_apsaramq::{AccessKey, AuthMode, Endpoint};
 use sansmq_bench::{ApsaraMq, Mode, Options, Report, Secret, Template};
+use sansmq_mio::{TlsOptions, TrustRoots};
 
 use crate::args::parse_qos;
 use crate::signals;
@@ -51,9 +52,9 @@ struct BenchOpts {
     #[arg(short = 'h', long)]
     host: Option<String>,
 
-    /// Broker port.
-    #[arg(short = 'p', long, default_value = "1883")]
-    port: u16,
+    /// Broker port [default: 1883, 8883 with --ssl].
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
 
     /// Number of clients.
     #[arg(short = 'c', long, default_value = "200")]
@@ -167,9 +168,21 @@ struct BenchOpts {
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
 
-    /// TLS (not built yet: refused).
+    /// TLS, verifying the broker's certificate for -h (Mozilla's roots unless --cacertfile).
     #[arg(short = 'S', long)]
     ssl: bool,
+
+    /// With --ssl: trust only the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE", requires = "ssl")]
+    cacertfile: Option<PathBuf>,
+
+    /// With --ssl: the client certificate chain (PEM), for brokers that ask for one.
+    #[arg(long, value_name = "FILE", requires_all = ["ssl", "keyfile"])]
+    certfile: Option<PathBuf>,
+
+    /// With --ssl: the client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["ssl", "certfile"])]
+    keyfile: Option<PathBuf>,
 
     /// MQTT over WebSocket (not built yet: refused).
     #[arg(long)]
@@ -215,10 +228,8 @@ fn parse_version(value: &str) -> Result<Protocol, String> {
 
 impl BenchOpts {
     fn options(&self, mode: Mode) -> anyhow::Result<Options> {
-        for (given, flag) in [(self.ssl, "--ssl"), (self.ws, "--ws")] {
-            if given {
-                bail!("{flag} is not supported by `sansmq bench` yet");
-            }
+        if self.ws {
+            bail!("--ws is not supported by `sansmq bench` yet");
         }
         let template = |s: &Option<String>| s.as_deref().map(Template::parse).transpose();
         let mut options = Options::new(mode);
@@ -241,7 +252,17 @@ impl BenchOpts {
                 ),
             });
         }
-        options.port = self.port;
+        options.port = self.port.unwrap_or(if self.ssl { 8883 } else { 1883 });
+        if self.ssl {
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = &self.cacertfile {
+                tls = tls.roots(TrustRoots::CaFile(ca.clone()));
+            }
+            if let (Some(cert), Some(key)) = (&self.certfile, &self.keyfile) {
+                tls = tls.client_auth(cert.clone(), key.clone());
+            }
+            options.tls = Some(tls);
+        }
         options.count = self.count;
         options.start_number = self.startnumber;
         options.connect_interval = Duration::from_millis(self.interval);

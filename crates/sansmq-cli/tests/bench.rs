@@ -214,7 +214,6 @@ fn conn_keeps_clients_connected_until_the_duration_ends() {
 #[test]
 fn options_not_built_or_not_fitting_are_refused_by_name() {
     for (args, expected) in [
-        (&["bench", "pub", "-t", "t", "--ssl"][..], "--ssl"),
         (&["bench", "pub", "-t", "t", "--ws"][..], "--ws"),
         (
             &["bench", "pub", "-t", "t", "--apsaramq-instance", "i"][..],
@@ -262,4 +261,37 @@ fn apsaramq_clients_each_sign_their_own_client_id() {
     let report = json(&refused.stdout);
     assert_eq!(report["connect_errors"], 5, "{report}");
     assert_eq!(report["connected"], 0, "{report}");
+}
+
+#[test]
+fn ssl_clients_verify_the_broker_and_exchange_messages() {
+    let broker = Mosquitto::builder().tls().start();
+    let pki = broker.pki().unwrap();
+    let port = broker.tls_port().to_string();
+    let ca = pki.ca_pem_path().to_str().unwrap();
+    #[rustfmt::skip]
+    let ok = run(&[
+        "bench", "pubsub", "-h", "127.0.0.1", "-p", &port, "--ssl", "--cacertfile", ca,
+        "-c", "5", "-i", "0", "-I", "20", "-t", "tls/%i", "-q", "1", "-L", "100", "--json",
+    ]);
+    assert_eq!(ok.code, Some(0), "{ok:#?}");
+    let report = json(&ok.stdout);
+    assert_eq!(report["connected"], 5, "{report}");
+    assert_eq!(report["acked"], 100, "{report}");
+    assert_eq!(report["received"], 100, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+
+    // Mozilla's roots do not know the test CA: every handshake fails, and says why.
+    #[rustfmt::skip]
+    let refused = run(&[
+        "bench", "conn", "-h", "127.0.0.1", "-p", &port, "--ssl", "-c", "3", "-i", "0", "--json",
+    ]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let report = json(&refused.stdout);
+    assert_eq!(report["connect_errors"], 3, "{report}");
+    let cause = report["error_causes"][0]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("TLS") || cause.contains("certificate"),
+        "{cause}"
+    );
 }
