@@ -776,6 +776,14 @@ impl EventLoop {
     }
 }
 
+/// Room for a PUBLISH's fixed header, topic and properties on top of its payload.
+const PACKET_OVERHEAD: usize = 64 * 1024;
+
+/// The largest packet MQTT can frame.
+fn frame_len_limit() -> usize {
+    sansmq::packet::MAX_REMAINING_LENGTH + 5
+}
+
 /// The session settings of client `sequence`.
 fn client_config(shared: &Shared, sequence: u32) -> Result<Config, Error> {
     let options = &shared.options;
@@ -816,6 +824,13 @@ fn client_config(shared: &Shared, sequence: u32) -> Result<Config, Error> {
     config.max_queued = usize::from(options.inflight).max(100);
     // A connect storm of thousands takes a while to be accepted.
     config.connack_timeout = Duration::from_secs(30);
+    // Room for -s (and, for a subscriber, for publishers using the same -s), with the topic.
+    let packet = options
+        .size
+        .saturating_add(PACKET_OVERHEAD)
+        .min(frame_len_limit());
+    config.max_outgoing_packet_size = config.max_outgoing_packet_size.max(packet);
+    config.max_packet_size = config.max_packet_size.max(packet);
     if let Some(credentials) = login {
         config.username = Some(
             MqttString::try_from(credentials.username.as_str())

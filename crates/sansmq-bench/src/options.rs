@@ -190,6 +190,9 @@ impl Options {
         if self.apsaramq.is_some() && (self.username.is_some() || self.password.is_some()) {
             return fail("ApsaraMQ logins make their own user names and passwords: drop -u/-P");
         }
+        if self.size > sansmq::packet::MAX_REMAINING_LENGTH - 64 * 1024 {
+            return fail("-s/--size is beyond what an MQTT packet can carry (256 MiB)");
+        }
         if self.limit == Some(0) {
             return fail("-L/--limit must be at least 1");
         }
