@@ -97,7 +97,7 @@ const FEATURE_SET_TESTS: [&[&str]; 3] = [
 /// The crates published to crates.io (every member without `publish = false`). The package step
 /// builds each from the sources `cargo package` puts in it, so a file left out of a package, or
 /// one outside its crate, fails here rather than at `cargo publish`.
-const PUBLISHED_CRATES: [&str; 9] = [
+const PUBLISHED_CRATES: [&str; 10] = [
     "sansmq",
     "sansmq-driver",
     "sansmq-mio",
@@ -107,6 +107,7 @@ const PUBLISHED_CRATES: [&str; 9] = [
     "sansmq-broker",
     "sansmq-cli",
     "sansmq-store",
+    "sansmq-bench",
 ];
 
 /// Removes the sources cargo extracted from the local registry of an earlier `cargo package`.

@@ -9,10 +9,14 @@
 //!   release mode; `--v5` runs the core's seeds as MQTT 5 sessions only.
 //! - `cargo xtask crash [--messages N] [--kills K]`: the session-store crash tests at full scale
 //!   (10,000 messages, 40 kills per test) in release mode.
+//! - `cargo xtask bench-load [--counts 1000,10000] [--qos 0,1,2]`: `sansmq bench` (release)
+//!   against mosquitto and sansmq-broker: msgs/s, generator and broker CPU per message, RSS per
+//!   connection, as the README's table.
 //! - `cargo xtask demo [-- ARGS]`: the ApsaraMQ quick-start demo (`sansmq demo`), in release mode.
 //!
 //! The alias lives in `.cargo/config.toml`.
 
+mod bench_load;
 mod ci;
 mod cmd;
 mod crash;
@@ -63,6 +67,9 @@ enum Command {
     /// Run the session-store crash tests at full scale (release mode): a publisher and `sansmq
     /// sub --session-dir` killed with SIGKILL at random moments, at QoS 1 and QoS 2.
     Crash(crash::CrashArgs),
+    /// Run `sansmq bench` (release) against mosquitto and our broker at 1k and 10k connections:
+    /// msgs/s, generator and broker CPU per message, RSS per connection (a Markdown table).
+    BenchLoad(bench_load::BenchLoadArgs),
     /// Run the ApsaraMQ quick-start demo (`sansmq demo`, release mode) on the embedded broker, or
     /// with ARGS such as `--broker URL --instance ID`.
     Demo {
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => report(sim::run(&args)),
         Command::Crash(args) => report(crash::run(&args)),
         Command::Demo { args } => report(demo(&args)),
+        Command::BenchLoad(args) => report(bench_load::run(&args)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `sansmq`: publish and subscribe with mosquitto_pub / mosquitto_sub's flags and exit codes, run
-//! Alibaba's ApsaraMQ quick-start, start a local broker, or manage ApsaraMQ tokens.
+//! Alibaba's ApsaraMQ quick-start, start a local broker, manage ApsaraMQ tokens, or load-test a
+//! broker (`bench`).
 //!
 //! This file holds the command line (clap) and what every command shares: logging for `-d`, and
 //! turning an error into one line on stderr and an exit code.
@@ -10,6 +11,7 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 mod args;
+mod bench_cmd;
 mod broker_cmd;
 mod connect;
 mod demo;
@@ -72,6 +74,9 @@ enum Command {
     /// ApsaraMQ tokens for Token-mode logins: apply for one, query or revoke it, over Alibaba
     /// Cloud's OpenAPI (--region) or the local broker's (--endpoint).
     Token(token_cmd::TokenArgs),
+    /// An MQTT load generator with emqtt-bench's flags: conn, pub, sub or pubsub with thousands
+    /// of clients per core; latency percentiles, loss and duplicates in the summary.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Broker(args) => broker_cmd::run(&args),
         Command::Token(args) => token_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,7 +114,7 @@ impl Command {
         match self {
             Self::Pub(args) => args.connect.quiet,
             Self::Sub(args) => args.connect.quiet,
-            Self::Demo(_) | Self::Broker(_) | Self::Token(_) => false,
+            Self::Demo(_) | Self::Broker(_) | Self::Token(_) | Self::Bench(_) => false,
         }
     }
 }
