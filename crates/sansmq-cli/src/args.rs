@@ -92,7 +92,7 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'c', long = "disable-clean-session")]
     pub(crate) disable_clean_session: bool,
 
-    /// MQTT version: mqttv311 (or 311) or mqttv31 (or 31).
+    /// MQTT version: mqttv5 (or 5), mqttv311 (or 311) or mqttv31 (or 31).
     #[arg(short = 'V', long = "protocol-version", value_name = "VERSION", value_parser = parse_protocol)]
     pub(crate) protocol: Option<Protocol>,
 
@@ -216,13 +216,14 @@ pub(crate) struct ConnectArgs {
     #[arg(long)]
     pub(crate) nodelay: bool,
 
-    /// Session expiry interval of MQTT 5 (0 to 4294967295, -1 or ∞ for none). MQTT 3.1.1 has
-    /// none: checked, then ignored, as mosquitto does.
+    /// Session expiry interval of MQTT 5 (0 to 4294967295, -1 or ∞ for none); with -V 5 and -c
+    /// but no -x, the session never expires, as mosquitto's. MQTT 3.1.1 has none: checked, then
+    /// ignored, as mosquitto does.
     #[arg(short = 'x', value_name = "SECONDS", value_parser = parse_session_expiry, allow_hyphen_values = true)]
     pub(crate) session_expiry: Option<u32>,
 
-    /// MQTT 5 properties (`-D command identifier value`): refused, as sansmq speaks MQTT 3.1.1
-    /// and 3.1 only (mosquitto switches to MQTT 5 for them).
+    /// MQTT 5 properties (`-D command identifier value`): not taken yet, and refused rather
+    /// than ignored.
     #[arg(short = 'D', long = "property", num_args = 3..=4, value_names = ["COMMAND", "IDENTIFIER", "VALUE"])]
     pub(crate) properties: Vec<String>,
 
@@ -293,9 +294,9 @@ fn parse_protocol(value: &str) -> Result<Protocol, String> {
     match value {
         "mqttv311" | "311" => Ok(Protocol::Mqtt311),
         "mqttv31" | "31" => Ok(Protocol::Mqtt31),
-        "mqttv5" | "5" => Err("MQTT 5 is not supported; use mqttv311 or mqttv31".into()),
+        "mqttv5" | "5" => Ok(Protocol::Mqtt5),
         other => Err(format!(
-            "unknown protocol version {other:?}; use mqttv311 or mqttv31"
+            "unknown protocol version {other:?}; use mqttv5, mqttv311 or mqttv31"
         )),
     }
 }
@@ -365,14 +366,12 @@ mod tests {
     }
 
     #[test]
-    fn protocol_takes_mosquittos_spellings_and_refuses_v5() {
+    fn protocol_takes_mosquittos_spellings() {
         assert_eq!(parse_protocol("mqttv31"), Ok(Protocol::Mqtt31));
         assert_eq!(parse_protocol("311"), Ok(Protocol::Mqtt311));
-        assert!(
-            parse_protocol("mqttv5")
-                .unwrap_err()
-                .contains("not supported")
-        );
+        assert_eq!(parse_protocol("mqttv5"), Ok(Protocol::Mqtt5));
+        assert_eq!(parse_protocol("5"), Ok(Protocol::Mqtt5));
+        assert!(parse_protocol("6").unwrap_err().contains("mqttv5"));
     }
 
     #[test]

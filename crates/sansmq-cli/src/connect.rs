@@ -16,7 +16,8 @@ use sansmq_mio::http_connect::HttpConnectError;
 use sansmq_mio::socks5::Socks5Error;
 use sansmq_mio::websocket::WebSocketError;
 use sansmq_mio::{
-    Client, ConnectOptions, Credentials, ProxyOptions, SyncPolicy, TlsOptions, TrustRoots, Will,
+    Client, ConnectOptions, Credentials, Mqtt5Options, ProxyOptions, SyncPolicy, TlsOptions,
+    TrustRoots, Will,
 };
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
@@ -79,12 +80,9 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         );
     }
     if !args.properties.is_empty() {
-        bail!(
-            "-D needs -V 5: it sets MQTT 5 properties, and sansmq speaks MQTT 3.1.1 and 3.1 only \
-             until its MQTT 5 support lands; drop -D"
-        );
+        bail!("-D (MQTT 5 properties) is not supported yet; drop -D");
     }
-    if args.session_expiry.is_some() {
+    if args.session_expiry.is_some() && args.protocol != Some(Protocol::Mqtt5) {
         tracing::debug!(
             "-x: MQTT 3.1.1 has no session expiry interval; ignored, as mosquitto does"
         );
@@ -193,8 +191,18 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         let limit = options.connect_timeout_limit().min(keep_alive);
         options = options.connect_timeout(limit);
     }
-    if args.protocol == Some(Protocol::Mqtt31) {
-        options = options.mqtt_v31();
+    match args.protocol {
+        Some(Protocol::Mqtt31) => options = options.mqtt_v31(),
+        Some(Protocol::Mqtt5) => {
+            // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
+            let expiry = args.session_expiry.or((!clean_session).then_some(u32::MAX));
+            let mut v5 = Mqtt5Options::new();
+            if let Some(seconds) = expiry {
+                v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
+            }
+            options = options.mqtt5(v5);
+        }
+        _ => {}
     }
     if tls {
         options = options.tls(tls_options(args));

@@ -227,7 +227,9 @@ fn mqtt5_properties_are_refused_with_what_to_do() {
     ]);
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(
-        outcome.error_line().contains("-D needs -V 5"),
+        outcome
+            .error_line()
+            .contains("-D (MQTT 5 properties) is not supported yet"),
         "{outcome:#?}"
     );
 }
