@@ -413,11 +413,24 @@ impl<R: Requests> Supervisor<R> {
             };
             return Err(Rejected::new(error, waiter));
         };
+        // The broker's rules bind a request as they bind any publish and subscribe.
+        if let Err(error) = self
+            .options
+            .check_publish_rules(&topic, payload.len(), qos, false)
+        {
+            return Err(Rejected::new(error, waiter));
+        }
         let response_topic = match self.waiters.responses.topic() {
             Some(subscribed) => subscribed.clone(),
             None => {
                 let default = format!("responses/{}", self.options.client_id());
                 let name = mqtt5.response_topic_name().unwrap_or(&default);
+                let rules = self
+                    .options
+                    .check_subscribe_rules([(name, QoS::AtLeastOnce)]);
+                if let Err(error) = rules {
+                    return Err(Rejected::new(error, waiter));
+                }
                 let response_topic = match TopicName::try_from(name) {
                     Ok(topic) => topic,
                     Err(error) => return Err(Rejected::new(error, waiter)),

@@ -450,3 +450,46 @@ fn a_request_needs_mqtt_5() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn the_broker_rules_bind_a_request_as_they_bind_a_publish() {
+    /// Refuses publishing to `svc/forbidden` and subscribing to `responses/#`.
+    struct Rules;
+    impl crate::BrokerRules for Rules {
+        fn check_publish(&self, publish: &crate::OutgoingPublish<'_>) -> Result<(), String> {
+            match publish.topic {
+                "svc/forbidden" => Err("no".into()),
+                _ => Ok(()),
+            }
+        }
+        fn check_subscribe(&self, filter: &str, _: QoS, _: bool) -> Result<(), String> {
+            match filter.starts_with("responses/") {
+                true => Err("no responses here".into()),
+                false => Ok(()),
+            }
+        }
+    }
+    let now = Instant::now();
+    let mut sup = Sup::new(v5_options().broker_rules(Rules)).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    write_all(&mut sup, now);
+    sup.handle_received(now, &CONNACK_V5);
+    events(&mut sup);
+    for (to, waiter) in [("svc/forbidden", 30), ("svc/time", 31)] {
+        let refused = sup.request(
+            now,
+            topic(to),
+            QoS::AtMostOnce,
+            Bytes::new(),
+            Properties::new(),
+            waiter,
+        );
+        assert!(
+            matches!(&refused, Err(Rejected { error: Error::NotAllowed(_), waiter: w }) if *w == waiter),
+            "{to}: {refused:?}"
+        );
+    }
+    assert!(write_all(&mut sup, now).is_empty(), "nothing was sent");
+}
