@@ -32,6 +32,14 @@ pub enum Error {
     /// A message was to be retained.
     #[error("ApsaraMQ does not support retained messages; publish with retain = false")]
     RetainNotSupported,
+    /// A shared subscription (`$share/...`).
+    #[error(
+        "{filter:?} is a shared subscription: ApsaraMQ does not support shared subscriptions; subscribe to the topic itself"
+    )]
+    SharedSubscriptionNotSupported {
+        /// The filter.
+        filter: String,
+    },
     /// QoS 2 with `clean_session == false`.
     #[error(
         "ApsaraMQ does not support QoS 2 without a clean session; use QoS 1 for offline messages (clean session off), or a clean session for QoS 2"

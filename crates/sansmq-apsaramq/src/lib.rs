@@ -23,7 +23,8 @@
 //!   revokes tokens;
 //! - [`preset`]: [`apsaramq_options`], the [`sansmq_driver::ConnectOptions`] ApsaraMQ wants, and
 //!   checks refusing what it does not support (will, retain, QoS 2 on a persistent session,
-//!   payloads over 64 KiB).
+//!   payloads over 64 KiB, shared subscriptions), and [`apsaramq_mqtt5_options`] for the MQTT 5.0
+//!   instances.
 //!
 //! The Signature password is Base64(HMAC-SHA1(AccessKey secret, whole client id)):
 //!
@@ -151,8 +152,8 @@ pub use error::Error;
 pub use events::{ApsaraMqCallback, ApsaraMqEvents};
 pub use events::{Incoming, MessageKind, classify};
 pub use preset::{
-    ApsaraMqRules, MAX_PAYLOAD, apsaramq_options, apsaramq_options_with, check_payload, check_qos,
-    check_retain, check_will,
+    ApsaraMqRules, MAX_PAYLOAD, MQTT5_MAX_KEEP_ALIVE, apsaramq_mqtt5_options, apsaramq_options,
+    apsaramq_options_with, check_not_shared, check_payload, check_qos, check_retain, check_will,
 };
 pub use token_notice::{
     NoticeError, TOKEN_EXPIRE_NOTICE_TOPIC, TOKEN_INVALID_NOTICE_TOPIC, TokenNotice,
@@ -174,7 +175,7 @@ pub use sansmq::packet::{ConnectReturnCode, DecodeError, Protocol, QoS};
 pub use sansmq::{
     CommandError, DisconnectReason, TopicError as MqttTopicError, TopicFilter, TopicName,
 };
-pub use sansmq_driver::{Diagnosis, Error as ClientError};
+pub use sansmq_driver::{Diagnosis, Error as ClientError, Mqtt5Options};
 
 /// The README's examples, compiled as doc tests so that what crates.io shows builds.
 #[cfg(doctest)]

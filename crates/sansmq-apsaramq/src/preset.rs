@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sansmq::packet::QoS;
-use sansmq_driver::{BrokerRules, ConnectOptions, OutgoingPublish, Will};
+use sansmq_driver::{BrokerRules, ConnectOptions, Mqtt5Options, OutgoingPublish, Will};
 
 use crate::{ApsaraMqCredentials, AuthMode, ClientId, Error, TopicRules};
 
@@ -22,6 +22,10 @@ pub const RECONNECT_MIN: Duration = Duration::from_secs(1);
 
 /// The longest delay before reconnecting.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(60);
+
+/// The longest keep-alive ApsaraMQ's MQTT 5.0 instances take, 8 minutes: asked for more, they
+/// answer with this as their Server Keep Alive, and the client uses it.
+pub const MQTT5_MAX_KEEP_ALIVE: Duration = Duration::from_secs(8 * 60);
 
 /// The largest payload ApsaraMQ accepts, 64 KiB: it discards bigger messages, and the client
 /// ends up in a reconnect loop.
@@ -75,6 +79,43 @@ pub fn apsaramq_options_with(
         .broker_rules(ApsaraMqRules::default()))
 }
 
+/// [`apsaramq_options_with`] speaking MQTT 5.0, for ApsaraMQ's Professional, Enterprise Platinum
+/// and Serverless instances: the same login (Signature, Token and DeviceCredential are unchanged
+/// on MQTT 5.0), the same settings and rules, and `v5` for what only MQTT 5.0 has
+/// ([`Mqtt5Options::new`] for the protocol's defaults: the session ends with the connection, as
+/// the preset's clean session says).
+///
+/// What ApsaraMQ's MQTT 5.0 instances add to the rules: they have no shared subscriptions
+/// (`$share/...` is refused at the call), keep-alive is at most [`MQTT5_MAX_KEEP_ALIVE`] (the
+/// broker's Server Keep Alive replaces a longer one), and QoS 2 needs a session that ends with
+/// the connection (Session Expiry Interval 0). Subscription identifiers go from 1 to 268,435,455
+/// and Receive Maximum up to 65,535, as MQTT 5.0 allows anyway.
+///
+/// ```
+/// use std::time::Duration;
+/// use sansmq_apsaramq::{AccessKey, ApsaraMqCredentials, AuthMode, ClientId, Mqtt5Options,
+///     apsaramq_mqtt5_options};
+///
+/// # fn main() -> Result<(), sansmq_apsaramq::Error> {
+/// let client_id = ClientId::new("GID_test", "device-001")?;
+/// let auth = AuthMode::signature(AccessKey::new("LTAI5tTestKey", "secretKey123"), "mqtt-cn-test");
+/// let credentials = ApsaraMqCredentials::new(auth, client_id);
+/// let v5 = Mqtt5Options::new().receive_maximum(100);
+/// let options = apsaramq_mqtt5_options("tcp://127.0.0.1:1883", &credentials, v5)?;
+/// assert!(options.mqtt5_options().is_some());
+/// // No shared subscriptions on ApsaraMQ.
+/// assert!(options.check_subscribe_rules([("$share/g/demo/#", sansmq_apsaramq::QoS::AtLeastOnce)]).is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub fn apsaramq_mqtt5_options(
+    uri: &str,
+    credentials: &ApsaraMqCredentials,
+    v5: Mqtt5Options,
+) -> Result<ConnectOptions, Error> {
+    Ok(apsaramq_options_with(uri, credentials)?.mqtt5(v5))
+}
+
 /// ApsaraMQ's limits as [`BrokerRules`], installed by [`apsaramq_options`]: what the broker
 /// would discard, or answer by closing the connection, fails at the call instead.
 #[derive(Debug, Clone, Copy, Default)]
@@ -97,7 +138,8 @@ impl BrokerRules for ApsaraMqRules {
     }
 
     fn check_subscribe(&self, filter: &str, qos: QoS, clean_session: bool) -> Result<(), String> {
-        check_qos(qos, clean_session)
+        check_not_shared(filter)
+            .and_then(|()| check_qos(qos, clean_session))
             .and_then(|()| Ok(self.topics.check_filter(filter).map(drop)?))
             .map_err(|e| e.to_string())
     }
@@ -113,6 +155,19 @@ pub fn check_will(will: Option<&Will>) -> Result<(), Error> {
     }
 }
 
+/// Refuses a shared subscription (`$share/<group>/<filter>`, MQTT 5.0 section 4.8.2): ApsaraMQ
+/// has none (its MQTT 5.0 instances say Shared Subscription Available 0). A group id's clients
+/// share nothing either: each subscribing client gets its own copy.
+pub fn check_not_shared(filter: &str) -> Result<(), Error> {
+    if filter.starts_with("$share/") {
+        Err(Error::SharedSubscriptionNotSupported {
+            filter: filter.to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// Refuses the retain flag: ApsaraMQ does not support retained messages.
 pub fn check_retain(retain: bool) -> Result<(), Error> {
     if retain {
@@ -122,8 +177,9 @@ pub fn check_retain(retain: bool) -> Result<(), Error> {
     }
 }
 
-/// Refuses QoS 2 on a persistent session (`clean_session == false`), which ApsaraMQ does not
-/// support; use QoS 1 for offline messages.
+/// Refuses QoS 2 on a persistent session (`clean_session == false`: in MQTT 5.0, a Session
+/// Expiry Interval other than 0), which ApsaraMQ does not support; use QoS 1 for offline
+/// messages.
 pub fn check_qos(qos: QoS, clean_session: bool) -> Result<(), Error> {
     if qos == QoS::ExactlyOnce && !clean_session {
         Err(Error::Qos2WithPersistentSession)
@@ -243,6 +299,72 @@ mod tests {
                 .contains("will")
         );
         assert!(rules.check_connect(None, true).is_ok());
+    }
+
+    #[test]
+    fn shared_subscriptions_are_refused_with_the_reason() {
+        let rules = ApsaraMqRules::default();
+        assert!(
+            rules
+                .check_subscribe("p/share/#", QoS::AtLeastOnce, true)
+                .is_ok()
+        );
+        let error = rules
+            .check_subscribe("$share/g/p/#", QoS::AtLeastOnce, true)
+            .unwrap_err();
+        assert!(error.contains("shared subscription"), "{error}");
+        assert!(error.contains("$share/g/p/#"), "{error}");
+    }
+
+    #[test]
+    fn mqtt5_preset_counts_session_expiry_as_the_persistent_session() {
+        let credentials = ApsaraMqCredentials::new(signature(), client_id());
+        let uri = "tcp://localhost:1883";
+        // Session Expiry Interval 0 (the default): QoS 2 is fine.
+        let clean = apsaramq_mqtt5_options(uri, &credentials, Mqtt5Options::new()).unwrap();
+        assert_eq!(clean.protocol(), sansmq::packet::Protocol::Mqtt5);
+        assert!(
+            clean
+                .check_publish_rules("p/a", 1, QoS::ExactlyOnce, false)
+                .is_ok()
+        );
+        assert!(
+            clean
+                .check_subscribe_rules([("p/#", QoS::ExactlyOnce)])
+                .is_ok()
+        );
+        // A session kept after the connection is ApsaraMQ's persistent session, even with Clean
+        // Start: QoS 2 is refused on it, QoS 1 is not.
+        let kept = Mqtt5Options::new().session_expiry(Duration::from_secs(3600));
+        let kept = apsaramq_mqtt5_options(uri, &credentials, kept).unwrap();
+        assert!(kept.is_clean_session());
+        let error = kept
+            .check_publish_rules("p/a", 1, QoS::ExactlyOnce, false)
+            .unwrap_err();
+        assert!(error.to_string().contains("QoS 2"), "{error}");
+        assert!(
+            kept.check_subscribe_rules([("p/#", QoS::ExactlyOnce)])
+                .is_err()
+        );
+        assert!(
+            kept.check_publish_rules("p/a", 1, QoS::AtLeastOnce, false)
+                .is_ok()
+        );
+        // And the other way round: no expiry, so a kept session ends with the connection.
+        let ends = Mqtt5Options::new().session_expiry(Duration::ZERO);
+        let ends = apsaramq_mqtt5_options(uri, &credentials, ends)
+            .unwrap()
+            .clean_session(false);
+        assert!(
+            ends.check_publish_rules("p/a", 1, QoS::ExactlyOnce, false)
+                .is_ok()
+        );
+        // The MQTT 5.0 rules still refuse what MQTT 3.1.1's do.
+        assert!(
+            clean
+                .check_publish_rules("p/a", 1, QoS::AtLeastOnce, true)
+                .is_err()
+        );
     }
 
     #[test]

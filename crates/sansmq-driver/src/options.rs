@@ -486,7 +486,7 @@ impl ConnectOptions {
     pub fn check_connect_rules(&self) -> Result<(), Error> {
         match &self.rules {
             Some(rules) => rules
-                .check_connect(self.will.as_ref(), self.clean_session)
+                .check_connect(self.will.as_ref(), self.session_ends_with_connection())
                 .map_err(Error::NotAllowed),
             None => Ok(()),
         }
@@ -507,7 +507,7 @@ impl ConnectOptions {
                     payload_len,
                     qos,
                     retain,
-                    clean_session: self.clean_session,
+                    clean_session: self.session_ends_with_connection(),
                 })
                 .map_err(Error::NotAllowed),
             None => Ok(()),
@@ -524,7 +524,7 @@ impl ConnectOptions {
         };
         for (filter, qos) in filters {
             rules
-                .check_subscribe(filter, qos, self.clean_session)
+                .check_subscribe(filter, qos, self.session_ends_with_connection())
                 .map_err(Error::NotAllowed)?;
         }
         Ok(())
@@ -556,6 +556,21 @@ impl ConnectOptions {
     /// Whether the session is clean.
     pub fn is_clean_session(&self) -> bool {
         self.clean_session
+    }
+
+    /// Whether the session ends with the connection, as the broker rules see it: a clean session
+    /// in MQTT 3.1.1; in MQTT 5.0 a Session Expiry Interval of 0, whatever Clean Start says
+    /// (MQTT 5.0 section 3.1.2.11.2), and with none set, a clean session (see
+    /// [`Mqtt5Options::session_expiry`](crate::Mqtt5Options::session_expiry)).
+    pub fn session_ends_with_connection(&self) -> bool {
+        match self
+            .mqtt5
+            .as_ref()
+            .and_then(|v5| v5.session_expiry_interval())
+        {
+            Some(expiry) => expiry == 0,
+            None => self.clean_session,
+        }
     }
 
     /// The keep-alive interval.

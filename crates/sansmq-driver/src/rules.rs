@@ -17,7 +17,9 @@ pub struct OutgoingPublish<'a> {
     pub qos: QoS,
     /// The retain flag.
     pub retain: bool,
-    /// Whether the session is clean.
+    /// Whether the session ends with the connection: a clean session in MQTT 3.1.1, a Session
+    /// Expiry Interval of 0 in MQTT 5.0
+    /// ([`ConnectOptions::session_ends_with_connection`](crate::ConnectOptions::session_ends_with_connection)).
     pub clean_session: bool,
 }
 
@@ -25,7 +27,8 @@ pub struct OutgoingPublish<'a> {
 /// [`ConnectOptions::broker_rules`](crate::ConnectOptions::broker_rules). Each check returns why
 /// the broker would refuse, as a sentence for the error message.
 pub trait BrokerRules: Send + Sync {
-    /// Checked by `Client::new` (and `connect`): the will and session settings.
+    /// Checked by `Client::new` (and `connect`): the will and session settings. `clean_session`
+    /// here and in the other checks says whether the session ends with the connection.
     fn check_connect(&self, will: Option<&Will>, clean_session: bool) -> Result<(), String> {
         let _ = (will, clean_session);
         Ok(())
