@@ -8,6 +8,13 @@
 //! one a killed run printed, if the kill came between printing it and storing its
 //! acknowledgement: the test allows exactly that and nothing more.
 //!
+//! The other duplicates a QoS 2 run may show are mosquitto's: 2.0.11 (and its later versions)
+//! marks a message whose PUBREL it sent "resend PUBREL" at a reconnect, and a reconnect that
+//! comes before it wrote that PUBREL (a subscriber killed while connecting) turns it back into
+//! "publish": it sends the PUBLISH again after its PUBREL, which MQTT-4.3.3-1 forbids. The
+//! client released that identifier at the PUBREL, so the copy is a new message to it, as it
+//! must be. The test reads the broker's log and excuses exactly those.
+//!
 //! Scaled by `SANSMQ_CRASH_MESSAGES` (default 1,000) and `SANSMQ_CRASH_KILLS` (default 20);
 //! `cargo xtask crash` runs 10,000 messages.
 
@@ -58,6 +65,35 @@ fn counts(lives: &[Life]) -> BTreeMap<u64, usize> {
         *counts.entry(n).or_default() += 1;
     }
     counts
+}
+
+/// The number of times the broker sent the subscriber each message again after its PUBREL
+/// (the mosquitto fault the module's docs describe), from the broker's log, by message number.
+///
+/// The backlog is all the kept session ever receives, published in order into a session with
+/// no message before it, and mosquitto numbers a session's outgoing messages from 1: message
+/// `n` is packet identifier `n` (the test stays under 65,536 messages).
+fn republished_after_pubrel(log: &str) -> BTreeMap<u64, usize> {
+    let publish = format!("Sending PUBLISH to {SUBSCRIBER_ID} (");
+    let pubrel = format!("Sending PUBREL to {SUBSCRIBER_ID} (m");
+    let mut released = std::collections::HashSet::new();
+    let mut republished = BTreeMap::new();
+    for line in log.lines() {
+        if let Some(rest) = line.split_once(&pubrel).map(|(_, rest)| rest) {
+            if let Some(mid) = rest.strip_suffix(')').and_then(|m| m.parse::<u64>().ok()) {
+                released.insert(mid);
+            }
+        } else if let Some((_, rest)) = line.split_once(&publish) {
+            // `d1, q2, r0, m198, 'crash/sub', ... (3 bytes))`
+            let mid = rest
+                .split(", ")
+                .find_map(|field| field.strip_prefix('m')?.parse::<u64>().ok());
+            if let Some(mid) = mid.filter(|mid| released.remove(mid)) {
+                *republished.entry(mid).or_default() += 1;
+            }
+        }
+    }
+    republished
 }
 
 fn subscriber_survives_kills(qos: u8) {
@@ -149,14 +185,20 @@ fn subscriber_survives_kills(qos: u8) {
             .filter(|l| l.killed)
             .filter_map(|l| l.lines().last()?.parse().ok())
             .collect();
+        let republished = republished_after_pubrel(&broker.log());
         for &(n, count) in &repeated {
-            let excused = last_lines.iter().filter(|&&last| last == n).count();
+            let last = last_lines.iter().filter(|&&last| last == n).count();
+            let broker_fault = republished.get(&n).copied().unwrap_or(0);
             assert!(
-                count <= 1 + excused,
-                "QoS 2 message {n} printed {count} times, {excused} of them excused as the last \
-                 line of a killed run (seed {})",
+                count <= 1 + last + broker_fault,
+                "QoS 2 message {n} printed {count} times: {last} excused as the last line of a \
+                 killed run, {broker_fault} as sent again by the broker after its PUBREL (seed {})",
                 kill_loop.seed()
             );
+        }
+        let faults: usize = republished.values().sum();
+        if faults > 0 {
+            eprintln!("mosquitto sent {faults} messages again after their PUBREL");
         }
     }
     eprintln!(
@@ -165,6 +207,23 @@ fn subscriber_survives_kills(qos: u8) {
         repeated.len()
     );
     assert!(killed >= kills, "only {killed} kills");
+}
+
+#[test]
+fn the_log_reader_finds_a_publish_sent_again_after_its_pubrel() {
+    let log = "\
+1: Sending PUBLISH to crash-subscriber (d0, q2, r0, m7, 'crash/sub', ... (1 bytes))
+2: Received PUBREC from crash-subscriber (Mid: 7)
+3: Sending PUBREL to crash-subscriber (m7)
+4: Sending PUBREL to crash-subscriber (m8)
+5: Received PUBCOMP from crash-subscriber (Mid: 8, RC:0)
+6: Sending PUBLISH to crash-backlog (d1, q2, r0, m7, 'crash/sub', ... (1 bytes))
+7: Sending PUBLISH to crash-subscriber (d1, q2, r0, m7, 'crash/sub', ... (1 bytes))
+8: Sending PUBLISH to crash-subscriber (d1, q2, r0, m7, 'crash/sub', ... (1 bytes))
+9: Sending PUBLISH to crash-subscriber (d1, q2, r0, m9, 'crash/sub', ... (1 bytes))";
+    // m7 once (line 7; line 8 follows no new PUBREL); m8 was completed, m9 never released.
+    let found = republished_after_pubrel(log);
+    assert_eq!(found, BTreeMap::from([(7, 1)]));
 }
 
 #[test]
