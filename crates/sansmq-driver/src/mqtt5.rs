@@ -1,9 +1,12 @@
 //! [`Mqtt5Options`]: what a connection asks for when it speaks MQTT 5.0.
 
+use std::fmt;
 use std::num::NonZeroU16;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sansmq::MqttString;
+use sansmq::client::Authenticator;
 use sansmq::packet::Properties;
 
 use crate::Error;
@@ -42,7 +45,30 @@ pub struct Mqtt5Options {
     outgoing_topic_aliases: u16,
     properties: Properties,
     response_topic: Option<String>,
+    authenticator: Option<AuthenticatorFactory>,
 }
+
+/// Makes each client its own [`Authenticator`] (options are cloned, and an authenticator holds
+/// the state of one exchange).
+#[derive(Clone)]
+struct AuthenticatorFactory(Arc<dyn Fn() -> Box<dyn Authenticator> + Send + Sync>);
+
+impl fmt::Debug for AuthenticatorFactory {
+    /// An authenticator may hold secrets: only its method is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Authenticator")
+            .field(&(self.0)().method())
+            .finish()
+    }
+}
+
+impl PartialEq for AuthenticatorFactory {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for AuthenticatorFactory {}
 
 impl Default for Mqtt5Options {
     fn default() -> Self {
@@ -60,7 +86,28 @@ impl Mqtt5Options {
             outgoing_topic_aliases: sansmq::client::DEFAULT_OUTGOING_TOPIC_ALIASES,
             properties: Properties::new(),
             response_topic: None,
+            authenticator: None,
         }
+    }
+
+    /// Enhanced authentication (MQTT 5.0 section 4.12): each client made with these options gets
+    /// an authenticator from `make`, whose method and first data go in every CONNECT and which
+    /// answers the server's AUTH challenges (SCRAM and the like); the clients' `reauthenticate`
+    /// starts a new exchange on the open connection. A failed exchange ends the connection with
+    /// the server's Reason Code, or with 0x82 Protocol Error when the server's proof is wrong.
+    pub fn authenticator<F, A>(mut self, make: F) -> Self
+    where
+        F: Fn() -> A + Send + Sync + 'static,
+        A: Authenticator + 'static,
+    {
+        let make = move || Box::new(make()) as Box<dyn Authenticator>;
+        self.authenticator = Some(AuthenticatorFactory(Arc::new(make)));
+        self
+    }
+
+    /// A new authenticator for a client, if these options have one.
+    pub(crate) fn make_authenticator(&self) -> Option<Box<dyn Authenticator>> {
+        self.authenticator.as_ref().map(|factory| (factory.0)())
     }
 
     /// How long the server keeps the session after the connection ends (Session Expiry

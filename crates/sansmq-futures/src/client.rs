@@ -187,6 +187,17 @@ impl Client {
         answer(self.send(unsubscribe).await?.await)
     }
 
+    /// MQTT 5: starts a re-authentication on the open connection with the authenticator of
+    /// [`Mqtt5Options::authenticator`](sansmq_driver::Mqtt5Options::authenticator) (MQTT 5.0
+    /// section 4.12.1); messages keep flowing meanwhile, and a server that refuses it ends the
+    /// connection with its Reason Code. Fails when not connected or without an authenticator.
+    pub async fn reauthenticate(&self) -> Result<(), Error> {
+        let reauthenticate = |sup: &mut Sup, now, reply: Reply<()>| {
+            let _ = reply.send(sup.reauthenticate(now));
+        };
+        answer(self.send(reauthenticate).await?.await)
+    }
+
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
     /// closes once the broker has read it, so that the will is not published. Automatic
     /// reconnect stops until the next `connect`.

@@ -59,6 +59,7 @@ pub use bytes::Bytes;
 pub use client::Client;
 pub use connection::{Connection, Replies};
 pub use sansmq::client::ServerReason;
+pub use sansmq::client::{AuthError, Authenticator};
 pub use sansmq::packet::{
     PayloadFormat, Properties, QoS, ReasonCode, RetainHandling, SubscribeFilter, SubscriptionId,
 };

@@ -217,6 +217,14 @@ impl Client {
         self.shared.lock().sup.is_connected()
     }
 
+    /// MQTT 5: starts a re-authentication on the open connection with the authenticator of
+    /// [`Mqtt5Options::authenticator`](crate::Mqtt5Options::authenticator) (MQTT 5.0 section
+    /// 4.12.1); messages keep flowing meanwhile, and a server that refuses it ends the
+    /// connection with its Reason Code. Fails when not connected or without an authenticator.
+    pub fn reauthenticate(&self) -> Result<(), Error> {
+        self.shared.call(|shell, now| shell.sup.reauthenticate(now))
+    }
+
     /// Subscribes and waits for SUBACK (at most time-to-wait); returns the granted QoS per filter.
     /// A filter the broker refused (0x80) is an error naming it.
     pub fn subscribe(&self, filters: &[(&str, QoS)]) -> Result<Vec<QoS>, Error> {

@@ -92,6 +92,7 @@ pub use token::DeliveryToken;
 pub use bytes::Bytes;
 pub use sansmq::client::ProtocolViolation;
 pub use sansmq::client::ServerReason;
+pub use sansmq::client::{AuthError, Authenticator};
 pub use sansmq::packet::{
     ConnectReturnCode, DecodeError, PacketId, PayloadFormat, Properties, Protocol, QoS, ReasonCode,
     RetainHandling, SubscribeFilter, SubscriptionId,

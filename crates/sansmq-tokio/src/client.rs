@@ -341,6 +341,15 @@ impl Client {
         self.ask(ack, self.time_to_wait).await
     }
 
+    /// MQTT 5: starts a re-authentication on the open connection with the authenticator of
+    /// [`Mqtt5Options::authenticator`](sansmq_driver::Mqtt5Options::authenticator) (MQTT 5.0
+    /// section 4.12.1); messages keep flowing meanwhile, and a server that refuses it ends the
+    /// connection with its Reason Code. Fails when not connected or without an authenticator.
+    pub async fn reauthenticate(&self) -> Result<(), Error> {
+        let reauthenticate = |reply| Command::Reauthenticate { reply };
+        self.ask(reauthenticate, self.time_to_wait).await
+    }
+
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
     /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the connection
     /// once the broker has read it (at most about 3 s more, see [`sansmq_driver::Closing`]), so

@@ -63,6 +63,8 @@ pub(crate) enum Command {
     },
     /// Manual acknowledgement of a received message.
     Ack { key: AckKey, reply: Reply<()> },
+    /// MQTT 5: a new enhanced-authentication exchange on the open connection.
+    Reauthenticate { reply: Reply<()> },
     /// Disconnect after waiting up to `drain` for unacknowledged messages.
     Disconnect { drain: Duration, reply: Reply<()> },
 }

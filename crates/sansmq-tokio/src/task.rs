@@ -311,6 +311,9 @@ impl Task {
             Command::Ack { key, reply } => {
                 let _ = reply.send(self.supervisor.ack(now, key));
             }
+            Command::Reauthenticate { reply } => {
+                let _ = reply.send(self.supervisor.reauthenticate(now));
+            }
             Command::Disconnect { drain, reply } => self.supervisor.disconnect(now, drain, reply),
         }
     }

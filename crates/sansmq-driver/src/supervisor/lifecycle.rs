@@ -204,6 +204,7 @@ impl<R: Requests> Supervisor<R> {
                 self.waiters.restore.on_restore(packet_id, restored);
             }
             CoreEvent::Disconnected { reason } => self.on_disconnected(now, reason),
+            CoreEvent::Reauthenticated => tracing::info!("re-authenticated"),
             _ => {}
         }
     }

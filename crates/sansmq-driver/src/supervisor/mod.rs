@@ -179,7 +179,7 @@ impl<R: Requests> Supervisor<R> {
         let options = options.into();
         options.check_transport()?;
         let config = options.core_config()?;
-        let (core, store) = match options.session_store_options() {
+        let (mut core, store) = match options.session_store_options() {
             None => (sansmq::Client::new(config), None),
             Some(store) => {
                 let (store, session) = store.open(options.client_id())?;
@@ -193,6 +193,12 @@ impl<R: Requests> Supervisor<R> {
                 (sansmq::Client::with_session(config, session)?, Some(store))
             }
         };
+        if let Some(authenticator) = options
+            .mqtt5_options()
+            .and_then(|v5| v5.make_authenticator())
+        {
+            core.set_authenticator(authenticator);
+        }
         let (min, max) = options.reconnect_delays().unwrap_or(DEFAULT_DELAYS);
         Ok(Self {
             diagnostics: Diagnostics::new(options.client_id()),
@@ -583,6 +589,15 @@ impl<R: Requests> Supervisor<R> {
         self.core.ack(now, key.id)?;
         // A QoS 2 identifier held now must be in the store before its PUBREC goes out.
         self.persist(now)
+    }
+
+    /// MQTT 5: starts a re-authentication on the open connection with the options' authenticator
+    /// ([`Mqtt5Options::authenticator`](crate::Mqtt5Options::authenticator)). Messages keep
+    /// flowing meanwhile; a server that refuses it ends the connection with its Reason Code.
+    pub fn reauthenticate(&mut self, now: Instant) -> Result<(), Error> {
+        self.core.reauthenticate(now)?;
+        self.process(now);
+        Ok(())
     }
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and

@@ -32,6 +32,25 @@ pub trait Authenticator: fmt::Debug + Send {
     fn finish(&mut self, data: Option<&Bytes>) -> Result<(), AuthError>;
 }
 
+/// An authenticator chosen at run time (a driver's options make one per client).
+impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
+    fn method(&self) -> &str {
+        (**self).method()
+    }
+
+    fn start(&mut self) -> Result<Option<Bytes>, AuthError> {
+        (**self).start()
+    }
+
+    fn respond(&mut self, challenge: Option<&Bytes>) -> Result<Option<Bytes>, AuthError> {
+        (**self).respond(challenge)
+    }
+
+    fn finish(&mut self, data: Option<&Bytes>) -> Result<(), AuthError> {
+        (**self).finish(data)
+    }
+}
+
 /// Why an authenticator cannot go on: the server's data is wrong or a secret is missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthError(pub String);

@@ -493,3 +493,124 @@ fn the_broker_rules_bind_a_request_as_they_bind_a_publish() {
     }
     assert!(write_all(&mut sup, now).is_empty(), "nothing was sent");
 }
+
+/// A toy challenge and response: the answer to challenge `x` is `x:pw`, and the server's final
+/// word must be `ok`.
+#[derive(Debug, Default)]
+struct Toy;
+
+impl sansmq::client::Authenticator for Toy {
+    fn method(&self) -> &str {
+        "TOY"
+    }
+
+    fn start(&mut self) -> Result<Option<Bytes>, sansmq::client::AuthError> {
+        Ok(Some(Bytes::from_static(b"hello")))
+    }
+
+    fn respond(
+        &mut self,
+        challenge: Option<&Bytes>,
+    ) -> Result<Option<Bytes>, sansmq::client::AuthError> {
+        let mut answer = challenge.map(|c| c.to_vec()).unwrap_or_default();
+        answer.extend_from_slice(b":pw");
+        Ok(Some(Bytes::from(answer)))
+    }
+
+    fn finish(&mut self, data: Option<&Bytes>) -> Result<(), sansmq::client::AuthError> {
+        match data {
+            Some(data) if &data[..] == b"ok" => Ok(()),
+            other => Err(sansmq::client::AuthError(format!("server proof {other:?}"))),
+        }
+    }
+}
+
+/// `packet` as the server sends it on an MQTT 5 connection.
+fn from_server(packet: sansmq::packet::Packet) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    packet
+        .encode_in(sansmq::packet::Protocol::Mqtt5, &mut buf)
+        .expect("encodable");
+    buf.to_vec()
+}
+
+fn auth_properties(data: &'static [u8]) -> Properties {
+    let mut properties = Properties::new();
+    properties.set_authentication_method(Some(string("TOY")));
+    properties.set_authentication_data(Some(Bytes::from_static(data)));
+    properties
+}
+
+#[test]
+fn the_options_authenticator_answers_the_servers_challenges_at_connect_and_after() {
+    let now = Instant::now();
+    let v5 = Mqtt5Options::new().authenticator(|| Toy);
+    assert!(format!("{v5:?}").contains("TOY"), "{v5:?}");
+    let mut sup = Sup::new(options(&["tcp://a:1883"]).mqtt5(v5)).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    let connect = write_all(&mut sup, now);
+    // Authentication Method (0x15) and Data (0x16) in CONNECT.
+    assert!(holds(&connect, b"\x15\x00\x03TOY"), "{connect:02x?}");
+    assert!(holds(&connect, b"\x16\x00\x05hello"), "{connect:02x?}");
+
+    let challenge = sansmq::packet::Auth::new(ReasonCode::ContinueAuthentication)
+        .with_properties(auth_properties(b"nonce"));
+    sup.handle_received(now, &from_server(sansmq::packet::Packet::Auth(challenge)));
+    let answer = write_all(&mut sup, now);
+    assert_eq!(answer[0], 0xF0, "AUTH: {answer:02x?}");
+    assert!(holds(&answer, b"\x16\x00\x08nonce:pw"), "{answer:02x?}");
+
+    let connack = sansmq::packet::ConnAck::from_reason_code(ReasonCode::Success)
+        .with_properties(auth_properties(b"ok"));
+    sup.handle_received(now, &from_server(sansmq::packet::Packet::ConnAck(connack)));
+    assert!(
+        events(&mut sup)
+            .iter()
+            .any(|e| matches!(e, Event::Completed(Completed::Connect(1, Ok(false))))),
+        "connected"
+    );
+
+    // Re-authentication: AUTH 0x19 with the first data again.
+    sup.reauthenticate(now).expect("started");
+    let again = write_all(&mut sup, now);
+    assert_eq!(&again[..1], &[0xF0], "{again:02x?}");
+    assert!(holds(&again, &[0x19]), "Reason Code 0x19: {again:02x?}");
+    assert!(holds(&again, b"\x16\x00\x05hello"), "{again:02x?}");
+    let success =
+        sansmq::packet::Auth::new(ReasonCode::Success).with_properties(auth_properties(b"ok"));
+    sup.handle_received(now, &from_server(sansmq::packet::Packet::Auth(success)));
+    assert!(
+        sup.is_connected(),
+        "still connected after re-authenticating"
+    );
+}
+
+#[test]
+fn a_server_whose_proof_is_wrong_is_not_trusted() {
+    let now = Instant::now();
+    let v5 = Mqtt5Options::new().authenticator(|| Toy);
+    let mut sup = Sup::new(options(&["tcp://a:1883"]).mqtt5(v5)).expect("supervisor");
+    sup.connect(now, 1).expect("connect accepted");
+    actions(&mut sup);
+    sup.handle_opened(now);
+    write_all(&mut sup, now);
+    let connack = sansmq::packet::ConnAck::from_reason_code(ReasonCode::Success)
+        .with_properties(auth_properties(b"forged"));
+    sup.handle_received(now, &from_server(sansmq::packet::Packet::ConnAck(connack)));
+    assert!(!sup.is_connected());
+    assert!(
+        !events(&mut sup)
+            .iter()
+            .any(|e| matches!(e, Event::Completed(Completed::Connect(1, Ok(_))))),
+        "a forged proof does not connect"
+    );
+}
+
+#[test]
+fn reauthenticate_needs_an_authenticator() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    assert!(sup.reauthenticate(now).is_err());
+}
