@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sansmq_apsaramq::{
-    ApsaraMqCredentials, AuthMode, Incoming, MessageKind, TokenNotice, apsaramq_options_with,
-    classify,
+    ApsaraMqCredentials, AuthMode, Incoming, MessageKind, TokenNotice, classify,
 };
 use sansmq_tokio::{Client, Event};
 
@@ -43,7 +42,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         AuthMode::signature(args.access_key()?, &args.instance),
         client_id.clone(),
     );
-    let options = apsaramq_options_with(&args.broker_uri()?, &credentials)?;
+    let options = args.options(&credentials)?;
     let (client, mut events) = Client::new(options)?;
 
     // ApsaraMQ delivers P2P messages unsubscribed; a plain broker needs a subscription.

@@ -9,6 +9,7 @@
 //! cargo run -p sansmq-apsaramq --example signature_mode -- \
 //!     --instance mqtt-cn-xxx --group GID_demo --device device-1 --parent-topic demo
 //! # over WebSocket (port 80; wss: 443, ssl: 8883): add --transport ws
+//! # MQTT 5.0 (Professional, Enterprise Platinum and Serverless instances): add --mqtt5
 //! # or against any broker:
 //! cargo run -p sansmq-apsaramq --example signature_mode -- --broker tcp://127.0.0.1:1883 --run-for 5
 //! ```

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sansmq_apsaramq::{
-    AccessKey, ClientId, CredentialsError, Endpoint, EnvProblem, QoS, TopicRules, Transport,
-    p2p_topic,
+    AccessKey, ApsaraMqCredentials, ClientId, CredentialsError, Endpoint, EnvProblem, Mqtt5Options,
+    QoS, TopicRules, Transport, apsaramq_mqtt5_options, apsaramq_options_with, p2p_topic,
 };
+use sansmq_driver::ConnectOptions;
 
 /// Where and as whom to run the quick-start.
 #[derive(Debug, Parser)]
@@ -49,6 +50,10 @@ pub(crate) struct QuickStartArgs {
     /// Stop after this many seconds (the Java demo runs until killed; so does this without it).
     #[arg(long, value_parser = parse_seconds)]
     pub(crate) run_for: Option<Duration>,
+    /// Speak MQTT 5.0, as ApsaraMQ's Professional, Enterprise Platinum and Serverless instances
+    /// do; the logins are the same.
+    #[arg(long, env = "MQTT_V5")]
+    pub(crate) mqtt5: bool,
 }
 
 /// `--transport`.
@@ -91,6 +96,20 @@ impl QuickStartArgs {
             Some(uri) => Ok(uri.clone()),
             None => Ok(Endpoint::public(&self.instance)?.uri(self.transport.into())),
         }
+    }
+
+    /// The preset's connect options for `credentials` at the broker URI: MQTT 3.1.1, or MQTT 5.0
+    /// with `--mqtt5`.
+    pub(crate) fn options(
+        &self,
+        credentials: &ApsaraMqCredentials,
+    ) -> Result<ConnectOptions, Box<dyn std::error::Error>> {
+        let uri = self.broker_uri()?;
+        Ok(if self.mqtt5 {
+            apsaramq_mqtt5_options(&uri, credentials, Mqtt5Options::new())?
+        } else {
+            apsaramq_options_with(&uri, credentials)?
+        })
     }
 
     /// `<parent>/testMq4Iot`, the quick-start's topic.

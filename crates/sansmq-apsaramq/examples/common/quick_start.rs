@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use sansmq_apsaramq::{
     ApsaraMqCallback, ApsaraMqCredentials, ApsaraMqEvents, MessageKind, QoS, TokenNotice,
-    apsaramq_options_with,
 };
 use sansmq_mio::{Client, DeliveryToken, Error, Message};
 
@@ -88,7 +87,7 @@ pub(crate) fn run(
     // ConnectionOptionWrapper(instanceId, accessKey, secretKey, clientId): MQTT 3.1.1, keep-alive
     // 90 s, automatic reconnect with jitter, 5 s time-to-wait; the password is computed again on
     // every reconnect.
-    let options = apsaramq_options_with(&args.broker_uri()?, &credentials)?;
+    let options = args.options(&credentials)?;
 
     // new MqttClient(uri, clientId, new MemoryPersistence()): sessions live in memory.
     let client = Client::new(options)?;
