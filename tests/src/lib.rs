@@ -66,6 +66,13 @@
 //! mosquitto facts that shape these defaults (2.0.11): it drops messages for a slow subscriber
 //! beyond `max_queued_messages` (so the harness sets 0, unlimited), and it disconnects an MQTT 3.1.1
 //! publisher with more than `max_inflight_messages` (20) QoS 2 messages awaiting PUBREL.
+//!
+//! A mosquitto fault a QoS 2 test must allow for (2.0.11, and its source today): at a reconnect,
+//! a message whose PUBREL it sent is marked "resend PUBREL"; if the client goes again before that
+//! PUBREL is written, the next reconnect marks the message "publish" and mosquitto sends the
+//! PUBLISH again after its PUBREL (against MQTT-4.3.3-1). A client that released the identifier
+//! at the PUBREL must take that copy as a new message; `sansmq-cli`'s `session_dir` test reads
+//! the log to tell these copies apart.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
