@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use sansmq::DisconnectReason;
+
 use crate::Error;
 
 /// Delays that double from `min` to `max`. Each is drawn at random from the current step to half as
@@ -53,9 +55,14 @@ impl Backoff {
     }
 
     /// The delay before reconnecting after `cause`: the longest one when the broker refused us
-    /// (wrong credentials or a ban: retrying at full speed only adds load).
+    /// in its CONNACK (wrong credentials or a ban: retrying at full speed only adds load), with
+    /// an MQTT 3.1.1 return code or an MQTT 5 Reason Code alike.
     pub fn delay_after(&mut self, cause: &Error) -> Duration {
-        if matches!(cause, Error::Refused(_)) {
+        let refused = matches!(
+            cause,
+            Error::Refused(_) | Error::ConnectionLost(DisconnectReason::ConnectRefused(_))
+        );
+        if refused {
             self.jump_to_max();
         }
         self.next_delay()
@@ -156,6 +163,27 @@ mod tests {
             refused >= Duration::from_secs(6) && refused <= max,
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn an_mqtt_5_connack_refusal_jumps_to_the_max_too() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(8));
+        let mut backoff = Backoff::new(min, max);
+        let reason = sansmq::client::ServerReason {
+            reason_code: sansmq::packet::ReasonCode::BadUserNameOrPassword,
+            properties: Box::default(),
+        };
+        let refused = backoff.delay_after(&Error::ConnectionLost(
+            DisconnectReason::ConnectRefused(reason),
+        ));
+        assert!(
+            refused >= Duration::from_secs(6) && refused <= max,
+            "{refused:?}"
+        );
+        // A connection lost otherwise starts from the minimum.
+        backoff.reset();
+        let lost = backoff.delay_after(&Error::ConnectionLost(DisconnectReason::TransportClosed));
+        assert!(lost <= min + min / 2, "{lost:?}");
     }
 
     #[test]

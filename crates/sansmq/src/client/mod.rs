@@ -1047,6 +1047,32 @@ impl Client {
         Ok(())
     }
 
+    /// Sends again, in order, the messages [`Stage::Held`] at the reconnect, as far as the
+    /// window has room now.
+    fn send_held(&mut self, now: Instant) {
+        let sent = self
+            .outgoing
+            .inflight
+            .iter()
+            .filter(|m| m.stage != Stage::Held)
+            .count();
+        let room = self.window().saturating_sub(sent);
+        let mut inflight = std::mem::take(&mut self.outgoing.inflight);
+        let held = inflight.iter_mut().filter(|m| m.stage == Stage::Held);
+        for message in held.take(room) {
+            message.stage = Stage::Published;
+            message.publish.dup = true; // MQTT-3.3.1-1
+            if self.transmit.is_empty() {
+                self.stall_from = Some(now);
+            }
+            let result = self.encode_publish(now, &message.publish, message.expires);
+            debug_assert!(result.is_ok(), "stored messages were validated when sent");
+            self.last_sent = Some(now);
+            self.outgoing.held -= 1;
+        }
+        self.outgoing.inflight = inflight;
+    }
+
     fn has_room_for(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce => self.transmit.len() < self.config.max_transmit_buffer,
@@ -1188,6 +1214,9 @@ impl Client {
     fn pump(&mut self, now: Instant) {
         if !matches!(self.state, State::Connected | State::Draining) {
             return;
+        }
+        if self.outgoing.held > 0 {
+            self.send_held(now);
         }
         while let Some(front) = self.outgoing.queued.front() {
             if self.outgoing.active_barrier.is_some() || !self.has_room_for(front.publish.qos) {
@@ -1409,6 +1438,12 @@ impl Client {
         }
         let protocol = self.config.protocol;
         let mut inflight = std::mem::take(&mut self.outgoing.inflight);
+        for message in &mut inflight {
+            if message.stage == Stage::Held {
+                message.stage = Stage::Published; // this connection decides afresh
+            }
+        }
+        self.outgoing.held = 0;
         // MQTT 5: a message this server's terms refuse is given up rather than sent again.
         inflight.retain(|message| {
             let refused = (message.stage == Stage::Published)
@@ -1420,10 +1455,26 @@ impl Client {
             self.records_and_events_for_unsendable(id, &message.publish, error);
             false
         });
+        // The window may be smaller than on the last connection (a new server's Receive
+        // Maximum): every PUBREL goes out again, and the PUBLISHes in the order they were first
+        // sent (MQTT-4.6.0-1) while the window has room; the rest wait for acknowledgements
+        // (MQTT-3.3.4-9: a PUBLISH sent again counts as much as a new one).
+        let released = inflight
+            .iter()
+            .filter(|m| m.stage == Stage::Released)
+            .count();
+        let mut room = self.window().saturating_sub(released);
         for message in &mut inflight {
             let Some(id) = message.id() else { continue };
+            if message.stage == Stage::Published && room == 0 {
+                message.stage = Stage::Held;
+                self.outgoing.held += 1;
+                continue;
+            }
             let result = match message.stage {
+                Stage::Held => continue,
                 Stage::Published => {
+                    room -= 1;
                     // MQTT-3.3.1-1: a PUBLISH sent again carries DUP=1, also to a broker that
                     // lost the session (it may have received the first copy before losing it).
                     message.publish.dup = true;

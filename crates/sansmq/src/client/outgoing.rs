@@ -13,6 +13,10 @@ pub(crate) enum Stage {
     Published,
     /// QoS 2: PUBREC received and PUBREL sent; waiting for PUBCOMP.
     Released,
+    /// Published on an earlier connection and not sent again on this one yet: the window (the
+    /// server's Receive Maximum, MQTT-3.3.4-9) had no room at the reconnect. It goes out again,
+    /// DUP=1 with its identifier, ahead of any queued message once an acknowledgement makes room.
+    Held,
 }
 
 /// One message in the window.
@@ -72,6 +76,8 @@ pub(crate) struct Outgoing {
     pub(crate) barriers: BTreeSet<PacketId>,
     /// A barrier message that was sent: nothing else goes out until its PUBACK.
     pub(crate) active_barrier: Option<PacketId>,
+    /// How many messages in the window are [`Stage::Held`].
+    pub(crate) held: usize,
 }
 
 impl Outgoing {
@@ -81,16 +87,28 @@ impl Outgoing {
             .position(|m| m.id() == Some(id) && m.publish.qos == qos && m.stage == stage)
     }
 
+    /// Where the message `id` at `qos` is, published and not released: sent on this connection,
+    /// or [`Stage::Held`] (a server that acknowledges a message we have not sent it again yet
+    /// has it all the same).
+    fn unreleased(&mut self, id: PacketId, qos: QoS) -> Option<usize> {
+        if let Some(at) = self.position(id, qos, Stage::Published) {
+            return Some(at);
+        }
+        let at = self.position(id, qos, Stage::Held)?;
+        self.held = self.held.saturating_sub(1);
+        Some(at)
+    }
+
     /// PUBACK: the QoS 1 message with `id` is done.
     pub(crate) fn acknowledge(&mut self, id: PacketId) -> Option<Inflight> {
-        let at = self.position(id, QoS::AtLeastOnce, Stage::Published)?;
+        let at = self.unreleased(id, QoS::AtLeastOnce)?;
         self.inflight.remove(at)
     }
 
     /// PUBREC: the QoS 2 message with `id` moves to the release stage. `None` if it is not ours;
     /// a repeated PUBREC for a message already released is (PUBREL goes out again).
     pub(crate) fn receive(&mut self, id: PacketId) -> Option<Receipt> {
-        if let Some(at) = self.position(id, QoS::ExactlyOnce, Stage::Published) {
+        if let Some(at) = self.unreleased(id, QoS::ExactlyOnce) {
             let m = self.inflight.get_mut(at)?;
             m.stage = Stage::Released;
             return Some(Receipt::Released);
@@ -102,7 +120,7 @@ impl Outgoing {
     /// MQTT 5: a PUBREC with a failure Reason Code ended the QoS 2 message with `id` before its
     /// release.
     pub(crate) fn abandon(&mut self, id: PacketId) -> Option<Inflight> {
-        let at = self.position(id, QoS::ExactlyOnce, Stage::Published)?;
+        let at = self.unreleased(id, QoS::ExactlyOnce)?;
         self.inflight.remove(at)
     }
 

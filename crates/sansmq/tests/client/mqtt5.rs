@@ -133,6 +133,63 @@ fn the_window_honours_the_servers_receive_maximum() {
 }
 
 #[test]
+fn a_reconnect_sends_again_no_more_than_the_new_receive_maximum() {
+    let mut five = Properties::new();
+    five.receive_maximum = NonZeroU16::new(5);
+    let mut s = connected(v5(), five);
+    // A QoS 2 message released (PUBREL sent), then four QoS 1 messages: the window of 5 is full.
+    s.publish("t", QoS::ExactlyOnce, b"0");
+    s.deliver(PubRec::new(id(1)));
+    for _ in 0..4 {
+        s.publish("t", QoS::AtLeastOnce, b"1");
+    }
+    s.publish("t", QoS::AtLeastOnce, b"queued");
+    assert_eq!(publish_packets(&s.sent()).len(), 5);
+    s.drop_connection();
+    s.events();
+
+    // The next server takes 3: the PUBREL and two PUBLISHes fill it (MQTT-3.3.4-9).
+    let mut three = Properties::new();
+    three.receive_maximum = NonZeroU16::new(3);
+    let resent = connect_with(&mut s, three);
+    assert!(
+        resent.contains(&Packet::PubRel(PubRel::new(id(1)))),
+        "{resent:?}"
+    );
+    let ids = |sent: &[Packet]| -> Vec<(u16, bool)> {
+        publish_packets(sent)
+            .iter()
+            .map(|p| (p.packet_id.map_or(0, |id| id.get()), p.dup))
+            .collect()
+    };
+    assert_eq!(ids(&resent), [(2, true), (3, true)]);
+    // Each acknowledgement lets the next one go, in the order first sent, before the queue.
+    s.deliver(PubAck::new(id(2)));
+    assert_eq!(ids(&s.sent()), [(4, true)]);
+    // A server that acknowledges a message not sent again yet has it: it is done, unsent.
+    s.deliver(PubAck::new(id(5)));
+    assert!(
+        s.events().contains(&Event::Published {
+            packet_id: id(5),
+            qos: QoS::AtLeastOnce
+        }),
+        "5 completed"
+    );
+    assert_eq!(ids(&s.sent()), []);
+    s.deliver(PubComp::new(id(1)));
+    let next = s.sent();
+    assert_eq!(ids(&next).len(), 1, "{next:?}");
+    assert!(!ids(&next)[0].1, "the queued message is new: {next:?}");
+    assert_eq!(s.client.inflight_len(), 3);
+
+    // A connection lost while messages are held: the next one decides afresh.
+    s.drop_connection();
+    s.events();
+    let resent = connect_with(&mut s, Properties::new());
+    assert_eq!(publish_packets(&resent).len(), 3, "{resent:?}");
+}
+
+#[test]
 fn nothing_larger_than_the_servers_maximum_packet_size_is_sent() {
     let mut connack = Properties::new();
     connack.maximum_packet_size = NonZeroU32::new(64);
