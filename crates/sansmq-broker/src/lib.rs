@@ -62,7 +62,8 @@
 //!   0x97, 0x9E, 0x11) where MQTT 3.1.1 closes the connection or answers 0x80; the broker's own
 //!   DISCONNECT says why it closes (0x81, 0x82, 0x8D, 0x8E, 0x93, 0x94...). Enhanced
 //!   authentication (AUTH) is not offered: a CONNECT with an Authentication Method gets 0x8C.
-//!   A Will Delay Interval is not waited for: the will is published when the connection ends.
+//!   A will waits for its Will Delay Interval or the end of its session, whichever is first, and
+//!   is not sent if its client comes back in time.
 //! - `+` and `#` wildcards (not matching `$` topics at the first level), retained messages (an empty
 //!   payload clears one), will messages (published when a connection ends any way but DISCONNECT,
 //!   including when a new connection takes over its client id).

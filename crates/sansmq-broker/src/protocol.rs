@@ -200,6 +200,7 @@ impl Server {
         } else {
             connect.clean_session
         };
+        self.take_delayed_will(&client_id, connect.clean_session);
         if connect.clean_session {
             self.remove_session(&client_id); // MQTT-3.1.2-6 (MQTT 5: Clean Start, MQTT-3.1.2-4)
         }

@@ -183,6 +183,16 @@ pub(crate) struct Server {
     pub(crate) next_token_watch: Instant,
     /// The earliest `Session::expires_at` of the offline MQTT 5 sessions, if any.
     pub(crate) session_expiry_due: Option<Instant>,
+    /// MQTT 5 wills waiting for their Will Delay Interval.
+    delayed_wills: Vec<DelayedWill>,
+}
+
+/// An MQTT 5 will published at `at` unless its client comes back first (MQTT-3.1.3-9).
+#[derive(Debug)]
+struct DelayedWill {
+    client_id: String,
+    at: Instant,
+    message: Message,
 }
 
 impl Server {
@@ -235,6 +245,7 @@ impl Server {
             tokens: TokenRegistry::default(),
             next_token_watch: Instant::now(),
             session_expiry_due: None,
+            delayed_wills: Vec::new(),
         })
     }
 
@@ -434,6 +445,7 @@ impl Server {
         self.redeliver(now);
         self.watch_tokens(now);
         self.expire_sessions(now);
+        self.send_delayed_wills(now);
         self.expire_http(now);
         for &token in &tokens {
             self.flush(token);
@@ -464,6 +476,7 @@ impl Server {
             .chain(self.redelivery_deadline())
             .chain(self.token_watch_deadline())
             .chain(self.session_expiry_due)
+            .chain(self.delayed_wills.iter().map(|w| w.at).min())
             .chain(self.http.values().map(HttpExchange::deadline))
             .min()
     }
@@ -585,27 +598,85 @@ impl Server {
             return;
         };
         tracing::info!(%peer, client_id = %client.client_id, %reason, "connection closed");
+        // How long the session outlives this connection (`None`: for ever).
+        let mut session_left = None;
         if let Some(session) = self.sessions.get_mut(&client.client_id) {
             if session.connection == Some(token) {
                 session.connection = None;
                 if session.clean {
                     self.remove_session(&client.client_id);
+                    session_left = Some(Duration::ZERO);
                 } else if let Some(expiry) = session.expiry {
-                    // MQTT-3.1.2-23: an MQTT 5 session is kept for its Session Expiry Interval.
-                    let at = Instant::now() + expiry;
-                    session.expires_at = Some(at);
-                    self.session_expiry_due =
-                        Some(self.session_expiry_due.map_or(at, |d| d.min(at)));
+                    // MQTT-3.1.2-23: an MQTT 5 session is kept for its Session Expiry Interval
+                    // (one past what a clock can count never expires).
+                    if let Some(at) = Instant::now().checked_add(expiry) {
+                        session.expires_at = Some(at);
+                        self.session_expiry_due =
+                            Some(self.session_expiry_due.map_or(at, |d| d.min(at)));
+                    }
+                    session_left = Some(expiry);
                 }
             }
         }
         if let (Some(will), true) = (client.will, reason.publishes_will()) {
-            tracing::debug!(client_id = %client.client_id, topic = %will.topic, "publishing will");
+            let now = Instant::now();
+            // MQTT 5.0 section 3.1.3.2.2: the will waits for its Will Delay Interval or the end
+            // of the session, whichever comes first.
+            let delay = will
+                .properties
+                .will_delay_interval
+                .map_or(Duration::ZERO, |secs| Duration::from_secs(u64::from(secs)));
+            let delay = session_left.map_or(delay, |left| delay.min(left));
             let mut message = Message::new(will.topic, will.payload, will.qos, will.retain);
             let mut properties = will.properties;
             properties.will_delay_interval = None; // the will's, not its message's
-            own_properties(&mut message, properties, Instant::now());
-            self.route_from(message, Some(&client.client_id));
+            own_properties(&mut message, properties, now);
+            match now.checked_add(delay).filter(|_| !delay.is_zero()) {
+                Some(at) => {
+                    tracing::debug!(client_id = %client.client_id, ?delay, "will delayed");
+                    self.delayed_wills.push(DelayedWill {
+                        client_id: client.client_id,
+                        at,
+                        message,
+                    });
+                }
+                None => {
+                    tracing::debug!(client_id = %client.client_id, topic = %message.topic, "publishing will");
+                    self.route_from(message, Some(&client.client_id));
+                }
+            }
+        }
+    }
+
+    /// Publishes the delayed wills whose time has come.
+    fn send_delayed_wills(&mut self, now: Instant) {
+        if !self.delayed_wills.iter().any(|w| w.at <= now) {
+            return;
+        }
+        let (due, waiting) = std::mem::take(&mut self.delayed_wills)
+            .into_iter()
+            .partition(|w| w.at <= now);
+        self.delayed_wills = waiting;
+        for will in due {
+            tracing::debug!(client_id = %will.client_id, topic = %will.message.topic, "publishing delayed will");
+            self.route_from(will.message, Some(&will.client_id));
+        }
+    }
+
+    /// A new connection for `client_id`: its delayed will is not sent (MQTT-3.1.3-9), unless
+    /// Clean Start ends the session it belonged to, which sends it now.
+    pub(crate) fn take_delayed_will(&mut self, client_id: &str, clean_start: bool) {
+        if self.delayed_wills.is_empty() {
+            return;
+        }
+        let (mine, others) = std::mem::take(&mut self.delayed_wills)
+            .into_iter()
+            .partition(|w| w.client_id == client_id);
+        self.delayed_wills = others;
+        if clean_start {
+            for will in mine {
+                self.route_from(will.message, Some(&will.client_id));
+            }
         }
     }
 

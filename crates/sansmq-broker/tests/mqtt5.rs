@@ -732,3 +732,48 @@ fn a_will_keeps_its_properties_and_disconnect_0x04_sends_it() {
     );
     assert_eq!(got.properties().user_properties().count(), 1);
 }
+
+#[test]
+fn a_will_waits_for_its_delay_and_is_not_sent_if_its_client_comes_back() {
+    let broker = broker();
+    let addr = broker.local_addr();
+    let mut watcher = v5(&broker, "watcher");
+    subscribe(
+        &mut watcher,
+        vec![options("wills/#", QoS::AtMostOnce)],
+        None,
+    );
+    let with_delayed_will = |client_id: &str, payload: &'static [u8]| {
+        let mut connect = connect_v5(client_id, true, 60);
+        connect.properties.session_expiry_interval = Some(60);
+        let mut will = common::will("wills/delayed", payload, QoS::AtMostOnce, false);
+        will.properties.will_delay_interval = Some(1);
+        connect.will = Some(will);
+        connect
+    };
+    let (client, _) = TestClient::connect_with(addr, with_delayed_will("late", b"late"));
+    client.drop_connection();
+    // MQTT 5.0 section 3.1.3.2.2: not before the delay, then sent.
+    watcher.expect_nothing(Duration::from_millis(500));
+    assert_eq!(watcher.expect_publish().payload(), b"late");
+
+    // MQTT-3.1.3-9: back before the delay: no will.
+    let (client, _) = TestClient::connect_with(addr, with_delayed_will("back", b"back"));
+    client.drop_connection();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut resume = connect_v5("back", false, 60);
+    resume.properties.session_expiry_interval = Some(60);
+    let (_client, ack) = TestClient::connect_with(addr, resume);
+    assert!(ack.session_present);
+    watcher.expect_nothing(Duration::from_millis(1500));
+
+    // A session that ends with its connection sends the will at once, whatever the delay.
+    let mut connect = with_delayed_will("short", b"short");
+    connect.properties.session_expiry_interval = None;
+    let (client, _) = TestClient::connect_with(addr, connect);
+    client.drop_connection();
+    match watcher.recv(Duration::from_millis(500)) {
+        common::Recv::Packet(Packet::Publish(got)) => assert_eq!(got.payload(), b"short"),
+        other => panic!("expected the will at once, got {other:?}"),
+    }
+}
