@@ -115,6 +115,20 @@ pub struct BrokerConfig {
     /// timeout (a connection may then wait for ever, holding a descriptor and a little memory).
     /// Default 10 s.
     pub connect_timeout: Duration,
+    /// MQTT 5: the Receive Maximum announced to clients, how many incoming QoS 2 messages may
+    /// await their PUBREL at once (QoS 1 ones are acknowledged as they arrive). A client that
+    /// sends more is disconnected with Reason Code 0x93. Default 65 535, MQTT's largest, which
+    /// CONNACK then leaves out; 0 is taken as 65 535.
+    pub receive_maximum: u16,
+    /// MQTT 5: the Topic Alias Maximum announced to clients, how many Topic Aliases each may
+    /// set on its PUBLISHes (an alias above it closes the connection with 0x94). Default 10, as
+    /// mosquitto's `max_topic_alias`; 0 refuses aliases.
+    pub topic_alias_maximum: u16,
+    /// MQTT 5: the longest keep-alive granted, in seconds; a client asking for more (or for
+    /// none) is told this one in CONNACK's Server Keep Alive. 0 (the default) grants what the
+    /// client asks. ApsaraMQ mode caps it at 480 s (8 minutes) whatever this says. MQTT 3.1.1
+    /// clients, which cannot be told, keep their own.
+    pub max_keep_alive: u16,
     /// Behave like Alibaba Cloud ApsaraMQ for MQTT: check credentials, client ids and limits, and
     /// route P2P topics. `None` (the default) is a plain MQTT 3.1.1 broker that lets anyone in.
     pub apsaramq: Option<ApsaraMqMode>,
@@ -139,6 +153,9 @@ impl Default for BrokerConfig {
             max_topic_levels: 128,
             max_topic_length: 4096,
             connect_timeout: Duration::from_secs(10),
+            receive_maximum: u16::MAX,
+            topic_alias_maximum: 10,
+            max_keep_alive: 0,
             apsaramq: None,
         }
     }

@@ -4,9 +4,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::num::NonZeroU16;
+
 use bytes::BytesMut;
 use mio::Registry;
-use sansmq::packet::{DecodeError, LastWill, Packet};
+use sansmq::TopicName;
+use sansmq::packet::{DecodeError, LastWill, Packet, Protocol};
 
 use crate::auth::Grant;
 use crate::read_buffer::{IncomingMeters, ReadBuffer};
@@ -39,6 +43,17 @@ pub(crate) struct Client {
     pub(crate) will: Option<Box<LastWill>>,
     /// What an ApsaraMQ login may do (everything outside ApsaraMQ mode).
     pub(crate) grant: Grant,
+    /// MQTT 5: the Session Expiry Interval in force, from CONNECT or DISCONNECT (0 for MQTT
+    /// 3.1.1, whose clean session decides instead).
+    pub(crate) session_expiry: u32,
+    /// MQTT 5: the Topic Aliases this client set for its PUBLISHes, within
+    /// `topic_alias_maximum` (MQTT 5.0 section 3.3.2.3.4). They live as long as the connection.
+    pub(crate) topic_aliases: HashMap<NonZeroU16, TopicName>,
+    /// MQTT 5: the highest Topic Alias the broker accepts from this client (0: none).
+    pub(crate) topic_alias_maximum: u16,
+    /// MQTT 5: the Receive Maximum the broker announced: how many QoS 2 PUBLISHes may await
+    /// their PUBREL at once (QoS 1 ones are acknowledged at once).
+    pub(crate) receive_maximum: usize,
 }
 
 /// What one read from the socket gave.
@@ -66,6 +81,13 @@ pub(crate) struct Connection {
     out: BytesMut,
     out_limit: usize,
     pub(crate) phase: Phase,
+    /// The protocol the CONNECT named: every packet to this client is encoded in it.
+    pub(crate) protocol: Protocol,
+    /// MQTT 5: the client's Receive Maximum, how many QoS 1/2 PUBLISHes it takes unacknowledged
+    /// (`usize::MAX` when it set none or speaks MQTT 3.1.1; MQTT-3.3.4-9).
+    pub(crate) receive_maximum: usize,
+    /// MQTT 5: the client's Maximum Packet Size (`usize::MAX` when none; MQTT-3.1.2-24).
+    pub(crate) max_packet_size: usize,
     /// When the last control packet arrived; the keep-alive counts from it.
     pub(crate) last_received: Instant,
     /// The socket may have bytes to read (edge-triggered readiness not yet drained).
@@ -102,6 +124,9 @@ impl Connection {
             phase: Phase::AwaitingConnect {
                 deadline: connect_deadline,
             },
+            protocol: Protocol::Mqtt311,
+            receive_maximum: usize::MAX,
+            max_packet_size: usize::MAX,
             last_received: now,
             readable: true,
             writable: true,
@@ -168,7 +193,13 @@ impl Connection {
     /// logged rather than sending a broken frame.
     pub(crate) fn send(&mut self, packet: impl Into<Packet>) {
         let packet = packet.into();
-        if let Err(error) = packet.encode(&mut self.out) {
+        // MQTT 3.1.1's own encoder, so that its sessions pay nothing for MQTT 5.
+        let encoded = if self.protocol.is_v5() {
+            packet.encode_in(self.protocol, &mut self.out)
+        } else {
+            packet.encode(&mut self.out)
+        };
+        if let Err(error) = encoded {
             tracing::error!(peer = %self.peer, %error, "cannot encode {}", packet.packet_type());
         }
     }
@@ -188,7 +219,7 @@ impl Connection {
     /// The next whole packet read, `Ok(None)` if more bytes are needed, or why the stream is
     /// broken (see [`ReadBuffer::next_packet`]).
     pub(crate) fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
-        self.input.next_packet()
+        self.input.next_packet(self.protocol)
     }
 
     /// Writes as much buffered output as the socket takes.

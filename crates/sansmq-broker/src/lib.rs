@@ -1,4 +1,4 @@
-//! A small MQTT 3.1/3.1.1 broker built on the sansmq codec, with an ApsaraMQ mode.
+//! A small MQTT 3.1/3.1.1/5.0 broker built on the sansmq codec, with an ApsaraMQ mode.
 //!
 //! It exists for development: sansmq's tests, the `sansmq demo` and trying a client out locally,
 //! with no cloud account and nothing to install. **It is not a production broker**: sessions and
@@ -46,6 +46,24 @@
 //!   queues QoS 1/2 messages while its client is offline; unacknowledged messages are sent again,
 //!   with DUP, in their original order when the client comes back. CONNACK's session-present flag
 //!   says whether a session was resumed.
+//! - MQTT 5 clients beside them, each sent every packet in its own protocol: a message keeps its
+//!   properties (User Properties, Content Type, Payload Format Indicator, Response Topic,
+//!   Correlation Data, Message Expiry Interval as what is left of it) for MQTT 5 subscribers and
+//!   loses them for MQTT 3.1.1 ones. CONNACK says what the broker allows (Receive Maximum,
+//!   Maximum Packet Size, Topic Alias Maximum, Server Keep Alive when [`BrokerConfig::max_keep_alive`]
+//!   caps the keep-alive, Assigned Client Identifier for an empty client id, Shared Subscription
+//!   Available 0: a `$share/` filter is refused with 0x9E). Session Expiry Interval (from CONNECT,
+//!   changed by DISCONNECT) and Clean Start; Topic Aliases from the client up to
+//!   [`BrokerConfig::topic_alias_maximum`] (the broker sends none); No Local, Retain As
+//!   Published, Retain Handling and Subscription Identifiers; an expired queued message is not
+//!   sent; the client's Receive Maximum and Maximum Packet Size are honoured (a message too big
+//!   for a client is dropped for it), and [`BrokerConfig::receive_maximum`] enforced with 0x93.
+//!   A refused PUBLISH, SUBSCRIBE filter or UNSUBSCRIBE filter gets its Reason Code (0x90, 0x8F,
+//!   0x97, 0x9E, 0x11) where MQTT 3.1.1 closes the connection or answers 0x80; the broker's own
+//!   DISCONNECT says why it closes (0x81, 0x82, 0x8D, 0x8E, 0x93, 0x94...). Enhanced
+//!   authentication (AUTH) is not offered: a CONNECT with an Authentication Method gets 0x8C.
+//!   A will waits for its Will Delay Interval or the end of its session, whichever is first, and
+//!   is not sent if its client comes back in time.
 //! - `+` and `#` wildcards (not matching `$` topics at the first level), retained messages (an empty
 //!   payload clears one), will messages (published when a connection ends any way but DISCONNECT,
 //!   including when a new connection takes over its client id).
@@ -60,6 +78,13 @@
 //!   OpenAPI ([`ApsaraMqMode::openapi_bind`]) with their resources, actions and expiry,
 //!   `$SYS/tokenExpireNotice` and `$SYS/tokenInvalidNotice`, `$SYS/uploadToken`, and periodic
 //!   re-delivery of unacknowledged QoS 1 messages ([`ApsaraMqMode::redelivery_interval`]).
+//!   MQTT 5 clients get ApsaraMQ's MQTT 5 limits: keep-alive at most 8 minutes (Server Keep
+//!   Alive), Retain Available 0 (a retained PUBLISH is answered with DISCONNECT 0x9A), no
+//!   shared subscriptions (0x9E), no wills (CONNACK 0x87 Not authorized, as MQTT 3.1.1 gets
+//!   0x05, or 0x9A for a retained will), Subscription Identifiers 1 to 268,435,455 (MQTT's
+//!   range, checked by the codec); a PUBLISH or a filter a token does not grant is refused with
+//!   0x87 in its PUBACK, PUBREC or SUBACK, and other broken rules close the connection with a
+//!   DISCONNECT naming them.
 //!
 //! # Bounded memory
 //!
@@ -134,6 +159,7 @@ mod auth;
 mod config;
 mod connection;
 mod meter;
+mod mqtt5;
 mod openapi_server;
 mod protocol;
 mod read_buffer;

@@ -2,7 +2,7 @@
 //! big packets admitted against a broker-wide limit.
 
 use bytes::BytesMut;
-use sansmq::packet::{DecodeError, FrameHeader, Packet};
+use sansmq::packet::{DecodeError, FrameHeader, Packet, Protocol};
 
 use crate::meter::Meter;
 
@@ -100,15 +100,23 @@ impl ReadBuffer {
         }
     }
 
-    /// The next whole packet, `Ok(None)` if more bytes are needed, or why the stream is broken.
+    /// The next whole packet in `protocol`, `Ok(None)` if more bytes are needed, or why the
+    /// stream is broken.
     /// A packet over the size limit is refused from its fixed header, before its body arrives.
     /// Payloads are slices of the buffer.
     ///
     /// Call it until it returns `Ok(None)`, dropping each packet before the next call: once
     /// every whole packet is out, the buffer lets go of the memory they used.
-    pub(crate) fn next_packet(&mut self) -> Result<Option<Packet>, DecodeError> {
+    pub(crate) fn next_packet(
+        &mut self,
+        protocol: Protocol,
+    ) -> Result<Option<Packet>, DecodeError> {
         let before = self.bytes.capacity();
-        let packet = Packet::read(&mut self.bytes, self.max_packet_size);
+        let packet = if protocol.is_v5() {
+            Packet::read_in(protocol, &mut self.bytes, self.max_packet_size)
+        } else {
+            Packet::read(&mut self.bytes, self.max_packet_size)
+        };
         if matches!(packet, Ok(Some(_))) {
             self.release_admission();
         }
@@ -180,7 +188,7 @@ mod tests {
         buffer.extend(&[7; 10]);
         assert!(!buffer.held_back());
         buffer.admit();
-        assert_eq!(buffer.next_packet(), Ok(None));
+        assert_eq!(buffer.next_packet(Protocol::Mqtt311), Ok(None));
         assert_eq!(buffer.bytes.len(), 17);
         let memory = meters.memory.used();
         assert!(memory < 4096, "{memory} bytes for 17 received");
@@ -226,9 +234,15 @@ mod tests {
         buffer.admit();
         assert_eq!(meters.admitted.used(), 64 * 1024 + 7);
         buffer.extend(&publish[100..]);
-        assert!(matches!(buffer.next_packet(), Ok(Some(Packet::Publish(_)))));
-        assert_eq!(buffer.next_packet(), Ok(Some(Packet::PingReq)));
-        assert_eq!(buffer.next_packet(), Ok(None));
+        assert!(matches!(
+            buffer.next_packet(Protocol::Mqtt311),
+            Ok(Some(Packet::Publish(_)))
+        ));
+        assert_eq!(
+            buffer.next_packet(Protocol::Mqtt311),
+            Ok(Some(Packet::PingReq))
+        );
+        assert_eq!(buffer.next_packet(Protocol::Mqtt311), Ok(None));
         assert_eq!((buffer.bytes.capacity(), meters.memory.used()), (0, 0));
         assert_eq!(meters.admitted.used(), 0);
     }
@@ -238,7 +252,7 @@ mod tests {
         let mut buffer = ReadBuffer::new(100, IncomingMeters::new(0));
         buffer.extend(&[0x30, 0xE8, 0x07]);
         assert!(matches!(
-            buffer.next_packet(),
+            buffer.next_packet(Protocol::Mqtt311),
             Err(DecodeError::PacketTooLarge { .. })
         ));
     }

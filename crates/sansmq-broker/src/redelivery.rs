@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sansmq::packet::QoS;
 
 use crate::connection::Phase;
-use crate::router::publish;
+use crate::router::send_publish;
 use crate::server::Server;
 use crate::session::Stage;
 
@@ -64,7 +64,7 @@ impl Server {
                             packet_id = entry.id.get(),
                             "re-delivering an unacknowledged QoS 1 message"
                         );
-                        conn.send(publish(&entry.message, Some(entry.id), true));
+                        send_publish(conn, &entry.message, Some(entry.id), true);
                         entry.unacked_since = Some(now);
                     }
                     Some(_) => {}

@@ -117,12 +117,12 @@ mod tests {
     use super::*;
 
     fn message(topic: &str, payload: &'static [u8]) -> Message {
-        Message {
-            topic: TopicName::try_from(topic).unwrap(),
-            payload: Bytes::from_static(payload),
-            qos: QoS::AtMostOnce,
-            retain: true,
-        }
+        Message::new(
+            TopicName::try_from(topic).unwrap(),
+            Bytes::from_static(payload),
+            QoS::AtMostOnce,
+            true,
+        )
     }
 
     #[test]

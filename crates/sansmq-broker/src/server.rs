@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError};
+use sansmq::MqttString;
+use sansmq::packet::{ConnAck, ConnectReturnCode, DecodeError, Disconnect, ReasonCode};
 
 use crate::config::BrokerConfig;
 use crate::connection::{Connection, Phase, ReadOutcome};
 use crate::meter::Meter;
+use crate::mqtt5::own_properties;
 use crate::openapi_server::{HttpExchange, MAX_EXCHANGES, SeenNonces};
 use crate::read_buffer::IncomingMeters;
 use crate::retained::Retained;
@@ -34,7 +36,7 @@ const FIRST_CONNECTION: usize = 4;
 /// Reads per connection per loop turn, so one busy client cannot starve the others.
 const READS_PER_TURN: usize = 8;
 /// How long a refused connection gets to flush its CONNACK.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// How often accepting is retried while the process is out of file descriptors. Closing one of
 /// our own connections retries at once; this catches descriptors freed elsewhere in the process.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -51,10 +53,18 @@ pub(crate) enum Command {
 pub(crate) enum CloseReason {
     /// The client sent DISCONNECT: the only graceful end, which discards the will.
     Disconnect,
+    /// An MQTT 5 client sent DISCONNECT 0x04, Disconnect with Will Message: the will is
+    /// published.
+    DisconnectWithWill,
     PeerClosed,
     Io(io::Error),
-    /// A malformed packet or a protocol violation (MQTT-4.8.0-1).
+    /// A protocol violation (MQTT-4.8.0-1).
     Protocol(String),
+    /// A packet that could not be decoded (MQTT-4.8.0-1): MQTT 5's DISCONNECT says 0x81
+    /// Malformed Packet, 0x82 Protocol Error or the property's own code (MQTT 5.0 section 4.13).
+    Decode(DecodeError),
+    /// An MQTT 5 rule broken, ending with a DISCONNECT carrying this Reason Code.
+    Violation(ReasonCode, String),
     /// A rule of ApsaraMQ mode was broken.
     Policy(String),
     /// A PUBLISH to a topic over the configured depth or length.
@@ -74,15 +84,39 @@ impl CloseReason {
     fn publishes_will(&self) -> bool {
         !matches!(self, Self::Disconnect | Self::Shutdown)
     }
+
+    /// The Reason Code of the DISCONNECT the broker sends an MQTT 5 client before closing
+    /// (MQTT 5.0 section 4.13.2), if the connection ends on the broker's side.
+    fn disconnect_code(&self) -> Option<ReasonCode> {
+        Some(match self {
+            Self::Protocol(_) => ReasonCode::ProtocolError,
+            Self::Decode(error) => error.reason_code(),
+            Self::Violation(code, _) => *code,
+            Self::Policy(_) => ReasonCode::NotAuthorized,
+            Self::TopicLimit(_) => ReasonCode::TopicNameInvalid,
+            Self::KeepAliveExpired => ReasonCode::KeepAliveTimeout,
+            Self::TakenOver => ReasonCode::SessionTakenOver,
+            Self::Shutdown => ReasonCode::ServerShuttingDown,
+            Self::Disconnect
+            | Self::DisconnectWithWill
+            | Self::PeerClosed
+            | Self::Io(_)
+            | Self::ConnectTimeout
+            | Self::Refused => return None,
+        })
+    }
 }
 
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Disconnect => f.write_str("client sent DISCONNECT"),
+            Self::DisconnectWithWill => f.write_str("client sent DISCONNECT with Will Message"),
             Self::PeerClosed => f.write_str("client closed the connection"),
             Self::Io(e) => write!(f, "socket error: {e}"),
             Self::Protocol(why) => write!(f, "protocol error: {why}"),
+            Self::Decode(error) => write!(f, "protocol error: {error}"),
+            Self::Violation(code, why) => write!(f, "{why} ({code})"),
             Self::Policy(why) => write!(f, "ApsaraMQ rule: {why}"),
             Self::TopicLimit(error) => write!(f, "PUBLISH refused: {error}"),
             Self::KeepAliveExpired => f.write_str("nothing received for 1.5 x keep-alive"),
@@ -147,6 +181,18 @@ pub(crate) struct Server {
     pub(crate) tokens: TokenRegistry,
     /// When ApsaraMQ mode next looks at the tokens clients hold (see `Server::watch_tokens`).
     pub(crate) next_token_watch: Instant,
+    /// The earliest `Session::expires_at` of the offline MQTT 5 sessions, if any.
+    pub(crate) session_expiry_due: Option<Instant>,
+    /// MQTT 5 wills waiting for their Will Delay Interval.
+    delayed_wills: Vec<DelayedWill>,
+}
+
+/// An MQTT 5 will published at `at` unless its client comes back first (MQTT-3.1.3-9).
+#[derive(Debug)]
+struct DelayedWill {
+    client_id: String,
+    at: Instant,
+    message: Message,
 }
 
 impl Server {
@@ -198,6 +244,8 @@ impl Server {
             next_redelivery: Instant::now(),
             tokens: TokenRegistry::default(),
             next_token_watch: Instant::now(),
+            session_expiry_due: None,
+            delayed_wills: Vec::new(),
         })
     }
 
@@ -396,6 +444,8 @@ impl Server {
         }
         self.redeliver(now);
         self.watch_tokens(now);
+        self.expire_sessions(now);
+        self.send_delayed_wills(now);
         self.expire_http(now);
         for &token in &tokens {
             self.flush(token);
@@ -425,6 +475,8 @@ impl Server {
             .into_iter()
             .chain(self.redelivery_deadline())
             .chain(self.token_watch_deadline())
+            .chain(self.session_expiry_due)
+            .chain(self.delayed_wills.iter().map(|w| w.at).min())
             .chain(self.http.values().map(HttpExchange::deadline))
             .min()
     }
@@ -476,7 +528,7 @@ impl Server {
                 }
                 Err(error) => {
                     // MQTT-4.8.0-1: a malformed packet closes the connection, and only it.
-                    return self.close(token, CloseReason::Protocol(error.to_string()));
+                    return self.close(token, CloseReason::Decode(error));
                 }
             }
         }
@@ -521,7 +573,21 @@ impl Server {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        let _ = conn.flush(); // best effort: a refusing CONNACK or the last acks
+        if let (true, Phase::Connected(_), Some(code)) =
+            (conn.protocol.is_v5(), &conn.phase, reason.disconnect_code())
+        {
+            // MQTT 5.0 section 4.13.2: say why before closing (never before CONNACK, which
+            // carries its own Reason Code). The Reason String is left out if it were too long.
+            let mut disconnect = Disconnect::with_reason_code(code);
+            if let Ok(why) = MqttString::try_from(reason.to_string().as_str()) {
+                disconnect.properties_mut().set_reason_string(Some(why));
+            }
+            if disconnect.encoded_len_in(conn.protocol) > conn.max_packet_size {
+                disconnect = Disconnect::with_reason_code(code); // MQTT-3.1.2-25
+            }
+            conn.send(disconnect);
+        }
+        let _ = conn.flush(); // best effort: a refusing CONNACK, the last acks, a DISCONNECT
         conn.end(
             self.poll.registry(),
             matches!(reason, CloseReason::Shutdown),
@@ -532,23 +598,110 @@ impl Server {
             return;
         };
         tracing::info!(%peer, client_id = %client.client_id, %reason, "connection closed");
+        // How long the session outlives this connection (`None`: for ever).
+        let mut session_left = None;
         if let Some(session) = self.sessions.get_mut(&client.client_id) {
             if session.connection == Some(token) {
                 session.connection = None;
                 if session.clean {
                     self.remove_session(&client.client_id);
+                    session_left = Some(Duration::ZERO);
+                } else if let Some(expiry) = session.expiry {
+                    // MQTT-3.1.2-23: an MQTT 5 session is kept for its Session Expiry Interval
+                    // (one past what a clock can count never expires).
+                    if let Some(at) = Instant::now().checked_add(expiry) {
+                        session.expires_at = Some(at);
+                        self.session_expiry_due =
+                            Some(self.session_expiry_due.map_or(at, |d| d.min(at)));
+                    }
+                    session_left = Some(expiry);
                 }
             }
         }
         if let (Some(will), true) = (client.will, reason.publishes_will()) {
-            tracing::debug!(client_id = %client.client_id, topic = %will.topic, "publishing will");
-            self.route(Message {
-                topic: will.topic,
-                payload: will.payload,
-                qos: will.qos,
-                retain: will.retain,
-            });
+            let now = Instant::now();
+            // MQTT 5.0 section 3.1.3.2.2: the will waits for its Will Delay Interval or the end
+            // of the session, whichever comes first.
+            let delay = will
+                .properties
+                .will_delay_interval
+                .map_or(Duration::ZERO, |secs| Duration::from_secs(u64::from(secs)));
+            let delay = session_left.map_or(delay, |left| delay.min(left));
+            let mut message = Message::new(will.topic, will.payload, will.qos, will.retain);
+            let mut properties = will.properties;
+            properties.will_delay_interval = None; // the will's, not its message's
+            own_properties(&mut message, properties, now);
+            match now.checked_add(delay).filter(|_| !delay.is_zero()) {
+                Some(at) => {
+                    tracing::debug!(client_id = %client.client_id, ?delay, "will delayed");
+                    self.delayed_wills.push(DelayedWill {
+                        client_id: client.client_id,
+                        at,
+                        message,
+                    });
+                }
+                None => {
+                    tracing::debug!(client_id = %client.client_id, topic = %message.topic, "publishing will");
+                    self.route_from(message, Some(&client.client_id));
+                }
+            }
         }
+    }
+
+    /// Publishes the delayed wills whose time has come.
+    fn send_delayed_wills(&mut self, now: Instant) {
+        if !self.delayed_wills.iter().any(|w| w.at <= now) {
+            return;
+        }
+        let (due, waiting) = std::mem::take(&mut self.delayed_wills)
+            .into_iter()
+            .partition(|w| w.at <= now);
+        self.delayed_wills = waiting;
+        for will in due {
+            tracing::debug!(client_id = %will.client_id, topic = %will.message.topic, "publishing delayed will");
+            self.route_from(will.message, Some(&will.client_id));
+        }
+    }
+
+    /// A new connection for `client_id`: its delayed will is not sent (MQTT-3.1.3-9), unless
+    /// Clean Start ends the session it belonged to, which sends it now.
+    pub(crate) fn take_delayed_will(&mut self, client_id: &str, clean_start: bool) {
+        if self.delayed_wills.is_empty() {
+            return;
+        }
+        let (mine, others) = std::mem::take(&mut self.delayed_wills)
+            .into_iter()
+            .partition(|w| w.client_id == client_id);
+        self.delayed_wills = others;
+        if clean_start {
+            for will in mine {
+                self.route_from(will.message, Some(&will.client_id));
+            }
+        }
+    }
+
+    /// Discards the offline MQTT 5 sessions whose Session Expiry Interval has passed
+    /// (MQTT-3.1.2-23), and finds when the next one expires.
+    fn expire_sessions(&mut self, now: Instant) {
+        if self.session_expiry_due.is_none_or(|due| due > now) {
+            return;
+        }
+        let expired: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.connection.is_none() && s.expires_at.is_some_and(|at| at <= now))
+            .map(|s| s.client_id.clone())
+            .collect();
+        for client_id in expired {
+            tracing::info!(client_id, "session expired");
+            self.remove_session(&client_id);
+        }
+        self.session_expiry_due = self
+            .sessions
+            .values()
+            .filter(|s| s.connection.is_none())
+            .filter_map(|s| s.expires_at)
+            .min();
     }
 
     /// A client id for a client that sent an empty one (MQTT-3.1.3-6).

@@ -1,13 +1,13 @@
 //! A client's session: what outlives its network connection (MQTT 3.1.1 section 3.1.2.4).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::Token;
-use sansmq::packet::{PacketId, QoS, SubscribeFilter};
+use sansmq::packet::{PacketId, Properties, QoS, SubscribeFilter, SubscriptionId};
 use sansmq::{TopicFilter, TopicName};
 
 use crate::meter::Meter;
@@ -24,16 +24,64 @@ pub(crate) struct Message {
     pub(crate) payload: Bytes,
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
+    /// MQTT 5: its properties and expiry, shared by the copies that have the same (`None`, as
+    /// always from MQTT 3.1.1, when it has none: one pointer is all a message pays for MQTT 5).
+    pub(crate) v5: Option<Arc<Mqtt5Parts>>,
+}
+
+/// What an MQTT 5 message carries beside its topic and payload.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Mqtt5Parts {
+    /// The properties it was published with, owned by the broker, its Topic Alias removed
+    /// (MQTT-3.3.2-7: aliases belong to one connection); for a subscriber, with its Subscription
+    /// Identifiers.
+    pub(crate) properties: Properties,
+    /// When its Message Expiry Interval runs out (MQTT-3.3.2-5: not sent after that).
+    pub(crate) expires_at: Option<Instant>,
 }
 
 impl Message {
+    /// A message without MQTT 5 properties.
+    pub(crate) fn new(topic: TopicName, payload: Bytes, qos: QoS, retain: bool) -> Self {
+        Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            v5: None,
+        }
+    }
+
+    /// When its Message Expiry Interval runs out, if it has one.
+    pub(crate) fn expires_at(&self) -> Option<Instant> {
+        self.v5.as_ref().and_then(|v5| v5.expires_at)
+    }
+
+    /// Whether its Message Expiry Interval has run out (the clock is read only for a message
+    /// that has one).
+    pub(crate) fn expired_now(&self) -> bool {
+        self.expires_at().is_some_and(|at| at <= Instant::now())
+    }
+
+    /// The Message Expiry Interval to send at `now`: what is left of it, in whole seconds
+    /// rounded up (MQTT-3.3.2-6).
+    pub(crate) fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        let left = self.expires_at()?.saturating_duration_since(now);
+        let secs = left
+            .as_secs()
+            .saturating_add(u64::from(left.subsec_nanos() > 0));
+        Some(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
     /// What this message counts for against the queue limits: its topic and payload, and the
     /// bookkeeping of one queue entry. A payload shared by many sessions counts in each, so the
     /// memory really used stays below what is counted.
     pub(crate) fn cost(&self) -> usize {
+        let properties = self.v5.as_ref().map_or(0, |v5| v5.properties.encoded_len());
         self.topic
             .len()
             .saturating_add(self.payload.len())
+            .saturating_add(properties)
             .saturating_add(ENTRY_OVERHEAD)
     }
 
@@ -128,6 +176,17 @@ pub(crate) struct Session {
     /// The connection currently using the session, if any.
     pub(crate) connection: Option<Token>,
     pub(crate) subscriptions: Vec<SubscribeFilter>,
+    /// MQTT 5: the Subscription Identifier of each subscription that has one.
+    pub(crate) subscription_ids: HashMap<TopicFilter, SubscriptionId>,
+    /// Whether a subscription has an MQTT 5 option (No Local, Retain As Published) or a
+    /// Subscription Identifier: routing then looks at each matching subscription.
+    pub(crate) has_options: bool,
+    /// MQTT 5: how long the session outlives its connection (`None`: for ever). Meaningless
+    /// while `clean` (discarded at once) or while connected.
+    pub(crate) expiry: Option<Duration>,
+    /// When an offline MQTT 5 session with a Session Expiry Interval is discarded
+    /// (MQTT-3.1.2-23 ... the Session Expiry Interval after the connection closed).
+    pub(crate) expires_at: Option<Instant>,
     /// Messages not sent yet, oldest first: QoS 1/2 ones, and QoS 0 retained messages for a new
     /// subscription with the QoS 0 messages that arrived behind them.
     queue: VecDeque<Message>,
@@ -166,6 +225,10 @@ impl Session {
             clean,
             connection: None,
             subscriptions: Vec::new(),
+            subscription_ids: HashMap::new(),
+            has_options: false,
+            expiry: None,
+            expires_at: None,
             queue: VecDeque::new(),
             inflight: VecDeque::new(),
             incoming_qos2: HashSet::new(),
@@ -181,16 +244,62 @@ impl Session {
         }
     }
 
-    /// Adds a subscription, replacing one with the same filter (MQTT-3.8.4-3).
-    pub(crate) fn subscribe(&mut self, filter: TopicFilter, qos: QoS) {
-        match self.subscriptions.iter_mut().find(|s| s.filter == filter) {
-            Some(existing) => existing.qos = qos,
-            None => self.subscriptions.push(SubscribeFilter::new(filter, qos)),
+    /// Adds a subscription, replacing one with the same filter and its options (MQTT-3.8.4-3);
+    /// returns whether it is new.
+    pub(crate) fn subscribe(
+        &mut self,
+        options: SubscribeFilter,
+        id: Option<SubscriptionId>,
+    ) -> bool {
+        match id {
+            Some(id) => {
+                self.subscription_ids.insert(options.filter.clone(), id);
+            }
+            None => {
+                self.subscription_ids.remove(&options.filter);
+            }
         }
+        let new = match self
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.filter == options.filter)
+        {
+            Some(existing) => {
+                *existing = options;
+                false
+            }
+            None => {
+                self.subscriptions.push(options);
+                true
+            }
+        };
+        self.update_has_options();
+        new
     }
 
-    pub(crate) fn unsubscribe(&mut self, filter: &TopicFilter) {
+    /// Ends the subscription to `filter`; returns whether there was one.
+    pub(crate) fn unsubscribe(&mut self, filter: &TopicFilter) -> bool {
+        let before = self.subscriptions.len();
         self.subscriptions.retain(|s| &s.filter != filter);
+        self.subscription_ids.remove(filter);
+        self.update_has_options();
+        self.subscriptions.len() != before
+    }
+
+    fn update_has_options(&mut self) {
+        self.has_options = !self.subscription_ids.is_empty()
+            || self
+                .subscriptions
+                .iter()
+                .any(|s| s.no_local || s.retain_as_published);
+    }
+
+    /// Gives back what a queued QoS 1/2 message taken with [`pop_queued`](Self::pop_queued)
+    /// counted for, when it is not sent after all (expired, or too large for the client).
+    pub(crate) fn forget(&mut self, message: &Message) {
+        if message.qos != QoS::AtMostOnce {
+            self.release(message.cost());
+        }
     }
 
     /// Queues a message to be sent as the connection's window and buffer allow. Past a limit the
@@ -360,6 +469,12 @@ impl Session {
         }
     }
 
+    /// MQTT 5: PUBREC for `id` with an error Reason Code: the QoS 2 message is done, refused.
+    /// Returns whether it was inflight.
+    pub(crate) fn handle_pubrec_refused(&mut self, id: PacketId) -> bool {
+        self.remove(id, QoS::ExactlyOnce, Stage::Published)
+    }
+
     /// PUBCOMP for `id`: the QoS 2 message is done. Returns whether it was inflight.
     pub(crate) fn handle_pubcomp(&mut self, id: PacketId) -> bool {
         self.remove(id, QoS::ExactlyOnce, Stage::Released)
@@ -401,12 +516,12 @@ mod tests {
     use super::*;
 
     fn message(qos: QoS) -> Message {
-        Message {
-            topic: TopicName::try_from("a/b").unwrap(),
-            payload: Bytes::from_static(b"x"),
+        Message::new(
+            TopicName::try_from("a/b").unwrap(),
+            Bytes::from_static(b"x"),
             qos,
-            retain: false,
-        }
+            false,
+        )
     }
 
     fn limited(max_messages: usize, max_bytes: usize, total: &Meter) -> Session {
@@ -427,9 +542,10 @@ mod tests {
     #[test]
     fn subscribing_again_to_a_filter_replaces_its_qos() {
         let mut session = session(true);
-        session.subscribe(TopicFilter::try_from("a/+").unwrap(), QoS::AtMostOnce);
-        session.subscribe(TopicFilter::try_from("a/#").unwrap(), QoS::ExactlyOnce);
-        session.subscribe(TopicFilter::try_from("a/#").unwrap(), QoS::AtLeastOnce);
+        let sub = |f: &str, qos| SubscribeFilter::new(TopicFilter::try_from(f).unwrap(), qos);
+        assert!(session.subscribe(sub("a/+", QoS::AtMostOnce), None));
+        assert!(session.subscribe(sub("a/#", QoS::ExactlyOnce), None));
+        assert!(!session.subscribe(sub("a/#", QoS::AtLeastOnce), None));
         let granted: Vec<(&str, QoS)> = session
             .subscriptions
             .iter()

@@ -7,7 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TestClient, connect_packet, will};
 use sansmq::MqttString;
-use sansmq::packet::{ConnAck, Connect, ConnectReturnCode, Packet, Password, Publish, QoS};
+use sansmq::packet::{
+    ConnAck, Connect, ConnectReturnCode, Packet, Password, Publish, QoS, ReasonCode,
+    SubscribeFilter, SubscribeReturnCode, SubscriptionId,
+};
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, TokenKind, signature, start};
 
 const AK: &str = "LTAI5tTestKey";
@@ -359,4 +362,130 @@ fn redelivery_off_sends_only_on_reconnect() {
     producer.publish("parent/a", b"once", QoS::AtLeastOnce);
     assert!(!consumer.expect_publish().dup);
     consumer.expect_nothing(Duration::from_millis(500));
+}
+
+/// `packet` as an MQTT 5 CONNECT.
+fn v5(mut packet: Connect) -> Connect {
+    packet.protocol = sansmq::packet::Protocol::Mqtt5;
+    packet
+}
+
+/// Waits for the broker's DISCONNECT and the close; returns its Reason Code.
+fn disconnected_with(client: &mut TestClient) -> ReasonCode {
+    let code = match client.wait_for(|p| matches!(p, Packet::Disconnect(_))) {
+        Packet::Disconnect(disconnect) => disconnect.reason_code,
+        _ => unreachable!(),
+    };
+    client.expect_closed(common::WAIT);
+    code
+}
+
+#[test]
+fn mqtt5_clients_get_apsaramqs_mqtt5_limits_in_connack() {
+    let broker = broker();
+    // Keep-alive at most 8 minutes: more, or none, is answered with Server Keep Alive 480.
+    for (asked, told) in [(0, Some(480)), (600, Some(480)), (90, None)] {
+        let mut packet = v5(signed("GID_5@@@keep", true));
+        packet.keep_alive = asked;
+        let (_client, ack) = connect(&broker, packet);
+        assert_eq!(ack.reason_code, ReasonCode::Success);
+        assert_eq!(ack.properties().server_keep_alive, told, "asked {asked}");
+        // No retained messages, no shared subscriptions.
+        assert_eq!(ack.properties().retain_available, Some(false));
+        assert_eq!(ack.properties().shared_subscription_available, Some(false));
+    }
+    // MQTT 3.1.1 clients, which cannot be told, keep theirs.
+    let mut packet = signed("GID_5@@@old", true);
+    packet.keep_alive = 600;
+    let (_client, ack) = connect(&broker, packet);
+    assert!(ack.properties().is_empty());
+}
+
+#[test]
+fn mqtt5_wills_retained_messages_and_shared_subscriptions_are_refused() {
+    let broker = broker();
+    // A will: 0x87 Not authorized, as MQTT 3.1.1 gets 0x05; a retained one: 0x9A.
+    for (retain, code) in [
+        (false, ReasonCode::NotAuthorized),
+        (true, ReasonCode::RetainNotSupported),
+    ] {
+        let mut packet = v5(signed("GID_5@@@will", true));
+        packet.will = Some(will("parent/will", b"bye", QoS::AtMostOnce, retain));
+        let (mut client, ack) = connect(&broker, packet);
+        assert_eq!(ack.reason_code, code);
+        client.expect_closed(common::WAIT); // MQTT-3.2.2-8
+    }
+
+    let mut client = accepted(&broker, v5(signed("GID_5@@@share", true)));
+    let packet_id = common::id(1);
+    let mut subscribe =
+        sansmq::packet::Subscribe::new(packet_id, common::filter("parent/a"), QoS::AtMostOnce);
+    subscribe.filters.push(SubscribeFilter::new(
+        common::filter("$share/g/parent/b"),
+        QoS::AtMostOnce,
+    ));
+    // The largest Subscription Identifier ApsaraMQ (and MQTT) takes.
+    let id = SubscriptionId::new(268_435_455).unwrap();
+    subscribe.properties_mut().push_subscription_identifier(id);
+    client.send(subscribe);
+    match client.next() {
+        Packet::SubAck(ack) => assert_eq!(
+            ack.return_codes,
+            [
+                SubscribeReturnCode::Success(QoS::AtMostOnce),
+                SubscribeReturnCode::Refused(ReasonCode::SharedSubscriptionsNotSupported),
+            ]
+        ),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    let mut sender = accepted(&broker, signed("GID_5@@@sender", true));
+    sender.publish("parent/a", b"hi", QoS::AtMostOnce);
+    let got = client.expect_publish();
+    let ids: Vec<u32> = got
+        .properties()
+        .subscription_identifiers()
+        .map(SubscriptionId::get)
+        .collect();
+    assert_eq!(ids, [268_435_455]);
+
+    // MQTT-3.2.2-14: a retained PUBLISH with Retain Available 0: DISCONNECT 0x9A.
+    let mut retained = Publish::new(common::topic("parent/r"), Bytes::from_static(b"r"));
+    retained.retain = true;
+    client.send(retained);
+    assert_eq!(
+        disconnected_with(&mut client),
+        ReasonCode::RetainNotSupported
+    );
+}
+
+#[test]
+fn mqtt5_token_logins_are_refused_one_publish_or_filter_at_a_time() {
+    let broker = broker();
+    let user = format!("Token|{AK}|{INSTANCE}");
+    let mut reader = accepted(&broker, v5(login("GID_5@@@r", true, &user, "R|read-token")));
+    // No W token: the PUBLISH is refused with 0x87 and the connection stays.
+    let mut publish = Publish::new(common::topic("parent/x"), Bytes::from_static(b"x"));
+    publish.qos = QoS::AtLeastOnce;
+    publish.packet_id = Some(common::id(1));
+    reader.send(publish);
+    match reader.next() {
+        Packet::PubAck(ack) => assert_eq!(ack.reason_code, ReasonCode::NotAuthorized),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    reader.send(Packet::PingReq);
+    assert_eq!(reader.next(), Packet::PingResp);
+
+    // No R token: the filter is refused with 0x87.
+    let mut writer = accepted(
+        &broker,
+        v5(login("GID_5@@@w", true, &user, "W|write-token")),
+    );
+    assert_eq!(
+        writer.subscribe("parent/#", QoS::AtMostOnce),
+        SubscribeReturnCode::Refused(ReasonCode::NotAuthorized)
+    );
+    // Rules other than the grants still close the connection, saying which.
+    let long = format!("parent/{}", "x".repeat(40));
+    writer.send(Publish::new(common::topic(&long), Bytes::from_static(b"x")));
+    assert_eq!(disconnected_with(&mut writer), ReasonCode::TopicNameInvalid);
 }

@@ -163,11 +163,10 @@ fn mqtt_3_1_clients_are_served() {
 fn an_unsupported_protocol_level_gets_connack_1() {
     let broker = start(BrokerConfig::default()).unwrap();
     let mut client = TestClient::open(broker.local_addr());
-    // CONNECT "MQTT" level 5, clean session, keep-alive 60, no properties, client id "v5": the
-    // broker serves MQTT 3.1.1 sessions only.
+    // CONNECT "MQTT" level 6, clean session, keep-alive 60, client id "v6": no such MQTT.
     client.send_raw(&[
-        0x10, 0x0F, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, 0x00, 0x00, 0x02,
-        b'v', b'5',
+        0x10, 0x0E, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x06, 0x02, 0x00, 0x3C, 0x00, 0x02, b'v',
+        b'6',
     ]);
     match client.next() {
         Packet::ConnAck(ack) => {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use sansmq::packet::{
     ConnAck, Connect, ConnectReturnCode, Disconnect, LastWill, Packet, PacketDecoder, PacketId,
-    PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeReturnCode,
+    Protocol, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeReturnCode,
 };
 use sansmq::{MqttString, TopicFilter, TopicName};
 
@@ -32,6 +32,8 @@ pub struct TestClient {
     held: VecDeque<Packet>,
     next_id: u16,
     closed: bool,
+    /// What the CONNECT sent named: packets are encoded and decoded in it.
+    protocol: Protocol,
 }
 
 pub fn topic(s: &str) -> TopicName {
@@ -51,6 +53,13 @@ pub fn connect_packet(client_id: &str, clean_session: bool, keep_alive: u16) -> 
     let mut connect = Connect::new(MqttString::try_from(client_id).unwrap());
     connect.clean_session = clean_session;
     connect.keep_alive = keep_alive;
+    connect
+}
+
+/// An MQTT 5 CONNECT for `client_id` (Session Expiry Interval 0 unless set).
+pub fn connect_v5(client_id: &str, clean_start: bool, keep_alive: u16) -> Connect {
+    let mut connect = connect_packet(client_id, clean_start, keep_alive);
+    connect.protocol = Protocol::Mqtt5;
     connect
 }
 
@@ -75,6 +84,7 @@ impl TestClient {
             held: VecDeque::new(),
             next_id: 0,
             closed: false,
+            protocol: Protocol::Mqtt311,
         }
     }
 
@@ -96,9 +106,19 @@ impl TestClient {
     }
 
     pub fn send(&mut self, packet: impl Into<Packet>) {
+        let packet = packet.into();
+        if let Packet::Connect(connect) = &packet {
+            self.protocol = connect.protocol;
+            self.decoder.set_protocol(connect.protocol);
+        }
         let mut wire = BytesMut::new();
-        packet.into().encode(&mut wire).unwrap();
+        packet.encode_in(self.protocol, &mut wire).unwrap();
         self.send_raw(&wire);
+    }
+
+    /// The next packet id (for packets built by hand).
+    pub fn next_packet_id(&mut self) -> PacketId {
+        self.allocate_id()
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
