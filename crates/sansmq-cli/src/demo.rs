@@ -8,6 +8,10 @@
 //! AccessKey made up for the run, so it works anywhere in a second. `--transport ws` has the
 //! embedded broker listen for MQTT over WebSocket as well and the clients use it; it has no TLS,
 //! so `ssl` and `wss` need `--broker`.
+//!
+//! `--mqtt5` speaks MQTT 5.0, as ApsaraMQ's Professional, Enterprise Platinum and Serverless
+//! instances do: the same logins, and each message carries a Content Type and User Properties,
+//! which the subscriber prints.
 
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
@@ -18,9 +22,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use sansmq::packet::QoS;
-use sansmq_apsaramq::{AccessKey, AuthMode, ClientId, TopicRules, apsaramq_options, is_p2p_for};
+use sansmq_apsaramq::{
+    AccessKey, ApsaraMqCredentials, AuthMode, ClientId, Mqtt5Options, TopicRules,
+    apsaramq_mqtt5_options, apsaramq_options, is_p2p_for,
+};
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig};
-use sansmq_mio::{Callback, Client, DeliveryToken, Error, Message};
+use sansmq_mio::{
+    Callback, Client, ConnectOptions, DeliveryToken, Error, Message, MqttString, Properties,
+};
 
 use crate::args::parse_qos;
 use crate::exit::Failure;
@@ -65,6 +74,47 @@ pub(crate) struct DemoArgs {
     /// Seconds to wait for the messages once they are sent.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     wait: u64,
+
+    /// Speak MQTT 5.0 (ApsaraMQ's Professional, Enterprise Platinum and Serverless instances;
+    /// the embedded broker speaks it too): the logins are unchanged, and each message carries a
+    /// Content Type and User Properties, which the subscriber prints.
+    #[arg(long)]
+    mqtt5: bool,
+}
+
+impl DemoArgs {
+    /// The preset's options for `client_id`, in MQTT 5.0 with `--mqtt5`.
+    fn options(
+        &self,
+        uri: &str,
+        client_id: &ClientId,
+        auth: AuthMode,
+    ) -> anyhow::Result<ConnectOptions> {
+        if self.mqtt5 {
+            let credentials = ApsaraMqCredentials::new(auth, client_id.clone());
+            Ok(apsaramq_mqtt5_options(
+                uri,
+                &credentials,
+                Mqtt5Options::new(),
+            )?)
+        } else {
+            Ok(apsaramq_options(uri, client_id, auth)?)
+        }
+    }
+
+    fn protocol(&self) -> &'static str {
+        if self.mqtt5 { "MQTT 5.0" } else { "MQTT 3.1.1" }
+    }
+}
+
+/// An MQTT 5.0 message's properties: what it is, and which kind and run it belongs to.
+fn message_properties(kind: &str, run_id: u32) -> anyhow::Result<Properties> {
+    let string = |s: &str| MqttString::try_from(s).context("a property");
+    let mut properties = Properties::new();
+    properties.set_content_type(Some(string("text/plain; charset=utf-8")?));
+    properties.push_user_property(string("kind")?, string(kind)?);
+    properties.push_user_property(string("run")?, string(&run_id.to_string())?);
+    Ok(properties)
 }
 
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
@@ -103,8 +153,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "ApsaraMQ, with the AccessKey from MQTT_AK_ENV / MQTT_SK_ENV"
     };
     println!(
-        "ApsaraMQ quick-start demo: {} (instance {instance}), {where_}",
-        sansmq_mio::redact_uri(&uri)
+        "ApsaraMQ quick-start demo: {} (instance {instance}, {}), {where_}",
+        sansmq_mio::redact_uri(&uri),
+        args.protocol()
     );
 
     let sub_id = ClientId::new(&args.group, &format!("demo-sub-{run_id}"))?;
@@ -116,7 +167,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     // The subscriber: callbacks first, then connect; it subscribes in connect_complete.
     let (events_tx, events) = mpsc::channel();
-    let subscriber = Closing(Client::new(apsaramq_options(&uri, &sub_id, auth())?)?);
+    let subscriber = Closing(Client::new(args.options(&uri, &sub_id, auth())?)?);
     subscriber.0.set_callback(SubscriberCallback {
         client: subscriber.0.clone(),
         id: sub_id.clone(),
@@ -133,7 +184,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("the subscriber {sub_id} connecting to {uri}"))?;
     wait_subscribed(&events)?;
 
-    let publisher = Closing(Client::new(apsaramq_options(&uri, &pub_id, auth())?)?);
+    let publisher = Closing(Client::new(args.options(&uri, &pub_id, auth())?)?);
     publisher.0.set_callback(PublisherCallback);
     publisher
         .0
@@ -146,10 +197,15 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
             let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let body = format!("hello mq4Iot {kind} msg {seq} run={run_id} t={nanos}");
             println!("[publisher] send msg: {body} -> {target}");
-            let token = publisher
-                .0
-                .publish(target, body, args.qos, false)
-                .with_context(|| format!("publishing to {target}"))?;
+            let sent = if args.mqtt5 {
+                let properties = message_properties(kind, run_id)?;
+                publisher
+                    .0
+                    .publish_with_properties(target, body, args.qos, false, properties)
+            } else {
+                publisher.0.publish(target, body, args.qos, false)
+            };
+            let token = sent.with_context(|| format!("publishing to {target}"))?;
             tokens.push(token);
         }
     }
@@ -299,7 +355,7 @@ fn summarize(
     let count = args.count;
     let sent = count * 2;
     let received = tally.topic.len() + tally.p2p.len();
-    println!("summary:");
+    println!("summary ({}):", args.protocol());
     println!(
         "  sent:         {sent} at QoS {} ({count} to {topic}, {count} P2P to {p2p_topic})",
         args.qos as u8
@@ -388,6 +444,13 @@ impl Callback for SubscriberCallback {
     fn message_arrived(&self, topic: &str, message: &Message) {
         let body = String::from_utf8_lossy(&message.payload);
         println!("[subscriber] receive msg from topic {topic}: {body}");
+        let properties = message.properties();
+        if let Some(content_type) = properties.content_type() {
+            println!("[subscriber]   content type: {content_type}");
+        }
+        for (name, value) in properties.user_properties() {
+            println!("[subscriber]   user property: {name}={value}");
+        }
         let Some((seq, sent_at)) = parse_body(&body, self.run_id) else {
             return; // not from this run
         };

@@ -48,7 +48,39 @@ fn demo_without_arguments_exits_0_and_prints_the_summary() {
         outcome.stdout.contains("embedded local broker"),
         "{outcome:#?}"
     );
+    assert!(
+        outcome.stdout.contains("summary (MQTT 3.1.1):"),
+        "{outcome:#?}"
+    );
+    assert!(!outcome.stdout.contains("user property"), "{outcome:#?}");
     assert!(outcome.elapsed.as_secs() < 10, "{outcome:#?}");
+}
+
+#[test]
+fn demo_in_mqtt_5_carries_each_messages_properties() {
+    for (extra, qos) in [(&[][..], 1), (&["--transport", "ws", "--qos", "2"][..], 2)] {
+        let mut args = vec!["demo", "--mqtt5"];
+        args.extend_from_slice(extra);
+        let outcome = run(&args);
+        assert_everything_received(&outcome, qos);
+        assert!(
+            outcome
+                .stdout
+                .contains("(instance mqtt-local-demo, MQTT 5.0)")
+                && outcome.stdout.contains("summary (MQTT 5.0):"),
+            "{outcome:#?}"
+        );
+        // The properties the publisher set, as the subscriber received them.
+        let count = |needle: &str| outcome.stdout.matches(needle).count();
+        assert_eq!(
+            count("[subscriber]   content type: text/plain; charset=utf-8"),
+            20,
+            "{outcome:#?}"
+        );
+        assert_eq!(count("[subscriber]   user property: kind=p2p"), 10);
+        assert_eq!(count("[subscriber]   user property: kind=pub sub"), 10);
+        assert_eq!(count("[subscriber]   user property: run="), 20);
+    }
 }
 
 #[test]
@@ -83,8 +115,6 @@ fn demo_against_a_broker_signs_with_the_environments_access_key() {
     assert!(outcome.error_line().contains("MQTT_AK_ENV"), "{outcome:#?}");
 }
 
-/// Needs the mio client's WebSocket transport (another branch of issue 15): until it is merged,
-/// `Client::new` refuses ws:// URIs and this test fails with that refusal.
 #[test]
 fn demo_over_websocket_on_the_embedded_broker() {
     let outcome = run(&["demo", "--transport", "ws"]);
