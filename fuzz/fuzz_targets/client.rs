@@ -127,7 +127,9 @@
 //!   resend, whatever CONNACK's session present said (MQTT-3.3.1-1); first sends go out in
 //!   `publish` call order
 //!   (queued messages keep their order); nothing waits in the queue that has room to go; after CONNACK
-//!   the unacknowledged PUBLISH/PUBREL go out first, in their original order (MQTT-4.4.0-1), then
+//!   the unacknowledged PUBLISH/PUBREL go out first, in their original order (MQTT-4.4.0-1): every
+//!   PUBREL, and PUBLISHes while the window (perhaps smaller now) has room, the rest held and sent
+//!   again in order, before any queued message, as acknowledgements make room (MQTT-3.3.4-9); then
 //!   every pending SUBSCRIBE/UNSUBSCRIBE; a QoS 0 PUBLISH is only appended while fewer than
 //!   `max_transmit_buffer` bytes are pending; PUBLISH/SUBSCRIBE/UNSUBSCRIBE are at most
 //!   `max_outgoing_packet_size`; PUBREL only for our QoS 2 message the broker PUBREC'd (and again
@@ -526,6 +528,9 @@ struct OutMessage {
     expires: Option<Instant>,
     /// QoS 2: PUBREC processed (the client is in the release stage: only PUBREL and PUBCOMP remain).
     released: bool,
+    /// The window had no room for it at the last CONNACK (a smaller Receive Maximum): not sent
+    /// again on this connection yet; it goes before any queued message as room frees.
+    held: bool,
 }
 
 #[derive(Debug)]
@@ -745,6 +750,15 @@ impl Harness {
             .map_or(self.cfg.max_outgoing_packet_size, |max| {
                 max.min(self.cfg.max_outgoing_packet_size)
             })
+    }
+
+    /// Our QoS 1/2 messages sent on this connection or an earlier one and not held at the last
+    /// CONNACK: what the server's Receive Maximum counts.
+    fn unacknowledged_out(&self) -> usize {
+        self.pubs
+            .values()
+            .filter(|m| m.sent_on != 0 && !m.held)
+            .count()
     }
 
     /// The window: ours, and the server's Receive Maximum.
@@ -1066,6 +1080,7 @@ impl Harness {
                     && m.sent_on != 0
                 {
                     m.released = true;
+                    m.held = false; // the server has it: no need to send it again
                     // One PUBREL per identifier waits to be written, however often PUBREC comes.
                     let pubrel = Packet::PubRel(PubRel::new(packet_id));
                     if !self.ack_pending(ex, &pubrel) {
@@ -1127,6 +1142,9 @@ impl Harness {
         self.conn = Conn::Connected;
         self.connack_deadline = None;
         self.session_present = session_present;
+        for m in self.pubs.values_mut() {
+            m.held = false;
+        }
         let mut inflight: Vec<(u64, u16)> = self
             .pubs
             .iter()
@@ -1177,6 +1195,28 @@ impl Harness {
             });
             self.complete(id);
             false
+        });
+        // Every PUBREL again, and the PUBLISHes in first-send order while the window (now
+        // perhaps smaller: this server's Receive Maximum) has room; the rest are held
+        // (MQTT-3.3.4-9).
+        let released = inflight
+            .iter()
+            .filter(|&&(_, id)| self.pubs[&id].released)
+            .count();
+        let mut room = self.window().saturating_sub(released);
+        inflight.retain(|&(_, id)| {
+            let Some(m) = self.pubs.get_mut(&id) else {
+                return false;
+            };
+            if m.released {
+                return true;
+            }
+            if room == 0 {
+                m.held = true;
+                return false;
+            }
+            room -= 1;
+            true
         });
         let resend = inflight
             .iter()
@@ -1924,6 +1964,7 @@ impl Harness {
                             seq: 0,
                             expires,
                             released: false,
+                            held: false,
                         },
                     );
                 }
@@ -2613,7 +2654,12 @@ impl Harness {
             .packet_id
             .is_none_or(|id| self.pubs.get(&id.get()).is_some_and(|m| m.sent_on == 0))
         {
-            // A first send: from the queue's front, once the messages before it are given up.
+            // A first send: from the queue's front, once the messages before it are given up,
+            // and after every message held at the CONNACK went out again.
+            assert!(
+                self.pubs.values().all(|m| !m.held),
+                "{what}: a first send while messages held at CONNACK wait to go again"
+            );
             self.give_up_queue_front();
             // MQTT-3.2.2-11, MQTT-3.2.2-14 (a message sent again keeps what it was first sent with).
             assert!(
@@ -2648,6 +2694,28 @@ impl Harness {
         };
         let conn_no = self.conn_no;
         let session_present = self.session_present;
+        if self.pubs.get(&id.get()).is_some_and(|m| m.held) {
+            // A message held at the CONNACK: the earliest one, and only into room.
+            let seq = self.pubs[&id.get()].seq;
+            let earliest = self
+                .pubs
+                .values()
+                .filter(|m| m.held)
+                .map(|m| m.seq)
+                .min();
+            assert_eq!(
+                earliest,
+                Some(seq),
+                "{what}: held PUBLISH {id} sent again before one first sent earlier"
+            );
+            let out = self.unacknowledged_out();
+            assert!(
+                out < self.window(),
+                "{what}: held PUBLISH {id} sent again with {out} unacknowledged, a window of {} \
+                 (MQTT-3.3.4-9)",
+                self.window()
+            );
+        }
         let Some(m) = self.pubs.get_mut(&id.get()) else {
             panic!(
                 "{what}: PUBLISH with packet id {id}, which no unacknowledged message of ours has"
@@ -2694,6 +2762,7 @@ impl Harness {
             );
         }
         m.sent_on = conn_no;
+        m.held = false;
     }
 
     fn check_events(&mut self, ex: &mut Expect, events: Vec<Event>, what: &str) {
@@ -2801,6 +2870,12 @@ impl Harness {
             self.active.iter().map(|(f, &q)| (f.clone(), q)).collect();
         assert_eq!(subs, active, "{what}: subscriptions()");
         if matches!(self.conn, Conn::Connected | Conn::Draining) {
+            let out = self.unacknowledged_out();
+            assert!(
+                out >= self.window() || self.pubs.values().all(|m| !m.held),
+                "{what}: a message held at CONNACK waits though the window has room ({out} out of {})",
+                self.window()
+            );
             assert!(
                 self.held.front().is_none_or(|h| !h.acked),
                 "{what}: an acknowledgement the application gave waits though it could go: {:?}",
