@@ -22,6 +22,7 @@ use sansmq_mio::{
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
 use crate::exit::{CONNECTION_LOST, Failure, NO_CONNACK, NOT_CONNECTED, TLS_FAILED};
+use crate::properties::{CommandProperties, ConnectProperties};
 
 /// How often a wait for CONNACK looks at the deadline and for signals.
 const CONNECT_POLL: Duration = Duration::from_millis(50);
@@ -38,6 +39,8 @@ pub(crate) struct Setup {
     /// Whether ApsaraMQ's rules apply (`--apsaramq-instance`).
     pub(crate) apsaramq: bool,
     pub(crate) clean_session: bool,
+    /// The properties of `-D` for the packets after CONNECT (publish, subscribe...).
+    pub(crate) properties: CommandProperties,
 }
 
 /// What `-L` holds.
@@ -79,10 +82,9 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
              (--cafile, and --cert/--key for mutual TLS)"
         );
     }
-    if !args.properties.is_empty() {
-        bail!("-D (MQTT 5 properties) is not supported yet; drop -D");
-    }
-    if args.session_expiry.is_some() && args.protocol != Some(Protocol::Mqtt5) {
+    let properties = crate::properties::parse(&args.property_flags)?;
+    let protocol = protocol(args)?;
+    if args.session_expiry.is_some() && protocol != Some(Protocol::Mqtt5) {
         tracing::debug!(
             "-x: MQTT 3.1.1 has no session expiry interval; ignored, as mosquitto does"
         );
@@ -191,16 +193,10 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         let limit = options.connect_timeout_limit().min(keep_alive);
         options = options.connect_timeout(limit);
     }
-    match args.protocol {
+    match protocol {
         Some(Protocol::Mqtt31) => options = options.mqtt_v31(),
         Some(Protocol::Mqtt5) => {
-            // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
-            let expiry = args.session_expiry.or((!clean_session).then_some(u32::MAX));
-            let mut v5 = Mqtt5Options::new();
-            if let Some(seconds) = expiry {
-                v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
-            }
-            options = options.mqtt5(v5);
+            options = mqtt5_options(options, args, &properties.connect, clean_session)?;
         }
         _ => {}
     }
@@ -213,12 +209,15 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
             payload: args.will_payload.clone().unwrap_or_default().into(),
             qos: args.will_qos,
             retain: args.will_retain,
-            properties: Default::default(),
+            properties: properties.will.clone(),
         };
         if endpoint.is_some() {
             sansmq_apsaramq::check_will(Some(&will))?;
         }
         options = options.will(will);
+    } else if !properties.will.is_empty() {
+        // As mosquitto: will properties without --will-topic have no will to go with.
+        tracing::debug!("-D will: no --will-topic, so no will; ignored");
     }
     Ok(Setup {
         options,
@@ -227,7 +226,90 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         url_topic: url.and_then(|u| u.topic),
         apsaramq: endpoint.is_some(),
         clean_session,
+        properties,
     })
+}
+
+/// The protocol: -V's, or MQTT 5 with -D, as mosquitto decides it: a -D makes the connection
+/// MQTT 5 unless a -V after it asks for 3.1.x, which is refused (MQTT 3.1.1 has no properties,
+/// and mosquitto then fails to connect, or silently publishes nothing).
+fn protocol(args: &ConnectArgs) -> anyhow::Result<Option<Protocol>> {
+    if args.properties.is_empty() {
+        return Ok(args.protocol);
+    }
+    match args.protocol {
+        Some(version @ (Protocol::Mqtt31 | Protocol::Mqtt311)) if args.version_after_property => {
+            let name = if version == Protocol::Mqtt31 {
+                "mqttv31"
+            } else {
+                "mqttv311"
+            };
+            bail!(
+                "-V {name} after -D: MQTT 3.1.x has no properties; drop -V (-D speaks MQTT 5) or \
+                 drop -D"
+            )
+        }
+        _ => Ok(Some(Protocol::Mqtt5)),
+    }
+}
+
+/// MQTT 5's connect settings: -x, -c's endless session, and -D connect's properties.
+fn mqtt5_options(
+    mut options: ConnectOptions,
+    args: &ConnectArgs,
+    connect: &ConnectProperties,
+    clean_session: bool,
+) -> anyhow::Result<ConnectOptions> {
+    // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
+    let expiry = args
+        .session_expiry
+        .or((!clean_session).then_some(u32::MAX))
+        .filter(|&seconds| seconds > 0);
+    if expiry.is_some() && connect.session_expiry_interval.is_some() {
+        // mosquitto adds -x's (or -c's) Session Expiry Interval beside -D's, and refuses the
+        // duplicate.
+        let flag = if args.session_expiry.is_some() {
+            "-x"
+        } else {
+            "-c (which keeps the session for ever)"
+        };
+        bail!(
+            "-D connect session-expiry-interval and {flag} both set the Session Expiry \
+             Interval; give one of them"
+        );
+    }
+    let mut v5 = Mqtt5Options::new();
+    if let Some(seconds) = connect.session_expiry_interval.or(expiry) {
+        v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
+    }
+    if let Some(messages) = connect.receive_maximum {
+        v5 = v5.receive_maximum(messages);
+    }
+    if let Some(aliases) = connect.topic_alias_maximum {
+        v5 = v5.topic_alias_maximum(aliases);
+    }
+    if let Some(request) = connect.request_problem_information {
+        v5 = v5.request_problem_information(request);
+    }
+    if let Some(request) = connect.request_response_information {
+        v5 = v5.request_response_information(request);
+    }
+    for (name, value) in &connect.user_properties {
+        v5 = v5
+            .user_property(name, value)
+            .context("-D connect user-property")?;
+    }
+    if let Some(size) = connect.maximum_packet_size {
+        if args.max_packet_size.is_some_and(|given| given != size) {
+            bail!(
+                "-D connect maximum-packet-size {size} and --max-packet-size {} disagree; give \
+                 one of them",
+                args.max_packet_size.unwrap_or_default()
+            );
+        }
+        options = options.max_packet_size(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+    Ok(options.mqtt5(v5))
 }
 
 /// -A, --proxy and --proxy-env.
@@ -382,6 +464,22 @@ pub(crate) fn check_apsaramq_qos(setup: &Setup, qos: QoS) -> anyhow::Result<()> 
         sansmq_apsaramq::check_qos(qos, setup.clean_session)?;
     }
     Ok(())
+}
+
+/// Sends DISCONNECT with `-D disconnect`'s properties, if any, waiting up to `drain` for the
+/// acknowledgements still due.
+pub(crate) fn disconnect(
+    client: &Client,
+    setup: &Setup,
+    drain: Duration,
+) -> Result<(), sansmq_mio::Error> {
+    let properties = &setup.properties.disconnect;
+    if properties.is_empty() {
+        client.disconnect(drain)
+    } else {
+        let packet = sansmq::packet::Disconnect::new().with_properties(properties.clone());
+        client.disconnect_with(drain, packet)
+    }
 }
 
 /// Connects, explaining a failure.

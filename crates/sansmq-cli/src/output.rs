@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sansmq::packet::{PacketId, QoS};
+use sansmq::packet::{PacketId, Properties, QoS};
 use sansmq_apsaramq::ClientId;
 
 use crate::format::Template;
@@ -19,6 +19,8 @@ pub(crate) struct Printed<'a> {
     pub(crate) retain: bool,
     /// The broker's packet identifier; none for QoS 0.
     pub(crate) id: Option<PacketId>,
+    /// MQTT 5 properties (none for MQTT 3.1.1).
+    pub(crate) properties: &'a Properties,
 }
 
 /// The output format.
@@ -107,6 +109,8 @@ pub(crate) fn is_p2p_for(topic: &str, client_id: Option<&ClientId>) -> bool {
 mod tests {
     use super::*;
 
+    static NO_PROPERTIES: Properties = Properties::new();
+
     fn printed(format: &Format, payload: &[u8], newline: bool) -> String {
         let message = Printed {
             topic: "parent/p2p/GID_a@@@b",
@@ -114,6 +118,7 @@ mod tests {
             qos: QoS::AtLeastOnce,
             retain: false,
             id: None,
+            properties: &NO_PROPERTIES,
         };
         let mut out = Vec::new();
         format.write(&mut out, &message, newline).unwrap();

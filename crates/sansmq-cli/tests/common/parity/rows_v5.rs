@@ -1,0 +1,130 @@
+//! The MQTT 5 rows: `-D` properties (taken, and refused as mosquitto refuses them) on `pub`
+//! and `sub`.
+
+use super::row::{Row, publish, subscribe};
+
+/// A `pub` row (`options` + `-t {t} -m x`) and a `sub` row (`options` + `-t {t} -C 1 -v`, sent
+/// `x` once subscribed) with the same options.
+fn both(name: &'static str, options: &str) -> [Row; 2] {
+    [
+        publish(name, &format!("{options} -t {{t}} -m x")),
+        subscribe(name, &format!("{options} -t {{t}} -C 1 -v")).feed("{t}", "x", 0),
+    ]
+}
+
+/// mosquitto reads a property's number with C's `atol`: `abc` is 0.
+const NOT_A_NUMBER: &str = "mosquitto reads a value that is not a number as 0 and sends it; \
+                            sansmq refuses it (exit 1), naming the value";
+
+/// A Subscription Identifier of 0.
+const SUBSCRIPTION_ID_0: &str = "mosquitto sends Subscription Identifier 0 and its broker takes \
+                                 it; sansmq refuses it (exit 1): MQTT 5 allows 1 to 268,435,455 \
+                                 (MQTT 5.0 section 3.8.2.1.2)";
+
+/// A -V 3.1.x after -D.
+const V311_AFTER_D: &str = "mosquitto connects with MQTT 3.1.1 and then fails to send the \
+                            properties: pub exits 0 without publishing, sub waits for ever; \
+                            sansmq refuses the command line (exit 1)";
+
+pub(crate) fn rows() -> Vec<Row> {
+    let groups: Vec<[Row; 2]> = vec![
+        // Taken.
+        both(
+            "-D connect properties",
+            "{b} -D connect receive-maximum 10 -D connect maximum-packet-size 100000 -D connect topic-alias-maximum 5 -D connect request-problem-information 1 -D connect request-response-information 0 -D connect user-property k v",
+        ),
+        both(
+            "-D connect session-expiry-interval -i",
+            "{b} -i {id} -D connect session-expiry-interval 0",
+        ),
+        both(
+            "-D will properties",
+            "{b} --will-topic {t}/will -D will will-delay-interval 5 -D will content-type text/plain -D will user-property k v",
+        ),
+        both(
+            "-D will without --will-topic",
+            "{b} -D will content-type text/plain",
+        ),
+        both(
+            "-D disconnect properties",
+            "{b} -D disconnect reason-string bye -D disconnect user-property k v",
+        ),
+        both("-D then -V 5", "{b} -D connect user-property k v -V 5"),
+        both(
+            "-V 311 then -D (MQTT 5)",
+            "{b} -V 311 -D connect user-property k v",
+        ),
+        both("-D names in capitals", "{b} -D CONNECT User-Property k v"),
+        // Refused.
+        both("-D unknown command", "{b} -D bogus user-property a b"),
+        both("-D unknown property", "{b} -D connect bogus 1"),
+        both(
+            "-D property not allowed in connect",
+            "{b} -D connect content-type x",
+        ),
+        both("-D connack", "{b} -D connack maximum-qos 1"),
+        both("-D auth", "{b} -D auth authentication-data x"),
+        both("-D puback", "{b} -D puback reason-string x"),
+        both(
+            "-D subscribe content-type",
+            "{b} -D subscribe content-type x",
+        ),
+        both(
+            "-D publish subscription-identifier",
+            "{b} -D publish subscription-identifier 3",
+        ),
+        both(
+            "-D user-property without value",
+            "{b} -D connect user-property a",
+        ),
+        both("-D negative number", "{b} -D connect receive-maximum -5"),
+        both(
+            "-D number out of range",
+            "{b} -D connect receive-maximum 65536",
+        ),
+        both("-D receive-maximum 0", "{b} -D connect receive-maximum 0"),
+        both(
+            "-D maximum-packet-size 0",
+            "{b} -D connect maximum-packet-size 0",
+        ),
+        both(
+            "-D request-problem-information 2",
+            "{b} -D connect request-problem-information 2",
+        ),
+        both(
+            "-D twice",
+            "{b} -D connect receive-maximum 5 -D connect receive-maximum 6",
+        ),
+        both(
+            "-D session expiry and -x",
+            "{b} -x 60 -D connect session-expiry-interval 10",
+        ),
+        both(
+            "-D session expiry and -c",
+            "{b} -c -i {id} -D connect session-expiry-interval 10",
+        ),
+        both("-D not a number", "{b} -D connect topic-alias-maximum abc")
+            .map(|row| row.differs(NOT_A_NUMBER)),
+    ];
+    let mut rows: Vec<Row> = groups.into_iter().flatten().collect();
+    rows.extend([
+        publish(
+            "-D publish properties",
+            "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish message-expiry-interval 60 -D publish content-type text/plain -D publish response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b -D publish user-property a c",
+        ),
+        publish("-D publish topic-alias", "{b} -t {t} -m x -D publish topic-alias 1"),
+        publish("-D publish topic-alias 0", "{b} -t {t} -m x -D publish topic-alias 0"),
+        publish("-D publish message-expiry-interval too large", "{b} -t {t} -m x -D publish message-expiry-interval 4294967296"),
+        publish("-D publish then -V 311", "{b} -t {t} -m x -D publish content-type x -V 311")
+            .differs(V311_AFTER_D),
+        subscribe("-D subscribe subscription-identifier", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 9")
+            .feed("{t}", "x", 0),
+        subscribe("-D subscribe user-property", "{b} -t {t} -C 1 -v -D subscribe user-property k v")
+            .feed("{t}", "x", 0),
+        subscribe("-D subscribe subscription-identifier 0", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 0")
+            .feed("{t}", "x", 0)
+            .differs(SUBSCRIPTION_ID_0),
+        subscribe("-D unsubscribe user-property with -U", "{b} -t {t} -U {t}/old -E -D unsubscribe user-property k v"),
+    ]);
+    rows
+}
