@@ -41,6 +41,8 @@ pub(crate) struct Setup {
     pub(crate) clean_session: bool,
     /// The properties of `-D` for the packets after CONNECT (publish, subscribe...).
     pub(crate) properties: CommandProperties,
+    /// The protocol it speaks.
+    pub(crate) protocol: Protocol,
 }
 
 /// What `-L` holds.
@@ -58,6 +60,15 @@ struct Url {
 
 /// Builds the options from the flags; `program` names the default client id (`sansmq-pub-...`).
 pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> {
+    setup_as(args, program, Protocol::Mqtt311)
+}
+
+/// [`setup`] for a command whose protocol without -V (and -D) is `default` (MQTT 5 for `rr`).
+pub(crate) fn setup_as(
+    args: &ConnectArgs,
+    program: &str,
+    default: Protocol,
+) -> anyhow::Result<Setup> {
     if args.insecure {
         bail!(
             "--insecure is not supported: sansmq always checks that the broker's certificate \
@@ -83,7 +94,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         );
     }
     let properties = crate::properties::parse(&args.property_flags)?;
-    let protocol = protocol(args)?;
+    let protocol = protocol(args)?.or(Some(default));
     if args.session_expiry.is_some() && protocol != Some(Protocol::Mqtt5) {
         tracing::debug!(
             "-x: MQTT 3.1.1 has no session expiry interval; ignored, as mosquitto does"
@@ -227,6 +238,7 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         apsaramq: endpoint.is_some(),
         clean_session,
         properties,
+        protocol: protocol.unwrap_or(default),
     })
 }
 

@@ -22,6 +22,7 @@ mod link;
 mod output;
 mod properties;
 mod pub_cmd;
+mod rr_cmd;
 mod signals;
 mod sub_cmd;
 mod token_cmd;
@@ -67,6 +68,16 @@ enum Command {
         disable_version_flag = true
     )]
     Sub(sub_cmd::SubArgs),
+    /// Send an MQTT 5 request and print its response, as mosquitto_rr does (same flags, same
+    /// exit codes): subscribe to -e, publish -m to -t with -e as its Response Topic, print the
+    /// first message on -e.
+    #[command(
+        name = "rr",
+        version,
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    Rr(rr_cmd::RrArgs),
     /// Alibaba's ApsaraMQ quick-start: a subscriber and a publisher exchange 10 messages and 10
     /// P2P messages; against an embedded local broker unless --broker is given.
     Demo(demo::DemoArgs),
@@ -93,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pub(args) => pub_cmd::run(&args),
         Command::Sub(args) => sub_cmd::run(&args),
+        Command::Rr(args) => rr_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Broker(args) => broker_cmd::run(&args),
         Command::Token(args) => token_cmd::run(&args),
@@ -141,13 +153,14 @@ impl Command {
         match self {
             Self::Pub(args) => Some(&mut args.connect),
             Self::Sub(args) => Some(&mut args.connect),
+            Self::Rr(args) => Some(&mut args.connect),
             Self::Demo(_) | Self::Broker(_) | Self::Token(_) | Self::Bench(_) => None,
         }
     }
 
     /// `pub` and `sub`, which behave as mosquitto_pub and mosquitto_sub where a script notices.
     fn is_mosquitto_like(&self) -> bool {
-        matches!(self, Self::Pub(_) | Self::Sub(_))
+        matches!(self, Self::Pub(_) | Self::Sub(_) | Self::Rr(_))
     }
 
     /// `--quiet`: no error line, only the exit code.
@@ -155,6 +168,7 @@ impl Command {
         match self {
             Self::Pub(args) => args.connect.quiet,
             Self::Sub(args) => args.connect.quiet,
+            Self::Rr(args) => args.connect.quiet,
             Self::Demo(_) | Self::Broker(_) | Self::Token(_) | Self::Bench(_) => false,
         }
     }
@@ -166,7 +180,7 @@ fn mosquitto_command() -> Option<String> {
     std::env::args()
         .skip(1)
         .find(|arg| !arg.starts_with('-'))
-        .filter(|command| command == "pub" || command == "sub")
+        .filter(|command| ["pub", "sub", "rr"].contains(&command.as_str()))
 }
 
 /// `-d` or `RUST_LOG`: everything at debug level, unless `RUST_LOG` says otherwise; on stdout

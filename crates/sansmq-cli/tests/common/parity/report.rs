@@ -252,7 +252,7 @@ pub(crate) fn markdown(rows: &[Row], results: &[Option<Results>]) -> String {
         .filter(|v| **v == Verdict::Identical)
         .count();
     let mut out = format!(
-        "`sansmq pub`/`sub` against `mosquitto_pub`/`mosquitto_sub` 2.0.11 \
+        "`sansmq pub`/`sub`/`rr` against `mosquitto_pub`/`mosquitto_sub`/`mosquitto_rr` 2.0.11 \
          (`cargo test -p sansmq-cli --test mosquitto_parity`): **{identical} of {run} command \
          pairs identical** (exit code, stdout bytes, what a second subscriber received, what \
          stays retained).\n\n"

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub(crate) enum Tool {
     Pub,
     Sub,
+    /// mosquitto_rr and `sansmq rr`.
+    Rr,
 }
 
 impl Tool {
@@ -15,6 +17,7 @@ impl Tool {
         match self {
             Self::Pub => "mosquitto_pub",
             Self::Sub => "mosquitto_sub",
+            Self::Rr => "mosquitto_rr",
         }
     }
 
@@ -22,6 +25,7 @@ impl Tool {
         match self {
             Self::Pub => "pub",
             Self::Sub => "sub",
+            Self::Rr => "rr",
         }
     }
 }
@@ -92,6 +96,11 @@ pub(crate) struct Row {
 /// A `mosquitto_pub`/`sansmq pub` row with these arguments (split like a shell, `'...'` quotes).
 pub(crate) fn publish(name: &'static str, args: &str) -> Row {
     Row::new(name, Tool::Pub, args)
+}
+
+/// A `mosquitto_rr`/`sansmq rr` row with these arguments.
+pub(crate) fn request(name: &'static str, args: &str) -> Row {
+    Row::new(name, Tool::Rr, args)
 }
 
 /// A `mosquitto_sub`/`sansmq sub` row with these arguments.

@@ -1,7 +1,7 @@
 //! The MQTT 5 rows: `-D` properties (taken, and refused as mosquitto refuses them) on `pub`
-//! and `sub`.
+//! and `sub`, and `rr` against mosquitto_rr.
 
-use super::row::{Row, publish, subscribe};
+use super::row::{Row, publish, request, subscribe};
 
 /// A `pub` row (`options` + `-t {t} -m x`) and a `sub` row (`options` + `-t {t} -C 1 -v`, sent
 /// `x` once subscribed) with the same options.
@@ -20,6 +20,11 @@ const NOT_A_NUMBER: &str = "mosquitto reads a value that is not a number as 0 an
 const SUBSCRIPTION_ID_0: &str = "mosquitto sends Subscription Identifier 0 and its broker takes \
                                  it; sansmq refuses it (exit 1): MQTT 5 allows 1 to 268,435,455 \
                                  (MQTT 5.0 section 3.8.2.1.2)";
+
+/// mosquitto_rr's -f and -s.
+const RR_EMPTY_REQUEST: &str = "mosquitto_rr 2.0.11 publishes an empty request for -f and -s \
+                                (it never puts the file or stdin it read into the message); \
+                                sansmq sends their bytes";
 
 /// A -V 3.1.x after -D.
 const V311_AFTER_D: &str = "mosquitto connects with MQTT 3.1.1 and then fails to send the \
@@ -126,5 +131,79 @@ pub(crate) fn rows() -> Vec<Row> {
             .differs(SUBSCRIPTION_ID_0),
         subscribe("-D unsubscribe user-property with -U", "{b} -t {t} -U {t}/old -E -D unsubscribe user-property k v"),
     ]);
+    rows.extend(rr_rows());
     rows
+}
+
+/// `rr` against mosquitto_rr. The response is the feed: published to the response topic once
+/// the broker has the request, as a responder would.
+fn rr_rows() -> Vec<Row> {
+    let answered = |name: &'static str, args: &str| {
+        request(
+            name,
+            &format!("{{b}} -i {{id}} -t {{t}}/req -e {{t}}/resp {args}"),
+        )
+        .ready_when_logged("Received PUBLISH from {id}")
+        .feed("{t}/resp", "pong", 0)
+    };
+    vec![
+        answered("rr answered", "-m ping -W 5"),
+        answered("rr -v", "-m ping -v -W 5"),
+        answered("rr -N", "-m ping -N -W 5"),
+        answered("rr -F", "-m ping -F '%t|%p|%q|%r|%l|%S|%P' -W 5"),
+        answered("rr -q 1", "-m ping -q 1 -W 5"),
+        answered("rr -q 2 -F %q", "-m ping -q 2 -F %q -W 5"),
+        answered("rr -n", "-n -W 5"),
+        answered("rr -f", "-f {file} -W 5").differs(RR_EMPTY_REQUEST),
+        answered("rr -s", "-s -W 5")
+            .stdin("from stdin")
+            .differs(RR_EMPTY_REQUEST),
+        answered(
+            "rr -D publish properties",
+            "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D publish user-property k v",
+        ),
+        answered(
+            "rr -D connect and subscribe",
+            "-m ping -W 5 -D connect user-property k v -D subscribe user-property k v",
+        ),
+        answered("rr -V 5", "-m ping -V 5 -W 5"),
+        answered("rr -V 311", "-m ping -V 311 -W 5"),
+        answered("rr -c -i", "-m ping -c -W 5"),
+        answered("rr -x", "-m ping -x 10 -W 5"),
+        request(
+            "rr -W without a responder",
+            "{b} -t {t}/req -e {t}/resp -m ping -W 1",
+        ),
+        request("rr without -e", "{b} -t {t}/req -m ping -W 1"),
+        request("rr without -t", "{b} -e {t}/resp -m ping -W 1"),
+        request("rr without a message", "{b} -t {t}/req -e {t}/resp -W 1"),
+        request(
+            "rr -e with a wildcard",
+            "{b} -t {t}/req -e {t}/# -m ping -W 1",
+        ),
+        request(
+            "rr -t with a wildcard",
+            "{b} -t {t}/# -e {t}/resp -m ping -W 1",
+        ),
+        request(
+            "rr -D publish response-topic",
+            "{b} -t {t}/req -e {t}/resp -m ping -W 1 -D publish response-topic {t}/x",
+        ),
+        request(
+            "rr -D unknown property",
+            "{b} -t {t}/req -e {t}/resp -m ping -W 1 -D publish bogus 1",
+        ),
+        request("rr -m and -n", "{b} -t {t}/req -e {t}/resp -m ping -n -W 1"),
+        request("rr -r", "{b} -t {t}/req -e {t}/resp -m ping -r -W 1"),
+        request("rr -C", "{b} -t {t}/req -e {t}/resp -m ping -C 1 -W 1"),
+        request(
+            "rr connection refused",
+            "-h 127.0.0.1 -p {closed} -t {t}/req -e {t}/resp -m ping -W 1",
+        ),
+        request(
+            "rr -L URL",
+            "-L mqtt://127.0.0.1:{port}/{t}/req -e {t}/resp -m ping -W 1",
+        ),
+        request("rr --help", "--help").stdout_presence(),
+    ]
 }
