@@ -116,8 +116,25 @@ pub(crate) fn rows() -> Vec<Row> {
         publish(
             "-D publish properties",
             "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish message-expiry-interval 60 -D publish content-type text/plain -D publish response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b -D publish user-property a c",
-        ),
-        publish("-D publish topic-alias", "{b} -t {t} -m x -D publish topic-alias 1"),
+        )
+        .watch_v5(),
+        publish("-D publish topic-alias", "{b} -t {t} -m x -D publish topic-alias 1").watch_v5(),
+        publish(
+            "-D publish properties on every -l line",
+            "{b} -t {t} -l -q 1 -D publish content-type text/plain -D publish user-property k v",
+        )
+        .stdin("one\ntwo\n")
+        .watch_v5(),
+        publish(
+            "-D publish properties on every --repeat",
+            "{b} -t {t} -m x --repeat 3 -D publish correlation-data c9 -D publish response-topic {t}/r",
+        )
+        .watch_v5(),
+        publish(
+            "-D publish correlation-data with spaces and UTF-8",
+            "{b} -t {t} -m x -D publish correlation-data 'h\u{e9}llo w\u{f6}rld'",
+        )
+        .watch_v5(),
         publish("-D publish topic-alias 0", "{b} -t {t} -m x -D publish topic-alias 0"),
         publish("-D publish message-expiry-interval too large", "{b} -t {t} -m x -D publish message-expiry-interval 4294967296"),
         publish("-D publish then -V 311", "{b} -t {t} -m x -D publish content-type x -V 311")
@@ -131,8 +148,50 @@ pub(crate) fn rows() -> Vec<Row> {
             .differs(SUBSCRIPTION_ID_0),
         subscribe("-D unsubscribe user-property with -U", "{b} -t {t} -U {t}/old -E -D unsubscribe user-property k v"),
     ]);
+    rows.extend(format_rows());
     rows.extend(rr_rows());
     rows
+}
+
+/// `sub -F` with the MQTT 5 specifiers, fed a message with properties by mosquitto_pub -V 5.
+fn format_rows() -> Vec<Row> {
+    const PROPERTIES: &str = "-D publish payload-format-indicator 1 -D publish content-type \
+                              text/plain -D publish response-topic {t}/reply -D publish \
+                              correlation-data 'req 1' -D publish user-property a b -D publish \
+                              user-property a c";
+    let fed = |name: &'static str, args: &str| {
+        subscribe(name, &format!("{{b}} -t {{t}} -C 1 {args}")).feed_v5("{t}", "x", 1, PROPERTIES)
+    };
+    vec![
+        fed(
+            "-V 5 -F %A %C %D %F %P %R %S",
+            "-V 5 -F '%A|%C|%D|%F|%P|%R|%S'",
+        ),
+        fed(
+            "-V 5 -F widths of v5 specifiers",
+            "-V 5 -F '%5A|%-12C|%14C|%.4C|%3D|%03F|%-4F|%5P|%.3R|%8R|%05S'",
+        ),
+        fed("-V 5 -F %E message expiry", "-V 5 -F '%E|%5E|%-5E|'"),
+        fed("-V 5 -F %j with properties", "-V 5 -q 1 -F %j").mask_digits(),
+        fed("-V 5 -F %J --pretty with properties", "-V 5 -F %J --pretty").mask_digits(),
+        fed(
+            "-V 5 -D subscribe subscription-identifier -F %S %j",
+            "-V 5 -D subscribe subscription-identifier 42 -F '%S|%j'",
+        )
+        .mask_digits(),
+        fed(
+            "-F v5 specifiers on a 3.1.1 subscription",
+            "-F '%C|%D|%P|%R|%5S|%j'",
+        )
+        .mask_digits(),
+        fed("-V 5 -v with properties", "-V 5 -v"),
+        subscribe(
+            "-V 5 -F %E with message-expiry-interval",
+            "{b} -t {t} -C 1 -V 5 -F '%E|%j'",
+        )
+        .feed_v5("{t}", "x", 0, "-D publish message-expiry-interval 3600")
+        .mask_digits(),
+    ]
 }
 
 /// `rr` against mosquitto_rr. The response is the feed: published to the response topic once
@@ -161,12 +220,26 @@ fn rr_rows() -> Vec<Row> {
         answered(
             "rr -D publish properties",
             "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D publish user-property k v",
-        ),
+        )
+        .watch_v5(),
         answered(
             "rr -D connect and subscribe",
             "-m ping -W 5 -D connect user-property k v -D subscribe user-property k v",
         ),
         answered("rr -V 5", "-m ping -V 5 -W 5"),
+        request(
+            "rr -F with the response's properties",
+            "{b} -i {id} -t {t}/req -e {t}/resp -m ping -W 5 -F '%t|%p|%C|%D|%P|%j'",
+        )
+        .ready_when_logged("Received PUBLISH from {id}")
+        .feed_v5(
+            "{t}/resp",
+            "pong",
+            0,
+            "-D publish content-type text/plain -D publish correlation-data c1 -D publish \
+             user-property k v",
+        )
+        .mask_digits(),
         answered("rr -V 311", "-m ping -V 311 -W 5"),
         answered("rr -c -i", "-m ping -c -W 5"),
         answered("rr -x", "-m ping -x 10 -W 5"),
