@@ -68,7 +68,8 @@ pub(crate) struct SubArgs {
     no_newline: bool,
 
     /// Print one JSON object per line: topic, payload (with its encoding: utf8, or base64 when
-    /// not UTF-8), qos, retain, and p2p (whether it was sent point-to-point to this client).
+    /// not UTF-8), qos, retain, p2p (whether it was sent point-to-point to this client), and an
+    /// MQTT 5 message's properties (mosquitto's names, as in -F %j).
     #[arg(long, conflicts_with_all = ["verbose", "no_newline"])]
     json: bool,
 
