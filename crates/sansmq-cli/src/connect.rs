@@ -22,7 +22,7 @@ use sansmq_mio::{
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
 use crate::exit::{CONNECTION_LOST, Failure, NO_CONNACK, NOT_CONNECTED, TLS_FAILED};
-use crate::properties::{CommandProperties, ConnectProperties};
+use crate::properties::CommandProperties;
 
 /// How often a wait for CONNACK looks at the deadline and for signals.
 const CONNECT_POLL: Duration = Duration::from_millis(50);
@@ -207,7 +207,7 @@ pub(crate) fn setup_as(
     match protocol {
         Some(Protocol::Mqtt31) => options = options.mqtt_v31(),
         Some(Protocol::Mqtt5) => {
-            options = mqtt5_options(options, args, &properties.connect, clean_session)?;
+            options = mqtt5_options(options, args, &properties, clean_session)?;
         }
         _ => {}
     }
@@ -269,9 +269,10 @@ fn protocol(args: &ConnectArgs) -> anyhow::Result<Option<Protocol>> {
 fn mqtt5_options(
     mut options: ConnectOptions,
     args: &ConnectArgs,
-    connect: &ConnectProperties,
+    properties: &CommandProperties,
     clean_session: bool,
 ) -> anyhow::Result<ConnectOptions> {
+    let connect = &properties.connect;
     // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
     let expiry = args
         .session_expiry
@@ -290,8 +291,18 @@ fn mqtt5_options(
              Interval; give one of them"
         );
     }
+    let session_expiry = connect.session_expiry_interval.or(expiry);
+    let at_disconnect = properties.disconnect.session_expiry_interval;
+    if at_disconnect.is_some_and(|seconds| seconds > 0) && session_expiry.unwrap_or(0) == 0 {
+        // MQTT-3.14.2-2: the broker would close the connection on that DISCONNECT.
+        bail!(
+            "-D disconnect session-expiry-interval: a session that ends with the connection \
+             (no -x, -c or -D connect session-expiry-interval) cannot be kept at DISCONNECT \
+             (MQTT-3.14.2-2); give -x or -D connect session-expiry-interval too"
+        );
+    }
     let mut v5 = Mqtt5Options::new();
-    if let Some(seconds) = connect.session_expiry_interval.or(expiry) {
+    if let Some(seconds) = session_expiry {
         v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
     }
     if let Some(messages) = connect.receive_maximum {

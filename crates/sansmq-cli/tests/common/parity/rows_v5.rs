@@ -16,6 +16,11 @@ fn both(name: &'static str, options: &str) -> [Row; 2] {
 const NOT_A_NUMBER: &str = "mosquitto reads a value that is not a number as 0 and sends it; \
                             sansmq refuses it (exit 1), naming the value";
 
+/// A Session Expiry Interval at DISCONNECT after CONNECT asked for none.
+const DISCONNECT_EXPIRY: &str = "mosquitto sends it and its broker closes the connection for the \
+                                 protocol error (MQTT-3.14.2-2), after the message went (exit \
+                                 0); sansmq refuses the command line (exit 1)";
+
 /// A Subscription Identifier of 0.
 const SUBSCRIPTION_ID_0: &str = "mosquitto sends Subscription Identifier 0 and its broker takes \
                                  it; sansmq refuses it (exit 1): MQTT 5 allows 1 to 268,435,455 \
@@ -55,6 +60,15 @@ pub(crate) fn rows() -> Vec<Row> {
             "{b} -D disconnect reason-string bye -D disconnect user-property k v",
         ),
         both("-D then -V 5", "{b} -D connect user-property k v -V 5"),
+        both(
+            "-D disconnect session-expiry-interval with -x",
+            "{b} -i {id} -x 60 -D disconnect session-expiry-interval 0",
+        ),
+        both(
+            "-D disconnect session-expiry-interval without a session",
+            "{b} -D disconnect session-expiry-interval 5",
+        )
+        .map(|row| row.differs(DISCONNECT_EXPIRY)),
         both(
             "-V 311 then -D (MQTT 5)",
             "{b} -V 311 -D connect user-property k v",
