@@ -222,10 +222,26 @@ pub(crate) struct ConnectArgs {
     #[arg(short = 'x', value_name = "SECONDS", value_parser = parse_session_expiry, allow_hyphen_values = true)]
     pub(crate) session_expiry: Option<u32>,
 
-    /// MQTT 5 properties (`-D command identifier value`): not taken yet, and refused rather
-    /// than ignored.
-    #[arg(short = 'D', long = "property", num_args = 3..=4, value_names = ["COMMAND", "IDENTIFIER", "VALUE"])]
+    /// An MQTT 5 property, as mosquitto takes it: -D COMMAND IDENTIFIER VALUE, or -D COMMAND
+    /// user-property NAME VALUE; repeatable. COMMAND is connect, publish, subscribe,
+    /// unsubscribe, disconnect or will; IDENTIFIER a property's name (content-type,
+    /// correlation-data, message-expiry-interval, payload-format-indicator, response-topic,
+    /// topic-alias, user-property, session-expiry-interval, receive-maximum,
+    /// maximum-packet-size, topic-alias-maximum, request-problem-information,
+    /// request-response-information, will-delay-interval, subscription-identifier,
+    /// reason-string). -D makes the connection MQTT 5, unless a -V after it says otherwise
+    /// (refused then: MQTT 3.1.1 has no properties).
+    #[arg(short = 'D', long = "property", num_args = 3..=4, allow_negative_numbers = true,
+          value_names = ["COMMAND", "IDENTIFIER", "VALUE"])]
     pub(crate) properties: Vec<String>,
+
+    /// Each -D's words, in order (set from clap's occurrences: `properties` runs them together).
+    #[arg(skip)]
+    pub(crate) property_flags: Vec<Vec<String>>,
+
+    /// Whether -V comes after the last -D on the command line (set from clap's indices).
+    #[arg(skip)]
+    pub(crate) version_after_property: bool,
 
     /// ApsaraMQ for MQTT instance id: log in with a Signature made from MQTT_AK_ENV and
     /// MQTT_SK_ENV (or with --token), and check ApsaraMQ's rules locally.

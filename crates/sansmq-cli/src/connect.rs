@@ -22,6 +22,7 @@ use sansmq_mio::{
 
 use crate::args::{ConnectArgs, MQTT_MAX_PACKET};
 use crate::exit::{CONNECTION_LOST, Failure, NO_CONNACK, NOT_CONNECTED, TLS_FAILED};
+use crate::properties::CommandProperties;
 
 /// How often a wait for CONNACK looks at the deadline and for signals.
 const CONNECT_POLL: Duration = Duration::from_millis(50);
@@ -38,6 +39,10 @@ pub(crate) struct Setup {
     /// Whether ApsaraMQ's rules apply (`--apsaramq-instance`).
     pub(crate) apsaramq: bool,
     pub(crate) clean_session: bool,
+    /// The properties of `-D` for the packets after CONNECT (publish, subscribe...).
+    pub(crate) properties: CommandProperties,
+    /// The protocol it speaks.
+    pub(crate) protocol: Protocol,
 }
 
 /// What `-L` holds.
@@ -55,6 +60,15 @@ struct Url {
 
 /// Builds the options from the flags; `program` names the default client id (`sansmq-pub-...`).
 pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> {
+    setup_as(args, program, Protocol::Mqtt311)
+}
+
+/// [`setup`] for a command whose protocol without -V (and -D) is `default` (MQTT 5 for `rr`).
+pub(crate) fn setup_as(
+    args: &ConnectArgs,
+    program: &str,
+    default: Protocol,
+) -> anyhow::Result<Setup> {
     if args.insecure {
         bail!(
             "--insecure is not supported: sansmq always checks that the broker's certificate \
@@ -79,10 +93,9 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
              (--cafile, and --cert/--key for mutual TLS)"
         );
     }
-    if !args.properties.is_empty() {
-        bail!("-D (MQTT 5 properties) is not supported yet; drop -D");
-    }
-    if args.session_expiry.is_some() && args.protocol != Some(Protocol::Mqtt5) {
+    let properties = crate::properties::parse(&args.property_flags)?;
+    let protocol = protocol(args)?.or(Some(default));
+    if args.session_expiry.is_some() && protocol != Some(Protocol::Mqtt5) {
         tracing::debug!(
             "-x: MQTT 3.1.1 has no session expiry interval; ignored, as mosquitto does"
         );
@@ -191,16 +204,10 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         let limit = options.connect_timeout_limit().min(keep_alive);
         options = options.connect_timeout(limit);
     }
-    match args.protocol {
+    match protocol {
         Some(Protocol::Mqtt31) => options = options.mqtt_v31(),
         Some(Protocol::Mqtt5) => {
-            // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
-            let expiry = args.session_expiry.or((!clean_session).then_some(u32::MAX));
-            let mut v5 = Mqtt5Options::new();
-            if let Some(seconds) = expiry {
-                v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
-            }
-            options = options.mqtt5(v5);
+            options = mqtt5_options(options, args, &properties, clean_session)?;
         }
         _ => {}
     }
@@ -213,12 +220,15 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
             payload: args.will_payload.clone().unwrap_or_default().into(),
             qos: args.will_qos,
             retain: args.will_retain,
-            properties: Default::default(),
+            properties: properties.will.clone(),
         };
         if endpoint.is_some() {
             sansmq_apsaramq::check_will(Some(&will))?;
         }
         options = options.will(will);
+    } else if !properties.will.is_empty() {
+        // As mosquitto: will properties without --will-topic have no will to go with.
+        tracing::debug!("-D will: no --will-topic, so no will; ignored");
     }
     Ok(Setup {
         options,
@@ -227,7 +237,102 @@ pub(crate) fn setup(args: &ConnectArgs, program: &str) -> anyhow::Result<Setup> 
         url_topic: url.and_then(|u| u.topic),
         apsaramq: endpoint.is_some(),
         clean_session,
+        properties,
+        protocol: protocol.unwrap_or(default),
     })
+}
+
+/// The protocol: -V's, or MQTT 5 with -D, as mosquitto decides it: a -D makes the connection
+/// MQTT 5 unless a -V after it asks for 3.1.x, which is refused (MQTT 3.1.1 has no properties,
+/// and mosquitto then fails to connect, or silently publishes nothing).
+fn protocol(args: &ConnectArgs) -> anyhow::Result<Option<Protocol>> {
+    if args.properties.is_empty() {
+        return Ok(args.protocol);
+    }
+    match args.protocol {
+        Some(version @ (Protocol::Mqtt31 | Protocol::Mqtt311)) if args.version_after_property => {
+            let name = if version == Protocol::Mqtt31 {
+                "mqttv31"
+            } else {
+                "mqttv311"
+            };
+            bail!(
+                "-V {name} after -D: MQTT 3.1.x has no properties; drop -V (-D speaks MQTT 5) or \
+                 drop -D"
+            )
+        }
+        _ => Ok(Some(Protocol::Mqtt5)),
+    }
+}
+
+/// MQTT 5's connect settings: -x, -c's endless session, and -D connect's properties.
+fn mqtt5_options(
+    mut options: ConnectOptions,
+    args: &ConnectArgs,
+    properties: &CommandProperties,
+    clean_session: bool,
+) -> anyhow::Result<ConnectOptions> {
+    let connect = &properties.connect;
+    // mosquitto's rule: -c without -x keeps the session for ever; -x alone sets it.
+    let expiry = args
+        .session_expiry
+        .or((!clean_session).then_some(u32::MAX))
+        .filter(|&seconds| seconds > 0);
+    if expiry.is_some() && connect.session_expiry_interval.is_some() {
+        // mosquitto adds -x's (or -c's) Session Expiry Interval beside -D's, and refuses the
+        // duplicate.
+        let flag = if args.session_expiry.is_some() {
+            "-x"
+        } else {
+            "-c (which keeps the session for ever)"
+        };
+        bail!(
+            "-D connect session-expiry-interval and {flag} both set the Session Expiry \
+             Interval; give one of them"
+        );
+    }
+    let session_expiry = connect.session_expiry_interval.or(expiry);
+    let at_disconnect = properties.disconnect.session_expiry_interval;
+    if at_disconnect.is_some_and(|seconds| seconds > 0) && session_expiry.unwrap_or(0) == 0 {
+        // MQTT-3.14.2-2: the broker would close the connection on that DISCONNECT.
+        bail!(
+            "-D disconnect session-expiry-interval: a session that ends with the connection \
+             (no -x, -c or -D connect session-expiry-interval) cannot be kept at DISCONNECT \
+             (MQTT-3.14.2-2); give -x or -D connect session-expiry-interval too"
+        );
+    }
+    let mut v5 = Mqtt5Options::new();
+    if let Some(seconds) = session_expiry {
+        v5 = v5.session_expiry(Duration::from_secs(seconds.into()));
+    }
+    if let Some(messages) = connect.receive_maximum {
+        v5 = v5.receive_maximum(messages);
+    }
+    if let Some(aliases) = connect.topic_alias_maximum {
+        v5 = v5.topic_alias_maximum(aliases);
+    }
+    if let Some(request) = connect.request_problem_information {
+        v5 = v5.request_problem_information(request);
+    }
+    if let Some(request) = connect.request_response_information {
+        v5 = v5.request_response_information(request);
+    }
+    for (name, value) in &connect.user_properties {
+        v5 = v5
+            .user_property(name, value)
+            .context("-D connect user-property")?;
+    }
+    if let Some(size) = connect.maximum_packet_size {
+        if args.max_packet_size.is_some_and(|given| given != size) {
+            bail!(
+                "-D connect maximum-packet-size {size} and --max-packet-size {} disagree; give \
+                 one of them",
+                args.max_packet_size.unwrap_or_default()
+            );
+        }
+        options = options.max_packet_size(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+    Ok(options.mqtt5(v5))
 }
 
 /// -A, --proxy and --proxy-env.
@@ -382,6 +487,22 @@ pub(crate) fn check_apsaramq_qos(setup: &Setup, qos: QoS) -> anyhow::Result<()> 
         sansmq_apsaramq::check_qos(qos, setup.clean_session)?;
     }
     Ok(())
+}
+
+/// Sends DISCONNECT with `-D disconnect`'s properties, if any, waiting up to `drain` for the
+/// acknowledgements still due.
+pub(crate) fn disconnect(
+    client: &Client,
+    setup: &Setup,
+    drain: Duration,
+) -> Result<(), sansmq_mio::Error> {
+    let properties = &setup.properties.disconnect;
+    if properties.is_empty() {
+        client.disconnect(drain)
+    } else {
+        let packet = sansmq::packet::Disconnect::new().with_properties(properties.clone());
+        client.disconnect_with(drain, packet)
+    }
 }
 
 /// Connects, explaining a failure.

@@ -8,9 +8,13 @@
 //!   (`@H:@M:@S`), `@N` for its nanoseconds and `@@` for a literal `@`;
 //! - backslash escapes `\\ \0 \a \e \n \r \t \v`.
 //!
-//! The MQTT 5 property conversions (`%A %C %D %E %F %P %R %S`) have nothing to show for an MQTT
-//! 3.1.1 message and print what mosquitto prints then: blanks as wide as the field for the
-//! numbers and the content type, nothing for the others.
+//! The MQTT 5 property conversions print a message's properties as mosquitto_sub 2.0 does: `%A`
+//! Topic Alias, `%C` Content Type, `%D` Correlation Data (raw), `%E` Message Expiry Interval,
+//! `%F` Payload Format Indicator, `%P` User Properties (`name:value` separated by spaces), `%R`
+//! Response Topic, `%S` Subscription Identifier; and `%j`/`%J` hold them in a `"properties"`
+//! object. A property the message lacks (every one of an MQTT 3.1.1 message) prints what
+//! mosquitto prints then: blanks as wide as the field for the numbers and the content type,
+//! nothing for the others.
 //!
 //! mosquitto's own quirks are kept, because scripts see them: a width also *truncates* a
 //! payload (`%3p` of `hello` is `hel`), a hex payload's width counts whole bytes only (`%5x` of
@@ -24,6 +28,8 @@ use std::io::{self, Write};
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
+
+use sansmq::packet::Properties;
 
 use crate::output::Printed;
 use json::Value;
@@ -95,13 +101,22 @@ enum Piece {
 enum Field {
     /// `%%`
     Percent,
-    /// `%A`, `%E`, `%F`, `%S`: an MQTT 5 number property (topic alias, message expiry,
-    /// payload format, subscription identifier), absent in MQTT 3.1.1.
-    NumberProperty,
-    /// `%C`: the MQTT 5 content type, absent in MQTT 3.1.1.
+    /// `%A`: the MQTT 5 Topic Alias (blanks without one).
+    TopicAlias,
+    /// `%C`: the MQTT 5 Content Type (blanks without one).
     ContentType,
-    /// `%D`, `%P`, `%R`: correlation data, user properties, response topic (MQTT 5).
-    TextProperty,
+    /// `%D`: the MQTT 5 Correlation Data, raw (nothing without it).
+    CorrelationData,
+    /// `%E`: the MQTT 5 Message Expiry Interval left (blanks without one).
+    MessageExpiry,
+    /// `%F`: the MQTT 5 Payload Format Indicator (blanks without one).
+    PayloadFormat,
+    /// `%P`: the MQTT 5 User Properties, `name:value` separated by spaces.
+    UserProperties,
+    /// `%R`: the MQTT 5 Response Topic (nothing without one).
+    ResponseTopic,
+    /// `%S`: the first MQTT 5 Subscription Identifier (blanks without one).
+    SubscriptionId,
     /// `%I`: ISO 8601 local time, `2026-12-05T02:09:34+0000`.
     Iso8601,
     /// `%j`: the message as JSON, the payload as a string.
@@ -286,9 +301,14 @@ fn conversion(format: &str, start: usize) -> Result<(Piece, usize), TemplateErro
     };
     let field = match letter {
         b'%' => Field::Percent,
-        b'A' | b'E' | b'F' | b'S' => Field::NumberProperty,
+        b'A' => Field::TopicAlias,
         b'C' => Field::ContentType,
-        b'D' | b'P' | b'R' => Field::TextProperty,
+        b'D' => Field::CorrelationData,
+        b'E' => Field::MessageExpiry,
+        b'F' => Field::PayloadFormat,
+        b'P' => Field::UserProperties,
+        b'R' => Field::ResponseTopic,
+        b'S' => Field::SubscriptionId,
         b'I' => Field::Iso8601,
         b'j' => Field::Json,
         b'J' => Field::JsonPayload,
@@ -389,12 +409,57 @@ impl Template {
     ) -> Result<(), PayloadNotJson> {
         match field {
             Field::Percent => out.push(b'%'),
-            Field::NumberProperty => {
-                let pad = if spec.zero { b'0' } else { b' ' };
-                out.extend(std::iter::repeat_n(pad, spec.width));
+            Field::TopicAlias => {
+                let alias = message.properties.topic_alias.map(|a| i64::from(a.get()));
+                write_number_property(out, alias, spec);
             }
-            Field::ContentType => out.extend(std::iter::repeat_n(b' ', spec.width)),
-            Field::TextProperty => {}
+            Field::MessageExpiry => {
+                // mosquitto prints it as a C `int`: past 2^31 - 1 it turns negative.
+                let expiry = message
+                    .properties
+                    .message_expiry_interval
+                    .map(|seconds| i64::from(seconds as i32));
+                write_number_property(out, expiry, spec);
+            }
+            Field::PayloadFormat => {
+                let format = message
+                    .properties
+                    .payload_format_indicator
+                    .map(|format| format as i64);
+                write_number_property(out, format, spec);
+            }
+            Field::SubscriptionId => {
+                let id = message
+                    .properties
+                    .subscription_identifiers()
+                    .next()
+                    .map(|id| i64::from(id.get()));
+                write_number_property(out, id, spec);
+            }
+            Field::ContentType => match message.properties.content_type() {
+                Some(content_type) => write_text(out, content_type.as_bytes(), spec),
+                None => out.extend(std::iter::repeat_n(b' ', spec.width)),
+            },
+            Field::CorrelationData => {
+                if let Some(data) = message.properties.correlation_data() {
+                    out.extend_from_slice(data);
+                }
+            }
+            Field::ResponseTopic => {
+                if let Some(topic) = message.properties.response_topic() {
+                    write_text(out, topic.as_bytes(), spec);
+                }
+            }
+            Field::UserProperties => {
+                for (index, (name, value)) in message.properties.user_properties().enumerate() {
+                    if index > 0 {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b':');
+                    out.extend_from_slice(value.as_bytes());
+                }
+            }
             Field::Iso8601 => {
                 // strftime's `%FT%T%z`.
                 let time = time();
@@ -415,10 +480,17 @@ impl Template {
                 };
                 json_object(message, &time(), payload).write(out, self.pretty);
             }
-            Field::Length => write_number(out, message.payload.len(), spec),
+            Field::Length => {
+                // Payloads are below 256 MiB (MQTT's remaining length).
+                write_number(
+                    out,
+                    i64::try_from(message.payload.len()).unwrap_or(i64::MAX),
+                    spec,
+                );
+            }
             Field::MessageId => {
                 let id = message.id.map_or(0, |id| id.get());
-                write_number(out, usize::from(id), spec);
+                write_number(out, id, spec);
             }
             Field::Payload => write_payload(out, message.payload, None, spec),
             Field::Qos => out.push(b'0' + message.qos as u8),
@@ -458,12 +530,72 @@ fn json_object(message: &Printed<'_>, time: &Zoned, payload: Value) -> Value {
     if let Some(id) = message.id {
         members.push((b"mid".to_vec(), number(id.get())));
     }
+    if !message.properties.is_empty() {
+        members.push((b"properties".to_vec(), json_properties(message.properties)));
+    }
     members.push((b"payload".to_vec(), payload));
     Value::Object(members)
 }
 
+/// mosquitto_sub's `"properties"` object. mosquitto prints the properties in the order they
+/// came in the PUBLISH, which sansmq does not keep: they are printed in the order mosquitto (the
+/// broker) forwards those of a publisher that sends them by identifier, as sansmq and most
+/// clients do: Subscription Identifiers first (the broker adds them), then Payload Format
+/// Indicator, Content Type, Response Topic, Correlation Data, Topic Alias, User Properties (one
+/// object, duplicate names kept), and the Message Expiry Interval last (the broker replaces it
+/// with what is left of it).
+fn json_properties(properties: &Properties) -> Value {
+    let number = |n: u32| Value::Number(f64::from(n));
+    let mut members = Vec::new();
+    for id in properties.subscription_identifiers() {
+        members.push((b"subscription-identifier".to_vec(), number(id.get())));
+    }
+    if let Some(format) = properties.payload_format_indicator {
+        members.push((b"payload-format-indicator".to_vec(), number(format as u32)));
+    }
+    if let Some(content_type) = properties.content_type() {
+        members.push((
+            b"content-type".to_vec(),
+            Value::string(content_type.as_bytes()),
+        ));
+    }
+    if let Some(topic) = properties.response_topic() {
+        members.push((b"response-topic".to_vec(), Value::string(topic.as_bytes())));
+    }
+    if let Some(data) = properties.correlation_data() {
+        members.push((b"correlation-data".to_vec(), Value::string(data)));
+    }
+    if let Some(alias) = properties.topic_alias {
+        members.push((b"topic-alias".to_vec(), number(alias.get().into())));
+    }
+    let users: Vec<(Vec<u8>, Value)> = properties
+        .user_properties()
+        .map(|(name, value)| (name.as_bytes().to_vec(), Value::string(value.as_bytes())))
+        .collect();
+    if !users.is_empty() {
+        members.push((b"user-properties".to_vec(), Value::Object(users)));
+    }
+    if let Some(seconds) = properties.message_expiry_interval {
+        members.push((b"message-expiry-interval".to_vec(), number(seconds)));
+    }
+    Value::Object(members)
+}
+
+/// An MQTT 5 number property as mosquitto_sub prints it: the number, or without it blanks (or
+/// with the `0` flag zeros) as wide as the field.
+fn write_number_property(out: &mut Vec<u8>, value: Option<i64>, spec: Spec) {
+    match value {
+        Some(value) => write_number(out, value, spec),
+        None => {
+            let pad = if spec.zero { b'0' } else { b' ' };
+            out.extend(std::iter::repeat_n(pad, spec.width));
+        }
+    }
+}
+
 /// A number as C's `%d`, `%-*d`, `%0*d` or `%*d` prints it.
-fn write_number(out: &mut Vec<u8>, value: usize, spec: Spec) {
+fn write_number(out: &mut Vec<u8>, value: impl Into<i64>, spec: Spec) {
+    let value: i64 = value.into();
     let width = spec.width;
     let text = if spec.left {
         format!("{value:<width$}")
@@ -546,6 +678,8 @@ mod tests {
         Timestamp::new(1_796_356_011, 12_345_678).unwrap()
     }
 
+    static NO_PROPERTIES: Properties = Properties::new();
+
     fn message<'a>(topic: &'a str, payload: &'a [u8]) -> Printed<'a> {
         Printed {
             topic,
@@ -553,6 +687,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             id: None,
+            properties: &NO_PROPERTIES,
         }
     }
 
@@ -607,6 +742,59 @@ mod tests {
             written("%5A|%05E|%-5F|%-05S|%5C|%05C|%5D|%5P|%5R", &hello()),
             b"     |00000|     |00000|     |     |||"
         );
+    }
+
+    /// The properties mosquitto_pub -D sent in the expected outputs below, with Subscription
+    /// Identifier 7 from the subscription.
+    fn with_properties() -> Properties {
+        let mut properties = Properties::new();
+        properties.push_subscription_identifier(sansmq::packet::SubscriptionId::new(7).unwrap());
+        properties.payload_format_indicator = Some(sansmq::packet::PayloadFormat::Utf8);
+        properties.message_expiry_interval = Some(100);
+        properties.set_content_type(Some("text/plain".try_into().unwrap()));
+        properties.set_response_topic(Some("rt/1".try_into().unwrap()));
+        properties.set_correlation_data(Some(bytes::Bytes::from_static(b"co rr")));
+        properties.push_user_property("a".try_into().unwrap(), "b".try_into().unwrap());
+        properties.push_user_property("a".try_into().unwrap(), "c".try_into().unwrap());
+        properties
+    }
+
+    #[test]
+    fn mqtt5_properties_print_as_mosquitto_prints_them() {
+        let properties = with_properties();
+        let hi = Printed {
+            properties: &properties,
+            ..message("z/1", b"hi")
+        };
+        assert_eq!(
+            written(
+                "%A|%C|%D|%E|%F|%P|%R|%S|%5A|%05E|%-5F|%-05S|%12C|%-12.4C|%5D|%5P|%8R|%-8.2R|%03S",
+                &hi
+            ),
+            b"|text/plain|co rr|100|1|a:b a:c|rt/1|7|     |00100|1    |7    |  text/plain|text        \
+|co rr|a:b a:c|    rt/1|rt      |007"
+        );
+        assert_eq!(
+            written_in("%j", true, "UTC0", &hi),
+            b"{\n\t\"tst\":\t\"2026-12-04T03:46:51.012345Z+0000\",\n\t\"topic\":\t\"z/1\",\n\
+\t\"qos\":\t0,\n\t\"retain\":\t0,\n\t\"payloadlen\":\t2,\n\t\"properties\":\t{\n\
+\t\t\"subscription-identifier\":\t7,\n\t\t\"payload-format-indicator\":\t1,\n\
+\t\t\"content-type\":\t\"text/plain\",\n\t\t\"response-topic\":\t\"rt/1\",\n\
+\t\t\"correlation-data\":\t\"co rr\",\n\t\t\"user-properties\":\t{\n\
+\t\t\t\"a\":\t\"b\",\n\t\t\t\"a\":\t\"c\"\n\t\t},\n\
+\t\t\"message-expiry-interval\":\t100\n\t},\n\t\"payload\":\t\"hi\"\n}"
+        );
+    }
+
+    #[test]
+    fn message_expiry_past_a_c_int_prints_negative_as_mosquitto_does() {
+        let mut properties = Properties::new();
+        properties.message_expiry_interval = Some(u32::MAX);
+        let message = Printed {
+            properties: &properties,
+            ..hello()
+        };
+        assert_eq!(written("%E", &message), b"-1");
     }
 
     #[test]

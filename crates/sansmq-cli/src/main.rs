@@ -20,7 +20,9 @@ mod format;
 mod latency;
 mod link;
 mod output;
+mod properties;
 mod pub_cmd;
+mod rr_cmd;
 mod signals;
 mod sub_cmd;
 mod token_cmd;
@@ -28,7 +30,7 @@ mod token_cmd;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// An MQTT 3.1.1 client (and a small broker) on the sansmq engine.
 #[derive(Debug, Parser)]
@@ -66,6 +68,16 @@ enum Command {
         disable_version_flag = true
     )]
     Sub(sub_cmd::SubArgs),
+    /// Send an MQTT 5 request and print its response, as mosquitto_rr does (same flags, same
+    /// exit codes): subscribe to -e, publish -m to -t with -e as its Response Topic, print the
+    /// first message on -e.
+    #[command(
+        name = "rr",
+        version,
+        disable_help_flag = true,
+        disable_version_flag = true
+    )]
+    Rr(rr_cmd::RrArgs),
     /// Alibaba's ApsaraMQ quick-start: a subscriber and a publisher exchange 10 messages and 10
     /// P2P messages; against an embedded local broker unless --broker is given.
     Demo(demo::DemoArgs),
@@ -81,7 +93,7 @@ enum Command {
 
 fn main() -> ExitCode {
     exit::quiet_panics();
-    let cli = match Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(error) => return exit::usage(&error, mosquitto_command().is_some()),
     };
@@ -92,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pub(args) => pub_cmd::run(&args),
         Command::Sub(args) => sub_cmd::run(&args),
+        Command::Rr(args) => rr_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Broker(args) => broker_cmd::run(&args),
         Command::Token(args) => token_cmd::run(&args),
@@ -103,10 +116,51 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, and where -V and -D stand on it: mosquitto reads them in order, so a -V
+/// after the last -D decides the protocol, and a -D after -V makes it MQTT 5.
+fn parse_command_line() -> Result<Cli, clap::Error> {
+    let mut matches = Cli::command().try_get_matches()?;
+    let (version_after_property, property_flags) = match matches.subcommand() {
+        Some((_, sub)) if sub.ids().any(|id| id == "properties") => {
+            let last = |id: &str| {
+                sub.ids()
+                    .any(|known| known == id)
+                    .then(|| sub.indices_of(id))
+                    .flatten()
+                    .and_then(Iterator::max)
+            };
+            let order =
+                matches!((last("protocol"), last("properties")), (Some(v), Some(d)) if v > d);
+            let flags = sub
+                .get_occurrences::<String>("properties")
+                .map(|occurrences| occurrences.map(|words| words.cloned().collect()).collect())
+                .unwrap_or_default();
+            (order, flags)
+        }
+        _ => (false, Vec::new()),
+    };
+    let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+    if let Some(connect) = cli.command.connect_args_mut() {
+        connect.version_after_property = version_after_property;
+        connect.property_flags = property_flags;
+    }
+    Ok(cli)
+}
+
 impl Command {
+    /// The connection flags of `pub` and `sub`.
+    fn connect_args_mut(&mut self) -> Option<&mut args::ConnectArgs> {
+        match self {
+            Self::Pub(args) => Some(&mut args.connect),
+            Self::Sub(args) => Some(&mut args.connect),
+            Self::Rr(args) => Some(&mut args.connect),
+            Self::Demo(_) | Self::Broker(_) | Self::Token(_) | Self::Bench(_) => None,
+        }
+    }
+
     /// `pub` and `sub`, which behave as mosquitto_pub and mosquitto_sub where a script notices.
     fn is_mosquitto_like(&self) -> bool {
-        matches!(self, Self::Pub(_) | Self::Sub(_))
+        matches!(self, Self::Pub(_) | Self::Sub(_) | Self::Rr(_))
     }
 
     /// `--quiet`: no error line, only the exit code.
@@ -114,6 +168,7 @@ impl Command {
         match self {
             Self::Pub(args) => args.connect.quiet,
             Self::Sub(args) => args.connect.quiet,
+            Self::Rr(args) => args.connect.quiet,
             Self::Demo(_) | Self::Broker(_) | Self::Token(_) | Self::Bench(_) => false,
         }
     }
@@ -125,7 +180,7 @@ fn mosquitto_command() -> Option<String> {
     std::env::args()
         .skip(1)
         .find(|arg| !arg.starts_with('-'))
-        .filter(|command| command == "pub" || command == "sub")
+        .filter(|command| ["pub", "sub", "rr"].contains(&command.as_str()))
 }
 
 /// `-d` or `RUST_LOG`: everything at debug level, unless `RUST_LOG` says otherwise; on stdout

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sansmq::packet::{PacketId, QoS};
+use sansmq::packet::{PacketId, Properties, QoS};
 use sansmq_apsaramq::ClientId;
 
 use crate::format::Template;
@@ -19,6 +19,8 @@ pub(crate) struct Printed<'a> {
     pub(crate) retain: bool,
     /// The broker's packet identifier; none for QoS 0.
     pub(crate) id: Option<PacketId>,
+    /// MQTT 5 properties (none for MQTT 3.1.1).
+    pub(crate) properties: &'a Properties,
 }
 
 /// The output format.
@@ -31,8 +33,9 @@ pub(crate) enum Format {
     /// A `-F` template; `quiet` (`--quiet`) keeps its complaints about payloads that are not
     /// JSON (`%J`) off stderr.
     Template { template: Template, quiet: bool },
-    /// `{"topic":..,"payload":..,"encoding":"utf8"|"base64","qos":..,"retain":..,"p2p":..}`;
-    /// `p2p` says whether the topic is `<parent>/p2p/<client_id>`, a point-to-point message to this
+    /// `{"topic":..,"payload":..,"encoding":"utf8"|"base64","qos":..,"retain":..,"p2p":..}`,
+    /// and `"properties":{..}` for an MQTT 5 message that has any (mosquitto's names); `p2p`
+    /// says whether the topic is `<parent>/p2p/<client_id>`, a point-to-point message to this
     /// client.
     Json { client_id: Option<ClientId> },
 }
@@ -81,9 +84,13 @@ impl Format {
                     Err(_) => (STANDARD.encode(message.payload), "base64"),
                 };
                 let string = |s: &str| serde_json::Value::from(s).to_string();
+                let properties = match message.properties.is_empty() {
+                    true => String::new(),
+                    false => format!(r#","properties":{}"#, json_properties(message.properties)),
+                };
                 writeln!(
                     out,
-                    r#"{{"topic":{},"payload":{},"encoding":"{encoding}","qos":{},"retain":{},"p2p":{}}}"#,
+                    r#"{{"topic":{},"payload":{},"encoding":"{encoding}","qos":{},"retain":{},"p2p":{}{properties}}}"#,
                     string(message.topic),
                     string(&payload),
                     message.qos as u8,
@@ -94,6 +101,49 @@ impl Format {
         }
         out.flush()
     }
+}
+
+/// `--json`'s `"properties"`: the MQTT 5 properties under mosquitto_sub's names and in `%j`'s
+/// order, but valid JSON whatever they hold: Correlation Data that is not UTF-8 is base64, and
+/// `"correlation-data-encoding":"base64"` says so.
+fn json_properties(properties: &Properties) -> String {
+    let string = |s: &str| serde_json::Value::from(s).to_string();
+    let mut members: Vec<String> = properties
+        .subscription_identifiers()
+        .map(|id| format!(r#""subscription-identifier":{}"#, id.get()))
+        .collect();
+    if let Some(format) = properties.payload_format_indicator {
+        members.push(format!(r#""payload-format-indicator":{}"#, format as u8));
+    }
+    if let Some(content_type) = properties.content_type() {
+        members.push(format!(r#""content-type":{}"#, string(content_type)));
+    }
+    if let Some(topic) = properties.response_topic() {
+        members.push(format!(r#""response-topic":{}"#, string(topic.as_str())));
+    }
+    if let Some(data) = properties.correlation_data() {
+        match std::str::from_utf8(data) {
+            Ok(text) => members.push(format!(r#""correlation-data":{}"#, string(text))),
+            Err(_) => {
+                members.push(format!(r#""correlation-data":"{}""#, STANDARD.encode(data)));
+                members.push(r#""correlation-data-encoding":"base64""#.to_owned());
+            }
+        }
+    }
+    if let Some(alias) = properties.topic_alias {
+        members.push(format!(r#""topic-alias":{alias}"#));
+    }
+    let users: Vec<String> = properties
+        .user_properties()
+        .map(|(name, value)| format!("{}:{}", string(name), string(value)))
+        .collect();
+    if !users.is_empty() {
+        members.push(format!(r#""user-properties":{{{}}}"#, users.join(",")));
+    }
+    if let Some(seconds) = properties.message_expiry_interval {
+        members.push(format!(r#""message-expiry-interval":{seconds}"#));
+    }
+    format!("{{{}}}", members.join(","))
 }
 
 /// Whether `topic` is `<parent>/p2p/<client_id>`, how ApsaraMQ addresses one client (whose id is
@@ -107,6 +157,8 @@ pub(crate) fn is_p2p_for(topic: &str, client_id: Option<&ClientId>) -> bool {
 mod tests {
     use super::*;
 
+    static NO_PROPERTIES: Properties = Properties::new();
+
     fn printed(format: &Format, payload: &[u8], newline: bool) -> String {
         let message = Printed {
             topic: "parent/p2p/GID_a@@@b",
@@ -114,6 +166,7 @@ mod tests {
             qos: QoS::AtLeastOnce,
             retain: false,
             id: None,
+            properties: &NO_PROPERTIES,
         };
         let mut out = Vec::new();
         format.write(&mut out, &message, newline).unwrap();
@@ -181,6 +234,42 @@ mod tests {
         assert_eq!(value["payload"], "/wA=");
         assert_eq!(value["encoding"], "base64");
         assert_eq!(value["p2p"], false);
+    }
+
+    #[test]
+    fn json_carries_the_mqtt5_properties_under_mosquittos_names() {
+        let mut properties = Properties::new();
+        properties.push_subscription_identifier(sansmq::packet::SubscriptionId::new(3).unwrap());
+        properties.set_content_type(Some("text/plain".try_into().unwrap()));
+        properties.set_correlation_data(Some(bytes::Bytes::from_static(&[0xff, 0x00])));
+        properties.push_user_property("a".try_into().unwrap(), "\"q\"".try_into().unwrap());
+        properties.message_expiry_interval = Some(30);
+        let message = Printed {
+            topic: "t",
+            payload: b"x",
+            qos: QoS::AtMostOnce,
+            retain: false,
+            id: None,
+            properties: &properties,
+        };
+        let mut out = Vec::new();
+        Format::Json { client_id: None }
+            .write(&mut out, &message, true)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            value["properties"],
+            serde_json::json!({
+                "subscription-identifier": 3,
+                "content-type": "text/plain",
+                "correlation-data": "/wA=",
+                "correlation-data-encoding": "base64",
+                "user-properties": {"a": "\"q\""},
+                "message-expiry-interval": 30,
+            })
+        );
+        let plain = printed(&Format::Json { client_id: None }, b"x", true);
+        assert!(!plain.contains("properties"), "{plain}");
     }
 
     #[test]

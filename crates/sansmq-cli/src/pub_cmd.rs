@@ -309,10 +309,20 @@ impl<'a> Publisher<'a> {
         let mut started = Instant::now();
         loop {
             self.check_link(&mut started)?;
-            match self
-                .client
-                .publish(&self.topic, payload.clone(), self.qos, self.retain)
-            {
+            let properties = &self.setup.properties.publish;
+            let handed = if properties.is_empty() {
+                self.client
+                    .publish(&self.topic, payload.clone(), self.qos, self.retain)
+            } else {
+                self.client.publish_with_properties(
+                    &self.topic,
+                    payload.clone(),
+                    self.qos,
+                    self.retain,
+                    properties.clone(),
+                )
+            };
+            match handed {
                 Ok(token) => return Ok(token),
                 Err(sansmq_mio::Error::Command(CommandError::QueueFull { .. })) => {
                     thread::sleep(ACK_POLL);
@@ -418,8 +428,7 @@ impl<'a> Publisher<'a> {
     /// Waits for every acknowledgement, then disconnects.
     fn finish(mut self) -> anyhow::Result<()> {
         self.settle()?;
-        self.client
-            .disconnect(DISCONNECT_TIMEOUT)
+        connect::disconnect(&self.client, self.setup, DISCONNECT_TIMEOUT)
             .context("disconnecting")?;
         self.client.close();
         Ok(())

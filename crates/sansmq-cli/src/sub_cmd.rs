@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Args;
 use sansmq::TopicFilter;
-use sansmq::packet::QoS;
+use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq_apsaramq::{ClientId, TopicRules};
 use sansmq_mio::{Client, Diagnosis};
 
@@ -68,7 +68,8 @@ pub(crate) struct SubArgs {
     no_newline: bool,
 
     /// Print one JSON object per line: topic, payload (with its encoding: utf8, or base64 when
-    /// not UTF-8), qos, retain, and p2p (whether it was sent point-to-point to this client).
+    /// not UTF-8), qos, retain, p2p (whether it was sent point-to-point to this client), and an
+    /// MQTT 5 message's properties (mosquitto's names, as in -F %j).
     #[arg(long, conflicts_with_all = ["verbose", "no_newline"])]
     json: bool,
 
@@ -106,7 +107,10 @@ pub(crate) struct SubArgs {
 
     /// Print each message as FORMAT says, as mosquitto_sub does (see mosquitto_sub(1)): %t topic,
     /// %p payload, %x/%X payload in hex, %l length, %q QoS, %r retain, %m message id, %I/%U
-    /// time, %j/%J JSON; flags, width and precision as in %-10t, %08l, %.5t; @H, @M... strftime
+    /// time, %j/%J JSON (with the MQTT 5 properties); MQTT 5's %A topic alias, %C content type,
+    /// %D correlation data, %E message expiry interval, %F payload format indicator, %P user
+    /// properties, %R response topic, %S subscription identifier; flags, width and precision as
+    /// in %-10t, %08l, %.5t; @H, @M... strftime
     /// letters for the local time, @N nanoseconds; \n \t \e \0 escapes. Ends each message
     /// with a newline unless -N; -v has no effect then.
     #[arg(short = 'F', value_name = "FORMAT", value_parser = |f: &str| crate::format::parse(f, false),
@@ -181,7 +185,14 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
     });
     connect::connect_until(&client, &setup, deadline, &stop)?;
 
-    let mut subscribing = Some(subscribe(&client, &filters, args.qos, &args.unsubscribe));
+    let mut subscribing = Some(subscribe(
+        &client,
+        &filters,
+        args.qos,
+        &args.unsubscribe,
+        setup.properties.subscribe.clone(),
+        setup.properties.unsubscribe.clone(),
+    ));
     let mut received = 0_u64;
     let mut rng = fastrand::Rng::new();
     // Empty retained messages published by --remove-retained, not yet acknowledged.
@@ -286,6 +297,7 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
             qos: message.qos,
             retain: message.retained,
             id: message.id,
+            properties: message.properties(),
         };
         // `write` flushes: the message is out of this process before the broker forgets it.
         // stdout is locked per message: `-d` logs go there too, from the client's thread.
@@ -303,11 +315,12 @@ pub(crate) fn run(args: &SubArgs) -> anyhow::Result<()> {
     let _ = io::stdout().flush();
     // The messages are printed: a failing DISCONNECT changes nothing for the user. It waits for
     // the acknowledgements of --remove-retained's messages.
-    let waited = client.disconnect(if removals.is_empty() {
+    let drain = if removals.is_empty() {
         Duration::from_secs(1)
     } else {
         REMOVALS_TIMEOUT
-    });
+    };
+    let waited = connect::disconnect(&client, &setup, drain);
     client.close();
     let unacknowledged = removals
         .iter()
@@ -377,6 +390,8 @@ fn subscribe(
     filters: &[String],
     qos: QoS,
     unsubscribe: &[String],
+    properties: Properties,
+    unsubscribe_properties: Properties,
 ) -> Receiver<Result<Vec<QoS>, sansmq_mio::Error>> {
     let (tx, rx) = mpsc::channel();
     let client = client.clone();
@@ -384,12 +399,25 @@ fn subscribe(
     let unsubscribe = unsubscribe.to_vec();
     tracing::debug!(?filters, qos = qos as u8, "sending SUBSCRIBE");
     thread::spawn(move || {
-        let subscriptions: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_str(), qos)).collect();
-        let mut result = client.subscribe(&subscriptions);
+        let mut result = if properties.is_empty() {
+            let subscriptions: Vec<(&str, QoS)> =
+                filters.iter().map(|f| (f.as_str(), qos)).collect();
+            client.subscribe(&subscriptions)
+        } else {
+            // -D subscribe: a Subscription Identifier or User Properties (MQTT 5).
+            filters
+                .iter()
+                .map(|f| TopicFilter::try_from(f.as_str()).map(|f| SubscribeFilter::new(f, qos)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sansmq_mio::Error::from)
+                .and_then(|filters| client.subscribe_with_properties(&filters, properties))
+        };
         if result.is_ok() && !unsubscribe.is_empty() {
             tracing::debug!(filters = ?unsubscribe, "sending UNSUBSCRIBE");
             let unsubscribing: Vec<&str> = unsubscribe.iter().map(String::as_str).collect();
-            if let Err(error) = client.unsubscribe(&unsubscribing) {
+            if let Err(error) =
+                client.unsubscribe_with_properties(&unsubscribing, unsubscribe_properties)
+            {
                 result = Err(error);
             }
         }

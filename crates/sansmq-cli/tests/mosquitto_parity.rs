@@ -1,5 +1,5 @@
-//! The parity table: the same arguments through `mosquitto_pub`/`mosquitto_sub` and through
-//! `sansmq pub`/`sub` against one mosquitto, comparing exit codes, stdout bytes, what a second
+//! The parity table: the same arguments through `mosquitto_pub`/`mosquitto_sub`/`mosquitto_rr`
+//! and through `sansmq pub`/`sub`/`rr` against one mosquitto, comparing exit codes, stdout bytes, what a second
 //! subscriber received (topic, payload, QoS, retain, in order) and what stays retained. Stderr
 //! texts differ by design (ours say what to do); only whether stderr is empty is compared.
 //!

@@ -212,7 +212,7 @@ fn repeat_publishes_the_message_count_times_waiting_the_delay_between() {
 }
 
 #[test]
-fn mqtt5_properties_are_refused_with_what_to_do() {
+fn mqtt5_properties_after_which_v311_is_asked_for_are_refused_with_what_to_do() {
     let outcome = run(&[
         "pub",
         "-t",
@@ -224,12 +224,14 @@ fn mqtt5_properties_are_refused_with_what_to_do() {
         "user-property",
         "name",
         "value",
+        "-V",
+        "311",
     ]);
     assert_eq!(outcome.code, Some(1), "{outcome:#?}");
     assert!(
         outcome
             .error_line()
-            .contains("-D (MQTT 5 properties) is not supported yet"),
+            .contains("-V mqttv311 after -D: MQTT 3.1.x has no properties; drop -V"),
         "{outcome:#?}"
     );
 }

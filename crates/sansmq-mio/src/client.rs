@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansmq::packet::{Properties, QoS, SubscribeFilter};
+use sansmq::packet::{Disconnect, Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::closing::CLOSE_LIMIT;
 use sansmq_driver::supervisor::Rejected;
@@ -279,6 +279,15 @@ impl Client {
 
     /// Unsubscribes and waits for UNSUBACK (at most time-to-wait).
     pub fn unsubscribe(&self, filters: &[&str]) -> Result<(), Error> {
+        self.unsubscribe_with_properties(filters, Properties::new())
+    }
+
+    /// MQTT 5: [`unsubscribe`](Self::unsubscribe) with properties (User Properties).
+    pub fn unsubscribe_with_properties(
+        &self,
+        filters: &[&str],
+        properties: Properties,
+    ) -> Result<(), Error> {
         let parsed = filters
             .iter()
             .map(|f| TopicFilter::try_from(*f))
@@ -287,8 +296,11 @@ impl Client {
             .handlers
             .retain(|(f, _)| !parsed.contains(f));
         let waiter = Completion::default();
-        let unsubscribe =
-            |shell: &mut Shell, now| shell.sup.unsubscribe(now, parsed, waiter.clone());
+        let unsubscribe = |shell: &mut Shell, now| {
+            shell
+                .sup
+                .unsubscribe_with_properties(now, parsed, properties, waiter.clone())
+        };
         self.shared.call(unsubscribe).map_err(rejected)?;
         self.wait(&waiter)
     }
@@ -406,9 +418,19 @@ impl Client {
     /// and closes the connection once the broker has read it (at most about 3 s more, see
     /// [`sansmq_driver::Closing`]), so the will is not published. Automatic reconnect stops until the next `connect`.
     pub fn disconnect(&self, timeout: Duration) -> Result<(), Error> {
+        self.disconnect_with(timeout, Disconnect::new())
+    }
+
+    /// MQTT 5: [`disconnect`](Self::disconnect) with a DISCONNECT of your own: a Reason Code
+    /// (0x04 has the broker publish the will) and properties (a new Session Expiry Interval, a
+    /// Reason String, User Properties).
+    pub fn disconnect_with(&self, timeout: Duration, disconnect: Disconnect) -> Result<(), Error> {
         let waiter = Completion::default();
-        self.shared
-            .call(|shell, now| shell.sup.disconnect(now, timeout, waiter.clone()));
+        self.shared.call(|shell, now| {
+            shell
+                .sup
+                .disconnect_with(now, timeout, disconnect, waiter.clone());
+        });
         self.shared.wake();
         let limit = timeout
             .saturating_add(CLOSE_LIMIT)

@@ -86,7 +86,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sansmq::packet::{PacketId, Properties, QoS, SubscribeFilter};
+use sansmq::packet::{Disconnect, PacketId, Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 
 use crate::resubscription::{Join, granted_qos};
@@ -566,11 +566,22 @@ impl<R: Requests> Supervisor<R> {
         filters: Vec<TopicFilter>,
         waiter: R::Unsubscribe,
     ) -> Result<(), Rejected<R::Unsubscribe>> {
+        self.unsubscribe_with_properties(now, filters, Properties::new(), waiter)
+    }
+
+    /// [`unsubscribe`](Self::unsubscribe) with MQTT 5 properties (User Properties).
+    pub fn unsubscribe_with_properties(
+        &mut self,
+        now: Instant,
+        filters: Vec<TopicFilter>,
+        properties: Properties,
+        waiter: R::Unsubscribe,
+    ) -> Result<(), Rejected<R::Unsubscribe>> {
         if let Err(error) = self.accepts_requests() {
             return Err(Rejected::new(error, waiter));
         }
         self.waiters.restore.on_unsubscribe(&filters);
-        match self.core.unsubscribe(now, filters) {
+        match self.core.unsubscribe_with(now, filters, properties) {
             Ok(id) => {
                 self.waiters.unsubscribes.insert(id, waiter);
                 self.process(now);
@@ -605,6 +616,19 @@ impl<R: Requests> Supervisor<R> {
     /// reconnect stops until the next `connect`. Not connected, it just stops trying. During a
     /// requested close, the waiter is answered with the close's end.
     pub fn disconnect(&mut self, now: Instant, drain: Duration, waiter: R::Disconnect) {
+        self.disconnect_with(now, drain, Disconnect::new(), waiter);
+    }
+
+    /// [`disconnect`](Self::disconnect) with an MQTT 5 DISCONNECT of the application's own (a
+    /// Reason Code, a Session Expiry Interval, a Reason String, User Properties), as
+    /// [`sansmq::Client::disconnect_with`] takes it.
+    pub fn disconnect_with(
+        &mut self,
+        now: Instant,
+        drain: Duration,
+        disconnect: Disconnect,
+        waiter: R::Disconnect,
+    ) {
         self.servers.stop();
         // A requested close under way (draining or closing): this one ends with it.
         let draining = self.link == Link::Connected && !self.waiters.disconnect.is_empty();
@@ -613,7 +637,8 @@ impl<R: Requests> Supervisor<R> {
             return;
         }
         self.waiters.disconnect.push(waiter);
-        if self.link == Link::Connected && self.core.disconnect(now, drain).is_ok() {
+        if self.link == Link::Connected && self.core.disconnect_with(now, drain, disconnect).is_ok()
+        {
             self.process(now);
             return;
         }

@@ -10,6 +10,7 @@ mod rows_both;
 mod rows_pub;
 mod rows_signal;
 mod rows_sub;
+mod rows_v5;
 pub(crate) mod run;
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -17,11 +18,12 @@ use std::thread;
 
 pub(crate) use row::Row;
 
-/// Every row: sub, pub, the options both share, then signals.
+/// Every row: sub, pub, the options both share, MQTT 5's, then signals.
 pub(crate) fn rows() -> Vec<Row> {
     let mut rows = rows_sub::rows();
     rows.extend(rows_pub::rows());
     rows.extend(rows_both::rows());
+    rows.extend(rows_v5::rows());
     rows.extend(rows_signal::rows());
     rows
 }

@@ -103,6 +103,9 @@ pub(crate) fn summary(observed: &Observed) -> String {
     if !observed.watched.is_empty() {
         let _ = write!(line, ", watched {}", messages(&observed.watched));
     }
+    if let Some(seen) = &observed.watched_v5 {
+        let _ = write!(line, ", watched with MQTT 5 {}", bytes(seen));
+    }
     if !observed.retained.is_empty() {
         let _ = write!(line, ", retained after {}", messages(&observed.retained));
     }
@@ -145,6 +148,14 @@ pub(crate) fn differences(m: &Observed, s: &Observed) -> Vec<String> {
             "watched: mosquitto {} vs sansmq {}",
             messages(&m.watched),
             messages(&s.watched)
+        ));
+    }
+    if m.watched_v5 != s.watched_v5 {
+        let shown = |seen: &Option<Vec<u8>>| seen.as_deref().map_or("-".to_owned(), bytes);
+        out.push(format!(
+            "watched with MQTT 5: mosquitto {} vs sansmq {}",
+            shown(&m.watched_v5),
+            shown(&s.watched_v5)
         ));
     }
     if m.retained != s.retained {
@@ -252,7 +263,7 @@ pub(crate) fn markdown(rows: &[Row], results: &[Option<Results>]) -> String {
         .filter(|v| **v == Verdict::Identical)
         .count();
     let mut out = format!(
-        "`sansmq pub`/`sub` against `mosquitto_pub`/`mosquitto_sub` 2.0.11 \
+        "`sansmq pub`/`sub`/`rr` against `mosquitto_pub`/`mosquitto_sub`/`mosquitto_rr` 2.0.11 \
          (`cargo test -p sansmq-cli --test mosquitto_parity`): **{identical} of {run} command \
          pairs identical** (exit code, stdout bytes, what a second subscriber received, what \
          stays retained).\n\n"
@@ -309,6 +320,7 @@ mod tests {
             stderr_empty: true,
             on_time: None,
             watched: Vec::new(),
+            watched_v5: None,
             retained: Vec::new(),
         };
         let extra = Extra {

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub(crate) enum Tool {
     Pub,
     Sub,
+    /// mosquitto_rr and `sansmq rr`.
+    Rr,
 }
 
 impl Tool {
@@ -15,6 +17,7 @@ impl Tool {
         match self {
             Self::Pub => "mosquitto_pub",
             Self::Sub => "mosquitto_sub",
+            Self::Rr => "mosquitto_rr",
         }
     }
 
@@ -22,6 +25,7 @@ impl Tool {
         match self {
             Self::Pub => "pub",
             Self::Sub => "sub",
+            Self::Rr => "rr",
         }
     }
 }
@@ -51,6 +55,9 @@ pub(crate) struct Msg {
     pub(crate) payload: Vec<u8>,
     pub(crate) qos: u8,
     pub(crate) retain: bool,
+    /// MQTT 5 properties as mosquitto_pub's `-D` flags (placeholders allowed): such a message is
+    /// published with `mosquitto_pub -V 5`, the harness's own client speaking only 3.1.1.
+    pub(crate) properties: Vec<String>,
 }
 
 /// A row. Arguments may hold placeholders, replaced per run (see `Places`): `{t}` the row's own
@@ -84,6 +91,9 @@ pub(crate) struct Row {
     /// Exit codes that count as one: mosquitto itself picks among them at random.
     pub(crate) exit_alike: Option<&'static [i32]>,
     pub(crate) broker: Broker,
+    /// Also watch with an MQTT 5 subscriber (mosquitto_sub -V 5), which shows each message's
+    /// properties: for `pub -D publish ...` rows.
+    pub(crate) watch_v5: bool,
     pub(crate) expect: Expect,
     /// Kept in the table but not run, and why.
     pub(crate) ignored: Option<&'static str>,
@@ -92,6 +102,11 @@ pub(crate) struct Row {
 /// A `mosquitto_pub`/`sansmq pub` row with these arguments (split like a shell, `'...'` quotes).
 pub(crate) fn publish(name: &'static str, args: &str) -> Row {
     Row::new(name, Tool::Pub, args)
+}
+
+/// A `mosquitto_rr`/`sansmq rr` row with these arguments.
+pub(crate) fn request(name: &'static str, args: &str) -> Row {
+    Row::new(name, Tool::Rr, args)
 }
 
 /// A `mosquitto_sub`/`sansmq sub` row with these arguments.
@@ -117,6 +132,7 @@ impl Row {
             keep_stdin_open: false,
             exit_alike: None,
             broker: Broker::Main,
+            watch_v5: false,
             expect: Expect::Same,
             ignored: None,
         }
@@ -140,6 +156,7 @@ impl Row {
             payload: payload.into(),
             qos,
             retain: true,
+            properties: Vec::new(),
         });
         self
     }
@@ -151,6 +168,7 @@ impl Row {
             payload: payload.into(),
             qos,
             retain: false,
+            properties: Vec::new(),
         });
         self
     }
@@ -162,6 +180,20 @@ impl Row {
             payload: payload.as_bytes().to_vec(),
             qos,
             retain: true,
+            properties: Vec::new(),
+        });
+        self
+    }
+
+    /// A message with MQTT 5 properties (`-D` flags, split like a shell) published once the tool
+    /// is ready.
+    pub(crate) fn feed_v5(mut self, topic: &str, payload: &str, qos: u8, properties: &str) -> Self {
+        self.feed.push(Msg {
+            topic: topic.to_owned(),
+            payload: payload.as_bytes().to_vec(),
+            qos,
+            retain: false,
+            properties: split(properties),
         });
         self
     }
@@ -211,6 +243,11 @@ impl Row {
 
     pub(crate) fn on_auth_broker(mut self) -> Self {
         self.broker = Broker::Auth;
+        self
+    }
+
+    pub(crate) fn watch_v5(mut self) -> Self {
+        self.watch_v5 = true;
         self
     }
 

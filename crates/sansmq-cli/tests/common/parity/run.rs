@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -68,6 +69,9 @@ pub(crate) struct Observed {
     pub(crate) on_time: Option<bool>,
     /// What a subscriber to the row's topics received during the run, in order.
     pub(crate) watched: Vec<Seen>,
+    /// With the row's `watch_v5`: what an MQTT 5 subscriber printed of them, properties
+    /// included (`mosquitto_sub -V 5 -F`).
+    pub(crate) watched_v5: Option<Vec<u8>>,
     /// The retained messages under the row's topic after the run.
     pub(crate) retained: Vec<Seen>,
 }
@@ -115,6 +119,9 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
     // What the watcher saw of the preparation is not part of the run.
     let _ = watcher.drain(Duration::from_millis(20));
 
+    let v5_watcher = row
+        .watch_v5
+        .then(|| watch_v5(port, &everything, log, index));
     let log_start = File::open(log)
         .and_then(|mut f| f.seek(SeekFrom::End(0)))
         .unwrap_or(0);
@@ -131,6 +138,10 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
     if !row.feed.is_empty() {
         let mut feeder = connect("feed");
         for msg in &row.feed {
+            if !msg.properties.is_empty() {
+                publish_v5(msg, port, index, places);
+                continue;
+            }
             // A sub that exits mid-feed (-C, --retained-only) may leave the rest unread.
             let _ = feeder.publish(
                 &places.fill(&msg.topic, index),
@@ -153,6 +164,15 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
 
     let watched = watcher.drain(SETTLE).unwrap_or_default();
     watcher.disconnect();
+    let watched_v5 = v5_watcher.map(|child| {
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &child.id().to_string()])
+            .status();
+        child
+            .wait_with_output()
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    });
     // End a persistent session of the row's id first, so that removing the retained messages
     // is not queued for it.
     if let Ok(session) = Mqtt::connect(port, &format!("parity-{index:03}"), login) {
@@ -172,6 +192,7 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
         stderr_empty: stderr.is_empty(),
         on_time: row.within.map(|limit| elapsed <= limit),
         watched,
+        watched_v5,
         retained,
     };
     let extra = Extra {
@@ -179,6 +200,64 @@ pub(crate) fn run(row: &Row, index: usize, side: Side, places: &Places) -> (Obse
         elapsed,
     };
     (observed, extra)
+}
+
+/// An MQTT 5 subscriber to `everything` printing each message with its properties (but the
+/// Message Expiry Interval, which counts down), once the broker holds its subscription.
+fn watch_v5(port: u16, everything: &str, log: &Path, index: usize) -> Child {
+    let start = File::open(log)
+        .and_then(|mut f| f.seek(SeekFrom::End(0)))
+        .unwrap_or(0);
+    let child = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-V",
+            "5",
+            "-q",
+            "2",
+        ])
+        .args(["-i", &format!("watch5-{index:03}"), "-t", everything])
+        .args(["-F", "%t|%q|%r|%F|%C|%R|%D|%P|%p"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("row {index}: mosquitto_sub -V 5 does not run: {e}"));
+    let deadline = Instant::now() + READY_WAIT;
+    while Instant::now() < deadline
+        && count_subscriptions(log, start, &format!("\t{everything}")) == 0
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
+/// Publishes `msg` with its MQTT 5 properties through `mosquitto_pub -V 5 -D ...`.
+fn publish_v5(msg: &super::row::Msg, port: u16, index: usize, places: &Places) {
+    let properties: Vec<String> = msg
+        .properties
+        .iter()
+        .map(|p| places.fill(p, index))
+        .collect();
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", "5"])
+        .args([
+            "-t",
+            &places.fill(&msg.topic, index),
+            "-q",
+            &msg.qos.to_string(),
+        ])
+        .arg("-m")
+        .arg(std::ffi::OsStr::from_bytes(&msg.payload))
+        .args(&properties)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "row {index}: mosquitto_pub -V 5 {properties:?} failed"
+    );
 }
 
 /// A tool running with its stdin fed and its stdout and stderr read.
