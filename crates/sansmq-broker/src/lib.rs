@@ -59,7 +59,8 @@
 //!   sent; the client's Receive Maximum and Maximum Packet Size are honoured (a message too big
 //!   for a client is dropped for it), and [`BrokerConfig::receive_maximum`] enforced with 0x93.
 //!   A refused PUBLISH, SUBSCRIBE filter or UNSUBSCRIBE filter gets its Reason Code (0x90, 0x8F,
-//!   0x97, 0x9E, 0x11) where MQTT 3.1.1 closes the connection or answers 0x80; the broker's own
+//!   0x97, 0x9E, 0x11) where MQTT 3.1.1 closes the connection or answers 0x80, and a QoS 1/2
+//!   message that reaches no session is answered 0x10 No matching subscribers; the broker's own
 //!   DISCONNECT says why it closes (0x81, 0x82, 0x8D, 0x8E, 0x93, 0x94...). Enhanced
 //!   authentication (AUTH) is not offered: a CONNECT with an Authentication Method gets 0x8C.
 //!   A will waits for its Will Delay Interval or the end of its session, whichever is first, and

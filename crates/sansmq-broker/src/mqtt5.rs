@@ -193,7 +193,9 @@ pub(crate) const APSARAMQ_MAX_KEEP_ALIVE: u16 = 480;
 
 /// Moves a received MQTT 5 PUBLISH's properties into `message`, copied out of the read buffer
 /// (they hold slices of it), with the Message Expiry Interval turned into a deadline.
-pub(crate) fn own_properties(message: &mut Message, properties: Properties, now: Instant) {
+pub(crate) fn own_properties(message: &mut Message, mut properties: Properties, now: Instant) {
+    // MQTT-3.3.4-6: a client's PUBLISH has none; the broker adds each subscriber's own.
+    properties.clear_subscription_identifiers();
     if properties.is_empty() {
         return;
     }

@@ -370,9 +370,9 @@ impl Server {
         }
         match (publish.qos, publish.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => {
-                self.route_from(message, Some(&publisher));
+                let matched = self.route_from(message, Some(&publisher));
                 if let Some(conn) = self.conns.get_mut(&token) {
-                    conn.send(PubAck::new(id)); // MQTT-4.3.2-2
+                    conn.send(PubAck::with_reason_code(id, delivered_code(v5, matched))); // MQTT-4.3.2-2
                 }
             }
             (QoS::ExactlyOnce, Some(id)) => {
@@ -399,14 +399,15 @@ impl Server {
                 let fresh = self
                     .with_session(token, |session, _| session.incoming_qos2.insert(id))
                     .unwrap_or(false);
-                if fresh {
-                    self.route_from(message, Some(&publisher));
-                }
+                // A resent one was routed the first time: Success then.
+                let matched = !fresh || self.route_from(message, Some(&publisher));
                 if let Some(conn) = self.conns.get_mut(&token) {
-                    conn.send(PubRec::new(id));
+                    conn.send(PubRec::with_reason_code(id, delivered_code(v5, matched)));
                 }
             }
-            _ => self.route_from(message, Some(&publisher)),
+            _ => {
+                self.route_from(message, Some(&publisher));
+            }
         }
     }
 
@@ -606,6 +607,16 @@ impl Server {
             // MQTT-3.10.4-4
             conn.send(UnsubAck::with_reason_codes(unsubscribe.packet_id, codes));
         }
+    }
+}
+
+/// The Reason Code of a PUBACK or PUBREC: MQTT 5 says 0x10 No matching subscribers when the
+/// message reached no session (MQTT 5.0 section 3.4.2.1); MQTT 3.1.1 has only success.
+fn delivered_code(v5: bool, matched: bool) -> ReasonCode {
+    if v5 && !matched {
+        ReasonCode::NoMatchingSubscribers
+    } else {
+        ReasonCode::Success
     }
 }
 

@@ -79,7 +79,9 @@ impl Server {
     /// matching subscription, or in ApsaraMQ mode to the one client a P2P topic names.
     /// `publisher` is the client id that sent it, which MQTT 5's No Local keeps from that
     /// client's own subscriptions.
-    pub(crate) fn route_from(&mut self, message: Message, publisher: Option<&str>) {
+    ///
+    /// Returns whether it reached any session (for MQTT 5's 0x10 No matching subscribers).
+    pub(crate) fn route_from(&mut self, message: Message, publisher: Option<&str>) -> bool {
         let published_retain = message.retain;
         if message.retain && !self.retained.store(message.clone()) {
             tracing::warn!(topic = %message.topic, "retained message store full; not retained");
@@ -89,16 +91,20 @@ impl Server {
         let message = message.with(message.qos, false);
         if self.config.apsaramq.is_some() {
             if let Some(target) = p2p_target(message.topic.as_str()) {
-                match self.sessions.get_mut(target) {
+                return match self.sessions.get_mut(target) {
                     Some(session) => {
                         let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
                         deliver(session, conn, message, limits);
+                        true
                     }
-                    None => tracing::debug!(target, "P2P message for an unknown client dropped"),
-                }
-                return;
+                    None => {
+                        tracing::debug!(target, "P2P message for an unknown client dropped");
+                        false
+                    }
+                };
             }
         }
+        let mut matched = false;
         // One copy per session, at the highest QoS of its matching subscriptions.
         for (client_id, granted) in self.subscriptions.subscribers(&message.topic) {
             let Some(session) = self.sessions.get_mut(client_id) else {
@@ -117,7 +123,9 @@ impl Server {
             };
             let conn = session.connection.and_then(|t| self.conns.get_mut(&t));
             deliver(session, conn, copy, limits);
+            matched = true;
         }
+        matched
     }
 
     /// Sends more of `token`'s session queue if its window and output buffer allow.

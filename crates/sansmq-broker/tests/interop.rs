@@ -9,14 +9,16 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::eventually;
+use bytes::Bytes;
+use common::{TestClient, connect_v5, eventually};
+use sansmq::packet::{Properties, Publish, QoS};
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, signature, start};
 
 /// How long an external client may take.
 const TOOL_TIMEOUT: &str = "10";
 
 fn require_mosquitto_clients() {
-    for tool in ["mosquitto_pub", "mosquitto_sub"] {
+    for tool in ["mosquitto_pub", "mosquitto_sub", "mosquitto_rr"] {
         let found = Command::new(tool)
             .arg("--help")
             .stdout(Stdio::null())
@@ -308,4 +310,108 @@ fn mosquitto_pub_with_a_bad_signature_is_refused() {
         ],
     );
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn mosquitto_clients_over_mqtt5_keep_every_publish_property() {
+    require_mosquitto_clients();
+    let broker = start(BrokerConfig::default()).unwrap();
+    let sub = mosquitto_sub(
+        &broker,
+        "mosq-sub-v5",
+        &["-V", "5", "-t", "v5/#", "-q", "1", "-F", "%j", "-C", "1"],
+    );
+    let out = mosquitto_pub(
+        &broker,
+        &[
+            "-V",
+            "5",
+            "-t",
+            "v5/a",
+            "-q",
+            "1",
+            "-m",
+            "hello",
+            "-D",
+            "publish",
+            "user-property",
+            "k",
+            "v",
+            "-D",
+            "publish",
+            "content-type",
+            "text/plain",
+            "-D",
+            "publish",
+            "response-topic",
+            "v5/reply",
+            "-D",
+            "publish",
+            "correlation-data",
+            "abc",
+            "-D",
+            "publish",
+            "payload-format-indicator",
+            "1",
+            "-D",
+            "publish",
+            "message-expiry-interval",
+            "3600",
+        ],
+    );
+    assert!(out.status.success(), "mosquitto_pub -V 5: {out:?}");
+    let out = sub.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["topic"], "v5/a");
+    assert_eq!(got["payload"], "hello");
+    let properties = &got["properties"];
+    assert_eq!(properties["user-properties"], serde_json::json!({"k": "v"}));
+    assert_eq!(properties["content-type"], "text/plain");
+    assert_eq!(properties["response-topic"], "v5/reply");
+    assert_eq!(properties["correlation-data"], "abc");
+    assert_eq!(properties["payload-format-indicator"], 1);
+    let left = properties["message-expiry-interval"].as_u64().unwrap();
+    assert!((3598..=3600).contains(&left), "{left}");
+}
+
+#[test]
+fn mosquitto_rr_gets_its_answer_through_the_broker() {
+    require_mosquitto_clients();
+    let broker = start(BrokerConfig::default()).unwrap();
+    // The responder: a raw MQTT 5 client answering one request on its Response Topic, with its
+    // Correlation Data.
+    let (mut responder, _) =
+        TestClient::connect_with(broker.local_addr(), connect_v5("responder", true, 60));
+    responder.subscribe("service/time", QoS::AtMostOnce);
+    let answering = std::thread::spawn(move || {
+        let request = responder.expect_publish();
+        let properties = request.properties();
+        let mut answer = Properties::new();
+        answer.set_correlation_data(properties.correlation_data().cloned());
+        let mut response = Publish::new(
+            properties.response_topic().expect("a Response Topic"),
+            Bytes::from_static(b"noon"),
+        );
+        response.set_properties(answer);
+        responder.send(response);
+        responder
+    });
+    let out = Command::new("mosquitto_rr")
+        .args(["-V", "5", "-h", "127.0.0.1", "-p", &port(&broker)])
+        .args([
+            "-t",
+            "service/time",
+            "-e",
+            "reply/rr",
+            "-m",
+            "what time",
+            "-W",
+            TOOL_TIMEOUT,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mosquitto_rr: {out:?}");
+    assert_eq!(lines(&out), ["noon"]);
+    drop(answering.join().unwrap());
 }

@@ -628,17 +628,15 @@ fn reason_codes_refuse_one_publish_subscribe_or_unsubscribe() {
         reason_codes,
         [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
     );
-    // Still connected.
-    assert_eq!(
-        publish_with(
-            &mut client,
-            "ok/1",
-            b"",
-            QoS::AtLeastOnce,
-            Properties::new()
-        ),
-        ReasonCode::Success
-    );
+    // Still connected; a message nobody is subscribed to any more is answered 0x10 No matching
+    // subscribers, one that reaches a subscriber Success.
+    let none = Properties::new();
+    let code = publish_with(&mut client, "ok/1", b"", QoS::AtLeastOnce, none.clone());
+    assert_eq!(code, ReasonCode::NoMatchingSubscribers);
+    let code = publish_with(&mut client, "ok/1", b"", QoS::ExactlyOnce, none.clone());
+    assert_eq!(code, ReasonCode::NoMatchingSubscribers);
+    let code = publish_with(&mut client, "ok/2", b"", QoS::ExactlyOnce, none);
+    assert_eq!(code, ReasonCode::Success);
 
     // MQTT 3.1.1 is unchanged: a topic over the limits closes the connection.
     let mut old = v311(&broker, "old");

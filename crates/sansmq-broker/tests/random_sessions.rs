@@ -1,20 +1,25 @@
 //! Seeded random sessions: several clients send well-formed packets in orders no polite client
 //! would (acks for ids never used, colliding packet ids, takeovers mid-flight, QoS 2 releases
-//! out of the blue, second CONNECTs, abrupt drops), in plain and ApsaraMQ mode. Decoding is fuzzed
-//! elsewhere; this reaches the broker's session logic, which must neither panic nor stop serving.
+//! out of the blue, second CONNECTs, abrupt drops), in plain and ApsaraMQ mode; and MQTT 5
+//! clients among MQTT 3.1.1 ones (session expiry, Receive Maximum and Maximum Packet Size, Topic
+//! Aliases set, used and abused, subscription options and identifiers, message expiry,
+//! DISCONNECT with a will or a new expiry). Decoding is fuzzed elsewhere; this reaches the
+//! broker's session logic, which must neither panic nor stop serving.
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::{TestClient, connect_packet, filter, id, topic, will};
 use sansmq::MqttString;
 use sansmq::packet::{
-    ConnectReturnCode, Disconnect, Packet, Password, PubAck, PubComp, PubRec, PubRel, Publish, QoS,
-    Subscribe, SubscribeFilter, Unsubscribe,
+    ConnectReturnCode, Disconnect, Packet, Password, Protocol, PubAck, PubComp, PubRec, PubRel,
+    Publish, QoS, ReasonCode, RetainHandling, Subscribe, SubscribeFilter, SubscriptionId,
+    Unsubscribe,
 };
 use sansmq_broker::{ApsaraMqMode, Broker, BrokerConfig, signature, start};
 
@@ -33,13 +38,19 @@ struct Rogue {
     stream: Option<TcpStream>,
     /// In ApsaraMQ mode: log in with a Signature, mostly right.
     signed: bool,
+    /// Whether it may connect with MQTT 5 (half its connections then do).
+    mqtt5: bool,
+    /// What its current connection speaks.
+    protocol: Protocol,
 }
 
 impl Rogue {
-    fn new(signed: bool) -> Self {
+    fn new(signed: bool, mqtt5: bool) -> Self {
         Self {
             stream: None,
             signed,
+            mqtt5,
+            protocol: Protocol::Mqtt311,
         }
     }
 
@@ -60,19 +71,37 @@ impl Rogue {
         if rng.u8(..10) == 0 {
             connect.will = Some(will("t/will", b"gone", QOS[rng.usize(..3)], rng.bool()));
         }
+        self.protocol = Protocol::Mqtt311;
+        if self.mqtt5 && rng.bool() {
+            connect.protocol = Protocol::Mqtt5;
+            let p = &mut connect.properties;
+            p.session_expiry_interval = [None, Some(0), Some(1), Some(u32::MAX)][rng.usize(..4)];
+            p.receive_maximum = [None, NonZeroU16::new(1), NonZeroU16::new(3)][rng.usize(..3)];
+            p.maximum_packet_size =
+                [None, NonZeroU32::new(40), NonZeroU32::new(500)][rng.usize(..3)];
+            if let Some(will) = &mut connect.will {
+                will.properties.will_delay_interval = [None, Some(1)][rng.usize(..2)];
+                will.properties.message_expiry_interval = [None, Some(1)][rng.usize(..2)];
+            }
+            self.protocol = Protocol::Mqtt5;
+        }
         self.send(&connect.into());
+    }
+
+    fn send_raw(&mut self, wire: &[u8]) {
+        if let Some(stream) = &mut self.stream {
+            if stream.write_all(wire).is_err() {
+                self.stream = None;
+            }
+        }
     }
 
     fn send(&mut self, packet: &Packet) {
         let mut wire = BytesMut::new();
-        if packet.encode(&mut wire).is_err() {
+        if packet.encode_in(self.protocol, &mut wire).is_err() {
             return;
         }
-        if let Some(stream) = &mut self.stream {
-            if stream.write_all(&wire).is_err() {
-                self.stream = None;
-            }
-        }
+        self.send_raw(&wire);
     }
 
     /// Reads what is there, sometimes: a client that stops reading is part of the game too.
@@ -143,11 +172,57 @@ fn random_packet(rng: &mut fastrand::Rng) -> Packet {
     }
 }
 
-/// Plays `steps` random moves of four rogues against `broker`, signed in ApsaraMQ mode.
+/// MQTT 5 parts added to a random packet: properties, options, Reason Codes.
+fn mqtt5_packet(rng: &mut fastrand::Rng, packet: Packet) -> Packet {
+    match packet {
+        Packet::Publish(mut publish) => {
+            let p = publish.properties_mut();
+            p.message_expiry_interval = [None, Some(0), Some(1), Some(60)][rng.usize(..4)];
+            // Aliases 1 to 12, over the broker's 10 now and then.
+            p.topic_alias = [None, NonZeroU16::new(rng.u16(1..=12))][rng.usize(..2)];
+            if rng.bool() {
+                p.push_user_property(
+                    MqttString::try_from("k").unwrap(),
+                    MqttString::try_from("v").unwrap(),
+                );
+                p.set_correlation_data(Some(Bytes::from_static(b"c")));
+                p.set_response_topic(Some(topic("t/reply")));
+            }
+            publish.into()
+        }
+        Packet::Subscribe(mut subscribe) => {
+            for f in &mut subscribe.filters {
+                f.no_local = rng.bool();
+                f.retain_as_published = rng.bool();
+                f.retain_handling = [
+                    RetainHandling::SendAtSubscribe,
+                    RetainHandling::SendAtNewSubscribe,
+                    RetainHandling::DoNotSend,
+                ][rng.usize(..3)];
+            }
+            if rng.bool() {
+                let id = SubscriptionId::new(rng.u32(1..=3)).unwrap();
+                subscribe.properties_mut().push_subscription_identifier(id);
+            }
+            subscribe.into()
+        }
+        Packet::PubRec(_) if rng.bool() => {
+            PubRec::with_reason_code(id(rng.u16(1..=4)), ReasonCode::QuotaExceeded).into()
+        }
+        other => other,
+    }
+}
+
+/// Plays `steps` random moves of four rogues against `broker`, signed in ApsaraMQ mode, with
+/// MQTT 5 connections among them if `mqtt5`.
 fn play(broker: &Broker, seed: u64, steps: usize, signed: bool) {
+    play_with(broker, seed, steps, signed, false);
+}
+
+fn play_with(broker: &Broker, seed: u64, steps: usize, signed: bool, mqtt5: bool) {
     let addr = broker.local_addr();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut rogues: Vec<Rogue> = (0..4).map(|_| Rogue::new(signed)).collect();
+    let mut rogues: Vec<Rogue> = (0..4).map(|_| Rogue::new(signed, mqtt5)).collect();
     for _ in 0..steps {
         let rogue = &mut rogues[rng.usize(..4)];
         match rng.u8(..20) {
@@ -161,7 +236,30 @@ fn play(broker: &Broker, seed: u64, steps: usize, signed: bool) {
                 if rogue.stream.is_none() {
                     rogue.connect(addr, &mut rng);
                 }
-                rogue.send(&random_packet(&mut rng));
+                let packet = random_packet(&mut rng);
+                if rogue.protocol.is_v5() {
+                    match (rng.u8(..6), mqtt5_packet(&mut rng, packet)) {
+                        // A PUBLISH by an alias alone: known to the broker or not.
+                        (0, Packet::Publish(publish)) => {
+                            let mut wire = BytesMut::new();
+                            let alias = NonZeroU16::new(rng.u16(1..=3)).unwrap();
+                            if publish.encode_aliased(alias, false, &mut wire).is_ok() {
+                                rogue.send_raw(&wire);
+                            }
+                        }
+                        (1, _) => {
+                            let code = [ReasonCode::DisconnectWithWillMessage, ReasonCode::Success]
+                                [rng.usize(..2)];
+                            let mut disconnect = Disconnect::with_reason_code(code);
+                            disconnect.properties_mut().session_expiry_interval =
+                                [None, Some(0), Some(5)][rng.usize(..3)];
+                            rogue.send(&disconnect.into());
+                        }
+                        (_, packet) => rogue.send(&packet),
+                    }
+                } else {
+                    rogue.send(&packet);
+                }
             }
         }
         if rng.bool() {
@@ -218,6 +316,44 @@ fn random_sessions_never_stop_the_broker_in_apsaramq_mode() {
         let (mut publisher, connack) =
             TestClient::connect_with(broker.local_addr(), signed_login("GID_h@@@pub"));
         assert_eq!(connack.code, ConnectReturnCode::Accepted, "seed {seed}");
+        publisher.publish(&format!("t/p2p/{client_id}"), b"p2p", QoS::AtLeastOnce);
+        assert_eq!(
+            &subscriber.expect_publish().payload(),
+            b"p2p",
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn random_mqtt5_and_mqtt311_sessions_never_stop_the_broker() {
+    let broker = start(BrokerConfig {
+        receive_maximum: 2,
+        ..BrokerConfig::default()
+    })
+    .unwrap();
+    for seed in 200..230 {
+        play_with(&broker, seed, 150, false, true);
+        still_serves(&broker, &format!("v5-{seed}"));
+    }
+}
+
+#[test]
+fn random_mqtt5_and_mqtt311_sessions_never_stop_the_broker_in_apsaramq_mode() {
+    let mode = ApsaraMqMode::new(INSTANCE).access_key(ACCESS_KEY, SECRET);
+    let broker = start(BrokerConfig {
+        apsaramq: Some(mode),
+        ..BrokerConfig::default()
+    })
+    .unwrap();
+    for seed in 300..320 {
+        play_with(&broker, seed, 150, true, true);
+        let client_id = format!("GID_h@@@v5-{seed}");
+        let (mut subscriber, connack) =
+            TestClient::connect_with(broker.local_addr(), signed_login(&client_id));
+        assert_eq!(connack.code, ConnectReturnCode::Accepted, "seed {seed}");
+        let (mut publisher, _) =
+            TestClient::connect_with(broker.local_addr(), signed_login("GID_h@@@v5-pub"));
         publisher.publish(&format!("t/p2p/{client_id}"), b"p2p", QoS::AtLeastOnce);
         assert_eq!(
             &subscriber.expect_publish().payload(),
