@@ -60,6 +60,7 @@ mod template;
 mod timers;
 mod tls;
 mod usage;
+mod websocket;
 
 pub use error::Error;
 pub use header::{Header, MAGIC, wall_clock_ns};

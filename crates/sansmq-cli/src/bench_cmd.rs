@@ -184,9 +184,19 @@ struct BenchOpts {
     #[arg(long, value_name = "FILE", requires_all = ["ssl", "certfile"])]
     keyfile: Option<PathBuf>,
 
-    /// MQTT over WebSocket (not built yet: refused).
+    /// MQTT over WebSocket (subprotocol mqtt; with --ssl, wss) [port default: 8083, 8084 with
+    /// --ssl].
     #[arg(long)]
     ws: bool,
+
+    /// With --ws: the path of the WebSocket upgrade request.
+    #[arg(
+        long = "ws-path",
+        value_name = "PATH",
+        default_value = "/mqtt",
+        requires = "ws"
+    )]
+    ws_path: String,
 
     /// Write a self-contained HTML page to FILE: the summary, and charts of messages per second
     /// and latency over the run.
@@ -228,9 +238,6 @@ fn parse_version(value: &str) -> Result<Protocol, String> {
 
 impl BenchOpts {
     fn options(&self, mode: Mode) -> anyhow::Result<Options> {
-        if self.ws {
-            bail!("--ws is not supported by `sansmq bench` yet");
-        }
         let template = |s: &Option<String>| s.as_deref().map(Template::parse).transpose();
         let mut options = Options::new(mode);
         options.host = match (&self.host, &self.apsaramq_instance) {
@@ -252,7 +259,16 @@ impl BenchOpts {
                 ),
             });
         }
-        options.port = self.port.unwrap_or(if self.ssl { 8883 } else { 1883 });
+        // EMQX's listeners: 1883 mqtt, 8883 mqtts, 8083 ws, 8084 wss.
+        options.port = self.port.unwrap_or(match (self.ssl, self.ws) {
+            (false, false) => 1883,
+            (true, false) => 8883,
+            (false, true) => 8083,
+            (true, true) => 8084,
+        });
+        if self.ws {
+            options.websocket = Some(self.ws_path.clone());
+        }
         if self.ssl {
             let mut tls = TlsOptions::new();
             if let Some(ca) = &self.cacertfile {
