@@ -22,9 +22,6 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 /// The most of the session's bytes masked into one frame: a turn's burst goes out in few frames
 /// without holding more than this per connection.
 const MAX_FRAME: usize = 64 * 1024;
-/// An output buffer larger than this is given back once written, so that an idle connection
-/// keeps at most this much.
-const KEEP_OUT: usize = 1024;
 /// The longest upgrade response accepted.
 const MAX_RESPONSE: usize = 16 * 1024;
 /// The longest frame header (RFC 6455 section 5.2: 2 bytes, 8 of length, 4 of mask).
@@ -58,21 +55,26 @@ pub(crate) enum Unframed {
 /// How far the WebSocket has come.
 #[derive(Debug)]
 enum State {
-    /// The upgrade request is queued or sent; the `Sec-WebSocket-Accept` the answer must carry,
-    /// and the answer so far.
-    Upgrading {
-        accept: String,
-        response: Vec<u8>,
-    },
+    /// The upgrade request is queued or sent (boxed: an open WebSocket keeps none of it).
+    Upgrading(Box<Upgrade>),
     Open,
+}
+
+/// What the upgrade's answer is checked against.
+#[derive(Debug)]
+struct Upgrade {
+    /// The `Sec-WebSocket-Accept` the answer must carry.
+    accept: String,
+    /// The answer so far.
+    response: Vec<u8>,
+    /// The path requested, without its query, for messages.
+    path: String,
 }
 
 /// The WebSocket of one bench connection.
 #[derive(Debug)]
 pub(crate) struct WebSocket {
     state: State,
-    /// The path requested, without its query, for messages.
-    path: String,
     /// A frame header cut by the end of a read.
     head: [u8; MAX_HEADER],
     head_len: u8,
@@ -111,11 +113,11 @@ impl WebSocket {
         let (out, key) =
             generate_request(request).map_err(|e| format!("WebSocket upgrade request: {e}"))?;
         Ok(Self {
-            state: State::Upgrading {
+            state: State::Upgrading(Box::new(Upgrade {
                 accept: derive_accept_key(key.as_bytes()),
                 response: Vec::new(),
-            },
-            path: path.split_once('?').map_or(path, |(p, _)| p).to_owned(),
+                path: path.split_once('?').map_or(path, |(p, _)| p).to_owned(),
+            })),
             head: [0; MAX_HEADER],
             head_len: 0,
             frame: None,
@@ -139,13 +141,14 @@ impl WebSocket {
     /// server did.
     pub(crate) fn unframe(&mut self, buf: &mut BytesMut, from: usize) -> Result<Unframed, String> {
         let from = from.min(buf.len());
-        if let State::Upgrading { accept, response } = &mut self.state {
-            response.extend_from_slice(&buf[from..]);
+        if let State::Upgrading(upgrade) = &mut self.state {
+            upgrade.response.extend_from_slice(&buf[from..]);
             buf.truncate(from);
-            let Some(head) = upgrade_answer(response, accept, &self.path)? else {
+            let Some(head) = upgrade_answer(&upgrade.response, &upgrade.accept, &upgrade.path)?
+            else {
                 return Ok(Unframed::Open);
             };
-            let rest = response.split_off(head);
+            let rest = upgrade.response.split_off(head);
             self.state = State::Open;
             buf.extend_from_slice(&rest);
         }
@@ -264,17 +267,14 @@ impl WebSocket {
         &self.out[self.written..]
     }
 
-    /// `n` bytes of [`pending`](Self::pending) are written; a large buffer is given back once
-    /// it is empty.
+    /// `n` bytes of [`pending`](Self::pending) are written; the buffer is given back once it is
+    /// empty, so that an idle connection keeps none (an allocation per write costs far less
+    /// than the write).
     pub(crate) fn consume(&mut self, n: usize) {
         self.written = (self.written + n).min(self.out.len());
         if self.written == self.out.len() {
             self.written = 0;
-            if self.out.capacity() > KEEP_OUT {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
-            }
+            self.out = Vec::new();
         }
     }
 
@@ -429,12 +429,13 @@ mod tests {
     }
 
     fn answer(ws: &WebSocket, protocol: &str) -> Vec<u8> {
-        let State::Upgrading { accept, .. } = &ws.state else {
+        let State::Upgrading(upgrade) = &ws.state else {
             panic!("not upgrading");
         };
         format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n",
+            upgrade.accept
         )
         .into_bytes()
     }
@@ -486,7 +487,7 @@ mod tests {
             "{request}"
         );
         assert!(!ws.is_open());
-        assert_eq!(ws.path, "/mqtt");
+        assert!(matches!(&ws.state, State::Upgrading(u) if u.path == "/mqtt"));
     }
 
     #[test]
@@ -506,10 +507,10 @@ mod tests {
         for step in 1..=stream.len() {
             let mut ws = WebSocket::new("h", 1, "/mqtt").unwrap();
             // The probe's key, so that its answer fits.
-            if let (State::Upgrading { accept, .. }, State::Upgrading { accept: probe, .. }) =
+            if let (State::Upgrading(upgrade), State::Upgrading(probe)) =
                 (&mut ws.state, &probe.state)
             {
-                accept.clone_from(probe);
+                upgrade.accept.clone_from(&probe.accept);
             }
             let request = ws.pending().len();
             ws.consume(request);
@@ -595,11 +596,17 @@ mod tests {
         assert!(client.poll_transmit().is_none());
         let binary = (OpCode::Data(Data::Binary), connect);
         assert_eq!(sent_frames(ws.pending()), [binary]);
-        let big = vec![7; 4 * KEEP_OUT];
-        ws.consume(ws.pending().len());
-        ws.queue(OpCode::Data(Data::Binary), &big);
-        ws.consume(ws.pending().len());
+        ws.consume(ws.pending().len() - 1);
+        assert_eq!(ws.pending().len(), 1);
+        ws.consume(1);
         assert_eq!(ws.out.capacity(), 0);
+    }
+
+    #[test]
+    fn an_open_websocket_is_a_few_words() {
+        // Per connection, beside the session: the upgrade's state is boxed and given back,
+        // the buffers are empty at rest.
+        assert!(size_of::<WebSocket>() <= 96, "{}", size_of::<WebSocket>());
     }
 
     #[test]
