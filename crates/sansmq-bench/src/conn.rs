@@ -161,6 +161,10 @@ impl Conn {
             }
         };
         if let Some(ws) = self.ws.as_mut() {
+            if let (Read::Closed(cause), false) = (&read, ws.is_open()) {
+                // A server that is not WebSocket (an MQTT port, say) hangs up on the request.
+                return Read::Closed(crate::websocket::no_upgrade(cause));
+            }
             match ws.unframe(self.client.read_buffer(), start) {
                 Ok(Unframed::Open) => {}
                 Ok(Unframed::Closed(code)) => {

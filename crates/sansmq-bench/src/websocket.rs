@@ -339,6 +339,14 @@ fn check_header(header: &FrameHeader, len: u64) -> Result<Payload, String> {
     }
 }
 
+/// Why a connection ended during the upgrade (`cause`: how it ended).
+pub(crate) fn no_upgrade(cause: &str) -> String {
+    WebSocketError::NotWebSocket(format!(
+        "it ended the connection instead of answering the upgrade ({cause}); is it a WebSocket port?"
+    ))
+    .to_string()
+}
+
 fn protocol(what: String) -> String {
     WebSocketError::Protocol(what).to_string()
 }

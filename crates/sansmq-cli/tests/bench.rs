@@ -362,11 +362,23 @@ fn websocket_frames_cut_anywhere_pings_and_wss_lose_nothing() {
         Framing::Coalesce(Duration::from_millis(2)),
         Some(Duration::from_millis(20)),
     );
+    // An MQTT port does not answer the upgrade: every connect fails, and says why.
+    let mqtt_port = broker.port().to_string();
+    #[rustfmt::skip]
+    let refused = run(&[
+        "bench", "conn", "--ws", "-h", "127.0.0.1", "-p", &mqtt_port, "-c", "2", "-i", "0", "--json",
+    ]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let report = json(&refused.stdout);
+    assert_eq!(report["connect_errors"], 2, "{report}");
+    let cause = report["error_causes"][0]["cause"].as_str().unwrap();
+    assert!(cause.contains("WebSocket port"), "{cause}");
+
     for (bridge, tls) in [(&wss, true), (&ws, false)] {
         let port = bridge.addr().port().to_string();
         #[rustfmt::skip]
         let mut args = vec![
-            "bench", "pubsub", "--ws", "--ws-path", "/gw/mqtt", "-h", "localhost", "-p", &port,
+            "bench", "pubsub", "--ws", "--ws-path", "/gw/mqtt", "-h", "127.0.0.1", "-p", &port,
             "-c", "3", "-i", "0", "-I", "5", "-t", "ws/%i", "-q", "2", "-L", "150", "--json",
         ];
         if tls {
