@@ -427,9 +427,13 @@ mod tests {
         let mut out = vec![0x80 | opcode];
         match payload.len() {
             n @ 0..=125 => out.push(n as u8),
-            n => {
+            n @ 126..=0xffff => {
                 out.push(126);
                 out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
             }
         }
         out.extend_from_slice(payload);
@@ -528,6 +532,65 @@ mod tests {
             assert!(ws.is_open());
             let pong = (OpCode::Control(Control::Pong), b"ping!".to_vec());
             assert_eq!(sent_frames(ws.pending()), [pong], "step {step}");
+        }
+    }
+
+    /// A WebSocket whose upgrade is answered, and its request written.
+    fn open() -> WebSocket {
+        let mut ws = WebSocket::new("h", 1, "/mqtt").unwrap();
+        let stream = answer(&ws, "mqtt");
+        ws.consume(ws.pending().len());
+        assert_eq!(feed(&mut ws, &stream, stream.len()).1, Ok(Unframed::Open));
+        ws
+    }
+
+    #[test]
+    fn random_frames_in_random_reads_keep_every_mqtt_byte_and_garbage_never_panics() {
+        let mut rng = fastrand::Rng::with_seed(16);
+        for _ in 0..200 {
+            let (mut stream, mut expected, mut pings) = (Vec::new(), Vec::new(), 0);
+            for _ in 0..rng.usize(1..12) {
+                let len = match rng.u8(0..10) {
+                    0 => rng.usize(65_536..70_000), // a 64-bit length
+                    1..=3 => rng.usize(126..2_000), // a 16-bit length
+                    _ => rng.usize(0..126),
+                };
+                let payload: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+                match rng.u8(0..6) {
+                    0 => {
+                        stream.extend(frame(0x9, &payload[..len.min(125)]));
+                        pings += 1;
+                    }
+                    1 => stream.extend(frame(0xA, &payload[..len.min(125)])),
+                    _ => {
+                        stream.extend(frame(0x2, &payload));
+                        expected.extend(payload);
+                    }
+                }
+            }
+            let mut ws = open();
+            let mut buf = BytesMut::from(&b"kept"[..]);
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let (read, after) = rest.split_at(rng.usize(1..=rest.len().min(3_000)));
+                let from = buf.len();
+                buf.extend_from_slice(read);
+                assert_eq!(ws.unframe(&mut buf, from), Ok(Unframed::Open));
+                rest = after;
+            }
+            assert_eq!(&buf[..4], b"kept");
+            assert_eq!(&buf[4..], expected);
+            assert_eq!(sent_frames(ws.pending()).len(), pings);
+
+            let garbage: Vec<u8> = (0..rng.usize(0..300)).map(|_| rng.u8(..)).collect();
+            let mut buf = BytesMut::new();
+            for read in garbage.chunks(rng.usize(1..20)) {
+                let from = buf.len();
+                buf.extend_from_slice(read);
+                if ws.unframe(&mut buf, from) != Ok(Unframed::Open) {
+                    break;
+                }
+            }
         }
     }
 
