@@ -161,12 +161,14 @@ impl Conn {
             }
         };
         if let Some(ws) = self.ws.as_mut() {
-            if let (Read::Closed(cause), false) = (&read, ws.is_open()) {
-                // A server that is not WebSocket (an MQTT port, say) hangs up on the request.
-                return Read::Closed(crate::websocket::no_upgrade(cause));
-            }
             match ws.unframe(self.client.read_buffer(), start) {
-                Ok(Unframed::Open) => {}
+                Ok(Unframed::Open) => {
+                    if let (Read::Closed(cause), false) = (&read, ws.is_open()) {
+                        // A server that is not WebSocket (an MQTT port, say) hangs up on the
+                        // request.
+                        read = Read::Closed(crate::websocket::no_upgrade(cause));
+                    }
+                }
                 Ok(Unframed::Closed(code)) => {
                     let code = code.map(|c| format!(" (code {c})")).unwrap_or_default();
                     read = Read::Closed(format!("the broker closed the WebSocket{code}"));
