@@ -13,6 +13,7 @@ use sansmq_driver::ReadSize;
 
 use crate::sequence::Sequences;
 use crate::tls::Session;
+use crate::websocket::{Unframed, WebSocket};
 
 /// The largest read: a burst of messages is taken in few syscalls.
 const MAX_READ: usize = 64 * 1024;
@@ -77,6 +78,8 @@ pub(crate) struct Conn {
     read_paused: bool,
     /// `--ssl`: the TLS session between the socket and the MQTT session.
     pub(crate) tls: Option<Box<Session>>,
+    /// `--ws`: the WebSocket between the socket (or TLS) and the MQTT session.
+    pub(crate) ws: Option<Box<WebSocket>>,
     /// In the loop's list of connections to write at the end of the turn.
     pub(crate) dirty: bool,
     /// Failed connects in a row (reconnect backoff).
@@ -100,6 +103,7 @@ impl Conn {
             publishing: false,
             read_paused: false,
             tls: None,
+            ws: None,
             dirty: false,
             failures: 0,
             sequences: None,
@@ -134,28 +138,53 @@ impl Conn {
         let Some(socket) = self.socket.as_mut() else {
             return Read::Done;
         };
-        if let Some(session) = self.tls.as_mut() {
-            return crate::tls::read(session, socket, &mut self.client, now);
-        }
-        let room = self.read_size.next();
-        let buf = self.client.read_buffer();
-        let len = buf.len();
-        buf.resize(len + room, 0);
-        let result = socket.read(&mut buf[len..]);
-        let got = *result.as_ref().unwrap_or(&0);
-        buf.truncate(len + got);
-        match result {
-            Ok(0) => Read::Closed("closed by the broker".to_owned()),
-            Ok(n) => {
-                self.read_size.record(room, n);
-                self.client.handle_read(now);
-                // A short read emptied the socket; edge-triggered readiness reports more.
-                if n < room { Read::Done } else { Read::Again }
+        let start = self.client.read_buffer().len();
+        let mut read = match self.tls.as_mut() {
+            Some(session) => crate::tls::read(session, socket, self.client.read_buffer()),
+            None => {
+                let room = self.read_size.next();
+                let buf = self.client.read_buffer();
+                buf.resize(start + room, 0);
+                let result = socket.read(&mut buf[start..]);
+                buf.truncate(start + *result.as_ref().unwrap_or(&0));
+                match result {
+                    Ok(0) => Read::Closed("closed by the broker".to_owned()),
+                    Ok(n) => {
+                        self.read_size.record(room, n);
+                        // A short read emptied the socket; edge-triggered readiness reports more.
+                        if n < room { Read::Done } else { Read::Again }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Done,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Read::Again,
+                    Err(e) => Read::Closed(e.to_string()),
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Done,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Read::Again,
-            Err(e) => Read::Closed(e.to_string()),
+        };
+        if let Some(ws) = self.ws.as_mut() {
+            match ws.unframe(self.client.read_buffer(), start) {
+                Ok(Unframed::Open) => {
+                    if let (Read::Closed(cause), false) = (&read, ws.is_open()) {
+                        // A server that is not WebSocket (an MQTT port, say) hangs up on the
+                        // request.
+                        read = Read::Closed(crate::websocket::no_upgrade(cause));
+                    }
+                }
+                Ok(Unframed::Closed(code)) => {
+                    let code = code.map(|c| format!(" (code {c})")).unwrap_or_default();
+                    read = Read::Closed(format!("the broker closed the WebSocket{code}"));
+                }
+                Err(e) => read = Read::Closed(e),
+            }
         }
+        // What came before an end is still the session's.
+        if self.client.read_buffer().len() > start {
+            self.client.handle_read(now);
+        }
+        if matches!(read, Read::Closed(_)) && self.ws.is_some() {
+            // The Close answering the broker's, if the socket takes it at once.
+            let _ = self.flush(now);
+        }
+        read
     }
 
     /// Gives back a read buffer that a burst grew and the decoder emptied.
@@ -170,6 +199,9 @@ impl Conn {
         };
         if self.phase == Phase::Dialing {
             return Io::Open; // nothing can be written before TCP is up
+        }
+        if let Some(ws) = self.ws.as_mut() {
+            return flush_websocket(ws, self.tls.as_deref_mut(), socket, &mut self.client, now);
         }
         if let Some(session) = self.tls.as_mut() {
             return crate::tls::flush(session, socket, &mut self.client, now);
@@ -186,6 +218,16 @@ impl Conn {
         Io::Open
     }
 
+    /// After the DISCONNECT: writes it, then (`--ws`) a Close frame, as far as the socket takes
+    /// them; the connection is closed next.
+    pub(crate) fn flush_last(&mut self, now: Instant) {
+        let _ = self.flush(now);
+        if let Some(ws) = self.ws.as_mut() {
+            ws.close();
+            let _ = self.flush(now);
+        }
+    }
+
     /// Whether reading stopped for a full transmit buffer and may go on now.
     pub(crate) fn may_resume_reading(&self) -> bool {
         self.read_paused && self.client.wants_read()
@@ -194,5 +236,36 @@ impl Conn {
     /// Bytes queued for the socket.
     pub(crate) fn unwritten(&self) -> usize {
         self.client.poll_transmit().map_or(0, <[u8]>::len)
+    }
+}
+
+/// Frames what `client` has queued and writes the frames (the upgrade request first, Pongs, the
+/// Close) to `socket`, through TLS when there is some, as far as they are taken.
+fn flush_websocket(
+    ws: &mut WebSocket,
+    mut tls: Option<&mut Session>,
+    socket: &mut TcpStream,
+    client: &mut Client,
+    now: Instant,
+) -> Io {
+    loop {
+        if ws.pending().is_empty() && !ws.frame_session(client, now) {
+            break;
+        }
+        let result = match tls.as_deref_mut() {
+            Some(session) => crate::tls::write(session, socket, ws.pending()),
+            None => socket.write(ws.pending()),
+        };
+        match result {
+            Ok(0) => return Io::Closed("the socket took no bytes".to_owned()),
+            Ok(n) => ws.consume(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Io::Open,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Io::Closed(e.to_string()),
+        }
+    }
+    match tls.map_or(Ok(()), |session| crate::tls::push(session, socket)) {
+        Ok(()) => Io::Open,
+        Err(e) => Io::Closed(e.to_string()),
     }
 }

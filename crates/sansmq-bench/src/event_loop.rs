@@ -344,9 +344,17 @@ impl EventLoop {
         conn.socket = Some(socket);
         conn.phase = Phase::Dialing;
         conn.tls = None;
+        conn.ws = None;
         if let Some(tls) = &self.shared.tls {
             match tls.session() {
                 Ok(session) => self.conns[idx].tls = Some(session),
+                Err(e) => return self.connect_failed(idx, now, e),
+            }
+        }
+        if let Some(path) = &self.shared.options.websocket {
+            let options = &self.shared.options;
+            match crate::websocket::WebSocket::new(&options.host, options.port, path) {
+                Ok(ws) => self.conns[idx].ws = Some(Box::new(ws)),
                 Err(e) => return self.connect_failed(idx, now, e),
             }
         }
@@ -583,7 +591,7 @@ impl EventLoop {
             Phase::Closing => {
                 self.counters.closed += 1;
                 // The DISCONNECT is the last thing in the buffer: write it, then close.
-                let _ = self.conns[idx].flush(now);
+                self.conns[idx].flush_last(now);
                 self.kill(idx);
             }
             Phase::Dialing | Phase::Handshake => {

@@ -13,7 +13,8 @@
 //!    timer heap (connect schedule, publish schedule, each session's `poll_timeout`);
 //! 2. read what a ready socket has into the session's buffer (`Client::read_buffer`, sized by
 //!    the drivers' `ReadSize`: 512 bytes when idle, up to 64 KiB in a burst), then
-//!    `handle_read`; call `handle_timeout` for the sessions whose deadline came;
+//!    `handle_read` (over WebSocket, the frame headers are squeezed out of the new bytes
+//!    first); call `handle_timeout` for the sessions whose deadline came;
 //! 3. drain `poll_event`: subscribe after `Connected`, time `Published` against the publish
 //!    time, check a `Message`'s [`Header`] (latency, loss, duplicates, order per publisher);
 //! 4. publish the messages that are due, write `poll_transmit` as far as the socket takes it and
@@ -60,6 +61,7 @@ mod template;
 mod timers;
 mod tls;
 mod usage;
+mod websocket;
 
 pub use error::Error;
 pub use header::{Header, MAGIC, wall_clock_ns};

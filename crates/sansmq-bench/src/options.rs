@@ -125,6 +125,9 @@ pub struct Options {
     pub apsaramq: Option<ApsaraMq>,
     /// TLS (`--ssl`), verifying the server's certificate for `host`; needs the `rustls` feature.
     pub tls: Option<sansmq_driver::TlsOptions>,
+    /// MQTT over WebSocket (`--ws`): the path of the upgrade request (`/mqtt` by default, as
+    /// emqtt-bench's); under TLS when `tls` is set too (wss).
+    pub websocket: Option<String>,
 }
 
 impl Options {
@@ -160,6 +163,7 @@ impl Options {
             duration: None,
             apsaramq: None,
             tls: None,
+            websocket: None,
         }
     }
 
@@ -192,6 +196,13 @@ impl Options {
         }
         if self.size > sansmq::packet::MAX_REMAINING_LENGTH - 64 * 1024 {
             return fail("-s/--size is beyond what an MQTT packet can carry (256 MiB)");
+        }
+        if self
+            .websocket
+            .as_ref()
+            .is_some_and(|path| !path.starts_with('/'))
+        {
+            return fail("--ws-path must start with '/'");
         }
         if self.limit == Some(0) {
             return fail("-L/--limit must be at least 1");

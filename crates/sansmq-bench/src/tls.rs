@@ -6,6 +6,7 @@
 use std::io::{self, Read as _, Write as _};
 use std::time::Instant;
 
+use bytes::BytesMut;
 use mio::net::TcpStream;
 use sansmq::Client;
 
@@ -64,15 +65,10 @@ impl Tls {
     }
 }
 
-/// Reads TLS records from `socket`, and the plaintext they hold into `client`'s buffer, then
-/// `handle_read`.
+/// Reads TLS records from `socket`, and appends the plaintext they hold to `buf` (the session's
+/// read buffer). The caller calls `handle_read`.
 #[cfg(feature = "rustls")]
-pub(crate) fn read(
-    session: &mut Session,
-    socket: &mut TcpStream,
-    client: &mut Client,
-    now: Instant,
-) -> Read {
+pub(crate) fn read(session: &mut Session, socket: &mut TcpStream, buf: &mut BytesMut) -> Read {
     let got = match session.read_tls(socket) {
         Ok(0) => return Read::Closed("closed by the broker".to_owned()),
         Ok(n) => n,
@@ -83,7 +79,6 @@ pub(crate) fn read(
     if let Err(e) = session.process_new_packets() {
         return Read::Closed(format!("TLS: {e}"));
     }
-    let buf = client.read_buffer();
     let mut closed = false;
     loop {
         let len = buf.len();
@@ -101,7 +96,6 @@ pub(crate) fn read(
             Err(e) => return Read::Closed(format!("TLS: {e}")),
         }
     }
-    client.handle_read(now);
     if closed {
         Read::Closed("the broker ended TLS".to_owned())
     } else if got > 0 {
@@ -113,7 +107,7 @@ pub(crate) fn read(
 
 /// This build has no TLS.
 #[cfg(not(feature = "rustls"))]
-pub(crate) fn read(session: &mut Session, _: &mut TcpStream, _: &mut Client, _: Instant) -> Read {
+pub(crate) fn read(session: &mut Session, _: &mut TcpStream, _: &mut BytesMut) -> Read {
     match *session {}
 }
 
@@ -156,5 +150,53 @@ pub(crate) fn flush(
 /// This build has no TLS.
 #[cfg(not(feature = "rustls"))]
 pub(crate) fn flush(session: &mut Session, _: &mut TcpStream, _: &mut Client, _: Instant) -> Io {
+    match *session {}
+}
+
+/// Encrypts as much of `data` as rustls takes and writes the records as far as the socket takes
+/// them; how much of `data` was taken, `WouldBlock` when none could be.
+#[cfg(feature = "rustls")]
+pub(crate) fn write(
+    session: &mut Session,
+    socket: &mut TcpStream,
+    data: &[u8],
+) -> io::Result<usize> {
+    let mut n = session.writer().write(data)?;
+    push(session, socket)?;
+    if n == 0 && !data.is_empty() {
+        // Room was made by the records that went out.
+        n = session.writer().write(data)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        push(session, socket)?;
+    }
+    Ok(n)
+}
+
+/// This build has no TLS.
+#[cfg(not(feature = "rustls"))]
+pub(crate) fn write(session: &mut Session, _: &mut TcpStream, _: &[u8]) -> std::io::Result<usize> {
+    match *session {}
+}
+
+/// Writes TLS records to the socket until it would block or none is left.
+#[cfg(feature = "rustls")]
+pub(crate) fn push(session: &mut Session, socket: &mut TcpStream) -> io::Result<()> {
+    while session.wants_write() {
+        match session.write_tls(socket) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// This build has no TLS.
+#[cfg(not(feature = "rustls"))]
+pub(crate) fn push(session: &mut Session, _: &mut TcpStream) -> std::io::Result<()> {
     match *session {}
 }

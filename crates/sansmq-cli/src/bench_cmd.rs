@@ -184,9 +184,19 @@ struct BenchOpts {
     #[arg(long, value_name = "FILE", requires_all = ["ssl", "certfile"])]
     keyfile: Option<PathBuf>,
 
-    /// MQTT over WebSocket (not built yet: refused).
+    /// MQTT over WebSocket (subprotocol mqtt; with --ssl, wss) [port default: 8083, 8084 with
+    /// --ssl; ApsaraMQ's 80 and 443 with --apsaramq-instance].
     #[arg(long)]
     ws: bool,
+
+    /// With --ws: the path of the WebSocket upgrade request.
+    #[arg(
+        long = "ws-path",
+        value_name = "PATH",
+        default_value = "/mqtt",
+        requires = "ws"
+    )]
+    ws_path: String,
 
     /// Write a self-contained HTML page to FILE: the summary, and charts of messages per second
     /// and latency over the run.
@@ -228,9 +238,6 @@ fn parse_version(value: &str) -> Result<Protocol, String> {
 
 impl BenchOpts {
     fn options(&self, mode: Mode) -> anyhow::Result<Options> {
-        if self.ws {
-            bail!("--ws is not supported by `sansmq bench` yet");
-        }
         let template = |s: &Option<String>| s.as_deref().map(Template::parse).transpose();
         let mut options = Options::new(mode);
         options.host = match (&self.host, &self.apsaramq_instance) {
@@ -252,7 +259,20 @@ impl BenchOpts {
                 ),
             });
         }
-        options.port = self.port.unwrap_or(if self.ssl { 8883 } else { 1883 });
+        // EMQX's listeners: 1883 mqtt, 8883 mqtts, 8083 ws, 8084 wss; ApsaraMQ's WebSocket
+        // ones are 80 and 443.
+        let apsaramq = self.apsaramq_instance.is_some();
+        options.port = self.port.unwrap_or(match (self.ssl, self.ws) {
+            (false, false) => 1883,
+            (true, false) => 8883,
+            (false, true) if apsaramq => sansmq_apsaramq::endpoint::WS_PORT,
+            (true, true) if apsaramq => sansmq_apsaramq::endpoint::WSS_PORT,
+            (false, true) => 8083,
+            (true, true) => 8084,
+        });
+        if self.ws {
+            options.websocket = Some(self.ws_path.clone());
+        }
         if self.ssl {
             let mut tls = TlsOptions::new();
             if let Some(ca) = &self.cacertfile {
@@ -355,4 +375,59 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    #[command(disable_help_flag = true)]
+    struct Cli {
+        #[command(flatten)]
+        opts: BenchOpts,
+    }
+
+    fn options(args: &[&str]) -> Options {
+        let cli = Cli::try_parse_from([&["bench"], args].concat()).unwrap();
+        cli.opts.options(Mode::Conn).unwrap()
+    }
+
+    #[test]
+    fn the_port_follows_the_transport_and_the_broker() {
+        let apsaramq = [
+            "--apsaramq-instance",
+            "mqtt-cn-test",
+            "--group-id",
+            "GID_t",
+            "--access-key",
+            "k",
+            "--secret-key",
+            "s",
+        ];
+        for (args, port, path) in [
+            (&[][..], 1883, None),
+            (&["--ssl"][..], 8883, None),
+            (&["--ws"][..], 8083, Some("/mqtt")),
+            (
+                &["--ws", "--ssl", "--ws-path", "/gw"][..],
+                8084,
+                Some("/gw"),
+            ),
+            (&["--ws", "-p", "9001"][..], 9001, Some("/mqtt")),
+            (&[&apsaramq[..], &["--ws"]].concat()[..], 80, Some("/mqtt")),
+            (
+                &[&apsaramq[..], &["--ws", "--ssl"]].concat()[..],
+                443,
+                Some("/mqtt"),
+            ),
+        ] {
+            let options = options(args);
+            assert_eq!(options.port, port, "{args:?}");
+            assert_eq!(options.websocket.as_deref(), path, "{args:?}");
+            assert_eq!(options.tls.is_some(), args.contains(&"--ssl"), "{args:?}");
+        }
+    }
 }

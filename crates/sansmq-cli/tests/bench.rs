@@ -1,6 +1,7 @@
 //! `sansmq bench` end to end against a mosquitto of its own: a `sub` and a `pub` in parallel
 //! agree on every message (none lost, none duplicated) and report latency percentiles; failures
-//! are counted, named and make the exit code non-zero.
+//! are counted, named and make the exit code non-zero. Over WebSocket, against `sansmq broker`'s
+//! WebSocket listener and, for wss, cut frames and pings, mosquitto behind the test bridge.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::{PATIENCE, run, sansmq};
-use sansmq_e2e::Mosquitto;
+use sansmq_e2e::{Framing, Mosquitto, TestPki, WsBridge};
 
 /// A `sansmq bench` running in the background, its stderr read line by line.
 struct Background {
@@ -214,7 +215,11 @@ fn conn_keeps_clients_connected_until_the_duration_ends() {
 #[test]
 fn options_not_built_or_not_fitting_are_refused_by_name() {
     for (args, expected) in [
-        (&["bench", "pub", "-t", "t", "--ws"][..], "--ws"),
+        (&["bench", "pub", "-t", "t", "--ws-path", "/x"][..], "--ws"),
+        (
+            &["bench", "pub", "-t", "t", "--ws", "--ws-path", "mqtt"][..],
+            "--ws-path",
+        ),
         (
             &["bench", "pub", "-t", "t", "--apsaramq-instance", "i"][..],
             "--group-id",
@@ -294,4 +299,106 @@ fn ssl_clients_verify_the_broker_and_exchange_messages() {
         cause.contains("TLS") || cause.contains("certificate"),
         "{cause}"
     );
+}
+
+#[test]
+fn sub_and_pub_over_websocket_agree_on_every_message() {
+    const PUBLISHERS: u64 = 20;
+    const SUBSCRIBERS: u64 = 2;
+    const MESSAGES: u64 = 400;
+    let broker = common::BrokerProcess::start(&["--ws-bind", "127.0.0.1:0"]);
+    let url = broker.ws_url.clone().expect("a ws:// address");
+    let port = url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let expected = (SUBSCRIBERS * MESSAGES).to_string();
+    #[rustfmt::skip]
+    let mut sub = Background::start(&[
+        "bench", "sub", "--ws", "-h", "127.0.0.1", "-p", &port, "-c", "2", "-i", "0",
+        "-t", "bench/#", "-q", "1", "-L", &expected, "--duration", "60", "--json",
+    ]);
+    sub.wait_for("ready: 2 connected, 2 subscribed");
+
+    #[rustfmt::skip]
+    let publisher = run(&[
+        "bench", "pub", "--ws", "-h", "127.0.0.1", "-p", &port, "-c", "20", "-i", "0",
+        "-I", "5", "-t", "bench/%i", "-q", "1", "-L", "400", "--json",
+    ]);
+    assert_eq!(publisher.code, Some(0), "{publisher:#?}");
+    let sent = json(&publisher.stdout);
+    assert_eq!(sent["published"], MESSAGES, "{sent}");
+    assert_eq!(sent["acked"], MESSAGES, "{sent}");
+    assert_eq!(sent["connected"], PUBLISHERS, "{sent}");
+    assert_eq!(sent["errors"], 0, "{sent}");
+
+    let (code, stdout) = sub.finish();
+    assert_eq!(code, Some(0), "{stdout}");
+    let got = json(&stdout);
+    assert_eq!(got["received"], SUBSCRIBERS * MESSAGES, "{got}");
+    assert_eq!(got["lost"], 0, "{got}");
+    assert_eq!(got["duplicates"], 0, "{got}");
+    assert_eq!(got["reordered"], 0, "{got}");
+    assert_eq!(got["streams"], SUBSCRIBERS * PUBLISHERS, "{got}");
+    assert_percentiles(
+        &got["latency"]["publish_to_receive"],
+        SUBSCRIBERS * MESSAGES,
+    );
+}
+
+#[test]
+fn websocket_frames_cut_anywhere_pings_and_wss_lose_nothing() {
+    let broker = Mosquitto::builder().max_queued_messages(0).start();
+    let pki = TestPki::generate();
+    let ca = pki.ca_pem_path().display().to_string();
+    // Packets split over 7-byte frames, under TLS, on the path asked for.
+    let wss = WsBridge::start_tls(broker.addr(), &pki, Framing::Split(7));
+    // Several packets to a frame, and a Ping every 20 ms to answer.
+    let ws = WsBridge::start_with(
+        broker.addr(),
+        Framing::Coalesce(Duration::from_millis(2)),
+        Some(Duration::from_millis(20)),
+    );
+    // An MQTT port does not answer the upgrade: every connect fails, and says why.
+    let mqtt_port = broker.port().to_string();
+    #[rustfmt::skip]
+    let refused = run(&[
+        "bench", "conn", "--ws", "-h", "127.0.0.1", "-p", &mqtt_port, "-c", "2", "-i", "0", "--json",
+    ]);
+    assert_eq!(refused.code, Some(1), "{refused:#?}");
+    let report = json(&refused.stdout);
+    assert_eq!(report["connect_errors"], 2, "{report}");
+    let cause = report["error_causes"][0]["cause"].as_str().unwrap();
+    assert!(cause.contains("WebSocket port"), "{cause}");
+
+    for (bridge, tls) in [(&wss, true), (&ws, false)] {
+        let port = bridge.addr().port().to_string();
+        #[rustfmt::skip]
+        let mut args = vec![
+            "bench", "pubsub", "--ws", "--ws-path", "/gw/mqtt", "-h", "127.0.0.1", "-p", &port,
+            "-c", "3", "-i", "0", "-I", "5", "-t", "ws/%i", "-q", "2", "-L", "150", "--json",
+        ];
+        if tls {
+            args.extend(["--ssl", "--cacertfile", &ca]);
+        }
+        let outcome = run(&args);
+        assert_eq!(outcome.code, Some(0), "tls {tls}: {outcome:#?}");
+        let report = json(&outcome.stdout);
+        assert_eq!(report["connected"], 3, "{report}");
+        assert_eq!(report["acked"], 150, "{report}");
+        assert_eq!(report["received"], 150, "{report}");
+        assert_eq!(report["lost"], 0, "{report}");
+        assert_eq!(report["duplicates"], 0, "{report}");
+        let upgrades = bridge.upgrades();
+        assert_eq!(upgrades.len(), 3, "{upgrades:?}");
+        assert!(
+            upgrades
+                .iter()
+                .all(|u| u.path == "/gw/mqtt" && u.protocols == ["mqtt"]),
+            "{upgrades:?}"
+        );
+    }
 }
