@@ -272,7 +272,7 @@ impl Server {
         });
         conn.send(connack.with_session_present(session_present));
         if session_present {
-            resend_inflight(session, conn);
+            resend_inflight(session, conn, limits);
         }
         pump(session, conn, limits);
     }

@@ -775,3 +775,61 @@ fn a_will_waits_for_its_delay_and_is_not_sent_if_its_client_comes_back() {
         other => panic!("expected the will at once, got {other:?}"),
     }
 }
+
+#[test]
+fn a_resumed_session_resends_within_the_new_receive_maximum() {
+    let broker = broker();
+    let addr = broker.local_addr();
+    let session = |receive_maximum: u16, clean_start: bool| {
+        let mut connect = connect_v5("resumer", clean_start, 60);
+        connect.properties.session_expiry_interval = Some(60);
+        connect.properties.receive_maximum = NonZeroU16::new(receive_maximum);
+        connect
+    };
+    let (mut client, _) = TestClient::connect_with(addr, session(5, true));
+    subscribe(&mut client, vec![options("rs", QoS::AtLeastOnce)], None);
+    let mut publisher = v311(&broker, "p");
+    for n in 0..6u8 {
+        publisher.publish("rs", &[n], QoS::AtLeastOnce);
+    }
+    for n in 0..5u8 {
+        assert_eq!(client.expect_publish().payload(), [n]); // never acknowledged
+    }
+    client.drop_connection();
+    common::eventually(common::WAIT, "offline", || {
+        broker
+            .stats()
+            .client("resumer")
+            .is_some_and(|c| !c.connected)
+    });
+
+    // Back with a Receive Maximum of 2: two of the five again, with DUP (MQTT-4.4.0-1), and the
+    // others only as acknowledgements make room (MQTT-3.3.4-9), in their order, then the sixth.
+    let (mut client, ack) = TestClient::connect_with(addr, session(2, false));
+    assert!(ack.session_present);
+    let mut got = Vec::new();
+    let mut window =
+        std::collections::VecDeque::from([client.expect_publish(), client.expect_publish()]);
+    client.expect_nothing(QUIET);
+    while let Some(publish) = window.pop_front() {
+        got.push((publish.payload()[0], publish.dup));
+        client.ack(&publish);
+        // Each acknowledgement lets one more come.
+        if got.len() + window.len() < 6 {
+            window.push_back(client.expect_publish());
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            (0, true),
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, false)
+        ]
+    );
+    client.expect_nothing(QUIET);
+}
