@@ -311,7 +311,7 @@ fn disconnect_may_change_the_session_expiry_but_not_from_zero() {
         broker.stats().client("lengthens").is_none()
     });
 
-    // MQTT-3.14.2-2: after 0 in CONNECT, a non-zero interval in DISCONNECT is a Protocol Error.
+    // Section 3.14.2.2.2: after 0 in CONNECT, a non-zero one in DISCONNECT is a Protocol Error.
     let (mut client, _) = TestClient::connect_with(addr, connect_v5("zero", true, 60));
     let mut disconnect = Disconnect::new();
     disconnect.properties_mut().session_expiry_interval = Some(60);
@@ -411,7 +411,7 @@ fn no_local_retain_as_published_and_retain_handling() {
     assert_eq!((second.topic(), second.retain), ("r/plain/a", false));
 
     // Retain Handling: 0 sends retained messages at every SUBSCRIBE, 1 only for a new
-    // subscription, 2 never (MQTT-3.3.1-9, MQTT-3.3.1-10).
+    // subscription, 2 never (MQTT-3.3.1-9 to MQTT-3.3.1-11).
     let mut late = v5(&broker, "late");
     let mut at_new = options("r/kept/#", QoS::AtMostOnce);
     at_new.retain_handling = RetainHandling::SendAtNewSubscribe;
