@@ -77,7 +77,7 @@ impl Server {
         connack
     }
 
-    /// Refuses an MQTT 5 CONNECT with `code` (MQTT-3.2.2-7, then closes: MQTT-3.2.2-8).
+    /// Refuses an MQTT 5 CONNECT with `code` (MQTT-3.2.2-8), then closes (MQTT-3.2.2-7).
     pub(crate) fn refuse_v5(&mut self, token: Token, code: ReasonCode, now: Instant) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
@@ -147,7 +147,7 @@ impl Server {
 
     /// DISCONNECT from the client: the will is discarded (MQTT-3.14.4-3), unless an MQTT 5
     /// client asks for it with 0x04; an MQTT 5 Session Expiry Interval in it replaces the
-    /// CONNECT's, but not from 0 (MQTT-3.14.2-2).
+    /// CONNECT's, but not from 0 (MQTT 5.0 section 3.14.2.2.2).
     pub(crate) fn handle_disconnect(&mut self, token: Token, disconnect: &Disconnect) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;

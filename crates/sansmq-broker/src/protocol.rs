@@ -272,7 +272,7 @@ impl Server {
         });
         conn.send(connack.with_session_present(session_present));
         if session_present {
-            resend_inflight(session, conn);
+            resend_inflight(session, conn, limits);
         }
         pump(session, conn, limits);
     }
@@ -320,7 +320,7 @@ impl Server {
                     ),
                 ))
             } else if publish.retain {
-                // MQTT-3.2.2-14: with Retain Available 0, a retained PUBLISH is answered 0x9A.
+                // Retain Available 0 forbids a retained PUBLISH (MQTT-3.2.2-14): DISCONNECT 0x9A.
                 Some((
                     ReasonCode::RetainNotSupported,
                     "retained messages are not supported".to_owned(),
@@ -558,7 +558,7 @@ impl Server {
         };
         conn.send(SubAck::new(subscribe.packet_id, return_codes.clone())); // MQTT-3.8.4-1
         // MQTT-3.3.1-6: every matching retained message, with RETAIN 1 (MQTT-3.3.1-8), unless
-        // MQTT 5's Retain Handling says otherwise (MQTT-3.3.1-9, MQTT-3.3.1-10). They are
+        // MQTT 5's Retain Handling says otherwise (MQTT-3.3.1-9 to MQTT-3.3.1-11). They are
         // queued whatever their QoS and go out as the connection takes them: a subscription to
         // many retained messages gets them all, not what fits in one output buffer.
         let granted = subscribe.filters.iter().zip(&return_codes).zip(new);

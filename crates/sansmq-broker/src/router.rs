@@ -237,6 +237,11 @@ pub(crate) fn deliver(
 pub(crate) fn pump(session: &mut Session, conn: &mut Connection, limits: Limits) {
     let window = window(conn, limits);
     while conn.has_room() {
+        // Messages held back at a resumed session's Receive Maximum go first, as room comes.
+        if session.unsent > 0 && session.inflight.len().saturating_sub(session.unsent) < window {
+            send_unsent(session, conn);
+            continue;
+        }
         let Some(next) = session.peek_queued() else {
             return;
         };
@@ -278,16 +283,55 @@ pub(crate) fn pump(session: &mut Session, conn: &mut Connection, limits: Limits)
 }
 
 /// On a resumed session, sends every unacknowledged message again in its original order: PUBLISH
-/// with DUP 1 (MQTT-3.3.1-1) or PUBREL, whichever it waits for (MQTT-4.4.0-1).
-pub(crate) fn resend_inflight(session: &mut Session, conn: &mut Connection) {
+/// with DUP 1 (MQTT-3.3.1-1) or PUBREL, whichever it waits for (MQTT-4.4.0-1). Past the window
+/// (an MQTT 5 client's Receive Maximum may be lower than on its last connection, MQTT-3.3.4-9)
+/// PUBLISHes are held back at [`Stage::Unsent`] and sent by [`pump`] as acknowledgements come.
+pub(crate) fn resend_inflight(session: &mut Session, conn: &mut Connection, limits: Limits) {
+    let window = window(conn, limits);
+    let mut sent = 0usize;
+    let mut unsent = 0usize;
+    let mut too_large = Vec::new();
     for entry in &mut session.inflight {
         entry.unacked_since = None; // the redelivery timer starts again from this send
         match entry.stage {
-            Stage::Published => {
-                send_publish(conn, &entry.message, Some(entry.id), true);
+            Stage::Published | Stage::Unsent if sent >= window => {
+                entry.stage = Stage::Unsent;
+                unsent += 1;
             }
-            Stage::Released => conn.send(PubRel::new(entry.id)),
+            Stage::Published | Stage::Unsent => {
+                entry.stage = Stage::Published;
+                if !send_publish(conn, &entry.message, Some(entry.id), true) {
+                    too_large.push(entry.id);
+                }
+                sent += 1;
+            }
+            Stage::Released => {
+                conn.send(PubRel::new(entry.id));
+                sent += 1;
+            }
         }
+    }
+    session.unsent = unsent;
+    for id in too_large {
+        session.drop_inflight(id); // MQTT-3.1.2-25: as if sent
+    }
+}
+
+/// Sends the oldest message held back at [`Stage::Unsent`], with DUP 1.
+fn send_unsent(session: &mut Session, conn: &mut Connection) {
+    session.unsent = session.unsent.saturating_sub(1);
+    let Some(entry) = session
+        .inflight
+        .iter_mut()
+        .find(|entry| entry.stage == Stage::Unsent)
+    else {
+        session.unsent = 0;
+        return;
+    };
+    entry.stage = Stage::Published;
+    let id = entry.id;
+    if !send_publish(conn, &entry.message, Some(id), true) {
+        session.drop_inflight(id); // MQTT-3.1.2-25: as if sent
     }
 }
 

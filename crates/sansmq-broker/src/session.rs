@@ -102,6 +102,10 @@ pub(crate) enum Stage {
     Published,
     /// PUBREL sent; waiting for PUBCOMP (QoS 2).
     Released,
+    /// Sent on an earlier connection and not yet again on this one: the client's Receive
+    /// Maximum holds it back (MQTT-3.3.4-9) until acknowledgements make room, when it is sent
+    /// again with DUP 1, before any newer message.
+    Unsent,
 }
 
 /// An outgoing QoS 1/2 message the client has not acknowledged yet.
@@ -192,6 +196,8 @@ pub(crate) struct Session {
     queue: VecDeque<Message>,
     /// Sent QoS 1/2 messages not fully acknowledged, in the order they were first sent.
     pub(crate) inflight: VecDeque<Inflight>,
+    /// Entries of `inflight` at [`Stage::Unsent`].
+    pub(crate) unsent: usize,
     /// Ids of incoming QoS 2 messages delivered onwards and waiting for their PUBREL: a PUBLISH
     /// resent with one of these ids is acknowledged but not delivered again (MQTT-4.3.3-2).
     pub(crate) incoming_qos2: HashSet<PacketId>,
@@ -231,6 +237,7 @@ impl Session {
             expires_at: None,
             queue: VecDeque::new(),
             inflight: VecDeque::new(),
+            unsent: 0,
             incoming_qos2: HashSet::new(),
             limits,
             held: 0,
@@ -462,6 +469,9 @@ impl Session {
             .find(|m| m.id == id && m.message.qos == QoS::ExactlyOnce)
         {
             Some(entry) => {
+                if entry.stage == Stage::Unsent {
+                    self.unsent = self.unsent.saturating_sub(1);
+                }
                 entry.stage = Stage::Released;
                 true
             }
@@ -480,17 +490,37 @@ impl Session {
         self.remove(id, QoS::ExactlyOnce, Stage::Released)
     }
 
+    /// Removes the inflight message `id` at `qos` waiting at `stage` (a message held back at
+    /// [`Stage::Unsent`] waits for what [`Stage::Published`] does: the client may have had it
+    /// from an earlier connection).
     fn remove(&mut self, id: PacketId, qos: QoS, stage: Stage) -> bool {
-        let index = self
-            .inflight
-            .iter()
-            .position(|m| m.id == id && m.message.qos == qos && m.stage == stage);
+        let index = self.inflight.iter().position(|m| {
+            let waiting =
+                m.stage == stage || (stage == Stage::Published && m.stage == Stage::Unsent);
+            m.id == id && m.message.qos == qos && waiting
+        });
         match index.and_then(|index| self.inflight.remove(index)) {
             Some(done) => {
+                if done.stage == Stage::Unsent {
+                    self.unsent = self.unsent.saturating_sub(1);
+                }
                 self.release(done.message.cost());
                 true
             }
             None => false,
+        }
+    }
+
+    /// Forgets the inflight message `id` whatever it waits for, as if acknowledged (one too big
+    /// for the client's Maximum Packet Size).
+    pub(crate) fn drop_inflight(&mut self, id: PacketId) {
+        if let Some(index) = self.inflight.iter().position(|m| m.id == id) {
+            if let Some(done) = self.inflight.remove(index) {
+                if done.stage == Stage::Unsent {
+                    self.unsent = self.unsent.saturating_sub(1);
+                }
+                self.release(done.message.cost());
+            }
         }
     }
 

@@ -413,7 +413,7 @@ fn mqtt5_wills_retained_messages_and_shared_subscriptions_are_refused() {
         packet.will = Some(will("parent/will", b"bye", QoS::AtMostOnce, retain));
         let (mut client, ack) = connect(&broker, packet);
         assert_eq!(ack.reason_code, code);
-        client.expect_closed(common::WAIT); // MQTT-3.2.2-8
+        client.expect_closed(common::WAIT); // MQTT-3.2.2-7
     }
 
     let mut client = accepted(&broker, v5(signed("GID_5@@@share", true)));

@@ -311,7 +311,7 @@ fn disconnect_may_change_the_session_expiry_but_not_from_zero() {
         broker.stats().client("lengthens").is_none()
     });
 
-    // MQTT-3.14.2-2: after 0 in CONNECT, a non-zero interval in DISCONNECT is a Protocol Error.
+    // Section 3.14.2.2.2: after 0 in CONNECT, a non-zero one in DISCONNECT is a Protocol Error.
     let (mut client, _) = TestClient::connect_with(addr, connect_v5("zero", true, 60));
     let mut disconnect = Disconnect::new();
     disconnect.properties_mut().session_expiry_interval = Some(60);
@@ -411,7 +411,7 @@ fn no_local_retain_as_published_and_retain_handling() {
     assert_eq!((second.topic(), second.retain), ("r/plain/a", false));
 
     // Retain Handling: 0 sends retained messages at every SUBSCRIBE, 1 only for a new
-    // subscription, 2 never (MQTT-3.3.1-9, MQTT-3.3.1-10).
+    // subscription, 2 never (MQTT-3.3.1-9 to MQTT-3.3.1-11).
     let mut late = v5(&broker, "late");
     let mut at_new = options("r/kept/#", QoS::AtMostOnce);
     at_new.retain_handling = RetainHandling::SendAtNewSubscribe;
@@ -774,4 +774,62 @@ fn a_will_waits_for_its_delay_and_is_not_sent_if_its_client_comes_back() {
         common::Recv::Packet(Packet::Publish(got)) => assert_eq!(got.payload(), b"short"),
         other => panic!("expected the will at once, got {other:?}"),
     }
+}
+
+#[test]
+fn a_resumed_session_resends_within_the_new_receive_maximum() {
+    let broker = broker();
+    let addr = broker.local_addr();
+    let session = |receive_maximum: u16, clean_start: bool| {
+        let mut connect = connect_v5("resumer", clean_start, 60);
+        connect.properties.session_expiry_interval = Some(60);
+        connect.properties.receive_maximum = NonZeroU16::new(receive_maximum);
+        connect
+    };
+    let (mut client, _) = TestClient::connect_with(addr, session(5, true));
+    subscribe(&mut client, vec![options("rs", QoS::AtLeastOnce)], None);
+    let mut publisher = v311(&broker, "p");
+    for n in 0..6u8 {
+        publisher.publish("rs", &[n], QoS::AtLeastOnce);
+    }
+    for n in 0..5u8 {
+        assert_eq!(client.expect_publish().payload(), [n]); // never acknowledged
+    }
+    client.drop_connection();
+    common::eventually(common::WAIT, "offline", || {
+        broker
+            .stats()
+            .client("resumer")
+            .is_some_and(|c| !c.connected)
+    });
+
+    // Back with a Receive Maximum of 2: two of the five again, with DUP (MQTT-4.4.0-1), and the
+    // others only as acknowledgements make room (MQTT-3.3.4-9), in their order, then the sixth.
+    let (mut client, ack) = TestClient::connect_with(addr, session(2, false));
+    assert!(ack.session_present);
+    let mut got = Vec::new();
+    let mut window =
+        std::collections::VecDeque::from([client.expect_publish(), client.expect_publish()]);
+    client.expect_nothing(QUIET);
+    while let Some(publish) = window.pop_front() {
+        got.push((publish.payload()[0], publish.dup));
+        client.ack(&publish);
+        // Each acknowledgement lets one more come.
+        if got.len() + window.len() < 6 {
+            window.push_back(client.expect_publish());
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            (0, true),
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, false)
+        ]
+    );
+    client.expect_nothing(QUIET);
 }
