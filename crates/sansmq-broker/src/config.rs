@@ -130,7 +130,8 @@ pub struct BrokerConfig {
     /// clients, which cannot be told, keep their own.
     pub max_keep_alive: u16,
     /// Behave like Alibaba Cloud ApsaraMQ for MQTT: check credentials, client ids and limits, and
-    /// route P2P topics. `None` (the default) is a plain MQTT 3.1.1 broker that lets anyone in.
+    /// route P2P topics. `None` (the default) is a plain MQTT 3.1.1 and 5.0 broker that lets
+    /// anyone in.
     pub apsaramq: Option<ApsaraMqMode>,
 }
 

@@ -168,7 +168,7 @@ pub(crate) fn run(args: &BrokerArgs) -> anyhow::Result<()> {
             mode.instance_id(),
             keys.count()
         ),
-        None => "plain MQTT 3.1.1, anyone may connect".to_owned(),
+        None => "plain MQTT 3.1.1 and 5.0, anyone may connect".to_owned(),
     };
     let (mode, keys) = apsaramq.unzip();
     let config = args.limits.apply(BrokerConfig {
