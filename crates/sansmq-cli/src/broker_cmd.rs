@@ -126,6 +126,18 @@ struct BrokerLimits {
     /// ever [default: 10].
     #[arg(long, value_name = "SECS")]
     connect_timeout: Option<u64>,
+    /// MQTT 5: the Receive Maximum announced, how many incoming QoS 2 messages a client may
+    /// have awaiting PUBREL; more ends its connection with 0x93 [default: 65535].
+    #[arg(long, value_name = "N")]
+    receive_maximum: Option<u16>,
+    /// MQTT 5: the Topic Alias Maximum announced, how many Topic Aliases a client may set; 0
+    /// refuses them [default: 10].
+    #[arg(long, value_name = "N")]
+    topic_alias_maximum: Option<u16>,
+    /// MQTT 5: the longest keep-alive granted, told to a client asking for more (or none) as
+    /// its Server Keep Alive; 0 grants any [default: 0; 480 in --apsaramq mode].
+    #[arg(long, value_name = "SECS")]
+    max_keep_alive: Option<u16>,
 }
 
 impl BrokerLimits {
@@ -152,6 +164,11 @@ impl BrokerLimits {
             connect_timeout: self
                 .connect_timeout
                 .map_or(config.connect_timeout, Duration::from_secs),
+            receive_maximum: self.receive_maximum.unwrap_or(config.receive_maximum),
+            topic_alias_maximum: self
+                .topic_alias_maximum
+                .unwrap_or(config.topic_alias_maximum),
+            max_keep_alive: self.max_keep_alive.unwrap_or(config.max_keep_alive),
             ..config
         }
     }
