@@ -225,7 +225,13 @@ fn rr_rows() -> Vec<Row> {
         answered("rr -N", "-m ping -N -W 5"),
         answered("rr -F", "-m ping -F '%t|%p|%q|%r|%l|%S|%P' -W 5"),
         answered("rr -q 1", "-m ping -q 1 -W 5"),
-        answered("rr -q 2 -F %q", "-m ping -q 2 -F %q -W 5"),
+        request(
+            "rr -q 2 -F %q",
+            "{b} -i {id} -t {t}/req -e {t}/resp -m ping -q 2 -F %q -W 5",
+        )
+        // At QoS 2 mosquitto forwards the request once the PUBREL is in.
+        .ready_when_logged("Received PUBREL from {id}")
+        .feed("{t}/resp", "pong", 0),
         answered("rr -n", "-n -W 5"),
         answered("rr -f", "-f {file} -W 5").differs(RR_EMPTY_REQUEST),
         answered("rr -s", "-s -W 5")
