@@ -57,7 +57,9 @@ pub(crate) fn rows() -> Vec<Row> {
         ),
         both(
             "-D disconnect properties",
-            "{b} -D disconnect reason-string bye -D disconnect user-property k v",
+            // A DISCONNECT the broker refused would have it publish the will.
+            "{b} --will-topic {t}/will -D disconnect reason-string bye -D disconnect \
+             user-property k v",
         ),
         both("-D then -V 5", "{b} -D connect user-property k v -V 5"),
         both(
