@@ -41,7 +41,9 @@ pub(crate) fn rows() -> Vec<Row> {
         // Taken.
         both(
             "-D connect properties",
-            "{b} -D connect receive-maximum 10 -D connect maximum-packet-size 100000 -D connect topic-alias-maximum 5 -D connect request-problem-information 1 -D connect request-response-information 0 -D connect user-property k v",
+            "{b} -D connect receive-maximum 10 -D connect maximum-packet-size 100000 -D connect \
+                topic-alias-maximum 5 -D connect request-problem-information 1 -D connect \
+                request-response-information 0 -D connect user-property k v",
         ),
         both(
             "-D connect session-expiry-interval -i",
@@ -49,7 +51,8 @@ pub(crate) fn rows() -> Vec<Row> {
         ),
         both(
             "-D will properties",
-            "{b} --will-topic {t}/will -D will will-delay-interval 5 -D will content-type text/plain -D will user-property k v",
+            "{b} --will-topic {t}/will -D will will-delay-interval 5 -D will content-type \
+                text/plain -D will user-property k v",
         ),
         both(
             "-D will without --will-topic",
@@ -131,10 +134,17 @@ pub(crate) fn rows() -> Vec<Row> {
     rows.extend([
         publish(
             "-D publish properties",
-            "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish message-expiry-interval 60 -D publish content-type text/plain -D publish response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b -D publish user-property a c",
+            "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish \
+                message-expiry-interval 60 -D publish content-type text/plain -D publish \
+                response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b \
+                -D publish user-property a c",
         )
         .watch_v5(),
-        publish("-D publish topic-alias", "{b} -t {t} -m x -D publish topic-alias 1").watch_v5(),
+        publish(
+            "-D publish topic-alias",
+            "{b} -t {t} -m x -D publish topic-alias 1",
+        )
+        .watch_v5(),
         publish(
             "-D publish properties on every -l line",
             "{b} -t {t} -l -q 1 -D publish content-type text/plain -D publish user-property k v",
@@ -143,7 +153,8 @@ pub(crate) fn rows() -> Vec<Row> {
         .watch_v5(),
         publish(
             "-D publish properties on every --repeat",
-            "{b} -t {t} -m x --repeat 3 -D publish correlation-data c9 -D publish response-topic {t}/r",
+            "{b} -t {t} -m x --repeat 3 -D publish correlation-data c9 -D publish response-topic \
+                {t}/r",
         )
         .watch_v5(),
         publish(
@@ -151,18 +162,43 @@ pub(crate) fn rows() -> Vec<Row> {
             "{b} -t {t} -m x -D publish correlation-data 'h\u{e9}llo w\u{f6}rld'",
         )
         .watch_v5(),
-        publish("-D publish topic-alias 0", "{b} -t {t} -m x -D publish topic-alias 0"),
-        publish("-D publish message-expiry-interval too large", "{b} -t {t} -m x -D publish message-expiry-interval 4294967296"),
-        publish("-D publish then -V 311", "{b} -t {t} -m x -D publish content-type x -V 311")
-            .differs(V311_AFTER_D),
-        subscribe("-D subscribe subscription-identifier", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 9")
-            .feed("{t}", "x", 0),
-        subscribe("-D subscribe user-property", "{b} -t {t} -C 1 -v -D subscribe user-property k v")
-            .feed("{t}", "x", 0),
-        subscribe("-D subscribe subscription-identifier 0", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 0")
-            .feed("{t}", "x", 0)
-            .differs(SUBSCRIPTION_ID_0),
-        subscribe("-D unsubscribe user-property with -U", "{b} -t {t} -U {t}/old -E -D unsubscribe user-property k v"),
+        publish(
+            "-D publish topic-alias 0",
+            "{b} -t {t} -m x -D publish topic-alias 0",
+        ),
+        publish(
+            "-D publish message-expiry-interval too large",
+            "{b} -t {t} -m x -D publish \
+            message-expiry-interval 4294967296",
+        ),
+        publish(
+            "-D publish then -V 311",
+            "{b} -t {t} -m x -D publish content-type x -V 311",
+        )
+        .differs(V311_AFTER_D),
+        subscribe(
+            "-D subscribe subscription-identifier",
+            "{b} -t {t} -C 1 -v -D subscribe \
+            subscription-identifier 9",
+        )
+        .feed("{t}", "x", 0),
+        subscribe(
+            "-D subscribe user-property",
+            "{b} -t {t} -C 1 -v -D subscribe user-property k v",
+        )
+        .feed("{t}", "x", 0),
+        subscribe(
+            "-D subscribe subscription-identifier 0",
+            "{b} -t {t} -C 1 -v -D subscribe \
+            subscription-identifier 0",
+        )
+        .feed("{t}", "x", 0)
+        .differs(SUBSCRIPTION_ID_0),
+        subscribe(
+            "-D unsubscribe user-property with -U",
+            "{b} -t {t} -U {t}/old -E -D \
+            unsubscribe user-property k v",
+        ),
     ]);
     rows.extend(format_rows());
     rows.extend(rr_rows());
@@ -241,7 +277,8 @@ fn rr_rows() -> Vec<Row> {
             .differs(RR_EMPTY_REQUEST),
         answered(
             "rr -D publish properties",
-            "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D publish user-property k v",
+            "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D \
+                publish user-property k v",
         )
         .watch_v5(),
         answered(
