@@ -31,6 +31,10 @@ const RR_EMPTY_REQUEST: &str = "mosquitto_rr 2.0.11 publishes an empty request f
                                 (it never puts the file or stdin it read into the message); \
                                 sansmq sends their bytes";
 
+/// mosquitto_rr's -R.
+const RR_NO_RETAINED: &str = "mosquitto_rr accepts -R but prints a retained message on the \
+                              response topic as the response; sansmq rr skips it, as -R says";
+
 /// A -V 3.1.x after -D.
 const V311_AFTER_D: &str = "mosquitto connects with MQTT 3.1.1 and then fails to send the \
                             properties: pub exits 0 without publishing, sub waits for ever; \
@@ -337,5 +341,10 @@ fn rr_rows() -> Vec<Row> {
             "-L mqtt://127.0.0.1:{port}/{t}/req -e {t}/resp -m ping -W 1",
         ),
         request("rr --help", "--help").stdout_presence(),
+        answered("rr with a retained message on -e", "-m ping -W 5").retained("{t}/resp", "old", 0),
+        answered("rr -R with a retained message on -e", "-m ping -R -W 5")
+            .retained("{t}/resp", "old", 0)
+            .differs(RR_NO_RETAINED),
+        request("rr -l", "{b} -t {t}/req -e {t}/resp -l -W 2").stdin("ping\n"),
     ]
 }
