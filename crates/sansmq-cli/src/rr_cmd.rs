@@ -81,8 +81,7 @@ pub(crate) struct RrArgs {
     pub(crate) connect: ConnectArgs,
 }
 
-/// One of the ways mosquitto_rr takes the request (`-l` is not one: mosquitto_rr accepts it but
-/// never sends a line).
+/// One of the ways mosquitto_rr takes the request (as mosquitto_rr, no `-l`).
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 struct Request {

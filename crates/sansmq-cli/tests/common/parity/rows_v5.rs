@@ -31,6 +31,10 @@ const RR_EMPTY_REQUEST: &str = "mosquitto_rr 2.0.11 publishes an empty request f
                                 (it never puts the file or stdin it read into the message); \
                                 sansmq sends their bytes";
 
+/// mosquitto_rr's -R.
+const RR_NO_RETAINED: &str = "mosquitto_rr accepts -R but prints a retained message on the \
+                              response topic as the response; sansmq rr skips it, as -R says";
+
 /// A -V 3.1.x after -D.
 const V311_AFTER_D: &str = "mosquitto connects with MQTT 3.1.1 and then fails to send the \
                             properties: pub exits 0 without publishing, sub waits for ever; \
@@ -41,7 +45,9 @@ pub(crate) fn rows() -> Vec<Row> {
         // Taken.
         both(
             "-D connect properties",
-            "{b} -D connect receive-maximum 10 -D connect maximum-packet-size 100000 -D connect topic-alias-maximum 5 -D connect request-problem-information 1 -D connect request-response-information 0 -D connect user-property k v",
+            "{b} -D connect receive-maximum 10 -D connect maximum-packet-size 100000 -D connect \
+                topic-alias-maximum 5 -D connect request-problem-information 1 -D connect \
+                request-response-information 0 -D connect user-property k v",
         ),
         both(
             "-D connect session-expiry-interval -i",
@@ -49,7 +55,8 @@ pub(crate) fn rows() -> Vec<Row> {
         ),
         both(
             "-D will properties",
-            "{b} --will-topic {t}/will -D will will-delay-interval 5 -D will content-type text/plain -D will user-property k v",
+            "{b} --will-topic {t}/will -D will will-delay-interval 5 -D will content-type \
+                text/plain -D will user-property k v",
         ),
         both(
             "-D will without --will-topic",
@@ -57,7 +64,9 @@ pub(crate) fn rows() -> Vec<Row> {
         ),
         both(
             "-D disconnect properties",
-            "{b} -D disconnect reason-string bye -D disconnect user-property k v",
+            // A DISCONNECT the broker refused would have it publish the will.
+            "{b} --will-topic {t}/will -D disconnect reason-string bye -D disconnect \
+             user-property k v",
         ),
         both("-D then -V 5", "{b} -D connect user-property k v -V 5"),
         both(
@@ -129,10 +138,17 @@ pub(crate) fn rows() -> Vec<Row> {
     rows.extend([
         publish(
             "-D publish properties",
-            "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish message-expiry-interval 60 -D publish content-type text/plain -D publish response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b -D publish user-property a c",
+            "{b} -t {t} -m x -q 1 -D publish payload-format-indicator 1 -D publish \
+                message-expiry-interval 60 -D publish content-type text/plain -D publish \
+                response-topic {t}/r -D publish correlation-data c1 -D publish user-property a b \
+                -D publish user-property a c",
         )
         .watch_v5(),
-        publish("-D publish topic-alias", "{b} -t {t} -m x -D publish topic-alias 1").watch_v5(),
+        publish(
+            "-D publish topic-alias",
+            "{b} -t {t} -m x -D publish topic-alias 1",
+        )
+        .watch_v5(),
         publish(
             "-D publish properties on every -l line",
             "{b} -t {t} -l -q 1 -D publish content-type text/plain -D publish user-property k v",
@@ -141,7 +157,8 @@ pub(crate) fn rows() -> Vec<Row> {
         .watch_v5(),
         publish(
             "-D publish properties on every --repeat",
-            "{b} -t {t} -m x --repeat 3 -D publish correlation-data c9 -D publish response-topic {t}/r",
+            "{b} -t {t} -m x --repeat 3 -D publish correlation-data c9 -D publish response-topic \
+                {t}/r",
         )
         .watch_v5(),
         publish(
@@ -149,18 +166,43 @@ pub(crate) fn rows() -> Vec<Row> {
             "{b} -t {t} -m x -D publish correlation-data 'h\u{e9}llo w\u{f6}rld'",
         )
         .watch_v5(),
-        publish("-D publish topic-alias 0", "{b} -t {t} -m x -D publish topic-alias 0"),
-        publish("-D publish message-expiry-interval too large", "{b} -t {t} -m x -D publish message-expiry-interval 4294967296"),
-        publish("-D publish then -V 311", "{b} -t {t} -m x -D publish content-type x -V 311")
-            .differs(V311_AFTER_D),
-        subscribe("-D subscribe subscription-identifier", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 9")
-            .feed("{t}", "x", 0),
-        subscribe("-D subscribe user-property", "{b} -t {t} -C 1 -v -D subscribe user-property k v")
-            .feed("{t}", "x", 0),
-        subscribe("-D subscribe subscription-identifier 0", "{b} -t {t} -C 1 -v -D subscribe subscription-identifier 0")
-            .feed("{t}", "x", 0)
-            .differs(SUBSCRIPTION_ID_0),
-        subscribe("-D unsubscribe user-property with -U", "{b} -t {t} -U {t}/old -E -D unsubscribe user-property k v"),
+        publish(
+            "-D publish topic-alias 0",
+            "{b} -t {t} -m x -D publish topic-alias 0",
+        ),
+        publish(
+            "-D publish message-expiry-interval too large",
+            "{b} -t {t} -m x -D publish \
+            message-expiry-interval 4294967296",
+        ),
+        publish(
+            "-D publish then -V 311",
+            "{b} -t {t} -m x -D publish content-type x -V 311",
+        )
+        .differs(V311_AFTER_D),
+        subscribe(
+            "-D subscribe subscription-identifier",
+            "{b} -t {t} -C 1 -v -D subscribe \
+            subscription-identifier 9",
+        )
+        .feed("{t}", "x", 0),
+        subscribe(
+            "-D subscribe user-property",
+            "{b} -t {t} -C 1 -v -D subscribe user-property k v",
+        )
+        .feed("{t}", "x", 0),
+        subscribe(
+            "-D subscribe subscription-identifier 0",
+            "{b} -t {t} -C 1 -v -D subscribe \
+            subscription-identifier 0",
+        )
+        .feed("{t}", "x", 0)
+        .differs(SUBSCRIPTION_ID_0),
+        subscribe(
+            "-D unsubscribe user-property with -U",
+            "{b} -t {t} -U {t}/old -E -D \
+            unsubscribe user-property k v",
+        ),
     ]);
     rows.extend(format_rows());
     rows.extend(rr_rows());
@@ -225,7 +267,13 @@ fn rr_rows() -> Vec<Row> {
         answered("rr -N", "-m ping -N -W 5"),
         answered("rr -F", "-m ping -F '%t|%p|%q|%r|%l|%S|%P' -W 5"),
         answered("rr -q 1", "-m ping -q 1 -W 5"),
-        answered("rr -q 2 -F %q", "-m ping -q 2 -F %q -W 5"),
+        request(
+            "rr -q 2 -F %q",
+            "{b} -i {id} -t {t}/req -e {t}/resp -m ping -q 2 -F %q -W 5",
+        )
+        // At QoS 2 mosquitto forwards the request once the PUBREL is in.
+        .ready_when_logged("Received PUBREL from {id}")
+        .feed("{t}/resp", "pong", 0),
         answered("rr -n", "-n -W 5"),
         answered("rr -f", "-f {file} -W 5").differs(RR_EMPTY_REQUEST),
         answered("rr -s", "-s -W 5")
@@ -233,7 +281,8 @@ fn rr_rows() -> Vec<Row> {
             .differs(RR_EMPTY_REQUEST),
         answered(
             "rr -D publish properties",
-            "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D publish user-property k v",
+            "-m ping -W 5 -D publish content-type text/plain -D publish correlation-data c1 -D \
+                publish user-property k v",
         )
         .watch_v5(),
         answered(
@@ -292,5 +341,10 @@ fn rr_rows() -> Vec<Row> {
             "-L mqtt://127.0.0.1:{port}/{t}/req -e {t}/resp -m ping -W 1",
         ),
         request("rr --help", "--help").stdout_presence(),
+        answered("rr with a retained message on -e", "-m ping -W 5").retained("{t}/resp", "old", 0),
+        answered("rr -R with a retained message on -e", "-m ping -R -W 5")
+            .retained("{t}/resp", "old", 0)
+            .differs(RR_NO_RETAINED),
+        request("rr -l", "{b} -t {t}/req -e {t}/resp -l -W 2").stdin("ping\n"),
     ]
 }
