@@ -105,8 +105,8 @@ impl Mqtt5Check {
         );
     }
 
-    /// A request was accepted: the supervisor subscribes to the response topic if it has not.
-    pub(crate) fn request_accepted(&mut self) {
+    /// A request was made: the supervisor subscribes to the response topic if it has not.
+    pub(crate) fn request_made(&mut self) {
         if self.response_subscription == ResponseSubscription::None {
             self.response_subscription = ResponseSubscription::Pending(HashSet::new());
         }

@@ -1358,13 +1358,15 @@ impl World {
         }
         self.log(|| format!("app: request #{waiter} {qos:?} to {name}"));
         self.count("requests");
+        // The first request subscribes to the response topic, even one then refused (a full
+        // queue): the subscription stays for the requests to come.
+        self.v5.request_made();
         match self
             .sup
             .request(now, topic, qos, payload, properties, waiter)
         {
             Ok(()) => {
                 self.v5.published(waiter, now, &name, qos, None);
-                self.v5.request_accepted();
                 let deadline = now + self.sup.options().time_to_wait_limit();
                 self.requests_due.insert((deadline, waiter));
                 Ok(())
