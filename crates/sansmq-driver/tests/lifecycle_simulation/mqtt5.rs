@@ -22,7 +22,7 @@ use sansmq::DisconnectReason;
 use sansmq::packet::{Packet, Publish, QoS, ReasonCode};
 use sansmq_driver::{Error, Message};
 
-use crate::broker::{DENIED, message_number, refusal};
+use crate::broker::{Cluster, DENIED, message_number, refusal};
 use crate::invariants::Violation;
 
 /// A message (or request) the application handed over.
@@ -396,6 +396,18 @@ impl Mqtt5Check {
             }
             (Err(_), _) => Ok(()),
         }
+    }
+
+    /// At the end of the run: a message whose refusal the client read was never taken.
+    pub(crate) fn check_end(&self, cluster: &Cluster) -> Result<(), Violation> {
+        for (number, code) in &self.refusals_read {
+            if let Some(taken) = cluster.taken.get(number) {
+                return Err(format!(
+                    "message {number} refused with {code:?}, yet the broker took it: {taken:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The application heard of the connection's loss.

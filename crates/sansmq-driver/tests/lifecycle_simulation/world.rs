@@ -376,6 +376,7 @@ impl World {
             self.stats.insert("messages refused", refused as u64);
         }
         self.ledger.check_end(&self.cluster)?;
+        self.v5.check_end(&self.cluster)?;
         self.token_check.check_end()?;
         Ok(())
     }
@@ -735,7 +736,7 @@ impl World {
                         conn.requested_again.extend(filters);
                     }
                 }
-                Ok(Some(Packet::Publish(publish))) => {
+                Ok(Some(Packet::Publish(publish))) if self.protocol.is_v5() => {
                     let sent = self.v5.sent(
                         self.now,
                         &publish,
@@ -921,7 +922,13 @@ impl World {
                 let processed = self.sup.is_connected();
                 let disconnecting = self.ledger.disconnect_outstanding();
                 let mut violation = None;
-                if let Some(conn) = self.conns.get_mut(&id) {
+                let v5 = self.protocol.is_v5();
+                if let (false, Some(conn)) = (v5, self.conns.get_mut(&id)) {
+                    // MQTT 3.1.1: only CONNACK matters, and the model sends it alone, first.
+                    if let [0x20, 0x02, _, code, ..] = bytes[..] {
+                        conn.refused |= code != 0;
+                    }
+                } else if let Some(conn) = self.conns.get_mut(&id) {
                     conn.received.extend_from_slice(&bytes);
                     loop {
                         let packet = match conn.received.next_packet() {
@@ -1242,7 +1249,9 @@ impl World {
                 } else {
                     self.sup.publish(now, topic, qos, false, payload, waiter)
                 };
-                self.v5.published(waiter, now, name, qos, expiry);
+                if v5 {
+                    self.v5.published(waiter, now, name, qos, expiry);
+                }
                 if let Err(rejected) = published {
                     self.log(|| format!("rejected #{waiter}: {}", rejected.error));
                     self.count("publishes rejected");
