@@ -9,7 +9,7 @@
 //! with the Correlation Data), and may end a connection with a DISCONNECT of their own. Plain
 //! and small on purpose: it is the reference the supervisor is judged against, not a broker.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,9 @@ pub(crate) struct Session {
     /// MQTT 5.0: disconnected, the session ends then (its Session Expiry Interval after the
     /// connection ended).
     expires_at: Option<Instant>,
+    /// The client's Receive Maximum: QoS 1 copies beyond it wait in `held` (MQTT-3.3.4-9).
+    quota: u16,
+    held: VecDeque<Publish>,
 }
 
 impl Session {
@@ -95,8 +98,24 @@ impl Session {
                 copy.packet_id = None;
                 Some(copy)
             }
-            _ => self.outbound(publish),
+            _ if self.outbound.len() < usize::from(self.quota) => self.outbound(publish),
+            _ => {
+                self.held.push_back(publish.clone());
+                None
+            }
         }
+    }
+
+    /// The copies held for the client's Receive Maximum that it has room for now.
+    fn release(&mut self) -> Vec<Publish> {
+        let mut copies = Vec::new();
+        while self.outbound.len() < usize::from(self.quota) {
+            let Some(publish) = self.held.pop_front() else {
+                break;
+            };
+            copies.extend(self.outbound(&publish));
+        }
+        copies
     }
 }
 
@@ -124,6 +143,8 @@ pub(crate) struct Cluster {
     pub(crate) expired_sessions: u64,
     /// Responses the responder published (decoys included).
     pub(crate) responses: u64,
+    /// Copies for the client held back by its Receive Maximum.
+    pub(crate) held_copies: u64,
 }
 
 /// What a broker does on one connection.
@@ -323,12 +344,18 @@ impl BrokerConn {
                             outbound: BTreeMap::new(),
                             next_id: 0,
                             expires_at: None,
+                            quota: u16::MAX,
+                            held: VecDeque::new(),
                         });
                     }
                     let Some(session) = cluster.session.as_mut() else {
                         unreachable!("a session was made above");
                     };
                     session.expires_at = None;
+                    session.quota = connect
+                        .properties
+                        .receive_maximum
+                        .map_or(u16::MAX, NonZeroU16::get);
                     let mut connack = ConnAck::new(code).with_session_present(session_present);
                     if self.protocol.is_v5() {
                         connack.set_properties(properties);
@@ -341,6 +368,9 @@ impl BrokerConn {
                             copy.dup = true;
                             self.push_publish(&mut replies, copy);
                         }
+                    }
+                    for copy in session.release() {
+                        self.push_publish(&mut replies, copy);
                     }
                     None
                 }
@@ -380,6 +410,7 @@ impl BrokerConn {
                         taken.push((publish.qos, session.epoch));
                         // Routed to the client's own matching subscription, at most at QoS 1.
                         let mut copies = Vec::new();
+                        let held = session.held.len();
                         let mut routed = publish.clone();
                         if self.protocol.is_v5() {
                             routed.properties_mut().topic_alias = None;
@@ -409,6 +440,7 @@ impl BrokerConn {
                                 copies.extend(session.route(&response));
                             }
                         }
+                        cluster.held_copies += (session.held.len() - held) as u64;
                         for copy in copies {
                             self.push_publish(&mut replies, copy);
                         }
@@ -416,13 +448,15 @@ impl BrokerConn {
                     answer
                 }
                 Packet::PubAck(ack) => {
-                    let copy = cluster
-                        .session
-                        .as_mut()
-                        .and_then(|session| session.outbound.remove(&ack.packet_id.get()));
-                    if let Some(copy) = copy {
+                    let Some(session) = cluster.session.as_mut() else {
+                        continue;
+                    };
+                    if let Some(copy) = session.outbound.remove(&ack.packet_id.get()) {
                         let number = message_number(copy.payload());
                         replies.push(Reply::Acked(number, ack.packet_id.get()));
+                    }
+                    for copy in session.release() {
+                        self.push_publish(&mut replies, copy);
                     }
                     None
                 }
@@ -476,6 +510,13 @@ impl BrokerConn {
                 }
                 Packet::PingReq => Some(Packet::PingResp),
                 Packet::Disconnect(disconnect) => {
+                    // The client ends a connection only normally: a Reason Code of its own would
+                    // be a complaint about the broker (a model bug, or a client miscounting).
+                    assert_eq!(
+                        disconnect.reason_code,
+                        ReasonCode::NORMAL_DISCONNECTION,
+                        "the client ended the connection with a Reason Code"
+                    );
                     // MQTT 5.0: DISCONNECT may set a new Session Expiry Interval (MQTT-3.14.2-2:
                     // not from 0).
                     if let Some(secs) = disconnect.properties().session_expiry_interval {

@@ -67,6 +67,8 @@ pub(crate) struct V5 {
     pub(crate) client_topic_alias_maximum: u16,
     /// How long a request waits for its response.
     pub(crate) time_to_wait: Duration,
+    /// The client's Receive Maximum, which the brokers honour.
+    pub(crate) client_receive_maximum: Option<u16>,
 }
 
 impl V5 {
@@ -85,6 +87,7 @@ impl V5 {
             session_expiry_cap: rng.percent(25).then(|| rng.range(1, 60) as u32),
             client_topic_alias_maximum: *rng.pick(&[0, 0, 2, 5]),
             time_to_wait: rng.millis(500, 20_000),
+            client_receive_maximum: rng.percent(50).then(|| rng.range(1, 5) as u16),
         }
     }
 }

@@ -185,6 +185,9 @@ impl World {
                 .topic_alias_maximum(v5.client_topic_alias_maximum)
                 .user_property("sim", "lifecycle")
                 .expect("a valid user property");
+            if let Some(maximum) = v5.client_receive_maximum {
+                mqtt5 = mqtt5.receive_maximum(maximum);
+            }
             if let Some(secs) = v5.session_expiry {
                 mqtt5 = mqtt5.session_expiry(Duration::from_secs(secs.into()));
             }
@@ -368,6 +371,10 @@ impl World {
             self.stats
                 .insert("sessions expired", self.cluster.expired_sessions);
             self.stats.insert("responses sent", self.cluster.responses);
+            self.stats.insert(
+                "copies held for the client's Receive Maximum",
+                self.cluster.held_copies,
+            );
             self.stats.insert(
                 "re-sends over a smaller Receive Maximum (known bug)",
                 self.v5.resent_over_receive_maximum,
