@@ -316,6 +316,7 @@ impl BrokerConn {
                             [(self.id % v5.receive_maximum.len() as u64) as usize];
                         properties.receive_maximum = NonZeroU16::new(receive_maximum);
                         self.alias_maximum = v5.topic_alias_maximum;
+                        properties.server_keep_alive = v5.server_keep_alive;
                         properties.topic_alias_maximum =
                             Some(v5.topic_alias_maximum).filter(|&max| max > 0);
                         self.client_alias_maximum =

@@ -55,6 +55,10 @@ pub(crate) enum KnownBug {
     ReceiveMaximum,
     /// `subscription-identifier`: a restore drops the Subscription Identifiers.
     SubscriptionIdentifier,
+    /// `server-keep-alive`: the ping timeout ignores the Server Keep Alive.
+    ServerKeepAlive,
+    /// `keep-alive-start`: the keep-alive is counted from CONNACK, not from CONNECT.
+    KeepAliveStart,
 }
 
 impl KnownBug {
@@ -63,6 +67,8 @@ impl KnownBug {
             Self::Backoff => "backoff",
             Self::ReceiveMaximum => "receive-maximum",
             Self::SubscriptionIdentifier => "subscription-identifier",
+            Self::ServerKeepAlive => "server-keep-alive",
+            Self::KeepAliveStart => "keep-alive-start",
         }
     }
 

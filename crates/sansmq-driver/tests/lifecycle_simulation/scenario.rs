@@ -69,6 +69,8 @@ pub(crate) struct V5 {
     pub(crate) time_to_wait: Duration,
     /// The client's Receive Maximum, which the brokers honour.
     pub(crate) client_receive_maximum: Option<u16>,
+    /// The brokers' Server Keep Alive, in seconds, which replaces the client's.
+    pub(crate) server_keep_alive: Option<u16>,
 }
 
 impl V5 {
@@ -88,6 +90,7 @@ impl V5 {
             client_topic_alias_maximum: *rng.pick(&[0, 0, 2, 5]),
             time_to_wait: rng.millis(500, 20_000),
             client_receive_maximum: rng.percent(50).then(|| rng.range(1, 5) as u16),
+            server_keep_alive: rng.percent(25).then(|| rng.range(1, 40) as u16),
         }
     }
 }
