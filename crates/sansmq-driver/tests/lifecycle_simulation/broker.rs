@@ -18,7 +18,8 @@ use sansmq::MqttString;
 use sansmq::TopicName;
 use sansmq::packet::{
     ConnAck, ConnectReturnCode, Disconnect, Packet, PacketDecoder, PacketId, Properties, Protocol,
-    PubAck, PubComp, PubRec, Publish, QoS, ReasonCode, SubAck, SubscribeReturnCode, UnsubAck,
+    PubAck, PubComp, PubRec, Publish, QoS, ReasonCode, SubAck, SubscribeReturnCode, SubscriptionId,
+    UnsubAck,
 };
 
 use crate::scenario::V5;
@@ -52,6 +53,8 @@ pub(crate) struct Session {
     /// Incoming QoS 2 identifiers between PUBLISH and PUBREL (delivery "method B").
     qos2: HashSet<u16>,
     pub(crate) subscriptions: BTreeMap<String, QoS>,
+    /// MQTT 5.0: the Subscription Identifier of each subscription that has one.
+    subscription_ids: BTreeMap<String, u32>,
     /// QoS 1 copies sent to the client and not acknowledged, by the broker's packet id.
     outbound: BTreeMap<u16, Publish>,
     next_id: u16,
@@ -81,14 +84,44 @@ impl Session {
         None
     }
 
-    /// The copy of `publish` the client's subscriptions ask for (at most at QoS 1), if any.
-    fn route(&mut self, publish: &Publish) -> Option<Publish> {
+    /// The copy of `publish` the client's subscriptions ask for (at most at QoS 1), if any,
+    /// with the Subscription Identifiers of every matching subscription (MQTT 5.0 section
+    /// 3.3.4), recorded in `routed` by message number.
+    fn route(
+        &mut self,
+        publish: &Publish,
+        routed: &mut HashMap<u64, Vec<Vec<u32>>>,
+    ) -> Option<Publish> {
         let granted = self
             .subscriptions
             .iter()
             .filter(|(filter, _)| sansmq::topic::matches(filter, publish.topic()))
             .map(|(_, qos)| *qos)
             .max()?;
+        let mut ids: Vec<u32> = self
+            .subscription_ids
+            .iter()
+            .filter(|(filter, _)| sansmq::topic::matches(filter, publish.topic()))
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let number = message_number(publish.payload());
+        routed.entry(number).or_default().push(ids.clone());
+        let mut stamped;
+        let publish = if ids.is_empty() && publish.properties().is_empty() {
+            publish
+        } else {
+            stamped = publish.clone();
+            let properties = stamped.properties_mut();
+            properties.clear_subscription_identifiers();
+            for id in ids {
+                properties.push_subscription_identifier(
+                    SubscriptionId::new(id).expect("a valid identifier"),
+                );
+            }
+            &stamped
+        };
         match granted.min(publish.qos) {
             QoS::AtMostOnce => {
                 let mut copy = publish.clone();
@@ -145,6 +178,8 @@ pub(crate) struct Cluster {
     pub(crate) responses: u64,
     /// Copies for the client held back by its Receive Maximum.
     pub(crate) held_copies: u64,
+    /// The Subscription Identifiers of each copy routed to the client, by message number.
+    pub(crate) routed_ids: HashMap<u64, Vec<Vec<u32>>>,
 }
 
 /// What a broker does on one connection.
@@ -342,6 +377,7 @@ impl BrokerConn {
                             epoch: cluster.epochs,
                             qos2: HashSet::new(),
                             subscriptions: BTreeMap::new(),
+                            subscription_ids: BTreeMap::new(),
                             outbound: BTreeMap::new(),
                             next_id: 0,
                             expires_at: None,
@@ -416,7 +452,7 @@ impl BrokerConn {
                         if self.protocol.is_v5() {
                             routed.properties_mut().topic_alias = None;
                         }
-                        copies.extend(session.route(&routed));
+                        copies.extend(session.route(&routed, &mut cluster.routed_ids));
                         if copies.is_empty() && self.protocol.is_v5() {
                             // MQTT 5.0: a success code that is not 0 (mosquitto sends it too).
                             answer = match answer {
@@ -438,7 +474,7 @@ impl BrokerConn {
                         if let Some(responses) = respond(&routed, number) {
                             for response in responses {
                                 cluster.responses += 1;
-                                copies.extend(session.route(&response));
+                                copies.extend(session.route(&response, &mut cluster.routed_ids));
                             }
                         }
                         cluster.held_copies += (session.held.len() - held) as u64;
@@ -484,6 +520,14 @@ impl BrokerConn {
                             let granted = QoS::from_u8((f.qos as u8).min(cluster.max_grant))
                                 .unwrap_or(QoS::AtMostOnce);
                             session.subscriptions.insert(f.filter.to_string(), granted);
+                            // MQTT 5.0: a new SUBSCRIBE replaces the subscription, identifier
+                            // included (none if it has none).
+                            match subscribe.properties().subscription_identifiers().next() {
+                                Some(id) => session
+                                    .subscription_ids
+                                    .insert(f.filter.to_string(), id.get()),
+                                None => session.subscription_ids.remove(&f.filter.to_string()),
+                            };
                             SubscribeReturnCode::Success(granted)
                         })
                         .collect();
@@ -497,6 +541,7 @@ impl BrokerConn {
                     if let Some(session) = cluster.session.as_mut() {
                         for filter in &unsubscribe.filters {
                             let removed = session.subscriptions.remove(&filter.to_string());
+                            session.subscription_ids.remove(&filter.to_string());
                             codes.push(match removed {
                                 Some(_) => ReasonCode::Success,
                                 None => ReasonCode::NoSubscriptionExisted,

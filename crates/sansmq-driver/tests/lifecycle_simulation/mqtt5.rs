@@ -22,7 +22,7 @@ use sansmq::DisconnectReason;
 use sansmq::packet::{Packet, Publish, QoS, ReasonCode};
 use sansmq_driver::{Error, Message};
 
-use crate::broker::{Cluster, DENIED, message_number, refusal};
+use crate::broker::{Cluster, DECOY, DENIED, ECHO, message_number, refusal};
 use crate::invariants::Violation;
 
 /// A message (or request) the application handed over.
@@ -33,6 +33,8 @@ struct Published {
     qos: QoS,
     /// Message Expiry Interval, in seconds.
     expiry: Option<u32>,
+    /// Published with the User Property `n` = its number.
+    user_property: bool,
 }
 
 /// Where the supervisor's own subscription to the response topic stands.
@@ -147,6 +149,7 @@ impl Mqtt5Check {
         topic: &str,
         qos: QoS,
         expiry: Option<u32>,
+        user_property: bool,
     ) {
         let topic = topic.to_owned();
         self.published.insert(
@@ -156,8 +159,60 @@ impl Mqtt5Check {
                 topic,
                 qos,
                 expiry,
+                user_property,
             },
         );
+    }
+
+    /// A message reached the application: on the topic it was published to (Topic Aliases
+    /// resolved), with the User Property its publisher gave it; a response (or decoy) on the
+    /// response topic.
+    pub(crate) fn message(
+        &self,
+        message: &Message,
+        routed_ids: Option<&Vec<Vec<u32>>>,
+    ) -> Result<(), Violation> {
+        let number = message_number(&message.payload);
+        // The Subscription Identifiers the broker stamped on a copy of it, unchanged.
+        let mut ids: Vec<u32> = message
+            .subscription_identifiers()
+            .map(|id| id.get())
+            .collect();
+        ids.sort_unstable();
+        if let Some(routed) = routed_ids.filter(|routed| !routed.contains(&ids)) {
+            return Err(format!(
+                "message {number} arrived with Subscription Identifiers {ids:?}, the broker \
+                 sent it with {routed:?}"
+            ));
+        }
+        let topic = message.topic.as_str();
+        let (expected, user_property) = match self.published.get(&number) {
+            _ if number & DECOY != 0 => (self.response_topic.as_str(), false),
+            Some(published) if published.topic.starts_with(ECHO) => {
+                (self.response_topic.as_str(), false)
+            }
+            Some(published) => (published.topic.as_str(), published.user_property),
+            None => return Ok(()),
+        };
+        if topic != expected {
+            return Err(format!(
+                "message {number} arrived on {topic:?}, published to {expected:?}"
+            ));
+        }
+        let users: Vec<_> = message
+            .properties()
+            .user_properties()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let own = number.to_string();
+        let kept = users.iter().any(|(k, v)| *k == "n" && *v == own);
+        if users.iter().any(|(k, v)| *k == "n" && *v != own) || kept != user_property {
+            return Err(format!(
+                "message {number} (published with its User Property: {user_property}) arrived \
+                 with User Properties {users:?}"
+            ));
+        }
+        Ok(())
     }
 
     /// A request was made: the supervisor subscribes to the response topic if it has not.

@@ -1183,6 +1183,16 @@ impl World {
             }
             Event::Message(message) => {
                 self.count("messages received");
+                if self.protocol.is_v5() {
+                    if message.subscription_identifiers().next().is_some() {
+                        self.count("messages with Subscription Identifiers");
+                    }
+                    let number = message_number(&message.payload);
+                    let routed = self.cluster.routed_ids.get(&number);
+                    if let Err(e) = self.v5.message(&message, routed) {
+                        return self.fail(e);
+                    }
+                }
                 if let Some(key) = message.ack_key() {
                     let number = message_number(&message.payload);
                     if number & DECOY != 0 {
@@ -1313,6 +1323,7 @@ impl World {
                 // only where nothing is restored.
                 let barrier = self.sc.resubscribe == ResubscribePolicy::Never;
                 let mut expiry = None;
+                let mut user_property = false;
                 let published = if barrier && qos == QoS::AtLeastOnce && self.rng.percent(20) {
                     self.sup
                         .publish_barrier(now, topic, payload, waiter)
@@ -1320,6 +1331,7 @@ impl World {
                 } else if v5 && self.rng.percent(50) {
                     let mut properties = Properties::new();
                     properties.push_user_property(string("n"), string(&waiter.to_string()));
+                    user_property = true;
                     if self.rng.percent(50) {
                         expiry = Some(self.rng.range(1, 30) as u32);
                         properties.message_expiry_interval = expiry;
@@ -1332,7 +1344,8 @@ impl World {
                     self.sup.publish(now, topic, qos, false, payload, waiter)
                 };
                 if v5 {
-                    self.v5.published(waiter, now, name, qos, expiry);
+                    self.v5
+                        .published(waiter, now, name, qos, expiry, user_property);
                 }
                 if let Err(rejected) = published {
                     self.log(|| format!("rejected #{waiter}: {}", rejected.error));
@@ -1460,7 +1473,7 @@ impl World {
             .request(now, topic, qos, payload, properties, waiter)
         {
             Ok(()) => {
-                self.v5.published(waiter, now, &name, qos, None);
+                self.v5.published(waiter, now, &name, qos, None, false);
                 let deadline = now + self.sup.options().time_to_wait_limit();
                 self.requests_due.insert((deadline, waiter));
                 Ok(())
