@@ -178,6 +178,8 @@ pub(crate) struct Cluster {
     pub(crate) responses: u64,
     /// Copies for the client held back by its Receive Maximum.
     pub(crate) held_copies: u64,
+    /// MQTT 5.0: PUBRELs answered 0x92 Packet Identifier not found.
+    pub(crate) unknown_pubrels: u64,
     /// The Subscription Identifiers of each copy routed to the client, by message number.
     pub(crate) routed_ids: HashMap<u64, Vec<Vec<u32>>>,
 }
@@ -498,10 +500,22 @@ impl BrokerConn {
                     None
                 }
                 Packet::PubRel(rel) => {
-                    if let Some(session) = cluster.session.as_mut() {
-                        session.qos2.remove(&rel.packet_id.get());
-                    }
-                    Some(Packet::PubComp(PubComp::new(rel.packet_id)))
+                    let known = cluster
+                        .session
+                        .as_mut()
+                        .is_some_and(|session| session.qos2.remove(&rel.packet_id.get()));
+                    // MQTT 5.0: a PUBREL for an identifier the session does not hold (its
+                    // PUBCOMP was lost, or the session was) is answered 0x92 Packet Identifier
+                    // not found; the message was taken at its PUBLISH.
+                    Some(Packet::PubComp(if known || !self.protocol.is_v5() {
+                        PubComp::new(rel.packet_id)
+                    } else {
+                        cluster.unknown_pubrels += 1;
+                        PubComp::with_reason_code(
+                            rel.packet_id,
+                            ReasonCode::PacketIdentifierNotFound,
+                        )
+                    }))
                 }
                 Packet::Subscribe(subscribe) => {
                     let session = cluster.session.as_mut().expect("a session while connected");

@@ -380,6 +380,10 @@ impl World {
                 self.cluster.held_copies,
             );
             self.stats.insert(
+                "PUBCOMPs 0x92 (identifier not found)",
+                self.cluster.unknown_pubrels,
+            );
+            self.stats.insert(
                 "re-sends over a smaller Receive Maximum (known bug)",
                 self.v5.resent_over_receive_maximum,
             );
