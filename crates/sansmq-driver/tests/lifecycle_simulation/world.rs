@@ -133,6 +133,9 @@ pub(crate) struct World {
     ended: Option<(Instant, u64)>,
     /// The next automatic attempt, as scheduled.
     reconnect_at: Option<Instant>,
+    /// The timer showed a request's deadline where the next attempt's was looked for: the
+    /// check waits (see `check_schedule`).
+    schedule_deferred: bool,
     /// Restore SUBSCRIBE ids seen on earlier transports (the core re-sends unanswered ones).
     restore_ids: HashSet<u16>,
     /// Messages from the broker the application has not acknowledged yet: key, message number,
@@ -260,6 +263,7 @@ impl World {
             token_check: TokenCheck::default(),
             ended: None,
             reconnect_at: None,
+            schedule_deferred: false,
             restore_ids: HashSet::new(),
             unacked: Vec::new(),
             acked: HashSet::new(),
@@ -590,6 +594,7 @@ impl World {
         let Some((ended, conn)) = self.ended.take() else {
             return Ok(());
         };
+        self.schedule_deferred = false;
         if self.ledger.connect_outstanding() || self.sup.is_connected() || self.current.is_some() {
             return Ok(());
         }
@@ -598,10 +603,18 @@ impl World {
         };
         if self.is_request_deadline(at) {
             // The timer shows a request's deadline, and the reconnect (if any) is not before
-            // it: look again once the request is over.
+            // it: look again once the request is over, or at the attempt if it falls then.
             self.ended = Some((ended, conn));
+            self.schedule_deferred = true;
             return Ok(());
         }
+        self.reconnect_at = Some(at);
+        self.check_delay(ended, conn, at)
+    }
+
+    /// The automatic attempt after the transport `conn` that ended at `ended` is due at `at`:
+    /// the delay is within the documented backoff.
+    fn check_delay(&mut self, ended: Instant, conn: u64, at: Instant) -> Result<(), Violation> {
         // LIBRARY BUG (reported, not fixed here): an MQTT 5.0 CONNACK refusal reaches the backoff
         // as `Error::ConnectionLost(DisconnectReason::ConnectRefused(_))`, not as
         // `Error::Refused(_)`, so `Backoff::delay_after` does not jump to the longest delay as it
@@ -612,7 +625,6 @@ impl World {
         let delay = at - ended;
         self.log(|| format!("reconnect scheduled in {delay:?} (refused {refused})"));
         self.count("reconnects scheduled");
-        self.reconnect_at = Some(at);
         if let Err(e) = self.backoff.check(delay, refused) {
             return self.fail(e);
         }
@@ -649,6 +661,13 @@ impl World {
                     // Automatic: never before its time.
                     match self.reconnect_at.take() {
                         Some(at) if self.now >= at => {}
+                        // The reconnect fell on a request's deadline (see `check_schedule`).
+                        None if self.schedule_deferred => {
+                            self.schedule_deferred = false;
+                            if let Some((ended, conn)) = self.ended.take() {
+                                self.check_delay(ended, conn, self.now)?;
+                            }
+                        }
                         at => {
                             return self.fail(format!(
                                 "an automatic attempt at a time no backoff scheduled ({at:?})"
