@@ -249,7 +249,7 @@ impl Mqtt5Check {
     ///
     /// LIBRARY BUG (reported, not fixed here): the core's restore (`restore_subscriptions`)
     /// subscribes again to every held filter in one SUBSCRIBE without properties, so each
-    /// Subscription Identifier is lost with the broker's session (seed 24 shows it). Counted, not
+    /// Subscription Identifier is lost with the broker's session (seed 12 shows it). Counted, not
     /// failed, until it is fixed.
     pub(crate) fn restored(&mut self, filters: &[String], ids: &[u32]) -> Result<(), Violation> {
         let dropped: Vec<_> = filters
@@ -305,7 +305,7 @@ impl Mqtt5Check {
                 // LIBRARY BUG (reported, not fixed here): at a reconnect the core sends every
                 // unacknowledged PUBLISH again (`Client::resume`) whatever the new CONNACK's
                 // Receive Maximum, so a broker that grants fewer than the last one gets more
-                // than it allows (seeds 59 and 157 show it). Until it is fixed, only the re-sends
+                // than it allows (seeds 138 and 363 show it). Until it is fixed, only the re-sends
                 // (DUP) may go over; a new PUBLISH never may.
                 if unacknowledged.len() > usize::from(maximum)
                     && publish.dup

@@ -633,7 +633,7 @@ impl World {
         // LIBRARY BUG (reported, not fixed here): an MQTT 5.0 CONNACK refusal reaches the backoff
         // as `Error::ConnectionLost(DisconnectReason::ConnectRefused(_))`, not as
         // `Error::Refused(_)`, so `Backoff::delay_after` does not jump to the longest delay as it
-        // does for MQTT 3.1.1 (seed 41 shows it). Until it is fixed, MQTT 5.0 seeds expect the
+        // does for MQTT 3.1.1 (seed 39 shows it). Until it is fixed, MQTT 5.0 seeds expect the
         // delays of an ordinary failure after a refusal.
         let refused = self.conns.get(&conn).is_some_and(|c| c.refused)
             && (!self.protocol.is_v5() || self.fails.backoff);
