@@ -46,6 +46,53 @@ pub(crate) struct Scenario {
     pub(crate) run_for: Duration,
     /// Writes are cut into pieces (partial writes).
     pub(crate) partial_writes: bool,
+    /// The seed speaks MQTT 5.0 (else MQTT 3.1.1).
+    pub(crate) mqtt5: Option<V5>,
+}
+
+/// What an MQTT 5.0 seed asks for, and what its brokers grant.
+#[derive(Debug, Clone)]
+pub(crate) struct V5 {
+    /// The Session Expiry Interval the client asks for, in seconds (`None`: from the clean
+    /// session flag, 0 or never).
+    pub(crate) session_expiry: Option<u32>,
+    /// The brokers' Receive Maximum, by connection (connection id modulo the length): a later
+    /// connection may grant fewer than an earlier one whose messages are still in flight.
+    pub(crate) receive_maximum: Vec<u16>,
+    /// The brokers' Topic Alias Maximum (0: no aliases).
+    pub(crate) topic_alias_maximum: u16,
+    /// The brokers shorten the Session Expiry Interval to this (said in CONNACK).
+    pub(crate) session_expiry_cap: Option<u32>,
+    /// Topic aliases the brokers may set on the messages they send the client.
+    pub(crate) client_topic_alias_maximum: u16,
+    /// How long a request waits for its response.
+    pub(crate) time_to_wait: Duration,
+    /// The client's Receive Maximum, which the brokers honour.
+    pub(crate) client_receive_maximum: Option<u16>,
+    /// The brokers' Server Keep Alive, in seconds, which replaces the client's.
+    pub(crate) server_keep_alive: Option<u16>,
+}
+
+impl V5 {
+    fn draw(rng: &mut Rng) -> Self {
+        Self {
+            session_expiry: match rng.below(5) {
+                0 => None,
+                1 => Some(0),
+                2 => Some(u32::MAX),
+                _ => Some(rng.range(1, 120) as u32),
+            },
+            receive_maximum: (0..rng.range(1, 3))
+                .map(|_| rng.range(1, 10) as u16)
+                .collect(),
+            topic_alias_maximum: *rng.pick(&[0, 0, 1, 3, 10]),
+            session_expiry_cap: rng.percent(25).then(|| rng.range(1, 60) as u32),
+            client_topic_alias_maximum: *rng.pick(&[0, 0, 2, 5]),
+            time_to_wait: rng.millis(500, 20_000),
+            client_receive_maximum: rng.percent(50).then(|| rng.range(1, 5) as u16),
+            server_keep_alive: rng.percent(25).then(|| rng.range(1, 40) as u16),
+        }
+    }
 }
 
 impl Scenario {
@@ -86,6 +133,7 @@ impl Scenario {
             fault_gap: rng.millis(500, 20_000),
             run_for: Duration::from_secs(rng.range(20, 300)),
             partial_writes: rng.percent(30),
+            mqtt5: rng.percent(50).then(|| V5::draw(rng)),
         }
     }
 

@@ -7,15 +7,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sansmq::packet::{Packet, PacketDecoder, QoS, SubscribeFilter};
-use sansmq::{TopicFilter, TopicName};
+use sansmq::DisconnectReason;
+use sansmq::packet::{Packet, PacketDecoder, Protocol, QoS, SubscriptionId};
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
-use sansmq_driver::{AckKey, ConnectOptions, Credentials, Error, ResubscribePolicy};
+use sansmq_driver::{AckKey, ConnectOptions, Credentials, Error, Mqtt5Options};
 
-use crate::broker::{BrokerConn, Cluster, DENIED, Reply};
+use crate::broker::{BrokerConn, Cluster, DECOY, Reply, message_number};
 use crate::invariants::{BackoffModel, Kind, Ledger, RotationCheck, TokenCheck, Violation};
+use crate::mqtt5::{KnownBug, Mqtt5Check};
 use crate::scenario::{Reach, Scenario};
 use sansmq_sim_support::Rng;
+
+mod app;
+mod faults;
 
 /// Every waiter is a number; a publish's number is also its message's.
 #[derive(Debug)]
@@ -68,6 +72,11 @@ struct Conn {
     broker: Option<BrokerConn>,
     /// What the supervisor produced for this transport, decoded (a wiretap on its output).
     produced: PacketDecoder,
+    /// What the client read from this transport, decoded (a wiretap on its input).
+    received: PacketDecoder,
+    /// MQTT 5.0: the QoS 1/2 PUBLISHes sent on this transport and not yet completed by what the
+    /// client read (PUBACK, PUBCOMP, a failed PUBREC), by packet id: their message numbers.
+    unacknowledged: HashMap<u16, u64>,
     /// Bytes of this transport's stream decoded / written so far.
     produced_len: u64,
     written: u64,
@@ -83,6 +92,10 @@ struct Conn {
     silent_since: Option<Instant>,
     /// The client's last write of anything but a PINGREQ.
     last_write: Option<Instant>,
+    /// The client's last write of anything.
+    last_any_write: Option<Instant>,
+    /// When the client processed CONNACK.
+    connack_at: Option<Instant>,
     /// DISCONNECT was written or the write side shut down: the close's own deadline applies.
     closing: bool,
     /// The client read a CONNACK refusing it.
@@ -93,6 +106,14 @@ struct Conn {
 }
 
 pub(crate) use sansmq_sim_support::Stats;
+
+/// The excused library bugs of the driver loop that fail their seeds instead ([`KnownBug`]).
+#[derive(Debug)]
+struct KnownBugsFail {
+    backoff: bool,
+    server_keep_alive: bool,
+    keep_alive_start: bool,
+}
 
 pub(crate) struct World {
     pub(crate) seed: u64,
@@ -120,6 +141,9 @@ pub(crate) struct World {
     ended: Option<(Instant, u64)>,
     /// The next automatic attempt, as scheduled.
     reconnect_at: Option<Instant>,
+    /// The timer showed a request's deadline where the next attempt's was looked for: the
+    /// check waits (see `check_schedule`).
+    schedule_deferred: bool,
     /// Restore SUBSCRIBE ids seen on earlier transports (the core re-sends unanswered ones).
     restore_ids: HashSet<u16>,
     /// Messages from the broker the application has not acknowledged yet: key, message number,
@@ -137,6 +161,14 @@ pub(crate) struct World {
     /// Packet ids of acks the application made for messages that arrived before such an
     /// attempt (see `Reply::Acked`).
     stale_acks: HashSet<u16>,
+    /// The protocol this seed speaks.
+    protocol: Protocol,
+    /// MQTT 5.0 checks: refusals, expiry, Receive Maximum, requests, server DISCONNECTs.
+    v5: Mqtt5Check,
+    /// Which excused library bugs fail their seeds instead (read once: `getenv` is slow).
+    fails: KnownBugsFail,
+    /// The deadlines of the requests waiting for their response, with their waiters.
+    requests_due: std::collections::BTreeSet<(Instant, u64)>,
     pub(crate) stats: Stats,
     pub(crate) trace: Option<Vec<String>>,
 }
@@ -166,7 +198,26 @@ impl World {
         if sc.reconnect {
             options = options.automatic_reconnect(sc.min_delay, sc.max_delay);
         }
+        if let Some(v5) = &sc.mqtt5 {
+            let mut mqtt5 = Mqtt5Options::new()
+                .topic_alias_maximum(v5.client_topic_alias_maximum)
+                .user_property("sim", "lifecycle")
+                .expect("a valid user property");
+            if let Some(maximum) = v5.client_receive_maximum {
+                mqtt5 = mqtt5.receive_maximum(maximum);
+            }
+            if let Some(secs) = v5.session_expiry {
+                mqtt5 = mqtt5.session_expiry(Duration::from_secs(secs.into()));
+            }
+            options = options.mqtt5(mqtt5).time_to_wait(v5.time_to_wait);
+        }
+        let protocol = if sc.mqtt5.is_some() {
+            Protocol::Mqtt5
+        } else {
+            Protocol::Mqtt311
+        };
         let mut cluster = Cluster {
+            v5: sc.mqtt5.clone(),
             max_grant: sc.max_grant,
             valid_password: "token-0".into(),
             ..Cluster::default()
@@ -222,6 +273,7 @@ impl World {
             token_check: TokenCheck::default(),
             ended: None,
             reconnect_at: None,
+            schedule_deferred: false,
             restore_ids: HashSet::new(),
             unacked: Vec::new(),
             acked: HashSet::new(),
@@ -229,6 +281,20 @@ impl World {
             credentials_ok: true,
             unseen_connacks: 0,
             stale_acks: HashSet::new(),
+            protocol,
+            requests_due: std::collections::BTreeSet::new(),
+            fails: KnownBugsFail {
+                backoff: KnownBug::Backoff.fails(),
+                server_keep_alive: KnownBug::ServerKeepAlive.fails(),
+                keep_alive_start: KnownBug::KeepAliveStart.fails(),
+            },
+            v5: Mqtt5Check::new(
+                protocol.is_v5(),
+                "responses/lifecycle-sim".to_owned(),
+                sc.mqtt5
+                    .as_ref()
+                    .map_or(Duration::ZERO, |v5| v5.time_to_wait),
+            ),
             stats: Stats::new(),
             trace: trace.then(Vec::new),
             sc,
@@ -324,7 +390,32 @@ impl World {
         self.sup.shut_down(self.now);
         self.settle()?;
         self.stats.insert("steps", steps);
+        if self.protocol.is_v5() {
+            self.stats.insert("MQTT 5.0 seeds", 1);
+            self.stats
+                .insert("sessions expired", self.cluster.expired_sessions);
+            self.stats.insert("responses sent", self.cluster.responses);
+            self.stats.insert(
+                "copies held for the client's Receive Maximum",
+                self.cluster.held_copies,
+            );
+            self.stats.insert(
+                "PUBCOMPs 0x92 (identifier not found)",
+                self.cluster.unknown_pubrels,
+            );
+            self.stats.insert(
+                "re-sends over a smaller Receive Maximum (known bug)",
+                self.v5.resent_over_receive_maximum,
+            );
+            self.stats.insert(
+                "restores without a Subscription Identifier (known bug)",
+                self.v5.restores_without_identifier,
+            );
+            let refused = self.cluster.refused.values().map(Vec::len).sum::<usize>();
+            self.stats.insert("messages refused", refused as u64);
+        }
         self.ledger.check_end(&self.cluster)?;
+        self.v5.check_end(&self.cluster)?;
         self.token_check.check_end()?;
         Ok(())
     }
@@ -377,6 +468,9 @@ impl World {
         }
         self.check_bounds()?;
         self.check_keep_alive()?;
+        if let Err(e) = self.v5.check_settled() {
+            return self.fail(e);
+        }
         self.check_schedule()
     }
 
@@ -387,15 +481,40 @@ impl World {
         let Some(conn) = self.current.and_then(|id| self.conns.get(&id)) else {
             return Ok(());
         };
+        // Connected, the client writes at least once a keep-alive (a PINGREQ when it has
+        // nothing else to say), or the broker drops it (MQTT-3.1.2-22).
+        // (A PINGREQ awaiting its PINGRESP holds the next one back for the ping timeout.)
+        //
+        // LIBRARY BUG (reported, not fixed here): the core counts the keep-alive from CONNACK
+        // (`Client::resume` sets `last_sent`, nothing being sent), not from the CONNECT it wrote,
+        // so the first PINGREQ comes up to a round trip later than the keep-alive allows
+        // (MQTT-3.1.2-23; seed 9655 shows it). Until it is fixed, quiet is counted from CONNACK
+        // at the earliest.
+        let since = match (conn.connack_at, self.fails.keep_alive_start) {
+            (Some(connack), false) => conn.last_any_write.map(|w| w.max(connack)),
+            _ => conn.last_any_write,
+        };
+        let quiet = since.map(|w| self.now - w);
+        let most = self.keep_alive().max(self.ping_timeout());
+        if let (true, false, Some(quiet)) = (conn.connack_seen, conn.closing, quiet) {
+            if quiet > most + Duration::from_millis(10) {
+                return self.fail(format!(
+                    "the client wrote nothing for {quiet:?}, keep-alive {:?}, ping timeout {:?}",
+                    self.keep_alive(),
+                    self.ping_timeout(),
+                ));
+            }
+        }
         let Some(silent) = conn.silent_since else {
             return Ok(());
         };
         if conn.closing {
             return Ok(());
         }
+        let keep_alive = self.keep_alive();
         let (from, limit) = if conn.connack_seen {
             let from = conn.last_write.map_or(silent, |w| w.max(silent));
-            (from, self.sc.keep_alive + self.sc.keep_alive / 2)
+            (from, keep_alive + self.ping_timeout())
         } else {
             (silent, self.sc.connect_timeout)
         };
@@ -409,6 +528,30 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// The keep-alive in force once connected: the brokers' Server Keep Alive, else the client's.
+    fn keep_alive(&self) -> Duration {
+        match self.sc.mqtt5.as_ref().and_then(|v5| v5.server_keep_alive) {
+            Some(secs) => Duration::from_secs(secs.into()),
+            None => self.sc.keep_alive,
+        }
+    }
+
+    /// How long a PINGREQ waits for its PINGRESP: half the keep-alive in force.
+    ///
+    /// LIBRARY BUG (reported, not fixed here): the driver sets the core's ping timeout to half the
+    /// client's own keep-alive (`ConnectOptions::core_config`), and a Server Keep Alive does not
+    /// change it, so with a server's 2 s against a client's 30 s a dead broker is given up after
+    /// 17 s rather than 3 s, and the client may stay quiet past the keep-alive the broker holds it
+    /// to (seed 31 shows it). Until it is fixed, the checks allow the ping timeout the library
+    /// uses.
+    fn ping_timeout(&self) -> Duration {
+        if self.fails.server_keep_alive {
+            self.keep_alive() / 2
+        } else {
+            self.sc.keep_alive / 2
+        }
     }
 
     /// What the credentials provider answered since the last look (one attempt per input).
@@ -466,21 +609,49 @@ impl World {
         let Some((ended, conn)) = self.ended.take() else {
             return Ok(());
         };
+        self.schedule_deferred = false;
         if self.ledger.connect_outstanding() || self.sup.is_connected() || self.current.is_some() {
             return Ok(());
         }
         let Some(at) = self.sup.poll_timeout() else {
             return Ok(());
         };
-        let refused = self.conns.get(&conn).is_some_and(|c| c.refused);
+        if self.is_request_deadline(at) {
+            // The timer shows a request's deadline, and the reconnect (if any) is not before
+            // it: look again once the request is over, or at the attempt if it falls then.
+            self.ended = Some((ended, conn));
+            self.schedule_deferred = true;
+            return Ok(());
+        }
+        self.reconnect_at = Some(at);
+        self.check_delay(ended, conn, at)
+    }
+
+    /// The automatic attempt after the transport `conn` that ended at `ended` is due at `at`:
+    /// the delay is within the documented backoff.
+    fn check_delay(&mut self, ended: Instant, conn: u64, at: Instant) -> Result<(), Violation> {
+        // LIBRARY BUG (reported, not fixed here): an MQTT 5.0 CONNACK refusal reaches the backoff
+        // as `Error::ConnectionLost(DisconnectReason::ConnectRefused(_))`, not as
+        // `Error::Refused(_)`, so `Backoff::delay_after` does not jump to the longest delay as it
+        // does for MQTT 3.1.1 (seed 39 shows it). Until it is fixed, MQTT 5.0 seeds expect the
+        // delays of an ordinary failure after a refusal.
+        let refused = self.conns.get(&conn).is_some_and(|c| c.refused)
+            && (!self.protocol.is_v5() || self.fails.backoff);
         let delay = at - ended;
         self.log(|| format!("reconnect scheduled in {delay:?} (refused {refused})"));
         self.count("reconnects scheduled");
-        self.reconnect_at = Some(at);
         if let Err(e) = self.backoff.check(delay, refused) {
             return self.fail(e);
         }
         Ok(())
+    }
+
+    /// Whether `at` is the deadline of a request waiting for its response.
+    fn is_request_deadline(&self, at: Instant) -> bool {
+        self.requests_due
+            .range((at, 0)..=(at, u64::MAX))
+            .next()
+            .is_some()
     }
 
     // ---- the driver's side ----
@@ -505,6 +676,13 @@ impl World {
                     // Automatic: never before its time.
                     match self.reconnect_at.take() {
                         Some(at) if self.now >= at => {}
+                        // The reconnect fell on a request's deadline (see `check_schedule`).
+                        None if self.schedule_deferred => {
+                            self.schedule_deferred = false;
+                            if let Some((ended, conn)) = self.ended.take() {
+                                self.check_delay(ended, conn, self.now)?;
+                            }
+                        }
                         at => {
                             return self.fail(format!(
                                 "an automatic attempt at a time no backoff scheduled ({at:?})"
@@ -526,7 +704,9 @@ impl World {
                         client_alive: true,
                         open: false,
                         broker: None,
-                        produced: PacketDecoder::new(1 << 20),
+                        produced: PacketDecoder::with_protocol(1 << 20, self.protocol),
+                        received: PacketDecoder::with_protocol(1 << 20, self.protocol),
+                        unacknowledged: HashMap::new(),
                         produced_len: 0,
                         written: 0,
                         connack_seen: false,
@@ -534,6 +714,8 @@ impl World {
                         requested_again: Vec::new(),
                         silent_since: None,
                         last_write: None,
+                        last_any_write: None,
+                        connack_at: None,
                         closing: false,
                         refused: false,
                         inbox: std::collections::VecDeque::new(),
@@ -631,20 +813,63 @@ impl World {
         conn.produced.extend_from_slice(&pending[from..]);
         conn.produced_len = end;
         let mut restores = Vec::new();
+        let mut violation = None;
+        let receive_maximum = self
+            .sc
+            .mqtt5
+            .as_ref()
+            .map(|v5| v5.receive_maximum[(id % v5.receive_maximum.len() as u64) as usize]);
         loop {
             match conn.produced.next_packet() {
                 Ok(Some(Packet::Subscribe(subscribe))) => {
-                    let filters = subscribe.filters.iter().map(|f| f.filter.to_string());
-                    if subscribe.filters.iter().all(|f| f.qos != QoS::ExactlyOnce) {
-                        restores.push((subscribe.packet_id.get(), filters.collect::<Vec<_>>()));
+                    let filters: Vec<String> = subscribe
+                        .filters
+                        .iter()
+                        .map(|f| f.filter.to_string())
+                        .collect();
+                    if self
+                        .v5
+                        .is_response_subscribe(subscribe.packet_id.get(), &filters)
+                    {
+                        // The supervisor's own subscription for requests: sent again unanswered,
+                        // it needs no restore.
+                        if !conn.connack_seen {
+                            conn.requested_again.extend(filters);
+                        }
+                    } else if subscribe.filters.iter().all(|f| f.qos != QoS::ExactlyOnce) {
+                        let ids: Vec<u32> = subscribe
+                            .properties()
+                            .subscription_identifiers()
+                            .map(SubscriptionId::get)
+                            .collect();
+                        if let Err(e) = self.v5.restored(&filters, &ids) {
+                            violation = Some(e);
+                            break;
+                        }
+                        restores.push((subscribe.packet_id.get(), filters));
                     } else if !conn.connack_seen {
                         conn.requested_again.extend(filters);
+                    }
+                }
+                Ok(Some(Packet::Publish(publish))) if self.protocol.is_v5() => {
+                    let sent = self.v5.sent(
+                        self.now,
+                        &publish,
+                        &mut conn.unacknowledged,
+                        receive_maximum,
+                    );
+                    if let Err(e) = sent {
+                        violation = Some(e);
+                        break;
                     }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => return Err(format!("the supervisor produced a malformed packet: {e}")),
             }
+        }
+        if let Some(e) = violation {
+            return self.fail(e);
         }
         let late = conn.connack_seen && !restores.is_empty();
         conn.restores.extend(restores);
@@ -683,6 +908,7 @@ impl World {
                 if !(bytes.len() <= 2 && bytes.iter().all(|b| matches!(b, 0xC0 | 0x00))) {
                     conn.last_write = Some(self.now);
                 }
+                conn.last_any_write = Some(self.now);
                 conn.closing |= bytes.first() == Some(&0xE0);
             }
             self.schedule(latency, Net::ToBroker(id, bytes));
@@ -728,7 +954,7 @@ impl World {
                     return Ok(());
                 };
                 let was_connected = broker.is_connected();
-                let replies = broker.receive(&mut self.cluster, &bytes);
+                let replies = broker.receive(&mut self.cluster, self.now, &bytes);
                 if !was_connected && broker.is_connected() {
                     // MQTT-3.1.4-2: a new connection of the client id takes over.
                     let others: Vec<u64> = self
@@ -806,11 +1032,47 @@ impl World {
     fn read(&mut self, what: Net) -> Result<(), Violation> {
         match what {
             Net::ToClient(id, bytes) if self.current == Some(id) => {
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    // The model sends CONNACK alone, first.
+                // The wiretap on what the client reads: whether the supervisor processes it
+                // (connected; a requested close discards it), and whether a requested
+                // disconnect is under way (a server DISCONNECT then ends it, unreported).
+                let processed = self.sup.is_connected();
+                let disconnecting = self.ledger.disconnect_outstanding();
+                let mut violation = None;
+                let v5 = self.protocol.is_v5();
+                if let (false, Some(conn)) = (v5, self.conns.get_mut(&id)) {
+                    // MQTT 3.1.1: only CONNACK matters, and the model sends it alone, first.
                     if let [0x20, 0x02, _, code, ..] = bytes[..] {
                         conn.refused |= code != 0;
                     }
+                } else if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.received.extend_from_slice(&bytes);
+                    loop {
+                        let packet = match conn.received.next_packet() {
+                            Ok(Some(packet)) => packet,
+                            Ok(None) => break,
+                            Err(e) => {
+                                return Err(format!(
+                                    "the model broker sent a malformed packet: {e}"
+                                ));
+                            }
+                        };
+                        if let Packet::ConnAck(connack) = &packet {
+                            conn.refused |= !connack.is_accepted();
+                        }
+                        let read = self.v5.read(
+                            &packet,
+                            processed,
+                            disconnecting,
+                            &mut conn.unacknowledged,
+                        );
+                        if let Err(e) = read {
+                            violation = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = violation {
+                    return self.fail(e);
                 }
                 if self.rng.percent(50) {
                     self.sup.handle_received(self.now, &bytes);
@@ -840,7 +1102,7 @@ impl World {
             return;
         };
         if let Some(mut broker) = conn.broker.take() {
-            broker.closed(&mut self.cluster);
+            broker.closed(&mut self.cluster, self.now);
             let latency = conn.latency;
             self.schedule(latency, Net::ClientEof(id));
         }
@@ -860,6 +1122,43 @@ impl World {
                     Completed::Request(w, r) => (*w, Kind::Request, r.is_ok()),
                 };
                 self.log(|| format!("completed #{waiter}: {completed:?}"));
+                let now = self.now;
+                let checked = match &completed {
+                    Completed::Publish(w, _, result) => self.v5.completed_publish(now, *w, result),
+                    Completed::Subscribe(w, result) => self.v5.completed_subscribe(*w, result),
+                    Completed::Unsubscribe(w, result) => {
+                        self.v5.completed_unsubscribe(*w, result);
+                        Ok(())
+                    }
+                    Completed::Request(w, result) => {
+                        self.requests_due.retain(|(_, waiter)| waiter != w);
+                        self.v5.completed_request(now, *w, result).map(|acked| {
+                            // Acknowledged by the supervisor for the request.
+                            if let Some(number) = acked {
+                                self.acked.insert(number);
+                            }
+                        })
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = checked {
+                    return self.fail(e);
+                }
+                match &completed {
+                    Completed::Publish(_, _, Err(Error::PublishRefused(_)))
+                    | Completed::Request(_, Err(Error::PublishRefused(_))) => {
+                        self.count("refusals reported")
+                    }
+                    Completed::Publish(_, _, Err(Error::Expired)) => self.count("messages expired"),
+                    Completed::Request(_, Ok(_)) => self.count("requests answered"),
+                    Completed::Request(_, Err(Error::Timeout(_))) => {
+                        self.count("requests timed out")
+                    }
+                    Completed::Subscribe(_, Err(Error::SubscribeRefused { .. })) => {
+                        self.count("subscriptions refused")
+                    }
+                    _ => {}
+                }
                 if kind == Kind::Connect {
                     self.rotation.connect_answered();
                     if !ok {
@@ -894,7 +1193,20 @@ impl World {
             } => {
                 self.log(|| format!("connection lost: {cause} (reconnect at {reconnect_at:?})"));
                 self.count("connections lost");
-                if reconnect_at.is_some() && reconnect_at != self.sup.poll_timeout() {
+                if matches!(
+                    cause,
+                    Error::ConnectionLost(DisconnectReason::ServerDisconnected(_))
+                ) {
+                    self.count("server DISCONNECTs reported");
+                }
+                if let Err(e) = self.v5.connection_lost(&cause) {
+                    return self.fail(e);
+                }
+                // The timer is the reconnect's, unless a request's deadline comes first.
+                let timer = self.sup.poll_timeout();
+                let request_first = timer.is_some_and(|at| self.is_request_deadline(at))
+                    && reconnect_at.is_some_and(|r| Some(r) >= timer);
+                if reconnect_at.is_some() && reconnect_at != timer && !request_first {
                     return self.fail(format!(
                         "ConnectionLost says reconnect at {reconnect_at:?}, the timer says {:?}",
                         self.sup.poll_timeout()
@@ -910,8 +1222,21 @@ impl World {
             }
             Event::Message(message) => {
                 self.count("messages received");
+                if self.protocol.is_v5() {
+                    if message.subscription_identifiers().next().is_some() {
+                        self.count("messages with Subscription Identifiers");
+                    }
+                    let number = message_number(&message.payload);
+                    let routed = self.cluster.routed_ids.get(&number);
+                    if let Err(e) = self.v5.message(&message, routed) {
+                        return self.fail(e);
+                    }
+                }
                 if let Some(key) = message.ack_key() {
-                    let number = crate::broker::message_number(&message.payload);
+                    let number = message_number(&message.payload);
+                    if number & DECOY != 0 {
+                        self.count("decoy responses passed to the application");
+                    }
                     self.log(|| format!("message {number} ({key:?}, dup {})", message.duplicate));
                     let seen = (self.sessions_started, self.unseen_connacks);
                     self.unacked.push((key, number, seen));
@@ -938,6 +1263,7 @@ impl World {
             return Ok(());
         };
         conn.connack_seen = true;
+        conn.connack_at = Some(self.now);
         let burst = conn.restores.clone();
         let expected =
             reconnect && !held.is_empty() && self.sc.resubscribe.resubscribes(session_present);
@@ -1004,228 +1330,6 @@ impl World {
         match result {
             Ok(()) => Ok(()),
             Err(e) => self.fail(e),
-        }
-    }
-
-    // ---- the application ----
-
-    fn command(&mut self) -> Result<(), Violation> {
-        let now = self.now;
-        match self.rng.below(100) {
-            0..=39 => {
-                let qos = *self
-                    .rng
-                    .pick(&[QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]);
-                let waiter = self.waiter(Kind::Publish(qos));
-                let name = *self.rng.pick(&["a/x", "a/x/y", "b/y", "c", "d/e/f", "t"]);
-                let topic = TopicName::try_from(name).expect("valid topic");
-                let payload = Bytes::copy_from_slice(&waiter.to_le_bytes());
-                self.log(|| format!("app: publish #{waiter} {qos:?}"));
-                self.count("publishes");
-                // A barrier holds every SUBSCRIBE, the restore too, until its PUBACK: the
-                // restore check looks for the restore right at CONNACK, so barriers are used
-                // only where nothing is restored.
-                let barrier = self.sc.resubscribe == ResubscribePolicy::Never;
-                let published = if barrier && qos == QoS::AtLeastOnce && self.rng.percent(20) {
-                    self.sup
-                        .publish_barrier(now, topic, payload, waiter)
-                        .map(Some)
-                } else {
-                    self.sup.publish(now, topic, qos, false, payload, waiter)
-                };
-                if let Err(rejected) = published {
-                    self.log(|| format!("rejected #{waiter}: {}", rejected.error));
-                    self.count("publishes rejected");
-                    self.answer_rejected(rejected.waiter, Kind::Publish(qos))?;
-                }
-            }
-            40..=54 => {
-                let waiter = self.waiter(Kind::Subscribe);
-                let filters: Vec<SubscribeFilter> = (0..self.rng.range(1, 2))
-                    .map(|_| SubscribeFilter::new(self.filter(), QoS::ExactlyOnce))
-                    .collect();
-                let mut seen = HashSet::new();
-                let filters: Vec<_> = filters
-                    .into_iter()
-                    .filter(|f| seen.insert(f.filter.to_string()))
-                    .collect();
-                self.log(|| format!("app: subscribe #{waiter} {filters:?}"));
-                if let Err(rejected) = self.sup.subscribe(now, filters, waiter) {
-                    self.answer_rejected(rejected.waiter, Kind::Subscribe)?;
-                }
-            }
-            55..=64 => {
-                let waiter = self.waiter(Kind::Unsubscribe);
-                let filters = vec![self.filter()];
-                self.log(|| format!("app: unsubscribe #{waiter} {filters:?}"));
-                if let Err(rejected) = self.sup.unsubscribe(now, filters, waiter) {
-                    self.answer_rejected(rejected.waiter, Kind::Unsubscribe)?;
-                }
-            }
-            65..=69 => {
-                let waiter = self.waiter(Kind::Disconnect);
-                let drain = self.rng.millis(0, 3_000);
-                self.log(|| format!("app: disconnect #{waiter} drain {drain:?}"));
-                self.sup.disconnect(now, drain, waiter);
-                self.rotation.connect_answered();
-            }
-            70..=84 => {
-                // Acknowledge the oldest messages received.
-                let n = (self.rng.range(1, 3) as usize).min(self.unacked.len());
-                for (key, number, started) in self.unacked.drain(..n).collect::<Vec<_>>() {
-                    let accepted = self.sup.ack(now, key);
-                    self.log(|| format!("app: ack message {number} ({key:?}): {accepted:?}"));
-                    match accepted {
-                        Ok(()) => {
-                            self.count("acks");
-                            if started.1 != self.unseen_connacks {
-                                self.stale_acks.insert(key.id.get());
-                            }
-                            if started.0 != self.sessions_started {
-                                return self.fail(format!(
-                                    "ack of message {number} accepted though the broker \
-                                     started a new session since it arrived"
-                                ));
-                            }
-                            self.acked.insert(number);
-                        }
-                        Err(_) => self.count("acks refused"),
-                    }
-                }
-            }
-            _ => {
-                // Connect now and then, and always when nothing is trying.
-                if self.rng.percent(80) && (self.sup.is_connected() || self.current.is_some()) {
-                    return Ok(());
-                }
-                let waiter = self.waiter(Kind::Connect);
-                self.log(|| format!("app: connect #{waiter}"));
-                // The attempts it starts are drained by the next settle.
-                match self.sup.connect(now, waiter) {
-                    Ok(()) => {
-                        self.count("connects");
-                        self.rotation.connect_called();
-                        self.reconnect_at = None;
-                    }
-                    Err(rejected) => self.answer_rejected(rejected.waiter, Kind::Connect)?,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn filter(&mut self) -> TopicFilter {
-        let name = *self.rng.pick(&["a/#", "b/+", "c", "d/e/f"]);
-        let name = if self.rng.percent(10) {
-            format!("{DENIED}{name}")
-        } else {
-            name.to_owned()
-        };
-        TopicFilter::try_from(name).expect("valid filter")
-    }
-
-    fn answer_rejected(&mut self, waiter: u64, kind: Kind) -> Result<(), Violation> {
-        match self.ledger.answer(waiter, kind, false) {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail(e),
-        }
-    }
-
-    // ---- faults ----
-
-    fn fault(&mut self) {
-        let now = self.now;
-        match self.rng.below(100) {
-            // Cut the transport: both ends see a reset.
-            0..=29 => {
-                let Some(id) = self.current else { return };
-                let open = self.conns.get(&id).is_some_and(|c| c.open);
-                if !open {
-                    return;
-                }
-                self.log(|| format!("fault: cut #{id}"));
-                self.count("cuts");
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    if let Some(mut broker) = conn.broker.take() {
-                        broker.closed(&mut self.cluster);
-                    }
-                    conn.client_alive = false;
-                }
-                self.current = None;
-                self.transport_ended(id);
-                let error = Error::Io {
-                    context: "reading".into(),
-                    reason: "connection reset by peer".into(),
-                };
-                self.sup.handle_closed(now, Some(error));
-            }
-            // The broker goes silent on this connection (hung, or a black-holed route).
-            30..=39 => {
-                let Some(id) = self.current else { return };
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    if let Some(broker) = conn.broker.as_mut() {
-                        broker.silent = true;
-                        conn.silent_since = Some(now);
-                        self.log(|| format!("fault: broker silent on #{id}"));
-                        self.count("silent brokers");
-                    }
-                }
-            }
-            // A server URI changes how it answers.
-            40..=54 => {
-                let index = self.rng.below(self.reach.len() as u64) as usize;
-                let reach = *self.rng.pick(&[
-                    Reach::Up,
-                    Reach::Up,
-                    Reach::NoDns,
-                    Reach::Refused,
-                    Reach::BlackHole,
-                ]);
-                self.log(|| format!("fault: URI {index} now {reach:?}"));
-                self.reach[index] = reach;
-            }
-            // The brokers refuse CONNECTs for a while ("server unavailable"), or stop.
-            55..=62 => {
-                self.cluster.unavailable = !self.cluster.unavailable;
-                let unavailable = self.cluster.unavailable;
-                self.log(|| format!("fault: brokers unavailable {unavailable}"));
-            }
-            // The brokers lose the session.
-            63..=72 => {
-                self.log(|| "fault: the brokers restart and lose the session".into());
-                self.count("broker restarts");
-                let open: Vec<u64> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.broker.is_some())
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in open {
-                    self.broker_close(id);
-                }
-                self.cluster.session = None;
-            }
-            // Tokens: rotated (the provider follows), handed out stale once, declared invalid,
-            // or issued again (the application's next connect picks them up).
-            _ => {
-                if !self.sc.provider {
-                    return;
-                }
-                let mut tokens = self.tokens.lock().expect("tokens");
-                match self.rng.below(4) {
-                    0 => {
-                        self.password_generation += 1;
-                        tokens.password = format!("token-{}", self.password_generation);
-                        self.cluster.valid_password = tokens.password.clone();
-                    }
-                    1 => tokens.stale_once = true,
-                    2 => tokens.invalid = true,
-                    _ => tokens.invalid = false,
-                }
-                let what = format!("{tokens:?}");
-                drop(tokens);
-                self.log(|| format!("fault: tokens {what}"));
-            }
         }
     }
 }
