@@ -26,10 +26,9 @@
 //! - `SANSMQ_LIFECYCLE_SEED=1234 cargo test -p sansmq-driver --test lifecycle_simulation --
 //!   --nocapture`: replays one seed and prints its scenario and trace if it fails
 //!   (`SANSMQ_LIFECYCLE_TRACE=1`: always).
-//! - `SANSMQ_LIFECYCLE_KNOWN_BUGS=all` (or a comma-separated list of `backoff`,
-//!   `receive-maximum`, `subscription-identifier`, `server-keep-alive`, `keep-alive-start`): the
-//!   library bugs the simulation found and still excuses (each marked LIBRARY BUG where it is
-//!   excused, listed in `mqtt5.rs`'s `KnownBug`) fail their seeds, to check a fix.
+//! - `SANSMQ_LIFECYCLE_KNOWN_BUGS=all` (or `subscription-identifier`): the library bug the
+//!   simulation found and still excuses (marked LIBRARY BUG where it is excused, listed in
+//!   `mqtt5.rs`'s `KnownBug`) fails its seeds, to check a fix.
 //!
 //! [`Supervisor`]: sansmq_driver::Supervisor
 

@@ -14,7 +14,7 @@ use sansmq_driver::{AckKey, ConnectOptions, Credentials, Error, Mqtt5Options};
 
 use crate::broker::{BrokerConn, Cluster, DECOY, Reply, message_number};
 use crate::invariants::{BackoffModel, Kind, Ledger, RotationCheck, TokenCheck, Violation};
-use crate::mqtt5::{KnownBug, Mqtt5Check};
+use crate::mqtt5::Mqtt5Check;
 use crate::scenario::{Reach, Scenario};
 use sansmq_sim_support::Rng;
 
@@ -83,8 +83,8 @@ struct Conn {
     /// CONNACK processed: a restore SUBSCRIBE from now on is out of place.
     connack_seen: bool,
     /// SUBSCRIBEs asking for no QoS 2 (the application always asks for 2: these are restores),
-    /// as (packet id, filters).
-    restores: Vec<(u16, Vec<String>)>,
+    /// as (packet id, filters, Subscription Identifier).
+    restores: Vec<(u16, Vec<String>, Option<u32>)>,
     /// Filters of the application's SUBSCRIBEs (QoS 2) produced before CONNACK was processed:
     /// unanswered requests sent again, which subscribe to their filters without a restore.
     requested_again: Vec<String>,
@@ -106,14 +106,6 @@ struct Conn {
 }
 
 pub(crate) use sansmq_sim_support::Stats;
-
-/// The excused library bugs of the driver loop that fail their seeds instead ([`KnownBug`]).
-#[derive(Debug)]
-struct KnownBugsFail {
-    backoff: bool,
-    server_keep_alive: bool,
-    keep_alive_start: bool,
-}
 
 pub(crate) struct World {
     pub(crate) seed: u64,
@@ -166,7 +158,6 @@ pub(crate) struct World {
     /// MQTT 5.0 checks: refusals, expiry, Receive Maximum, requests, server DISCONNECTs.
     v5: Mqtt5Check,
     /// Which excused library bugs fail their seeds instead (read once: `getenv` is slow).
-    fails: KnownBugsFail,
     /// The deadlines of the requests waiting for their response, with their waiters.
     requests_due: std::collections::BTreeSet<(Instant, u64)>,
     pub(crate) stats: Stats,
@@ -283,11 +274,6 @@ impl World {
             stale_acks: HashSet::new(),
             protocol,
             requests_due: std::collections::BTreeSet::new(),
-            fails: KnownBugsFail {
-                backoff: KnownBug::Backoff.fails(),
-                server_keep_alive: KnownBug::ServerKeepAlive.fails(),
-                keep_alive_start: KnownBug::KeepAliveStart.fails(),
-            },
             v5: Mqtt5Check::new(
                 protocol.is_v5(),
                 "responses/lifecycle-sim".to_owned(),
@@ -404,10 +390,6 @@ impl World {
                 self.cluster.unknown_pubrels,
             );
             self.stats.insert(
-                "re-sends over a smaller Receive Maximum (known bug)",
-                self.v5.resent_over_receive_maximum,
-            );
-            self.stats.insert(
                 "restores without a Subscription Identifier (known bug)",
                 self.v5.restores_without_identifier,
             );
@@ -483,18 +465,9 @@ impl World {
         };
         // Connected, the client writes at least once a keep-alive (a PINGREQ when it has
         // nothing else to say), or the broker drops it (MQTT-3.1.2-22).
-        // (A PINGREQ awaiting its PINGRESP holds the next one back for the ping timeout.)
-        //
-        // LIBRARY BUG (reported, not fixed here): the core counts the keep-alive from CONNACK
-        // (`Client::resume` sets `last_sent`, nothing being sent), not from the CONNECT it wrote,
-        // so the first PINGREQ comes up to a round trip later than the keep-alive allows
-        // (MQTT-3.1.2-23; seed 9655 shows it). Until it is fixed, quiet is counted from CONNACK
-        // at the earliest.
-        let since = match (conn.connack_at, self.fails.keep_alive_start) {
-            (Some(connack), false) => conn.last_any_write.map(|w| w.max(connack)),
-            _ => conn.last_any_write,
-        };
-        let quiet = since.map(|w| self.now - w);
+        // (A PINGREQ awaiting its PINGRESP holds the next one back for the ping timeout.) The
+        // keep-alive counts from the last write, the CONNECT included (MQTT-3.1.2-23).
+        let quiet = conn.last_any_write.map(|w| self.now - w);
         let most = self.keep_alive().max(self.ping_timeout());
         if let (true, false, Some(quiet)) = (conn.connack_seen, conn.closing, quiet) {
             if quiet > most + Duration::from_millis(10) {
@@ -538,20 +511,10 @@ impl World {
         }
     }
 
-    /// How long a PINGREQ waits for its PINGRESP: half the keep-alive in force.
-    ///
-    /// LIBRARY BUG (reported, not fixed here): the driver sets the core's ping timeout to half the
-    /// client's own keep-alive (`ConnectOptions::core_config`), and a Server Keep Alive does not
-    /// change it, so with a server's 2 s against a client's 30 s a dead broker is given up after
-    /// 17 s rather than 3 s, and the client may stay quiet past the keep-alive the broker holds it
-    /// to (seed 31 shows it). Until it is fixed, the checks allow the ping timeout the library
-    /// uses.
+    /// How long a PINGREQ waits for its PINGRESP: half the keep-alive in force (a Server Keep
+    /// Alive shortens it), so a dead broker is given up within 1.5 times that keep-alive.
     fn ping_timeout(&self) -> Duration {
-        if self.fails.server_keep_alive {
-            self.keep_alive() / 2
-        } else {
-            self.sc.keep_alive / 2
-        }
+        self.keep_alive() / 2
     }
 
     /// What the credentials provider answered since the last look (one attempt per input).
@@ -630,13 +593,8 @@ impl World {
     /// The automatic attempt after the transport `conn` that ended at `ended` is due at `at`:
     /// the delay is within the documented backoff.
     fn check_delay(&mut self, ended: Instant, conn: u64, at: Instant) -> Result<(), Violation> {
-        // LIBRARY BUG (reported, not fixed here): an MQTT 5.0 CONNACK refusal reaches the backoff
-        // as `Error::ConnectionLost(DisconnectReason::ConnectRefused(_))`, not as
-        // `Error::Refused(_)`, so `Backoff::delay_after` does not jump to the longest delay as it
-        // does for MQTT 3.1.1 (seed 39 shows it). Until it is fixed, MQTT 5.0 seeds expect the
-        // delays of an ordinary failure after a refusal.
-        let refused = self.conns.get(&conn).is_some_and(|c| c.refused)
-            && (!self.protocol.is_v5() || self.fails.backoff);
+        // A CONNACK refusal, MQTT 3.1.1 or 5.0, jumps to the longest delay.
+        let refused = self.conns.get(&conn).is_some_and(|c| c.refused);
         let delay = at - ended;
         self.log(|| format!("reconnect scheduled in {delay:?} (refused {refused})"));
         self.count("reconnects scheduled");
@@ -846,7 +804,7 @@ impl World {
                             violation = Some(e);
                             break;
                         }
-                        restores.push((subscribe.packet_id.get(), filters));
+                        restores.push((subscribe.packet_id.get(), filters, ids.first().copied()));
                     } else if !conn.connack_seen {
                         conn.requested_again.extend(filters);
                     }
@@ -1269,22 +1227,24 @@ impl World {
             reconnect && !held.is_empty() && self.sc.resubscribe.resubscribes(session_present);
         let new: Vec<_> = burst
             .iter()
-            .filter(|(pid, _)| !self.restore_ids.contains(pid))
+            .filter(|(pid, _, _)| !self.restore_ids.contains(pid))
             .collect();
         let mut asked: HashMap<&str, usize> = HashMap::new();
-        for (_, filters) in &burst {
+        for (_, filters, _) in &burst {
             for f in filters {
                 *asked.entry(f.as_str()).or_default() += 1;
             }
         }
         let unheld = new
             .iter()
-            .flat_map(|(_, filters)| filters)
+            .flat_map(|(_, filters, _)| filters)
             .find(|f| !held.contains(f));
         // A filter an unanswered application SUBSCRIBE asks for again needs no restore.
         let missing = held
             .iter()
             .find(|f| !asked.contains_key(f.as_str()) && !conn.requested_again.contains(f));
+        let identifiers: std::collections::HashSet<Option<u32>> =
+            new.iter().map(|(_, _, identifier)| *identifier).collect();
         let result = if let Some((filter, n)) = asked.iter().find(|(_, n)| **n > 1) {
             Err(format!(
                 "filter {filter:?} restored {n} times on one connection: {burst:?}"
@@ -1295,14 +1255,17 @@ impl World {
                  {session_present}, reconnect {reconnect}, policy {:?}",
                 self.sc.resubscribe
             ))
-        } else if new.len() > 1 {
+        } else if new.len() > identifiers.len() {
+            // One restore per Subscription Identifier (a SUBSCRIBE carries at most one).
             Err(format!(
-                "{} new restore SUBSCRIBEs on one connection: {new:?}",
-                new.len()
+                "{} new restore SUBSCRIBEs on one connection for {} Subscription Identifiers: \
+                 {new:?}",
+                new.len(),
+                identifiers.len()
             ))
         } else if let Some(filter) = new
             .iter()
-            .flat_map(|(_, filters)| filters)
+            .flat_map(|(_, filters, _)| filters)
             .find(|f| conn.requested_again.contains(f))
         {
             Err(format!(
@@ -1324,7 +1287,7 @@ impl World {
         if expected {
             self.count("restores");
         }
-        for (pid, _) in &burst {
+        for (pid, _, _) in &burst {
             self.restore_ids.insert(*pid);
         }
         match result {

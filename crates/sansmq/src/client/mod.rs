@@ -565,20 +565,23 @@ impl Client {
         Ok(packet_id)
     }
 
-    /// Subscribes again to every filter the broker granted before, in one SUBSCRIBE; for a
-    /// reconnect with `session_present = 0`. `Ok(None)` if there is nothing to subscribe to.
+    /// Subscribes again to every filter the broker granted before, for a reconnect with
+    /// `session_present = 0`: in one SUBSCRIBE (MQTT 5: one per Subscription Identifier, each
+    /// filter with the options and identifier it was granted with). Returns the first
+    /// SUBSCRIBE's identifier, `Ok(None)` if there is nothing to subscribe to.
     pub fn resubscribe(&mut self, now: Instant) -> Result<Option<PacketId>, CommandError> {
-        // With the MQTT 5 options each was granted with.
-        let filters: Vec<SubscribeFilter> = self.subscriptions.active.values().cloned().collect();
-        if filters.is_empty() {
-            return Ok(None);
+        let mut first = None;
+        for (filters, properties) in self.subscriptions.to_subscribe_again(|_| true) {
+            let id = self.subscribe_with(now, filters, properties)?;
+            first.get_or_insert(id);
         }
-        self.subscribe(now, filters).map(Some)
+        Ok(first)
     }
 
-    /// At CONNACK, per [`Config::restore_subscriptions`]: queues one SUBSCRIBE for the granted
-    /// filters that no unanswered SUBSCRIBE asks for (those go out again anyway), before `resume`
-    /// releases the queue, and announces it with [`Event::Resubscribing`].
+    /// At CONNACK, per [`Config::restore_subscriptions`]: queues one SUBSCRIBE (MQTT 5: one per
+    /// Subscription Identifier) for the granted filters that no unanswered SUBSCRIBE asks for
+    /// (those go out again anyway), before `resume` releases the queue, and announces each with
+    /// [`Event::Resubscribing`].
     fn restore_subscriptions(&mut self, now: Instant, session_present: bool) {
         let restore = match self.config.restore_subscriptions {
             RestoreSubscriptions::Never => false,
@@ -597,20 +600,20 @@ impl Client {
                 .filter(|s| !self.request_refused_by_size(s.encoded_len_in(self.protocol())))
                 .any(|s| s.filters.iter().any(|f| f.filter == *filter))
         };
-        let filters: Vec<SubscribeFilter> = self
+        // One SUBSCRIBE per Subscription Identifier (MQTT 5), so that each filter keeps its own.
+        let requests = self
             .subscriptions
-            .active
-            .values()
-            .filter(|granted| !asked(&granted.filter))
-            .cloned()
-            .collect();
-        if filters.is_empty() {
-            return;
-        }
-        // Still awaiting CONNACK: `subscribe` keeps the request for `resume` to send.
-        if let Ok(packet_id) = self.subscribe(now, filters.clone()) {
-            self.events
-                .push_back(Event::Resubscribing { packet_id, filters });
+            .to_subscribe_again(|filter| !asked(filter));
+        for (filters, properties) in requests {
+            // Still awaiting CONNACK: `subscribe` keeps the request for `resume` to send. A
+            // server without Subscription Identifiers gets the filters without theirs.
+            let subscribed = self
+                .subscribe_with(now, filters.clone(), properties)
+                .or_else(|_| self.subscribe(now, filters.clone()));
+            if let Ok(packet_id) = subscribed {
+                self.events
+                    .push_back(Event::Resubscribing { packet_id, filters });
+            }
         }
     }
 
@@ -773,7 +776,7 @@ impl Client {
             self.stall_from = Some(now);
             if let Ping::Unwritten { end } = self.ping {
                 if self.acks.is_written(end) {
-                    self.ping = Ping::Awaiting(deadline(now, self.config.ping_timeout));
+                    self.ping = Ping::Awaiting(deadline(now, self.ping_timeout()));
                 }
             }
         }
@@ -907,6 +910,19 @@ impl Client {
         }
     }
 
+    /// How long a PINGREQ waits for its PINGRESP: the configured timeout, but at most half the
+    /// MQTT 5 server's Server Keep Alive when it set one, so that a dead link is still noticed
+    /// within 1.5 times the keep-alive the server expects, however long ours was.
+    fn ping_timeout(&self) -> Duration {
+        let configured = self.config.ping_timeout;
+        let server = self.negotiated.keep_alive;
+        if self.negotiated.properties.server_keep_alive.is_some() && !server.is_zero() {
+            configured.min(server / 2)
+        } else {
+            configured
+        }
+    }
+
     fn ping_due(&self) -> Option<Instant> {
         let keep_alive = self.keep_alive();
         if keep_alive.is_zero() {
@@ -925,7 +941,7 @@ impl Client {
         }
         let keep_alive = self.keep_alive();
         let limit = if keep_alive.is_zero() {
-            self.config.ping_timeout
+            self.ping_timeout()
         } else {
             keep_alive
         };
@@ -1428,6 +1444,8 @@ impl Client {
     /// messages up): every PUBLISH goes out again with DUP=1 and every PUBREL with its identifier,
     /// as MQTT-4.4.0-1 asks of any reconnect that is not a clean start of the session's messages.
     fn resume(&mut self, now: Instant, session_present: bool) {
+        // Bytes already waiting to be written (what went before is not sent again here).
+        let pending = self.transmit.len();
         if !session_present {
             self.incoming.forget_session();
             self.record(SessionRecord::SessionLost);
@@ -1517,7 +1535,11 @@ impl Client {
             }
         }
         self.transmit = transmit;
-        self.last_sent = Some(now);
+        // The keep-alive counts from the last packet sent: the CONNECT, unless something went
+        // out again here (MQTT-3.1.2-23).
+        if self.transmit.len() > pending {
+            self.last_sent = Some(now);
+        }
         self.flush_acks(now);
         self.pump(now);
     }

@@ -73,7 +73,7 @@ impl Client {
             Packet::UnsubAck(unsuback) => {
                 if let Some(unsubscribe) = self.subscriptions.take_unsubscribe(unsuback.packet_id) {
                     for filter in unsubscribe.filters {
-                        self.subscriptions.active.remove(&filter);
+                        self.subscriptions.remove(&filter);
                         self.record(SessionRecord::Unsubscribed(filter));
                     }
                     self.ids.free(unsuback.packet_id);
@@ -352,6 +352,7 @@ impl Client {
             return;
         }
         self.ids.free(suback.packet_id);
+        let identifier = subscribe.properties().subscription_identifiers().next();
         let mut results = Vec::with_capacity(subscribe.filters.len());
         for (requested, code) in subscribe.filters.into_iter().zip(suback.return_codes) {
             let result = match code {
@@ -359,6 +360,11 @@ impl Client {
                     let granted = SubscribeFilter {
                         qos,
                         ..requested.clone()
+                    };
+                    let identifiers = &mut self.subscriptions.identifiers;
+                    match identifier {
+                        Some(id) => identifiers.insert(requested.filter.clone(), id),
+                        None => identifiers.remove(&requested.filter),
                     };
                     self.subscriptions
                         .active
@@ -370,12 +376,7 @@ impl Client {
                     let refused = SubscribeRefused {
                         reason_code: code.reason_code(),
                     };
-                    if self
-                        .subscriptions
-                        .active
-                        .remove(&requested.filter)
-                        .is_some()
-                    {
+                    if self.subscriptions.remove(&requested.filter).is_some() {
                         self.record(SessionRecord::Unsubscribed(requested.filter.clone()));
                     }
                     Err(refused)

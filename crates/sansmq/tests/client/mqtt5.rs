@@ -225,6 +225,45 @@ fn server_keep_alive_replaces_ours() {
 }
 
 #[test]
+fn a_short_server_keep_alive_shortens_the_wait_for_pingresp_too() {
+    let mut config = v5();
+    config.keep_alive = Duration::from_secs(30);
+    config.ping_timeout = Duration::from_secs(15);
+    let mut connack = Properties::new();
+    connack.server_keep_alive = Some(2);
+    let mut s = connected(config, connack);
+    s.advance(Duration::from_secs(2));
+    assert_eq!(s.sent(), [Packet::PingReq]);
+    // Half the server's 2 s, not our 15 s: a dead link is noticed within 1.5 times its interval.
+    s.advance(Duration::from_millis(999));
+    assert_eq!(s.events(), []);
+    s.advance(Duration::from_millis(1));
+    assert_eq!(
+        s.events(),
+        [Event::Disconnected {
+            reason: DisconnectReason::KeepAliveTimeout
+        }]
+    );
+}
+
+#[test]
+fn the_keep_alive_counts_from_the_connect_not_the_connack() {
+    let mut config = v5();
+    config.keep_alive = Duration::from_secs(10);
+    let mut s = Scripted::new(config);
+    s.client.connect(s.now).unwrap();
+    assert!(matches!(s.sent().as_slice(), [Packet::Connect(_)]));
+    // The CONNACK takes 4 s; nothing is sent again at it.
+    s.advance(Duration::from_secs(4));
+    s.deliver(ConnAck::from_reason_code(ReasonCode::Success));
+    assert!(matches!(s.events().first(), Some(Event::Connected { .. })));
+    assert_eq!(s.sent(), []);
+    // PINGREQ 10 s after the CONNECT (MQTT-3.1.2-23), not 10 s after the CONNACK.
+    s.advance(Duration::from_secs(6));
+    assert_eq!(s.sent(), [Packet::PingReq]);
+}
+
+#[test]
 fn an_assigned_client_identifier_names_the_later_connections() {
     let mut config = v5();
     config.client_id = MqttString::default();
@@ -1335,4 +1374,85 @@ fn a_fault_whose_code_disconnect_cannot_carry_is_named_a_protocol_error() {
             ReasonCode::ProtocolError
         ))]
     );
+}
+
+#[test]
+fn a_restore_subscribes_each_filter_again_with_its_subscription_identifier() {
+    let mut config = v5();
+    config.restore_subscriptions = sansmq::client::RestoreSubscriptions::Always;
+    let mut s = connected(config, Properties::new());
+    let identified = |id: u32| {
+        let mut properties = Properties::new();
+        properties.push_subscription_identifier(SubscriptionId::new(id).unwrap());
+        properties
+    };
+    let subscribe = |s: &mut crate::util::Scripted, filters: &[&str], properties| {
+        let now = s.now;
+        let asked = filters
+            .iter()
+            .map(|f| SubscribeFilter::new(filter(f), QoS::AtLeastOnce))
+            .collect::<Vec<_>>();
+        let id = s.client.subscribe_with(now, asked, properties).unwrap();
+        s.sent();
+        let granted = vec![SubscribeReturnCode::Success(QoS::AtLeastOnce); filters.len()];
+        s.deliver(SubAck::new(id, granted));
+        s.events();
+    };
+    subscribe(&mut s, &["a/#", "b/#"], identified(7));
+    subscribe(&mut s, &["c"], Properties::new());
+    subscribe(&mut s, &["d"], identified(9));
+    // A new SUBSCRIBE of a filter replaces its identifier (MQTT 5.0 section 3.8.2.1.2).
+    subscribe(&mut s, &["a/#"], identified(8));
+    s.drop_connection();
+    s.events();
+
+    let requests = |sent: &[Packet]| -> Vec<(Vec<String>, Option<u32>)> {
+        sent.iter()
+            .filter_map(|p| match p {
+                Packet::Subscribe(sub) => Some((
+                    sub.filters.iter().map(|f| f.filter.to_string()).collect(),
+                    sub.properties()
+                        .subscription_identifiers()
+                        .next()
+                        .map(|id| id.get()),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let restored = connect_with(&mut s, Properties::new());
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        requests(&restored),
+        [
+            (strings(&["c"]), None),
+            (strings(&["b/#"]), Some(7)),
+            (strings(&["a/#"]), Some(8)),
+            (strings(&["d"]), Some(9)),
+        ]
+    );
+
+    for p in &restored {
+        if let Packet::Subscribe(sub) = p {
+            let granted = vec![SubscribeReturnCode::Success(QoS::AtLeastOnce); sub.filters.len()];
+            s.deliver(SubAck::new(sub.packet_id, granted));
+        }
+    }
+    s.events();
+
+    // A server without Subscription Identifiers still gets every filter back, without them.
+    s.drop_connection();
+    s.events();
+    let mut no_identifiers = Properties::new();
+    no_identifiers.subscription_identifier_available = Some(false);
+    let restored = connect_with(&mut s, no_identifiers);
+    let mut filters: Vec<String> = requests(&restored)
+        .into_iter()
+        .flat_map(|(filters, identifier)| {
+            assert_eq!(identifier, None);
+            filters
+        })
+        .collect();
+    filters.sort();
+    assert_eq!(filters, strings(&["a/#", "b/#", "c", "d"]));
 }
