@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mosquitto -p 1883 &            # mosquitto 2 speaks MQTT 5
-//! cargo run -p sansmq-tokio --example mqtt5 [tcp://127.0.0.1:1883]
+//! cargo run -p sansmq-tokio --example async_mqtt5 [tcp://127.0.0.1:1883]
 //! ```
 //!
 //! It connects with MQTT 5 (a session kept for an hour after a disconnect), subscribes to
