@@ -613,8 +613,6 @@ struct Expect {
     drop_transmit: bool,
     /// MQTT 5: the fault leaves exactly one DISCONNECT with this Reason Code to be written.
     fault_disconnect: Option<ReasonCode>,
-    /// CONNACK accepted: the session resumed (which counts as sending, for keep-alive).
-    resumed: bool,
     /// `publish` said the message goes out at once.
     send_now: bool,
     /// A CONNACK restores these granted filters (`Event::Resubscribing`, whose identifier only
@@ -771,6 +769,14 @@ impl Harness {
         self.terms.server_keep_alive.unwrap_or(self.cfg.keep_alive)
     }
 
+    /// How long a PINGREQ waits for PINGRESP: ours, but at most half a Server Keep Alive.
+    fn ping_timeout(&self) -> Duration {
+        match self.terms.server_keep_alive {
+            Some(server) if !server.is_zero() => self.cfg.ping_timeout.min(server / 2),
+            _ => self.cfg.ping_timeout,
+        }
+    }
+
     /// Incoming QoS 1/2 messages not acknowledged yet, as our Receive Maximum counts them.
     /// What counts against our Receive Maximum: QoS 2 identifiers held since this connection's
     /// CONNACK (one held from before may belong to a session lost unnoticed, which no PUBREL will
@@ -800,7 +806,7 @@ impl Harness {
         }
         let keep_alive = self.keep_alive();
         let limit = if keep_alive.is_zero() {
-            self.cfg.ping_timeout
+            self.ping_timeout()
         } else {
             keep_alive
         };
@@ -1137,7 +1143,6 @@ impl Harness {
     fn on_connack(&mut self, ex: &mut Expect, session_present: bool) {
         ex.events.push_back(Event::Connected { session_present });
         self.held_this_connection.clear();
-        ex.resumed = true;
         self.stream.connacked = true;
         self.conn = Conn::Connected;
         self.connack_deadline = None;
@@ -2333,7 +2338,7 @@ impl Harness {
                         );
                         if p == Packet::PingReq && self.ping == Ping::Unwritten {
                             // The broker can answer now: PINGRESP is awaited from here.
-                            self.ping = Ping::Awaiting(self.now.checked_add(self.cfg.ping_timeout));
+                            self.ping = Ping::Awaiting(self.now.checked_add(self.ping_timeout()));
                         }
                     }
                     Ok(None) => break,
@@ -2453,7 +2458,9 @@ impl Harness {
                 );
             }
         }
-        if !new_bytes.is_empty() || ex.resumed || ex.new_stream {
+        // The keep-alive counts from the last packet sent: a CONNACK that sends nothing again
+        // leaves it counting from the CONNECT (MQTT-3.1.2-23).
+        if !new_bytes.is_empty() || ex.new_stream {
             self.last_sent = self.now;
         }
         // The stall clock restarts when the driver takes bytes, or bytes arrive in an empty buffer.
@@ -2655,9 +2662,9 @@ impl Harness {
             .is_none_or(|id| self.pubs.get(&id.get()).is_some_and(|m| m.sent_on == 0))
         {
             // A first send: from the queue's front, once the messages before it are given up,
-            // and after every message held at the CONNACK went out again.
+            // and, at QoS 1/2, after every message held at the CONNACK went out again.
             assert!(
-                self.pubs.values().all(|m| !m.held),
+                publish.packet_id.is_none() || self.pubs.values().all(|m| !m.held),
                 "{what}: a first send while messages held at CONNACK wait to go again"
             );
             self.give_up_queue_front();
