@@ -529,8 +529,12 @@ impl<R: Requests> Supervisor<R> {
             return Err(Rejected::new(error, waiter));
         }
         // A restoring SUBSCRIBE carries no properties of this call's: one with a Subscription
-        // Identifier or User Properties goes out on its own.
-        let join = if properties.is_empty() {
+        // Identifier or User Properties goes out on its own, and so does one without for a
+        // filter the restore asks for with its former identifier (a new SUBSCRIBE replaces it).
+        let no_identifier = filters
+            .iter()
+            .all(|f| self.core.subscription_identifier(&f.filter).is_none());
+        let join = if properties.is_empty() && no_identifier {
             self.waiters.restore.join(&filters, waiter)
         } else {
             Join::Send(waiter)

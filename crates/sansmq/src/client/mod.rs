@@ -262,6 +262,15 @@ impl Client {
         self.subscriptions.active.iter().map(|(f, s)| (f, s.qos))
     }
 
+    /// MQTT 5: the Subscription Identifier the granted `filter` was last subscribed with, which
+    /// a restore asks for again.
+    pub fn subscription_identifier(
+        &self,
+        filter: &TopicFilter,
+    ) -> Option<crate::packet::SubscriptionId> {
+        self.subscriptions.identifiers.get(filter).copied()
+    }
+
     // ---- commands ----
 
     /// Starts a connection: queues CONNECT and starts the CONNACK timer. The driver has just opened

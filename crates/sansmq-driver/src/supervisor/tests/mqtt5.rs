@@ -614,3 +614,56 @@ fn reauthenticate_needs_an_authenticator() {
     let (mut sup, _) = connected_v5(now);
     assert!(sup.reauthenticate(now).is_err());
 }
+
+/// The SUBSCRIBEs in MQTT 5 `bytes`, as (filters, Subscription Identifier).
+fn v5_subscribes(bytes: &[u8]) -> Vec<(Vec<String>, Option<u32>)> {
+    let mut decoder =
+        sansmq::packet::PacketDecoder::with_protocol(1 << 20, sansmq::packet::Protocol::Mqtt5);
+    decoder.extend_from_slice(bytes);
+    std::iter::from_fn(|| decoder.next_packet().expect("valid packets"))
+        .filter_map(|packet| match packet {
+            sansmq::packet::Packet::Subscribe(s) => Some((
+                s.filters.iter().map(|f| f.filter.to_string()).collect(),
+                s.properties()
+                    .subscription_identifiers()
+                    .next()
+                    .map(|id| id.get()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_plain_subscribe_does_not_join_a_restore_that_asks_for_a_former_identifier() {
+    let now = Instant::now();
+    let (mut sup, _) = connected_v5(now);
+    let filter = || {
+        vec![SubscribeFilter::new(
+            TopicFilter::try_from("t/#").expect("filter"),
+            QoS::AtLeastOnce,
+        )]
+    };
+    let mut properties = Properties::new();
+    properties.push_subscription_identifier(sansmq::packet::SubscriptionId::new(7).expect("not 0"));
+    sup.subscribe_with_properties(now, filter(), properties, 2)
+        .expect("subscribe accepted");
+    write_all(&mut sup, now);
+    // SUBACK, MQTT 5: packet id 1, no properties, QoS 1 granted.
+    sup.handle_received(now, &[0x90, 0x04, 0x00, 0x01, 0x00, 0x01]);
+    events(&mut sup);
+
+    // A reconnect without the session: the restore asks for t/# with identifier 7 again.
+    sup.handle_closed(now, None);
+    events(&mut sup);
+    let at = sup.poll_timeout().expect("reconnect scheduled");
+    reconnect(&mut sup, at, &CONNACK_V5);
+    events(&mut sup);
+    let restored = v5_subscribes(&write_all(&mut sup, at));
+    assert_eq!(restored, [(vec!["t/#".to_owned()], Some(7))]);
+
+    // The application subscribes again without an identifier: its own SUBSCRIBE replaces it.
+    sup.subscribe(at, filter(), 3).expect("subscribe accepted");
+    let own = v5_subscribes(&write_all(&mut sup, at));
+    assert_eq!(own, [(vec!["t/#".to_owned()], None)]);
+}
