@@ -148,6 +148,15 @@ fn forget_packaged_sources() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How CI's debug builds differ from a developer's: no incremental state (CI builds once, and
+/// `target/debug/incremental` held 4 GiB), and line tables instead of full debug information (a
+/// backtrace still names file and line). A clean run's `target/` went from 16 GiB to about 3 GiB;
+/// CI machines may have less free disk than that, and one run failed when it filled.
+const CI_CARGO_ENV: &[(&str, &str)] = &[
+    ("CARGO_INCREMENTAL", "0"),
+    ("CARGO_PROFILE_DEV_DEBUG", "line-tables-only"),
+];
+
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
 /// build excluded); `cargo xtask sim` runs 100,000 on demand (about 23 s).
 const LIFECYCLE_SEEDS: u64 = 10_000;
@@ -180,6 +189,7 @@ pub(crate) fn run(args: &CiArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    cmd::use_cargo_env(CI_CARGO_ENV);
     let steps = steps(&root, args);
     let total = steps.len();
     let mut passed = 0;
@@ -191,9 +201,10 @@ pub(crate) fn run(args: &CiArgs) -> ExitCode {
             Ok(()) => {
                 passed += 1;
                 println!(
-                    "--> {} passed in {:.1}s",
+                    "--> {} passed in {:.1}s{}",
                     step.name,
-                    start.elapsed().as_secs_f64()
+                    start.elapsed().as_secs_f64(),
+                    disk_report(&root)
                 );
             }
             Err(err) => {
@@ -215,6 +226,26 @@ pub(crate) fn run(args: &CiArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `; target/ holds X, Y free on its disk`, from `du` and `df`, or nothing where they fail: a
+/// run that fills the disk shows which step grew it.
+fn disk_report(root: &Path) -> String {
+    let target = root.join("target");
+    let used = cmd::output(std::process::Command::new("du").arg("-sh").arg(&target));
+    let free = cmd::output(
+        std::process::Command::new("df")
+            .args(["-h", "--output=avail"])
+            .arg(root),
+    );
+    match (used, free) {
+        (Ok(used), Ok(free)) => {
+            let used = used.split_whitespace().next().unwrap_or("?");
+            let free = free.lines().nth(1).map(str::trim).unwrap_or("?");
+            format!("; target/ holds {used}, {free} free on its disk")
+        }
+        _ => String::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{Context as _, bail};
 
@@ -14,10 +15,25 @@ pub(crate) fn workspace_root() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("{} has no parent directory", manifest_dir.display()))
 }
 
+/// Environment variables every later [`cargo`] command gets, set once by [`use_cargo_env`].
+static CARGO_ENV: OnceLock<&'static [(&'static str, &'static str)]> = OnceLock::new();
+
+/// Gives every `cargo` command made from now on these variables, each unless the user's
+/// environment already sets it (so a person can still ask for other settings).
+pub(crate) fn use_cargo_env(vars: &'static [(&'static str, &'static str)]) {
+    // A second call keeps the first settings: one command sets them once, before any cargo run.
+    let _ = CARGO_ENV.set(vars);
+}
+
 /// A `cargo` command (the rustup proxy from `PATH`, so `+nightly` works) run from `dir`.
 pub(crate) fn cargo(dir: &Path) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(dir);
+    for (name, value) in CARGO_ENV.get().copied().unwrap_or_default() {
+        if std::env::var_os(name).is_none() {
+            cmd.env(name, value);
+        }
+    }
     cmd
 }
 
