@@ -353,7 +353,7 @@ fn sansmq_options(run: &Run<'_>, role: &str) -> Result<ConnectOptions, String> {
 
 /// How the subscriber's messages reach the counting thread.
 enum Incoming {
-    Receiver(mpsc::Receiver<sansmq_mio::Message>),
+    Receiver(sansmq_mio::Messages),
     /// The handler counts on the callback thread and says when it has them all.
     Handler(mpsc::Receiver<()>, Arc<AtomicUsize>),
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use sansmq::TopicName;
 use sansmq::packet::{Packet, PacketId, Publish, QoS};
 use sansmq_e2e::{Peer, ScriptedBroker};
-use sansmq_mio::{Callback, Client, Error, Message};
+use sansmq_mio::{Callback, Client, Error, Message, Messages};
 
 /// How long to watch for an acknowledgement that must not come.
 const QUIET: Duration = Duration::from_millis(400);
@@ -38,7 +38,7 @@ fn report_acks(mut peer: Peer, acks: &Sender<u16>) {
     }
 }
 
-fn client(broker: &ScriptedBroker) -> (Client, Receiver<Message>) {
+fn client(broker: &ScriptedBroker) -> (Client, Messages) {
     let options = common::options(&broker.url(), "manual-acks")
         .automatic_reconnect(Duration::from_millis(50), Duration::from_millis(200));
     let client = Client::new(options).unwrap();
@@ -48,7 +48,7 @@ fn client(broker: &ScriptedBroker) -> (Client, Receiver<Message>) {
     (client, messages)
 }
 
-fn next(messages: &Receiver<Message>) -> Message {
+fn next(messages: &Messages) -> Message {
     messages.recv_timeout(common::PATIENCE).expect("a message")
 }
 

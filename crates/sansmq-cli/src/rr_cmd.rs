@@ -180,7 +180,7 @@ fn exchange(
     topic: &str,
     payload: Bytes,
     properties: sansmq::packet::Properties,
-    messages: &std::sync::mpsc::Receiver<sansmq_mio::Message>,
+    messages: &sansmq_mio::Messages,
     deadline: Option<Instant>,
     format: &Format,
 ) -> anyhow::Result<()> {

@@ -78,11 +78,13 @@ pub(crate) struct Dispatch {
 /// QoS 1/2 ones among them that the client acknowledges (in arrival order), to write together.
 ///
 /// `closed` is the client's: a receiver that stays full does not keep this thread, or whoever
-/// closes the client and waits for this thread, waiting past it.
+/// closes the client and waits for this thread, waiting past it. `handed` runs after each message
+/// the receiver took (a thread waiting for it may be polling the socket, not the receiver).
 pub(crate) fn run(
     events: &Receiver<CallbackEvent>,
     dispatch: &Mutex<Dispatch>,
     closed: &AtomicBool,
+    handed: impl Fn(),
     delivered: impl Fn(&[AckKey], usize),
 ) {
     let mut acks = Vec::new();
@@ -91,7 +93,7 @@ pub(crate) fn run(
         let mut handled = 0;
         let mut next = Some(first);
         while let Some(event) = next {
-            if let Some((message, acknowledge)) = run_one(dispatch, closed, event) {
+            if let Some((message, acknowledge)) = run_one(dispatch, closed, &handed, event) {
                 handled += 1;
                 acks.extend(message.ack_key().filter(|_| acknowledge));
             }
@@ -116,6 +118,7 @@ const ACK_BATCH: usize = 64;
 fn run_one(
     dispatch: &Mutex<Dispatch>,
     closed: &AtomicBool,
+    handed: &dyn Fn(),
     event: CallbackEvent,
 ) -> Option<(Message, bool)> {
     let (callback, handlers, receiver, manual_acks) = {
@@ -161,7 +164,7 @@ fn run_one(
         }
         if let Some(tx) = receiver {
             match send_until_closed(&tx, message.clone(), closed) {
-                Handed::Taken => {}
+                Handed::Taken => handed(),
                 Handed::ReceiverGone => lock(dispatch).receiver = None,
                 Handed::Closed => return Some((message, false)),
             }

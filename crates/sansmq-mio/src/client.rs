@@ -15,9 +15,9 @@ use sansmq_driver::supervisor::Rejected;
 use crate::callback::{self, Callback, Handler, Handoff, Spawner};
 use crate::completion::{self, Completion};
 use crate::dialer::WAKER;
-use crate::io_loop::{self, Shared};
+use crate::io_loop::{self, IoRole, Poller, Shared};
 use crate::shell::Shell;
-use crate::{ConnectOptions, DeliveryToken, Error, Message};
+use crate::{ConnectOptions, DeliveryToken, Error, Message, Messages};
 
 /// Closes the client when the last handle goes away.
 struct Owner {
@@ -112,6 +112,8 @@ impl Client {
             dispatch,
             waker,
             closed: AtomicBool::new(false),
+            poller: Mutex::new(Poller::new(poll)),
+            role: IoRole::default(),
         });
         let weak = Arc::downgrade(&shared);
         let spawn_callbacks: Spawner = Box::new(move |events| {
@@ -127,7 +129,7 @@ impl Client {
         shared.lock().handoff.start_callbacks_with(spawn_callbacks);
         let io = {
             let shared = Arc::clone(&shared);
-            let io = move || io_loop::run(poll, &shared);
+            let io = move || io_loop::run(&shared);
             thread::Builder::new().name("sansmq-io".into()).spawn(io)
         };
         let io = io.map_err(|e| Error::io("starting the client's IO thread", &e))?;
@@ -149,7 +151,8 @@ impl Client {
     }
 
     /// A receiver of every message no per-subscription handler takes, holding up to `capacity`
-    /// (then reading from the broker waits for you). A message is acknowledged once it is in the
+    /// (then reading from the broker waits for you). A thread waiting in its `recv` reads from the
+    /// broker itself (see [`Messages`]): a message wakes one thread, not two. A message is acknowledged once it is in the
     /// receiver, or with [`set_manual_acks`](Self::set_manual_acks) once you call
     /// [`ack`](Self::ack).
     ///
@@ -158,10 +161,10 @@ impl Client {
     /// publishes through this client and waits on the tokens should not be the only one draining
     /// the receiver. Closing the client ends the wait; a message the receiver had no room for is
     /// then not acknowledged, and the broker delivers it again.
-    pub fn messages(&self, capacity: usize) -> Receiver<Message> {
+    pub fn messages(&self, capacity: usize) -> Messages {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         callback::lock(&self.shared.dispatch).receiver = Some(tx);
-        rx
+        Messages::new(rx, &self.shared)
     }
 
     /// Whether the application acknowledges received QoS 1/2 messages itself with
@@ -317,7 +320,7 @@ impl Client {
         retain: bool,
     ) -> Result<DeliveryToken, Error> {
         let topic = TopicName::try_from(topic)?;
-        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait);
+        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait, &self.shared);
         let payload = payload.into();
         self.shared.call(|shell, now| {
             let id = shell
@@ -342,7 +345,7 @@ impl Client {
         properties: Properties,
     ) -> Result<DeliveryToken, Error> {
         let topic = TopicName::try_from(topic)?;
-        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait);
+        let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait, &self.shared);
         let payload = payload.into();
         self.shared.call(|shell, now| {
             let id = shell.sup.publish_with_properties(
@@ -404,7 +407,12 @@ impl Client {
         payload: impl Into<Bytes>,
     ) -> Result<DeliveryToken, Error> {
         let topic = TopicName::try_from(topic)?;
-        let token = DeliveryToken::pending(topic.clone(), QoS::AtLeastOnce, self.time_to_wait);
+        let token = DeliveryToken::pending(
+            topic.clone(),
+            QoS::AtLeastOnce,
+            self.time_to_wait,
+            &self.shared,
+        );
         self.shared.call(|shell, now| {
             let id = shell
                 .sup
@@ -471,13 +479,20 @@ fn run_callbacks(shared: &Arc<Shared>, events: &Receiver<callback::CallbackEvent
             }
         }
     });
-    callback::run(events, &shared.dispatch, &shared.closed, |acks, handled| {
-        shared.call(|shell, now| {
-            shell.handoff.with_callbacks = shell.handoff.with_callbacks.saturating_sub(handled);
-            for &key in acks {
-                // A message of a session the broker forgot is refused: its id may name a newer one.
-                let _ = shell.sup.ack(now, key);
-            }
-        });
-    });
+    let handed = || shared.wake_receiver();
+    callback::run(
+        events,
+        &shared.dispatch,
+        &shared.closed,
+        handed,
+        |acks, handled| {
+            shared.call(|shell, now| {
+                shell.handoff.with_callbacks = shell.handoff.with_callbacks.saturating_sub(handled);
+                for &key in acks {
+                    // A message of a session the broker forgot is refused: its id may name a newer one.
+                    let _ = shell.sup.ack(now, key);
+                }
+            });
+        },
+    );
 }

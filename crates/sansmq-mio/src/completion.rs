@@ -37,6 +37,11 @@ pub(crate) fn on_blocking(hook: impl Fn(bool) + 'static) {
     WHILE_BLOCKED.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
 }
 
+/// Whether this thread is a client's callback thread (it has a blocking hook).
+pub(crate) fn on_callback_thread() -> bool {
+    WHILE_BLOCKED.with(|h| h.borrow().is_some())
+}
+
 fn blocked(blocked: bool) {
     WHILE_BLOCKED.with(|h| h.borrow().as_ref().map(|hook| hook(blocked)));
 }

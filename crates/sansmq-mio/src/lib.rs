@@ -63,6 +63,7 @@ mod client;
 mod completion;
 mod dialer;
 mod io_loop;
+mod messages;
 mod proxying;
 mod shell;
 mod socket;
@@ -72,6 +73,7 @@ mod websocket_link;
 
 pub use callback::Callback;
 pub use client::Client;
+pub use messages::{Messages, MessagesIntoIter, MessagesIter};
 pub use sansmq_driver::DEFAULT_WEBSOCKET_PATH;
 /// The HTTP CONNECT handshake, whose errors [`Error::HttpProxy`] carries.
 pub use sansmq_driver::http_connect;

@@ -451,13 +451,14 @@ impl Shell {
         Finished(std::mem::take(&mut self.finished))
     }
 
-    /// The client is closing: every waiter fails, the socket closes, and the callback thread ends
-    /// once it has run what it was given.
+    /// The client is closing: every waiter fails, the socket closes, the callback thread ends
+    /// once it has run what it was given, and the `messages()` receiver ends once it is emptied.
     pub(crate) fn shut_down(&mut self, now: Instant) {
         self.sup.shut_down(now);
         self.drive(now);
         self.drop_socket();
         self.handoff.close();
+        crate::callback::lock(&self.handoff.dispatch).receiver = None;
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`DeliveryToken`]: Paho's `IMqttDeliveryToken`, a handle on one published message.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use sansmq::TopicName;
@@ -8,6 +8,7 @@ use sansmq::packet::{PacketId, QoS};
 
 use crate::Error;
 use crate::completion::Once;
+use crate::io_loop::Shared;
 
 /// Tracks one published message until the broker has it: PUBACK for QoS 1, PUBCOMP for QoS 2.
 /// A QoS 0 message has no acknowledgement: its token completes once the message is written to
@@ -26,16 +27,24 @@ struct Delivery {
     /// Set once the client accepted the message, before it can complete.
     id: OnceLock<PacketId>,
     done: Once<Result<(), Error>>,
+    /// The client, to take its IO back from a receiving thread while someone waits here.
+    client: Weak<Shared>,
 }
 
 impl DeliveryToken {
-    pub(crate) fn pending(topic: TopicName, qos: QoS, time_to_wait: Duration) -> Self {
+    pub(crate) fn pending(
+        topic: TopicName,
+        qos: QoS,
+        time_to_wait: Duration,
+        client: &Arc<Shared>,
+    ) -> Self {
         let done = Once::default();
         let message = Arc::new(Delivery {
             topic,
             qos,
             id: OnceLock::new(),
             done,
+            client: Arc::downgrade(client),
         });
         Self {
             message,
@@ -84,6 +93,13 @@ impl DeliveryToken {
     /// does not cancel the delivery: the message stays in the session and the token completes
     /// later.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        if !self.is_complete() {
+            // The acknowledgement is read by whoever runs the IO: not a receiving thread that
+            // has returned from `recv`.
+            if let Some(client) = self.message.client.upgrade() {
+                client.role.reclaim();
+            }
+        }
         self.message
             .done
             .wait(timeout)

@@ -1,0 +1,178 @@
+//! [`Messages`]: the pull receiver of [`Client::messages`](crate::Client::messages), whose `recv`
+//! reads from the broker itself while nothing is queued.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::Message;
+use crate::completion;
+use crate::io_loop::{self, Shared, Turn};
+
+/// The messages no per-subscription handler takes, in arrival order: the receiving half of
+/// [`Client::messages`](crate::Client::messages), with the methods of
+/// [`std::sync::mpsc::Receiver`].
+///
+/// A thread waiting in [`recv`](Self::recv) or [`recv_timeout`](Self::recv_timeout) with nothing
+/// queued runs the client's IO itself (reads, acks, keep-alive, reconnects) until its message is
+/// in, and keeps doing so while it calls again soon. So a message costs one thread's wake-up, not
+/// the IO thread's and then the receiver's, as rumqttc's `Connection::iter` and Paho C's
+/// `MQTTClient_receive` read on the caller's thread. The IO thread takes the IO back a couple of
+/// milliseconds after the last `recv` returned, or at once when another thread waits on the
+/// client (a token, a subscribe).
+///
+/// Ends ([`RecvError`]) once the client is closed and the queued messages are taken.
+pub struct Messages {
+    rx: Receiver<Message>,
+    shared: Weak<Shared>,
+}
+
+impl fmt::Debug for Messages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messages").finish_non_exhaustive()
+    }
+}
+
+impl Messages {
+    pub(crate) fn new(rx: Receiver<Message>, shared: &Arc<Shared>) -> Self {
+        Self {
+            rx,
+            shared: Arc::downgrade(shared),
+        }
+    }
+
+    /// The next message, waiting as long as it takes.
+    pub fn recv(&self) -> Result<Message, RecvError> {
+        self.receive(None).map_err(|_| RecvError)
+    }
+
+    /// The next message, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        let deadline = sansmq_driver::deadline_after(Instant::now(), timeout);
+        self.receive(Some(deadline))
+    }
+
+    /// A message if one is queued, without waiting.
+    pub fn try_recv(&self) -> Result<Message, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// Every message, waiting for each, until the client is closed.
+    pub fn iter(&self) -> MessagesIter<'_> {
+        MessagesIter { messages: self }
+    }
+
+    /// The messages queued now, without waiting.
+    pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
+        self.rx.try_iter()
+    }
+
+    fn receive(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let shared = self.shared.upgrade();
+            let runs_io = shared.as_ref().filter(|shared| {
+                // A callback waiting here would hold up the callbacks the IO hands it; after a
+                // close nothing polls any more.
+                !completion::on_callback_thread() && !shared.closed.load(Ordering::SeqCst)
+            });
+            let Some(shared) = runs_io else {
+                drop(shared);
+                return self.wait(deadline);
+            };
+            if let Some(received) = self.run_io(shared, deadline) {
+                return received;
+            }
+        }
+    }
+
+    /// Runs the client's IO on this thread until a message is queued or the deadline passes;
+    /// `None` when the client closed meanwhile (the caller waits as a plain receiver then).
+    fn run_io(
+        &self,
+        shared: &Shared,
+        deadline: Option<Instant>,
+    ) -> Option<Result<Message, RecvTimeoutError>> {
+        let mut poller = shared.take_poller();
+        let received = loop {
+            match self.rx.try_recv() {
+                Ok(message) => break Some(Ok(message)),
+                Err(TryRecvError::Disconnected) => break Some(Err(RecvTimeoutError::Disconnected)),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break Some(Err(RecvTimeoutError::Timeout));
+            }
+            if io_loop::turn(&mut poller, shared, deadline) == Turn::Closed {
+                break None;
+            }
+        };
+        shared.give_back_poller(poller);
+        received
+    }
+
+    /// Waits as a plain receiver, the IO thread reading.
+    fn wait(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+        match deadline {
+            Some(deadline) => self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    }
+}
+
+/// Every message, waiting for each ([`Messages::iter`]).
+#[derive(Debug)]
+pub struct MessagesIter<'a> {
+    messages: &'a Messages,
+}
+
+impl Iterator for MessagesIter<'_> {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.messages.recv().ok()
+    }
+}
+
+impl<'a> IntoIterator for &'a Messages {
+    type Item = Message;
+    type IntoIter = MessagesIter<'a>;
+
+    fn into_iter(self) -> MessagesIter<'a> {
+        self.iter()
+    }
+}
+
+/// Every message, waiting for each, until the client is closed.
+#[derive(Debug)]
+pub struct MessagesIntoIter {
+    messages: Messages,
+}
+
+impl Iterator for MessagesIntoIter {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.messages.recv().ok()
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Message;
+    type IntoIter = MessagesIntoIter;
+
+    fn into_iter(self) -> MessagesIntoIter {
+        MessagesIntoIter { messages: self }
+    }
+}
