@@ -1,18 +1,20 @@
 //! The client's IO: the poller and the turns run on it, the IO thread, and the state they share
 //! with the application's threads.
 //!
-//! Whoever holds the [`Poller`] runs the IO. That is the IO thread, except while a thread waits in
-//! [`Messages::recv`](crate::Messages::recv) with nothing queued: that thread takes the poller
-//! over and reads the messages it waits for itself, so a message reaches it without waking a
-//! second thread (see [`IoRole`]).
+//! Whoever holds the [`Poller`] runs the IO. That is the IO thread, except while a thread waits
+//! for what the IO brings: a message in [`Messages::recv`](crate::Messages::recv) with nothing
+//! queued, an acknowledgement in [`DeliveryToken::wait`](crate::DeliveryToken::wait). That thread
+//! takes the poller over and reads what it waits for itself, so it arrives without waking a second
+//! thread (see [`IoRole`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 
 use crate::callback::Dispatch;
+use crate::completion;
 use crate::dialer::SOCKET;
 use crate::shell::Shell;
 
@@ -71,48 +73,63 @@ impl Shared {
         self.role.reclaim();
     }
 
-    /// A message reached the receiver from another thread than the poller's: a receiving thread
+    /// A message reached the receiver from another thread than the poller's: a waiting thread
     /// polling the socket for it must look.
     pub(crate) fn wake_receiver(&self) {
-        if self.role.receiver_polls() {
+        if self.role.caller_polls() {
             let _ = self.waker.wake();
         }
     }
 
     fn lock_poller(&self) -> MutexGuard<'_, Poller> {
+        // Only the owner the role names locks it, so this waits at most for a previous owner
+        // to let go of the guard.
         self.poller.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The poller if nobody holds it.
-    pub(crate) fn try_lock_poller(&self) -> Option<MutexGuard<'_, Poller>> {
-        match self.poller.try_lock() {
-            Ok(poller) => Some(poller),
-            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
+    /// Runs the client's IO on this thread, for a thread that waits for something the IO brings
+    /// (a message, an acknowledgement), until `ready()`, the deadline, or the client closes.
+    /// The IO thread hands the poller over after its current turn; the caller keeps it for
+    /// [`LEASE`] after returning, so a thread that waits again soon does not ask again.
+    pub(crate) fn run_io_until(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+    ) -> IoRun {
+        if completion::on_callback_thread() {
+            // The callback thread waits as it always did: the IO would hand it callbacks it
+            // cannot run while it polls.
+            return IoRun::Elsewhere;
         }
-    }
-
-    /// The poller for a receiving thread: at once if it is free, else from the IO thread, which
-    /// hands it over after its current turn.
-    pub(crate) fn take_poller(&self) -> MutexGuard<'_, Poller> {
-        let poller = match self.try_lock_poller() {
-            Some(poller) => poller,
-            None => {
-                self.role.want();
-                let _ = self.waker.wake();
-                self.lock_poller()
+        match self.role.acquire(&self.waker, &self.closed) {
+            Acquired::Yes => {}
+            Acquired::Busy => return IoRun::Busy,
+            Acquired::Closed => return IoRun::Elsewhere,
+        }
+        let mut poller = self.lock_poller();
+        let mut ran = IoRun::Ran;
+        while !ready() && deadline.is_none_or(|deadline| Instant::now() < deadline) {
+            if turn(&mut poller, self, deadline) == Turn::Closed {
+                ran = IoRun::Elsewhere;
+                break;
             }
-        };
-        self.role.enter(Instant::now());
-        poller
-    }
-
-    /// A receiving thread is done with the poller: the IO thread takes it back unless the
-    /// receiver calls again within [`LEASE`].
-    pub(crate) fn give_back_poller(&self, poller: MutexGuard<'_, Poller>) {
-        self.role.leave(Instant::now());
+        }
         drop(poller);
+        self.role.leave(Instant::now());
+        ran
     }
+}
+
+/// What [`Shared::run_io_until`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoRun {
+    /// It ran the IO until the thread's wait was over (ready or the deadline).
+    Ran,
+    /// Another waiting thread runs the IO: wait a little (at most [`LEASE`]) for what its turns
+    /// bring, then try again.
+    Busy,
+    /// Not on this thread (the callback thread), or not any more (closed): wait as usual.
+    Elsewhere,
 }
 
 /// The poll and its event buffer.
@@ -190,55 +207,53 @@ pub(crate) fn turn(poller: &mut Poller, shared: &Shared, until: Option<Instant>)
     Turn::Ran
 }
 
-/// The IO thread: runs turns until the client is closed, lending the poller to a thread waiting
-/// for messages when one asks for it.
+/// The IO thread: runs turns until the client is closed, handing the poller to a thread that
+/// waits for what the IO brings when one asks for it, and taking it back when that thread is done.
 pub(crate) fn run(shared: &Shared) {
     loop {
         shared.role.wait_while_lent(&shared.closed);
-        let closed = shared.closed.load(Ordering::SeqCst);
-        let poller = match closed {
-            // A receiver holding the poller sees the close after its current wait and lets go.
-            true => Some(shared.lock_poller()),
-            false => shared.try_lock_poller(),
+        let mut poller = shared.lock_poller();
+        let mut turned = match shared.closed.load(Ordering::SeqCst) {
+            true => Turn::Closed,
+            false => Turn::Ran,
         };
-        let Some(mut poller) = poller else {
-            // A receiver took it between the lease's end and here.
-            continue;
-        };
-        let mut turned = if closed { Turn::Closed } else { Turn::Ran };
         while turned == Turn::Ran && !shared.role.hand_over() {
             turned = turn(&mut poller, shared, None);
         }
+        drop(poller);
         if turned == Turn::Closed {
             let mut shell = shared.lock();
             shell.shut_down(Instant::now());
             let finished = shell.take_finished();
             drop(shell);
             finished.finish();
+            shared.role.closed();
             return;
         }
     }
 }
 
-/// How long the IO thread leaves the IO to a receiving thread after its `recv` returned: a
-/// receiver that calls again within it keeps the poller, so a stream of messages wakes the IO
-/// thread about once per lease instead of once per message. Longer would delay what a lent-out
-/// poller does not see (the broker's acks to another thread's publishes, which the waiting
-/// thread reclaims anyway): at most this long.
+/// How long the IO thread leaves the IO to a thread whose wait ended (its `recv` returned, its
+/// token completed): one that waits again within it keeps the poller, so a stream of messages or
+/// acknowledgements wakes the IO thread about once per lease instead of once per packet. What
+/// nobody polls for meanwhile (another thread's acknowledgements, which a waiting thread
+/// reclaims anyway; a timer) is late by at most this.
 pub(crate) const LEASE: Duration = Duration::from_millis(2);
 
-/// After a receiver has waited this long in `recv`, the IO thread stops looking every [`LEASE`]
-/// and sleeps until the receiver gives the poller back (an idle client costs no wake-ups).
+/// After a caller has run the IO this long in one wait, the IO thread stops looking every
+/// [`LEASE`] and sleeps until the caller gives the poller back (an idle client costs no
+/// wake-ups).
 const LONG_HOLD: Duration = Duration::from_millis(50);
 
-/// Who runs the IO: the IO thread, or a receiving thread it lent the poller to.
+/// Who runs the IO: the IO thread, or a thread waiting for what the IO brings.
 ///
-/// A receiver with nothing queued asks for the poller ([`want`](Self::want)); the IO thread lets
-/// go after its turn ([`hand_over`](Self::hand_over)). When the receiver's `recv` returns it
-/// lends the poller on ([`leave`](Self::leave)): the IO thread takes it back when the lease ends,
-/// or at once when another thread starts waiting on the client ([`reclaim`](Self::reclaim)).
-/// Neither side wakes the other per message: the IO thread sleeps on a timer while the poller is
-/// lent, and only a receiver that held it past [`LONG_HOLD`] wakes it when leaving.
+/// A waiting thread asks for the poller ([`acquire`](Self::acquire)); the IO thread lets go after
+/// its turn ([`hand_over`](Self::hand_over)). When the wait ends the caller lends the poller on
+/// ([`leave`](Self::leave)): the IO thread takes it back when the lease ends, or at once when
+/// someone needs it to ([`reclaim`](Self::reclaim)). Neither side wakes the other per packet: the
+/// IO thread sleeps on a timer while the poller is out, and only a caller that held it past
+/// [`LONG_HOLD`] wakes it when leaving. Only one caller runs the IO at a time; another waiting
+/// thread waits for what that one's turns bring. Nobody waits on the poller's lock itself.
 #[derive(Debug, Default)]
 pub(crate) struct IoRole {
     state: Mutex<Lending>,
@@ -247,13 +262,17 @@ pub(crate) struct IoRole {
 
 #[derive(Debug, Default)]
 struct Lending {
-    /// A receiver waits for the IO thread to hand the poller over.
-    wanted: bool,
     holder: Holder,
+    /// A caller waits for the IO thread to hand the poller over.
+    wanted: bool,
+    /// The IO thread handed it over to the caller that wanted it.
+    handed: bool,
     /// The IO thread was asked to take the poller back now.
     reclaim: bool,
-    /// The IO thread waits on `changed` (for how long: `None` until told).
+    /// The IO thread waits on `changed`: until then, or (`None`) until told.
     io_waiting: Option<Option<Instant>>,
+    /// The IO thread has shut the client down.
+    closed: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -261,10 +280,19 @@ enum Holder {
     /// The IO thread (or nobody, between its turns).
     #[default]
     Io,
-    /// A receiving thread, since then.
-    Receiver(Instant),
+    /// A waiting thread, since then.
+    Caller(Instant),
     /// Nobody; the IO thread takes it back then.
     Lent(Instant),
+}
+
+/// What [`IoRole::acquire`] got.
+enum Acquired {
+    Yes,
+    /// Another caller runs the IO, or is being handed it.
+    Busy,
+    /// The client closed.
+    Closed,
 }
 
 impl IoRole {
@@ -272,79 +300,111 @@ impl IoRole {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A receiver asks the IO thread for the poller.
-    fn want(&self) {
-        self.lock().wanted = true;
+    /// A waiting thread asks for the poller: at once while it is lent, after the IO thread's turn
+    /// (woken with `waker`) while that thread runs the IO.
+    fn acquire(&self, waker: &mio::Waker, closed: &AtomicBool) -> Acquired {
+        let mut state = self.lock();
+        let mut asked = false;
+        loop {
+            if asked && state.handed {
+                state.handed = false;
+                return Acquired::Yes;
+            }
+            if state.closed || closed.load(Ordering::SeqCst) {
+                if asked {
+                    state.wanted = false;
+                }
+                return Acquired::Closed;
+            }
+            match state.holder {
+                Holder::Lent(_) => {
+                    state.holder = Holder::Caller(Instant::now());
+                    return Acquired::Yes;
+                }
+                Holder::Caller(_) => return Acquired::Busy,
+                Holder::Io if state.wanted && !asked => return Acquired::Busy,
+                Holder::Io => {
+                    if !asked {
+                        asked = true;
+                        state.wanted = true;
+                        let _ = waker.wake();
+                    }
+                    // The IO thread's turn ends (the waker) and it hands over, or the client
+                    // closes (it says so): both notify.
+                    state = self
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
     }
 
-    /// The IO thread, after a turn: whether it gives the poller to a receiver that asked.
+    /// The IO thread, after a turn: whether it gives the poller to a caller that asked.
     fn hand_over(&self) -> bool {
         let mut state = self.lock();
         if !state.wanted {
             return false;
         }
         state.wanted = false;
-        state.holder = Holder::Receiver(Instant::now());
+        state.handed = true;
+        state.holder = Holder::Caller(Instant::now());
+        self.changed.notify_all();
         true
     }
 
-    /// Whether a receiving thread holds the poller.
-    fn receiver_polls(&self) -> bool {
-        matches!(self.lock().holder, Holder::Receiver(_))
+    /// Whether a waiting thread runs the IO.
+    fn caller_polls(&self) -> bool {
+        matches!(self.lock().holder, Holder::Caller(_))
     }
 
-    /// A receiving thread holds the poller.
-    fn enter(&self, now: Instant) {
-        let mut state = self.lock();
-        state.wanted = false;
-        state.holder = Holder::Receiver(now);
-    }
-
-    /// A receiving thread let go of the poller.
+    /// The caller is done with the poller.
     fn leave(&self, now: Instant) {
         let mut state = self.lock();
         state.holder = Holder::Lent(now + LEASE);
         if state.io_waiting == Some(None) {
             // The IO thread sleeps until told; nobody would poll otherwise.
-            self.changed.notify_one();
+            self.changed.notify_all();
         }
     }
 
-    /// Someone waits on the client (a token, a close): the IO thread takes the poller back now
-    /// if it is lent out. Free when the IO thread holds it.
+    /// Someone needs the IO thread to run the IO now (a thread starts waiting on the client, a
+    /// close, an earlier deadline): it takes the poller back if it is lent. Free when the IO
+    /// thread holds it.
     pub(crate) fn reclaim(&self) {
         let mut state = self.lock();
         if !matches!(state.holder, Holder::Io) {
             state.reclaim = true;
             if state.io_waiting.is_some() {
-                self.changed.notify_one();
+                self.changed.notify_all();
             }
         }
     }
 
-    /// The IO thread: returns when it should take the poller (again): it is not lent out, the
-    /// lease ended, a reclaim came, or the client closed. While a receiver holds the poller it
-    /// looks again every [`LEASE`], or sleeps until told once the receiver held it past
-    /// [`LONG_HOLD`].
+    /// The IO thread has shut the client down: callers waiting for a hand-over stop waiting.
+    fn closed(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// The IO thread: returns when it should run the IO (again): the poller is not out, the
+    /// lease ended, a reclaim came while it is lent, or the client closed and no caller holds
+    /// it. While a caller holds the poller it looks again every [`LEASE`], or sleeps until told
+    /// once the caller held it past [`LONG_HOLD`].
     fn wait_while_lent(&self, closed: &AtomicBool) {
         let mut state = self.lock();
         loop {
             let now = Instant::now();
-            if closed.load(Ordering::SeqCst) || std::mem::take(&mut state.reclaim) {
-                if matches!(state.holder, Holder::Lent(_)) {
-                    state.holder = Holder::Io;
-                }
-                return;
-            }
+            let reclaim = std::mem::take(&mut state.reclaim) || closed.load(Ordering::SeqCst);
             let until = match state.holder {
                 Holder::Io => return,
-                Holder::Lent(until) if now >= until => {
+                Holder::Lent(until) if reclaim || now >= until => {
                     state.holder = Holder::Io;
                     return;
                 }
                 Holder::Lent(until) => Some(until),
-                Holder::Receiver(since) if now.duration_since(since) >= LONG_HOLD => None,
-                Holder::Receiver(_) => Some(now + LEASE),
+                Holder::Caller(since) if now.duration_since(since) >= LONG_HOLD => None,
+                Holder::Caller(_) => Some(now + LEASE),
             };
             state.io_waiting = Some(until);
             state = match until {

@@ -2,14 +2,12 @@
 //! reads from the broker itself while nothing is queued.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::Message;
-use crate::completion;
-use crate::io_loop::{self, Shared, Turn};
+use crate::io_loop::{self, IoRun, Shared};
 
 /// The messages no per-subscription handler takes, in arrival order: the receiving half of
 /// [`Client::messages`](crate::Client::messages), with the methods of
@@ -17,11 +15,13 @@ use crate::io_loop::{self, Shared, Turn};
 ///
 /// A thread waiting in [`recv`](Self::recv) or [`recv_timeout`](Self::recv_timeout) with nothing
 /// queued runs the client's IO itself (reads, acks, keep-alive, reconnects) until its message is
-/// in, and keeps doing so while it calls again soon. So a message costs one thread's wake-up, not
-/// the IO thread's and then the receiver's, as rumqttc's `Connection::iter` and Paho C's
-/// `MQTTClient_receive` read on the caller's thread. The IO thread takes the IO back a couple of
-/// milliseconds after the last `recv` returned, or at once when another thread waits on the
-/// client (a token, a subscribe).
+/// in, and keeps it while it calls again within a couple of milliseconds. So a message costs one
+/// thread's wake-up, not the IO thread's and then the receiver's, as rumqttc's
+/// `Connection::iter` and Paho C's `MQTTClient_receive` read on the caller's thread. Afterwards the
+/// IO thread takes the IO back, or at once when the client needs it to (a subscribe, a close).
+/// One thread runs the IO at a time: while a thread waiting on a
+/// [`DeliveryToken`](crate::DeliveryToken) runs it, `recv` waits for what that thread reads. On
+/// a client's callback thread `recv` waits like a plain receiver.
 ///
 /// Ends ([`RecvError`]) once the client is closed and the queued messages are taken.
 pub struct Messages {
@@ -71,53 +71,42 @@ impl Messages {
 
     fn receive(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
         loop {
-            match self.rx.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
+            let mut received = self.rx.try_recv();
+            if let Ok(message) = received {
+                return Ok(message);
             }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let shared = self.shared.upgrade();
-            let runs_io = shared.as_ref().filter(|shared| {
-                // A callback waiting here would hold up the callbacks the IO hands it; after a
-                // close nothing polls any more.
-                !completion::on_callback_thread() && !shared.closed.load(Ordering::SeqCst)
-            });
-            let Some(shared) = runs_io else {
-                drop(shared);
+            let Some(shared) = self.shared.upgrade() else {
                 return self.wait(deadline);
             };
-            if let Some(received) = self.run_io(shared, deadline) {
-                return received;
+            let ran = shared.run_io_until(deadline, || {
+                received = self.rx.try_recv();
+                received != Err(TryRecvError::Empty)
+            });
+            match (received, ran) {
+                (Ok(message), _) => return Ok(message),
+                (Err(TryRecvError::Disconnected), _) => {
+                    return Err(RecvTimeoutError::Disconnected);
+                }
+                (Err(TryRecvError::Empty), IoRun::Ran) => {}
+                (Err(TryRecvError::Empty), IoRun::Busy) => {
+                    // Another waiting thread runs the IO: what it reads lands here.
+                    let lease = now + io_loop::LEASE;
+                    let until = deadline.map_or(lease, |deadline| deadline.min(lease));
+                    match self.wait(Some(until)) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        received => return received,
+                    }
+                }
+                (Err(TryRecvError::Empty), IoRun::Elsewhere) => {
+                    drop(shared);
+                    return self.wait(deadline);
+                }
             }
         }
-    }
-
-    /// Runs the client's IO on this thread until a message is queued or the deadline passes;
-    /// `None` when the client closed meanwhile (the caller waits as a plain receiver then).
-    fn run_io(
-        &self,
-        shared: &Shared,
-        deadline: Option<Instant>,
-    ) -> Option<Result<Message, RecvTimeoutError>> {
-        let mut poller = shared.take_poller();
-        let received = loop {
-            match self.rx.try_recv() {
-                Ok(message) => break Some(Ok(message)),
-                Err(TryRecvError::Disconnected) => break Some(Err(RecvTimeoutError::Disconnected)),
-                Err(TryRecvError::Empty) => {}
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                break Some(Err(RecvTimeoutError::Timeout));
-            }
-            if io_loop::turn(&mut poller, shared, deadline) == Turn::Closed {
-                break None;
-            }
-        };
-        shared.give_back_poller(poller);
-        received
     }
 
     /// Waits as a plain receiver, the IO thread reading.

@@ -1,14 +1,14 @@
 //! [`DeliveryToken`]: Paho's `IMqttDeliveryToken`, a handle on one published message.
 
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sansmq::TopicName;
 use sansmq::packet::{PacketId, QoS};
 
 use crate::Error;
 use crate::completion::Once;
-use crate::io_loop::Shared;
+use crate::io_loop::{self, IoRun, Shared};
 
 /// Tracks one published message until the broker has it: PUBACK for QoS 1, PUBCOMP for QoS 2.
 /// A QoS 0 message has no acknowledgement: its token completes once the message is written to
@@ -92,17 +92,35 @@ impl DeliveryToken {
     /// Waits for the broker's acknowledgement (QoS 0: the write), at most `timeout`. A timeout
     /// does not cancel the delivery: the message stays in the session and the token completes
     /// later.
+    ///
+    /// The waiting thread reads the acknowledgement itself: it runs the client's IO while it
+    /// waits (see [`Messages`](crate::Messages)), unless another waiting thread does already, or
+    /// it is the callback thread.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        if !self.is_complete() {
-            // The acknowledgement is read by whoever runs the IO: not a receiving thread that
-            // has returned from `recv`.
-            if let Some(client) = self.message.client.upgrade() {
-                client.role.reclaim();
+        let deadline = sansmq_driver::deadline_after(Instant::now(), timeout);
+        let done = &self.message.done;
+        loop {
+            if let Some(result) = done.peek() {
+                return result;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout(timeout));
+            }
+            // This thread reads the acknowledgement itself rather than wait for the IO thread to.
+            let ran = match self.message.client.upgrade() {
+                Some(client) => client.run_io_until(Some(deadline), || self.is_complete()),
+                None => IoRun::Elsewhere,
+            };
+            let until = match ran {
+                IoRun::Ran => continue,
+                // Another waiting thread runs the IO: its turns complete this token.
+                IoRun::Busy => deadline.min(now + io_loop::LEASE),
+                IoRun::Elsewhere => deadline,
+            };
+            if let Some(result) = done.wait(until.saturating_duration_since(now)) {
+                return result;
             }
         }
-        self.message
-            .done
-            .wait(timeout)
-            .unwrap_or(Err(Error::Timeout(timeout)))
     }
 }

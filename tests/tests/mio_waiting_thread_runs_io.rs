@@ -1,7 +1,7 @@
-//! A thread waiting in `Messages::recv` reads from the broker itself: the messages it waits for
-//! cost its own CPU, not the IO thread's. Once it stops receiving, the IO thread takes the IO
-//! back (keep-alive goes on), and a close ends a `recv` that is waiting. One test in its own
-//! binary, so that no other client's IO thread is counted.
+//! A thread waiting in `Messages::recv`, or on a `DeliveryToken`, reads from the broker itself:
+//! the messages and acknowledgements it waits for cost its own CPU, not the IO thread's. Once it
+//! stops waiting, the IO thread takes the IO back (keep-alive goes on), and a close ends a `recv`
+//! that is waiting. One test in its own binary, so that no other client's IO thread is counted.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sansmq::TopicName;
-use sansmq::packet::{Packet, Publish};
+use sansmq::packet::{Packet, PubAck, Publish, QoS};
 use sansmq_e2e::{PATIENCE, Peer, ScriptedBroker, wait_until};
 use sansmq_mio::Client;
 
@@ -21,6 +21,8 @@ use common::options;
 /// for most bursts with nothing queued.
 const BURSTS: usize = 200;
 const PER_BURST: usize = 100;
+/// QoS 1 messages published one at a time, each waited for.
+const ACKED: usize = 2000;
 
 /// Nanoseconds `task` (a thread of this process, `thread-self` for the caller) has run on a CPU,
 /// from the scheduler's statistics.
@@ -70,8 +72,8 @@ fn burst() -> Vec<u8> {
     wire.to_vec()
 }
 
-/// Accepts the client, streams the bursts, then answers PINGREQs (reporting each) until the
-/// client goes.
+/// Accepts the client, streams the bursts, then acknowledges QoS 1 PUBLISHes and answers PINGREQs
+/// (reporting each) until the client goes.
 fn streaming_broker() -> (ScriptedBroker, mpsc::Receiver<Instant>) {
     let (pings, pinged) = mpsc::channel();
     let pings = std::sync::Mutex::new(pings);
@@ -87,9 +89,17 @@ fn streaming_broker() -> (ScriptedBroker, mpsc::Receiver<Instant>) {
             thread::sleep(Duration::from_millis(1));
         }
         while let Some(packet) = peer.recv_within(PATIENCE) {
-            if matches!(packet, Packet::PingReq) {
-                let _ = pings.lock().map(|pings| pings.send(Instant::now()));
-                peer.send(&Packet::PingResp);
+            match packet {
+                Packet::PingReq => {
+                    let _ = pings.lock().map(|pings| pings.send(Instant::now()));
+                    peer.send(&Packet::PingResp);
+                }
+                Packet::Publish(publish) => {
+                    if let Some(id) = publish.packet_id {
+                        peer.send(&Packet::PubAck(PubAck::new(id)));
+                    }
+                }
+                _ => {}
             }
         }
     });
@@ -97,7 +107,7 @@ fn streaming_broker() -> (ScriptedBroker, mpsc::Receiver<Instant>) {
 }
 
 #[test]
-fn a_receiving_thread_reads_its_messages_and_hands_the_io_back_when_it_stops() {
+fn a_waiting_thread_reads_what_it_waits_for_and_hands_the_io_back_when_it_stops() {
     let (broker, pinged) = streaming_broker();
     let client =
         Client::new(options(&broker.url(), "receiver-reads").keep_alive(Duration::from_secs(1)))
@@ -122,7 +132,22 @@ fn a_receiving_thread_reads_its_messages_and_hands_the_io_back_when_it_stops() {
          do the reading"
     );
 
-    // Nobody receives now: the IO thread keeps the connection alive (keep-alive 1 s).
+    // Publishing and waiting for each PUBACK: the waiting thread reads the acknowledgements.
+    let (io_before, mine_before) = (cpu_ns(&io), cpu_ns("thread-self"));
+    for n in 0..ACKED {
+        let token = client
+            .publish("receiver/acked", n.to_string(), QoS::AtLeastOnce, false)
+            .unwrap();
+        token.wait().unwrap_or_else(|e| panic!("message {n}: {e}"));
+    }
+    let (io_spent, mine) = (cpu_ns(&io) - io_before, cpu_ns("thread-self") - mine_before);
+    assert!(
+        io_spent * 4 < mine,
+        "the IO thread ran {io_spent} ns and the publishing thread {mine} ns: the waiting thread \
+         should read its PUBACKs"
+    );
+
+    // Nobody waits now: the IO thread keeps the connection alive (keep-alive 1 s).
     let stopped = Instant::now();
     let ping = pinged
         .recv_timeout(Duration::from_secs(5))
