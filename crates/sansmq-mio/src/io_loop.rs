@@ -89,8 +89,9 @@ impl Shared {
 
     /// Runs the client's IO on this thread, for a thread that waits for something the IO brings
     /// (a message, an acknowledgement), until `ready()`, the deadline, or the client closes.
-    /// The IO thread hands the poller over after its current turn; the caller keeps it for
-    /// [`LEASE`] after returning, so a thread that waits again soon does not ask again.
+    /// The IO thread hands the poller over after its current turn, to a thread that waited
+    /// before within [`LEASE`] (a stream of waits); the caller keeps it for a lease after
+    /// returning, so a thread that waits again soon does not ask again.
     pub(crate) fn run_io_until(
         &self,
         deadline: Option<Instant>,
@@ -104,7 +105,7 @@ impl Shared {
         match self.role.acquire(&self.waker, &self.closed) {
             Acquired::Yes => {}
             Acquired::Busy => return IoRun::Busy,
-            Acquired::Closed => return IoRun::Elsewhere,
+            Acquired::No => return IoRun::Elsewhere,
         }
         let mut poller = self.lock_poller();
         let mut ran = IoRun::Ran;
@@ -128,7 +129,8 @@ pub(crate) enum IoRun {
     /// Another waiting thread runs the IO: wait a little (at most [`LEASE`]) for what its turns
     /// bring, then try again.
     Busy,
-    /// Not on this thread (the callback thread), or not any more (closed): wait as usual.
+    /// Not on this thread: the callback thread, a wait that comes alone (the IO thread reads for
+    /// it with fewer wake-ups than a hand-over costs), or a closed client. Wait as usual.
     Elsewhere,
 }
 
@@ -273,6 +275,8 @@ struct Lending {
     io_waiting: Option<Option<Instant>>,
     /// The IO thread has shut the client down.
     closed: bool,
+    /// When a thread last asked for the poller.
+    last_asked: Option<Instant>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -291,8 +295,9 @@ enum Acquired {
     Yes,
     /// Another caller runs the IO, or is being handed it.
     Busy,
-    /// The client closed.
-    Closed,
+    /// Not worth a hand-over: the last wait was longer ago than a lease, so this one is likely
+    /// alone, and the IO thread reads for it with fewer wake-ups. Or the client closed.
+    No,
 }
 
 impl IoRole {
@@ -304,6 +309,11 @@ impl IoRole {
     /// (woken with `waker`) while that thread runs the IO.
     fn acquire(&self, waker: &mio::Waker, closed: &AtomicBool) -> Acquired {
         let mut state = self.lock();
+        let now = Instant::now();
+        let streaming = state
+            .last_asked
+            .is_some_and(|last| now.duration_since(last) <= LEASE);
+        state.last_asked = Some(now);
         let mut asked = false;
         loop {
             if asked && state.handed {
@@ -314,7 +324,7 @@ impl IoRole {
                 if asked {
                     state.wanted = false;
                 }
-                return Acquired::Closed;
+                return Acquired::No;
             }
             match state.holder {
                 Holder::Lent(_) => {
@@ -323,6 +333,9 @@ impl IoRole {
                 }
                 Holder::Caller(_) => return Acquired::Busy,
                 Holder::Io if state.wanted && !asked => return Acquired::Busy,
+                // A hand-over costs the IO thread a turn and each side a wake-up: it pays off only
+                // when this thread keeps the poller over several waits.
+                Holder::Io if !streaming && !asked => return Acquired::No,
                 Holder::Io => {
                     if !asked {
                         asked = true;
@@ -420,5 +433,61 @@ impl IoRole {
             };
             state.io_waiting = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waker() -> (Poll, mio::Waker) {
+        let poll = Poll::new().expect("a poll");
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).expect("a waker");
+        (poll, waker)
+    }
+
+    #[test]
+    fn a_lone_wait_is_left_to_the_io_thread_and_a_stream_of_waits_is_handed_the_poller() {
+        let role = Arc::new(IoRole::default());
+        let (_poll, waker) = waker();
+        let waker = Arc::new(waker);
+        let closed = Arc::new(AtomicBool::new(false));
+        assert!(matches!(role.acquire(&waker, &closed), Acquired::No));
+
+        // Asked again within a lease: it waits until the IO thread's turn hands it over.
+        let asker = {
+            let (role, waker, closed) =
+                (Arc::clone(&role), Arc::clone(&waker), Arc::clone(&closed));
+            std::thread::spawn(move || matches!(role.acquire(&waker, &closed), Acquired::Yes))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !role.hand_over() {
+            assert!(Instant::now() < deadline, "nobody asked for the poller");
+            std::thread::yield_now();
+        }
+        assert!(asker.join().expect("the asker"));
+        assert!(role.caller_polls());
+        // While it runs the IO, another waiting thread waits for what its turns bring.
+        assert!(matches!(role.acquire(&waker, &closed), Acquired::Busy));
+
+        // Done: lent for a lease, in which a new wait takes it without a hand-over.
+        role.leave(Instant::now());
+        assert!(!role.caller_polls());
+        assert!(matches!(role.acquire(&waker, &closed), Acquired::Yes));
+        role.leave(Instant::now());
+
+        // The IO thread takes it back when the lease ends, or at once when reclaimed.
+        let started = Instant::now();
+        role.wait_while_lent(&closed);
+        assert!(
+            started.elapsed() >= LEASE / 2,
+            "returned before the lease ended"
+        );
+        assert!(matches!(role.lock().holder, Holder::Io));
+        role.leave(Instant::now()); // lent again, as after another wait
+        role.reclaim();
+        let started = Instant::now();
+        role.wait_while_lent(&closed);
+        assert!(started.elapsed() < LEASE, "a reclaim waited for the lease");
     }
 }
