@@ -149,12 +149,15 @@ fn forget_packaged_sources() -> anyhow::Result<()> {
 }
 
 /// How CI's debug builds differ from a developer's: no incremental state (CI builds once, and
-/// `target/debug/incremental` held 4 GiB), and line tables instead of full debug information (a
-/// backtrace still names file and line). A clean run's `target/` went from 16 GiB to about 3 GiB;
-/// CI machines may have less free disk than that, and one run failed when it filled.
+/// `target/debug/incremental` held 4 GiB) and no debug information, the standard library's
+/// stripped too (a panic still names its file and line, a backtrace its functions). A clean run's
+/// `target/` held 16 GiB with the dev profile's full debug information and 5.9 GiB with line
+/// tables only; a CI machine's free disk may be less than either, and one run failed when it
+/// filled in the test step's build.
 const CI_CARGO_ENV: &[(&str, &str)] = &[
     ("CARGO_INCREMENTAL", "0"),
-    ("CARGO_PROFILE_DEV_DEBUG", "line-tables-only"),
+    ("CARGO_PROFILE_DEV_DEBUG", "0"),
+    ("CARGO_PROFILE_DEV_STRIP", "debuginfo"),
 ];
 
 /// Seeds of the lifecycle simulation CI runs in release mode (about 2 s on 2 cores, 4 s of CPU,
