@@ -1046,6 +1046,7 @@ impl Client {
 
     /// The largest packet we may send: ours, and in MQTT 5 the server's Maximum Packet Size
     /// (MQTT-3.2.2-15).
+    #[inline]
     fn max_outgoing_packet_size(&self) -> usize {
         let server = self
             .negotiated
@@ -1056,6 +1057,7 @@ impl Client {
 
     /// The window of unacknowledged QoS 1/2 messages: ours, and in MQTT 5 the server's Receive
     /// Maximum (MQTT-3.3.4-7).
+    #[inline]
     fn window(&self) -> usize {
         usize::from(
             self.config
@@ -1064,6 +1066,7 @@ impl Client {
         )
     }
 
+    #[inline]
     fn check_size(&self, size: usize) -> Result<(), CommandError> {
         let max = self.max_outgoing_packet_size();
         if size > max {
@@ -1098,6 +1101,7 @@ impl Client {
         self.outgoing.inflight = inflight;
     }
 
+    #[inline]
     fn has_room_for(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce => self.transmit.len() < self.config.max_transmit_buffer,
