@@ -81,6 +81,7 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
+    #[inline]
     fn position(&self, id: PacketId, qos: QoS, stage: Stage) -> Option<usize> {
         self.inflight
             .iter()
@@ -90,12 +91,24 @@ impl Outgoing {
     /// Where the message `id` at `qos` is, published and not released: sent on this connection,
     /// or [`Stage::Held`] (a server that acknowledges a message we have not sent it again yet
     /// has it all the same).
+    ///
+    /// Inlined with one search on the common path: held messages exist only after a reconnect
+    /// that found the window full, so their search is kept out of line.
+    #[inline]
     fn unreleased(&mut self, id: PacketId, qos: QoS) -> Option<usize> {
-        if let Some(at) = self.position(id, qos, Stage::Published) {
-            return Some(at);
+        match self.position(id, qos, Stage::Published) {
+            Some(at) => Some(at),
+            None if self.held > 0 => self.unreleased_held(id, qos),
+            None => None,
         }
+    }
+
+    /// [`unreleased`](Self::unreleased) among the [`Stage::Held`] messages.
+    #[cold]
+    #[inline(never)]
+    fn unreleased_held(&mut self, id: PacketId, qos: QoS) -> Option<usize> {
         let at = self.position(id, qos, Stage::Held)?;
-        self.held = self.held.saturating_sub(1);
+        self.held -= 1;
         Some(at)
     }
 
