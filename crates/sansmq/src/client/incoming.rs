@@ -56,6 +56,7 @@ impl std::fmt::Debug for Incoming {
 
 impl Incoming {
     /// Records a QoS 2 identifier as delivered; false if it already was (a re-sent message).
+    #[inline]
     pub(crate) fn hold(&mut self, id: PacketId) -> bool {
         let new = self.awaiting_release.insert(id);
         if new && self.counts_receive_maximum {
@@ -65,6 +66,7 @@ impl Incoming {
     }
 
     /// PUBREL: the QoS 2 identifier is free again; false if it was not held.
+    #[inline]
     pub(crate) fn release(&mut self, id: PacketId) -> bool {
         if self.counts_receive_maximum {
             self.held_this_connection.remove(id);
