@@ -1162,6 +1162,9 @@ impl Client {
         }
     }
 
+    /// Inlined into `publish`, whose message most often goes out at once: a call (and a drop out
+    /// of line) cost an MQTT 3.1.1 QoS 0 publish 18 of its 657 instructions.
+    #[inline]
     fn send_publish(&mut self, now: Instant, publish: Publish, expires: Option<Instant>) {
         if self.transmit.is_empty() {
             self.stall_from = Some(now);
@@ -1183,6 +1186,13 @@ impl Client {
                 expires,
             });
         }
+    }
+
+    /// [`send_publish`](Self::send_publish) for a message from the queue: out of line, so that
+    /// `pump`, which every write and acknowledgement calls, stays small.
+    #[inline(never)]
+    fn send_queued(&mut self, now: Instant, publish: Publish, expires: Option<Instant>) {
+        self.send_publish(now, publish, expires);
     }
 
     /// Encodes a PUBLISH into the transmit buffer.
@@ -1279,7 +1289,7 @@ impl Client {
                         .push_back(SessionRecord::Accepted(publish.clone()));
                     self.records.push_back(SessionRecord::Sent);
                 }
-                self.send_publish(now, publish, expires);
+                self.send_queued(now, publish, expires);
             }
         }
         if self.state == State::Draining && self.outgoing.is_empty() {
