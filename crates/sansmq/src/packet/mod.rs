@@ -530,6 +530,14 @@ pub(crate) trait EncodeBody {
 
     /// Writes variable header and payload; `buf` has room for them.
     fn write_body(&self, protocol: Protocol, buf: &mut BytesMut);
+
+    /// [`validate`](Self::validate), then [`remaining_len`](Self::remaining_len): what encoding
+    /// asks first. A packet with a list to go through may do both in one pass.
+    #[inline]
+    fn checked_remaining_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        self.validate(protocol)?;
+        Ok(self.remaining_len(protocol))
+    }
 }
 
 /// Refuses an MQTT 5 part (`present`) in a packet encoded for MQTT 3.1.1.
@@ -576,8 +584,7 @@ pub(crate) fn encode_packet<P: EncodeBody>(
     protocol: Protocol,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    packet.validate(protocol)?;
-    let remaining_len = packet.remaining_len(protocol);
+    let remaining_len = packet.checked_remaining_len(protocol)?;
     if remaining_len > MAX_REMAINING_LENGTH {
         return Err(EncodeError::PacketTooLarge {
             size: frame::frame_len(remaining_len),

