@@ -533,7 +533,11 @@ pub(crate) trait EncodeBody {
 
     /// [`validate`](Self::validate), then [`remaining_len`](Self::remaining_len): what encoding
     /// asks first. A packet with a list to go through may do both in one pass.
-    #[inline]
+    ///
+    /// Always inlined: as one more call level in `encode_packet`, `#[inline]` left the MQTT 5
+    /// PUBLISH and acknowledgement encoders out of line (the engine's MQTT 5 QoS 2 loops took
+    /// 2-3% more instructions).
+    #[inline(always)]
     fn checked_remaining_len(&self, protocol: Protocol) -> Result<usize, EncodeError> {
         self.validate(protocol)?;
         Ok(self.remaining_len(protocol))
