@@ -353,9 +353,13 @@ impl Publish {
             let Some(&id) = rest.first_chunk::<2>() else {
                 return Err(too_short());
             };
-            let id = PacketId::new(u16::from_be_bytes(id)).ok_or(DecodeError::ZeroPacketId {
-                packet_type: PacketType::Publish,
-            })?;
+            // Not `ok_or`: the error built up front has drop glue (some variants hold `Bytes`),
+            // and the compiler called it out of line on every decoded message.
+            let Some(id) = PacketId::new(u16::from_be_bytes(id)) else {
+                return Err(DecodeError::ZeroPacketId {
+                    packet_type: PacketType::Publish,
+                });
+            };
             (Some(id), topic_end + 2)
         };
         if protocol.is_v5() {
