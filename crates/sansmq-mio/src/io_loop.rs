@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// The poll and its events: whoever holds it runs the client's IO.
     pub(crate) poller: Mutex<Poller>,
-    /// Whether the IO thread or a receiving thread holds the poller.
+    /// Whether the IO thread or a waiting thread holds the poller.
     pub(crate) role: IoRole,
 }
 
@@ -132,6 +132,26 @@ pub(crate) enum IoRun {
     /// Not on this thread: the callback thread, a wait that comes alone (the IO thread reads for
     /// it with fewer wake-ups than a hand-over costs), or a closed client. Wait as usual.
     Elsewhere,
+}
+
+impl IoRun {
+    /// How long the waiting thread then waits the plain way (on its channel or token) before it
+    /// looks again: `None` to look again at once, `Some(None)` for as long as it takes.
+    pub(crate) fn then_wait_until(
+        self,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> Option<Option<Instant>> {
+        match self {
+            IoRun::Ran => None,
+            // What the other thread's turns bring arrives on the channel or token meanwhile.
+            IoRun::Busy => {
+                let lease = now + LEASE;
+                Some(Some(deadline.map_or(lease, |deadline| deadline.min(lease))))
+            }
+            IoRun::Elsewhere => Some(deadline),
+        }
+    }
 }
 
 /// The poll and its event buffer.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::Message;
-use crate::io_loop::{self, IoRun, Shared};
+use crate::io_loop::{IoRun, Shared};
 
 /// The messages no per-subscription handler takes, in arrival order: the receiving half of
 /// [`Client::messages`](crate::Client::messages), with the methods of
@@ -79,31 +79,23 @@ impl Messages {
             if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let Some(shared) = self.shared.upgrade() else {
-                return self.wait(deadline);
+            let ran = match self.shared.upgrade() {
+                Some(shared) => shared.run_io_until(deadline, || {
+                    received = self.rx.try_recv();
+                    received != Err(TryRecvError::Empty)
+                }),
+                None => IoRun::Elsewhere,
             };
-            let ran = shared.run_io_until(deadline, || {
-                received = self.rx.try_recv();
-                received != Err(TryRecvError::Empty)
-            });
-            match (received, ran) {
-                (Ok(message), _) => return Ok(message),
-                (Err(TryRecvError::Disconnected), _) => {
-                    return Err(RecvTimeoutError::Disconnected);
-                }
-                (Err(TryRecvError::Empty), IoRun::Ran) => {}
-                (Err(TryRecvError::Empty), IoRun::Busy) => {
-                    // Another waiting thread runs the IO: what it reads lands here.
-                    let lease = now + io_loop::LEASE;
-                    let until = deadline.map_or(lease, |deadline| deadline.min(lease));
-                    match self.wait(Some(until)) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        received => return received,
-                    }
-                }
-                (Err(TryRecvError::Empty), IoRun::Elsewhere) => {
-                    drop(shared);
-                    return self.wait(deadline);
+            match received {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if let Some(until) = ran.then_wait_until(now, deadline) {
+                match self.wait(until) {
+                    // The lease of a busy wait, or the deadline, which the loop reports.
+                    Err(RecvTimeoutError::Timeout) => {}
+                    received => return received,
                 }
             }
         }

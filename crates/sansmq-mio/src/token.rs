@@ -8,7 +8,7 @@ use sansmq::packet::{PacketId, QoS};
 
 use crate::Error;
 use crate::completion::Once;
-use crate::io_loop::{self, IoRun, Shared};
+use crate::io_loop::{IoRun, Shared};
 
 /// Tracks one published message until the broker has it: PUBACK for QoS 1, PUBCOMP for QoS 2.
 /// A QoS 0 message has no acknowledgement: its token completes once the message is written to
@@ -112,12 +112,10 @@ impl DeliveryToken {
                 Some(client) => client.run_io_until(Some(deadline), || self.is_complete()),
                 None => IoRun::Elsewhere,
             };
-            let until = match ran {
-                IoRun::Ran => continue,
-                // Another waiting thread runs the IO: its turns complete this token.
-                IoRun::Busy => deadline.min(now + io_loop::LEASE),
-                IoRun::Elsewhere => deadline,
+            let Some(until) = ran.then_wait_until(now, Some(deadline)) else {
+                continue;
             };
+            let until = until.unwrap_or(deadline);
             if let Some(result) = done.wait(until.saturating_duration_since(now)) {
                 return result;
             }
