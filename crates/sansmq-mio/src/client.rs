@@ -152,9 +152,9 @@ impl Client {
 
     /// A receiver of every message no per-subscription handler takes, holding up to `capacity`
     /// (then reading from the broker waits for you). A thread waiting in its `recv` reads from the
-    /// broker itself (see [`Messages`]): a message wakes one thread, not two. A message is acknowledged once it is in the
-    /// receiver, or with [`set_manual_acks`](Self::set_manual_acks) once you call
-    /// [`ack`](Self::ack).
+    /// broker itself (see [`Messages`]): a message wakes one thread, not two. A message is
+    /// acknowledged once it is in the receiver, or with
+    /// [`set_manual_acks`](Self::set_manual_acks) once you call [`ack`](Self::ack).
     ///
     /// Once the receiver is full, about 1,024 more messages wait inside the client; beyond them
     /// this client reads nothing more from the broker, its own PUBACKs included. So a thread that
@@ -489,7 +489,8 @@ fn run_callbacks(shared: &Arc<Shared>, events: &Receiver<callback::CallbackEvent
             shared.call(|shell, now| {
                 shell.handoff.with_callbacks = shell.handoff.with_callbacks.saturating_sub(handled);
                 for &key in acks {
-                    // A message of a session the broker forgot is refused: its id may name a newer one.
+                    // A message of a session the broker forgot is refused: its id may name a
+                    // newer one.
                     let _ = shell.sup.ack(now, key);
                 }
             });
