@@ -21,6 +21,11 @@
 //! capacity, whose blocking `send` is its backpressure. Each uses its natural payload type: sansmq
 //! shares one `Bytes`, rumqttc's `publish` takes a `Vec<u8>` per message.
 //!
+//! **The bare client.** A third row-mate, `bare` (`bare_client`), runs the same workload with
+//! sansmq's codec in a blocking read-write loop per connection, one thread each, with no session,
+//! channels or timers: what the socket pattern alone costs, the floor under both libraries. The
+//! table gives its CPU per message as a ratio to rumqttc's too.
+//!
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that every case works: 200
 //! messages, one round.
 //!
@@ -36,7 +41,7 @@
 //! | `BROKER_BENCH_SANSMQ_RECEIVE` | `receiver` | `receiver` (`Client::messages`) or `handler` (`subscribe_with`) |
 //! | `BROKER_BENCH_CASES` | all | comma-separated case names to run, e.g. `qos1/100B,qos2/1KiB` |
 //! | `BROKER_BENCH_THREADS` | 0 | 1: also print each thread's CPU µs per message (from `/proc/self/task`) |
-//! | `BROKER_BENCH_LIBS` | both | `sansmq` or `rumqttc` alone (for profiling one; no ratios then) |
+//! | `BROKER_BENCH_LIBS` | all | comma-separated among `sansmq`, `rumqttc`, `bare` (one alone for profiling it; no ratios then) |
 //! | `BROKER_BENCH_WS` | 1 | 0: skip the WebSocket table below |
 //!
 //! **WebSocket vs TCP.** Then, unless `BROKER_BENCH_WS=0`, the same cases run sansmq-mio alone
@@ -46,13 +51,14 @@
 //! throughput and client CPU per message over ws ÷ over tcp, the cost of the WebSocket framing
 //! for the same client on the same broker.
 
+mod bare_client;
 mod broker_cases;
 mod usage;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::net::SocketAddr;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -60,12 +66,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use nix::sys::resource::UsageWho;
 use sansmq::CommandError;
 use sansmq::packet::QoS;
 use sansmq_e2e::Mosquitto;
 
+use bare_client::Side;
 use broker_cases::{Case, cases, env, rumqttc_qos, wanted_cases};
 use sansmq_mio::{Client, ConnectOptions, DeliveryToken};
 use usage::{Snapshot, clock_ticks_per_second};
@@ -109,28 +116,46 @@ impl Settings {
             receive,
             cases: wanted_cases(),
             threads: env::<u8>("BROKER_BENCH_THREADS").unwrap_or(0) != 0,
-            libs: match std::env::var("BROKER_BENCH_LIBS").as_deref() {
-                Err(_) | Ok("both" | "") => vec![Lib::Sansmq, Lib::Rumqttc],
-                Ok("sansmq") => vec![Lib::Sansmq],
-                Ok("rumqttc") => vec![Lib::Rumqttc],
-                Ok(other) => panic!("BROKER_BENCH_LIBS={other:?}: sansmq, rumqttc or both"),
-            },
+            libs: wanted_libs(),
         }
     }
 }
 
-/// One row of the table.
+/// The libraries `BROKER_BENCH_LIBS` names (comma-separated; all three by default).
+fn wanted_libs() -> Vec<Lib> {
+    match std::env::var("BROKER_BENCH_LIBS") {
+        Err(_) => Lib::ALL.to_vec(),
+        Ok(names) => names
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                Lib::ALL
+                    .into_iter()
+                    .find(|lib| lib.name() == name)
+                    .unwrap_or_else(|| {
+                        panic!("BROKER_BENCH_LIBS: {name:?} is not sansmq, rumqttc or bare")
+                    })
+            })
+            .collect(),
+    }
+}
+
+/// What a run measures: a library, or the bare client (`bare_client`), the floor of both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lib {
     Sansmq,
     Rumqttc,
+    Bare,
 }
 
 impl Lib {
+    const ALL: [Self; 3] = [Self::Sansmq, Self::Rumqttc, Self::Bare];
+
     fn name(self) -> &'static str {
         match self {
             Self::Sansmq => "sansmq",
             Self::Rumqttc => "rumqttc",
+            Self::Bare => "bare",
         }
     }
 }
@@ -334,6 +359,7 @@ impl Run<'_> {
         match lib {
             Lib::Sansmq => sansmq_run(self),
             Lib::Rumqttc => rumqttc_run(self),
+            Lib::Bare => bare_run(self),
         }
     }
 }
@@ -691,6 +717,119 @@ fn rumqttc_run(run: &Run<'_>) -> Result<Sample, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// bare: sansmq's codec and a socket loop, no client library (see `bare_client`)
+
+/// What the bare client reads at a time.
+const BARE_READ: usize = 8 * 1024;
+
+/// A connection of the bare client: the stream, what was read and not yet decoded, and what
+/// waits to be written.
+struct BareConnection {
+    stream: TcpStream,
+    input: BytesMut,
+    output: BytesMut,
+}
+
+impl BareConnection {
+    /// Connects as `client_id` and waits for CONNACK.
+    fn open(port: u16, client_id: &str) -> Result<Self, String> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut connection = Self {
+            stream,
+            input: BytesMut::with_capacity(BARE_READ),
+            output: BytesMut::new(),
+        };
+        bare_client::connect_packet(client_id, &mut connection.output)?;
+        connection.until_accepted()?;
+        Ok(connection)
+    }
+
+    /// Writes what waits, then reads until CONNACK or SUBACK accepts.
+    fn until_accepted(&mut self) -> Result<(), String> {
+        self.write()?;
+        loop {
+            while let Some(packet) = bare_client::next_packet(&mut self.input)? {
+                if bare_client::accepted(&packet)? {
+                    return Ok(());
+                }
+            }
+            self.read()?;
+        }
+    }
+
+    fn read(&mut self) -> Result<(), String> {
+        let mut chunk = [0u8; BARE_READ];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err("the broker closed the connection".to_owned()),
+            Ok(n) => {
+                self.input.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn write(&mut self) -> Result<(), String> {
+        if !self.output.is_empty() {
+            self.stream
+                .write_all(&self.output)
+                .map_err(|e| e.to_string())?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs `side` (publisher or subscriber) until it is done: decode what was read, let it
+    /// answer, write the answers in one go, read again.
+    fn run(&mut self, side: &mut impl Side) -> Result<(), String> {
+        loop {
+            side.fill(&mut self.output)?;
+            self.write()?;
+            if side.is_done() {
+                return Ok(());
+            }
+            if side.waits_for_broker() {
+                self.read()?;
+                while let Some(packet) = bare_client::next_packet(&mut self.input)? {
+                    side.on_packet(packet, &mut self.output)?;
+                }
+            }
+        }
+    }
+}
+
+fn bare_run(run: &Run<'_>) -> Result<Sample, String> {
+    let n = run.messages;
+    let topic = run.topic();
+    let mut subscriber = BareConnection::open(run.broker.port, &format!("{}-sub", run.tag))?;
+    bare_client::subscribe_packet(&topic, run.case.qos, &mut subscriber.output)?;
+    subscriber.until_accepted()?;
+    let mut publisher = BareConnection::open(run.broker.port, &format!("{}-pub", run.tag))?;
+    let mut publishing = bare_client::Publisher::new(
+        &topic,
+        Bytes::from(run.payload()),
+        run.case.qos,
+        n,
+        usize::from(run.settings.window),
+    )?;
+    let mut receiving = bare_client::Subscriber::new(n, run.case.payload);
+
+    let start = Snapshot::take(UsageWho::RUSAGE_SELF, run.broker.pid);
+    let received = thread::scope(|scope| {
+        let receiver = scope.spawn(|| subscriber.run(&mut receiving));
+        let published = publisher.run(&mut publishing);
+        let received = receiver
+            .join()
+            .map_err(|_| "the bare subscriber panicked".to_owned())?;
+        published.and(received)
+    });
+    let end = Snapshot::take(UsageWho::RUSAGE_SELF, run.broker.pid);
+    received?;
+    Ok(Sample::between(&start, &end, receiving.received(), 0))
+}
+
+// ---------------------------------------------------------------------------------------------
 // The driver
 
 fn start_broker() -> Mosquitto {
@@ -701,14 +840,16 @@ fn start_broker() -> Mosquitto {
 #[derive(Debug, Default)]
 struct Row {
     name: String,
-    totals: [Sample; 2],
-    failures: [Vec<String>; 2],
+    /// The two compared (sansmq and rumqttc; WebSocket and TCP), then the bare client's.
+    totals: [Sample; 3],
+    failures: [Vec<String>; 3],
 }
 
 fn index(lib: Lib) -> usize {
     match lib {
         Lib::Sansmq => 0,
         Lib::Rumqttc => 1,
+        Lib::Bare => 2,
     }
 }
 
@@ -758,11 +899,10 @@ fn main() {
             }
         }
         for round in 0..settings.rounds {
-            let order = if (case_index + round) % 2 == 0 {
-                [Lib::Sansmq, Lib::Rumqttc]
-            } else {
-                [Lib::Rumqttc, Lib::Sansmq]
-            };
+            let mut order = Lib::ALL;
+            if (case_index + round) % 2 == 1 {
+                order.reverse();
+            }
             for lib in order.into_iter().filter(|l| settings.libs.contains(l)) {
                 match make_run(case.messages).measure(lib) {
                     Ok(sample) => {
@@ -824,13 +964,23 @@ fn main() {
 
 fn table(rows: &[Row], ticks: u64, [a, b]: [&str; 2]) -> String {
     let mut out = String::new();
+    let with_bare = rows.iter().any(|row| row.totals[2].messages > 0);
     let _ = writeln!(
         out,
-        "| case | {a} msg/s | {b} msg/s | throughput ratio | {a} CPU µs/msg | {b} CPU µs/msg | CPU ratio |"
+        "| case | {a} msg/s | {b} msg/s | throughput ratio | {a} CPU µs/msg | {b} CPU µs/msg | CPU ratio |{}",
+        if with_bare {
+            " bare CPU µs/msg | bare ÷ rumqttc |"
+        } else {
+            ""
+        }
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|{}",
+        if with_bare { "---:|---:|" } else { "" }
+    );
     for row in rows {
-        let [s, r] = &row.totals;
+        let [s, r, bare] = &row.totals;
         let cell = |sample: &Sample, failures: &[String], value: f64, precision: usize| {
             if !failures.is_empty() {
                 format!("FAILED ({} run(s))", failures.len())
@@ -848,9 +998,23 @@ fn table(rows: &[Row], ticks: u64, [a, b]: [&str; 2]) -> String {
                 "-".to_owned()
             }
         };
+        let bare = if !with_bare {
+            String::new()
+        } else if bare.messages == 0 || r.messages == 0 || !row.failures[2].is_empty() {
+            format!(
+                " {} | - |",
+                cell(bare, &row.failures[2], bare.cpu_us_per_message(), 2)
+            )
+        } else {
+            format!(
+                " {:.2} | {:.2}x |",
+                bare.cpu_us_per_message(),
+                bare.cpu_us_per_message() / r.cpu_us_per_message()
+            )
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |{bare}",
             row.name,
             cell(s, &row.failures[0], s.rate(), 0),
             cell(r, &row.failures[1], r.rate(), 0),
@@ -867,7 +1031,7 @@ fn table(rows: &[Row], ticks: u64, [a, b]: [&str; 2]) -> String {
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
     for row in rows {
-        let [s, r] = &row.totals;
+        let [s, r, _] = &row.totals;
         if s.messages == 0 || r.messages == 0 {
             continue;
         }

@@ -19,42 +19,63 @@
 //! PUBACK/PUBCOMP and incoming PUBLISHes. Both get window 20 (mosquitto's QoS 2 limit) and a
 //! queue of 100 behind it.
 //!
+//! A third client runs beside them, **bare** (`bare_client`): sansmq's codec in a read-write loop
+//! per connection, two tasks on the same runtime, with no session, channels or timers. It is
+//! what the socket pattern alone costs, the floor under both libraries; the table gives its CPU
+//! per message as a ratio to rumqttc's too.
+//!
 //! Without `--bench` (as `cargo test --benches` runs it) it only checks that every case works:
 //! 200 messages, one round.
 //!
 //! Environment (all optional): `BROKER_BENCH_MESSAGES` (default 20000 for QoS 0/1, 10000 for
 //! QoS 2), `BROKER_BENCH_ROUNDS` (2), `BROKER_BENCH_CASES` (e.g. `qos1/100B,qos2/1KiB`),
-//! `BROKER_BENCH_TIMEOUT_SECS` (60), `BROKER_BENCH_LIBS` (`sansmq` or `rumqttc` alone, for
-//! profiling one; no ratios then).
+//! `BROKER_BENCH_TIMEOUT_SECS` (60), `BROKER_BENCH_LIBS` (comma-separated among `sansmq`,
+//! `rumqttc` and `bare`, all three by default; one alone for profiling it, no ratios then).
 
+mod bare_client;
 mod broker_cases;
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bare_client::Side;
+use bytes::{Bytes, BytesMut};
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeValLike as _;
 use sansmq_e2e::Mosquitto;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use broker_cases::{Case, cases, env, rumqttc_qos, wanted_cases};
 use sansmq_tokio::{Client, ConnectOptions};
 
 const WINDOW: u16 = 20;
 const QUEUE: usize = 100;
+/// What the bare client reserves for a read.
+const READ_SIZE: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lib {
     Sansmq,
     Rumqttc,
+    Bare,
 }
 
 impl Lib {
+    /// Its name in `BROKER_BENCH_LIBS`.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Sansmq => "sansmq",
+            Self::Rumqttc => "rumqttc",
+            Self::Bare => "bare",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Sansmq => "sansmq-tokio",
             Self::Rumqttc => "rumqttc",
+            Self::Bare => "bare",
         }
     }
 }
@@ -332,6 +353,111 @@ async fn rumqttc_run(
 }
 
 // ---------------------------------------------------------------------------------------------
+// bare: sansmq's codec and a socket loop, no client library (see `bare_client`)
+
+/// A connection of the bare client: the stream, what was read and not yet decoded, and what
+/// waits to be written.
+struct BareConnection {
+    stream: tokio::net::TcpStream,
+    input: BytesMut,
+    output: BytesMut,
+}
+
+impl BareConnection {
+    /// Connects as `client_id` and waits for CONNACK.
+    async fn open(broker: &Mosquitto, client_id: &str) -> Result<Self, String> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", broker.port()))
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut connection = Self {
+            stream,
+            input: BytesMut::with_capacity(READ_SIZE),
+            output: BytesMut::new(),
+        };
+        bare_client::connect_packet(client_id, &mut connection.output)?;
+        connection.until_accepted().await?;
+        Ok(connection)
+    }
+
+    /// Writes what waits, then reads until CONNACK or SUBACK accepts.
+    async fn until_accepted(&mut self) -> Result<(), String> {
+        self.write().await?;
+        loop {
+            while let Some(packet) = bare_client::next_packet(&mut self.input)? {
+                if bare_client::accepted(&packet)? {
+                    return Ok(());
+                }
+            }
+            self.read().await?;
+        }
+    }
+
+    async fn read(&mut self) -> Result<(), String> {
+        self.input.reserve(READ_SIZE);
+        match self.stream.read_buf(&mut self.input).await {
+            Ok(0) => Err("the broker closed the connection".to_owned()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn write(&mut self) -> Result<(), String> {
+        if !self.output.is_empty() {
+            self.stream
+                .write_all(&self.output)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs `side` (publisher or subscriber) until it is done: decode what was read, let it
+    /// answer, write the answers in one go, read again.
+    async fn run(&mut self, side: &mut impl Side) -> Result<(), String> {
+        loop {
+            side.fill(&mut self.output)?;
+            self.write().await?;
+            if side.is_done() {
+                return Ok(());
+            }
+            if side.waits_for_broker() {
+                self.read().await?;
+                while let Some(packet) = bare_client::next_packet(&mut self.input)? {
+                    side.on_packet(packet, &mut self.output)?;
+                }
+            }
+        }
+    }
+}
+
+async fn bare_run(broker: &Mosquitto, case: &Case, tag: &str, n: usize) -> Result<Sample, String> {
+    let topic = format!("bench/{tag}");
+    let mut subscriber = BareConnection::open(broker, &format!("{tag}-sub")).await?;
+    bare_client::subscribe_packet(&topic, case.qos, &mut subscriber.output)?;
+    subscriber.until_accepted().await?;
+    let mut publisher = BareConnection::open(broker, &format!("{tag}-pub")).await?;
+    let payload = Bytes::from(
+        (0..case.payload)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    let mut publishing =
+        bare_client::Publisher::new(&topic, payload, case.qos, n, usize::from(WINDOW))?;
+    let mut receiving = bare_client::Subscriber::new(n, case.payload);
+    measured(async {
+        let receiver = tokio::spawn(async move {
+            subscriber.run(&mut receiving).await?;
+            Ok::<_, String>(receiving.received())
+        });
+        publisher.run(&mut publishing).await?;
+        receiver.await.map_err(|e| e.to_string())?
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
@@ -355,8 +481,8 @@ fn main() {
     let mut run_id = 0usize;
     for (case_index, case) in cases.iter().enumerate() {
         let broker = Mosquitto::builder().log_types(["error", "warning"]).start();
-        let mut totals = [Sample::default(), Sample::default()];
-        let mut failures = [0usize, 0usize];
+        let mut totals = [Sample::default(), Sample::default(), Sample::default()];
+        let mut failures = [0usize, 0usize, 0usize];
         let mut run = |lib: Lib, n: usize| {
             run_id += 1;
             let tag = format!("a{}-{run_id}", std::process::id());
@@ -364,29 +490,25 @@ fn main() {
                 match lib {
                     Lib::Sansmq => sansmq_run(&broker, case, &tag, n, limit).await,
                     Lib::Rumqttc => rumqttc_run(&broker, case, &tag, n, limit).await,
+                    Lib::Bare => bare_run(&broker, case, &tag, n).await,
                 }
             })
         };
         let warm = (case.messages / 10).max(200);
-        let libs: &[Lib] = match std::env::var("BROKER_BENCH_LIBS").as_deref() {
-            Err(_) | Ok("both" | "") => &[Lib::Sansmq, Lib::Rumqttc],
-            Ok("sansmq") => &[Lib::Sansmq],
-            Ok("rumqttc") => &[Lib::Rumqttc],
-            Ok(other) => panic!("BROKER_BENCH_LIBS={other:?}: sansmq, rumqttc or both"),
-        };
-        for &lib in libs {
+        let libs = wanted_libs();
+        for &lib in &libs {
             if let Err(e) = run(lib, warm) {
                 println!("  {} {} warm-up failed: {e}", case.name, lib.name());
             }
         }
         for round in 0..rounds {
             let order = if (case_index + round) % 2 == 0 {
-                [Lib::Sansmq, Lib::Rumqttc]
+                [Lib::Sansmq, Lib::Rumqttc, Lib::Bare]
             } else {
-                [Lib::Rumqttc, Lib::Sansmq]
+                [Lib::Bare, Lib::Rumqttc, Lib::Sansmq]
             };
             for lib in order.into_iter().filter(|lib| libs.contains(lib)) {
-                let i = usize::from(lib == Lib::Rumqttc);
+                let i = lib as usize;
                 match run(lib, case.messages) {
                     Ok(sample) => {
                         println!(
@@ -414,20 +536,37 @@ fn main() {
         }
         rows.push((case.name.clone(), totals, failures));
     }
+    println!("\n{}", table(&rows));
+}
+
+/// The bench's table: each library's throughput and CPU per message, and the ratios to rumqttc's.
+fn table(rows: &[(String, [Sample; 3], [usize; 3])]) -> String {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| case | sansmq-tokio msg/s | rumqttc AsyncClient msg/s | throughput ratio | sansmq-tokio CPU µs/msg | rumqttc CPU µs/msg | CPU ratio |"
+        "| case | sansmq-tokio msg/s | rumqttc AsyncClient msg/s | throughput ratio | sansmq-tokio CPU µs/msg | rumqttc CPU µs/msg | CPU ratio | bare CPU µs/msg | bare ÷ rumqttc |"
     );
-    let _ = writeln!(table, "|---|---:|---:|---:|---:|---:|---:|");
-    for (name, [s, r], failures) in &rows {
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, [s, r, b], failures) in rows {
         if failures.iter().any(|f| *f > 0) || s.messages == 0 || r.messages == 0 {
-            let _ = writeln!(table, "| {name} | failed runs: {failures:?} | | | | | |");
+            let _ = writeln!(
+                table,
+                "| {name} | failed runs: {failures:?} | | | | | | | |"
+            );
             continue;
         }
+        let bare = if b.messages == 0 {
+            " | |".to_owned()
+        } else {
+            format!(
+                " {:.2} | {:.2}x |",
+                b.cpu_per_message(),
+                b.cpu_per_message() / r.cpu_per_message()
+            )
+        };
         let _ = writeln!(
             table,
-            "| {name} | {:.0} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.2}x |",
+            "| {name} | {:.0} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.2}x |{bare}",
             s.rate(),
             r.rate(),
             s.rate() / r.rate(),
@@ -436,5 +575,24 @@ fn main() {
             s.cpu_per_message() / r.cpu_per_message(),
         );
     }
-    println!("\n{table}");
+    table
+}
+
+/// The libraries `BROKER_BENCH_LIBS` names (comma-separated; all three by default).
+fn wanted_libs() -> Vec<Lib> {
+    let all = [Lib::Sansmq, Lib::Rumqttc, Lib::Bare];
+    match std::env::var("BROKER_BENCH_LIBS") {
+        Err(_) => all.to_vec(),
+        Ok(names) => names
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                all.into_iter()
+                    .find(|lib| lib.key() == name)
+                    .unwrap_or_else(|| {
+                        panic!("BROKER_BENCH_LIBS: {name:?} is not sansmq, rumqttc or bare")
+                    })
+            })
+            .collect(),
+    }
 }
