@@ -138,7 +138,11 @@ struct FirstUse {
 pub struct Diagnostics {
     client_id: String,
     connected_at: Option<Instant>,
-    used_topics: HashSet<String>,
+    /// The topics and filters used in this connection, as bytes (looked up without a UTF-8 check).
+    used_topics: HashSet<Vec<u8>>,
+    /// The topic the last PUBLISH went to, when it is among `used_topics`: a stream of messages
+    /// to one topic costs a comparison, not a set lookup ([`is_first_use`](Self::is_first_use)).
+    last_published: Vec<u8>,
     first_use: Option<FirstUse>,
     short_connections: u32,
     /// A close right after the first use of a topic, awaiting the next connection attempt's
@@ -162,6 +166,7 @@ impl Diagnostics {
             client_id: client_id.into(),
             connected_at: None,
             used_topics: HashSet::new(),
+            last_published: Vec::new(),
             first_use: None,
             short_connections: 0,
             suspect: None,
@@ -175,6 +180,7 @@ impl Diagnostics {
     pub fn on_connected(&mut self, now: Instant) -> Option<Diagnosis> {
         self.connected_at = Some(now);
         self.used_topics.clear();
+        self.last_published.clear();
         self.first_use = None;
         self.suspect
             .take()
@@ -216,11 +222,11 @@ impl Diagnostics {
         topic: &str,
         awaiting: Option<PacketId>,
     ) {
-        if self.connected_at.is_none() || self.used_topics.contains(topic) {
+        if self.connected_at.is_none() || self.used_topics.contains(topic.as_bytes()) {
             return;
         }
         if self.used_topics.len() < MAX_TOPICS {
-            self.used_topics.insert(topic.to_owned());
+            self.used_topics.insert(topic.as_bytes().to_vec());
             self.first_use = Some(FirstUse {
                 operation,
                 topic: topic.to_owned(),
@@ -228,6 +234,23 @@ impl Diagnostics {
                 awaiting,
             });
         }
+    }
+
+    /// Whether a PUBLISH to `topic` now would be remembered by [`on_sent`](Self::on_sent): the
+    /// first use of that topic in this connection. A caller asks before it publishes, so that it
+    /// keeps the topic for `on_sent` only then; a stream to one topic answers `false` after one
+    /// comparison.
+    pub fn is_first_use(&mut self, topic: &[u8]) -> bool {
+        if self.connected_at.is_none() || self.last_published == topic {
+            return false;
+        }
+        if self.used_topics.contains(topic) {
+            self.last_published.clear();
+            self.last_published.extend_from_slice(topic);
+            return false;
+        }
+        // Past the limit, `on_sent` remembers nothing new.
+        self.used_topics.len() < MAX_TOPICS
     }
 
     /// The client subscribed again to `filters` after a reconnect, as packet `id`.
@@ -408,6 +431,38 @@ mod tests {
         diagnostics.on_sent(t0, Operation::Publish, "a", None);
         diagnostics.on_sent(t0 + 5000 * MS, Operation::Publish, "a", None);
         assert_eq!(diagnostics.on_closed_by_broker(t0 + 20_000 * MS), None);
+    }
+
+    #[test]
+    fn only_a_topic_new_to_the_connection_is_a_first_use() {
+        let t0 = Instant::now();
+        let mut diagnostics = Diagnostics::new("c");
+        assert!(
+            !diagnostics.is_first_use(b"a"),
+            "nothing is remembered before CONNACK"
+        );
+        diagnostics.on_connected(t0);
+        assert!(diagnostics.is_first_use(b"a"));
+        diagnostics.on_sent(t0, Operation::Publish, "a", None);
+        assert!(!diagnostics.is_first_use(b"a"), "the set has it");
+        assert!(!diagnostics.is_first_use(b"a"), "the last topic has it");
+        diagnostics.on_sent(t0, Operation::Subscribe, "b/+", id(1));
+        assert!(!diagnostics.is_first_use(b"b/+"), "a filter in use counts");
+        assert!(diagnostics.is_first_use(b"c"));
+        assert!(!diagnostics.is_first_use(b"a"));
+        diagnostics.on_ended();
+        diagnostics.on_connected(t0 + 1000 * MS);
+        assert!(
+            diagnostics.is_first_use(b"a"),
+            "a new connection starts afresh, the last topic too"
+        );
+        for i in 0..MAX_TOPICS {
+            diagnostics.on_sent(t0, Operation::Publish, &format!("t/{i}"), None);
+        }
+        assert!(
+            !diagnostics.is_first_use(b"d"),
+            "past the limit nothing new is remembered"
+        );
     }
 
     #[test]

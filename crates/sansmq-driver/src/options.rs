@@ -493,9 +493,12 @@ impl ConnectOptions {
     }
 
     /// Checks a PUBLISH against the broker rules, if any.
+    ///
+    /// `topic` is read only when there are rules: a [`TopicName`](sansmq::TopicName) is not
+    /// turned into a `str` (a UTF-8 check) on every publish without them.
     pub fn check_publish_rules(
         &self,
-        topic: &str,
+        topic: &(impl AsRef<str> + ?Sized),
         payload_len: usize,
         qos: QoS,
         retain: bool,
@@ -503,7 +506,7 @@ impl ConnectOptions {
         match &self.rules {
             Some(rules) => rules
                 .check_publish(&OutgoingPublish {
-                    topic,
+                    topic: topic.as_ref(),
                     payload_len,
                     qos,
                     retain,

@@ -351,14 +351,18 @@ impl<R: Requests> Supervisor<R> {
         {
             return Err(Rejected::new(error, waiter));
         }
+        // The topic goes to the core; it is kept for the diagnostics only at its first use in
+        // this connection (cloning it would allocate: a name copied from a `&str` is not shared).
+        let first_use = self
+            .diagnostics
+            .is_first_use(topic.as_bytes())
+            .then(|| topic.clone());
         let queued = self.core.queued_len();
         let published = match properties {
-            None => self.core.publish(now, topic.clone(), qos, retain, payload),
-            Some(properties) => {
-                let topic = topic.clone();
-                self.core
-                    .publish_with(now, topic, qos, retain, payload, properties)
-            }
+            None => self.core.publish(now, topic, qos, retain, payload),
+            Some(properties) => self
+                .core
+                .publish_with(now, topic, qos, retain, payload, properties),
         };
         let id = match published {
             Ok(id) => id,
@@ -368,8 +372,10 @@ impl<R: Requests> Supervisor<R> {
         if let Err(error) = self.persist(now) {
             return Err(Rejected::new(error, waiter));
         }
-        self.diagnostics
-            .on_sent(now, Operation::Publish, &topic, id);
+        if let Some(topic) = first_use {
+            self.diagnostics
+                .on_sent(now, Operation::Publish, &topic, id);
+        }
         match id {
             Some(id) => {
                 self.waiters.publishes.insert(id, (qos, waiter));
