@@ -392,8 +392,16 @@ impl Client {
         Ok((command, PublishHandle { rx }))
     }
 
+    /// Hands `command` to the task, waiting for room in the channel when it is full.
     async fn send(&self, command: Command) -> Result<(), Error> {
-        self.commands.send(command).await.map_err(|_| Error::Closed)
+        // With room, `try_send` takes a permit without building and polling `send`'s future.
+        match self.commands.try_send(command) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                self.commands.send(command).await.map_err(|_| Error::Closed)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+        }
     }
 
     /// Sends the command made with a reply sender, and waits up to `limit` for the reply.
