@@ -48,9 +48,7 @@ impl Message {
     pub(crate) fn new(mut publish: Publish, session: u64) -> Self {
         let (qos, retained, duplicate, id) =
             (publish.qos, publish.retain, publish.dup, publish.packet_id);
-        let properties = Some(publish.take_properties())
-            .filter(|properties| !properties.is_empty())
-            .map(Box::new);
+        let properties = publish.take_boxed_properties();
         let (topic, payload) = publish.into_parts();
         Self {
             topic,

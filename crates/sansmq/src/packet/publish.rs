@@ -3,7 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU16;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf as _, BufMut, Bytes, BytesMut};
 
 use super::properties::{HeldProperties, NO_PROPERTIES};
 use super::{
@@ -215,14 +215,18 @@ impl Publish {
             Content::Parts { topic, payload } => (topic, payload),
             Content::Held(Held::Built(built)) => (built.topic, built.payload),
             Content::Held(Held::Frame {
-                body,
+                mut body,
                 topic_end,
                 payload_start,
                 ..
-            }) => (
-                TopicName::from_checked(body.slice(2..topic_end as usize)),
-                body.slice(payload_start as usize..),
-            ),
+            }) => {
+                // The body becomes the topic: one share of the frame for the payload, where two
+                // slices and dropping the body would take two and release one.
+                let payload = body.split_off(payload_start as usize);
+                body.truncate(topic_end as usize);
+                body.advance(2);
+                (TopicName::from_checked(body), payload)
+            }
         }
     }
 
@@ -284,6 +288,19 @@ impl Publish {
     pub fn with_properties(mut self, properties: Properties) -> Self {
         self.set_properties(properties);
         self
+    }
+
+    /// Takes the properties out, boxed, leaving none; `None` when there are none (every MQTT 3.1.1
+    /// message). Cheaper than [`take_properties`](Self::take_properties) for a received message:
+    /// the set it holds stays in its box, and no empty set is built.
+    pub fn take_boxed_properties(&mut self) -> Option<Box<Properties>> {
+        match &mut self.content {
+            Content::Parts { .. } => None,
+            Content::Held(Held::Frame { properties, .. }) => properties.take_boxed(),
+            Content::Held(Held::Built(_)) => Some(self.take_properties())
+                .filter(|properties| !properties.is_empty())
+                .map(Box::new),
+        }
     }
 
     /// Takes the properties out, leaving none.
@@ -733,5 +750,49 @@ mod tests {
         assert!(matches!(built.content, Content::Parts { .. }));
         let mut wire = BytesMut::new();
         built.encode(&mut wire).unwrap();
+    }
+
+    #[test]
+    fn boxed_properties_are_taken_whole_and_none_is_none() {
+        let mut properties = Properties::new();
+        properties.message_expiry_interval = Some(5);
+        let topic = TopicName::try_from("a").unwrap();
+
+        // Received with properties: the box comes out, and the message keeps topic and payload.
+        let mut wire = BytesMut::new();
+        Publish::new(topic.clone(), Bytes::from_static(b"x"))
+            .with_properties(properties.clone())
+            .encode_in(Protocol::Mqtt5, &mut wire)
+            .unwrap();
+        let Ok(Some(Packet::Publish(mut received))) =
+            Packet::read_in(Protocol::Mqtt5, &mut wire, 1024)
+        else {
+            panic!("not decoded");
+        };
+        assert_eq!(
+            received.take_boxed_properties().as_deref(),
+            Some(&properties)
+        );
+        assert!(received.properties().is_empty());
+        assert_eq!(received.take_boxed_properties(), None);
+        assert_eq!((received.topic(), received.payload()), ("a", &b"x"[..]));
+
+        // Received without any (MQTT 3.1.1), built with them, built without.
+        let mut wire = BytesMut::new();
+        Publish::new(topic.clone(), Bytes::from_static(b"x"))
+            .encode(&mut wire)
+            .unwrap();
+        let Ok(Some(Packet::Publish(mut plain))) = Packet::read(&mut wire, 1024) else {
+            panic!("not decoded");
+        };
+        assert_eq!(plain.take_boxed_properties(), None);
+        let mut built = Publish::new(topic.clone(), Bytes::from_static(b"x"))
+            .with_properties(properties.clone());
+        assert_eq!(built.take_boxed_properties().as_deref(), Some(&properties));
+        assert!(built.properties().is_empty());
+        assert_eq!(
+            Publish::new(topic, Bytes::from_static(b"x")).take_boxed_properties(),
+            None
+        );
     }
 }

@@ -46,6 +46,11 @@ impl HeldProperties {
         self.0.map(|boxed| *boxed).unwrap_or_default()
     }
 
+    /// Takes the boxed set out, leaving none; `None` when there is none, without building one.
+    pub(crate) fn take_boxed(&mut self) -> Option<Box<Properties>> {
+        self.0.take().filter(|properties| !properties.is_empty())
+    }
+
     pub(crate) fn take(&mut self) -> Properties {
         self.0.take().map(|boxed| *boxed).unwrap_or_default()
     }
