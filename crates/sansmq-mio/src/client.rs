@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansmq::packet::{Disconnect, Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::LastTopic;
 use sansmq_driver::closing::CLOSE_LIMIT;
 use sansmq_driver::supervisor::Rejected;
 
@@ -76,6 +77,8 @@ impl Drop for Owner {
 pub struct Client {
     shared: Arc<Shared>,
     time_to_wait: Duration,
+    /// The topic this handle published to last (each clone has its own).
+    last_topic: LastTopic,
     _owner: Arc<Owner>,
 }
 
@@ -140,6 +143,7 @@ impl Client {
         Ok(Self {
             shared,
             time_to_wait,
+            last_topic: LastTopic::default(),
             _owner: owner,
         })
     }
@@ -319,7 +323,7 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<DeliveryToken, Error> {
-        let topic = TopicName::try_from(topic)?;
+        let topic = self.last_topic.name(topic)?;
         let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait, &self.shared);
         let payload = payload.into();
         self.shared.call(|shell, now| {
@@ -344,7 +348,7 @@ impl Client {
         retain: bool,
         properties: Properties,
     ) -> Result<DeliveryToken, Error> {
-        let topic = TopicName::try_from(topic)?;
+        let topic = self.last_topic.name(topic)?;
         let token = DeliveryToken::pending(topic.clone(), qos, self.time_to_wait, &self.shared);
         let payload = payload.into();
         self.shared.call(|shell, now| {

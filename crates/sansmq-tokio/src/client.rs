@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
+use sansmq_driver::LastTopic;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::command::{self, Command, Reply};
@@ -88,6 +89,7 @@ impl ClientBuilder {
             event_capacity: self.event_capacity,
             connected,
             options,
+            last_topic: LastTopic::default(),
         };
         Ok((client, Events { rx: events_rx }))
     }
@@ -107,6 +109,8 @@ pub struct Client {
     connected: Arc<AtomicBool>,
     /// For the broker rules, checked before a command is sent to the task.
     options: Arc<ConnectOptions>,
+    /// The topic this handle published to last (each clone has its own).
+    last_topic: LastTopic,
 }
 
 impl Client {
@@ -378,7 +382,7 @@ impl Client {
             self.options
                 .check_publish_rules(topic, payload.len(), qos, retain)?;
         }
-        let topic = TopicName::try_from(topic)?;
+        let topic = self.last_topic.name(topic)?;
         let (reply, rx) = oneshot::channel();
         let command = Command::Publish(command::Publish {
             topic,
