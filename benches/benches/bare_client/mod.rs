@@ -10,8 +10,8 @@
 //! It is the floor a client library can reach on this workload: with a window of 20, every
 //! acknowledgement frees one slot, and mosquitto writes each packet in a segment of its own, so
 //! every client makes about one read and one write per packet whatever it does in user space.
-//! The state machines here are sans-IO; `blocking` and `tokio` (in the benches that use them)
-//! only move bytes.
+//! The state machines here are sans-IO; each bench's `BareConnection` (blocking sockets in
+//! `broker.rs`, tokio in `broker_async.rs`) only moves bytes.
 
 use bytes::BytesMut;
 use sansmq::packet::{
@@ -47,7 +47,8 @@ pub(crate) fn next_packet(input: &mut BytesMut) -> Result<Option<Packet>, String
     Packet::read(input, MAX_PACKET).map_err(|e| e.to_string())
 }
 
-/// Whether `packet` is the answer `setup` waits for (CONNACK accepted, SUBACK granted).
+/// Whether `packet` is the answer a connection's setup waits for (CONNACK accepted, SUBACK
+/// granted); a refusal is an error.
 pub(crate) fn accepted(packet: &Packet) -> Result<bool, String> {
     match packet {
         Packet::ConnAck(ack) if ack.is_accepted() => Ok(true),
