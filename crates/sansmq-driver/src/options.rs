@@ -104,7 +104,9 @@ pub struct ConnectOptions {
     pub(crate) clean_session: bool,
     pub(crate) keep_alive: Duration,
     pub(crate) credentials: Option<Arc<dyn CredentialsProvider>>,
-    pub(crate) will: Option<Will>,
+    /// Boxed, as `mqtt5` and `proxy` are: most clients have none, and every client keeps its
+    /// options for its whole life.
+    pub(crate) will: Option<Box<Will>>,
     pub(crate) time_to_wait: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_inflight: u16,
@@ -115,10 +117,10 @@ pub struct ConnectOptions {
     pub(crate) resubscribe: ResubscribePolicy,
     pub(crate) tls: TlsOptions,
     pub(crate) protocol: sansmq::packet::Protocol,
-    pub(crate) mqtt5: Option<crate::Mqtt5Options>,
+    pub(crate) mqtt5: Option<Box<crate::Mqtt5Options>>,
     pub(crate) rules: Option<Arc<dyn BrokerRules>>,
     pub(crate) bind_address: Option<IpAddr>,
-    pub(crate) proxy: Option<ProxyOptions>,
+    pub(crate) proxy: Option<Box<ProxyOptions>>,
     pub(crate) websocket_headers: Vec<(String, String)>,
     pub(crate) session_store: Option<SessionStoreOptions>,
 }
@@ -239,7 +241,7 @@ impl ConnectOptions {
 
     /// The will message.
     pub fn will(mut self, will: Will) -> Self {
-        self.will = Some(will);
+        self.will = Some(Box::new(will));
         self
     }
 
@@ -372,7 +374,7 @@ impl ConnectOptions {
     /// over that connection with the broker's host name as the TLS server name. Not for `unix://`
     /// URIs.
     pub fn proxy(mut self, proxy: ProxyOptions) -> Self {
-        self.proxy = Some(proxy);
+        self.proxy = Some(Box::new(proxy));
         self
     }
 
@@ -391,7 +393,7 @@ impl ConnectOptions {
     ) -> Result<Self, Error> {
         if self.proxy.is_none() {
             if let Some(uri) = self.server_uris.first() {
-                self.proxy = ProxyOptions::from_env_with(uri, lookup)?;
+                self.proxy = ProxyOptions::from_env_with(uri, lookup)?.map(Box::new);
             }
         }
         Ok(self)
@@ -451,7 +453,7 @@ impl ConnectOptions {
 
     /// The proxy, if any.
     pub fn proxy_options(&self) -> Option<&ProxyOptions> {
-        self.proxy.as_ref()
+        self.proxy.as_deref()
     }
 
     /// Speak MQTT 3.1 (`MQIsdp`) instead of 3.1.1.
@@ -466,13 +468,13 @@ impl ConnectOptions {
     /// broker speaks it, and ApsaraMQ's Basic and Standard instances speak nothing newer.
     pub fn mqtt5(mut self, options: crate::Mqtt5Options) -> Self {
         self.protocol = sansmq::packet::Protocol::Mqtt5;
-        self.mqtt5 = Some(options);
+        self.mqtt5 = Some(Box::new(options));
         self
     }
 
     /// The MQTT 5.0 settings, when the connection speaks MQTT 5.0.
     pub fn mqtt5_options(&self) -> Option<&crate::Mqtt5Options> {
-        self.mqtt5.as_ref()
+        self.mqtt5.as_deref()
     }
 
     /// A broker's own limits (ApsaraMQ: no will, no retain, 64 KiB payloads...), checked before
@@ -486,7 +488,7 @@ impl ConnectOptions {
     pub fn check_connect_rules(&self) -> Result<(), Error> {
         match &self.rules {
             Some(rules) => rules
-                .check_connect(self.will.as_ref(), self.session_ends_with_connection())
+                .check_connect(self.will.as_deref(), self.session_ends_with_connection())
                 .map_err(Error::NotAllowed),
             None => Ok(()),
         }
@@ -583,7 +585,7 @@ impl ConnectOptions {
 
     /// The will message, if any.
     pub fn will_message(&self) -> Option<&Will> {
-        self.will.as_ref()
+        self.will.as_deref()
     }
 
     /// How long blocking calls wait for the broker.

@@ -122,7 +122,7 @@ impl<R: Requests> Supervisor<R> {
         if let Some(e) = &error {
             tracing::debug!(%e, "transport failed");
         }
-        self.transport_error = error;
+        self.transport_error = error.map(Box::new);
         self.transport = Transport::None;
         self.core.handle_closed(now);
         // The read buffer is empty now but keeps the capacity a flood gave it: give it back.
@@ -289,7 +289,7 @@ impl<R: Requests> Supervisor<R> {
         let error = self.diagnostics.on_disconnected(
             now,
             reason,
-            self.transport_error.take(),
+            self.transport_error.take().map(|error| *error),
             self.link == Link::Connected,
             self.options.connect_timeout_limit(),
         );

@@ -139,8 +139,9 @@ pub struct Supervisor<R: Requests> {
     actions: VecDeque<Action>,
     events: VecDeque<Event<R>>,
     ever_connected: bool,
-    /// The transport's own account of its failure, for the core's `Disconnected` that follows.
-    transport_error: Option<Error>,
+    /// The transport's own account of its failure, for the core's `Disconnected` that follows;
+    /// boxed, as it is rare and every client carries the field.
+    transport_error: Option<Box<Error>>,
     /// Broker sessions started (CONNACKs with `session_present = 0`): tags each message, so an
     /// acknowledgement meant for an earlier session is refused ([`AckKey`]).
     session: u64,
