@@ -726,17 +726,24 @@ const BARE_READ: usize = 8 * 1024;
 /// waits to be written.
 struct BareConnection {
     stream: TcpStream,
+    /// What a read fills, zeroed once (a fresh array per read would zero 8 KiB each time).
+    chunk: Box<[u8; BARE_READ]>,
     input: BytesMut,
     output: BytesMut,
 }
 
 impl BareConnection {
-    /// Connects as `client_id` and waits for CONNACK.
-    fn open(port: u16, client_id: &str) -> Result<Self, String> {
+    /// Connects as `client_id` and waits for CONNACK; a read that waits longer than `limit`
+    /// fails the run, as the libraries' runs time out.
+    fn open(port: u16, client_id: &str, limit: Duration) -> Result<Self, String> {
         let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(limit))
+            .map_err(|e| e.to_string())?;
         let mut connection = Self {
             stream,
+            chunk: Box::new([0; BARE_READ]),
             input: BytesMut::with_capacity(BARE_READ),
             output: BytesMut::new(),
         };
@@ -759,11 +766,10 @@ impl BareConnection {
     }
 
     fn read(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; BARE_READ];
-        match self.stream.read(&mut chunk) {
+        match self.stream.read(&mut self.chunk[..]) {
             Ok(0) => Err("the broker closed the connection".to_owned()),
             Ok(n) => {
-                self.input.extend_from_slice(&chunk[..n]);
+                self.input.extend_from_slice(&self.chunk[..n]);
                 Ok(())
             }
             Err(e) => Err(e.to_string()),
@@ -802,10 +808,18 @@ impl BareConnection {
 fn bare_run(run: &Run<'_>) -> Result<Sample, String> {
     let n = run.messages;
     let topic = run.topic();
-    let mut subscriber = BareConnection::open(run.broker.port, &format!("{}-sub", run.tag))?;
+    let mut subscriber = BareConnection::open(
+        run.broker.port,
+        &format!("{}-sub", run.tag),
+        run.settings.timeout,
+    )?;
     bare_client::subscribe_packet(&topic, run.case.qos, &mut subscriber.output)?;
     subscriber.until_accepted()?;
-    let mut publisher = BareConnection::open(run.broker.port, &format!("{}-pub", run.tag))?;
+    let mut publisher = BareConnection::open(
+        run.broker.port,
+        &format!("{}-pub", run.tag),
+        run.settings.timeout,
+    )?;
     let mut publishing = bare_client::Publisher::new(
         &topic,
         Bytes::from(run.payload()),

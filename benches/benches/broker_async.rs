@@ -432,7 +432,13 @@ impl BareConnection {
     }
 }
 
-async fn bare_run(broker: &Mosquitto, case: &Case, tag: &str, n: usize) -> Result<Sample, String> {
+async fn bare_run(
+    broker: &Mosquitto,
+    case: &Case,
+    tag: &str,
+    n: usize,
+    limit: Duration,
+) -> Result<Sample, String> {
     let topic = format!("bench/{tag}");
     let mut subscriber = BareConnection::open(broker, &format!("{tag}-sub")).await?;
     bare_client::subscribe_packet(&topic, case.qos, &mut subscriber.output)?;
@@ -451,8 +457,13 @@ async fn bare_run(broker: &Mosquitto, case: &Case, tag: &str, n: usize) -> Resul
             subscriber.run(&mut receiving).await?;
             Ok::<_, String>(receiving.received())
         });
-        publisher.run(&mut publishing).await?;
-        receiver.await.map_err(|e| e.to_string())?
+        let both = async {
+            publisher.run(&mut publishing).await?;
+            receiver.await.map_err(|e| e.to_string())?
+        };
+        tokio::time::timeout(limit, both)
+            .await
+            .map_err(|_| "timed out".to_owned())?
     })
     .await
 }
@@ -490,7 +501,7 @@ fn main() {
                 match lib {
                     Lib::Sansmq => sansmq_run(&broker, case, &tag, n, limit).await,
                     Lib::Rumqttc => rumqttc_run(&broker, case, &tag, n, limit).await,
-                    Lib::Bare => bare_run(&broker, case, &tag, n).await,
+                    Lib::Bare => bare_run(&broker, case, &tag, n, limit).await,
                 }
             })
         };

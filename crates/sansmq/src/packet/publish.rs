@@ -776,6 +776,9 @@ mod tests {
         assert!(received.properties().is_empty());
         assert_eq!(received.take_boxed_properties(), None);
         assert_eq!((received.topic(), received.payload()), ("a", &b"x"[..]));
+        // Its parts skip the properties between topic and payload.
+        let (topic_name, payload) = received.into_parts();
+        assert_eq!((topic_name.as_str(), &payload[..]), ("a", &b"x"[..]));
 
         // Received without any (MQTT 3.1.1), built with them, built without.
         let mut wire = BytesMut::new();
