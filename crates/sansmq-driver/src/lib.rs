@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+pub mod channel;
 pub mod closing;
 mod deadline;
 pub mod diagnosis;

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use sansmq_driver::LastTopic;
-use tokio::sync::{mpsc, oneshot};
+use sansmq_driver::channel::{self, TrySendError};
+use tokio::sync::oneshot;
 
 use crate::command::{self, Command, Reply};
 use crate::dispatch::Dispatch;
@@ -58,8 +59,8 @@ impl ClientBuilder {
     /// the current tokio runtime; panics outside one, as `tokio::spawn` does. The client is not
     /// connected yet: call [`Client::connect`].
     pub fn build(self) -> Result<(Client, Events), Error> {
-        let (commands_tx, commands_rx) = mpsc::channel(self.command_capacity);
-        let (events_tx, events_rx) = mpsc::channel(self.event_capacity);
+        let (commands_tx, commands_rx) = channel::channel(self.command_capacity);
+        let (events_tx, events_rx) = channel::channel(self.event_capacity);
         let time_to_wait = self.options.time_to_wait_limit();
         let connect_limit = self
             .options
@@ -102,7 +103,7 @@ impl ClientBuilder {
 /// with [`Error::Closed`].
 #[derive(Debug, Clone)]
 pub struct Client {
-    commands: mpsc::Sender<Command>,
+    commands: channel::Sender<Command>,
     time_to_wait: Duration,
     connect_limit: Duration,
     event_capacity: usize,
@@ -208,11 +209,11 @@ impl Client {
             self.publish_command(topic, payload.into(), qos, retain, false, None)?;
         match self.commands.try_send(command) {
             Ok(()) => Ok(handle),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(CommandError::QueueFull {
-                max_queued: self.commands.max_capacity(),
+            Err(TrySendError::Full(_)) => Err(CommandError::QueueFull {
+                max_queued: self.commands.capacity(),
             }
             .into()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
 
@@ -298,7 +299,7 @@ impl Client {
     pub async fn subscribe_stream(&self, filter: &str, qos: QoS) -> Result<Subscription, Error> {
         self.options.check_subscribe_rules([(filter, qos)])?;
         let filter = SubscribeFilter::new(TopicFilter::try_from(filter)?, qos);
-        let (tx, rx) = mpsc::channel(self.event_capacity);
+        let (tx, rx) = channel::channel(self.event_capacity);
         let granted = self.subscribe_inner(vec![filter], None, Some(tx)).await?;
         Ok(Subscription {
             rx,
@@ -310,7 +311,7 @@ impl Client {
         &self,
         filters: Vec<SubscribeFilter>,
         properties: Option<Box<Properties>>,
-        route: Option<mpsc::Sender<Message>>,
+        route: Option<channel::Sender<Message>>,
     ) -> Result<Vec<QoS>, Error> {
         let subscribe = |reply| Command::Subscribe {
             filters,
@@ -401,10 +402,10 @@ impl Client {
         // With room, `try_send` takes a permit without building and polling `send`'s future.
         match self.commands.try_send(command) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(command)) => {
+            Err(TrySendError::Full(command)) => {
                 self.commands.send(command).await.map_err(|_| Error::Closed)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::Closed),
+            Err(TrySendError::Closed(_)) => Err(Error::Closed),
         }
     }
 

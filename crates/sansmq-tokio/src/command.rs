@@ -7,8 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::channel;
 use sansmq_driver::supervisor::Requests;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::{AckKey, Error, Message};
 
@@ -44,7 +45,7 @@ pub(crate) enum Command {
         filters: Vec<SubscribeFilter>,
         /// MQTT 5 properties, boxed so that a command stays small.
         properties: Option<Box<Properties>>,
-        route: Option<mpsc::Sender<Message>>,
+        route: Option<channel::Sender<Message>>,
         reply: Reply<Vec<QoS>>,
     },
     /// Unsubscribe; answered at UNSUBACK.

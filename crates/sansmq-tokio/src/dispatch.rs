@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use sansmq::TopicFilter;
 use sansmq::packet::QoS;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use sansmq_driver::channel::{Sender, TrySendError};
 
 use crate::command::Supervisor;
 use crate::{Event, Message};
@@ -23,15 +23,15 @@ const QOS0_HOLD_FACTOR: usize = 8;
 #[derive(Debug)]
 enum Delivery {
     Event(Event),
-    Routed(mpsc::Sender<Message>, Message),
+    Routed(Sender<Message>, Message),
 }
 
 /// The application's side of incoming traffic.
 #[derive(Debug)]
 pub(crate) struct Dispatch {
-    events: mpsc::Sender<Event>,
+    events: Sender<Event>,
     /// Per-subscription streams, first match wins.
-    routes: Vec<(TopicFilter, mpsc::Sender<Message>)>,
+    routes: Vec<(TopicFilter, Sender<Message>)>,
     /// Items the channels had no room for, oldest first.
     held: VecDeque<Delivery>,
     capacity: usize,
@@ -40,7 +40,7 @@ pub(crate) struct Dispatch {
 }
 
 impl Dispatch {
-    pub(crate) fn new(events: mpsc::Sender<Event>, capacity: usize, manual_acks: bool) -> Self {
+    pub(crate) fn new(events: Sender<Event>, capacity: usize, manual_acks: bool) -> Self {
         Self {
             events,
             routes: Vec::new(),
@@ -51,7 +51,7 @@ impl Dispatch {
         }
     }
 
-    pub(crate) fn add_route(&mut self, filter: TopicFilter, tx: mpsc::Sender<Message>) {
+    pub(crate) fn add_route(&mut self, filter: TopicFilter, tx: Sender<Message>) {
         self.routes.push((filter, tx));
     }
 
@@ -122,11 +122,22 @@ impl Dispatch {
         }
     }
 
+    /// Gives back what a burst grew: the room of empty channels and of the held items.
+    pub(crate) fn shrink(&mut self) {
+        self.events.shrink();
+        for (_, tx) in &self.routes {
+            tx.shrink();
+        }
+        if self.held.is_empty() {
+            self.held = VecDeque::new();
+        }
+    }
+
     /// Waits until the oldest held item's channel has room (or is gone).
     pub(crate) async fn room(&self) {
         match self.held.front() {
-            Some(Delivery::Event(_)) => drop(self.events.reserve().await),
-            Some(Delivery::Routed(tx, _)) => drop(tx.reserve().await),
+            Some(Delivery::Event(_)) => drop(self.events.ready().await),
+            Some(Delivery::Routed(tx, _)) => drop(tx.ready().await),
             None => std::future::pending().await,
         }
     }

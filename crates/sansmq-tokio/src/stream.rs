@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::mpsc;
+use sansmq_driver::channel::Receiver;
 
 use crate::{Error, Message};
 
@@ -58,7 +58,7 @@ pub enum Event {
 /// as QoS 0 allows. Dropping `Events` makes the client acknowledge and discard messages.
 #[derive(Debug)]
 pub struct Events {
-    pub(crate) rx: mpsc::Receiver<Event>,
+    pub(crate) rx: Receiver<Event>,
 }
 
 impl Events {
@@ -98,7 +98,7 @@ impl Stream for Events {
 /// unsubscribe).
 #[derive(Debug)]
 pub struct Subscription {
-    pub(crate) rx: mpsc::Receiver<Message>,
+    pub(crate) rx: Receiver<Message>,
     pub(crate) granted: sansmq::packet::QoS,
 }
 

@@ -14,9 +14,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use sansmq::packet::Properties;
+use sansmq_driver::channel;
 use sansmq_driver::supervisor::{Action, Completed, Event as Lifecycle, Rejected};
 use sansmq_driver::tls::ClientConfig;
-use tokio::sync::mpsc;
 
 use crate::command::{self, Command, Replies, Reply, Supervisor};
 use crate::dispatch::Dispatch;
@@ -45,7 +45,7 @@ pub(crate) struct Task {
     tls: Option<Arc<ClientConfig>>,
     /// The bind address and proxy of every connection.
     route: Route,
-    commands: mpsc::Receiver<Command>,
+    commands: channel::Receiver<Command>,
     link: Link,
     dispatch: Dispatch,
     /// A publish the core's queue had no room for while connected. Taking commands pauses until
@@ -61,7 +61,7 @@ pub(crate) struct Task {
 impl Task {
     pub(crate) fn new(
         options: Arc<ConnectOptions>,
-        commands: mpsc::Receiver<Command>,
+        commands: channel::Receiver<Command>,
         dispatch: Dispatch,
         connected: Arc<AtomicBool>,
     ) -> Result<Self, Error> {
@@ -135,6 +135,8 @@ impl Task {
                     if batch.capacity() > IDLE_BATCH {
                         batch = Vec::new();
                     }
+                    self.commands.shrink();
+                    self.dispatch.shrink();
                     self.on_timer(Instant::now());
                 }
             }

@@ -1,0 +1,574 @@
+//! [`channel`]: a bounded queue from any number of senders to one receiver, for async drivers,
+//! that holds memory only for what it holds.
+//!
+//! An async client keeps two queues for as long as it lives (commands from its handles to its
+//! task, events from the task to the application), and most of that time they are empty. tokio's
+//! bounded `mpsc` allocates a block of 32 slots when it is made and keeps one block however empty
+//! it gets: 3 KiB for a 96-byte command, a fifth of an idle client. This queue is a `VecDeque`
+//! behind a mutex: it starts with no allocation, grows with what is queued, and
+//! [`Sender::shrink`]/[`Receiver::shrink`] give the room back once it is empty again.
+//!
+//! It is runtime-agnostic (a mutex and [`Waker`]s). Each side takes the lock once per operation,
+//! and wakes the other only when it waits: a receiver that found the queue empty, senders that
+//! found it full. [`Receiver::recv_many`] takes a whole burst in one lock.
+//!
+//! ```
+//! use sansmq_driver::channel::{self, TryRecvError, TrySendError};
+//!
+//! let (tx, mut rx) = channel::channel::<u32>(2);
+//! tx.try_send(1).unwrap();
+//! tx.try_send(2).unwrap();
+//! assert!(matches!(tx.try_send(3), Err(TrySendError::Full(3))));
+//! assert_eq!(rx.try_recv(), Ok(1));
+//! drop(tx);
+//! assert_eq!(rx.try_recv(), Ok(2), "what was sent is received after the senders are gone");
+//! assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// A queue holding at most `capacity` items (at least 1), and its two ends.
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            receiver: None,
+            senders_waiting: Vec::new(),
+        }),
+        capacity: capacity.max(1),
+        senders: AtomicUsize::new(1),
+        receiver_gone: AtomicBool::new(false),
+    });
+    (
+        Sender {
+            shared: Arc::clone(&shared),
+        },
+        Receiver { shared },
+    )
+}
+
+/// Why [`Sender::try_send`] gave its item back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The queue holds its capacity.
+    Full(T),
+    /// The receiver is gone.
+    Closed(T),
+}
+
+/// [`Sender::send`]'s item, given back because the receiver is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+/// The receiver is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// Why [`Receiver::try_recv`] has nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is queued; senders remain.
+    Empty,
+    /// Nothing is queued and every sender is gone.
+    Disconnected,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    capacity: usize,
+    /// Counted outside the lock, so that cloning a sender (a route per message) costs no lock.
+    senders: AtomicUsize,
+    /// Set under the lock, read outside it by [`Sender::is_closed`].
+    receiver_gone: AtomicBool,
+}
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// The receiver found the queue empty and waits.
+    receiver: Option<Waker>,
+    /// Senders that found the queue full; all are woken when room appears (a sender that gave up
+    /// waiting leaves a waker that wakes its task once, for nothing).
+    senders_waiting: Vec<Waker>,
+}
+
+impl<T> Shared<T> {
+    /// The lock; no code panics while holding it, and a poisoned one holds a consistent queue.
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Empties the queue's allocation if it holds nothing; what it held is dropped by the caller,
+    /// outside the lock.
+    fn shrink(&self) -> Option<VecDeque<T>> {
+        let mut state = self.lock();
+        if !state.queue.is_empty() || state.queue.capacity() == 0 {
+            return None;
+        }
+        if state.senders_waiting.is_empty() {
+            state.senders_waiting = Vec::new();
+        }
+        Some(std::mem::take(&mut state.queue))
+    }
+}
+
+impl<T> State<T> {
+    /// The waker to wake once the lock is released.
+    fn register(slot: &mut Option<Waker>, waker: &Waker) {
+        match slot {
+            Some(old) if old.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn register_sender(&mut self, waker: &Waker) {
+        if !self.senders_waiting.iter().any(|w| w.will_wake(waker)) {
+            self.senders_waiting.push(waker.clone());
+        }
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+/// The sending end: [`Clone`] for more senders. The receiver sees the queue end when the last one
+/// is dropped, after receiving what they sent.
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Queues `value` if there is room.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut state = self.shared.lock();
+        if self.shared.receiver_gone.load(Ordering::Relaxed) {
+            return Err(TrySendError::Closed(value));
+        }
+        if state.queue.len() >= self.shared.capacity {
+            return Err(TrySendError::Full(value));
+        }
+        state.queue.push_back(value);
+        let receiver = state.receiver.take();
+        drop(state);
+        if let Some(waker) = receiver {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `value`, waiting for room; gives it back if the receiver is gone.
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut value = Some(value);
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if self.shared.receiver_gone.load(Ordering::Relaxed) {
+                return Poll::Ready(value.take().map_or(Ok(()), |v| Err(SendError(v))));
+            }
+            if state.queue.len() >= self.shared.capacity {
+                state.register_sender(cx.waker());
+                return Poll::Pending;
+            }
+            if let Some(value) = value.take() {
+                state.queue.push_back(value);
+            }
+            let receiver = state.receiver.take();
+            drop(state);
+            if let Some(waker) = receiver {
+                waker.wake();
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Ready once the queue has room (a [`try_send`](Self::try_send) from this task then
+    /// succeeds unless another sender took the room first), or with [`Closed`] once the receiver
+    /// is gone.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        let mut state = self.shared.lock();
+        if self.shared.receiver_gone.load(Ordering::Relaxed) {
+            return Poll::Ready(Err(Closed));
+        }
+        if state.queue.len() < self.shared.capacity {
+            return Poll::Ready(Ok(()));
+        }
+        state.register_sender(cx.waker());
+        Poll::Pending
+    }
+
+    /// Waits until [`poll_ready`](Self::poll_ready) is ready.
+    pub async fn ready(&self) -> Result<(), Closed> {
+        poll_fn(|cx| self.poll_ready(cx)).await
+    }
+
+    /// The receiver is gone: nothing sent will be received.
+    pub fn is_closed(&self) -> bool {
+        self.shared.receiver_gone.load(Ordering::Acquire)
+    }
+
+    /// How many items the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Gives back the queue's allocation if it is empty (after a burst).
+    pub fn shrink(&self) {
+        drop(self.shared.shrink());
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // The last sender: a receiver waiting for more learns that none will come. Taking the
+        // waker under the lock orders this after any registration that saw a sender left.
+        let receiver = self.shared.lock().receiver.take();
+        if let Some(waker) = receiver {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.shared.capacity)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving end. Dropping it drops what is queued and makes every send fail.
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// The next item, `Ready(None)` once the queue is empty and every sender gone.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = self.shared.lock();
+        if let Some(value) = state.queue.pop_front() {
+            let senders = std::mem::take(&mut state.senders_waiting);
+            drop(state);
+            wake_all(senders);
+            return Poll::Ready(Some(value));
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
+        }
+        State::<T>::register(&mut state.receiver, cx.waker());
+        Poll::Pending
+    }
+
+    /// Moves up to `limit` queued items to the end of `buffer`, waiting while there are none;
+    /// `Ready(0)` once the queue is empty and every sender gone (or `limit` is 0).
+    pub fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buffer: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        let mut state = self.shared.lock();
+        let n = state.queue.len().min(limit);
+        if n > 0 {
+            buffer.extend(state.queue.drain(..n));
+            let senders = std::mem::take(&mut state.senders_waiting);
+            drop(state);
+            wake_all(senders);
+            return Poll::Ready(n);
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(0);
+        }
+        State::<T>::register(&mut state.receiver, cx.waker());
+        Poll::Pending
+    }
+
+    /// The next item; `None` once the queue is empty and every sender gone.
+    pub async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// See [`poll_recv_many`](Self::poll_recv_many).
+    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        poll_fn(|cx| self.poll_recv_many(cx, buffer, limit)).await
+    }
+
+    /// The next item if one is queued.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let mut state = self.shared.lock();
+        if let Some(value) = state.queue.pop_front() {
+            let senders = std::mem::take(&mut state.senders_waiting);
+            drop(state);
+            wake_all(senders);
+            return Ok(value);
+        }
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    /// Gives back the queue's allocation if it is empty (after a burst).
+    pub fn shrink(&self) {
+        drop(self.shared.shrink());
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        self.shared.receiver_gone.store(true, Ordering::Release);
+        let queued = std::mem::take(&mut state.queue);
+        let senders = std::mem::take(&mut state.senders_waiting);
+        drop(state);
+        // Items may own things whose drop takes this lock (a reply to a sender): not under it.
+        drop(queued);
+        wake_all(senders);
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker::default());
+        (Arc::clone(&counter), Waker::from(counter))
+    }
+
+    fn wakes(counter: &CountingWaker) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn items_come_out_in_order_and_a_full_queue_gives_the_item_back() {
+        let (tx, mut rx) = channel(3);
+        for i in 0..3 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
+        let (_, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut batch = Vec::new();
+        assert_eq!(rx.poll_recv_many(&mut cx, &mut batch, 2), Poll::Ready(2));
+        assert_eq!(batch, [0, 1]);
+        tx.try_send(3).unwrap();
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(2)));
+        assert_eq!(rx.try_recv(), Ok(3));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(tx.capacity(), 3);
+    }
+
+    #[test]
+    fn a_waiting_receiver_is_woken_by_a_send_and_by_the_last_sender_leaving() {
+        let (tx, mut rx) = channel::<u8>(4);
+        let (counter, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        tx.try_send(7).unwrap();
+        assert_eq!(wakes(&counter), 1);
+        tx.try_send(8).unwrap();
+        assert_eq!(
+            wakes(&counter),
+            1,
+            "a receiver that did not wait again is not woken"
+        );
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(7)));
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(8)));
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        let second = tx.clone();
+        drop(tx);
+        assert_eq!(wakes(&counter), 1, "a sender remains");
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
+        drop(second);
+        assert_eq!(wakes(&counter), 2);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
+        let mut batch = Vec::new();
+        assert_eq!(rx.poll_recv_many(&mut cx, &mut batch, 8), Poll::Ready(0));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn senders_waiting_for_room_are_woken_when_the_receiver_takes_some() {
+        let (tx, mut rx) = channel::<u8>(1);
+        tx.try_send(1).unwrap();
+        let (first, first_waker) = waker();
+        let (second, second_waker) = waker();
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&first_waker)),
+            Poll::Pending
+        );
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&second_waker)),
+            Poll::Pending
+        );
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&second_waker)),
+            Poll::Pending
+        );
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!((wakes(&first), wakes(&second)), (1, 1), "each waiter once");
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&first_waker)),
+            Poll::Ready(Ok(()))
+        );
+    }
+
+    #[test]
+    fn dropping_the_receiver_fails_senders_and_wakes_the_waiting_ones() {
+        let (tx, rx) = channel::<Arc<()>>(1);
+        let item = Arc::new(());
+        tx.try_send(Arc::clone(&item)).unwrap();
+        let (counter, waker) = waker();
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&waker)),
+            Poll::Pending
+        );
+        assert!(!tx.is_closed());
+        drop(rx);
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(Arc::strong_count(&item), 1, "what was queued is dropped");
+        assert!(tx.is_closed());
+        assert!(matches!(
+            tx.try_send(Arc::new(())),
+            Err(TrySendError::Closed(_))
+        ));
+        assert_eq!(
+            tx.poll_ready(&mut Context::from_waker(&waker)),
+            Poll::Ready(Err(Closed))
+        );
+    }
+
+    #[test]
+    fn an_empty_queue_gives_its_room_back_and_a_full_one_keeps_it() {
+        let (tx, mut rx) = channel::<u64>(64);
+        assert_eq!(
+            tx.shared.lock().queue.capacity(),
+            0,
+            "nothing allocated when made"
+        );
+        for i in 0..40 {
+            tx.try_send(i).unwrap();
+        }
+        tx.shrink();
+        assert!(
+            tx.shared.lock().queue.capacity() >= 40,
+            "not while it holds items"
+        );
+        while rx.try_recv().is_ok() {}
+        rx.shrink();
+        assert_eq!(tx.shared.lock().queue.capacity(), 0);
+        tx.try_send(1).unwrap();
+        assert_eq!(rx.try_recv(), Ok(1), "and it grows again");
+    }
+
+    #[test]
+    fn send_waits_for_room_and_fails_once_the_receiver_is_gone() {
+        let (tx, mut rx) = channel::<u8>(1);
+        tx.try_send(1).unwrap();
+        let (counter, waker) = waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut send = std::pin::pin!(tx.send(2));
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Ok(2));
+        tx.try_send(3).unwrap();
+        let mut blocked = std::pin::pin!(tx.send(4));
+        assert_eq!(blocked.as_mut().poll(&mut cx), Poll::Pending);
+        drop(rx);
+        assert_eq!(
+            blocked.as_mut().poll(&mut cx),
+            Poll::Ready(Err(SendError(4)))
+        );
+    }
+
+    #[test]
+    fn threads_sending_at_once_lose_nothing() {
+        let (tx, mut rx) = channel::<u32>(8);
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        let mut value = t * 1000 + i;
+                        loop {
+                            match tx.try_send(value) {
+                                Ok(()) => break,
+                                Err(TrySendError::Full(v)) => {
+                                    value = v;
+                                    std::thread::yield_now();
+                                }
+                                Err(TrySendError::Closed(_)) => panic!("the receiver lives"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut seen = [0u32; 4];
+        let mut total = 0;
+        loop {
+            match rx.try_recv() {
+                Ok(value) => {
+                    let (t, i) = ((value / 1000) as usize, value % 1000);
+                    assert_eq!(seen[t], i, "each sender's items in its order");
+                    seen[t] += 1;
+                    total += 1;
+                }
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        assert_eq!(total, 4000);
+    }
+}
