@@ -68,6 +68,7 @@ mod last_topic;
 mod message;
 mod mqtt5;
 mod options;
+pub mod outcomes;
 pub mod proxy;
 mod proxy_env;
 mod proxy_handshake;

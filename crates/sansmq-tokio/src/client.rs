@@ -9,9 +9,10 @@ use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use sansmq_driver::LastTopic;
 use sansmq_driver::channel::{self, TrySendError};
+use sansmq_driver::outcomes::Outcomes;
 use tokio::sync::oneshot;
 
-use crate::command::{self, Command, Reply};
+use crate::command::{self, Command, PublishReply, Reply};
 use crate::dispatch::Dispatch;
 use crate::stream::Subscription;
 use crate::task::Task;
@@ -91,6 +92,7 @@ impl ClientBuilder {
             connected,
             options,
             last_topic: LastTopic::default(),
+            outcomes: Outcomes::new(),
         };
         Ok((client, Events { rx: events_rx }))
     }
@@ -112,6 +114,8 @@ pub struct Client {
     options: Arc<ConnectOptions>,
     /// The topic this handle published to last (each clone has its own).
     last_topic: LastTopic,
+    /// Where the task settles QoS 0 publishes (shared by the clones).
+    outcomes: Outcomes<Error>,
 }
 
 impl Client {
@@ -384,7 +388,13 @@ impl Client {
                 .check_publish_rules(topic, payload.len(), qos, retain)?;
         }
         let topic = self.last_topic.name(topic)?;
-        let (reply, rx) = oneshot::channel();
+        let (reply, handle) = if qos == QoS::AtMostOnce {
+            let (ticket, claim) = self.outcomes.issue();
+            (PublishReply::Ticket(ticket), PublishHandle::claimed(claim))
+        } else {
+            let (reply, rx) = oneshot::channel();
+            (PublishReply::Reply(reply), PublishHandle::replied(rx))
+        };
         let command = Command::Publish(command::Publish {
             topic,
             payload,
@@ -394,7 +404,7 @@ impl Client {
             properties: properties.filter(|p| !p.is_empty()).map(Box::new),
             reply,
         });
-        Ok((command, PublishHandle { rx }))
+        Ok((command, handle))
     }
 
     /// Hands `command` to the task, waiting for room in the channel when it is full.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
 use sansmq_driver::channel;
+use sansmq_driver::outcomes::Ticket;
 use sansmq_driver::supervisor::Requests;
 use tokio::sync::oneshot;
 
@@ -16,13 +17,31 @@ use crate::{AckKey, Error, Message};
 /// The answer to a command.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
-/// The supervisor's waiters are the commands' one-shot senders.
+/// How a publish is answered: a QoS 0 message, which most programs publish in bulk and many
+/// never await, by a number on the client's [`Outcomes`](sansmq_driver::outcomes::Outcomes)
+/// board, without an allocation of its own; a QoS 1/2 message by a one-shot sender.
+#[derive(Debug)]
+pub(crate) enum PublishReply {
+    Reply(Reply<()>),
+    Ticket(Ticket<Error>),
+}
+
+impl PublishReply {
+    pub(crate) fn send(self, result: Result<(), Error>) {
+        match self {
+            Self::Reply(reply) => drop(reply.send(result)),
+            Self::Ticket(ticket) => ticket.settle(result),
+        }
+    }
+}
+
+/// The supervisor's waiters are the commands' one-shot senders, and the publishes' replies.
 #[derive(Debug)]
 pub(crate) struct Replies;
 
 impl Requests for Replies {
     type Connect = Reply<bool>;
-    type Publish = Reply<()>;
+    type Publish = PublishReply;
     type Subscribe = Reply<Vec<QoS>>;
     type Unsubscribe = Reply<()>;
     type Disconnect = Reply<()>;
@@ -81,5 +100,5 @@ pub(crate) struct Publish {
     pub(crate) barrier: bool,
     /// MQTT 5 properties, boxed so that a command stays small.
     pub(crate) properties: Option<Box<Properties>>,
-    pub(crate) reply: Reply<()>,
+    pub(crate) reply: PublishReply,
 }

@@ -354,7 +354,7 @@ impl Task {
             ),
         };
         if let Err(rejected) = sent {
-            refuse(rejected);
+            rejected.waiter.send(Err(rejected.error));
         }
     }
 }
@@ -363,9 +363,10 @@ impl Task {
 fn answer(completed: Completed<Replies>) {
     match completed {
         Completed::Connect(reply, result) => drop(reply.send(result)),
-        Completed::Publish(reply, _, result)
-        | Completed::Unsubscribe(reply, result)
-        | Completed::Disconnect(reply, result) => drop(reply.send(result)),
+        Completed::Publish(reply, _, result) => reply.send(result),
+        Completed::Unsubscribe(reply, result) | Completed::Disconnect(reply, result) => {
+            drop(reply.send(result))
+        }
         Completed::Subscribe(reply, result) => drop(reply.send(result)),
         Completed::Request(reply, result) => drop(reply.send(result)),
     }
