@@ -41,24 +41,16 @@ impl Shared {
 
     /// Runs `command` on the shell from an application thread and carries out what it asked for
     /// there (a publish is written from the calling thread, without a hand-off). Wakes the IO
-    /// thread only when it must see the change: an earlier deadline (a reconnect after a failed
-    /// write, a dial, a close) or bytes it may read again.
+    /// thread only when it must see the change: a deadline before the one it sleeps until (a
+    /// reconnect after a failed write, a dial, a close) or bytes it may read again.
     pub(crate) fn call<T>(&self, command: impl FnOnce(&mut Shell, Instant) -> T) -> T {
         let mut shell = self.lock();
         let now = Instant::now();
-        let (deadline, readable) = (
-            shell.next_wakeup(now),
-            shell.read_more && shell.may_read(now),
-        );
+        let readable = shell.read_more && shell.may_read(now);
         let result = command(&mut shell, now);
         shell.drive(now);
         let finished = shell.take_finished();
-        let sooner = match (deadline, shell.next_wakeup(now)) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(before), Some(after)) => after < before,
-        };
-        let wake = sooner || (!readable && shell.read_more && shell.may_read(now));
+        let wake = shell.wakes_sooner(now) || (!readable && shell.read_more && shell.may_read(now));
         drop(shell);
         finished.finish();
         if wake {

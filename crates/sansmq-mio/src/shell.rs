@@ -83,6 +83,10 @@ pub(crate) struct Shell {
     /// The callback thread is blocked in a call on this client (a token's `wait`, `subscribe`):
     /// reading must not pause for callbacks then, or what it waits for is never read.
     pub(crate) callback_blocked: bool,
+    /// When whoever polls wakes up at the latest, as it last reckoned before polling (or as a
+    /// call that woke it earlier left it): a call that leaves the next wake-up before it must wake
+    /// the poller, and one that does not need not.
+    pub(crate) armed: Option<Instant>,
 }
 
 impl Shell {
@@ -108,6 +112,7 @@ impl Shell {
             finished: Vec::new(),
             read_more: false,
             callback_blocked: false,
+            armed: None,
         })
     }
 
@@ -260,14 +265,29 @@ impl Shell {
             .min()
     }
 
-    /// How long the IO thread may sleep.
-    pub(crate) fn poll_wait(&self, now: Instant) -> Option<Duration> {
+    /// How long the poller may sleep; it sleeps until [`armed`](Self::armed) at the latest.
+    pub(crate) fn poll_wait(&mut self, now: Instant) -> Option<Duration> {
         if self.read_more && self.may_read(now) {
             // Unread bytes wait: only look for other events on the way.
+            self.armed = Some(now);
             return Some(Duration::ZERO);
         }
-        self.next_wakeup(now)
-            .map(|at| at.saturating_duration_since(now))
+        self.armed = self.next_wakeup(now);
+        self.armed.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// After a call changed the state: whether the next wake-up is now before the poller's, which
+    /// then wakes up and reckons again ([`armed`](Self::armed) becomes the new one, so that calls
+    /// until then do not wake it again).
+    pub(crate) fn wakes_sooner(&mut self, now: Instant) -> bool {
+        let Some(next) = self.next_wakeup(now) else {
+            return false;
+        };
+        if self.armed.is_some_and(|armed| armed <= next) {
+            return false;
+        }
+        self.armed = Some(next);
+        true
     }
 
     fn open(&mut self, now: Instant, uri: ServerUri) {
