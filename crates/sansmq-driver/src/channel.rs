@@ -360,29 +360,8 @@ impl<T> fmt::Debug for Receiver<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn waker() -> (Arc<CountingWaker>, Waker) {
-        let counter = Arc::new(CountingWaker::default());
-        (Arc::clone(&counter), Waker::from(counter))
-    }
-
-    fn wakes(counter: &CountingWaker) -> usize {
-        counter.0.load(Ordering::SeqCst)
-    }
+    use crate::counting_waker::CountingWaker;
 
     #[test]
     fn items_come_out_in_order_and_a_full_queue_gives_the_item_back() {
@@ -391,7 +370,7 @@ mod tests {
             tx.try_send(i).unwrap();
         }
         assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
-        let (_, waker) = waker();
+        let (_, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let mut batch = Vec::new();
         assert_eq!(rx.poll_recv_many(&mut cx, &mut batch, 2), Poll::Ready(2));
@@ -406,14 +385,14 @@ mod tests {
     #[test]
     fn a_waiting_receiver_is_woken_by_a_send_and_by_the_last_sender_leaving() {
         let (tx, mut rx) = channel::<u8>(4);
-        let (counter, waker) = waker();
+        let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         tx.try_send(7).unwrap();
-        assert_eq!(wakes(&counter), 1);
+        assert_eq!(counter.wakes(), 1);
         tx.try_send(8).unwrap();
         assert_eq!(
-            wakes(&counter),
+            counter.wakes(),
             1,
             "a receiver that did not wait again is not woken"
         );
@@ -422,10 +401,10 @@ mod tests {
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         let second = tx.clone();
         drop(tx);
-        assert_eq!(wakes(&counter), 1, "a sender remains");
+        assert_eq!(counter.wakes(), 1, "a sender remains");
         assert_eq!(rx.poll_recv(&mut cx), Poll::Pending);
         drop(second);
-        assert_eq!(wakes(&counter), 2);
+        assert_eq!(counter.wakes(), 2);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
         let mut batch = Vec::new();
         assert_eq!(rx.poll_recv_many(&mut cx, &mut batch, 8), Poll::Ready(0));
@@ -436,8 +415,8 @@ mod tests {
     fn senders_waiting_for_room_are_woken_when_the_receiver_takes_some() {
         let (tx, mut rx) = channel::<u8>(1);
         tx.try_send(1).unwrap();
-        let (first, first_waker) = waker();
-        let (second, second_waker) = waker();
+        let (first, first_waker) = CountingWaker::new();
+        let (second, second_waker) = CountingWaker::new();
         assert_eq!(
             tx.poll_ready(&mut Context::from_waker(&first_waker)),
             Poll::Pending
@@ -451,7 +430,7 @@ mod tests {
             Poll::Pending
         );
         assert_eq!(rx.try_recv(), Ok(1));
-        assert_eq!((wakes(&first), wakes(&second)), (1, 1), "each waiter once");
+        assert_eq!((first.wakes(), second.wakes()), (1, 1), "each waiter once");
         assert_eq!(
             tx.poll_ready(&mut Context::from_waker(&first_waker)),
             Poll::Ready(Ok(()))
@@ -463,14 +442,14 @@ mod tests {
         let (tx, rx) = channel::<Arc<()>>(1);
         let item = Arc::new(());
         tx.try_send(Arc::clone(&item)).unwrap();
-        let (counter, waker) = waker();
+        let (counter, waker) = CountingWaker::new();
         assert_eq!(
             tx.poll_ready(&mut Context::from_waker(&waker)),
             Poll::Pending
         );
         assert!(!tx.is_closed());
         drop(rx);
-        assert_eq!(wakes(&counter), 1);
+        assert_eq!(counter.wakes(), 1);
         assert_eq!(Arc::strong_count(&item), 1, "what was queued is dropped");
         assert!(tx.is_closed());
         assert!(matches!(
@@ -510,12 +489,12 @@ mod tests {
     fn send_waits_for_room_and_fails_once_the_receiver_is_gone() {
         let (tx, mut rx) = channel::<u8>(1);
         tx.try_send(1).unwrap();
-        let (counter, waker) = waker();
+        let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         let mut send = std::pin::pin!(tx.send(2));
         assert_eq!(send.as_mut().poll(&mut cx), Poll::Pending);
         assert_eq!(rx.try_recv(), Ok(1));
-        assert_eq!(wakes(&counter), 1);
+        assert_eq!(counter.wakes(), 1);
         assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
         assert_eq!(rx.try_recv(), Ok(2));
         tx.try_send(3).unwrap();

@@ -58,6 +58,8 @@
 mod backoff;
 pub mod channel;
 pub mod closing;
+#[cfg(test)]
+mod counting_waker;
 mod deadline;
 pub mod diagnosis;
 pub mod dial;

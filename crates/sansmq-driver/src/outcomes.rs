@@ -332,19 +332,8 @@ impl<E> fmt::Debug for Claim<E> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
-
-    #[derive(Default)]
-    struct CountingWaker(AtomicUsize);
-
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::counting_waker::CountingWaker;
 
     fn board_of<'a>(outcomes: &'a Outcomes<&'static str>) -> MutexGuard<'a, Board<&'static str>> {
         outcomes.shared.lock()
@@ -405,16 +394,15 @@ mod tests {
         let outcomes = Outcomes::<&'static str>::new();
         let (first, mut first_claim) = outcomes.issue();
         let (second, mut second_claim) = outcomes.issue();
-        let counter = Arc::new(CountingWaker::default());
-        let waker = Waker::from(Arc::clone(&counter));
+        let (counter, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         assert_eq!(second_claim.poll(&mut cx), Poll::Pending);
         assert_eq!(second_claim.poll(&mut cx), Poll::Pending);
         assert_eq!(board_of(&outcomes).waiters.len(), 1, "registered once");
         first.settle(Ok(()));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert_eq!(counter.wakes(), 0);
         second.settle(Ok(()));
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.wakes(), 1);
         assert_eq!(second_claim.poll(&mut cx), Poll::Ready(Some(Ok(()))));
         assert_eq!(first_claim.poll(&mut cx), Poll::Ready(Some(Ok(()))));
         assert!(board_of(&outcomes).waiters.is_empty());
