@@ -39,6 +39,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             queue: VecDeque::new(),
             receiver: None,
             senders_waiting: Vec::new(),
+            next_waiter: 0,
         }),
         capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
@@ -91,9 +92,11 @@ struct State<T> {
     queue: VecDeque<T>,
     /// The receiver found the queue empty and waits.
     receiver: Option<Waker>,
-    /// Senders that found the queue full; all are woken when room appears (a sender that gave up
-    /// waiting leaves a waker that wakes its task once, for nothing).
-    senders_waiting: Vec<Waker>,
+    /// Senders that found the queue full, by the number of their wait: all are woken when room
+    /// appears. A wait that ends otherwise (a `send` given up, under a timeout) takes its entry
+    /// out, so a long stall cannot pile up wakers.
+    senders_waiting: Vec<(u64, Waker)>,
+    next_waiter: u64,
 }
 
 impl<T> Shared<T> {
@@ -116,25 +119,61 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> State<T> {
-    /// The waker to wake once the lock is released.
-    fn register(slot: &mut Option<Waker>, waker: &Waker) {
-        match slot {
-            Some(old) if old.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
-    }
-
-    fn register_sender(&mut self, waker: &Waker) {
-        if !self.senders_waiting.iter().any(|w| w.will_wake(waker)) {
-            self.senders_waiting.push(waker.clone());
-        }
+/// Stores `waker` in `slot` unless it wakes the same task; returns the one it replaced, to be
+/// dropped once the lock is released (dropping a waker may drop a task, and what it holds).
+fn register(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
+    match slot {
+        Some(old) if old.will_wake(waker) => None,
+        _ => slot.replace(waker.clone()),
     }
 }
 
-fn wake_all(wakers: Vec<Waker>) {
-    for waker in wakers {
+fn wake_all(wakers: Vec<(u64, Waker)>) {
+    for (_, waker) in wakers {
         waker.wake();
+    }
+}
+
+/// A sender's wait for room: its entry in [`State::senders_waiting`], taken out when the wait
+/// ends, however it ends.
+struct Waiting<'a, T> {
+    shared: &'a Shared<T>,
+    /// The wait's number once it registered.
+    id: Option<u64>,
+}
+
+impl<'a, T> Waiting<'a, T> {
+    fn new(shared: &'a Shared<T>) -> Self {
+        Self { shared, id: None }
+    }
+
+    /// Registers (again) to be woken when room appears; returns a replaced waker to drop once the
+    /// lock is released.
+    fn register(&mut self, state: &mut State<T>, waker: &Waker) -> Option<Waker> {
+        if let Some(id) = self.id {
+            if let Some((_, old)) = state.senders_waiting.iter_mut().find(|(i, _)| *i == id) {
+                return (!old.will_wake(waker)).then(|| std::mem::replace(old, waker.clone()));
+            }
+        }
+        let id = *self.id.get_or_insert_with(|| {
+            state.next_waiter += 1;
+            state.next_waiter
+        });
+        state.senders_waiting.push((id, waker.clone()));
+        None
+    }
+}
+
+impl<T> Drop for Waiting<'_, T> {
+    fn drop(&mut self) {
+        let Some(id) = self.id else {
+            return;
+        };
+        let mut state = self.shared.lock();
+        let position = state.senders_waiting.iter().position(|(i, _)| *i == id);
+        let entry = position.map(|at| state.senders_waiting.swap_remove(at));
+        drop(state);
+        drop(entry);
     }
 }
 
@@ -166,13 +205,16 @@ impl<T> Sender<T> {
     /// Queues `value`, waiting for room; gives it back if the receiver is gone.
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         let mut value = Some(value);
+        let mut waiting = Waiting::new(&self.shared);
         poll_fn(|cx| {
             let mut state = self.shared.lock();
             if self.shared.receiver_gone.load(Ordering::Relaxed) {
                 return Poll::Ready(value.take().map_or(Ok(()), |v| Err(SendError(v))));
             }
             if state.queue.len() >= self.shared.capacity {
-                state.register_sender(cx.waker());
+                let replaced = waiting.register(&mut state, cx.waker());
+                drop(state);
+                drop(replaced);
                 return Poll::Pending;
             }
             if let Some(value) = value.take() {
@@ -188,24 +230,28 @@ impl<T> Sender<T> {
         .await
     }
 
-    /// Ready once the queue has room (a [`try_send`](Self::try_send) from this task then
-    /// succeeds unless another sender took the room first), or with [`Closed`] once the receiver
-    /// is gone.
-    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
-        let mut state = self.shared.lock();
-        if self.shared.receiver_gone.load(Ordering::Relaxed) {
-            return Poll::Ready(Err(Closed));
-        }
-        if state.queue.len() < self.shared.capacity {
-            return Poll::Ready(Ok(()));
-        }
-        state.register_sender(cx.waker());
-        Poll::Pending
-    }
-
-    /// Waits until [`poll_ready`](Self::poll_ready) is ready.
+    /// Waits until the queue has room (a [`try_send`](Self::try_send) from this task then
+    /// succeeds unless another sender took the room first), or fails with [`Closed`] once the
+    /// receiver is gone.
+    ///
+    /// Senders waiting for room are all woken when some appears, and the first to take it has
+    /// it: unlike tokio's `mpsc`, waiting senders are not served in the order they came.
     pub async fn ready(&self) -> Result<(), Closed> {
-        poll_fn(|cx| self.poll_ready(cx)).await
+        let mut waiting = Waiting::new(&self.shared);
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if self.shared.receiver_gone.load(Ordering::Relaxed) {
+                return Poll::Ready(Err(Closed));
+            }
+            if state.queue.len() < self.shared.capacity {
+                return Poll::Ready(Ok(()));
+            }
+            let replaced = waiting.register(&mut state, cx.waker());
+            drop(state);
+            drop(replaced);
+            Poll::Pending
+        })
+        .await
     }
 
     /// The receiver is gone: nothing sent will be received.
@@ -274,7 +320,9 @@ impl<T> Receiver<T> {
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(None);
         }
-        State::<T>::register(&mut state.receiver, cx.waker());
+        let replaced = register(&mut state.receiver, cx.waker());
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 
@@ -301,7 +349,9 @@ impl<T> Receiver<T> {
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(0);
         }
-        State::<T>::register(&mut state.receiver, cx.waker());
+        let replaced = register(&mut state.receiver, cx.waker());
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 
@@ -417,23 +467,39 @@ mod tests {
         tx.try_send(1).unwrap();
         let (first, first_waker) = CountingWaker::new();
         let (second, second_waker) = CountingWaker::new();
+        let mut first_wait = std::pin::pin!(tx.ready());
+        let mut second_wait = std::pin::pin!(tx.ready());
+        let first_cx = &mut Context::from_waker(&first_waker);
+        let second_cx = &mut Context::from_waker(&second_waker);
+        assert_eq!(first_wait.as_mut().poll(first_cx), Poll::Pending);
+        assert_eq!(second_wait.as_mut().poll(second_cx), Poll::Pending);
+        assert_eq!(second_wait.as_mut().poll(second_cx), Poll::Pending);
         assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&first_waker)),
-            Poll::Pending
-        );
-        assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&second_waker)),
-            Poll::Pending
-        );
-        assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&second_waker)),
-            Poll::Pending
+            tx.shared.lock().senders_waiting.len(),
+            2,
+            "one entry per wait"
         );
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!((first.wakes(), second.wakes()), (1, 1), "each waiter once");
-        assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&first_waker)),
-            Poll::Ready(Ok(()))
+        assert_eq!(first_wait.as_mut().poll(first_cx), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn a_wait_given_up_leaves_no_waker_behind() {
+        let (tx, _rx) = channel::<u8>(1);
+        tx.try_send(1).unwrap();
+        let (_, waker) = CountingWaker::new();
+        let cx = &mut Context::from_waker(&waker);
+        for value in 0..100 {
+            let mut send = std::pin::pin!(tx.send(value));
+            assert_eq!(send.as_mut().poll(cx), Poll::Pending);
+            let mut ready = std::pin::pin!(tx.ready());
+            assert_eq!(ready.as_mut().poll(cx), Poll::Pending);
+            assert_eq!(tx.shared.lock().senders_waiting.len(), 2);
+        }
+        assert!(
+            tx.shared.lock().senders_waiting.is_empty(),
+            "each wait dropped (a timeout) took its entry out"
         );
     }
 
@@ -443,10 +509,9 @@ mod tests {
         let item = Arc::new(());
         tx.try_send(Arc::clone(&item)).unwrap();
         let (counter, waker) = CountingWaker::new();
-        assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&waker)),
-            Poll::Pending
-        );
+        let cx = &mut Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(tx.ready());
+        assert_eq!(wait.as_mut().poll(cx), Poll::Pending);
         assert!(!tx.is_closed());
         drop(rx);
         assert_eq!(counter.wakes(), 1);
@@ -456,10 +521,7 @@ mod tests {
             tx.try_send(Arc::new(())),
             Err(TrySendError::Closed(_))
         ));
-        assert_eq!(
-            tx.poll_ready(&mut Context::from_waker(&waker)),
-            Poll::Ready(Err(Closed))
-        );
+        assert_eq!(wait.as_mut().poll(cx), Poll::Ready(Err(Closed)));
     }
 
     #[test]

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -45,8 +45,10 @@ struct Shared<E> {
     next: AtomicU64,
     /// Mirrors [`Board::settled_below`], for claims that look without the lock.
     settled_below: AtomicU64,
-    /// Mirrors the number of [`Board::failures`]: while it is 0, a settled request succeeded.
-    failures: AtomicUsize,
+    /// Mirrors the lowest number in [`Board::failures`] (`u64::MAX` when there is none): a settled
+    /// request below it succeeded. A failure kept for a handle that is never awaited slows only
+    /// the claims above it.
+    first_failure: AtomicU64,
     board: Mutex<Board<E>>,
 }
 
@@ -61,8 +63,8 @@ struct Board<E> {
     failures: BTreeMap<u64, Option<E>>,
     /// Claims given up before their request was settled: its failure is not kept.
     abandoned: BTreeSet<u64>,
-    /// Claims waiting for their request, with the task to wake.
-    waiters: Vec<(u64, Waker)>,
+    /// Claims waiting for their request, by number, with the task to wake.
+    waiters: BTreeMap<u64, Waker>,
 }
 
 impl<E> Board<E> {
@@ -114,9 +116,11 @@ impl<E> Shared<E> {
         self.board.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Updates the mirrors; called with the lock held, after every change.
+    /// Updates the mirrors; called with the lock held, after every change. The first failure is
+    /// stored before the number it may lie below, and loaded after it.
     fn mirror(&self, board: &Board<E>) {
-        self.failures.store(board.failures.len(), Ordering::Release);
+        let first_failure = board.failures.keys().next().copied().unwrap_or(u64::MAX);
+        self.first_failure.store(first_failure, Ordering::Release);
         self.settled_below
             .store(board.settled_below, Ordering::Release);
     }
@@ -124,17 +128,24 @@ impl<E> Shared<E> {
     /// Settled, and successfully, as far as can be seen without the lock.
     fn succeeded(&self, number: u64) -> bool {
         number < self.settled_below.load(Ordering::Acquire)
-            && self.failures.load(Ordering::Acquire) == 0
+            && number < self.first_failure.load(Ordering::Acquire)
     }
 
+    /// What settling takes off the board (an unwanted failure, the wakers to wake) is dropped or
+    /// woken once the lock is released: either may run code that takes it again.
     fn settle(&self, number: u64, failure: Option<Option<E>>) {
         let mut board = self.lock();
         if board.is_settled(number) {
+            drop(board);
+            drop(failure);
             return;
         }
         let abandoned = !board.abandoned.is_empty() && board.abandoned.remove(&number);
+        let mut unwanted = None;
         if let Some(failure) = failure {
-            if !abandoned {
+            if abandoned {
+                unwanted = Some(failure);
+            } else {
                 board.failures.insert(number, failure);
             }
         }
@@ -143,15 +154,12 @@ impl<E> Shared<E> {
         let mut woken = Vec::new();
         if !board.waiters.is_empty() {
             let settled_below = board.settled_below;
-            board.waiters.retain(|(waiting, waker)| {
-                let ready = *waiting < settled_below || *waiting == number;
-                if ready {
-                    woken.push(waker.clone());
-                }
-                !ready
-            });
+            let waiting_above = board.waiters.split_off(&settled_below);
+            woken.extend(std::mem::replace(&mut board.waiters, waiting_above).into_values());
+            woken.extend(board.waiters.remove(&number));
         }
         drop(board);
+        drop(unwanted);
         for waker in woken {
             waker.wake();
         }
@@ -165,13 +173,13 @@ impl<E> Outcomes<E> {
             shared: Arc::new(Shared {
                 next: AtomicU64::new(0),
                 settled_below: AtomicU64::new(0),
-                failures: AtomicUsize::new(0),
+                first_failure: AtomicU64::new(u64::MAX),
                 board: Mutex::new(Board {
                     settled_below: 0,
                     ahead: BTreeMap::new(),
                     failures: BTreeMap::new(),
                     abandoned: BTreeSet::new(),
-                    waiters: Vec::new(),
+                    waiters: BTreeMap::new(),
                 }),
             }),
         }
@@ -290,14 +298,15 @@ impl<E> Claim<E> {
             self.shared = None;
             return Poll::Ready(outcome);
         }
+        let mut replaced = None;
         if let Some(waker) = waker {
-            let number = self.number;
-            match board.waiters.iter_mut().find(|(n, _)| *n == number) {
-                Some((_, old)) if old.will_wake(waker) => {}
-                Some((_, old)) => *old = waker.clone(),
-                None => board.waiters.push((number, waker.clone())),
+            match board.waiters.get(&self.number) {
+                Some(old) if old.will_wake(waker) => {}
+                _ => replaced = board.waiters.insert(self.number, waker.clone()),
             }
         }
+        drop(board);
+        drop(replaced);
         Poll::Pending
     }
 }
@@ -312,13 +321,17 @@ impl<E> Drop for Claim<E> {
         }
         let mut board = shared.lock();
         let number = self.number;
-        if board.is_settled(number) {
-            board.failures.remove(&number);
+        // Dropped once the lock is released, as in `settle`.
+        let (failure, waker) = if board.is_settled(number) {
+            let failure = board.failures.remove(&number);
             shared.mirror(&board);
+            (failure, None)
         } else {
             board.abandoned.insert(number);
-            board.waiters.retain(|(n, _)| *n != number);
-        }
+            (None, board.waiters.remove(&number))
+        };
+        drop(board);
+        drop((failure, waker));
     }
 }
 
@@ -421,7 +434,32 @@ mod tests {
         let board = board_of(&outcomes);
         assert!(board.failures.is_empty());
         assert!(board.abandoned.is_empty());
-        assert_eq!(outcomes.shared.failures.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            outcomes.shared.first_failure.load(Ordering::SeqCst),
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn a_failure_kept_for_a_claim_slows_only_the_claims_above_it() {
+        let outcomes = Outcomes::<&'static str>::new();
+        let (tickets, mut claims): (Vec<_>, Vec<_>) = (0..4).map(|_| outcomes.issue()).unzip();
+        for (i, ticket) in tickets.into_iter().enumerate() {
+            ticket.settle(if i == 2 { Err("kept") } else { Ok(()) });
+        }
+        let shared = &outcomes.shared;
+        assert!(
+            shared.succeeded(0) && shared.succeeded(1),
+            "below the failure: no lock"
+        );
+        assert!(!shared.succeeded(2) && !shared.succeeded(3));
+        assert_eq!(
+            claims[3].try_outcome(),
+            Some(Some(Ok(()))),
+            "above it: from the board"
+        );
+        assert_eq!(claims[2].try_outcome(), Some(Some(Err("kept"))));
+        assert!(shared.succeeded(3), "the failure taken, all fast again");
     }
 
     #[test]

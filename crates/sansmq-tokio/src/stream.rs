@@ -1,6 +1,7 @@
 //! The incoming side: [`Events`] (messages and connection changes, in order) and per-subscription
 //! [`Subscription`] streams.
 
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -65,13 +66,13 @@ impl Events {
     /// The next event; `None` once the client's task has ended (every [`Client`](crate::Client)
     /// handle dropped).
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        poll_fn(|cx| poll_budgeted(&mut self.rx, cx)).await
     }
 
     /// The next message, skipping connection events.
     pub async fn next_message(&mut self) -> Option<Message> {
         loop {
-            if let Event::Message(message) = self.rx.recv().await? {
+            if let Event::Message(message) = self.recv().await? {
                 return Some(message);
             }
         }
@@ -87,7 +88,7 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        poll_budgeted(&mut self.rx, cx)
     }
 }
 
@@ -105,7 +106,7 @@ pub struct Subscription {
 impl Subscription {
     /// The next message; `None` once the client's task has ended or the filter was unsubscribed.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.rx.recv().await
+        poll_fn(|cx| poll_budgeted(&mut self.rx, cx)).await
     }
 
     /// The QoS the broker granted.
@@ -118,6 +119,50 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.rx.poll_recv(cx)
+        poll_budgeted(&mut self.rx, cx)
+    }
+}
+
+/// Receives within tokio's cooperative budget, as tokio's own channels do: a task that always
+/// finds an item waiting still yields to the others on its worker now and then.
+fn poll_budgeted<T>(rx: &mut Receiver<T>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+    let received = rx.poll_recv(cx);
+    if received.is_ready() {
+        budget.made_progress();
+    }
+    received
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use sansmq_driver::channel;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_receiver_that_always_finds_items_still_lets_other_tasks_run() {
+        let (tx, mut rx) = channel::channel::<u32>(1000);
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&other_ran);
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        let mut received_before_other = None;
+        for expected in 0..1000 {
+            let got = poll_fn(|cx| poll_budgeted(&mut rx, cx)).await;
+            assert_eq!(got, Some(expected));
+            if received_before_other.is_none() && other_ran.load(Ordering::SeqCst) {
+                received_before_other = Some(expected);
+            }
+        }
+        assert!(
+            received_before_other.is_some(),
+            "the spawned task never ran while 1,000 items were received"
+        );
     }
 }
