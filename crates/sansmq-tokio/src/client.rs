@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::command::{self, Command, PublishReply, Reply};
 use crate::dispatch::Dispatch;
-use crate::stream::Subscription;
+use crate::stream::{FairReceiver, Subscription};
 use crate::task::Task;
 use crate::{ConnectOptions, Error, Events, Message, PublishHandle};
 
@@ -94,7 +94,12 @@ impl ClientBuilder {
             last_topic: LastTopic::default(),
             outcomes: Outcomes::new(),
         };
-        Ok((client, Events { rx: events_rx }))
+        Ok((
+            client,
+            Events {
+                rx: FairReceiver::new(events_rx),
+            },
+        ))
     }
 }
 
@@ -306,7 +311,7 @@ impl Client {
         let (tx, rx) = channel::channel(self.event_capacity);
         let granted = self.subscribe_inner(vec![filter], None, Some(tx)).await?;
         Ok(Subscription {
-            rx,
+            rx: FairReceiver::new(rx),
             granted: granted.first().copied().unwrap_or(qos),
         })
     }
