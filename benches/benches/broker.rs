@@ -352,7 +352,7 @@ impl Run<'_> {
     }
 
     fn payload(&self) -> Vec<u8> {
-        (0..self.case.payload).map(|i| (i % 251) as u8).collect()
+        self.case.payload_bytes()
     }
 
     fn measure(&self, lib: Lib) -> Result<Sample, String> {

@@ -152,11 +152,7 @@ async fn sansmq_run(
         .map_err(|e| e.to_string())?;
     let (publisher, _publisher_events) = Client::new(options("pub")?).map_err(|e| e.to_string())?;
     publisher.connect().await.map_err(|e| e.to_string())?;
-    let payload = Bytes::from(
-        (0..case.payload)
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<_>>(),
-    );
+    let payload = Bytes::from(case.payload_bytes());
     let qos = case.qos;
     let expected_len = case.payload;
 
@@ -317,7 +313,7 @@ async fn rumqttc_run(
         acked,
     );
     flatten(pub_ready.await)?;
-    let payload: Vec<u8> = (0..case.payload).map(|i| (i % 251) as u8).collect();
+    let payload = case.payload_bytes();
 
     let sample = measured(async {
         let publishing = {
@@ -444,11 +440,7 @@ async fn bare_run(
     bare_client::subscribe_packet(&topic, case.qos, &mut subscriber.output)?;
     subscriber.until_accepted().await?;
     let mut publisher = BareConnection::open(broker, &format!("{tag}-pub")).await?;
-    let payload = Bytes::from(
-        (0..case.payload)
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<_>>(),
-    );
+    let payload = Bytes::from(case.payload_bytes());
     let mut publishing =
         bare_client::Publisher::new(&topic, payload, case.qos, n, usize::from(WINDOW))?;
     let mut receiving = bare_client::Subscriber::new(n, case.payload);

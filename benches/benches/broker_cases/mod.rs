@@ -15,6 +15,13 @@ pub(crate) struct Case {
     pub(crate) messages: usize,
 }
 
+impl Case {
+    /// The payload every library of a run publishes: `payload` bytes of a repeating pattern.
+    pub(crate) fn payload_bytes(&self) -> Vec<u8> {
+        (0..self.payload).map(|i| (i % 251) as u8).collect()
+    }
+}
+
 /// `name` from the environment, parsed; a value that does not parse stops the bench.
 pub(crate) fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
     let value = std::env::var(name).ok()?;
