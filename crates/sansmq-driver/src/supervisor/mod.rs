@@ -74,6 +74,7 @@
 //! 3. sleep until [`poll_timeout`](Supervisor::poll_timeout), then
 //!    [`handle_timeout`](Supervisor::handle_timeout).
 
+mod by_packet_id;
 mod lifecycle;
 mod output;
 mod requests;

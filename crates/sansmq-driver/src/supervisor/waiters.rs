@@ -1,12 +1,13 @@
 //! [`Waiters`]: the requests the supervisor owes an answer, by what will complete them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use sansmq::packet::{PacketId, QoS};
+use sansmq::packet::QoS;
 
 use crate::Error;
 use crate::resubscription::Resubscription;
 
+use super::by_packet_id::ByPacketId;
 use super::responses::Responses;
 use super::{Completed, Event, Requests};
 
@@ -23,7 +24,7 @@ pub(super) struct Waiters<R: Requests> {
     /// `connect`, until the first CONNACK or the last attempt's failure.
     pub(super) connect: Option<R::Connect>,
     /// QoS 1/2 messages, until PUBACK / PUBCOMP.
-    pub(super) publishes: HashMap<PacketId, (QoS, R::Publish)>,
+    pub(super) publishes: ByPacketId<(QoS, R::Publish)>,
     /// QoS 0 messages, oldest first, until written.
     written: VecDeque<Written<R::Publish>>,
     /// For the messages of `written` encoded at once: `(seq, end)`, where `end` is the place of
@@ -33,10 +34,10 @@ pub(super) struct Waiters<R: Requests> {
     ends: VecDeque<(u64, u64)>,
     /// The `seq` of the next QoS 0 message.
     next_seq: u64,
-    pub(super) subscribes: HashMap<PacketId, R::Subscribe>,
+    pub(super) subscribes: ByPacketId<R::Subscribe>,
     /// Subscribes that joined the SUBSCRIBE restoring the session's subscriptions.
     pub(super) restore: Resubscription<R::Subscribe>,
-    pub(super) unsubscribes: HashMap<PacketId, R::Unsubscribe>,
+    pub(super) unsubscribes: ByPacketId<R::Unsubscribe>,
     /// `disconnect`s, until the connection is closed (a second one joins the first's close).
     pub(super) disconnect: Vec<R::Disconnect>,
     /// MQTT 5 requests waiting for their response.
@@ -47,13 +48,13 @@ impl<R: Requests> Default for Waiters<R> {
     fn default() -> Self {
         Self {
             connect: None,
-            publishes: HashMap::new(),
+            publishes: ByPacketId::default(),
             written: VecDeque::new(),
             ends: VecDeque::new(),
             next_seq: 0,
-            subscribes: HashMap::new(),
+            subscribes: ByPacketId::default(),
             restore: Resubscription::default(),
-            unsubscribes: HashMap::new(),
+            unsubscribes: ByPacketId::default(),
             disconnect: Vec::new(),
             responses: Responses::default(),
         }
