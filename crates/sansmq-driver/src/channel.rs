@@ -12,6 +12,10 @@
 //! and wakes the other only when it waits: a receiver that found the queue empty, senders that
 //! found it full. [`Receiver::recv_many`] takes a whole burst in one lock.
 //!
+//! Two ways around the order and the bound serve a client whose task stops taking publishes
+//! while the broker's window is full: [`Receiver::poll_recv_first`] takes the first item of a kind
+//! out of turn, and [`Sender::send_past_capacity`] queues an item that must not wait for room.
+//!
 //! ```
 //! use sansmq_driver::channel::{self, TryRecvError, TrySendError};
 //!
@@ -230,6 +234,25 @@ impl<T> Sender<T> {
         .await
     }
 
+    /// Queues `value` whether or not there is room: for the few items that must not wait behind
+    /// the queue's capacity, such as a client's `disconnect` while its task has stopped taking
+    /// publishes (see [`Receiver::poll_recv_first`]). Capacity still bounds every other send, so
+    /// the queue exceeds it by at most the number of such items queued. Gives `value` back if the
+    /// receiver is gone.
+    pub fn send_past_capacity(&self, value: T) -> Result<(), SendError<T>> {
+        let mut state = self.shared.lock();
+        if self.shared.receiver_gone.load(Ordering::Relaxed) {
+            return Err(SendError(value));
+        }
+        state.queue.push_back(value);
+        let receiver = state.receiver.take();
+        drop(state);
+        if let Some(waker) = receiver {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     /// Waits until the queue has room (a [`try_send`](Self::try_send) from this task then
     /// succeeds unless another sender took the room first), or fails with [`Closed`] once the
     /// receiver is gone.
@@ -348,6 +371,35 @@ impl<T> Receiver<T> {
         }
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(0);
+        }
+        let replaced = register(&mut state.receiver, cx.waker());
+        drop(state);
+        drop(replaced);
+        Poll::Pending
+    }
+
+    /// The first queued item for which `wanted` is true, taken out of turn; waits while there is
+    /// none (woken by every send meanwhile, to look again). `Ready(None)` once the queue is empty
+    /// and every sender gone; while unwanted items remain it stays pending.
+    ///
+    /// For a receiver that has stopped taking items in order (a client's task whose publish waits
+    /// for room) but must still see a few kinds: a `disconnect` or an acknowledgement queued
+    /// behind the publishes that wait.
+    pub fn poll_recv_first(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut wanted: impl FnMut(&T) -> bool,
+    ) -> Poll<Option<T>> {
+        let mut state = self.shared.lock();
+        if let Some(at) = state.queue.iter().position(&mut wanted) {
+            let value = state.queue.remove(at);
+            let senders = std::mem::take(&mut state.senders_waiting);
+            drop(state);
+            wake_all(senders);
+            return Poll::Ready(value);
+        }
+        if state.queue.is_empty() && self.shared.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
         }
         let replaced = register(&mut state.receiver, cx.waker());
         drop(state);
@@ -567,6 +619,44 @@ mod tests {
             blocked.as_mut().poll(&mut cx),
             Poll::Ready(Err(SendError(4)))
         );
+    }
+
+    #[test]
+    fn an_urgent_item_passes_a_full_queue_and_is_taken_out_of_turn() {
+        let (tx, mut rx) = channel::<(bool, u8)>(2);
+        tx.try_send((false, 1)).unwrap();
+        tx.try_send((false, 2)).unwrap();
+        assert_eq!(tx.try_send((false, 3)), Err(TrySendError::Full((false, 3))));
+        let (counter, waker) = CountingWaker::new();
+        let mut cx = Context::from_waker(&waker);
+        let urgent = |item: &(bool, u8)| item.0;
+        // Nothing urgent queued: the receiver waits, and any send wakes it to look again.
+        assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Pending);
+        tx.send_past_capacity((true, 4)).unwrap();
+        assert_eq!(counter.wakes(), 1);
+        assert_eq!(tx.shared.lock().queue.len(), 3, "past the capacity of 2");
+        assert_eq!(
+            rx.poll_recv_first(&mut cx, urgent),
+            Poll::Ready(Some((true, 4)))
+        );
+        assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Pending);
+        // The others keep their order, and the bound holds for ordinary sends again.
+        assert_eq!(tx.try_send((false, 5)), Err(TrySendError::Full((false, 5))));
+        assert_eq!(rx.try_recv(), Ok((false, 1)));
+        assert_eq!(rx.try_recv(), Ok((false, 2)));
+        // Every sender gone: pending while unwanted items remain, then the end.
+        tx.try_send((false, 6)).unwrap();
+        drop(tx);
+        assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Pending);
+        assert_eq!(rx.try_recv(), Ok((false, 6)));
+        assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Ready(None));
+    }
+
+    #[test]
+    fn an_urgent_send_to_a_dropped_receiver_gives_the_item_back() {
+        let (tx, rx) = channel::<u8>(1);
+        drop(rx);
+        assert_eq!(tx.send_past_capacity(9), Err(SendError(9)));
     }
 
     #[test]
