@@ -11,7 +11,10 @@
 //! - nothing is lost while the link is cut every 300 ms (QoS 1 at least once, QoS 2 exactly once),
 //!   nor when the broker restarts midway, nor when it is killed after saving its state;
 //! - a session directory hands what one client accepted to the next client made with it, and
-//!   is never shared by two clients at once.
+//!   is never shared by two clients at once;
+//! - while the broker stops acknowledging and publishes wait for room, `disconnect` still ends
+//!   the connection within its limit, and every message accepted is delivered after the next
+//!   `connect`.
 //!
 //! What only one driver's API has (mio's callbacks and delivery tokens, tokio's subscription
 //! streams and publish handles, manual acks) is tested in that driver's own files.
@@ -48,6 +51,7 @@ macro_rules! every_scenario {
             qos2_loses_nothing_when_the_broker_restarts_midway,
             qos1_loses_nothing_when_the_broker_is_killed_after_an_autosave,
             a_session_dir_hands_the_offline_queue_to_the_next_client,
+            disconnect_is_not_held_up_by_publishes_waiting_for_room,
         );
     };
 }
@@ -748,5 +752,143 @@ fn a_session_dir_hands_the_offline_queue_to_the_next_client<C: ScenarioClient>()
     assert!(
         session.queued.is_empty() && session.inflight.is_empty(),
         "{session:?}"
+    );
+}
+
+/// The broker stops acknowledging (a black hole: a hung broker, or a link gone quiet before
+/// keep-alive notices), the window and the queue fill, and publishing waits for room (an async
+/// driver) or is refused with `QueueFull` (the blocking one). `disconnect` must not wait behind
+/// those publishes: it ends the connection within its close limit. What was accepted stays in the
+/// session and arrives after the next `connect`; what was refused says why.
+fn disconnect_is_not_held_up_by_publishes_waiting_for_room<C: ScenarioClient>() {
+    /// Long enough that keep-alive does not end the stall during the test (without the fix the
+    /// stall lasted until keep-alive gave up: one and a half of this).
+    const KEEP_ALIVE: Duration = Duration::from_secs(20);
+    /// The close limit (3 s) and time for a loaded machine.
+    const DISCONNECT_LIMIT: Duration = Duration::from_secs(8);
+    const MOST: u32 = 2_000;
+
+    let broker = Mosquitto::start();
+    let subscriber: C = connected(options(&broker.url(), "held-sub"));
+    subscriber
+        .subscribe(&[("held/#", QoS::AtLeastOnce)])
+        .unwrap();
+    let proxy = FaultProxy::start(broker.addr());
+    let publisher: C = connected(
+        options(&proxy.url(), "held-pub")
+            .clean_session(false)
+            .keep_alive(KEEP_ALIVE)
+            .max_inflight(2)
+            .offline_queue(2),
+    );
+    proxy.set_black_hole(true);
+
+    let handed = AtomicUsize::new(0);
+    let (accepted, refused) = thread::scope(|scope| {
+        let publishing = scope.spawn(|| {
+            let mut accepted = Vec::new();
+            for n in 0..MOST {
+                match publisher.start_publish(
+                    "held/t",
+                    seq_payload(n).into(),
+                    QoS::AtLeastOnce,
+                    false,
+                ) {
+                    Ok(pending) => accepted.push((n, pending)),
+                    Err(refused) => return (accepted, Some(refused)),
+                }
+                handed.fetch_add(1, Ordering::SeqCst);
+            }
+            (accepted, None)
+        });
+        // The window (2) and the queue (2) are full: publishing waits, or was refused.
+        assert!(
+            wait_until(PATIENCE, || handed.load(Ordering::SeqCst) >= 4
+                || publishing.is_finished()),
+            "{}: publishing never filled the window",
+            C::DRIVER
+        );
+        let mut last = usize::MAX;
+        while handed.load(Ordering::SeqCst) != last {
+            last = handed.load(Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(300));
+        }
+        assert!(
+            (last as u32) < MOST,
+            "{}: {last} publishes went through a broker that acknowledges nothing",
+            C::DRIVER
+        );
+
+        let (done, disconnected) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        let publisher = &publisher;
+        scope.spawn(move || {
+            let result = publisher.disconnect(Duration::ZERO);
+            let _ = done.send(result);
+        });
+        let result = disconnected
+            .recv_timeout(DISCONNECT_LIMIT)
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: disconnect still waiting after {DISCONNECT_LIMIT:?} behind {last} publishes",
+                    C::DRIVER
+                )
+            });
+        println!(
+            "{}: disconnect behind {last} publishes took {:?}: {result:?}",
+            C::DRIVER,
+            started.elapsed()
+        );
+        assert!(!publisher.is_connected());
+        publishing.join().expect("the publishing thread")
+    });
+    if let Some(refused) = &refused {
+        assert!(
+            matches!(
+                refused,
+                Error::Command(sansmq::CommandError::QueueFull { .. })
+            ),
+            "{}: refused with {refused:?}",
+            C::DRIVER
+        );
+    }
+
+    // The link is back: the session resumes, and every message accepted is delivered.
+    proxy.set_black_hole(false);
+    publisher.connect().unwrap();
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
+    for (n, pending) in accepted {
+        match pending.wait(PATIENCE) {
+            Ok(()) => delivered.push(n),
+            Err(Error::Command(sansmq::CommandError::QueueFull { .. })) => failed.push(n),
+            Err(other) => panic!("{}: message {n}: {other:?}", C::DRIVER),
+        }
+    }
+    assert!(
+        delivered.len() >= 4,
+        "{}: delivered {delivered:?}",
+        C::DRIVER
+    );
+    let mut received = Vec::new();
+    while received.len() < delivered.len() {
+        let message = subscriber
+            .next_message(PATIENCE)
+            .unwrap_or_else(|| panic!("{}: received {received:?} of {delivered:?}", C::DRIVER));
+        let n: u32 = std::str::from_utf8(&message.payload)
+            .unwrap()
+            .parse()
+            .unwrap();
+        if !received.contains(&n) {
+            received.push(n);
+        }
+    }
+    received.sort_unstable();
+    assert_eq!(received, delivered, "{}: refused {failed:?}", C::DRIVER);
+    println!(
+        "{}: {} delivered after the reconnect, {} refused with QueueFull",
+        C::DRIVER,
+        delivered.len(),
+        failed.len() + usize::from(refused.is_some())
     );
 }

@@ -1,15 +1,16 @@
 //! [`Client`]: the cloneable handle whose calls run on the [`Connection`]'s supervisor.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_channel::{mpsc, oneshot};
+use futures_channel::oneshot;
 use sansmq::packet::{Properties, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
+use sansmq_driver::channel::{self, TrySendError};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
@@ -21,8 +22,23 @@ const COMMAND_CAPACITY: usize = 256;
 pub(crate) const EVENT_CAPACITY: usize = 1024;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
-/// A call as the connection runs it: a command to the supervisor, at the time given.
-pub(crate) type Command = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
+/// What a call asks of the supervisor, at the time given.
+pub(crate) type Run = Box<dyn FnOnce(&mut Sup, Instant) + Send>;
+
+/// A call as the connection runs it.
+pub(crate) struct Command {
+    pub(crate) run: Run,
+    /// `disconnect`: queued past the channel's capacity, and taken even while the connection
+    /// takes no other calls because a publish waits for room (a broker that stopped acknowledging
+    /// must not keep the client from disconnecting).
+    pub(crate) urgent: bool,
+}
+
+impl Command {
+    pub(crate) const fn is_urgent(&self) -> bool {
+        self.urgent
+    }
+}
 type New<R> = (Client, Events, Connection<R>);
 
 /// An async MQTT client handle: `Clone + Send + Sync`. Each call is a command to the one
@@ -30,7 +46,7 @@ type New<R> = (Client, Events, Connection<R>);
 /// pending fails with [`Error::Closed`].
 #[derive(Debug, Clone)]
 pub struct Client {
-    commands: mpsc::Sender<Command>,
+    commands: channel::Sender<Command>,
     connected: Arc<AtomicBool>,
     options: Arc<ConnectOptions>,
 }
@@ -43,8 +59,8 @@ impl Client {
     pub fn new<R: Runtime>(options: ConnectOptions, runtime: R) -> Result<New<R>, Error> {
         options.check_connect_rules()?;
         refuse_transport_options(&options)?;
-        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-        let (events, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let (commands, commands_rx) = channel::channel(COMMAND_CAPACITY);
+        let (events, events_rx) = futures_channel::mpsc::channel(EVENT_CAPACITY);
         let connected = Arc::new(AtomicBool::new(false));
         let connection = Connection {
             supervisor: Supervisor::new(options.clone())?,
@@ -200,10 +216,15 @@ impl Client {
 
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages, sends DISCONNECT and
     /// closes once the broker has read it, so that the will is not published. Automatic
-    /// reconnect stops until the next `connect`.
+    /// reconnect stops until the next `connect`. It does not wait behind publishes waiting for
+    /// room (a broker that stopped acknowledging): the connection takes it out of turn.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
         let disconnect = move |sup: &mut Sup, now, reply| sup.disconnect(now, drain, reply);
-        answer(self.send(disconnect).await?.await)
+        let (command, result) = call(disconnect, true);
+        self.commands
+            .send_past_capacity(command)
+            .map_err(|_| Error::Closed)?;
+        answer(result.await)
     }
 
     /// Hands `command` to the connection once there is room; its result comes later.
@@ -212,14 +233,30 @@ impl Client {
         T: Send + 'static,
         F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
     {
-        let (reply, result) = oneshot::channel();
-        let mut commands = self.commands.clone();
-        poll_fn(|cx| commands.poll_ready(cx))
-            .await
-            .and_then(|()| commands.start_send(Box::new(|sup, now| command(sup, now, reply))))
-            .map_err(|_| Error::Closed)?;
+        let (command, result) = call(command, false);
+        match self.commands.try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Full(command)) => {
+                self.commands
+                    .send(command)
+                    .await
+                    .map_err(|_| Error::Closed)?;
+            }
+            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
+        }
         Ok(result)
     }
+}
+
+/// The command that runs `command` with a reply sender, and the receiver of its result.
+fn call<T, F>(command: F, urgent: bool) -> (Command, oneshot::Receiver<Result<T, Error>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
+{
+    let (reply, result) = oneshot::channel();
+    let run = Box::new(move |sup: &mut Sup, now| command(sup, now, reply));
+    (Command { run, urgent }, result)
 }
 
 /// Answers a refused command at once.

@@ -10,8 +10,8 @@ use std::time::Instant;
 use std::{fmt, io};
 
 use futures_channel::mpsc;
-use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
+use sansmq_driver::channel;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
 
 use crate::client::{Command, Reply};
@@ -46,7 +46,7 @@ type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub struct Connection<R: Runtime> {
     pub(crate) supervisor: Sup,
     pub(crate) runtime: R,
-    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) commands: channel::Receiver<Command>,
     pub(crate) events: mpsc::Sender<crate::Event>,
     /// Events that do not fit in [`Events`](crate::Events) yet.
     pub(crate) held: VecDeque<crate::Event>,
@@ -90,12 +90,18 @@ impl<R: Runtime> Future for Connection<R> {
 
 impl<R: Runtime> Connection<R> {
     /// Runs the calls' commands while the core's queue has room (a full one leaves them in the
-    /// channel, so that calls wait); `None` once every client is gone.
+    /// channel, so that calls wait, and takes only an urgent `disconnect` out of turn); `None`
+    /// once every client is gone.
     fn take_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut took = false;
-        while !self.supervisor.is_queue_full() {
-            match Pin::new(&mut self.commands).poll_next(cx) {
-                Poll::Ready(Some(command)) => command(&mut self.supervisor, Instant::now()),
+        loop {
+            let next = if self.supervisor.is_queue_full() {
+                self.commands.poll_recv_first(cx, Command::is_urgent)
+            } else {
+                self.commands.poll_recv(cx)
+            };
+            match next {
+                Poll::Ready(Some(command)) => (command.run)(&mut self.supervisor, Instant::now()),
                 Poll::Ready(None) => return None,
                 Poll::Pending => break,
             }

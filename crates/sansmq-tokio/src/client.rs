@@ -352,7 +352,7 @@ impl Client {
             return Ok(());
         };
         let ack = |reply| Command::Ack { key, reply };
-        self.ask(ack, self.time_to_wait).await
+        self.ask_urgently(ack, self.time_to_wait).await
     }
 
     /// MQTT 5: starts a re-authentication on the open connection with the authenticator of
@@ -367,13 +367,17 @@ impl Client {
     /// Disconnects: waits up to `drain` for unacknowledged QoS 1/2 messages (their futures
     /// resolve as their acknowledgements arrive), then sends DISCONNECT and closes the connection
     /// once the broker has read it (at most about 3 s more, see [`sansmq_driver::Closing`]), so
-    /// the will is not published. What is still unacknowledged then stays in the session for a later `connect`. Automatic
-    /// reconnect stops until the next `connect`.
+    /// the will is not published. What is still unacknowledged then stays in the session for a
+    /// later `connect`. Automatic reconnect stops until the next `connect`.
+    ///
+    /// It does not wait behind publishes waiting for room (a broker that stopped acknowledging):
+    /// the task takes it out of turn, so it ends the connection within the limits above. The
+    /// publishes then go to the offline queue, or fail with `QueueFull` once it is full.
     pub async fn disconnect(&self, drain: Duration) -> Result<(), Error> {
         let limit = drain
             .saturating_add(sansmq_driver::closing::CLOSE_LIMIT)
             .saturating_add(Duration::from_secs(1));
-        self.ask(|reply| Command::Disconnect { drain, reply }, limit)
+        self.ask_urgently(|reply| Command::Disconnect { drain, reply }, limit)
             .await
     }
 
@@ -432,6 +436,27 @@ impl Client {
     ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.send(command(reply)).await?;
+        Self::reply_within(rx, limit).await
+    }
+
+    /// [`ask`](Self::ask) for an [urgent](Command::is_urgent) command: queued at once, past the
+    /// channel's capacity, and taken by the task even while a publish waits for room.
+    async fn ask_urgently<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+        limit: Duration,
+    ) -> Result<T, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send_past_capacity(command(reply))
+            .map_err(|_| Error::Closed)?;
+        Self::reply_within(rx, limit).await
+    }
+
+    async fn reply_within<T>(
+        rx: oneshot::Receiver<Result<T, Error>>,
+        limit: Duration,
+    ) -> Result<T, Error> {
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Closed),

@@ -89,6 +89,16 @@ pub(crate) enum Command {
     Disconnect { drain: Duration, reply: Reply<()> },
 }
 
+impl Command {
+    /// Whether it must not wait behind a publish that waits for room: the task takes it out of
+    /// turn then, and a handle queues it past the channel's capacity. A `disconnect` must end a
+    /// connection whose broker stopped acknowledging, and an acknowledgement may be what the
+    /// broker waits for.
+    pub(crate) const fn is_urgent(&self) -> bool {
+        matches!(self, Self::Ack { .. } | Self::Disconnect { .. })
+    }
+}
+
 /// A message to publish.
 #[derive(Debug)]
 pub(crate) struct Publish {

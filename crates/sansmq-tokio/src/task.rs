@@ -112,7 +112,15 @@ impl Task {
                 ..
             } = &mut *self;
             tokio::select! {
-                n = commands.recv_many(&mut batch, COMMAND_BATCH), if intake => {
+                // Behind a stalled publish only the urgent commands are taken, out of turn.
+                n = poll_fn(|cx| if intake {
+                    commands.poll_recv_many(cx, &mut batch, COMMAND_BATCH)
+                } else {
+                    commands.poll_recv_first(cx, Command::is_urgent).map(|command| {
+                        batch.extend(command);
+                        batch.len()
+                    })
+                }) => {
                     if n == 0 {
                         break; // every handle is gone
                     }
@@ -255,9 +263,7 @@ impl Task {
     }
 
     fn command(&mut self, now: Instant, command: Command) {
-        if self.stalled.is_some()
-            && !matches!(command, Command::Ack { .. } | Command::Disconnect { .. })
-        {
+        if self.stalled.is_some() && !command.is_urgent() {
             // Behind a stalled publish: keep the order.
             self.backlog.push_back(command);
             return;
