@@ -59,13 +59,13 @@ fn main() -> Result<(), Error> {
         let mut received = 0;
         while received < 3 {
             match async_std::future::timeout(Duration::from_secs(5), events.recv()).await {
-                Ok(Ok(Event::Message(message))) => {
+                Ok(Some(Event::Message(message))) => {
                     received += 1;
                     let payload = String::from_utf8_lossy(&message.payload);
                     println!("received {} at {:?}: {payload}", message.topic, message.qos);
                 }
-                Ok(Ok(other)) => println!("{other:?}"),
-                Ok(Err(_)) | Err(_) => break,
+                Ok(Some(other)) => println!("{other:?}"),
+                Ok(None) | Err(_) => break,
             }
         }
         client.disconnect(Duration::from_secs(2)).await

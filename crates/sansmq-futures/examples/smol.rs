@@ -61,7 +61,7 @@ fn main() -> Result<(), Error> {
                 smol::Timer::after(Duration::from_secs(5)).await;
                 None
             };
-            match smol::future::or(async { events.recv().await.ok() }, timeout).await {
+            match smol::future::or(events.recv(), timeout).await {
                 Some(Event::Message(message)) => {
                     received += 1;
                     let payload = String::from_utf8_lossy(&message.payload);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use sansmq::packet::{Properties, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
-use sansmq_driver::channel::{self, TrySendError};
+use sansmq_driver::channel::{self, FairReceiver, PollSender, TrySendError};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
@@ -60,13 +60,13 @@ impl Client {
         options.check_connect_rules()?;
         refuse_transport_options(&options)?;
         let (commands, commands_rx) = channel::channel(COMMAND_CAPACITY);
-        let (events, events_rx) = futures_channel::mpsc::channel(EVENT_CAPACITY);
+        let (events, events_rx) = channel::channel(EVENT_CAPACITY);
         let connected = Arc::new(AtomicBool::new(false));
         let connection = Connection {
             supervisor: Supervisor::new(options.clone())?,
             runtime,
             commands: commands_rx,
-            events,
+            events: PollSender::new(events),
             held: VecDeque::new(),
             opening: None,
             stream: None,
@@ -79,7 +79,10 @@ impl Client {
             connected,
             options,
         };
-        Ok((client, events_rx, connection))
+        let events = Events {
+            rx: FairReceiver::new(events_rx),
+        };
+        Ok((client, events, connection))
     }
 
     /// Connects, trying each server URI in turn within the connect timeout, and returns the

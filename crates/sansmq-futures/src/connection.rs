@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use std::{fmt, io};
 
-use futures_channel::mpsc;
 use futures_io::{AsyncRead, AsyncWrite};
 use sansmq_driver::channel;
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
@@ -47,7 +46,7 @@ pub struct Connection<R: Runtime> {
     pub(crate) supervisor: Sup,
     pub(crate) runtime: R,
     pub(crate) commands: channel::Receiver<Command>,
-    pub(crate) events: mpsc::Sender<crate::Event>,
+    pub(crate) events: channel::PollSender<crate::Event>,
     /// Events that do not fit in [`Events`](crate::Events) yet.
     pub(crate) held: VecDeque<crate::Event>,
     pub(crate) opening: Option<Boxed<io::Result<R::Stream>>>,
@@ -219,7 +218,10 @@ impl<R: Runtime> Connection<R> {
                 event => self.held.push_back(event),
             }
         }
-        while let Poll::Ready(open) = self.events.poll_ready(cx) {
+        while !self.held.is_empty() {
+            let Poll::Ready(room) = self.events.poll_room(cx) else {
+                break;
+            };
             let Some(event) = self.held.pop_front() else {
                 break;
             };
@@ -228,8 +230,11 @@ impl<R: Runtime> Connection<R> {
                 let key = message.ack_key();
                 drop(key.map(|key| self.supervisor.ack(Instant::now(), key)));
             }
-            // Without `Events`, messages are acknowledged and discarded.
-            drop(open.and_then(|()| self.events.start_send(event)));
+            // Without `Events`, messages are acknowledged and discarded. The connection is the
+            // only sender, so the room it found is still there.
+            if room.is_ok() {
+                drop(self.events.try_send(event));
+            }
             busy = true;
         }
         busy

@@ -36,7 +36,7 @@
 //! client.connect().await?;
 //! client.subscribe(&[("sensors/#", QoS::AtLeastOnce)]).await?;
 //! client.publish("sensors/17", "21.5", QoS::AtLeastOnce, false).await?; // at its PUBACK
-//! while let Ok(Event::Message(message)) = events.recv().await {
+//! while let Some(Event::Message(message)) = events.recv().await {
 //!     println!("{}: {:?}", message.topic, message.payload);
 //! }
 //! client.disconnect(Duration::from_secs(5)).await
@@ -48,6 +48,7 @@
 
 mod client;
 mod connection;
+mod events;
 
 use std::future::Future;
 use std::io;
@@ -58,6 +59,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 pub use bytes::Bytes;
 pub use client::Client;
 pub use connection::{Connection, Replies};
+pub use events::Events;
 pub use sansmq::client::ServerReason;
 pub use sansmq::client::{AuthError, Authenticator};
 pub use sansmq::packet::{
@@ -71,13 +73,6 @@ pub use sansmq_driver::{
 /// What happened to the client: the supervisor's events, but for `Completed`, with which the
 /// [`Connection`] answers the calls and which never reaches [`Events`].
 pub type Event = sansmq_driver::supervisor::Event<Replies>;
-
-/// The client's [`Event`]s: a `Stream`, or `recv().await` them; they end with the [`Connection`].
-///
-/// Its channel is bounded: while it is full the connection stops reading from the broker, unless
-/// a call awaits the broker's answer (so publishing while not consuming cannot deadlock). Without
-/// `Events`, the client acknowledges and discards messages.
-pub type Events = futures_channel::mpsc::Receiver<Event>;
 
 /// What the client needs of an async runtime: its sockets and its timer. Cloned for each use.
 pub trait Runtime: Clone + Send + Unpin + 'static {

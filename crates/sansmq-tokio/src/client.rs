@@ -8,13 +8,13 @@ use bytes::Bytes;
 use sansmq::packet::{Properties, QoS, SubscribeFilter};
 use sansmq::{CommandError, TopicFilter, TopicName};
 use sansmq_driver::LastTopic;
-use sansmq_driver::channel::{self, TrySendError};
+use sansmq_driver::channel::{self, FairReceiver, TrySendError};
 use sansmq_driver::outcomes::Outcomes;
 use tokio::sync::oneshot;
 
 use crate::command::{self, Command, PublishReply, Reply};
 use crate::dispatch::Dispatch;
-use crate::stream::{FairReceiver, Subscription};
+use crate::stream::Subscription;
 use crate::task::Task;
 use crate::{ConnectOptions, Error, Events, Message, PublishHandle};
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use sansmq_driver::channel::Receiver;
+use sansmq_driver::channel::FairReceiver;
 
 use crate::{Error, Message};
 
@@ -120,44 +120,6 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.rx.poll_recv(cx)
-    }
-}
-
-/// Items a receiver takes in a row, each found waiting, before it lets the other tasks of its
-/// worker run (tokio's own channels spend the same budget per task poll).
-const STREAK: u32 = 128;
-
-/// A stream's receiver that yields now and then: while the client's task refills the queue on
-/// another worker as fast as it is read, a task reading it would otherwise never give its worker
-/// back. A count, not tokio's cooperative budget: asking for that budget per item cost a fifth of
-/// the CPU of a 100-byte QoS 0 message on the async bench.
-#[derive(Debug)]
-pub(crate) struct FairReceiver<T> {
-    rx: Receiver<T>,
-    streak: u32,
-}
-
-impl<T> FairReceiver<T> {
-    pub(crate) fn new(rx: Receiver<T>) -> Self {
-        Self { rx, streak: 0 }
-    }
-
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if self.streak >= STREAK {
-            self.streak = 0;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        let received = self.rx.poll_recv(cx);
-        match received {
-            Poll::Ready(Some(_)) => self.streak += 1,
-            _ => self.streak = 0,
-        }
-        received
-    }
-
-    fn try_recv(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
     }
 }
 

@@ -133,7 +133,7 @@ impl ScenarioClient for FuturesClient {
 
     fn next_event(&self, wait: Duration) -> Option<Seen> {
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = |left| within(left, events.recv())?.ok();
+        let next = |left| within(left, events.recv())?;
         first_within(wait, next, |event| match event {
             Event::Connected { uri, reconnect, .. } => Some(Seen::Connected {
                 reconnect,
