@@ -135,6 +135,16 @@ fn register(slot: &mut Option<Waker>, waker: &Waker) -> Option<Waker> {
     }
 }
 
+/// Queues `value` and wakes the receiver if it waits, after releasing the lock.
+fn push<T>(mut state: MutexGuard<'_, State<T>>, value: T) {
+    state.queue.push_back(value);
+    let receiver = state.receiver.take();
+    drop(state);
+    if let Some(waker) = receiver {
+        waker.wake();
+    }
+}
+
 fn wake_all(wakers: Vec<(u64, Waker)>) {
     for (_, waker) in wakers {
         waker.wake();
@@ -202,19 +212,14 @@ pub struct Sender<T> {
 impl<T> Sender<T> {
     /// Queues `value` if there is room.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-        let mut state = self.shared.lock();
+        let state = self.shared.lock();
         if self.shared.receiver_gone.load(Ordering::Relaxed) {
             return Err(TrySendError::Closed(value));
         }
         if state.queue.len() >= self.shared.capacity {
             return Err(TrySendError::Full(value));
         }
-        state.queue.push_back(value);
-        let receiver = state.receiver.take();
-        drop(state);
-        if let Some(waker) = receiver {
-            waker.wake();
-        }
+        push(state, value);
         Ok(())
     }
 
@@ -234,12 +239,7 @@ impl<T> Sender<T> {
                 return Poll::Pending;
             }
             if let Some(value) = value.take() {
-                state.queue.push_back(value);
-            }
-            let receiver = state.receiver.take();
-            drop(state);
-            if let Some(waker) = receiver {
-                waker.wake();
+                push(state, value);
             }
             Poll::Ready(Ok(()))
         })
@@ -252,16 +252,11 @@ impl<T> Sender<T> {
     /// the queue exceeds it by at most the number of such items queued. Gives `value` back if the
     /// receiver is gone.
     pub fn send_past_capacity(&self, value: T) -> Result<(), SendError<T>> {
-        let mut state = self.shared.lock();
+        let state = self.shared.lock();
         if self.shared.receiver_gone.load(Ordering::Relaxed) {
             return Err(SendError(value));
         }
-        state.queue.push_back(value);
-        let receiver = state.receiver.take();
-        drop(state);
-        if let Some(waker) = receiver {
-            waker.wake();
-        }
+        push(state, value);
         Ok(())
     }
 
