@@ -145,6 +145,17 @@ fn push<T>(mut state: MutexGuard<'_, State<T>>, value: T) {
     }
 }
 
+/// The senders waiting for room, taken out to be woken once the lock is released, if a receive
+/// left room (the queue can be past its capacity after [`Sender::send_past_capacity`]); they stay
+/// listed otherwise, for the receive that does.
+fn senders_to_wake<T>(state: &mut State<T>, capacity: usize) -> Vec<(u64, Waker)> {
+    if state.queue.len() < capacity {
+        std::mem::take(&mut state.senders_waiting)
+    } else {
+        Vec::new()
+    }
+}
+
 fn wake_all(wakers: Vec<(u64, Waker)>) {
     for (_, waker) in wakers {
         waker.wake();
@@ -403,7 +414,7 @@ impl<T> Receiver<T> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.shared.lock();
         if let Some(value) = state.queue.pop_front() {
-            let senders = std::mem::take(&mut state.senders_waiting);
+            let senders = senders_to_wake(&mut state, self.shared.capacity);
             drop(state);
             wake_all(senders);
             return Poll::Ready(Some(value));
@@ -432,7 +443,7 @@ impl<T> Receiver<T> {
         let n = state.queue.len().min(limit);
         if n > 0 {
             buffer.extend(state.queue.drain(..n));
-            let senders = std::mem::take(&mut state.senders_waiting);
+            let senders = senders_to_wake(&mut state, self.shared.capacity);
             drop(state);
             wake_all(senders);
             return Poll::Ready(n);
@@ -447,8 +458,10 @@ impl<T> Receiver<T> {
     }
 
     /// The first queued item for which `wanted` is true, taken out of turn; waits while there is
-    /// none (woken by every send meanwhile, to look again). `Ready(None)` once the queue is empty
-    /// and every sender gone; while unwanted items remain it stays pending.
+    /// none (woken by every send meanwhile, to look again). `Ready(None)` once there is none and
+    /// every sender is gone, even with unwanted items queued: nobody is left to end the wait (a
+    /// client whose handles were all dropped while its publishes waited), and the items go with
+    /// the receiver.
     ///
     /// For a receiver that has stopped taking items in order (a client's task whose publish waits
     /// for room) but must still see a few kinds: a `disconnect` or an acknowledgement queued
@@ -461,12 +474,12 @@ impl<T> Receiver<T> {
         let mut state = self.shared.lock();
         if let Some(at) = state.queue.iter().position(&mut wanted) {
             let value = state.queue.remove(at);
-            let senders = std::mem::take(&mut state.senders_waiting);
+            let senders = senders_to_wake(&mut state, self.shared.capacity);
             drop(state);
             wake_all(senders);
             return Poll::Ready(value);
         }
-        if state.queue.is_empty() && self.shared.senders.load(Ordering::Acquire) == 0 {
+        if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(None);
         }
         let replaced = register(&mut state.receiver, cx.waker());
@@ -489,7 +502,7 @@ impl<T> Receiver<T> {
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.shared.lock();
         if let Some(value) = state.queue.pop_front() {
-            let senders = std::mem::take(&mut state.senders_waiting);
+            let senders = senders_to_wake(&mut state, self.shared.capacity);
             drop(state);
             wake_all(senders);
             return Ok(value);
@@ -513,9 +526,12 @@ impl<T> Drop for Receiver<T> {
         self.shared.receiver_gone.store(true, Ordering::Release);
         let queued = std::mem::take(&mut state.queue);
         let senders = std::mem::take(&mut state.senders_waiting);
+        // Its own waker: the task it wakes may be gone, and should not be kept alive by senders.
+        let own = state.receiver.take();
         drop(state);
         // Items may own things whose drop takes this lock (a reply to a sender): not under it.
         drop(queued);
+        drop(own);
         wake_all(senders);
     }
 }
@@ -746,21 +762,33 @@ mod tests {
         tx.send_past_capacity((true, 4)).unwrap();
         assert_eq!(counter.wakes(), 1);
         assert_eq!(tx.shared.lock().queue.len(), 3, "past the capacity of 2");
+        let mut waiting = PollSender::new(tx.clone());
+        let (room, room_waker) = CountingWaker::new();
+        let mut room_cx = Context::from_waker(&room_waker);
+        assert_eq!(waiting.poll_room(&mut room_cx), Poll::Pending);
         assert_eq!(
             rx.poll_recv_first(&mut cx, urgent),
             Poll::Ready(Some((true, 4)))
+        );
+        assert_eq!(
+            room.wakes(),
+            0,
+            "still full: a sender woken now would find no room"
         );
         assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Pending);
         // The others keep their order, and the bound holds for ordinary sends again.
         assert_eq!(tx.try_send((false, 5)), Err(TrySendError::Full((false, 5))));
         assert_eq!(rx.try_recv(), Ok((false, 1)));
+        assert_eq!(room.wakes(), 1, "room at last");
+        assert_eq!(waiting.poll_room(&mut room_cx), Poll::Ready(Ok(())));
+        drop(waiting);
         assert_eq!(rx.try_recv(), Ok((false, 2)));
-        // Every sender gone: pending while unwanted items remain, then the end.
+        // Every sender gone: the end, though unwanted items remain (nobody is left to send an
+        // urgent one); they can still be taken in turn.
         tx.try_send((false, 6)).unwrap();
         drop(tx);
-        assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Pending);
-        assert_eq!(rx.try_recv(), Ok((false, 6)));
         assert_eq!(rx.poll_recv_first(&mut cx, urgent), Poll::Ready(None));
+        assert_eq!(rx.try_recv(), Ok((false, 6)));
     }
 
     #[test]

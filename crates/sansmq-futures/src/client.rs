@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use sansmq::packet::{Properties, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
-use sansmq_driver::channel::{self, FairReceiver, PollSender, TrySendError};
+use sansmq_driver::channel::{self, PollSender, TrySendError};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
@@ -79,10 +79,7 @@ impl Client {
             connected,
             options,
         };
-        let events = Events {
-            rx: FairReceiver::new(events_rx),
-        };
-        Ok((client, events, connection))
+        Ok((client, Events::new(events_rx), connection))
     }
 
     /// Connects, trying each server URI in turn within the connect timeout, and returns the

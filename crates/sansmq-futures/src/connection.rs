@@ -10,7 +10,7 @@ use std::time::Instant;
 use std::{fmt, io};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use sansmq_driver::channel;
+use sansmq_driver::channel::{self, TrySendError};
 use sansmq_driver::supervisor::{Action, Completed, Event, Requests, Supervisor};
 
 use crate::client::{Command, Reply};
@@ -195,6 +195,9 @@ impl<R: Runtime> Connection<R> {
         let rang = self.sleep.as_mut().map(|(_, s)| s.as_mut().poll(cx));
         if rang == Some(Poll::Ready(())) {
             self.sleep = None;
+            // A timer (keep-alive at the latest) is when a burst's room is given back.
+            self.commands.shrink();
+            self.events.shrink();
             self.supervisor.handle_timeout(Instant::now());
         }
         rang == Some(Poll::Ready(()))
@@ -225,16 +228,20 @@ impl<R: Runtime> Connection<R> {
             let Some(event) = self.held.pop_front() else {
                 break;
             };
-            if let Event::Message(message) = &event {
-                // Refused only for a session the broker forgot: it expects no ack then.
-                let key = message.ack_key();
-                drop(key.map(|key| self.supervisor.ack(Instant::now(), key)));
-            }
-            // Without `Events`, messages are acknowledged and discarded. The connection is the
-            // only sender, so the room it found is still there.
+            let key = match &event {
+                Event::Message(message) => message.ack_key(),
+                _ => None,
+            };
+            // Without `Events`, messages are acknowledged and discarded.
             if room.is_ok() {
-                drop(self.events.try_send(event));
+                if let Err(TrySendError::Full(event)) = self.events.try_send(event) {
+                    // Not while the connection is the only sender; kept, not acknowledged.
+                    self.held.push_front(event);
+                    break;
+                }
             }
+            // Refused only for a session the broker forgot: it expects no ack then.
+            drop(key.map(|key| self.supervisor.ack(Instant::now(), key)));
             busy = true;
         }
         busy

@@ -93,7 +93,8 @@ impl Command {
     /// Whether it must not wait behind a publish that waits for room: the task takes it out of
     /// turn then, and a handle queues it past the channel's capacity. A `disconnect` must end a
     /// connection whose broker stopped acknowledging, and an acknowledgement may be what the
-    /// broker waits for.
+    /// broker waits for. Acks queued so are bounded by the messages received and not yet
+    /// acknowledged (the broker's window), not by the channel's capacity.
     pub(crate) const fn is_urgent(&self) -> bool {
         matches!(self, Self::Ack { .. } | Self::Disconnect { .. })
     }

@@ -15,7 +15,9 @@ pub(super) type ByPacketId<V> = HashMap<PacketId, V, BuildHasherDefault<PacketId
 
 /// Hashes a packet identifier (a `u16`) by Fibonacci hashing: multiplied by 2⁶⁴/φ, so that
 /// consecutive identifiers differ in the high bits the table uses to tell entries apart as well as
-/// in the low bits it uses to place them.
+/// in the low bits it uses to place them. A multiplication carries low bits upwards only, so
+/// identifiers a power of two apart would share their low bits; the core allocates them one after
+/// another.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct PacketIdHasher(u64);
 
@@ -51,7 +53,7 @@ mod tests {
     }
 
     #[test]
-    fn every_identifier_hashes_differently_in_both_halves() {
+    fn identifiers_take_distinct_places_and_use_every_tag() {
         let mut high = std::collections::HashSet::new();
         let mut low = std::collections::HashSet::new();
         for id in 1..=u16::MAX {
