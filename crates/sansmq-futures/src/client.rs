@@ -17,7 +17,7 @@ use crate::connection::{Connection, Sup};
 use crate::{ConnectOptions, Error, Events, Message, QoS, Runtime};
 
 /// Calls that may wait for the connection to take them; more calls wait for room.
-const COMMAND_CAPACITY: usize = 256;
+pub(crate) const COMMAND_CAPACITY: usize = 256;
 /// Events that [`Events`] holds before the connection stops reading.
 pub(crate) const EVENT_CAPACITY: usize = 1024;
 

@@ -93,7 +93,9 @@ impl<R: Runtime> Connection<R> {
     /// once every client is gone.
     fn take_commands(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut took = false;
-        loop {
+        // At most a channel's worth per round: calls from other threads could refill it as fast
+        // as it is taken, and the stream must be written and read meanwhile.
+        for _ in 0..crate::client::COMMAND_CAPACITY {
             let next = if self.supervisor.is_queue_full() {
                 self.commands.poll_recv_first(cx, Command::is_urgent)
             } else {
