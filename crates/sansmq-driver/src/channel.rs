@@ -412,20 +412,7 @@ pub struct Receiver<T> {
 impl<T> Receiver<T> {
     /// The next item, `Ready(None)` once the queue is empty and every sender gone.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut state = self.shared.lock();
-        if let Some(value) = state.queue.pop_front() {
-            let senders = senders_to_wake(&mut state, self.shared.capacity);
-            drop(state);
-            wake_all(senders);
-            return Poll::Ready(Some(value));
-        }
-        if self.shared.senders.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(None);
-        }
-        let replaced = register(&mut state.receiver, cx.waker());
-        drop(state);
-        drop(replaced);
-        Poll::Pending
+        self.poll_take(cx, VecDeque::pop_front)
     }
 
     /// Moves up to `limit` queued items to the end of `buffer`, waiting while there are none;
@@ -439,22 +426,12 @@ impl<T> Receiver<T> {
         if limit == 0 {
             return Poll::Ready(0);
         }
-        let mut state = self.shared.lock();
-        let n = state.queue.len().min(limit);
-        if n > 0 {
-            buffer.extend(state.queue.drain(..n));
-            let senders = senders_to_wake(&mut state, self.shared.capacity);
-            drop(state);
-            wake_all(senders);
-            return Poll::Ready(n);
-        }
-        if self.shared.senders.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(0);
-        }
-        let replaced = register(&mut state.receiver, cx.waker());
-        drop(state);
-        drop(replaced);
-        Poll::Pending
+        let take = |queue: &mut VecDeque<T>| {
+            let n = queue.len().min(limit);
+            buffer.extend(queue.drain(..n));
+            (n > 0).then_some(n)
+        };
+        self.poll_take(cx, take).map(|n| n.unwrap_or(0))
     }
 
     /// The first queued item for which `wanted` is true, taken out of turn; waits while there is
@@ -471,13 +448,25 @@ impl<T> Receiver<T> {
         cx: &mut Context<'_>,
         mut wanted: impl FnMut(&T) -> bool,
     ) -> Poll<Option<T>> {
+        self.poll_take(cx, |queue| {
+            let at = queue.iter().position(&mut wanted)?;
+            queue.remove(at)
+        })
+    }
+
+    /// What `take` takes from the queue, waking the senders if that left room; otherwise
+    /// `Ready(None)` once every sender is gone, or `Pending` until the next send.
+    fn poll_take<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut VecDeque<T>) -> Option<R>,
+    ) -> Poll<Option<R>> {
         let mut state = self.shared.lock();
-        if let Some(at) = state.queue.iter().position(&mut wanted) {
-            let value = state.queue.remove(at);
+        if let Some(taken) = take(&mut state.queue) {
             let senders = senders_to_wake(&mut state, self.shared.capacity);
             drop(state);
             wake_all(senders);
-            return Poll::Ready(value);
+            return Poll::Ready(Some(taken));
         }
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(None);
