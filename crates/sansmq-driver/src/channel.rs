@@ -840,6 +840,93 @@ mod tests {
         assert_eq!(rx.try_recv(), Some(STREAK + 1));
     }
 
+    /// Wakes a parked thread.
+    struct Unpark(std::thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// Polls `poll` on this thread until it is ready, parked in between: a wait that nothing
+    /// ends within ten seconds is a lost wake-up.
+    fn block_on<R>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<R>) -> R {
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(ready) = poll(&mut cx) {
+                return ready;
+            }
+            let parked = std::time::Instant::now();
+            std::thread::park_timeout(std::time::Duration::from_secs(10));
+            assert!(
+                parked.elapsed() < std::time::Duration::from_secs(10),
+                "a lost wake-up"
+            );
+        }
+    }
+
+    #[test]
+    fn urgent_items_pass_senders_waiting_for_room_without_a_lost_wake_up() {
+        const ORDINARY: u32 = 3_000;
+        const URGENT: u32 = 500;
+        // Items: (urgent, sender, sequence).
+        let (tx, mut rx) = channel::<(bool, u32, u32)>(4);
+        let mut threads: Vec<_> = (0..3)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..ORDINARY {
+                        let mut send = Box::pin(tx.send((false, t, i)));
+                        block_on(|cx| send.as_mut().poll(cx)).expect("the receiver lives");
+                    }
+                })
+            })
+            .collect();
+        let urgent = tx.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..URGENT {
+                urgent
+                    .send_past_capacity((true, 9, i))
+                    .expect("the receiver lives");
+                if i % 16 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        }));
+        drop(tx);
+        let mut next = [0u32; 3];
+        let mut next_urgent = 0;
+        let mut x: u32 = 7;
+        while next.iter().sum::<u32>() + next_urgent < 3 * ORDINARY + URGENT {
+            // As a client's task does: in turn, or (stalled) only the urgent ones.
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let in_turn = x >> 16 & 3 != 0 || next_urgent == URGENT;
+            let item = if in_turn {
+                block_on(|cx| rx.poll_recv(cx))
+            } else {
+                block_on(|cx| rx.poll_recv_first(cx, |item| item.0))
+            };
+            match item.expect("items remain") {
+                (true, _, i) => {
+                    assert_eq!(i, next_urgent, "urgent items in order");
+                    next_urgent += 1;
+                }
+                (false, t, i) => {
+                    assert!(in_turn, "only urgent items out of turn");
+                    let t = t as usize;
+                    assert_eq!(i, next[t], "each sender's items in order");
+                    next[t] += 1;
+                }
+            }
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(block_on(|cx| rx.poll_recv(cx)), None);
+    }
+
     #[test]
     fn threads_sending_at_once_lose_nothing() {
         let (tx, mut rx) = channel::<u32>(8);
