@@ -461,13 +461,10 @@ impl<T> Receiver<T> {
         cx: &mut Context<'_>,
         take: impl FnOnce(&mut VecDeque<T>) -> Option<R>,
     ) -> Poll<Option<R>> {
-        let mut state = self.shared.lock();
-        if let Some(taken) = take(&mut state.queue) {
-            let senders = senders_to_wake(&mut state, self.shared.capacity);
-            drop(state);
-            wake_all(senders);
-            return Poll::Ready(Some(taken));
-        }
+        let mut state = match self.take(take) {
+            Ok(taken) => return Poll::Ready(Some(taken)),
+            Err(state) => state,
+        };
         if self.shared.senders.load(Ordering::Acquire) == 0 {
             return Poll::Ready(None);
         }
@@ -489,18 +486,29 @@ impl<T> Receiver<T> {
 
     /// The next item if one is queued.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.take(VecDeque::pop_front).map_err(|_| {
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                TryRecvError::Disconnected
+            } else {
+                TryRecvError::Empty
+            }
+        })
+    }
+
+    /// What `take` takes from the queue, waking the senders (after the lock) if that left room;
+    /// the lock, still held, when it takes nothing.
+    fn take<R>(
+        &self,
+        take: impl FnOnce(&mut VecDeque<T>) -> Option<R>,
+    ) -> Result<R, MutexGuard<'_, State<T>>> {
         let mut state = self.shared.lock();
-        if let Some(value) = state.queue.pop_front() {
-            let senders = senders_to_wake(&mut state, self.shared.capacity);
-            drop(state);
-            wake_all(senders);
-            return Ok(value);
-        }
-        if self.shared.senders.load(Ordering::Acquire) == 0 {
-            Err(TryRecvError::Disconnected)
-        } else {
-            Err(TryRecvError::Empty)
-        }
+        let Some(taken) = take(&mut state.queue) else {
+            return Err(state);
+        };
+        let senders = senders_to_wake(&mut state, self.shared.capacity);
+        drop(state);
+        wake_all(senders);
+        Ok(taken)
     }
 
     /// Gives back the queue's allocation if it is empty (after a burst).
@@ -568,6 +576,11 @@ impl<T> FairReceiver<T> {
             _ => self.streak = 0,
         }
         received
+    }
+
+    /// The next item; `None` once the queue is empty and every sender gone.
+    pub async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// The next item if one is queued.

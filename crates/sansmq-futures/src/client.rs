@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use sansmq::packet::{Properties, SubscribeFilter};
 use sansmq::{TopicFilter, TopicName};
-use sansmq_driver::channel::{self, PollSender, TrySendError};
+use sansmq_driver::channel::{self, PollSender};
 use sansmq_driver::supervisor::{Rejected, Supervisor};
 
 use crate::connection::{Connection, Sup};
@@ -234,16 +234,10 @@ impl Client {
         F: FnOnce(&mut Sup, Instant, Reply<T>) + Send + 'static,
     {
         let (command, result) = call(command, false);
-        match self.commands.try_send(command) {
-            Ok(()) => {}
-            Err(TrySendError::Full(command)) => {
-                self.commands
-                    .send(command)
-                    .await
-                    .map_err(|_| Error::Closed)?;
-            }
-            Err(TrySendError::Closed(_)) => return Err(Error::Closed),
-        }
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::Closed)?;
         Ok(result)
     }
 }

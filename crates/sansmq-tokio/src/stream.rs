@@ -1,7 +1,6 @@
 //! The incoming side: [`Events`] (messages and connection changes, in order) and per-subscription
 //! [`Subscription`] streams.
 
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -66,7 +65,7 @@ impl Events {
     /// The next event; `None` once the client's task has ended (every [`Client`](crate::Client)
     /// handle dropped).
     pub async fn recv(&mut self) -> Option<Event> {
-        poll_fn(|cx| self.rx.poll_recv(cx)).await
+        self.rx.recv().await
     }
 
     /// The next message, skipping connection events.
@@ -106,7 +105,7 @@ pub struct Subscription {
 impl Subscription {
     /// The next message; `None` once the client's task has ended or the filter was unsubscribed.
     pub async fn recv(&mut self) -> Option<Message> {
-        poll_fn(|cx| self.rx.poll_recv(cx)).await
+        self.rx.recv().await
     }
 
     /// The QoS the broker granted.
@@ -144,7 +143,7 @@ mod tests {
         tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
         let mut received_before_other = None;
         for expected in 0..1000 {
-            let got = poll_fn(|cx| rx.poll_recv(cx)).await;
+            let got = rx.recv().await;
             assert_eq!(got, Some(expected));
             if received_before_other.is_none() && other_ran.load(Ordering::SeqCst) {
                 received_before_other = Some(expected);
